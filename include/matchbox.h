@@ -1,0 +1,156 @@
+/* matchbox: run large language models on the device.
+ *
+ * The public C API. Handles are opaque; every call that can fail returns an
+ * mb_status and leaves a readable message, fetched with mb_last_error() on the
+ * same thread (like dlerror/errno: the message belongs to the calling thread,
+ * so concurrent sessions on different threads never clobber each other's). */
+#ifndef MATCHBOX_H
+#define MATCHBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MB_VERSION "0.1.0"
+
+typedef enum {
+    MB_OK = 0,
+    MB_ERR_IO,          /* open/read/write/rename failed */
+    MB_ERR_FORMAT,      /* the file is truncated, corrupt or malformed */
+    MB_ERR_UNSUPPORTED, /* well-formed, but a feature matchbox does not handle */
+    MB_ERR_INVALID_ARG, /* the caller passed something out of range */
+    MB_ERR_NO_MEMORY,   /* allocation failed or would not fit in RAM */
+    MB_ERR_CONTEXT_FULL /* a prompt or generation does not fit the context */
+} mb_status;
+
+/* A short name for a status ("format error"). Never NULL. */
+const char *mb_status_str(mb_status status);
+
+/* The message left by the last failing call on this thread. Never NULL. */
+const char *mb_last_error(void);
+
+typedef int32_t mb_token;
+
+typedef struct mb_model mb_model;
+typedef struct mb_session mb_session;
+typedef struct mb_sampler mb_sampler;
+
+/* ---- models ---------------------------------------------------------- */
+
+typedef struct {
+    int use_mmap;  /* 1 (default): map the file; 0: read into anonymous memory */
+    int use_mlock; /* lock the weights in RAM */
+    int verbose;   /* print load information to stderr */
+} mb_model_params;
+
+mb_model_params mb_model_default_params(void);
+
+mb_status mb_model_load(const char *path, const mb_model_params *params, mb_model **out);
+void mb_model_free(mb_model *model);
+
+int mb_model_n_vocab(const mb_model *model);
+int mb_model_n_ctx_train(const mb_model *model);
+/* Bytes of weight data, as stored in the file. */
+uint64_t mb_model_weight_bytes(const mb_model *model);
+/* One line that describes the model, e.g. "llama 5 layers, dim 64, F32". */
+const char *mb_model_desc(const mb_model *model);
+
+/* ---- tokenizer ------------------------------------------------------- */
+
+/* Tokenize TEXT (LEN bytes). add_special adds BOS/EOS as the metadata says;
+ * parse_special turns control-token text like "<s>" into its id. Writes at most
+ * CAP ids and sets *n_out to the number the text needs (so a call with CAP 0
+ * measures). Returns MB_ERR_INVALID_ARG if CAP was too small. */
+mb_status mb_tokenize(const mb_model *model, const char *text, size_t len, int add_special,
+                      int parse_special, mb_token *ids, size_t cap, size_t *n_out);
+
+/* The bytes of one token, as they appear in text (may be a partial UTF-8
+ * sequence for byte tokens). Control tokens give "" unless render_special. */
+mb_status mb_token_to_piece(const mb_model *model, mb_token id, int render_special, char *buf,
+                            size_t cap, size_t *n_out);
+
+mb_token mb_token_bos(const mb_model *model);
+mb_token mb_token_eos(const mb_model *model);
+/* True for every end-of-generation token the vocabulary marks. */
+int mb_token_is_eog(const mb_model *model, mb_token id);
+
+/* ---- sessions: a KV cache and the buffers of one conversation --------- */
+
+typedef struct {
+    int n_ctx;     /* 0: the smaller of 4096 and the trained context */
+    int n_threads; /* 0: the number of physical cores */
+    int verbose;   /* print the KV-cache size to stderr */
+} mb_session_params;
+
+mb_session_params mb_session_default_params(void);
+
+mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_session **out);
+void mb_session_free(mb_session *session);
+
+int mb_session_n_ctx(const mb_session *session);
+int mb_session_n_past(const mb_session *session);
+uint64_t mb_session_kv_bytes(const mb_session *session);
+
+/* Feed N tokens at the current position and advance. On success the logits of
+ * the last fed position are available from mb_session_logits(). Fails with
+ * MB_ERR_CONTEXT_FULL, and feeds nothing, if they do not fit. */
+mb_status mb_session_eval(mb_session *session, const mb_token *ids, size_t n);
+const float *mb_session_logits(const mb_session *session);
+/* Forget everything from position POS on (0 clears the cache). */
+mb_status mb_session_rewind(mb_session *session, int pos);
+
+/* ---- sampling -------------------------------------------------------- */
+
+typedef struct {
+    float temperature;      /* <= 0: greedy */
+    int top_k;              /* <= 0: off */
+    float top_p;            /* >= 1: off */
+    float min_p;            /* <= 0: off */
+    float repeat_penalty;   /* 1: off */
+    float presence_penalty; /* 0: off */
+    float frequency_penalty;/* 0: off */
+    int repeat_last_n;      /* window of recent tokens the penalties look at */
+    uint64_t seed;
+} mb_sampler_params;
+
+mb_sampler_params mb_sampler_default_params(void);
+
+mb_status mb_sampler_new(const mb_sampler_params *params, int n_vocab, mb_sampler **out);
+void mb_sampler_free(mb_sampler *sampler);
+/* Remember a token for the penalties (prompt tokens included). */
+void mb_sampler_accept(mb_sampler *sampler, mb_token id);
+mb_token mb_sampler_sample(mb_sampler *sampler, const float *logits);
+
+/* ---- generation ------------------------------------------------------ */
+
+/* Called with each decoded piece of text; always whole UTF-8 characters.
+ * Return non-zero to stop. */
+typedef int (*mb_text_cb)(const char *text, size_t len, void *user);
+/* Called with each generated token id and the logits it was sampled from. */
+typedef int (*mb_token_cb)(mb_token id, const float *logits, int n_vocab, void *user);
+
+typedef struct {
+    int n_predict;            /* max new tokens; < 0: until the context is full */
+    const char *const *stop;  /* stop strings, NULL-terminated list (may be NULL) */
+    mb_text_cb on_text;
+    mb_token_cb on_token;
+    void *user;
+} mb_generate_params;
+
+typedef struct {
+    int n_prompt, n_generated;
+    double prefill_seconds, decode_seconds;
+    int stopped_by; /* 0 max tokens, 1 end-of-generation, 2 stop string, 3 callback, 4 ctx full */
+} mb_generate_stats;
+
+/* Prefill PROMPT (already tokenized) and generate. */
+mb_status mb_generate(mb_session *session, mb_sampler *sampler, const mb_token *prompt,
+                      size_t n_prompt, const mb_generate_params *params, mb_generate_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

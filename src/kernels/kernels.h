@@ -1,0 +1,35 @@
+/* Compute kernels. Each weight type has a dot product against activations
+ * that were converted once per row to the type's activation type (as the
+ * reference implementation does: 8-bit blocks for quantized weights, F16 for
+ * F16, BF16 for BF16, F32 for F32). */
+#ifndef MB_KERNELS_H
+#define MB_KERNELS_H
+
+#include <stdint.h>
+
+#include "tensor/types.h"
+
+/* *out = dot(weight row W of N values, activation row A of N values already
+ * converted to act_type). N is a multiple of the weight's block size. */
+typedef void (*mb_vec_dot_fn)(int64_t n, float *out, const void *w, const void *a);
+/* Convert N floats to the activation type (N a multiple of its block size). */
+typedef void (*mb_act_quant_fn)(const float *src, void *dst, int64_t n);
+
+typedef struct {
+    uint32_t act_type;     /* mb_type of the activation row */
+    mb_vec_dot_fn vec_dot; /* NULL: this weight type cannot be multiplied */
+} mb_dot_traits;
+
+/* The reference (scalar) kernels, always built. */
+const mb_dot_traits *mb_ref_dot_traits(uint32_t weight_type);
+/* Activation conversion for an act_type (F32 is a copy). NULL if none. */
+mb_act_quant_fn mb_ref_act_quant(uint32_t act_type);
+
+/* ---- float ops (reference) ------------------------------------------ */
+
+void mb_rmsnorm(float *out, const float *x, const float *weight, int64_t n, float eps);
+void mb_softmax(float *x, int64_t n);
+/* out[i] = silu(gate[i]) * up[i] */
+void mb_swiglu(float *out, const float *gate, const float *up, int64_t n);
+
+#endif

@@ -1,0 +1,52 @@
+/* Vocabulary and tokenizers read from the tokenizer.ggml.* keys of a GGUF. */
+#ifndef MB_TOKENIZER_VOCAB_H
+#define MB_TOKENIZER_VOCAB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "format/gguf.h"
+#include "matchbox.h"
+
+/* tokenizer.ggml.token_type values (llama.cpp's llama_token_type). */
+enum {
+    MB_TOKEN_UNDEFINED = 0,
+    MB_TOKEN_NORMAL = 1,
+    MB_TOKEN_UNKNOWN = 2,
+    MB_TOKEN_CONTROL = 3,
+    MB_TOKEN_USER_DEFINED = 4,
+    MB_TOKEN_UNUSED = 5,
+    MB_TOKEN_BYTE = 6
+};
+
+typedef struct mb_vocab mb_vocab;
+
+/* Read the vocabulary from G (the strings are copied, G may be closed after).
+ * An unsupported tokenizer.ggml.model is MB_ERR_UNSUPPORTED with its name. */
+mb_status mb_vocab_load(const mb_gguf *g, mb_vocab **out);
+/* Build from plain arrays (tests, llama2.c import). tokens[i] are NUL-free
+ * byte strings of lengths lens[i]; types may be NULL (all normal, with
+ * <0xXX> tokens as bytes and ids bos/eos as control). */
+mb_status mb_vocab_new_spm(int n, const char *const *tokens, const size_t *lens,
+                           const float *scores, const int32_t *types, mb_token bos,
+                           mb_token eos, mb_token unk, mb_vocab **out);
+void mb_vocab_free(mb_vocab *v);
+
+int mb_vocab_n_tokens(const mb_vocab *v);
+/* "llama" (SentencePiece) etc. */
+const char *mb_vocab_model_name(const mb_vocab *v);
+
+mb_status mb_vocab_tokenize(const mb_vocab *v, const char *text, size_t len, bool add_special,
+                            bool parse_special, mb_token *ids, size_t cap, size_t *n_out);
+mb_status mb_vocab_token_to_piece(const mb_vocab *v, mb_token id, bool render_special,
+                                  char *buf, size_t cap, size_t *n_out);
+
+mb_token mb_vocab_bos(const mb_vocab *v); /* -1 if none */
+mb_token mb_vocab_eos(const mb_vocab *v);
+bool mb_vocab_is_eog(const mb_vocab *v, mb_token id);
+bool mb_vocab_add_bos(const mb_vocab *v);
+bool mb_vocab_add_eos(const mb_vocab *v);
+/* The token's stored text (▁ for spaces, <0x0A> for bytes), for debugging. */
+const char *mb_vocab_token_text(const mb_vocab *v, mb_token id);
+
+#endif
