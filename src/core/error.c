@@ -33,12 +33,19 @@ mb_status mb_errorf(mb_status status, const char *fmt, ...) {
 }
 
 mb_status mb_error_prefix(mb_status status, const char *fmt, ...) {
-    char prefix[MSG_CAP], old[MSG_CAP];
+    char old[MSG_CAP];
+    memcpy(old, last_message, MSG_CAP);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    int n = vsnprintf(last_message, MSG_CAP, fmt, ap);
     va_end(ap);
-    memcpy(old, last_message, MSG_CAP);
-    snprintf(last_message, MSG_CAP, "%s: %s", prefix, old);
+    if (n >= 0 && n < MSG_CAP - 2) {
+        size_t used = (size_t)n;
+        last_message[used++] = ':';
+        last_message[used++] = ' ';
+        size_t room = MSG_CAP - used - 1, len = strlen(old);
+        memcpy(last_message + used, old, len < room ? len : room);
+        last_message[used + (len < room ? len : room)] = '\0';
+    }
     return status;
 }

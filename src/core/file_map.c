@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 #include "file_map.h"
 
 #include <errno.h>

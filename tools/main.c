@@ -1,0 +1,2 @@
+/* placeholder until this layer lands */
+int main(void) { return 0; }
