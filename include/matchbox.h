@@ -93,6 +93,7 @@ void mb_session_free(mb_session *session);
 int mb_session_n_ctx(const mb_session *session);
 int mb_session_n_past(const mb_session *session);
 uint64_t mb_session_kv_bytes(const mb_session *session);
+int mb_session_n_threads(const mb_session *session);
 
 /* Feed N tokens at the current position and advance. On success the logits of
  * the last fed position are available from mb_session_logits(). Fails with

@@ -1,2 +1,43 @@
-/* placeholder until this layer lands */
-int main(void) { return 0; }
+/* matchbox: the command-line tool. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "matchbox.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"run", cmd_run, "generate text from a prompt"},
+    {"inspect", cmd_inspect, "show a GGUF file's metadata and tensors"},
+    {"tokenize", cmd_tokenize, "show how a model tokenizes text"},
+    {"convert", cmd_convert, "turn a llama2.c checkpoint into a GGUF"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: matchbox COMMAND [ARGS]   (matchbox COMMAND --help for more)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("matchbox %s (kernels: ref)\n", MB_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "error: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,1 +1,88 @@
-/* placeholder until this layer lands */
+/* The public model API: load, describe, tokenize. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "model/model.h"
+
+mb_model_params mb_model_default_params(void) {
+    return (mb_model_params){.use_mmap = 1, .use_mlock = 0, .verbose = 0};
+}
+
+/* The type most of the weight bytes are stored in, for the description. */
+static const char *dominant_type(const mb_gguf *g) {
+    uint64_t bytes[MB_TYPE_COUNT] = {0};
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        if (g->tensors[i].type < MB_TYPE_COUNT) bytes[g->tensors[i].type] += g->tensors[i].nbytes;
+    uint32_t best = 0;
+    for (uint32_t t = 1; t < MB_TYPE_COUNT; t++)
+        if (bytes[t] > bytes[best]) best = t;
+    return mb_type_name(best);
+}
+
+static mb_status load(mb_model *m, const char *path, const mb_model_params *p) {
+    mb_status st = mb_gguf_open(path, p->use_mmap, p->use_mlock, &m->gguf);
+    if (st) return st;
+    m->is_mmap = p->use_mmap;
+    if ((st = mb_hparams_read(m->gguf, &m->hp))) return st;
+    if ((st = mb_vocab_load(m->gguf, &m->vocab))) return st;
+    m->hp.n_vocab = mb_vocab_n_tokens(m->vocab);
+    const mb_gguf_tensor *emb = mb_gguf_find_tensor(m->gguf, "token_embd.weight");
+    if (emb && emb->n_dims >= 2 && emb->ne[1] != (uint64_t)m->hp.n_vocab)
+        return mb_errorf(MB_ERR_FORMAT, "token_embd.weight has %llu rows but the vocabulary has %d "
+                         "tokens", (unsigned long long)emb->ne[1], m->hp.n_vocab);
+    if ((st = mb_model_bind_weights(m))) return st;
+    for (uint64_t i = 0; i < m->gguf->n_tensors; i++) m->weight_bytes += m->gguf->tensors[i].nbytes;
+    const mb_hparams *hp = &m->hp;
+    snprintf(m->desc, sizeof m->desc, "%s, %d layers, dim %d, %d/%d heads, ffn %d, vocab %d, %s",
+             hp->arch, hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv, hp->n_ff, hp->n_vocab,
+             dominant_type(m->gguf));
+    return MB_OK;
+}
+
+mb_status mb_model_load(const char *path, const mb_model_params *params, mb_model **out) {
+    *out = NULL;
+    mb_model_params p = params ? *params : mb_model_default_params();
+    mb_model *m = calloc(1, sizeof *m);
+    if (!m) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
+    mb_status st = load(m, path, &p);
+    if (st) {
+        mb_error_prefix(st, "%s", path);
+        mb_model_free(m);
+        return st;
+    }
+    if (p.verbose)
+        fprintf(stderr, "loaded %s: %s, %.1f MiB of weights (%s)\n", path, m->desc,
+                (double)m->weight_bytes / (1 << 20), p.use_mmap ? "mmap" : "in memory");
+    *out = m;
+    return MB_OK;
+}
+
+void mb_model_free(mb_model *m) {
+    if (!m) return;
+    mb_vocab_free(m->vocab);
+    mb_gguf_close(m->gguf);
+    free(m->layers);
+    free(m->owned_vectors);
+    free(m);
+}
+
+int mb_model_n_vocab(const mb_model *m) { return m->hp.n_vocab; }
+int mb_model_n_ctx_train(const mb_model *m) { return m->hp.n_ctx_train; }
+uint64_t mb_model_weight_bytes(const mb_model *m) { return m->weight_bytes; }
+const char *mb_model_desc(const mb_model *m) { return m->desc; }
+
+mb_status mb_tokenize(const mb_model *m, const char *text, size_t len, int add_special,
+                      int parse_special, mb_token *ids, size_t cap, size_t *n_out) {
+    return mb_vocab_tokenize(m->vocab, text, len, add_special, parse_special, ids, cap, n_out);
+}
+
+mb_status mb_token_to_piece(const mb_model *m, mb_token id, int render_special, char *buf,
+                            size_t cap, size_t *n_out) {
+    return mb_vocab_token_to_piece(m->vocab, id, render_special, buf, cap, n_out);
+}
+
+mb_token mb_token_bos(const mb_model *m) { return mb_vocab_bos(m->vocab); }
+mb_token mb_token_eos(const mb_model *m) { return mb_vocab_eos(m->vocab); }
+int mb_token_is_eog(const mb_model *m, mb_token id) { return mb_vocab_is_eog(m->vocab, id); }

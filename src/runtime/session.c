@@ -1,1 +1,91 @@
-/* placeholder until this layer lands */
+/* Sessions: one conversation's KV cache, buffers and threads. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/error.h"
+#include "core/file_map.h"
+#include "core/threadpool.h"
+#include "model/forward.h"
+#include "runtime/session.h"
+
+mb_session_params mb_session_default_params(void) {
+    return (mb_session_params){.n_ctx = 0, .n_threads = 0, .verbose = 0};
+}
+
+/* Prefill runs in chunks of this many tokens: each weight row is read once per
+ * chunk, and the buffers stay small. */
+enum { PREFILL_BATCH = 64 };
+
+mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_session **out) {
+    *out = NULL;
+    mb_session_params p = params ? *params : mb_session_default_params();
+    const mb_hparams *hp = &model->hp;
+    int n_ctx = p.n_ctx;
+    if (n_ctx < 0) return mb_errorf(MB_ERR_INVALID_ARG, "context size %d is negative", n_ctx);
+    if (n_ctx == 0) n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    if (n_ctx > (1 << 24)) return mb_errorf(MB_ERR_INVALID_ARG, "context size %d is too large", n_ctx);
+    int n_threads = p.n_threads > 0 ? p.n_threads : mb_physical_cores();
+    uint64_t kv = mb_kv_cache_bytes(hp, n_ctx);
+    if (p.verbose)
+        fprintf(stderr, "KV cache: %d positions x %d layers, %.2f MiB (F16)\n", n_ctx, hp->n_layer,
+                (double)kv / (1 << 20));
+    /* Mapped weights still have to fit in the page cache; weights read into
+     * memory are already counted out of MemAvailable. */
+    uint64_t need = kv + (model->is_mmap ? model->weight_bytes : 0);
+    uint64_t avail = mb_mem_available();
+    if (avail > 0 && need > avail)
+        return mb_errorf(MB_ERR_NO_MEMORY,
+                         "weights (%llu bytes%s) plus KV cache (%llu bytes for %d positions) need "
+                         "%llu bytes, but only %llu are available; use a smaller -c",
+                         (unsigned long long)model->weight_bytes,
+                         model->is_mmap ? "" : ", already loaded", (unsigned long long)kv, n_ctx,
+                         (unsigned long long)need, (unsigned long long)avail);
+    mb_session *s = calloc(1, sizeof *s);
+    if (!s) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
+    s->model = model;
+    mb_status st = mb_threadpool_new(n_threads, &s->pool);
+    if (!st) st = mb_forward_state_new(model, n_ctx, PREFILL_BATCH, n_threads, &s->fwd);
+    if (st) {
+        mb_session_free(s);
+        return st;
+    }
+    *out = s;
+    return MB_OK;
+}
+
+void mb_session_free(mb_session *s) {
+    if (!s) return;
+    mb_forward_state_free(s->fwd);
+    mb_threadpool_free(s->pool);
+    free(s);
+}
+
+int mb_session_n_ctx(const mb_session *s) { return s->fwd->n_ctx; }
+int mb_session_n_past(const mb_session *s) { return s->n_past; }
+uint64_t mb_session_kv_bytes(const mb_session *s) { return s->fwd->kv_bytes; }
+int mb_session_n_threads(const mb_session *s) { return s->fwd->n_threads; }
+
+mb_status mb_session_eval(mb_session *s, const mb_token *ids, size_t n) {
+    if (n == 0) return mb_errorf(MB_ERR_INVALID_ARG, "no tokens to evaluate");
+    if (n > (size_t)(s->fwd->n_ctx - s->n_past))
+        return mb_errorf(MB_ERR_CONTEXT_FULL,
+                         "%zu tokens do not fit: %d of the context's %d positions are used", n,
+                         s->n_past, s->fwd->n_ctx);
+    for (size_t i = 0; i < n; i += PREFILL_BATCH) {
+        int chunk = (int)(n - i < PREFILL_BATCH ? n - i : PREFILL_BATCH);
+        mb_status st = mb_forward(s->fwd, s->pool, ids + i, chunk, s->n_past);
+        if (st) return st;
+        s->n_past += chunk;
+    }
+    return MB_OK;
+}
+
+const float *mb_session_logits(const mb_session *s) { return s->fwd->logits; }
+
+mb_status mb_session_rewind(mb_session *s, int pos) {
+    if (pos < 0 || pos > s->n_past)
+        return mb_errorf(MB_ERR_INVALID_ARG, "cannot rewind to %d: %d positions are filled", pos,
+                         s->n_past);
+    s->n_past = pos;
+    return MB_OK;
+}

@@ -1,0 +1,32 @@
+/* A persistent pool of worker threads. A job is one function run by every
+ * thread (caller included) with its index; work is split by the job itself,
+ * usually by rows. Nothing is created or allocated per job: workers spin
+ * briefly on a generation counter, then sleep on a condition variable, so a
+ * decode step costs two atomic handshakes, not thread creation. */
+#ifndef MB_CORE_THREADPOOL_H
+#define MB_CORE_THREADPOOL_H
+
+#include "matchbox.h"
+
+typedef struct mb_threadpool mb_threadpool;
+typedef void (*mb_job_fn)(void *ctx, int ith, int nth);
+
+/* N_THREADS counts the caller: 1 creates no thread. */
+mb_status mb_threadpool_new(int n_threads, mb_threadpool **out);
+void mb_threadpool_free(mb_threadpool *pool);
+int mb_threadpool_size(const mb_threadpool *pool);
+
+/* Run FN on N threads (1 <= N <= size; the caller is thread 0) and wait. */
+void mb_threadpool_run(mb_threadpool *pool, int n, mb_job_fn fn, void *ctx);
+
+/* Physical cores (distinct core ids in /proc/cpuinfo / sysfs), >= 1. */
+int mb_physical_cores(void);
+
+/* [begin, end) of N items for thread ITH of NTH. */
+static inline void mb_split_range(long n, int ith, int nth, long *begin, long *end) {
+    long per = (n + nth - 1) / nth;
+    *begin = per * ith < n ? per * ith : n;
+    *end = *begin + per < n ? *begin + per : n;
+}
+
+#endif

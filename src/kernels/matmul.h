@@ -1,0 +1,47 @@
+/* Matrix products against weight matrices stored in any type of the table.
+ * Activations are converted once per row to the weight type's activation
+ * type (mb_act_prepare), then every matrix that reads the same rows reuses
+ * them (Q, K and V share one conversion; so do gate and up). */
+#ifndef MB_KERNELS_MATMUL_H
+#define MB_KERNELS_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/threadpool.h"
+#include "kernels/kernels.h"
+
+/* A row-major matrix of n_out rows, each n_in values of TYPE. */
+typedef struct {
+    const uint8_t *data;
+    uint32_t type;
+    int64_t n_in, n_out;
+    size_t row_bytes;
+} mb_matrix;
+
+/* Activations converted for one activation type: n_rows rows of n_in values. */
+typedef struct {
+    uint32_t act_type; /* mb_type; MB_TYPE_COUNT when empty */
+    int64_t n_in, n_rows;
+    size_t row_bytes;
+    uint8_t *data; /* caller-provided buffer of mb_act_bytes() */
+} mb_act;
+
+/* Bytes needed to hold N_ROWS rows of N_IN values converted for weight type W. */
+size_t mb_act_bytes(uint32_t weight_type, int64_t n_in, int64_t n_rows);
+/* Convert N_ROWS rows of X (stride n_in floats) for weights of type WEIGHT_TYPE
+ * into ACT (whose data buffer the caller sized with mb_act_bytes). */
+void mb_act_prepare(mb_act *act, uint32_t weight_type, const float *x, int64_t n_in,
+                    int64_t n_rows);
+/* True if ACT already holds activations usable by weights of WEIGHT_TYPE. */
+int mb_act_matches(const mb_act *act, uint32_t weight_type);
+
+/* out[r * out_stride + o] = dot(W row o, act row r), rows split over threads.
+ * If ACCUMULATE, adds to out instead (residual connections). */
+void mb_matmul(mb_threadpool *pool, int n_threads, const mb_matrix *w, const mb_act *act,
+               float *out, int64_t out_stride, int accumulate);
+
+/* Rows ROW_IDS of an embedding matrix, converted to float (n_in each). */
+void mb_get_rows(const mb_matrix *w, const int32_t *row_ids, int64_t n, float *out);
+
+#endif

@@ -1,0 +1,196 @@
+#include "model/forward.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "kernels/attention.h"
+#include "kernels/kernels.h"
+
+uint64_t mb_kv_cache_bytes(const mb_hparams *hp, int n_ctx) {
+    return 2ull * (uint64_t)hp->n_layer * (uint64_t)n_ctx * (uint64_t)hp->n_head_kv *
+           (uint64_t)hp->head_dim * sizeof(uint16_t);
+}
+
+static void *alloc_floats(size_t n, int *failed) {
+    void *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+    if (!p) *failed = 1;
+    return p;
+}
+
+mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_threads,
+                               mb_forward_state **out) {
+    *out = NULL;
+    const mb_hparams *hp = &m->hp;
+    mb_forward_state *s = calloc(1, sizeof *s);
+    if (!s) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
+    s->model = m;
+    s->n_ctx = n_ctx;
+    s->n_batch = n_batch;
+    s->n_threads = n_threads;
+    mb_status st = mb_rope_init(&s->rope, hp, m->rope_freqs);
+    if (st) {
+        free(s);
+        return st;
+    }
+    size_t b = (size_t)n_batch, q_dim = (size_t)hp->n_head * hp->head_dim;
+    size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+    size_t mid = q_dim > (size_t)hp->n_ff ? q_dim : (size_t)hp->n_ff;
+    s->kv_bytes = mb_kv_cache_bytes(hp, n_ctx);
+    int failed = 0;
+    s->k_cache = malloc(s->kv_bytes / 2);
+    s->v_cache = malloc(s->kv_bytes / 2);
+    failed |= !s->k_cache || !s->v_cache;
+    s->x = alloc_floats(b * hp->n_embd, &failed);
+    s->xn = alloc_floats(b * hp->n_embd, &failed);
+    s->q = alloc_floats(b * q_dim, &failed);
+    s->k = alloc_floats(b * kv_dim, &failed);
+    s->v = alloc_floats(b * kv_dim, &failed);
+    s->attn = alloc_floats(b * q_dim, &failed);
+    s->gate = alloc_floats(b * hp->n_ff, &failed);
+    s->up = alloc_floats(b * hp->n_ff, &failed);
+    s->scores = alloc_floats((size_t)n_threads * n_ctx, &failed);
+    s->logits = alloc_floats((size_t)hp->n_vocab, &failed);
+    /* 4 bytes per value bounds every activation type (F32 is the widest). */
+    s->act_in = alloc_floats(b * hp->n_embd, &failed);
+    s->act_mid = alloc_floats(b * mid, &failed);
+    if (failed) {
+        mb_forward_state_free(s);
+        return mb_errorf(MB_ERR_NO_MEMORY, "cannot allocate the KV cache (%llu bytes) and buffers",
+                         (unsigned long long)mb_kv_cache_bytes(hp, n_ctx));
+    }
+    s->a_in = (mb_act){.act_type = MB_TYPE_COUNT, .data = s->act_in};
+    s->a_mid = (mb_act){.act_type = MB_TYPE_COUNT, .data = s->act_mid};
+    *out = s;
+    return MB_OK;
+}
+
+void mb_forward_state_free(mb_forward_state *s) {
+    if (!s) return;
+    free(s->k_cache);
+    free(s->v_cache);
+    free(s->x);
+    free(s->xn);
+    free(s->q);
+    free(s->k);
+    free(s->v);
+    free(s->attn);
+    free(s->gate);
+    free(s->up);
+    free(s->scores);
+    free(s->logits);
+    free(s->act_in);
+    free(s->act_mid);
+    free(s);
+}
+
+/* Project the rows of ACT (converted lazily: reused while the weight types
+ * agree) through W into OUT. */
+static void project(mb_forward_state *s, mb_threadpool *pool, const mb_matrix *w, mb_act *act,
+                    const float *x, int n, float *out, int accumulate) {
+    if (!mb_act_matches(act, w->type) || act->n_rows != n || act->n_in != w->n_in)
+        mb_act_prepare(act, w->type, x, w->n_in, n);
+    mb_matmul(pool, s->n_threads, w, act, out, w->n_out, accumulate);
+}
+
+typedef struct {
+    mb_forward_state *s;
+    int layer, n, pos;
+} attn_job;
+
+/* One (token, head) pair per work item, so prefill and decode both spread
+ * over the threads. */
+static void attention_worker(void *ctx, int ith, int nth) {
+    const attn_job *j = ctx;
+    mb_forward_state *s = j->s;
+    const mb_hparams *hp = &s->model->hp;
+    int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    int64_t kv_dim = (int64_t)hp->n_head_kv * hd;
+    const uint16_t *kc = s->k_cache + (size_t)j->layer * s->n_ctx * kv_dim;
+    const uint16_t *vc = s->v_cache + (size_t)j->layer * s->n_ctx * kv_dim;
+    float scale = 1.0f / sqrtf((float)hd);
+    long begin, end;
+    mb_split_range((long)j->n * hp->n_head, ith, nth, &begin, &end);
+    for (long item = begin; item < end; item++) {
+        int t = (int)(item / hp->n_head), h = (int)(item % hp->n_head);
+        int kvh = h / group;
+        const float *q = s->q + (size_t)t * hp->n_head * hd + (size_t)h * hd;
+        float *o = s->attn + (size_t)t * hp->n_head * hd + (size_t)h * hd;
+        mb_attention_head(q, kc + kvh * hd, vc + kvh * hd, kv_dim, j->pos + t + 1, hd, scale,
+                          s->scores + (size_t)ith * s->n_ctx, o);
+    }
+}
+
+static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, int n, int pos) {
+    const mb_model *m = s->model;
+    const mb_hparams *hp = &m->hp;
+    const mb_layer *l = &m->layers[il];
+    int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd;
+    for (int t = 0; t < n; t++)
+        mb_rmsnorm(s->xn + (size_t)t * hp->n_embd, s->x + (size_t)t * hp->n_embd, l->attn_norm,
+                   hp->n_embd, hp->rms_eps);
+    s->a_in.act_type = MB_TYPE_COUNT;
+    project(s, pool, &l->wq, &s->a_in, s->xn, n, s->q, 0);
+    project(s, pool, &l->wk, &s->a_in, s->xn, n, s->k, 0);
+    project(s, pool, &l->wv, &s->a_in, s->xn, n, s->v, 0);
+    uint16_t *kc = s->k_cache + (size_t)il * s->n_ctx * kv_dim;
+    uint16_t *vc = s->v_cache + (size_t)il * s->n_ctx * kv_dim;
+    for (int t = 0; t < n; t++) {
+        float *q = s->q + (size_t)t * hp->n_head * hd, *k = s->k + (size_t)t * kv_dim;
+        mb_rope_apply(&s->rope, q, hp->n_head, hd, pos + t);
+        mb_rope_apply(&s->rope, k, hp->n_head_kv, hd, pos + t);
+        /* The cache holds F16, as the reference's does: half the memory. */
+        uint16_t *kd = kc + (size_t)(pos + t) * kv_dim, *vd = vc + (size_t)(pos + t) * kv_dim;
+        const float *v = s->v + (size_t)t * kv_dim;
+        for (int d = 0; d < kv_dim; d++) {
+            kd[d] = mb_fp32_to_fp16(k[d]);
+            vd[d] = mb_fp32_to_fp16(v[d]);
+        }
+    }
+    attn_job job = {s, il, n, pos};
+    int n_items = n * hp->n_head;
+    mb_threadpool_run(pool, n_items * (pos + n) < 4096 ? 1 : s->n_threads, attention_worker, &job);
+    s->a_mid.act_type = MB_TYPE_COUNT;
+    project(s, pool, &l->wo, &s->a_mid, s->attn, n, s->x, 1);
+}
+
+static void ffn_block(mb_forward_state *s, mb_threadpool *pool, int il, int n) {
+    const mb_hparams *hp = &s->model->hp;
+    const mb_layer *l = &s->model->layers[il];
+    for (int t = 0; t < n; t++)
+        mb_rmsnorm(s->xn + (size_t)t * hp->n_embd, s->x + (size_t)t * hp->n_embd, l->ffn_norm,
+                   hp->n_embd, hp->rms_eps);
+    s->a_in.act_type = MB_TYPE_COUNT;
+    project(s, pool, &l->w_gate, &s->a_in, s->xn, n, s->gate, 0);
+    project(s, pool, &l->w_up, &s->a_in, s->xn, n, s->up, 0);
+    mb_swiglu(s->gate, s->gate, s->up, (int64_t)n * hp->n_ff);
+    s->a_mid.act_type = MB_TYPE_COUNT;
+    project(s, pool, &l->w_down, &s->a_mid, s->gate, n, s->x, 1);
+}
+
+mb_status mb_forward(mb_forward_state *s, mb_threadpool *pool, const mb_token *tokens, int n,
+                     int pos) {
+    const mb_model *m = s->model;
+    const mb_hparams *hp = &m->hp;
+    if (n <= 0 || n > s->n_batch)
+        return mb_errorf(MB_ERR_INVALID_ARG, "batch of %d tokens (max %d)", n, s->n_batch);
+    if (pos < 0 || pos + n > s->n_ctx)
+        return mb_errorf(MB_ERR_CONTEXT_FULL, "positions %d..%d exceed the context of %d", pos,
+                         pos + n - 1, s->n_ctx);
+    for (int t = 0; t < n; t++)
+        if (tokens[t] < 0 || tokens[t] >= hp->n_vocab)
+            return mb_errorf(MB_ERR_INVALID_ARG, "token id %d is outside the vocabulary (0..%d)",
+                             tokens[t], hp->n_vocab - 1);
+    mb_get_rows(&m->tok_embd, tokens, n, s->x);
+    for (int il = 0; il < hp->n_layer; il++) {
+        attention_block(s, pool, il, n, pos);
+        ffn_block(s, pool, il, n);
+    }
+    /* Only the last position's logits are needed to continue. */
+    const float *last = s->x + (size_t)(n - 1) * hp->n_embd;
+    mb_rmsnorm(s->xn, last, m->output_norm, hp->n_embd, hp->rms_eps);
+    s->a_in.act_type = MB_TYPE_COUNT;
+    project(s, pool, &m->output, &s->a_in, s->xn, 1, s->logits, 0);
+    return MB_OK;
+}

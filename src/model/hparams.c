@@ -1,0 +1,133 @@
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "model/model.h"
+
+/* Read "<arch>.<suffix>" as u32 into *out; absent keys keep DEFAULT (< 0:
+ * required). */
+static mb_status arch_u32(const mb_gguf *g, const char *arch, const char *suffix, long dflt,
+                          int *out) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    uint32_t v;
+    mb_status st = mb_gguf_get_u32(g, key, &v);
+    if (st == MB_ERR_INVALID_ARG && dflt >= 0) {
+        *out = (int)dflt;
+        return MB_OK;
+    }
+    if (st == MB_ERR_INVALID_ARG) return mb_errorf(MB_ERR_FORMAT, "required key '%s' is missing", key);
+    if (st != MB_OK) return st;
+    if (v > (1u << 30)) return mb_errorf(MB_ERR_FORMAT, "key '%s' = %u is out of range", key, v);
+    *out = (int)v;
+    return MB_OK;
+}
+
+static mb_status arch_f32(const mb_gguf *g, const char *arch, const char *suffix, float dflt,
+                          float *out) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    mb_status st = mb_gguf_get_f32(g, key, out);
+    if (st == MB_ERR_INVALID_ARG) {
+        *out = dflt;
+        return MB_OK;
+    }
+    if (st == MB_OK && !isfinite(*out))
+        return mb_errorf(MB_ERR_FORMAT, "key '%s' is not a finite number", key);
+    return st;
+}
+
+static mb_status read_rope_scaling(const mb_gguf *g, mb_hparams *hp) {
+    char key[128];
+    mb_str type = {"", 0};
+    snprintf(key, sizeof key, "%s.rope.scaling.type", hp->arch);
+    mb_status st = mb_gguf_get_str(g, key, &type);
+    if (st != MB_OK && st != MB_ERR_INVALID_ARG) return st;
+    float factor = 0;
+    if ((st = arch_f32(g, hp->arch, "rope.scaling.factor", 0.0f, &factor))) return st;
+    if (factor == 0) {
+        /* Older files: rope.scale_linear */
+        if ((st = arch_f32(g, hp->arch, "rope.scale_linear", 0.0f, &factor))) return st;
+        if (factor != 0 && type.len == 0) type = (mb_str){"linear", 6};
+    }
+    hp->rope_scaling = MB_ROPE_SCALING_NONE;
+    hp->rope_freq_scale = 1.0f;
+    if (type.len == 0 || (type.len == 4 && memcmp(type.ptr, "none", 4) == 0)) return MB_OK;
+    if (factor <= 0)
+        return mb_errorf(MB_ERR_FORMAT, "rope scaling '%.*s' needs a positive rope.scaling.factor",
+                         (int)type.len, type.ptr);
+    hp->rope_freq_scale = 1.0f / factor;
+    if (type.len == 6 && memcmp(type.ptr, "linear", 6) == 0) {
+        hp->rope_scaling = MB_ROPE_SCALING_LINEAR;
+        return MB_OK;
+    }
+    if (type.len == 4 && memcmp(type.ptr, "yarn", 4) == 0) {
+        hp->rope_scaling = MB_ROPE_SCALING_YARN;
+        if ((st = arch_u32(g, hp->arch, "rope.scaling.original_context_length", hp->n_ctx_train,
+                           &hp->yarn_orig_ctx)))
+            return st;
+        if ((st = arch_f32(g, hp->arch, "rope.scaling.attn_factor", 1.0f, &hp->yarn_attn_factor)))
+            return st;
+        /* YaRN paper defaults (alpha = 1, beta = 32). */
+        if ((st = arch_f32(g, hp->arch, "rope.scaling.yarn_beta_fast", 32.0f, &hp->yarn_beta_fast)))
+            return st;
+        return arch_f32(g, hp->arch, "rope.scaling.yarn_beta_slow", 1.0f, &hp->yarn_beta_slow);
+    }
+    return mb_errorf(MB_ERR_UNSUPPORTED,
+                     "rope scaling type '%.*s' is not supported (supported: none, linear, yarn)",
+                     (int)type.len, type.ptr);
+}
+
+mb_status mb_hparams_read(const mb_gguf *g, mb_hparams *hp) {
+    memset(hp, 0, sizeof *hp);
+    mb_str arch;
+    mb_status st = mb_gguf_get_str(g, "general.architecture", &arch);
+    if (st == MB_ERR_INVALID_ARG)
+        return mb_errorf(MB_ERR_FORMAT, "key 'general.architecture' is missing (a vocab-only file?)");
+    if (st) return st;
+    if (!(arch.len == 5 && memcmp(arch.ptr, "llama", 5) == 0))
+        return mb_errorf(MB_ERR_UNSUPPORTED, "architecture '%.*s' is not supported (supported: llama)",
+                         (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
+    snprintf(hp->arch, sizeof hp->arch, "%.*s", (int)arch.len, arch.ptr);
+    int n_expert = 0;
+    if ((st = arch_u32(g, hp->arch, "expert_count", 0, &n_expert))) return st;
+    if (n_expert > 0)
+        return mb_errorf(MB_ERR_UNSUPPORTED,
+                         "mixture-of-experts models (%d experts) are not supported yet", n_expert);
+    if ((st = arch_u32(g, hp->arch, "context_length", -1, &hp->n_ctx_train)) ||
+        (st = arch_u32(g, hp->arch, "embedding_length", -1, &hp->n_embd)) ||
+        (st = arch_u32(g, hp->arch, "block_count", -1, &hp->n_layer)) ||
+        (st = arch_u32(g, hp->arch, "feed_forward_length", -1, &hp->n_ff)) ||
+        (st = arch_u32(g, hp->arch, "attention.head_count", -1, &hp->n_head)))
+        return st;
+    if ((st = arch_u32(g, hp->arch, "attention.head_count_kv", hp->n_head, &hp->n_head_kv)))
+        return st;
+    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
+        hp->n_ff <= 0 || hp->n_ctx_train <= 0)
+        return mb_errorf(MB_ERR_FORMAT, "hyper-parameters must be positive (embd %d, layers %d, "
+                         "heads %d/%d, ffn %d, ctx %d)", hp->n_embd, hp->n_layer, hp->n_head,
+                         hp->n_head_kv, hp->n_ff, hp->n_ctx_train);
+    if (hp->n_embd % hp->n_head != 0 || hp->n_head % hp->n_head_kv != 0)
+        return mb_errorf(MB_ERR_FORMAT, "heads do not divide: embd %d, heads %d, kv heads %d",
+                         hp->n_embd, hp->n_head, hp->n_head_kv);
+    if ((st = arch_u32(g, hp->arch, "attention.key_length", hp->n_embd / hp->n_head,
+                       &hp->head_dim)))
+        return st;
+    int v_len = 0;
+    if ((st = arch_u32(g, hp->arch, "attention.value_length", hp->head_dim, &v_len))) return st;
+    if (v_len != hp->head_dim || hp->head_dim <= 0 || hp->head_dim % 2 != 0)
+        return mb_errorf(MB_ERR_UNSUPPORTED, "head sizes key %d / value %d are not supported",
+                         hp->head_dim, v_len);
+    if ((st = arch_u32(g, hp->arch, "rope.dimension_count", hp->head_dim, &hp->n_rot))) return st;
+    if (hp->n_rot > hp->head_dim || hp->n_rot % 2 != 0)
+        return mb_errorf(MB_ERR_FORMAT, "rope.dimension_count %d must be even and <= head size %d",
+                         hp->n_rot, hp->head_dim);
+    if ((st = arch_f32(g, hp->arch, "rope.freq_base", 10000.0f, &hp->rope_base)) ||
+        (st = arch_f32(g, hp->arch, "attention.layer_norm_rms_epsilon", 1e-5f, &hp->rms_eps)))
+        return st;
+    if (hp->rope_base <= 0 || hp->rms_eps <= 0)
+        return mb_errorf(MB_ERR_FORMAT, "rope.freq_base %g and rms epsilon %g must be positive",
+                         hp->rope_base, hp->rms_eps);
+    return read_rope_scaling(g, hp);
+}

@@ -1,0 +1,65 @@
+#include "model/rope.h"
+
+#include <math.h>
+
+#include "core/error.h"
+
+/* YaRN (Peng et al. 2023, sec. 3.2): the dimension whose wavelength fits
+ * N_ROTATIONS times into the original context. */
+static double yarn_corr_dim(int n_rot, int n_ctx_orig, double n_rotations, double base) {
+    return n_rot * log(n_ctx_orig / (n_rotations * 2 * M_PI)) / (2 * log(base));
+}
+
+mb_status mb_rope_init(mb_rope *r, const mb_hparams *hp, const float *freq_factors) {
+    if (hp->n_rot / 2 > 512)
+        return mb_errorf(MB_ERR_UNSUPPORTED, "rope dimension %d is larger than 1024", hp->n_rot);
+    r->n_rot = hp->n_rot;
+    for (int i = 0; i < hp->n_rot / 2; i++) {
+        double f = pow((double)hp->rope_base, -2.0 * i / hp->n_rot);
+        if (freq_factors) {
+            if (!(freq_factors[i] > 0))
+                return mb_errorf(MB_ERR_FORMAT, "rope_freqs.weight[%d] = %g is not positive", i,
+                                 freq_factors[i]);
+            f /= freq_factors[i];
+        }
+        r->inv_freq[i] = f;
+    }
+    r->freq_scale = hp->rope_freq_scale;
+    r->ext_factor = 0;
+    r->mscale = 1;
+    r->corr_low = r->corr_high = 0;
+    if (hp->rope_scaling == MB_ROPE_SCALING_YARN) {
+        r->ext_factor = 1;
+        r->mscale = hp->yarn_attn_factor * (1 + 0.1 * log(1 / r->freq_scale));
+        double lo = floor(yarn_corr_dim(hp->n_rot, hp->yarn_orig_ctx, hp->yarn_beta_fast, hp->rope_base));
+        double hi = ceil(yarn_corr_dim(hp->n_rot, hp->yarn_orig_ctx, hp->yarn_beta_slow, hp->rope_base));
+        r->corr_low = lo > 0 ? lo : 0;
+        r->corr_high = hi < hp->n_rot - 1 ? hi : hp->n_rot - 1;
+    }
+    return MB_OK;
+}
+
+/* 1 for dimensions that keep extrapolating (high frequency), 0 for those
+ * fully interpolated, linear in between. */
+static double yarn_ramp(const mb_rope *r, int i) {
+    double y = (i - r->corr_low) / fmax(0.001, r->corr_high - r->corr_low);
+    return 1 - fmin(1, fmax(0, y));
+}
+
+void mb_rope_apply(const mb_rope *r, float *x, int n_heads, int hd, int pos) {
+    for (int i = 0; i < r->n_rot / 2; i++) {
+        double extrap = pos * r->inv_freq[i];
+        double theta = r->freq_scale * extrap;
+        if (r->ext_factor != 0) {
+            double mix = yarn_ramp(r, i) * r->ext_factor;
+            theta = theta * (1 - mix) + extrap * mix;
+        }
+        float c = (float)(cos(theta) * r->mscale), s = (float)(sin(theta) * r->mscale);
+        for (int h = 0; h < n_heads; h++) {
+            float *p = x + h * hd + 2 * i;
+            float a = p[0], b = p[1];
+            p[0] = a * c - b * s;
+            p[1] = a * s + b * c;
+        }
+    }
+}

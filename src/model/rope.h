@@ -1,0 +1,21 @@
+/* Rotary position embeddings with the scalings GGUF metadata names: plain,
+ * linear (position interpolation), YaRN, and Llama 3's per-frequency
+ * divisors (rope_freqs.weight). Pairs are adjacent (x[2i], x[2i+1]), the
+ * layout llama-architecture GGUF files use. */
+#ifndef MB_MODEL_ROPE_H
+#define MB_MODEL_ROPE_H
+
+#include "model/model.h"
+
+typedef struct {
+    int n_rot;
+    double inv_freq[512]; /* base^(-2i/n_rot) / freq_factor[i], i < n_rot/2 */
+    double freq_scale, ext_factor, mscale;
+    double corr_low, corr_high;
+} mb_rope;
+
+mb_status mb_rope_init(mb_rope *r, const mb_hparams *hp, const float *freq_factors);
+/* Rotate the first n_rot values of each of N_HEADS heads (HD apart) at POS. */
+void mb_rope_apply(const mb_rope *r, float *x, int n_heads, int hd, int pos);
+
+#endif

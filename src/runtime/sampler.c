@@ -1,0 +1,171 @@
+/* Token sampling: penalties, then top-k, top-p and min-p truncation, then
+ * temperature, then a draw from a seeded generator, in the order llama.cpp's
+ * default chain applies them, so settings carry over. Temperature <= 0 is
+ * greedy (argmax after penalties). All buffers are sized at creation. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "matchbox.h"
+
+typedef struct {
+    float logit, p;
+    mb_token id;
+} candidate;
+
+struct mb_sampler {
+    mb_sampler_params p;
+    int n_vocab;
+    candidate *cand;
+    mb_token *recent; /* ring of the last repeat_last_n accepted tokens */
+    int n_recent, recent_head;
+    int *counts; /* occurrences of each token in the ring */
+    uint64_t rng;
+};
+
+mb_sampler_params mb_sampler_default_params(void) {
+    return (mb_sampler_params){.temperature = 0.8f,
+                               .top_k = 40,
+                               .top_p = 0.95f,
+                               .min_p = 0.05f,
+                               .repeat_penalty = 1.0f,
+                               .presence_penalty = 0.0f,
+                               .frequency_penalty = 0.0f,
+                               .repeat_last_n = 64,
+                               .seed = 0};
+}
+
+mb_status mb_sampler_new(const mb_sampler_params *params, int n_vocab, mb_sampler **out) {
+    *out = NULL;
+    mb_sampler_params p = params ? *params : mb_sampler_default_params();
+    if (n_vocab <= 0) return mb_errorf(MB_ERR_INVALID_ARG, "vocabulary size %d", n_vocab);
+    if (!(p.repeat_penalty > 0) || isnan(p.temperature) || isnan(p.top_p) || isnan(p.min_p) ||
+        p.repeat_last_n < 0 || p.repeat_last_n > (1 << 20))
+        return mb_errorf(MB_ERR_INVALID_ARG,
+                         "sampler settings out of range (repeat penalty %g must be > 0, "
+                         "repeat-last-n %d must be 0..1048576)",
+                         p.repeat_penalty, p.repeat_last_n);
+    mb_sampler *s = calloc(1, sizeof *s);
+    if (!s) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
+    s->p = p;
+    s->n_vocab = n_vocab;
+    s->cand = malloc((size_t)n_vocab * sizeof *s->cand);
+    s->recent = malloc(((size_t)p.repeat_last_n + 1) * sizeof *s->recent);
+    s->counts = calloc((size_t)n_vocab, sizeof *s->counts);
+    if (!s->cand || !s->recent || !s->counts) {
+        mb_sampler_free(s);
+        return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
+    }
+    s->rng = p.seed ^ 0x853c49e6748fea9bULL;
+    *out = s;
+    return MB_OK;
+}
+
+void mb_sampler_free(mb_sampler *s) {
+    if (!s) return;
+    free(s->cand);
+    free(s->recent);
+    free(s->counts);
+    free(s);
+}
+
+void mb_sampler_accept(mb_sampler *s, mb_token id) {
+    int cap = s->p.repeat_last_n;
+    if (cap == 0 || id < 0 || id >= s->n_vocab) return;
+    if (s->n_recent == cap) {
+        s->counts[s->recent[s->recent_head]]--;
+        s->n_recent--;
+    }
+    s->recent[s->recent_head] = id;
+    s->recent_head = (s->recent_head + 1) % cap;
+    s->n_recent++;
+    s->counts[id]++;
+}
+
+/* splitmix64: small, fast, and the same sequence on every platform. */
+static double next_uniform(mb_sampler *s) {
+    uint64_t z = (s->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (double)(z >> 11) / 9007199254740992.0;
+}
+
+static int by_logit_desc(const void *a, const void *b) {
+    const candidate *x = a, *y = b;
+    if (x->logit != y->logit) return x->logit < y->logit ? 1 : -1;
+    return x->id - y->id; /* ties: lower id first, so runs are reproducible */
+}
+
+static void apply_penalties(const mb_sampler *s, candidate *c) {
+    const mb_sampler_params *p = &s->p;
+    if (p->repeat_penalty == 1.0f && p->presence_penalty == 0 && p->frequency_penalty == 0) return;
+    for (int i = 0; i < s->n_vocab; i++) {
+        int n = s->counts[c[i].id];
+        if (n == 0) continue;
+        /* Divide positive logits and multiply negative ones, so the penalty
+         * always lowers the token's probability. */
+        if (c[i].logit > 0)
+            c[i].logit /= p->repeat_penalty;
+        else
+            c[i].logit *= p->repeat_penalty;
+        c[i].logit -= (float)n * p->frequency_penalty + p->presence_penalty;
+    }
+}
+
+/* Softmax over the first N candidates (sorted descending) at temperature T. */
+static void softmax_candidates(candidate *c, int n, float t) {
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        c[i].p = expf((c[i].logit - c[0].logit) / t);
+        sum += c[i].p;
+    }
+    for (int i = 0; i < n; i++) c[i].p = (float)(c[i].p / sum);
+}
+
+mb_token mb_sampler_sample(mb_sampler *s, const float *logits) {
+    const mb_sampler_params *p = &s->p;
+    candidate *c = s->cand;
+    for (int i = 0; i < s->n_vocab; i++) c[i] = (candidate){logits[i], 0, i};
+    apply_penalties(s, c);
+    if (p->temperature <= 0) {
+        int best = 0;
+        for (int i = 1; i < s->n_vocab; i++)
+            if (c[i].logit > c[best].logit) best = i;
+        return c[best].id;
+    }
+    int n = s->n_vocab;
+    if (p->top_k > 0 && p->top_k < n) {
+        /* Partial selection would be faster; a full sort of 32k-150k floats
+         * is well under a millisecond and keeps this simple. */
+        qsort(c, (size_t)n, sizeof *c, by_logit_desc);
+        n = p->top_k;
+    } else {
+        qsort(c, (size_t)n, sizeof *c, by_logit_desc);
+    }
+    softmax_candidates(c, n, 1.0f);
+    if (p->top_p < 1.0f) {
+        double cum = 0;
+        for (int i = 0; i < n; i++) {
+            cum += c[i].p;
+            if (cum >= p->top_p) {
+                n = i + 1;
+                break;
+            }
+        }
+    }
+    if (p->min_p > 0) {
+        float floor_p = c[0].p * p->min_p;
+        int keep = 1;
+        while (keep < n && c[keep].p >= floor_p) keep++;
+        n = keep;
+    }
+    softmax_candidates(c, n, p->temperature);
+    double r = next_uniform(s), cum = 0;
+    for (int i = 0; i < n; i++) {
+        cum += c[i].p;
+        if (r < cum) return c[i].id;
+    }
+    return c[n - 1].id;
+}

@@ -1,0 +1,30 @@
+/* Helpers shared by the subcommands: argument parsing and model lookup. */
+#ifndef MB_TOOLS_CLI_H
+#define MB_TOOLS_CLI_H
+
+#include <stddef.h>
+
+#include "matchbox.h"
+
+/* Print "error: <message>" (with mb_last_error() when MSG is NULL); returns 1. */
+int cli_fail(const char *fmt, ...);
+
+/* Parse a whole-string number; print an error naming FLAG and return 0 on failure. */
+int cli_int(const char *flag, const char *s, long lo, long hi, long *out);
+int cli_float(const char *flag, const char *s, double *out);
+/* The value after FLAG at argv[*i]; advances *i. NULL (and an error) if missing. */
+const char *cli_value(int argc, char **argv, int *i);
+
+/* The model to use when none is named: $MATCHBOX_MODEL, then the cache
+ * directory ($XDG_CACHE_HOME or ~/.cache)/matchbox/models/default.gguf, then
+ * ../shared/models/stories260K.gguf. Returns NULL after printing how to get
+ * one. */
+const char *cli_default_model(void);
+
+/* True if ARG names a model file rather than a prompt. */
+int cli_looks_like_model(const char *arg);
+
+/* Read a whole file or stdin (PATH "-") into a NUL-terminated buffer. */
+char *cli_read_all(const char *path, size_t *len);
+
+#endif

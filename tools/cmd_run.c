@@ -1,0 +1,291 @@
+/* matchbox run MODEL [PROMPT]: stream a continuation of the prompt. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "matchbox.h"
+
+static void run_usage(FILE *f) {
+    fputs("usage: matchbox run [MODEL] [PROMPT] [options]\n"
+          "\n"
+          "Generate text. The prompt comes from PROMPT, -p, -f FILE, or stdin.\n"
+          "Without MODEL, $MATCHBOX_MODEL, ~/.cache/matchbox/models/default.gguf or\n"
+          "../shared/models/stories260K.gguf is used.\n"
+          "\n"
+          "  -m, --model FILE        model (GGUF)\n"
+          "  -p, --prompt TEXT       prompt\n"
+          "  -f, --file FILE         read the prompt from FILE\n"
+          "  -n, --n-predict N       tokens to generate (-1: until end of text; default -1)\n"
+          "  -c, --ctx-size N        context size (default: min(4096, trained))\n"
+          "  -t, --threads N         threads (default: physical cores)\n"
+          "  --temp T                temperature (0: greedy; default 0.8)\n"
+          "  --top-k N               keep the N most likely tokens (0: off; default 40)\n"
+          "  --top-p P               nucleus sampling (1: off; default 0.95)\n"
+          "  --min-p P               drop tokens below P x the top probability (default 0.05)\n"
+          "  --repeat-penalty F      penalize repeated tokens (1: off; default 1)\n"
+          "  --repeat-last-n N       window the penalties look at (default 64)\n"
+          "  --presence-penalty F    (default 0)\n"
+          "  --frequency-penalty F   (default 0)\n"
+          "  -s, --seed N            random seed (default: random, printed)\n"
+          "  -r, --stop TEXT         stop when TEXT is generated (repeatable)\n"
+          "  --no-display-prompt     print only the generated text\n"
+          "  --logits-out FILE       write the float32 logits of every step (n_vocab each)\n"
+          "  --no-mmap               read the weights into memory instead of mapping them\n"
+          "  --mlock                 lock the weights in RAM\n"
+          "  -v, --verbose           print load details\n",
+          f);
+}
+
+typedef struct {
+    const char *model, *prompt, *prompt_file, *logits_out;
+    long n_predict, n_ctx, n_threads;
+    int display_prompt, verbose, seed_given;
+    mb_model_params mp;
+    mb_sampler_params sp;
+    const char *stop[17];
+    int n_stop;
+} run_opts;
+
+/* Returns 1 to continue, 0 to exit with *rc. */
+static int parse(int argc, char **argv, run_opts *o, int *rc) {
+    *rc = 1;
+    const char *positional[2];
+    int n_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        long l;
+        double d;
+#define VALUE() ((v = cli_value(argc, argv, &i)) != NULL)
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            run_usage(stdout);
+            *rc = 0;
+            return 0;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (!VALUE()) return 0;
+            o->model = v;
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
+            if (!VALUE()) return 0;
+            o->prompt = v;
+        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
+            if (!VALUE()) return 0;
+            o->prompt_file = v;
+        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+            if (!VALUE() || !cli_int(a, v, -1, 1 << 30, &o->n_predict)) return 0;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+            if (!VALUE() || !cli_int(a, v, 0, 1 << 24, &o->n_ctx)) return 0;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (!VALUE() || !cli_int(a, v, 1, 1024, &o->n_threads)) return 0;
+        } else if (!strcmp(a, "--temp")) {
+            if (!VALUE() || !cli_float(a, v, &d)) return 0;
+            o->sp.temperature = (float)d;
+        } else if (!strcmp(a, "--top-k")) {
+            if (!VALUE() || !cli_int(a, v, 0, 1 << 30, &l)) return 0;
+            o->sp.top_k = (int)l;
+        } else if (!strcmp(a, "--top-p")) {
+            if (!VALUE() || !cli_float(a, v, &d)) return 0;
+            o->sp.top_p = (float)d;
+        } else if (!strcmp(a, "--min-p")) {
+            if (!VALUE() || !cli_float(a, v, &d)) return 0;
+            o->sp.min_p = (float)d;
+        } else if (!strcmp(a, "--repeat-penalty")) {
+            if (!VALUE() || !cli_float(a, v, &d)) return 0;
+            o->sp.repeat_penalty = (float)d;
+        } else if (!strcmp(a, "--repeat-last-n")) {
+            if (!VALUE() || !cli_int(a, v, 0, 1 << 20, &l)) return 0;
+            o->sp.repeat_last_n = (int)l;
+        } else if (!strcmp(a, "--presence-penalty")) {
+            if (!VALUE() || !cli_float(a, v, &d)) return 0;
+            o->sp.presence_penalty = (float)d;
+        } else if (!strcmp(a, "--frequency-penalty")) {
+            if (!VALUE() || !cli_float(a, v, &d)) return 0;
+            o->sp.frequency_penalty = (float)d;
+        } else if (!strcmp(a, "-s") || !strcmp(a, "--seed")) {
+            if (!VALUE() || !cli_int(a, v, 0, 0x7fffffffffffffffL, &l)) return 0;
+            o->sp.seed = (uint64_t)l;
+            o->seed_given = 1;
+        } else if (!strcmp(a, "-r") || !strcmp(a, "--stop")) {
+            if (!VALUE()) return 0;
+            if (o->n_stop == 16) return cli_fail("at most 16 stop strings"), 0;
+            if (!*v) return cli_fail("%s: the stop string is empty", a), 0;
+            o->stop[o->n_stop++] = v;
+        } else if (!strcmp(a, "--logits-out")) {
+            if (!VALUE()) return 0;
+            o->logits_out = v;
+        } else if (!strcmp(a, "--no-display-prompt")) {
+            o->display_prompt = 0;
+        } else if (!strcmp(a, "--no-mmap")) {
+            o->mp.use_mmap = 0;
+        } else if (!strcmp(a, "--mlock")) {
+            o->mp.use_mlock = 1;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            o->verbose = 1;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            cli_fail("unknown option '%s' (see matchbox run --help)", a);
+            return 0;
+        } else if (n_pos < 2) {
+            positional[n_pos++] = a;
+        } else {
+            cli_fail("unexpected argument '%s'", a);
+            return 0;
+        }
+#undef VALUE
+    }
+    int next = 0;
+    if (!o->model && n_pos > next && cli_looks_like_model(positional[next])) o->model = positional[next++];
+    if (n_pos > next) {
+        if (o->prompt || o->prompt_file) return cli_fail("give the prompt once"), 0;
+        o->prompt = positional[next++];
+    }
+    if (n_pos > next) return cli_fail("unexpected argument '%s'", positional[next]), 0;
+    if (!o->model && !(o->model = cli_default_model())) return 0;
+    return 1;
+}
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+typedef struct {
+    FILE *logits;
+    int failed;
+} run_state;
+
+static int on_text(const char *text, size_t len, void *user) {
+    (void)user;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    return interrupted;
+}
+
+static int on_token(mb_token id, const float *logits, int n_vocab, void *user) {
+    run_state *rs = user;
+    if (rs->logits && fwrite(logits, sizeof(float), (size_t)n_vocab, rs->logits) != (size_t)n_vocab)
+        rs->failed = 1;
+    return interrupted;
+}
+
+static char *load_prompt(const run_opts *o, size_t *len) {
+    if (o->prompt_file) return cli_read_all(o->prompt_file, len);
+    if (o->prompt) {
+        *len = strlen(o->prompt);
+        return strdup(o->prompt);
+    }
+    if (!isatty(STDIN_FILENO)) return cli_read_all("-", len);
+    *len = 0;
+    return strdup("");
+}
+
+/* The logits file is written to a temporary name and renamed at the end, so
+ * an interrupted run leaves no partial file under the requested name. */
+static FILE *open_logits(const char *path, char *tmp, size_t cap) {
+    snprintf(tmp, cap, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        cli_fail("%s: cannot create a temporary file next to it", path);
+        return NULL;
+    }
+    return fdopen(fd, "wb");
+}
+
+static int generate(const run_opts *o, mb_model *model, const char *prompt, size_t len) {
+    mb_session_params ssp = mb_session_default_params();
+    ssp.n_ctx = (int)o->n_ctx;
+    ssp.n_threads = (int)o->n_threads;
+    ssp.verbose = 1; /* the KV-cache size is printed before it is allocated */
+    mb_session *session = NULL;
+    mb_sampler *sampler = NULL;
+    mb_token *ids = NULL;
+    size_t n_ids = 0;
+    if (mb_tokenize(model, prompt, len, 1, 1, NULL, 0, &n_ids) != MB_OK && n_ids == 0)
+        return cli_fail(NULL);
+    ids = malloc((n_ids + 1) * sizeof *ids);
+    if (!ids) return cli_fail("out of memory");
+    if (mb_tokenize(model, prompt, len, 1, 1, ids, n_ids, &n_ids) != MB_OK) {
+        free(ids);
+        return cli_fail(NULL);
+    }
+    int rc = 1;
+    run_state rs = {0};
+    char tmp[4096] = "";
+    if (mb_session_new(model, &ssp, &session) != MB_OK ||
+        mb_sampler_new(&o->sp, mb_model_n_vocab(model), &sampler) != MB_OK) {
+        cli_fail(NULL);
+        goto done;
+    }
+    if (o->logits_out && !(rs.logits = open_logits(o->logits_out, tmp, sizeof tmp))) goto done;
+    const char *stop[17];
+    for (int i = 0; i < o->n_stop; i++) stop[i] = o->stop[i];
+    stop[o->n_stop] = NULL;
+    mb_generate_params gp = {.n_predict = (int)o->n_predict, .stop = stop, .on_text = on_text,
+                             .on_token = on_token, .user = &rs};
+    if (o->display_prompt) {
+        fwrite(prompt, 1, len, stdout);
+        fflush(stdout);
+    }
+    mb_generate_stats st;
+    signal(SIGINT, on_sigint);
+    mb_status status = mb_generate(session, sampler, ids, n_ids, &gp, &st);
+    signal(SIGINT, SIG_DFL);
+    fputc('\n', stdout);
+    if (status != MB_OK) {
+        cli_fail(NULL);
+        goto done;
+    }
+    if (rs.logits) {
+        int bad = rs.failed | (fflush(rs.logits) != 0) | (fsync(fileno(rs.logits)) != 0);
+        bad |= fclose(rs.logits) != 0;
+        rs.logits = NULL;
+        if (bad || rename(tmp, o->logits_out) != 0) {
+            cli_fail("%s: writing the logits failed", o->logits_out);
+            goto done;
+        }
+        tmp[0] = '\0';
+    }
+    fprintf(stderr, "\nprefill: %d tokens in %.3f s (%.1f tok/s) | decode: %d tokens in %.3f s "
+            "(%.1f tok/s) | %d threads\n",
+            st.n_prompt, st.prefill_seconds, st.n_prompt / (st.prefill_seconds + 1e-12),
+            st.n_generated, st.decode_seconds,
+            st.n_generated > 1 ? st.n_generated / (st.decode_seconds + 1e-12) : 0.0,
+            mb_session_n_threads(session));
+    rc = 0;
+done:
+    if (rs.logits) fclose(rs.logits);
+    if (tmp[0]) unlink(tmp);
+    mb_sampler_free(sampler);
+    mb_session_free(session);
+    free(ids);
+    return rc;
+}
+
+int cmd_run(int argc, char **argv) {
+    run_opts o = {.n_predict = -1, .display_prompt = 1};
+    o.mp = mb_model_default_params();
+    o.sp = mb_sampler_default_params();
+    int rc;
+    if (!parse(argc, argv, &o, &rc)) return rc;
+    if (!o.seed_given) {
+        o.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+        o.sp.seed &= 0x7fffffffffffffffULL;
+    }
+    if (o.verbose || !o.seed_given) fprintf(stderr, "seed: %llu\n", (unsigned long long)o.sp.seed);
+    o.mp.verbose = o.verbose;
+    size_t len = 0;
+    char *prompt = load_prompt(&o, &len);
+    if (!prompt) return 1;
+    mb_model *model = NULL;
+    if (mb_model_load(o.model, &o.mp, &model) != MB_OK) {
+        free(prompt);
+        return cli_fail(NULL);
+    }
+    rc = generate(&o, model, prompt, len);
+    mb_model_free(model);
+    free(prompt);
+    return rc;
+}

@@ -1,0 +1,11 @@
+/* The subcommands of the matchbox CLI, one file each. Each returns the
+ * process exit code; argv[0] is the subcommand's name. */
+#ifndef MB_TOOLS_COMMANDS_H
+#define MB_TOOLS_COMMANDS_H
+
+int cmd_run(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+#endif
