@@ -1,0 +1,72 @@
+/* matchbox convert: llama2.c checkpoint + tokenizer.bin -> GGUF. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "format/llama2c.h"
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: matchbox convert CHECKPOINT.bin OUT.gguf --tokenizer TOKENIZER.bin "
+               "[--name NAME]\n"
+               "\n"
+               "Convert a llama2.c checkpoint (legacy version 0 or version 1, fp32) and its\n"
+               "tokenizer.bin into a GGUF file (llama architecture, F32 weights) that\n"
+               "matchbox and llama.cpp load. The output is written atomically.\n"
+               "\n"
+               "  --tokenizer FILE  llama2.c tokenizer.bin whose vocabulary matches the model\n"
+               "  --name NAME       general.name (default: the checkpoint's file name)\n"
+               "  --help            show this help\n");
+}
+
+int cmd_convert(int argc, char **argv) {
+    const char *in = NULL, *out = NULL, *tokenizer = NULL, *name = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "--tokenizer") == 0 || strcmp(a, "--name") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "error: %s needs a value\n", a);
+                return 1;
+            }
+            if (strcmp(a, "--tokenizer") == 0)
+                tokenizer = argv[++i];
+            else
+                name = argv[++i];
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "error: unknown option '%s'\n", a);
+            usage(stderr);
+            return 1;
+        } else if (!in) {
+            in = a;
+        } else if (!out) {
+            out = a;
+        } else {
+            fprintf(stderr, "error: unexpected argument '%s'\n", a);
+            usage(stderr);
+            return 1;
+        }
+    }
+    if (!in || !out || !tokenizer) {
+        fprintf(stderr, "error: %s\n",
+                !in || !out ? "need a checkpoint and an output path" : "--tokenizer is required");
+        usage(stderr);
+        return 1;
+    }
+
+    mb_llama2c_convert_params params = {.name = name};
+    mb_llama2c_convert_stats stats;
+    if (mb_llama2c_convert(in, tokenizer, out, &params, &stats) != MB_OK) {
+        fprintf(stderr, "error: %s\n", mb_last_error());
+        return 1;
+    }
+    const mb_llama2c_config *c = &stats.cfg;
+    printf("wrote %s: %u tensors, %llu params, %llu bytes of F32 weights (llama2.c v%d: dim %d, "
+           "%d layers, %d/%d heads, vocab %d, ctx %d, %s classifier)\n",
+           out, stats.n_tensors, (unsigned long long)stats.n_params,
+           (unsigned long long)stats.tensor_bytes, c->version, c->dim, c->n_layers, c->n_heads,
+           c->n_kv_heads, c->vocab_size, c->seq_len, c->shared_classifier ? "tied" : "separate");
+    return 0;
+}
