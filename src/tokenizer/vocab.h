@@ -28,8 +28,8 @@ mb_status mb_vocab_load(const mb_gguf *g, mb_vocab **out);
  * byte strings of lengths lens[i]; types may be NULL (all normal, with
  * <0xXX> tokens as bytes and ids bos/eos as control). */
 mb_status mb_vocab_new_spm(int n, const char *const *tokens, const size_t *lens,
-                           const float *scores, const int32_t *types, mb_token bos,
-                           mb_token eos, mb_token unk, mb_vocab **out);
+                           const float *scores, const int32_t *types, mb_token bos, mb_token eos,
+                           mb_token unk, mb_vocab **out);
 void mb_vocab_free(mb_vocab *v);
 
 int mb_vocab_n_tokens(const mb_vocab *v);
@@ -38,8 +38,8 @@ const char *mb_vocab_model_name(const mb_vocab *v);
 
 mb_status mb_vocab_tokenize(const mb_vocab *v, const char *text, size_t len, bool add_special,
                             bool parse_special, mb_token *ids, size_t cap, size_t *n_out);
-mb_status mb_vocab_token_to_piece(const mb_vocab *v, mb_token id, bool render_special,
-                                  char *buf, size_t cap, size_t *n_out);
+mb_status mb_vocab_token_to_piece(const mb_vocab *v, mb_token id, bool render_special, char *buf,
+                                  size_t cap, size_t *n_out);
 
 mb_token mb_vocab_bos(const mb_vocab *v); /* -1 if none */
 mb_token mb_vocab_eos(const mb_vocab *v);
@@ -48,5 +48,33 @@ bool mb_vocab_add_bos(const mb_vocab *v);
 bool mb_vocab_add_eos(const mb_vocab *v);
 /* The token's stored text (▁ for spaces, <0x0A> for bytes), for debugging. */
 const char *mb_vocab_token_text(const mb_vocab *v, mb_token id);
+
+mb_token mb_vocab_unk(const mb_vocab *v); /* -1 if none */
+mb_token mb_vocab_pad(const mb_vocab *v);
+mb_token mb_vocab_eot(const mb_vocab *v);
+/* MB_TOKEN_* of ID, or -1 when ID is out of range. */
+int mb_vocab_token_type(const mb_vocab *v, mb_token id);
+float mb_vocab_token_score(const mb_vocab *v, mb_token id);
+/* The id of the token whose stored text is TEXT[0..LEN), or -1. */
+mb_token mb_vocab_find(const mb_vocab *v, const char *text, size_t len);
+/* Whether tokenizing prepends a space (▁) to the text and to every run of
+ * text that follows a special token, as SentencePiece's llama models do. */
+bool mb_vocab_add_space_prefix(const mb_vocab *v);
+void mb_vocab_set_add_space_prefix(mb_vocab *v, bool on);
+/* Override the metadata's add_bos/add_eos; MB_ERR_INVALID_ARG when the
+ * token to add does not exist. */
+mb_status mb_vocab_set_add_special(mb_vocab *v, bool add_bos, bool add_eos);
+
+/* The text of N ids: their pieces concatenated. With remove_leading_space
+ * (and a vocabulary that adds a space prefix) the one space the tokenizer
+ * inserted is dropped again: the first byte of the first non-empty piece at
+ * the start and after each special token (control, user-defined, unknown),
+ * when that byte is a space. So for text without U+2581,
+ * detokenize(tokenize(text)) == text, with special tokens rendered when
+ * parse_special was on. Like tokenize, *n_out is the size needed and a CAP
+ * that is too small is MB_ERR_INVALID_ARG. */
+mb_status mb_vocab_detokenize(const mb_vocab *v, const mb_token *ids, size_t n,
+                              bool remove_leading_space, bool render_special, char *buf, size_t cap,
+                              size_t *n_out);
 
 #endif

@@ -1,0 +1,337 @@
+/* The tokenizer on GGUF files: llama.cpp's test vectors for the Llama 2
+ * SentencePiece vocabulary, the TinyStories model's vocabulary, a byte-level
+ * BPE file that must be refused clearly, and small hand-made files whose
+ * tokenizer keys are wrong in one way each. */
+#include "format/gguf.h"
+#include "test_util.h"
+#include "tokenizer/vocab.h"
+
+/* ---- a minimal GGUF v3 image with key-values only --------------------- */
+
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+    uint64_t n_kv;
+} gbuf;
+
+static void put(gbuf *b, const void *d, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 64;
+        b->p = realloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+}
+static void put_u32(gbuf *b, uint32_t v) {
+    put(b, &v, 4);
+} /* the tests run little-endian */
+static void put_u64(gbuf *b, uint64_t v) {
+    put(b, &v, 8);
+}
+static void put_str(gbuf *b, const char *s) {
+    put_u64(b, strlen(s));
+    put(b, s, strlen(s));
+}
+static void key(gbuf *b, const char *k, uint32_t type) {
+    put_str(b, k);
+    put_u32(b, type);
+    b->n_kv++;
+}
+
+static gbuf gguf_begin(void) {
+    gbuf b = {0};
+    put(&b, "GGUF", 4);
+    put_u32(&b, 3);
+    put_u64(&b, 0); /* tensors */
+    put_u64(&b, 0); /* key-values, patched by gguf_end */
+    return b;
+}
+
+static void gguf_end(gbuf *b) {
+    memcpy(b->p + 16, &b->n_kv, 8);
+    while (b->n % 32)
+        put(b, "", 1);
+}
+
+static void kv_str(gbuf *b, const char *k, const char *v) {
+    key(b, k, MB_GGUF_STR);
+    put_str(b, v);
+}
+static void kv_u32(gbuf *b, const char *k, uint32_t v) {
+    key(b, k, MB_GGUF_U32);
+    put_u32(b, v);
+}
+static void kv_i32(gbuf *b, const char *k, int32_t v) {
+    key(b, k, MB_GGUF_I32);
+    put(b, &v, 4);
+}
+static void kv_bool(gbuf *b, const char *k, bool v) {
+    key(b, k, MB_GGUF_BOOL);
+    uint8_t x = v;
+    put(b, &x, 1);
+}
+static void kv_arr(gbuf *b, const char *k, uint32_t elem, const void *data, uint64_t n) {
+    key(b, k, MB_GGUF_ARR);
+    put_u32(b, elem);
+    put_u64(b, n);
+    if (elem == MB_GGUF_STR)
+        for (uint64_t i = 0; i < n; i++)
+            put_str(b, ((const char *const *)data)[i]);
+    else
+        put(b, data, n * 4);
+}
+
+/* What the hand-made vocabulary leaves out or gets wrong. */
+enum {
+    F_NO_MODEL = 1 << 0,
+    F_NO_TOKENS = 1 << 1,
+    F_GPT2 = 1 << 2,
+    F_SHORT_SCORES = 1 << 3,
+    F_SHORT_TYPES = 1 << 4,
+    F_BAD_BOS = 1 << 5,
+    F_BAD_TYPE = 1 << 6,
+    F_ADD_EOS = 1 << 7,
+    F_NO_SPACE_PREFIX = 1 << 8,
+    F_TOKENS_NOT_STR = 1 << 9,
+};
+
+static const char *const k_texts[] = {"<unk>",
+                                      "<s>",
+                                      "</s>",
+                                      "\xE2\x96\x81",
+                                      "a",
+                                      "\xE2\x96\x81"
+                                      "a"};
+enum { K_N = 6 };
+
+static mb_status load_crafted(int flags, mb_vocab **v) {
+    const float scores[K_N] = {0, 0, 0, -1, -2, -0.5f};
+    int32_t types[K_N] = {2, 3, 3, 1, 1, 1};
+    if (flags & F_BAD_TYPE) types[4] = 9;
+    gbuf b = gguf_begin();
+    kv_str(&b, "general.architecture", "llama");
+    if (!(flags & F_NO_MODEL))
+        kv_str(&b, "tokenizer.ggml.model", flags & F_GPT2 ? "gpt2" : "llama");
+    if (flags & F_TOKENS_NOT_STR)
+        kv_arr(&b, "tokenizer.ggml.tokens", MB_GGUF_I32, types, K_N);
+    else if (!(flags & F_NO_TOKENS))
+        kv_arr(&b, "tokenizer.ggml.tokens", MB_GGUF_STR, k_texts, K_N);
+    kv_arr(&b, "tokenizer.ggml.scores", MB_GGUF_F32, scores,
+           flags & F_SHORT_SCORES ? K_N - 1 : K_N);
+    kv_arr(&b, "tokenizer.ggml.token_type", MB_GGUF_I32, types,
+           flags & F_SHORT_TYPES ? K_N - 2 : K_N);
+    kv_u32(&b, "tokenizer.ggml.bos_token_id", flags & F_BAD_BOS ? 99 : 1);
+    kv_u32(&b, "tokenizer.ggml.eos_token_id", 2);
+    kv_u32(&b, "tokenizer.ggml.unknown_token_id", 0);
+    kv_u32(&b, "tokenizer.ggml.seperator_token_id", 0xFFFFFFFFu); /* none */
+    kv_i32(&b, "tokenizer.ggml.padding_token_id", -1);            /* none */
+    if (flags & F_ADD_EOS) kv_bool(&b, "tokenizer.ggml.add_eos_token", true);
+    if (flags & F_NO_SPACE_PREFIX) kv_bool(&b, "tokenizer.ggml.add_space_prefix", false);
+    gguf_end(&b);
+    mb_gguf *g = NULL;
+    mb_status st = mb_gguf_parse(b.p, b.n, "crafted.gguf", &g);
+    CHECK_OK(st);
+    if (st == MB_OK) st = mb_vocab_load(g, v);
+    mb_gguf_close(g);
+    free(b.p);
+    return st;
+}
+
+static void expect_error(int flags, mb_status want, const char *needle) {
+    mb_vocab *v = NULL;
+    mb_status st = load_crafted(flags, &v);
+    CHECK_MSG(st == want, "flags %#x: got %s (%s), want %s", flags, mb_status_str(st),
+              mb_last_error(), mb_status_str(want));
+    CHECK_MSG(strstr(mb_last_error(), needle) != NULL, "flags %#x: message '%s' lacks '%s'", flags,
+              mb_last_error(), needle);
+    CHECK(v == NULL);
+    mb_vocab_free(v);
+}
+
+static void test_crafted(void) {
+    mb_vocab *v = NULL;
+    mb_token ids[8];
+    size_t n = 0;
+    CHECK_OK(load_crafted(0, &v));
+    if (v) {
+        CHECK_EQ_INT(mb_vocab_n_tokens(v), K_N);
+        CHECK(mb_vocab_add_bos(v) && !mb_vocab_add_eos(v) && mb_vocab_add_space_prefix(v));
+        CHECK_EQ_INT(mb_vocab_pad(v), -1);
+        CHECK_OK(mb_vocab_tokenize(v, "a", 1, true, false, ids, 8, &n));
+        CHECK(n == 2 && ids[0] == 1 && ids[1] == 5);
+    }
+    mb_vocab_free(v);
+    v = NULL;
+    CHECK_OK(load_crafted(F_ADD_EOS | F_NO_SPACE_PREFIX, &v));
+    if (v) {
+        CHECK_OK(mb_vocab_tokenize(v, "a", 1, true, false, ids, 8, &n));
+        CHECK(n == 3 && ids[0] == 1 && ids[1] == 4 && ids[2] == 2);
+    }
+    mb_vocab_free(v);
+
+    expect_error(F_NO_MODEL, MB_ERR_FORMAT, "tokenizer.ggml.model");
+    expect_error(F_NO_TOKENS, MB_ERR_FORMAT, "tokenizer.ggml.tokens");
+    expect_error(F_TOKENS_NOT_STR, MB_ERR_FORMAT, "tokenizer.ggml.tokens");
+    expect_error(F_GPT2, MB_ERR_UNSUPPORTED,
+                 "tokenizer model 'gpt2' is not supported yet (supported: llama)");
+    expect_error(F_SHORT_SCORES, MB_ERR_FORMAT, "tokenizer.ggml.scores has 5 entries");
+    expect_error(F_SHORT_TYPES, MB_ERR_FORMAT, "tokenizer.ggml.token_type has 4 entries");
+    expect_error(F_BAD_BOS, MB_ERR_FORMAT, "tokenizer.ggml.bos_token_id = 99 is out of range");
+    expect_error(F_BAD_TYPE, MB_ERR_FORMAT, "tokenizer.ggml.token_type[4] = 9");
+}
+
+/* ---- real files ---------------------------------------------------------- */
+
+static mb_vocab *load_file(const char *path) {
+    mb_gguf *g = NULL;
+    mb_vocab *v = NULL;
+    CHECK_OK(mb_gguf_open(path, 1, 0, &g));
+    if (g) CHECK_OK(mb_vocab_load(g, &v));
+    mb_gguf_close(g); /* the vocabulary keeps its own copies */
+    return v;
+}
+
+/* Tokenize TEXT and compare with the ids in the line EXPECTED (" %d" each). */
+static bool same_ids(const mb_vocab *v, const char *text, size_t len, const char *expected,
+                     bool parse_special, mb_token *ids, size_t cap, size_t *n) {
+    if (mb_vocab_tokenize(v, text, len, false, parse_special, ids, cap, n) != MB_OK) return false;
+    const char *p = expected;
+    for (size_t i = 0; i < *n; i++) {
+        char *end;
+        long want = strtol(p, &end, 10);
+        if (end == p || want != ids[i]) return false;
+        p = end;
+    }
+    while (*p == ' ')
+        p++;
+    return *p == '\0';
+}
+
+/* TEXT with U+2581 read as a space: SentencePiece cannot tell them apart. */
+static size_t spaces_for_marks(const char *text, size_t len, char *out) {
+    size_t m = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (i + 3 <= len && memcmp(text + i, "\xE2\x96\x81", 3) == 0) {
+            out[m++] = ' ';
+            i += 2;
+        } else {
+            out[m++] = text[i];
+        }
+    }
+    return m;
+}
+
+static void check_decode(const mb_vocab *v, const char *text, size_t len, const mb_token *ids,
+                         size_t n) {
+    char *want = malloc(len + 1), *got = malloc(len + 64);
+    size_t want_len = spaces_for_marks(text, len, want), got_len = 0;
+    mb_status st = mb_vocab_detokenize(v, ids, n, true, false, got, len + 64, &got_len);
+    CHECK_MSG(st == MB_OK && got_len == want_len && memcmp(got, want, got_len) == 0,
+              "decode of '%.*s' gave '%.*s'", (int)len, text, (int)got_len, got);
+    free(want);
+    free(got);
+}
+
+static void test_llama_vectors(void) {
+    const char *path = mbt_shared_path_or_skip("models/ggml-vocab-llama-spm.gguf");
+    char inp_path[4200], out_path[4200];
+    snprintf(inp_path, sizeof inp_path, "%s.inp", path);
+    snprintf(out_path, sizeof out_path, "%s.out", path);
+    size_t inp_len = 0, out_len = 0;
+    char *inp = mbt_read_file(inp_path, &inp_len), *out = mbt_read_file(out_path, &out_len);
+    mb_vocab *v = load_file(path);
+    CHECK(inp && out && v);
+    if (!inp || !out || !v) goto done;
+    CHECK_EQ_INT(mb_vocab_n_tokens(v), 32000);
+    CHECK(mb_vocab_add_bos(v) && !mb_vocab_add_eos(v));
+
+    const char *marker = "\n__ggml_vocab_test__\n";
+    size_t marker_len = strlen(marker), cap = 1 << 16;
+    mb_token *ids = malloc(cap * sizeof *ids);
+    char *text = inp, *line = out;
+    int cases = 0, failed = 0, failed_special = 0;
+    for (;;) {
+        char *end = strstr(text, marker);
+        char *eol = strchr(line, '\n');
+        if (!end || !eol) break;
+        *eol = '\0';
+        size_t len = (size_t)(end - text), n = 0;
+        /* llama.cpp's tokenizer test runs without special-token parsing. */
+        if (!same_ids(v, text, len, line, false, ids, cap, &n)) {
+            failed++;
+            fprintf(stderr, "vector %d: '%.*s': want%s\n  got:", cases, (int)len, text, line);
+            for (size_t i = 0; i < n && i < 64; i++)
+                fprintf(stderr, " %d", ids[i]);
+            fputc('\n', stderr);
+        }
+        check_decode(v, text, len, ids, n);
+        /* None of the strings contains a special token's text, so parsing
+         * them must change nothing. */
+        if (!same_ids(v, text, len, line, true, ids, cap, &n)) failed_special++;
+        cases++;
+        text = end + marker_len;
+        line = eol + 1;
+    }
+    printf("llama-spm vectors: %d cases, %d failed (%d with parse_special)\n", cases, failed,
+           failed_special);
+    CHECK(cases > 30);
+    CHECK_EQ_INT(failed, 0);
+    CHECK_EQ_INT(failed_special, 0);
+    CHECK_MSG(*text == '\0' && *line == '\0', "vector files have %zu and %zu bytes left over",
+              strlen(text), strlen(line));
+    free(ids);
+done:
+    free(inp);
+    free(out);
+    mb_vocab_free(v);
+}
+
+static void check_ids(const mb_vocab *v, const char *text, const mb_token *want, size_t n_want) {
+    mb_token ids[64];
+    size_t n = 0;
+    CHECK_OK(mb_vocab_tokenize(v, text, strlen(text), true, false, ids, 64, &n));
+    bool same = n == n_want;
+    for (size_t i = 0; same && i < n; i++)
+        same = ids[i] == want[i];
+    CHECK_MSG(same, "'%s': %zu ids, first %d", text, n, n ? ids[0] : -1);
+}
+
+static void test_stories(void) {
+    mb_vocab *v = load_file(mbt_shared_path_or_skip("models/stories260K.gguf"));
+    if (!v) return;
+    CHECK_EQ_INT(mb_vocab_n_tokens(v), 512);
+    CHECK_EQ_INT(mb_vocab_bos(v), 1);
+    CHECK_EQ_INT(mb_vocab_eos(v), 2);
+    CHECK(mb_vocab_is_eog(v, 2));
+    const mb_token once[] = {1, 403, 407, 261, 378};
+    check_ids(v, "Once upon a time", once, 5);
+    const mb_token capital[] = {1,   291, 280, 412, 427, 275, 412, 421,
+                                373, 410, 453, 420, 303, 331, 410, 293};
+    check_ids(v, "The capital of France is", capital, 16);
+    mb_vocab_free(v);
+}
+
+static void test_gpt2_refused(void) {
+    mb_gguf *g = NULL;
+    mb_vocab *v = NULL;
+    CHECK_OK(mb_gguf_open(mbt_shared_path_or_skip("models/ggml-vocab-gpt-2.gguf"), 1, 0, &g));
+    if (!g) return;
+    CHECK_EQ_INT(mb_vocab_load(g, &v), MB_ERR_UNSUPPORTED);
+    CHECK_MSG(strcmp(mb_last_error(), "tokenizer model 'gpt2' is not supported yet (supported: "
+                                      "llama)") == 0,
+              "message: %s", mb_last_error());
+    CHECK(v == NULL);
+    mb_gguf_close(g);
+}
+
+int main(void) {
+    test_crafted();
+    if (!mbt_shared_dir()) {
+        printf("SKIP (partly): ../shared is absent, only the hand-made files ran\n");
+        return mbt_finish();
+    }
+    test_llama_vectors();
+    test_stories();
+    test_gpt2_refused();
+    return mbt_finish();
+}
