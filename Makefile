@@ -14,7 +14,7 @@ $(BUILD)/Makefile:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
 
 run: all
-	@$(BUILD)/bin/matchbox run $(MODEL_ARGS) "Once upon a time"
+	@$(BUILD)/bin/matchbox run -n 256 $(MODEL_ARGS) "Once upon a time"
 
 test: all
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -8,7 +8,8 @@
 const float *mb_fp16_table(void);
 
 /* out[0..hd) = softmax(scale * q . K[j]) . V[j] over j in [0, n_kv).
- * K[j] = k + j * stride (F16), likewise V. SCORES has room for n_kv floats. */
+ * K[j] = k + j * stride (F16), likewise V. SCORES has room for n_kv floats.
+ * hd <= 1024. */
 void mb_attention_head(const float *q, const uint16_t *k, const uint16_t *v, int64_t stride,
                        int n_kv, int hd, float scale, float *scores, float *out);
 

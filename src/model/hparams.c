@@ -116,7 +116,7 @@ mb_status mb_hparams_read(const mb_gguf *g, mb_hparams *hp) {
         return st;
     int v_len = 0;
     if ((st = arch_u32(g, hp->arch, "attention.value_length", hp->head_dim, &v_len))) return st;
-    if (v_len != hp->head_dim || hp->head_dim <= 0 || hp->head_dim % 2 != 0)
+    if (v_len != hp->head_dim || hp->head_dim <= 0 || hp->head_dim % 2 != 0 || hp->head_dim > 1024)
         return mb_errorf(MB_ERR_UNSUPPORTED, "head sizes key %d / value %d are not supported",
                          hp->head_dim, v_len);
     if ((st = arch_u32(g, hp->arch, "rope.dimension_count", hp->head_dim, &hp->n_rot))) return st;
