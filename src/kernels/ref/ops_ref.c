@@ -1,0 +1,49 @@
+/* Reference float ops of the transformer block. Reductions accumulate in
+ * double: these rows are a few thousand values long and the reference is
+ * the yardstick the SIMD versions are measured against. */
+#include <math.h>
+
+#include "kernels/kernels.h"
+
+/* out = x / sqrt(mean(x^2) + eps) * weight (RMSNorm, Zhang & Sennrich 2019).
+ * OUT may alias X. */
+void mb_rmsnorm(float *out, const float *x, const float *weight, int64_t n, float eps) {
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        ss += (double)x[i] * x[i];
+    const float scale = n > 0 ? (float)(1.0 / sqrt(ss / (double)n + eps)) : 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = x[i] * scale * weight[i];
+}
+
+/* In place. Subtracting the maximum first keeps expf from overflowing; a row
+ * that is entirely -inf (everything masked) has no maximum to subtract and
+ * becomes uniform rather than NaN. */
+void mb_softmax(float *x, int64_t n) {
+    if (n <= 0) return;
+    float max = x[0];
+    for (int64_t i = 1; i < n; i++)
+        max = fmaxf(max, x[i]);
+    if (max == -INFINITY) {
+        for (int64_t i = 0; i < n; i++)
+            x[i] = 1.0f / (float)n;
+        return;
+    }
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+/* SwiGLU (Shazeer 2020): silu(g) * u with silu(g) = g * sigmoid(g). For very
+ * negative g, expf(-g) is inf and g / inf gives the correct limit -0. */
+void mb_swiglu(float *out, const float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        const float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
