@@ -65,22 +65,23 @@ void mb_ref_dot_q3_k_q8_k(int64_t n, float *out, const void *w, const void *act)
     *out = sum;
 }
 
-/* Shared by Q4_K and Q5_K: the code of value E (0..255), 4 or 5 bits. */
-static int k4_code(const uint8_t *qs, const uint8_t *qh, int e) {
-    const uint8_t byte = qs[32 * (e / 64) + e % 32];
-    const int lo = (e / 32) % 2 ? byte >> 4 : byte & 0xF;
-    return qh ? lo | (((qh[e % 32] >> (e / 32)) & 1) << 4) : lo;
-}
-
+/* Shared by Q4_K and Q5_K (QH NULL for Q4_K). Each 32 code bytes hold two
+ * sub-blocks, the first in the low nibbles and the second in the high ones;
+ * Q5_K's fifth bit of sub-block j is bit j of qh[l]. */
 static float dot_k4(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, uint16_t d16,
                     uint16_t dmin16, const mb_block_q8_k *y) {
     int isum = 0, msum = 0;
     for (int j = 0; j < 8; j++) {
         uint8_t sc, m;
         mb_k4_scale_min(j, scales, &sc, &m);
+        const uint8_t *q = qs + 32 * (j / 2);
+        const int shift = 4 * (j % 2);
+        const int8_t *a = y->qs + 32 * j;
         int s = 0;
-        for (int e = 32 * j; e < 32 * j + 32; e++)
-            s += k4_code(qs, qh, e) * y->qs[e];
+        for (int l = 0; l < 32; l++) {
+            const int hi = qh ? ((qh[l] >> j) & 1) << 4 : 0;
+            s += (((q[l] >> shift) & 0xF) | hi) * a[l];
+        }
         isum += sc * s;
         msum += m * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
     }
@@ -109,24 +110,33 @@ void mb_ref_dot_q5_k_q8_k(int64_t n, float *out, const void *w, const void *act)
     *out = sum;
 }
 
+/* Each half (128 values) of a Q6_K block: byte l of ql[0..31] holds values
+ * l (low nibble) and l+64 (high), ql[32..63] values l+32 and l+96; qh[l]
+ * holds their top two bits in that order. */
 void mb_ref_dot_q6_k_q8_k(int64_t n, float *out, const void *w, const void *act) {
     const mb_block_q6_k *x = w;
     const mb_block_q8_k *y = act;
     float sum = 0.0f;
     for (int64_t i = 0; i < n / MB_QK_K; i++) {
-        const int8_t *a = y[i].qs;
-        int isum = 0;
-        for (int j = 0; j < 16; j++) {
-            int s = 0;
-            for (int e = 16 * j; e < 16 * j + 16; e++) {
-                const int h = e / 128, k = (e % 128) / 32, l = e % 32;
-                const uint8_t lo_byte = x[i].ql[64 * h + l + 32 * (k & 1)];
-                const int lo = k >= 2 ? lo_byte >> 4 : lo_byte & 0xF;
-                const int hi = (x[i].qh[32 * h + l] >> (2 * k)) & 3;
-                s += ((lo | (hi << 4)) - 32) * a[e];
+        int sub[16] = {0};
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = x[i].ql + 64 * h, *qh = x[i].qh + 32 * h;
+            const int8_t *a = y[i].qs + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                const int is = 8 * h + l / 16;
+                sub[is] += q1 * a[l];
+                sub[is + 2] += q2 * a[l + 32];
+                sub[is + 4] += q3 * a[l + 64];
+                sub[is + 6] += q4 * a[l + 96];
             }
-            isum += x[i].scales[j] * s;
         }
+        int isum = 0;
+        for (int j = 0; j < 16; j++)
+            isum += x[i].scales[j] * sub[j];
         sum += (mb_fp16_to_fp32(x[i].d) * y[i].d) * isum;
     }
     *out = sum;
