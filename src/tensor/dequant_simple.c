@@ -6,6 +6,7 @@
 
 #include "tensor/blocks.h"
 #include "tensor/codecs.h"
+#include "tensor/fp16.h"
 #include "tensor/types.h"
 
 void mb_f32_to_float(const void *src, float *dst, int64_t n) {
@@ -15,13 +16,13 @@ void mb_f32_to_float(const void *src, float *dst, int64_t n) {
 void mb_f16_to_float(const void *src, float *dst, int64_t n) {
     const uint16_t *h = src;
     for (int64_t i = 0; i < n; i++)
-        dst[i] = mb_fp16_to_fp32(h[i]);
+        dst[i] = mb_half_to_float(h[i]);
 }
 
 void mb_bf16_to_float(const void *src, float *dst, int64_t n) {
     const uint16_t *h = src;
     for (int64_t i = 0; i < n; i++)
-        dst[i] = mb_bf16_to_fp32(h[i]);
+        dst[i] = mb_bfloat_to_float(h[i]);
 }
 
 void mb_q4_0_to_float(const void *src, float *dst, int64_t n) {

@@ -1,35 +1,15 @@
 /* IEEE binary16 and bfloat16 conversions in software, exact and identical on
  * every CPU (no F16C/NEON dependence): the reference that SIMD kernels and
  * file encoders are tested against. */
-#include <string.h>
-
+#include "tensor/fp16.h"
 #include "tensor/types.h"
 
-static uint32_t f32_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static float f32_from_bits(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 float mb_fp16_to_fp32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1F;
-    uint32_t mant = h & 0x3FF;
-    if (exp == 0x1F) return f32_from_bits(sign | 0x7F800000u | (mant << 13)); /* inf, NaN */
-    if (exp != 0) return f32_from_bits(sign | ((exp + 112) << 23) | (mant << 13));
-    /* Zero or subnormal: mant * 2^-24 is exact in float. */
-    float v = (float)mant * 0x1p-24f;
-    return sign ? -v : v;
+    return mb_half_to_float(h);
 }
 
 uint16_t mb_fp32_to_fp16(float f) {
-    uint32_t u = f32_bits(f);
+    uint32_t u = mb_f32_bits(f);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
     u &= 0x7FFFFFFFu;
     if (u > 0x7F800000u) {
@@ -63,11 +43,11 @@ uint16_t mb_fp32_to_fp16(float f) {
 }
 
 float mb_bf16_to_fp32(uint16_t h) {
-    return f32_from_bits((uint32_t)h << 16);
+    return mb_bfloat_to_float(h);
 }
 
 uint16_t mb_fp32_to_bf16(float f) {
-    uint32_t u = f32_bits(f);
+    uint32_t u = mb_f32_bits(f);
     if ((u & 0x7FFFFFFFu) > 0x7F800000u) {
         /* NaN: truncating could clear every payload bit and make infinity. */
         return (uint16_t)((u >> 16) | 0x0040);

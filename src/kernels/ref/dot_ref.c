@@ -7,6 +7,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/ref/dot_ref.h"
+#include "tensor/fp16.h"
 
 /* Products are summed in float, in order; SIMD kernels sum in float lanes,
  * so their difference from this one is rounding, never a systematic bias. */
@@ -22,7 +23,7 @@ static void dot_f16(int64_t n, float *out, const void *w, const void *a) {
     const uint16_t *x = w, *y = a;
     float sum = 0.0f;
     for (int64_t i = 0; i < n; i++)
-        sum += mb_fp16_to_fp32(x[i]) * mb_fp16_to_fp32(y[i]);
+        sum += mb_half_to_float(x[i]) * mb_half_to_float(y[i]);
     *out = sum;
 }
 
@@ -30,7 +31,7 @@ static void dot_bf16(int64_t n, float *out, const void *w, const void *a) {
     const uint16_t *x = w, *y = a;
     float sum = 0.0f;
     for (int64_t i = 0; i < n; i++)
-        sum += mb_bf16_to_fp32(x[i]) * mb_bf16_to_fp32(y[i]);
+        sum += mb_bfloat_to_float(x[i]) * mb_bfloat_to_float(y[i]);
     *out = sum;
 }
 
