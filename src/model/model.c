@@ -26,6 +26,8 @@ static mb_status load(mb_model *m, const char *path, const mb_model_params *p) {
     if (st) return st;
     m->is_mmap = p->use_mmap;
     if ((st = mb_hparams_read(m->gguf, &m->hp))) return st;
+    if (m->gguf->n_tensors == 0)
+        return mb_errorf(MB_ERR_FORMAT, "the file has no tensors (a vocab-only file?)");
     if ((st = mb_vocab_load(m->gguf, &m->vocab))) return st;
     m->hp.n_vocab = mb_vocab_n_tokens(m->vocab);
     const mb_gguf_tensor *emb = mb_gguf_find_tensor(m->gguf, "token_embd.weight");
@@ -48,7 +50,8 @@ mb_status mb_model_load(const char *path, const mb_model_params *params, mb_mode
     if (!m) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     mb_status st = load(m, path, &p);
     if (st) {
-        mb_error_prefix(st, "%s", path);
+        /* The GGUF reader already names the file; other layers do not. */
+        if (strncmp(mb_last_error(), path, strlen(path)) != 0) mb_error_prefix(st, "%s", path);
         mb_model_free(m);
         return st;
     }
