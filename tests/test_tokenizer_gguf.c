@@ -2,6 +2,8 @@
  * SentencePiece vocabulary, the TinyStories model's vocabulary, a byte-level
  * BPE file that must be refused clearly, and small hand-made files whose
  * tokenizer keys are wrong in one way each. */
+#include <time.h>
+
 #include "format/gguf.h"
 #include "test_util.h"
 #include "tokenizer/vocab.h"
@@ -95,13 +97,8 @@ enum {
     F_TOKENS_NOT_STR = 1 << 9,
 };
 
-static const char *const k_texts[] = {"<unk>",
-                                      "<s>",
-                                      "</s>",
-                                      "\xE2\x96\x81",
-                                      "a",
-                                      "\xE2\x96\x81"
-                                      "a"};
+static const char *const k_texts[] = {"<unk>",        "<s>", "</s>",
+                                      "\xE2\x96\x81", "a",   "\xE2\x96\x81\x61"}; /* ▁a */
 enum { K_N = 6 };
 
 static mb_status load_crafted(int flags, mb_vocab **v) {
@@ -311,6 +308,78 @@ static void test_stories(void) {
     mb_vocab_free(v);
 }
 
+/* A real megabyte through the Llama vocabulary: fast, and decoded exactly. */
+static void test_long_text(void) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/data/tinyshakespeare.txt", mbt_shared_dir());
+    size_t len = 0;
+    char *text = mbt_read_file(path, &len);
+    if (!text) {
+        printf("%s is absent: long-text check skipped\n", path);
+        return;
+    }
+    mb_vocab *v = load_file(mbt_shared_path_or_skip("models/ggml-vocab-llama-spm.gguf"));
+    mb_token *ids = malloc((len + 2) * sizeof *ids);
+    size_t n = 0;
+    clock_t t0 = clock();
+    if (v) CHECK_OK(mb_vocab_tokenize(v, text, len, true, false, ids, len + 2, &n));
+    double s = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    printf("tinyshakespeare: %zu bytes -> %zu tokens in %.3f s\n", len, n, s);
+    CHECK_MSG(s < 10.0, "took %.1f s", s);
+    if (v && n > 0) check_decode(v, text, len, ids + 1, n - 1);
+    free(ids);
+    free(text);
+    mb_vocab_free(v);
+}
+
+/* Read whitespace-separated ids; returns how many. */
+static size_t parse_ids(const char *s, mb_token *ids, size_t cap) {
+    size_t n = 0;
+    char *end;
+    for (long x = strtol(s, &end, 10); end != s && n < cap; x = strtol(s, &end, 10)) {
+        ids[n++] = (mb_token)x;
+        s = end;
+    }
+    return n;
+}
+
+/* The reference engine's prompts and greedy continuations: the prompt must
+ * tokenize to its ids, and the generated ids must decode to its text. */
+static void test_reference_outputs(const char *model, const char *folder) {
+    mb_vocab *v = load_file(mbt_shared_path_or_skip(model));
+    const char *prompts[] = {"once", "france"};
+    for (int i = 0; v && i < 2; i++) {
+        char path[4200];
+        char *files[4] = {0};
+        const char *suffix[] = {"prompt.txt", "prompt_ids.txt", "gen_ids.txt", "gen.txt"};
+        size_t lens[4] = {0};
+        for (int f = 0; f < 4; f++) {
+            snprintf(path, sizeof path, "%s/reference/%s/%s.%s", mbt_shared_dir(), folder,
+                     prompts[i], suffix[f]);
+            files[f] = mbt_read_file(path, &lens[f]);
+        }
+        if (files[0] && files[1] && files[2] && files[3]) {
+            mb_token want[256], got[256];
+            size_t n_want = parse_ids(files[1], want, 256), n = 0;
+            CHECK_OK(mb_vocab_tokenize(v, files[0], lens[0], true, false, got, 256, &n));
+            bool same = n == n_want;
+            for (size_t k = 0; same && k < n; k++)
+                same = got[k] == want[k];
+            CHECK_MSG(same, "%s/%s: prompt ids differ", folder, prompts[i]);
+            size_t n_gen = parse_ids(files[2], want, 256), m = 0;
+            char text[4096];
+            CHECK_OK(mb_vocab_detokenize(v, want, n_gen, false, false, text, sizeof text, &m));
+            CHECK_MSG(m == lens[3] && memcmp(text, files[3], m) == 0, "%s/%s: decoded '%.*s'",
+                      folder, prompts[i], (int)m, text);
+        } else {
+            printf("%s/%s: reference files absent, skipped\n", folder, prompts[i]);
+        }
+        for (int f = 0; f < 4; f++)
+            free(files[f]);
+    }
+    mb_vocab_free(v);
+}
+
 static void test_gpt2_refused(void) {
     mb_gguf *g = NULL;
     mb_vocab *v = NULL;
@@ -332,6 +401,9 @@ int main(void) {
     }
     test_llama_vectors();
     test_stories();
+    test_long_text();
+    test_reference_outputs("models/stories260K.gguf", "stories260K");
+    test_reference_outputs("models/llama-2-tiny-random.gguf", "llama-2-tiny-random");
     test_gpt2_refused();
     return mbt_finish();
 }

@@ -22,11 +22,17 @@ enum {
 typedef struct mb_vocab mb_vocab;
 
 /* Read the vocabulary from G (the strings are copied, G may be closed after).
- * An unsupported tokenizer.ggml.model is MB_ERR_UNSUPPORTED with its name. */
+ * An unsupported tokenizer.ggml.model is MB_ERR_UNSUPPORTED with its name; a
+ * missing tokenizer key, an array whose length differs from the token count
+ * or an id out of range is MB_ERR_FORMAT naming the key. Absent ids default
+ * as in llama.cpp (bos 1, eos 2, unk 0); -1 and 0xFFFFFFFF mean "none".
+ * add_bos defaults to true, add_eos to false, add_space_prefix to true. */
 mb_status mb_vocab_load(const mb_gguf *g, mb_vocab **out);
 /* Build from plain arrays (tests, llama2.c import). tokens[i] are NUL-free
- * byte strings of lengths lens[i]; types may be NULL (all normal, with
- * <0xXX> tokens as bytes and ids bos/eos as control). */
+ * byte strings of lengths lens[i]; scores may be NULL (all 0); types may be
+ * NULL (all normal, with <0xXX> tokens as bytes, ids bos/eos as control and
+ * unk as unknown). Ids of -1 mean none. add_bos is on when there is a BOS,
+ * add_eos off, add_space_prefix on. */
 mb_status mb_vocab_new_spm(int n, const char *const *tokens, const size_t *lens,
                            const float *scores, const int32_t *types, mb_token bos, mb_token eos,
                            mb_token unk, mb_vocab **out);
@@ -36,8 +42,14 @@ int mb_vocab_n_tokens(const mb_vocab *v);
 /* "llama" (SentencePiece) etc. */
 const char *mb_vocab_model_name(const mb_vocab *v);
 
+/* SentencePiece BPE with llama.cpp's semantics; see mb_tokenize in
+ * matchbox.h for the arguments. With parse_special, the texts of control
+ * and unknown tokens become their ids; user-defined tokens always do. */
 mb_status mb_vocab_tokenize(const mb_vocab *v, const char *text, size_t len, bool add_special,
                             bool parse_special, mb_token *ids, size_t cap, size_t *n_out);
+/* Normal tokens with '▁' read as ' ', byte tokens as their byte, user-defined
+ * and unknown tokens as their text; control (and unused) tokens give ""
+ * unless render_special. */
 mb_status mb_vocab_token_to_piece(const mb_vocab *v, mb_token id, bool render_special, char *buf,
                                   size_t cap, size_t *n_out);
 
