@@ -58,6 +58,7 @@ mb_status mb_utf8_stream_push(mb_utf8_stream *s, const char *in, size_t n, char 
         return mb_errorf(MB_ERR_INVALID_ARG,
                          "utf8 stream: output room %zu is less than the %zu bytes it may release",
                          cap, total);
+    if (total == 0) return MB_OK;
     /* Bytes are released unchanged, only the cut point is decided, so lay
      * the pending bytes and the input out in OUT and scan them in place. */
     memcpy(out, s->pend, s->n_pend);

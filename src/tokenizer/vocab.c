@@ -363,7 +363,8 @@ float mb_vocab_token_score(const mb_vocab *v, mb_token id) {
 }
 
 mb_token mb_vocab_find(const mb_vocab *v, const char *text, size_t len) {
-    return text || len == 0 ? mb_vocab_lookup(v, text, len) : -1;
+    if (len == 0) return mb_vocab_lookup(v, "", 0); /* memcmp must not see NULL */
+    return text ? mb_vocab_lookup(v, text, len) : -1;
 }
 
 /* ---- decoding --------------------------------------------------------- */
