@@ -10,10 +10,12 @@
 #include "core/timer.h"
 #include "matchbox.h"
 #include "runtime/session.h"
+#include "tokenizer/utf8_stream.h"
 
-enum { PENDING_CAP = 4096 };
+enum { PENDING_CAP = 4096, PIECE_CAP = 256 };
 
 typedef struct {
+    mb_utf8_stream utf8; /* holds back a character split across tokens */
     char buf[PENDING_CAP];
     size_t len;
     const char *const *stop;
@@ -21,22 +23,6 @@ typedef struct {
     void *user;
     int cancelled;
 } text_out;
-
-/* Length of the longest prefix of S that does not end inside a UTF-8
- * sequence that could still be completed. Invalid bytes count as whole. */
-static size_t utf8_whole_prefix(const char *s, size_t n) {
-    size_t i = n, back = 0;
-    while (i > 0 && back < 4) {
-        unsigned char c = (unsigned char)s[i - 1];
-        if ((c & 0xC0) != 0x80) {
-            size_t need = c >= 0xF0 && c < 0xF8 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-            return back + 1 < need ? i - 1 : n;
-        }
-        i--;
-        back++;
-    }
-    return n;
-}
 
 /* Bytes at the end of the pending text that a stop string could begin with. */
 static size_t stop_holdback(const text_out *o) {
@@ -59,11 +45,11 @@ static void emit(text_out *o, size_t n) {
     o->len -= n;
 }
 
-/* Append a piece; returns 1 if a stop string now appears (the text before it
- * has been emitted). */
-static int text_push(text_out *o, const char *piece, size_t n) {
+/* Append whole characters; returns 1 if a stop string now appears (the text
+ * before it has been emitted). */
+static int text_append(text_out *o, const char *text, size_t n) {
     if (o->len + n > PENDING_CAP) emit(o, o->len); /* pathological: flush */
-    memcpy(o->buf + o->len, piece, n);
+    memcpy(o->buf + o->len, text, n);
     o->len += n;
     for (const char *const *st = o->stop; st && *st; st++) {
         size_t sl = strlen(*st);
@@ -75,11 +61,24 @@ static int text_push(text_out *o, const char *piece, size_t n) {
                 return 1;
             }
     }
-    size_t ready = utf8_whole_prefix(o->buf, o->len);
-    size_t hold = stop_holdback(o);
-    if (o->len - hold < ready) ready = o->len - hold;
-    emit(o, ready);
+    emit(o, o->len - stop_holdback(o));
     return 0;
+}
+
+static int text_push(text_out *o, const char *piece, size_t n) {
+    char whole[PIECE_CAP + 4];
+    size_t n_whole = 0;
+    if (n > PIECE_CAP) n = PIECE_CAP;
+    mb_utf8_stream_push(&o->utf8, piece, n, whole, sizeof whole, &n_whole);
+    return text_append(o, whole, n_whole);
+}
+
+/* End of generation: release an unfinished character as is, then the rest. */
+static void text_finish(text_out *o, int stopped) {
+    char tail[4];
+    size_t n = mb_utf8_stream_flush(&o->utf8, tail);
+    if (!stopped && n > 0) text_append(o, tail, n);
+    emit(o, o->len);
 }
 
 mb_status mb_generate(mb_session *s, mb_sampler *sampler, const mb_token *prompt, size_t n_prompt,
@@ -102,6 +101,7 @@ mb_status mb_generate(mb_session *s, mb_sampler *sampler, const mb_token *prompt
     st->n_prompt = (int)n_prompt;
     st->prefill_seconds = mb_now() - t0;
     text_out out = {.stop = params->stop, .on_text = params->on_text, .user = params->user};
+    mb_utf8_stream_init(&out.utf8);
     double t1 = mb_now();
     while (params->n_predict < 0 || st->n_generated < params->n_predict) {
         const float *logits = mb_session_logits(s);
@@ -116,7 +116,7 @@ mb_status mb_generate(mb_session *s, mb_sampler *sampler, const mb_token *prompt
         }
         mb_sampler_accept(sampler, id);
         st->n_generated++;
-        char piece[256];
+        char piece[PIECE_CAP];
         size_t n_piece = 0;
         if (mb_token_to_piece(m, id, 0, piece, sizeof piece, &n_piece) != MB_OK) n_piece = 0;
         if (text_push(&out, piece, n_piece)) {
@@ -134,7 +134,7 @@ mb_status mb_generate(mb_session *s, mb_sampler *sampler, const mb_token *prompt
         }
         if ((status = mb_session_eval(s, &id, 1))) return status;
     }
-    emit(&out, out.len);
+    text_finish(&out, st->stopped_by == 2);
     st->decode_seconds = mb_now() - t1;
     return MB_OK;
 }
