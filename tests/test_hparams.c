@@ -1,0 +1,120 @@
+/* Hyper-parameters from GGUF metadata: defaults, RoPE scaling keys, and
+ * clear errors for what is missing, inconsistent or unsupported. */
+#include "format/gguf.h"
+#include "model/model.h"
+#include "test_util.h"
+
+typedef mb_status (*edit_fn)(mb_gguf_writer *w);
+
+/* Write a metadata-only llama file edited by EDIT, read its hyper-parameters. */
+static mb_status read_with(edit_fn edit, mb_hparams *hp) {
+    static int n;
+    char path[512];
+    snprintf(path, sizeof path, "%s/hp%d.gguf", mbt_tmpdir(), n++);
+    mb_gguf_writer *w = NULL;
+    CHECK_OK(mb_gguf_writer_new(&w));
+    mb_gguf_writer_set_str(w, "general.architecture", "llama");
+    mb_gguf_writer_set_u32(w, "llama.context_length", 2048);
+    mb_gguf_writer_set_u32(w, "llama.embedding_length", 256);
+    mb_gguf_writer_set_u32(w, "llama.block_count", 4);
+    mb_gguf_writer_set_u32(w, "llama.feed_forward_length", 704);
+    mb_gguf_writer_set_u32(w, "llama.attention.head_count", 8);
+    if (edit) CHECK_OK(edit(w));
+    CHECK_OK(mb_gguf_writer_write(w, path));
+    mb_gguf_writer_free(w);
+    mb_gguf *g = NULL;
+    CHECK_OK(mb_gguf_open(path, 1, 0, &g));
+    mb_status st = g ? mb_hparams_read(g, hp) : MB_ERR_IO;
+    mb_gguf_close(g);
+    return st;
+}
+
+static mb_status linear_type(mb_gguf_writer *w) {
+    mb_gguf_writer_set_str(w, "llama.rope.scaling.type", "linear");
+    return mb_gguf_writer_set_f32(w, "llama.rope.scaling.factor", 4.0f);
+}
+static mb_status linear_old_key(mb_gguf_writer *w) {
+    return mb_gguf_writer_set_f32(w, "llama.rope.scale_linear", 2.0f);
+}
+static mb_status yarn(mb_gguf_writer *w) {
+    mb_gguf_writer_set_str(w, "llama.rope.scaling.type", "yarn");
+    mb_gguf_writer_set_f32(w, "llama.rope.scaling.factor", 8.0f);
+    return mb_gguf_writer_set_u32(w, "llama.rope.scaling.original_context_length", 512);
+}
+static mb_status unknown_scaling(mb_gguf_writer *w) {
+    mb_gguf_writer_set_str(w, "llama.rope.scaling.type", "longrope");
+    return mb_gguf_writer_set_f32(w, "llama.rope.scaling.factor", 2.0f);
+}
+static mb_status no_factor(mb_gguf_writer *w) {
+    return mb_gguf_writer_set_str(w, "llama.rope.scaling.type", "linear");
+}
+static mb_status bad_heads(mb_gguf_writer *w) {
+    return mb_gguf_writer_set_u32(w, "llama.attention.head_count_kv", 3);
+}
+static mb_status moe(mb_gguf_writer *w) { return mb_gguf_writer_set_u32(w, "llama.expert_count", 8); }
+static mb_status qwen(mb_gguf_writer *w) {
+    return mb_gguf_writer_set_str(w, "general.architecture", "qwen2");
+}
+static mb_status gqa_theta(mb_gguf_writer *w) {
+    mb_gguf_writer_set_u32(w, "llama.attention.head_count_kv", 2);
+    mb_gguf_writer_set_f32(w, "llama.rope.freq_base", 500000.0f);
+    mb_gguf_writer_set_u32(w, "llama.rope.dimension_count", 16);
+    return mb_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-6f);
+}
+static mb_status wrong_type(mb_gguf_writer *w) {
+    return mb_gguf_writer_set_str(w, "llama.block_count", "four");
+}
+static mb_status negative_eps(mb_gguf_writer *w) {
+    return mb_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", -1.0f);
+}
+
+static mb_status drop_layers(mb_gguf_writer *w);
+
+int main(void) {
+    mb_hparams hp;
+    CHECK_OK(read_with(NULL, &hp));
+    /* Defaults: kv heads = heads, rope over the whole head, base 1e4, eps 1e-5. */
+    CHECK_EQ_INT(hp.n_head_kv, 8);
+    CHECK_EQ_INT(hp.head_dim, 32);
+    CHECK_EQ_INT(hp.n_rot, 32);
+    CHECK_NEAR(hp.rope_base, 10000, 0);
+    CHECK_NEAR(hp.rms_eps, 1e-5, 1e-12);
+    CHECK_EQ_INT(hp.rope_scaling, MB_ROPE_SCALING_NONE);
+
+    CHECK_OK(read_with(gqa_theta, &hp));
+    CHECK_EQ_INT(hp.n_head_kv, 2);
+    CHECK_EQ_INT(hp.n_rot, 16);
+    CHECK_NEAR(hp.rope_base, 500000, 0);
+    CHECK_NEAR(hp.rms_eps, 1e-6, 1e-12);
+
+    CHECK_OK(read_with(linear_type, &hp));
+    CHECK_EQ_INT(hp.rope_scaling, MB_ROPE_SCALING_LINEAR);
+    CHECK_NEAR(hp.rope_freq_scale, 0.25, 1e-7);
+    CHECK_OK(read_with(linear_old_key, &hp));
+    CHECK_EQ_INT(hp.rope_scaling, MB_ROPE_SCALING_LINEAR);
+    CHECK_NEAR(hp.rope_freq_scale, 0.5, 1e-7);
+    CHECK_OK(read_with(yarn, &hp));
+    CHECK_EQ_INT(hp.rope_scaling, MB_ROPE_SCALING_YARN);
+    CHECK_EQ_INT(hp.yarn_orig_ctx, 512);
+    CHECK_NEAR(hp.rope_freq_scale, 0.125, 1e-7);
+
+    CHECK(read_with(unknown_scaling, &hp) == MB_ERR_UNSUPPORTED);
+    CHECK(strstr(mb_last_error(), "longrope") != NULL);
+    CHECK(read_with(no_factor, &hp) == MB_ERR_FORMAT);
+    CHECK(read_with(bad_heads, &hp) == MB_ERR_FORMAT);
+    CHECK(read_with(moe, &hp) == MB_ERR_UNSUPPORTED);
+    CHECK(strstr(mb_last_error(), "experts") != NULL);
+    CHECK(read_with(qwen, &hp) == MB_ERR_UNSUPPORTED);
+    CHECK(strstr(mb_last_error(), "qwen2") && strstr(mb_last_error(), "llama"));
+    CHECK(read_with(wrong_type, &hp) == MB_ERR_FORMAT);
+    CHECK(strstr(mb_last_error(), "llama.block_count") != NULL);
+    CHECK(read_with(negative_eps, &hp) == MB_ERR_FORMAT);
+    CHECK(read_with(drop_layers, &hp) == MB_ERR_FORMAT);
+    CHECK_MSG(strstr(mb_last_error(), "layers 0") != NULL, "%s", mb_last_error());
+    return mbt_finish();
+}
+
+/* A 0 where a count must be positive. */
+static mb_status drop_layers(mb_gguf_writer *w) {
+    return mb_gguf_writer_set_u32(w, "llama.block_count", 0);
+}

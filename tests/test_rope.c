@@ -1,0 +1,156 @@
+/* RoPE and its scalings, checked by the properties that define them. */
+#include "model/rope.h"
+#include "test_util.h"
+
+static mb_hparams base_hparams(void) {
+    mb_hparams hp;
+    memset(&hp, 0, sizeof hp);
+    hp.n_rot = 64;
+    hp.head_dim = 64;
+    hp.rope_base = 10000.0f;
+    hp.rope_freq_scale = 1.0f;
+    hp.n_ctx_train = 4096;
+    return hp;
+}
+
+static void fill(float *x, int n, uint64_t seed) {
+    for (int i = 0; i < n; i++) x[i] = mbt_rand_float(&seed);
+}
+
+static double max_diff(const float *a, const float *b, int n) {
+    double m = 0;
+    for (int i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+/* The score of a rotated query and key depends only on their distance. */
+static void test_relative_positions(void) {
+    mb_hparams hp = base_hparams();
+    mb_rope r;
+    CHECK_OK(mb_rope_init(&r, &hp, NULL));
+    float q[64], k[64], q1[64], k1[64], q2[64], k2[64];
+    fill(q, 64, 1);
+    fill(k, 64, 2);
+    memcpy(q1, q, sizeof q);
+    memcpy(k1, k, sizeof k);
+    memcpy(q2, q, sizeof q);
+    memcpy(k2, k, sizeof k);
+    mb_rope_apply(&r, q1, 1, 64, 10);
+    mb_rope_apply(&r, k1, 1, 64, 3);
+    mb_rope_apply(&r, q2, 1, 64, 1007);
+    mb_rope_apply(&r, k2, 1, 64, 1000);
+    double s1 = 0, s2 = 0;
+    for (int i = 0; i < 64; i++) {
+        s1 += q1[i] * k1[i];
+        s2 += q2[i] * k2[i];
+    }
+    CHECK_NEAR(s1, s2, 1e-3);
+    /* Rotation keeps the norm; position 0 is the identity. */
+    double n0 = 0, n1 = 0;
+    for (int i = 0; i < 64; i++) {
+        n0 += q[i] * q[i];
+        n1 += q2[i] * q2[i];
+    }
+    CHECK_NEAR(n0, n1, 1e-3);
+    float z[64];
+    memcpy(z, q, sizeof q);
+    mb_rope_apply(&r, z, 1, 64, 0);
+    CHECK(max_diff(z, q, 64) == 0);
+}
+
+/* Only the first n_rot dimensions of each head turn. */
+static void test_partial_rotation(void) {
+    mb_hparams hp = base_hparams();
+    hp.n_rot = 16;
+    mb_rope r;
+    CHECK_OK(mb_rope_init(&r, &hp, NULL));
+    float x[128], y[128];
+    fill(x, 128, 3);
+    memcpy(y, x, sizeof x);
+    mb_rope_apply(&r, y, 2, 64, 5);
+    CHECK(max_diff(x + 16, y + 16, 48) == 0);
+    CHECK(max_diff(x + 64 + 16, y + 64 + 16, 48) == 0);
+    CHECK(max_diff(x, y, 16) > 0);
+}
+
+/* Linear scaling by 4 at position 8 is plain RoPE at position 2. */
+static void test_linear(void) {
+    mb_hparams hp = base_hparams();
+    mb_rope plain, lin;
+    CHECK_OK(mb_rope_init(&plain, &hp, NULL));
+    hp.rope_scaling = MB_ROPE_SCALING_LINEAR;
+    hp.rope_freq_scale = 0.25f;
+    CHECK_OK(mb_rope_init(&lin, &hp, NULL));
+    float a[64], b[64];
+    fill(a, 64, 4);
+    memcpy(b, a, sizeof a);
+    mb_rope_apply(&lin, a, 1, 64, 8);
+    mb_rope_apply(&plain, b, 1, 64, 2);
+    CHECK(max_diff(a, b, 64) < 1e-6);
+}
+
+/* Llama 3 frequency factors divide each frequency: factors of 2 everywhere
+ * equal linear scaling by 2. */
+static void test_freq_factors(void) {
+    mb_hparams hp = base_hparams();
+    float factors[32];
+    for (int i = 0; i < 32; i++) factors[i] = 2.0f;
+    mb_rope with, lin;
+    CHECK_OK(mb_rope_init(&with, &hp, factors));
+    hp.rope_scaling = MB_ROPE_SCALING_LINEAR;
+    hp.rope_freq_scale = 0.5f;
+    CHECK_OK(mb_rope_init(&lin, &hp, NULL));
+    float a[64], b[64];
+    fill(a, 64, 5);
+    memcpy(b, a, sizeof a);
+    mb_rope_apply(&with, a, 1, 64, 77);
+    mb_rope_apply(&lin, b, 1, 64, 77);
+    CHECK(max_diff(a, b, 64) < 1e-5);
+    factors[3] = 0;
+    CHECK(mb_rope_init(&with, &hp, factors) == MB_ERR_FORMAT);
+}
+
+/* YaRN: high-frequency dimensions keep plain RoPE, low-frequency ones are
+ * interpolated like linear scaling, both multiplied by the attention factor
+ * 1 + 0.1 ln(s). */
+static void test_yarn(void) {
+    mb_hparams hp = base_hparams();
+    mb_rope plain, lin, yarn;
+    CHECK_OK(mb_rope_init(&plain, &hp, NULL));
+    hp.rope_freq_scale = 0.25f;
+    hp.rope_scaling = MB_ROPE_SCALING_LINEAR;
+    CHECK_OK(mb_rope_init(&lin, &hp, NULL));
+    hp.rope_scaling = MB_ROPE_SCALING_YARN;
+    hp.yarn_orig_ctx = 4096;
+    hp.yarn_attn_factor = 1.0f;
+    hp.yarn_beta_fast = 32.0f;
+    hp.yarn_beta_slow = 1.0f;
+    CHECK_OK(mb_rope_init(&yarn, &hp, NULL));
+    double mscale = 1 + 0.1 * log(4.0);
+    CHECK_NEAR(yarn.mscale, mscale, 1e-9);
+    CHECK(yarn.corr_low > 0 && yarn.corr_high < 63 && yarn.corr_low < yarn.corr_high);
+    float x[64], a[64], b[64], c[64];
+    fill(x, 64, 6);
+    memcpy(a, x, sizeof x);
+    memcpy(b, x, sizeof x);
+    memcpy(c, x, sizeof x);
+    int pos = 3000;
+    mb_rope_apply(&yarn, a, 1, 64, pos);
+    mb_rope_apply(&plain, b, 1, 64, pos);
+    mb_rope_apply(&lin, c, 1, 64, pos);
+    for (int i = 0; i < 32; i++) {
+        float *want = i < yarn.corr_low ? b : i > yarn.corr_high ? c : NULL;
+        if (!want) continue;
+        for (int k = 0; k < 2; k++)
+            CHECK_NEAR(a[2 * i + k], want[2 * i + k] * mscale, 1e-4);
+    }
+}
+
+int main(void) {
+    test_relative_positions();
+    test_partial_rotation();
+    test_linear();
+    test_freq_factors();
+    test_yarn();
+    return mbt_finish();
+}
