@@ -65,6 +65,11 @@ long=$(printf 'Once upon a time %.0s' $(seq 1 20))
 rc=$?
 check "[ $rc -eq 1 ] && grep -q 'context has room for 16' '$T/err'" "long prompt: rc $rc, $(cat "$T/err")"
 
+# A KV cache that cannot fit in RAM is refused with both numbers, before allocating.
+"$MB" run "$SHARED/models/llama-125m-Q4_K_M.gguf" "hi" -c 16000000 -n 1 >/dev/null 2>"$T/err"
+rc=$?
+check "[ $rc -eq 1 ] && grep -q 'KV cache (.* bytes' '$T/err' && grep -q 'are available' '$T/err'" "RAM check: rc $rc, $(cat "$T/err")"
+
 # inspect: text and JSON.
 check "'$MB' inspect '$M' | grep -q 'blk.0.attn_q.weight'" "inspect lists tensors"
 check "'$MB' inspect '$M' --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d[\"tensors\"]) == 48'" "inspect --json"

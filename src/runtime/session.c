@@ -29,6 +29,9 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
     if (p.verbose)
         fprintf(stderr, "KV cache: %d positions x %d layers, %.2f MiB (F16)\n", n_ctx, hp->n_layer,
                 (double)kv / (1 << 20));
+    if (p.verbose && n_ctx > hp->n_ctx_train)
+        fprintf(stderr, "warning: context %d is longer than the %d the model was trained on; "
+                "expect worse text past that\n", n_ctx, hp->n_ctx_train);
     /* Mapped weights still have to fit in the page cache; weights read into
      * memory are already counted out of MemAvailable. */
     uint64_t need = kv + (model->is_mmap ? model->weight_bytes : 0);
