@@ -106,14 +106,14 @@ mb_status mb_session_rewind(mb_session *session, int pos);
 /* ---- sampling -------------------------------------------------------- */
 
 typedef struct {
-    float temperature;      /* <= 0: greedy */
-    int top_k;              /* <= 0: off */
-    float top_p;            /* >= 1: off */
-    float min_p;            /* <= 0: off */
-    float repeat_penalty;   /* 1: off */
-    float presence_penalty; /* 0: off */
-    float frequency_penalty;/* 0: off */
-    int repeat_last_n;      /* window of recent tokens the penalties look at */
+    float temperature;       /* <= 0: greedy */
+    int top_k;               /* <= 0: off */
+    float top_p;             /* >= 1: off */
+    float min_p;             /* <= 0: off */
+    float repeat_penalty;    /* 1: off */
+    float presence_penalty;  /* 0: off */
+    float frequency_penalty; /* 0: off */
+    int repeat_last_n;       /* window of recent tokens the penalties look at */
     uint64_t seed;
 } mb_sampler_params;
 
@@ -134,8 +134,8 @@ typedef int (*mb_text_cb)(const char *text, size_t len, void *user);
 typedef int (*mb_token_cb)(mb_token id, const float *logits, int n_vocab, void *user);
 
 typedef struct {
-    int n_predict;            /* max new tokens; < 0: until the context is full */
-    const char *const *stop;  /* stop strings, NULL-terminated list (may be NULL) */
+    int n_predict;           /* max new tokens; < 0: until the context is full */
+    const char *const *stop; /* stop strings, NULL-terminated list (may be NULL) */
     mb_text_cb on_text;
     mb_token_cb on_token;
     void *user;

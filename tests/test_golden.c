@@ -49,8 +49,8 @@ static void compare_logits(const char *what, const float *got, const float *want
     }
     double rel = max_diff / (hi - lo);
     if (rel > *worst_rel) *worst_rel = rel;
-    CHECK_MSG(rel <= rel_tol, "%s: max |delta| %.3g is %.3g of the logit range %.3g (tol %.3g)", what,
-              max_diff, rel, (double)(hi - lo), rel_tol);
+    CHECK_MSG(rel <= rel_tol, "%s: max |delta| %.3g is %.3g of the logit range %.3g (tol %.3g)",
+              what, max_diff, rel, (double)(hi - lo), rel_tol);
 }
 
 static void check_prompt(const golden_case *c, const char *dir, const char *prompt_name,
@@ -99,7 +99,8 @@ static void check_prompt(const golden_case *c, const char *dir, const char *prom
             CHECK_EQ_INT(n_ref, n_vocab);
             char what[256];
             snprintf(what, sizeof what, "%s/%s step %d", c->ref, prompt_name, k);
-            if ((int)n_ref == n_vocab) compare_logits(what, logits, ref, n_vocab, c->rel_tol, &worst_rel);
+            if ((int)n_ref == n_vocab)
+                compare_logits(what, logits, ref, n_vocab, c->rel_tol, &worst_rel);
             free(ref);
         }
         int top = argmax(logits, n_vocab);
@@ -155,7 +156,8 @@ static void run_case(const golden_case *c) {
  * cache alone accounts for ~1e-4). */
 static void check_f64_reference(const char *model_path) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/reference/stories260K/python-f64-reference.json", mbt_shared_dir());
+    snprintf(path, sizeof path, "%s/reference/stories260K/python-f64-reference.json",
+             mbt_shared_dir());
     char *json = mbt_read_file(path, NULL);
     CHECK(json != NULL);
     if (!json) return;
@@ -180,7 +182,8 @@ static void check_f64_reference(const char *model_path) {
         const float *l = mb_session_logits(s);
         if (k < 3) {
             float want[512];
-            for (int i = 0; i < 512; i++) want[i] = (float)logits[k * 512 + i];
+            for (int i = 0; i < 512; i++)
+                want[i] = (float)logits[k * 512 + i];
             compare_logits("stories260K f64 reference", l, want, 512, 1e-3, &worst);
         }
         tok = argmax(l, 512);
@@ -215,7 +218,8 @@ int main(void) {
     if (!mbt_shared_dir()) mbt_skip("../shared is absent (set MATCHBOX_SHARED to its path)");
     char stories[4096], tiny_random[4096], q4km[4096];
     snprintf(stories, sizeof stories, "%s/models/stories260K.gguf", mbt_shared_dir());
-    snprintf(tiny_random, sizeof tiny_random, "%s/models/llama-2-tiny-random.gguf", mbt_shared_dir());
+    snprintf(tiny_random, sizeof tiny_random, "%s/models/llama-2-tiny-random.gguf",
+             mbt_shared_dir());
     snprintf(q4km, sizeof q4km, "%s/models/llama-125m-Q4_K_M.gguf", mbt_shared_dir());
 #ifdef MB_SANITIZE_BUILD
     int long_steps = 4; /* sanitizers are ~20x slower: the recorded-logit steps only */
@@ -227,7 +231,8 @@ int main(void) {
         {"llama-2-tiny-random", tiny_random, 1e-5, 1e-4, 0, MAX_STEPS},
         {"llama-125m-Q4_K_M", q4km, 3e-2, 0.1, 0, long_steps},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(&cases[i]);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        run_case(&cases[i]);
     check_f64_reference(stories);
     const char *tiny = synth_model("llama-tiny");
     if (tiny) {

@@ -51,7 +51,9 @@ static mb_status no_factor(mb_gguf_writer *w) {
 static mb_status bad_heads(mb_gguf_writer *w) {
     return mb_gguf_writer_set_u32(w, "llama.attention.head_count_kv", 3);
 }
-static mb_status moe(mb_gguf_writer *w) { return mb_gguf_writer_set_u32(w, "llama.expert_count", 8); }
+static mb_status moe(mb_gguf_writer *w) {
+    return mb_gguf_writer_set_u32(w, "llama.expert_count", 8);
+}
 static mb_status qwen(mb_gguf_writer *w) {
     return mb_gguf_writer_set_str(w, "general.architecture", "qwen2");
 }

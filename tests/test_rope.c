@@ -14,12 +14,14 @@ static mb_hparams base_hparams(void) {
 }
 
 static void fill(float *x, int n, uint64_t seed) {
-    for (int i = 0; i < n; i++) x[i] = mbt_rand_float(&seed);
+    for (int i = 0; i < n; i++)
+        x[i] = mbt_rand_float(&seed);
 }
 
 static double max_diff(const float *a, const float *b, int n) {
     double m = 0;
-    for (int i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    for (int i = 0; i < n; i++)
+        m = fmax(m, fabs((double)a[i] - b[i]));
     return m;
 }
 
@@ -94,7 +96,8 @@ static void test_linear(void) {
 static void test_freq_factors(void) {
     mb_hparams hp = base_hparams();
     float factors[32];
-    for (int i = 0; i < 32; i++) factors[i] = 2.0f;
+    for (int i = 0; i < 32; i++)
+        factors[i] = 2.0f;
     mb_rope with, lin;
     CHECK_OK(mb_rope_init(&with, &hp, factors));
     hp.rope_scaling = MB_ROPE_SCALING_LINEAR;

@@ -8,8 +8,14 @@
 static mb_model *tiny_model(uint32_t type, const char *name) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s.gguf", mbt_tmpdir(), name);
-    mbt_tiny_model cfg = {.n_embd = 64, .n_layer = 2, .n_head = 4, .n_head_kv = 2, .n_ff = 96,
-                          .n_ctx = 256, .weight_type = type, .seed = 7};
+    mbt_tiny_model cfg = {.n_embd = 64,
+                          .n_layer = 2,
+                          .n_head = 4,
+                          .n_head_kv = 2,
+                          .n_ff = 96,
+                          .n_ctx = 256,
+                          .weight_type = type,
+                          .seed = 7};
     CHECK_OK(mbt_write_tiny_model(path, &cfg));
     mb_model *m = NULL;
     mb_model_params mp = mb_model_default_params();
@@ -28,7 +34,8 @@ static mb_session *new_session(mb_model *m, int n_ctx, int n_threads) {
 
 static void make_tokens(mb_token *ids, int n, int n_vocab) {
     uint64_t rng = 99;
-    for (int i = 0; i < n; i++) ids[i] = (mb_token)(mbt_rand_u64(&rng) % (uint64_t)n_vocab);
+    for (int i = 0; i < n; i++)
+        ids[i] = (mb_token)(mbt_rand_u64(&rng) % (uint64_t)n_vocab);
 }
 
 /* A batched prefill and one-token-at-a-time evaluation are the same
@@ -40,7 +47,8 @@ static void test_batch_equals_sequential(mb_model *m) {
     make_tokens(ids, 100, n_vocab);
     mb_session *a = new_session(m, 128, 1), *b = new_session(m, 128, 1);
     CHECK_OK(mb_session_eval(a, ids, 100));
-    for (int i = 0; i < 100; i++) CHECK_OK(mb_session_eval(b, &ids[i], 1));
+    for (int i = 0; i < 100; i++)
+        CHECK_OK(mb_session_eval(b, &ids[i], 1));
     double max_diff = 0;
     for (int i = 0; i < n_vocab; i++) {
         double d = fabs(mb_session_logits(a)[i] - mb_session_logits(b)[i]);
@@ -147,8 +155,8 @@ static collected generate_with_seed(mb_model *m, uint64_t seed, int n_predict) {
     mb_sampler *smp = NULL;
     CHECK_OK(mb_sampler_new(&p, mb_model_n_vocab(m), &smp));
     mb_token prompt[2] = {1, 50};
-    mb_generate_params gp = {.n_predict = n_predict, .on_text = collect_text,
-                             .on_token = count_token, .user = &c};
+    mb_generate_params gp = {
+        .n_predict = n_predict, .on_text = collect_text, .on_token = count_token, .user = &c};
     mb_generate_stats st;
     CHECK_OK(mb_generate(s, smp, prompt, 2, &gp, &st));
     CHECK(st.n_generated <= n_predict);

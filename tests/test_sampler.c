@@ -33,7 +33,8 @@ static void test_top_k(void) {
     mb_sampler *s = make(p, 4);
     float logits[4] = {1.0f, 1.1f, 0.9f, 1.05f};
     int seen[4] = {0};
-    for (int i = 0; i < 400; i++) seen[mb_sampler_sample(s, logits)]++;
+    for (int i = 0; i < 400; i++)
+        seen[mb_sampler_sample(s, logits)]++;
     CHECK(seen[0] == 0 && seen[2] == 0);
     CHECK(seen[1] > 0 && seen[3] > 0);
     mb_sampler_free(s);
@@ -45,7 +46,8 @@ static void test_top_p(void) {
     p.top_p = 0.5f;
     mb_sampler *s = make(p, 3);
     float logits[3] = {logf(0.6f), logf(0.3f), logf(0.1f)};
-    for (int i = 0; i < 200; i++) CHECK_EQ_INT(mb_sampler_sample(s, logits), 0);
+    for (int i = 0; i < 200; i++)
+        CHECK_EQ_INT(mb_sampler_sample(s, logits), 0);
     mb_sampler_free(s);
 }
 
@@ -56,7 +58,8 @@ static void test_min_p(void) {
     mb_sampler *s = make(p, 3);
     float logits[3] = {logf(0.5f), logf(0.3f), logf(0.15f)}; /* 0.15 < 0.2 */
     int seen[3] = {0};
-    for (int i = 0; i < 400; i++) seen[mb_sampler_sample(s, logits)]++;
+    for (int i = 0; i < 400; i++)
+        seen[mb_sampler_sample(s, logits)]++;
     CHECK(seen[2] == 0 && seen[1] > 0);
     mb_sampler_free(s);
 }
@@ -68,7 +71,8 @@ static void test_distribution(void) {
     mb_sampler *s = make(p, 2);
     float logits[2] = {logf(0.75f), logf(0.25f)};
     int first = 0, n = 4000;
-    for (int i = 0; i < n; i++) first += mb_sampler_sample(s, logits) == 0;
+    for (int i = 0; i < n; i++)
+        first += mb_sampler_sample(s, logits) == 0;
     double frac = (double)first / n, sigma = sqrt(0.75 * 0.25 / n);
     CHECK_MSG(fabs(frac - 0.75) < 4 * sigma, "fraction %.3f", frac);
     mb_sampler_free(s);
@@ -81,7 +85,8 @@ static void test_temperature(void) {
     mb_sampler *s = make(p, 2);
     float logits[2] = {logf(0.6f), logf(0.4f)};
     int first = 0;
-    for (int i = 0; i < 1000; i++) first += mb_sampler_sample(s, logits) == 0;
+    for (int i = 0; i < 1000; i++)
+        first += mb_sampler_sample(s, logits) == 0;
     CHECK_MSG(first > 950, "first chosen %d of 1000", first);
     mb_sampler_free(s);
 }

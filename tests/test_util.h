@@ -39,7 +39,7 @@ extern int mbt_passed, mbt_failed;
 #define CHECK_EQ_INT(a, b)                                                                         \
     do {                                                                                           \
         long long va_ = (long long)(a), vb_ = (long long)(b);                                      \
-        CHECK_MSG(va_ == vb_, "%lld != %lld", va_, vb_);                                          \
+        CHECK_MSG(va_ == vb_, "%lld != %lld", va_, vb_);                                           \
     } while (0)
 
 #define CHECK_NEAR(a, b, tol)                                                                      \

@@ -25,7 +25,8 @@ static mb_status add_random(mb_gguf_writer *w, blob_list *bl, uint64_t *rng, con
     uint64_t n = ne0 * (ne1 ? ne1 : 1);
     float *f = keep(bl, malloc(n * sizeof *f));
     if (!f) return MB_ERR_NO_MEMORY;
-    for (uint64_t i = 0; i < n; i++) f[i] = offset + scale * mbt_rand_float(rng);
+    for (uint64_t i = 0; i < n; i++)
+        f[i] = offset + scale * mbt_rand_float(rng);
     uint64_t ne[2] = {ne0, ne1};
     uint64_t bytes = 0;
     if (!mb_type_row_bytes(type, n, &bytes)) return MB_ERR_INVALID_ARG;
@@ -59,7 +60,8 @@ static mb_status add_vocab(mb_gguf_writer *w) {
     if ((st = mb_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama")) ||
         (st = mb_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", tokens, N_VOCAB)) ||
         (st = mb_gguf_writer_set_arr(w, "tokenizer.ggml.scores", MB_GGUF_F32, scores, N_VOCAB)) ||
-        (st = mb_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", MB_GGUF_I32, types, N_VOCAB)) ||
+        (st =
+             mb_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", MB_GGUF_I32, types, N_VOCAB)) ||
         (st = mb_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0)) ||
         (st = mb_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1)) ||
         (st = mb_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2)))
@@ -94,9 +96,10 @@ mb_status mbt_write_tiny_model(const char *path, const mbt_tiny_model *c) {
         goto done;
     for (int i = 0; i < c->n_layer; i++) {
         char n[9][64];
-        const char *suffix[9] = {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output",
-                                 "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"};
-        for (int k = 0; k < 9; k++) snprintf(n[k], sizeof n[k], "blk.%d.%s.weight", i, suffix[k]);
+        const char *suffix[9] = {"attn_norm", "attn_q",   "attn_k", "attn_v",  "attn_output",
+                                 "ffn_norm",  "ffn_gate", "ffn_up", "ffn_down"};
+        for (int k = 0; k < 9; k++)
+            snprintf(n[k], sizeof n[k], "blk.%d.%s.weight", i, suffix[k]);
         if ((st = add_random(w, &bl, &rng, n[0], MB_TYPE_F32, d, 0, 0.1f, 1)) ||
             (st = add_random(w, &bl, &rng, n[1], wt, d, d, ws, 0)) ||
             (st = add_random(w, &bl, &rng, n[2], wt, d, kv, ws, 0)) ||
@@ -111,6 +114,7 @@ mb_status mbt_write_tiny_model(const char *path, const mbt_tiny_model *c) {
     st = mb_gguf_writer_write(w, path);
 done:
     mb_gguf_writer_free(w);
-    for (int i = 0; i < bl.n; i++) free(bl.blobs[i]);
+    for (int i = 0; i < bl.n; i++)
+        free(bl.blobs[i]);
     return st;
 }

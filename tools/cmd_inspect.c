@@ -50,7 +50,8 @@ static void put_scalar(FILE *f, uint32_t type, const mb_gguf_value *v, const mb_
         fprintf(f, "%.9g", arr ? mb_gguf_arr_f64(arr, i) : v->f64);
     else if (type == MB_GGUF_BOOL)
         fputs((arr ? mb_gguf_arr_i64(arr, i) : (int64_t)v->u64) ? "true" : "false", f);
-    else if (type == MB_GGUF_I8 || type == MB_GGUF_I16 || type == MB_GGUF_I32 || type == MB_GGUF_I64)
+    else if (type == MB_GGUF_I8 || type == MB_GGUF_I16 || type == MB_GGUF_I32 ||
+             type == MB_GGUF_I64)
         fprintf(f, "%" PRId64, arr ? mb_gguf_arr_i64(arr, i) : v->i64);
     else
         fprintf(f, "%" PRIu64, arr ? (uint64_t)mb_gguf_arr_i64(arr, i) : v->u64);
@@ -84,7 +85,8 @@ static void put_value(FILE *f, const mb_gguf_value *v, int json) {
 
 static uint64_t n_elements(const mb_gguf_tensor *t) {
     uint64_t n = 1;
-    for (uint32_t d = 0; d < t->n_dims; d++) n *= t->ne[d];
+    for (uint32_t d = 0; d < t->n_dims; d++)
+        n *= t->ne[d];
     return n;
 }
 
@@ -105,9 +107,10 @@ static void print_text(const char *path, const mb_gguf *g) {
         char shape[64] = "";
         size_t used = 0;
         for (uint32_t d = 0; d < t->n_dims; d++)
-            used += (size_t)snprintf(shape + used, sizeof shape - used, d ? " x %" PRIu64 : "%" PRIu64,
-                                     t->ne[d]);
-        printf("  %-36s %-6s %-28s %12" PRIu64 "\n", t->name, mb_type_name(t->type), shape, t->nbytes);
+            used += (size_t)snprintf(shape + used, sizeof shape - used,
+                                     d ? " x %" PRIu64 : "%" PRIu64, t->ne[d]);
+        printf("  %-36s %-6s %-28s %12" PRIu64 "\n", t->name, mb_type_name(t->type), shape,
+               t->nbytes);
         params += n_elements(t);
         bytes += t->nbytes;
     }
@@ -118,7 +121,8 @@ static void print_text(const char *path, const mb_gguf *g) {
 static void print_json(const char *path, const mb_gguf *g) {
     printf("{\"file\": ");
     put_json_str(stdout, path, strlen(path));
-    printf(", \"version\": %u, \"alignment\": %" PRIu64 ", \"metadata\": {", g->version, g->alignment);
+    printf(", \"version\": %u, \"alignment\": %" PRIu64 ", \"metadata\": {", g->version,
+           g->alignment);
     for (uint64_t i = 0; i < g->n_kv; i++) {
         printf(i ? ", " : "");
         put_json_str(stdout, g->kv[i].key, strlen(g->kv[i].key));
@@ -132,7 +136,8 @@ static void print_json(const char *path, const mb_gguf *g) {
         printf("%s{\"name\": ", i ? ", " : "");
         put_json_str(stdout, t->name, strlen(t->name));
         printf(", \"type\": \"%s\", \"shape\": [", mb_type_name(t->type));
-        for (uint32_t d = 0; d < t->n_dims; d++) printf(d ? ", %" PRIu64 : "%" PRIu64, t->ne[d]);
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            printf(d ? ", %" PRIu64 : "%" PRIu64, t->ne[d]);
         printf("], \"offset\": %" PRIu64 ", \"bytes\": %" PRIu64 "}", t->offset, t->nbytes);
         params += n_elements(t);
         bytes += t->nbytes;

@@ -136,7 +136,8 @@ static int parse(int argc, char **argv, run_opts *o, int *rc) {
 #undef VALUE
     }
     int next = 0;
-    if (!o->model && n_pos > next && cli_looks_like_model(positional[next])) o->model = positional[next++];
+    if (!o->model && n_pos > next && cli_looks_like_model(positional[next]))
+        o->model = positional[next++];
     if (n_pos > next) {
         if (o->prompt || o->prompt_file) return cli_fail("give the prompt once"), 0;
         o->prompt = positional[next++];
@@ -221,10 +222,14 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
     }
     if (o->logits_out && !(rs.logits = open_logits(o->logits_out, tmp, sizeof tmp))) goto done;
     const char *stop[17];
-    for (int i = 0; i < o->n_stop; i++) stop[i] = o->stop[i];
+    for (int i = 0; i < o->n_stop; i++)
+        stop[i] = o->stop[i];
     stop[o->n_stop] = NULL;
-    mb_generate_params gp = {.n_predict = (int)o->n_predict, .stop = stop, .on_text = on_text,
-                             .on_token = on_token, .user = &rs};
+    mb_generate_params gp = {.n_predict = (int)o->n_predict,
+                             .stop = stop,
+                             .on_text = on_text,
+                             .on_token = on_token,
+                             .user = &rs};
     if (o->display_prompt) {
         fwrite(prompt, 1, len, stdout);
         fflush(stdout);
@@ -248,7 +253,8 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
         }
         tmp[0] = '\0';
     }
-    fprintf(stderr, "\nprefill: %d tokens in %.3f s (%.1f tok/s) | decode: %d tokens in %.3f s "
+    fprintf(stderr,
+            "\nprefill: %d tokens in %.3f s (%.1f tok/s) | decode: %d tokens in %.3f s "
             "(%.1f tok/s) | %d threads\n",
             st.n_prompt, st.prefill_seconds, st.n_prompt / (st.prefill_seconds + 1e-12),
             st.n_generated, st.decode_seconds,

@@ -17,7 +17,8 @@ static const struct {
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: matchbox COMMAND [ARGS]   (matchbox COMMAND --help for more)\n\ncommands:\n");
+    fprintf(f,
+            "usage: matchbox COMMAND [ARGS]   (matchbox COMMAND --help for more)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 }

@@ -20,9 +20,13 @@ const char *mb_status_str(mb_status status) {
     return "unknown status";
 }
 
-const char *mb_last_error(void) { return last_message; }
+const char *mb_last_error(void) {
+    return last_message;
+}
 
-void mb_error_clear(void) { last_message[0] = '\0'; }
+void mb_error_clear(void) {
+    last_message[0] = '\0';
+}
 
 mb_status mb_errorf(mb_status status, const char *fmt, ...) {
     va_list ap;

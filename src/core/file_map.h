@@ -10,7 +10,7 @@
 typedef struct {
     const uint8_t *data;
     uint64_t size;
-    int is_mmap;  /* 1: munmap on close; 0: free on close */
+    int is_mmap; /* 1: munmap on close; 0: free on close */
     int locked;
 } mb_file_map;
 

@@ -110,14 +110,17 @@ void mb_threadpool_free(mb_threadpool *p) {
     atomic_store(&p->quit, true);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mutex);
-    for (int i = 1; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
+    for (int i = 1; i < p->n_threads; i++)
+        pthread_join(p->threads[i], NULL);
     pthread_mutex_destroy(&p->mutex);
     pthread_cond_destroy(&p->wake);
     free(p->threads);
     free(p);
 }
 
-int mb_threadpool_size(const mb_threadpool *p) { return p->n_threads; }
+int mb_threadpool_size(const mb_threadpool *p) {
+    return p->n_threads;
+}
 
 void mb_threadpool_run(mb_threadpool *p, int n, mb_job_fn fn, void *ctx) {
     if (n > p->n_threads) n = p->n_threads;
@@ -138,7 +141,8 @@ void mb_threadpool_run(mb_threadpool *p, int n, mb_job_fn fn, void *ctx) {
         pthread_mutex_unlock(&p->mutex);
     }
     fn(ctx, 0, n);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) CPU_RELAX();
+    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
+        CPU_RELAX();
 }
 
 int mb_physical_cores(void) {
@@ -153,7 +157,8 @@ int mb_physical_cores(void) {
         const char *names[2] = {"physical_package_id", "core_id"};
         int ok = 1;
         for (int k = 0; k < 2; k++) {
-            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%ld/topology/%s", cpu, names[k]);
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%ld/topology/%s", cpu,
+                     names[k]);
             FILE *f = fopen(path, "r");
             if (!f || fscanf(f, "%d", &ids[k]) != 1) ok = 0;
             if (f) fclose(f);

@@ -46,9 +46,9 @@ struct mb_gguf_value {
         struct {
             uint32_t type; /* element type */
             uint64_t n;
-            const uint8_t *raw;    /* scalar elements, packed little-endian, maybe unaligned */
-            mb_str *strs;          /* STR elements (n of them), owned by the reader */
-            mb_gguf_value *items;  /* ARR elements (nested arrays), owned by the reader */
+            const uint8_t *raw;   /* scalar elements, packed little-endian, maybe unaligned */
+            mb_str *strs;         /* STR elements (n of them), owned by the reader */
+            mb_gguf_value *items; /* ARR elements (nested arrays), owned by the reader */
         } arr;
     };
 };
@@ -61,9 +61,9 @@ typedef struct {
 typedef struct {
     char *name; /* NUL-terminated copy */
     uint32_t n_dims;
-    uint64_t ne[4];   /* ne[0] is the row length (contiguous); unused dims are 1 */
-    uint32_t type;    /* mb_type */
-    uint64_t offset;  /* relative to the data section */
+    uint64_t ne[4];  /* ne[0] is the row length (contiguous); unused dims are 1 */
+    uint32_t type;   /* mb_type */
+    uint64_t offset; /* relative to the data section */
     uint64_t nbytes;
     const uint8_t *data; /* into the map; valid while the reader is open */
 } mb_gguf_tensor;

@@ -19,7 +19,8 @@ void mb_act_prepare(mb_act *act, uint32_t weight_type, const float *x, int64_t n
     act->n_in = n_in;
     act->n_rows = n_rows;
     act->row_bytes = (size_t)row;
-    for (int64_t r = 0; r < n_rows; r++) quant(x + r * n_in, act->data + r * row, n_in);
+    for (int64_t r = 0; r < n_rows; r++)
+        quant(x + r * n_in, act->data + r * row, n_in);
 }
 
 int mb_act_matches(const mb_act *act, uint32_t weight_type) {

@@ -14,8 +14,8 @@ typedef struct {
     uint16_t *k_cache, *v_cache; /* [layer][pos][kv_dim], F16 */
     uint64_t kv_bytes;
     float *x, *xn, *q, *k, *v, *attn, *gate, *up; /* [n_batch][width] */
-    float *scores;                                  /* [n_threads][n_ctx] */
-    float *logits;                                  /* [n_vocab] */
+    float *scores;                                /* [n_threads][n_ctx] */
+    float *logits;                                /* [n_vocab] */
     uint8_t *act_in, *act_mid; /* converted activations of width n_embd / max(q, ffn) */
     mb_act a_in, a_mid;
 } mb_forward_state;

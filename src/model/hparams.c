@@ -17,7 +17,8 @@ static mb_status arch_u32(const mb_gguf *g, const char *arch, const char *suffix
         *out = (int)dflt;
         return MB_OK;
     }
-    if (st == MB_ERR_INVALID_ARG) return mb_errorf(MB_ERR_FORMAT, "required key '%s' is missing", key);
+    if (st == MB_ERR_INVALID_ARG)
+        return mb_errorf(MB_ERR_FORMAT, "required key '%s' is missing", key);
     if (st != MB_OK) return st;
     if (v > (1u << 30)) return mb_errorf(MB_ERR_FORMAT, "key '%s' = %u is out of range", key, v);
     *out = (int)v;
@@ -84,10 +85,12 @@ mb_status mb_hparams_read(const mb_gguf *g, mb_hparams *hp) {
     mb_str arch;
     mb_status st = mb_gguf_get_str(g, "general.architecture", &arch);
     if (st == MB_ERR_INVALID_ARG)
-        return mb_errorf(MB_ERR_FORMAT, "key 'general.architecture' is missing (a vocab-only file?)");
+        return mb_errorf(MB_ERR_FORMAT,
+                         "key 'general.architecture' is missing (a vocab-only file?)");
     if (st) return st;
     if (!(arch.len == 5 && memcmp(arch.ptr, "llama", 5) == 0))
-        return mb_errorf(MB_ERR_UNSUPPORTED, "architecture '%.*s' is not supported (supported: llama)",
+        return mb_errorf(MB_ERR_UNSUPPORTED,
+                         "architecture '%.*s' is not supported (supported: llama)",
                          (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
     snprintf(hp->arch, sizeof hp->arch, "%.*s", (int)arch.len, arch.ptr);
     int n_expert = 0;
@@ -105,14 +108,16 @@ mb_status mb_hparams_read(const mb_gguf *g, mb_hparams *hp) {
         return st;
     if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
         hp->n_ff <= 0 || hp->n_ctx_train <= 0)
-        return mb_errorf(MB_ERR_FORMAT, "hyper-parameters must be positive (embd %d, layers %d, "
-                         "heads %d/%d, ffn %d, ctx %d)", hp->n_embd, hp->n_layer, hp->n_head,
-                         hp->n_head_kv, hp->n_ff, hp->n_ctx_train);
+        return mb_errorf(MB_ERR_FORMAT,
+                         "hyper-parameters must be positive (embd %d, layers %d, "
+                         "heads %d/%d, ffn %d, ctx %d)",
+                         hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv, hp->n_ff,
+                         hp->n_ctx_train);
     if (hp->n_embd % hp->n_head != 0 || hp->n_head % hp->n_head_kv != 0)
         return mb_errorf(MB_ERR_FORMAT, "heads do not divide: embd %d, heads %d, kv heads %d",
                          hp->n_embd, hp->n_head, hp->n_head_kv);
-    if ((st = arch_u32(g, hp->arch, "attention.key_length", hp->n_embd / hp->n_head,
-                       &hp->head_dim)))
+    if ((st =
+             arch_u32(g, hp->arch, "attention.key_length", hp->n_embd / hp->n_head, &hp->head_dim)))
         return st;
     int v_len = 0;
     if ((st = arch_u32(g, hp->arch, "attention.value_length", hp->head_dim, &v_len))) return st;

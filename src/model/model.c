@@ -32,10 +32,13 @@ static mb_status load(mb_model *m, const char *path, const mb_model_params *p) {
     m->hp.n_vocab = mb_vocab_n_tokens(m->vocab);
     const mb_gguf_tensor *emb = mb_gguf_find_tensor(m->gguf, "token_embd.weight");
     if (emb && emb->n_dims >= 2 && emb->ne[1] != (uint64_t)m->hp.n_vocab)
-        return mb_errorf(MB_ERR_FORMAT, "token_embd.weight has %llu rows but the vocabulary has %d "
-                         "tokens", (unsigned long long)emb->ne[1], m->hp.n_vocab);
+        return mb_errorf(MB_ERR_FORMAT,
+                         "token_embd.weight has %llu rows but the vocabulary has %d "
+                         "tokens",
+                         (unsigned long long)emb->ne[1], m->hp.n_vocab);
     if ((st = mb_model_bind_weights(m))) return st;
-    for (uint64_t i = 0; i < m->gguf->n_tensors; i++) m->weight_bytes += m->gguf->tensors[i].nbytes;
+    for (uint64_t i = 0; i < m->gguf->n_tensors; i++)
+        m->weight_bytes += m->gguf->tensors[i].nbytes;
     const mb_hparams *hp = &m->hp;
     snprintf(m->desc, sizeof m->desc, "%s, %d layers, dim %d, %d/%d heads, ffn %d, vocab %d, %s",
              hp->arch, hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv, hp->n_ff, hp->n_vocab,
@@ -71,10 +74,18 @@ void mb_model_free(mb_model *m) {
     free(m);
 }
 
-int mb_model_n_vocab(const mb_model *m) { return m->hp.n_vocab; }
-int mb_model_n_ctx_train(const mb_model *m) { return m->hp.n_ctx_train; }
-uint64_t mb_model_weight_bytes(const mb_model *m) { return m->weight_bytes; }
-const char *mb_model_desc(const mb_model *m) { return m->desc; }
+int mb_model_n_vocab(const mb_model *m) {
+    return m->hp.n_vocab;
+}
+int mb_model_n_ctx_train(const mb_model *m) {
+    return m->hp.n_ctx_train;
+}
+uint64_t mb_model_weight_bytes(const mb_model *m) {
+    return m->weight_bytes;
+}
+const char *mb_model_desc(const mb_model *m) {
+    return m->desc;
+}
 
 mb_status mb_tokenize(const mb_model *m, const char *text, size_t len, int add_special,
                       int parse_special, mb_token *ids, size_t cap, size_t *n_out) {
@@ -86,6 +97,12 @@ mb_status mb_token_to_piece(const mb_model *m, mb_token id, int render_special, 
     return mb_vocab_token_to_piece(m->vocab, id, render_special, buf, cap, n_out);
 }
 
-mb_token mb_token_bos(const mb_model *m) { return mb_vocab_bos(m->vocab); }
-mb_token mb_token_eos(const mb_model *m) { return mb_vocab_eos(m->vocab); }
-int mb_token_is_eog(const mb_model *m, mb_token id) { return mb_vocab_is_eog(m->vocab, id); }
+mb_token mb_token_bos(const mb_model *m) {
+    return mb_vocab_bos(m->vocab);
+}
+mb_token mb_token_eos(const mb_model *m) {
+    return mb_vocab_eos(m->vocab);
+}
+int mb_token_is_eog(const mb_model *m, mb_token id) {
+    return mb_vocab_is_eog(m->vocab, id);
+}

@@ -31,8 +31,10 @@ mb_status mb_rope_init(mb_rope *r, const mb_hparams *hp, const float *freq_facto
     if (hp->rope_scaling == MB_ROPE_SCALING_YARN) {
         r->ext_factor = 1;
         r->mscale = hp->yarn_attn_factor * (1 + 0.1 * log(1 / r->freq_scale));
-        double lo = floor(yarn_corr_dim(hp->n_rot, hp->yarn_orig_ctx, hp->yarn_beta_fast, hp->rope_base));
-        double hi = ceil(yarn_corr_dim(hp->n_rot, hp->yarn_orig_ctx, hp->yarn_beta_slow, hp->rope_base));
+        double lo =
+            floor(yarn_corr_dim(hp->n_rot, hp->yarn_orig_ctx, hp->yarn_beta_fast, hp->rope_base));
+        double hi =
+            ceil(yarn_corr_dim(hp->n_rot, hp->yarn_orig_ctx, hp->yarn_beta_slow, hp->rope_base));
         r->corr_low = lo > 0 ? lo : 0;
         r->corr_high = hi < hp->n_rot - 1 ? hi : hp->n_rot - 1;
     }

@@ -10,8 +10,7 @@
 static mb_status find(const mb_model *m, const char *name, int required,
                       const mb_gguf_tensor **out) {
     *out = mb_gguf_find_tensor(m->gguf, name);
-    if (!*out && required)
-        return mb_errorf(MB_ERR_FORMAT, "tensor '%s' is missing", name);
+    if (!*out && required) return mb_errorf(MB_ERR_FORMAT, "tensor '%s' is missing", name);
     return MB_OK;
 }
 
@@ -19,7 +18,8 @@ static mb_status check_shape(const mb_gguf_tensor *t, uint64_t ne0, uint64_t ne1
     uint64_t want_dims = ne1 > 0 ? 2 : 1;
     uint64_t got1 = t->n_dims >= 2 ? t->ne[1] : 0;
     int extra = 0;
-    for (uint32_t d = (uint32_t)want_dims; d < t->n_dims; d++) extra |= t->ne[d] != 1;
+    for (uint32_t d = (uint32_t)want_dims; d < t->n_dims; d++)
+        extra |= t->ne[d] != 1;
     if (t->ne[0] != ne0 || (ne1 > 0 && got1 != ne1) || extra)
         return mb_errorf(MB_ERR_FORMAT,
                          "tensor '%s' has shape [%llu, %llu, %llu, %llu], expected [%llu, %llu]",

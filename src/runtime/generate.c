@@ -94,7 +94,8 @@ mb_status mb_generate(mb_session *s, mb_sampler *sampler, const mb_token *prompt
                          "the prompt has %zu tokens but the context has room for %d (-c %d, %d "
                          "used); use a larger -c or a shorter prompt",
                          n_prompt, n_ctx - s->n_past, n_ctx, s->n_past);
-    for (size_t i = 0; i < n_prompt; i++) mb_sampler_accept(sampler, prompt[i]);
+    for (size_t i = 0; i < n_prompt; i++)
+        mb_sampler_accept(sampler, prompt[i]);
     double t0 = mb_now();
     mb_status status = mb_session_eval(s, prompt, n_prompt);
     if (status) return status;

@@ -121,13 +121,15 @@ static void softmax_candidates(candidate *c, int n, float t) {
         c[i].p = expf((c[i].logit - c[0].logit) / t);
         sum += c[i].p;
     }
-    for (int i = 0; i < n; i++) c[i].p = (float)(c[i].p / sum);
+    for (int i = 0; i < n; i++)
+        c[i].p = (float)(c[i].p / sum);
 }
 
 mb_token mb_sampler_sample(mb_sampler *s, const float *logits) {
     const mb_sampler_params *p = &s->p;
     candidate *c = s->cand;
-    for (int i = 0; i < s->n_vocab; i++) c[i] = (candidate){logits[i], 0, i};
+    for (int i = 0; i < s->n_vocab; i++)
+        c[i] = (candidate){logits[i], 0, i};
     apply_penalties(s, c);
     if (p->temperature <= 0) {
         int best = 0;
@@ -158,7 +160,8 @@ mb_token mb_sampler_sample(mb_sampler *s, const float *logits) {
     if (p->min_p > 0) {
         float floor_p = c[0].p * p->min_p;
         int keep = 1;
-        while (keep < n && c[keep].p >= floor_p) keep++;
+        while (keep < n && c[keep].p >= floor_p)
+            keep++;
         n = keep;
     }
     softmax_candidates(c, n, p->temperature);

@@ -23,15 +23,18 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
     int n_ctx = p.n_ctx;
     if (n_ctx < 0) return mb_errorf(MB_ERR_INVALID_ARG, "context size %d is negative", n_ctx);
     if (n_ctx == 0) n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
-    if (n_ctx > (1 << 24)) return mb_errorf(MB_ERR_INVALID_ARG, "context size %d is too large", n_ctx);
+    if (n_ctx > (1 << 24))
+        return mb_errorf(MB_ERR_INVALID_ARG, "context size %d is too large", n_ctx);
     int n_threads = p.n_threads > 0 ? p.n_threads : mb_physical_cores();
     uint64_t kv = mb_kv_cache_bytes(hp, n_ctx);
     if (p.verbose)
         fprintf(stderr, "KV cache: %d positions x %d layers, %.2f MiB (F16)\n", n_ctx, hp->n_layer,
                 (double)kv / (1 << 20));
     if (p.verbose && n_ctx > hp->n_ctx_train)
-        fprintf(stderr, "warning: context %d is longer than the %d the model was trained on; "
-                "expect worse text past that\n", n_ctx, hp->n_ctx_train);
+        fprintf(stderr,
+                "warning: context %d is longer than the %d the model was trained on; "
+                "expect worse text past that\n",
+                n_ctx, hp->n_ctx_train);
     /* Mapped weights still have to fit in the page cache; weights read into
      * memory are already counted out of MemAvailable. */
     uint64_t need = kv + (model->is_mmap ? model->weight_bytes : 0);
@@ -63,10 +66,18 @@ void mb_session_free(mb_session *s) {
     free(s);
 }
 
-int mb_session_n_ctx(const mb_session *s) { return s->fwd->n_ctx; }
-int mb_session_n_past(const mb_session *s) { return s->n_past; }
-uint64_t mb_session_kv_bytes(const mb_session *s) { return s->fwd->kv_bytes; }
-int mb_session_n_threads(const mb_session *s) { return s->fwd->n_threads; }
+int mb_session_n_ctx(const mb_session *s) {
+    return s->fwd->n_ctx;
+}
+int mb_session_n_past(const mb_session *s) {
+    return s->n_past;
+}
+uint64_t mb_session_kv_bytes(const mb_session *s) {
+    return s->fwd->kv_bytes;
+}
+int mb_session_n_threads(const mb_session *s) {
+    return s->fwd->n_threads;
+}
 
 mb_status mb_session_eval(mb_session *s, const mb_token *ids, size_t n) {
     if (n == 0) return mb_errorf(MB_ERR_INVALID_ARG, "no tokens to evaluate");
@@ -83,7 +94,9 @@ mb_status mb_session_eval(mb_session *s, const mb_token *ids, size_t n) {
     return MB_OK;
 }
 
-const float *mb_session_logits(const mb_session *s) { return s->fwd->logits; }
+const float *mb_session_logits(const mb_session *s) {
+    return s->fwd->logits;
+}
 
 mb_status mb_session_rewind(mb_session *s, int pos) {
     if (pos < 0 || pos > s->n_past)

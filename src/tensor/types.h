@@ -33,11 +33,11 @@ typedef void (*mb_to_float_fn)(const void *src, float *dst, int64_t n);
 typedef void (*mb_from_float_fn)(const float *src, void *dst, int64_t n);
 
 typedef struct {
-    const char *name;        /* "Q4_K", as llama.cpp prints it */
-    uint32_t block_size;     /* values per block (1 for float types) */
-    uint32_t type_size;      /* bytes per block */
+    const char *name;    /* "Q4_K", as llama.cpp prints it */
+    uint32_t block_size; /* values per block (1 for float types) */
+    uint32_t type_size;  /* bytes per block */
     bool is_quantized;
-    mb_to_float_fn to_float; /* NULL: no decoder (never for a type in the table) */
+    mb_to_float_fn to_float;     /* NULL: no decoder (never for a type in the table) */
     mb_from_float_fn from_float; /* NULL: no reference encoder */
 } mb_type_traits;
 
