@@ -100,6 +100,9 @@ int mb_session_n_threads(const mb_session *session);
  * MB_ERR_CONTEXT_FULL, and feeds nothing, if they do not fit. */
 mb_status mb_session_eval(mb_session *session, const mb_token *ids, size_t n);
 const float *mb_session_logits(const mb_session *session);
+/* As mb_session_eval, and write the logits of every fed position to LOGITS
+ * (n x n_vocab floats), as perplexity and KL-divergence evaluation need. */
+mb_status mb_session_eval_all(mb_session *session, const mb_token *ids, size_t n, float *logits);
 /* Forget everything from position POS on (0 clears the cache). */
 mb_status mb_session_rewind(mb_session *session, int pos);
 

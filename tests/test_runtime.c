@@ -60,6 +60,30 @@ static void test_batch_equals_sequential(mb_model *m) {
     mb_session_free(b);
 }
 
+/* Every position's logits from one batched call equal those of feeding the
+ * tokens one at a time. */
+static void test_eval_all(mb_model *m) {
+    int n_vocab = mb_model_n_vocab(m);
+    enum { N = 70 }; /* more than one prefill chunk */
+    mb_token ids[N];
+    make_tokens(ids, N, n_vocab);
+    mb_session *a = new_session(m, 128, 2), *b = new_session(m, 128, 1);
+    float *all = malloc((size_t)N * n_vocab * sizeof(float));
+    CHECK_OK(mb_session_eval_all(a, ids, N, all));
+    double worst = 0;
+    for (int t = 0; t < N; t++) {
+        CHECK_OK(mb_session_eval(b, &ids[t], 1));
+        for (int i = 0; i < n_vocab; i++)
+            worst = fmax(worst, fabs(all[(size_t)t * n_vocab + i] - mb_session_logits(b)[i]));
+    }
+    CHECK_MSG(worst < 1e-4, "all-position logits differ by %g", worst);
+    CHECK(memcmp(all + (size_t)(N - 1) * n_vocab, mb_session_logits(a),
+                 (size_t)n_vocab * sizeof(float)) == 0);
+    free(all);
+    mb_session_free(a);
+    mb_session_free(b);
+}
+
 /* Threads split rows; each row is computed the same way, so results are
  * bit-identical whatever the thread count. */
 static void test_threads_bit_identical(mb_model *m) {
@@ -178,6 +202,7 @@ int main(void) {
     if (!m) return mbt_finish();
     test_batch_equals_sequential(m);
     test_threads_bit_identical(m);
+    test_eval_all(m);
     test_rewind(m);
     test_context_full(m);
     test_default_context(m);

@@ -170,7 +170,7 @@ static void ffn_block(mb_forward_state *s, mb_threadpool *pool, int il, int n) {
 }
 
 mb_status mb_forward(mb_forward_state *s, mb_threadpool *pool, const mb_token *tokens, int n,
-                     int pos) {
+                     int pos, float *all_logits) {
     const mb_model *m = s->model;
     const mb_hparams *hp = &m->hp;
     if (n <= 0 || n > s->n_batch)
@@ -186,6 +186,17 @@ mb_status mb_forward(mb_forward_state *s, mb_threadpool *pool, const mb_token *t
     for (int il = 0; il < hp->n_layer; il++) {
         attention_block(s, pool, il, n, pos);
         ffn_block(s, pool, il, n);
+    }
+    int n_vocab = hp->n_vocab;
+    if (all_logits) {
+        /* Perplexity and evaluation want every position's distribution. */
+        for (int t = 0; t < n; t++)
+            mb_rmsnorm(s->xn + (size_t)t * hp->n_embd, s->x + (size_t)t * hp->n_embd,
+                       m->output_norm, hp->n_embd, hp->rms_eps);
+        s->a_in.act_type = MB_TYPE_COUNT;
+        project(s, pool, &m->output, &s->a_in, s->xn, n, all_logits, 0);
+        memcpy(s->logits, all_logits + (size_t)(n - 1) * n_vocab, (size_t)n_vocab * sizeof(float));
+        return MB_OK;
     }
     /* Only the last position's logits are needed to continue. */
     const float *last = s->x + (size_t)(n - 1) * hp->n_embd;

@@ -28,8 +28,9 @@ mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_
 void mb_forward_state_free(mb_forward_state *s);
 
 /* Run TOKENS[0..n) at positions POS.. (n <= n_batch, pos + n <= n_ctx) and
- * write the logits of the last one to s->logits. */
+ * write the logits of the last one to s->logits. If ALL_LOGITS is not NULL,
+ * also write every position's logits there (n x n_vocab). */
 mb_status mb_forward(mb_forward_state *s, mb_threadpool *pool, const mb_token *tokens, int n,
-                     int pos);
+                     int pos, float *all_logits);
 
 #endif

@@ -79,7 +79,7 @@ int mb_session_n_threads(const mb_session *s) {
     return s->fwd->n_threads;
 }
 
-mb_status mb_session_eval(mb_session *s, const mb_token *ids, size_t n) {
+static mb_status eval(mb_session *s, const mb_token *ids, size_t n, float *all_logits) {
     if (n == 0) return mb_errorf(MB_ERR_INVALID_ARG, "no tokens to evaluate");
     if (n > (size_t)(s->fwd->n_ctx - s->n_past))
         return mb_errorf(MB_ERR_CONTEXT_FULL,
@@ -87,11 +87,21 @@ mb_status mb_session_eval(mb_session *s, const mb_token *ids, size_t n) {
                          s->n_past, s->fwd->n_ctx);
     for (size_t i = 0; i < n; i += PREFILL_BATCH) {
         int chunk = (int)(n - i < PREFILL_BATCH ? n - i : PREFILL_BATCH);
-        mb_status st = mb_forward(s->fwd, s->pool, ids + i, chunk, s->n_past);
+        float *out = all_logits ? all_logits + i * (size_t)s->model->hp.n_vocab : NULL;
+        mb_status st = mb_forward(s->fwd, s->pool, ids + i, chunk, s->n_past, out);
         if (st) return st;
         s->n_past += chunk;
     }
     return MB_OK;
+}
+
+mb_status mb_session_eval(mb_session *s, const mb_token *ids, size_t n) {
+    return eval(s, ids, n, NULL);
+}
+
+mb_status mb_session_eval_all(mb_session *s, const mb_token *ids, size_t n, float *logits) {
+    if (!logits) return mb_errorf(MB_ERR_INVALID_ARG, "no buffer for the logits");
+    return eval(s, ids, n, logits);
 }
 
 const float *mb_session_logits(const mb_session *s) {
