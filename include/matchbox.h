@@ -32,6 +32,9 @@ const char *mb_status_str(mb_status status);
 /* The message left by the last failing call on this thread. Never NULL. */
 const char *mb_last_error(void);
 
+/* The kernel level in use: "ref", "avx2", "avx512" or "neon". */
+const char *mb_kernels_name(void);
+
 typedef int32_t mb_token;
 
 typedef struct mb_model mb_model;

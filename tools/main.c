@@ -33,7 +33,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("matchbox %s (kernels: ref)\n", MB_VERSION);
+        printf("matchbox %s (kernels: %s)\n", MB_VERSION, mb_kernels_name());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)

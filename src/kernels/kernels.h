@@ -20,6 +20,20 @@ typedef struct {
     mb_vec_dot_fn vec_dot; /* NULL: this weight type cannot be multiplied */
 } mb_dot_traits;
 
+/* A kernel table: one per instruction-set level. */
+typedef struct {
+    const char *name; /* "ref", "avx2", "avx512", "neon" */
+    mb_dot_traits dot[MB_TYPE_COUNT];
+    mb_act_quant_fn act_quant[MB_TYPE_COUNT];
+} mb_kernel_table;
+
+/* The table for this CPU, chosen once on first use: the best level the CPU
+ * supports, or the one MATCHBOX_CPU names (ref|avx2|avx512|neon; a level the
+ * CPU lacks is refused with a warning and the best supported one is used). */
+const mb_kernel_table *mb_kernels(void);
+/* The reference table (scalar C, always built), for tests and MATCHBOX_CPU=ref. */
+const mb_kernel_table *mb_kernels_ref(void);
+
 /* The reference (scalar) kernels, always built. */
 const mb_dot_traits *mb_ref_dot_traits(uint32_t weight_type);
 /* Activation conversion for an act_type (F32 is a copy). NULL if none. */

@@ -2,19 +2,23 @@
 
 #include <string.h>
 
+static const mb_dot_traits *dot_traits(uint32_t weight_type) {
+    return weight_type < MB_TYPE_COUNT ? &mb_kernels()->dot[weight_type] : NULL;
+}
+
 size_t mb_act_bytes(uint32_t weight_type, int64_t n_in, int64_t n_rows) {
-    const mb_dot_traits *dt = mb_ref_dot_traits(weight_type);
+    const mb_dot_traits *dt = dot_traits(weight_type);
     uint64_t row = 0;
-    if (!dt || !mb_type_row_bytes(dt->act_type, (uint64_t)n_in, &row)) return 0;
+    if (!dt || !dt->vec_dot || !mb_type_row_bytes(dt->act_type, (uint64_t)n_in, &row)) return 0;
     return (size_t)row * (size_t)n_rows;
 }
 
 void mb_act_prepare(mb_act *act, uint32_t weight_type, const float *x, int64_t n_in,
                     int64_t n_rows) {
-    const mb_dot_traits *dt = mb_ref_dot_traits(weight_type);
+    const mb_dot_traits *dt = dot_traits(weight_type);
     uint64_t row = 0;
     mb_type_row_bytes(dt->act_type, (uint64_t)n_in, &row);
-    mb_act_quant_fn quant = mb_ref_act_quant(dt->act_type);
+    mb_act_quant_fn quant = mb_kernels()->act_quant[dt->act_type];
     act->act_type = dt->act_type;
     act->n_in = n_in;
     act->n_rows = n_rows;
@@ -24,7 +28,7 @@ void mb_act_prepare(mb_act *act, uint32_t weight_type, const float *x, int64_t n
 }
 
 int mb_act_matches(const mb_act *act, uint32_t weight_type) {
-    const mb_dot_traits *dt = mb_ref_dot_traits(weight_type);
+    const mb_dot_traits *dt = dot_traits(weight_type);
     return dt && act->act_type == dt->act_type;
 }
 
@@ -57,7 +61,7 @@ static void matmul_worker(void *ctx, int ith, int nth) {
 
 void mb_matmul(mb_threadpool *pool, int n_threads, const mb_matrix *w, const mb_act *act,
                float *out, int64_t out_stride, int accumulate) {
-    matmul_job j = {w, act, out, out_stride, accumulate, mb_ref_dot_traits(w->type)->vec_dot};
+    matmul_job j = {w, act, out, out_stride, accumulate, dot_traits(w->type)->vec_dot};
     /* Tiny products cost less than waking a thread. */
     int64_t work = w->n_in * w->n_out * act->n_rows;
     int n = work < 32768 ? 1 : n_threads;

@@ -33,7 +33,7 @@ static mb_status bind_matrix(mb_model *m, const char *name, int n_in, int n_out,
     const mb_gguf_tensor *t;
     mb_status st = find(m, name, 1, &t);
     if (st || (st = check_shape(t, (uint64_t)n_in, (uint64_t)n_out))) return st;
-    const mb_dot_traits *dt = mb_ref_dot_traits(t->type);
+    const mb_dot_traits *dt = t->type < MB_TYPE_COUNT ? &mb_kernels()->dot[t->type] : NULL;
     if (!dt || !dt->vec_dot)
         return mb_errorf(MB_ERR_UNSUPPORTED, "tensor '%s': weight type %s has no matrix kernel",
                          name, mb_type_name(t->type));
