@@ -44,7 +44,9 @@ typedef struct mb_sampler mb_sampler;
 /* ---- models ---------------------------------------------------------- */
 
 typedef struct {
-    int use_mmap;  /* 1 (default): map the file; 0: read into anonymous memory */
+    int use_mmap;  /* -1 (default): read the weights into anonymous memory with huge pages
+                    * when they fit in available RAM with headroom (faster decode), map
+                    * the file otherwise; 1: always map; 0: always read into memory */
     int use_mlock; /* lock the weights in RAM */
     int verbose;   /* print load information to stderr */
 } mb_model_params;
@@ -56,6 +58,9 @@ void mb_model_free(mb_model *model);
 
 int mb_model_n_vocab(const mb_model *model);
 int mb_model_n_ctx_train(const mb_model *model);
+/* 1 if the weights are read through a page-cache mapping of the file, 0 if
+ * they were read into anonymous memory (see mb_model_params.use_mmap). */
+int mb_model_uses_mmap(const mb_model *model);
 /* Bytes of weight data, as stored in the file. */
 uint64_t mb_model_weight_bytes(const mb_model *model);
 /* One line that describes the model, e.g. "llama 5 layers, dim 64, F32". */

@@ -35,7 +35,9 @@ static void run_usage(FILE *f) {
           "  -r, --stop TEXT         stop when TEXT is generated (repeatable)\n"
           "  --no-display-prompt     print only the generated text\n"
           "  --logits-out FILE       write the float32 logits of every step (n_vocab each)\n"
-          "  --no-mmap               read the weights into memory instead of mapping them\n"
+          "  --no-mmap               read the weights into anonymous memory (huge pages)\n"
+          "  --mmap                  map the file instead (default: memory when the\n"
+          "                          weights fit in available RAM, mapping otherwise)\n"
           "  --mlock                 lock the weights in RAM\n"
           "  -v, --verbose           print load details\n",
           f);
@@ -120,6 +122,8 @@ static int parse(int argc, char **argv, run_opts *o, int *rc) {
             o->display_prompt = 0;
         } else if (!strcmp(a, "--no-mmap")) {
             o->mp.use_mmap = 0;
+        } else if (!strcmp(a, "--mmap")) {
+            o->mp.use_mmap = 1;
         } else if (!strcmp(a, "--mlock")) {
             o->mp.use_mlock = 1;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
@@ -290,6 +294,8 @@ int cmd_run(int argc, char **argv) {
         free(prompt);
         return cli_fail(NULL);
     }
+    fprintf(stderr, "weights: %s\n",
+            mb_model_uses_mmap(model) ? "mmap (page cache)" : "anonymous memory (huge pages)");
     rc = generate(&o, model, prompt, len);
     mb_model_free(model);
     free(prompt);

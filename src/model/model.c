@@ -7,7 +7,7 @@
 #include "model/model.h"
 
 mb_model_params mb_model_default_params(void) {
-    return (mb_model_params){.use_mmap = 1, .use_mlock = 0, .verbose = 0};
+    return (mb_model_params){.use_mmap = -1, .use_mlock = 0, .verbose = 0};
 }
 
 /* The type most of the weight bytes are stored in, for the description. */
@@ -24,7 +24,7 @@ static const char *dominant_type(const mb_gguf *g) {
 static mb_status load(mb_model *m, const char *path, const mb_model_params *p) {
     mb_status st = mb_gguf_open(path, p->use_mmap, p->use_mlock, &m->gguf);
     if (st) return st;
-    m->is_mmap = p->use_mmap;
+    m->is_mmap = m->gguf->map.is_mmap == 1;
     if ((st = mb_hparams_read(m->gguf, &m->hp))) return st;
     if (m->gguf->n_tensors == 0)
         return mb_errorf(MB_ERR_FORMAT, "the file has no tensors (a vocab-only file?)");
@@ -60,7 +60,7 @@ mb_status mb_model_load(const char *path, const mb_model_params *params, mb_mode
     }
     if (p.verbose)
         fprintf(stderr, "loaded %s: %s, %.1f MiB of weights (%s)\n", path, m->desc,
-                (double)m->weight_bytes / (1 << 20), p.use_mmap ? "mmap" : "in memory");
+                (double)m->weight_bytes / (1 << 20), m->is_mmap ? "mmap" : "in memory");
     *out = m;
     return MB_OK;
 }
@@ -79,6 +79,9 @@ int mb_model_n_vocab(const mb_model *m) {
 }
 int mb_model_n_ctx_train(const mb_model *m) {
     return m->hp.n_ctx_train;
+}
+int mb_model_uses_mmap(const mb_model *m) {
+    return m->is_mmap;
 }
 uint64_t mb_model_weight_bytes(const mb_model *m) {
     return m->weight_bytes;
