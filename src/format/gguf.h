@@ -133,6 +133,15 @@ mb_status mb_gguf_writer_set_value(mb_gguf_writer *w, const char *key, const mb_
 mb_status mb_gguf_writer_add_tensor(mb_gguf_writer *w, const char *name, uint32_t type,
                                     uint32_t n_dims, const uint64_t *ne, const void *data,
                                     uint64_t nbytes);
+/* Produces tensor INDEX's NBYTES bytes into DST at write time. A status
+ * other than MB_OK (with its message set) aborts the write. */
+typedef mb_status (*mb_gguf_tensor_fill_fn)(void *user, uint64_t index, void *dst, uint64_t nbytes);
+/* As mb_gguf_writer_add_tensor, but the bytes are made by FILL while the file
+ * is written, one tensor at a time, so a writer of a large model holds only
+ * one tensor's bytes. INDEX counts the tensors added, from 0. */
+mb_status mb_gguf_writer_add_tensor_cb(mb_gguf_writer *w, const char *name, uint32_t type,
+                                       uint32_t n_dims, const uint64_t *ne,
+                                       mb_gguf_tensor_fill_fn fill, void *user);
 /* Write version 3 with general.alignment (default 32) to PATH atomically: a
  * temp file in the same directory, fsync, rename. On failure PATH is untouched
  * and the temp file removed. */

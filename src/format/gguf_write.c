@@ -21,7 +21,9 @@ typedef struct {
     uint64_t ne[MB_GGUF_MAX_DIMS];
     const void *data;
     uint64_t nbytes;
-    uint64_t offset; /* assigned when writing */
+    uint64_t offset;             /* assigned when writing */
+    mb_gguf_tensor_fill_fn fill; /* non-NULL: bytes produced at write time */
+    void *fill_user;
 } writer_tensor;
 
 struct mb_gguf_writer {
@@ -218,9 +220,9 @@ mb_status mb_gguf_writer_set_arr_str(mb_gguf_writer *w, const char *key, const c
     return st;
 }
 
-mb_status mb_gguf_writer_add_tensor(mb_gguf_writer *w, const char *name, uint32_t type,
-                                    uint32_t n_dims, const uint64_t *ne, const void *data,
-                                    uint64_t nbytes) {
+static mb_status add_tensor(mb_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                            const uint64_t *ne, const void *data, uint64_t nbytes,
+                            mb_gguf_tensor_fill_fn fill, void *fill_user) {
     if (!w || !name || !*name || !ne)
         return mb_errorf(MB_ERR_INVALID_ARG, "gguf writer: a tensor needs a name and a shape");
     for (uint64_t i = 0; i < w->n_tensors; i++) {
@@ -230,7 +232,8 @@ mb_status mb_gguf_writer_add_tensor(mb_gguf_writer *w, const char *name, uint32_
     uint64_t want;
     mb_status st = mb_gguf_tensor_size(name, type, n_dims, ne, &want);
     if (st != MB_OK) return mb_error_prefix(MB_ERR_INVALID_ARG, "gguf writer");
-    if (nbytes != want || !data || nbytes > SIZE_MAX)
+    if (fill) nbytes = want; /* the producer is told the size */
+    if (nbytes != want || (!data && !fill) || nbytes > SIZE_MAX)
         return mb_errorf(MB_ERR_INVALID_ARG,
                          "gguf writer: tensor '%s': %llu bytes of data given, its type %s and "
                          "shape need %llu",
@@ -248,9 +251,25 @@ mb_status mb_gguf_writer_add_tensor(mb_gguf_writer *w, const char *name, uint32_
     t->n_dims = n_dims;
     for (uint32_t d = 0; d < MB_GGUF_MAX_DIMS; d++)
         t->ne[d] = d < n_dims ? ne[d] : 1;
-    t->data = data;
+    t->data = fill ? NULL : data;
     t->nbytes = nbytes;
+    t->fill = fill;
+    t->fill_user = fill_user;
     return MB_OK;
+}
+
+mb_status mb_gguf_writer_add_tensor(mb_gguf_writer *w, const char *name, uint32_t type,
+                                    uint32_t n_dims, const uint64_t *ne, const void *data,
+                                    uint64_t nbytes) {
+    return add_tensor(w, name, type, n_dims, ne, data, nbytes, NULL, NULL);
+}
+
+mb_status mb_gguf_writer_add_tensor_cb(mb_gguf_writer *w, const char *name, uint32_t type,
+                                       uint32_t n_dims, const uint64_t *ne,
+                                       mb_gguf_tensor_fill_fn fill, void *user) {
+    if (!fill)
+        return mb_errorf(MB_ERR_INVALID_ARG, "gguf writer: tensor '%s' has no producer", name);
+    return add_tensor(w, name, type, n_dims, ne, NULL, 0, fill, user);
 }
 
 /* ---- serialization --------------------------------------------------- */
@@ -261,6 +280,7 @@ typedef struct {
     FILE *f;
     uint64_t written;
     int err;
+    mb_status fill_status; /* a producer's failure (its message is already set) */
 } sink;
 
 static void put(sink *s, const void *p, uint64_t n) {
@@ -336,6 +356,26 @@ static mb_status assign_offsets(mb_gguf_writer *w) {
     return MB_OK;
 }
 
+/* A tensor whose bytes are made now: only one such buffer is alive at a
+ * time, so a quantizer's memory stays near one tensor. */
+static void put_produced(sink *s, const writer_tensor *t, uint64_t index) {
+    if (s->err || s->fill_status) return;
+    void *buf = malloc(t->nbytes ? (size_t)t->nbytes : 1);
+    if (!buf) {
+        s->fill_status =
+            mb_errorf(MB_ERR_NO_MEMORY, "gguf writer: tensor '%s': cannot allocate %llu bytes",
+                      t->name, (unsigned long long)t->nbytes);
+        return;
+    }
+    mb_status st = t->fill(t->fill_user, index, buf, t->nbytes);
+    if (st != MB_OK) {
+        s->fill_status = st;
+    } else {
+        put(s, buf, t->nbytes);
+    }
+    free(buf);
+}
+
 static void put_all(sink *s, const mb_gguf_writer *w) {
     put(s, MB_GGUF_MAGIC, 4);
     put_u32(s, 3);
@@ -359,7 +399,11 @@ static void put_all(sink *s, const mb_gguf_writer *w) {
     put_zeros(s, (w->alignment - s->written % w->alignment) % w->alignment);
     for (uint64_t i = 0; i < w->n_tensors; i++) {
         const writer_tensor *t = &w->tensors[i];
-        put(s, t->data, t->nbytes);
+        if (t->fill) {
+            put_produced(s, t, i);
+        } else {
+            put(s, t->data, t->nbytes);
+        }
         put_zeros(s, (w->alignment - t->nbytes % w->alignment) % w->alignment);
     }
 }
@@ -405,8 +449,13 @@ mb_status mb_gguf_writer_write(mb_gguf_writer *w, const char *path) {
         close(fd);
         goto fail;
     }
-    sink s = {f, 0, 0};
+    sink s = {f, 0, 0, MB_OK};
     put_all(&s, w);
+    if (s.fill_status != MB_OK) {
+        st = s.fill_status;
+        fclose(f);
+        goto fail;
+    }
     const char *step = "write";
     if (!s.err && fflush(f) != 0) s.err = errno, step = "flush";
     if (!s.err && fsync(fd) != 0) s.err = errno, step = "fsync";
