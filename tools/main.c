@@ -14,6 +14,7 @@ static const struct {
     {"inspect", cmd_inspect, "show a GGUF file's metadata and tensors"},
     {"tokenize", cmd_tokenize, "show how a model tokenizes text"},
     {"convert", cmd_convert, "turn a llama2.c checkpoint into a GGUF"},
+    {"bench", cmd_bench, "measure load, prefill and decode speed and memory bandwidth"},
 };
 
 static void usage(FILE *f) {

@@ -92,10 +92,45 @@ static double next_uniform(mb_sampler *s) {
     return (double)(z >> 11) / 9007199254740992.0;
 }
 
-static int by_logit_desc(const void *a, const void *b) {
-    const candidate *x = a, *y = b;
-    if (x->logit != y->logit) return x->logit < y->logit ? 1 : -1;
-    return x->id - y->id; /* ties: lower id first, so runs are reproducible */
+/* True if X sorts before Y: higher logit first; ties: lower id first, so
+ * runs are reproducible. A total order, so any correct sort agrees. */
+static int goes_first(const candidate *x, const candidate *y) {
+    if (x->logit != y->logit) return x->logit > y->logit;
+    return x->id < y->id;
+}
+
+/* Restore the heap below I (the first candidate in order at the root). */
+static void sift_down(candidate *c, int n, int i) {
+    for (;;) {
+        int best = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && goes_first(&c[l], &c[best])) best = l;
+        if (r < n && goes_first(&c[r], &c[best])) best = r;
+        if (best == i) return;
+        candidate t = c[i];
+        c[i] = c[best];
+        c[best] = t;
+        i = best;
+    }
+}
+
+/* Put the K first candidates in order at the front of C. A heap selection,
+ * in place: glibc's qsort allocates a merge buffer for arrays over 1 KiB,
+ * and the decode loop must not allocate. O(n + k log n). */
+static void sort_first(candidate *c, int n, int k) {
+    for (int i = n / 2 - 1; i >= 0; i--)
+        sift_down(c, n, i);
+    /* Each pop moves the next candidate in order to the end of the array. */
+    for (int m = n; m > n - k; m--) {
+        candidate t = c[0];
+        c[0] = c[m - 1];
+        c[m - 1] = t;
+        sift_down(c, m - 1, 0);
+    }
+    for (int i = 0, j = n - 1; i < j; i++, j--) {
+        candidate t = c[i];
+        c[i] = c[j];
+        c[j] = t;
+    }
 }
 
 static void apply_penalties(const mb_sampler *s, candidate *c) {
@@ -138,14 +173,9 @@ mb_token mb_sampler_sample(mb_sampler *s, const float *logits) {
         return c[best].id;
     }
     int n = s->n_vocab;
-    if (p->top_k > 0 && p->top_k < n) {
-        /* Partial selection would be faster; a full sort of 32k-150k floats
-         * is well under a millisecond and keeps this simple. */
-        qsort(c, (size_t)n, sizeof *c, by_logit_desc);
-        n = p->top_k;
-    } else {
-        qsort(c, (size_t)n, sizeof *c, by_logit_desc);
-    }
+    int k = p->top_k > 0 && p->top_k < n ? p->top_k : n;
+    sort_first(c, n, k);
+    n = k;
     softmax_candidates(c, n, 1.0f);
     if (p->top_p < 1.0f) {
         double cum = 0;
