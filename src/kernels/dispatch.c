@@ -1,31 +1,64 @@
-/* Chooses the kernel table once per process. */
+/* Chooses the kernel table once per process: the best level the CPU (and
+ * OS) supports, or the one MATCHBOX_CPU names. Each level's table starts as
+ * a copy of the reference table, so a type without a kernel at that level
+ * falls back to the scalar one. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "kernels/kernels.h"
+#if MB_ARCH_X86
+#include "kernels/x86/x86_kernels.h"
+#endif
 
-static mb_kernel_table ref_table;
+enum { LEVEL_REF, LEVEL_AVX2, LEVEL_AVX512, LEVEL_COUNT };
+static const char *const k_level_names[LEVEL_COUNT] = {"ref", "avx2", "avx512"};
+
+static mb_kernel_table tables[LEVEL_COUNT];
+static int supported[LEVEL_COUNT];
 static const mb_kernel_table *chosen;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void build_ref(void) {
-    ref_table.name = "ref";
-    for (uint32_t t = 0; t < MB_TYPE_COUNT; t++) {
-        const mb_dot_traits *dt = mb_ref_dot_traits(t);
-        if (dt) ref_table.dot[t] = *dt;
-        ref_table.act_quant[t] = mb_ref_act_quant(t);
+static void build_ref(mb_kernel_table *t) {
+    t->name = "ref";
+    for (uint32_t i = 0; i < MB_TYPE_COUNT; i++) {
+        const mb_dot_traits *dt = mb_ref_dot_traits(i);
+        if (dt) t->dot[i] = *dt;
+        t->act_quant[i] = mb_ref_act_quant(i);
     }
 }
 
+static void build_tables(void) {
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        build_ref(&tables[l]);
+    supported[LEVEL_REF] = 1;
+#if MB_ARCH_X86
+    const char *best = mb_cpu_best_level();
+    supported[LEVEL_AVX2] = strcmp(best, "avx2") == 0 || strcmp(best, "avx512") == 0;
+    supported[LEVEL_AVX512] = strcmp(best, "avx512") == 0;
+    if (supported[LEVEL_AVX2]) mb_kernels_fill_avx2(&tables[LEVEL_AVX2]);
+    if (supported[LEVEL_AVX512]) mb_kernels_fill_avx512(&tables[LEVEL_AVX512]);
+#endif
+}
+
 static void choose(void) {
-    build_ref();
-    chosen = &ref_table;
+    build_tables();
+    int best = LEVEL_REF;
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        if (supported[l]) best = l;
+    chosen = &tables[best];
     const char *want = getenv("MATCHBOX_CPU");
-    if (want && *want && strcmp(want, "ref") != 0)
-        fprintf(stderr, "warning: MATCHBOX_CPU=%s is not available here; using %s\n", want,
-                chosen->name);
+    if (!want || !*want) return;
+    for (int l = 0; l < LEVEL_COUNT; l++) {
+        if (strcmp(want, k_level_names[l]) == 0 && supported[l]) {
+            chosen = &tables[l];
+            return;
+        }
+    }
+    fprintf(stderr, "warning: MATCHBOX_CPU=%s is not available on this CPU; using %s\n", want,
+            chosen->name);
 }
 
 const mb_kernel_table *mb_kernels(void) {
@@ -35,7 +68,14 @@ const mb_kernel_table *mb_kernels(void) {
 
 const mb_kernel_table *mb_kernels_ref(void) {
     pthread_once(&once, choose);
-    return &ref_table;
+    return &tables[LEVEL_REF];
+}
+
+const mb_kernel_table *mb_kernels_level(const char *name) {
+    pthread_once(&once, choose);
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        if (strcmp(name, k_level_names[l]) == 0) return supported[l] ? &tables[l] : NULL;
+    return NULL;
 }
 
 const char *mb_kernels_name(void) {

@@ -5,6 +5,7 @@
 #ifndef MB_KERNELS_H
 #define MB_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tensor/types.h"
@@ -14,10 +15,17 @@
 typedef void (*mb_vec_dot_fn)(int64_t n, float *out, const void *w, const void *a);
 /* Convert N floats to the activation type (N a multiple of its block size). */
 typedef void (*mb_act_quant_fn)(const float *src, void *dst, int64_t n);
+/* out[r] = dot(W, activation row r) for r < N_ROWS, rows A_STRIDE bytes
+ * apart: one weight row against several activation rows while it sits in
+ * registers and L1, so a batch (prefill) reads each weight row from memory
+ * once. Each out[r] equals what vec_dot gives for that row, bit for bit. */
+typedef void (*mb_vec_dot_rows_fn)(int64_t n, float *out, const void *w, const void *a,
+                                   size_t a_stride, int n_rows);
 
 typedef struct {
-    uint32_t act_type;     /* mb_type of the activation row */
-    mb_vec_dot_fn vec_dot; /* NULL: this weight type cannot be multiplied */
+    uint32_t act_type;               /* mb_type of the activation row */
+    mb_vec_dot_fn vec_dot;           /* NULL: this weight type cannot be multiplied */
+    mb_vec_dot_rows_fn vec_dot_rows; /* optional (NULL: call vec_dot per row) */
 } mb_dot_traits;
 
 /* A kernel table: one per instruction-set level. */
@@ -33,6 +41,9 @@ typedef struct {
 const mb_kernel_table *mb_kernels(void);
 /* The reference table (scalar C, always built), for tests and MATCHBOX_CPU=ref. */
 const mb_kernel_table *mb_kernels_ref(void);
+/* The table of level NAME ("ref", "avx2", "avx512"), or NULL when this CPU
+ * cannot run it (tests compare every supported level with the reference). */
+const mb_kernel_table *mb_kernels_level(const char *name);
 
 /* The reference (scalar) kernels, always built. */
 const mb_dot_traits *mb_ref_dot_traits(uint32_t weight_type);

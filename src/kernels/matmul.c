@@ -39,7 +39,47 @@ typedef struct {
     int64_t out_stride;
     int accumulate;
     mb_vec_dot_fn dot;
+    mb_vec_dot_rows_fn dot_rows; /* NULL: dot per activation row */
 } matmul_job;
+
+static void store(const matmul_job *j, int64_t r, long o, float v) {
+    float *dst = &j->out[r * j->out_stride + o];
+    *dst = j->accumulate ? *dst + v : v;
+}
+
+/* Activation rows per multi-row call: eight Q8_K rows of 4096 values are
+ * 37 KB, about what L1 holds next to one weight row. */
+enum { ACT_TILE = 8 };
+/* Bytes of weight rows kept hot in L2 while every activation tile passes. */
+#define WEIGHT_TILE_BYTES (128u * 1024u)
+
+/* Batches: weight rows in tiles that stay in L2 while each tile of
+ * activation rows (in L1) meets every weight row of the tile, so weights
+ * come from memory once and activations from L1/L2. */
+static void matmul_batch(const matmul_job *j, long begin, long end) {
+    const size_t rb = j->w->row_bytes;
+    const long w_tile = rb >= WEIGHT_TILE_BYTES ? 1 : (long)(WEIGHT_TILE_BYTES / rb);
+    const int64_t n_rows = j->act->n_rows;
+    for (long ob = begin; ob < end; ob += w_tile) {
+        const long oe = end - ob < w_tile ? end : ob + w_tile;
+        for (int64_t r0 = 0; r0 < n_rows; r0 += ACT_TILE) {
+            const int m = n_rows - r0 < ACT_TILE ? (int)(n_rows - r0) : ACT_TILE;
+            const uint8_t *a = j->act->data + (size_t)r0 * j->act->row_bytes;
+            for (long o = ob; o < oe; o++) {
+                const uint8_t *wrow = j->w->data + (size_t)o * rb;
+                float v[ACT_TILE];
+                if (j->dot_rows) {
+                    j->dot_rows(j->w->n_in, v, wrow, a, j->act->row_bytes, m);
+                } else {
+                    for (int r = 0; r < m; r++)
+                        j->dot(j->w->n_in, &v[r], wrow, a + (size_t)r * j->act->row_bytes);
+                }
+                for (int r = 0; r < m; r++)
+                    store(j, r0 + r, o, v[r]);
+            }
+        }
+    }
+}
 
 /* Each thread takes a contiguous band of weight rows and runs every
  * activation row against it, so a weight row is read from memory once per
@@ -48,20 +88,21 @@ static void matmul_worker(void *ctx, int ith, int nth) {
     const matmul_job *j = ctx;
     long begin, end;
     mb_split_range((long)j->w->n_out, ith, nth, &begin, &end);
+    if (j->act->n_rows > 1) {
+        matmul_batch(j, begin, end);
+        return;
+    }
     for (long o = begin; o < end; o++) {
-        const uint8_t *wrow = j->w->data + (size_t)o * j->w->row_bytes;
-        for (int64_t r = 0; r < j->act->n_rows; r++) {
-            float v;
-            j->dot(j->w->n_in, &v, wrow, j->act->data + (size_t)r * j->act->row_bytes);
-            float *dst = &j->out[r * j->out_stride + o];
-            *dst = j->accumulate ? *dst + v : v;
-        }
+        float v;
+        j->dot(j->w->n_in, &v, j->w->data + (size_t)o * j->w->row_bytes, j->act->data);
+        store(j, 0, o, v);
     }
 }
 
 void mb_matmul(mb_threadpool *pool, int n_threads, const mb_matrix *w, const mb_act *act,
                float *out, int64_t out_stride, int accumulate) {
-    matmul_job j = {w, act, out, out_stride, accumulate, dot_traits(w->type)->vec_dot};
+    const mb_dot_traits *dt = dot_traits(w->type);
+    matmul_job j = {w, act, out, out_stride, accumulate, dt->vec_dot, dt->vec_dot_rows};
     /* Tiny products cost less than waking a thread. */
     int64_t work = w->n_in * w->n_out * act->n_rows;
     int n = work < 32768 ? 1 : n_threads;

@@ -1,0 +1,64 @@
+/* CPUID + XGETBV feature detection (x86-64); other targets report none. */
+#include "core/cpu.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+static mb_cpu_features features;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+
+/* XCR0: which register states the OS saves. Read with the raw opcode form
+ * of XGETBV so this file needs no -mxsave. */
+static uint64_t read_xcr0(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static void detect(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+    const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    const int fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
+    if (!osxsave || !avx) return;
+    const uint64_t xcr0 = read_xcr0();
+    const int os_avx = (xcr0 & 0x6) == 0x6;      /* SSE and AVX state */
+    const int os_avx512 = (xcr0 & 0xE6) == 0xE6; /* plus opmask, ZMM0-15 upper, ZMM16-31 */
+    if (!os_avx) return;
+    if (__get_cpuid_max(0, NULL) < 7) return;
+    __cpuid_count(7, 0, a, b, c, d);
+    features.avx2 = (b >> 5) & 1;
+    features.bmi2 = (b >> 8) & 1;
+    features.fma = fma;
+    features.f16c = f16c;
+    if (os_avx512) {
+        features.avx512f = (b >> 16) & 1;
+        features.avx512dq = (b >> 17) & 1;
+        features.avx512bw = (b >> 30) & 1;
+        features.avx512vl = (b >> 31) & 1;
+        features.avx512vnni = (c >> 11) & 1;
+        unsigned a1, b1, c1, d1;
+        __cpuid_count(7, 1, a1, b1, c1, d1);
+        features.avx512bf16 = (a1 >> 5) & 1;
+    }
+}
+#else
+static void detect(void) {}
+#endif
+
+const mb_cpu_features *mb_cpu_get(void) {
+    pthread_once(&once, detect);
+    return &features;
+}
+
+const char *mb_cpu_best_level(void) {
+    const mb_cpu_features *f = mb_cpu_get();
+    const int avx2 = f->avx2 && f->fma && f->f16c && f->bmi2;
+    if (avx2 && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512vnni &&
+        f->avx512bf16)
+        return "avx512";
+    return avx2 ? "avx2" : "ref";
+}

@@ -1,0 +1,34 @@
+/* The avx2 kernels (one dot and one multi-row dot per weight type), for
+ * table_avx2.c and the tests. */
+#ifndef MB_KERNELS_X86_AVX2_DOT_AVX2_H
+#define MB_KERNELS_X86_AVX2_DOT_AVX2_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void mb_avx2_dot_f32(int64_t n, float *out, const void *w, const void *a);
+void mb_avx2_dot_rows_f32(int64_t n, float *out, const void *w, const void *a, size_t stride,
+                          int n_rows);
+void mb_avx2_dot_f16(int64_t n, float *out, const void *w, const void *a);
+void mb_avx2_dot_rows_f16(int64_t n, float *out, const void *w, const void *a, size_t stride,
+                          int n_rows);
+void mb_avx2_dot_bf16(int64_t n, float *out, const void *w, const void *a);
+void mb_avx2_dot_rows_bf16(int64_t n, float *out, const void *w, const void *a, size_t stride,
+                           int n_rows);
+void mb_avx2_dot_q8_0(int64_t n, float *out, const void *w, const void *a);
+void mb_avx2_dot_rows_q8_0(int64_t n, float *out, const void *w, const void *a, size_t stride,
+                           int n_rows);
+void mb_avx2_dot_q4_0(int64_t n, float *out, const void *w, const void *a);
+void mb_avx2_dot_rows_q4_0(int64_t n, float *out, const void *w, const void *a, size_t stride,
+                           int n_rows);
+void mb_avx2_dot_q4_k(int64_t n, float *out, const void *w, const void *a);
+void mb_avx2_dot_rows_q4_k(int64_t n, float *out, const void *w, const void *a, size_t stride,
+                           int n_rows);
+void mb_avx2_dot_q5_k(int64_t n, float *out, const void *w, const void *a);
+void mb_avx2_dot_rows_q5_k(int64_t n, float *out, const void *w, const void *a, size_t stride,
+                           int n_rows);
+void mb_avx2_dot_q6_k(int64_t n, float *out, const void *w, const void *a);
+void mb_avx2_dot_rows_q6_k(int64_t n, float *out, const void *w, const void *a, size_t stride,
+                           int n_rows);
+
+#endif

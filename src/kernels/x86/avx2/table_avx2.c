@@ -1,0 +1,27 @@
+/* The avx2 kernel table entries: every weight type with a avx2 kernel gets
+ * its dot and multi-row dot; the activation encoders are AVX2's (byte-
+ * identical to the reference). Other types keep the reference entries. */
+#include "kernels/x86/avx2/dot_avx2.h"
+#include "kernels/x86/x86_kernels.h"
+
+void mb_kernels_fill_avx2(mb_kernel_table *t) {
+    t->name = "avx2";
+#define SET(T, name)                                                                               \
+    do {                                                                                           \
+        t->dot[MB_TYPE_##T].vec_dot = mb_avx2_dot_##name;                                          \
+        t->dot[MB_TYPE_##T].vec_dot_rows = mb_avx2_dot_rows_##name;                                \
+    } while (0)
+    SET(F32, f32);
+    SET(F16, f16);
+    SET(BF16, bf16);
+    SET(Q8_0, q8_0);
+    SET(Q4_0, q4_0);
+    SET(Q4_K, q4_k);
+    SET(Q5_K, q5_k);
+    SET(Q6_K, q6_k);
+#undef SET
+    t->act_quant[MB_TYPE_Q8_0] = mb_avx2_quant_q8_0;
+    t->act_quant[MB_TYPE_Q8_K] = mb_avx2_quant_q8_k;
+    t->act_quant[MB_TYPE_F16] = mb_avx2_quant_f16;
+    t->act_quant[MB_TYPE_BF16] = mb_avx2_quant_bf16;
+}

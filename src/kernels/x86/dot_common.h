@@ -1,0 +1,59 @@
+/* Pieces shared by the block kernels of every x86 level: the horizontal sum
+ * and the macro that turns a per-block kernel into the table's vec_dot and
+ * vec_dot_rows. Included after the level's int_*.h (which names the
+ * functions through MBX_NAME), from files compiled with that level's flags. */
+#ifndef MB_KERNELS_X86_DOT_COMMON_H
+#define MB_KERNELS_X86_DOT_COMMON_H
+
+#include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
+
+static inline float mbx_hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* vec_dot and vec_dot_rows of a block type from BLOCK(x, y, acc), which
+ * adds block x . block y into the eight float lanes of acc. The rows form
+ * walks the weight blocks once, applying each to four activation rows while
+ * it is in L1; each row's lanes see the same operations in the same order as
+ * in the single dot, so the results are identical. */
+#define MBX_DEFINE_DOTS(name, WBLOCK, ABLOCK, QK, BLOCK)                                           \
+    void MBX_NAME(dot_##name)(int64_t n, float *out, const void *w, const void *a) {               \
+        const WBLOCK *x = w;                                                                       \
+        const ABLOCK *y = a;                                                                       \
+        __m256 acc = _mm256_setzero_ps();                                                          \
+        for (int64_t i = 0; i < n / (QK); i++)                                                     \
+            acc = BLOCK(&x[i], &y[i], acc);                                                        \
+        *out = mbx_hsum(acc);                                                                      \
+    }                                                                                              \
+    void MBX_NAME(dot_rows_##name)(int64_t n, float *out, const void *w, const void *a,            \
+                                   size_t stride, int n_rows) {                                    \
+        const WBLOCK *x = w;                                                                       \
+        const uint8_t *ab = a;                                                                     \
+        int r = 0;                                                                                 \
+        for (; r + 4 <= n_rows; r += 4) {                                                          \
+            const ABLOCK *y0 = (const ABLOCK *)(ab + (size_t)r * stride);                          \
+            const ABLOCK *y1 = (const ABLOCK *)(ab + (size_t)(r + 1) * stride);                    \
+            const ABLOCK *y2 = (const ABLOCK *)(ab + (size_t)(r + 2) * stride);                    \
+            const ABLOCK *y3 = (const ABLOCK *)(ab + (size_t)(r + 3) * stride);                    \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                            \
+            for (int64_t i = 0; i < n / (QK); i++) {                                               \
+                a0 = BLOCK(&x[i], &y0[i], a0);                                                     \
+                a1 = BLOCK(&x[i], &y1[i], a1);                                                     \
+                a2 = BLOCK(&x[i], &y2[i], a2);                                                     \
+                a3 = BLOCK(&x[i], &y3[i], a3);                                                     \
+            }                                                                                      \
+            out[r] = mbx_hsum(a0);                                                                 \
+            out[r + 1] = mbx_hsum(a1);                                                             \
+            out[r + 2] = mbx_hsum(a2);                                                             \
+            out[r + 3] = mbx_hsum(a3);                                                             \
+        }                                                                                          \
+        for (; r < n_rows; r++)                                                                    \
+            MBX_NAME(dot_##name)(n, &out[r], w, ab + (size_t)r * stride);                          \
+    }
+
+#endif

@@ -1,0 +1,20 @@
+/* The x86 kernel levels. Each fill function overwrites the entries its
+ * level accelerates in a table that already holds the reference kernels,
+ * so every other type keeps its scalar path. Only call a fill function
+ * after mb_cpu_get() reported the level's features. */
+#ifndef MB_KERNELS_X86_KERNELS_H
+#define MB_KERNELS_X86_KERNELS_H
+
+#include "kernels/kernels.h"
+
+void mb_kernels_fill_avx2(mb_kernel_table *t);
+void mb_kernels_fill_avx512(mb_kernel_table *t);
+
+/* AVX2 activation encoders, byte-identical to the reference ones (the
+ * AVX-512 level uses them too: they run once per row, not per weight). */
+void mb_avx2_quant_q8_0(const float *src, void *dst, int64_t n);
+void mb_avx2_quant_q8_k(const float *src, void *dst, int64_t n);
+void mb_avx2_quant_f16(const float *src, void *dst, int64_t n);
+void mb_avx2_quant_bf16(const float *src, void *dst, int64_t n);
+
+#endif

@@ -1,0 +1,339 @@
+/* The SIMD kernel levels against the reference, for every level this CPU
+ * runs: activation encoders byte for byte, quantized dots exactly where the
+ * arithmetic is exact (unit scales) and within float rounding otherwise,
+ * multi-row dots bit for bit equal to single dots, and mb_matmul's batched
+ * path equal to its per-row one. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cpu.h"
+#include "kernels/kernels.h"
+#include "kernels/matmul.h"
+#include "tensor/blocks.h"
+#include "tensor/types.h"
+#include "test_util.h"
+
+static const uint32_t k_weights[] = {MB_TYPE_F32,  MB_TYPE_F16,  MB_TYPE_BF16, MB_TYPE_Q8_0,
+                                     MB_TYPE_Q4_0, MB_TYPE_Q4_K, MB_TYPE_Q5_K, MB_TYPE_Q6_K,
+                                     MB_TYPE_Q4_1, MB_TYPE_Q3_K};
+#define N_WEIGHTS (sizeof k_weights / sizeof k_weights[0])
+static const uint32_t k_acts[] = {MB_TYPE_Q8_0, MB_TYPE_Q8_K, MB_TYPE_F16, MB_TYPE_BF16};
+
+static const mb_kernel_table *levels[3];
+static int n_levels;
+
+static size_t row_bytes(uint32_t type, int64_t n) {
+    uint64_t b = 0;
+    mb_type_row_bytes(type, (uint64_t)n, &b);
+    return (size_t)b;
+}
+
+/* ---- activation encoders --------------------------------------------- */
+
+/* Inputs that probe the rounding and scale choices: plain random values,
+ * huge and tiny scales, exact rounding ties (a block whose max is 127 has
+ * d = 1 for Q8_0 and iscale = 1 for Q8_K, so k + 0.5 is a tie), max
+ * magnitudes of both signs, all-zero blocks, subnormals, NaN and infinity. */
+static void fill_act_input(float *x, int64_t n, int kind, uint64_t *rng) {
+    for (int64_t i = 0; i < n; i++) {
+        const float r = mbt_rand_float(rng);
+        switch (kind) {
+        case 0: x[i] = r; break;
+        case 1: x[i] = r * 1e30f; break;
+        case 2: x[i] = r * 1e-30f; break;
+        case 3: x[i] = (float)((int)(r * 127)) + ((i & 1) ? 0.5f : -0.5f); break;
+        case 4: x[i] = (i % 37 == 0) ? 0.0f : r * 0x1p-130f; break; /* subnormals */
+        default: x[i] = r * 3e38f; break;
+        }
+    }
+    if (kind == 3) {
+        for (int64_t b = 0; b < n; b += 32)
+            x[b + 5] = (b / 32) % 2 ? 127.0f : -127.0f;
+        /* Equal magnitudes of both signs: the first one's sign sets Q8_K's scale. */
+        if (n >= 256) x[3] = 127.0f, x[200] = -127.0f;
+    }
+    if (kind == 0 && n >= 96) {
+        memset(x + 32, 0, 32 * sizeof(float)); /* one all-zero Q8_0 block */
+        x[70] = NAN, x[71] = INFINITY, x[72] = -INFINITY;
+    }
+}
+
+static void test_act_quant_identical(void) {
+    uint64_t rng = 99;
+    const int64_t lens[] = {256, 512, 1280, 37, 8};
+    for (int l = 0; l < n_levels; l++) {
+        for (size_t t = 0; t < sizeof k_acts / sizeof k_acts[0]; t++) {
+            const uint32_t at = k_acts[t];
+            for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+                const int64_t n = lens[k];
+                if (n % mb_type_get(at)->block_size) continue;
+                for (int kind = 0; kind < 6; kind++) {
+                    float *x = malloc((size_t)n * sizeof(float));
+                    const size_t bytes = row_bytes(at, n);
+                    uint8_t *want = malloc(bytes), *got = malloc(bytes);
+                    fill_act_input(x, n, kind, &rng);
+                    memset(want, 0xAA, bytes);
+                    memset(got, 0x55, bytes);
+                    mb_kernels_ref()->act_quant[at](x, want, n);
+                    levels[l]->act_quant[at](x, got, n);
+                    CHECK_MSG(memcmp(want, got, bytes) == 0, "%s act %s n=%lld kind %d differs",
+                              levels[l]->name, mb_type_name(at), (long long)n, kind);
+                    free(x), free(want), free(got);
+                }
+            }
+        }
+    }
+}
+
+/* ---- dots -------------------------------------------------------------- */
+
+/* Weights: every code byte random (so extreme codes such as Q8_0's -128 and
+ * all-ones nibbles occur), then the block scales set to D and DMIN. Float
+ * types: random values times D. */
+static void make_weights(uint32_t type, void *w, int64_t n, float d, float dmin, uint64_t *rng) {
+    const mb_type_traits *tt = mb_type_get(type);
+    if (tt->block_size == 1) {
+        float *x = malloc((size_t)n * sizeof(float));
+        for (int64_t i = 0; i < n; i++)
+            x[i] = d * mbt_rand_float(rng);
+        tt->from_float(x, w, n);
+        free(x);
+        return;
+    }
+    uint8_t *p = w;
+    const size_t bytes = row_bytes(type, n);
+    for (size_t i = 0; i < bytes; i++)
+        p[i] = (uint8_t)mbt_rand_u64(rng);
+    const uint16_t d16 = mb_fp32_to_fp16(d), m16 = mb_fp32_to_fp16(dmin);
+    for (int64_t b = 0; b < n / tt->block_size; b++) {
+        switch (type) {
+        case MB_TYPE_Q8_0: ((mb_block_q8_0 *)w)[b].d = d16; break;
+        case MB_TYPE_Q4_0: ((mb_block_q4_0 *)w)[b].d = d16; break;
+        case MB_TYPE_Q4_1: ((mb_block_q4_1 *)w)[b].d = d16, ((mb_block_q4_1 *)w)[b].m = m16; break;
+        case MB_TYPE_Q3_K: ((mb_block_q3_k *)w)[b].d = d16; break;
+        case MB_TYPE_Q6_K: ((mb_block_q6_k *)w)[b].d = d16; break;
+        case MB_TYPE_Q4_K:
+            ((mb_block_q4_k *)w)[b].d = d16, ((mb_block_q4_k *)w)[b].dmin = m16;
+            break;
+        case MB_TYPE_Q5_K:
+            ((mb_block_q5_k *)w)[b].d = d16, ((mb_block_q5_k *)w)[b].dmin = m16;
+            break;
+        default: break;
+        }
+    }
+}
+
+/* Activations from random floats times SCALE through the reference encoder
+ * (the Q8_K bsums must match the codes, as the encoders guarantee). */
+static void make_act(uint32_t at, void *a, int64_t n, float scale, uint64_t *rng) {
+    float *y = malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++)
+        y[i] = scale * mbt_rand_float(rng);
+    if (scale != 0.0f && n >= 64) memset(y, 0, 32 * sizeof(float)); /* an all-zero block */
+    mb_kernels_ref()->act_quant[at](y, a, n);
+    free(y);
+}
+
+/* sum |w_i * a_i| of the decoded rows: the scale of any rounding error. */
+static double magnitude(uint32_t wt, uint32_t at, const void *w, const void *a, int64_t n) {
+    float *x = malloc((size_t)n * sizeof(float)), *y = malloc((size_t)n * sizeof(float));
+    mb_type_get(wt)->to_float(w, x, n);
+    mb_type_get(at)->to_float(a, y, n);
+    double mag = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        mag += fabs((double)x[i] * y[i]);
+    free(x), free(y);
+    return mag;
+}
+
+static void check_dot(const mb_kernel_table *k, uint32_t wt, int64_t n, float d, float dmin,
+                      float ascale, uint64_t *rng) {
+    const mb_dot_traits *ref = &mb_kernels_ref()->dot[wt], *dt = &k->dot[wt];
+    CHECK(dt->act_type == ref->act_type);
+    void *w = malloc(row_bytes(wt, n) + 1), *a = malloc(row_bytes(ref->act_type, n) + 1);
+    make_weights(wt, w, n, d, dmin, rng);
+    make_act(ref->act_type, a, n, ascale, rng);
+    float want = NAN, got = NAN;
+    ref->vec_dot(n, &want, w, a);
+    dt->vec_dot(n, &got, w, a);
+    const int64_t bs = mb_type_get(wt)->block_size;
+    /* A few float roundings per block (per value for float types) relative
+     * to sum |w*a|; the absolute term covers AVX512-BF16 flushing products
+     * below 2^-126 to zero. */
+    const double terms = bs == 1 ? (double)n : 4.0 * (double)n / (double)bs;
+    const double tol =
+        (terms + 8) * 0x1p-23 * magnitude(wt, ref->act_type, w, a, n) + (double)n * 0x1p-126;
+    CHECK_MSG(fabs((double)got - want) <= tol, "%s %s n=%lld d=%g: %.9g vs ref %.9g (tol %g)",
+              k->name, mb_type_name(wt), (long long)n, d, got, want, tol);
+    free(w), free(a);
+}
+
+static void test_dots_near_ref(void) {
+    uint64_t rng = 7;
+    const int64_t blocks[] = {1, 2, 3, 8, 17};
+    const struct {
+        float d, dmin, ascale;
+    } scales[] = {
+        {1.0f, 0.5f, 1.0f},         {0.02f, 0.01f, 30.0f},
+        {6e-8f, 1e-7f, 1.0f},                           /* fp16 subnormal d */
+        {60000.0f, 30000.0f, 1e3f}, {0.0f, 0.0f, 1.0f}, /* huge, zero */
+        {1.0f, 1.0f, 0.0f},                             /* zero activations */
+    };
+    for (int l = 0; l < n_levels; l++) {
+        for (size_t i = 0; i < N_WEIGHTS; i++) {
+            const int64_t bs = mb_type_get(k_weights[i])->block_size;
+            const int64_t unit = bs == 1 ? 32 : bs;
+            for (size_t b = 0; b < sizeof blocks / sizeof blocks[0]; b++)
+                for (size_t s = 0; s < sizeof scales / sizeof scales[0]; s++)
+                    check_dot(levels[l], k_weights[i], unit * blocks[b], scales[s].d,
+                              scales[s].dmin, scales[s].ascale, &rng);
+            if (bs == 1) { /* lengths that leave a tail after the vector loop */
+                const int64_t odd[] = {1, 7, 37, 100, 129};
+                for (size_t o = 0; o < sizeof odd / sizeof odd[0]; o++)
+                    check_dot(levels[l], k_weights[i], odd[o], 1.0f, 0.0f, 1.0f, &rng);
+            }
+        }
+    }
+}
+
+/* Hand-built activation blocks with d = 1 and codes in -15..15: with unit
+ * weight scales every partial sum is an integer below 2^24, so any level's
+ * result must equal the reference's exactly. */
+static void make_unit_act(uint32_t at, void *a, int64_t n, uint64_t *rng) {
+    if (at == MB_TYPE_Q8_0) {
+        mb_block_q8_0 *y = a;
+        for (int64_t b = 0; b < n / 32; b++) {
+            y[b].d = mb_fp32_to_fp16(1.0f);
+            for (int j = 0; j < 32; j++)
+                y[b].qs[j] = (int8_t)((int)(mbt_rand_u64(rng) % 31) - 15);
+        }
+        return;
+    }
+    mb_block_q8_k *y = a;
+    for (int64_t b = 0; b < n / 256; b++) {
+        y[b].d = 1.0f;
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int j = 0; j < 16; j++) {
+                y[b].qs[16 * g + j] = (int8_t)((int)(mbt_rand_u64(rng) % 31) - 15);
+                sum += y[b].qs[16 * g + j];
+            }
+            y[b].bsums[g] = (int16_t)sum;
+        }
+    }
+}
+
+static void test_dots_exact(void) {
+    uint64_t rng = 11;
+    const uint32_t types[] = {MB_TYPE_Q8_0, MB_TYPE_Q4_0, MB_TYPE_Q4_K, MB_TYPE_Q5_K, MB_TYPE_Q6_K};
+    for (int l = 0; l < n_levels; l++) {
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+            const uint32_t wt = types[i], at = mb_kernels_ref()->dot[wt].act_type;
+            const int64_t n = mb_type_get(wt)->block_size * 3;
+            void *w = malloc(row_bytes(wt, n)), *a = malloc(row_bytes(at, n));
+            for (int rep = 0; rep < 20; rep++) {
+                make_weights(wt, w, n, 1.0f, 1.0f, &rng);
+                make_unit_act(at, a, n, &rng);
+                float want, got;
+                mb_kernels_ref()->dot[wt].vec_dot(n, &want, w, a);
+                levels[l]->dot[wt].vec_dot(n, &got, w, a);
+                CHECK_MSG(got == want, "%s %s: %.9g != ref %.9g", levels[l]->name, mb_type_name(wt),
+                          got, want);
+            }
+            free(w), free(a);
+        }
+    }
+}
+
+/* ---- multi-row dots and the batched matmul ---------------------------- */
+
+static void test_rows_equal_single(void) {
+    uint64_t rng = 21;
+    for (int l = 0; l < n_levels; l++) {
+        for (size_t i = 0; i < N_WEIGHTS; i++) {
+            const uint32_t wt = k_weights[i];
+            const mb_dot_traits *dt = &levels[l]->dot[wt];
+            if (!dt->vec_dot_rows) continue;
+            const int64_t bs = mb_type_get(wt)->block_size;
+            const int64_t n = bs == 1 ? 77 : bs * 5;
+            const size_t ab = row_bytes(dt->act_type, n);
+            enum { MAX_ROWS = 11 };
+            void *w = malloc(row_bytes(wt, n)), *a = malloc(ab * MAX_ROWS);
+            make_weights(wt, w, n, 0.5f, 0.25f, &rng);
+            for (int r = 0; r < MAX_ROWS; r++)
+                make_act(dt->act_type, (uint8_t *)a + (size_t)r * ab, n, 2.0f, &rng);
+            for (int rows = 1; rows <= MAX_ROWS; rows++) {
+                float got[MAX_ROWS], want;
+                dt->vec_dot_rows(n, got, w, a, ab, rows);
+                for (int r = 0; r < rows; r++) {
+                    dt->vec_dot(n, &want, w, (uint8_t *)a + (size_t)r * ab);
+                    CHECK_MSG(got[r] == want, "%s %s rows=%d row %d: %.9g vs %.9g", levels[l]->name,
+                              mb_type_name(wt), rows, r, got[r], want);
+                }
+            }
+            free(w), free(a);
+        }
+    }
+}
+
+/* mb_matmul of a batch (tiled, multi-row) against one row at a time, with the
+ * chosen level; accumulate adds onto what is there. */
+static void test_matmul_batch(void) {
+    uint64_t rng = 31;
+    const uint32_t types[] = {MB_TYPE_F16, MB_TYPE_Q4_K, MB_TYPE_Q8_0, MB_TYPE_Q4_1};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        const uint32_t wt = types[i];
+        const int64_t n_in = 512, n_out = 37, n_rows = 13;
+        mb_matrix m = {NULL, wt, n_in, n_out, row_bytes(wt, n_in)};
+        uint8_t *w = malloc(m.row_bytes * (size_t)n_out);
+        for (int64_t o = 0; o < n_out; o++)
+            make_weights(wt, w + (size_t)o * m.row_bytes, n_in, 0.1f, 0.05f, &rng);
+        m.data = w;
+        float *x = malloc(sizeof(float) * (size_t)(n_in * n_rows));
+        for (int64_t k = 0; k < n_in * n_rows; k++)
+            x[k] = mbt_rand_float(&rng);
+        mb_act batch = {0}, one = {0};
+        batch.data = malloc(mb_act_bytes(wt, n_in, n_rows));
+        one.data = malloc(mb_act_bytes(wt, n_in, 1));
+        mb_act_prepare(&batch, wt, x, n_in, n_rows);
+        float *out = malloc(sizeof(float) * (size_t)(n_out * n_rows)), want[37];
+        for (int64_t k = 0; k < n_out * n_rows; k++)
+            out[k] = 1.0f;
+        mb_matmul(NULL, 1, &m, &batch, out, n_out, 1);
+        for (int64_t r = 0; r < n_rows; r++) {
+            mb_act_prepare(&one, wt, x + r * n_in, n_in, 1);
+            mb_matmul(NULL, 1, &m, &one, want, n_out, 0);
+            for (int64_t o = 0; o < n_out; o++)
+                CHECK_MSG(out[r * n_out + o] == want[o] + 1.0f, "%s row %lld out %lld",
+                          mb_type_name(wt), (long long)r, (long long)o);
+        }
+        free(w), free(x), free(batch.data), free(one.data), free(out);
+    }
+}
+
+/* MATCHBOX_CPU picks a supported level; the chosen table is that level's. */
+static void test_forced_level(void) {
+    const char *best = mb_cpu_best_level();
+    CHECK(mb_kernels_level("ref") == mb_kernels_ref());
+    CHECK(mb_kernels_level("sse9") == NULL);
+    CHECK_MSG(strcmp(mb_kernels_name(), strcmp(best, "ref") ? "avx2" : "ref") == 0,
+              "MATCHBOX_CPU=avx2 gave %s (best %s)", mb_kernels_name(), best);
+    CHECK(strcmp(best, "avx512") != 0 || mb_kernels_level("avx512") != NULL);
+    CHECK(strcmp(best, "ref") == 0 || mb_kernels_level("avx2") != NULL);
+}
+
+int main(void) {
+    /* Before the first mb_kernels() call: the level is chosen once. */
+    setenv("MATCHBOX_CPU", "avx2", 1);
+    const char *names[] = {"avx2", "avx512"};
+    for (int i = 0; i < 2; i++)
+        if (mb_kernels_level(names[i])) levels[n_levels++] = mb_kernels_level(names[i]);
+    test_forced_level();
+    test_act_quant_identical();
+    test_dots_near_ref();
+    test_dots_exact();
+    test_rows_equal_single();
+    test_matmul_batch();
+    return mbt_finish();
+}
