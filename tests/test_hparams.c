@@ -52,10 +52,33 @@ static mb_status bad_heads(mb_gguf_writer *w) {
     return mb_gguf_writer_set_u32(w, "llama.attention.head_count_kv", 3);
 }
 static mb_status moe(mb_gguf_writer *w) {
+    mb_gguf_writer_set_u32(w, "llama.expert_count", 8);
+    return mb_gguf_writer_set_u32(w, "llama.expert_used_count", 2);
+}
+static mb_status moe_no_used(mb_gguf_writer *w) {
     return mb_gguf_writer_set_u32(w, "llama.expert_count", 8);
 }
+static mb_status moe_too_many_used(mb_gguf_writer *w) {
+    mb_gguf_writer_set_u32(w, "llama.expert_count", 4);
+    return mb_gguf_writer_set_u32(w, "llama.expert_used_count", 5);
+}
+static mb_status sliding_window(mb_gguf_writer *w) {
+    return mb_gguf_writer_set_u32(w, "llama.attention.sliding_window", 4096);
+}
+static mb_status unknown_arch(mb_gguf_writer *w) {
+    return mb_gguf_writer_set_str(w, "general.architecture", "gemma");
+}
+/* qwen2 reads its own prefix: the llama.* keys of the base file are ignored. */
 static mb_status qwen(mb_gguf_writer *w) {
-    return mb_gguf_writer_set_str(w, "general.architecture", "qwen2");
+    mb_gguf_writer_set_str(w, "general.architecture", "qwen2");
+    mb_gguf_writer_set_u32(w, "qwen2.context_length", 4096);
+    mb_gguf_writer_set_u32(w, "qwen2.embedding_length", 128);
+    mb_gguf_writer_set_u32(w, "qwen2.block_count", 2);
+    mb_gguf_writer_set_u32(w, "qwen2.feed_forward_length", 384);
+    mb_gguf_writer_set_u32(w, "qwen2.attention.head_count", 4);
+    mb_gguf_writer_set_u32(w, "qwen2.attention.head_count_kv", 2);
+    mb_gguf_writer_set_f32(w, "qwen2.rope.freq_base", 1000000.0f);
+    return mb_gguf_writer_set_f32(w, "qwen2.attention.layer_norm_rms_epsilon", 1e-6f);
 }
 static mb_status gqa_theta(mb_gguf_writer *w) {
     mb_gguf_writer_set_u32(w, "llama.attention.head_count_kv", 2);
@@ -104,10 +127,37 @@ int main(void) {
     CHECK(strstr(mb_last_error(), "longrope") != NULL);
     CHECK(read_with(no_factor, &hp) == MB_ERR_FORMAT);
     CHECK(read_with(bad_heads, &hp) == MB_ERR_FORMAT);
-    CHECK(read_with(moe, &hp) == MB_ERR_UNSUPPORTED);
-    CHECK(strstr(mb_last_error(), "experts") != NULL);
-    CHECK(read_with(qwen, &hp) == MB_ERR_UNSUPPORTED);
-    CHECK(strstr(mb_last_error(), "qwen2") && strstr(mb_last_error(), "llama"));
+    /* A dense llama file: adjacent-pair RoPE, no biases, experts or window. */
+    CHECK_OK(read_with(NULL, &hp));
+    CHECK_EQ_INT(hp.rope_mode, MB_ROPE_NORM);
+    CHECK_EQ_INT(hp.qkv_bias, 0);
+    CHECK_EQ_INT(hp.n_expert, 0);
+    CHECK_EQ_INT(hp.sliding_window, 0);
+    CHECK_OK(read_with(moe, &hp));
+    CHECK_EQ_INT(hp.n_expert, 8);
+    CHECK_EQ_INT(hp.n_expert_used, 2);
+    CHECK(read_with(moe_no_used, &hp) == MB_ERR_FORMAT);
+    CHECK(strstr(mb_last_error(), "llama.expert_used_count") != NULL);
+    CHECK(read_with(moe_too_many_used, &hp) == MB_ERR_FORMAT);
+    CHECK(strstr(mb_last_error(), "expert_count 4") != NULL);
+    /* Mistral files: the llama architecture with a sliding window. */
+    CHECK_OK(read_with(sliding_window, &hp));
+    CHECK_EQ_INT(hp.sliding_window, 4096);
+    char notice[256];
+    CHECK(mb_sliding_window_notice(&hp, 4096, notice, sizeof notice) == 0);
+    CHECK(mb_sliding_window_notice(&hp, 4097, notice, sizeof notice) == 1);
+    CHECK(strstr(notice, "4097") && strstr(notice, "4096") && strstr(notice, "not implemented"));
+    CHECK_OK(read_with(qwen, &hp));
+    CHECK(strcmp(hp.arch, "qwen2") == 0);
+    CHECK_EQ_INT(hp.rope_mode, MB_ROPE_NEOX);
+    CHECK_EQ_INT(hp.qkv_bias, 1);
+    CHECK_EQ_INT(hp.n_embd, 128);
+    CHECK_EQ_INT(hp.n_ctx_train, 4096);
+    CHECK_NEAR(hp.rope_base, 1e6, 0);
+    CHECK_NEAR(hp.rms_eps, 1e-6, 1e-12);
+    CHECK(read_with(unknown_arch, &hp) == MB_ERR_UNSUPPORTED);
+    CHECK(strstr(mb_last_error(), "gemma") && strstr(mb_last_error(), "qwen2") &&
+          strstr(mb_last_error(), "llama"));
     CHECK(read_with(wrong_type, &hp) == MB_ERR_FORMAT);
     CHECK(strstr(mb_last_error(), "llama.block_count") != NULL);
     CHECK(read_with(negative_eps, &hp) == MB_ERR_FORMAT);

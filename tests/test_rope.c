@@ -149,7 +149,83 @@ static void test_yarn(void) {
     }
 }
 
+/* NeoX pairs (x[i], x[i + n_rot/2]) turn by the same angles as NORM's
+ * adjacent pairs (x[2i], x[2i+1]): NEOX on x equals NORM on x with the
+ * halves interleaved, exactly, for every position, scaling and partial
+ * rotation; dimensions past n_rot stay put in both. */
+static void test_neox_is_interleaved_norm(void) {
+    mb_hparams hp = base_hparams();
+    hp.n_rot = 48; /* partial: 16 of the 64 dims stay put */
+    hp.rope_scaling = MB_ROPE_SCALING_YARN;
+    hp.rope_freq_scale = 0.5f;
+    hp.yarn_orig_ctx = 2048;
+    hp.yarn_attn_factor = 1.0f;
+    hp.yarn_beta_fast = 32.0f;
+    hp.yarn_beta_slow = 1.0f;
+    mb_rope norm, neox;
+    CHECK_OK(mb_rope_init(&norm, &hp, NULL));
+    hp.rope_mode = MB_ROPE_NEOX;
+    CHECK_OK(mb_rope_init(&neox, &hp, NULL));
+    int half = hp.n_rot / 2, pos[3] = {0, 7, 3001};
+    for (int p = 0; p < 3; p++) {
+        float x[128], y[128], back[128];
+        fill(x, 128, 10 + p);
+        for (int h = 0; h < 2; h++) {
+            float *xh = x + 64 * h, *yh = y + 64 * h;
+            memcpy(yh, xh, 64 * sizeof(float));
+            for (int i = 0; i < half; i++) {
+                yh[2 * i] = xh[i];
+                yh[2 * i + 1] = xh[i + half];
+            }
+        }
+        float orig[128];
+        memcpy(orig, x, sizeof x);
+        mb_rope_apply(&neox, x, 2, 64, pos[p]);
+        mb_rope_apply(&norm, y, 2, 64, pos[p]);
+        memcpy(back, y, sizeof y);
+        for (int h = 0; h < 2; h++)
+            for (int i = 0; i < half; i++) {
+                back[64 * h + i] = y[64 * h + 2 * i];
+                back[64 * h + i + half] = y[64 * h + 2 * i + 1];
+            }
+        CHECK(max_diff(x, back, 128) == 0);
+        CHECK(max_diff(x + 48, orig + 48, 16) == 0 && max_diff(x + 112, orig + 112, 16) == 0);
+        /* The two layouts really differ on the same input (except at 0). */
+        float z[128];
+        memcpy(z, orig, sizeof z);
+        mb_rope_apply(&norm, z, 2, 64, pos[p]);
+        CHECK(pos[p] == 0 ? max_diff(z, x, 128) == 0 : max_diff(z, x, 128) > 1e-3);
+    }
+}
+
+/* NeoX keeps the defining property: scores depend only on the distance. */
+static void test_neox_relative_positions(void) {
+    mb_hparams hp = base_hparams();
+    hp.rope_mode = MB_ROPE_NEOX;
+    mb_rope r;
+    CHECK_OK(mb_rope_init(&r, &hp, NULL));
+    float q[64], k[64], q1[64], k1[64], q2[64], k2[64];
+    fill(q, 64, 21);
+    fill(k, 64, 22);
+    memcpy(q1, q, sizeof q);
+    memcpy(k1, k, sizeof k);
+    memcpy(q2, q, sizeof q);
+    memcpy(k2, k, sizeof k);
+    mb_rope_apply(&r, q1, 1, 64, 12);
+    mb_rope_apply(&r, k1, 1, 64, 4);
+    mb_rope_apply(&r, q2, 1, 64, 2008);
+    mb_rope_apply(&r, k2, 1, 64, 2000);
+    double s1 = 0, s2 = 0;
+    for (int i = 0; i < 64; i++) {
+        s1 += q1[i] * k1[i];
+        s2 += q2[i] * k2[i];
+    }
+    CHECK_NEAR(s1, s2, 1e-3);
+}
+
 int main(void) {
+    test_neox_is_interleaved_norm();
+    test_neox_relative_positions();
     test_relative_positions();
     test_partial_rotation();
     test_linear();

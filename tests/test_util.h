@@ -82,6 +82,11 @@ typedef struct {
     int n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
     uint32_t weight_type;
     uint64_t seed;
+    /* Optional architecture features; all zero gives a plain llama model. */
+    const char *arch; /* NULL: "llama"; or "qwen2" */
+    int qkv_bias;     /* attn_q/k/v.bias: 0 none, 1 random, 2 zero, 3 random Q/K + zero V */
+    int n_expert, n_expert_used; /* > 0: ffn_gate_inp + ffn_*_exps instead of ffn_* */
+    int sliding_window;          /* > 0: written as <arch>.attention.sliding_window */
 } mbt_tiny_model;
 mb_status mbt_write_tiny_model(const char *path, const mbt_tiny_model *cfg);
 

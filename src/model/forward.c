@@ -55,6 +55,12 @@ mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_
     /* 4 bytes per value bounds every activation type (F32 is the widest). */
     s->act_in = alloc_floats(b * hp->n_embd, &failed);
     s->act_mid = alloc_floats(b * mid, &failed);
+    if (!failed && hp->n_expert > 0 &&
+        (st = mb_moe_work_new(hp->n_expert, hp->n_expert_used, hp->n_embd, hp->n_ff, n_batch,
+                              n_threads, &s->moe))) {
+        mb_forward_state_free(s);
+        return st;
+    }
     if (failed) {
         mb_forward_state_free(s);
         return mb_errorf(MB_ERR_NO_MEMORY, "cannot allocate the KV cache (%llu bytes) and buffers",
@@ -82,6 +88,7 @@ void mb_forward_state_free(mb_forward_state *s) {
     free(s->logits);
     free(s->act_in);
     free(s->act_mid);
+    mb_moe_work_free(s->moe);
     free(s);
 }
 
@@ -122,6 +129,13 @@ static void attention_worker(void *ctx, int ith, int nth) {
     }
 }
 
+/* Projection biases (qwen2) are added after the product, before RoPE. */
+static void add_bias(float *x, const float *bias, int n, int width) {
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < width; i++)
+            x[(size_t)t * width + i] += bias[i];
+}
+
 static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, int n, int pos) {
     const mb_model *m = s->model;
     const mb_hparams *hp = &m->hp;
@@ -134,6 +148,9 @@ static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, in
     project(s, pool, &l->wq, &s->a_in, s->xn, n, s->q, 0);
     project(s, pool, &l->wk, &s->a_in, s->xn, n, s->k, 0);
     project(s, pool, &l->wv, &s->a_in, s->xn, n, s->v, 0);
+    if (l->bq) add_bias(s->q, l->bq, n, hp->n_head * hd);
+    if (l->bk) add_bias(s->k, l->bk, n, kv_dim);
+    if (l->bv) add_bias(s->v, l->bv, n, kv_dim);
     uint16_t *kc = s->k_cache + (size_t)il * s->n_ctx * kv_dim;
     uint16_t *vc = s->v_cache + (size_t)il * s->n_ctx * kv_dim;
     for (int t = 0; t < n; t++) {
@@ -161,6 +178,11 @@ static void ffn_block(mb_forward_state *s, mb_threadpool *pool, int il, int n) {
     for (int t = 0; t < n; t++)
         mb_rmsnorm(s->xn + (size_t)t * hp->n_embd, s->x + (size_t)t * hp->n_embd, l->ffn_norm,
                    hp->n_embd, hp->rms_eps);
+    if (hp->n_expert > 0) {
+        mb_moe_layer ml = {&l->gate_inp, l->gate_exps, l->up_exps, l->down_exps};
+        mb_moe_forward(s->moe, pool, &ml, s->xn, n, s->x);
+        return;
+    }
     s->a_in.act_type = MB_TYPE_COUNT;
     project(s, pool, &l->w_gate, &s->a_in, s->xn, n, s->gate, 0);
     project(s, pool, &l->w_up, &s->a_in, s->xn, n, s->up, 0);

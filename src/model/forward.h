@@ -5,6 +5,7 @@
 
 #include "core/threadpool.h"
 #include "model/model.h"
+#include "model/moe.h"
 #include "model/rope.h"
 
 typedef struct {
@@ -18,6 +19,7 @@ typedef struct {
     float *logits;                                /* [n_vocab] */
     uint8_t *act_in, *act_mid; /* converted activations of width n_embd / max(q, ffn) */
     mb_act a_in, a_mid;
+    mb_moe_work *moe; /* expert buffers of MoE models, else NULL */
 } mb_forward_state;
 
 /* Bytes of KV cache for N_CTX positions. */

@@ -80,6 +80,47 @@ static mb_status read_rope_scaling(const mb_gguf *g, mb_hparams *hp) {
                      (int)type.len, type.ptr);
 }
 
+/* The architectures this forward pass runs, and what differs between them.
+ * Mistral and Mixtral files use the llama architecture name (GGUF has no
+ * "mistral" architecture; "mistral3" is a different, multimodal model). The
+ * RoPE layout per architecture is the one the GGUF conversion assumes: llama
+ * files store Q/K rows permuted for adjacent pairs, qwen2 files keep the
+ * Hugging Face layout that rotates halves (NeoX style). */
+typedef struct {
+    const char *name;
+    mb_rope_mode rope_mode;
+    int qkv_bias;
+} arch_info;
+
+static const arch_info ARCHS[] = {
+    {"llama", MB_ROPE_NORM, 0},
+    {"qwen2", MB_ROPE_NEOX, 1},
+};
+
+/* Mixture of experts: both counts or neither, and the used ones a subset. */
+static mb_status read_experts(const mb_gguf *g, mb_hparams *hp) {
+    mb_status st;
+    if ((st = arch_u32(g, hp->arch, "expert_count", 0, &hp->n_expert)) ||
+        (st = arch_u32(g, hp->arch, "expert_used_count", 0, &hp->n_expert_used)))
+        return st;
+    if (hp->n_expert == 0 && hp->n_expert_used == 0) return MB_OK;
+    if (hp->n_expert > 256 || hp->n_expert_used <= 0 || hp->n_expert_used > hp->n_expert)
+        return mb_errorf(MB_ERR_FORMAT,
+                         "%s.expert_count %d and %s.expert_used_count %d: need 1 <= used <= "
+                         "count <= 256",
+                         hp->arch, hp->n_expert, hp->arch, hp->n_expert_used);
+    return MB_OK;
+}
+
+int mb_sliding_window_notice(const mb_hparams *hp, int n_ctx, char *buf, size_t cap) {
+    if (hp->sliding_window <= 0 || n_ctx <= hp->sliding_window) return 0;
+    snprintf(buf, cap,
+             "notice: the context of %d positions exceeds the model's sliding window of %d; "
+             "windowed attention is not implemented yet, so attention covers the whole context",
+             n_ctx, hp->sliding_window);
+    return 1;
+}
+
 mb_status mb_hparams_read(const mb_gguf *g, mb_hparams *hp) {
     memset(hp, 0, sizeof *hp);
     mb_str arch;
@@ -88,16 +129,21 @@ mb_status mb_hparams_read(const mb_gguf *g, mb_hparams *hp) {
         return mb_errorf(MB_ERR_FORMAT,
                          "key 'general.architecture' is missing (a vocab-only file?)");
     if (st) return st;
-    if (!(arch.len == 5 && memcmp(arch.ptr, "llama", 5) == 0))
+    const arch_info *info = NULL;
+    for (size_t i = 0; i < sizeof ARCHS / sizeof *ARCHS; i++)
+        if (arch.len == strlen(ARCHS[i].name) && memcmp(arch.ptr, ARCHS[i].name, arch.len) == 0)
+            info = &ARCHS[i];
+    if (!info)
         return mb_errorf(MB_ERR_UNSUPPORTED,
-                         "architecture '%.*s' is not supported (supported: llama)",
+                         "architecture '%.*s' is not supported (supported: llama, including "
+                         "Mistral and Mixtral files; qwen2)",
                          (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
-    snprintf(hp->arch, sizeof hp->arch, "%.*s", (int)arch.len, arch.ptr);
-    int n_expert = 0;
-    if ((st = arch_u32(g, hp->arch, "expert_count", 0, &n_expert))) return st;
-    if (n_expert > 0)
-        return mb_errorf(MB_ERR_UNSUPPORTED,
-                         "mixture-of-experts models (%d experts) are not supported yet", n_expert);
+    snprintf(hp->arch, sizeof hp->arch, "%s", info->name);
+    hp->rope_mode = info->rope_mode;
+    hp->qkv_bias = info->qkv_bias;
+    if ((st = read_experts(g, hp)) ||
+        (st = arch_u32(g, hp->arch, "attention.sliding_window", 0, &hp->sliding_window)))
+        return st;
     if ((st = arch_u32(g, hp->arch, "context_length", -1, &hp->n_ctx_train)) ||
         (st = arch_u32(g, hp->arch, "embedding_length", -1, &hp->n_embd)) ||
         (st = arch_u32(g, hp->arch, "block_count", -1, &hp->n_layer)) ||

@@ -40,9 +40,16 @@ static mb_status load(mb_model *m, const char *path, const mb_model_params *p) {
     for (uint64_t i = 0; i < m->gguf->n_tensors; i++)
         m->weight_bytes += m->gguf->tensors[i].nbytes;
     const mb_hparams *hp = &m->hp;
-    snprintf(m->desc, sizeof m->desc, "%s, %d layers, dim %d, %d/%d heads, ffn %d, vocab %d, %s",
-             hp->arch, hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv, hp->n_ff, hp->n_vocab,
-             dominant_type(m->gguf));
+    char extra[96] = "";
+    size_t used = 0;
+    if (hp->n_expert > 0)
+        used += (size_t)snprintf(extra, sizeof extra, ", %d experts (%d used)", hp->n_expert,
+                                 hp->n_expert_used);
+    if (hp->sliding_window > 0)
+        snprintf(extra + used, sizeof extra - used, ", sliding window %d", hp->sliding_window);
+    snprintf(m->desc, sizeof m->desc, "%s, %d layers, dim %d, %d/%d heads, ffn %d%s, vocab %d, %s",
+             hp->arch, hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv, hp->n_ff, extra,
+             hp->n_vocab, dominant_type(m->gguf));
     return MB_OK;
 }
 
@@ -70,6 +77,7 @@ void mb_model_free(mb_model *m) {
     mb_vocab_free(m->vocab);
     mb_gguf_close(m->gguf);
     free(m->layers);
+    free(m->expert_mats);
     free(m->owned_vectors);
     free(m);
 }

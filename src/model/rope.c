@@ -14,6 +14,7 @@ mb_status mb_rope_init(mb_rope *r, const mb_hparams *hp, const float *freq_facto
     if (hp->n_rot / 2 > 512)
         return mb_errorf(MB_ERR_UNSUPPORTED, "rope dimension %d is larger than 1024", hp->n_rot);
     r->n_rot = hp->n_rot;
+    r->mode = hp->rope_mode;
     for (int i = 0; i < hp->n_rot / 2; i++) {
         double f = pow((double)hp->rope_base, -2.0 * i / hp->n_rot);
         if (freq_factors) {
@@ -57,11 +58,13 @@ void mb_rope_apply(const mb_rope *r, float *x, int n_heads, int hd, int pos) {
             theta = theta * (1 - mix) + extrap * mix;
         }
         float c = (float)(cos(theta) * r->mscale), s = (float)(sin(theta) * r->mscale);
+        int first = r->mode == MB_ROPE_NEOX ? i : 2 * i;
+        int second = r->mode == MB_ROPE_NEOX ? i + r->n_rot / 2 : 2 * i + 1;
         for (int h = 0; h < n_heads; h++) {
-            float *p = x + h * hd + 2 * i;
-            float a = p[0], b = p[1];
-            p[0] = a * c - b * s;
-            p[1] = a * s + b * c;
+            float *p = x + h * hd;
+            float a = p[first], b = p[second];
+            p[first] = a * c - b * s;
+            p[second] = a * s + b * c;
         }
     }
 }

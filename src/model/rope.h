@@ -1,7 +1,8 @@
 /* Rotary position embeddings with the scalings GGUF metadata names: plain,
  * linear (position interpolation), YaRN, and Llama 3's per-frequency
- * divisors (rope_freqs.weight). Pairs are adjacent (x[2i], x[2i+1]), the
- * layout llama-architecture GGUF files use. */
+ * divisors (rope_freqs.weight). Pair i turns by the same angle in both
+ * layouts; only which two values form it differs: adjacent (x[2i], x[2i+1])
+ * for NORM (llama files), or (x[i], x[i + n_rot/2]) for NEOX (qwen2). */
 #ifndef MB_MODEL_ROPE_H
 #define MB_MODEL_ROPE_H
 
@@ -9,6 +10,7 @@
 
 typedef struct {
     int n_rot;
+    mb_rope_mode mode;
     double inv_freq[512]; /* base^(-2i/n_rot) / freq_factor[i], i < n_rot/2 */
     double freq_scale, ext_factor, mscale;
     double corr_low, corr_high;

@@ -14,32 +14,60 @@ static mb_status find(const mb_model *m, const char *name, int required,
     return MB_OK;
 }
 
-static mb_status check_shape(const mb_gguf_tensor *t, uint64_t ne0, uint64_t ne1) {
-    uint64_t want_dims = ne1 > 0 ? 2 : 1;
-    uint64_t got1 = t->n_dims >= 2 ? t->ne[1] : 0;
-    int extra = 0;
-    for (uint32_t d = (uint32_t)want_dims; d < t->n_dims; d++)
-        extra |= t->ne[d] != 1;
-    if (t->ne[0] != ne0 || (ne1 > 0 && got1 != ne1) || extra)
+/* NE2 > 0: a 3-D tensor (stacked experts); NE1 == 0: a vector. */
+static mb_status check_shape(const mb_gguf_tensor *t, uint64_t ne0, uint64_t ne1, uint64_t ne2) {
+    uint64_t want_dims = ne2 > 0 ? 3 : ne1 > 0 ? 2 : 1;
+    uint64_t want[3] = {ne0, ne1, ne2};
+    int bad = 0;
+    for (uint32_t d = 0; d < 4; d++) {
+        uint64_t got = d < t->n_dims ? t->ne[d] : 1;
+        bad |= d < want_dims ? got != want[d] : got != 1;
+    }
+    if (bad)
         return mb_errorf(MB_ERR_FORMAT,
-                         "tensor '%s' has shape [%llu, %llu, %llu, %llu], expected [%llu, %llu]",
+                         "tensor '%s' has shape [%llu, %llu, %llu, %llu], expected [%llu, %llu, "
+                         "%llu]",
                          t->name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
                          (unsigned long long)t->ne[2], (unsigned long long)t->ne[3],
-                         (unsigned long long)ne0, (unsigned long long)ne1);
+                         (unsigned long long)ne0, (unsigned long long)(ne1 ? ne1 : 1),
+                         (unsigned long long)(ne2 ? ne2 : 1));
+    return MB_OK;
+}
+
+static mb_status matrix_type(const char *name, uint32_t type) {
+    const mb_dot_traits *dt = type < MB_TYPE_COUNT ? &mb_kernels()->dot[type] : NULL;
+    if (!dt || !dt->vec_dot)
+        return mb_errorf(MB_ERR_UNSUPPORTED, "tensor '%s': weight type %s has no matrix kernel",
+                         name, mb_type_name(type));
     return MB_OK;
 }
 
 static mb_status bind_matrix(mb_model *m, const char *name, int n_in, int n_out, mb_matrix *out) {
     const mb_gguf_tensor *t;
     mb_status st = find(m, name, 1, &t);
-    if (st || (st = check_shape(t, (uint64_t)n_in, (uint64_t)n_out))) return st;
-    const mb_dot_traits *dt = t->type < MB_TYPE_COUNT ? &mb_kernels()->dot[t->type] : NULL;
-    if (!dt || !dt->vec_dot)
-        return mb_errorf(MB_ERR_UNSUPPORTED, "tensor '%s': weight type %s has no matrix kernel",
-                         name, mb_type_name(t->type));
+    if (st || (st = check_shape(t, (uint64_t)n_in, (uint64_t)n_out, 0)) ||
+        (st = matrix_type(name, t->type)))
+        return st;
     uint64_t row = 0;
     mb_type_row_bytes(t->type, (uint64_t)n_in, &row);
     *out = (mb_matrix){t->data, t->type, n_in, n_out, (size_t)row};
+    return MB_OK;
+}
+
+/* A 3-D [n_in, n_out, n_expert] tensor: expert e is the contiguous 2-D slice
+ * e (the reader checked that the whole tensor lies inside the file). */
+static mb_status bind_experts(mb_model *m, const char *name, int n_in, int n_out, int n_expert,
+                              mb_matrix *out) {
+    const mb_gguf_tensor *t;
+    mb_status st = find(m, name, 1, &t);
+    if (st || (st = check_shape(t, (uint64_t)n_in, (uint64_t)n_out, (uint64_t)n_expert)) ||
+        (st = matrix_type(name, t->type)))
+        return st;
+    uint64_t row = 0;
+    mb_type_row_bytes(t->type, (uint64_t)n_in, &row);
+    for (int e = 0; e < n_expert; e++)
+        out[e] = (mb_matrix){t->data + (size_t)e * (size_t)n_out * row, t->type, n_in, n_out,
+                             (size_t)row};
     return MB_OK;
 }
 
@@ -48,7 +76,7 @@ static mb_status bind_vector(mb_model *m, const char *name, int n, float **curso
                              const float **out) {
     const mb_gguf_tensor *t;
     mb_status st = find(m, name, 1, &t);
-    if (st || (st = check_shape(t, (uint64_t)n, 0))) return st;
+    if (st || (st = check_shape(t, (uint64_t)n, 0, 0))) return st;
     if (t->type == MB_TYPE_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
         *out = (const float *)t->data;
         return MB_OK;
@@ -59,14 +87,60 @@ static mb_status bind_vector(mb_model *m, const char *name, int n, float **curso
     return MB_OK;
 }
 
+/* Biases of the Q, K and V projections: required where the architecture
+ * has them (qwen2), optional elsewhere (some llama-architecture files). */
+static mb_status bind_qkv_bias(mb_model *m, int il, float **cursor, mb_layer *l) {
+    const mb_hparams *hp = &m->hp;
+    int q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
+    const char *suffix[3] = {"attn_q.bias", "attn_k.bias", "attn_v.bias"};
+    int width[3] = {q_dim, kv_dim, kv_dim};
+    const float **dst[3] = {&l->bq, &l->bk, &l->bv};
+    for (int k = 0; k < 3; k++) {
+        char name[96];
+        snprintf(name, sizeof name, "blk.%d.%s", il, suffix[k]);
+        if (!hp->qkv_bias && !mb_gguf_find_tensor(m->gguf, name)) continue;
+        mb_status st = bind_vector(m, name, width[k], cursor, dst[k]);
+        if (st) return st;
+    }
+    return MB_OK;
+}
+
+static mb_status bind_ffn(mb_model *m, int il, mb_layer *l) {
+    const mb_hparams *hp = &m->hp;
+    char name[96];
+    mb_status st;
+#define NAME(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, il), name)
+    if (hp->n_expert == 0) {
+        if ((st = bind_matrix(m, NAME("ffn_gate.weight"), hp->n_embd, hp->n_ff, &l->w_gate)) ||
+            (st = bind_matrix(m, NAME("ffn_up.weight"), hp->n_embd, hp->n_ff, &l->w_up)))
+            return st;
+        return bind_matrix(m, NAME("ffn_down.weight"), hp->n_ff, hp->n_embd, &l->w_down);
+    }
+    int ne = hp->n_expert;
+    mb_matrix *mats = m->expert_mats + (size_t)il * 3 * ne;
+    l->gate_exps = mats;
+    l->up_exps = mats + ne;
+    l->down_exps = mats + 2 * ne;
+    if ((st = bind_matrix(m, NAME("ffn_gate_inp.weight"), hp->n_embd, ne, &l->gate_inp)) ||
+        (st = bind_experts(m, NAME("ffn_gate_exps.weight"), hp->n_embd, hp->n_ff, ne, mats)) ||
+        (st = bind_experts(m, NAME("ffn_up_exps.weight"), hp->n_embd, hp->n_ff, ne, mats + ne)))
+        return st;
+    return bind_experts(m, NAME("ffn_down_exps.weight"), hp->n_ff, hp->n_embd, ne, mats + 2 * ne);
+#undef NAME
+}
+
 mb_status mb_model_bind_weights(mb_model *m) {
     const mb_hparams *hp = &m->hp;
     int q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
     /* Room for every vector in case all need conversion. */
-    size_t n_floats = (size_t)hp->n_embd * (2 * (size_t)hp->n_layer + 1) + (size_t)hp->n_rot;
+    size_t per_layer = 2 * (size_t)hp->n_embd + (size_t)q_dim + 2 * (size_t)kv_dim;
+    size_t n_floats = per_layer * (size_t)hp->n_layer + (size_t)hp->n_embd + (size_t)hp->n_rot;
     m->owned_vectors = malloc(n_floats * sizeof(float));
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
-    if (!m->owned_vectors || !m->layers) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
+    if (hp->n_expert > 0)
+        m->expert_mats = calloc((size_t)hp->n_layer * 3 * (size_t)hp->n_expert, sizeof(mb_matrix));
+    if (!m->owned_vectors || !m->layers || (hp->n_expert > 0 && !m->expert_mats))
+        return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     float *cursor = m->owned_vectors;
     mb_status st;
     if ((st = bind_matrix(m, "token_embd.weight", hp->n_embd, hp->n_vocab, &m->tok_embd)))
@@ -93,9 +167,7 @@ mb_status mb_model_bind_weights(mb_model *m) {
             (st = bind_matrix(m, NAME("attn_k.weight"), hp->n_embd, kv_dim, &l->wk)) ||
             (st = bind_matrix(m, NAME("attn_v.weight"), hp->n_embd, kv_dim, &l->wv)) ||
             (st = bind_matrix(m, NAME("attn_output.weight"), q_dim, hp->n_embd, &l->wo)) ||
-            (st = bind_matrix(m, NAME("ffn_gate.weight"), hp->n_embd, hp->n_ff, &l->w_gate)) ||
-            (st = bind_matrix(m, NAME("ffn_up.weight"), hp->n_embd, hp->n_ff, &l->w_up)) ||
-            (st = bind_matrix(m, NAME("ffn_down.weight"), hp->n_ff, hp->n_embd, &l->w_down)))
+            (st = bind_qkv_bias(m, i, &cursor, l)) || (st = bind_ffn(m, i, l)))
             return st;
 #undef NAME
     }

@@ -35,6 +35,8 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
                 "warning: context %d is longer than the %d the model was trained on; "
                 "expect worse text past that\n",
                 n_ctx, hp->n_ctx_train);
+    char notice[256];
+    if (mb_sliding_window_notice(hp, n_ctx, notice, sizeof notice)) fprintf(stderr, "%s\n", notice);
     /* Mapped weights still have to fit in the page cache; weights read into
      * memory are already counted out of MemAvailable. */
     uint64_t need = kv + (model->is_mmap ? model->weight_bytes : 0);
