@@ -1,7 +1,7 @@
 /* The tokenizer on GGUF files: llama.cpp's test vectors for the Llama 2
- * SentencePiece vocabulary, the TinyStories model's vocabulary, a byte-level
- * BPE file that must be refused clearly, and small hand-made files whose
- * tokenizer keys are wrong in one way each. */
+ * SentencePiece vocabulary, the TinyStories model's vocabulary, the byte-level
+ * BPE file's loading (its vectors are in test_tokenizer_bpe.c), and small
+ * hand-made files whose tokenizer keys are wrong in one way each. */
 #include <time.h>
 
 #include "format/gguf.h"
@@ -95,6 +95,7 @@ enum {
     F_ADD_EOS = 1 << 7,
     F_NO_SPACE_PREFIX = 1 << 8,
     F_TOKENS_NOT_STR = 1 << 9,
+    F_BERT = 1 << 10,
 };
 
 static const char *const k_texts[] = {"<unk>",        "<s>", "</s>",
@@ -108,7 +109,10 @@ static mb_status load_crafted(int flags, mb_vocab **v) {
     gbuf b = gguf_begin();
     kv_str(&b, "general.architecture", "llama");
     if (!(flags & F_NO_MODEL))
-        kv_str(&b, "tokenizer.ggml.model", flags & F_GPT2 ? "gpt2" : "llama");
+        kv_str(&b, "tokenizer.ggml.model",
+               flags & F_GPT2   ? "gpt2"
+               : flags & F_BERT ? "bert"
+                                : "llama");
     if (flags & F_TOKENS_NOT_STR)
         kv_arr(&b, "tokenizer.ggml.tokens", MB_GGUF_I32, types, K_N);
     else if (!(flags & F_NO_TOKENS))
@@ -169,8 +173,9 @@ static void test_crafted(void) {
     expect_error(F_NO_MODEL, MB_ERR_FORMAT, "tokenizer.ggml.model");
     expect_error(F_NO_TOKENS, MB_ERR_FORMAT, "tokenizer.ggml.tokens");
     expect_error(F_TOKENS_NOT_STR, MB_ERR_FORMAT, "tokenizer.ggml.tokens");
-    expect_error(F_GPT2, MB_ERR_UNSUPPORTED,
-                 "tokenizer model 'gpt2' is not supported yet (supported: llama)");
+    expect_error(F_BERT, MB_ERR_UNSUPPORTED,
+                 "tokenizer model 'bert' is not supported yet (supported: llama, gpt2)");
+    expect_error(F_GPT2, MB_ERR_FORMAT, "key 'tokenizer.ggml.merges' is missing");
     expect_error(F_SHORT_SCORES, MB_ERR_FORMAT, "tokenizer.ggml.scores has 5 entries");
     expect_error(F_SHORT_TYPES, MB_ERR_FORMAT, "tokenizer.ggml.token_type has 4 entries");
     expect_error(F_BAD_BOS, MB_ERR_FORMAT, "tokenizer.ggml.bos_token_id = 99 is out of range");
@@ -380,17 +385,15 @@ static void test_reference_outputs(const char *model, const char *folder) {
     mb_vocab_free(v);
 }
 
-static void test_gpt2_refused(void) {
-    mb_gguf *g = NULL;
-    mb_vocab *v = NULL;
-    CHECK_OK(mb_gguf_open(mbt_shared_path_or_skip("models/ggml-vocab-gpt-2.gguf"), 1, 0, &g));
-    if (!g) return;
-    CHECK_EQ_INT(mb_vocab_load(g, &v), MB_ERR_UNSUPPORTED);
-    CHECK_MSG(strcmp(mb_last_error(), "tokenizer model 'gpt2' is not supported yet (supported: "
-                                      "llama)") == 0,
-              "message: %s", mb_last_error());
-    CHECK(v == NULL);
-    mb_gguf_close(g);
+/* The GPT-2 file loads as byte-level BPE with its pre-tokenizer. */
+static void test_gpt2_loads(void) {
+    mb_vocab *v = load_file(mbt_shared_path_or_skip("models/ggml-vocab-gpt-2.gguf"));
+    if (!v) return;
+    CHECK(strcmp(mb_vocab_model_name(v), "gpt2") == 0);
+    CHECK(strcmp(mb_vocab_pre_name(v), "gpt-2") == 0);
+    CHECK_EQ_INT(mb_vocab_bos(v), 50256);
+    CHECK(!mb_vocab_add_bos(v));
+    mb_vocab_free(v);
 }
 
 int main(void) {
@@ -404,6 +407,6 @@ int main(void) {
     test_long_text();
     test_reference_outputs("models/stories260K.gguf", "stories260K");
     test_reference_outputs("models/llama-2-tiny-random.gguf", "llama-2-tiny-random");
-    test_gpt2_refused();
+    test_gpt2_loads();
     return mbt_finish();
 }

@@ -1,7 +1,7 @@
 /* SentencePiece-style BPE encoding (tokenizer.ggml.model = "llama"), with
  * llama.cpp's semantics so that ids match the reference engine:
  *
- * 1. Special tokens are cut out of the text first (see partition()).
+ * 1. Special tokens are cut out of the text first (special.c).
  * 2. Each remaining run of text gets a leading space when add_space_prefix is
  *    on and the run starts the text or follows a special token; spaces
  *    become U+2581 '▁'.
@@ -12,9 +12,6 @@
  * 4. Each final symbol is its token, or, for a character the vocabulary
  *    lacks, its bytes as <0xXX> tokens (unk when there are none). Merged
  *    symbols are always tokens: only pairs that form a token are merged. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* memmem */
-#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,20 +19,6 @@
 #include "core/error.h"
 #include "tokenizer/utf8_stream.h"
 #include "tokenizer/vocab_internal.h"
-
-/* Indices into the symbol array are int32_t; a run's escaped text (up to 3
- * bytes per input byte) must stay below that. */
-#define MB_SPM_MAX_TEXT ((size_t)(INT32_MAX - 8) / 3)
-
-typedef struct {
-    mb_token *ids;
-    size_t cap, n;
-} tok_out;
-
-static void emit(tok_out *o, mb_token id) {
-    if (o->n < o->cap) o->ids[o->n] = id;
-    o->n++;
-}
 
 /* A piece of the escaped text; len 0 marks a symbol merged into its left
  * neighbour. prev/next link the live symbols (-1 at the ends). */
@@ -132,10 +115,10 @@ static size_t escape_run(const mb_vocab *v, const char *raw, size_t len, bool pr
     return n;
 }
 
-static mb_status emit_symbol(const mb_vocab *v, const char *s, uint32_t len, tok_out *o) {
+static mb_status emit_symbol(const mb_vocab *v, const char *s, uint32_t len, mb_tok_out *o) {
     mb_token id = mb_vocab_lookup(v, s, len);
     if (id >= 0 && mb_token_type_is_text(v->types[id])) {
-        emit(o, id);
+        mb_tok_emit(o, id);
         return MB_OK;
     }
     /* A character the vocabulary lacks (merged symbols are always tokens). */
@@ -144,7 +127,7 @@ static mb_status emit_symbol(const mb_vocab *v, const char *s, uint32_t len, tok
         if (v->byte_token[(unsigned char)s[i]] < 0) all_bytes = false;
     if (all_bytes) {
         for (uint32_t i = 0; i < len; i++)
-            emit(o, v->byte_token[(unsigned char)s[i]]);
+            mb_tok_emit(o, v->byte_token[(unsigned char)s[i]]);
         return MB_OK;
     }
     if (v->unk < 0)
@@ -152,12 +135,12 @@ static mb_status emit_symbol(const mb_vocab *v, const char *s, uint32_t len, tok
                          "tokenize: byte 0x%02x has no token, and the vocabulary has neither byte "
                          "tokens nor an unknown token",
                          (unsigned)(unsigned char)s[0]);
-    emit(o, v->unk);
+    mb_tok_emit(o, v->unk);
     return MB_OK;
 }
 
 static mb_status encode_run(const mb_vocab *v, spm_work *w, const char *raw, size_t raw_len,
-                            bool prefix, tok_out *o) {
+                            bool prefix, mb_tok_out *o) {
     size_t len = escape_run(v, raw, raw_len, prefix, w->text);
     if (len == 0) return MB_OK;
     const unsigned char *t = (const unsigned char *)w->text;
@@ -192,112 +175,26 @@ static mb_status encode_run(const mb_vocab *v, spm_work *w, const char *raw, siz
     return st;
 }
 
-/* ---- special tokens --------------------------------------------------------- */
-
-/* A slice of the input: raw text (id -1) or one special token. */
-typedef struct {
-    size_t off, len;
-    mb_token id;
-} fragment;
-
-typedef struct {
-    fragment *a;
-    size_t n, cap;
-} frag_list;
-
-static mb_status frag_push(frag_list *l, size_t off, size_t len, mb_token id) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        fragment *a = realloc(l->a, cap * sizeof *a);
-        if (!a) return mb_errorf(MB_ERR_NO_MEMORY, "tokenize: no memory for %zu fragments", cap);
-        l->a = a;
-        l->cap = cap;
-    }
-    l->a[l->n++] = (fragment){off, len, id};
-    return MB_OK;
-}
-
-/* Cut the occurrences of one special token out of the raw fragments of IN. */
-static mb_status split_on(const mb_vocab *v, const char *text, mb_token sp, const frag_list *in,
-                          frag_list *out) {
-    const char *s = mb_vocab_text(v, sp);
-    size_t slen = v->text_len[sp];
-    out->n = 0;
-    mb_status st = MB_OK;
-    for (size_t i = 0; i < in->n && st == MB_OK; i++) {
-        fragment f = in->a[i];
-        if (f.id >= 0 || f.len < slen) {
-            st = frag_push(out, f.off, f.len, f.id);
-            continue;
-        }
-        size_t pos = f.off, end = f.off + f.len;
-        const char *hit;
-        while (st == MB_OK && pos < end && (hit = memmem(text + pos, end - pos, s, slen))) {
-            size_t at = (size_t)(hit - text);
-            if (at > pos) st = frag_push(out, pos, at - pos, -1);
-            if (st == MB_OK) st = frag_push(out, at, slen, sp);
-            pos = at + slen;
-        }
-        if (st == MB_OK && pos < end) st = frag_push(out, pos, end - pos, -1);
-    }
-    return st;
-}
-
-/* Like llama.cpp, each special token in turn (longest text first) is cut
- * out of what is still raw text; so a longer token wins over a shorter one
- * anywhere it occurs. User-defined tokens are always cut out, as
- * SentencePiece defines them; control and unknown ones only with
- * parse_special. On success *result is the list that holds the fragments. */
-static mb_status partition(const mb_vocab *v, const char *text, size_t len, bool parse_special,
-                           frag_list lists[2], frag_list **result) {
-    frag_list *cur = &lists[0], *next = &lists[1];
-    mb_status st = frag_push(cur, 0, len, -1);
-    for (int i = 0; i < v->n_specials && st == MB_OK; i++) {
-        mb_token sp = v->specials[i];
-        if (!parse_special && v->types[sp] != MB_TOKEN_USER_DEFINED) continue;
-        st = split_on(v, text, sp, cur, next);
-        frag_list *tmp = cur;
-        cur = next;
-        next = tmp;
-    }
-    *result = cur;
-    return st;
-}
-
-mb_status mb_vocab_tokenize(const mb_vocab *v, const char *text, size_t len, bool add_special,
-                            bool parse_special, mb_token *ids, size_t cap, size_t *n_out) {
-    if (!n_out) return mb_errorf(MB_ERR_INVALID_ARG, "tokenize: NULL n_out");
-    *n_out = 0;
-    if (len > 0 && !text) return mb_errorf(MB_ERR_INVALID_ARG, "tokenize: NULL text");
-    if (cap > 0 && !ids) return mb_errorf(MB_ERR_INVALID_ARG, "tokenize: NULL ids");
-    if (len > MB_SPM_MAX_TEXT)
-        return mb_errorf(MB_ERR_INVALID_ARG,
-                         "tokenize: text of %zu bytes is longer than the %zu one call takes", len,
-                         MB_SPM_MAX_TEXT);
-    tok_out o = {ids, cap, 0};
-    if (add_special && v->add_bos) emit(&o, v->bos);
-
-    frag_list lists[2] = {{0}, {0}};
-    frag_list *frags = NULL;
+mb_status mb_spm_encode(const mb_vocab *v, const char *text, size_t len, bool parse_special,
+                        mb_tok_out *o) {
+    mb_frag_list lists[2] = {{0}, {0}};
+    mb_frag_list *frags = NULL;
     spm_work w = {0};
-    mb_status st = MB_OK;
-    if (len > 0) {
-        st = partition(v, text, len, parse_special, lists, &frags);
-        /* Room for the longest run: every byte a space (3 bytes) plus the
-         * prefix; a symbol is at least one byte of the input or the prefix. */
-        w.text = malloc(len * 3 + 3);
-        w.syms = malloc((len + 1) * sizeof *w.syms);
-        if (st == MB_OK && (!w.text || !w.syms))
-            st = mb_errorf(MB_ERR_NO_MEMORY, "tokenize: no memory for %zu bytes of text", len);
-    }
+    mb_status st = mb_vocab_partition(v, text, len, parse_special, lists, &frags);
+    /* Room for the longest run: every byte a space (3 bytes) plus the
+     * prefix; a symbol is at least one byte of the input or the prefix. */
+    w.text = malloc(len * 3 + 3);
+    w.syms = malloc((len + 1) * sizeof *w.syms);
+    if (st == MB_OK && (!w.text || !w.syms))
+        st = mb_errorf(MB_ERR_NO_MEMORY, "tokenize: no memory for %zu bytes of text", len);
     bool after_special = true; /* the start of the text counts as one */
     for (size_t i = 0; frags && i < frags->n && st == MB_OK; i++) {
-        const fragment *f = &frags->a[i];
+        const mb_fragment *f = &frags->a[i];
         if (f->id >= 0) {
-            emit(&o, f->id);
+            mb_tok_emit(o, f->id);
             after_special = true;
         } else {
-            st = encode_run(v, &w, text + f->off, f->len, after_special, &o);
+            st = encode_run(v, &w, text + f->off, f->len, after_special, o);
             after_special = false;
         }
     }
@@ -306,12 +203,5 @@ mb_status mb_vocab_tokenize(const mb_vocab *v, const char *text, size_t len, boo
     free(w.text);
     free(w.syms);
     free(w.heap);
-    if (st != MB_OK) return st;
-
-    if (add_special && v->add_eos) emit(&o, v->eos);
-    *n_out = o.n;
-    if (o.n > cap)
-        return mb_errorf(MB_ERR_INVALID_ARG, "tokenize: the text needs %zu tokens, room for %zu",
-                         o.n, cap);
-    return MB_OK;
+    return st;
 }

@@ -1,6 +1,6 @@
 /* The vocabulary: token texts, scores and types, the text -> id table, and
- * decoding ids back to text. Encoding lives in spm.c, GGUF loading in
- * vocab_load.c. */
+ * decoding ids back to text. Encoding lives in spm.c and bpe.c, GGUF
+ * loading in vocab_load.c. */
 #include "tokenizer/vocab_internal.h"
 
 #include <stdio.h>
@@ -256,6 +256,7 @@ mb_status mb_vocab_build(const mb_vocab_init *init, mb_vocab **out) {
         st = mb_errorf(MB_ERR_NO_MEMORY, "vocab: no memory for %d tokens", n);
     if (st == MB_OK) st = copy_texts(v, init);
     if (st == MB_OK) st = build_tables(v, init);
+    if (st == MB_OK && strcmp(v->model, "gpt2") == 0) st = mb_bpe_attach(v, init);
     if (st != MB_OK) {
         mb_vocab_free(v);
         return st;
@@ -297,6 +298,7 @@ void mb_vocab_free(mb_vocab *v) {
     free(v->types);
     free(v->slots);
     free(v->specials);
+    mb_bpe_free(v->bpe);
     free(v);
 }
 
@@ -394,12 +396,28 @@ static void put_bytes(piece_out *o, const char *s, size_t len) {
     o->n += len;
 }
 
+/* A byte-level BPE token's text, each stand-in character read back as its
+ * byte; any other character is passed through as it is. */
+static void put_bpe_text(const char *s, size_t len, piece_out *o) {
+    for (size_t i = 0; i < len;) {
+        size_t used = 1;
+        int b = mb_bpe_char_byte(s + i, len - i, &used);
+        char c = (char)b;
+        put_bytes(o, b >= 0 ? &c : s + i, b >= 0 ? 1 : used);
+        i += used;
+    }
+}
+
 static void put_piece(const mb_vocab *v, mb_token id, bool render_special, piece_out *o) {
     const char *s = mb_vocab_text(v, id);
     size_t len = v->text_len[id];
     switch (v->types[id]) {
     case MB_TOKEN_NORMAL:
     case MB_TOKEN_UNDEFINED: {
+        if (v->bpe) {
+            put_bpe_text(s, len, o);
+            break;
+        }
         size_t start = 0;
         for (size_t i = 0; i + 3 <= len;) {
             if (memcmp(s + i, k_space_mark, 3) == 0) {

@@ -28,6 +28,13 @@ typedef struct mb_vocab mb_vocab;
  * as in llama.cpp (bos 1, eos 2, unk 0); -1 and 0xFFFFFFFF mean "none".
  * add_bos defaults to true, add_eos to false, add_space_prefix to true. */
 mb_status mb_vocab_load(const mb_gguf *g, mb_vocab **out);
+/* As mb_vocab_load; a non-NULL PRE names the pre-tokenizer of a byte-level
+ * BPE vocabulary instead of tokenizer.ggml.pre (an unknown name is
+ * MB_ERR_UNSUPPORTED listing the known ones). For "gpt2" vocabularies the
+ * ids default to none, add_bos to false (true for llama-bpe), add_eos and
+ * add_space_prefix to false; tokenizer.ggml.merges is required and a
+ * missing tokenizer.ggml.pre means "default". */
+mb_status mb_vocab_load_pre(const mb_gguf *g, const char *pre, mb_vocab **out);
 /* Build from plain arrays (tests, llama2.c import). tokens[i] are NUL-free
  * byte strings of lengths lens[i]; scores may be NULL (all 0); types may be
  * NULL (all normal, with <0xXX> tokens as bytes, ids bos/eos as control and
@@ -36,18 +43,32 @@ mb_status mb_vocab_load(const mb_gguf *g, mb_vocab **out);
 mb_status mb_vocab_new_spm(int n, const char *const *tokens, const size_t *lens,
                            const float *scores, const int32_t *types, mb_token bos, mb_token eos,
                            mb_token unk, mb_vocab **out);
+/* Build a byte-level BPE vocabulary (model "gpt2") from plain arrays:
+ * tokens in stored (byte-mapped) form, see mb_bpe_map_bytes; types as in
+ * mb_vocab_new_spm; merges "a b" in rank order; PRE a pre-tokenizer name
+ * (NULL: "default"). add_bos follows the pre-tokenizer's default. */
+mb_status mb_vocab_new_bpe(int n, const char *const *tokens, const size_t *lens,
+                           const int32_t *types, size_t n_merges, const char *const *merges,
+                           const char *pre, mb_token bos, mb_token eos, mb_vocab **out);
 void mb_vocab_free(mb_vocab *v);
 
+/* GPT-2's byte-to-unicode mapping: write the stored form of IN[0..LEN) to
+ * OUT (room for 2 * LEN bytes) and return its length. */
+size_t mb_bpe_map_bytes(const char *in, size_t len, char *out);
+/* The pre-tokenizer's canonical name, or NULL for SentencePiece. */
+const char *mb_vocab_pre_name(const mb_vocab *v);
+
 int mb_vocab_n_tokens(const mb_vocab *v);
-/* "llama" (SentencePiece) etc. */
+/* "llama" (SentencePiece) or "gpt2" (byte-level BPE). */
 const char *mb_vocab_model_name(const mb_vocab *v);
 
-/* SentencePiece BPE with llama.cpp's semantics; see mb_tokenize in
- * matchbox.h for the arguments. With parse_special, the texts of control
+/* SentencePiece or byte-level BPE, with llama.cpp's semantics; see
+ * mb_tokenize in matchbox.h for the arguments. With parse_special, the texts of control
  * and unknown tokens become their ids; user-defined tokens always do. */
 mb_status mb_vocab_tokenize(const mb_vocab *v, const char *text, size_t len, bool add_special,
                             bool parse_special, mb_token *ids, size_t cap, size_t *n_out);
-/* Normal tokens with '▁' read as ' ', byte tokens as their byte, user-defined
+/* Normal tokens with '▁' read as ' ' (BPE: each stand-in character read as
+ * its byte), byte tokens as their byte, user-defined
  * and unknown tokens as their text; control (and unused) tokens give ""
  * unless render_special. */
 mb_status mb_vocab_token_to_piece(const mb_vocab *v, mb_token id, bool render_special, char *buf,

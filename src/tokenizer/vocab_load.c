@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "tokenizer/bpe_pre.h"
 #include "tokenizer/vocab_internal.h"
 
 #define KEY_MODEL "tokenizer.ggml.model"
@@ -40,17 +41,19 @@ static mb_status read_bool(const mb_gguf *g, const char *key, bool *value) {
     return mb_gguf_get_bool(g, key, value);
 }
 
-static mb_status check_model(const mb_gguf *g) {
+/* Sets *bpe for "gpt2" (byte-level BPE), clears it for "llama". */
+static mb_status check_model(const mb_gguf *g, bool *bpe) {
     if (!key_present(g, KEY_MODEL))
         return mb_errorf(MB_ERR_FORMAT, "the file has no tokenizer: key '%s' is missing",
                          KEY_MODEL);
     mb_str model;
     mb_status st = mb_gguf_get_str(g, KEY_MODEL, &model);
     if (st != MB_OK) return st;
-    if (model.len == 5 && memcmp(model.ptr, "llama", 5) == 0) return MB_OK;
+    *bpe = model.len == 4 && memcmp(model.ptr, "gpt2", 4) == 0;
+    if (*bpe || (model.len == 5 && memcmp(model.ptr, "llama", 5) == 0)) return MB_OK;
     int shown = model.len > 64 ? 64 : (int)model.len;
     return mb_errorf(MB_ERR_UNSUPPORTED,
-                     "tokenizer model '%.*s' is not supported yet (supported: llama)", shown,
+                     "tokenizer model '%.*s' is not supported yet (supported: llama, gpt2)", shown,
                      model.ptr);
 }
 
@@ -137,11 +140,13 @@ static mb_status token_count(const mb_gguf *g, int *n) {
 
 /* The ids and flags. Absent ids take llama.cpp's defaults for SentencePiece
  * vocabularies (bos 1, eos 2, unk 0) where those exist, so both engines
- * tokenize a file the same way. */
+ * tokenize a file the same way. A BPE vocabulary without the keys has none
+ * of them (llama.cpp would guess id 11, a comma in GPT-2's vocabulary). */
 static mb_status read_specials(const mb_gguf *g, int n, mb_vocab_init *init, bool *bos_explicit) {
-    init->bos = n > 1 ? 1 : -1;
-    init->eos = n > 2 ? 2 : -1;
-    init->unk = 0;
+    bool bpe = strcmp(init->model, "gpt2") == 0;
+    init->bos = !bpe && n > 1 ? 1 : -1;
+    init->eos = !bpe && n > 2 ? 2 : -1;
+    init->unk = bpe ? -1 : 0;
     init->sep = init->pad = init->eot = init->eom = -1;
     struct {
         const char *key;
@@ -166,9 +171,9 @@ static mb_status read_specials(const mb_gguf *g, int n, mb_vocab_init *init, boo
         mb_status st = read_id(g, other[i], n, &unused);
         if (st != MB_OK) return st;
     }
-    init->add_bos = true;
+    if (!bpe) init->add_bos = true; /* BPE: the pre-tokenizer's default, set by the caller */
     init->add_eos = false;
-    init->add_space_prefix = true;
+    init->add_space_prefix = !bpe;
     *bos_explicit = key_present(g, "tokenizer.ggml.add_bos_token");
     mb_status st = read_bool(g, "tokenizer.ggml.add_bos_token", &init->add_bos);
     if (st == MB_OK) st = read_bool(g, "tokenizer.ggml.add_eos_token", &init->add_eos);
@@ -176,26 +181,99 @@ static mb_status read_specials(const mb_gguf *g, int n, mb_vocab_init *init, boo
     return st;
 }
 
+/* The merges ("a b" strings, rank order) of a BPE vocabulary. */
+static mb_status read_merges(const mb_gguf *g, mb_vocab_init *init, size_t **lens,
+                             const char ***texts) {
+    const char *key = "tokenizer.ggml.merges";
+    if (!key_present(g, key))
+        return mb_errorf(MB_ERR_FORMAT,
+                         "byte-level BPE tokenizer without merges: key '%s' is "
+                         "missing",
+                         key);
+    const mb_gguf_value *arr;
+    mb_status st = mb_gguf_get_arr(g, key, &arr);
+    if (st != MB_OK) return st;
+    if (arr->arr.type != MB_GGUF_STR)
+        return mb_errorf(MB_ERR_FORMAT, "%s: expected an array of strings, found %s elements", key,
+                         mb_gguf_type_name(arr->arr.type));
+    if (arr->arr.n > INT32_MAX)
+        return mb_errorf(MB_ERR_FORMAT, "%s has %llu entries, too many", key,
+                         (unsigned long long)arr->arr.n);
+    size_t n = (size_t)arr->arr.n;
+    *lens = malloc((n ? n : 1) * sizeof **lens);
+    *texts = malloc((n ? n : 1) * sizeof **texts);
+    if (!*lens || !*texts) return mb_errorf(MB_ERR_NO_MEMORY, "no memory for %zu merges", n);
+    for (size_t i = 0; i < n; i++) {
+        (*texts)[i] = arr->arr.strs[i].ptr;
+        (*lens)[i] = (size_t)arr->arr.strs[i].len;
+    }
+    init->n_merges = n;
+    init->merges = *texts;
+    init->merge_lens = *lens;
+    return MB_OK;
+}
+
+/* The pre-tokenizer's name: the override, or tokenizer.ggml.pre, or
+ * "default" (as llama.cpp does for files converted before the key). Also
+ * the add_bos default it implies. */
+static mb_status read_pre(const mb_gguf *g, const char *override, mb_vocab_init *init) {
+    const char *key = "tokenizer.ggml.pre";
+    if (override) {
+        init->pre = override;
+        init->pre_len = strlen(override);
+        init->pre_source = "--tokenizer-pre";
+    } else if (key_present(g, key)) {
+        mb_str pre;
+        mb_status st = mb_gguf_get_str(g, key, &pre);
+        if (st != MB_OK) return st;
+        init->pre = pre.ptr;
+        init->pre_len = (size_t)pre.len;
+        init->pre_source = key;
+    } else {
+        init->pre = "default";
+        init->pre_len = 7;
+        init->pre_source = "default";
+    }
+    bool add_bos = false;
+    if (!mb_bpe_pre_known(init->pre, init->pre_len, &add_bos)) {
+        int shown = init->pre_len > 64 ? 64 : (int)init->pre_len;
+        return mb_errorf(MB_ERR_UNSUPPORTED,
+                         "%s: pre-tokenizer '%.*s' is not supported (supported: %s); "
+                         "--tokenizer-pre NAME chooses one",
+                         init->pre_source, shown, init->pre, mb_bpe_pre_supported);
+    }
+    init->add_bos = add_bos;
+    return MB_OK;
+}
+
 mb_status mb_vocab_load(const mb_gguf *g, mb_vocab **out) {
+    return mb_vocab_load_pre(g, NULL, out);
+}
+
+mb_status mb_vocab_load_pre(const mb_gguf *g, const char *pre, mb_vocab **out) {
     *out = NULL;
-    mb_status st = check_model(g);
+    bool bpe = false;
+    mb_status st = check_model(g, &bpe);
     int n = 0;
     if (st == MB_OK) st = token_count(g, &n);
-    mb_vocab_init init = {.n_tokens = n, .model = "llama"};
+    mb_vocab_init init = {.n_tokens = n, .model = bpe ? "gpt2" : "llama"};
+    size_t *merge_lens = NULL;
+    const char **merges = NULL;
+    if (st == MB_OK && bpe) st = read_pre(g, pre, &init);
+    if (st == MB_OK && bpe) st = read_merges(g, &init, &merge_lens, &merges);
     bool bos_explicit = false;
     if (st == MB_OK) st = read_specials(g, n, &init, &bos_explicit);
-    if (st != MB_OK) return st;
-    if (init.add_bos && init.bos < 0) {
+    if (st == MB_OK && init.add_bos && init.bos < 0) {
         if (bos_explicit)
-            return mb_errorf(MB_ERR_FORMAT,
-                             "tokenizer.ggml.add_bos_token is true but there is no BOS token");
+            st = mb_errorf(MB_ERR_FORMAT,
+                           "tokenizer.ggml.add_bos_token is true but there is no BOS token");
         init.add_bos = false; /* only the default asked for it */
     }
-    if (init.add_eos && init.eos < 0)
-        return mb_errorf(MB_ERR_FORMAT,
-                         "tokenizer.ggml.add_eos_token is true but there is no EOS token");
+    if (st == MB_OK && init.add_eos && init.eos < 0)
+        st = mb_errorf(MB_ERR_FORMAT,
+                       "tokenizer.ggml.add_eos_token is true but there is no EOS token");
     load_arrays a = {0};
-    st = read_arrays(g, n, &a);
+    if (st == MB_OK) st = read_arrays(g, n, &a);
     if (st == MB_OK) {
         init.texts = a.texts;
         init.lens = a.lens;
@@ -204,5 +282,7 @@ mb_status mb_vocab_load(const mb_gguf *g, mb_vocab **out) {
         st = mb_vocab_build(&init, out);
     }
     free_arrays(&a);
+    free(merge_lens);
+    free(merges);
     return st;
 }
