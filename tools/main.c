@@ -11,9 +11,12 @@ static const struct {
     const char *help;
 } commands[] = {
     {"run", cmd_run, "generate text from a prompt"},
+    {"chat", cmd_chat, "talk with a model in its chat template"},
     {"inspect", cmd_inspect, "show a GGUF file's metadata and tensors"},
     {"tokenize", cmd_tokenize, "show how a model tokenizes text"},
     {"convert", cmd_convert, "turn a llama2.c checkpoint into a GGUF"},
+    {"quantize", cmd_quantize, "shrink a model's weights to a GGUF type or preset"},
+    {"perplexity", cmd_perplexity, "perplexity and KL divergence of a model on a text"},
     {"bench", cmd_bench, "measure load, prefill and decode speed and memory bandwidth"},
 };
 

@@ -1,11 +1,22 @@
-/* Simple reference encoders of the K-quants: each sub-block gets the plain
- * min/max (Q2_K, Q4_K, Q5_K) or max-abs (Q3_K, Q6_K) fit, the sub-block
- * scales are quantized against the block's largest one, and the codes are
- * then chosen against the scales as the decoder will see them (after fp16
- * and integer rounding), so decoding error stays within about half a step.
- * A searched fit (ggml's make_qkx2/make_qx_quants, importance weights) is
- * the quantize layer's job; these exist so every type can be produced and
- * round-tripped. */
+/* K-quant encoders with the searched fits the formats were designed for
+ * (the algorithms of ggml's reference quantizer, so a file made here has
+ * the same error as llama.cpp's and mostly the same bytes):
+ *
+ * - Q2_K, Q4_K, Q5_K (scale and offset per sub-block): try a range of
+ *   scales around the min/max one; for each, round the codes and solve the
+ *   weighted least-squares problem x ~ scale*q + min for scale and min
+ *   (min <= 0, as the format stores -min); keep the fit of least weighted
+ *   error. Q4_K/Q5_K weight each value by rms(sub-block) + |x| (squared
+ *   error), Q2_K by |x| (absolute error).
+ * - Q6_K (symmetric): try 19 scales near the max-abs one and keep the one
+ *   that maximizes (sum w x q)^2 / sum w q^2 with w = x^2, i.e. the least
+ *   weighted squared error after the optimal rescale.
+ * - Q3_K: max-abs start, then coordinate descent on single codes with the
+ *   same criterion (at most 5 passes).
+ *
+ * The sub-block scales are then coded against the block's largest one, and
+ * the codes are chosen again against the scales exactly as the decoder will
+ * see them (after fp16 and integer rounding). */
 #include <math.h>
 #include <string.h>
 
@@ -13,73 +24,214 @@
 #include "tensor/codecs.h"
 #include "tensor/types.h"
 
-/* Fit x ~ scale * q - neg_min with q in 0..qmax. The offset the format can
- * express is -dmin * m <= 0, so a sub-block that is all positive still
- * starts at zero. */
-static void fit_min_max(const float *x, int n, int qmax, float *scale, float *neg_min) {
-    float lo = 0.0f, hi = 0.0f;
-    for (int j = 0; j < n; j++) {
-        lo = fminf(lo, x[j]);
-        hi = fmaxf(hi, x[j]);
+#define GROUP_EPS 1e-15f
+
+static inline int clampi(int v, int lo, int hi) {
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Weighted error of x ~ scale*l + min over N values. */
+static float fit_error(const float *x, const float *w, const uint8_t *l, int n, float scale,
+                       float min, int use_abs) {
+    float err = 0.0f;
+    for (int i = 0; i < n; i++) {
+        float diff = scale * l[i] + min - x[i];
+        err += w[i] * (use_abs ? fabsf(diff) : diff * diff);
     }
-    *scale = (hi - lo) / (float)qmax;
-    *neg_min = -lo;
+    return err;
 }
 
-/* Quantize the N non-negative sub-block scales V to 0..LMAX against their
- * maximum; returns the super-block scale. Rounding up (never down) keeps the
- * coded step at least as large as the fitted one, so the codes never clip. */
-static float quantize_scales_up(const float *v, int n, int lmax, uint8_t *l) {
-    float vmax = 0.0f;
-    for (int j = 0; j < n; j++)
-        vmax = fmaxf(vmax, v[j]);
-    const float d = mb_fp16_to_fp32(mb_fp32_to_fp16(vmax / (float)lmax));
-    for (int j = 0; j < n; j++) {
-        /* A rounding slip of a few ulps must not push the maximum past LMAX. */
-        l[j] = d > 0.0f ? (uint8_t)mb_round_clamp(ceilf(v[j] / d * (1.0f - 1e-6f)), 0, lmax) : 0;
+/* Codes of x ~ l/iscale + min, l in 0..NMAX. */
+static void codes_from(const float *x, int n, float iscale, float min, int nmax, uint8_t *l) {
+    for (int i = 0; i < n; i++)
+        l[i] = (uint8_t)mb_round_clamp(iscale * (x[i] - min), 0, nmax);
+}
+
+/* Searched scale/offset fit of N values to codes 0..NMAX (see the header
+ * comment). Returns the scale, sets *neg_min = -min >= 0 and the codes L. */
+static float fit_scale_min(const float *x, const float *w, int n, int nmax, float rmin,
+                           float rdelta, int nstep, int use_abs, uint8_t *l, float *neg_min) {
+    float lo = x[0], hi = x[0], sum_w = w[0], sum_x = w[0] * x[0];
+    for (int i = 1; i < n; i++) {
+        lo = fminf(lo, x[i]);
+        hi = fmaxf(hi, x[i]);
+        sum_w += w[i];
+        sum_x += w[i] * x[i];
     }
-    return d;
+    if (lo > 0) lo = 0;
+    if (hi == lo) {
+        memset(l, 0, (size_t)n);
+        *neg_min = -lo;
+        return 0.0f;
+    }
+    float min = lo, scale = 1 / (nmax / (hi - lo));
+    codes_from(x, n, nmax / (hi - lo), min, nmax, l);
+    float best = fit_error(x, w, l, n, scale, min, use_abs);
+    uint8_t trial[32];
+    /* Later trials start from the best offset so far, as ggml's does. */
+    for (int is = 0; is <= nstep; is++) {
+        const float iscale = (rmin + rdelta * is + nmax) / (hi - min);
+        codes_from(x, n, iscale, min, nmax, trial);
+        float sl = 0, sl2 = 0, sxl = 0;
+        for (int i = 0; i < n; i++) {
+            sl += w[i] * trial[i];
+            sl2 += w[i] * trial[i] * trial[i];
+            sxl += w[i] * trial[i] * x[i];
+        }
+        const float det = sum_w * sl2 - sl * sl;
+        if (det <= 0) continue;
+        float s = (sum_w * sxl - sum_x * sl) / det;
+        float m = (sl2 * sum_x - sl * sxl) / det;
+        if (m > 0) { /* the format cannot add a positive offset */
+            m = 0;
+            s = sxl / sl2;
+        }
+        const float err = fit_error(x, w, trial, n, s, m, use_abs);
+        if (err < best) {
+            memcpy(l, trial, (size_t)n);
+            best = err;
+            scale = s;
+            min = m;
+        }
+    }
+    *neg_min = -min;
+    return scale;
 }
 
-/* Same, rounding to nearest (for the mins: a slightly wrong offset costs at
- * most half a min step). */
-static float quantize_scales_near(const float *v, int n, int lmax, uint8_t *l) {
-    float vmax = 0.0f;
-    for (int j = 0; j < n; j++)
-        vmax = fmaxf(vmax, v[j]);
-    const float d = mb_fp16_to_fp32(mb_fp32_to_fp16(vmax / (float)lmax));
-    for (int j = 0; j < n; j++)
-        l[j] = d > 0.0f ? (uint8_t)mb_round_clamp(v[j] / d, 0, lmax) : 0;
-    return d;
+/* The value of largest magnitude (with its sign); 0 if all are tiny. */
+static float signed_absmax(const float *x, int n) {
+    float amax = 0.0f, max = 0.0f;
+    for (int i = 0; i < n; i++) {
+        if (fabsf(x[i]) > amax) {
+            amax = fabsf(x[i]);
+            max = x[i];
+        }
+    }
+    return amax < GROUP_EPS ? 0.0f : max;
 }
 
-/* Codes of one offset sub-block: x ~ step * q - off, q in 0..qmax. */
-static void codes_offset(const float *x, int n, float step, float off, int qmax, uint8_t *q) {
-    for (int j = 0; j < n; j++)
-        q[j] = step > 0.0f ? (uint8_t)mb_round_clamp((x[j] + off) / step, 0, qmax) : 0;
+/* Sums of the symmetric fit criterion for codes round(iscale*x) in
+ * -NMAX..NMAX-1, weights x^2; writes the codes (+NMAX) to L if asked. */
+static void symmetric_sums(const float *x, int n, int nmax, float iscale, float *sxl, float *sl2,
+                           uint8_t *l) {
+    *sxl = *sl2 = 0;
+    for (int i = 0; i < n; i++) {
+        const int q = mb_round_clamp(iscale * x[i], -nmax, nmax - 1);
+        const float w = x[i] * x[i];
+        *sxl += w * x[i] * q;
+        *sl2 += w * q * q;
+        if (l) l[i] = (uint8_t)(q + nmax);
+    }
 }
+
+/* Q6_K's symmetric search: codes -NMAX..NMAX-1 (stored +NMAX in L). */
+static float fit_symmetric_search(const float *x, int n, int nmax, uint8_t *l) {
+    const float max = signed_absmax(x, n);
+    if (max == 0.0f) {
+        memset(l, 0, (size_t)n);
+        return 0.0f;
+    }
+    float sxl, sl2;
+    symmetric_sums(x, n, nmax, -nmax / max, &sxl, &sl2, l);
+    float scale = sl2 ? sxl / sl2 : 0.0f, best = scale * sxl;
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0) continue;
+        const float iscale = -(nmax + 0.1f * is) / max;
+        symmetric_sums(x, n, nmax, iscale, &sxl, &sl2, NULL);
+        if (sl2 > 0 && sxl * sxl > best * sl2) {
+            symmetric_sums(x, n, nmax, iscale, &sxl, &sl2, l);
+            scale = sxl / sl2;
+            best = scale * sxl;
+        }
+    }
+    return scale;
+}
+
+/* Q3_K's fit: max-abs start, then move single codes while that raises
+ * (sum w x q)^2 / sum w q^2 (w = x^2). Codes stored +NMAX in L. */
+static float fit_symmetric_descent(const float *x, int n, int nmax, uint8_t *l) {
+    const float max = signed_absmax(x, n);
+    if (max == 0.0f) {
+        memset(l, 0, (size_t)n);
+        return 0.0f;
+    }
+    const float iscale = -nmax / max;
+    int q[16];
+    float sxl = 0, sl2 = 0;
+    for (int i = 0; i < n; i++) {
+        q[i] = mb_round_clamp(iscale * x[i], -nmax, nmax - 1);
+        const float w = x[i] * x[i];
+        sxl += w * x[i] * q[i];
+        sl2 += w * q[i] * q[i];
+    }
+    for (int pass = 0; pass < 5; pass++) {
+        int changed = 0;
+        for (int i = 0; i < n; i++) {
+            const float w = x[i] * x[i];
+            float slx = sxl - w * x[i] * q[i];
+            if (slx <= 0) continue;
+            float sl2_i = sl2 - w * q[i] * q[i];
+            const int nq = mb_round_clamp(x[i] * sl2_i / slx, -nmax, nmax - 1);
+            if (nq == q[i]) continue;
+            slx += w * x[i] * nq;
+            sl2_i += w * nq * nq;
+            if (sl2_i > 0 && slx * slx * sl2 > sxl * sxl * sl2_i) {
+                q[i] = nq;
+                sxl = slx;
+                sl2 = sl2_i;
+                changed++;
+            }
+        }
+        if (!changed) break;
+    }
+    for (int i = 0; i < n; i++)
+        l[i] = (uint8_t)(q[i] + nmax);
+    return sxl / sl2;
+}
+
+/* ---- Q2_K ------------------------------------------------------------ */
 
 void mb_q2_k_from_float(const float *src, void *dst, int64_t n) {
     mb_block_q2_k *b = dst;
     for (int64_t i = 0; i < n / MB_QK_K; i++, src += MB_QK_K) {
-        float scale[16], neg_min[16];
-        uint8_t ls[16], lm[16], q[MB_QK_K];
-        for (int j = 0; j < 16; j++)
-            fit_min_max(src + 16 * j, 16, 3, &scale[j], &neg_min[j]);
-        const float d = quantize_scales_up(scale, 16, 15, ls);
-        const float dmin = quantize_scales_near(neg_min, 16, 15, lm);
-        b[i].d = mb_fp32_to_fp16(d);
-        b[i].dmin = mb_fp32_to_fp16(dmin);
+        uint8_t L[MB_QK_K];
+        float scale[16], neg_min[16], w[16], max_scale = 0, max_min = 0;
         for (int j = 0; j < 16; j++) {
-            b[i].scales[j] = (uint8_t)(ls[j] | (lm[j] << 4));
-            codes_offset(src + 16 * j, 16, d * ls[j], dmin * lm[j], 3, q + 16 * j);
+            for (int k = 0; k < 16; k++)
+                w[k] = fabsf(src[16 * j + k]);
+            scale[j] =
+                fit_scale_min(src + 16 * j, w, 16, 3, -0.5f, 0.1f, 15, 1, L + 16 * j, &neg_min[j]);
+            max_scale = fmaxf(max_scale, scale[j]);
+            max_min = fmaxf(max_min, neg_min[j]);
+        }
+        memset(b[i].scales, 0, sizeof b[i].scales);
+        b[i].d = b[i].dmin = 0;
+        if (max_scale > 0) {
+            const float is = 15.f / max_scale;
+            for (int j = 0; j < 16; j++)
+                b[i].scales[j] = (uint8_t)mb_round_clamp(is * scale[j], 0, 15);
+            b[i].d = mb_fp32_to_fp16(max_scale / 15.f);
+        }
+        if (max_min > 0) {
+            const float is = 15.f / max_min;
+            for (int j = 0; j < 16; j++)
+                b[i].scales[j] |= (uint8_t)(mb_round_clamp(is * neg_min[j], 0, 15) << 4);
+            b[i].dmin = mb_fp32_to_fp16(max_min / 15.f);
+        }
+        for (int j = 0; j < 16; j++) {
+            const float d = mb_fp16_to_fp32(b[i].d) * (b[i].scales[j] & 0xF);
+            if (d == 0.0f) continue; /* keep the searched codes */
+            const float dm = mb_fp16_to_fp32(b[i].dmin) * (b[i].scales[j] >> 4);
+            for (int k = 0; k < 16; k++)
+                L[16 * j + k] = (uint8_t)mb_round_clamp((src[16 * j + k] + dm) / d, 0, 3);
         }
         memset(b[i].qs, 0, sizeof b[i].qs);
-        for (int e = 0; e < MB_QK_K; e++) {
-            b[i].qs[32 * (e / 128) + e % 32] |= (uint8_t)(q[e] << (2 * ((e % 128) / 32)));
-        }
+        for (int e = 0; e < MB_QK_K; e++)
+            b[i].qs[32 * (e / 128) + e % 32] |= (uint8_t)(L[e] << (2 * ((e % 128) / 32)));
     }
 }
+
+/* ---- Q4_K and Q5_K ---------------------------------------------------- */
 
 /* Pack eight 6-bit scale/min pairs the way mb_k4_scale_min reads them. */
 static void pack_k4_scales(const uint8_t *ls, const uint8_t *lm, uint8_t s[12]) {
@@ -96,32 +248,50 @@ static void pack_k4_scales(const uint8_t *ls, const uint8_t *lm, uint8_t s[12]) 
     }
 }
 
-/* Shared by Q4_K and Q5_K: eight sub-blocks of 32 with 6-bit scales and
- * mins; writes the codes (0..QMAX) to Q and returns the packed header. */
-static void fit_k4(const float *x, int qmax, uint16_t *d_out, uint16_t *dmin_out,
-                   uint8_t scales[12], uint8_t q[MB_QK_K]) {
-    float scale[8], neg_min[8];
+/* Shared by Q4_K (QMAX 15) and Q5_K (31): eight sub-blocks of 32, 6-bit
+ * scales and mins; writes the header and the final codes to L. */
+static void fit_k4(const float *x, int qmax, float rmin, int nstep, uint16_t *d_out,
+                   uint16_t *dmin_out, uint8_t scales[12], uint8_t L[MB_QK_K]) {
+    float scale[8], neg_min[8], w[32], max_scale = 0, max_min = 0;
+    for (int j = 0; j < 8; j++) {
+        const float *xs = x + 32 * j;
+        float sum_x2 = 0;
+        for (int k = 0; k < 32; k++)
+            sum_x2 += xs[k] * xs[k];
+        const float av_x = sqrtf(sum_x2 / 32);
+        for (int k = 0; k < 32; k++)
+            w[k] = av_x + fabsf(xs[k]);
+        scale[j] = fit_scale_min(xs, w, 32, qmax, rmin, 0.1f, nstep, 0, L + 32 * j, &neg_min[j]);
+        max_scale = fmaxf(max_scale, scale[j]);
+        max_min = fmaxf(max_min, neg_min[j]);
+    }
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
     uint8_t ls[8], lm[8];
-    for (int j = 0; j < 8; j++)
-        fit_min_max(x + 32 * j, 32, qmax, &scale[j], &neg_min[j]);
-    const float d = quantize_scales_up(scale, 8, 63, ls);
-    const float dmin = quantize_scales_near(neg_min, 8, 63, lm);
-    *d_out = mb_fp32_to_fp16(d);
-    *dmin_out = mb_fp32_to_fp16(dmin);
+    for (int j = 0; j < 8; j++) {
+        ls[j] = (uint8_t)mb_round_clamp(inv_scale * scale[j], 0, 63);
+        lm[j] = (uint8_t)mb_round_clamp(inv_min * neg_min[j], 0, 63);
+    }
     pack_k4_scales(ls, lm, scales);
-    for (int j = 0; j < 8; j++)
-        codes_offset(x + 32 * j, 32, d * ls[j], dmin * lm[j], qmax, q + 32 * j);
+    *d_out = mb_fp32_to_fp16(max_scale / 63.f);
+    *dmin_out = mb_fp32_to_fp16(max_min / 63.f);
+    for (int j = 0; j < 8; j++) {
+        const float d = mb_fp16_to_fp32(*d_out) * ls[j];
+        if (d == 0.0f) continue;
+        const float dm = mb_fp16_to_fp32(*dmin_out) * lm[j];
+        for (int k = 0; k < 32; k++)
+            L[32 * j + k] = (uint8_t)mb_round_clamp((x[32 * j + k] + dm) / d, 0, qmax);
+    }
 }
 
 void mb_q4_k_from_float(const float *src, void *dst, int64_t n) {
     mb_block_q4_k *b = dst;
     for (int64_t i = 0; i < n / MB_QK_K; i++, src += MB_QK_K) {
-        uint8_t q[MB_QK_K];
-        fit_k4(src, 15, &b[i].d, &b[i].dmin, b[i].scales, q);
+        uint8_t L[MB_QK_K];
+        fit_k4(src, 15, -1.0f, 20, &b[i].d, &b[i].dmin, b[i].scales, L);
         for (int c = 0; c < 4; c++) {
-            for (int l = 0; l < 32; l++) {
-                b[i].qs[32 * c + l] = (uint8_t)(q[64 * c + l] | (q[64 * c + 32 + l] << 4));
-            }
+            for (int l = 0; l < 32; l++)
+                b[i].qs[32 * c + l] = (uint8_t)(L[64 * c + l] | (L[64 * c + 32 + l] << 4));
         }
     }
 }
@@ -129,72 +299,61 @@ void mb_q4_k_from_float(const float *src, void *dst, int64_t n) {
 void mb_q5_k_from_float(const float *src, void *dst, int64_t n) {
     mb_block_q5_k *b = dst;
     for (int64_t i = 0; i < n / MB_QK_K; i++, src += MB_QK_K) {
-        uint8_t q[MB_QK_K];
-        fit_k4(src, 31, &b[i].d, &b[i].dmin, b[i].scales, q);
+        uint8_t L[MB_QK_K];
+        fit_k4(src, 31, -0.5f, 15, &b[i].d, &b[i].dmin, b[i].scales, L);
         memset(b[i].qh, 0, sizeof b[i].qh);
         for (int c = 0; c < 4; c++) {
             for (int l = 0; l < 32; l++) {
-                const uint8_t lo = q[64 * c + l], hi = q[64 * c + 32 + l];
+                const uint8_t lo = L[64 * c + l], hi = L[64 * c + 32 + l];
                 b[i].qs[32 * c + l] = (uint8_t)((lo & 0xF) | ((hi & 0xF) << 4));
             }
         }
         for (int e = 0; e < MB_QK_K; e++)
-            b[i].qh[e % 32] |= (uint8_t)((q[e] >> 4) << (e / 32));
+            b[i].qh[e % 32] |= (uint8_t)((L[e] >> 4) << (e / 32));
     }
 }
 
-/* Signed sub-block scales for the symmetric types: the value of largest
- * magnitude maps to the most negative code -QNEG, as in Q4_0. Then the
- * scales are coded as integers in [-SNEG, SNEG - 1] against the largest, by
- * magnitude rounded up so that codes do not clip. */
-static float fit_symmetric(const float *x, int n_sub, int sub, int qneg, int sneg, int *ls) {
-    float s[16], sabs = 0.0f;
-    for (int j = 0; j < n_sub; j++) {
-        float amax = 0.0f, max = 0.0f;
-        for (int k = 0; k < sub; k++) {
-            if (fabsf(x[sub * j + k]) > amax) {
-                amax = fabsf(x[sub * j + k]);
-                max = x[sub * j + k];
-            }
-        }
-        s[j] = max / (float)-qneg;
-        sabs = fmaxf(sabs, fabsf(s[j]));
-    }
-    /* d > 0 always: the sign lives in the integer scales. */
-    const float d = mb_fp16_to_fp32(mb_fp32_to_fp16(sabs / (float)sneg));
-    for (int j = 0; j < n_sub; j++) {
-        if (d == 0.0f) {
-            ls[j] = 0;
-            continue;
-        }
-        const float mag = ceilf(fabsf(s[j]) / d * (1.0f - 1e-6f));
-        ls[j] = mb_round_clamp(s[j] < 0 ? -mag : mag, -sneg, sneg - 1);
-    }
-    return d;
-}
+/* ---- Q3_K and Q6_K ---------------------------------------------------- */
 
 void mb_q3_k_from_float(const float *src, void *dst, int64_t n) {
     mb_block_q3_k *b = dst;
     for (int64_t i = 0; i < n / MB_QK_K; i++, src += MB_QK_K) {
-        int ls[16];
-        const float d = fit_symmetric(src, 16, 16, 4, 32, ls);
-        b[i].d = mb_fp32_to_fp16(d);
+        uint8_t L[MB_QK_K];
+        float scale[16], amax = 0, max_scale = 0;
+        for (int j = 0; j < 16; j++) {
+            scale[j] = fit_symmetric_descent(src + 16 * j, 16, 4, L + 16 * j);
+            if (fabsf(scale[j]) > amax) {
+                amax = fabsf(scale[j]);
+                max_scale = scale[j];
+            }
+        }
         memset(b[i].scales, 0, sizeof b[i].scales);
+        int sc[16] = {0};
+        b[i].d = 0;
+        if (max_scale != 0.0f) {
+            const float iscale = -32.f / max_scale;
+            for (int j = 0; j < 16; j++) {
+                const int u = mb_round_clamp(iscale * scale[j], -32, 31) + 32;
+                if (j < 8) {
+                    b[i].scales[j] |= (uint8_t)(u & 0xF);
+                } else {
+                    b[i].scales[j - 8] |= (uint8_t)((u & 0xF) << 4);
+                }
+                b[i].scales[8 + j % 4] |= (uint8_t)((u >> 4) << (2 * (j / 4)));
+                sc[j] = u - 32;
+            }
+            b[i].d = mb_fp32_to_fp16(1.f / iscale);
+        }
+        for (int j = 0; j < 16; j++) {
+            const float d = mb_fp16_to_fp32(b[i].d) * sc[j];
+            if (d == 0.0f) continue;
+            for (int k = 0; k < 16; k++)
+                L[16 * j + k] = (uint8_t)(mb_round_clamp(src[16 * j + k] / d, -4, 3) + 4);
+        }
         memset(b[i].qs, 0, sizeof b[i].qs);
         memset(b[i].hmask, 0, sizeof b[i].hmask);
-        for (int j = 0; j < 16; j++) {
-            const int u = ls[j] + 32; /* 0..63 */
-            if (j < 8) {
-                b[i].scales[j] |= (uint8_t)(u & 0xF);
-            } else {
-                b[i].scales[j - 8] |= (uint8_t)((u & 0xF) << 4);
-            }
-            b[i].scales[8 + j % 4] |= (uint8_t)((u >> 4) << (2 * (j / 4)));
-        }
         for (int e = 0; e < MB_QK_K; e++) {
-            const float step = d * ls[e / 16];
-            const int q = step != 0.0f ? mb_round_clamp(src[e] / step, -4, 3) : 0;
-            const int u = q + 4; /* 0..7: the high bit set means "no -4" */
+            const int u = L[e]; /* 0..7: the high bit set means "no -4" */
             b[i].qs[32 * (e / 128) + e % 32] |= (uint8_t)((u & 3) << (2 * ((e % 128) / 32)));
             b[i].hmask[e % 32] |= (uint8_t)((u >> 2) << (e / 32));
         }
@@ -204,16 +363,29 @@ void mb_q3_k_from_float(const float *src, void *dst, int64_t n) {
 void mb_q6_k_from_float(const float *src, void *dst, int64_t n) {
     mb_block_q6_k *b = dst;
     for (int64_t i = 0; i < n / MB_QK_K; i++, src += MB_QK_K) {
-        int ls[16];
-        const float d = fit_symmetric(src, 16, 16, 32, 128, ls);
-        b[i].d = mb_fp32_to_fp16(d);
+        uint8_t L[MB_QK_K];
+        float scale[16], amax = 0, max_scale = 0;
+        for (int j = 0; j < 16; j++) {
+            scale[j] = fit_symmetric_search(src + 16 * j, 16, 32, L + 16 * j);
+            if (fabsf(scale[j]) > amax) {
+                amax = fabsf(scale[j]);
+                max_scale = scale[j];
+            }
+        }
+        memset(&b[i], 0, sizeof b[i]);
+        if (amax < GROUP_EPS) continue; /* an all-zero block */
+        const float iscale = -128.f / max_scale;
+        b[i].d = mb_fp32_to_fp16(1.f / iscale);
         for (int j = 0; j < 16; j++)
-            b[i].scales[j] = (int8_t)ls[j];
-        memset(b[i].ql, 0, sizeof b[i].ql);
-        memset(b[i].qh, 0, sizeof b[i].qh);
+            b[i].scales[j] = (int8_t)mb_round_clamp(iscale * scale[j], -128, 127);
+        for (int j = 0; j < 16; j++) {
+            const float d = mb_fp16_to_fp32(b[i].d) * b[i].scales[j];
+            if (d == 0.0f) continue;
+            for (int k = 0; k < 16; k++)
+                L[16 * j + k] = (uint8_t)(mb_round_clamp(src[16 * j + k] / d, -32, 31) + 32);
+        }
         for (int e = 0; e < MB_QK_K; e++) {
-            const float step = d * ls[e / 16];
-            const int u = (step != 0.0f ? mb_round_clamp(src[e] / step, -32, 31) : 0) + 32;
+            const int u = L[e];
             const int h = e / 128, k = (e % 128) / 32, l = e % 32;
             b[i].ql[64 * h + l + 32 * (k & 1)] |= (uint8_t)((u & 0xF) << (k >= 2 ? 4 : 0));
             b[i].qh[32 * h + l] |= (uint8_t)((u >> 4) << (2 * k));

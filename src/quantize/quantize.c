@@ -1,0 +1,210 @@
+/* The GGUF-to-GGUF quantizer. Every tensor's type is planned first (so a
+ * refusal comes before any output exists); then the GGUF writer pulls each
+ * tensor's bytes through a callback while it writes, so only one output
+ * tensor is in memory at a time, and the threads split its rows. The input
+ * is mapped: its pages are page cache, released as the kernel sees fit. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "core/checked.h"
+#include "core/error.h"
+#include "core/threadpool.h"
+#include "core/timer.h"
+#include "format/gguf.h"
+#include "quantize/quantize.h"
+#include "tensor/types.h"
+
+typedef struct {
+    const mb_gguf *in;
+    const mb_quant_choice *plan;
+    mb_threadpool *pool;
+    int n_threads;
+    float *rows; /* n_threads scratch rows of max_row floats */
+    uint64_t max_row;
+    FILE *progress;
+    uint64_t done_bytes_in, done_bytes_out;
+    /* the job of the tensor being converted */
+    const mb_gguf_tensor *t;
+    uint32_t to;
+    uint8_t *dst;
+} qctx;
+
+static void convert_rows(void *arg, int ith, int nth) {
+    qctx *c = arg;
+    const mb_gguf_tensor *t = c->t;
+    const uint64_t n_rows = t->ne[1] * t->ne[2] * t->ne[3];
+    const mb_type_traits *src = mb_type_get(t->type), *dst = mb_type_get(c->to);
+    uint64_t in_row = 0, out_row = 0;
+    mb_type_row_bytes(t->type, t->ne[0], &in_row);
+    mb_type_row_bytes(c->to, t->ne[0], &out_row);
+    float *row = c->rows + (uint64_t)ith * c->max_row;
+    long begin, end;
+    mb_split_range((long)n_rows, ith, nth, &begin, &end);
+    for (long r = begin; r < end; r++) {
+        src->to_float(t->data + (uint64_t)r * in_row, row, (int64_t)t->ne[0]);
+        dst->from_float(row, c->dst + (uint64_t)r * out_row, (int64_t)t->ne[0]);
+    }
+}
+
+static mb_status fill_tensor(void *user, uint64_t index, void *out, uint64_t nbytes) {
+    qctx *c = user;
+    const mb_gguf_tensor *t = &c->in->tensors[index];
+    const mb_quant_choice *ch = &c->plan[index];
+    const double t0 = mb_now();
+    if (!ch->quantize) {
+        memcpy(out, t->data, (size_t)nbytes);
+    } else {
+        c->t = t;
+        c->to = ch->type;
+        c->dst = out;
+        const uint64_t n_rows = t->ne[1] * t->ne[2] * t->ne[3];
+        int nth = n_rows < (uint64_t)c->n_threads ? (int)n_rows : c->n_threads;
+        mb_threadpool_run(c->pool, nth > 0 ? nth : 1, convert_rows, c);
+    }
+    /* The input pages are not needed again: let the kernel drop them now
+     * rather than count them against this process. */
+    if (c->in->map.is_mmap && t->nbytes > 0) {
+        uintptr_t lo = (uintptr_t)t->data & ~(uintptr_t)4095;
+        (void)madvise((void *)lo, (size_t)((uintptr_t)t->data + t->nbytes - lo), MADV_DONTNEED);
+    }
+    c->done_bytes_in += t->nbytes;
+    c->done_bytes_out += nbytes;
+    if (c->progress) {
+        char shape[96];
+        int len = snprintf(shape, sizeof shape, "%llu", (unsigned long long)t->ne[0]);
+        for (uint32_t d = 1; d < t->n_dims && len < (int)sizeof shape; d++)
+            len += snprintf(shape + len, sizeof shape - (size_t)len, " x %llu",
+                            (unsigned long long)t->ne[d]);
+        fprintf(c->progress, "[%4llu/%4llu] %-32s [%s] %s -> %s", (unsigned long long)index + 1,
+                (unsigned long long)c->in->n_tensors, t->name, shape, mb_type_name(t->type),
+                mb_type_name(ch->type));
+        if (ch->fallback)
+            fprintf(c->progress, " (fallback: %s needs rows of a multiple of %u)",
+                    mb_type_name(ch->wanted), mb_type_get(ch->wanted)->block_size);
+        fprintf(c->progress, "  %.3f -> %.3f MiB  %.2fs\n", (double)t->nbytes / (1 << 20),
+                (double)nbytes / (1 << 20), mb_now() - t0);
+        fflush(c->progress);
+    }
+    return MB_OK;
+}
+
+/* Hyper-parameters the type rules use, from <arch>.* keys (defaults when
+ * absent: the rules then act as for a dense model with no GQA). */
+static void read_rules(const mb_gguf *g, mb_quant_rules *r) {
+    mb_str arch = {"llama", 5};
+    mb_gguf_get_str(g, "general.architecture", &arch);
+    char key[160];
+    uint32_t v = 0, heads = 0, kv = 0;
+#define ARCH_KEY(suffix) (snprintf(key, sizeof key, "%.*s." suffix, (int)arch.len, arch.ptr), key)
+    if (mb_gguf_get_u32(g, ARCH_KEY("block_count"), &v) == MB_OK) r->n_layer = (int)v;
+    if (mb_gguf_get_u32(g, ARCH_KEY("attention.head_count"), &heads) == MB_OK &&
+        mb_gguf_get_u32(g, ARCH_KEY("attention.head_count_kv"), &kv) == MB_OK && kv > 0)
+        r->n_gqa = (int)(heads / kv);
+    if (mb_gguf_get_u32(g, ARCH_KEY("expert_count"), &v) == MB_OK) r->n_expert = (int)v;
+#undef ARCH_KEY
+    if (r->n_gqa < 1) r->n_gqa = 1;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const char *n = g->tensors[i].name;
+        if (strstr(n, "attn_v.weight") || strstr(n, "attn_qkv.weight") ||
+            strstr(n, "attn_kv_b.weight"))
+            r->n_attn_v++;
+        if (strcmp(n, "output.weight") == 0) r->has_output = 1;
+    }
+}
+
+static mb_status plan_all(const mb_gguf *g, const mb_quant_preset *p, const mb_quantize_params *prm,
+                          mb_quant_choice *plan) {
+    mb_quant_rules r = {0};
+    r.allow_fallback = prm->allow_fallback;
+    read_rules(g, &r);
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const mb_gguf_tensor *t = &g->tensors[i];
+        mb_status st = mb_quant_choose(p, &r, t->name, t->n_dims, t->ne, t->type, &plan[i]);
+        if (st != MB_OK) return st;
+        const mb_type_traits *tr = mb_type_get(t->type);
+        if (plan[i].quantize && tr->is_quantized && !prm->allow_requantize)
+            return mb_errorf(MB_ERR_UNSUPPORTED,
+                             "tensor '%s' is already quantized (%s); requantizing loses more "
+                             "than quantizing the original, pass --allow-requantize to do it "
+                             "anyway",
+                             t->name, tr->name);
+        if (plan[i].quantize && !mb_type_get(plan[i].type)->from_float)
+            return mb_errorf(MB_ERR_UNSUPPORTED, "tensor '%s': no encoder for %s", t->name,
+                             mb_type_name(plan[i].type));
+    }
+    return MB_OK;
+}
+
+static mb_status build_writer(const mb_gguf *g, const mb_quant_preset *p,
+                              const mb_quant_choice *plan, qctx *c, mb_gguf_writer *w) {
+    static const char *const skip[] = {"general.file_type", "general.quantization_version",
+                                       "split.no", "split.count", "split.tensors.count"};
+    mb_status st = MB_OK;
+    for (uint64_t i = 0; i < g->n_kv && !st; i++) {
+        int keep = 1;
+        for (size_t k = 0; k < sizeof skip / sizeof *skip; k++)
+            if (strcmp(g->kv[i].key, skip[k]) == 0) keep = 0;
+        if (keep) st = mb_gguf_writer_set_value(w, g->kv[i].key, &g->kv[i].value);
+    }
+    if (!st) st = mb_gguf_writer_set_u32(w, "general.quantization_version", 2);
+    if (!st) st = mb_gguf_writer_set_u32(w, "general.file_type", p->ftype);
+    for (uint64_t i = 0; i < g->n_tensors && !st; i++) {
+        const mb_gguf_tensor *t = &g->tensors[i];
+        st = mb_gguf_writer_add_tensor_cb(w, t->name, plan[i].type, t->n_dims, t->ne, fill_tensor,
+                                          c);
+        if (t->ne[0] > c->max_row) c->max_row = t->ne[0];
+    }
+    return st;
+}
+
+mb_status mb_quantize_file(const char *in, const char *out, const char *preset_name,
+                           const mb_quantize_params *params, mb_quantize_stats *stats) {
+    memset(stats, 0, sizeof *stats);
+    const mb_quant_preset *p = mb_quant_preset_find(preset_name);
+    if (!p)
+        return mb_errorf(MB_ERR_INVALID_ARG, "unknown type '%s'; valid types: %s",
+                         preset_name ? preset_name : "(none)", mb_quant_preset_names());
+    const double t0 = mb_now();
+    mb_gguf *g = NULL;
+    mb_status st = mb_gguf_open(in, 1, 0, &g);
+    if (st) return mb_error_prefix(st, "cannot quantize %s", in);
+    mb_quant_choice *plan = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *plan);
+    mb_gguf_writer *w = NULL;
+    qctx c = {.in = g, .plan = plan, .progress = params->progress};
+    c.n_threads = params->n_threads > 0 ? params->n_threads : mb_physical_cores();
+    if (!plan) st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory planning %s", in);
+    if (!st) st = plan_all(g, p, params, plan);
+    if (!st) st = mb_gguf_writer_new(&w);
+    if (!st) st = build_writer(g, p, plan, &c, w);
+    uint64_t scratch = 0;
+    if (!st && !mb_mul_u64(c.max_row, (uint64_t)c.n_threads * sizeof(float), &scratch))
+        st = mb_errorf(MB_ERR_NO_MEMORY, "row scratch overflows");
+    if (!st && !(c.rows = malloc(scratch ? (size_t)scratch : 1)))
+        st = mb_errorf(MB_ERR_NO_MEMORY, "cannot allocate %llu bytes of row scratch",
+                       (unsigned long long)scratch);
+    if (!st) st = mb_threadpool_new(c.n_threads, &c.pool);
+    if (!st) st = mb_gguf_writer_write(w, out);
+    if (!st) {
+        stats->n_tensors = (int)g->n_tensors;
+        for (uint64_t i = 0; i < g->n_tensors; i++) {
+            const mb_gguf_tensor *t = &g->tensors[i];
+            stats->n_weights += t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+            stats->n_converted += plan[i].quantize;
+            stats->n_fallback += plan[i].fallback;
+        }
+        stats->bytes_in = c.done_bytes_in;
+        stats->bytes_out = c.done_bytes_out;
+        stats->file_in = g->map.size;
+        FILE *f = fopen(out, "rb");
+        if (f && fseek(f, 0, SEEK_END) == 0) stats->file_out = (uint64_t)ftell(f);
+        if (f) fclose(f);
+        stats->seconds = mb_now() - t0;
+    }
+    mb_threadpool_free(c.pool);
+    free(c.rows);
+    mb_gguf_writer_free(w);
+    free(plan);
+    mb_gguf_close(g);
+    return st;
+}

@@ -1,0 +1,86 @@
+/* matchbox quantize IN OUT TYPE: shrink a model's weights to a GGUF type or
+ * preset (docs/QUANTIZE.md). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "quantize/quantize.h"
+
+static void usage(void) {
+    printf("usage: matchbox quantize IN.gguf OUT.gguf TYPE [--allow-requantize] "
+           "[--allow-fallback] [-t N] [-q]\n"
+           "       matchbox quantize --compare BASE.gguf FILE.gguf [REF.gguf]\n\n"
+           "Write OUT with its weights in TYPE, choosing per-tensor types as llama.cpp's\n"
+           "preset of that name does (docs/QUANTIZE.md). TYPE is one of:\n  %s\n\n"
+           "  --allow-requantize  accept already quantized input (loses more)\n"
+           "  --allow-fallback    legacy types (Q8_0, Q4_0, ...): keep tensors whose rows\n"
+           "                      their block does not divide in F16 instead of refusing\n"
+           "  -t N                threads (default: physical cores)\n"
+           "  -q                  no per-tensor progress\n"
+           "  --compare           weight RMSE of FILE against BASE, and the share of\n"
+           "                      quantized blocks byte-identical to REF\n",
+           mb_quant_preset_names());
+}
+
+static int compare(int argc, char **argv, int i) {
+    if (argc - i < 2) return cli_fail("--compare needs BASE and FILE");
+    mb_quant_compare_result r;
+    if (mb_quant_compare(argv[i], argv[i + 1], argc - i > 2 ? argv[i + 2] : NULL, &r) != MB_OK)
+        return cli_fail(NULL);
+    printf("%s vs %s: RMSE %.6g, max |diff| %.6g over %llu weights\n", argv[i + 1], argv[i], r.rmse,
+           r.max_abs, (unsigned long long)r.n_compared);
+    if (argc - i > 2)
+        printf("blocks byte-identical to %s: %llu of %llu (%.2f%%)\n", argv[i + 2],
+               (unsigned long long)r.n_blocks_same, (unsigned long long)r.n_blocks,
+               r.n_blocks ? 100.0 * (double)r.n_blocks_same / (double)r.n_blocks : 0.0);
+    return 0;
+}
+
+int cmd_quantize(int argc, char **argv) {
+    const char *pos[3] = {NULL, NULL, NULL};
+    int n_pos = 0, quiet = 0;
+    mb_quantize_params p = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage();
+            return 0;
+        } else if (!strcmp(a, "--compare")) {
+            return compare(argc, argv, i + 1);
+        } else if (!strcmp(a, "--allow-requantize")) {
+            p.allow_requantize = 1;
+        } else if (!strcmp(a, "--allow-fallback")) {
+            p.allow_fallback = 1;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = 1;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            const char *v = cli_value(argc, argv, &i);
+            long n;
+            if (!v || !cli_int("-t", v, 1, 1024, &n)) return 1;
+            p.n_threads = (int)n;
+        } else if (a[0] == '-' && a[1]) {
+            return cli_fail("unknown option '%s' (see matchbox quantize --help)", a);
+        } else if (n_pos < 3) {
+            pos[n_pos++] = a;
+        } else {
+            return cli_fail("unexpected argument '%s'", a);
+        }
+    }
+    if (n_pos < 3) return cli_fail("need IN OUT TYPE (see matchbox quantize --help)");
+    if (!mb_quant_preset_find(pos[2]))
+        return cli_fail("unknown type '%s'; valid types: %s", pos[2], mb_quant_preset_names());
+    p.progress = quiet ? NULL : stderr;
+    mb_quantize_stats s;
+    if (mb_quantize_file(pos[0], pos[1], pos[2], &p, &s) != MB_OK) return cli_fail(NULL);
+    const double mib = 1024.0 * 1024.0;
+    fprintf(stderr,
+            "quantized %s -> %s (%s): %d tensors, %d converted, %d fallback(s), %.2f s\n"
+            "  weights %.2f MiB -> %.2f MiB (%.2f bpw -> %.2f bpw), file %.2f MiB -> %.2f MiB\n",
+            pos[0], pos[1], pos[2], s.n_tensors, s.n_converted, s.n_fallback, s.seconds,
+            (double)s.bytes_in / mib, (double)s.bytes_out / mib,
+            s.n_weights ? 8.0 * (double)s.bytes_in / (double)s.n_weights : 0.0,
+            s.n_weights ? 8.0 * (double)s.bytes_out / (double)s.n_weights : 0.0,
+            (double)s.file_in / mib, (double)s.file_out / mib);
+    return 0;
+}
