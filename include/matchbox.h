@@ -49,6 +49,10 @@ typedef struct {
                     * the file otherwise; 1: always map; 0: always read into memory */
     int use_mlock; /* lock the weights in RAM */
     int verbose;   /* print load information to stderr */
+    /* NULL (default): the pre-tokenizer tokenizer.ggml.pre names; else the
+     * name of one to use instead, for byte-level BPE vocabularies ("gpt-2",
+     * "llama-bpe", "smollm", "qwen2", "default"). */
+    const char *tokenizer_pre;
 } mb_model_params;
 
 mb_model_params mb_model_default_params(void);

@@ -39,6 +39,8 @@ static void run_usage(FILE *f) {
           "  --mmap                  map the file instead (default: memory when the\n"
           "                          weights fit in available RAM, mapping otherwise)\n"
           "  --mlock                 lock the weights in RAM\n"
+          "  --tokenizer-pre NAME    pre-tokenizer of a BPE vocabulary instead of the file's\n"
+          "                          (default, gpt-2, llama-bpe, smollm, qwen2)\n"
           "  -v, --verbose           print load details\n",
           f);
 }
@@ -126,6 +128,9 @@ static int parse(int argc, char **argv, run_opts *o, int *rc) {
             o->mp.use_mmap = 1;
         } else if (!strcmp(a, "--mlock")) {
             o->mp.use_mlock = 1;
+        } else if (!strcmp(a, "--tokenizer-pre")) {
+            if (!VALUE()) return 0;
+            o->mp.tokenizer_pre = v;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             o->verbose = 1;
         } else if (a[0] == '-' && a[1] != '\0') {

@@ -7,18 +7,23 @@
 #include "commands.h"
 
 int cmd_tokenize(int argc, char **argv) {
-    const char *model_path = NULL, *text = NULL, *file = NULL;
+    const char *model_path = NULL, *text = NULL, *file = NULL, *pre = NULL;
     int ids_only = 0, add_special = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            puts("usage: matchbox tokenize MODEL [TEXT | -f FILE] [--ids] [--no-bos]\n\n"
-                 "Print each token id with its text. --ids prints the ids only, on one line.");
+            puts("usage: matchbox tokenize MODEL [TEXT | -f FILE] [--ids] [--no-bos]\n"
+                 "                         [--tokenizer-pre NAME]\n\n"
+                 "Print each token id with its text. --ids prints the ids only, on one line.\n"
+                 "--tokenizer-pre uses that pre-tokenizer of a BPE vocabulary instead of the\n"
+                 "file's (default, gpt-2, llama-bpe, smollm, qwen2).");
             return 0;
         } else if (!strcmp(a, "--ids")) {
             ids_only = 1;
         } else if (!strcmp(a, "--no-bos")) {
             add_special = 0;
+        } else if (!strcmp(a, "--tokenizer-pre")) {
+            if (!(pre = cli_value(argc, argv, &i))) return 1;
         } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
             if (!(file = cli_value(argc, argv, &i))) return 1;
         } else if (a[0] == '-' && a[1]) {
@@ -43,6 +48,7 @@ int cmd_tokenize(int argc, char **argv) {
         len = strlen(text);
     }
     mb_model_params mp = mb_model_default_params();
+    mp.tokenizer_pre = pre;
     mb_model *m = NULL;
     int rc = 1;
     mb_token *ids = NULL;

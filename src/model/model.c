@@ -28,7 +28,7 @@ static mb_status load(mb_model *m, const char *path, const mb_model_params *p) {
     if ((st = mb_hparams_read(m->gguf, &m->hp))) return st;
     if (m->gguf->n_tensors == 0)
         return mb_errorf(MB_ERR_FORMAT, "the file has no tensors (a vocab-only file?)");
-    if ((st = mb_vocab_load(m->gguf, &m->vocab))) return st;
+    if ((st = mb_vocab_load_pre(m->gguf, p->tokenizer_pre, &m->vocab))) return st;
     m->hp.n_vocab = mb_vocab_n_tokens(m->vocab);
     const mb_gguf_tensor *emb = mb_gguf_find_tensor(m->gguf, "token_embd.weight");
     if (emb && emb->n_dims >= 2 && emb->ne[1] != (uint64_t)m->hp.n_vocab)
