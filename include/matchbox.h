@@ -166,6 +166,40 @@ typedef struct {
 mb_status mb_generate(mb_session *session, mb_sampler *sampler, const mb_token *prompt,
                       size_t n_prompt, const mb_generate_params *params, mb_generate_stats *stats);
 
+/* ---- chat templates -------------------------------------------------- */
+
+/* One message of a conversation; role is "system", "user" or "assistant". */
+typedef struct {
+    const char *role;
+    const char *content;
+} mb_chat_message;
+
+/* The names --chat-template accepts, comma-separated ("chatml, llama2, ..."). */
+const char *mb_chat_template_names(void);
+
+/* The template family used for MODEL: OVERRIDE when not NULL (one of
+ * mb_chat_template_names()), else the family of the model's
+ * tokenizer.chat_template. *name gets a static string. *is_fallback (may be
+ * NULL) is set when the file has no template and ChatML stands in for it.
+ * MB_ERR_UNSUPPORTED for a template of no known family, MB_ERR_INVALID_ARG
+ * for an unknown OVERRIDE; both messages name the choices. */
+mb_status mb_chat_template_name(const mb_model *model, const char *override, const char **name,
+                                int *is_fallback);
+
+/* Render N messages as the model's chat template (or OVERRIDE) gives them,
+ * with the opening of the assistant's answer at the end when
+ * ADD_GENERATION_PROMPT is set. Writes at most CAP bytes, and a NUL when
+ * there is room; *n_out gets the text's length, so CAP 0 measures.
+ * MB_ERR_INVALID_ARG if CAP was too small or a role is unknown. */
+mb_status mb_chat_apply(const mb_model *model, const char *override, const mb_chat_message *msgs,
+                        size_t n, int add_generation_prompt, char *buf, size_t cap,
+                        size_t *n_out);
+
+/* The add_special to tokenize a rendered chat with: 0 when TEXT already
+ * starts with the BOS token's text (templates often write it), so that BOS
+ * is not doubled; 1 otherwise. */
+int mb_chat_add_special(const mb_model *model, const char *text, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -56,6 +56,58 @@ const char *cli_value(int argc, char **argv, int *i) {
     return argv[++*i];
 }
 
+const char cli_sampling_help[] =
+    "  --temp T                temperature (0: greedy; default 0.8)\n"
+    "  --top-k N               keep the N most likely tokens (0: off; default 40)\n"
+    "  --top-p P               nucleus sampling (1: off; default 0.95)\n"
+    "  --min-p P               drop tokens below P x the top probability (default 0.05)\n"
+    "  --repeat-penalty F      penalize repeated tokens (1: off; default 1)\n"
+    "  --repeat-last-n N       window the penalties look at (default 64)\n"
+    "  --presence-penalty F    (default 0)\n"
+    "  --frequency-penalty F   (default 0)\n"
+    "  -s, --seed N            random seed (default: random, printed)\n";
+
+static int float_flag(int argc, char **argv, int *i, float *out) {
+    const char *flag = argv[*i], *v = cli_value(argc, argv, i);
+    double d;
+    if (!v || !cli_float(flag, v, &d)) return -1;
+    *out = (float)d;
+    return 1;
+}
+
+static int int_flag(int argc, char **argv, int *i, long hi, long *out) {
+    const char *flag = argv[*i], *v = cli_value(argc, argv, i);
+    return v && cli_int(flag, v, 0, hi, out) ? 1 : -1;
+}
+
+int cli_sampling_flag(int argc, char **argv, int *i, mb_sampler_params *sp, int *seed_given) {
+    const char *a = argv[*i];
+    long l = 0;
+    int r;
+    if (!strcmp(a, "--temp")) return float_flag(argc, argv, i, &sp->temperature);
+    if (!strcmp(a, "--top-p")) return float_flag(argc, argv, i, &sp->top_p);
+    if (!strcmp(a, "--min-p")) return float_flag(argc, argv, i, &sp->min_p);
+    if (!strcmp(a, "--repeat-penalty")) return float_flag(argc, argv, i, &sp->repeat_penalty);
+    if (!strcmp(a, "--presence-penalty")) return float_flag(argc, argv, i, &sp->presence_penalty);
+    if (!strcmp(a, "--frequency-penalty"))
+        return float_flag(argc, argv, i, &sp->frequency_penalty);
+    if (!strcmp(a, "--top-k")) {
+        if ((r = int_flag(argc, argv, i, 1 << 30, &l)) == 1) sp->top_k = (int)l;
+        return r;
+    }
+    if (!strcmp(a, "--repeat-last-n")) {
+        if ((r = int_flag(argc, argv, i, 1 << 20, &l)) == 1) sp->repeat_last_n = (int)l;
+        return r;
+    }
+    if (!strcmp(a, "-s") || !strcmp(a, "--seed")) {
+        if ((r = int_flag(argc, argv, i, 0x7fffffffffffffffL, &l)) != 1) return r;
+        sp->seed = (uint64_t)l;
+        *seed_given = 1;
+        return 1;
+    }
+    return 0;
+}
+
 static int is_file(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);

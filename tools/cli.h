@@ -24,6 +24,14 @@ const char *cli_default_model(void);
 /* True if ARG names a model file rather than a prompt. */
 int cli_looks_like_model(const char *arg);
 
+/* Parse one sampling flag at argv[*i] (--temp, --top-k, --top-p, --min-p,
+ * --repeat-penalty, --repeat-last-n, --presence-penalty, --frequency-penalty,
+ * -s/--seed) into SP, advancing *i past its value. Returns 1 if it was one,
+ * 0 if argv[*i] is no sampling flag, -1 after printing an error. */
+int cli_sampling_flag(int argc, char **argv, int *i, mb_sampler_params *sp, int *seed_given);
+/* The sampling flags' help lines, as cli_sampling_flag parses them. */
+extern const char cli_sampling_help[];
+
 /* Read a whole file or stdin (PATH "-") into a NUL-terminated buffer. */
 char *cli_read_all(const char *path, size_t *len);
 
