@@ -14,11 +14,10 @@ static inline __m256i mbx_dot_us8(__m256i u, __m256i s) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-/* As mbx_dot_us8, with bytes 0..15 scaled by SC_LO and 16..31 by SC_HI. */
-static inline __m256i mbx_dot_us8_sc2(__m256i u, __m256i s, int sc_lo, int sc_hi) {
-    const __m256i sc =
-        _mm256_setr_m128i(_mm_set1_epi16((short)sc_lo), _mm_set1_epi16((short)sc_hi));
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), sc);
+/* acc + the int32 lanes of sum(u[i] * s[i] * sc16[i/2]): SC16 holds one
+ * int16 scale per pair of bytes (a sub-block's scale repeated). */
+static inline __m256i mbx_dot_us8_scaled(__m256i acc, __m256i u, __m256i s, __m256i sc16) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), sc16));
 }
 
 #endif

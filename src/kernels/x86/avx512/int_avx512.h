@@ -1,8 +1,8 @@
-/* The 8-bit integer dot primitives of the AVX-512 level: AVX512-VNNI's
- * VPDPBUSD in its 256-bit (VL) form, which sums four u8*s8 products straight
- * into int32 (no 16-bit intermediate), replacing AVX2's three-instruction
- * sequence. 256-bit vectors because Zen 4 splits 512-bit integer ops in two
- * anyway and the blocks are 32 bytes wide. */
+/* The 8-bit integer dot primitives of the AVX-512 level, in AVX512-VNNI's
+ * 256-bit (VL) forms: VPDPBUSD sums four u8*s8 products straight into int32,
+ * VPDPWSSD scales and accumulates 16-bit pair sums in one instruction. 256-bit
+ * vectors because Zen 4 splits 512-bit integer ops in two anyway and the
+ * blocks are 32 bytes wide. */
 #ifndef MB_KERNELS_X86_AVX512_INT_AVX512_H
 #define MB_KERNELS_X86_AVX512_INT_AVX512_H
 
@@ -14,9 +14,11 @@ static inline __m256i mbx_dot_us8(__m256i u, __m256i s) {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
 }
 
-static inline __m256i mbx_dot_us8_sc2(__m256i u, __m256i s, int sc_lo, int sc_hi) {
-    const __m256i sc = _mm256_setr_m128i(_mm_set1_epi32(sc_lo), _mm_set1_epi32(sc_hi));
-    return _mm256_mullo_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s), sc);
+/* VPMADDUBSW's 16-bit pair sums are exact for these operands (codes <= 63
+ * times activations in -127..127); VPDPWSSD then scales and accumulates
+ * them into int32 in one instruction. */
+static inline __m256i mbx_dot_us8_scaled(__m256i acc, __m256i u, __m256i s, __m256i sc16) {
+    return _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(u, s), sc16);
 }
 
 #endif
