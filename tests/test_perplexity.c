@@ -1,0 +1,63 @@
+/* Perplexity and KL divergence on the real stories260K model. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/perplexity.h"
+#include "test_util.h"
+
+int main(void) {
+    const char *model_path = mbt_shared_path_or_skip("models/stories260K.gguf");
+    const char *text_path = mbt_shared_path_or_skip("data/wiki.test.raw");
+    size_t len = 0;
+    char *text = mbt_read_file(text_path, &len);
+    CHECK(text != NULL);
+    mb_model *m = NULL;
+    mb_model_params mp = mb_model_default_params();
+    CHECK_OK(mb_model_load(model_path, &mp, &m));
+    if (!m || !text) return mbt_finish();
+
+    /* Three chunks of 512: the reference's running PPL over 40 chunks stays
+     * in 115..166 (final 164.86); three chunks land near 116. */
+    mb_ppl_params p = {.n_ctx = 512, .n_chunks = 3, .n_threads = 2};
+    char base[512];
+    snprintf(base, sizeof base, "%s/base.kld", mbt_tmpdir());
+    p.kld_base_write = base;
+    mb_ppl_result r;
+    CHECK_OK(mb_perplexity(m, text, len, &p, &r));
+    CHECK_EQ_INT(r.n_chunks, 3);
+    CHECK_EQ_INT((int)r.n_scored, 3 * 255); /* positions 256..510 of each chunk */
+    CHECK_MSG(r.ppl > 100 && r.ppl < 135, "PPL %g outside the reference's range", r.ppl);
+    CHECK(r.ppl_err > 0 && r.ppl_err < r.ppl / 5);
+
+    /* The model against its own base: KLD ~0 (half-precision storage),
+     * the same top token everywhere. */
+    p.kld_base_write = NULL;
+    p.kld_base_read = base;
+    p.n_chunks = 0; /* the base decides: 3 */
+    mb_ppl_result k;
+    CHECK_OK(mb_perplexity(m, text, len, &p, &k));
+    CHECK(k.has_kld);
+    CHECK_EQ_INT(k.n_chunks, 3);
+    CHECK_MSG(fabs(k.kld) < 1e-5, "self KLD %g", k.kld);
+    CHECK_MSG(k.top1 > 0.999, "self top-1 %g", k.top1);
+    CHECK_NEAR(k.ppl, r.ppl, 1e-9 * r.ppl);
+    CHECK_NEAR(k.ppl_base, r.ppl, 1e-3 * r.ppl);
+
+    /* A base made with another context is refused, naming both. */
+    p.n_ctx = 256;
+    CHECK(mb_perplexity(m, text, len, &p, &k) == MB_ERR_INVALID_ARG);
+    CHECK(strstr(mb_last_error(), "512") != NULL);
+
+    /* Empty and too-short texts are errors, not NaN. */
+    p = (mb_ppl_params){.n_ctx = 512};
+    CHECK(mb_perplexity(m, "", 0, &p, &k) == MB_ERR_INVALID_ARG);
+    CHECK(strstr(mb_last_error(), "empty") != NULL);
+    CHECK(mb_perplexity(m, "Once upon a time", 16, &p, &k) == MB_ERR_INVALID_ARG);
+    CHECK(strstr(mb_last_error(), "at least 1024") != NULL);
+
+    mb_model_free(m);
+    free(text);
+    return mbt_finish();
+}
