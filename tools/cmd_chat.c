@@ -40,6 +40,8 @@ static void chat_usage(FILE *f) {
           f);
     fputs(cli_sampling_help, f);
     fputs("  --no-mmap               read the weights into memory instead of mapping them\n"
+          "  --mmap                  map the file through the page cache\n"
+          "  --tokenizer-pre NAME    pre-tokenizer of a byte-level BPE vocabulary to use\n"
           "  --mlock                 lock the weights in RAM\n"
           "  -v, --verbose           report the tokens fed and the context used per turn\n",
           f);
@@ -81,6 +83,11 @@ static int parse(int argc, char **argv, chat_opts *o, int *rc) {
             if (!VALUE() || !cli_int(a, v, 1, 1024, &o->n_threads)) return 0;
         } else if (!strcmp(a, "--no-mmap")) {
             o->mp.use_mmap = 0;
+        } else if (!strcmp(a, "--mmap")) {
+            o->mp.use_mmap = 1;
+        } else if (!strcmp(a, "--tokenizer-pre")) {
+            if (!VALUE()) return 0;
+            o->mp.tokenizer_pre = v;
         } else if (!strcmp(a, "--mlock")) {
             o->mp.use_mlock = 1;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
