@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/checked.h"
@@ -65,6 +66,7 @@ mb_status mb_kld_create(const char *path, int n_ctx, int n_vocab, int n_chunks,
     if ((k->tmp = malloc(len))) {
         snprintf(k->tmp, len, "%s.tmp.XXXXXX", path);
         fd = mkstemp(k->tmp);
+        if (fd >= 0) (void)fchmod(fd, 0644); /* mkstemp makes 0600 */
     }
     if (fd < 0 || !(k->f = fdopen(fd, "wb"))) {
         st = mb_errorf(MB_ERR_IO, "%s: cannot create a temporary file: %s", path, strerror(errno));

@@ -39,9 +39,9 @@ void mb_q5_1_from_float(const float *src, void *dst, int64_t n);
 void mb_q8_0_from_float(const float *src, void *dst, int64_t n);
 void mb_q8_1_from_float(const float *src, void *dst, int64_t n);
 void mb_q8_k_from_float(const float *src, void *dst, int64_t n);
-/* K-quant weights: a plain per-sub-block fit (min/max or max-abs), not
- * ggml's scale search, so the bytes differ from llama.cpp's but decode
- * within the format's usual error. */
+/* K-quant weights: the searched scale/min fits of ggml's reference
+ * quantizer (quant_kquants.c); on llama-125m every Q4_K_M block matches
+ * llama.cpp's bytes (docs/QUANTIZE.md). */
 void mb_q2_k_from_float(const float *src, void *dst, int64_t n);
 void mb_q3_k_from_float(const float *src, void *dst, int64_t n);
 void mb_q4_k_from_float(const float *src, void *dst, int64_t n);
