@@ -1,6 +1,7 @@
 #include "threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,19 +23,41 @@
 /* Spins before sleeping: long enough to cover the gap between two matrix
  * products of a decode step, short enough not to burn a core when idle. */
 enum { SPIN_LIMIT = 1 << 16 };
+/* Spins of the caller waiting for the last task before it starts yielding. */
+enum { WAIT_SPINS = 1 << 12 };
+
+/* A job is N tasks, task i being fn(ctx, i, N). Tasks are claimed from one
+ * atomic word by whichever thread comes first, the caller included: a worker
+ * that is late (asleep, or its core taken by another process) leaves its
+ * task to the others instead of holding up the step, which is what made two
+ * threads slower than one on a busy machine. The word holds the job's
+ * generation, its task count and the next task to claim, so a claim can
+ * never mix one job's task index with another job's function. */
+static inline uint64_t job_word(uint32_t gen, uint32_t n, uint32_t next) {
+    return (uint64_t)gen << 32 | (uint64_t)n << 16 | next;
+}
+static inline uint32_t word_gen(uint64_t w) {
+    return (uint32_t)(w >> 32);
+}
+static inline uint32_t word_n(uint64_t w) {
+    return (uint32_t)(w >> 16) & 0xffff;
+}
+static inline uint32_t word_next(uint64_t w) {
+    return (uint32_t)w & 0xffff;
+}
 
 struct mb_threadpool {
     int n_threads;
     pthread_t *threads;
     pthread_mutex_t mutex;
     pthread_cond_t wake;
-    atomic_uint generation; /* bumped once per job */
-    atomic_int pending;     /* workers still running the current job */
+    _Atomic uint64_t job; /* job_word(): generation, tasks, next task */
+    atomic_int done;      /* tasks of the current job finished */
     atomic_int sleepers;
     atomic_bool quit;
-    mb_job_fn fn;
-    void *ctx;
-    int n_active;
+    _Atomic(mb_job_fn) fn;
+    _Atomic(void *) ctx;
+    uint32_t generation; /* the caller's count of jobs published */
 };
 
 typedef struct {
@@ -46,14 +69,32 @@ static worker_arg *worker_args(mb_threadpool *p) {
     return (worker_arg *)(p->threads + p->n_threads);
 }
 
+/* Run tasks of job generation GEN until none is left. fn and ctx are read
+ * after the job word (so they are GEN's or newer) and before the claim; a
+ * claim that succeeds proves the job was still GEN, and the caller publishes
+ * a newer fn only once every task of GEN has been claimed and done. */
+static void run_tasks(mb_threadpool *p, uint32_t gen) {
+    for (;;) {
+        uint64_t w = atomic_load_explicit(&p->job, memory_order_acquire);
+        if (word_gen(w) != gen || word_next(w) >= word_n(w)) return;
+        mb_job_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
+        void *ctx = atomic_load_explicit(&p->ctx, memory_order_relaxed);
+        if (!atomic_compare_exchange_weak_explicit(&p->job, &w, w + 1, memory_order_acq_rel,
+                                                   memory_order_relaxed))
+            continue;
+        fn(ctx, (int)word_next(w), (int)word_n(w));
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+    }
+}
+
 static void *worker_main(void *arg) {
     worker_arg *wa = arg;
     mb_threadpool *p = wa->pool;
-    unsigned seen = 0;
+    uint32_t seen = 0;
     for (;;) {
-        unsigned gen;
+        uint32_t gen;
         int spins = 0;
-        while ((gen = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen &&
+        while ((gen = word_gen(atomic_load_explicit(&p->job, memory_order_acquire))) == seen &&
                !atomic_load(&p->quit)) {
             if (++spins < SPIN_LIMIT) {
                 CPU_RELAX();
@@ -61,7 +102,7 @@ static void *worker_main(void *arg) {
             }
             pthread_mutex_lock(&p->mutex);
             atomic_fetch_add(&p->sleepers, 1);
-            while (atomic_load(&p->generation) == seen && !atomic_load(&p->quit))
+            while (word_gen(atomic_load(&p->job)) == seen && !atomic_load(&p->quit))
                 pthread_cond_wait(&p->wake, &p->mutex);
             atomic_fetch_sub(&p->sleepers, 1);
             pthread_mutex_unlock(&p->mutex);
@@ -69,8 +110,7 @@ static void *worker_main(void *arg) {
         }
         if (atomic_load(&p->quit)) return NULL;
         seen = gen;
-        if (wa->index < p->n_active) p->fn(p->ctx, wa->index, p->n_active);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        run_tasks(p, gen);
     }
 }
 
@@ -128,21 +168,29 @@ void mb_threadpool_run(mb_threadpool *p, int n, mb_job_fn fn, void *ctx) {
         fn(ctx, 0, 1);
         return;
     }
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n_active = n;
-    /* Every worker wakes per job (those past n_active just return), so the
-     * generation counter is the only shared state they wait on. */
-    atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    uint32_t gen = ++p->generation;
+    if (gen == 0) gen = ++p->generation; /* 0 is what workers start out having seen */
+    /* Sequentially consistent with the workers' sleepers count and recheck,
+     * so a worker going to sleep either sees this job or is woken for it. */
+    atomic_store(&p->job, job_word(gen, (uint32_t)n, 0));
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mutex);
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mutex);
     }
-    fn(ctx, 0, n);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
-        CPU_RELAX();
+    run_tasks(p, gen);
+    /* Spin, then yield: a worker that lost its core mid-task gets it back
+     * sooner than if the caller spun out its time slice. With nothing else
+     * to run, sched_yield returns at once. */
+    for (int spins = 0; atomic_load_explicit(&p->done, memory_order_acquire) < n; spins++) {
+        if (spins < WAIT_SPINS)
+            CPU_RELAX();
+        else
+            sched_yield();
+    }
 }
 
 int mb_physical_cores(void) {

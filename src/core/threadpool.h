@@ -1,8 +1,12 @@
-/* A persistent pool of worker threads. A job is one function run by every
- * thread (caller included) with its index; work is split by the job itself,
- * usually by rows. Nothing is created or allocated per job: workers spin
- * briefly on a generation counter, then sleep on a condition variable, so a
- * decode step costs two atomic handshakes, not thread creation. */
+/* A persistent pool of worker threads. A job is N tasks of one function,
+ * task i called as fn(ctx, i, N); work is split by the job itself, usually
+ * by rows. Tasks are claimed by whichever thread is free, caller included, so
+ * a late worker never holds up a step: each task index runs exactly once,
+ * never twice at the same time, but not necessarily on thread i (scratch
+ * indexed by i is safe; thread-local state is not). Nothing is created or
+ * allocated per job: workers spin briefly on the job word, then sleep on a
+ * condition variable, so a decode step costs atomic handshakes, not thread
+ * creation. */
 #ifndef MB_CORE_THREADPOOL_H
 #define MB_CORE_THREADPOOL_H
 
@@ -16,7 +20,8 @@ mb_status mb_threadpool_new(int n_threads, mb_threadpool **out);
 void mb_threadpool_free(mb_threadpool *pool);
 int mb_threadpool_size(const mb_threadpool *pool);
 
-/* Run FN on N threads (1 <= N <= size; the caller is thread 0) and wait. */
+/* Run tasks 0..N-1 of FN (N is capped at size) on the pool and the caller,
+ * and wait until all are done. N <= 1 runs fn(ctx, 0, 1) on the caller. */
 void mb_threadpool_run(mb_threadpool *pool, int n, mb_job_fn fn, void *ctx);
 
 /* Physical cores (distinct core ids in /proc/cpuinfo / sysfs), >= 1. */
