@@ -135,11 +135,12 @@ static double error_bound(uint32_t type) {
     case MB_TYPE_Q5_0: return 1.0 / 16 + 0x1p-10;
     case MB_TYPE_Q4_1: return 1.0 / 15 + 0x1p-10;
     case MB_TYPE_Q5_1: return 1.0 / 31 + 0x1p-10;
-    /* Half a step over twice the range, plus half a step of the coded scale
-     * and half a min step. */
-    case MB_TYPE_Q2_K: return 1.0 / 3 + 1.0 / 45 + 1.0 / 30 + 0.01;
-    case MB_TYPE_Q4_K: return 1.0 / 15 + 1.0 / 945 + 1.0 / 126 + 0.002;
-    case MB_TYPE_Q5_K: return 1.0 / 31 + 1.0 / 1953 + 1.0 / 126 + 0.002;
+    /* A step over twice the range (the searched fit minimizes weighted
+     * squared error, so it may clip an extreme value by up to another half
+     * step), plus half a step of the coded scale and half a min step. */
+    case MB_TYPE_Q2_K: return 2.0 / 3 + 1.0 / 45 + 1.0 / 30 + 0.01;
+    case MB_TYPE_Q4_K: return 2.0 / 15 + 1.0 / 945 + 1.0 / 126 + 0.002;
+    case MB_TYPE_Q5_K: return 2.0 / 31 + 1.0 / 1953 + 1.0 / 126 + 0.002;
     /* Symmetric K: a full step (mirror-image clip) of the sub-block. */
     case MB_TYPE_Q3_K: return 1.0 / 4 + 1.0 / 32 + 0.005;
     case MB_TYPE_Q6_K: return 1.0 / 32 + 1.0 / 128 + 0.002;
