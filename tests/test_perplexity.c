@@ -45,6 +45,12 @@ int main(void) {
     CHECK_NEAR(k.ppl, r.ppl, 1e-9 * r.ppl);
     CHECK_NEAR(k.ppl_base, r.ppl, 1e-3 * r.ppl);
 
+    /* --chunks below the base's count evaluates only that many. */
+    p.n_chunks = 1;
+    CHECK_OK(mb_perplexity(m, text, len, &p, &k));
+    CHECK_EQ_INT(k.n_chunks, 1);
+    p.n_chunks = 0;
+
     /* A base made with another context is refused, naming both. */
     p.n_ctx = 256;
     CHECK(mb_perplexity(m, text, len, &p, &k) == MB_ERR_INVALID_ARG);

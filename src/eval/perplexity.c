@@ -177,17 +177,19 @@ mb_status mb_perplexity(mb_model *m, const char *text, size_t len, const mb_ppl_
     }
     /* Each chunk starts from BOS, as the reference evaluates it (when the
      * vocabulary adds BOS; the tokenizer put one at the start if so). */
-    int n_chunks = n_tok / n_ctx;
+    const int all_chunks = n_tok / n_ctx;
+    int n_chunks = all_chunks;
     if (p->n_chunks > 0 && p->n_chunks < n_chunks) n_chunks = p->n_chunks;
     if (ids[0] == mb_token_bos(m))
-        for (int c = 0; c < n_chunks; c++)
+        for (int c = 0; c < all_chunks; c++)
             ids[(size_t)c * (size_t)n_ctx] = ids[0];
     mb_kld_file *bw = NULL, *br = NULL;
     const int n_vocab = mb_model_n_vocab(m);
     if (p->kld_base_read) {
         int base_chunks = 0;
-        st =
-            mb_kld_open(p->kld_base_read, n_ctx, n_vocab, ids, n_chunks * n_ctx, &base_chunks, &br);
+        /* The base decides the chunks; --chunks may only lower it. */
+        st = mb_kld_open(p->kld_base_read, n_ctx, n_vocab, ids, all_chunks * n_ctx, &base_chunks,
+                         &br);
         if (!st && base_chunks < n_chunks) n_chunks = base_chunks;
         r->has_kld = 1;
     } else if (p->kld_base_write) {
