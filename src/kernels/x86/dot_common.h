@@ -56,4 +56,46 @@ static inline float mbx_hsum(__m256 v) {
             MBX_NAME(dot_##name)(n, &out[r], w, ab + (size_t)r * stride);                          \
     }
 
+/* As MBX_DEFINE_DOTS, with the rows form split in PREP(x, &prepared), which
+ * unpacks a weight block, and APPLY(&prepared, y, acc), so each weight block
+ * is unpacked once for four activation rows. APPLY must perform the same
+ * float operations as BLOCK (the integer parts may be grouped differently:
+ * they are exact), which keeps the rows form equal to the single dot. */
+#define MBX_DEFINE_PREP_DOTS(name, WBLOCK, ABLOCK, QK, BLOCK, PREP_T, PREP, APPLY)                 \
+    void MBX_NAME(dot_##name)(int64_t n, float *out, const void *w, const void *a) {               \
+        const WBLOCK *x = w;                                                                       \
+        const ABLOCK *y = a;                                                                       \
+        __m256 acc = _mm256_setzero_ps();                                                          \
+        for (int64_t i = 0; i < n / (QK); i++)                                                     \
+            acc = BLOCK(&x[i], &y[i], acc);                                                        \
+        *out = mbx_hsum(acc);                                                                      \
+    }                                                                                              \
+    void MBX_NAME(dot_rows_##name)(int64_t n, float *out, const void *w, const void *a,            \
+                                   size_t stride, int n_rows) {                                    \
+        const WBLOCK *x = w;                                                                       \
+        const uint8_t *ab = a;                                                                     \
+        int r = 0;                                                                                 \
+        for (; r + 4 <= n_rows; r += 4) {                                                          \
+            const ABLOCK *y0 = (const ABLOCK *)(ab + (size_t)r * stride);                          \
+            const ABLOCK *y1 = (const ABLOCK *)(ab + (size_t)(r + 1) * stride);                    \
+            const ABLOCK *y2 = (const ABLOCK *)(ab + (size_t)(r + 2) * stride);                    \
+            const ABLOCK *y3 = (const ABLOCK *)(ab + (size_t)(r + 3) * stride);                    \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                            \
+            for (int64_t i = 0; i < n / (QK); i++) {                                               \
+                PREP_T b;                                                                          \
+                PREP(&x[i], &b);                                                                   \
+                a0 = APPLY(&b, &y0[i], a0);                                                        \
+                a1 = APPLY(&b, &y1[i], a1);                                                        \
+                a2 = APPLY(&b, &y2[i], a2);                                                        \
+                a3 = APPLY(&b, &y3[i], a3);                                                        \
+            }                                                                                      \
+            out[r] = mbx_hsum(a0);                                                                 \
+            out[r + 1] = mbx_hsum(a1);                                                             \
+            out[r + 2] = mbx_hsum(a2);                                                             \
+            out[r + 3] = mbx_hsum(a3);                                                             \
+        }                                                                                          \
+        for (; r < n_rows; r++)                                                                    \
+            MBX_NAME(dot_##name)(n, &out[r], w, ab + (size_t)r * stride);                          \
+    }
+
 #endif
