@@ -11,10 +11,15 @@
 
 #include "error.h"
 
+/* Reads of 64 MiB: large enough that system calls cost nothing, and
+ * measured faster here than 1 GiB reads into memory not yet faulted in
+ * (0.4-1.5 s against 2-6 s for 2.2 GB with huge pages advised). */
+enum { READ_CHUNK = 64u << 20 };
+
 static mb_status read_whole(int fd, uint8_t *dst, uint64_t size, const char *path) {
     uint64_t done = 0;
     while (done < size) {
-        ssize_t n = read(fd, dst + done, size - done > (1u << 30) ? (1u << 30) : size - done);
+        ssize_t n = read(fd, dst + done, size - done > READ_CHUNK ? READ_CHUNK : size - done);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0)
             return mb_errorf(MB_ERR_IO, "%s: read failed at byte %llu: %s", path,
