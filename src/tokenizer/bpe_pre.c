@@ -91,16 +91,18 @@ void mb_bpe_pre_free(mb_bpe_pre *p) {
     free(p);
 }
 
+mb_status mb_bpe_pre_unknown(const char *name, size_t len, const char *source) {
+    int shown = len > 64 ? 64 : (int)len;
+    bool from_flag = strcmp(source, "--tokenizer-pre") == 0;
+    return mb_errorf(
+        MB_ERR_UNSUPPORTED, "%s: pre-tokenizer '%.*s' is not supported (supported: %s)%s", source,
+        shown, name, mb_bpe_pre_supported, from_flag ? "" : "; --tokenizer-pre NAME chooses one");
+}
+
 mb_status mb_bpe_pre_new(const char *name, size_t len, const char *source, mb_bpe_pre **out) {
     *out = NULL;
     const pre_def *d = find_def(name, len);
-    if (!d) {
-        int shown = len > 64 ? 64 : (int)len;
-        return mb_errorf(MB_ERR_UNSUPPORTED,
-                         "%s: pre-tokenizer '%.*s' is not supported (supported: %s); "
-                         "--tokenizer-pre NAME chooses one",
-                         source, shown, name, mb_bpe_pre_supported);
-    }
+    if (!d) return mb_bpe_pre_unknown(name, len, source);
     mb_bpe_pre *p = calloc(1, sizeof *p);
     if (!p) return mb_errorf(MB_ERR_NO_MEMORY, "pre-tokenizer '%s': no memory", d->name);
     p->def = d;

@@ -19,6 +19,9 @@ typedef struct mb_bpe_pre mb_bpe_pre;
  * name came from, for that message. */
 mb_status mb_bpe_pre_new(const char *name, size_t len, const char *source, mb_bpe_pre **out);
 void mb_bpe_pre_free(mb_bpe_pre *p);
+/* The MB_ERR_UNSUPPORTED error for an unknown NAME from SOURCE (a key, or
+ * "--tokenizer-pre"), listing the supported names. */
+mb_status mb_bpe_pre_unknown(const char *name, size_t len, const char *source);
 
 /* The canonical name ("llama-bpe" for "llama3"). */
 const char *mb_bpe_pre_name(const mb_bpe_pre *p);

@@ -235,13 +235,8 @@ static mb_status read_pre(const mb_gguf *g, const char *override, mb_vocab_init 
         init->pre_source = "default";
     }
     bool add_bos = false;
-    if (!mb_bpe_pre_known(init->pre, init->pre_len, &add_bos)) {
-        int shown = init->pre_len > 64 ? 64 : (int)init->pre_len;
-        return mb_errorf(MB_ERR_UNSUPPORTED,
-                         "%s: pre-tokenizer '%.*s' is not supported (supported: %s); "
-                         "--tokenizer-pre NAME chooses one",
-                         init->pre_source, shown, init->pre, mb_bpe_pre_supported);
-    }
+    if (!mb_bpe_pre_known(init->pre, init->pre_len, &add_bos))
+        return mb_bpe_pre_unknown(init->pre, init->pre_len, init->pre_source);
     init->add_bos = add_bos;
     return MB_OK;
 }
