@@ -110,7 +110,8 @@ for f in "$T"/*.gguf; do
 done
 
 # A missing model gets a message that says how to get one.
-( cd "$T" && MATCHBOX_MODEL= HOME=$T "$MB" run "hello" -n 1 >/dev/null 2>"$T/err" </dev/null )
+mkdir -p "$T/nomodel/cwd"  # so ../shared (the default lookup) is $T/nomodel/shared: absent
+( cd "$T/nomodel/cwd" && MATCHBOX_MODEL= HOME=$T "$MB" run "hello" -n 1 >/dev/null 2>"$T/err" </dev/null )
 check "grep -q 'MATCHBOX_MODEL' '$T/err'" "no-model message: $(cat "$T/err")"
 
 # convert: the llama2.c checkpoint gives the same greedy text as the GGUF.
