@@ -20,11 +20,17 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-/* Spins before sleeping: long enough to cover the gap between two matrix
- * products of a decode step, short enough not to burn a core when idle. */
-enum { SPIN_LIMIT = 1 << 16 };
+/* A worker waits for the next job by spinning SPIN_PAUSES times, then
+ * yielding its core until SPIN_LIMIT, then sleeping on the condition
+ * variable: the whole wait covers the gap between two matrix products of a
+ * decode step. Yielding matters on a machine busier than the pool: a worker
+ * that only spins takes CPU time from the thread that will publish the next
+ * job (measured on 2 busy cores, llama-125m Q4_K_M: 2 threads decoded 90
+ * tok/s spinning vs 175 yielding, 1 thread 175). With nothing else to run,
+ * sched_yield returns at once, so an idle machine loses nothing. */
+enum { SPIN_PAUSES = 64, SPIN_LIMIT = 1 << 14 };
 /* Spins of the caller waiting for the last task before it starts yielding. */
-enum { WAIT_SPINS = 1 << 12 };
+enum { WAIT_SPINS = 1 << 8 };
 
 /* A job is N tasks, task i being fn(ctx, i, N). Tasks are claimed from one
  * atomic word by whichever thread comes first, the caller included: a worker
@@ -97,7 +103,10 @@ static void *worker_main(void *arg) {
         while ((gen = word_gen(atomic_load_explicit(&p->job, memory_order_acquire))) == seen &&
                !atomic_load(&p->quit)) {
             if (++spins < SPIN_LIMIT) {
-                CPU_RELAX();
+                if (spins < SPIN_PAUSES)
+                    CPU_RELAX();
+                else
+                    sched_yield();
                 continue;
             }
             pthread_mutex_lock(&p->mutex);
