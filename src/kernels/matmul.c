@@ -47,9 +47,12 @@ static void store(const matmul_job *j, int64_t r, long o, float v) {
     *dst = j->accumulate ? *dst + v : v;
 }
 
-/* Activation rows per multi-row call: eight Q8_K rows of 4096 values are
- * 37 KB, about what L1 holds next to one weight row. */
+/* Activation rows per multi-row call: as many (up to eight) as fit in about
+ * half of a 32 KB L1 next to the weight row, so every weight row of a tile
+ * reads them from L1; at least four, the multi-row dots' group size. */
 enum { ACT_TILE = 8 };
+#define ACT_TILE_BYTES (20u * 1024u)
+
 /* Bytes of weight rows kept hot in L2 while every activation tile passes. */
 #define WEIGHT_TILE_BYTES (128u * 1024u)
 
@@ -60,10 +63,11 @@ static void matmul_batch(const matmul_job *j, long begin, long end) {
     const size_t rb = j->w->row_bytes;
     const long w_tile = rb >= WEIGHT_TILE_BYTES ? 1 : (long)(WEIGHT_TILE_BYTES / rb);
     const int64_t n_rows = j->act->n_rows;
+    const int act_tile = j->act->row_bytes * ACT_TILE <= ACT_TILE_BYTES ? ACT_TILE : ACT_TILE / 2;
     for (long ob = begin; ob < end; ob += w_tile) {
         const long oe = end - ob < w_tile ? end : ob + w_tile;
-        for (int64_t r0 = 0; r0 < n_rows; r0 += ACT_TILE) {
-            const int m = n_rows - r0 < ACT_TILE ? (int)(n_rows - r0) : ACT_TILE;
+        for (int64_t r0 = 0; r0 < n_rows; r0 += act_tile) {
+            const int m = n_rows - r0 < act_tile ? (int)(n_rows - r0) : act_tile;
             const uint8_t *a = j->act->data + (size_t)r0 * j->act->row_bytes;
             for (long o = ob; o < oe; o++) {
                 const uint8_t *wrow = j->w->data + (size_t)o * rb;
