@@ -8,6 +8,15 @@
 #include "kernels/x86/dot_common.h"
 #include "tensor/blocks.h"
 
+/* Full unrolling turns the sub-block indices into constants (the scale
+ * shuffles become immediates) and lets the compiler keep a prepared block in
+ * registers (AVX-512 has 32 of them) instead of on the stack. */
+#if defined(__clang__)
+#define MBX_UNROLL _Pragma("unroll")
+#else
+#define MBX_UNROLL _Pragma("GCC unroll 8")
+#endif
+
 /* The eight 6-bit scales (low 8 bytes) and mins (high 8 bytes) of a
  * Q4_K/Q5_K block: the layout of mb_k4_scale_min, four at a time. */
 static inline __m128i mbx_k4_scales(const uint8_t s[12]) {
@@ -43,6 +52,7 @@ static inline __m256 mbx_block_k4(const uint8_t *scales, const uint8_t *qs, cons
     __m256i isum = _mm256_setzero_si256();
     if (qh) {
         const __m256i hb = mbx_load32(qh), bit4 = _mm256_set1_epi8(0x10);
+        MBX_UNROLL
         for (int p = 0; p < 4; p++) {
             const __m256i q = mbx_load32(qs + 32 * p);
             /* Bit 2p of each qh byte moved to bit 4 (the byte's other bits
@@ -61,6 +71,7 @@ static inline __m256 mbx_block_k4(const uint8_t *scales, const uint8_t *qs, cons
                                       mbx_pick16(sc16, 2 * p + 1));
         }
     } else {
+        MBX_UNROLL
         for (int p = 0; p < 4; p++) {
             const __m256i q = mbx_load32(qs + 32 * p);
             const __m256i lo = _mm256_and_si256(q, nib);
@@ -103,6 +114,7 @@ static inline __m256 mbx_block_q6_k(const mb_block_q6_k *x, const mb_block_q8_k 
     const __m256i pick0 = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2,
                                            3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
     __m256i isum = _mm256_setzero_si256();
+    MBX_UNROLL
     for (int h = 0; h < 2; h++) {
         /* Half h's eight scales in both 128-bit halves; run k takes scale
          * 2k in the low half and 2k+1 in the high half. */
@@ -119,6 +131,7 @@ static inline __m256 mbx_block_q6_k(const mb_block_q6_k *x, const mb_block_q8_k 
             _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), nib),
                             _mm256_and_si256(_mm256_srli_epi16(qh, 2), two)),
         };
+        MBX_UNROLL
         for (int k = 0; k < 4; k++) {
             const __m256i pick = _mm256_add_epi8(pick0, _mm256_set1_epi8((char)(4 * k)));
             const __m256i a = mbx_load32(y->qs + 128 * h + 32 * k);
@@ -130,14 +143,6 @@ static inline __m256 mbx_block_q6_k(const mb_block_q6_k *x, const mb_block_q8_k 
     const float d = _cvtsh_ss(x->d) * y->d;
     return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
 }
-
-/* Full unrolling lets the compiler keep a prepared block in registers
- * (AVX-512 has 32 of them) instead of on the stack. */
-#if defined(__clang__)
-#define MBX_UNROLL _Pragma("unroll")
-#else
-#define MBX_UNROLL _Pragma("GCC unroll 8")
-#endif
 
 /* A weight block unpacked for the integer dot: eight 32-byte vectors of
  * unsigned codes (one per 32 activation bytes), each with its int16 scales,
