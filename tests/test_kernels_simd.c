@@ -48,7 +48,7 @@ static void fill_act_input(float *x, int64_t n, int kind, uint64_t *rng) {
         }
     }
     if (kind == 3) {
-        for (int64_t b = 0; b < n; b += 32)
+        for (int64_t b = 0; b + 32 <= n; b += 32)
             x[b + 5] = (b / 32) % 2 ? 127.0f : -127.0f;
         /* Equal magnitudes of both signs: the first one's sign sets Q8_K's scale. */
         if (n >= 256) x[3] = 127.0f, x[200] = -127.0f;
