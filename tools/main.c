@@ -18,6 +18,7 @@ static const struct {
     {"quantize", cmd_quantize, "shrink a model's weights to a GGUF type or preset"},
     {"perplexity", cmd_perplexity, "perplexity and KL divergence of a model on a text"},
     {"bench", cmd_bench, "measure load, prefill and decode speed and memory bandwidth"},
+    {"serve", cmd_serve, "serve a model over HTTP with the OpenAI API"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,67 @@
+/* The generation engine of the server: slots that share one model's
+ * weights, each with its own session (KV cache) and thread, fed from one
+ * bounded FIFO of jobs. A job is the text a request asked for, produced as
+ * it is generated so a stream can send it on. */
+#ifndef MB_SERVER_ENGINE_H
+#define MB_SERVER_ENGINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "matchbox.h"
+#include "server/metrics.h"
+#include "server/request.h"
+
+typedef struct {
+    mb_token id;
+    float logprob;
+    int n_top;
+    mb_token top_id[MB_REQ_MAX_TOP_LOGPROBS];
+    float top_lp[MB_REQ_MAX_TOP_LOGPROBS];
+} mb_job_logprob;
+
+enum { MB_FINISH_LENGTH, MB_FINISH_STOP, MB_FINISH_CANCELLED, MB_FINISH_ERROR };
+
+typedef struct mb_job {
+    /* Inputs, fixed once submitted. */
+    mb_server_request req;
+    mb_token *prompt;
+    size_t n_prompt;
+    int max_tokens; /* resolved against the context */
+    double t_arrival;
+    /* Outputs, under mu; cv signals each change. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *text;
+    size_t len, cap;
+    mb_job_logprob *lp;
+    size_t n_lp, cap_lp;
+    int done, finish, n_generated;
+    char error[256];
+    atomic_int cancelled; /* set by the client side; generation stops at the next token */
+    atomic_int refs;
+    struct mb_job *next; /* FIFO link, under the engine's lock */
+} mb_job;
+
+typedef struct mb_engine mb_engine;
+
+mb_status mb_engine_new(mb_model *model, int n_slots, int n_queue, const mb_session_params *session,
+                        mb_metrics *metrics, mb_engine **out);
+/* Stops the slots after the jobs in hand are finished. */
+void mb_engine_free(mb_engine *e);
+int mb_engine_n_ctx(const mb_engine *e);
+
+/* A job with one reference, owning REQ's contents (REQ is cleared). */
+mb_job *mb_job_new(mb_server_request *req, mb_token *prompt, size_t n_prompt, int max_tokens,
+                   double t_arrival);
+void mb_job_release(mb_job *j);
+
+/* Queue J (the engine takes a reference). 0 when queued; 1 when the slots
+ * and the queue are all taken (the caller answers 503). */
+int mb_engine_submit(mb_engine *e, mb_job *j);
+/* Block until every submitted job is finished. */
+void mb_engine_drain(mb_engine *e);
+/* Slots generating now and jobs waiting. */
+void mb_engine_load(mb_engine *e, int *busy, int *queued);
+
+#endif

@@ -1,0 +1,48 @@
+/* Shared between the request handler (http.c) and the SSE stream
+ * (stream.c): the server's state and one connection's request. */
+#ifndef MB_SERVER_HTTP_INTERNAL_H
+#define MB_SERVER_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+
+#include "server/engine.h"
+#include "server/metrics.h"
+#include "server/respond.h"
+#include "server/server.h"
+
+struct mb_server {
+    struct MHD_Daemon *daemon;
+    mb_engine *engine;
+    mb_metrics metrics;
+    mb_model *model;
+    mb_server_params p;
+    const char *tmpl;     /* the chat template family, NULL when none fits */
+    char tmpl_error[256]; /* why there is none */
+    long started;         /* Unix seconds, for /v1/models */
+    int port, n_ctx;
+    atomic_int draining;
+    atomic_ulong next_id;
+};
+
+/* One HTTP request, from its first byte to the end of its response. */
+typedef struct {
+    char *body;
+    size_t len, cap;
+    int too_large;
+    double t0;
+    int endpoint, status, streamed;
+} mb_http_req;
+
+/* Queue an SSE response for J, which the stream takes a reference of. */
+enum MHD_Result mb_http_stream(mb_server *s, struct MHD_Connection *c, mb_http_req *r, mb_job *j,
+                               const mb_resp_meta *meta);
+
+/* libmicrohttpd's callbacks (http.c). */
+enum MHD_Result mb_http_on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                   const char *method, const char *version, const char *upload,
+                                   size_t *upload_size, void **con_cls);
+void mb_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                          enum MHD_RequestTerminationCode toe);
+
+#endif

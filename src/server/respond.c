@@ -1,0 +1,204 @@
+/* Response bodies, built with cJSON so every string is escaped correctly. */
+#include "server/respond.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *mb_resp_finish_reason(int finish) {
+    return finish == MB_FINISH_STOP ? "stop" : finish == MB_FINISH_LENGTH ? "length" : "abort";
+}
+
+static char *print_free(cJSON *root) {
+    char *s = root ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    return s;
+}
+
+char *mb_resp_error(const char *message, const char *type, const char *param, const char *code) {
+    cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(e, "message", message);
+    cJSON_AddStringToObject(e, "type", type);
+    if (param && *param)
+        cJSON_AddStringToObject(e, "param", param);
+    else
+        cJSON_AddNullToObject(e, "param");
+    if (code)
+        cJSON_AddStringToObject(e, "code", code);
+    else
+        cJSON_AddNullToObject(e, "code");
+    return print_free(root);
+}
+
+/* Copy TEXT[0..len) to OUT (room for 3 x len + 1) with every byte that is
+ * not part of a well-formed UTF-8 character replaced by U+FFFD: JSON text
+ * must be UTF-8, and a byte token can be half a character. */
+static void utf8_clean(const char *text, size_t len, char *out) {
+    const unsigned char *s = (const unsigned char *)text;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned c = s[i];
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        int ok = n > 0 && i + n <= len && c != 0 && c != 0xC0 && c != 0xC1 && c < 0xF5;
+        for (size_t k = 1; ok && k < n; k++)
+            ok = (s[i + k] & 0xC0) == 0x80;
+        if (ok && n == 3) { /* no overlong forms, no surrogates */
+            unsigned cp = ((c & 15u) << 12) | ((s[i + 1] & 63u) << 6);
+            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
+        }
+        if (ok && n == 4) ok = !(c == 0xF0 && s[i + 1] < 0x90) && !(c == 0xF4 && s[i + 1] > 0x8F);
+        if (ok) {
+            memcpy(out + o, s + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* TEXT[0..len) as a JSON string. */
+static void add_text(cJSON *obj, const char *name, const char *text, size_t len) {
+    char *s = len < ((size_t)-1) / 4 ? malloc(len * 3 + 1) : NULL;
+    if (!s) return;
+    utf8_clean(text, len, s);
+    cJSON_AddStringToObject(obj, name, s);
+    free(s);
+}
+
+/* A token's text; a piece that is part of a UTF-8 character is still given,
+ * its exact bytes are in "bytes". */
+static cJSON *token_entry(const mb_model *model, mb_token id, float logprob, int with_bytes) {
+    char piece[256];
+    size_t n = 0;
+    if (mb_token_to_piece(model, id, 0, piece, sizeof piece - 1, &n) != MB_OK) n = 0;
+    cJSON *t = cJSON_CreateObject();
+    add_text(t, "token", piece, n);
+    cJSON_AddNumberToObject(t, "logprob", logprob);
+    if (with_bytes) {
+        cJSON *b = cJSON_AddArrayToObject(t, "bytes");
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(b, cJSON_CreateNumber((unsigned char)piece[i]));
+    }
+    return t;
+}
+
+/* Chat: {"content": [{token, logprob, bytes, top_logprobs: [...]}, ...]}. */
+static cJSON *chat_logprobs(const mb_model *model, const mb_job *j, size_t a, size_t b) {
+    cJSON *lp = cJSON_CreateObject(), *content = cJSON_AddArrayToObject(lp, "content");
+    for (size_t i = a; i < b; i++) {
+        const mb_job_logprob *p = &j->lp[i];
+        cJSON *t = token_entry(model, p->id, p->logprob, 1);
+        cJSON *top = cJSON_AddArrayToObject(t, "top_logprobs");
+        for (int k = 0; k < p->n_top; k++)
+            cJSON_AddItemToArray(top, token_entry(model, p->top_id[k], p->top_lp[k], 1));
+        cJSON_AddItemToArray(content, t);
+    }
+    return lp;
+}
+
+/* Legacy completions: parallel arrays of tokens and their log-probabilities. */
+static cJSON *text_logprobs(const mb_model *model, const mb_job *j, size_t a, size_t b) {
+    cJSON *lp = cJSON_CreateObject();
+    cJSON *tokens = cJSON_AddArrayToObject(lp, "tokens");
+    cJSON *values = cJSON_AddArrayToObject(lp, "token_logprobs");
+    cJSON *tops = cJSON_AddArrayToObject(lp, "top_logprobs");
+    for (size_t i = a; i < b; i++) {
+        const mb_job_logprob *p = &j->lp[i];
+        cJSON *t = token_entry(model, p->id, p->logprob, 0);
+        cJSON_AddItemToArray(tokens,
+                             cJSON_CreateString(cJSON_GetObjectItem(t, "token")->valuestring));
+        cJSON_AddItemToArray(values, cJSON_CreateNumber(p->logprob));
+        cJSON_Delete(t);
+        cJSON *top = cJSON_CreateObject();
+        for (int k = 0; k < p->n_top; k++) {
+            cJSON *e = token_entry(model, p->top_id[k], p->top_lp[k], 0);
+            const char *name = cJSON_GetObjectItem(e, "token")->valuestring;
+            if (!cJSON_GetObjectItemCaseSensitive(top, name))
+                cJSON_AddNumberToObject(top, name, p->top_lp[k]);
+            cJSON_Delete(e);
+        }
+        cJSON_AddItemToArray(tops, top);
+    }
+    return lp;
+}
+
+static cJSON *logprobs(const mb_resp_meta *m, const mb_job *j, size_t a, size_t b) {
+    if (!j->req.logprobs) return cJSON_CreateNull();
+    return j->req.is_chat ? chat_logprobs(m->model, j, a, b) : text_logprobs(m->model, j, a, b);
+}
+
+static void add_usage(cJSON *root, const mb_job *j) {
+    cJSON *u = cJSON_AddObjectToObject(root, "usage");
+    cJSON_AddNumberToObject(u, "prompt_tokens", (double)j->n_prompt);
+    cJSON_AddNumberToObject(u, "completion_tokens", j->n_generated);
+    cJSON_AddNumberToObject(u, "total_tokens", (double)j->n_prompt + j->n_generated);
+}
+
+static cJSON *envelope(const mb_resp_meta *m, const mb_job *j, int chunk, cJSON **choice) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "id", m->id);
+    const char *object =
+        j->req.is_chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion";
+    cJSON_AddStringToObject(root, "object", object);
+    cJSON_AddNumberToObject(root, "created", (double)m->created);
+    cJSON_AddStringToObject(root, "model", m->model_id);
+    cJSON_AddStringToObject(root, "system_fingerprint", "matchbox-" MB_VERSION);
+    cJSON *choices = cJSON_AddArrayToObject(root, "choices");
+    *choice = cJSON_CreateObject();
+    cJSON_AddItemToArray(choices, *choice);
+    cJSON_AddNumberToObject(*choice, "index", 0);
+    return root;
+}
+
+char *mb_resp_completion(const mb_resp_meta *m, const mb_job *j) {
+    cJSON *choice, *root = envelope(m, j, 0, &choice);
+    const char *text = j->text ? j->text : "";
+    if (j->req.is_chat) {
+        cJSON *msg = cJSON_AddObjectToObject(choice, "message");
+        cJSON_AddStringToObject(msg, "role", "assistant");
+        add_text(msg, "content", text, j->len);
+    } else {
+        add_text(choice, "text", text, j->len);
+    }
+    cJSON_AddItemToObject(choice, "logprobs", logprobs(m, j, 0, j->n_lp));
+    cJSON_AddStringToObject(choice, "finish_reason", mb_resp_finish_reason(j->finish));
+    add_usage(root, j);
+    return print_free(root);
+}
+
+char *mb_resp_chunk(const mb_resp_meta *m, const mb_job *j, const char *text, size_t len,
+                    size_t lp0, size_t lp1, int role, int finish, int usage) {
+    cJSON *choice, *root = envelope(m, j, 1, &choice);
+    if (j->req.is_chat) {
+        cJSON *delta = cJSON_AddObjectToObject(choice, "delta");
+        if (role) cJSON_AddStringToObject(delta, "role", "assistant");
+        if (role || len) add_text(delta, "content", text, len);
+    } else {
+        add_text(choice, "text", text, len);
+    }
+    cJSON_AddItemToObject(choice, "logprobs",
+                          lp1 > lp0 ? logprobs(m, j, lp0, lp1) : cJSON_CreateNull());
+    if (finish >= 0)
+        cJSON_AddStringToObject(choice, "finish_reason", mb_resp_finish_reason(finish));
+    else
+        cJSON_AddNullToObject(choice, "finish_reason");
+    if (usage) add_usage(root, j);
+    return print_free(root);
+}
+
+char *mb_resp_models(const char *model_id, long created, int n_ctx) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "object", "list");
+    cJSON *data = cJSON_AddArrayToObject(root, "data"), *m = cJSON_CreateObject();
+    cJSON_AddItemToArray(data, m);
+    cJSON_AddStringToObject(m, "id", model_id);
+    cJSON_AddStringToObject(m, "object", "model");
+    cJSON_AddNumberToObject(m, "created", (double)created);
+    cJSON_AddStringToObject(m, "owned_by", "matchbox");
+    cJSON_AddNumberToObject(m, "context_length", n_ctx);
+    return print_free(root);
+}

@@ -1,0 +1,174 @@
+/* matchbox serve MODEL: an OpenAI-compatible HTTP server (docs/SERVER.md).
+ *
+ * SIGINT and SIGTERM are blocked in every thread and taken here with
+ * sigwait(), so the shutdown runs on this thread in ordinary code: stop
+ * accepting, let the requests in flight finish, exit 0. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "matchbox.h"
+#include "server/server.h"
+
+static void serve_usage(FILE *f) {
+    fputs("usage: matchbox serve [MODEL] [options]\n"
+          "\n"
+          "Serve the model over HTTP with the OpenAI API: POST /v1/chat/completions,\n"
+          "POST /v1/completions, GET /v1/models, /health and /metrics (docs/SERVER.md).\n"
+          "\n"
+          "  -m, --model FILE        model (GGUF)\n"
+          "  --host ADDR             address to listen on (default 127.0.0.1: this machine\n"
+          "                          only; 0.0.0.0 for every interface)\n"
+          "  --port N                port (default 8080; 0: any free port, printed)\n"
+          "  --slots N               requests generated at once, each with its own KV\n"
+          "                          cache (default 4)\n"
+          "  --queue N               requests that may wait for a slot; past that the answer\n"
+          "                          is 503 with Retry-After (default 64)\n"
+          "  --api-key KEY           require 'Authorization: Bearer KEY' (default: none;\n"
+          "                          $MATCHBOX_API_KEY is read too)\n"
+          "  --max-body BYTES        largest request body (default 1048576)\n"
+          "  --chat-template NAME    template family instead of the model's own\n"
+          "  --alias NAME            the model name clients use (default: the file's name\n"
+          "                          without .gguf)\n"
+          "  -c, --ctx-size N        context of each slot (default: min(4096, trained))\n"
+          "  -t, --threads N         threads per slot (default: cores / slots, at least 1)\n"
+          "  --no-mmap, --mmap, --mlock   as for matchbox run\n"
+          "  -v, --verbose           log each request to stderr\n",
+          f);
+}
+
+typedef struct {
+    const char *model, *alias;
+    long port, slots, queue, max_body, n_ctx, n_threads;
+    mb_model_params mp;
+    mb_server_params sp;
+} serve_opts;
+
+/* Returns 1 to continue, 0 to exit with *rc. */
+static int parse(int argc, char **argv, serve_opts *o, int *rc) {
+    *rc = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+#define VALUE() ((v = cli_value(argc, argv, &i)) != NULL)
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            serve_usage(stdout);
+            *rc = 0;
+            return 0;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (!VALUE()) return 0;
+            o->model = v;
+        } else if (!strcmp(a, "--host")) {
+            if (!VALUE()) return 0;
+            o->sp.host = v;
+        } else if (!strcmp(a, "--port")) {
+            if (!VALUE() || !cli_int(a, v, 0, 65535, &o->port)) return 0;
+        } else if (!strcmp(a, "--slots")) {
+            if (!VALUE() || !cli_int(a, v, 1, 256, &o->slots)) return 0;
+        } else if (!strcmp(a, "--queue")) {
+            if (!VALUE() || !cli_int(a, v, 0, 65536, &o->queue)) return 0;
+        } else if (!strcmp(a, "--api-key")) {
+            if (!VALUE()) return 0;
+            o->sp.api_key = v;
+        } else if (!strcmp(a, "--max-body")) {
+            if (!VALUE() || !cli_int(a, v, 64, 1L << 30, &o->max_body)) return 0;
+        } else if (!strcmp(a, "--chat-template")) {
+            if (!VALUE()) return 0;
+            o->sp.chat_template = v;
+        } else if (!strcmp(a, "--alias")) {
+            if (!VALUE()) return 0;
+            o->alias = v;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+            if (!VALUE() || !cli_int(a, v, 0, 1 << 24, &o->n_ctx)) return 0;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (!VALUE() || !cli_int(a, v, 1, 1024, &o->n_threads)) return 0;
+        } else if (!strcmp(a, "--no-mmap")) {
+            o->mp.use_mmap = 0;
+        } else if (!strcmp(a, "--mmap")) {
+            o->mp.use_mmap = 1;
+        } else if (!strcmp(a, "--mlock")) {
+            o->mp.use_mlock = 1;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            o->sp.verbose = 1;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return cli_fail("unknown option '%s' (see matchbox serve --help)", a), 0;
+        } else if (!o->model) {
+            o->model = a;
+        } else {
+            return cli_fail("unexpected argument '%s'", a), 0;
+        }
+#undef VALUE
+    }
+    if (!o->model && !(o->model = cli_default_model())) return 0;
+    return 1;
+}
+
+/* The model's name for clients: the file's base name without ".gguf". */
+static char *model_id(const char *path, const char *alias) {
+    if (alias) return strdup(alias);
+    const char *base = strrchr(path, '/');
+    char *id = strdup(base ? base + 1 : path);
+    size_t n = id ? strlen(id) : 0;
+    if (n > 5 && !strcmp(id + n - 5, ".gguf")) id[n - 5] = '\0';
+    return id;
+}
+
+int cmd_serve(int argc, char **argv) {
+    serve_opts o = {.port = 8080, .slots = 4, .queue = 64, .max_body = 1 << 20};
+    o.mp = mb_model_default_params();
+    o.sp = mb_server_default_params();
+    o.sp.api_key = getenv("MATCHBOX_API_KEY");
+    if (o.sp.api_key && !*o.sp.api_key) o.sp.api_key = NULL;
+    int rc;
+    if (!parse(argc, argv, &o, &rc)) return rc;
+    if (o.sp.api_key && !*o.sp.api_key) return cli_fail("--api-key is empty");
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o.sp.port = (int)o.port;
+    o.sp.n_slots = (int)o.slots;
+    o.sp.n_queue = (int)o.queue;
+    o.sp.max_body = (size_t)o.max_body;
+    o.sp.session.n_ctx = (int)o.n_ctx;
+    o.sp.session.n_threads =
+        (int)(o.n_threads ? o.n_threads : (cores / o.slots > 1 ? cores / o.slots : 1));
+    char *id = model_id(o.model, o.alias);
+    if (!id) return cli_fail("out of memory");
+    o.sp.model_id = id;
+
+    /* Block the stop signals before any thread starts, so all inherit it. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    mb_model *model = NULL;
+    mb_server *server = NULL;
+    if (mb_model_load(o.model, &o.mp, &model) != MB_OK ||
+        mb_server_start(model, &o.sp, &server) != MB_OK) {
+        rc = cli_fail(NULL);
+        mb_model_free(model);
+        free(id);
+        return rc;
+    }
+    int ipv6 = strchr(o.sp.host, ':') != NULL;
+    fprintf(stderr,
+            "matchbox serve: '%s' on http://%s%s%s:%d/v1 (%d slots x %d threads, context %d, "
+            "queue %d%s)\n",
+            id, ipv6 ? "[" : "", o.sp.host, ipv6 ? "]" : "", mb_server_port(server), o.sp.n_slots,
+            o.sp.session.n_threads, mb_server_n_ctx(server), o.sp.n_queue,
+            o.sp.api_key ? ", API key required" : "");
+    int sig = 0;
+    sigwait(&stop, &sig);
+    fprintf(stderr, "matchbox serve: %s: finishing the requests in flight\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    mb_server_stop(server);
+    mb_model_free(model);
+    free(id);
+    fputs("matchbox serve: stopped\n", stderr);
+    return 0;
+}
