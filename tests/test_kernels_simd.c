@@ -312,6 +312,33 @@ static void test_matmul_batch(void) {
     }
 }
 
+/* The F16 axpy of attention: y += a * x, against the reference per value
+ * (a level may fuse the multiply-add: one rounding instead of two). */
+static void test_axpy_f16(void) {
+    uint64_t rng = 41;
+    const int lens[] = {1, 7, 8, 64, 100, 128};
+    for (int l = 0; l < n_levels; l++) {
+        for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+            const int n = lens[k];
+            float x[128], want[128], got[128];
+            uint16_t x16[128];
+            for (int i = 0; i < n; i++) {
+                x[i] = 4.0f * mbt_rand_float(&rng);
+                want[i] = got[i] = mbt_rand_float(&rng);
+            }
+            mb_kernels_ref()->act_quant[MB_TYPE_F16](x, x16, n);
+            const float a = 0.75f * mbt_rand_float(&rng);
+            mb_kernels_ref()->axpy_f16(n, want, a, x16);
+            levels[l]->axpy_f16(n, got, a, x16);
+            for (int i = 0; i < n; i++) {
+                const float tol = 0x1p-22f * (fabsf(want[i]) + fabsf(a * mb_fp16_to_fp32(x16[i])));
+                CHECK_MSG(fabsf(got[i] - want[i]) <= tol, "%s axpy n=%d [%d]: %.9g vs %.9g",
+                          levels[l]->name, n, i, got[i], want[i]);
+            }
+        }
+    }
+}
+
 /* MATCHBOX_CPU picks a supported level; the chosen table is that level's. */
 static void test_forced_level(void) {
     const char *best = mb_cpu_best_level();
@@ -335,5 +362,6 @@ int main(void) {
     test_dots_exact();
     test_rows_equal_single();
     test_matmul_batch();
+    test_axpy_f16();
     return mbt_finish();
 }

@@ -28,6 +28,7 @@ static void build_ref(mb_kernel_table *t) {
         if (dt) t->dot[i] = *dt;
         t->act_quant[i] = mb_ref_act_quant(i);
     }
+    t->axpy_f16 = mb_ref_axpy_f16;
 }
 
 static void build_tables(void) {

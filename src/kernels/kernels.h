@@ -21,6 +21,8 @@ typedef void (*mb_act_quant_fn)(const float *src, void *dst, int64_t n);
  * once. Each out[r] equals what vec_dot gives for that row, bit for bit. */
 typedef void (*mb_vec_dot_rows_fn)(int64_t n, float *out, const void *w, const void *a,
                                    size_t a_stride, int n_rows);
+/* y[i] += a * x[i] for F16 X (attention's weighted sum of V rows). */
+typedef void (*mb_axpy_f16_fn)(int64_t n, float *y, float a, const uint16_t *x);
 
 typedef struct {
     uint32_t act_type;               /* mb_type of the activation row */
@@ -33,6 +35,7 @@ typedef struct {
     const char *name; /* "ref", "avx2", "avx512", "neon" */
     mb_dot_traits dot[MB_TYPE_COUNT];
     mb_act_quant_fn act_quant[MB_TYPE_COUNT];
+    mb_axpy_f16_fn axpy_f16;
 } mb_kernel_table;
 
 /* The table for this CPU, chosen once on first use: the best level the CPU
@@ -51,6 +54,8 @@ const mb_dot_traits *mb_ref_dot_traits(uint32_t weight_type);
 mb_act_quant_fn mb_ref_act_quant(uint32_t act_type);
 
 /* ---- float ops (reference) ------------------------------------------ */
+
+void mb_ref_axpy_f16(int64_t n, float *y, float a, const uint16_t *x);
 
 void mb_rmsnorm(float *out, const float *x, const float *weight, int64_t n, float eps);
 void mb_softmax(float *x, int64_t n);

@@ -4,6 +4,12 @@
 #include <math.h>
 
 #include "kernels/kernels.h"
+#include "tensor/fp16.h"
+
+void mb_ref_axpy_f16(int64_t n, float *y, float a, const uint16_t *x) {
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * mb_half_to_float(x[i]);
+}
 
 /* out = x / sqrt(mean(x^2) + eps) * weight (RMSNorm, Zhang & Sennrich 2019).
  * OUT may alias X. */

@@ -16,5 +16,7 @@ void mb_avx2_quant_q8_0(const float *src, void *dst, int64_t n);
 void mb_avx2_quant_q8_k(const float *src, void *dst, int64_t n);
 void mb_avx2_quant_f16(const float *src, void *dst, int64_t n);
 void mb_avx2_quant_bf16(const float *src, void *dst, int64_t n);
+/* y += a * x over F16 x (F16C conversion, FMA). */
+void mb_avx2_axpy_f16(int64_t n, float *y, float a, const uint16_t *x);
 
 #endif
