@@ -26,7 +26,11 @@ def read_tsv(path):
                 continue  # the base row, or a type that failed
             if kld > 0:
                 rows.append((cells["type"], bpw, kld))
-    return rows
+    # Presets that made the same file (fallbacks) share one labelled point.
+    merged = {}
+    for name, bpw, kld in rows:
+        merged.setdefault((bpw, kld), []).append(name)
+    return [("/".join(names), b, k) for (b, k), names in merged.items()]
 
 
 def esc(s):
