@@ -26,10 +26,6 @@
 
 #define GROUP_EPS 1e-15f
 
-static inline int clampi(int v, int lo, int hi) {
-    return v < lo ? lo : v > hi ? hi : v;
-}
-
 /* Weighted error of x ~ scale*l + min over N values. */
 static float fit_error(const float *x, const float *w, const uint8_t *l, int n, float scale,
                        float min, int use_abs) {
