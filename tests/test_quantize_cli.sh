@@ -41,6 +41,13 @@ check "! ls '$T' | grep -q tmp" "a temp file was left behind"
 "$MB" quantize "$T/nonexistent.gguf" "$T/x.gguf" Q4_K_M 2>"$T/err"
 check "[ \$? -ne 0 ] && grep -q 'nonexistent' '$T/err'" "unreadable input message"
 
+# A write that fails midway (a file-size limit standing in for a full disk)
+# is reported and leaves neither the output nor a temp file.
+(ulimit -f 200; trap '' XFSZ; "$MB" quantize -q "$M" "$T/full.gguf" F16) 2>"$T/err"
+rc=$?
+check "[ $rc -ne 0 ] && grep -q 'write failed' '$T/err' && ! ls '$T' | grep -q full" \
+  "failed write not reported cleanly: $(cat "$T/err")"
+
 # Perplexity of the quantized file, 2 chunks: finite and near the F32 one.
 out=$("$MB" perplexity "$T/q.gguf" "$W" -c 512 --chunks 2 2>/dev/null)
 ppl=$(echo "$out" | sed -n 's/.*PPL = \([0-9.]*\).*/\1/p')
