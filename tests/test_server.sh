@@ -34,7 +34,8 @@ trap cleanup EXIT
 start() {
   local name=$1
   shift
-  "$MB" serve "$@" --port 0 >"$T/$name.log" 2>&1 &
+  : >"$T/$name.log"
+  "$MB" serve "$@" --port 0 >>"$T/$name.log" 2>&1 &
   PID=$!
   PIDS+=("$PID")
   PORT=""
@@ -215,6 +216,7 @@ get keyhealth /health
 check "[ $(code keyhealth) = 200 ]" "/health needs no key"
 kill -TERM "$PID"
 wait "$PID"
+check "[ $? -eq 0 ]" "the keyed server exits 0"
 
 # ---- a full queue, a client that leaves mid-stream ----------------------------
 start slow "$SLOW" --slots 1 --queue 1 -t 1 -c 512 --mmap || bad "start the slow server"
@@ -282,6 +284,9 @@ tp4=$(throughput 4)
 tp1=$(throughput 1)
 echo "4 concurrent clients: ${tp4:-?} tokens/s with --slots 4, ${tp1:-?} tokens/s with --slots 1"
 check "[ -n '$tp4' ] && [ -n '$tp1' ]" "throughput measured both ways"
+
+# Sanitizer builds: any report in a server's log is a failure.
+check "! grep -l 'Sanitizer' '$T'/*.log" "no sanitizer reports in the servers' logs"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
