@@ -33,8 +33,8 @@ speeds() {
         sed -n 's/^prefill: \([0-9]*\) tokens in .*(\([0-9.]*\) tok\/s) | decode: .*(\([0-9.]*\) tok\/s).*/\1 | \2 | \3/p'
 }
 
-echo "| model | level | threads | decode run: prompt tokens, pp tok/s, tg tok/s | prefill run: prompt tokens, pp tok/s, tg tok/s |"
-echo "|---|---|:-:|---|---|"
+echo "| model | level | threads | prompt tokens | pp tok/s | tg tok/s | long prompt tokens | pp tok/s | tg tok/s |"
+echo "|---|---|:-:|--:|--:|--:|--:|--:|--:|"
 for m in "$@"; do
     for t in 1 2; do
         for l in $levels; do
