@@ -61,7 +61,10 @@ enum { ACT_TILE = 8 };
  * come from memory once and activations from L1/L2. */
 static void matmul_batch(const matmul_job *j, long begin, long end) {
     const size_t rb = j->w->row_bytes;
-    const long w_tile = rb >= WEIGHT_TILE_BYTES ? 1 : (long)(WEIGHT_TILE_BYTES / rb);
+    /* (Empty rows, n_in = 0, make one tile of the whole band.) */
+    const long w_tile = rb == 0                   ? end - begin + 1
+                        : rb >= WEIGHT_TILE_BYTES ? 1
+                                                  : (long)(WEIGHT_TILE_BYTES / rb);
     const int64_t n_rows = j->act->n_rows;
     const int act_tile = j->act->row_bytes * ACT_TILE <= ACT_TILE_BYTES ? ACT_TILE : ACT_TILE / 2;
     for (long ob = begin; ob < end; ob += w_tile) {
