@@ -30,5 +30,8 @@ void mb_avx512_dot_rows_q5_k(int64_t n, float *out, const void *w, const void *a
 void mb_avx512_dot_q6_k(int64_t n, float *out, const void *w, const void *a);
 void mb_avx512_dot_rows_q6_k(int64_t n, float *out, const void *w, const void *a, size_t stride,
                              int n_rows);
+/* F16 batches four rows at a time (the 32 registers hold the accumulators). */
+void mb_avx512_dot_rows4_f16(int64_t n, float *out, const void *w, const void *a, size_t stride,
+                             int n_rows);
 
 #endif
