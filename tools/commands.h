@@ -11,6 +11,8 @@ int cmd_chat(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_tokenizer_train(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
 #endif

@@ -1,0 +1,95 @@
+/* Corpus loading: read, tokenize with the model-free vocabulary API, split. */
+#include "train/data.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "format/gguf.h"
+#include "tokenizer/vocab.h"
+
+static mb_status open_vocab(const char *path, mb_vocab **v) {
+    if (!path || !*path) return mb_errorf(MB_ERR_INVALID_ARG, "config: tokenizer= is not set");
+    mb_gguf *g = NULL;
+    mb_status st = mb_gguf_open(path, 1, 0, &g);
+    if (!st) st = mb_vocab_load(g, v);
+    mb_gguf_close(g);
+    return st ? mb_error_prefix(st, "tokenizer %s: ", path) : MB_OK;
+}
+
+mb_status mb_train_vocab_size(const char *tokenizer_path, int *n_vocab) {
+    mb_vocab *v = NULL;
+    mb_status st = open_vocab(tokenizer_path, &v);
+    if (st) return st;
+    *n_vocab = mb_vocab_n_tokens(v);
+    mb_vocab_free(v);
+    return MB_OK;
+}
+
+static mb_status read_all(const char *path, char **out, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return mb_errorf(MB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 20, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) break;
+        char *nb = cap < ((size_t)1 << 40) ? realloc(buf, cap * 2) : NULL;
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (!buf) return mb_errorf(MB_ERR_NO_MEMORY, "%s: out of memory reading the corpus", path);
+    if (err) {
+        free(buf);
+        return mb_errorf(MB_ERR_IO, "%s: read error", path);
+    }
+    *out = buf;
+    *len = n;
+    return MB_OK;
+}
+
+mb_status mb_train_data_load(mb_train_data *d, const char *corpus_path, const char *tokenizer_path,
+                             float val_split) {
+    memset(d, 0, sizeof *d);
+    if (!(val_split >= 0 && val_split < 1))
+        return mb_errorf(MB_ERR_INVALID_ARG, "--val-split %g must be in [0, 1)", val_split);
+    mb_vocab *v = NULL;
+    char *text = NULL;
+    size_t len = 0, n = 0;
+    mb_status st = open_vocab(tokenizer_path, &v);
+    if (!st) st = read_all(corpus_path, &text, &len);
+    if (st) goto done;
+    /* A token covers at least one byte, plus a possible space prefix. */
+    d->tokens = malloc((len + 2) * sizeof *d->tokens);
+    if (!d->tokens) {
+        st = mb_errorf(MB_ERR_NO_MEMORY, "%s: out of memory tokenizing", corpus_path);
+        goto done;
+    }
+    st = mb_vocab_tokenize(v, text, len, false, false, d->tokens, len + 2, &n);
+    if (st) {
+        st = mb_error_prefix(st, "tokenizing %s: ", corpus_path);
+        goto done;
+    }
+    d->n_vocab = mb_vocab_n_tokens(v);
+    d->n_val = (size_t)((double)n * val_split);
+    d->n_train = n - d->n_val;
+done:
+    mb_vocab_free(v);
+    free(text);
+    if (st) mb_train_data_free(d);
+    return st;
+}
+
+void mb_train_data_free(mb_train_data *d) {
+    free(d->tokens);
+    memset(d, 0, sizeof *d);
+}

@@ -1,0 +1,24 @@
+/* The training corpus: tokenized once, the last val_split fraction of the
+ * tokens held out for validation and never sampled for training. */
+#ifndef MB_TRAIN_DATA_H
+#define MB_TRAIN_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "matchbox.h"
+
+typedef struct {
+    int32_t *tokens;
+    size_t n_train, n_val; /* tokens[0..n_train) train, then n_val validation */
+    int n_vocab;
+} mb_train_data;
+
+/* Tokenize CORPUS_PATH with the vocabulary of TOKENIZER_PATH (no BOS/EOS). */
+mb_status mb_train_data_load(mb_train_data *d, const char *corpus_path, const char *tokenizer_path,
+                             float val_split);
+/* The vocabulary size of TOKENIZER_PATH. */
+mb_status mb_train_vocab_size(const char *tokenizer_path, int *n_vocab);
+void mb_train_data_free(mb_train_data *d);
+
+#endif

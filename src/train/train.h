@@ -1,0 +1,129 @@
+/* Training a llama-architecture model from scratch in float32: the
+ * configuration, the trainable model (parameters, gradients, AdamW moments,
+ * activations kept for the backward pass), the optimizer, checkpoints and the
+ * training loop. The ops themselves (forward and backward side by side) are
+ * in ops.h; docs/TRAINING.md describes the whole. */
+#ifndef MB_TRAIN_TRAIN_H
+#define MB_TRAIN_TRAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/threadpool.h"
+#include "matchbox.h"
+
+typedef struct {
+    int dim, n_layers, n_heads, n_kv_heads, ffn, ctx, vocab;
+    int batch, grad_accum;
+    float lr, min_lr, beta1, beta2, adam_eps, weight_decay, clip;
+    int warmup, steps, eval_every, eval_batches, ckpt_every;
+    uint64_t seed;
+    bool tied;
+    float rope_base, rms_eps, init_std;
+    char tokenizer[1024]; /* path of the GGUF whose tokenizer.* keys are used */
+} mb_train_config;
+
+/* Defaults for every key (a tiny model); vocab 0 until a tokenizer sets it. */
+void mb_train_config_default(mb_train_config *c);
+/* Apply "key=value" lines from TEXT (# comments, blank lines); an unknown
+ * key or a bad value is MB_ERR_INVALID_ARG naming SOURCE and the line. */
+mb_status mb_train_config_parse(mb_train_config *c, const char *text, const char *source);
+mb_status mb_train_config_load(mb_train_config *c, const char *path);
+/* Shape and hyper-parameter sanity (dim divisible by heads, ...). */
+mb_status mb_train_config_check(const mb_train_config *c);
+
+/* ---- the trainable model -------------------------------------------- */
+
+/* One named parameter tensor inside the flat buffers. */
+typedef struct {
+    char name[64];
+    size_t offset, n; /* in floats */
+    uint32_t n_dims;
+    uint64_t ne[2]; /* ne[0] is the row length, as in GGUF */
+    bool decay;     /* AdamW weight decay: matrices yes, norms no */
+} mb_tparam;
+
+typedef struct {
+    float *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w_gate, *w_up, *w_down;
+} mb_tlayer;
+
+/* Pointers into one flat buffer (parameters or gradients). */
+typedef struct {
+    float *tok_embd, *output_norm, *output; /* output == tok_embd when tied */
+    mb_tlayer *layers;
+} mb_tweights;
+
+typedef struct mb_tmodel mb_tmodel;
+
+/* A model for micro-batches of BATCH sequences of CTX tokens. Parameters are
+ * initialized from the config's seed (normal, init_std; the projections
+ * into the residual stream scaled by 1/sqrt(2 n_layers)). */
+mb_status mb_tmodel_new(const mb_train_config *c, mb_tmodel **out);
+void mb_tmodel_free(mb_tmodel *m);
+const mb_train_config *mb_tmodel_config(const mb_tmodel *m);
+size_t mb_tmodel_n_params(const mb_tmodel *m);
+int mb_tmodel_n_tensors(const mb_tmodel *m);
+const mb_tparam *mb_tmodel_tensor(const mb_tmodel *m, int i);
+float *mb_tmodel_params(mb_tmodel *m);
+float *mb_tmodel_grads(mb_tmodel *m);
+float *mb_tmodel_adam_m(mb_tmodel *m);
+float *mb_tmodel_adam_v(mb_tmodel *m);
+/* Bytes held: weights, gradients, AdamW moments, activations (*_out may be NULL). */
+void mb_tmodel_memory(const mb_train_config *c, uint64_t *weights, uint64_t *grads, uint64_t *adam,
+                      uint64_t *acts);
+
+/* Forward pass over N_SEQ (<= batch) sequences of ctx tokens, keeping every
+ * activation the backward pass needs. Returns the logits [n_seq*ctx, vocab]. */
+float *mb_tmodel_forward(mb_tmodel *m, mb_threadpool *pool, const int32_t *tokens, int n_seq);
+/* Backward pass of the last forward, given dL/dlogits in the logits buffer
+ * (a loss head such as mb_loss_xent writes it there): gradients are ADDED to
+ * the gradient buffer, so micro-batches accumulate. */
+void mb_tmodel_backward(mb_tmodel *m, mb_threadpool *pool, const int32_t *tokens, int n_seq);
+void mb_tmodel_zero_grads(mb_tmodel *m);
+/* Round Q, K, V and the attention weights to F16 in the forward, as the
+ * inference engine's attention does (its KV cache is F16), so its logits can
+ * be compared with ours to 1e-4 (tests; never used for training). */
+void mb_tmodel_set_f16_attention(mb_tmodel *m, bool on);
+
+/* ---- optimizer ------------------------------------------------------- */
+
+/* Learning rate of STEP (0-based): linear warmup to lr over `warmup` steps,
+ * then cosine decay to min_lr at `steps`. */
+float mb_train_lr(const mb_train_config *c, int step);
+/* Scale the gradients so their global L2 norm is at most MAX_NORM (<= 0:
+ * no clipping). Returns the norm before clipping (summed in double, in
+ * parameter order, so it does not depend on the thread count). */
+double mb_train_clip(float *grads, size_t n, float max_norm);
+/* One AdamW step (Loshchilov & Hutter: decay decoupled from the moments) on
+ * every tensor; STEP is 1-based for the bias correction. */
+void mb_train_adamw(mb_tmodel *m, float lr, int step);
+
+/* ---- checkpoints ----------------------------------------------------- */
+
+/* Write the model as a llama GGUF (tokenizer.* keys copied from the config's
+ * tokenizer file). F16 stores the matrices in F16. With TRAIN_STATE the
+ * AdamW moments, step and RNG state go in matchbox.train.* (docs/TRAINING.md). */
+mb_status mb_tmodel_save(mb_tmodel *m, const char *path, bool f16, bool train_state, int step,
+                         uint64_t rng);
+/* Read a checkpoint written with train state into M (shapes must match). */
+mb_status mb_tmodel_resume(mb_tmodel *m, const char *path, int *step, uint64_t *rng);
+
+/* ---- the loop -------------------------------------------------------- */
+
+typedef struct {
+    const char *corpus_path;
+    const char *out_path;
+    const char *resume_path; /* NULL: start fresh */
+    const char *ckpt_path;   /* NULL: OUT.ckpt.gguf */
+    int n_threads;
+    float val_split;
+    bool f16; /* final file in F16 */
+    bool quiet;
+    /* Filled in by the run: */
+    double first_loss, last_loss, last_val_loss, tok_per_s, fwd_s, bwd_s;
+} mb_train_run;
+
+mb_status mb_train(const mb_train_config *c, mb_train_run *run);
+
+#endif
