@@ -118,6 +118,23 @@ mb_status mb_session_eval_all(mb_session *session, const mb_token *ids, size_t n
 /* Forget everything from position POS on (0 clears the cache). */
 mb_status mb_session_rewind(mb_session *session, int pos);
 
+/* ---- batched decoding: several sessions, one pass over the weights ---- */
+
+/* Workspace to decode one token for each of up to MAX_SESSIONS sessions of
+ * MODEL (contexts up to N_CTX) in a single forward pass: each weight matrix
+ * is read once for all of them, which is what bounds decoding speed.
+ * N_THREADS 0: the number of physical cores. */
+typedef struct mb_batch mb_batch;
+mb_status mb_batch_new(mb_model *model, int max_sessions, int n_ctx, int n_threads,
+                       mb_batch **out);
+void mb_batch_free(mb_batch *batch);
+/* Feed IDS[i] to SESSIONS[i] (distinct sessions of the batch's model) at
+ * its current position, for i < N, and advance each: afterwards each
+ * session is as mb_session_eval of that one token leaves it, logits
+ * included. Fails, feeding nothing, if a session's context is full. */
+mb_status mb_batch_decode(mb_batch *batch, mb_session *const *sessions, const mb_token *ids,
+                          int n);
+
 /* ---- sampling -------------------------------------------------------- */
 
 typedef struct {

@@ -36,7 +36,10 @@ static void serve_usage(FILE *f) {
           "  --alias NAME            the model name clients use (default: the file's name\n"
           "                          without .gguf)\n"
           "  -c, --ctx-size N        context of each slot (default: min(4096, trained))\n"
-          "  -t, --threads N         threads per slot (default: cores / slots, at least 1)\n"
+          "  -t, --threads N         threads per slot's prefill (default: cores / slots, at\n"
+          "                          least 1); the batched decode step uses every core\n"
+          "  --no-batch              decode each slot alone on its own threads instead of\n"
+          "                          one batched pass over the weights for all slots\n"
           "  --no-mmap, --mmap, --mlock   as for matchbox run\n"
           "  -v, --verbose           log each request to stderr\n",
           f);
@@ -86,6 +89,8 @@ static int parse(int argc, char **argv, serve_opts *o, int *rc) {
             if (!VALUE() || !cli_int(a, v, 0, 1 << 24, &o->n_ctx)) return 0;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!VALUE() || !cli_int(a, v, 1, 1024, &o->n_threads)) return 0;
+        } else if (!strcmp(a, "--no-batch")) {
+            o->sp.batch = 0;
         } else if (!strcmp(a, "--no-mmap")) {
             o->mp.use_mmap = 0;
         } else if (!strcmp(a, "--mmap")) {
@@ -158,9 +163,10 @@ int cmd_serve(int argc, char **argv) {
     int ipv6 = strchr(o.sp.host, ':') != NULL;
     fprintf(stderr,
             "matchbox serve: '%s' on http://%s%s%s:%d/v1 (%d slots x %d threads, context %d, "
-            "queue %d%s)\n",
+            "queue %d, decode steps %s%s)\n",
             id, ipv6 ? "[" : "", o.sp.host, ipv6 ? "]" : "", mb_server_port(server), o.sp.n_slots,
             o.sp.session.n_threads, mb_server_n_ctx(server), o.sp.n_queue,
+            o.sp.batch && o.sp.n_slots > 1 ? "batched" : "per slot",
             o.sp.api_key ? ", API key required" : "");
     int sig = 0;
     sigwait(&stop, &sig);

@@ -87,6 +87,7 @@ static mb_status eval(mb_session *s, const mb_token *ids, size_t n, float *all_l
         return mb_errorf(MB_ERR_CONTEXT_FULL,
                          "%zu tokens do not fit: %d of the context's %d positions are used", n,
                          s->n_past, s->fwd->n_ctx);
+    if (n == 1 && !all_logits && s->decode_hook) return s->decode_hook(s->decode_ctx, s, ids[0]);
     for (size_t i = 0; i < n; i += PREFILL_BATCH) {
         int chunk = (int)(n - i < PREFILL_BATCH ? n - i : PREFILL_BATCH);
         float *out = all_logits ? all_logits + i * (size_t)s->model->hp.n_vocab : NULL;

@@ -10,6 +10,10 @@ struct mb_session {
     mb_threadpool *pool;
     mb_forward_state *fwd;
     int n_past;
+    /* Set by mb_session_set_decode_hook (runtime/batch.h): single-token
+     * evaluations go through it, so a scheduler can batch sessions. */
+    mb_status (*decode_hook)(void *ctx, struct mb_session *s, mb_token id);
+    void *decode_ctx;
 };
 
 #endif

@@ -12,17 +12,20 @@
 
 #include "core/error.h"
 #include "core/timer.h"
+#include "server/batcher.h"
 
 typedef struct {
     mb_engine *e;
     mb_session *s;
     pthread_t thread;
     int started;
+    mb_batch_seat seat;
 } slot;
 
 struct mb_engine {
     mb_model *model;
     mb_metrics *metrics;
+    mb_batcher *batcher; /* NULL: each slot decodes alone */
     slot *slots;
     int n_slots, n_queue;
     pthread_mutex_t mu;
@@ -162,6 +165,7 @@ static void run_job(slot *sl, mb_job *j) {
     mb_status status = mb_session_rewind(sl->s, 0);
     if (!status) status = mb_sampler_new(&sp, mb_model_n_vocab(e->model), &sampler);
     if (!status) status = mb_generate(sl->s, sampler, j->prompt, j->n_prompt, &gp, &st);
+    if (e->batcher) mb_batcher_leave(&sl->seat);
     mb_sampler_free(sampler);
     pthread_mutex_lock(&j->mu);
     j->n_generated = st.n_generated;
@@ -189,6 +193,7 @@ static void publish_load(mb_engine *e) {
     pthread_mutex_lock(&e->metrics->mu);
     e->metrics->busy = e->busy;
     e->metrics->queued = e->queued;
+    if (e->batcher) mb_batcher_stats(e->batcher, &e->metrics->batch_steps, &e->metrics->batch_rows);
     pthread_mutex_unlock(&e->metrics->mu);
 }
 
@@ -228,7 +233,7 @@ static void *slot_main(void *arg) {
 }
 
 mb_status mb_engine_new(mb_model *model, int n_slots, int n_queue, const mb_session_params *session,
-                        mb_metrics *metrics, mb_engine **out) {
+                        int batch_threads, mb_metrics *metrics, mb_engine **out) {
     *out = NULL;
     if (n_slots < 1 || n_slots > 256 || n_queue < 0 || n_queue > 65536)
         return mb_errorf(MB_ERR_INVALID_ARG, "slots %d (1..256) or queue %d (0..65536)", n_slots,
@@ -248,11 +253,15 @@ mb_status mb_engine_new(mb_model *model, int n_slots, int n_queue, const mb_sess
     for (int i = 0; i < n_slots; i++) {
         e->slots[i].e = e;
         mb_status st = mb_session_new(model, session, &e->slots[i].s);
+        if (!st && i == 0 && batch_threads >= 0 && n_slots > 1)
+            st = mb_batcher_new(model, n_slots, mb_session_n_ctx(e->slots[0].s), batch_threads,
+                                &e->batcher);
         if (st) {
             mb_error_prefix(st, "slot %d of %d", i + 1, n_slots);
             mb_engine_free(e);
             return st;
         }
+        if (e->batcher) mb_batcher_attach(e->batcher, &e->slots[i].seat, e->slots[i].s);
         if (pthread_create(&e->slots[i].thread, NULL, slot_main, &e->slots[i]) != 0) {
             mb_engine_free(e);
             return mb_errorf(MB_ERR_NO_MEMORY, "cannot start the thread of slot %d", i + 1);
@@ -311,6 +320,7 @@ void mb_engine_free(mb_engine *e) {
         if (e->slots[i].started) pthread_join(e->slots[i].thread, NULL);
         mb_session_free(e->slots[i].s);
     }
+    mb_batcher_free(e->batcher);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->work);
     pthread_cond_destroy(&e->idle);

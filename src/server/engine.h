@@ -45,8 +45,11 @@ typedef struct mb_job {
 
 typedef struct mb_engine mb_engine;
 
+/* BATCH_THREADS >= 0: the slots' decode steps run together, one batched
+ * pass over the weights per step, on that many threads (0: one per physical
+ * core); -1: each slot decodes alone on its own session's threads. */
 mb_status mb_engine_new(mb_model *model, int n_slots, int n_queue, const mb_session_params *session,
-                        mb_metrics *metrics, mb_engine **out);
+                        int batch_threads, mb_metrics *metrics, mb_engine **out);
 /* Stops the slots after the jobs in hand are finished. */
 void mb_engine_free(mb_engine *e);
 int mb_engine_n_ctx(const mb_engine *e);

@@ -21,6 +21,7 @@ mb_server_params mb_server_default_params(void) {
                               .n_queue = 64,
                               .max_body = 1 << 20,
                               .model_id = "model",
+                              .batch = 1,
                               .session = mb_session_default_params()};
 }
 
@@ -236,6 +237,7 @@ enum MHD_Result mb_http_on_request(void *cls, struct MHD_Connection *c, const ch
         r->t0 = mb_now();
         r->endpoint = mb_metrics_endpoint(url);
         *con_cls = r;
+        atomic_fetch_add(&s->requests, 1);
         /* Refuse an announced oversized body before reading any of it. */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->p.max_body) r->too_large = 1;
@@ -288,4 +290,5 @@ void mb_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     free(r->body);
     free(r);
     *con_cls = NULL;
+    atomic_fetch_sub(&s->requests, 1);
 }

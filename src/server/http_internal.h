@@ -22,6 +22,7 @@ struct mb_server {
     long started;         /* Unix seconds, for /v1/models */
     int port, n_ctx;
     atomic_int draining;
+    atomic_int requests; /* HTTP requests begun and not yet completed */
     atomic_ulong next_id;
 };
 

@@ -136,6 +136,11 @@ char *mb_metrics_render(mb_metrics *m, size_t *len) {
             (double)m->rejected_full);
     counter(&b, "matchbox_cancelled_total", "counter",
             "Generations stopped because the client went away.", (double)m->cancelled);
+    counter(&b, "matchbox_batch_steps_total", "counter",
+            "Batched decode passes (one per step of all decoding slots).", (double)m->batch_steps);
+    counter(&b, "matchbox_batch_tokens_total", "counter",
+            "Tokens decoded by batched passes (divided by steps: the mean batch).",
+            (double)m->batch_rows);
     histogram(&b, "matchbox_request_duration_seconds",
               "Completion request latency, arrival to last byte.", &m->latency);
     histogram(&b, "matchbox_time_to_first_token_seconds",

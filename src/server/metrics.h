@@ -24,6 +24,7 @@ typedef struct {
     mb_histogram latency, first_token;
     int queued, busy, n_slots, n_queue;
     uint64_t rejected_full, cancelled;
+    unsigned long long batch_steps, batch_rows; /* batched decode passes, tokens they fed */
 } mb_metrics;
 
 /* Endpoint indices, as mb_metrics_endpoint() maps paths to them. */

@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "server/http_internal.h"
 
-enum { CONNECTION_LIMIT = 512, IDLE_TIMEOUT_SECONDS = 120 };
+enum { CONNECTION_LIMIT = 512, IDLE_TIMEOUT_SECONDS = 120, DRAIN_SEND_MS = 30000 };
 
 static void free_server(mb_server *s) {
     if (!s) return;
@@ -48,7 +48,8 @@ mb_status mb_server_start(mb_model *model, const mb_server_params *p, mb_server 
     mb_metrics_init(&s->metrics, p->n_slots, p->n_queue);
     mb_status st = resolve_template(s);
     if (!st)
-        st = mb_engine_new(model, p->n_slots, p->n_queue, &p->session, &s->metrics, &s->engine);
+        st = mb_engine_new(model, p->n_slots, p->n_queue, &p->session,
+                           p->batch ? p->batch_threads : -1, &s->metrics, &s->engine);
     if (st) {
         free_server(s);
         return st;
@@ -97,5 +98,9 @@ void mb_server_stop(mb_server *s) {
     if (fd != MHD_INVALID_SOCKET) close(fd);
     atomic_store(&s->draining, 1);
     mb_engine_drain(s->engine);
+    /* The jobs are done; let their answers reach the clients before the
+     * connections are closed (bounded, for a client that stops reading). */
+    for (int i = 0; i < DRAIN_SEND_MS && atomic_load(&s->requests) > 0; i++)
+        usleep(1000);
     free_server(s);
 }

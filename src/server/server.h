@@ -15,6 +15,8 @@ typedef struct {
     const char *chat_template; /* NULL: the model's own */
     const char *model_id;      /* the name /v1/models lists and requests may give */
     mb_session_params session; /* each slot's session */
+    int batch;                 /* batch the slots' decode steps (else each decodes alone) */
+    int batch_threads;         /* threads of the batched pass; 0: physical cores */
     int verbose;               /* log each request to stderr */
 } mb_server_params;
 
