@@ -261,8 +261,10 @@ check "[ $? -eq 0 ]" "SIGTERM exits 0 after the drain"
 check "[ $(code drain) = 200 ] && [ \"$(js drain 'd["usage"]["completion_tokens"]')\" = 24 ]" "the request in flight finished whole"
 
 # ---- 4 slots against 1: the same 4-way concurrent load --------------------------
-throughput() { # SLOTS: prints tokens/s of 4 clients x 6 requests of 48 tokens
-  start "tp$1" "$M" --slots "$1" -t 1 >/dev/null || return
+throughput() { # LABEL SERVE-FLAGS...: prints tokens/s of 4 clients x 6 requests of 48 tokens
+  local label=$1
+  shift
+  start "$label" "$M" -t 1 "$@" >/dev/null || return
   python3 - "$PORT" <<'PY'
 import json, sys, threading, time, urllib.request
 port, toks = sys.argv[1], []
@@ -277,13 +279,22 @@ ts = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
 [t.join() for t in ts]
 print("%.0f" % (sum(toks) / (time.time() - t0)))
 PY
+  get "$label-metrics" /metrics
   kill -TERM "$PID"
   wait "$PID"
 }
-tp4=$(throughput 4)
-tp1=$(throughput 1)
-echo "4 concurrent clients: ${tp4:-?} tokens/s with --slots 4, ${tp1:-?} tokens/s with --slots 1"
-check "[ -n '$tp4' ] && [ -n '$tp1' ]" "throughput measured both ways"
+metric() { sed -n "s/^$2 //p" "$T/$1-metrics.json"; }
+tp4=$(throughput tp4 --slots 4)
+tp4t=$(throughput tp4t --slots 4 --no-batch)
+tp1=$(throughput tp1 --slots 1)
+steps=$(metric tp4 matchbox_batch_steps_total)
+rows=$(metric tp4 matchbox_batch_tokens_total)
+echo "4 concurrent clients: ${tp4:-?} tokens/s with --slots 4 (batched decode, mean batch" \
+  "$(python3 -c "print(round(${rows:-0} / max(1, ${steps:-0}), 2))")), ${tp4t:-?} with --slots 4" \
+  "--no-batch, ${tp1:-?} with --slots 1"
+check "[ -n '$tp4' ] && [ -n '$tp4t' ] && [ -n '$tp1' ]" "throughput measured three ways"
+check "python3 -c 'import sys; sys.exit(0 if ${rows:-0} > ${steps:-0} > 0 else 1)'" "concurrent requests share batched decode steps ($rows tokens in $steps steps)"
+check "[ \"\$(metric tp4t matchbox_batch_steps_total)\" = 0 ]" "--no-batch decodes each slot alone"
 
 # Sanitizer builds: any report in a server's log is a failure.
 check "! grep -l 'Sanitizer' '$T'/*.log" "no sanitizer reports in the servers' logs"
