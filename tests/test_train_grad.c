@@ -98,7 +98,9 @@ static void test_linear(void) {
     c.r = randv(35, 1);
     c.y = malloc(35 * sizeof(float));
     float *dx = malloc(55 * sizeof(float)), *dw = calloc(77, sizeof(float));
-    mb_linear_backward(NULL, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out, 0);
+    float *scratch = malloc(mb_linear_scratch_floats(c.n, c.in, c.out) * sizeof(float));
+    mb_linear_backward(NULL, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out, 0, scratch);
+    free(scratch);
     check_grad("linear dx", lin_loss, &c, c.x, dx, 55);
     check_grad("linear dW", lin_loss, &c, c.w, dw, 77);
     free(c.x), free(c.w), free(c.r), free(c.y), free(dx), free(dw);

@@ -227,10 +227,16 @@ static void test_overfit_and_engine(void) {
     if (s) CHECK_OK(mb_session_eval_all(s, tok, 16, engine));
     mb_tmodel_set_f16_attention(tm, true); /* as the engine's F16 KV cache */
     const float *mine = mb_tmodel_forward(tm, NULL, tok, 1);
-    double worst = 0;
-    for (size_t i = 0; i < (size_t)16 * V; i++)
+    /* Within 1e-4 of the largest logit: the sums run in different orders
+     * (and with FMA or not), and a last-bit difference can move Q, K or V
+     * across an F16 rounding step, which costs up to 2^-11 of that value. */
+    double worst = 0, scale = 1;
+    for (size_t i = 0; i < (size_t)16 * V; i++) {
         worst = fmax(worst, fabs(engine[i] - mine[i]));
-    CHECK_MSG(worst <= 1e-4, "engine and trainer logits differ by %g", worst);
+        scale = fmax(scale, fabs(mine[i]));
+    }
+    CHECK_MSG(worst <= 1e-4 * scale, "engine and trainer logits differ by %g (largest %g)", worst,
+              scale);
     free(engine);
     mb_session_free(s);
     mb_model_free(model);

@@ -1,19 +1,23 @@
-/* The three matrix products of a linear layer, in the loop orders that keep
- * the inner loop contiguous and vectorized (GCC/Clang vector extensions,
- * which compile to whatever SIMD the baseline target has):
- *   forward  y[t][o]  = dot(x[t], W[o])            split by rows t
- *   backward dx[t][i] = sum_o dy[t][o] W[o][i]     split by rows t (axpy)
- *            dW[o][i] += sum_t dy[t][o] x[t][i]    split by rows o (axpy)
- * Each output element is summed by one thread in a fixed order, whatever the
- * split, so results are bitwise independent of the thread count. Blocks of
- * W (forward, dx) or x (dW) rows are reused across rows while they sit in
- * cache. */
+/* The three matrix products of a linear layer, all as one kernel,
+ * C[m][n] (+)= dot(A[m], B[n]) over K contiguous floats ("NT"):
+ *   forward  y  = x  W^T      A = x,    B = W
+ *   backward dx = dy W        A = dy,   B = W^T   (transposed once per call)
+ *            dW += dy^T x     A = dy^T, B = x^T
+ * Transposing costs O(n (in + out) + in out), small beside the O(n in out)
+ * products, and gives one kernel to make fast: 2 x 4 outputs per register
+ * block (A and B rows each loaded once for several dots), B rows blocked so
+ * they stay in cache across A rows. Each output element is one dot with the
+ * same operation order in every code path (one 4-lane accumulator, a fixed
+ * horizontal sum, then the scalar tail), and each C row belongs to one
+ * thread, so results are bitwise independent of the thread count and of
+ * where the row split falls. */
+#include <pthread.h>
 #include <string.h>
 
+#include "train/gemm.h"
 #include "train/ops.h"
 
-/* 16-byte vectors: SSE2 on x86-64 and NEON on arm64, the baseline of both,
- * so no per-ISA build is needed; two accumulators per sum hide the latency. */
+/* 16-byte vectors: SSE2 on x86-64 and NEON on arm64, the baseline of both. */
 typedef float v4 __attribute__((vector_size(16)));
 
 static inline v4 load4(const float *p) {
@@ -22,57 +26,101 @@ static inline v4 load4(const float *p) {
     return v;
 }
 
-static inline void store4(float *p, v4 v) {
-    memcpy(p, &v, sizeof v);
-}
-
-static inline float hsum(v4 x, v4 y) {
-    v4 v = x + y;
+static inline float hsum(v4 v) {
     return (v[0] + v[2]) + (v[1] + v[3]);
 }
 
-/* dot of length K; the same operation order for every element. */
-static inline float dot(const float *a, const float *b, int k) {
-    v4 c0 = {0}, c1 = {0};
-    int i = 0;
-    for (; i + 8 <= k; i += 8) {
-        c0 += load4(a + i) * load4(b + i);
-        c1 += load4(a + i + 4) * load4(b + i + 4);
-    }
-    float s = hsum(c0, c1);
-    for (; i < k; i++)
+static inline void put(float *c, float v, int acc) {
+    *c = acc ? *c + v : v;
+}
+
+static inline float dot_tail(float s, const float *a, const float *b, int k0, int k) {
+    for (int i = k0; i < k; i++)
         s += a[i] * b[i];
     return s;
 }
 
-/* Four dots of A against rows B0..B3 (LDB apart): A loaded once for four
- * rows. Each result equals dot(a, bj, k) bit for bit. */
-static inline void dot4(const float *a, const float *b, int k, int ldb, float *out) {
-    v4 c[8] = {{0}};
-    int i = 0;
-    for (; i + 8 <= k; i += 8) {
-        v4 x0 = load4(a + i), x1 = load4(a + i + 4);
-        for (int j = 0; j < 4; j++) {
-            c[2 * j] += x0 * load4(b + j * ldb + i);
-            c[2 * j + 1] += x1 * load4(b + j * ldb + i + 4);
-        }
-    }
-    float s[4];
-    for (int j = 0; j < 4; j++)
-        s[j] = hsum(c[2 * j], c[2 * j + 1]);
-    for (; i < k; i++)
-        for (int j = 0; j < 4; j++)
-            s[j] += a[i] * b[j * ldb + i];
-    memcpy(out, s, sizeof s);
-}
-
-static inline void axpy(float *y, float a, const float *x, int k) {
-    v4 va = {a, a, a, a};
+static inline void kernel_1x1(float *c, const float *a, const float *b, int k, int acc) {
+    v4 x = {0};
     int i = 0;
     for (; i + 4 <= k; i += 4)
-        store4(y + i, load4(y + i) + va * load4(x + i));
-    for (; i < k; i++)
-        y[i] += a * x[i];
+        x += load4(a + i) * load4(b + i);
+    put(c, dot_tail(hsum(x), a, b, i, k), acc);
+}
+
+/* One A row against four B rows. */
+static inline void kernel_1x4(float *c, const float *a, const float *b, int ldb, int k, int acc) {
+    v4 c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+    int i = 0;
+    for (; i + 4 <= k; i += 4) {
+        v4 x = load4(a + i);
+        c0 += x * load4(b + i);
+        c1 += x * load4(b + ldb + i);
+        c2 += x * load4(b + 2 * (size_t)ldb + i);
+        c3 += x * load4(b + 3 * (size_t)ldb + i);
+    }
+    put(c, dot_tail(hsum(c0), a, b, i, k), acc);
+    put(c + 1, dot_tail(hsum(c1), a, b + ldb, i, k), acc);
+    put(c + 2, dot_tail(hsum(c2), a, b + 2 * (size_t)ldb, i, k), acc);
+    put(c + 3, dot_tail(hsum(c3), a, b + 3 * (size_t)ldb, i, k), acc);
+}
+
+/* Two A rows against four B rows: 8 accumulators, 6 loads per 8 products. */
+static inline void kernel_2x4(float *c, int ldc, const float *a, int lda, const float *b, int ldb,
+                              int k, int acc) {
+    v4 c00 = {0}, c01 = {0}, c02 = {0}, c03 = {0}, c10 = {0}, c11 = {0}, c12 = {0}, c13 = {0};
+    const float *a1 = a + lda;
+    int i = 0;
+    for (; i + 4 <= k; i += 4) {
+        v4 x0 = load4(a + i), x1 = load4(a1 + i);
+        v4 b0 = load4(b + i), b1 = load4(b + ldb + i);
+        v4 b2 = load4(b + 2 * (size_t)ldb + i), b3 = load4(b + 3 * (size_t)ldb + i);
+        c00 += x0 * b0;
+        c01 += x0 * b1;
+        c02 += x0 * b2;
+        c03 += x0 * b3;
+        c10 += x1 * b0;
+        c11 += x1 * b1;
+        c12 += x1 * b2;
+        c13 += x1 * b3;
+    }
+    const v4 r0[4] = {c00, c01, c02, c03}, r1[4] = {c10, c11, c12, c13};
+    for (int j = 0; j < 4; j++) {
+        const float *bj = b + (size_t)j * ldb;
+        put(c + j, dot_tail(hsum(r0[j]), a, bj, i, k), acc);
+        put(c + ldc + j, dot_tail(hsum(r1[j]), a1, bj, i, k), acc);
+    }
+}
+
+enum { NB = 32 }; /* B rows per cache block */
+
+/* Rows [m0, m1) of C (ldc) = A (M x K) B^T, B being N x K. */
+static void gemm_nt_rows(float *c, int ldc, const float *a, const float *b, long m0, long m1, int n,
+                         int k, int acc) {
+    for (int n0 = 0; n0 < n; n0 += NB) {
+        int n1 = n0 + NB < n ? n0 + NB : n;
+        long m = m0;
+        for (; m + 2 <= m1; m += 2) {
+            const float *am = a + (size_t)m * k;
+            float *cm = c + (size_t)m * ldc;
+            int j = n0;
+            for (; j + 4 <= n1; j += 4)
+                kernel_2x4(cm + j, ldc, am, k, b + (size_t)j * k, k, k, acc);
+            for (; j < n1; j++) {
+                kernel_1x1(cm + j, am, b + (size_t)j * k, k, acc);
+                kernel_1x1(cm + ldc + j, am + k, b + (size_t)j * k, k, acc);
+            }
+        }
+        for (; m < m1; m++) {
+            const float *am = a + (size_t)m * k;
+            float *cm = c + (size_t)m * ldc;
+            int j = n0;
+            for (; j + 4 <= n1; j += 4)
+                kernel_1x4(cm + j, am, b + (size_t)j * k, k, k, acc);
+            for (; j < n1; j++)
+                kernel_1x1(cm + j, am, b + (size_t)j * k, k, acc);
+        }
+    }
 }
 
 void mb_train_parallel(mb_threadpool *pool, mb_job_fn fn, void *ctx) {
@@ -84,81 +132,78 @@ void mb_train_parallel(mb_threadpool *pool, mb_job_fn fn, void *ctx) {
 }
 
 typedef struct {
-    float *y, *dx, *dw;
-    const float *x, *w, *dy;
-    int n, in, out, accumulate;
-} linear_job;
+    float *c;
+    const float *a, *b;
+    int m, n, k, acc;
+} gemm_job;
 
-enum { BLOCK = 32 };
+static mb_gemm_rows_fn gemm_rows;
+static pthread_once_t gemm_once = PTHREAD_ONCE_INIT;
 
-static void forward_task(void *p, int ith, int nth) {
-    const linear_job *j = p;
-    long t0, t1;
-    mb_split_range(j->n, ith, nth, &t0, &t1);
-    for (int o0 = 0; o0 < j->out; o0 += BLOCK) {
-        int o1 = o0 + BLOCK < j->out ? o0 + BLOCK : j->out;
-        for (long t = t0; t < t1; t++) {
-            const float *xt = j->x + (size_t)t * j->in;
-            float *yt = j->y + (size_t)t * j->out;
-            int o = o0;
-            for (; o + 4 <= o1; o += 4)
-                dot4(xt, j->w + (size_t)o * j->in, j->in, j->in, yt + o);
-            for (; o < o1; o++)
-                yt[o] = dot(xt, j->w + (size_t)o * j->in, j->in);
+static void pick_kernel(void) {
+    gemm_rows = mb_train_gemm_avx2();
+    if (!gemm_rows) gemm_rows = gemm_nt_rows;
+}
+
+static void gemm_task(void *p, int ith, int nth) {
+    const gemm_job *j = p;
+    long m0, m1;
+    mb_split_range(j->m, ith, nth, &m0, &m1);
+    gemm_rows(j->c, j->n, j->a, j->b, m0, m1, j->n, j->k, j->acc);
+}
+
+static void gemm_nt(mb_threadpool *pool, float *c, const float *a, const float *b, int m, int n,
+                    int k, int acc) {
+    gemm_job j = {c, a, b, m, n, k, acc};
+    pthread_once(&gemm_once, pick_kernel);
+    mb_train_parallel(pool, gemm_task, &j);
+}
+
+typedef struct {
+    float *dst;
+    const float *src;
+    int rows, cols;
+} transpose_job;
+
+/* dst (cols x rows) = src (rows x cols)^T, split by destination rows, in
+ * tiles so both sides stay in cache. */
+static void transpose_task(void *p, int ith, int nth) {
+    const transpose_job *j = p;
+    long c0, c1;
+    mb_split_range(j->cols, ith, nth, &c0, &c1);
+    enum { T = 32 };
+    for (int r0 = 0; r0 < j->rows; r0 += T)
+        for (long cc = c0; cc < c1; cc += T) {
+            int r1 = r0 + T < j->rows ? r0 + T : j->rows;
+            long ce = cc + T < c1 ? cc + T : c1;
+            for (long c = cc; c < ce; c++)
+                for (int r = r0; r < r1; r++)
+                    j->dst[(size_t)c * j->rows + r] = j->src[(size_t)r * j->cols + c];
         }
-    }
+}
+
+static void transpose(mb_threadpool *pool, float *dst, const float *src, int rows, int cols) {
+    transpose_job j = {dst, src, rows, cols};
+    mb_train_parallel(pool, transpose_task, &j);
 }
 
 void mb_linear_forward(mb_threadpool *pool, float *y, const float *x, const float *w, int n, int in,
                        int out) {
-    linear_job j = {.y = y, .x = x, .w = w, .n = n, .in = in, .out = out};
-    mb_train_parallel(pool, forward_task, &j);
+    gemm_nt(pool, y, x, w, n, out, in, 0);
 }
 
-static void dx_task(void *p, int ith, int nth) {
-    const linear_job *j = p;
-    long t0, t1;
-    mb_split_range(j->n, ith, nth, &t0, &t1);
-    if (!j->accumulate)
-        memset(j->dx + (size_t)t0 * j->in, 0, (size_t)(t1 - t0) * j->in * sizeof(float));
-    for (int o0 = 0; o0 < j->out; o0 += BLOCK) {
-        int o1 = o0 + BLOCK < j->out ? o0 + BLOCK : j->out;
-        for (long t = t0; t < t1; t++) {
-            float *dxt = j->dx + (size_t)t * j->in;
-            const float *dyt = j->dy + (size_t)t * j->out;
-            for (int o = o0; o < o1; o++)
-                if (dyt[o] != 0.0f) axpy(dxt, dyt[o], j->w + (size_t)o * j->in, j->in);
-        }
-    }
-}
-
-static void dw_task(void *p, int ith, int nth) {
-    const linear_job *j = p;
-    long o0, o1;
-    mb_split_range(j->out, ith, nth, &o0, &o1);
-    for (int t0 = 0; t0 < j->n; t0 += BLOCK) {
-        int t1 = t0 + BLOCK < j->n ? t0 + BLOCK : j->n;
-        for (long o = o0; o < o1; o++) {
-            float *dwo = j->dw + (size_t)o * j->in;
-            for (int t = t0; t < t1; t++) {
-                float g = j->dy[(size_t)t * j->out + o];
-                if (g != 0.0f) axpy(dwo, g, j->x + (size_t)t * j->in, j->in);
-            }
-        }
-    }
+size_t mb_linear_scratch_floats(int n, int in, int out) {
+    return (size_t)in * out + (size_t)n * out + (size_t)n * in;
 }
 
 void mb_linear_backward(mb_threadpool *pool, float *dx, float *dw, const float *dy, const float *x,
-                        const float *w, int n, int in, int out, int accumulate) {
-    linear_job j = {.dx = dx,
-                    .dw = dw,
-                    .dy = dy,
-                    .x = x,
-                    .w = w,
-                    .n = n,
-                    .in = in,
-                    .out = out,
-                    .accumulate = accumulate};
-    if (dx) mb_train_parallel(pool, dx_task, &j);
-    mb_train_parallel(pool, dw_task, &j);
+                        const float *w, int n, int in, int out, int accumulate, float *scratch) {
+    float *wt = scratch, *dyt = wt + (size_t)in * out, *xt = dyt + (size_t)n * out;
+    if (dx) {
+        transpose(pool, wt, w, out, in);
+        gemm_nt(pool, dx, dy, wt, n, in, out, accumulate);
+    }
+    transpose(pool, dyt, dy, n, out);
+    transpose(pool, xt, x, n, in);
+    gemm_nt(pool, dw, dyt, xt, out, in, n, 1);
 }

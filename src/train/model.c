@@ -30,9 +30,22 @@ struct mb_tmodel {
     float **xs; /* residual stream entering layer l; xs[n_layers] leaves the last */
     layer_acts *la;
     float *xnf, *rsf, *logits;
-    float *dres, *dtmp, *dq, *dk, *dv, *dao, *dg, *du, *dh, *attn_scratch, *cs;
+    float *dres, *dtmp, *dq, *dk, *dv, *dao, *dg, *du, *dh, *attn_scratch, *cs, *lin_scratch;
     bool f16_attn;
 };
+
+/* The largest transpose scratch of the model's projections. */
+static size_t linear_scratch(const mb_train_config *c) {
+    int N = c->batch * c->ctx, D = c->dim, hd = D / c->n_heads;
+    int Dq = c->n_heads * hd, Dkv = c->n_kv_heads * hd, F = c->ffn;
+    const int shapes[][2] = {{D, c->vocab}, {D, Dq}, {D, Dkv}, {Dq, D}, {D, F}, {F, D}};
+    size_t most = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        size_t n = mb_linear_scratch_floats(N, shapes[i][0], shapes[i][1]);
+        most = n > most ? n : most;
+    }
+    return most;
+}
 
 static size_t act_floats(const mb_train_config *c) {
     size_t N = (size_t)c->batch * c->ctx, D = c->dim, hd = D / c->n_heads;
@@ -41,7 +54,7 @@ static size_t act_floats(const mb_train_config *c) {
                        (size_t)c->batch * c->n_heads * c->ctx * c->ctx + N * F * 3;
     size_t final = N * D * 2 + N + N * (size_t)c->vocab;
     size_t scratch = N * D * 2 + N * Dq * 2 + N * Dkv * 2 + N * F * 3 +
-                     (size_t)MAX_THREADS * c->ctx + (size_t)c->ctx * hd;
+                     (size_t)MAX_THREADS * c->ctx + (size_t)c->ctx * hd + linear_scratch(c);
     return per_layer * c->n_layers + final + scratch;
 }
 
@@ -138,6 +151,7 @@ static void bind_acts(mb_tmodel *m) {
     m->dh = carve(&cur, N * F);
     m->attn_scratch = carve(&cur, (size_t)MAX_THREADS * c->ctx);
     m->cs = carve(&cur, (size_t)c->ctx * hd);
+    m->lin_scratch = carve(&cur, linear_scratch(c));
 }
 
 static void init_params(mb_tmodel *m) {
@@ -300,7 +314,7 @@ void mb_tmodel_backward(mb_tmodel *m, mb_threadpool *pool, const int32_t *tokens
     int Dq = c->n_heads * hd, Dkv = c->n_kv_heads * hd, L = c->n_layers;
     mb_attn_shape s = {n_seq, c->ctx, c->n_heads, c->n_kv_heads, hd, 0};
     mb_linear_backward(pool, m->dtmp, m->g.output, m->logits, m->xnf, m->p.output, N, D, c->vocab,
-                       0);
+                       0, m->lin_scratch);
     mb_rmsnorm_backward(pool, m->dres, m->g.output_norm, m->dtmp, m->xs[L], m->rsf,
                         m->p.output_norm, N, D, 0);
     for (int l = L - 1; l >= 0; l--) {
@@ -308,21 +322,28 @@ void mb_tmodel_backward(mb_tmodel *m, mb_threadpool *pool, const int32_t *tokens
         mb_tlayer *gw = &m->g.layers[l];
         layer_acts *a = &m->la[l];
         /* ffn: xs[l+1] = x2 + swiglu(xn2 Wg, xn2 Wu) Wd; dres holds d xs[l+1] */
-        mb_linear_backward(pool, m->dh, gw->w_down, m->dres, a->h, w->w_down, N, F, D, 0);
+        mb_linear_backward(pool, m->dh, gw->w_down, m->dres, a->h, w->w_down, N, F, D, 0,
+                           m->lin_scratch);
         mb_swiglu_backward(m->dg, m->du, m->dh, a->g, a->u, (size_t)N * F);
-        mb_linear_backward(pool, m->dtmp, gw->w_gate, m->dg, a->xn2, w->w_gate, N, D, F, 0);
-        mb_linear_backward(pool, m->dtmp, gw->w_up, m->du, a->xn2, w->w_up, N, D, F, 1);
+        mb_linear_backward(pool, m->dtmp, gw->w_gate, m->dg, a->xn2, w->w_gate, N, D, F, 0,
+                           m->lin_scratch);
+        mb_linear_backward(pool, m->dtmp, gw->w_up, m->du, a->xn2, w->w_up, N, D, F, 1,
+                           m->lin_scratch);
         mb_rmsnorm_backward(pool, m->dres, gw->ffn_norm, m->dtmp, a->x2, a->rs2, w->ffn_norm, N, D,
                             1);
         /* attention: x2 = xs[l] + attn(xn1) Wo; dres now holds d x2 */
-        mb_linear_backward(pool, m->dao, gw->wo, m->dres, a->ao, w->wo, N, Dq, D, 0);
+        mb_linear_backward(pool, m->dao, gw->wo, m->dres, a->ao, w->wo, N, Dq, D, 0,
+                           m->lin_scratch);
         mb_attention_backward(pool, &s, m->dq, m->dk, m->dv, m->dao, a->probs, a->q, a->k, a->v,
                               m->attn_scratch);
         mb_rope_backward(m->dq, m->cs, N, c->ctx, c->n_heads, hd);
         mb_rope_backward(m->dk, m->cs, N, c->ctx, c->n_kv_heads, hd);
-        mb_linear_backward(pool, m->dtmp, gw->wq, m->dq, a->xn1, w->wq, N, D, Dq, 0);
-        mb_linear_backward(pool, m->dtmp, gw->wk, m->dk, a->xn1, w->wk, N, D, Dkv, 1);
-        mb_linear_backward(pool, m->dtmp, gw->wv, m->dv, a->xn1, w->wv, N, D, Dkv, 1);
+        mb_linear_backward(pool, m->dtmp, gw->wq, m->dq, a->xn1, w->wq, N, D, Dq, 0,
+                           m->lin_scratch);
+        mb_linear_backward(pool, m->dtmp, gw->wk, m->dk, a->xn1, w->wk, N, D, Dkv, 1,
+                           m->lin_scratch);
+        mb_linear_backward(pool, m->dtmp, gw->wv, m->dv, a->xn1, w->wv, N, D, Dkv, 1,
+                           m->lin_scratch);
         mb_rmsnorm_backward(pool, m->dres, gw->attn_norm, m->dtmp, m->xs[l], a->rs1, w->attn_norm,
                             N, D, 1);
     }

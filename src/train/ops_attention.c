@@ -5,6 +5,7 @@
 
 #include "tensor/types.h"
 #include "train/ops.h"
+#include "train/vec.h"
 
 /* Angles as the inference engine computes them (src/model/rope.c): in
  * double, theta = pos * base^(-2i/hd), so saved models give the same logits. */
@@ -50,13 +51,6 @@ typedef struct {
     const float *q, *k, *v, *dout, *cprobs;
 } attn_job;
 
-static float dotf(const float *a, const float *b, int n) {
-    float s = 0;
-    for (int i = 0; i < n; i++)
-        s += a[i] * b[i];
-    return s;
-}
-
 /* Tasks are (sequence, kv head) pairs: the query heads of one group share
  * K and V, so in the backward each task owns its dK and dV rows. */
 static void forward_task(void *p, int ith, int nth) {
@@ -76,7 +70,7 @@ static void forward_task(void *p, int ith, int nth) {
                 const float *qt = j->q + (row0 + t) * qs + (size_t)h * hd;
                 float *pt = P + (size_t)t * T, mx = -INFINITY;
                 for (int u = 0; u <= t; u++) {
-                    pt[u] = dotf(qt, j->k + (row0 + u) * kvs + (size_t)hk * hd, hd) * scale;
+                    pt[u] = mb_vdot(qt, j->k + (row0 + u) * kvs + (size_t)hk * hd, hd) * scale;
                     if (pt[u] > mx) mx = pt[u];
                 }
                 float sum = 0;
@@ -136,7 +130,7 @@ static void backward_task(void *p, int ith, int nth) {
                 for (int u = 0; u <= t; u++) {
                     const float *vu = j->v + (row0 + u) * kvs + (size_t)hk * hd;
                     float *dvu = j->dv + (row0 + u) * kvs + (size_t)hk * hd;
-                    dp[u] = dotf(dot_, vu, hd);
+                    dp[u] = mb_vdot(dot_, vu, hd);
                     sum += pt[u] * dp[u];
                     for (int i = 0; i < hd; i++)
                         dvu[i] += pt[u] * dot_[i];
@@ -146,10 +140,8 @@ static void backward_task(void *p, int ith, int nth) {
                     float ds = pt[u] * (dp[u] - sum) * scale;
                     const float *ku = j->k + (row0 + u) * kvs + (size_t)hk * hd;
                     float *dku = j->dk + (row0 + u) * kvs + (size_t)hk * hd;
-                    for (int i = 0; i < hd; i++) {
-                        dqt[i] += ds * ku[i];
-                        dku[i] += ds * qt[i];
-                    }
+                    mb_vaxpy(dqt, ds, ku, hd);
+                    mb_vaxpy(dku, ds, qt, hd);
                 }
             }
         }

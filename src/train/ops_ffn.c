@@ -41,16 +41,22 @@ static void xent_task(void *p, int ith, int nth) {
         float mx = -INFINITY;
         for (int i = 0; i < j->vocab; i++)
             mx = z[i] > mx ? z[i] : mx;
-        double sum = 0;
-        for (int i = 0; i < j->vocab; i++)
-            sum += exp((double)z[i] - mx);
         int y = j->targets[t];
-        j->row_loss[t] = (float)(log(sum) + mx - z[y]);
-        if (!j->grad) continue;
-        float *dz = j->logits + (size_t)t * j->vocab;
-        float inv = (float)(1.0 / sum);
+        float zy = z[y];
+        /* exp in float, summed in double; with a gradient the exps go
+         * straight into dz (which may be z itself: each read before written). */
+        float *dz = j->grad ? j->logits + (size_t)t * j->vocab : NULL;
+        double sum = 0;
+        for (int i = 0; i < j->vocab; i++) {
+            float e = expf(z[i] - mx);
+            sum += e;
+            if (dz) dz[i] = e;
+        }
+        j->row_loss[t] = (float)(log(sum) + mx - zy);
+        if (!dz) continue;
+        float inv = (float)(1.0 / sum) * g;
         for (int i = 0; i < j->vocab; i++)
-            dz[i] = expf(z[i] - mx) * inv * g;
+            dz[i] *= inv;
         dz[y] -= g;
     }
 }
