@@ -1,13 +1,11 @@
 /* The HTTP side of the server: routing, authentication, body limits, and
  * turning a parsed request into a job for the engine. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/error.h"
 #include "core/timer.h"
@@ -24,6 +22,8 @@ mb_server_params mb_server_default_params(void) {
                               .batch = 1,
                               .session = mb_session_default_params()};
 }
+
+enum { CLIENT_CHECK_NS = 100 * 1000 * 1000 };
 
 /* ---- responses ----------------------------------------------------------- */
 
@@ -105,11 +105,28 @@ static mb_token *prompt_tokens(mb_server *s, const mb_server_request *q, size_t 
     return ids;
 }
 
+/* True once the client has closed or reset its connection. */
+static int client_gone(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return 0;
+    struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* Wait for a whole answer. Nothing is written meanwhile, so the socket is
+ * watched instead: a client that leaves cancels its generation. */
 static enum MHD_Result wait_and_answer(struct MHD_Connection *c, mb_http_req *r, mb_job *j,
                                        const mb_resp_meta *meta) {
     pthread_mutex_lock(&j->mu);
-    while (!j->done)
-        pthread_cond_wait(&j->cv, &j->mu);
+    while (!j->done) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += CLIENT_CHECK_NS;
+        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+        if (pthread_cond_timedwait(&j->cv, &j->mu, &until) == ETIMEDOUT && client_gone(c))
+            atomic_store(&j->cancelled, 1);
+    }
     char *body = j->finish == MB_FINISH_ERROR ? NULL : mb_resp_completion(meta, j);
     char msg[300];
     snprintf(msg, sizeof msg, "generation failed: %s", j->error);
