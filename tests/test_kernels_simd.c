@@ -20,7 +20,7 @@ static const uint32_t k_weights[] = {MB_TYPE_F32,  MB_TYPE_F16,  MB_TYPE_BF16, M
 #define N_WEIGHTS (sizeof k_weights / sizeof k_weights[0])
 static const uint32_t k_acts[] = {MB_TYPE_Q8_0, MB_TYPE_Q8_K, MB_TYPE_F16, MB_TYPE_BF16};
 
-static const mb_kernel_table *levels[3];
+static const mb_kernel_table *levels[5];
 static int n_levels;
 
 static size_t row_bytes(uint32_t type, int64_t n) {
@@ -339,23 +339,46 @@ static void test_axpy_f16(void) {
     }
 }
 
+/* The level main() forces: the baseline SIMD level of this architecture,
+ * which every CPU with any SIMD level supports. */
+#if MB_ARCH_ARM64
+static const char *const k_forced = "neon";
+#else
+static const char *const k_forced = "avx2";
+#endif
+
 /* MATCHBOX_CPU picks a supported level; the chosen table is that level's. */
 static void test_forced_level(void) {
     const char *best = mb_cpu_best_level();
     CHECK(mb_kernels_level("ref") == mb_kernels_ref());
     CHECK(mb_kernels_level("sse9") == NULL);
-    CHECK_MSG(strcmp(mb_kernels_name(), strcmp(best, "ref") ? "avx2" : "ref") == 0,
-              "MATCHBOX_CPU=avx2 gave %s (best %s)", mb_kernels_name(), best);
+    CHECK_MSG(strcmp(mb_kernels_name(), strcmp(best, "ref") ? k_forced : "ref") == 0,
+              "MATCHBOX_CPU=%s gave %s (best %s)", k_forced, mb_kernels_name(), best);
+    CHECK(mb_kernels_level(best) != NULL);
     CHECK(strcmp(best, "avx512") != 0 || mb_kernels_level("avx512") != NULL);
-    CHECK(strcmp(best, "ref") == 0 || mb_kernels_level("avx2") != NULL);
+    CHECK(strcmp(best, "ref") == 0 || mb_kernels_level(k_forced) != NULL);
+    /* A dotprod CPU runs both ARM levels; one without it only the baseline. */
+    const mb_cpu_features *f = mb_cpu_get();
+    CHECK((mb_kernels_level("neon-dotprod") != NULL) == (f->neon && f->neon_dotprod));
+    CHECK((mb_kernels_level("neon") != NULL) == (f->neon != 0));
+    /* Every SIMD level has its own 8-bit and float dots (not the fallback). */
+    for (int l = 0; l < n_levels; l++)
+        for (size_t i = 0; i < 8; i++)
+            CHECK_MSG(levels[l]->dot[k_weights[i]].vec_dot !=
+                          mb_kernels_ref()->dot[k_weights[i]].vec_dot,
+                      "%s has no %s kernel", levels[l]->name, mb_type_name(k_weights[i]));
 }
 
 int main(void) {
     /* Before the first mb_kernels() call: the level is chosen once. */
-    setenv("MATCHBOX_CPU", "avx2", 1);
-    const char *names[] = {"avx2", "avx512"};
-    for (int i = 0; i < 2; i++)
+    setenv("MATCHBOX_CPU", k_forced, 1);
+    const char *names[] = {"avx2", "avx512", "neon", "neon-dotprod"};
+    for (int i = 0; i < 4; i++)
         if (mb_kernels_level(names[i])) levels[n_levels++] = mb_kernels_level(names[i]);
+    printf("levels tested against ref:");
+    for (int i = 0; i < n_levels; i++)
+        printf(" %s", levels[i]->name);
+    printf("\n");
     test_forced_level();
     test_act_quant_identical();
     test_dots_near_ref();

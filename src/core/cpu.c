@@ -1,4 +1,5 @@
-/* CPUID + XGETBV feature detection (x86-64); other targets report none. */
+/* CPU feature detection: CPUID + XGETBV on x86-64, HWCAP on aarch64; other
+ * targets report none. */
 #include "core/cpu.h"
 
 #include <pthread.h>
@@ -45,6 +46,22 @@ static void detect(void) {
         features.avx512bf16 = (a1 >> 5) & 1;
     }
 }
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+
+/* The kernel's HWCAP bits (asm/hwcap.h); spelled out for old headers. */
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1UL << 1)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+
+static void detect(void) {
+    const unsigned long hw = getauxval(AT_HWCAP);
+    features.neon = (hw & HWCAP_ASIMD) != 0;
+    features.neon_dotprod = features.neon && (hw & HWCAP_ASIMDDP) != 0;
+}
 #else
 static void detect(void) {}
 #endif
@@ -56,6 +73,7 @@ const mb_cpu_features *mb_cpu_get(void) {
 
 const char *mb_cpu_best_level(void) {
     const mb_cpu_features *f = mb_cpu_get();
+    if (f->neon) return f->neon_dotprod ? "neon-dotprod" : "neon";
     const int avx2 = f->avx2 && f->fma && f->f16c && f->bmi2;
     if (avx2 && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512vnni &&
         f->avx512bf16)

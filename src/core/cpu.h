@@ -9,12 +9,21 @@ typedef struct {
     int avx2, fma, f16c, bmi2;                 /* the "avx2" level */
     int avx512f, avx512bw, avx512vl, avx512dq; /* the "avx512" level ... */
     int avx512vnni, avx512bf16;                /* ... its 8-bit and BF16 dots */
+    int neon, neon_dotprod; /* aarch64: AdvSIMD ("neon"), SDOT/UDOT (HWCAP_ASIMDDP) */
 } mb_cpu_features;
 
-/* The features of this CPU (all zero on non-x86 builds). Thread-safe. */
+/* The features of this CPU (x86: CPUID; aarch64: the kernel's HWCAP, which
+ * already accounts for what the OS enables). Thread-safe. */
 const mb_cpu_features *mb_cpu_get(void);
 
-/* The best kernel level the CPU supports: "avx512", "avx2" or "ref". */
+/* The best kernel level the CPU supports: "avx512", "avx2", "neon-dotprod",
+ * "neon" or "ref". */
 const char *mb_cpu_best_level(void);
+
+/* The number of big cores under SYSFS_CPU (normally "/sys/devices/system/cpu",
+ * a fake tree in tests): the online cpuN whose cpu_capacity (or, without it,
+ * cpufreq/cpuinfo_max_freq) is the highest. On a homogeneous CPU that is every
+ * core. 0 when neither file can be read for any CPU. */
+int mb_cpu_big_cores(const char *sysfs_cpu);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cpu.h"
 #include "error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -203,6 +204,11 @@ void mb_threadpool_run(mb_threadpool *p, int n, mb_job_fn fn, void *ctx) {
 }
 
 int mb_physical_cores(void) {
+#if defined(__aarch64__) || defined(__arm__)
+    /* big.LITTLE: only the big cores (docs/PERFORMANCE.md, "ARM"). */
+    const int big = mb_cpu_big_cores("/sys/devices/system/cpu");
+    if (big > 0) return big;
+#endif
     /* Count distinct (package, core) pairs from sysfs topology. */
     long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (n_cpu < 1) return 1;

@@ -24,7 +24,8 @@ int mb_threadpool_size(const mb_threadpool *pool);
  * and wait until all are done. N <= 1 runs fn(ctx, 0, 1) on the caller. */
 void mb_threadpool_run(mb_threadpool *pool, int n, mb_job_fn fn, void *ctx);
 
-/* Physical cores (distinct core ids in /proc/cpuinfo / sysfs), >= 1. */
+/* Physical cores (distinct core ids in /proc/cpuinfo / sysfs), >= 1; on ARM
+ * the big cores only (mb_cpu_big_cores). */
 int mb_physical_cores(void);
 
 /* [begin, end) of N items for thread ITH of NTH. */

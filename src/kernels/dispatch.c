@@ -12,9 +12,14 @@
 #if MB_ARCH_X86
 #include "kernels/x86/x86_kernels.h"
 #endif
+#if MB_ARCH_ARM64
+#include "kernels/arm/arm_kernels.h"
+#endif
 
-enum { LEVEL_REF, LEVEL_AVX2, LEVEL_AVX512, LEVEL_COUNT };
-static const char *const k_level_names[LEVEL_COUNT] = {"ref", "avx2", "avx512"};
+/* In order of preference: the best supported level wins. */
+enum { LEVEL_REF, LEVEL_AVX2, LEVEL_AVX512, LEVEL_NEON, LEVEL_NEON_DP, LEVEL_COUNT };
+static const char *const k_level_names[LEVEL_COUNT] = {"ref", "avx2", "avx512", "neon",
+                                                       "neon-dotprod"};
 
 static mb_kernel_table tables[LEVEL_COUNT];
 static int supported[LEVEL_COUNT];
@@ -41,6 +46,13 @@ static void build_tables(void) {
     supported[LEVEL_AVX512] = strcmp(best, "avx512") == 0;
     if (supported[LEVEL_AVX2]) mb_kernels_fill_avx2(&tables[LEVEL_AVX2]);
     if (supported[LEVEL_AVX512]) mb_kernels_fill_avx512(&tables[LEVEL_AVX512]);
+#endif
+#if MB_ARCH_ARM64
+    const mb_cpu_features *f = mb_cpu_get();
+    supported[LEVEL_NEON] = f->neon;
+    supported[LEVEL_NEON_DP] = f->neon && f->neon_dotprod;
+    if (supported[LEVEL_NEON]) mb_kernels_fill_neon(&tables[LEVEL_NEON], 0);
+    if (supported[LEVEL_NEON_DP]) mb_kernels_fill_neon(&tables[LEVEL_NEON_DP], 1);
 #endif
 }
 

@@ -1,0 +1,31 @@
+/* The neon and neon-dotprod kernel tables: the two differ only in the 8-bit
+ * dots (widening multiplies against SDOT); types without a NEON kernel keep
+ * the reference entries. */
+#include "kernels/arm/arm_kernels.h"
+
+void mb_kernels_fill_neon(mb_kernel_table *t, int dotprod) {
+    t->name = dotprod ? "neon-dotprod" : "neon";
+#define SET(T, fn, rows)                                                                           \
+    do {                                                                                           \
+        t->dot[MB_TYPE_##T].vec_dot = fn;                                                          \
+        t->dot[MB_TYPE_##T].vec_dot_rows = rows;                                                   \
+    } while (0)
+#define SET_INT(T, name)                                                                           \
+    SET(T, dotprod ? mb_neondp_dot_##name : mb_neon_dot_##name,                                    \
+        dotprod ? mb_neondp_dot_rows_##name : mb_neon_dot_rows_##name)
+    SET(F32, mb_neon_dot_f32, mb_neon_dot_rows_f32);
+    SET(F16, mb_neon_dot_f16, mb_neon_dot_rows_f16);
+    SET(BF16, mb_neon_dot_bf16, mb_neon_dot_rows_bf16);
+    SET_INT(Q8_0, q8_0);
+    SET_INT(Q4_0, q4_0);
+    SET_INT(Q4_K, q4_k);
+    SET_INT(Q5_K, q5_k);
+    SET_INT(Q6_K, q6_k);
+#undef SET_INT
+#undef SET
+    t->act_quant[MB_TYPE_Q8_0] = mb_neon_quant_q8_0;
+    t->act_quant[MB_TYPE_Q8_K] = mb_neon_quant_q8_k;
+    t->act_quant[MB_TYPE_F16] = mb_neon_quant_f16;
+    t->act_quant[MB_TYPE_BF16] = mb_neon_quant_bf16;
+    t->axpy_f16 = mb_neon_axpy_f16;
+}
