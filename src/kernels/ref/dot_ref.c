@@ -38,21 +38,21 @@ static void dot_bf16(int64_t n, float *out, const void *w, const void *a) {
 /* Indexed by weight type. Q8_1 and Q8_K are activation formats only: their
  * rows (act_type set so callers can still tell) have no dot. */
 static const mb_dot_traits k_dot[MB_TYPE_COUNT] = {
-    [MB_TYPE_F32] = {MB_TYPE_F32, dot_f32},
-    [MB_TYPE_F16] = {MB_TYPE_F16, dot_f16},
-    [MB_TYPE_BF16] = {MB_TYPE_BF16, dot_bf16},
-    [MB_TYPE_Q4_0] = {MB_TYPE_Q8_0, mb_ref_dot_q4_0_q8_0},
-    [MB_TYPE_Q4_1] = {MB_TYPE_Q8_1, mb_ref_dot_q4_1_q8_1},
-    [MB_TYPE_Q5_0] = {MB_TYPE_Q8_0, mb_ref_dot_q5_0_q8_0},
-    [MB_TYPE_Q5_1] = {MB_TYPE_Q8_1, mb_ref_dot_q5_1_q8_1},
-    [MB_TYPE_Q8_0] = {MB_TYPE_Q8_0, mb_ref_dot_q8_0_q8_0},
-    [MB_TYPE_Q8_1] = {MB_TYPE_Q8_1, NULL},
-    [MB_TYPE_Q2_K] = {MB_TYPE_Q8_K, mb_ref_dot_q2_k_q8_k},
-    [MB_TYPE_Q3_K] = {MB_TYPE_Q8_K, mb_ref_dot_q3_k_q8_k},
-    [MB_TYPE_Q4_K] = {MB_TYPE_Q8_K, mb_ref_dot_q4_k_q8_k},
-    [MB_TYPE_Q5_K] = {MB_TYPE_Q8_K, mb_ref_dot_q5_k_q8_k},
-    [MB_TYPE_Q6_K] = {MB_TYPE_Q8_K, mb_ref_dot_q6_k_q8_k},
-    [MB_TYPE_Q8_K] = {MB_TYPE_Q8_K, NULL},
+    [MB_TYPE_F32] = {.act_type = MB_TYPE_F32, .vec_dot = dot_f32},
+    [MB_TYPE_F16] = {.act_type = MB_TYPE_F16, .vec_dot = dot_f16},
+    [MB_TYPE_BF16] = {.act_type = MB_TYPE_BF16, .vec_dot = dot_bf16},
+    [MB_TYPE_Q4_0] = {.act_type = MB_TYPE_Q8_0, .vec_dot = mb_ref_dot_q4_0_q8_0},
+    [MB_TYPE_Q4_1] = {.act_type = MB_TYPE_Q8_1, .vec_dot = mb_ref_dot_q4_1_q8_1},
+    [MB_TYPE_Q5_0] = {.act_type = MB_TYPE_Q8_0, .vec_dot = mb_ref_dot_q5_0_q8_0},
+    [MB_TYPE_Q5_1] = {.act_type = MB_TYPE_Q8_1, .vec_dot = mb_ref_dot_q5_1_q8_1},
+    [MB_TYPE_Q8_0] = {.act_type = MB_TYPE_Q8_0, .vec_dot = mb_ref_dot_q8_0_q8_0},
+    [MB_TYPE_Q8_1] = {.act_type = MB_TYPE_Q8_1, .vec_dot = NULL},
+    [MB_TYPE_Q2_K] = {.act_type = MB_TYPE_Q8_K, .vec_dot = mb_ref_dot_q2_k_q8_k},
+    [MB_TYPE_Q3_K] = {.act_type = MB_TYPE_Q8_K, .vec_dot = mb_ref_dot_q3_k_q8_k},
+    [MB_TYPE_Q4_K] = {.act_type = MB_TYPE_Q8_K, .vec_dot = mb_ref_dot_q4_k_q8_k},
+    [MB_TYPE_Q5_K] = {.act_type = MB_TYPE_Q8_K, .vec_dot = mb_ref_dot_q5_k_q8_k},
+    [MB_TYPE_Q6_K] = {.act_type = MB_TYPE_Q8_K, .vec_dot = mb_ref_dot_q6_k_q8_k},
+    [MB_TYPE_Q8_K] = {.act_type = MB_TYPE_Q8_K, .vec_dot = NULL},
 };
 
 const mb_dot_traits *mb_ref_dot_traits(uint32_t weight_type) {
