@@ -1,10 +1,14 @@
+/* The tiled attention driver: rounds the query rows to F16, walks the K/V
+ * tiles up to the longest row, and normalizes once at the end. The tile
+ * step itself is the kernel table's (scalar reference in ref/attn_ref.c). */
 #include "kernels/attention.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "kernels/kernels.h"
 #include "tensor/types.h"
 
 static float fp16_table[65536];
@@ -20,26 +24,109 @@ const float *mb_fp16_table(void) {
     return fp16_table;
 }
 
-/* Both products go through the kernel table: q . K[j] is an F16 dot (Q
- * rounded to F16, as the reference does with an F16 cache: it keeps our
- * logits within 1e-5 of the reference's instead of 1e-4, measured on
- * stories260K), and the weighted sum of V rows an F16 axpy with each weight
- * rounded to F16 likewise. */
+static mb_attn_mode attn_mode = MB_ATTN_EXACT;
+static pthread_once_t mode_once = PTHREAD_ONCE_INIT;
+
+static void read_mode(void) {
+    const char *e = getenv("MATCHBOX_ATTN");
+    if (!e || !*e || strcmp(e, "exact") == 0) return;
+    if (strcmp(e, "online") == 0)
+        attn_mode = MB_ATTN_ONLINE;
+    else
+        fprintf(stderr, "warning: MATCHBOX_ATTN=%s is not exact or online; using exact\n", e);
+}
+
+mb_attn_mode mb_attention_mode(void) {
+    pthread_once(&mode_once, read_mode);
+    return attn_mode;
+}
+
+/* acc and the F16-rounded query rows (rows x hd floats each), then m and l
+ * (rows each), then F16 staging for one row. */
+static int64_t work_floats(int n_rows, int hd) {
+    return 2 * (int64_t)n_rows * hd + 2 * n_rows + (hd + 1) / 2;
+}
+
+int64_t mb_attention_work_floats(int hd) {
+    return work_floats(MB_ATTN_MAX_ROWS, hd);
+}
+
+void mb_attention_rows(const mb_kernel_table *kt, const mb_attn_rows *a, float *work) {
+    if (!kt) kt = mb_kernels();
+    const mb_attn_tile_fn step = kt->attn_tile ? kt->attn_tile : mb_ref_attn_tile;
+    const int hd = a->hd, nr = a->n_rows;
+    float *acc = work, *qr = acc + (size_t)nr * hd, *m = qr + (size_t)nr * hd, *l = m + nr;
+    uint16_t *q16 = (uint16_t *)(l + nr);
+    const float *f16 = mb_fp16_table();
+    int max_len = 0;
+    for (int r = 0; r < nr; r++) {
+        /* Q rounded to F16 as the reference does with an F16 cache: it keeps
+         * our logits within 1e-5 of the reference's instead of 1e-4. */
+        kt->act_quant[MB_TYPE_F16](a->q[r], q16, hd);
+        for (int i = 0; i < hd; i++)
+            qr[(size_t)r * hd + i] = f16[q16[i]];
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
+        if (a->len[r] > max_len) max_len = a->len[r];
+    }
+    memset(acc, 0, (size_t)nr * hd * sizeof *acc);
+    int tlen[MB_ATTN_MAX_ROWS];
+    struct mb_attn_tile t = {.hd = hd,
+                             .n_rows = nr,
+                             .q = qr,
+                             .len = tlen,
+                             .stride = a->stride,
+                             .scale = a->scale,
+                             .m = m,
+                             .l = l,
+                             .acc = acc};
+    const int exact = a->mode == MB_ATTN_EXACT;
+    for (int pass = 0; pass < 1 + exact; pass++) {
+        t.step = !exact ? MB_ATTN_STEP_ONLINE : pass == 0 ? MB_ATTN_STEP_STATS : MB_ATTN_STEP_APPLY;
+        for (int j0 = 0; j0 < max_len; j0 += MB_ATTN_TILE) {
+            t.n_kv = max_len - j0 < MB_ATTN_TILE ? max_len - j0 : MB_ATTN_TILE;
+            for (int r = 0; r < nr; r++) {
+                int n = a->len[r] - j0;
+                tlen[r] = n < 0 ? 0 : n > t.n_kv ? t.n_kv : n;
+            }
+            t.k = a->k + (int64_t)j0 * a->stride;
+            t.v = a->v + (int64_t)j0 * a->stride;
+            step(&t);
+        }
+    }
+    if (exact) {
+        /* The weights were normalized before rounding; only empty rows
+         * (l = 0) need clearing. */
+        for (int r = 0; r < nr; r++)
+            if (!(l[r] > 0.0f))
+                memset(a->out[r], 0, (size_t)hd * sizeof(float));
+            else
+                memcpy(a->out[r], acc + (size_t)r * hd, (size_t)hd * sizeof(float));
+        return;
+    }
+    for (int r = 0; r < nr; r++) {
+        const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+        const float *ar = acc + (size_t)r * hd;
+        float *o = a->out[r];
+        for (int i = 0; i < hd; i++)
+            o[i] = ar[i] * inv;
+    }
+}
+
 void mb_attention_head(const float *q, const uint16_t *k, const uint16_t *v, int64_t stride,
                        int n_kv, int hd, float scale, float *scores, float *out) {
-    const mb_kernel_table *kt = mb_kernels();
-    const mb_vec_dot_fn dot = kt->dot[MB_TYPE_F16].vec_dot;
-    uint16_t q16[1024];
-    kt->act_quant[MB_TYPE_F16](q, q16, hd);
-    for (int j = 0; j < n_kv; j++) {
-        float s;
-        dot(hd, &s, k + j * stride, q16);
-        scores[j] = s * scale;
-    }
-    mb_softmax(scores, n_kv);
-    memset(out, 0, (size_t)hd * sizeof *out);
-    for (int j = 0; j < n_kv; j++) {
-        const float p = mb_fp16_to_fp32(mb_fp32_to_fp16(scores[j]));
-        kt->axpy_f16(hd, out, p, v + j * stride);
-    }
+    (void)scores;
+    /* One row's scratch: hd accumulators, its F16 query, m and l. */
+    float work[MB_ATTN_MAX_HD * 5 / 2 + 4];
+    if (hd > MB_ATTN_MAX_HD || work_floats(1, hd) > (int64_t)(sizeof work / sizeof *work)) return;
+    mb_attn_rows a = {.hd = hd,
+                      .n_rows = 1,
+                      .q = &q,
+                      .out = &out,
+                      .len = &n_kv,
+                      .k = k,
+                      .v = v,
+                      .stride = stride,
+                      .scale = scale};
+    mb_attention_rows(NULL, &a, work);
 }

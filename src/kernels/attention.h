@@ -1,15 +1,97 @@
-/* Causal attention of one query head over a KV cache stored as F16. */
+/* Causal attention over a KV cache stored as F16, tiled with an online
+ * softmax (Milakov & Gimelshein 2018, "Online normalizer calculation for
+ * softmax"; the tiling of FlashAttention, Dao et al. 2022): keys and values
+ * are visited one tile of MB_ATTN_TILE positions at a time, each query row
+ * keeps a running maximum, a running sum of exponentials and an unnormalized
+ * output that is rescaled when the maximum grows. Memory is O(rows x head
+ * dim), never O(context) per head nor O(n^2) for a prompt.
+ *
+ * Several query rows that share one KV head (the heads of a GQA group, and
+ * in prefill several tokens) go through each tile together, so a K/V tile is
+ * read from memory once per group while it sits in L1. */
 #ifndef MB_KERNELS_ATTENTION_H
 #define MB_KERNELS_ATTENTION_H
 
 #include <stdint.h>
 
+#include "kernels/kernels.h"
+
+enum {
+    MB_ATTN_TILE = 64,     /* key/value positions per tile */
+    MB_ATTN_MAX_ROWS = 32, /* query rows processed together */
+    MB_ATTN_MAX_HD = 1024, /* head dimension limit */
+};
+
+/* How mb_attention_rows meets the tiles (mb_attn_rows.mode). */
+typedef enum {
+    /* Two passes over the tiles, bit-faithful to the reference's rounding:
+     * the first finds each row's maximum m and sum l, the second rounds
+     * the normalized weights fp16(exp(s - m) / l), as the reference rounds
+     * its softmax before the F16 product with V. q . K is computed twice. */
+    MB_ATTN_EXACT = 0,
+    /* One pass: the unnormalized weights fp16(exp(s - m_running)) are
+     * rounded, the accumulator rescaled when the maximum grows, and the
+     * division by l happens at the end. Each weight's rounding error is the
+     * same size (2^-11 relative) but falls elsewhere, which moves logits by
+     * ~1e-4 of their range against the reference (docs/PERFORMANCE.md). */
+    MB_ATTN_ONLINE = 1,
+} mb_attn_mode;
+
+/* Phases of the tile step. */
+enum { MB_ATTN_STEP_ONLINE, MB_ATTN_STEP_STATS, MB_ATTN_STEP_APPLY };
+
+/* One tile step, the kernel table's attn_tile. Row r (query q + r * hd,
+ * F32 values already rounded to F16, so the kernels need no conversion) sees
+ * the first len[r] (0..n_kv) positions of the tile; K[j] = k + j * stride,
+ * likewise V. With s_j = scale * q . K[j], for each row with len[r] > 0:
+ *   STATS:  m' = max(m[r], max_j s_j);  l[r] = exp(m[r] - m') l[r] +
+ *           sum_j exp(s_j - m');  m[r] = m'.
+ *   APPLY:  acc[r] += sum_j fp16(exp(s_j - m[r]) * (1 / l[r])) * V[j]
+ *           (m and l final, from the STATS pass).
+ *   ONLINE: STATS, then acc[r] = exp(m_old - m') acc[r] +
+ *           sum_j fp16(exp(s_j - m')) * V[j] (normalized at the end). */
+struct mb_attn_tile {
+    int step, hd, n_rows, n_kv;
+    const float *q;
+    const int *len;
+    const uint16_t *k, *v;
+    int64_t stride;
+    float scale;
+    float *m, *l, *acc;
+};
+
+/* The scalar reference of the tile step (tables without a SIMD one use it). */
+void mb_ref_attn_tile(const struct mb_attn_tile *t);
+
+/* N_ROWS (<= MB_ATTN_MAX_ROWS) query rows against one KV head. */
+typedef struct {
+    int hd, n_rows;
+    const float *const *q; /* q[r]: hd floats */
+    float *const *out;     /* out[r]: hd floats */
+    const int *len;        /* len[r]: the row sees positions [0, len[r]) */
+    const uint16_t *k, *v; /* position 0 of this KV head */
+    int64_t stride;        /* values between consecutive positions */
+    float scale;
+    mb_attn_mode mode;
+} mb_attn_rows;
+
+/* The mode the forward pass uses: MB_ATTN_EXACT, or what MATCHBOX_ATTN
+ * names ("exact" or "online"), read once. */
+mb_attn_mode mb_attention_mode(void);
+
+/* Floats of scratch mb_attention_rows needs for head dimension HD. */
+int64_t mb_attention_work_floats(int hd);
+/* out[r] = softmax(scale * q[r] . K[j]) . V[j] over j < len[r], with the
+ * tile kernel of table KT (NULL: mb_kernels()). A row with len 0 gets zeros.
+ * WORK holds mb_attention_work_floats(hd) floats, 64-byte aligned is best. */
+void mb_attention_rows(const mb_kernel_table *kt, const mb_attn_rows *a, float *work);
+
 /* The F16 -> F32 table (65536 entries), built on first use. */
 const float *mb_fp16_table(void);
 
-/* out[0..hd) = softmax(scale * q . K[j]) . V[j] over j in [0, n_kv).
- * K[j] = k + j * stride (F16), likewise V. SCORES has room for n_kv floats.
- * hd <= 1024. */
+/* One query head: out[0..hd) over positions [0, n_kv) (K[j] = k + j *
+ * stride). SCORES is unused (kept for callers that still pass an n_kv
+ * buffer); hd <= MB_ATTN_MAX_HD. */
 void mb_attention_head(const float *q, const uint16_t *k, const uint16_t *v, int64_t stride,
                        int n_kv, int hd, float scale, float *scores, float *out);
 

@@ -23,6 +23,9 @@ typedef void (*mb_vec_dot_rows_fn)(int64_t n, float *out, const void *w, const v
                                    size_t a_stride, int n_rows);
 /* y[i] += a * x[i] for F16 X (attention's weighted sum of V rows). */
 typedef void (*mb_axpy_f16_fn)(int64_t n, float *y, float a, const uint16_t *x);
+/* One online-softmax step of attention over a K/V tile (kernels/attention.h). */
+struct mb_attn_tile;
+typedef void (*mb_attn_tile_fn)(const struct mb_attn_tile *t);
 
 typedef struct {
     uint32_t act_type;               /* mb_type of the activation row */
@@ -36,6 +39,7 @@ typedef struct {
     mb_dot_traits dot[MB_TYPE_COUNT];
     mb_act_quant_fn act_quant[MB_TYPE_COUNT];
     mb_axpy_f16_fn axpy_f16;
+    mb_attn_tile_fn attn_tile; /* NULL: the reference (mb_ref_attn_tile) */
 } mb_kernel_table;
 
 /* The table for this CPU, chosen once on first use: the best level the CPU

@@ -50,7 +50,8 @@ mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_
     s->attn = alloc_floats(b * q_dim, &failed);
     s->gate = alloc_floats(b * hp->n_ff, &failed);
     s->up = alloc_floats(b * hp->n_ff, &failed);
-    s->scores = alloc_floats((size_t)n_threads * n_ctx, &failed);
+    /* Attention scratch per thread: O(rows x head_dim), not O(n_ctx). */
+    s->scores = alloc_floats((size_t)n_threads * mb_attention_work_floats(hp->head_dim), &failed);
     s->logits = alloc_floats((size_t)hp->n_vocab, &failed);
     /* 4 bytes per value bounds every activation type (F32 is the widest). */
     s->act_in = alloc_floats(b * hp->n_embd, &failed);
@@ -104,29 +105,70 @@ static void project(mb_forward_state *s, mb_threadpool *pool, const mb_matrix *w
 typedef struct {
     mb_forward_state *s;
     int layer, n, pos;
+    int hs, tb;           /* query heads and tokens per work item */
+    int n_hsplit, n_tblk; /* head subsets per KV head, token blocks */
 } attn_job;
 
-/* One (token, head) pair per work item, so prefill and decode both spread
- * over the threads. */
+/* A work item is (token block, KV head, subset of its query heads): all its
+ * rows go through each K/V tile together, so a tile is read once per item.
+ * Items are dealt round-robin: causal rows late in the prompt cost more, and
+ * striding spreads them over the tasks. */
 static void attention_worker(void *ctx, int ith, int nth) {
     const attn_job *j = ctx;
     mb_forward_state *s = j->s;
     const mb_hparams *hp = &s->model->hp;
-    int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
-    int64_t kv_dim = (int64_t)hp->n_head_kv * hd;
+    const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    const int64_t kv_dim = (int64_t)hp->n_head_kv * hd, q_dim = (int64_t)hp->n_head * hd;
     const uint16_t *kc = s->k_cache + (size_t)j->layer * s->n_ctx * kv_dim;
     const uint16_t *vc = s->v_cache + (size_t)j->layer * s->n_ctx * kv_dim;
-    float scale = 1.0f / sqrtf((float)hd);
-    long begin, end;
-    mb_split_range((long)j->n * hp->n_head, ith, nth, &begin, &end);
-    for (long item = begin; item < end; item++) {
-        int t = (int)(item / hp->n_head), h = (int)(item % hp->n_head);
-        int kvh = h / group;
-        const float *q = s->q + (size_t)t * hp->n_head * hd + (size_t)h * hd;
-        float *o = s->attn + (size_t)t * hp->n_head * hd + (size_t)h * hd;
-        mb_attention_head(q, kc + kvh * hd, vc + kvh * hd, kv_dim, j->pos + t + 1, hd, scale,
-                          s->scores + (size_t)ith * s->n_ctx, o);
+    float *work = s->scores + (size_t)ith * mb_attention_work_floats(hd);
+    const float *q[MB_ATTN_MAX_ROWS];
+    float *o[MB_ATTN_MAX_ROWS];
+    int len[MB_ATTN_MAX_ROWS];
+    const long n_items = (long)j->n_tblk * hp->n_head_kv * j->n_hsplit;
+    for (long item = ith; item < n_items; item += nth) {
+        const int hsi = (int)(item % j->n_hsplit);
+        const int kvh = (int)(item / j->n_hsplit % hp->n_head_kv);
+        const int tbi = (int)(item / j->n_hsplit / hp->n_head_kv);
+        const int h0 = kvh * group + hsi * j->hs,
+                  h1 = h0 + j->hs < (kvh + 1) * group ? h0 + j->hs : (kvh + 1) * group;
+        int nr = 0;
+        for (int t = tbi * j->tb; t < j->n && t < (tbi + 1) * j->tb; t++)
+            for (int h = h0; h < h1; h++, nr++) {
+                q[nr] = s->q + (size_t)t * q_dim + (size_t)h * hd;
+                o[nr] = s->attn + (size_t)t * q_dim + (size_t)h * hd;
+                len[nr] = j->pos + t + 1;
+            }
+        mb_attn_rows a = {.mode = mb_attention_mode(),
+                          .hd = hd,
+                          .n_rows = nr,
+                          .q = q,
+                          .out = o,
+                          .len = len,
+                          .k = kc + (size_t)kvh * hd,
+                          .v = vc + (size_t)kvh * hd,
+                          .stride = kv_dim,
+                          .scale = 1.0f / sqrtf((float)hd)};
+        mb_attention_rows(NULL, &a, work);
     }
+}
+
+/* Rows per item: a whole GQA group and as many tokens as fit; when that
+ * leaves fewer items than threads (decode with few KV heads), the group is
+ * split instead. */
+static void attention_plan(attn_job *j, const mb_hparams *hp, int n_threads) {
+    const int group = hp->n_head / hp->n_head_kv;
+    j->hs = group < MB_ATTN_MAX_ROWS ? group : MB_ATTN_MAX_ROWS;
+    j->tb = MB_ATTN_MAX_ROWS / j->hs;
+    j->n_tblk = (j->n + j->tb - 1) / j->tb;
+    const int per_head = j->n_tblk * hp->n_head_kv;
+    int n_split = (group + j->hs - 1) / j->hs;
+    if (per_head * n_split < n_threads) {
+        n_split = (n_threads + per_head - 1) / per_head;
+        if (n_split > group) n_split = group;
+        j->hs = (group + n_split - 1) / n_split;
+    }
+    j->n_hsplit = (group + j->hs - 1) / j->hs;
 }
 
 /* Projection biases (qwen2) are added after the product, before RoPE. */
@@ -165,7 +207,8 @@ static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, in
             vd[d] = mb_fp32_to_fp16(v[d]);
         }
     }
-    attn_job job = {s, il, n, pos};
+    attn_job job = {.s = s, .layer = il, .n = n, .pos = pos};
+    attention_plan(&job, hp, s->n_threads);
     int n_items = n * hp->n_head;
     mb_threadpool_run(pool, n_items * (pos + n) < 4096 ? 1 : s->n_threads, attention_worker, &job);
     s->a_mid.act_type = MB_TYPE_COUNT;

@@ -18,5 +18,8 @@ void mb_avx2_quant_f16(const float *src, void *dst, int64_t n);
 void mb_avx2_quant_bf16(const float *src, void *dst, int64_t n);
 /* y += a * x over F16 x (F16C conversion, FMA). */
 void mb_avx2_axpy_f16(int64_t n, float *y, float a, const uint16_t *x);
+/* Attention's online-softmax tile step (x86/attn_body.h). */
+void mb_avx2_attn_tile(const struct mb_attn_tile *t);
+void mb_avx512_attn_tile(const struct mb_attn_tile *t);
 
 #endif
