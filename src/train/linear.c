@@ -203,6 +203,7 @@ void mb_linear_backward(mb_threadpool *pool, float *dx, float *dw, const float *
         transpose(pool, wt, w, out, in);
         gemm_nt(pool, dx, dy, wt, n, in, out, accumulate);
     }
+    if (!dw) return;
     transpose(pool, dyt, dy, n, out);
     transpose(pool, xt, x, n, in);
     gemm_nt(pool, dw, dyt, xt, out, in, n, 1);

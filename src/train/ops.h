@@ -17,7 +17,8 @@
 void mb_linear_forward(mb_threadpool *pool, float *y, const float *x, const float *w, int n, int in,
                        int out);
 /* dx (n x in) = dy W, added to dx when ACCUMULATE (several projections read
- * the same input); dw += dy^T x. dx may be NULL (no input gradient).
+ * the same input); dw += dy^T x. dx may be NULL (no input gradient), and
+ * dw (frozen weights, as under LoRA).
  * SCRATCH holds mb_linear_scratch_floats(n, in, out) floats. */
 void mb_linear_backward(mb_threadpool *pool, float *dx, float *dw, const float *dy, const float *x,
                         const float *w, int n, int in, int out, int accumulate, float *scratch);
