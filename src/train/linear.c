@@ -141,7 +141,8 @@ static mb_gemm_rows_fn gemm_rows;
 static pthread_once_t gemm_once = PTHREAD_ONCE_INIT;
 
 static void pick_kernel(void) {
-    gemm_rows = mb_train_gemm_avx2();
+    gemm_rows = mb_train_gemm_avx512();
+    if (!gemm_rows) gemm_rows = mb_train_gemm_avx2();
     if (!gemm_rows) gemm_rows = gemm_nt_rows;
 }
 
