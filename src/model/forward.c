@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "kernels/attention.h"
 #include "kernels/kernels.h"
+#include "model/fused.h"
 
 uint64_t mb_kv_cache_bytes(const mb_hparams *hp, int n_ctx) {
     return 2ull * (uint64_t)hp->n_layer * (uint64_t)n_ctx * (uint64_t)hp->n_head_kv *
@@ -183,10 +184,8 @@ static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, in
     const mb_hparams *hp = &m->hp;
     const mb_layer *l = &m->layers[il];
     int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd;
-    for (int t = 0; t < n; t++)
-        mb_rmsnorm(s->xn + (size_t)t * hp->n_embd, s->x + (size_t)t * hp->n_embd, l->attn_norm,
-                   hp->n_embd, hp->rms_eps);
-    s->a_in.act_type = MB_TYPE_COUNT;
+    mb_fused_norm_quant(pool, s->n_threads, s->x, s->xn, l->attn_norm, n, hp->n_embd, hp->rms_eps,
+                        &s->a_in, l->wq.type);
     project(s, pool, &l->wq, &s->a_in, s->xn, n, s->q, 0);
     project(s, pool, &l->wk, &s->a_in, s->xn, n, s->k, 0);
     project(s, pool, &l->wv, &s->a_in, s->xn, n, s->v, 0);
@@ -195,18 +194,18 @@ static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, in
     if (l->bv) add_bias(s->v, l->bv, n, kv_dim);
     uint16_t *kc = s->k_cache + (size_t)il * s->n_ctx * kv_dim;
     uint16_t *vc = s->v_cache + (size_t)il * s->n_ctx * kv_dim;
-    for (int t = 0; t < n; t++) {
-        float *q = s->q + (size_t)t * hp->n_head * hd, *k = s->k + (size_t)t * kv_dim;
-        mb_rope_apply(&s->rope, q, hp->n_head, hd, pos + t);
-        mb_rope_apply(&s->rope, k, hp->n_head_kv, hd, pos + t);
-        /* The cache holds F16, as the reference's does: half the memory. */
-        uint16_t *kd = kc + (size_t)(pos + t) * kv_dim, *vd = vc + (size_t)(pos + t) * kv_dim;
-        const float *v = s->v + (size_t)t * kv_dim;
-        for (int d = 0; d < kv_dim; d++) {
-            kd[d] = mb_fp32_to_fp16(k[d]);
-            vd[d] = mb_fp32_to_fp16(v[d]);
-        }
-    }
+    mb_fused_rope_store rs = {.rope = &s->rope,
+                              .q = s->q,
+                              .k = s->k,
+                              .v = s->v,
+                              .kc = kc,
+                              .vc = vc,
+                              .n = n,
+                              .pos = pos,
+                              .n_head = hp->n_head,
+                              .n_head_kv = hp->n_head_kv,
+                              .hd = hd};
+    mb_fused_rope_kv(pool, s->n_threads, &rs);
     attn_job job = {.s = s, .layer = il, .n = n, .pos = pos};
     attention_plan(&job, hp, s->n_threads);
     int n_items = n * hp->n_head;
@@ -218,19 +217,20 @@ static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, in
 static void ffn_block(mb_forward_state *s, mb_threadpool *pool, int il, int n) {
     const mb_hparams *hp = &s->model->hp;
     const mb_layer *l = &s->model->layers[il];
-    for (int t = 0; t < n; t++)
-        mb_rmsnorm(s->xn + (size_t)t * hp->n_embd, s->x + (size_t)t * hp->n_embd, l->ffn_norm,
-                   hp->n_embd, hp->rms_eps);
-    if (hp->n_expert > 0) {
+    const int moe = hp->n_expert > 0;
+    mb_fused_norm_quant(pool, s->n_threads, s->x, s->xn, l->ffn_norm, n, hp->n_embd, hp->rms_eps,
+                        moe ? NULL : &s->a_in, l->w_gate.type);
+    if (moe) {
         mb_moe_layer ml = {&l->gate_inp, l->gate_exps, l->up_exps, l->down_exps};
         mb_moe_forward(s->moe, pool, &ml, s->xn, n, s->x);
         return;
     }
-    s->a_in.act_type = MB_TYPE_COUNT;
     project(s, pool, &l->w_gate, &s->a_in, s->xn, n, s->gate, 0);
     project(s, pool, &l->w_up, &s->a_in, s->xn, n, s->up, 0);
-    mb_swiglu(s->gate, s->gate, s->up, (int64_t)n * hp->n_ff);
-    s->a_mid.act_type = MB_TYPE_COUNT;
+    mb_fused_swiglu_quant(pool, s->n_threads, s->gate, s->up, n, hp->n_ff, &s->a_mid,
+                          l->w_down.type);
+    /* accumulate = 1: the residual add is folded into the down projection
+     * (and into wo's above), no separate pass over x. */
     project(s, pool, &l->w_down, &s->a_mid, s->gate, n, s->x, 1);
 }
 

@@ -49,7 +49,7 @@ static double yarn_ramp(const mb_rope *r, int i) {
     return 1 - fmin(1, fmax(0, y));
 }
 
-void mb_rope_apply(const mb_rope *r, float *x, int n_heads, int hd, int pos) {
+void mb_rope_angles(const mb_rope *r, int pos, float *c, float *s) {
     for (int i = 0; i < r->n_rot / 2; i++) {
         double extrap = pos * r->inv_freq[i];
         double theta = r->freq_scale * extrap;
@@ -57,14 +57,26 @@ void mb_rope_apply(const mb_rope *r, float *x, int n_heads, int hd, int pos) {
             double mix = yarn_ramp(r, i) * r->ext_factor;
             theta = theta * (1 - mix) + extrap * mix;
         }
-        float c = (float)(cos(theta) * r->mscale), s = (float)(sin(theta) * r->mscale);
-        int first = r->mode == MB_ROPE_NEOX ? i : 2 * i;
-        int second = r->mode == MB_ROPE_NEOX ? i + r->n_rot / 2 : 2 * i + 1;
-        for (int h = 0; h < n_heads; h++) {
-            float *p = x + h * hd;
-            float a = p[first], b = p[second];
-            p[first] = a * c - b * s;
-            p[second] = a * s + b * c;
+        c[i] = (float)(cos(theta) * r->mscale), s[i] = (float)(sin(theta) * r->mscale);
+    }
+}
+
+void mb_rope_rotate(const mb_rope *r, const float *c, const float *s, float *x, int n_heads,
+                    int hd) {
+    const int half = r->n_rot / 2, neox = r->mode == MB_ROPE_NEOX;
+    for (int h = 0; h < n_heads; h++) {
+        float *p = x + h * hd;
+        for (int i = 0; i < half; i++) {
+            const int first = neox ? i : 2 * i, second = neox ? i + half : 2 * i + 1;
+            const float a = p[first], b = p[second];
+            p[first] = a * c[i] - b * s[i];
+            p[second] = a * s[i] + b * c[i];
         }
     }
+}
+
+void mb_rope_apply(const mb_rope *r, float *x, int n_heads, int hd, int pos) {
+    float c[512], s[512];
+    mb_rope_angles(r, pos, c, s);
+    mb_rope_rotate(r, c, s, x, n_heads, hd);
 }

@@ -17,6 +17,13 @@ typedef struct {
 } mb_rope;
 
 mb_status mb_rope_init(mb_rope *r, const mb_hparams *hp, const float *freq_factors);
+/* The n_rot/2 cosines and sines (times mscale) at POS: computed once per
+ * token and shared by Q and K (the trigonometry costs more than the turn). */
+void mb_rope_angles(const mb_rope *r, int pos, float *c, float *s);
+/* Turn the first n_rot values of each of N_HEADS heads (HD apart) by the
+ * angles of mb_rope_angles. */
+void mb_rope_rotate(const mb_rope *r, const float *c, const float *s, float *x, int n_heads,
+                    int hd);
 /* Rotate the first n_rot values of each of N_HEADS heads (HD apart) at POS. */
 void mb_rope_apply(const mb_rope *r, float *x, int n_heads, int hd, int pos);
 
