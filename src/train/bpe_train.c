@@ -465,6 +465,10 @@ mb_status mb_bpe_train(const char *text, size_t len, int n_vocab, const char *pr
     double t0 = mb_now();
     if (n_vocab < 257 || n_vocab > (1 << 24))
         return mb_errorf(MB_ERR_INVALID_ARG, "--vocab %d must be in 257..16777216", n_vocab);
+    /* Word and token ids are int32. */
+    if (len > ((size_t)1 << 31))
+        return mb_errorf(MB_ERR_INVALID_ARG, "tokenizer-train: %zu bytes of text; at most 2 GiB",
+                         len);
     trainer t = {0};
     int32_t *mg = NULL;
     int n_merges = 0;

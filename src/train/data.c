@@ -68,7 +68,14 @@ mb_status mb_train_data_load(mb_train_data *d, const char *corpus_path, const ch
     mb_status st = open_vocab(tokenizer_path, &v);
     if (!st) st = read_all(corpus_path, &text, &len);
     if (st) goto done;
-    /* A token covers at least one byte, plus a possible space prefix. */
+    /* A token covers at least one byte, plus a possible space prefix. The
+     * ids are int32 and windows are indexed by size_t: cap the corpus at
+     * 2^31 tokens' worth of bytes. */
+    if (len > ((size_t)1 << 31)) {
+        st = mb_errorf(MB_ERR_INVALID_ARG, "%s: %zu bytes; the trainer takes at most 2 GiB",
+                       corpus_path, len);
+        goto done;
+    }
     d->tokens = malloc((len + 2) * sizeof *d->tokens);
     if (!d->tokens) {
         st = mb_errorf(MB_ERR_NO_MEMORY, "%s: out of memory tokenizing", corpus_path);
