@@ -168,6 +168,8 @@ check "[ $(code wrongmethod) = 405 ]" "405 for GET on a POST endpoint"
 python3 -c 'import json; print(json.dumps({"prompt":"x"*1200000}))' >"$T/big.json"
 post big $P @"$T/big.json"
 check "[ $(code big) = 413 ]" "413 for a body over --max-body (got $(code big))"
+post bigchunked $P @"$T/big.json" -H 'Transfer-Encoding: chunked'
+check "[ $(code bigchunked) = 413 ]" "413 for a chunked body that grows over --max-body (got $(code bigchunked))"
 post small $P '{"prompt":"still fine","max_tokens":2}'
 check "[ $(code small) = 200 ]" "the server answers after a 413"
 

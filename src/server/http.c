@@ -243,6 +243,13 @@ static enum MHD_Result route(mb_server *s, struct MHD_Connection *c, mb_http_req
     return complete(s, c, r, r->endpoint == 0);
 }
 
+static enum MHD_Result too_large(mb_server *s, struct MHD_Connection *c, mb_http_req *r) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "the request body is larger than the limit of %zu bytes",
+             s->p.max_body);
+    return send_error(c, r, 413, "invalid_request_error", NULL, "request_too_large", msg);
+}
+
 enum MHD_Result mb_http_on_request(void *cls, struct MHD_Connection *c, const char *url,
                                    const char *method, const char *version, const char *upload,
                                    size_t *upload_size, void **con_cls) {
@@ -255,9 +262,10 @@ enum MHD_Result mb_http_on_request(void *cls, struct MHD_Connection *c, const ch
         r->endpoint = mb_metrics_endpoint(url);
         *con_cls = r;
         atomic_fetch_add(&s->requests, 1);
-        /* Refuse an announced oversized body before reading any of it. */
+        /* Refuse an announced oversized body before reading any of it:
+         * libmicrohttpd then closes the connection instead of reading on. */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->p.max_body) r->too_large = 1;
+        if (cl && strtoull(cl, NULL, 10) > s->p.max_body) return too_large(s, c, r);
         return MHD_YES;
     }
     if (*upload_size) {
@@ -284,12 +292,7 @@ enum MHD_Result mb_http_on_request(void *cls, struct MHD_Connection *c, const ch
         r->len += n;
         return MHD_YES;
     }
-    if (r->too_large) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "the request body is larger than the limit of %zu bytes",
-                 s->p.max_body);
-        return send_error(c, r, 413, "invalid_request_error", NULL, "request_too_large", msg);
-    }
+    if (r->too_large) return too_large(s, c, r);
     return route(s, c, r, url, method);
 }
 
