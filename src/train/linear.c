@@ -6,29 +6,18 @@
  * Transposing costs O(n (in + out) + in out), small beside the O(n in out)
  * products, and gives one kernel to make fast: 2 x 4 outputs per register
  * block (A and B rows each loaded once for several dots), B rows blocked so
- * they stay in cache across A rows. Each output element is one dot with the
- * same operation order in every code path (one 4-lane accumulator, a fixed
- * horizontal sum, then the scalar tail), and each C row belongs to one
- * thread, so results are bitwise independent of the thread count and of
- * where the row split falls. */
+ * they stay in cache across A rows. This file has the portable version;
+ * gemm_avx2.c and gemm_avx512.c the x86 ones, picked once at first use.
+ * Each output element is one dot with the same operation order in every
+ * code path of a kernel (one vector accumulator, a fixed horizontal sum,
+ * then the scalar tail), and each C row belongs to one thread, so results
+ * are bitwise independent of the thread count and of where the split falls. */
 #include <pthread.h>
 #include <string.h>
 
 #include "train/gemm.h"
 #include "train/ops.h"
-
-/* 16-byte vectors: SSE2 on x86-64 and NEON on arm64, the baseline of both. */
-typedef float v4 __attribute__((vector_size(16)));
-
-static inline v4 load4(const float *p) {
-    v4 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline float hsum(v4 v) {
-    return (v[0] + v[2]) + (v[1] + v[3]);
-}
+#include "train/vec.h"
 
 static inline void put(float *c, float v, int acc) {
     *c = acc ? *c + v : v;
@@ -41,40 +30,40 @@ static inline float dot_tail(float s, const float *a, const float *b, int k0, in
 }
 
 static inline void kernel_1x1(float *c, const float *a, const float *b, int k, int acc) {
-    v4 x = {0};
+    mb_v4 x = {0};
     int i = 0;
     for (; i + 4 <= k; i += 4)
-        x += load4(a + i) * load4(b + i);
-    put(c, dot_tail(hsum(x), a, b, i, k), acc);
+        x += mb_v4_load(a + i) * mb_v4_load(b + i);
+    put(c, dot_tail(mb_v4_hsum(x), a, b, i, k), acc);
 }
 
 /* One A row against four B rows. */
 static inline void kernel_1x4(float *c, const float *a, const float *b, int ldb, int k, int acc) {
-    v4 c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+    mb_v4 c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
     int i = 0;
     for (; i + 4 <= k; i += 4) {
-        v4 x = load4(a + i);
-        c0 += x * load4(b + i);
-        c1 += x * load4(b + ldb + i);
-        c2 += x * load4(b + 2 * (size_t)ldb + i);
-        c3 += x * load4(b + 3 * (size_t)ldb + i);
+        mb_v4 x = mb_v4_load(a + i);
+        c0 += x * mb_v4_load(b + i);
+        c1 += x * mb_v4_load(b + ldb + i);
+        c2 += x * mb_v4_load(b + 2 * (size_t)ldb + i);
+        c3 += x * mb_v4_load(b + 3 * (size_t)ldb + i);
     }
-    put(c, dot_tail(hsum(c0), a, b, i, k), acc);
-    put(c + 1, dot_tail(hsum(c1), a, b + ldb, i, k), acc);
-    put(c + 2, dot_tail(hsum(c2), a, b + 2 * (size_t)ldb, i, k), acc);
-    put(c + 3, dot_tail(hsum(c3), a, b + 3 * (size_t)ldb, i, k), acc);
+    put(c, dot_tail(mb_v4_hsum(c0), a, b, i, k), acc);
+    put(c + 1, dot_tail(mb_v4_hsum(c1), a, b + ldb, i, k), acc);
+    put(c + 2, dot_tail(mb_v4_hsum(c2), a, b + 2 * (size_t)ldb, i, k), acc);
+    put(c + 3, dot_tail(mb_v4_hsum(c3), a, b + 3 * (size_t)ldb, i, k), acc);
 }
 
 /* Two A rows against four B rows: 8 accumulators, 6 loads per 8 products. */
 static inline void kernel_2x4(float *c, int ldc, const float *a, int lda, const float *b, int ldb,
                               int k, int acc) {
-    v4 c00 = {0}, c01 = {0}, c02 = {0}, c03 = {0}, c10 = {0}, c11 = {0}, c12 = {0}, c13 = {0};
+    mb_v4 c00 = {0}, c01 = {0}, c02 = {0}, c03 = {0}, c10 = {0}, c11 = {0}, c12 = {0}, c13 = {0};
     const float *a1 = a + lda;
     int i = 0;
     for (; i + 4 <= k; i += 4) {
-        v4 x0 = load4(a + i), x1 = load4(a1 + i);
-        v4 b0 = load4(b + i), b1 = load4(b + ldb + i);
-        v4 b2 = load4(b + 2 * (size_t)ldb + i), b3 = load4(b + 3 * (size_t)ldb + i);
+        mb_v4 x0 = mb_v4_load(a + i), x1 = mb_v4_load(a1 + i);
+        mb_v4 b0 = mb_v4_load(b + i), b1 = mb_v4_load(b + ldb + i);
+        mb_v4 b2 = mb_v4_load(b + 2 * (size_t)ldb + i), b3 = mb_v4_load(b + 3 * (size_t)ldb + i);
         c00 += x0 * b0;
         c01 += x0 * b1;
         c02 += x0 * b2;
@@ -84,11 +73,11 @@ static inline void kernel_2x4(float *c, int ldc, const float *a, int lda, const 
         c12 += x1 * b2;
         c13 += x1 * b3;
     }
-    const v4 r0[4] = {c00, c01, c02, c03}, r1[4] = {c10, c11, c12, c13};
+    const mb_v4 r0[4] = {c00, c01, c02, c03}, r1[4] = {c10, c11, c12, c13};
     for (int j = 0; j < 4; j++) {
         const float *bj = b + (size_t)j * ldb;
-        put(c + j, dot_tail(hsum(r0[j]), a, bj, i, k), acc);
-        put(c + ldc + j, dot_tail(hsum(r1[j]), a1, bj, i, k), acc);
+        put(c + j, dot_tail(mb_v4_hsum(r0[j]), a, bj, i, k), acc);
+        put(c + ldc + j, dot_tail(mb_v4_hsum(r1[j]), a1, bj, i, k), acc);
     }
 }
 
