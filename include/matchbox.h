@@ -49,6 +49,7 @@ typedef struct {
                     * the file otherwise; 1: always map; 0: always read into memory */
     int use_mlock; /* lock the weights in RAM */
     int verbose;   /* print load information to stderr */
+    int vocab_only; /* load only the tokenizer (vocab-only files too); no sessions */
     /* NULL (default): the pre-tokenizer tokenizer.ggml.pre names; else the
      * name of one to use instead, for byte-level BPE vocabularies ("gpt-2",
      * "llama-bpe", "smollm", "qwen2", "default"). */

@@ -74,6 +74,8 @@ check "[ $rc -eq 1 ] && grep -q 'KV cache (.* bytes' '$T/err' && grep -q 'are av
 check "'$MB' inspect '$M' | grep -q 'blk.0.attn_q.weight'" "inspect lists tensors"
 check "'$MB' inspect '$M' --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d[\"tensors\"]) == 48'" "inspect --json"
 check "'$MB' tokenize '$M' 'Once upon a time' --ids | grep -qx '1 403 407 261 378'" "tokenize ids"
+# tokenize works on vocab-only files (no weights).
+check "'$MB' tokenize '$SHARED/models/ggml-vocab-llama-spm.gguf' 'Hello world' --ids | grep -qx '1 15043 3186'" "tokenize on a vocab-only file"
 
 # Hostile files: every one is refused with a message by inspect and run, never a crash.
 python3 - "$M" "$T" <<'PY'

@@ -49,6 +49,7 @@ int cmd_tokenize(int argc, char **argv) {
     }
     mb_model_params mp = mb_model_default_params();
     mp.tokenizer_pre = pre;
+    mp.vocab_only = 1; /* vocab-only files (ggml-vocab-*.gguf, tokenizer-train output) work too */
     mb_model *m = NULL;
     int rc = 1;
     mb_token *ids = NULL;

@@ -25,6 +25,15 @@ static mb_status load(mb_model *m, const char *path, const mb_model_params *p) {
     mb_status st = mb_gguf_open(path, p->use_mmap, p->use_mlock, &m->gguf);
     if (st) return st;
     m->is_mmap = m->gguf->map.is_mmap == 1;
+    if (p->vocab_only) {
+        /* Tokenizer work needs no weights: vocab-only files load too. */
+        if ((st = mb_vocab_load_pre(m->gguf, p->tokenizer_pre, &m->vocab))) return st;
+        m->hp.n_vocab = mb_vocab_n_tokens(m->vocab);
+        m->vocab_only = 1;
+        snprintf(m->desc, sizeof m->desc, "vocabulary only, %d tokens (%s)", m->hp.n_vocab,
+                 mb_vocab_model_name(m->vocab));
+        return MB_OK;
+    }
     if ((st = mb_hparams_read(m->gguf, &m->hp))) return st;
     if (m->gguf->n_tensors == 0)
         return mb_errorf(MB_ERR_FORMAT, "the file has no tensors (a vocab-only file?)");

@@ -52,6 +52,7 @@ struct mb_model {
     float *owned_vectors;   /* norm weights stored in non-F32 types, converted */
     uint64_t weight_bytes;
     int is_mmap;
+    int vocab_only; /* loaded with mb_model_params.vocab_only: no weights, no sessions */
     char desc[224];
 };
 
