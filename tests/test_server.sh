@@ -165,11 +165,11 @@ get nopath /v1/nothing
 check "[ $(code nopath) = 404 ]" "404 for an unknown path"
 get wrongmethod $C
 check "[ $(code wrongmethod) = 405 ]" "405 for GET on a POST endpoint"
-python3 -c 'import json; print(json.dumps({"prompt":"x"*1200000}))' >"$T/big.json"
-post big $P @"$T/big.json"
+python3 -c 'import json; print(json.dumps({"prompt":"x"*1200000}))' >"$T/big-body.json"
+post big $P @"$T/big-body.json"
 check "[ $(code big) = 413 ]" "413 for a body over --max-body (got $(code big))"
-post bigchunked $P @"$T/big.json" -H 'Transfer-Encoding: chunked'
-check "[ $(code bigchunked) = 413 ]" "413 for a chunked body that grows over --max-body (got $(code bigchunked))"
+post bigchunked $P @"$T/big-body.json" -H 'Transfer-Encoding: chunked'
+check "[ $(code bigchunked) = 413 ]" "413 for a chunked body that grows over --max-body (got $(code bigchunked): $(head -c 300 "$T/bigchunked.json"))"
 post small $P '{"prompt":"still fine","max_tokens":2}'
 check "[ $(code small) = 200 ]" "the server answers after a 413"
 
