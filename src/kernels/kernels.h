@@ -26,6 +26,8 @@ typedef void (*mb_axpy_f16_fn)(int64_t n, float *y, float a, const uint16_t *x);
 /* One online-softmax step of attention over a K/V tile (kernels/attention.h). */
 struct mb_attn_tile;
 typedef void (*mb_attn_tile_fn)(const struct mb_attn_tile *t);
+/* out[i] = silu(gate[i]) * up[i] (OUT may alias GATE). */
+typedef void (*mb_swiglu_fn)(float *out, const float *gate, const float *up, int64_t n);
 
 typedef struct {
     uint32_t act_type;               /* mb_type of the activation row */
@@ -40,6 +42,7 @@ typedef struct {
     mb_act_quant_fn act_quant[MB_TYPE_COUNT];
     mb_axpy_f16_fn axpy_f16;
     mb_attn_tile_fn attn_tile; /* NULL: the reference (mb_ref_attn_tile) */
+    mb_swiglu_fn swiglu;       /* NULL: the reference (mb_swiglu) */
 } mb_kernel_table;
 
 /* The table for this CPU, chosen once on first use: the best level the CPU

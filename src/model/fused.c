@@ -32,6 +32,7 @@ typedef struct {
     float eps;
     mb_act *act;
     mb_act_quant_fn quant;
+    mb_swiglu_fn swiglu;
 } rows_job;
 
 static void norm_quant_worker(void *ctx, int ith, int nth) {
@@ -59,7 +60,7 @@ static void swiglu_quant_worker(void *ctx, int ith, int nth) {
     mb_split_range(j->n, ith, nth, &b, &e);
     for (long t = b; t < e; t++) {
         float *g = j->xn + (size_t)t * j->width;
-        mb_swiglu(g, g, j->up + (size_t)t * j->width, j->width);
+        j->swiglu(g, g, j->up + (size_t)t * j->width, j->width);
         j->quant(g, j->act->data + (size_t)t * j->act->row_bytes, j->width);
     }
 }
@@ -68,6 +69,7 @@ void mb_fused_swiglu_quant(mb_threadpool *pool, int n_threads, float *gate, cons
                            int n_ff, mb_act *act, uint32_t weight_type) {
     rows_job j = {.xn = gate, .up = (float *)up, .n = n, .width = n_ff, .act = act};
     j.quant = act_begin(act, weight_type, n_ff, n);
+    j.swiglu = mb_kernels()->swiglu ? mb_kernels()->swiglu : mb_swiglu;
     mb_threadpool_run(pool, tasks(n_threads, n), swiglu_quant_worker, &j);
 }
 

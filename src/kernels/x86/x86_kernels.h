@@ -21,5 +21,8 @@ void mb_avx2_axpy_f16(int64_t n, float *y, float a, const uint16_t *x);
 /* Attention's online-softmax tile step (x86/attn_body.h). */
 void mb_avx2_attn_tile(const struct mb_attn_tile *t);
 void mb_avx512_attn_tile(const struct mb_attn_tile *t);
+/* SwiGLU with a vector exp (x86/avx2/swiglu_avx2.c). */
+void mb_avx2_swiglu(float *out, const float *gate, const float *up, int64_t n);
+void mb_avx512_swiglu(float *out, const float *gate, const float *up, int64_t n);
 
 #endif

@@ -27,4 +27,5 @@ void mb_kernels_fill_avx512(mb_kernel_table *t) {
     t->act_quant[MB_TYPE_BF16] = mb_avx2_quant_bf16;
     t->axpy_f16 = mb_avx2_axpy_f16;
     t->attn_tile = mb_avx512_attn_tile;
+    t->swiglu = mb_avx512_swiglu;
 }
