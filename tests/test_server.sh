@@ -266,6 +266,13 @@ wait "$PID"
 check "[ $? -eq 0 ]" "SIGTERM exits 0 after the drain"
 check "[ $(code drain) = 200 ] && [ \"$(js drain 'd["usage"]["completion_tokens"]')\" = 24 ]" "the request in flight finished whole"
 
+# SIGINT stops the server the same way, even as a background job (which
+# starts with SIGINT ignored).
+start int "$M" --slots 1 || bad "start for SIGINT"
+kill -INT "$PID"
+wait "$PID"
+check "[ $? -eq 0 ] && grep -q 'SIGINT: finishing' '$T/int.log'" "SIGINT exits 0 after a drain"
+
 # ---- 4 slots against 1: the same 4-way concurrent load --------------------------
 throughput() { # LABEL SERVE-FLAGS...: prints tokens/s of 4 clients x 6 requests of 48 tokens
   local label=$1

@@ -122,6 +122,11 @@ static char *model_id(const char *path, const char *alias) {
     return id;
 }
 
+/* Never runs: the signals stay blocked and are taken by sigwait(). */
+static void on_stop_signal(int sig) {
+    (void)sig;
+}
+
 int cmd_serve(int argc, char **argv) {
     serve_opts o = {.port = 8080, .slots = 4, .queue = 64, .max_body = 1 << 20};
     o.mp = mb_model_default_params();
@@ -143,7 +148,15 @@ int cmd_serve(int argc, char **argv) {
     if (!id) return cli_fail("out of memory");
     o.sp.model_id = id;
 
-    /* Block the stop signals before any thread starts, so all inherit it. */
+    /* Block the stop signals before any thread starts, so all inherit it.
+     * A handler first: an ignored signal (SIGINT of a background job) is
+     * dropped before sigwait() could see it. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
