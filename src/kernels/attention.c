@@ -119,7 +119,8 @@ void mb_attention_head(const float *q, const uint16_t *k, const uint16_t *v, int
     /* One row's scratch: hd accumulators, its F16 query, m and l. */
     float work[MB_ATTN_MAX_HD * 5 / 2 + 4];
     if (hd > MB_ATTN_MAX_HD || work_floats(1, hd) > (int64_t)(sizeof work / sizeof *work)) return;
-    mb_attn_rows a = {.hd = hd,
+    mb_attn_rows a = {.mode = mb_attention_mode(),
+                      .hd = hd,
                       .n_rows = 1,
                       .q = &q,
                       .out = &out,
