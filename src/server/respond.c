@@ -69,14 +69,23 @@ static void add_text(cJSON *obj, const char *name, const char *text, size_t len)
     free(s);
 }
 
-/* A token's text; a piece that is part of a UTF-8 character is still given,
+enum { PIECE_CAP = 256 };
+
+/* A token's bytes, and its text as valid UTF-8 (room for 3 x PIECE_CAP + 1). */
+static size_t token_text(const mb_model *model, mb_token id, char *piece, char *text) {
+    size_t n = 0;
+    if (mb_token_to_piece(model, id, 0, piece, PIECE_CAP, &n) != MB_OK) n = 0;
+    utf8_clean(piece, n, text);
+    return n;
+}
+
+/* A token's text; a piece that is part of a UTF-8 character shows U+FFFD,
  * its exact bytes are in "bytes". */
 static cJSON *token_entry(const mb_model *model, mb_token id, float logprob, int with_bytes) {
-    char piece[256];
-    size_t n = 0;
-    if (mb_token_to_piece(model, id, 0, piece, sizeof piece - 1, &n) != MB_OK) n = 0;
+    char piece[PIECE_CAP], text[3 * PIECE_CAP + 1];
+    size_t n = token_text(model, id, piece, text);
     cJSON *t = cJSON_CreateObject();
-    add_text(t, "token", piece, n);
+    cJSON_AddStringToObject(t, "token", text);
     cJSON_AddNumberToObject(t, "logprob", logprob);
     if (with_bytes) {
         cJSON *b = cJSON_AddArrayToObject(t, "bytes");
@@ -108,18 +117,15 @@ static cJSON *text_logprobs(const mb_model *model, const mb_job *j, size_t a, si
     cJSON *tops = cJSON_AddArrayToObject(lp, "top_logprobs");
     for (size_t i = a; i < b; i++) {
         const mb_job_logprob *p = &j->lp[i];
-        cJSON *t = token_entry(model, p->id, p->logprob, 0);
-        cJSON_AddItemToArray(tokens,
-                             cJSON_CreateString(cJSON_GetObjectItem(t, "token")->valuestring));
+        char piece[PIECE_CAP], text[3 * PIECE_CAP + 1];
+        token_text(model, p->id, piece, text);
+        cJSON_AddItemToArray(tokens, cJSON_CreateString(text));
         cJSON_AddItemToArray(values, cJSON_CreateNumber(p->logprob));
-        cJSON_Delete(t);
         cJSON *top = cJSON_CreateObject();
         for (int k = 0; k < p->n_top; k++) {
-            cJSON *e = token_entry(model, p->top_id[k], p->top_lp[k], 0);
-            const char *name = cJSON_GetObjectItem(e, "token")->valuestring;
-            if (!cJSON_GetObjectItemCaseSensitive(top, name))
-                cJSON_AddNumberToObject(top, name, p->top_lp[k]);
-            cJSON_Delete(e);
+            token_text(model, p->top_id[k], piece, text);
+            if (!cJSON_GetObjectItemCaseSensitive(top, text))
+                cJSON_AddNumberToObject(top, text, p->top_lp[k]);
         }
         cJSON_AddItemToArray(tops, top);
     }
