@@ -19,6 +19,8 @@ enum { PREFILL_BATCH = 64 };
 mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_session **out) {
     *out = NULL;
     mb_session_params p = params ? *params : mb_session_default_params();
+    if (model->vocab_only)
+        return mb_errorf(MB_ERR_INVALID_ARG, "the model was loaded vocab-only: it has no weights");
     const mb_hparams *hp = &model->hp;
     int n_ctx = p.n_ctx;
     if (n_ctx < 0) return mb_errorf(MB_ERR_INVALID_ARG, "context size %d is negative", n_ctx);
