@@ -21,6 +21,16 @@ typedef void (*mb_act_quant_fn)(const float *src, void *dst, int64_t n);
  * once. Each out[r] equals what vec_dot gives for that row, bit for bit. */
 typedef void (*mb_vec_dot_rows_fn)(int64_t n, float *out, const void *w, const void *a,
                                    size_t a_stride, int n_rows);
+/* Register-blocked batch product of float-type weights (prefill):
+ * out[r * out_stride + o] = dot(weight row o, activation row r) for o < N_W
+ * weight rows W_STRIDE bytes apart and r < N_A activation rows (act_type)
+ * A_STRIDE bytes apart. Each loaded weight vector meets several activation
+ * rows and each activation vector several weight rows while in registers,
+ * so nothing is converted once per pair. Results equal vec_dot's within
+ * float rounding (another summation order), and each pair's result is the
+ * same whatever N_W, N_A or its place in the tile. */
+typedef void (*mb_gemm_tile_fn)(int64_t n, float *out, size_t out_stride, const void *w,
+                                size_t w_stride, int n_w, const void *a, size_t a_stride, int n_a);
 /* y[i] += a * x[i] for F16 X (attention's weighted sum of V rows). */
 typedef void (*mb_axpy_f16_fn)(int64_t n, float *y, float a, const uint16_t *x);
 /* One online-softmax step of attention over a K/V tile (kernels/attention.h). */
@@ -33,6 +43,7 @@ typedef struct {
     uint32_t act_type;               /* mb_type of the activation row */
     mb_vec_dot_fn vec_dot;           /* NULL: this weight type cannot be multiplied */
     mb_vec_dot_rows_fn vec_dot_rows; /* optional (NULL: call vec_dot per row) */
+    mb_gemm_tile_fn gemm_tile;       /* optional: batches of float-type weights */
 } mb_dot_traits;
 
 /* A kernel table: one per instruction-set level. */

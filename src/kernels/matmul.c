@@ -40,6 +40,7 @@ typedef struct {
     int accumulate;
     mb_vec_dot_fn dot;
     mb_vec_dot_rows_fn dot_rows; /* NULL: dot per activation row */
+    mb_gemm_tile_fn gemm;        /* NULL: no register-blocked batch kernel */
 } matmul_job;
 
 static void store(const matmul_job *j, int64_t r, long o, float v) {
@@ -55,6 +56,25 @@ enum { ACT_TILE = 8 };
 
 /* Bytes of weight rows kept hot in L2 while every activation tile passes. */
 #define WEIGHT_TILE_BYTES (128u * 1024u)
+
+/* Weight rows per register-blocked call (a multiple of the kernels' block). */
+enum { GEMM_W = 16 };
+
+/* One tile of activation rows against weight rows [OB, OE) through the
+ * register-blocked kernel, GEMM_W weight rows per call. */
+static void matmul_gemm_tile(const matmul_job *j, long ob, long oe, int64_t r0, int m,
+                             const uint8_t *a) {
+    const size_t rb = j->w->row_bytes;
+    for (long o = ob; o < oe; o += GEMM_W) {
+        const int nw = oe - o < GEMM_W ? (int)(oe - o) : GEMM_W;
+        float v[ACT_TILE][GEMM_W];
+        j->gemm(j->w->n_in, &v[0][0], GEMM_W, j->w->data + (size_t)o * rb, rb, nw, a,
+                j->act->row_bytes, m);
+        for (int r = 0; r < m; r++)
+            for (int k = 0; k < nw; k++)
+                store(j, r0 + r, o + k, v[r][k]);
+    }
+}
 
 /* Batches: weight rows in tiles that stay in L2 while each tile of
  * activation rows (in L1) meets every weight row of the tile, so weights
@@ -72,6 +92,10 @@ static void matmul_batch(const matmul_job *j, long begin, long end) {
         for (int64_t r0 = 0; r0 < n_rows; r0 += act_tile) {
             const int m = n_rows - r0 < act_tile ? (int)(n_rows - r0) : act_tile;
             const uint8_t *a = j->act->data + (size_t)r0 * j->act->row_bytes;
+            if (j->gemm) {
+                matmul_gemm_tile(j, ob, oe, r0, m, a);
+                continue;
+            }
             for (long o = ob; o < oe; o++) {
                 const uint8_t *wrow = j->w->data + (size_t)o * rb;
                 float v[ACT_TILE];
@@ -109,7 +133,8 @@ static void matmul_worker(void *ctx, int ith, int nth) {
 void mb_matmul(mb_threadpool *pool, int n_threads, const mb_matrix *w, const mb_act *act,
                float *out, int64_t out_stride, int accumulate) {
     const mb_dot_traits *dt = dot_traits(w->type);
-    matmul_job j = {w, act, out, out_stride, accumulate, dt->vec_dot, dt->vec_dot_rows};
+    matmul_job j = {
+        w, act, out, out_stride, accumulate, dt->vec_dot, dt->vec_dot_rows, dt->gemm_tile};
     /* Tiny products cost less than waking a thread. */
     int64_t work = w->n_in * w->n_out * act->n_rows;
     int n = work < 32768 ? 1 : n_threads;

@@ -33,5 +33,10 @@ void mb_avx512_dot_rows_q6_k(int64_t n, float *out, const void *w, const void *a
 /* F16 batches four rows at a time (the 32 registers hold the accumulators). */
 void mb_avx512_dot_rows4_f16(int64_t n, float *out, const void *w, const void *a, size_t stride,
                              int n_rows);
+/* Register-blocked batch products (mb_gemm_tile_fn, gemm_avx512.c). */
+void mb_avx512_gemm_f16(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
+                        const void *a, size_t as, int n_a);
+void mb_avx512_gemm_f32(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
+                        const void *a, size_t as, int n_a);
 
 #endif
