@@ -1,0 +1,106 @@
+/* The fused per-row steps of the forward pass (model/fused.h) give the same
+ * bytes as the separate steps they replaced, for one row (decode, on the
+ * caller) and a batch split over the pool: RMSNorm then the activation
+ * conversion; RoPE of Q and K then F16 K/V in the cache (NORM and NEOX
+ * layouts, at several positions); SwiGLU (the table's) then the conversion. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "kernels/matmul.h"
+#include "model/fused.h"
+#include "model/rope.h"
+#include "tensor/types.h"
+#include "test_util.h"
+
+enum { E = 256, F = 512, NH = 4, NKV = 2, HD = 32, MAXN = 9 };
+
+static void test_norm_quant(mb_threadpool *pool, uint32_t wtype, int n) {
+    static float x[MAXN * E], w[E], xn_a[MAXN * E], xn_b[MAXN * E];
+    uint64_t rng = 11;
+    for (int i = 0; i < n * E; i++)
+        x[i] = 4.0f * mbt_rand_float(&rng);
+    for (int i = 0; i < E; i++)
+        w[i] = 1.0f + mbt_rand_float(&rng);
+    const size_t bytes = mb_act_bytes(wtype, E, n);
+    mb_act a = {.act_type = MB_TYPE_COUNT, .data = malloc(bytes)};
+    mb_act b = {.act_type = MB_TYPE_COUNT, .data = malloc(bytes)};
+    for (int t = 0; t < n; t++)
+        mb_rmsnorm(xn_a + t * E, x + t * E, w, E, 1e-5f);
+    mb_act_prepare(&a, wtype, xn_a, E, n);
+    mb_fused_norm_quant(pool, 2, x, xn_b, w, n, E, 1e-5f, &b, wtype);
+    CHECK(memcmp(xn_a, xn_b, sizeof(float) * n * E) == 0);
+    CHECK(a.act_type == b.act_type && a.n_rows == b.n_rows && a.n_in == b.n_in &&
+          a.row_bytes == b.row_bytes);
+    CHECK_MSG(memcmp(a.data, b.data, bytes) == 0, "norm+quant %s rows %d: bytes differ",
+              mb_type_name(wtype), n);
+    CHECK(mb_act_matches(&b, wtype));
+    free(a.data), free(b.data);
+}
+
+static void test_rope_kv(mb_threadpool *pool, mb_rope_mode mode, int n, int pos) {
+    static float q[MAXN * NH * HD], k[MAXN * NKV * HD], v[MAXN * NKV * HD];
+    static float q2[MAXN * NH * HD], k2[MAXN * NKV * HD];
+    static uint16_t kc[(MAXN + 40) * NKV * HD], vc[(MAXN + 40) * NKV * HD];
+    mb_hparams hp = {0};
+    hp.n_rot = HD, hp.rope_base = 10000.0f, hp.rope_freq_scale = 1.0f, hp.rope_mode = mode;
+    mb_rope r;
+    CHECK_OK(mb_rope_init(&r, &hp, NULL));
+    uint64_t rng = 5;
+    for (int i = 0; i < n * NH * HD; i++)
+        q[i] = q2[i] = mbt_rand_float(&rng);
+    for (int i = 0; i < n * NKV * HD; i++)
+        k[i] = k2[i] = mbt_rand_float(&rng), v[i] = mbt_rand_float(&rng);
+    mb_fused_rope_store a = {&r, q, k, v, kc, vc, n, pos, NH, NKV, HD};
+    mb_fused_rope_kv(pool, 2, &a);
+    int same = 1;
+    for (int t = 0; t < n; t++) {
+        mb_rope_apply(&r, q2 + t * NH * HD, NH, HD, pos + t);
+        mb_rope_apply(&r, k2 + t * NKV * HD, NKV, HD, pos + t);
+        for (int d = 0; d < NKV * HD; d++) {
+            const size_t at = (size_t)(pos + t) * NKV * HD + d;
+            same &= kc[at] == mb_fp32_to_fp16(k2[t * NKV * HD + d]);
+            same &= vc[at] == mb_fp32_to_fp16(v[t * NKV * HD + d]);
+        }
+    }
+    CHECK(memcmp(q, q2, sizeof(float) * n * NH * HD) == 0);
+    CHECK_MSG(same, "rope+store mode %d rows %d pos %d: cache differs", (int)mode, n, pos);
+}
+
+static void test_swiglu_quant(mb_threadpool *pool, uint32_t wtype, int n) {
+    static float g[MAXN * F], g2[MAXN * F], u[MAXN * F];
+    uint64_t rng = 7;
+    for (int i = 0; i < n * F; i++)
+        g[i] = g2[i] = 6.0f * mbt_rand_float(&rng), u[i] = mbt_rand_float(&rng);
+    const size_t bytes = mb_act_bytes(wtype, F, n);
+    mb_act a = {.act_type = MB_TYPE_COUNT, .data = malloc(bytes)};
+    mb_act b = {.act_type = MB_TYPE_COUNT, .data = malloc(bytes)};
+    const mb_kernel_table *kt = mb_kernels();
+    (kt->swiglu ? kt->swiglu : mb_swiglu)(g2, g2, u, (int64_t)n * F);
+    mb_act_prepare(&a, wtype, g2, F, n);
+    mb_fused_swiglu_quant(pool, 2, g, u, n, F, &b, wtype);
+    CHECK(memcmp(g, g2, sizeof(float) * n * F) == 0);
+    CHECK_MSG(memcmp(a.data, b.data, bytes) == 0, "swiglu+quant %s rows %d: bytes differ",
+              mb_type_name(wtype), n);
+    free(a.data), free(b.data);
+}
+
+int main(void) {
+    mb_threadpool *pool = NULL;
+    CHECK_OK(mb_threadpool_new(2, &pool));
+    if (!pool) return mbt_finish();
+    static const uint32_t types[] = {MB_TYPE_F32, MB_TYPE_F16, MB_TYPE_Q8_0, MB_TYPE_Q4_K};
+    for (int n = 1; n <= MAXN; n += MAXN - 1)
+        for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+            test_norm_quant(pool, types[i], n);
+            test_swiglu_quant(pool, types[i], n);
+        }
+    for (int n = 1; n <= MAXN; n += MAXN - 1)
+        for (int pos = 0; pos <= 37; pos += 37) {
+            test_rope_kv(pool, MB_ROPE_NORM, n, pos);
+            test_rope_kv(pool, MB_ROPE_NEOX, n, pos);
+        }
+    mb_threadpool_free(pool);
+    return mbt_finish();
+}
