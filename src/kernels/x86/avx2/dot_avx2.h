@@ -30,5 +30,12 @@ void mb_avx2_dot_rows_q5_k(int64_t n, float *out, const void *w, const void *a, 
 void mb_avx2_dot_q6_k(int64_t n, float *out, const void *w, const void *a);
 void mb_avx2_dot_rows_q6_k(int64_t n, float *out, const void *w, const void *a, size_t stride,
                            int n_rows);
+/* Register-blocked batch products (mb_gemm_tile_fn, gemm_avx2.c). */
+void mb_avx2_gemm_f16(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
+                      const void *a, size_t as, int n_a);
+void mb_avx2_gemm_bf16(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
+                       const void *a, size_t as, int n_a);
+void mb_avx2_gemm_f32(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
+                      const void *a, size_t as, int n_a);
 
 #endif

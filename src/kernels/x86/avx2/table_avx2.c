@@ -20,6 +20,9 @@ void mb_kernels_fill_avx2(mb_kernel_table *t) {
     SET(Q5_K, q5_k);
     SET(Q6_K, q6_k);
 #undef SET
+    t->dot[MB_TYPE_F32].gemm_tile = mb_avx2_gemm_f32;
+    t->dot[MB_TYPE_F16].gemm_tile = mb_avx2_gemm_f16;
+    t->dot[MB_TYPE_BF16].gemm_tile = mb_avx2_gemm_bf16;
     t->act_quant[MB_TYPE_Q8_0] = mb_avx2_quant_q8_0;
     t->act_quant[MB_TYPE_Q8_K] = mb_avx2_quant_q8_k;
     t->act_quant[MB_TYPE_F16] = mb_avx2_quant_f16;
