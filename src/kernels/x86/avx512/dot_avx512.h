@@ -36,6 +36,8 @@ void mb_avx512_dot_rows4_f16(int64_t n, float *out, const void *w, const void *a
 /* Register-blocked batch products (mb_gemm_tile_fn, gemm_avx512.c). */
 void mb_avx512_gemm_f16(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
                         const void *a, size_t as, int n_a);
+void mb_avx512_gemm_bf16(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
+                         const void *a, size_t as, int n_a);
 void mb_avx512_gemm_f32(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
                         const void *a, size_t as, int n_a);
 

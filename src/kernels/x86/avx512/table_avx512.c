@@ -16,6 +16,7 @@ void mb_kernels_fill_avx512(mb_kernel_table *t) {
     t->dot[MB_TYPE_F16].vec_dot_rows = mb_avx512_dot_rows4_f16;
     t->dot[MB_TYPE_F16].gemm_tile = mb_avx512_gemm_f16;
     t->dot[MB_TYPE_F32].gemm_tile = mb_avx512_gemm_f32;
+    t->dot[MB_TYPE_BF16].gemm_tile = mb_avx512_gemm_bf16;
     SET(BF16, bf16);
     SET(Q8_0, q8_0);
     SET(Q4_0, q4_0);
