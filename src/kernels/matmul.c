@@ -58,7 +58,7 @@ enum { ACT_TILE = 8 };
 #define WEIGHT_TILE_BYTES (128u * 1024u)
 
 /* Weight rows per register-blocked call (a multiple of the kernels' block). */
-enum { GEMM_W = 16 };
+enum { GEMM_W = 24, GEMM_A = 12 };
 
 /* One tile of activation rows against weight rows [OB, OE) through the
  * register-blocked kernel, GEMM_W weight rows per call. */
@@ -67,7 +67,7 @@ static void matmul_gemm_tile(const matmul_job *j, long ob, long oe, int64_t r0, 
     const size_t rb = j->w->row_bytes;
     for (long o = ob; o < oe; o += GEMM_W) {
         const int nw = oe - o < GEMM_W ? (int)(oe - o) : GEMM_W;
-        float v[ACT_TILE][GEMM_W];
+        float v[GEMM_A][GEMM_W];
         j->gemm(j->w->n_in, &v[0][0], GEMM_W, j->w->data + (size_t)o * rb, rb, nw, a,
                 j->act->row_bytes, m);
         for (int r = 0; r < m; r++)
@@ -86,7 +86,11 @@ static void matmul_batch(const matmul_job *j, long begin, long end) {
                         : rb >= WEIGHT_TILE_BYTES ? 1
                                                   : (long)(WEIGHT_TILE_BYTES / rb);
     const int64_t n_rows = j->act->n_rows;
-    const int act_tile = j->act->row_bytes * ACT_TILE <= ACT_TILE_BYTES ? ACT_TILE : ACT_TILE / 2;
+    /* The register-blocked kernel reads activations block by block from L2,
+     * so its tile is set by its block shapes (12 = 3 x 4 = 2 x 6), not L1. */
+    const int act_tile = j->gemm                                          ? GEMM_A
+                         : j->act->row_bytes * ACT_TILE <= ACT_TILE_BYTES ? ACT_TILE
+                                                                          : ACT_TILE / 2;
     for (long ob = begin; ob < end; ob += w_tile) {
         const long oe = end - ob < w_tile ? end : ob + w_tile;
         for (int64_t r0 = 0; r0 < n_rows; r0 += act_tile) {

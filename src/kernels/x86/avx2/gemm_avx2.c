@@ -46,6 +46,9 @@ static inline float fin_f32(__m256 acc, const uint8_t *w, const uint8_t *a, int6
 
 #define FMA_PS(acc, x, y) _mm256_fmadd_ps(x, y, acc)
 
-MBX_GEMM(mb_avx2_gemm_f16, __m256, 8, ld_f16, FMA_PS, fin_f16, __m256, _mm256_setzero_ps)
-MBX_GEMM(mb_avx2_gemm_bf16, __m256, 8, ld_bf16, FMA_PS, fin_bf16, __m256, _mm256_setzero_ps)
-MBX_GEMM(mb_avx2_gemm_f32, __m256, 8, ld_f32, FMA_PS, fin_f32, __m256, _mm256_setzero_ps)
+MBX_GEMM_BLOCK(f16_block, __m256, 8, ld_f16, ld_f16, FMA_PS, fin_f16, __m256, _mm256_setzero_ps)
+MBX_GEMM_BLOCK(bf16_block, __m256, 8, ld_bf16, ld_bf16, FMA_PS, fin_bf16, __m256, _mm256_setzero_ps)
+MBX_GEMM_BLOCK(f32_block, __m256, 8, ld_f32, ld_f32, FMA_PS, fin_f32, __m256, _mm256_setzero_ps)
+MBX_GEMM_DRIVER(mb_avx2_gemm_f16, f16_block)
+MBX_GEMM_DRIVER(mb_avx2_gemm_bf16, bf16_block)
+MBX_GEMM_DRIVER(mb_avx2_gemm_f32, f32_block)
