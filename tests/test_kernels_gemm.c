@@ -28,7 +28,8 @@ static void check_level(const mb_kernel_table *k, uint32_t type, int64_t n, int 
     const mb_dot_traits *dt = &k->dot[type];
     if (!dt->gemm_tile) return;
     const size_t es = mb_type_get(type)->type_size;
-    const size_t ws = (size_t)n * es + 6, as = (size_t)n * es + 10; /* odd strides */
+    /* Strides off the vector width (rows stay aligned to their element). */
+    const size_t ws = (size_t)(n + 3) * es, as = (size_t)(n + 5) * es;
     uint8_t *w = calloc((size_t)n_w, ws), *a = calloc((size_t)n_a, as);
     for (int r = 0; r < n_w; r++)
         fill(type, w + (size_t)r * ws, n, rng);
