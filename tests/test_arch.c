@@ -128,13 +128,17 @@ static void test_moe_block(void) {
     CHECK_EQ_INT(w->n_rows[0], 2);
     CHECK_EQ_INT(w->n_rows[4], 0);
 
-    /* Token by token gives the same bits: grouping changes no arithmetic. */
+    /* Token by token gives the same result. Not the same bits: a batch of
+     * float-weight rows goes through the blocked gemm kernel, whose
+     * summation order differs from the single-row dot (float rounding). */
     float one[NT * D];
     for (int i = 0; i < NT * D; i++)
         one[i] = 0.25f * (float)i;
     for (int t = 0; t < NT; t++)
         mb_moe_forward(w, pool, &layer, xn + t * D, 1, one + t * D);
-    CHECK(memcmp(one, x, sizeof x) == 0);
+    double apart = 0;
+    for (int i = 0; i < NT * D; i++) apart = fmax(apart, fabs((double)one[i] - x[i]));
+    CHECK_MSG(apart < 1e-5, "token by token differs from the batch by %g", apart);
     CHECK_EQ_INT(w->expert_runs, 4 + 6);
     mb_moe_work_free(w);
     mb_threadpool_free(pool);
