@@ -15,4 +15,6 @@ set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
 set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
 set(ENV{PKG_CONFIG_SYSROOT_DIR} "")
 
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/aarch64-linux-gnu)
+# The target's loader and libraries: QEMU_LD_PREFIX (/usr/aarch64-linux-gnu,
+# or scripts/test-arm64's overlay of it).
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64)

@@ -221,8 +221,9 @@ int main(void) {
     snprintf(tiny_random, sizeof tiny_random, "%s/models/llama-2-tiny-random.gguf",
              mbt_shared_dir());
     snprintf(q4km, sizeof q4km, "%s/models/llama-125m-Q4_K_M.gguf", mbt_shared_dir());
-#ifdef MB_SANITIZE_BUILD
-    int long_steps = 4; /* sanitizers are ~20x slower: the recorded-logit steps only */
+#if defined(MB_SANITIZE_BUILD) || defined(MB_EMULATED_BUILD)
+    /* sanitizers are ~20x slower, qemu more: the recorded-logit steps only */
+    int long_steps = 4;
 #else
     int long_steps = MAX_STEPS;
 #endif
