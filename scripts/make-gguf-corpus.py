@@ -132,7 +132,7 @@ def main():
         os.path.dirname(os.path.abspath(__file__)), "..", "fuzz", "corpus", "fuzz_format_gguf")
     os.makedirs(out_dir, exist_ok=True)
     for name, data in seeds():
-        with open(os.path.join(out_dir, name + ".gguf"), "wb") as f:
+        with open(os.path.join(out_dir, name + ".in"), "wb") as f:
             f.write(data)
 
 
