@@ -40,9 +40,14 @@ mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_
     size_t mid = q_dim > (size_t)hp->n_ff ? q_dim : (size_t)hp->n_ff;
     s->kv_bytes = mb_kv_cache_bytes(hp, n_ctx);
     int failed = 0;
-    s->k_cache = malloc(s->kv_bytes / 2);
-    s->v_cache = malloc(s->kv_bytes / 2);
-    failed |= !s->k_cache || !s->v_cache;
+    if (n_ctx > 0) {
+        s->k_cache = malloc(s->kv_bytes / 2);
+        s->v_cache = malloc(s->kv_bytes / 2);
+        failed |= !s->k_cache || !s->v_cache;
+    }
+    s->row_cache = calloc(b, sizeof *s->row_cache);
+    s->row_pos = calloc(b, sizeof *s->row_pos);
+    failed |= !s->row_cache || !s->row_pos;
     s->x = alloc_floats(b * hp->n_embd, &failed);
     s->xn = alloc_floats(b * hp->n_embd, &failed);
     s->q = alloc_floats(b * q_dim, &failed);
@@ -90,6 +95,8 @@ void mb_forward_state_free(mb_forward_state *s) {
     free(s->logits);
     free(s->act_in);
     free(s->act_mid);
+    free(s->row_cache);
+    free(s->row_pos);
     mb_moe_work_free(s->moe);
     free(s);
 }
@@ -105,7 +112,7 @@ static void project(mb_forward_state *s, mb_threadpool *pool, const mb_matrix *w
 
 typedef struct {
     mb_forward_state *s;
-    int layer, n, pos;
+    int layer, n;
     int hs, tb;           /* query heads and tokens per work item */
     int n_hsplit, n_tblk; /* head subsets per KV head, token blocks */
 } attn_job;
@@ -120,8 +127,6 @@ static void attention_worker(void *ctx, int ith, int nth) {
     const mb_hparams *hp = &s->model->hp;
     const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     const int64_t kv_dim = (int64_t)hp->n_head_kv * hd, q_dim = (int64_t)hp->n_head * hd;
-    const uint16_t *kc = s->k_cache + (size_t)j->layer * s->n_ctx * kv_dim;
-    const uint16_t *vc = s->v_cache + (size_t)j->layer * s->n_ctx * kv_dim;
     float *work = s->scores + (size_t)ith * mb_attention_work_floats(hd);
     const float *q[MB_ATTN_MAX_ROWS];
     float *o[MB_ATTN_MAX_ROWS];
@@ -138,8 +143,12 @@ static void attention_worker(void *ctx, int ith, int nth) {
             for (int h = h0; h < h1; h++, nr++) {
                 q[nr] = s->q + (size_t)t * q_dim + (size_t)h * hd;
                 o[nr] = s->attn + (size_t)t * q_dim + (size_t)h * hd;
-                len[nr] = j->pos + t + 1;
+                len[nr] = s->row_pos[t] + 1;
             }
+        /* A token block shares one cache (rows_share_cache, or tb == 1). */
+        const mb_forward_state *c = s->row_cache[tbi * j->tb];
+        const uint16_t *kc = c->k_cache + (size_t)j->layer * c->n_ctx * kv_dim;
+        const uint16_t *vc = c->v_cache + (size_t)j->layer * c->n_ctx * kv_dim;
         mb_attn_rows a = {.mode = mb_attention_mode(),
                           .hd = hd,
                           .n_rows = nr,
@@ -154,13 +163,13 @@ static void attention_worker(void *ctx, int ith, int nth) {
     }
 }
 
-/* Rows per item: a whole GQA group and as many tokens as fit; when that
- * leaves fewer items than threads (decode with few KV heads), the group is
- * split instead. */
-static void attention_plan(attn_job *j, const mb_hparams *hp, int n_threads) {
+/* Rows per item: a whole GQA group and as many tokens as fit (one token
+ * when the rows live in different caches); when that leaves fewer items than
+ * threads (decode with few KV heads), the group is split instead. */
+static void attention_plan(attn_job *j, const mb_hparams *hp, int n_threads, int share_cache) {
     const int group = hp->n_head / hp->n_head_kv;
     j->hs = group < MB_ATTN_MAX_ROWS ? group : MB_ATTN_MAX_ROWS;
-    j->tb = MB_ATTN_MAX_ROWS / j->hs;
+    j->tb = share_cache ? MB_ATTN_MAX_ROWS / j->hs : 1;
     j->n_tblk = (j->n + j->tb - 1) / j->tb;
     const int per_head = j->n_tblk * hp->n_head_kv;
     int n_split = (group + j->hs - 1) / j->hs;
@@ -179,7 +188,7 @@ static void add_bias(float *x, const float *bias, int n, int width) {
             x[(size_t)t * width + i] += bias[i];
 }
 
-static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, int n, int pos) {
+static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, int n) {
     const mb_model *m = s->model;
     const mb_hparams *hp = &m->hp;
     const mb_layer *l = &m->layers[il];
@@ -192,24 +201,29 @@ static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, in
     if (l->bq) add_bias(s->q, l->bq, n, hp->n_head * hd);
     if (l->bk) add_bias(s->k, l->bk, n, kv_dim);
     if (l->bv) add_bias(s->v, l->bv, n, kv_dim);
-    uint16_t *kc = s->k_cache + (size_t)il * s->n_ctx * kv_dim;
-    uint16_t *vc = s->v_cache + (size_t)il * s->n_ctx * kv_dim;
-    mb_fused_rope_store rs = {.rope = &s->rope,
-                              .q = s->q,
-                              .k = s->k,
-                              .v = s->v,
-                              .kc = kc,
-                              .vc = vc,
-                              .n = n,
-                              .pos = pos,
-                              .n_head = hp->n_head,
-                              .n_head_kv = hp->n_head_kv,
-                              .hd = hd};
-    mb_fused_rope_kv(pool, s->n_threads, &rs);
-    attn_job job = {.s = s, .layer = il, .n = n, .pos = pos};
-    attention_plan(&job, hp, s->n_threads);
-    int n_items = n * hp->n_head;
-    mb_threadpool_run(pool, n_items * (pos + n) < 4096 ? 1 : s->n_threads, attention_worker, &job);
+    /* RoPE, then K and V into the cache: one call for consecutive positions
+     * of one cache, else one per row. */
+    for (int t = 0; t < n; t += s->rows_share_cache ? n : 1) {
+        const mb_forward_state *c = s->row_cache[t];
+        mb_fused_rope_store rs = {.rope = &s->rope,
+                                  .q = s->q + (size_t)t * hp->n_head * hd,
+                                  .k = s->k + (size_t)t * kv_dim,
+                                  .v = s->v + (size_t)t * kv_dim,
+                                  .kc = c->k_cache + (size_t)il * c->n_ctx * kv_dim,
+                                  .vc = c->v_cache + (size_t)il * c->n_ctx * kv_dim,
+                                  .n = s->rows_share_cache ? n : 1,
+                                  .pos = s->row_pos[t],
+                                  .n_head = hp->n_head,
+                                  .n_head_kv = hp->n_head_kv,
+                                  .hd = hd};
+        mb_fused_rope_kv(pool, s->n_threads, &rs);
+    }
+    attn_job job = {.s = s, .layer = il, .n = n};
+    attention_plan(&job, hp, s->n_threads, s->rows_share_cache);
+    long work = 0; /* scores to compute: short attention is not worth waking threads */
+    for (int t = 0; t < n; t++)
+        work += (long)hp->n_head * (s->row_pos[t] + 1);
+    mb_threadpool_run(pool, work < 4096 ? 1 : s->n_threads, attention_worker, &job);
     s->a_mid.act_type = MB_TYPE_COUNT;
     project(s, pool, &l->wo, &s->a_mid, s->attn, n, s->x, 1);
 }
@@ -234,10 +248,40 @@ static void ffn_block(mb_forward_state *s, mb_threadpool *pool, int il, int n) {
     project(s, pool, &l->w_down, &s->a_mid, s->gate, n, s->x, 1);
 }
 
-mb_status mb_forward(mb_forward_state *s, mb_threadpool *pool, const mb_token *tokens, int n,
-                     int pos, float *all_logits) {
+/* The layers and the output norm of rows already bound to their caches
+ * (row_cache, row_pos, rows_share_cache); logits of every row to ALL_LOGITS,
+ * or of the last row to s->logits. */
+static void run_rows(mb_forward_state *s, mb_threadpool *pool, const mb_token *tokens, int n,
+                     float *all_logits) {
     const mb_model *m = s->model;
     const mb_hparams *hp = &m->hp;
+    mb_get_rows(&m->tok_embd, tokens, n, s->x);
+    for (int il = 0; il < hp->n_layer; il++) {
+        attention_block(s, pool, il, n);
+        ffn_block(s, pool, il, n);
+    }
+    int n_vocab = hp->n_vocab;
+    if (all_logits) {
+        /* Perplexity, evaluation and batched decoding want every row's
+         * distribution. */
+        for (int t = 0; t < n; t++)
+            mb_rmsnorm(s->xn + (size_t)t * hp->n_embd, s->x + (size_t)t * hp->n_embd,
+                       m->output_norm, hp->n_embd, hp->rms_eps);
+        s->a_in.act_type = MB_TYPE_COUNT;
+        project(s, pool, &m->output, &s->a_in, s->xn, n, all_logits, 0);
+        memcpy(s->logits, all_logits + (size_t)(n - 1) * n_vocab, (size_t)n_vocab * sizeof(float));
+        return;
+    }
+    /* Only the last position's logits are needed to continue. */
+    const float *last = s->x + (size_t)(n - 1) * hp->n_embd;
+    mb_rmsnorm(s->xn, last, m->output_norm, hp->n_embd, hp->rms_eps);
+    s->a_in.act_type = MB_TYPE_COUNT;
+    project(s, pool, &m->output, &s->a_in, s->xn, 1, s->logits, 0);
+}
+
+mb_status mb_forward(mb_forward_state *s, mb_threadpool *pool, const mb_token *tokens, int n,
+                     int pos, float *all_logits) {
+    const mb_hparams *hp = &s->model->hp;
     if (n <= 0 || n > s->n_batch)
         return mb_errorf(MB_ERR_INVALID_ARG, "batch of %d tokens (max %d)", n, s->n_batch);
     if (pos < 0 || pos + n > s->n_ctx)
@@ -247,26 +291,21 @@ mb_status mb_forward(mb_forward_state *s, mb_threadpool *pool, const mb_token *t
         if (tokens[t] < 0 || tokens[t] >= hp->n_vocab)
             return mb_errorf(MB_ERR_INVALID_ARG, "token id %d is outside the vocabulary (0..%d)",
                              tokens[t], hp->n_vocab - 1);
-    mb_get_rows(&m->tok_embd, tokens, n, s->x);
-    for (int il = 0; il < hp->n_layer; il++) {
-        attention_block(s, pool, il, n, pos);
-        ffn_block(s, pool, il, n);
+    for (int t = 0; t < n; t++) {
+        s->row_cache[t] = s;
+        s->row_pos[t] = pos + t;
     }
-    int n_vocab = hp->n_vocab;
-    if (all_logits) {
-        /* Perplexity and evaluation want every position's distribution. */
-        for (int t = 0; t < n; t++)
-            mb_rmsnorm(s->xn + (size_t)t * hp->n_embd, s->x + (size_t)t * hp->n_embd,
-                       m->output_norm, hp->n_embd, hp->rms_eps);
-        s->a_in.act_type = MB_TYPE_COUNT;
-        project(s, pool, &m->output, &s->a_in, s->xn, n, all_logits, 0);
-        memcpy(s->logits, all_logits + (size_t)(n - 1) * n_vocab, (size_t)n_vocab * sizeof(float));
-        return MB_OK;
-    }
-    /* Only the last position's logits are needed to continue. */
-    const float *last = s->x + (size_t)(n - 1) * hp->n_embd;
-    mb_rmsnorm(s->xn, last, m->output_norm, hp->n_embd, hp->rms_eps);
-    s->a_in.act_type = MB_TYPE_COUNT;
-    project(s, pool, &m->output, &s->a_in, s->xn, 1, s->logits, 0);
+    s->rows_share_cache = 1;
+    run_rows(s, pool, tokens, n, all_logits);
     return MB_OK;
+}
+
+void mb_forward_rows(mb_forward_state *ws, mb_threadpool *pool, const mb_token *tokens, int n,
+                     mb_forward_state *const *caches, const int *pos, float *all_logits) {
+    for (int t = 0; t < n; t++) {
+        ws->row_cache[t] = caches[t];
+        ws->row_pos[t] = pos[t];
+    }
+    ws->rows_share_cache = 0;
+    run_rows(ws, pool, tokens, n, all_logits);
 }

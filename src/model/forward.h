@@ -8,23 +8,31 @@
 #include "model/moe.h"
 #include "model/rope.h"
 
-typedef struct {
+typedef struct mb_forward_state mb_forward_state;
+struct mb_forward_state {
     const mb_model *model;
     int n_ctx, n_batch, n_threads;
     mb_rope rope;
     uint16_t *k_cache, *v_cache; /* [layer][pos][kv_dim], F16 */
     uint64_t kv_bytes;
     float *x, *xn, *q, *k, *v, *attn, *gate, *up; /* [n_batch][width] */
-    float *scores;                                /* [n_threads][n_ctx] */
-    float *logits;                                /* [n_vocab] */
+    float *scores;             /* attention scratch: [n_threads][mb_attention_work_floats] */
+    float *logits;             /* [n_vocab] */
     uint8_t *act_in, *act_mid; /* converted activations of width n_embd / max(q, ffn) */
     mb_act a_in, a_mid;
     mb_moe_work *moe; /* expert buffers of MoE models, else NULL */
-} mb_forward_state;
+    /* Per call: row t reads and writes the KV cache of row_cache[t] at
+     * position row_pos[t] ([n_batch] each). mb_forward points every row at
+     * this state's own cache; batched decoding at each session's. */
+    mb_forward_state **row_cache;
+    int *row_pos;
+    int rows_share_cache; /* all rows in one cache at consecutive positions */
+};
 
 /* Bytes of KV cache for N_CTX positions. */
 uint64_t mb_kv_cache_bytes(const mb_hparams *hp, int n_ctx);
 
+/* N_CTX 0 makes a workspace without a KV cache, for mb_forward_rows. */
 mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_threads,
                                mb_forward_state **out);
 void mb_forward_state_free(mb_forward_state *s);
@@ -34,5 +42,12 @@ void mb_forward_state_free(mb_forward_state *s);
  * also write every position's logits there (n x n_vocab). */
 mb_status mb_forward(mb_forward_state *s, mb_threadpool *pool, const mb_token *tokens, int n,
                      int pos, float *all_logits);
+
+/* One token per row, each in its own state's KV cache: row t runs TOKENS[t]
+ * at position POS[t] of CACHES[t] (distinct states of the same model, each
+ * with room at that position; the caller checks), using WS's buffers
+ * (n <= ws->n_batch). Every row's logits go to ALL_LOGITS (n x n_vocab). */
+void mb_forward_rows(mb_forward_state *ws, mb_threadpool *pool, const mb_token *tokens, int n,
+                     mb_forward_state *const *caches, const int *pos, float *all_logits);
 
 #endif
