@@ -93,35 +93,13 @@ AVX2 static inline void k2x4(float *c, int ldc, const float *a, int lda, const f
     put(c + ldc + 3, tail(hsum8(r13), a1, b3, i, k), acc);
 }
 
-enum { NB = 32 };
-
-AVX2 static void gemm_rows(float *c, int ldc, const float *a, const float *b, long m0, long m1,
-                           int n, int k, int acc) {
-    for (int n0 = 0; n0 < n; n0 += NB) {
-        int n1 = n0 + NB < n ? n0 + NB : n;
-        long m = m0;
-        for (; m + 2 <= m1; m += 2) {
-            const float *am = a + (size_t)m * k;
-            float *cm = c + (size_t)m * ldc;
-            int j = n0;
-            for (; j + 4 <= n1; j += 4)
-                k2x4(cm + j, ldc, am, k, b + (size_t)j * k, k, k, acc);
-            for (; j < n1; j++) {
-                k1x1(cm + j, am, b + (size_t)j * k, k, acc);
-                k1x1(cm + ldc + j, am + k, b + (size_t)j * k, k, acc);
-            }
-        }
-        for (; m < m1; m++) {
-            const float *am = a + (size_t)m * k;
-            float *cm = c + (size_t)m * ldc;
-            int j = n0;
-            for (; j + 4 <= n1; j += 4)
-                k1x4(cm + j, am, b + (size_t)j * k, k, k, acc);
-            for (; j < n1; j++)
-                k1x1(cm + j, am, b + (size_t)j * k, k, acc);
-        }
-    }
-}
+#define GEMM_ROWS gemm_rows
+#define GEMM_ATTR AVX2
+#define GEMM_MR 2
+#define GEMM_KMR k2x4
+#define GEMM_K1X4 k1x4
+#define GEMM_K1X1 k1x1
+#include "train/gemm_rows_body.h"
 
 mb_gemm_rows_fn mb_train_gemm_avx2(void) {
     const char *level = mb_kernels_name();

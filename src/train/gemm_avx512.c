@@ -96,34 +96,13 @@ AVX512 static inline void k4x4(float *c, int ldc, const float *a, int lda, const
     PUT4(t, 3, a3);
 }
 
-enum { NB = 32 };
-
-AVX512 static void gemm_rows(float *c, int ldc, const float *a, const float *b, long m0, long m1,
-                             int n, int k, int acc) {
-    for (int n0 = 0; n0 < n; n0 += NB) {
-        int n1 = n0 + NB < n ? n0 + NB : n;
-        long m = m0;
-        for (; m + 4 <= m1; m += 4) {
-            const float *am = a + (size_t)m * k;
-            float *cm = c + (size_t)m * ldc;
-            int j = n0;
-            for (; j + 4 <= n1; j += 4)
-                k4x4(cm + j, ldc, am, k, b + (size_t)j * k, k, k, acc);
-            for (; j < n1; j++)
-                for (int r = 0; r < 4; r++)
-                    k1x1(cm + (size_t)r * ldc + j, am + (size_t)r * k, b + (size_t)j * k, k, acc);
-        }
-        for (; m < m1; m++) {
-            const float *am = a + (size_t)m * k;
-            float *cm = c + (size_t)m * ldc;
-            int j = n0;
-            for (; j + 4 <= n1; j += 4)
-                k1x4(cm + j, am, b + (size_t)j * k, k, k, acc);
-            for (; j < n1; j++)
-                k1x1(cm + j, am, b + (size_t)j * k, k, acc);
-        }
-    }
-}
+#define GEMM_ROWS gemm_rows
+#define GEMM_ATTR AVX512
+#define GEMM_MR 4
+#define GEMM_KMR k4x4
+#define GEMM_K1X4 k1x4
+#define GEMM_K1X1 k1x1
+#include "train/gemm_rows_body.h"
 
 mb_gemm_rows_fn mb_train_gemm_avx512(void) {
     if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("fma")) return NULL;

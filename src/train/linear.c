@@ -81,36 +81,14 @@ static inline void kernel_2x4(float *c, int ldc, const float *a, int lda, const 
     }
 }
 
-enum { NB = 32 }; /* B rows per cache block */
-
 /* Rows [m0, m1) of C (ldc) = A (M x K) B^T, B being N x K. */
-static void gemm_nt_rows(float *c, int ldc, const float *a, const float *b, long m0, long m1, int n,
-                         int k, int acc) {
-    for (int n0 = 0; n0 < n; n0 += NB) {
-        int n1 = n0 + NB < n ? n0 + NB : n;
-        long m = m0;
-        for (; m + 2 <= m1; m += 2) {
-            const float *am = a + (size_t)m * k;
-            float *cm = c + (size_t)m * ldc;
-            int j = n0;
-            for (; j + 4 <= n1; j += 4)
-                kernel_2x4(cm + j, ldc, am, k, b + (size_t)j * k, k, k, acc);
-            for (; j < n1; j++) {
-                kernel_1x1(cm + j, am, b + (size_t)j * k, k, acc);
-                kernel_1x1(cm + ldc + j, am + k, b + (size_t)j * k, k, acc);
-            }
-        }
-        for (; m < m1; m++) {
-            const float *am = a + (size_t)m * k;
-            float *cm = c + (size_t)m * ldc;
-            int j = n0;
-            for (; j + 4 <= n1; j += 4)
-                kernel_1x4(cm + j, am, b + (size_t)j * k, k, k, acc);
-            for (; j < n1; j++)
-                kernel_1x1(cm + j, am, b + (size_t)j * k, k, acc);
-        }
-    }
-}
+#define GEMM_ROWS gemm_nt_rows
+#define GEMM_ATTR
+#define GEMM_MR 2
+#define GEMM_KMR kernel_2x4
+#define GEMM_K1X4 kernel_1x4
+#define GEMM_K1X1 kernel_1x1
+#include "train/gemm_rows_body.h"
 
 void mb_train_parallel(mb_threadpool *pool, mb_job_fn fn, void *ctx) {
     if (!pool) {
