@@ -21,6 +21,7 @@ static void usage(void) {
            "  --steps N         override the config's steps\n"
            "  --set KEY=VALUE   override any config key (repeatable)\n"
            "  --val-split F     held-out fraction at the end of the corpus (default 0.05)\n"
+           "  --val FILE        validate on FILE's text instead (CORPUS is all trained on)\n"
            "  -t N              threads (default: physical cores)\n"
            "  -q                no progress lines\n");
 }
@@ -58,6 +59,8 @@ int cmd_train(int argc, char **argv) {
             double f;
             if (!(v = cli_value(argc, argv, &i)) || !cli_float(a, v, &f)) return 1;
             run.val_split = (float)f;
+        } else if (!strcmp(a, "--val")) {
+            if (!(run.val_path = cli_value(argc, argv, &i))) return 1;
         } else if (!strcmp(a, "--set")) {
             if (!(v = cli_value(argc, argv, &i))) return 1;
             if (strlen(sets) + strlen(v) + 2 > sizeof sets) return cli_fail("too many --set");

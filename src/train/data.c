@@ -57,41 +57,56 @@ static mb_status read_all(const char *path, char **out, size_t *len) {
     return MB_OK;
 }
 
-mb_status mb_train_data_load(mb_train_data *d, const char *corpus_path, const char *tokenizer_path,
-                             float val_split) {
-    memset(d, 0, sizeof *d);
-    if (!(val_split >= 0 && val_split < 1))
-        return mb_errorf(MB_ERR_INVALID_ARG, "--val-split %g must be in [0, 1)", val_split);
-    mb_vocab *v = NULL;
+/* Tokenize the file PATH and append its tokens to d->tokens (grown). */
+static mb_status append_file(mb_train_data *d, const mb_vocab *v, const char *path, size_t *n_out) {
     char *text = NULL;
     size_t len = 0, n = 0;
-    mb_status st = open_vocab(tokenizer_path, &v);
-    if (!st) st = read_all(corpus_path, &text, &len);
-    if (st) goto done;
+    mb_status st = read_all(path, &text, &len);
+    if (st) return st;
     /* A token covers at least one byte, plus a possible space prefix. The
      * ids are int32 and windows are indexed by size_t: cap the corpus at
      * 2^31 tokens' worth of bytes. */
-    if (len > ((size_t)1 << 31)) {
-        st = mb_errorf(MB_ERR_INVALID_ARG, "%s: %zu bytes; the trainer takes at most 2 GiB",
-                       corpus_path, len);
+    size_t have = d->n_train + d->n_val;
+    if (len > ((size_t)1 << 31) || have > ((size_t)1 << 31)) {
+        st = mb_errorf(MB_ERR_INVALID_ARG, "%s: %zu bytes; the trainer takes at most 2 GiB", path,
+                       len);
         goto done;
     }
-    d->tokens = malloc((len + 2) * sizeof *d->tokens);
-    if (!d->tokens) {
-        st = mb_errorf(MB_ERR_NO_MEMORY, "%s: out of memory tokenizing", corpus_path);
+    int32_t *grown = realloc(d->tokens, (have + len + 2) * sizeof *d->tokens);
+    if (!grown) {
+        st = mb_errorf(MB_ERR_NO_MEMORY, "%s: out of memory tokenizing", path);
         goto done;
     }
-    st = mb_vocab_tokenize(v, text, len, false, false, d->tokens, len + 2, &n);
-    if (st) {
-        st = mb_error_prefix(st, "tokenizing %s: ", corpus_path);
-        goto done;
-    }
+    d->tokens = grown;
+    st = mb_vocab_tokenize(v, text, len, false, false, d->tokens + have, len + 2, &n);
+    if (st) st = mb_error_prefix(st, "tokenizing %s: ", path);
+    *n_out = n;
+done:
+    free(text);
+    return st;
+}
+
+mb_status mb_train_data_load(mb_train_data *d, const char *corpus_path, const char *val_path,
+                             const char *tokenizer_path, float val_split) {
+    memset(d, 0, sizeof *d);
+    if (!val_path && !(val_split >= 0 && val_split < 1))
+        return mb_errorf(MB_ERR_INVALID_ARG, "--val-split %g must be in [0, 1)", val_split);
+    mb_vocab *v = NULL;
+    size_t n = 0, n_val = 0;
+    mb_status st = open_vocab(tokenizer_path, &v);
+    if (!st) st = append_file(d, v, corpus_path, &n);
+    if (st) goto done;
     d->n_vocab = mb_vocab_n_tokens(v);
-    d->n_val = (size_t)((double)n * val_split);
-    d->n_train = n - d->n_val;
+    if (val_path) {
+        d->n_train = n;
+        if ((st = append_file(d, v, val_path, &n_val))) goto done;
+        d->n_val = n_val;
+    } else {
+        d->n_val = (size_t)((double)n * val_split);
+        d->n_train = n - d->n_val;
+    }
 done:
     mb_vocab_free(v);
-    free(text);
     if (st) mb_train_data_free(d);
     return st;
 }

@@ -1,5 +1,6 @@
 /* The training corpus: tokenized once, the last val_split fraction of the
- * tokens held out for validation and never sampled for training. */
+ * tokens (or a separate validation file) held out for validation and never
+ * sampled for training. */
 #ifndef MB_TRAIN_DATA_H
 #define MB_TRAIN_DATA_H
 
@@ -14,9 +15,11 @@ typedef struct {
     int n_vocab;
 } mb_train_data;
 
-/* Tokenize CORPUS_PATH with the vocabulary of TOKENIZER_PATH (no BOS/EOS). */
-mb_status mb_train_data_load(mb_train_data *d, const char *corpus_path, const char *tokenizer_path,
-                             float val_split);
+/* Tokenize CORPUS_PATH with the vocabulary of TOKENIZER_PATH (no BOS/EOS).
+ * Validation is VAL_PATH's text when given (the whole corpus is then
+ * trained on), else the last VAL_SPLIT of the corpus's tokens. */
+mb_status mb_train_data_load(mb_train_data *d, const char *corpus_path, const char *val_path,
+                             const char *tokenizer_path, float val_split);
 /* The vocabulary size of TOKENIZER_PATH. */
 mb_status mb_train_vocab_size(const char *tokenizer_path, int *n_vocab);
 void mb_train_data_free(mb_train_data *d);

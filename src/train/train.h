@@ -113,6 +113,7 @@ mb_status mb_tmodel_resume(mb_tmodel *m, const char *path, int *step, uint64_t *
 
 typedef struct {
     const char *corpus_path;
+    const char *val_path; /* NULL: the last val_split of the corpus */
     const char *out_path;
     const char *resume_path; /* NULL: start fresh */
     const char *ckpt_path;   /* NULL: OUT.ckpt.gguf */

@@ -149,7 +149,8 @@ mb_status mb_train(const mb_train_config *cfg, mb_train_run *run) {
         snprintf(ckpt, sizeof ckpt, "%s.ckpt.gguf", run->out_path);
     if (run->n_threads < 1 || run->n_threads > 256)
         return mb_errorf(MB_ERR_INVALID_ARG, "threads %d must be in 1..256", run->n_threads);
-    mb_status st = mb_train_data_load(&t.d, run->corpus_path, c.tokenizer, run->val_split);
+    mb_status st =
+        mb_train_data_load(&t.d, run->corpus_path, run->val_path, c.tokenizer, run->val_split);
     if (st) return st;
     if (c.vocab == 0) c.vocab = t.d.n_vocab;
     if (c.vocab != t.d.n_vocab) {
