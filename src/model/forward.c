@@ -105,6 +105,7 @@ void mb_forward_state_free(mb_forward_state *s) {
  * agree) through W into OUT. */
 static void project(mb_forward_state *s, mb_threadpool *pool, const mb_matrix *w, mb_act *act,
                     const float *x, int n, float *out, int accumulate) {
+    if (s->observe) s->observe(s->observe_user, w, x, n);
     if (!mb_act_matches(act, w->type) || act->n_rows != n || act->n_in != w->n_in)
         mb_act_prepare(act, w->type, x, w->n_in, n);
     mb_matmul(pool, s->n_threads, w, act, out, w->n_out, accumulate);

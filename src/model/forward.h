@@ -8,6 +8,12 @@
 #include "model/moe.h"
 #include "model/rope.h"
 
+/* Calibration hook (imatrix, GPTQ, AWQ, SmoothQuant): called with the float
+ * input rows X [n_rows][w->n_in] of every dense matrix product, before it
+ * runs, from the calling thread. W->data points into the GGUF tensor's data,
+ * which identifies the tensor. Expert matrices of MoE layers are not seen. */
+typedef void (*mb_matmul_observer)(void *user, const mb_matrix *w, const float *x, int n_rows);
+
 typedef struct mb_forward_state mb_forward_state;
 struct mb_forward_state {
     const mb_model *model;
@@ -26,7 +32,9 @@ struct mb_forward_state {
      * this state's own cache; batched decoding at each session's. */
     mb_forward_state **row_cache;
     int *row_pos;
-    int rows_share_cache; /* all rows in one cache at consecutive positions */
+    int rows_share_cache;       /* all rows in one cache at consecutive positions */
+    mb_matmul_observer observe; /* NULL unless calibrating */
+    void *observe_user;
 };
 
 /* Bytes of KV cache for N_CTX positions. */
