@@ -12,6 +12,7 @@ int cmd_quantize(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_distill(int argc, char **argv);
 int cmd_tokenizer_train(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 

@@ -19,6 +19,7 @@ static const struct {
     {"perplexity", cmd_perplexity, "perplexity and KL divergence of a model on a text"},
     {"bench", cmd_bench, "measure load, prefill and decode speed and memory bandwidth"},
     {"train", cmd_train, "train a small llama model from scratch on a text"},
+    {"distill", cmd_distill, "train a student model against a teacher (knowledge distillation)"},
     {"tokenizer-train", cmd_tokenizer_train, "train a byte-level BPE tokenizer on a text"},
     {"serve", cmd_serve, "serve a model over HTTP with the OpenAI API"},
 };

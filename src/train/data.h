@@ -9,7 +9,7 @@
 
 #include "matchbox.h"
 
-typedef struct {
+typedef struct mb_train_data {
     int32_t *tokens;
     size_t n_train, n_val; /* tokens[0..n_train) train, then n_val validation */
     int n_vocab;

@@ -72,13 +72,27 @@ void mb_swiglu_backward(float *dg, float *du, const float *dh, const float *g, c
 /* Mean cross-entropy over the N rows against TARGETS, times SCALE for the
  * gradient (1/grad_accum); returns the summed (not averaged) loss in double.
  * ROW_LOSS (n floats of scratch) keeps the per-row values so the sum is
- * taken in row order. A distillation head (KL to a teacher's softened
- * distribution) has the same shape and slots in beside it. */
+ * taken in row order. */
 double mb_loss_xent(mb_threadpool *pool, float *logits, const int32_t *targets, int n, int vocab,
                     float scale, float *row_loss);
 /* The loss only, logits untouched (validation). */
 double mb_loss_xent_eval(mb_threadpool *pool, const float *logits, const int32_t *targets, int n,
                          int vocab, float *row_loss);
+
+/* A teacher's logits for the rows of a micro-batch: all of them
+ * ([n][vocab]), or its top K ([n][k] ids and logits) when LOGITS is NULL. */
+typedef struct {
+    const float *logits;
+    const int32_t *topk_ids;
+    const float *topk_logits;
+    int k;
+    float temperature, alpha; /* T > 0; alpha in [0, 1]: the KL term's weight */
+} mb_teacher_view;
+
+/* Distillation head (ops_distill.c): alpha T^2 KL(teacher_T || student_T) +
+ * (1 - alpha) cross-entropy, per row; gradient and return as mb_loss_xent. */
+double mb_loss_distill(mb_threadpool *pool, float *logits, const int32_t *targets, int n, int vocab,
+                       const mb_teacher_view *teacher, float scale, float *row_loss);
 
 /* Run FN on every thread of POOL (or once when POOL is NULL). */
 void mb_train_parallel(mb_threadpool *pool, mb_job_fn fn, void *ctx);

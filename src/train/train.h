@@ -111,7 +111,29 @@ mb_status mb_tmodel_resume(mb_tmodel *m, const char *path, int *step, uint64_t *
 
 /* ---- the loop -------------------------------------------------------- */
 
+/* What a variant of training (distillation) changes in the loop; every
+ * field may be NULL / 0. */
+struct mb_train_data;
 typedef struct {
+    void *user;
+    /* After the corpus is loaded and before the first step (a teacher's
+     * top-k cache is built here). */
+    mb_status (*prepare)(void *user, const struct mb_train_data *d, const mb_train_config *c);
+    /* On a fresh model only, not on resume (a student copied from a slice
+     * of its teacher). */
+    mb_status (*init)(void *user, mb_tmodel *m);
+    /* Windows start at multiples of ctx (window k: tokens k*ctx .. k*ctx+ctx)
+     * instead of anywhere, so per-window data can be cached. */
+    int aligned_windows;
+    /* The loss head in place of cross-entropy: as mb_loss_xent, plus the
+     * micro-batch's inputs and the windows' start offsets in the tokens. */
+    double (*loss)(void *user, mb_threadpool *pool, float *logits, const int32_t *inputs,
+                   const int32_t *targets, const size_t *starts, int n_seq, float scale,
+                   float *row_loss);
+} mb_train_hooks;
+
+typedef struct {
+    const mb_train_hooks *hooks; /* NULL: plain language-model training */
     const char *corpus_path;
     const char *val_path; /* NULL: the last val_split of the corpus */
     const char *out_path;

@@ -18,12 +18,14 @@ typedef struct {
     mb_threadpool *pool;
     mb_train_data d;
     int32_t *in, *tgt;
+    size_t *starts; /* [batch]: where each window of the micro-batch starts */
     float *row_loss;
     mb_train_run *run;
 } trainer;
 
 static void fill_window(trainer *t, int b, size_t start) {
     int T = t->c->ctx;
+    t->starts[b] = start;
     memcpy(t->in + (size_t)b * T, t->d.tokens + start, (size_t)T * sizeof(int32_t));
     memcpy(t->tgt + (size_t)b * T, t->d.tokens + start + 1, (size_t)T * sizeof(int32_t));
 }
@@ -35,13 +37,22 @@ static double train_step(trainer *t, uint64_t *rng) {
     double total = 0;
     mb_tmodel_zero_grads(t->m);
     for (int a = 0; a < c->grad_accum; a++) {
-        for (int b = 0; b < c->batch; b++)
-            fill_window(t, b, mb_rng_below(rng, t->d.n_train - (size_t)c->ctx));
+        const mb_train_hooks *h = t->run->hooks;
+        for (int b = 0; b < c->batch; b++) {
+            if (h && h->aligned_windows)
+                fill_window(t, b, mb_rng_below(rng, (t->d.n_train - 1) / c->ctx) * c->ctx);
+            else
+                fill_window(t, b, mb_rng_below(rng, t->d.n_train - (size_t)c->ctx));
+        }
         double t0 = mb_now();
         float *logits = mb_tmodel_forward(t->m, t->pool, t->in, c->batch);
         double t1 = mb_now();
-        total +=
-            mb_loss_xent(t->pool, logits, t->tgt, N, c->vocab, 1.0f / c->grad_accum, t->row_loss);
+        float scale = 1.0f / c->grad_accum;
+        if (h && h->loss)
+            total += h->loss(h->user, t->pool, logits, t->in, t->tgt, t->starts, c->batch, scale,
+                             t->row_loss);
+        else
+            total += mb_loss_xent(t->pool, logits, t->tgt, N, c->vocab, scale, t->row_loss);
         double t2 = mb_now();
         mb_tmodel_backward(t->m, t->pool, t->in, c->batch);
         t->run->fwd_s += t1 - t0;
@@ -173,13 +184,18 @@ mb_status mb_train(const mb_train_config *cfg, mb_train_run *run) {
     t.in = malloc(N * sizeof *t.in);
     t.tgt = malloc(N * sizeof *t.tgt);
     t.row_loss = malloc(N * sizeof *t.row_loss);
-    if (!t.in || !t.tgt || !t.row_loss) {
+    t.starts = malloc((size_t)c.batch * sizeof *t.starts);
+    if (!t.in || !t.tgt || !t.row_loss || !t.starts) {
         st = mb_errorf(MB_ERR_NO_MEMORY, "training buffers: out of memory");
         goto done;
     }
+    const mb_train_hooks *h = run->hooks;
+    if (h && h->prepare && (st = h->prepare(h->user, &t.d, &c))) goto done;
     if (run->resume_path) {
         if ((st = mb_tmodel_resume(t.m, run->resume_path, &step, &rng))) goto done;
         if (!run->quiet) fprintf(stderr, "resumed %s at step %d\n", run->resume_path, step);
+    } else if (h && h->init && (st = h->init(h->user, t.m))) {
+        goto done;
     }
     if (!run->quiet)
         fprintf(stderr, "model: %zu parameters, %d threads\n", mb_tmodel_n_params(t.m),
@@ -189,6 +205,7 @@ done:
     free(t.in);
     free(t.tgt);
     free(t.row_loss);
+    free(t.starts);
     mb_tmodel_free(t.m);
     mb_threadpool_free(t.pool);
     mb_train_data_free(&t.d);

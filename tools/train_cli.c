@@ -1,0 +1,77 @@
+/* The training commands' shared options (train_cli.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "core/threadpool.h"
+#include "train_cli.h"
+
+const char train_cli_help[] =
+    "  -o OUT.gguf       the trained model (F32 with resumable train state, or F16)\n"
+    "  --f16             write OUT in F16 (for matchbox quantize; not resumable)\n"
+    "  --resume CKPT     continue from a checkpoint (or an F32 OUT) exactly\n"
+    "  --ckpt PATH       where checkpoints go (default OUT.ckpt.gguf)\n"
+    "  --seed N          override the config's seed\n"
+    "  --steps N         override the config's steps\n"
+    "  --set KEY=VALUE   override any config key (repeatable)\n"
+    "  --val-split F     held-out fraction at the end of the corpus (default 0.05)\n"
+    "  --val FILE        validate on FILE's text instead (CORPUS is all trained on)\n"
+    "  -t N              threads (default: physical cores)\n"
+    "  -q                no progress lines\n";
+
+void train_cli_init(train_cli *t) {
+    memset(t, 0, sizeof *t);
+    mb_train_config_default(&t->c);
+    t->run.val_split = 0.05f;
+    t->run.n_threads = mb_physical_cores();
+    t->seed = t->steps = -1;
+}
+
+int train_cli_flag(int argc, char **argv, int *i, train_cli *t) {
+    const char *a = argv[*i], *v;
+    mb_train_run *run = &t->run;
+    if (!strcmp(a, "-o")) {
+        if (!(run->out_path = cli_value(argc, argv, i))) return -1;
+    } else if (!strcmp(a, "--resume")) {
+        if (!(run->resume_path = cli_value(argc, argv, i))) return -1;
+    } else if (!strcmp(a, "--ckpt")) {
+        if (!(run->ckpt_path = cli_value(argc, argv, i))) return -1;
+    } else if (!strcmp(a, "--f16")) {
+        run->f16 = true;
+    } else if (!strcmp(a, "-q")) {
+        run->quiet = true;
+    } else if (!strcmp(a, "--seed")) {
+        if (!(v = cli_value(argc, argv, i)) || !cli_int(a, v, 0, 1L << 62, &t->seed)) return -1;
+    } else if (!strcmp(a, "--steps")) {
+        if (!(v = cli_value(argc, argv, i)) || !cli_int(a, v, 1, 1L << 30, &t->steps)) return -1;
+    } else if (!strcmp(a, "-t")) {
+        if (!(v = cli_value(argc, argv, i)) || !cli_int(a, v, 1, 256, &t->threads)) return -1;
+    } else if (!strcmp(a, "--val-split")) {
+        double f;
+        if (!(v = cli_value(argc, argv, i)) || !cli_float(a, v, &f)) return -1;
+        run->val_split = (float)f;
+    } else if (!strcmp(a, "--val")) {
+        if (!(run->val_path = cli_value(argc, argv, i))) return -1;
+    } else if (!strcmp(a, "--set")) {
+        if (!(v = cli_value(argc, argv, i))) return -1;
+        if (strlen(t->sets) + strlen(v) + 2 > sizeof t->sets) {
+            cli_fail("too many --set");
+            return -1;
+        }
+        strcat(t->sets, v);
+        strcat(t->sets, "\n");
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+int train_cli_finish(train_cli *t, const char *config_path) {
+    if ((config_path && mb_train_config_load(&t->c, config_path) != MB_OK) ||
+        mb_train_config_parse(&t->c, t->sets, "--set") != MB_OK)
+        return cli_fail(NULL);
+    if (t->seed >= 0) t->c.seed = (uint64_t)t->seed;
+    if (t->steps > 0) t->c.steps = (int)t->steps;
+    if (t->threads > 0) t->run.n_threads = (int)t->threads;
+    return 0;
+}
