@@ -17,6 +17,7 @@ static const struct {
     {"convert", cmd_convert, "turn a llama2.c checkpoint into a GGUF"},
     {"quantize", cmd_quantize, "shrink a model's weights to a GGUF type or preset"},
     {"perplexity", cmd_perplexity, "perplexity and KL divergence of a model on a text"},
+    {"calibrate", cmd_calibrate, "activation statistics (importance matrix) for quantize"},
     {"bench", cmd_bench, "measure load, prefill and decode speed and memory bandwidth"},
     {"train", cmd_train, "train a small llama model from scratch on a text"},
     {"distill", cmd_distill, "train a student model against a teacher (knowledge distillation)"},
