@@ -1,0 +1,170 @@
+/* Street addresses: "221B Baker Street", "1600 Pennsylvania Avenue NW,
+ * Apt 4, Washington, DC 20500" (house number, capitalized street words, a
+ * street suffix, an optional unit and an optional "City, ST 12345" tail),
+ * and the European "Hauptstraße 5, 10115 Berlin" order. */
+#include <string.h>
+
+#include "agent/pii_scan.h"
+
+static const char *const k_suffixes[] = {
+    "Street",    "St",      "Avenue", "Ave", "Road",    "Rd",    "Lane",    "Ln",
+    "Boulevard", "Blvd",    "Drive",  "Dr",  "Way",     "Court", "Ct",      "Place",
+    "Pl",        "Terrace", "Square", "Sq",  "Parkway", "Pkwy",  "Highway", "Hwy",
+    "Crescent",  "Close",   "Circle", "Row", "Alley",   NULL,
+};
+/* Abbreviated suffixes, which take a '.' ("Main St."); after a full word the
+ * '.' ends the sentence. */
+static const char *const k_abbrevs[] = {"St", "Ave", "Rd",   "Ln",  "Blvd", "Dr",
+                                        "Ct", "Pl",  "Pkwy", "Hwy", "Sq",   NULL};
+static const char *const k_directions[] = {"N", "S", "E", "W", "NE", "NW", "SE", "SW", NULL};
+static const char *const k_units[] = {"Apt",  "Apartment", "Suite", "Ste", "Unit",
+                                      "Flat", "Floor",     "Fl",    NULL};
+/* Endings of German, Dutch and Scandinavian street names, lower case. */
+static const char *const k_eu_endings[] = {"straße", "strasse", "str.", "weg",  "gasse",
+                                           "platz",  "allee",   "damm", "ring", "gracht",
+                                           "laan",   "gatan",   "vej",  "gade", NULL};
+
+/* A house number at I: 1-5 digits and an optional letter ("221B"). */
+static size_t house_number(const char *t, size_t n, size_t i) {
+    size_t j = i;
+    while (j < n && j - i < 5 && pii_digit((unsigned char)t[j]))
+        j++;
+    if (j == i || (j < n && pii_digit((unsigned char)t[j]))) return i;
+    if (j < n && pii_upper((unsigned char)t[j]) &&
+        (j + 1 >= n || !pii_alnum((unsigned char)t[j + 1])))
+        j++;
+    if (j < n && pii_alnum((unsigned char)t[j])) return i;
+    return j;
+}
+
+/* An ordinal street word ("5th", "42nd") at I, or I. */
+static size_t ordinal(const char *t, size_t n, size_t i) {
+    size_t j = i;
+    while (j < n && j - i < 4 && pii_digit((unsigned char)t[j]))
+        j++;
+    if (j == i) return i;
+    static const char *const k_ord[] = {"st", "nd", "rd", "th"};
+    for (int k = 0; k < 4; k++)
+        if (pii_eq(t, n, j, k_ord[k], false) && (j + 2 >= n || !pii_alnum((unsigned char)t[j + 2])))
+            return j + 2;
+    return i;
+}
+
+/* A unit after the street (", Apt 4B", " Suite 200", " #12"), or I. */
+static size_t unit(const char *t, size_t n, size_t i) {
+    size_t j = i;
+    if (j < n && t[j] == ',') j++;
+    if (j >= n || t[j] != ' ') return i;
+    j++;
+    if (j < n && t[j] == '#') {
+        j++;
+    } else {
+        size_t e = pii_word_end(t, n, j);
+        if (e == j || !pii_in_list(t, j, e, k_units)) return i;
+        j = e;
+        if (j < n && t[j] == '.') j++;
+        if (j >= n || t[j] != ' ') return i;
+        j++;
+    }
+    size_t v = j;
+    while (j < n && j - v < 6 && pii_alnum((unsigned char)t[j]))
+        j++;
+    if (j == v || !pii_digit((unsigned char)t[v]) || (j < n && pii_alnum((unsigned char)t[j])))
+        return i;
+    return j;
+}
+
+/* A ZIP code: 5 digits, optionally "-1234". */
+static size_t zip(const char *t, size_t n, size_t i) {
+    size_t j = i;
+    while (j < n && j - i < 5 && pii_digit((unsigned char)t[j]))
+        j++;
+    if (j - i != 5) return i;
+    if (j + 5 <= n && t[j] == '-') {
+        size_t k = j + 1;
+        while (k < n && k - j - 1 < 4 && pii_digit((unsigned char)t[k]))
+            k++;
+        if (k - j - 1 == 4) j = k;
+    }
+    if (j < n && pii_alnum((unsigned char)t[j])) return i;
+    return j;
+}
+
+/* The ", City, ST 12345" tail (comma before ST optional), or I. */
+static size_t city_tail(const char *t, size_t n, size_t i) {
+    if (!pii_eq(t, n, i, ", ", false)) return i;
+    size_t j = i + 2;
+    for (int w = 0; w < 3; w++) {
+        size_t e = pii_name_word(t, n, j);
+        if (e == j) break;
+        j = e;
+        if (j < n && t[j] == ',') j++;
+        if (j >= n || t[j] != ' ') return i;
+        j++;
+        if (j + 2 < n && pii_upper((unsigned char)t[j]) && pii_upper((unsigned char)t[j + 1]) &&
+            t[j + 2] == ' ') {
+            size_t z = zip(t, n, j + 3);
+            if (z > j + 3) return z;
+        }
+    }
+    return i;
+}
+
+size_t pii_match_address(const char *t, size_t n, size_t i, size_t *start) {
+    (void)start;
+    if (!pii_digit((unsigned char)t[i]) || !pii_starts(t, i)) return 0;
+    size_t j = house_number(t, n, i);
+    if (j == i) return 0;
+    int words = 0;
+    for (int w = 0; w < 5; w++) {
+        if (j >= n || t[j] != ' ') return 0;
+        size_t s = j + 1, e = pii_name_word(t, n, s);
+        if (e == s) e = ordinal(t, n, s);
+        if (e == s) return 0;
+        if (words > 0 && pii_in_list(t, s, e, k_suffixes)) {
+            j = e;
+            if (j < n && t[j] == '.' && pii_in_list(t, s, e, k_abbrevs)) j++;
+            if (j + 1 < n && t[j] == ' ') {
+                size_t d = pii_word_end(t, n, j + 1);
+                if (d > j + 1 && pii_in_list(t, j + 1, d, k_directions) &&
+                    (d >= n || !pii_alnum((unsigned char)t[d])))
+                    j = d;
+            }
+            j = unit(t, n, j);
+            return city_tail(t, n, j);
+        }
+        j = e;
+        words++;
+    }
+    return 0;
+}
+
+static bool eu_street_word(const char *t, size_t i, size_t e) {
+    for (const char *const *s = k_eu_endings; *s; s++) {
+        size_t k = strlen(*s);
+        if (e - i > k && !memcmp(t + e - k, *s, k)) return true;
+    }
+    return false;
+}
+
+size_t pii_match_street_eu(const char *t, size_t n, size_t i, size_t *start) {
+    (void)start;
+    if (!pii_upper((unsigned char)t[i]) || !pii_starts(t, i)) return 0;
+    size_t e = pii_word_end(t, n, i);
+    if (e < i + 4) return 0;
+    if (e < n && t[e] == '.') e++; /* "Hauptstr." */
+    if (!eu_street_word(t, i, e) || e >= n || t[e] != ' ') return 0;
+    size_t j = house_number(t, n, e + 1);
+    if (j == e + 1) return 0;
+    /* ", 10115 Berlin": postcode (4-5 digits) and town. */
+    if (pii_eq(t, n, j, ", ", false)) {
+        size_t p = j + 2, q = p;
+        while (q < n && q - p < 5 && pii_digit((unsigned char)t[q]))
+            q++;
+        if (q - p >= 4 && q < n && t[q] == ' ') {
+            size_t town = pii_name_word(t, n, q + 1);
+            if (town > q + 1) j = town;
+        }
+    }
+    return j;
+}
