@@ -16,5 +16,6 @@ int cmd_train(int argc, char **argv);
 int cmd_distill(int argc, char **argv);
 int cmd_tokenizer_train(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_agent(int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ static const struct {
     {"distill", cmd_distill, "train a student model against a teacher (knowledge distillation)"},
     {"tokenizer-train", cmd_tokenizer_train, "train a byte-level BPE tokenizer on a text"},
     {"serve", cmd_serve, "serve a model over HTTP with the OpenAI API"},
+    {"agent", cmd_agent, "answer locally, escalate to an oracle model when unsure"},
 };
 
 static void usage(FILE *f) {

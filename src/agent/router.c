@@ -51,10 +51,11 @@ mb_confidence mb_confidence_get(const mb_confidence_acc *a) {
 }
 
 mb_router_thresholds mb_router_default_thresholds(void) {
-    /* From `matchbox agent stories260K.gguf --calibrate tests/data/agent_router.tsv`
-     * (docs/AGENT.md): the mean entropy separates best; the others are off. */
+    /* From `matchbox agent stories260K.gguf --calibrate tests/data/agent_router.tsv
+     * -n 32` (docs/AGENT.md): the mean log-prob separates best (F1 0.80);
+     * the other two are off. */
     return (mb_router_thresholds){
-        .low_p = 0.1f, .min_mean_logprob = -1e30, .max_mean_entropy = 1.0, .max_low_share = 1.0};
+        .low_p = 0.1f, .min_mean_logprob = -0.682, .max_mean_entropy = 1e30, .max_low_share = 1.0};
 }
 
 mb_route mb_route_before(const mb_route_input *in, char *reason, size_t cap) {

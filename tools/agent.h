@@ -1,0 +1,40 @@
+/* `matchbox agent`: the guardian's draft (agent_guardian.c), the terminal
+ * front end (cmd_agent.c) and the router calibration (agent_calibrate.c). */
+#ifndef MB_TOOLS_AGENT_H
+#define MB_TOOLS_AGENT_H
+
+#include <stddef.h>
+
+#include "agent/router.h"
+#include "matchbox.h"
+
+typedef struct {
+    mb_model *model;
+    mb_session *session;
+    mb_sampler_params sp;
+    const char *tmpl; /* chat template family; NULL: the prompt is fed as plain text */
+    int n_predict;
+    float low_p;
+} agent_guardian;
+
+typedef struct {
+    char *text; /* the draft (free()) */
+    size_t len;
+    mb_confidence conf;
+    long n_prompt; /* the prompt's tokens, before any cut */
+    int cut;       /* the prompt was longer than the context: only its end was read */
+} agent_draft;
+
+/* Open a session on MODEL (N_CTX 0: the default) and pick the prompt format:
+ * the model's chat template, or plain text when the file has none. */
+int agent_guardian_open(agent_guardian *g, mb_model *model, long n_ctx, long n_threads);
+void agent_guardian_close(agent_guardian *g);
+/* The prompt's length in tokens, as the guardian would read it. */
+long agent_prompt_tokens(agent_guardian *g, const char *prompt);
+/* Draft an answer to PROMPT and score it. ON_TEXT (may be NULL) sees the
+ * draft as it is generated. Returns an mb_status. */
+mb_status agent_draft_run(agent_guardian *g, const char *prompt, agent_draft *d);
+
+int agent_calibrate(agent_guardian *g, const char *tsv, const mb_router_thresholds *t);
+
+#endif
