@@ -61,6 +61,13 @@ mb_model_params mb_model_default_params(void);
 mb_status mb_model_load(const char *path, const mb_model_params *params, mb_model **out);
 void mb_model_free(mb_model *model);
 
+/* Apply the LoRA adapter at PATH (GGUF: general.type "adapter", adapter.type
+ * "lora"; docs/TRAINING.md) to MODEL: every adapted projection adds
+ * SCALE * (alpha / r) * B (A x). Sessions created afterwards use it; call it
+ * before mb_session_new. One adapter per model; it is checked against the
+ * model (architecture, tensor names, shapes) and refused with a message. */
+mb_status mb_model_load_lora(mb_model *model, const char *path, float scale);
+
 int mb_model_n_vocab(const mb_model *model);
 int mb_model_n_ctx_train(const mb_model *model);
 /* 1 if the weights are read through a page-cache mapping of the file, 0 if

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "test_util.h"
+#include "train/lora.h"
 #include "train/ops.h"
 #include "train/train.h"
 
@@ -330,6 +331,70 @@ static void test_model(bool tied) {
     mb_tmodel_free(c.m);
 }
 
+/* LoRA on every projection of a frozen model: the adapters' A and B
+ * against finite differences (B random, not zero, so that A has a
+ * gradient too), and the frozen base gets no matrix gradient. */
+static void test_lora(void) {
+    mb_train_config cfg;
+    mb_train_config_default(&cfg);
+    cfg.dim = 8;
+    cfg.n_layers = 2;
+    cfg.n_heads = 2;
+    cfg.n_kv_heads = 1;
+    cfg.ffn = 12;
+    cfg.ctx = 6;
+    cfg.vocab = 11;
+    cfg.batch = 2;
+    cfg.tied = false;
+    cfg.init_std = 0.5f;
+    cfg.seed = 9;
+    model_ctx c = {.n_seq = 2};
+    mb_tlora *lora = NULL;
+    CHECK_OK(mb_tmodel_new(&cfg, &c.m));
+    CHECK_OK(mb_tlora_new(&cfg, 3, 6.0f, (1u << MB_LORA_N_TARGETS) - 1, 5, &lora));
+    if (!c.m || !lora) return;
+    for (int i = 0; i < 12; i++) {
+        c.tok[i] = (int32_t)(mbt_rand_u64(&seed) % 11);
+        c.tgt[i] = (int32_t)(mbt_rand_u64(&seed) % 11);
+    }
+    float *lp = mb_tlora_params(lora);
+    for (size_t i = 0; i < mb_tlora_n_params(lora); i++)
+        lp[i] = 0.5f * mbt_rand_float(&seed);
+    mb_tmodel_freeze(c.m);
+    mb_tmodel_set_lora(c.m, lora);
+    mb_tmodel_zero_grads(c.m);
+    mb_tlora_zero_grads(lora);
+    float *z = mb_tmodel_forward(c.m, NULL, c.tok, c.n_seq);
+    mb_loss_xent(NULL, z, c.tgt, 12, 11, 12.0f, c.row);
+    mb_tmodel_backward(c.m, NULL, c.tok, c.n_seq);
+    for (int layer = 0; layer < cfg.n_layers; layer++)
+        for (int t = 0; t < MB_LORA_N_TARGETS; t++) {
+            float *a = mb_tlora_a(lora, layer, (mb_lora_target)t);
+            float *b = mb_tlora_b(lora, layer, (mb_lora_target)t);
+            size_t na = (size_t)(b - a), nb = 0;
+            /* B follows A in the flat buffer; its size is out x r. */
+            nb = (t == MB_LORA_GATE || t == MB_LORA_UP) ? 12 * 3
+                 : (t == MB_LORA_K || t == MB_LORA_V)   ? 4 * 3
+                                                        : 8 * 3;
+            const float *g = mb_tlora_grads(lora);
+            char what[96];
+            snprintf(what, sizeof what, "lora blk.%d.%s A", layer, mb_lora_target_tensor(t));
+            check_grad_eps(what, model_loss, &c, a, g + (a - lp), na, 7e-3f, 1);
+            snprintf(what, sizeof what, "lora blk.%d.%s B", layer, mb_lora_target_tensor(t));
+            check_grad_eps(what, model_loss, &c, b, g + (b - lp), nb, 7e-3f, 1);
+        }
+    /* Frozen: no matrix gradient was summed (the buffer is still zero). */
+    double ss = 0;
+    for (int t = 0; t < mb_tmodel_n_tensors(c.m); t++) {
+        const mb_tparam *tp = mb_tmodel_tensor(c.m, t);
+        for (size_t i = 0; tp->decay && i < tp->n; i++)
+            ss += fabs(mb_tmodel_grads(c.m)[tp->offset + i]);
+    }
+    CHECK_MSG(ss == 0, "frozen base has matrix gradients (sum %g)", ss);
+    mb_tlora_free(lora);
+    mb_tmodel_free(c.m);
+}
+
 int main(void) {
     test_linear();
     test_embedding();
@@ -340,5 +405,6 @@ int main(void) {
     test_xent();
     test_model(false);
     test_model(true);
+    test_lora();
     return mbt_finish();
 }

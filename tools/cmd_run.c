@@ -41,12 +41,15 @@ static void run_usage(FILE *f) {
           "  --mlock                 lock the weights in RAM\n"
           "  --tokenizer-pre NAME    pre-tokenizer of a BPE vocabulary instead of the file's\n"
           "                          (default, gpt-2, llama-bpe, smollm, qwen2)\n"
+          "  --lora FILE             apply a LoRA adapter (GGUF, e.g. from matchbox finetune)\n"
+          "  --lora-scale S          scale of the adapter's update (default 1)\n"
           "  -v, --verbose           print load details\n",
           f);
 }
 
 typedef struct {
-    const char *model, *prompt, *prompt_file, *logits_out;
+    const char *model, *prompt, *prompt_file, *logits_out, *lora;
+    double lora_scale;
     long n_predict, n_ctx, n_threads;
     int display_prompt, verbose, seed_given;
     mb_model_params mp;
@@ -126,6 +129,11 @@ static int parse(int argc, char **argv, run_opts *o, int *rc) {
             o->mp.use_mmap = 0;
         } else if (!strcmp(a, "--mmap")) {
             o->mp.use_mmap = 1;
+        } else if (!strcmp(a, "--lora")) {
+            if (!VALUE()) return 0;
+            o->lora = v;
+        } else if (!strcmp(a, "--lora-scale")) {
+            if (!VALUE() || !cli_float(a, v, &o->lora_scale)) return 0;
         } else if (!strcmp(a, "--mlock")) {
             o->mp.use_mlock = 1;
         } else if (!strcmp(a, "--tokenizer-pre")) {
@@ -280,7 +288,7 @@ done:
 }
 
 int cmd_run(int argc, char **argv) {
-    run_opts o = {.n_predict = -1, .display_prompt = 1};
+    run_opts o = {.n_predict = -1, .display_prompt = 1, .lora_scale = 1.0};
     o.mp = mb_model_default_params();
     o.sp = mb_sampler_default_params();
     int rc;
@@ -296,6 +304,11 @@ int cmd_run(int argc, char **argv) {
     if (!prompt) return 1;
     mb_model *model = NULL;
     if (mb_model_load(o.model, &o.mp, &model) != MB_OK) {
+        free(prompt);
+        return cli_fail(NULL);
+    }
+    if (o.lora && mb_model_load_lora(model, o.lora, (float)o.lora_scale) != MB_OK) {
+        mb_model_free(model);
         free(prompt);
         return cli_fail(NULL);
     }

@@ -8,6 +8,7 @@
 #include "kernels/attention.h"
 #include "kernels/kernels.h"
 #include "model/fused.h"
+#include "model/lora.h"
 
 uint64_t mb_kv_cache_bytes(const mb_hparams *hp, int n_ctx) {
     return 2ull * (uint64_t)hp->n_layer * (uint64_t)n_ctx * (uint64_t)hp->n_head_kv *
@@ -62,6 +63,7 @@ mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_
     /* 4 bytes per value bounds every activation type (F32 is the widest). */
     s->act_in = alloc_floats(b * hp->n_embd, &failed);
     s->act_mid = alloc_floats(b * mid, &failed);
+    if (m->lora) s->lora_tmp = alloc_floats(b * (size_t)m->lora->max_rank, &failed);
     if (!failed && hp->n_expert > 0 &&
         (st = mb_moe_work_new(hp->n_expert, hp->n_expert_used, hp->n_embd, hp->n_ff, n_batch,
                               n_threads, &s->moe))) {
@@ -95,6 +97,7 @@ void mb_forward_state_free(mb_forward_state *s) {
     free(s->logits);
     free(s->act_in);
     free(s->act_mid);
+    free(s->lora_tmp);
     free(s->row_cache);
     free(s->row_pos);
     mb_moe_work_free(s->moe);
@@ -109,6 +112,9 @@ static void project(mb_forward_state *s, mb_threadpool *pool, const mb_matrix *w
     if (!mb_act_matches(act, w->type) || act->n_rows != n || act->n_in != w->n_in)
         mb_act_prepare(act, w->type, x, w->n_in, n);
     mb_matmul(pool, s->n_threads, w, act, out, w->n_out, accumulate);
+    /* A LoRA adapter adds scale B (A x) in float32 from the same float rows. */
+    const mb_lora_weight *lw = s->lora_tmp ? mb_lora_find(s->model->lora, w) : NULL;
+    if (lw) mb_lora_apply(lw, x, n, out, s->lora_tmp);
 }
 
 typedef struct {

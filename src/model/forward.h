@@ -33,6 +33,7 @@ struct mb_forward_state {
     mb_forward_state **row_cache;
     int *row_pos;
     int rows_share_cache;       /* all rows in one cache at consecutive positions */
+    float *lora_tmp;            /* [n_batch][rank]: A x of a LoRA adapter, or NULL */
     mb_matmul_observer observe; /* NULL unless calibrating */
     void *observe_user;
 };

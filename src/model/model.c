@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "model/lora.h"
 #include "model/model.h"
 
 mb_model_params mb_model_default_params(void) {
@@ -84,6 +85,7 @@ mb_status mb_model_load(const char *path, const mb_model_params *params, mb_mode
 void mb_model_free(mb_model *m) {
     if (!m) return;
     mb_vocab_free(m->vocab);
+    mb_lora_free(m->lora);
     mb_gguf_close(m->gguf);
     free(m->layers);
     free(m->expert_mats);

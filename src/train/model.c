@@ -8,6 +8,7 @@
 #include "core/checked.h"
 #include "core/error.h"
 #include "tensor/types.h"
+#include "train/lora.h"
 #include "train/ops.h"
 #include "train/rng.h"
 #include "train/train.h"
@@ -32,6 +33,7 @@ struct mb_tmodel {
     float *xnf, *rsf, *logits;
     float *dres, *dtmp, *dq, *dk, *dv, *dao, *dg, *du, *dh, *attn_scratch, *cs, *lin_scratch;
     bool f16_attn;
+    mb_tlora *lora; /* adapters on the projections, or NULL */
 };
 
 /* The largest transpose scratch of the model's projections. */
@@ -262,6 +264,19 @@ void mb_tmodel_set_f16_attention(mb_tmodel *m, bool on) {
     m->f16_attn = on;
 }
 
+void mb_tmodel_set_lora(mb_tmodel *m, mb_tlora *l) {
+    m->lora = l;
+}
+
+/* A NULL weight gradient makes mb_linear_backward skip its product. */
+void mb_tmodel_freeze(mb_tmodel *m) {
+    m->g.tok_embd = m->g.output = NULL;
+    for (int l = 0; l < m->c.n_layers; l++) {
+        mb_tlayer *g = &m->g.layers[l];
+        g->wq = g->wk = g->wv = g->wo = g->w_gate = g->w_up = g->w_down = NULL;
+    }
+}
+
 static void round_f16(float *x, size_t n) {
     for (size_t i = 0; i < n; i++)
         x[i] = mb_fp16_to_fp32(mb_fp32_to_fp16(x[i]));
@@ -285,6 +300,9 @@ float *mb_tmodel_forward(mb_tmodel *m, mb_threadpool *pool, const int32_t *token
         mb_linear_forward(pool, a->q, a->xn1, w->wq, N, D, Dq);
         mb_linear_forward(pool, a->k, a->xn1, w->wk, N, D, Dkv);
         mb_linear_forward(pool, a->v, a->xn1, w->wv, N, D, Dkv);
+        mb_tlora_forward(m->lora, pool, l, MB_LORA_Q, a->q, a->xn1, N);
+        mb_tlora_forward(m->lora, pool, l, MB_LORA_K, a->k, a->xn1, N);
+        mb_tlora_forward(m->lora, pool, l, MB_LORA_V, a->v, a->xn1, N);
         mb_rope_forward(a->q, m->cs, N, c->ctx, c->n_heads, hd);
         mb_rope_forward(a->k, m->cs, N, c->ctx, c->n_kv_heads, hd);
         if (m->f16_attn) {
@@ -294,12 +312,16 @@ float *mb_tmodel_forward(mb_tmodel *m, mb_threadpool *pool, const int32_t *token
         }
         mb_attention_forward(pool, &s, a->ao, a->probs, a->q, a->k, a->v);
         mb_linear_forward(pool, a->x2, a->ao, w->wo, N, Dq, D);
+        mb_tlora_forward(m->lora, pool, l, MB_LORA_O, a->x2, a->ao, N);
         add_into(a->x2, m->xs[l], (size_t)N * D);
         mb_rmsnorm_forward(pool, a->xn2, a->rs2, a->x2, w->ffn_norm, N, D, c->rms_eps);
         mb_linear_forward(pool, a->g, a->xn2, w->w_gate, N, D, F);
         mb_linear_forward(pool, a->u, a->xn2, w->w_up, N, D, F);
+        mb_tlora_forward(m->lora, pool, l, MB_LORA_GATE, a->g, a->xn2, N);
+        mb_tlora_forward(m->lora, pool, l, MB_LORA_UP, a->u, a->xn2, N);
         mb_swiglu_forward(a->h, a->g, a->u, (size_t)N * F);
         mb_linear_forward(pool, m->xs[l + 1], a->h, w->w_down, N, F, D);
+        mb_tlora_forward(m->lora, pool, l, MB_LORA_DOWN, m->xs[l + 1], a->h, N);
         add_into(m->xs[l + 1], a->x2, (size_t)N * D);
     }
     mb_rmsnorm_forward(pool, m->xnf, m->rsf, m->xs[c->n_layers], m->p.output_norm, N, D,
@@ -324,16 +346,20 @@ void mb_tmodel_backward(mb_tmodel *m, mb_threadpool *pool, const int32_t *tokens
         /* ffn: xs[l+1] = x2 + swiglu(xn2 Wg, xn2 Wu) Wd; dres holds d xs[l+1] */
         mb_linear_backward(pool, m->dh, gw->w_down, m->dres, a->h, w->w_down, N, F, D, 0,
                            m->lin_scratch);
+        mb_tlora_backward(m->lora, pool, l, MB_LORA_DOWN, m->dh, m->dres, a->h, N);
         mb_swiglu_backward(m->dg, m->du, m->dh, a->g, a->u, (size_t)N * F);
         mb_linear_backward(pool, m->dtmp, gw->w_gate, m->dg, a->xn2, w->w_gate, N, D, F, 0,
                            m->lin_scratch);
         mb_linear_backward(pool, m->dtmp, gw->w_up, m->du, a->xn2, w->w_up, N, D, F, 1,
                            m->lin_scratch);
+        mb_tlora_backward(m->lora, pool, l, MB_LORA_GATE, m->dtmp, m->dg, a->xn2, N);
+        mb_tlora_backward(m->lora, pool, l, MB_LORA_UP, m->dtmp, m->du, a->xn2, N);
         mb_rmsnorm_backward(pool, m->dres, gw->ffn_norm, m->dtmp, a->x2, a->rs2, w->ffn_norm, N, D,
                             1);
         /* attention: x2 = xs[l] + attn(xn1) Wo; dres now holds d x2 */
         mb_linear_backward(pool, m->dao, gw->wo, m->dres, a->ao, w->wo, N, Dq, D, 0,
                            m->lin_scratch);
+        mb_tlora_backward(m->lora, pool, l, MB_LORA_O, m->dao, m->dres, a->ao, N);
         mb_attention_backward(pool, &s, m->dq, m->dk, m->dv, m->dao, a->probs, a->q, a->k, a->v,
                               m->attn_scratch);
         mb_rope_backward(m->dq, m->cs, N, c->ctx, c->n_heads, hd);
@@ -344,8 +370,11 @@ void mb_tmodel_backward(mb_tmodel *m, mb_threadpool *pool, const int32_t *tokens
                            m->lin_scratch);
         mb_linear_backward(pool, m->dtmp, gw->wv, m->dv, a->xn1, w->wv, N, D, Dkv, 1,
                            m->lin_scratch);
+        mb_tlora_backward(m->lora, pool, l, MB_LORA_Q, m->dtmp, m->dq, a->xn1, N);
+        mb_tlora_backward(m->lora, pool, l, MB_LORA_K, m->dtmp, m->dk, a->xn1, N);
+        mb_tlora_backward(m->lora, pool, l, MB_LORA_V, m->dtmp, m->dv, a->xn1, N);
         mb_rmsnorm_backward(pool, m->dres, gw->attn_norm, m->dtmp, m->xs[l], a->rs1, w->attn_norm,
                             N, D, 1);
     }
-    mb_embed_backward(m->g.tok_embd, m->dres, tokens, N, D);
+    if (m->g.tok_embd) mb_embed_backward(m->g.tok_embd, m->dres, tokens, N, D);
 }

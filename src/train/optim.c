@@ -1,6 +1,7 @@
 /* AdamW, the learning-rate schedule and gradient clipping. */
 #include <math.h>
 
+#include "train/lora.h"
 #include "train/train.h"
 
 float mb_train_lr(const mb_train_config *c, int step) {
@@ -25,21 +26,29 @@ double mb_train_clip(float *grads, size_t n, float max_norm) {
 }
 
 /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
- * p -= lr (m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps) + wd p)   (wd on matrices only) */
+ * p -= lr (m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps) + wd p)
+ * on one flat range; STEP is 1-based for the bias correction. */
+void mb_adamw_update(const mb_train_config *c, float *p, const float *g, float *am, float *av,
+                     size_t n, float wd, float lr, int step) {
+    float b1 = c->beta1, b2 = c->beta2;
+    float bc1 = (float)(1.0 - pow(b1, step)), bc2 = (float)(1.0 - pow(b2, step));
+    for (size_t i = 0; i < n; i++) {
+        am[i] = b1 * am[i] + (1 - b1) * g[i];
+        av[i] = b2 * av[i] + (1 - b2) * g[i] * g[i];
+        float mhat = am[i] / bc1, vhat = av[i] / bc2;
+        p[i] -= lr * (mhat / (sqrtf(vhat) + c->adam_eps) + wd * p[i]);
+    }
+}
+
+/* Decay on matrices only (tp->decay). */
 void mb_train_adamw(mb_tmodel *m, float lr, int step) {
     const mb_train_config *c = mb_tmodel_config(m);
     float *p = mb_tmodel_params(m), *g = mb_tmodel_grads(m);
     float *am = mb_tmodel_adam_m(m), *av = mb_tmodel_adam_v(m);
-    float b1 = c->beta1, b2 = c->beta2;
-    float bc1 = (float)(1.0 - pow(b1, step)), bc2 = (float)(1.0 - pow(b2, step));
     for (int t = 0; t < mb_tmodel_n_tensors(m); t++) {
         const mb_tparam *tp = mb_tmodel_tensor(m, t);
-        float wd = tp->decay ? c->weight_decay : 0.0f;
-        for (size_t i = tp->offset; i < tp->offset + tp->n; i++) {
-            am[i] = b1 * am[i] + (1 - b1) * g[i];
-            av[i] = b2 * av[i] + (1 - b2) * g[i] * g[i];
-            float mhat = am[i] / bc1, vhat = av[i] / bc2;
-            p[i] -= lr * (mhat / (sqrtf(vhat) + c->adam_eps) + wd * p[i]);
-        }
+        size_t o = tp->offset;
+        mb_adamw_update(c, p + o, g + o, am + o, av + o, tp->n, tp->decay ? c->weight_decay : 0.0f,
+                        lr, step);
     }
 }
