@@ -5,7 +5,9 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "quantize/imatrix.h"
 #include "quantize/quantize.h"
+#include "quantize_methods.h"
 
 static void usage(void) {
     printf("usage: matchbox quantize IN.gguf OUT.gguf TYPE [--allow-requantize] "
@@ -18,9 +20,15 @@ static void usage(void) {
            "                      their block does not divide in F16 instead of refusing\n"
            "  -t N                threads (default: physical cores)\n"
            "  -q                  no per-tensor progress\n"
+           "  --imatrix FILE      weight each value's fitting error by its input channel's\n"
+           "                      mean x^2 (matchbox calibrate, or llama.cpp's GGUF or .dat)\n"
+           "  --smooth ALPHA      SmoothQuant: move activation outliers into the weights\n"
+           "                      (scales max|x|^a / max|w|^(1-a) folded into the norms;\n"
+           "                      needs --imatrix from matchbox calibrate), e.g. 0.5\n"
            "  --compare           weight RMSE of FILE against BASE, and the share of\n"
            "                      quantized blocks byte-identical to REF\n",
            mb_quant_preset_names());
+    fputs(quant_method_usage, stdout);
 }
 
 static int compare(int argc, char **argv, int i) {
@@ -40,7 +48,10 @@ static int compare(int argc, char **argv, int i) {
 int cmd_quantize(int argc, char **argv) {
     const char *pos[3] = {NULL, NULL, NULL};
     int n_pos = 0, quiet = 0;
+    const char *imatrix_path = NULL;
     mb_quantize_params p = {0};
+    quant_method_opts mo = {0};
+    int mr;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -52,6 +63,15 @@ int cmd_quantize(int argc, char **argv) {
             p.allow_requantize = 1;
         } else if (!strcmp(a, "--allow-fallback")) {
             p.allow_fallback = 1;
+        } else if (!strcmp(a, "--imatrix")) {
+            if (!(imatrix_path = cli_value(argc, argv, &i))) return 1;
+        } else if (!strcmp(a, "--smooth")) {
+            const char *v = cli_value(argc, argv, &i);
+            double alpha;
+            if (!v || !cli_float("--smooth", v, &alpha)) return 1;
+            if (!(alpha > 0 && alpha <= 1))
+                return cli_fail("--smooth %s: alpha must be in (0, 1]", v);
+            p.smooth_alpha = (float)alpha;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
@@ -59,6 +79,8 @@ int cmd_quantize(int argc, char **argv) {
             long n;
             if (!v || !cli_int("-t", v, 1, 1024, &n)) return 1;
             p.n_threads = (int)n;
+        } else if ((mr = quant_method_option(argc, argv, &i, &mo)) != 0) {
+            if (mr < 0) return 1;
         } else if (a[0] == '-' && a[1]) {
             return cli_fail("unknown option '%s' (see matchbox quantize --help)", a);
         } else if (n_pos < 3) {
@@ -71,8 +93,23 @@ int cmd_quantize(int argc, char **argv) {
     if (!mb_quant_preset_find(pos[2]))
         return cli_fail("unknown type '%s'; valid types: %s", pos[2], mb_quant_preset_names());
     p.progress = quiet ? NULL : stderr;
+    if (p.smooth_alpha > 0 && !imatrix_path)
+        return cli_fail("--smooth needs --imatrix FILE (from matchbox calibrate)");
+    mb_imatrix *im = NULL;
+    if (imatrix_path && mb_imatrix_read(imatrix_path, &im) != MB_OK) return cli_fail(NULL);
+    p.imatrix = im;
+    if (quant_method_setup(&mo, pos[0], &p)) return 1;
     mb_quantize_stats s;
-    if (mb_quantize_file(pos[0], pos[1], pos[2], &p, &s) != MB_OK) return cli_fail(NULL);
+    const mb_status qst = mb_quantize_file(pos[0], pos[1], pos[2], &p, &s);
+    quant_method_free(&mo);
+    if (qst != MB_OK) return cli_fail(NULL);
+    mb_imatrix_free(im);
+    if (imatrix_path)
+        fprintf(stderr, "importance matrix %s: %d tensors fitted with it%s", imatrix_path,
+                s.n_weighted, p.smooth_alpha > 0 ? "" : "\n");
+    if (p.smooth_alpha > 0)
+        fprintf(stderr, ", SmoothQuant alpha %.2f on %d norm groups\n", (double)p.smooth_alpha,
+                s.n_smooth_groups);
     const double mib = 1024.0 * 1024.0;
     fprintf(stderr,
             "quantized %s -> %s (%s): %d tensors, %d converted, %d fallback(s), %.2f s\n"

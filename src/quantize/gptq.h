@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "matchbox.h"
+#include "quantize/quantize.h"
 
 /* ---- the grid of a block type (gptq_grid.c) --------------------------- */
 
@@ -62,5 +63,26 @@ typedef struct {
  * to). W is used as scratch (its contents are lost). */
 mb_status mb_gptq_quantize(float *w, int64_t n_rows, int n_cols, const double *h, uint32_t type,
                            const mb_gptq_params *p, void *out, float *deq);
+
+/* ---- GPTQ over a model file (gptq_model.c) ------------------------------ */
+
+typedef struct {
+    const char *model_path;      /* the float model being quantized: it is also run */
+    const char *calib_path;      /* calibration text */
+    int calib_chunks, calib_ctx; /* 0: defaults of mb_calib_params */
+    int n_threads;
+    mb_gptq_params gptq;
+    double mem_mib; /* Hessians held at once; a pass collects as many as fit (0: 1024) */
+    FILE *progress; /* pass notices; NULL: quiet */
+} mb_gptq_model_params;
+
+typedef struct mb_gptq_model mb_gptq_model;
+
+mb_status mb_gptq_model_new(const mb_gptq_model_params *p, mb_gptq_model **out);
+/* The hook that makes mb_quantize_file quantize with GPTQ. */
+void mb_gptq_model_hook(mb_gptq_model *m, mb_quant_hook *hook);
+/* Calibration passes run (for the report). */
+int mb_gptq_model_passes(const mb_gptq_model *m);
+void mb_gptq_model_free(mb_gptq_model *m);
 
 #endif

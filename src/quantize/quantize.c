@@ -13,11 +13,14 @@
 #include "core/timer.h"
 #include "format/gguf.h"
 #include "quantize/quantize.h"
+#include "quantize/smooth.h"
+#include "tensor/quant_weighted.h"
 #include "tensor/types.h"
 
 typedef struct {
     const mb_gguf *in;
     const mb_quant_choice *plan;
+    const mb_quant_hook *hook;
     mb_threadpool *pool;
     int n_threads;
     float *rows; /* n_threads scratch rows of max_row floats */
@@ -28,6 +31,14 @@ typedef struct {
     const mb_gguf_tensor *t;
     uint32_t to;
     uint8_t *dst;
+    /* quantize --imatrix / --smooth: the importance matrix and SmoothQuant
+     * scales, and for the tensor being converted its importances
+     * [n_mat][ne0] (NULL: plain fits) and column scales (NULL: none) */
+    const mb_imatrix *imatrix;
+    mb_smooth *sq;
+    const float *qw, *smooth;
+    float *qw_buf;
+    int n_weighted;
 } qctx;
 
 static void convert_rows(void *arg, int ith, int nth) {
@@ -43,8 +54,37 @@ static void convert_rows(void *arg, int ith, int nth) {
     mb_split_range((long)n_rows, ith, nth, &begin, &end);
     for (long r = begin; r < end; r++) {
         src->to_float(t->data + (uint64_t)r * in_row, row, (int64_t)t->ne[0]);
-        dst->from_float(row, c->dst + (uint64_t)r * out_row, (int64_t)t->ne[0]);
+        for (uint64_t j = 0; c->smooth && j < t->ne[0]; j++)
+            row[j] *= c->smooth[j];
+        const float *qw = c->qw ? c->qw + (uint64_t)r / t->ne[1] * t->ne[0] : NULL;
+        uint8_t *o = c->dst + (uint64_t)r * out_row;
+        if (!qw || !mb_quant_row_weighted(c->to, row, o, (int64_t)t->ne[0], qw))
+            dst->from_float(row, o, (int64_t)t->ne[0]);
     }
+}
+
+/* The importances and SmoothQuant scales of tensor T, into C. Activations
+ * become x / s, so their mean x^2 becomes mean x^2 / s^2. */
+static mb_status calib_tensor(qctx *c, const mb_gguf_tensor *t) {
+    int is_norm = 0;
+    const float *s = c->sq ? mb_smooth_scales(c->sq, t->name, &is_norm) : NULL;
+    c->smooth = s && !is_norm ? s : NULL;
+    c->qw = NULL;
+    const mb_imatrix_entry *e = c->imatrix ? mb_imatrix_find(c->imatrix, t->name) : NULL;
+    const uint64_t n_mat = t->ne[2] * t->ne[3];
+    if (!e || (uint64_t)e->n_cols != t->ne[0] || (uint64_t)e->n_mat != n_mat) return MB_OK;
+    free(c->qw_buf);
+    if (!(c->qw_buf = malloc((size_t)(t->ne[0] * n_mat) * sizeof *c->qw_buf)))
+        return mb_errorf(MB_ERR_NO_MEMORY, "out of memory for the importances of '%s'", t->name);
+    for (uint64_t m = 0; m < n_mat; m++) {
+        float *w = c->qw_buf + m * t->ne[0];
+        mb_imatrix_mean(e, (int)m, w);
+        for (uint64_t j = 0; c->smooth && j < t->ne[0]; j++)
+            w[j] /= c->smooth[j] * c->smooth[j];
+    }
+    c->qw = c->qw_buf;
+    c->n_weighted++;
+    return MB_OK;
 }
 
 static mb_status fill_tensor(void *user, uint64_t index, void *out, uint64_t nbytes) {
@@ -52,9 +92,16 @@ static mb_status fill_tensor(void *user, uint64_t index, void *out, uint64_t nby
     const mb_gguf_tensor *t = &c->in->tensors[index];
     const mb_quant_choice *ch = &c->plan[index];
     const double t0 = mb_now();
-    if (!ch->quantize) {
+    mb_status cst = calib_tensor(c, t);
+    if (cst) return cst;
+    int done = 0;
+    if (c->hook && c->hook->tensor) {
+        mb_status st = c->hook->tensor(c->hook->user, index, out, nbytes, &done);
+        if (st) return mb_error_prefix(st, "tensor '%s'", t->name);
+    }
+    if (!done && !ch->quantize) {
         memcpy(out, t->data, (size_t)nbytes);
-    } else {
+    } else if (!done) {
         c->t = t;
         c->to = ch->type;
         c->dst = out;
@@ -62,6 +109,10 @@ static mb_status fill_tensor(void *user, uint64_t index, void *out, uint64_t nby
         int nth = n_rows < (uint64_t)c->n_threads ? (int)n_rows : c->n_threads;
         mb_threadpool_run(c->pool, nth > 0 ? nth : 1, convert_rows, c);
     }
+    int is_norm = 0;
+    const float *sv = c->sq ? mb_smooth_scales(c->sq, t->name, &is_norm) : NULL;
+    for (uint64_t j = 0; sv && is_norm && j < t->ne[0]; j++)
+        ((float *)out)[j] /= sv[j]; /* a copied F32 norm: activations x / s */
     /* The input pages are not needed again: let the kernel drop them now
      * rather than count them against this process. */
     if (c->in->map.is_mmap && t->nbytes > 0) {
@@ -136,6 +187,35 @@ static mb_status plan_all(const mb_gguf *g, const mb_quant_preset *p, const mb_q
     return MB_OK;
 }
 
+/* quantize --imatrix / --smooth: plan the SmoothQuant scales. */
+static mb_status setup_calibrated(qctx *c, const mb_gguf *g, mb_quant_choice *plan,
+                                  const mb_quantize_params *prm, mb_quantize_stats *stats) {
+    c->imatrix = prm->imatrix;
+    if (!(prm->smooth_alpha > 0)) return MB_OK;
+    if (!prm->imatrix)
+        return mb_errorf(MB_ERR_INVALID_ARG, "SmoothQuant needs an importance matrix with "
+                                             "per-channel maxima (from matchbox calibrate)");
+    int n_groups = 0, n_skipped = 0;
+    mb_status st =
+        mb_smooth_plan(g, prm->imatrix, prm->smooth_alpha, &c->sq, &n_groups, &n_skipped);
+    if (!st && n_groups == 0)
+        st = mb_errorf(MB_ERR_INVALID_ARG,
+                       "the importance matrix has no per-channel maxima (in_max) for any norm "
+                       "of this model: make it with matchbox calibrate on this model");
+    for (uint64_t i = 0; !st && i < g->n_tensors; i++) {
+        int is_norm = 0;
+        if (!mb_smooth_scales(c->sq, g->tensors[i].name, &is_norm) || is_norm) continue;
+        /* A matrix that keeps its type is still rescaled: convert it to itself. */
+        if (!plan[i].quantize && mb_type_get(plan[i].type)->from_float)
+            plan[i].quantize = 1;
+        else if (!plan[i].quantize)
+            st = mb_errorf(MB_ERR_UNSUPPORTED, "SmoothQuant: tensor '%s' (%s) cannot be rescaled",
+                           g->tensors[i].name, mb_type_name(plan[i].type));
+    }
+    stats->n_smooth_groups = n_groups;
+    return st;
+}
+
 static mb_status build_writer(const mb_gguf *g, const mb_quant_preset *p,
                               const mb_quant_choice *plan, qctx *c, mb_gguf_writer *w) {
     static const char *const skip[] = {"general.file_type", "general.quantization_version",
@@ -171,10 +251,13 @@ mb_status mb_quantize_file(const char *in, const char *out, const char *preset_n
     if (st) return mb_error_prefix(st, "cannot quantize %s", in);
     mb_quant_choice *plan = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *plan);
     mb_gguf_writer *w = NULL;
-    qctx c = {.in = g, .plan = plan, .progress = params->progress};
+    qctx c = {.in = g, .plan = plan, .hook = params->hook, .progress = params->progress};
     c.n_threads = params->n_threads > 0 ? params->n_threads : mb_physical_cores();
     if (!plan) st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory planning %s", in);
     if (!st) st = plan_all(g, p, params, plan);
+    if (!st) st = setup_calibrated(&c, g, plan, params, stats);
+    if (!st && params->hook && params->hook->prepare)
+        st = params->hook->prepare(params->hook->user, g, plan);
     if (!st) st = mb_gguf_writer_new(&w);
     if (!st) st = build_writer(g, p, plan, &c, w);
     uint64_t scratch = 0;
@@ -193,6 +276,7 @@ mb_status mb_quantize_file(const char *in, const char *out, const char *preset_n
             stats->n_converted += plan[i].quantize;
             stats->n_fallback += plan[i].fallback;
         }
+        stats->n_weighted = c.n_weighted;
         stats->bytes_in = c.done_bytes_in;
         stats->bytes_out = c.done_bytes_out;
         stats->file_in = g->map.size;
@@ -202,6 +286,8 @@ mb_status mb_quantize_file(const char *in, const char *out, const char *preset_n
         stats->seconds = mb_now() - t0;
     }
     mb_threadpool_free(c.pool);
+    mb_smooth_free(c.sq);
+    free(c.qw_buf);
     free(c.rows);
     mb_gguf_writer_free(w);
     free(plan);

@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "format/gguf.h"
 #include "matchbox.h"
+#include "quantize/imatrix.h"
 
 typedef struct {
     const char *name;   /* "Q4_K_M" */
@@ -49,11 +51,26 @@ mb_status mb_quant_choose(const mb_quant_preset *p, mb_quant_rules *r, const cha
                           uint32_t n_dims, const uint64_t *ne, uint32_t cur_type,
                           mb_quant_choice *out);
 
+/* Calibrated methods (GPTQ, AWQ: quantize/gptq.h) plug in here. */
+typedef struct {
+    /* Once, after every tensor's type is planned, before the output exists. */
+    mb_status (*prepare)(void *user, const mb_gguf *in, const mb_quant_choice *plan);
+    /* Per tensor, before the plain conversion: either write the tensor's
+     * NBYTES to OUT and set *done, or leave *done 0 for the plain path. */
+    mb_status (*tensor)(void *user, uint64_t index, void *out, uint64_t nbytes, int *done);
+    void *user;
+} mb_quant_hook;
+
 typedef struct {
     int n_threads;        /* 0: physical cores */
     int allow_requantize; /* accept quantized input tensors */
     int allow_fallback;   /* see mb_quant_rules */
     FILE *progress;       /* one line per tensor; NULL: quiet */
+    /* Importance-weighted fits (quantize/imatrix.h; NULL: plain), and with
+     * smooth_alpha > 0 SmoothQuant scales from its maxima (smooth.h). */
+    const mb_imatrix *imatrix;
+    float smooth_alpha;
+    const mb_quant_hook *hook; /* NULL: plain rounding */
 } mb_quantize_params;
 
 typedef struct {
@@ -61,6 +78,7 @@ typedef struct {
     uint64_t file_in, file_out;   /* whole files */
     uint64_t n_weights;           /* elements of all tensors */
     int n_tensors, n_converted, n_fallback;
+    int n_weighted, n_smooth_groups; /* tensors fitted with importances; norms smoothed */
     double seconds;
 } mb_quantize_stats;
 
