@@ -22,6 +22,7 @@
 
 #include "tensor/blocks.h"
 #include "tensor/codecs.h"
+#include "tensor/quant_weighted.h"
 #include "tensor/types.h"
 
 #define GROUP_EPS 1e-15f
@@ -106,14 +107,22 @@ static float signed_absmax(const float *x, int n) {
     return amax < GROUP_EPS ? 0.0f : max;
 }
 
+/* Weight of value I in the symmetric fits: x^2 (the reference's choice),
+ * or the importance QW[i] times sqrt(sigma2 + x^2) with an importance
+ * matrix. */
+static inline float sym_weight(const float *x, const float *qw, float sigma2, int i) {
+    return qw ? qw[i] * sqrtf(sigma2 + x[i] * x[i]) : x[i] * x[i];
+}
+
 /* Sums of the symmetric fit criterion for codes round(iscale*x) in
- * -NMAX..NMAX-1, weights x^2; writes the codes (+NMAX) to L if asked. */
-static void symmetric_sums(const float *x, int n, int nmax, float iscale, float *sxl, float *sl2,
-                           uint8_t *l) {
+ * -NMAX..NMAX-1 (weights: sym_weight); writes the codes (+NMAX) to L if
+ * asked. */
+static void symmetric_sums(const float *x, const float *qw, float sigma2, int n, int nmax,
+                           float iscale, float *sxl, float *sl2, uint8_t *l) {
     *sxl = *sl2 = 0;
     for (int i = 0; i < n; i++) {
         const int q = mb_round_clamp(iscale * x[i], -nmax, nmax - 1);
-        const float w = x[i] * x[i];
+        const float w = sym_weight(x, qw, sigma2, i);
         *sxl += w * x[i] * q;
         *sl2 += w * q * q;
         if (l) l[i] = (uint8_t)(q + nmax);
@@ -121,21 +130,22 @@ static void symmetric_sums(const float *x, int n, int nmax, float iscale, float 
 }
 
 /* Q6_K's symmetric search: codes -NMAX..NMAX-1 (stored +NMAX in L). */
-static float fit_symmetric_search(const float *x, int n, int nmax, uint8_t *l) {
+static float fit_symmetric_search(const float *x, const float *qw, float sigma2, int n, int nmax,
+                                  uint8_t *l) {
     const float max = signed_absmax(x, n);
     if (max == 0.0f) {
         memset(l, 0, (size_t)n);
         return 0.0f;
     }
     float sxl, sl2;
-    symmetric_sums(x, n, nmax, -nmax / max, &sxl, &sl2, l);
+    symmetric_sums(x, qw, sigma2, n, nmax, -nmax / max, &sxl, &sl2, l);
     float scale = sl2 ? sxl / sl2 : 0.0f, best = scale * sxl;
     for (int is = -9; is <= 9; is++) {
         if (is == 0) continue;
         const float iscale = -(nmax + 0.1f * is) / max;
-        symmetric_sums(x, n, nmax, iscale, &sxl, &sl2, NULL);
+        symmetric_sums(x, qw, sigma2, n, nmax, iscale, &sxl, &sl2, NULL);
         if (sl2 > 0 && sxl * sxl > best * sl2) {
-            symmetric_sums(x, n, nmax, iscale, &sxl, &sl2, l);
+            symmetric_sums(x, qw, sigma2, n, nmax, iscale, &sxl, &sl2, l);
             scale = sxl / sl2;
             best = scale * sxl;
         }
@@ -145,7 +155,8 @@ static float fit_symmetric_search(const float *x, int n, int nmax, uint8_t *l) {
 
 /* Q3_K's fit: max-abs start, then move single codes while that raises
  * (sum w x q)^2 / sum w q^2 (w = x^2). Codes stored +NMAX in L. */
-static float fit_symmetric_descent(const float *x, int n, int nmax, uint8_t *l) {
+static float fit_symmetric_descent(const float *x, const float *qw, float sigma2, int n, int nmax,
+                                   uint8_t *l) {
     const float max = signed_absmax(x, n);
     if (max == 0.0f) {
         memset(l, 0, (size_t)n);
@@ -156,14 +167,14 @@ static float fit_symmetric_descent(const float *x, int n, int nmax, uint8_t *l) 
     float sxl = 0, sl2 = 0;
     for (int i = 0; i < n; i++) {
         q[i] = mb_round_clamp(iscale * x[i], -nmax, nmax - 1);
-        const float w = x[i] * x[i];
+        const float w = sym_weight(x, qw, sigma2, i);
         sxl += w * x[i] * q[i];
         sl2 += w * q[i] * q[i];
     }
     for (int pass = 0; pass < 5; pass++) {
         int changed = 0;
         for (int i = 0; i < n; i++) {
-            const float w = x[i] * x[i];
+            const float w = sym_weight(x, qw, sigma2, i);
             float slx = sxl - w * x[i] * q[i];
             if (slx <= 0) continue;
             float sl2_i = sl2 - w * q[i] * q[i];
@@ -185,18 +196,28 @@ static float fit_symmetric_descent(const float *x, int n, int nmax, uint8_t *l) 
     return sxl / sl2;
 }
 
+/* Mean x^2 of one super-block: the sigma2 of the importance weights. */
+static float block_sigma2(const float *x) {
+    float s = 0;
+    for (int i = 0; i < MB_QK_K; i++)
+        s += x[i] * x[i];
+    return s / MB_QK_K;
+}
+
 /* ---- Q2_K ------------------------------------------------------------ */
 
-void mb_q2_k_from_float(const float *src, void *dst, int64_t n) {
+/* QW (NULL: none) is the importance of each of the N values. */
+static void encode_q2_k(const float *src, void *dst, int64_t n, const float *qw) {
     mb_block_q2_k *b = dst;
-    for (int64_t i = 0; i < n / MB_QK_K; i++, src += MB_QK_K) {
+    for (int64_t i = 0; i < n / MB_QK_K; i++, src += MB_QK_K, qw = qw ? qw + MB_QK_K : NULL) {
         uint8_t L[MB_QK_K];
         float scale[16], neg_min[16], w[16], max_scale = 0, max_min = 0;
+        const float sigma2 = qw ? block_sigma2(src) : 0;
         for (int j = 0; j < 16; j++) {
+            const float *xs = src + 16 * j;
             for (int k = 0; k < 16; k++)
-                w[k] = fabsf(src[16 * j + k]);
-            scale[j] =
-                fit_scale_min(src + 16 * j, w, 16, 3, -0.5f, 0.1f, 15, 1, L + 16 * j, &neg_min[j]);
+                w[k] = qw ? qw[16 * j + k] * sqrtf(sigma2 + xs[k] * xs[k]) : fabsf(xs[k]);
+            scale[j] = fit_scale_min(xs, w, 16, 3, -0.5f, 0.1f, 15, !qw, L + 16 * j, &neg_min[j]);
             max_scale = fmaxf(max_scale, scale[j]);
             max_min = fmaxf(max_min, neg_min[j]);
         }
@@ -227,6 +248,14 @@ void mb_q2_k_from_float(const float *src, void *dst, int64_t n) {
     }
 }
 
+void mb_q2_k_from_float(const float *src, void *dst, int64_t n) {
+    encode_q2_k(src, dst, n, NULL);
+}
+
+void mb_q2_k_from_float_w(const float *src, void *dst, int64_t n, const float *qw) {
+    encode_q2_k(src, dst, n, qw);
+}
+
 /* ---- Q4_K and Q5_K ---------------------------------------------------- */
 
 /* Pack eight 6-bit scale/min pairs the way mb_k4_scale_min reads them. */
@@ -246,9 +275,10 @@ static void pack_k4_scales(const uint8_t *ls, const uint8_t *lm, uint8_t s[12]) 
 
 /* Shared by Q4_K (QMAX 15) and Q5_K (31): eight sub-blocks of 32, 6-bit
  * scales and mins; writes the header and the final codes to L. */
-static void fit_k4(const float *x, int qmax, float rmin, int nstep, uint16_t *d_out,
-                   uint16_t *dmin_out, uint8_t scales[12], uint8_t L[MB_QK_K]) {
+static void fit_k4(const float *x, const float *qw, int qmax, float rmin, int nstep,
+                   uint16_t *d_out, uint16_t *dmin_out, uint8_t scales[12], uint8_t L[MB_QK_K]) {
     float scale[8], neg_min[8], w[32], max_scale = 0, max_min = 0;
+    const float sigma2 = qw ? block_sigma2(x) : 0;
     for (int j = 0; j < 8; j++) {
         const float *xs = x + 32 * j;
         float sum_x2 = 0;
@@ -256,7 +286,7 @@ static void fit_k4(const float *x, int qmax, float rmin, int nstep, uint16_t *d_
             sum_x2 += xs[k] * xs[k];
         const float av_x = sqrtf(sum_x2 / 32);
         for (int k = 0; k < 32; k++)
-            w[k] = av_x + fabsf(xs[k]);
+            w[k] = qw ? qw[32 * j + k] * sqrtf(sigma2 + xs[k] * xs[k]) : av_x + fabsf(xs[k]);
         scale[j] = fit_scale_min(xs, w, 32, qmax, rmin, 0.1f, nstep, 0, L + 32 * j, &neg_min[j]);
         max_scale = fmaxf(max_scale, scale[j]);
         max_min = fmaxf(max_min, neg_min[j]);
@@ -280,11 +310,11 @@ static void fit_k4(const float *x, int qmax, float rmin, int nstep, uint16_t *d_
     }
 }
 
-void mb_q4_k_from_float(const float *src, void *dst, int64_t n) {
+static void encode_q4_k(const float *src, void *dst, int64_t n, const float *qw) {
     mb_block_q4_k *b = dst;
-    for (int64_t i = 0; i < n / MB_QK_K; i++, src += MB_QK_K) {
+    for (int64_t i = 0; i < n / MB_QK_K; i++, src += MB_QK_K, qw = qw ? qw + MB_QK_K : NULL) {
         uint8_t L[MB_QK_K];
-        fit_k4(src, 15, -1.0f, 20, &b[i].d, &b[i].dmin, b[i].scales, L);
+        fit_k4(src, qw, 15, -1.0f, 20, &b[i].d, &b[i].dmin, b[i].scales, L);
         for (int c = 0; c < 4; c++) {
             for (int l = 0; l < 32; l++)
                 b[i].qs[32 * c + l] = (uint8_t)(L[64 * c + l] | (L[64 * c + 32 + l] << 4));
@@ -292,11 +322,11 @@ void mb_q4_k_from_float(const float *src, void *dst, int64_t n) {
     }
 }
 
-void mb_q5_k_from_float(const float *src, void *dst, int64_t n) {
+static void encode_q5_k(const float *src, void *dst, int64_t n, const float *qw) {
     mb_block_q5_k *b = dst;
-    for (int64_t i = 0; i < n / MB_QK_K; i++, src += MB_QK_K) {
+    for (int64_t i = 0; i < n / MB_QK_K; i++, src += MB_QK_K, qw = qw ? qw + MB_QK_K : NULL) {
         uint8_t L[MB_QK_K];
-        fit_k4(src, 31, -0.5f, 15, &b[i].d, &b[i].dmin, b[i].scales, L);
+        fit_k4(src, qw, 31, -0.5f, 15, &b[i].d, &b[i].dmin, b[i].scales, L);
         memset(b[i].qh, 0, sizeof b[i].qh);
         for (int c = 0; c < 4; c++) {
             for (int l = 0; l < 32; l++) {
@@ -311,13 +341,15 @@ void mb_q5_k_from_float(const float *src, void *dst, int64_t n) {
 
 /* ---- Q3_K and Q6_K ---------------------------------------------------- */
 
-void mb_q3_k_from_float(const float *src, void *dst, int64_t n) {
+static void encode_q3_k(const float *src, void *dst, int64_t n, const float *qw) {
     mb_block_q3_k *b = dst;
-    for (int64_t i = 0; i < n / MB_QK_K; i++, src += MB_QK_K) {
+    for (int64_t i = 0; i < n / MB_QK_K; i++, src += MB_QK_K, qw = qw ? qw + MB_QK_K : NULL) {
         uint8_t L[MB_QK_K];
         float scale[16], amax = 0, max_scale = 0;
+        const float sigma2 = qw ? block_sigma2(src) : 0;
         for (int j = 0; j < 16; j++) {
-            scale[j] = fit_symmetric_descent(src + 16 * j, 16, 4, L + 16 * j);
+            scale[j] = fit_symmetric_descent(src + 16 * j, qw ? qw + 16 * j : NULL, sigma2, 16, 4,
+                                             L + 16 * j);
             if (fabsf(scale[j]) > amax) {
                 amax = fabsf(scale[j]);
                 max_scale = scale[j];
@@ -356,13 +388,15 @@ void mb_q3_k_from_float(const float *src, void *dst, int64_t n) {
     }
 }
 
-void mb_q6_k_from_float(const float *src, void *dst, int64_t n) {
+static void encode_q6_k(const float *src, void *dst, int64_t n, const float *qw) {
     mb_block_q6_k *b = dst;
-    for (int64_t i = 0; i < n / MB_QK_K; i++, src += MB_QK_K) {
+    for (int64_t i = 0; i < n / MB_QK_K; i++, src += MB_QK_K, qw = qw ? qw + MB_QK_K : NULL) {
         uint8_t L[MB_QK_K];
         float scale[16], amax = 0, max_scale = 0;
+        const float sigma2 = qw ? block_sigma2(src) : 0;
         for (int j = 0; j < 16; j++) {
-            scale[j] = fit_symmetric_search(src + 16 * j, 16, 32, L + 16 * j);
+            scale[j] = fit_symmetric_search(src + 16 * j, qw ? qw + 16 * j : NULL, sigma2, 16, 32,
+                                            L + 16 * j);
             if (fabsf(scale[j]) > amax) {
                 amax = fabsf(scale[j]);
                 max_scale = scale[j];
@@ -388,3 +422,18 @@ void mb_q6_k_from_float(const float *src, void *dst, int64_t n) {
         }
     }
 }
+
+/* ---- public entry points: plain (bit-compatible with the reference) and
+ * importance-weighted ---------------------------------------------------- */
+
+#define K_ENTRY(t)                                                                                 \
+    void mb_##t##_from_float(const float *src, void *dst, int64_t n) {                             \
+        encode_##t(src, dst, n, NULL);                                                             \
+    }                                                                                              \
+    void mb_##t##_from_float_w(const float *src, void *dst, int64_t n, const float *qw) {          \
+        encode_##t(src, dst, n, qw);                                                               \
+    }
+K_ENTRY(q3_k)
+K_ENTRY(q4_k)
+K_ENTRY(q5_k)
+K_ENTRY(q6_k)
