@@ -17,6 +17,7 @@ int cmd_distill(int argc, char **argv);
 int cmd_tokenizer_train(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
+int cmd_summarize(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_lora_merge(int argc, char **argv);
 

@@ -24,6 +24,7 @@ static const struct {
     {"tokenizer-train", cmd_tokenizer_train, "train a byte-level BPE tokenizer on a text"},
     {"serve", cmd_serve, "serve a model over HTTP with the OpenAI API"},
     {"agent", cmd_agent, "answer locally, escalate to an oracle model when unsure"},
+    {"summarize", cmd_summarize, "summarize a text longer than the context (map-reduce)"},
     {"finetune", cmd_finetune, "train LoRA adapters on a model over a text"},
     {"lora-merge", cmd_lora_merge, "fold a LoRA adapter into a model's weights"},
 };

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# End-to-end tests of `matchbox summarize` on stories260K (a 260K-parameter
+# story model with a 512-token context, so the summaries are poor: this
+# checks the mechanics): a slice of ../shared/data/pg11.txt is split into
+# several chunks, every chunk is summarized, the levels end, the result
+# keeps --words, memory does not grow with the text, --report and stdin
+# work, and --oracle sends the final merge to a second `matchbox serve` on
+# loopback. Usage: test_summarize.sh MATCHBOX SHARED
+set -u
+MB=$1
+SHARED=$2
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+check() { if eval "$1"; then ok; else bad "$2"; fi; }
+
+M=$SHARED/models/stories260K.gguf
+TXT=$SHARED/data/pg11.txt
+if [ ! -f "$M" ] || [ ! -f "$TXT" ]; then
+  echo "SKIP: $M or $TXT is absent"
+  exit 77
+fi
+T=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+check "'$MB' summarize --help | grep -q -- --words" "summarize --help"
+
+# 12 KB of the book: several chunks at a 512-token context.
+head -c 12000 "$TXT" >"$T/small.txt"
+"$MB" summarize "$M" "$T/small.txt" --words 20 --temp 0 -s 1 -t 2 -c 512 --report \
+  >"$T/a.out" 2>"$T/a.err"
+check "[ \$? -eq 0 ]" "summarize exits 0"
+n=$(sed -n 's/^level 1: \([0-9]*\) chunks$/\1/p' "$T/a.err")
+check "[ -n '$n' ] && [ '$n' -ge 2 ]" "level 1 has several chunks (got '$n')"
+# Every chunk of every level is summarized once, in order.
+check "python3 - '$T/a.err' <<'EOF'
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+want, seen = None, []
+for l in lines:
+    m = re.match(r'level (\d+): (\d+) chunks$', l)
+    if m:
+        assert want is None or seen == list(range(1, want + 1)), (want, seen)
+        want, seen = int(m.group(2)), []
+    m = re.match(r'chunk (\d+)/(\d+)$', l)
+    if m:
+        assert int(m.group(2)) == want
+        seen.append(int(m.group(1)))
+assert seen == list(range(1, want + 1)), (want, seen)
+assert sum(l.startswith('final:') for l in lines) == 1
+EOF" "each level's chunks are all summarized, then one final call"
+words=$(wc -w <"$T/a.out")
+check "[ '$words' -le 20 ]" "the result keeps --words 20 (got $words words)"
+check "grep -q '^done: [0-9]* level' '$T/a.err'" "a done line"
+check "grep -q '^grounding: [0-9.]* (' '$T/a.err'" "--report prints the grounding score"
+
+# Memory: four times the text, about the same peak (one context, reused).
+if [ -x /usr/bin/time ]; then
+  head -c 48000 "$TXT" >"$T/big.txt"
+  /usr/bin/time -f '%M' -o "$T/small.rss" "$MB" summarize "$M" "$T/small.txt" --words 10 -c 512 \
+    --temp 0 -t 2 >/dev/null 2>&1
+  /usr/bin/time -f '%M' -o "$T/big.rss" "$MB" summarize "$M" "$T/big.txt" --words 10 -c 512 \
+    --temp 0 -t 2 >/dev/null 2>"$T/big.err"
+  small=$(tail -1 "$T/small.rss")
+  big=$(tail -1 "$T/big.rss")
+  check "[ '$big' -lt \$(( $small + 4096 )) ]" "peak RSS grows < 4 MB for 4x the text ($small -> $big KB)"
+  check "grep -q '^level 2: ' '$T/big.err'" "48 KB needs a second level"
+fi
+
+# stdin, and a text that fits one call.
+echo "Tom had a red ball. He played with it all day." |
+  "$MB" summarize "$M" - --words 8 --temp 0 -c 512 >"$T/b.out" 2>"$T/b.err"
+check "[ \$? -eq 0 ]" "summarize - reads stdin"
+check "! grep -q '^level' '$T/b.err' && grep -q '^final:' '$T/b.err'" "a short text is one call"
+check "[ \$(wc -w <'$T/b.out') -le 8 ]" "short result keeps --words 8"
+
+"$MB" summarize "$M" "$T/missing.txt" >/dev/null 2>"$T/c.err"
+check "[ \$? -ne 0 ] && grep -q 'error' '$T/c.err'" "a missing file is an error"
+
+# --oracle: the final merge goes to a second server, redacted.
+: >"$T/srv.log"
+"$MB" serve "$M" --port 0 -t 1 >>"$T/srv.log" 2>&1 &
+PIDS+=($!)
+PORT=""
+for _ in $(seq 100); do
+  PORT=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/v1.*|\1|p' "$T/srv.log")
+  [ -n "$PORT" ] && curl -sf -m 2 "http://127.0.0.1:$PORT/health" >/dev/null && break
+  sleep 0.1
+done
+if [ -n "$PORT" ]; then
+  echo "Tom wrote to alice@example.org and called +44 20 7946 0958. He had a red ball." \
+    >"$T/pii.txt"
+  "$MB" summarize "$M" "$T/pii.txt" --words 20 --temp 0 -t 2 -c 512 \
+    --oracle "http://127.0.0.1:$PORT/v1" --oracle-model stories260K >"$T/o.out" 2>"$T/o.err"
+  check "[ \$? -eq 0 ]" "summarize --oracle exits 0"
+  check "grep -q '^final merge: to the oracle, 2 value(s) redacted' '$T/o.err'" \
+    "the final merge went to the oracle with the e-mail and phone redacted"
+  check "! grep -q 'oracle failed' '$T/o.err'" "the oracle answered"
+  check "[ \$(wc -w <'$T/o.out') -le 20 ]" "the oracle's result keeps --words 20"
+else
+  bad "the oracle server did not start: $(cat "$T/srv.log")"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
