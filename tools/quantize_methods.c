@@ -71,6 +71,8 @@ int quant_method_option(int argc, char **argv, int *i, quant_method_opts *o) {
 int quant_method_setup(quant_method_opts *o, const char *in, mb_quantize_params *p) {
     if (!o->method || !strcmp(o->method, "plain")) return 0;
     if (!o->calib) return cli_fail("--method %s needs --calib TEXT", o->method);
+    if (p->smooth_alpha > 0)
+        return cli_fail("--method %s and --smooth both rescale the norms; use one", o->method);
     if (!strcmp(o->method, "gptq")) {
         mb_gptq_model_params gp = {.model_path = in,
                                    .calib_path = o->calib,

@@ -62,8 +62,8 @@ static void add_group(mb_awq_model *m, int l, const char *norm, const char *cons
         snprintf(name, sizeof name, "blk.%d.%s.weight", l, names[i]);
         if (!find_tensor(g, name, &t)) continue;
         const mb_gguf_tensor *tt = &g->tensors[t];
-        if (!m->plan[t].quantize || tt->ne[0] != (uint64_t)gr->n || tt->ne[2] != 1 ||
-            tt->ne[3] != 1 || !mb_type_get(tt->type)->to_float)
+        if (!mb_type_get(m->plan[t].type)->from_float || tt->ne[0] != (uint64_t)gr->n ||
+            tt->ne[2] != 1 || tt->ne[3] != 1 || !mb_type_get(tt->type)->to_float)
             return; /* every reader of the norm must take the scales */
         gr->members[gr->n_members++] = t;
     }

@@ -89,7 +89,12 @@ static mb_status prepare(void *user, const mb_gguf *g, const mb_quant_choice *pl
         m->sites[s].users_left++;
         m->site_of[i] = s;
     }
-    return MB_OK;
+    /* Load the model and the text now: a bad calibration text is refused
+     * before the output file exists. */
+    if (m->n_sites == 0) return MB_OK;
+    mb_calib_params cp = {
+        .n_ctx = m->p.calib_ctx, .n_chunks = m->p.calib_chunks, .n_threads = m->p.n_threads};
+    return mb_calib_open(m->p.model_path, m->p.calib_path, &cp, &m->calib);
 }
 
 static void observe(void *user, uint64_t tensor, const float *x, int n_rows, int n_in) {
@@ -104,12 +109,6 @@ static void observe(void *user, uint64_t tensor, const float *x, int n_rows, int
  * after it that fit in the memory budget. */
 static mb_status collect(mb_gptq_model *m, int s0) {
     mb_status st = MB_OK;
-    if (!m->calib) {
-        mb_calib_params cp = {
-            .n_ctx = m->p.calib_ctx, .n_chunks = m->p.calib_chunks, .n_threads = m->p.n_threads};
-        st = mb_calib_open(m->p.model_path, m->p.calib_path, &cp, &m->calib);
-        if (st) return st;
-    }
     const double budget = (m->p.mem_mib > 0 ? m->p.mem_mib : 1024.0) * 1048576.0;
     const int nth = mb_threadpool_size(mb_calib_pool(m->calib));
     double used = 0;
