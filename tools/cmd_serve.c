@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_serve.h"
 #include "cli.h"
 #include "commands.h"
 #include "matchbox.h"
@@ -43,6 +44,7 @@ static void serve_usage(FILE *f) {
           "  --no-mmap, --mmap, --mlock   as for matchbox run\n"
           "  -v, --verbose           log each request to stderr\n",
           f);
+    fputs(agent_serve_help, f);
 }
 
 typedef struct {
@@ -50,6 +52,7 @@ typedef struct {
     long port, slots, queue, max_body, n_ctx, n_threads;
     mb_model_params mp;
     mb_server_params sp;
+    agent_serve_opts agent;
 } serve_opts;
 
 /* Returns 1 to continue, 0 to exit with *rc. */
@@ -58,6 +61,9 @@ static int parse(int argc, char **argv, serve_opts *o, int *rc) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
 #define VALUE() ((v = cli_value(argc, argv, &i)) != NULL)
+        int af = agent_serve_flag(argc, argv, &i, &o->agent, &o->sp);
+        if (af < 0) return 0;
+        if (af > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             serve_usage(stdout);
             *rc = 0;
@@ -131,11 +137,13 @@ int cmd_serve(int argc, char **argv) {
     serve_opts o = {.port = 8080, .slots = 4, .queue = 64, .max_body = 1 << 20};
     o.mp = mb_model_default_params();
     o.sp = mb_server_default_params();
+    agent_serve_init(&o.agent, &o.sp);
     o.sp.api_key = getenv("MATCHBOX_API_KEY");
     if (o.sp.api_key && !*o.sp.api_key) o.sp.api_key = NULL;
     int rc;
     if (!parse(argc, argv, &o, &rc)) return rc;
     if (o.sp.api_key && !*o.sp.api_key) return cli_fail("--api-key is empty");
+    if (!agent_serve_open(&o.agent, &o.sp)) return agent_serve_close(&o.agent), 1;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     o.sp.port = (int)o.port;
     o.sp.n_slots = (int)o.slots;
@@ -170,6 +178,7 @@ int cmd_serve(int argc, char **argv) {
         mb_server_start(model, &o.sp, &server) != MB_OK) {
         rc = cli_fail(NULL);
         mb_model_free(model);
+        agent_serve_close(&o.agent);
         free(id);
         return rc;
     }
@@ -181,12 +190,14 @@ int cmd_serve(int argc, char **argv) {
             o.sp.session.n_threads, mb_server_n_ctx(server), o.sp.n_queue,
             o.sp.batch && o.sp.n_slots > 1 ? "batched" : "per slot",
             o.sp.api_key ? ", API key required" : "");
+    if (o.sp.oracle) fprintf(stderr, "matchbox serve: routing to the oracle %s\n", o.agent.url);
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "matchbox serve: %s: finishing the requests in flight\n",
             sig == SIGINT ? "SIGINT" : "SIGTERM");
     mb_server_stop(server);
     mb_model_free(model);
+    agent_serve_close(&o.agent);
     free(id);
     fputs("matchbox serve: stopped\n", stderr);
     return 0;

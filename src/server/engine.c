@@ -104,6 +104,8 @@ static int on_token(mb_token id, const float *logits, int n_vocab, void *user) {
     mb_job *j = g->j;
     if (atomic_load(&j->cancelled)) return 1;
     if (g->t_first < 0) g->t_first = mb_now() - j->t_arrival;
+    if (j->draft && !mb_token_is_eog(g->model, id))
+        mb_confidence_add(&j->conf, logits, n_vocab, id);
     if (!j->req.logprobs || mb_token_is_eog(g->model, id)) return 0;
     mb_job_logprob lp;
     token_logprobs(logits, n_vocab, id, j->req.top_logprobs, &lp);

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "agent/router.h"
 #include "matchbox.h"
 #include "server/metrics.h"
 #include "server/request.h"
@@ -41,6 +42,12 @@ typedef struct mb_job {
     atomic_int cancelled; /* set by the client side; generation stops at the next token */
     atomic_int refs;
     struct mb_job *next; /* FIFO link, under the engine's lock */
+    /* Routing (src/server/route.c): DRAFT scores each token's confidence;
+     * ANSWERED_BY non-NULL adds the "matchbox" object to the response. */
+    int draft, redactions, settled;
+    mb_confidence_acc conf;
+    const char *answered_by;
+    char route_reason[512];
 } mb_job;
 
 typedef struct mb_engine mb_engine;

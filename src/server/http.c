@@ -161,12 +161,14 @@ static enum MHD_Result complete(mb_server *s, struct MHD_Connection *c, mb_http_
     mb_token *prompt = prompt_tokens(s, &q, &n_prompt);
     long room = prompt ? (long)s->n_ctx - (long)n_prompt : 0;
     const char *param = NULL, *code = NULL;
-    int bad = 1;
+    int bad = 1, too_long = 0;
     if (!prompt) {
         snprintf(msg, sizeof msg, "the prompt could not be tokenized: %s", mb_last_error());
     } else if (n_prompt == 0) {
         snprintf(msg, sizeof msg, "the prompt has no tokens");
         param = is_chat ? "messages" : "prompt";
+    } else if (s->p.oracle && (room < 1 || (q.max_tokens >= 0 && q.max_tokens > room))) {
+        bad = 0, too_long = 1; /* the router sends it to the oracle */
     } else if (room < 1 || (q.max_tokens >= 0 && q.max_tokens > room)) {
         long want = q.max_tokens < 0 ? 1 : q.max_tokens;
         snprintf(msg, sizeof msg,
@@ -183,12 +185,21 @@ static enum MHD_Result complete(mb_server *s, struct MHD_Connection *c, mb_http_
         mb_server_request_free(&q);
         return send_error(c, r, 400, "invalid_request_error", param, code, msg);
     }
-    int max_tokens = (int)(q.max_tokens >= 0 ? q.max_tokens : room);
+    int max_tokens = (int)(q.max_tokens >= 0 ? q.max_tokens : too_long ? 512 : room);
     mb_job *j = mb_job_new(&q, prompt, n_prompt, max_tokens, r->t0);
     if (!j) {
         free(prompt);
         mb_server_request_free(&q);
         return send_error(c, r, 500, "server_error", NULL, NULL, "out of memory");
+    }
+    if (s->p.oracle) {
+        char rid[64];
+        snprintf(rid, sizeof rid, "%s-%lx%06lx", is_chat ? "chatcmpl" : "cmpl", (long)s->started,
+                 (unsigned long)atomic_fetch_add(&s->next_id, 1));
+        mb_resp_meta rmeta = {s->model, s->p.model_id, rid, (long)time(NULL)};
+        enum MHD_Result ret = mb_http_routed(s, c, r, j, &rmeta, too_long);
+        mb_job_release(j);
+        return ret;
     }
     if (atomic_load(&s->draining) || mb_engine_submit(s->engine, j)) {
         mb_job_release(j);

@@ -39,6 +39,11 @@ typedef struct {
 enum MHD_Result mb_http_stream(mb_server *s, struct MHD_Connection *c, mb_http_req *r, mb_job *j,
                                const mb_resp_meta *meta);
 
+/* Answer J through the router: the guardian, or the oracle (route.c).
+ * TOO_LONG: the prompt does not fit the context (only the oracle can answer). */
+enum MHD_Result mb_http_routed(mb_server *s, struct MHD_Connection *c, mb_http_req *r, mb_job *j,
+                               const mb_resp_meta *meta, int too_long);
+
 /* libmicrohttpd's callbacks (http.c). */
 enum MHD_Result mb_http_on_request(void *cls, struct MHD_Connection *c, const char *url,
                                    const char *method, const char *version, const char *upload,

@@ -144,6 +144,15 @@ static void add_usage(cJSON *root, const mb_job *j) {
     cJSON_AddNumberToObject(u, "total_tokens", (double)j->n_prompt + j->n_generated);
 }
 
+/* The router's extension object; standard clients ignore it. */
+static void add_routing(cJSON *root, const mb_job *j) {
+    if (!j->answered_by) return;
+    cJSON *r = cJSON_AddObjectToObject(root, "matchbox");
+    cJSON_AddStringToObject(r, "answered_by", j->answered_by);
+    cJSON_AddStringToObject(r, "reason", j->route_reason);
+    cJSON_AddNumberToObject(r, "redactions", j->redactions);
+}
+
 static cJSON *envelope(const mb_resp_meta *m, const mb_job *j, int chunk, cJSON **choice) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "id", m->id);
@@ -157,6 +166,7 @@ static cJSON *envelope(const mb_resp_meta *m, const mb_job *j, int chunk, cJSON 
     *choice = cJSON_CreateObject();
     cJSON_AddItemToArray(choices, *choice);
     cJSON_AddNumberToObject(*choice, "index", 0);
+    add_routing(root, j);
     return root;
 }
 

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "agent/escalate.h"
+#include "agent/router.h"
 #include "matchbox.h"
 
 typedef struct {
@@ -18,6 +20,11 @@ typedef struct {
     int batch;                 /* batch the slots' decode steps (else each decodes alone) */
     int batch_threads;         /* threads of the batched pass; 0: physical cores */
     int verbose;               /* log each request to stderr */
+    /* The agent (docs/AGENT.md): with an oracle, every completion goes
+     * through the router (src/server/route.c). NULL: plain serving. */
+    const mb_agent_oracle *oracle;
+    mb_router_thresholds thresholds;
+    int private_by_default, private_if_pii;
 } mb_server_params;
 
 mb_server_params mb_server_default_params(void);

@@ -137,6 +137,7 @@ enum MHD_Result mb_http_stream(mb_server *s, struct MHD_Connection *c, mb_http_r
     }
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    if (j->answered_by) MHD_add_response_header(resp, "X-Matchbox-Answered-By", j->answered_by);
     r->status = 200;
     r->streamed = 1;
     enum MHD_Result ret = MHD_queue_response(c, 200, resp);
