@@ -125,6 +125,11 @@ curl -s -m 60 -D "$T/gstream.h" -o "$T/gstream.txt" -H 'Content-Type: applicatio
   --data-binary "$(chat 'Once upon a time there was a cat.' '{"stream":true}')" "http://127.0.0.1:$GPORT/v1/chat/completions"
 check '[ "$(by_header gstream)" = guardian ] && grep -q "data: \[DONE\]" "$T/gstream.txt"' "guardian stream: $(by_header gstream)"
 
+curl -s -m 60 -D "$T/kstream.h" -o "$T/kstream.txt" -H 'Content-Type: application/json' \
+  --data-binary '{"prompt":"Once upon a time, in a small town, there lived a brave little boy.","max_tokens":32,"temperature":0,"stream":true}' \
+  "http://127.0.0.1:$GPORT/v1/completions"
+check '[ "$(by_header kstream)" = guardian ] && [ "$(grep -c "^data: {" "$T/kstream.txt")" -gt 4 ]' "kept draft not streamed in pieces: $(by_header kstream) $(grep -c "^data: {" "$T/kstream.txt") chunks"
+
 # 6. Longer than the guardian's context (256): escalated.
 long=$(python3 -c 'print("The cat sat on the mat and looked at the sun. " * 60)')
 post long $GPORT /v1/completions "$(python3 -c 'import json,sys; print(json.dumps({"prompt":sys.argv[1],"max_tokens":8}))' "$long")"

@@ -52,6 +52,17 @@ static int put_event(stream_state *st, char *json) {
     return rc;
 }
 
+/* The end of the word that starts at TEXT[a] and the spaces after it;
+ * ASCII whitespace only, so a UTF-8 character is never split. */
+static size_t word_end(const char *text, size_t a, size_t len) {
+    size_t i = a;
+    while (i < len && (text[i] == ' ' || text[i] == '\n'))
+        i++;
+    while (i < len && text[i] != ' ' && text[i] != '\n')
+        i++;
+    return i;
+}
+
 /* Format whatever the job has that the client has not seen. Called with the
  * job's lock held; returns 1 on an error that ends the stream. */
 static int next_events(stream_state *st) {
@@ -62,10 +73,14 @@ static int next_events(stream_state *st) {
             return put_event(st, mb_resp_chunk(&st->meta, j, "", 0, 0, 0, 1, -1, 0));
     }
     if (j->len > st->sent_text || j->n_lp > st->sent_lp) {
-        char *json = mb_resp_chunk(&st->meta, j, j->text + st->sent_text, j->len - st->sent_text,
-                                   st->sent_lp, j->n_lp, 0, -1, 0);
-        st->sent_text = j->len;
-        st->sent_lp = j->n_lp;
+        size_t end = j->len;
+        if (j->answered_by && j->done) /* a routed draft, whole already: a word a chunk */
+            end = word_end(j->text, st->sent_text, j->len);
+        size_t lp1 = end == j->len ? j->n_lp : st->sent_lp;
+        char *json = mb_resp_chunk(&st->meta, j, j->text + st->sent_text, end - st->sent_text,
+                                   st->sent_lp, lp1, 0, -1, 0);
+        st->sent_text = end;
+        st->sent_lp = lp1;
         return put_event(st, json);
     }
     if (!j->done) return 0;
