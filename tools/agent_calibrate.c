@@ -20,6 +20,7 @@ typedef struct {
     int label;
     char *prompt;
     long n_prompt;
+    int pii; /* the redactor finds personal data in it */
     mb_confidence c;
 } sample;
 
@@ -51,7 +52,9 @@ static double f1(counts k) {
     return k.tp ? 2.0 * k.tp / (2.0 * k.tp + k.fp + k.fn) : 0;
 }
 
-/* Route every sample as the router would: private ones marked private. */
+/* Route every sample as the router would. MARK_PRIVATE 1: the private ones
+ * are marked private; 2: those with personal data are (--private-if-pii);
+ * 0: none is. */
 static counts route_all(const sample *s, int n, const mb_router_thresholds *t, long n_ctx,
                         int mark_private, int *leaks, long *sent_tokens, int *sent) {
     counts k = {0};
@@ -61,7 +64,9 @@ static counts route_all(const sample *s, int n, const mb_router_thresholds *t, l
     char why[256];
     for (int i = 0; i < n; i++) {
         mb_route_input in = {.has_oracle = 1,
-                             .is_private = mark_private && s[i].label == LABEL_PRIVATE,
+                             .is_private = mark_private == 2
+                                               ? s[i].pii
+                                               : mark_private && s[i].label == LABEL_PRIVATE,
                              .n_prompt = s[i].n_prompt,
                              .n_ctx = n_ctx};
         mb_route r = mb_route_before(&in, why, sizeof why);
@@ -90,6 +95,9 @@ static void report(const char *title, const sample *s, int n, const mb_router_th
     long sent_tokens, base_tokens = 0, unmarked_tokens;
     counts k = route_all(s, n, t, n_ctx, 1, &leaks, &sent_tokens, &sent);
     route_all(s, n, t, n_ctx, 0, &unmarked_leaks, &unmarked_tokens, &unmarked_sent);
+    int pii_leaks, pii_sent;
+    long pii_tokens;
+    route_all(s, n, t, n_ctx, 2, &pii_leaks, &pii_tokens, &pii_sent);
     for (int i = 0; i < n; i++)
         if (s[i].label != LABEL_PRIVATE) base_n++, base_tokens += s[i].n_prompt;
     double prec = k.tp + k.fp ? (double)k.tp / (k.tp + k.fp) : 0;
@@ -105,9 +113,9 @@ static void report(const char *title, const sample *s, int n, const mb_router_th
            "requests and %.1f%% of tokens against always escalating\n",
            sent, base_n, sent_tokens, base_tokens, base_n ? 100.0 * (base_n - sent) / base_n : 0,
            base_tokens ? 100.0 * (double)(base_tokens - sent_tokens) / (double)base_tokens : 0);
-    printf("  private prompts that left the device: %d (marked private); unmarked they would "
-           "have been %d, sent redacted\n",
-           leaks, unmarked_leaks);
+    printf("  private prompts that left the device: %d (marked private); unmarked %d, sent "
+           "redacted; with --private-if-pii instead of marks %d\n",
+           leaks, unmarked_leaks, pii_leaks);
 }
 
 static int load(const char *path, sample **out, int *n_out) {
@@ -172,6 +180,7 @@ int agent_calibrate(agent_guardian *g, const char *tsv, const mb_router_threshol
         }
         s[i].c = d.conf;
         s[i].n_prompt = d.n_prompt;
+        s[i].pii = mb_text_has_pii(s[i].prompt, strlen(s[i].prompt));
         free(d.text);
         printf("%-8s %6d %9.3f %8.3f %7.3f %.50s\n", names[s[i].label], d.conf.n_tokens,
                d.conf.mean_logprob, d.conf.mean_entropy, d.conf.low_share, s[i].prompt);
@@ -237,6 +246,9 @@ int agent_calibrate(agent_guardian *g, const char *tsv, const mb_router_threshol
         }
         printf("  private prompts: %d, %d with personal data the redactor finds (%d values)\n",
                n_private, with_pii, redactions);
+        for (int i = 0; i < n; i++)
+            if (s[i].label == LABEL_PRIVATE && !s[i].pii)
+                printf("  the redactor finds nothing in: %s\n", s[i].prompt);
         if (best.max_mean_entropy < 1e30)
             printf("\nflags: --max-entropy %.3f --min-logprob -1e30\n", best.max_mean_entropy);
         else if (best.min_mean_logprob > -1e30)
