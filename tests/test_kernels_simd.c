@@ -282,7 +282,7 @@ static void test_rows_equal_single(void) {
  * except within float rounding where the level has a gemm_tile kernel. */
 static void test_matmul_batch(void) {
     uint64_t rng = 31;
-    const uint32_t types[] = {MB_TYPE_F16, MB_TYPE_Q4_K, MB_TYPE_Q8_0, MB_TYPE_Q4_1};
+    const uint32_t types[] = {MB_TYPE_F16, MB_TYPE_Q4_K, MB_TYPE_Q8_0, MB_TYPE_Q4_1, MB_TYPE_Q4_0};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         const uint32_t wt = types[i];
         const int64_t n_in = 512, n_out = 37, n_rows = 13;

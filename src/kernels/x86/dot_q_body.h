@@ -21,7 +21,10 @@ static inline __m256 mbx_block_q8_0(const mb_block_q8_0 *x, const mb_block_q8_0 
     return mbx_scale_add(_cvtsh_ss(x->d) * _cvtsh_ss(y->d), mbx_dot_ss8(xq, yq), acc);
 }
 
-/* Value j in the low nibble of qs[j], value j + 16 in the high one. */
+/* Value j in the low nibble of qs[j], value j + 16 in the high one. A level
+ * with its own Q4_0 kernels (AVX-512: avx512/q4_0_avx512.c) defines
+ * MBX_OWN_Q4_0 and skips these. */
+#ifndef MBX_OWN_Q4_0
 static inline __m256 mbx_block_q4_0(const mb_block_q4_0 *x, const mb_block_q8_0 *y, __m256 acc) {
     const __m128i q = _mm_loadu_si128((const __m128i *)(const void *)x->qs);
     const __m256i both = _mm256_setr_m128i(q, _mm_srli_epi16(q, 4));
@@ -31,5 +34,7 @@ static inline __m256 mbx_block_q4_0(const mb_block_q4_0 *x, const mb_block_q8_0 
     return mbx_scale_add(_cvtsh_ss(x->d) * _cvtsh_ss(y->d), mbx_dot_ss8(xq, yq), acc);
 }
 
-MBX_DEFINE_DOTS(q8_0, mb_block_q8_0, mb_block_q8_0, MB_QK8_0, mbx_block_q8_0)
 MBX_DEFINE_DOTS(q4_0, mb_block_q4_0, mb_block_q8_0, MB_QK4_0, mbx_block_q4_0)
+#endif
+
+MBX_DEFINE_DOTS(q8_0, mb_block_q8_0, mb_block_q8_0, MB_QK8_0, mbx_block_q8_0)

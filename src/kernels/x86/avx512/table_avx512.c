@@ -20,6 +20,7 @@ void mb_kernels_fill_avx512(mb_kernel_table *t) {
     SET(BF16, bf16);
     SET(Q8_0, q8_0);
     SET(Q4_0, q4_0);
+    t->dot[MB_TYPE_Q4_0].gemm_tile = mb_avx512_gemm_q4_0;
     SET(Q4_K, q4_k);
     SET(Q5_K, q5_k);
     SET(Q6_K, q6_k);
