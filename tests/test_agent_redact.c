@@ -38,6 +38,9 @@ static void test_phone(void) {
     expect("ring +33 6 12 34 56 78", "ring [PHONE_1]");
     expect("US: (555) 123-4567 or 555.123.4567", "US: [PHONE_1] or [PHONE_2]");
     expect("UK 020 7946 0958, FR 06 12 34 56 78", "UK [PHONE_1], FR [PHONE_2]");
+    expect("+44 (0)20 7946 0958", "[PHONE_1]");
+    expect("In 2024 +1 555 123 4567 answered", "In 2024 [PHONE_1] answered");
+    expect("Call me at 555-123-4567.", "Call me at [PHONE_1].");
     /* Years, dates, times, prices, counts and short numbers are no phones. */
     expect("In 2024 on 2024-01-15 at 12:30", "In 2024 on 2024-01-15 at 12:30");
     expect("It cost $1,234,567.89 or 1 234 567 890 yen",

@@ -170,7 +170,8 @@ static size_t match_number(const char *t, size_t n, size_t i, mb_pii_kind kind) 
     if (!(pii_digit(c) || c == '+' || c == '(')) return 0;
     if (i > 0 && (pii_alnum((unsigned char)t[i - 1]) || strchr("+.,_/-", t[i - 1]))) return 0;
     /* Mid-run ("0044 0532"): the run that starts further left decides. */
-    if (i > 1 && t[i - 1] == ' ' && (pii_digit((unsigned char)t[i - 2]) || t[i - 2] == ')'))
+    if (c != '+' && i > 1 && t[i - 1] == ' ' &&
+        (pii_digit((unsigned char)t[i - 2]) || t[i - 2] == ')'))
         return 0;
     num_run r;
     if (!read_num_run(t, n, i, &r)) return 0;
