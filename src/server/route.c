@@ -250,6 +250,7 @@ static void *relay_main(void *arg) {
     relay *x = arg;
     run_relay(x, 1);
     mb_job_release(x->j);
+    atomic_fetch_sub(&x->s->requests, 1);
     free(x->draft);
     free(x->msgs);
     free(x);
@@ -287,7 +288,10 @@ static enum MHD_Result escalate(mb_server *s, struct MHD_Connection *c, mb_http_
     }
     pthread_t t;
     atomic_fetch_add(&j->refs, 1);
+    /* Counted as a request in flight, so a stopping server waits for it. */
+    atomic_fetch_add(&s->requests, 1);
     if (pthread_create(&t, NULL, relay_main, x) != 0) {
+        atomic_fetch_sub(&s->requests, 1);
         mb_job_release(j);
         free(x->draft);
         free(x->msgs);
