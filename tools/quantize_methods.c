@@ -17,14 +17,15 @@ const char quant_method_usage[] =
     "  --damp X            gptq: damping, a share of mean(diag H) (default 0.01)\n"
     "  --act-order         gptq: blocks, and columns within them, by diag(H)\n"
     "  --block B           gptq: lazy batch width in columns (default 128)\n"
-    "  --awq-grid N        awq: grid points of alpha in [0, 1) (default 20)\n";
+    "  --awq-grid N        awq: grid points of alpha in [0, 1) (default 20)\n"
+    "  --awq-no-down       awq: scale only the norm-fed matrices, not ffn_down\n";
 
 int quant_method_option(int argc, char **argv, int *i, quant_method_opts *o) {
     const char *a = argv[*i];
     long n;
     const char *v;
-    if (!strcmp(a, "--act-order")) {
-        o->act_order = 1;
+    if (!strcmp(a, "--act-order") || !strcmp(a, "--awq-no-down")) {
+        *(a[2] == 'a' && a[3] == 'c' ? &o->act_order : &o->awq_no_down) = 1;
         return 1;
     }
     static const char *const valued[] = {"--method", "--calib", "--calib-chunks", "--calib-ctx",
@@ -96,6 +97,7 @@ int quant_method_setup(quant_method_opts *o, const char *in, mb_quantize_params 
                                   .calib_ctx = o->calib_ctx,
                                   .n_threads = p->n_threads,
                                   .n_grid = o->awq_grid > 0 ? o->awq_grid : 20,
+                                  .no_down = o->awq_no_down,
                                   .progress = p->progress};
         mb_awq_model *m = NULL;
         if (mb_awq_model_new(&ap, &m) != MB_OK) return cli_fail(NULL);

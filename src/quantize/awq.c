@@ -6,8 +6,11 @@
  * (awq_search.c); then the norm weight is written divided by s and each
  * matrix's columns multiplied by s before the usual encoder:
  * norm(x) / s * (W s)^T = norm(x) W^T, so the float model is unchanged and
- * only the rounding moves. Memory: one n_embd^2 float matrix per group
- * (collected in one pass), plus one group's weights in float at a time. */
+ * only the rounding moves. ffn_down is a group too (unless no_down): its
+ * input silu(gate) * up takes the division through ffn_up's rows (a row
+ * scale, which block types absorb in their scales). Memory: one n^2 matrix
+ * per group (collected in one pass: n_embd^2 or n_ff^2 doubles), plus one
+ * group's weights in float at a time. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +25,8 @@ enum { MAX_MEMBERS = 4 };
 typedef struct {
     int n, n_members;
     uint64_t members[MAX_MEMBERS]; /* tensors; members[0] is observed */
-    uint64_t norm;
+    uint64_t norm; /* the 1-D norm divided by s, or with FOLD_ROWS the matrix whose rows are */
+    int fold_rows;
     mb_calib_stat st;
     float *s; /* chosen scales, after prepare */
 } group;
@@ -33,7 +37,8 @@ struct mb_awq_model {
     const mb_quant_choice *plan;
     group *groups;
     int n_groups;
-    int *group_of; /* per tensor: the group it is a member or the norm of, or -1 */
+    int *col_of, *div_of; /* per tensor: the group whose s multiplies its columns /
+                           * divides it (a norm, or a matrix's rows); -1: none */
     mb_calib *calib;
 };
 
@@ -46,24 +51,37 @@ static int find_tensor(const mb_gguf *g, const char *name, uint64_t *out) {
     return 0;
 }
 
-/* Group of layer L fed by NORM ("attn_norm") with members NAMES. */
-static void add_group(mb_awq_model *m, int l, const char *norm, const char *const *names, int k) {
+/* Whether the hook can rewrite tensor T (to its planned type). */
+static int rewritable(const mb_awq_model *m, uint64_t t) {
+    const mb_gguf_tensor *tt = &m->g->tensors[t];
+    return mb_type_get(m->plan[t].type)->from_float && mb_type_get(tt->type)->to_float &&
+           tt->ne[2] == 1 && tt->ne[3] == 1;
+}
+
+/* Group of layer L fed by NORM ("attn_norm") with members NAMES. With
+ * FOLD_ROWS, NORM names a matrix whose output rows feed the members
+ * (ffn_up for ffn_down: down's input is silu(gate) * up, so dividing up's
+ * row j by s_j divides input channel j of down). */
+static void add_group(mb_awq_model *m, int l, const char *norm, int fold_rows,
+                      const char *const *names, int k) {
     const mb_gguf *g = m->g;
     group *gr = &m->groups[m->n_groups];
     memset(gr, 0, sizeof *gr);
     char name[96];
     snprintf(name, sizeof name, "blk.%d.%s.weight", l, norm);
-    if (!find_tensor(g, name, &gr->norm) || g->tensors[gr->norm].type != MB_TYPE_F32 ||
-        g->tensors[gr->norm].n_dims != 1)
+    if (!find_tensor(g, name, &gr->norm)) return;
+    const mb_gguf_tensor *nt = &g->tensors[gr->norm];
+    if (fold_rows ? !rewritable(m, gr->norm) || nt->n_dims != 2
+                  : nt->type != MB_TYPE_F32 || nt->n_dims != 1)
         return;
-    gr->n = (int)g->tensors[gr->norm].ne[0];
+    gr->fold_rows = fold_rows;
+    gr->n = (int)(fold_rows ? nt->ne[1] : nt->ne[0]);
     for (int i = 0; i < k; i++) {
         uint64_t t;
         snprintf(name, sizeof name, "blk.%d.%s.weight", l, names[i]);
         if (!find_tensor(g, name, &t)) continue;
         const mb_gguf_tensor *tt = &g->tensors[t];
-        if (!mb_type_get(m->plan[t].type)->from_float || tt->ne[0] != (uint64_t)gr->n ||
-            tt->ne[2] != 1 || tt->ne[3] != 1 || !mb_type_get(tt->type)->to_float)
+        if (!rewritable(m, t) || tt->ne[0] != (uint64_t)gr->n)
             return; /* every reader of the norm must take the scales */
         gr->members[gr->n_members++] = t;
     }
@@ -72,8 +90,8 @@ static void add_group(mb_awq_model *m, int l, const char *norm, const char *cons
 
 static void observe(void *user, uint64_t tensor, const float *x, int n_rows, int n_in) {
     mb_awq_model *m = user;
-    if (tensor >= m->g->n_tensors || m->group_of[tensor] < 0) return;
-    group *gr = &m->groups[m->group_of[tensor]];
+    if (tensor >= m->g->n_tensors || m->col_of[tensor] < 0) return;
+    group *gr = &m->groups[m->col_of[tensor]];
     if (gr->members[0] == tensor && gr->n == n_in)
         mb_calib_stat_add(&gr->st, mb_calib_pool(m->calib), x, n_rows);
 }
@@ -134,6 +152,7 @@ static mb_status search_group(mb_awq_model *m, group *gr) {
 static mb_status prepare(void *user, const mb_gguf *g, const mb_quant_choice *plan) {
     static const char *const attn[] = {"attn_q", "attn_k", "attn_v"};
     static const char *const ffn[] = {"ffn_gate", "ffn_up"};
+    static const char *const down[] = {"ffn_down"};
     mb_awq_model *m = user;
     m->g = g;
     m->plan = plan;
@@ -142,21 +161,25 @@ static mb_status prepare(void *user, const mb_gguf *g, const mb_quant_choice *pl
         int l = -1;
         if (sscanf(g->tensors[i].name, "blk.%d.", &l) == 1 && l + 1 > n_layer) n_layer = l + 1;
     }
-    m->groups = calloc((size_t)n_layer * 2 + 1, sizeof *m->groups);
-    m->group_of = malloc(sizeof *m->group_of * (g->n_tensors ? g->n_tensors : 1));
-    if (!m->groups || !m->group_of) return mb_errorf(MB_ERR_NO_MEMORY, "AWQ: out of memory");
+    const size_t nt = g->n_tensors ? g->n_tensors : 1;
+    m->groups = calloc((size_t)n_layer * 3 + 1, sizeof *m->groups);
+    m->col_of = malloc(sizeof *m->col_of * nt);
+    m->div_of = malloc(sizeof *m->div_of * nt);
+    if (!m->groups || !m->col_of || !m->div_of)
+        return mb_errorf(MB_ERR_NO_MEMORY, "AWQ: out of memory");
     for (int l = 0; l < n_layer && n_layer < 100000; l++) {
-        add_group(m, l, "attn_norm", attn, 3);
-        add_group(m, l, "ffn_norm", ffn, 2);
+        add_group(m, l, "attn_norm", 0, attn, 3);
+        add_group(m, l, "ffn_norm", 0, ffn, 2);
+        if (!m->p.no_down) add_group(m, l, "ffn_up", 1, down, 1);
     }
     for (uint64_t i = 0; i < g->n_tensors; i++)
-        m->group_of[i] = -1;
+        m->col_of[i] = m->div_of[i] = -1;
     mb_status st = MB_OK;
     for (int k = 0; k < m->n_groups; k++) {
         group *gr = &m->groups[k];
-        m->group_of[gr->norm] = k;
+        m->div_of[gr->norm] = k;
         for (int i = 0; i < gr->n_members; i++)
-            m->group_of[gr->members[i]] = k;
+            m->col_of[gr->members[i]] = k;
     }
     if (m->n_groups == 0) return MB_OK;
     mb_calib_params cp = {
@@ -180,14 +203,15 @@ static mb_status prepare(void *user, const mb_gguf *g, const mb_quant_choice *pl
 static mb_status write_tensor(void *user, uint64_t index, void *out, uint64_t nbytes, int *done) {
     mb_awq_model *m = user;
     *done = 0;
-    if (!m->group_of || m->group_of[index] < 0) return MB_OK;
-    const group *gr = &m->groups[m->group_of[index]];
+    if (!m->col_of || (m->col_of[index] < 0 && m->div_of[index] < 0)) return MB_OK;
+    const group *col = m->col_of[index] >= 0 ? &m->groups[m->col_of[index]] : NULL;
+    const group *div = m->div_of[index] >= 0 ? &m->groups[m->div_of[index]] : NULL;
     const mb_gguf_tensor *t = &m->g->tensors[index];
-    if (index == gr->norm) { /* F32, copied: divided by s */
+    if (div && !div->fold_rows) { /* an F32 norm, copied: divided by s */
         float *o = out;
         const float *in = (const float *)t->data;
-        for (int k = 0; k < gr->n; k++)
-            o[k] = in[k] / gr->s[k];
+        for (int k = 0; k < div->n; k++)
+            o[k] = in[k] / div->s[k];
         *done = 1;
         return MB_OK;
     }
@@ -197,8 +221,10 @@ static mb_status write_tensor(void *user, uint64_t index, void *out, uint64_t nb
     const uint64_t out_row = nbytes / t->ne[1];
     for (uint64_t r = 0; r < t->ne[1]; r++) {
         float *wr = w + r * t->ne[0];
-        for (int k = 0; k < gr->n; k++)
-            wr[k] *= gr->s[k];
+        for (int k = 0; col && k < col->n; k++)
+            wr[k] *= col->s[k];
+        for (uint64_t k = 0; div && k < t->ne[0]; k++)
+            wr[k] /= div->s[r];
         tr->from_float(wr, (uint8_t *)out + r * out_row, (int64_t)t->ne[0]);
     }
     free(w);
@@ -228,7 +254,8 @@ void mb_awq_model_free(mb_awq_model *m) {
         free(m->groups[k].s);
     }
     free(m->groups);
-    free(m->group_of);
+    free(m->col_of);
+    free(m->div_of);
     mb_calib_close(m->calib);
     free(m);
 }

@@ -40,6 +40,7 @@ typedef struct {
     const char *model_path, *calib_path;
     int calib_chunks, calib_ctx, n_threads;
     int n_grid;      /* alpha grid points (20) */
+    int no_down;     /* 1: leave ffn_down (scaled through ffn_up's rows) alone */
     int fixed_alpha; /* 1: use ALPHA instead of searching (tests) */
     float alpha;
     FILE *progress;
