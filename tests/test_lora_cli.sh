@@ -66,6 +66,8 @@ check "'$MB' finetune '$T/m.gguf' '$T/domain.txt' --lora 2 --targets q,z -o '$T/
   "unknown target refused"
 check "'$MB' run '$T/m.gguf' hi -n 1 --lora '$T/m.gguf' 2>&1 | grep -q 'not a LoRA adapter'" \
   "model file as adapter refused"
+check "echo hi | '$MB' chat '$T/m.gguf' -n 1 --lora '$T/m.gguf' 2>&1 | grep -q 'not a LoRA adapter'" \
+  "chat --lora reads the adapter"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -7,6 +7,8 @@
 
 typedef struct {
     const char *model, *system, *template_name;
+    const char *lora; /* a LoRA adapter, or NULL */
+    double lora_scale;
     long n_predict, n_ctx, n_threads;
     int verbose, seed_given, policy_error;
     mb_model_params mp;

@@ -43,6 +43,8 @@ static void chat_usage(FILE *f) {
           "  --mmap                  map the file through the page cache\n"
           "  --tokenizer-pre NAME    pre-tokenizer of a byte-level BPE vocabulary to use\n"
           "  --mlock                 lock the weights in RAM\n"
+          "  --lora FILE             apply a LoRA adapter (GGUF, e.g. from matchbox finetune)\n"
+          "  --lora-scale S          scale of the adapter's update (default 1)\n"
           "  -v, --verbose           report the tokens fed and the context used per turn\n",
           f);
 }
@@ -90,6 +92,11 @@ static int parse(int argc, char **argv, chat_opts *o, int *rc) {
             o->mp.tokenizer_pre = v;
         } else if (!strcmp(a, "--mlock")) {
             o->mp.use_mlock = 1;
+        } else if (!strcmp(a, "--lora")) {
+            if (!VALUE()) return 0;
+            o->lora = v;
+        } else if (!strcmp(a, "--lora-scale")) {
+            if (!VALUE() || !cli_float(a, v, &o->lora_scale)) return 0;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             o->verbose = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
@@ -199,7 +206,7 @@ static int loop(chat_state *c) {
 }
 
 int cmd_chat(int argc, char **argv) {
-    chat_opts o = {.n_predict = -1};
+    chat_opts o = {.n_predict = -1, .lora_scale = 1.0};
     o.mp = mb_model_default_params();
     o.sp = mb_sampler_default_params();
     int rc;
@@ -211,6 +218,10 @@ int cmd_chat(int argc, char **argv) {
     o.mp.verbose = o.verbose;
     mb_model *model = NULL;
     if (mb_model_load(o.model, &o.mp, &model) != MB_OK) return cli_fail(NULL);
+    if (o.lora && mb_model_load_lora(model, o.lora, (float)o.lora_scale) != MB_OK) {
+        mb_model_free(model);
+        return cli_fail(NULL);
+    }
     chat_state *c = NULL;
     rc = chat_open(&o, model, &c);
     if (rc == 0) rc = loop(c);
