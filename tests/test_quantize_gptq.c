@@ -86,14 +86,19 @@ static double out_error(const float *x, const float *w, const float *q) {
     return e;
 }
 
-static void test_layer(float *x, const double *h, const float *w, uint32_t type, int act_order) {
+static void test_layer(float *x, const double *h, const float *w, uint32_t type, int act_order,
+                       int weighted_fit) {
     const mb_type_traits *tr = mb_type_get(type);
     const size_t row_bytes = tr->type_size * (K / tr->block_size);
     uint8_t *blocks = malloc(row_bytes * ROWS);
     float *scratch = malloc(sizeof(float) * K * ROWS), *deq = malloc(sizeof(float) * K * ROWS);
     float *rtn = malloc(sizeof(float) * K * ROWS), *dec = malloc(sizeof(float) * K * ROWS);
     memcpy(scratch, w, sizeof(float) * K * ROWS);
-    mb_gptq_params p = {.damp = 0.01, .act_order = act_order, .lazy = 128, .n_threads = 2};
+    mb_gptq_params p = {.damp = 0.01,
+                        .act_order = act_order,
+                        .lazy = 128,
+                        .n_threads = 2,
+                        .weighted_fit = weighted_fit};
     CHECK_OK(mb_gptq_quantize(scratch, ROWS, K, h, type, &p, blocks, deq));
     int exact = 1;
     for (int r = 0; r < ROWS; r++) {
@@ -105,8 +110,8 @@ static void test_layer(float *x, const double *h, const float *w, uint32_t type,
     }
     CHECK_MSG(exact, "%s: blocks do not decode to GPTQ's values", tr->name);
     const double e_gptq = out_error(x, w, deq), e_rtn = out_error(x, w, rtn);
-    printf("%-5s act_order=%d: output error GPTQ %.4g, plain %.4g (%.1f%%)\n", tr->name, act_order,
-           e_gptq, e_rtn, 100 * e_gptq / e_rtn);
+    printf("%-5s act_order=%d weighted_fit=%d: output error GPTQ %.4g, plain %.4g (%.1f%%)\n",
+           tr->name, act_order, weighted_fit, e_gptq, e_rtn, 100 * e_gptq / e_rtn);
     CHECK_MSG(e_gptq < 0.9 * e_rtn, "%s: GPTQ %g vs plain %g", tr->name, e_gptq, e_rtn);
     free(blocks), free(scratch), free(deq), free(rtn), free(dec);
 }
@@ -137,9 +142,11 @@ int main(void) {
     const uint32_t types[] = {MB_TYPE_Q4_0, MB_TYPE_Q8_0, MB_TYPE_Q3_K, MB_TYPE_Q4_K, MB_TYPE_Q5_K,
                               MB_TYPE_Q6_K, MB_TYPE_Q2_K, MB_TYPE_Q5_0, MB_TYPE_Q4_1, MB_TYPE_Q5_1};
     for (size_t i = 0; i < sizeof types / sizeof *types; i++)
-        test_layer(x, h, w, types[i], 0);
-    test_layer(x, h, w, MB_TYPE_Q4_K, 1);
-    test_layer(x, h, w, MB_TYPE_Q4_0, 1);
+        test_layer(x, h, w, types[i], 0, 0);
+    test_layer(x, h, w, MB_TYPE_Q4_K, 1, 0);
+    test_layer(x, h, w, MB_TYPE_Q4_0, 1, 0);
+    test_layer(x, h, w, MB_TYPE_Q4_K, 0, 1);
+    test_layer(x, h, w, MB_TYPE_Q3_K, 1, 1);
     /* A type without a grid is refused with a message. */
     float one[32] = {0};
     uint8_t buf[64];

@@ -17,6 +17,7 @@ const char quant_method_usage[] =
     "  --damp X            gptq: damping, a share of mean(diag H) (default 0.01)\n"
     "  --act-order         gptq: blocks, and columns within them, by diag(H)\n"
     "  --block B           gptq: lazy batch width in columns (default 128)\n"
+    "  --weighted-fit      gptq: fit block scales weighting channels by diag(H)\n"
     "  --awq-grid N        awq: grid points of alpha in [0, 1) (default 20)\n"
     "  --awq-no-down       awq: scale only the norm-fed matrices, not ffn_down\n";
 
@@ -24,10 +25,9 @@ int quant_method_option(int argc, char **argv, int *i, quant_method_opts *o) {
     const char *a = argv[*i];
     long n;
     const char *v;
-    if (!strcmp(a, "--act-order") || !strcmp(a, "--awq-no-down")) {
-        *(a[2] == 'a' && a[3] == 'c' ? &o->act_order : &o->awq_no_down) = 1;
-        return 1;
-    }
+    if (!strcmp(a, "--act-order")) return o->act_order = 1;
+    if (!strcmp(a, "--awq-no-down")) return o->awq_no_down = 1;
+    if (!strcmp(a, "--weighted-fit")) return o->weighted_fit = 1;
     static const char *const valued[] = {"--method", "--calib", "--calib-chunks", "--calib-ctx",
                                          "--damp",   "--block", "--awq-grid",     "--calib-mem"};
     size_t k = 0;
@@ -84,6 +84,7 @@ int quant_method_setup(quant_method_opts *o, const char *in, mb_quantize_params 
                                    .progress = p->progress ? p->progress : NULL,
                                    .gptq = {.damp = o->damp > 0 ? o->damp : 0.01,
                                             .act_order = o->act_order,
+                                            .weighted_fit = o->weighted_fit,
                                             .lazy = o->block > 0 ? o->block : 128,
                                             .n_threads = p->n_threads}};
         mb_gptq_model *m = NULL;

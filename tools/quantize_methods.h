@@ -9,6 +9,7 @@ typedef struct {
     const char *method; /* NULL / "plain", "gptq", "awq" */
     const char *calib;
     int calib_chunks, calib_ctx, act_order, block, awq_grid, awq_no_down;
+    int weighted_fit;
     double damp, mem_mib;
     void *state; /* the method's model object */
     mb_quant_hook hook;

@@ -54,6 +54,10 @@ typedef struct {
     int act_order; /* process blocks, and columns in a block, by diag(H) descending */
     int lazy;      /* lazy batch width B (rounded up to whole type blocks); 128 */
     int n_threads; /* rows split over threads; 0: 1 */
+    /* Fit each block's scales with the importance-weighted encoder
+     * (tensor/quant_weighted.h), importances diag(H) (mean x^2 per input
+     * channel); types without one use the plain fit. */
+    int weighted_fit;
 } mb_gptq_params;
 
 /* GPTQ of W [n_rows][n_cols] (row-major floats, n_cols a multiple of the

@@ -22,6 +22,7 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "quantize/gptq.h"
+#include "tensor/quant_weighted.h"
 #include "tensor/types.h"
 
 mb_status mb_cholesky(double *a, int n) {
@@ -85,8 +86,9 @@ typedef struct {
     uint32_t type;
     size_t block_bytes, row_bytes;
     uint8_t *out;
-    float *deq;     /* [n_rows][n_cols] original order, or NULL */
-    float *scratch; /* per thread: TILE * lazy errors + bs values */
+    float *deq;      /* [n_rows][n_cols] original order, or NULL */
+    const float *qw; /* block-fit importances diag(H) [n_cols] original order, or NULL */
+    float *scratch;  /* per thread: TILE * lazy errors + bs values */
 } solve_job;
 
 enum { TILE = 8 };
@@ -96,7 +98,9 @@ static void fit_block(const solve_job *j, const float *wr, uint8_t *row_out, int
     const int b0 = c - c % j->bs;
     for (int e = 0; e < j->bs; e++)
         vals[e] = wr[j->pos[b0 + e]];
-    mb_qgrid_fit(j->type, vals, row_out + (size_t)(b0 / j->bs) * j->block_bytes);
+    uint8_t *blk = row_out + (size_t)(b0 / j->bs) * j->block_bytes;
+    if (!j->qw || !mb_quant_row_weighted(j->type, vals, blk, j->bs, j->qw + b0))
+        mb_qgrid_fit(j->type, vals, blk);
 }
 
 static void solve_rows(void *arg, int ith, int nth) {
@@ -232,9 +236,10 @@ mb_status mb_gptq_quantize(float *w, int64_t n_rows, int n_cols, const double *h
     float *scratch = malloc(sizeof *scratch * (size_t)nth * (size_t)(TILE * lazy + bs));
     double *diag = malloc(sizeof *diag * (size_t)n_cols);
     float *row = malloc(sizeof *row * (size_t)n_cols);
+    float *qw = p->weighted_fit ? malloc(sizeof *qw * (size_t)n_cols) : NULL;
     mb_threadpool *pool = NULL;
     mb_status st = MB_OK;
-    if (!perm || !u || !scratch || !diag || !row)
+    if (!perm || !u || !scratch || !diag || !row || (p->weighted_fit && !qw))
         st = mb_errorf(MB_ERR_NO_MEMORY, "GPTQ: out of memory for %d columns", n_cols);
     if (!st) {
         for (int i = 0; i < n_cols; i++) {
@@ -245,6 +250,11 @@ mb_status mb_gptq_quantize(float *w, int64_t n_rows, int n_cols, const double *h
         for (int i = 0; i < n_cols; i++)
             perm[n_cols + perm[i]] = i;
         st = inverse_factor(h, n_cols, p->damp, perm, u);
+        double mean = 0;
+        for (int i = 0; qw && i < n_cols; i++)
+            mean += diag[i] / n_cols;
+        for (int i = 0; qw && i < n_cols; i++)
+            qw[i] = mean > 0 ? (float)(diag[i] / mean) : 1.0f;
     }
     /* Rows into processing order. */
     for (int64_t r = 0; !st && r < n_rows; r++) {
@@ -269,6 +279,7 @@ mb_status mb_gptq_quantize(float *w, int64_t n_rows, int n_cols, const double *h
                        .row_bytes = tr->type_size * (size_t)(n_cols / bs),
                        .out = out,
                        .deq = deq,
+                       .qw = qw,
                        .scratch = scratch};
         const long n_tiles = (long)((n_rows + TILE - 1) / TILE);
         const int tasks = n_tiles < nth ? (int)n_tiles : nth;
@@ -283,5 +294,6 @@ mb_status mb_gptq_quantize(float *w, int64_t n_rows, int n_cols, const double *h
     free(scratch);
     free(diag);
     free(row);
+    free(qw);
     return st;
 }
