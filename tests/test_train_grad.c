@@ -282,20 +282,25 @@ static double model_loss(void *p) {
     return mb_loss_xent_eval(NULL, z, c->tgt, c->n_seq * cfg->ctx, cfg->vocab, c->row);
 }
 
+/* Two layers of width 8 with GQA, two sequences of 6 tokens, vocab 11. */
+static void grad_config(mb_train_config *cfg, bool tied, uint64_t init_seed) {
+    mb_train_config_default(cfg);
+    cfg->dim = 8;
+    cfg->n_layers = 2;
+    cfg->n_heads = 2;
+    cfg->n_kv_heads = 1;
+    cfg->ffn = 12;
+    cfg->ctx = 6;
+    cfg->vocab = 11;
+    cfg->batch = 2;
+    cfg->tied = tied;
+    cfg->init_std = 0.5f; /* large enough weights that every gradient is well above noise */
+    cfg->seed = init_seed;
+}
+
 static void test_model(bool tied) {
     mb_train_config cfg;
-    mb_train_config_default(&cfg);
-    cfg.dim = 8;
-    cfg.n_layers = 2;
-    cfg.n_heads = 2;
-    cfg.n_kv_heads = 1;
-    cfg.ffn = 12;
-    cfg.ctx = 6;
-    cfg.vocab = 11;
-    cfg.batch = 2;
-    cfg.tied = tied;
-    cfg.init_std = 0.5f; /* large enough weights that every gradient is well above noise */
-    cfg.seed = 7;
+    grad_config(&cfg, tied, 7);
     model_ctx c = {.n_seq = 2};
     CHECK_OK(mb_tmodel_new(&cfg, &c.m));
     if (!c.m) return;
@@ -336,18 +341,7 @@ static void test_model(bool tied) {
  * gradient too), and the frozen base gets no matrix gradient. */
 static void test_lora(void) {
     mb_train_config cfg;
-    mb_train_config_default(&cfg);
-    cfg.dim = 8;
-    cfg.n_layers = 2;
-    cfg.n_heads = 2;
-    cfg.n_kv_heads = 1;
-    cfg.ffn = 12;
-    cfg.ctx = 6;
-    cfg.vocab = 11;
-    cfg.batch = 2;
-    cfg.tied = false;
-    cfg.init_std = 0.5f;
-    cfg.seed = 9;
+    grad_config(&cfg, false, 9);
     model_ctx c = {.n_seq = 2};
     mb_tlora *lora = NULL;
     CHECK_OK(mb_tmodel_new(&cfg, &c.m));
