@@ -35,6 +35,11 @@ long agent_prompt_tokens(agent_guardian *g, const char *prompt);
  * draft as it is generated. Returns an mb_status. */
 mb_status agent_draft_run(agent_guardian *g, const char *prompt, agent_draft *d);
 
+/* The self-check: the guardian reads its prompt and draft followed by a
+ * yes/no question about the draft; returns p(yes) / (p(yes) + p(no)) of its
+ * next token, or -1 on failure. */
+double agent_self_check(agent_guardian *g, const char *prompt, const char *draft);
+
 int agent_calibrate(agent_guardian *g, const char *tsv, const mb_router_thresholds *t);
 
 #endif

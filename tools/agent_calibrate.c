@@ -20,7 +20,8 @@ typedef struct {
     int label;
     char *prompt;
     long n_prompt;
-    int pii; /* the redactor finds personal data in it */
+    int pii;           /* the redactor finds personal data in it */
+    double self_check; /* p(yes) of the self-check question */
     mb_confidence c;
 } sample;
 
@@ -33,10 +34,14 @@ static const feature FEATURES[] = {
     {"mean entropy", "--max-entropy", 1},
     {"mean log-prob", "--min-logprob", -1},
     {"low-p share", "--max-low-share", 1},
+    {"self-check", "--self-check", -1}, /* matchbox agent only */
 };
 
 static double value(const sample *s, int f) {
-    return f == 0 ? s->c.mean_entropy : f == 1 ? s->c.mean_logprob : s->c.low_share;
+    return f == 0   ? s->c.mean_entropy
+           : f == 1 ? s->c.mean_logprob
+           : f == 2 ? s->c.low_share
+                    : s->self_check;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -170,7 +175,8 @@ int agent_calibrate(agent_guardian *g, const char *tsv, const mb_router_threshol
     int n = 0;
     if (!load(tsv, &s, &n)) return 1;
     static const char *names[] = {"keep", "escalate", "private"};
-    printf("%-8s %6s %9s %8s %7s %s\n", "label", "tokens", "logprob", "entropy", "low-p", "prompt");
+    printf("%-8s %6s %9s %8s %7s %6s %s\n", "label", "tokens", "logprob", "entropy", "low-p",
+           "check", "prompt");
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         agent_draft d;
@@ -181,16 +187,18 @@ int agent_calibrate(agent_guardian *g, const char *tsv, const mb_router_threshol
         s[i].c = d.conf;
         s[i].n_prompt = d.n_prompt;
         s[i].pii = mb_text_has_pii(s[i].prompt, strlen(s[i].prompt));
+        s[i].self_check = agent_self_check(g, s[i].prompt, d.text);
         free(d.text);
-        printf("%-8s %6d %9.3f %8.3f %7.3f %.50s\n", names[s[i].label], d.conf.n_tokens,
-               d.conf.mean_logprob, d.conf.mean_entropy, d.conf.low_share, s[i].prompt);
+        printf("%-8s %6d %9.3f %8.3f %7.3f %6.3f %.50s\n", names[s[i].label], d.conf.n_tokens,
+               d.conf.mean_logprob, d.conf.mean_entropy, d.conf.low_share, s[i].self_check,
+               s[i].prompt);
     }
     long n_ctx = mb_session_n_ctx(g->session);
     double *v = rc ? NULL : malloc((size_t)(n + 1) * sizeof *v);
     mb_router_thresholds best = *current;
     double best_f1 = -1;
     printf("\n");
-    for (int f = 0; v && f < 3; f++) {
+    for (int f = 0; v && f < 4; f++) {
         int m = 0;
         for (int i = 0; i < n; i++)
             if (s[i].label != LABEL_PRIVATE) v[m++] = FEATURES[f].sign * value(&s[i], f);
@@ -216,6 +224,7 @@ int agent_calibrate(agent_guardian *g, const char *tsv, const mb_router_threshol
         }
         printf("%-14s best threshold %s %.3f: F1 %.3f\n", FEATURES[f].name, FEATURES[f].flag,
                FEATURES[f].sign * tb, fb);
+        if (f == 3) break; /* the self-check is not a router threshold (serve has none) */
         if (fb > best_f1) {
             best_f1 = fb;
             best = *current;

@@ -1,5 +1,7 @@
 /* The guardian's draft: generate an answer on the local model and score its
  * confidence from the logits of each chosen token (router.h). */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,4 +123,40 @@ mb_status agent_draft_run(agent_guardian *g, const char *prompt, agent_draft *d)
         d->text = NULL;
     }
     return status;
+}
+
+double agent_self_check(agent_guardian *g, const char *prompt, const char *draft) {
+    static const char question[] = "\nIs the answer above correct and complete? Answer yes or no:";
+    size_t np = strlen(prompt), nd = strlen(draft), nq = sizeof question - 1;
+    char *text = malloc(np + nd + nq + 16);
+    if (!text) return -1;
+    snprintf(text, np + nd + nq + 16, "%s\n%s%s", prompt, draft, question);
+    size_t n = 0;
+    mb_token *ids = prompt_ids(g, text, &n);
+    free(text);
+    /* " yes" and " no" as the model spells them mid-text; their tokens may
+     * share a prefix (a lone space), which is fed after the question. */
+    mb_token yes[16], no[16];
+    size_t ny = 0, nn = 0, k = 0;
+    int ok = ids && mb_tokenize(g->model, " yes", 4, 0, 0, yes, 16, &ny) == MB_OK &&
+             mb_tokenize(g->model, " no", 3, 0, 0, no, 16, &nn) == MB_OK;
+    while (ok && k < ny && k < nn && yes[k] == no[k])
+        k++;
+    ok = ok && k < ny && k < nn;
+    mb_token *all = ok ? realloc(ids, (n + k + 1) * sizeof *ids) : NULL;
+    double p = -1;
+    if (all) {
+        ids = all;
+        memcpy(ids + n, yes, k * sizeof *ids);
+        n += k;
+        int n_ctx = mb_session_n_ctx(g->session);
+        size_t first = n > (size_t)n_ctx - 1 ? n - ((size_t)n_ctx - 1) : 0;
+        if (mb_session_rewind(g->session, 0) == MB_OK &&
+            mb_session_eval(g->session, ids + first, n - first) == MB_OK) {
+            const float *l = mb_session_logits(g->session);
+            p = 1 / (1 + exp((double)l[no[k]] - (double)l[yes[k]]));
+        }
+    }
+    free(ids);
+    return p;
 }

@@ -46,6 +46,8 @@ static void agent_usage(FILE *f) {
           "  --min-logprob X         escalate when its mean token log-prob is below\n"
           "  --max-low-share X       escalate when more than this share of its tokens had\n"
           "                          p < --low-p (default 0.1)\n"
+          "  --self-check P          also ask the guardian whether its draft is right, and\n"
+          "                          escalate when its p(yes) is below P (default: off)\n"
           "  -n, --n-predict N       tokens of the guardian's draft (default 32)\n"
           "  --max-tokens N          tokens the oracle may answer with (default 512)\n"
           "  -c, --ctx-size N        the guardian's context (default: min(4096, trained))\n"
@@ -58,7 +60,7 @@ static void agent_usage(FILE *f) {
 typedef struct {
     const char *model, *prompt, *oracle, *oracle_model, *key_env, *budget_state, *audit, *calibrate;
     long budget, retries, n_predict, max_tokens, n_ctx, n_threads;
-    double timeout;
+    double timeout, self_check;
     int is_private, private_default, private_if_pii, hard;
     mb_router_thresholds th;
     mb_sampler_params sp;
@@ -113,6 +115,8 @@ static int parse(int argc, char **argv, agent_opts *o, int *rc) {
         } else if (!strcmp(a, "--calibrate")) {
             if (!VALUE()) return 0;
             o->calibrate = v;
+        } else if (!strcmp(a, "--self-check")) {
+            if (!VALUE() || !cli_float(a, v, &o->self_check)) return 0;
         } else if (!strcmp(a, "--max-entropy")) {
             if (!VALUE() || !cli_float(a, v, &o->th.max_mean_entropy)) return 0;
         } else if (!strcmp(a, "--min-logprob")) {
@@ -181,6 +185,14 @@ static int answer(agent_state *as, const char *prompt) {
                 d.conf.n_tokens, d.conf.mean_logprob, d.conf.mean_entropy, d.conf.low_share);
         if (route == MB_ROUTE_DRAFT && mb_route_after(&d.conf, &o->th, why, sizeof why))
             route = MB_ROUTE_ORACLE;
+        if (route == MB_ROUTE_DRAFT && o->self_check > 0) {
+            double p = agent_self_check(&as->g, prompt, d.text);
+            fprintf(stderr, "agent: self-check p(yes) %.3f\n", p);
+            if (p >= 0 && p < o->self_check) {
+                snprintf(why, sizeof why, "self-check: p(yes) %.3f < %.3f", p, o->self_check);
+                route = MB_ROUTE_ORACLE;
+            }
+        }
     }
     if (route == MB_ROUTE_ORACLE) {
         mb_oracle_msg m = {"user", prompt};
