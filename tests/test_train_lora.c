@@ -186,6 +186,50 @@ static void test_zero_b(void) {
     free(with);
 }
 
+/* The file's orientation and scale: the engine with a saved adapter (B
+ * random) computes the trainer's logits with the same adapter attached. */
+static void test_trainer_matches_engine(void) {
+    mb_train_config c;
+    tiny_config(&c, 32);
+    c.batch = 1;
+    mb_tmodel *tm = NULL;
+    mb_tlora *l = NULL;
+    char path[600];
+    snprintf(path, sizeof path, "%s/random-b.gguf", dir);
+    CHECK_OK(mb_train_config_from_model(base_path, &c));
+    CHECK_OK(mb_tmodel_new(&c, &tm));
+    CHECK_OK(mb_tlora_new(&c, 3, 5, (1u << MB_LORA_N_TARGETS) - 1, 2, &l));
+    if (!tm || !l) goto done;
+    CHECK_OK(mb_tmodel_load_weights(tm, base_path));
+    uint64_t rng = 99;
+    /* A and B random (B is zero after mb_tlora_new). */
+    float *p = mb_tlora_params(l);
+    for (size_t i = 0; i < mb_tlora_n_params(l); i++)
+        p[i] = 0.3f * mbt_rand_float(&rng);
+    CHECK_OK(mb_tlora_save(l, path));
+    mb_tmodel_set_lora(tm, l);
+    mb_tmodel_set_f16_attention(tm, true); /* as the engine's F16 KV cache */
+    int V = 0;
+    float *engine = engine_logits(base_path, path, 1, &V);
+    float *plain = engine_logits(base_path, NULL, 1, &V);
+    int32_t tok[16];
+    for (int i = 0; i < 16; i++)
+        tok[i] = (int32_t)((i * 37 + 11) % V);
+    const float *mine = mb_tmodel_forward(tm, NULL, tok, 1);
+    if (engine && plain) {
+        size_t n = (size_t)16 * V;
+        CHECK_MSG(rel_diff(engine, plain, n) > 1e-2, "random adapter changed logits by %g only",
+                  rel_diff(engine, plain, n));
+        CHECK_MSG(rel_diff(engine, mine, n) < 1e-4, "engine vs trainer with the adapter: %g",
+                  rel_diff(engine, mine, n));
+    }
+    free(engine);
+    free(plain);
+done:
+    mb_tlora_free(l);
+    mb_tmodel_free(tm);
+}
+
 static void expect_refused(const char *model_path, const char *adapter, const char *needle) {
     mb_model_params mp = mb_model_default_params();
     mb_model *m = NULL;
@@ -225,6 +269,7 @@ int main(void) {
     make_base();
     test_finetune_and_apply();
     test_zero_b();
+    test_trainer_matches_engine();
     test_mismatch();
     return mbt_finish();
 }
