@@ -56,6 +56,10 @@ check "[ -s '$T/run_lora' ]" "run --lora generates"
   --lora-scale 0 >"$T/run_s0" 2>/dev/null
 "$MB" run "$T/m.gguf" "the lazy" -n 12 --temp 0 --no-display-prompt >"$T/run_base" 2>/dev/null
 check "cmp -s '$T/run_s0' '$T/run_base'" "--lora-scale 0 equals the base"
+ppl_base=$("$MB" perplexity "$T/m.gguf" "$T/domain.txt" -c 32 --chunks 4 2>/dev/null | sed -n 's/.*PPL = \([0-9.]*\).*/\1/p')
+ppl_lora=$("$MB" perplexity "$T/m.gguf" "$T/domain.txt" -c 32 --chunks 4 --lora "$T/ad.gguf" 2>/dev/null | sed -n 's/.*PPL = \([0-9.]*\).*/\1/p')
+check "awk -v b='$ppl_base' -v a='$ppl_lora' 'BEGIN { exit !(a + 0 > 0 && a < b) }'" \
+  "perplexity --lora is lower on the domain ($ppl_base -> $ppl_lora)"
 check "'$MB' lora-merge '$T/m.gguf' '$T/ad.gguf' -o '$T/merged.gguf' | grep -q '14 matrices merged'" \
   "lora-merge"
 "$MB" run "$T/merged.gguf" "the lazy" -n 12 --temp 0 --no-display-prompt >"$T/run_merged" 2>/dev/null

@@ -15,7 +15,8 @@ static void usage(void) {
          "  --kl-divergence-base FILE  alone: save this model's log-probabilities there\n"
          "                             (run it with the high-precision model)\n"
          "  --kl-divergence            compare against FILE: mean KLD, top-1 agreement,\n"
-         "                             delta-p percentiles");
+         "                             delta-p percentiles\n"
+         "  --lora FILE                apply a LoRA adapter (matchbox finetune) to MODEL");
 }
 
 static void print_kld(const mb_ppl_result *r) {
@@ -38,7 +39,7 @@ static void print_kld(const mb_ppl_result *r) {
 }
 
 int cmd_perplexity(int argc, char **argv) {
-    const char *model_path = NULL, *text_path = NULL, *base = NULL;
+    const char *model_path = NULL, *text_path = NULL, *base = NULL, *lora = NULL;
     int kld = 0;
     mb_ppl_params p = {.n_ctx = 512, .progress = stderr};
     for (int i = 1; i < argc; i++) {
@@ -61,6 +62,8 @@ int cmd_perplexity(int argc, char **argv) {
             p.n_threads = (int)v;
         } else if (!strcmp(a, "--kl-divergence-base")) {
             if (!(base = cli_value(argc, argv, &i))) return 1;
+        } else if (!strcmp(a, "--lora")) {
+            if (!(lora = cli_value(argc, argv, &i))) return 1;
         } else if (!strcmp(a, "--kl-divergence")) {
             kld = 1;
         } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
@@ -88,7 +91,8 @@ int cmd_perplexity(int argc, char **argv) {
     mb_model *m = NULL;
     mb_ppl_result r;
     int rc = 1;
-    if (mb_model_load(model_path, &mp, &m) != MB_OK) {
+    if (mb_model_load(model_path, &mp, &m) != MB_OK ||
+        (lora && mb_model_load_lora(m, lora, 1.0f) != MB_OK)) {
         cli_fail(NULL);
     } else if (mb_perplexity(m, text, len, &p, &r) != MB_OK) {
         cli_fail(NULL);
