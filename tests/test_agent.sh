@@ -167,6 +167,14 @@ check 'grep -q "answered by guardian (confident" "$T/cli3.err"' "agent in-domain
 "$MB" agent "$G" --oracle "http://127.0.0.1:1/v1" --oracle-retries 0 -t 1 --hard "Hi" >"$T/cli4.out" 2>"$T/cli4.err"
 check 'grep -q "127.0.0.1:1/v1/chat/completions" "$T/cli4.err" && grep -q "answered by guardian (marked hard; oracle unreachable" "$T/cli4.err"' "agent oracle down: $(cat $T/cli4.err)"
 
+# The CLI's budget persists in its state file across runs.
+for i in 1 2; do
+  "$MB" agent "$G" --oracle "$URL" --oracle-model tiny-oracle --oracle-key-env ORACLE_KEY -t 1 --hard --max-tokens 16 \
+    --oracle-budget $((i == 1 ? 100 : 60)) --budget-state "$T/budget.json" "Explain TCP." >"$T/b$i.out" 2>"$T/b$i.err"
+done
+check 'grep -q "answered by oracle" "$T/b1.err" && grep -q "\"used\": [1-9]" "$T/budget.json"' "agent budget 1: $(cat $T/b1.err) $(cat $T/budget.json)"
+check 'grep -q "budget exhausted" "$T/b2.err"' "agent budget 2: $(cat $T/b2.err)"
+
 # 10. The calibration on the labeled set: no private prompt leaves.
 "$MB" agent "$G" --calibrate "$(dirname "$0")/data/agent_router.tsv" -n 32 -t 1 >"$T/cal.out" 2>&1
 check 'grep -q "^  private prompts that left the device: 0 " "$T/cal.out"' "calibrate: $(tail -12 $T/cal.out)"

@@ -145,7 +145,8 @@ mb_status mb_agent_escalate(const mb_agent_oracle *ao, const mb_oracle_msg *msgs
         } else {
             char err[300];
             snprintf(err, sizeof err, "%s", mb_last_error());
-            snprintf(reason, cap, "%s; oracle unreachable, answered locally", why);
+            snprintf(reason, cap, "%s; oracle %s, answered locally", why,
+                     st == MB_ERR_IO ? "unreachable" : "refused the request");
             /* The text may have reached the oracle before it failed. */
             audit(ao, "guardian", reason, sent, n_msgs, out->redactions, -1, -1, err,
                   mb_now() - t0);
