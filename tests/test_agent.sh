@@ -167,6 +167,18 @@ check 'grep -q "answered by guardian (confident" "$T/cli3.err"' "agent in-domain
 "$MB" agent "$G" --oracle "http://127.0.0.1:1/v1" --oracle-retries 0 -t 1 --hard "Hi" >"$T/cli4.out" 2>"$T/cli4.err"
 check 'grep -q "127.0.0.1:1/v1/chat/completions" "$T/cli4.err" && grep -q "answered by guardian (marked hard; oracle unreachable" "$T/cli4.err"' "agent oracle down: $(cat $T/cli4.err)"
 
+# A wrong key: 401, refused once and not retried (the oracle counts one 401).
+c401() {
+  curl -s -m 5 -H "Authorization: Bearer $ORACLE_KEY" "http://127.0.0.1:$OPORT/metrics" |
+    awk '/^matchbox_requests_total\{endpoint="\/v1\/chat\/completions",status="401"/ {n += $2} END {print n + 0}'
+}
+k0=$(c401)
+WRONG_KEY=nope "$MB" agent "$G" --oracle "$URL" --oracle-key-env WRONG_KEY --oracle-retries 3 -t 1 --hard \
+  "Hi" >"$T/k.out" 2>"$T/k.err"
+check 'grep -q "HTTP 401" "$T/k.err" && grep -q "oracle refused the request" "$T/k.err"' "wrong key: $(cat $T/k.err)"
+check '[ "$(c401)" = $((k0 + 1)) ]' "wrong key: the oracle saw $(( $(c401) - k0 )) tries, not 1"
+check '! grep -q nope "$T/k.err"' "wrong key: the key is in the error"
+
 # The CLI's budget persists in its state file across runs.
 for i in 1 2; do
   "$MB" agent "$G" --oracle "$URL" --oracle-model tiny-oracle --oracle-key-env ORACLE_KEY -t 1 --hard --max-tokens 16 \
