@@ -192,6 +192,9 @@ static mb_status setup_calibrated(qctx *c, const mb_gguf *g, mb_quant_choice *pl
                                   const mb_quantize_params *prm, mb_quantize_stats *stats) {
     c->imatrix = prm->imatrix;
     if (!(prm->smooth_alpha > 0)) return MB_OK;
+    if (prm->hook) /* its tensors would skip the column scales the norms assume */
+        return mb_errorf(MB_ERR_INVALID_ARG, "SmoothQuant cannot be combined with a calibrated "
+                                             "method (GPTQ, AWQ): both rescale the weights");
     if (!prm->imatrix)
         return mb_errorf(MB_ERR_INVALID_ARG, "SmoothQuant needs an importance matrix with "
                                              "per-channel maxima (from matchbox calibrate)");
