@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end tests of `matchbox summarize` on stories260K (a 260K-parameter
-# story model with a 512-token context, so the summaries are poor: this
+# story model, run at a 256-token context here, so the summaries are poor: this
 # checks the mechanics): a slice of ../shared/data/pg11.txt is split into
 # several chunks, every chunk is summarized, the levels end, the result
 # keeps --words, memory does not grow with the text, --report and stdin
@@ -31,9 +31,9 @@ trap cleanup EXIT
 
 check "'$MB' summarize --help | grep -q -- --words" "summarize --help"
 
-# 12 KB of the book: several chunks at a 512-token context.
-head -c 12000 "$TXT" >"$T/small.txt"
-"$MB" summarize "$M" "$T/small.txt" --words 20 --temp 0 -s 1 -t 2 -c 512 --report \
+# 6 KB of the book: several chunks and two levels at a 256-token context.
+head -c 6000 "$TXT" >"$T/small.txt"
+"$MB" summarize "$M" "$T/small.txt" --words 20 --temp 0 -s 1 -t 2 -c 256 --report \
   >"$T/a.out" 2>"$T/a.err"
 check "[ \$? -eq 0 ]" "summarize exits 0"
 n=$(sed -n 's/^level 1: \([0-9]*\) chunks$/\1/p' "$T/a.err")
@@ -58,24 +58,26 @@ EOF" "each level's chunks are all summarized, then one final call"
 words=$(wc -w <"$T/a.out")
 check "[ '$words' -le 20 ]" "the result keeps --words 20 (got $words words)"
 check "grep -q '^done: [0-9]* level' '$T/a.err'" "a done line"
-check "grep -q '^grounding: [0-9.]* (' '$T/a.err'" "--report prints the grounding score"
+check "grep -Eq '^grounding: ([0-9.]+ \\(|n/a)' '$T/a.err'" "--report prints the grounding score"
 
 # Memory: four times the text, about the same peak (one context, reused).
-if [ -x /usr/bin/time ]; then
-  head -c 48000 "$TXT" >"$T/big.txt"
-  /usr/bin/time -f '%M' -o "$T/small.rss" "$MB" summarize "$M" "$T/small.txt" --words 10 -c 512 \
+# Not under the sanitizers, whose shadow memory and quarantine grow with
+# every allocation (and whose slow decoding would make this long).
+if [ -x /usr/bin/time ] && ! grep -qa AddressSanitizer "$MB"; then
+  head -c 24000 "$TXT" >"$T/big.txt"
+  /usr/bin/time -f '%M' -o "$T/small.rss" "$MB" summarize "$M" "$T/small.txt" --words 10 -c 256 \
     --temp 0 -t 2 >/dev/null 2>&1
-  /usr/bin/time -f '%M' -o "$T/big.rss" "$MB" summarize "$M" "$T/big.txt" --words 10 -c 512 \
+  /usr/bin/time -f '%M' -o "$T/big.rss" "$MB" summarize "$M" "$T/big.txt" --words 10 -c 256 \
     --temp 0 -t 2 >/dev/null 2>"$T/big.err"
   small=$(tail -1 "$T/small.rss")
   big=$(tail -1 "$T/big.rss")
   check "[ '$big' -lt \$(( $small + 4096 )) ]" "peak RSS grows < 4 MB for 4x the text ($small -> $big KB)"
-  check "grep -q '^level 2: ' '$T/big.err'" "48 KB needs a second level"
+  check "grep -q '^level 2: ' '$T/big.err'" "24 KB needs a second level"
 fi
 
 # stdin, and a text that fits one call.
 echo "Tom had a red ball. He played with it all day." |
-  "$MB" summarize "$M" - --words 8 --temp 0 -c 512 >"$T/b.out" 2>"$T/b.err"
+  "$MB" summarize "$M" - --words 8 --temp 0 -c 256 >"$T/b.out" 2>"$T/b.err"
 check "[ \$? -eq 0 ]" "summarize - reads stdin"
 check "! grep -q '^level' '$T/b.err' && grep -q '^final:' '$T/b.err'" "a short text is one call"
 check "[ \$(wc -w <'$T/b.out') -le 8 ]" "short result keeps --words 8"
@@ -96,7 +98,7 @@ done
 if [ -n "$PORT" ]; then
   echo "Tom wrote to alice@example.org and called +44 20 7946 0958. He had a red ball." \
     >"$T/pii.txt"
-  "$MB" summarize "$M" "$T/pii.txt" --words 20 --temp 0 -t 2 -c 512 \
+  "$MB" summarize "$M" "$T/pii.txt" --words 20 --temp 0 -t 2 -c 256 \
     --oracle "http://127.0.0.1:$PORT/v1" --oracle-model stories260K >"$T/o.out" 2>"$T/o.err"
   check "[ \$? -eq 0 ]" "summarize --oracle exits 0"
   check "grep -q '^final merge: to the oracle, 2 value(s) redacted' '$T/o.err'" \

@@ -330,10 +330,13 @@ static int summarize_run(sum_opts *o, sum_ctx *c, const char *text, size_t len) 
     if (o->report) {
         int ents = 0, found = 0;
         double g = mb_summary_grounding(text, len, out, out_len, &ents, &found);
-        fprintf(stderr,
-                "grounding: %.2f (%d of %d names and numbers in the summary occur in the "
-                "source)\n",
-                g, found, ents);
+        if (ents == 0)
+            fprintf(stderr, "grounding: n/a (no names or numbers in the summary)\n");
+        else
+            fprintf(stderr,
+                    "grounding: %.2f (%d of %d names and numbers in the summary occur in the "
+                    "source)\n",
+                    g, found, ents);
         if (st.forced) fprintf(stderr, "forced progress: %d time(s)\n", st.forced);
     }
     free(out);
