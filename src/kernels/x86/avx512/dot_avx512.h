@@ -38,7 +38,7 @@ void mb_avx512_gemm_f16(int64_t n, float *out, size_t os, const void *w, size_t 
                         const void *a, size_t as, int n_a);
 void mb_avx512_gemm_bf16(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
                          const void *a, size_t as, int n_a);
-/* Q4_0 (q4_0_avx512.c): equal to mb_avx512_dot_q4_0 bit for bit. */
+/* Q4_0 (q4_0_avx512.c): within float rounding of mb_avx512_dot_q4_0. */
 void mb_avx512_gemm_q4_0(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
                          const void *a, size_t as, int n_a);
 void mb_avx512_gemm_f32(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
