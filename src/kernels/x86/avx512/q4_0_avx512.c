@@ -1,6 +1,6 @@
 /* AVX-512 (VNNI) kernels of Q4_0 weights with Q8_0 activations: the single
- * dot and the multi-row dot (one block function, x86/gemm_body.h's driver,
- * so they agree bit for bit), and the register-blocked batch product
+ * dot and the multi-row dot (one block function, so they agree bit for
+ * bit), and the register-blocked batch product
  * (gemm_tile; equal to the dot within float rounding, see below).
  *
  * Why it is faster than the shared 256-bit block kernel (dot_q_body.h):
@@ -22,9 +22,8 @@
 #include "tensor/blocks.h"
 
 /* The multi-row dot's blocks: 1 weight row x up to 4 activation rows. */
-#define MBX_GEMM_MR 1
-#define MBX_GEMM_MC 4
-#include "kernels/x86/gemm_body.h"
+#define Q4_MR 1
+#define Q4_MC 4
 
 #define QB 32 /* values per block */
 
@@ -138,7 +137,7 @@ static inline float q4_hsum(__m512 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* R weight rows x C activation rows (x86/gemm_body.h's block signature).
+/* R weight rows x C activation rows (R = 1 here: the dots).
  * Per pair: groups of four blocks into acc0 (first two) and acc1 (last
  * two); then a remaining pair of blocks into acc0 and a last single block
  * into acc1; the result is the sum of acc0 + acc1's lanes. */
@@ -146,13 +145,13 @@ static inline __attribute__((always_inline)) void q4_block(int64_t n, float *out
                                                            const uint8_t *w, size_t ws,
                                                            const uint8_t *a, size_t as, const int R,
                                                            const int C, int add) {
-    __m512 acc0[MBX_GEMM_MR][MBX_GEMM_MC], acc1[MBX_GEMM_MR][MBX_GEMM_MC];
+    __m512 acc0[Q4_MR][Q4_MC], acc1[Q4_MR][Q4_MC];
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
         _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) acc0[r][c] = acc1[r][c] =
             _mm512_setzero_ps();
     const int64_t nb = n / QB, ng = nb / 4;
     for (int64_t g = 0; g < ng; g++) {
-        q4_wstep w01[MBX_GEMM_MR], w23[MBX_GEMM_MR];
+        q4_wstep w01[Q4_MR], w23[Q4_MR];
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
             q4_wgroup(w + (size_t)r * ws + (size_t)g * 4 * sizeof(mb_block_q4_0), &w01[r], &w23[r]);
         _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) {
@@ -167,7 +166,7 @@ static inline __attribute__((always_inline)) void q4_block(int64_t n, float *out
     }
     for (int64_t b = ng * 4; b < nb;) {
         const int k = nb - b >= 2 ? 2 : 1;
-        q4_wstep wtl[MBX_GEMM_MR];
+        q4_wstep wtl[Q4_MR];
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
             q4_wtail((const mb_block_q4_0 *)(const void *)(w + (size_t)r * ws) + b, k, &wtl[r]);
         _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) {
@@ -191,7 +190,17 @@ static inline __attribute__((always_inline)) void q4_block(int64_t n, float *out
 
 /* The multi-row dot: one weight row, blocks of up to four activation
  * rows, the single dot's operations per row. */
-static MBX_GEMM_DRIVER(q4_rows, q4_block)
+static void q4_rows(int64_t n, float *out, const void *w, const void *a, size_t as, int n_a) {
+    for (int c0 = 0; c0 < n_a; c0 += Q4_MC) {
+        const uint8_t *ab = (const uint8_t *)a + (size_t)c0 * as;
+        switch (n_a - c0 < Q4_MC ? n_a - c0 : Q4_MC) {
+        case 1: q4_block(n, out + c0, 1, w, 0, ab, as, 1, 1, 0); break;
+        case 2: q4_block(n, out + c0, 1, w, 0, ab, as, 1, 2, 0); break;
+        case 3: q4_block(n, out + c0, 1, w, 0, ab, as, 1, 3, 0); break;
+        default: q4_block(n, out + c0, 1, w, 0, ab, as, 1, 4, 0); break;
+        }
+    }
+}
 
 /* ---- the batch product (gemm_tile) ------------------------------------
  * Per pair and step the block above spends four operations on the FMA
@@ -209,7 +218,7 @@ static MBX_GEMM_DRIVER(q4_rows, q4_block)
 #define Q4G_P 2
 #define Q4G_C 6
 
-    static inline __m512i q4_fold(__m512i p, __m512i q) {
+static inline __m512i q4_fold(__m512i p, __m512i q) {
     return _mm512_add_epi32(_mm512_unpacklo_epi32(p, q), _mm512_unpackhi_epi32(p, q));
 }
 
@@ -329,5 +338,5 @@ void mb_avx512_dot_q4_0(int64_t n, float *out, const void *w, const void *a) {
 
 void mb_avx512_dot_rows_q4_0(int64_t n, float *out, const void *w, const void *a, size_t stride,
                              int n_rows) {
-    q4_rows(n, out, 1, w, 0, 1, a, stride, n_rows);
+    q4_rows(n, out, w, a, stride, n_rows);
 }
