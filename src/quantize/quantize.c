@@ -82,6 +82,15 @@ static mb_status calib_tensor(qctx *c, const mb_gguf_tensor *t) {
         for (uint64_t j = 0; c->smooth && j < t->ne[0]; j++)
             w[j] /= c->smooth[j] * c->smooth[j];
     }
+    /* A channel never active in the calibration text would get weight 0,
+     * and a block of such channels a zero scale: floor the weights. */
+    const uint64_t n_all = t->ne[0] * n_mat;
+    double mean = 0;
+    for (uint64_t j = 0; j < n_all; j++)
+        mean += c->qw_buf[j] / (double)n_all;
+    const float floor_w = mean > 0 ? (float)(1e-6 * mean) : 1.0f;
+    for (uint64_t j = 0; j < n_all; j++)
+        if (!(c->qw_buf[j] >= floor_w)) c->qw_buf[j] = floor_w;
     c->qw = c->qw_buf;
     c->n_weighted++;
     return MB_OK;
