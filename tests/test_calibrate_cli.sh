@@ -46,6 +46,9 @@ done
 "$MB" quantize "$M" "$T/s.gguf" Q8_0 -q --imatrix "$T/im.gguf" --smooth 0.5 2>"$T/err"
 rc=$?
 check "[ $rc -eq 0 ] && grep -q 'SmoothQuant alpha 0.50 on' '$T/err'" "quantize --smooth: $(tail -1 "$T/err")"
+"$MB" quantize "$M" "$T/s2.gguf" Q8_0 -q --smooth 0.5 --calib "$T/text.txt" --calib-ctx 32 --calib-chunks 2 2>"$T/err"
+rc=$?
+check "[ $rc -eq 0 ] && grep -q 'SmoothQuant alpha 0.50 on' '$T/err'" "quantize --smooth --calib: $(tail -1 "$T/err")"
 "$MB" run "$T/s.gguf" -p "the quick" -n 4 >/dev/null 2>&1
 rc=$?
 check "[ $rc -eq 0 ]" "the smoothed file does not run"

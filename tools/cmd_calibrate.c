@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calibrate_cli.h"
 #include "cli.h"
 #include "commands.h"
 #include "quantize/calibrate.h"
@@ -53,6 +54,37 @@ static int merge(mb_imatrix *im, const char *path) {
     im->chunk_count += in->chunk_count;
     mb_imatrix_free(in);
     return ok;
+}
+
+int calibrate_cli_run(const char *model, const char *text_path, int n_chunks, int n_ctx,
+                      int n_threads, mb_imatrix **out) {
+    size_t len = 0;
+    char *text = cli_read_all(text_path, &len);
+    if (!text) return 1;
+    mb_model_params mp = mb_model_default_params();
+    mb_model *m = NULL;
+    int rc = 0;
+    if (mb_model_load(model, &mp, &m) != MB_OK || mb_imatrix_new(out) != MB_OK) {
+        rc = cli_fail(NULL);
+    } else {
+        const int trained = mb_model_n_ctx_train(m);
+        mb_calib_params p = {.n_ctx = n_ctx > 0                      ? n_ctx
+                                      : trained > 0 && trained < 512 ? trained
+                                                                     : 512,
+                             .n_chunks = n_chunks > 0 ? n_chunks : 32,
+                             .n_threads = n_threads,
+                             .progress = stderr};
+        if (mb_calibrate(m, text, len, &p, *out) != MB_OK ||
+            mb_imatrix_add_dataset(*out, text_path) != MB_OK)
+            rc = cli_fail(NULL);
+    }
+    if (rc) {
+        mb_imatrix_free(*out);
+        *out = NULL;
+    }
+    mb_model_free(m);
+    free(text);
+    return rc;
 }
 
 int cmd_calibrate(int argc, char **argv) {

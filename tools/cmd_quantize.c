@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "calibrate_cli.h"
 #include "cli.h"
 #include "commands.h"
 #include "quantize/imatrix.h"
@@ -24,7 +25,8 @@ static void usage(void) {
            "                      mean x^2 (matchbox calibrate, or llama.cpp's GGUF or .dat)\n"
            "  --smooth ALPHA      SmoothQuant: move activation outliers into the weights\n"
            "                      (scales max|x|^a / max|w|^(1-a) folded into the norms;\n"
-           "                      needs --imatrix from matchbox calibrate), e.g. 0.5\n"
+           "                      needs --imatrix from matchbox calibrate, or --calib TEXT\n"
+           "                      to calibrate here), e.g. 0.5\n"
            "  --compare           weight RMSE of FILE against BASE, and the share of\n"
            "                      quantized blocks byte-identical to REF\n",
            mb_quant_preset_names());
@@ -93,10 +95,17 @@ int cmd_quantize(int argc, char **argv) {
     if (!mb_quant_preset_find(pos[2]))
         return cli_fail("unknown type '%s'; valid types: %s", pos[2], mb_quant_preset_names());
     p.progress = quiet ? NULL : stderr;
-    if (p.smooth_alpha > 0 && !imatrix_path)
-        return cli_fail("--smooth needs --imatrix FILE (from matchbox calibrate)");
+    /* --smooth with --calib TEXT (and no method): calibrate here. */
+    const int calib_here = p.smooth_alpha > 0 && !imatrix_path && mo.calib &&
+                           (!mo.method || !strcmp(mo.method, "plain"));
+    if (p.smooth_alpha > 0 && !imatrix_path && !calib_here)
+        return cli_fail("--smooth needs --imatrix FILE (from matchbox calibrate) or --calib TEXT");
     mb_imatrix *im = NULL;
     if (imatrix_path && mb_imatrix_read(imatrix_path, &im) != MB_OK) return cli_fail(NULL);
+    if (calib_here &&
+        calibrate_cli_run(pos[0], mo.calib, mo.calib_chunks, mo.calib_ctx, p.n_threads, &im))
+        return 1;
+    if (calib_here) imatrix_path = mo.calib;
     p.imatrix = im;
     if (quant_method_setup(&mo, pos[0], &p)) return 1;
     mb_quantize_stats s;
