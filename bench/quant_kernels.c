@@ -1,0 +1,87 @@
+/* Kernel-level speed of a quantized weight type at the level in use
+ * (MATCHBOX_CPU): the single dot over a weight block that sits in L2, and
+ * mb_matmul of a batch of 128 activation rows (prefill's path: gemm_tile
+ * where the level has one, multi-row dots otherwise), on one thread.
+ * Timed in thread CPU time, minimum over repetitions: on a shared, loaded
+ * machine that is the figure least disturbed by other processes
+ * (docs/PERFORMANCE.md, "Q4_0 kernels"). Build against a Release build dir:
+ *   cc -O2 -std=c11 -Iinclude -Isrc bench/quant_kernels.c \
+ *      -L build -lmb_kernels -lmb_tensor -lmb_core -lm -lpthread -o /tmp/quant_kernels
+ *   /tmp/quant_kernels Q4_0      (or Q8_0, Q4_K, ...: mb_type_name's spelling) */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/kernels.h"
+#include "kernels/matmul.h"
+#include "tensor/types.h"
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t g_rng = 1;
+static float rand_unit(void) {
+    g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((g_rng >> 33) & 0xFFFFFF) / 8388608.0f - 1.0f;
+}
+
+int main(int argc, char **argv) {
+    const char *name = argc > 1 ? argv[1] : "Q4_0";
+    uint32_t wt = MB_TYPE_COUNT;
+    for (uint32_t t = 0; t < MB_TYPE_COUNT; t++)
+        if (mb_type_get(t) && mb_type_name(t) && strcmp(mb_type_name(t), name) == 0) wt = t;
+    const mb_kernel_table *k = mb_kernels();
+    if (wt == MB_TYPE_COUNT || !mb_type_get(wt)->from_float || !k->dot[wt].vec_dot) {
+        fprintf(stderr, "quant_kernels: no encoder or kernel for type '%s'\n", name);
+        return 1;
+    }
+    enum { N = 2048, L2_ROWS = 256, OUT = 2048, BATCH = 128 };
+    uint64_t rb = 0;
+    mb_type_row_bytes(wt, N, &rb);
+    uint8_t *w = malloc((size_t)rb * OUT);
+    float *x = malloc(sizeof(float) * N * BATCH), *out = malloc(sizeof(float) * OUT * BATCH);
+    for (int i = 0; i < N * BATCH; i++)
+        x[i] = rand_unit();
+    for (int r = 0; r < OUT; r++) {
+        float row[N];
+        for (int i = 0; i < N; i++)
+            row[i] = 0.02f * rand_unit();
+        mb_type_get(wt)->from_float(row, w + (size_t)rb * r, N);
+    }
+    mb_act act = {0};
+    act.data = malloc(mb_act_bytes(wt, N, BATCH));
+    mb_act_prepare(&act, wt, x, N, BATCH);
+
+    double best = 1e30;
+    volatile float sink = 0;
+    for (int rep = 0; rep < 200; rep++) {
+        const double t0 = cpu_now();
+        for (int r = 0; r < L2_ROWS; r++) {
+            float v;
+            k->dot[wt].vec_dot(N, &v, w + (size_t)rb * r, act.data);
+            sink += v;
+        }
+        const double t = cpu_now() - t0;
+        best = t < best ? t : best;
+    }
+    printf("%s %s: dot, %d rows in L2: %.1f GB/s of weights\n", k->name, name, L2_ROWS,
+           (double)rb * L2_ROWS / best / 1e9);
+
+    mb_matrix m = {w, wt, N, OUT, (size_t)rb};
+    best = 1e30;
+    for (int rep = 0; rep < 40; rep++) {
+        const double t0 = cpu_now();
+        mb_matmul(NULL, 1, &m, &act, out, OUT, 0);
+        const double t = cpu_now() - t0;
+        best = t < best ? t : best;
+    }
+    printf("%s %s: matmul %dx%d x %d rows: %.2f ms = %.1f GMAC/s\n", k->name, name, OUT, N, BATCH,
+           best * 1e3, (double)N * OUT * BATCH / best / 1e9);
+    free(w), free(x), free(out), free(act.data);
+    return sink == 12345.0f;
+}
