@@ -111,8 +111,8 @@ int cmd_quantize(int argc, char **argv) {
     mb_quantize_stats s;
     const mb_status qst = mb_quantize_file(pos[0], pos[1], pos[2], &p, &s);
     quant_method_free(&mo);
-    if (qst != MB_OK) return cli_fail(NULL);
     mb_imatrix_free(im);
+    if (qst != MB_OK) return cli_fail(NULL);
     if (imatrix_path)
         fprintf(stderr, "importance matrix %s: %d tensors fitted with it%s", imatrix_path,
                 s.n_weighted, p.smooth_alpha > 0 ? "" : "\n");
