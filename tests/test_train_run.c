@@ -178,6 +178,19 @@ static void test_determinism_and_resume(void) {
     CHECK_OK(train(&c, resumed, ckpt, NULL, 2, &rr));
     CHECK_MSG(same_file(a, resumed), "resumed run differs from the uninterrupted one");
     CHECK(rr.last_loss == ra.last_loss && rr.last_val_loss == ra.last_val_loss);
+    /* --stop-at 7 writes what the step-7 checkpoint holds, and resuming it
+     * finishes the same run. */
+    memset(&rp, 0, sizeof rp);
+    rp.corpus_path = corpus_path;
+    rp.out_path = part;
+    rp.n_threads = 2;
+    rp.val_split = 0.1f;
+    rp.quiet = true;
+    rp.stop_at = 7;
+    CHECK_OK(mb_train(&c, &rp));
+    CHECK_MSG(same_file(part, ckpt), "--stop-at 7 differs from the step-7 checkpoint");
+    CHECK_OK(train(&c, resumed, part, NULL, 2, &rr));
+    CHECK_MSG(same_file(a, resumed), "run resumed after --stop-at differs");
     /* A checkpoint of another shape is refused with a message. */
     mb_train_config other = c;
     other.dim = 16;

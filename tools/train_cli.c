@@ -13,6 +13,7 @@ const char train_cli_help[] =
     "  --ckpt PATH       where checkpoints go (default OUT.ckpt.gguf)\n"
     "  --seed N          override the config's seed\n"
     "  --steps N         override the config's steps\n"
+    "  --stop-at N       end after step N (the schedule still runs to steps); resumable\n"
     "  --set KEY=VALUE   override any config key (repeatable)\n"
     "  --val-split F     held-out fraction at the end of the corpus (default 0.05)\n"
     "  --val FILE        validate on FILE's text instead (CORPUS is all trained on)\n"
@@ -44,6 +45,10 @@ int train_cli_flag(int argc, char **argv, int *i, train_cli *t) {
         if (!(v = cli_value(argc, argv, i)) || !cli_int(a, v, 0, 1L << 62, &t->seed)) return -1;
     } else if (!strcmp(a, "--steps")) {
         if (!(v = cli_value(argc, argv, i)) || !cli_int(a, v, 1, 1L << 30, &t->steps)) return -1;
+    } else if (!strcmp(a, "--stop-at")) {
+        long n;
+        if (!(v = cli_value(argc, argv, i)) || !cli_int(a, v, 1, 1L << 30, &n)) return -1;
+        run->stop_at = (int)n;
     } else if (!strcmp(a, "-t")) {
         if (!(v = cli_value(argc, argv, i)) || !cli_int(a, v, 1, 256, &t->threads)) return -1;
     } else if (!strcmp(a, "--val-split")) {

@@ -141,6 +141,9 @@ typedef struct {
     const char *ckpt_path;   /* NULL: OUT.ckpt.gguf */
     int n_threads;
     float val_split;
+    /* > 0: end after this many optimizer steps, as if interrupted there (the
+     * learning-rate schedule still runs to config steps); resume continues. */
+    int stop_at;
     bool f16; /* final file in F16 */
     bool quiet;
     /* Filled in by the run: */

@@ -117,7 +117,8 @@ static mb_status loop(trainer *t, int step, uint64_t rng, const char *ckpt) {
     double start = mb_now(), tokens = 0;
     int first_step = step;
     run->first_loss = run->last_loss = run->last_val_loss = -1;
-    for (; step < c->steps; step++) {
+    const int end = run->stop_at > 0 && run->stop_at < c->steps ? run->stop_at : c->steps;
+    for (; step < end; step++) {
         double loss = train_step(t, &rng);
         double norm = mb_train_clip(mb_tmodel_grads(t->m), mb_tmodel_n_params(t->m), c->clip);
         float lr = mb_train_lr(c, step);
@@ -132,13 +133,13 @@ static mb_status loop(trainer *t, int step, uint64_t rng, const char *ckpt) {
         run->tok_per_s = tokens / el;
         if (!run->quiet) {
             char eta[32], vbuf[32] = "";
-            fmt_time(eta, sizeof eta, el / (step + 1 - first_step) * (c->steps - step - 1));
+            fmt_time(eta, sizeof eta, el / (step + 1 - first_step) * (end - step - 1));
             if (val >= 0) snprintf(vbuf, sizeof vbuf, " | val %.4f", val);
             fprintf(stderr,
                     "step %5d/%d | loss %.4f%s | lr %.2e | norm %.3f | %.0f tok/s | ETA %s\n",
                     step + 1, c->steps, loss, vbuf, lr, norm, run->tok_per_s, eta);
         }
-        if (c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0 && step + 1 < c->steps) {
+        if (c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0 && step + 1 < end) {
             mb_status st = mb_tmodel_save(t->m, ckpt, false, true, step + 1, rng);
             if (st) return st;
             if (!run->quiet) fprintf(stderr, "checkpoint: %s (step %d)\n", ckpt, step + 1);
