@@ -6,8 +6,8 @@
  * Why it is faster than the shared 256-bit block kernel (dot_q_body.h):
  * - VPDPBUSD multiplies the unsigned codes (0..15) by the signed
  *   activations directly; the -8 offset is -8 * sum(y), one more VPDPBUSD
- *   per activation block that seeds the accumulator (in a batch it is
- *   shared by every weight row), instead of VPABSB/VPSIGNB per pair.
+ *   per activation block that seeds the accumulator (in a batch, shared
+ *   by the block's weight rows), instead of VPABSB/VPSIGNB per pair.
  * - A 512-bit register holds two blocks, and four blocks' fp16 scales are
  *   picked out of the loaded bytes with one VPERMW each side and converted
  *   with one VCVTPH2PS, instead of two scalar conversions per block.
