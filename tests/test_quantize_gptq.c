@@ -66,6 +66,22 @@ static void test_inverse(void) {
         worst = fmax(worst, fabs(s - x[i]) / (fabs(x[i]) + 1e-9));
     }
     CHECK_MSG(worst < 1e-9, "relative difference %g", worst);
+    /* The upper factor of the inverse: U^T U = A^-1 (checked against the
+     * explicit inverse), U upper triangular with a positive diagonal. */
+    double u[N * N], err = 0;
+    int upper = 1;
+    memcpy(u, a, sizeof u);
+    CHECK_OK(mb_spd_inverse_upper_factor(u, N));
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < N; k++)
+                s += u[k * N + i] * u[k * N + j];
+            err = fmax(err, fabs(s - inv[i * N + j]) / fabs(inv[i * N + i]));
+            upper &= j >= i ? (j > i || u[i * N + j] > 0) : u[i * N + j] == 0;
+        }
+    CHECK_MSG(err < 1e-9, "U^T U vs A^-1: %g", err);
+    CHECK(upper);
     /* Not positive definite: an error, not a crash. */
     double bad[4] = {1, 2, 2, 1};
     CHECK(mb_cholesky(bad, 2) != MB_OK);

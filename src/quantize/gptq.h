@@ -48,6 +48,9 @@ static inline int mb_qgrid_round(float x, float a, float m, int qlo, int qhi, fl
 mb_status mb_cholesky(double *a, int n);
 /* A := A^-1 for symmetric positive definite A, via its Cholesky factor. */
 mb_status mb_spd_inverse(double *a, int n);
+/* A := U, the upper triangular factor with U^T U = A^-1 and a positive
+ * diagonal (what GPTQ needs), from one Cholesky factorization. */
+mb_status mb_spd_inverse_upper_factor(double *a, int n);
 
 typedef struct {
     double damp;   /* lambda = damp * mean(diag H); 0.01 */

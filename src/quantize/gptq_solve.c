@@ -76,6 +76,46 @@ mb_status mb_spd_inverse(double *a, int n) {
     return MB_OK;
 }
 
+static void reverse(double *a, size_t nn) {
+    for (size_t i = 0, j = nn - 1; i < j; i++, j--) {
+        const double t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
+/* U with U^T U = A^-1, upper triangular with a positive diagonal (the upper
+ * Cholesky factor of the inverse), without forming A^-1: with J the
+ * reversal, J A J = M M^T (M lower) gives A = R R^T with R = J M J upper,
+ * so A^-1 = R^-T R^-1 and U = R^-1. Reversing both indices is reversing
+ * the flat array. One Cholesky and one triangular inverse, both on
+ * contiguous rows. */
+mb_status mb_spd_inverse_upper_factor(double *a, int n) {
+    const size_t nn = (size_t)n * (size_t)n;
+    reverse(a, nn);
+    mb_status st = mb_cholesky(a, n);
+    if (st) return st;
+    reverse(a, nn); /* R, upper */
+    double *t = malloc(sizeof *t * (size_t)n);
+    if (!t) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory for a row of %d", n);
+    /* Rows of U from the bottom: U_i = (e_i - sum_{k>i} R_ik U_k) / R_ii. */
+    for (int i = n - 1; i >= 0; i--) {
+        double *ri = a + (size_t)i * n;
+        memset(t + i, 0, sizeof *t * (size_t)(n - i));
+        t[i] = 1.0;
+        for (int k = i + 1; k < n; k++) {
+            const double r = ri[k], *uk = a + (size_t)k * n;
+            for (int j = k; j < n; j++)
+                t[j] -= r * uk[j];
+        }
+        const double d = ri[i];
+        for (int j = i; j < n; j++)
+            ri[j] = t[j] / d;
+    }
+    free(t);
+    return MB_OK;
+}
+
 typedef struct {
     float *w;        /* [n_rows][n_cols], columns in processing order */
     const float *u;  /* [n_cols][n_cols] upper factor, processing order */
@@ -209,11 +249,9 @@ static mb_status inverse_factor(const double *h, int n, double damp, const int *
         if (a[(size_t)i * n + i] <= 0) a[(size_t)i * n + i] = 1.0;
         a[(size_t)i * n + i] += lambda;
     }
-    mb_status st = mb_spd_inverse(a, n);
-    if (!st) st = mb_cholesky(a, n); /* lower L with L L^T = H^-1; U = L^T */
-    for (int i = 0; !st && i < n; i++)
-        for (int k = 0; k < n; k++)
-            u[(size_t)i * n + k] = (float)a[(size_t)k * n + i];
+    mb_status st = mb_spd_inverse_upper_factor(a, n);
+    for (size_t i = 0; !st && i < (size_t)n * n; i++)
+        u[i] = (float)a[i];
     free(a);
     return st ? mb_error_prefix(st, "GPTQ: the damped Hessian") : MB_OK;
 }
