@@ -8,13 +8,7 @@
 # when the oracle is down or its budget is spent.
 # Usage: test_agent.sh MATCHBOX SHARED
 set -u
-MB=$1
-SHARED=$2
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. "$(dirname "$0")/lib/common.sh"
 
 G=$SHARED/models/stories260K.gguf
 O=$SHARED/models/llama-2-tiny-random.gguf
@@ -192,5 +186,4 @@ check 'grep -q "budget exhausted" "$T/b2.err"' "agent budget 2: $(cat $T/b2.err)
 check 'grep -q "^  private prompts that left the device: 0 " "$T/cal.out"' "calibrate: $(tail -12 $T/cal.out)"
 check 'grep -q "escalation: precision" "$T/cal.out"' "calibrate: no precision line"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

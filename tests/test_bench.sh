@@ -3,13 +3,7 @@
 # parses, its fields are consistent with each other and with the flags, the
 # table has its rows, and bad flags are errors. Usage: test_bench.sh MATCHBOX SHARED
 set -u
-MB=$1
-SHARED=$2
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. "$(dirname "$0")/lib/common.sh"
 
 M=$SHARED/models/stories260K.gguf
 if [ ! -f "$M" ]; then
@@ -67,5 +61,4 @@ check "! '$MB' bench '$M' -r 0 2>'$T/err' && grep -q 'error:' '$T/err'" "-r 0 re
 check "! '$MB' bench '$M' --bogus 2>'$T/err' && grep -q 'unknown option' '$T/err'" "unknown flag"
 check "! '$MB' bench '$T/missing.gguf' 2>'$T/err' && grep -q 'missing.gguf' '$T/err'" "missing file"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

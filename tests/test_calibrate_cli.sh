@@ -3,13 +3,7 @@
 # both formats, quantize --imatrix and --smooth, and the errors a user sees.
 # Usage: test_calibrate_cli.sh MATCHBOX SHARED
 set -u
-MB=$1
-SHARED=$2
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. "$(dirname "$0")/lib/common.sh"
 
 SYN=$SHARED/tools/synth_gguf.py
 if [ ! -f "$SYN" ] || ! command -v python3 >/dev/null; then
@@ -67,5 +61,4 @@ rc=$?
 check "[ $rc -ne 0 ] && grep -q 'cut.dat' '$T/err'" "truncated imatrix: $(cat "$T/err")"
 check "! ls '$T' | grep -q tmp" "a temp file was left behind"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -3,13 +3,7 @@
 # re-prefill, the context policies, each template family on the synthetic
 # models, and Ctrl-C on a pseudo-terminal. Usage: test_chat.sh MATCHBOX SHARED
 set -u
-MB=$1
-SHARED=$2
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. "$(dirname "$0")/lib/common.sh"
 
 if [ ! -f "$SHARED/models/stories260K.gguf" ]; then
   echo "SKIP: $SHARED/models/stories260K.gguf is absent"
@@ -152,5 +146,4 @@ PY
   check "[ -f '$T/p.json' ]" "pty: the program went on after Ctrl-C (/save worked)"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

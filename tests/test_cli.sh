@@ -2,13 +2,7 @@
 # End-to-end tests of the matchbox CLI: run, inspect, tokenize, convert, on
 # the real stories260K and on hostile files. Usage: test_cli.sh MATCHBOX SHARED
 set -u
-MB=$1
-SHARED=$2
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. "$(dirname "$0")/lib/common.sh"
 
 if [ ! -f "$SHARED/models/stories260K.gguf" ]; then
   echo "SKIP: $SHARED/models/stories260K.gguf is absent"
@@ -125,5 +119,4 @@ if [ -f "$SHARED/models/stories260K.bin" ]; then
   check "[ \"\$a\" = \"\$b\" ]" "converted model differs: [$b]"
 fi
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

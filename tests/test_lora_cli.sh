@@ -5,12 +5,7 @@
 # `lora-merge`, and the refusals (no --lora, wrong base).
 # Usage: test_lora_cli.sh MATCHBOX SHARED
 set -u
-MB=$1
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. "$(dirname "$0")/lib/common.sh"
 
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -73,5 +68,4 @@ check "'$MB' run '$T/m.gguf' hi -n 1 --lora '$T/m.gguf' 2>&1 | grep -q 'not a Lo
 check "echo hi | '$MB' chat '$T/m.gguf' -n 1 --lora '$T/m.gguf' 2>&1 | grep -q 'not a LoRA adapter'" \
   "chat --lora reads the adapter"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -3,13 +3,7 @@
 # the reference's Q4_K_M fallbacks, the summary, errors the user sees, and
 # perplexity on the quantized file. Usage: test_quantize_cli.sh MATCHBOX SHARED
 set -u
-MB=$1
-SHARED=$2
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. "$(dirname "$0")/lib/common.sh"
 
 M=$SHARED/models/stories260K.gguf
 W=$SHARED/data/wiki.test.raw
@@ -56,5 +50,4 @@ check "awk 'BEGIN{exit !($ppl > 100 && $ppl < 140)}'" "Q4_K_M 2-chunk PPL $ppl o
 "$MB" perplexity "$M" "$T/empty.txt" 2>"$T/err"
 check "[ \$? -ne 0 ] && grep -q 'empty' '$T/err'" "empty text message"
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -4,13 +4,7 @@
 # mistakes are refused before any output exists.
 # Usage: test_quantize_methods.sh MATCHBOX SHARED
 set -u
-MB=$1
-SHARED=$2
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. "$(dirname "$0")/lib/common.sh"
 
 M=$SHARED/models/stories260K.gguf
 W=$SHARED/data/wiki.test.raw
@@ -41,5 +35,4 @@ check "[ \$? -ne 0 ] && grep -q 'none.txt' '$T/err' && [ ! -e '$T/x.gguf' ]" \
   "missing calibration text not refused cleanly"
 check "! ls '$T' | grep -q tmp" "a temp file was left behind"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -5,13 +5,7 @@
 # load test with the throughput of 4 slots against 1.
 # Usage: test_server.sh MATCHBOX SHARED
 set -u
-MB=$1
-SHARED=$2
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. "$(dirname "$0")/lib/common.sh"
 
 M=$SHARED/models/stories260K.gguf
 # Random weights, slow enough to hold a slot and (almost) never at an end of
@@ -312,5 +306,4 @@ check "[ \"\$(metric tp4t matchbox_batch_steps_total)\" = 0 ]" "--no-batch decod
 # Sanitizer builds: any report in a server's log is a failure.
 check "! grep -l 'Sanitizer' '$T'/*.log" "no sanitizer reports in the servers' logs"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

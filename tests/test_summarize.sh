@@ -7,13 +7,7 @@
 # work, and --oracle sends the final merge to a second `matchbox serve` on
 # loopback. Usage: test_summarize.sh MATCHBOX SHARED
 set -u
-MB=$1
-SHARED=$2
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. "$(dirname "$0")/lib/common.sh"
 
 M=$SHARED/models/stories260K.gguf
 TXT=$SHARED/data/pg11.txt
@@ -109,5 +103,4 @@ else
   bad "the oracle server did not start: $(cat "$T/srv.log")"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -5,12 +5,7 @@
 # checkpoint, and bad configs and flags are refused with messages.
 # Usage: test_train_cli.sh MATCHBOX SHARED
 set -u
-MB=$1
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. "$(dirname "$0")/lib/common.sh"
 
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -69,5 +64,4 @@ check "'$MB' train '$T/m.cfg' '$T/corpus.txt' -o '$T/b.gguf' --set batch=1000000
   "absurd shape refused"
 check "! '$MB' train '$T/m.cfg' >/dev/null 2>&1" "missing corpus is an error"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
