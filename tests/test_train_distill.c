@@ -24,8 +24,12 @@ static void fill(float *x, int n, uint64_t *rng, float scale) {
 }
 
 /* The teacher's top K of each row, descending. */
-static void topk_rows(const float *t, int32_t *ids, float *vals) {
+static void topk_rows(const float *t, float temp, int32_t *ids, float *vals, float *lse) {
     for (int r = 0; r < N; r++) {
+        double sum = 0;
+        for (int i = 0; i < V; i++)
+            sum += exp(t[r * V + i] / temp);
+        lse[r] = (float)log(sum);
         int used[V] = {0};
         for (int j = 0; j < K; j++) {
             int best = -1;
@@ -54,14 +58,20 @@ static void check_grad(const mb_teacher_view *v, const char *what) {
     head(z, y, v, g);
     double worst = 0;
     for (int i = 0; i < N * V; i++) {
-        const float eps = 1e-2f;
-        float zp[N * V], zm[N * V];
-        memcpy(zp, z, sizeof z);
-        memcpy(zm, z, sizeof z);
-        zp[i] += eps;
-        zm[i] -= eps;
+        /* Five-point stencil with a wide step: the losses are summed in
+         * float, whose rounding (~1e-7 of the loss) divided by a small step
+         * would dominate; the stencil's O(eps^4) error stays below it. */
+        const float eps = 5e-2f;
+        double f[4];
+        const float step[4] = {-2 * eps, -eps, eps, 2 * eps};
+        for (int s = 0; s < 4; s++) {
+            float zs[N * V];
+            memcpy(zs, z, sizeof z);
+            zs[i] += step[s];
+            f[s] = head(zs, y, v, NULL);
+        }
         /* The head's gradient is of the mean loss over the N rows. */
-        double num = (head(zp, y, v, NULL) - head(zm, y, v, NULL)) / (2.0 * eps) / N;
+        double num = (f[0] - 8 * f[1] + 8 * f[2] - f[3]) / (12.0 * eps) / N;
         double err = fabs(num - g[i]) / fmax(fmax(fabs(num), fabs(g[i])), 1e-3);
         worst = fmax(worst, err);
     }
@@ -70,13 +80,17 @@ static void check_grad(const mb_teacher_view *v, const char *what) {
 
 static void test_head(void) {
     uint64_t rng = 11;
-    float t[N * V], tv[N * K];
+    float t[N * V], tv[N * K], tlse[N], tlse2[N];
     int32_t ti[N * K];
     fill(t, N * V, &rng, 2.0f);
-    topk_rows(t, ti, tv);
+    topk_rows(t, 1.5f, ti, tv, tlse);
     mb_teacher_view full = {.logits = t, .temperature = 2.0f, .alpha = 0.7f};
-    mb_teacher_view top = {
-        .topk_ids = ti, .topk_logits = tv, .k = K, .temperature = 1.5f, .alpha = 0.6f};
+    mb_teacher_view top = {.topk_ids = ti,
+                           .topk_logits = tv,
+                           .topk_lse = tlse,
+                           .k = K,
+                           .temperature = 1.5f,
+                           .alpha = 0.6f};
     check_grad(&full, "full teacher");
     check_grad(&top, "top-k teacher");
 
@@ -107,11 +121,31 @@ static void test_head(void) {
             alli[r * V + i] = i;
             allv[r * V + i] = t[r * V + i];
         }
-    mb_teacher_view all = {
-        .topk_ids = alli, .topk_logits = allv, .k = V, .temperature = 2.0f, .alpha = 0.7f};
+    topk_rows(t, 2.0f, ti, tv, tlse2);
+    mb_teacher_view all = {.topk_ids = alli,
+                           .topk_logits = allv,
+                           .topk_lse = tlse2,
+                           .k = V,
+                           .temperature = 2.0f,
+                           .alpha = 0.7f};
     CHECK_NEAR(head(z, y, &full, a), head(z, y, &all, b), 1e-4);
     for (int i = 0; i < N * V; i++)
         CHECK_NEAR(a[i], b[i], 1e-6);
+
+    /* Coarse-graining to the top K plus the rest never increases the KL
+     * (alpha 1: the KL term alone), and keeps the tail's mass: a student
+     * equal to its teacher has zero top-K loss and gradient too. */
+    mb_teacher_view full1 = full, top1 = all;
+    full1.alpha = top1.alpha = 1.0f;
+    top1.k = K;
+    top1.topk_ids = ti;
+    top1.topk_logits = tv;
+    double kl_full = head(z, y, &full1, NULL), kl_top = head(z, y, &top1, NULL);
+    CHECK_MSG(kl_top <= kl_full + 1e-6 && kl_top > 0, "top-%d KL %g, full KL %g", K, kl_top,
+              kl_full);
+    CHECK_NEAR(head(t, y, &top1, a), 0.0, 1e-5);
+    for (int i = 0; i < N * V; i++)
+        CHECK_NEAR(a[i], 0.0, 1e-6);
 }
 
 /* ---- end to end on a tiny trained teacher ---------------------------- */

@@ -26,6 +26,7 @@ typedef struct {
     /* top-k cache over aligned windows: [n_win][ctx][k], and one micro-batch's rows */
     int32_t *cache_ids, *batch_ids;
     float *cache_logits, *batch_logits;
+    float *cache_lse, *batch_lse; /* [rows]: log sum exp(teacher logits / T) */
     size_t n_win;
 } distill_ctx;
 
@@ -52,6 +53,16 @@ static void top_k(const float *z, int n, int k, int32_t *ids, float *vals) {
     }
 }
 
+/* log sum exp(Z / T) over N values, in double. */
+static double lse_over_t(const float *z, int n, float t) {
+    double mx = -INFINITY, sum = 0;
+    for (int i = 0; i < n; i++)
+        mx = z[i] / t > mx ? z[i] / t : mx;
+    for (int i = 0; i < n; i++)
+        sum += exp(z[i] / t - mx);
+    return mx + log(sum);
+}
+
 static mb_status prepare(void *user, const mb_train_data *data, const mb_train_config *c) {
     distill_ctx *d = user;
     d->c = c; /* the loop's copy, with the vocabulary filled in */
@@ -66,14 +77,17 @@ static mb_status prepare(void *user, const mb_train_data *data, const mb_train_c
         return mb_errorf(MB_ERR_INVALID_ARG, "--topk %d exceeds the vocabulary (%d)", k, c->vocab);
     d->n_win = (data->n_train - 1) / (size_t)c->ctx;
     const size_t rows = d->n_win * (size_t)c->ctx, brows = (size_t)c->batch * c->ctx;
-    const double mib = (double)rows * k * 8 / 1048576.0;
+    const double mib = (double)rows * (k * 8 + 4) / 1048576.0;
     if (!d->run->quiet)
         fprintf(stderr, "teacher top-%d cache: %zu windows, %.1f MiB\n", k, d->n_win, mib);
     d->cache_ids = malloc(rows * k * sizeof *d->cache_ids);
     d->cache_logits = malloc(rows * k * sizeof *d->cache_logits);
     d->batch_ids = malloc(brows * k * sizeof *d->batch_ids);
     d->batch_logits = malloc(brows * k * sizeof *d->batch_logits);
-    if (!d->cache_ids || !d->cache_logits || !d->batch_ids || !d->batch_logits)
+    d->cache_lse = malloc(rows * sizeof *d->cache_lse);
+    d->batch_lse = malloc(brows * sizeof *d->batch_lse);
+    if (!d->cache_ids || !d->cache_logits || !d->batch_ids || !d->batch_logits || !d->cache_lse ||
+        !d->batch_lse)
         return mb_errorf(MB_ERR_NO_MEMORY, "teacher top-%d cache of %.1f MiB: out of memory", k,
                          mib);
     double t0 = mb_now();
@@ -82,8 +96,9 @@ static mb_status prepare(void *user, const mb_train_data *data, const mb_train_c
         if (st) return mb_error_prefix(st, "teacher %s: ", d->p->teacher_path);
         for (int r = 0; r < c->ctx; r++) {
             size_t row = w * c->ctx + r;
-            top_k(d->tlogits + (size_t)r * c->vocab, c->vocab, k, d->cache_ids + row * k,
-                  d->cache_logits + row * k);
+            const float *z = d->tlogits + (size_t)r * c->vocab;
+            top_k(z, c->vocab, k, d->cache_ids + row * k, d->cache_logits + row * k);
+            d->cache_lse[row] = (float)lse_over_t(z, c->vocab, d->p->temperature);
         }
         if (!d->run->quiet && ((w + 1) % 64 == 0 || w + 1 == d->n_win))
             fprintf(stderr, "\rteacher: %zu/%zu windows, %.0f tok/s", w + 1, d->n_win,
@@ -108,6 +123,7 @@ static double loss(void *user, mb_threadpool *pool, float *logits, const int32_t
                    (size_t)c->ctx * k * sizeof *d->batch_ids);
             memcpy(d->batch_logits + brow * k, d->cache_logits + row * k,
                    (size_t)c->ctx * k * sizeof *d->batch_logits);
+            memcpy(d->batch_lse + brow, d->cache_lse + row, (size_t)c->ctx * sizeof *d->batch_lse);
         } else if (teacher_window(d, inputs + brow, d->tlogits + brow * c->vocab)) {
             /* The windows were checked when the corpus loaded; a failure
              * here is a bug, and a NaN loss makes it visible. */
@@ -117,6 +133,7 @@ static double loss(void *user, mb_threadpool *pool, float *logits, const int32_t
     if (k > 0) {
         v.topk_ids = d->batch_ids;
         v.topk_logits = d->batch_logits;
+        v.topk_lse = d->batch_lse;
     } else {
         v.logits = d->tlogits;
     }
@@ -217,6 +234,8 @@ done:
     free(d.cache_logits);
     free(d.batch_ids);
     free(d.batch_logits);
+    free(d.cache_lse);
+    free(d.batch_lse);
     mb_session_free(d.ts);
     mb_model_free(d.teacher);
     return st;

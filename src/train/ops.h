@@ -80,11 +80,13 @@ double mb_loss_xent_eval(mb_threadpool *pool, const float *logits, const int32_t
                          int vocab, float *row_loss);
 
 /* A teacher's logits for the rows of a micro-batch: all of them
- * ([n][vocab]), or its top K ([n][k] ids and logits) when LOGITS is NULL. */
+ * ([n][vocab]), or its top K ([n][k] ids and logits, with its normalizer at
+ * temperature T per row) when LOGITS is NULL. */
 typedef struct {
     const float *logits;
     const int32_t *topk_ids;
     const float *topk_logits;
+    const float *topk_lse; /* [n]: log sum exp(teacher logits / T) over the vocabulary */
     int k;
     float temperature, alpha; /* T > 0; alpha in [0, 1]: the KL term's weight */
 } mb_teacher_view;
