@@ -3,11 +3,12 @@
 `distill` or `finetune` progress logs (their stderr). Standard library only;
 writes SVG.
 
-    scripts/loss_plot.py OUT.svg LABEL=train.log [LABEL=other.log ...] [--title T]
+    scripts/loss_plot.py OUT.svg LABEL=train.log [LABEL=other.log ...] [--title T] [--val-only]
 
 Each series draws its training loss (thin line, a running mean over 20
 steps, since single steps are noisy) and its validation loss (dots joined by
-a thick line).
+a thick line). --val-only leaves the training loss out (distillation's
+training loss mixes in the KL term, so it is not comparable across runs).
 """
 import os
 import re
@@ -44,11 +45,13 @@ def smooth(points, n=20):
 
 
 def main():
-    args, title = [], "loss"
+    args, title, val_only = [], "loss", False
     it = iter(sys.argv[1:])
     for a in it:
         if a == "--title":
             title = next(it)
+        elif a == "--val-only":
+            val_only = True
         else:
             args.append(a)
     if len(args) < 2:
@@ -59,7 +62,7 @@ def main():
         train, val = read_log(path)
         if not train:
             sys.exit(f"{path}: no progress lines")
-        series.append((label, smooth(train), val))
+        series.append((label, [] if val_only else smooth(train), val))
     xs = [s for _, t, v in series for s, _ in t + v]
     ys = [y for _, t, v in series for _, y in t + v]
     x0, x1 = 0, max(xs)
@@ -88,8 +91,10 @@ def main():
                f'transform="rotate(-90 18 {(TOP + H - BOTTOM) / 2})">loss (nats/token)</text>')
     for k, (label, train, val) in enumerate(series):
         c = COLORS[k % len(COLORS)]
-        pts = " ".join(f"{px(s):.1f},{py(v):.1f}" for s, v in train)
-        svg.append(f'<polyline fill="none" stroke="{c}" stroke-width="1" opacity="0.6" points="{pts}"/>')
+        if train:
+            pts = " ".join(f"{px(s):.1f},{py(v):.1f}" for s, v in train)
+            svg.append(f'<polyline fill="none" stroke="{c}" stroke-width="1" opacity="0.6" '
+                       f'points="{pts}"/>')
         if val:
             pts = " ".join(f"{px(s):.1f},{py(v):.1f}" for s, v in val)
             svg.append(f'<polyline fill="none" stroke="{c}" stroke-width="2.5" points="{pts}"/>')
