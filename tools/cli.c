@@ -89,8 +89,7 @@ int cli_sampling_flag(int argc, char **argv, int *i, mb_sampler_params *sp, int 
     if (!strcmp(a, "--min-p")) return float_flag(argc, argv, i, &sp->min_p);
     if (!strcmp(a, "--repeat-penalty")) return float_flag(argc, argv, i, &sp->repeat_penalty);
     if (!strcmp(a, "--presence-penalty")) return float_flag(argc, argv, i, &sp->presence_penalty);
-    if (!strcmp(a, "--frequency-penalty"))
-        return float_flag(argc, argv, i, &sp->frequency_penalty);
+    if (!strcmp(a, "--frequency-penalty")) return float_flag(argc, argv, i, &sp->frequency_penalty);
     if (!strcmp(a, "--top-k")) {
         if ((r = int_flag(argc, argv, i, 1 << 30, &l)) == 1) sp->top_k = (int)l;
         return r;
