@@ -73,8 +73,8 @@ static void run(const shape *sh, uint32_t wtype, int n, mb_threadpool *pool, int
             mb_rmsnorm(xn + (size_t)t * E, x + (size_t)t * E, w, E, 1e-5f);
         mb_act_prepare(&act, wtype, xn, E, n);
     });
-    double norm_fused = TIME_MIN(
-        reps, mb_fused_norm_quant(pool, nt, x, xn, w, n, E, 1e-5f, &act, wtype));
+    double norm_fused =
+        TIME_MIN(reps, mb_fused_norm_quant(pool, nt, x, xn, w, n, E, 1e-5f, &act, wtype));
 
     double rope_sep = TIME_MIN(reps, {
         for (int t = 0; t < n; t++) {
@@ -105,8 +105,8 @@ static void run(const shape *sh, uint32_t wtype, int n, mb_threadpool *pool, int
             x[i] += xn[i] * 1e-9f;
     });
     printf("| %s | %s | %d | %d | %.1f → %.1f | %.1f → %.1f | %.1f → %.1f | %.1f |\n", sh->name,
-           mb_type_name(wtype), n, nt, norm_sep, norm_fused, rope_sep, rope_fused,
-           glu_sep - copy, glu_fused - copy, 2 * resid);
+           mb_type_name(wtype), n, nt, norm_sep, norm_fused, rope_sep, rope_fused, glu_sep - copy,
+           glu_fused - copy, 2 * resid);
     free(x), free(xn), free(w), free(q), free(k), free(v), free(g), free(u), free(g0), free(kc);
     free(vc), free(act.data);
 }

@@ -44,11 +44,11 @@ typedef struct mb_sampler mb_sampler;
 /* ---- models ---------------------------------------------------------- */
 
 typedef struct {
-    int use_mmap;  /* -1 (default): read the weights into anonymous memory with huge pages
-                    * when they fit in available RAM with headroom (faster decode), map
-                    * the file otherwise; 1: always map; 0: always read into memory */
-    int use_mlock; /* lock the weights in RAM */
-    int verbose;   /* print load information to stderr */
+    int use_mmap;   /* -1 (default): read the weights into anonymous memory with huge pages
+                     * when they fit in available RAM with headroom (faster decode), map
+                     * the file otherwise; 1: always map; 0: always read into memory */
+    int use_mlock;  /* lock the weights in RAM */
+    int verbose;    /* print load information to stderr */
     int vocab_only; /* load only the tokenizer (vocab-only files too); no sessions */
     /* NULL (default): the pre-tokenizer tokenizer.ggml.pre names; else the
      * name of one to use instead, for byte-level BPE vocabularies ("gpt-2",
@@ -133,15 +133,13 @@ mb_status mb_session_rewind(mb_session *session, int pos);
  * is read once for all of them, which is what bounds decoding speed.
  * N_THREADS 0: the number of physical cores. */
 typedef struct mb_batch mb_batch;
-mb_status mb_batch_new(mb_model *model, int max_sessions, int n_ctx, int n_threads,
-                       mb_batch **out);
+mb_status mb_batch_new(mb_model *model, int max_sessions, int n_ctx, int n_threads, mb_batch **out);
 void mb_batch_free(mb_batch *batch);
 /* Feed IDS[i] to SESSIONS[i] (distinct sessions of the batch's model) at
  * its current position, for i < N, and advance each: afterwards each
  * session is as mb_session_eval of that one token leaves it, logits
  * included. Fails, feeding nothing, if a session's context is full. */
-mb_status mb_batch_decode(mb_batch *batch, mb_session *const *sessions, const mb_token *ids,
-                          int n);
+mb_status mb_batch_decode(mb_batch *batch, mb_session *const *sessions, const mb_token *ids, int n);
 
 /* ---- sampling -------------------------------------------------------- */
 
@@ -217,8 +215,7 @@ mb_status mb_chat_template_name(const mb_model *model, const char *override, con
  * there is room; *n_out gets the text's length, so CAP 0 measures.
  * MB_ERR_INVALID_ARG if CAP was too small or a role is unknown. */
 mb_status mb_chat_apply(const mb_model *model, const char *override, const mb_chat_message *msgs,
-                        size_t n, int add_generation_prompt, char *buf, size_t cap,
-                        size_t *n_out);
+                        size_t n, int add_generation_prompt, char *buf, size_t cap, size_t *n_out);
 
 /* The add_special to tokenize a rendered chat with: 0 when TEXT already
  * starts with the BOS token's text (templates often write it), so that BOS

@@ -137,7 +137,8 @@ static void test_moe_block(void) {
     for (int t = 0; t < NT; t++)
         mb_moe_forward(w, pool, &layer, xn + t * D, 1, one + t * D);
     double apart = 0;
-    for (int i = 0; i < NT * D; i++) apart = fmax(apart, fabs((double)one[i] - x[i]));
+    for (int i = 0; i < NT * D; i++)
+        apart = fmax(apart, fabs((double)one[i] - x[i]));
     CHECK_MSG(apart < 1e-5, "token by token differs from the batch by %g", apart);
     CHECK_EQ_INT(w->expert_runs, 4 + 6);
     mb_moe_work_free(w);

@@ -52,7 +52,7 @@ struct mb_model {
     float *owned_vectors;   /* norm weights stored in non-F32 types, converted */
     uint64_t weight_bytes;
     int is_mmap;
-    int vocab_only; /* loaded with mb_model_params.vocab_only: no weights, no sessions */
+    int vocab_only;       /* loaded with mb_model_params.vocab_only: no weights, no sessions */
     struct mb_lora *lora; /* a LoRA adapter (model/lora.h), or NULL */
     char desc[224];
 };
