@@ -53,16 +53,6 @@ static void top_k(const float *z, int n, int k, int32_t *ids, float *vals) {
     }
 }
 
-/* log sum exp(Z / T) over N values, in double. */
-static double lse_over_t(const float *z, int n, float t) {
-    double mx = -INFINITY, sum = 0;
-    for (int i = 0; i < n; i++)
-        mx = z[i] / t > mx ? z[i] / t : mx;
-    for (int i = 0; i < n; i++)
-        sum += exp(z[i] / t - mx);
-    return mx + log(sum);
-}
-
 static mb_status prepare(void *user, const mb_train_data *data, const mb_train_config *c) {
     distill_ctx *d = user;
     d->c = c; /* the loop's copy, with the vocabulary filled in */
@@ -98,7 +88,7 @@ static mb_status prepare(void *user, const mb_train_data *data, const mb_train_c
             size_t row = w * c->ctx + r;
             const float *z = d->tlogits + (size_t)r * c->vocab;
             top_k(z, c->vocab, k, d->cache_ids + row * k, d->cache_logits + row * k);
-            d->cache_lse[row] = (float)lse_over_t(z, c->vocab, d->p->temperature);
+            d->cache_lse[row] = (float)mb_logsumexp_scaled(z, c->vocab, 1.0f / d->p->temperature);
         }
         if (!d->run->quiet && ((w + 1) % 64 == 0 || w + 1 == d->n_win))
             fprintf(stderr, "\rteacher: %zu/%zu windows, %.0f tok/s", w + 1, d->n_win,

@@ -33,15 +33,13 @@ typedef struct {
     float scale;
 } distill_job;
 
-/* log-sum-exp of Z[0..n) / T in double; MX receives max(Z) / T. */
-static double logsumexp_scaled(const float *z, int n, float inv_t, float *mx_out) {
+double mb_logsumexp_scaled(const float *z, int n, float inv_t) {
     float mx = -INFINITY;
     for (int i = 0; i < n; i++)
         mx = z[i] * inv_t > mx ? z[i] * inv_t : mx;
     double sum = 0;
     for (int i = 0; i < n; i++)
         sum += exp((double)(z[i] * inv_t - mx));
-    *mx_out = mx;
     return mx + log(sum);
 }
 
@@ -60,9 +58,9 @@ static void distill_task(void *p, int ith, int nth) {
         return;
     }
     for (long r = r0; r < r1; r++) {
-        float *z = j->logits + (size_t)r * j->vocab, mx;
-        const double lse1 = logsumexp_scaled(z, j->vocab, 1.0f, &mx);
-        const double lse_t = logsumexp_scaled(z, j->vocab, inv_t, &mx);
+        float *z = j->logits + (size_t)r * j->vocab;
+        const double lse1 = mb_logsumexp_scaled(z, j->vocab, 1.0f);
+        const double lse_t = mb_logsumexp_scaled(z, j->vocab, inv_t);
         const int y = j->targets[r];
         double kl = 0;
         /* The student's terms first: dz = (1-a) q + a T q_T, then the
@@ -70,8 +68,7 @@ static void distill_task(void *p, int ith, int nth) {
         const float ce = (float)(lse1 - z[y]);
         if (t->logits) {
             const float *tz = t->logits + (size_t)r * j->vocab;
-            float tmx;
-            const double tlse = logsumexp_scaled(tz, j->vocab, inv_t, &tmx);
+            const double tlse = mb_logsumexp_scaled(tz, j->vocab, inv_t);
             for (int i = 0; i < j->vocab; i++) {
                 const double lp = tz[i] * inv_t - tlse, lq = z[i] * inv_t - lse_t;
                 const double pt = exp(lp);
