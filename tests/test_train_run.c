@@ -10,26 +10,15 @@
 
 #include "format/gguf.h"
 #include "test_util.h"
+#include "train_fixture.h"
 #include "train/bpe_train.h"
 #include "train/ops.h"
 #include "train/train.h"
 
 static char dir[512], tok_path[600], corpus_path[600];
 
-/* A short text with enough repetition to be learnt in a few hundred steps. */
 static void write_corpus(void) {
-    static const char *lines[] = {"the cat sat on the mat.\n", "a dog ran in the park.\n",
-                                  "we like to read books.\n", "she sings a happy song.\n"};
-    snprintf(corpus_path, sizeof corpus_path, "%s/corpus.txt", dir);
-    FILE *f = fopen(corpus_path, "w");
-    for (int i = 0; i < 200; i++)
-        fputs(lines[i % 4], f);
-    fclose(f);
-    size_t len = 0;
-    char *text = mbt_read_file(corpus_path, &len);
-    snprintf(tok_path, sizeof tok_path, "%s/tok.gguf", dir);
-    CHECK_OK(mb_bpe_train_file(text, len, 300, "gpt-2", tok_path, NULL));
-    free(text);
+    mbt_train_fixture(dir, corpus_path, sizeof corpus_path, tok_path, sizeof tok_path);
 }
 
 static void tiny_config(mb_train_config *c) {
