@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mb_imatrix *im = NULL;
     if (mb_imatrix_parse(data, size, "fuzz", &im) != MB_OK) return 0;
-    double h = im->chunk_count + im->chunk_size + im->n_datasets;
+    double h = (double)im->chunk_count + im->chunk_size + im->n_datasets;
     for (int i = 0; i < im->n; i++) {
         const mb_imatrix_entry *e = &im->e[i];
         h += e->name[0];
