@@ -77,7 +77,8 @@ static float run_config(const config *c, uint64_t seed, float *vs_ref) {
     float *want = malloc((size_t)hd * sizeof *want);
     float *ref = malloc((size_t)c->n_tok * n_head * hd * sizeof *ref);
     float *got = malloc((size_t)c->n_tok * n_head * hd * sizeof *got);
-    float *work = malloc((size_t)mb_attention_work_floats(hd) * sizeof *work);
+    float *work = malloc((size_t)mb_attention_work_floats(hd, n_ctx) * sizeof *work);
+    float *alt = malloc((size_t)c->n_tok * n_head * hd * sizeof *alt);
     float vmax = 0.0f;
     for (int i = 0; i < n_ctx * kv_dim; i++) {
         k[i] = mb_fp32_to_fp16(c->k_amp * mbt_rand_float(&rng));
@@ -91,32 +92,47 @@ static float run_config(const config *c, uint64_t seed, float *vs_ref) {
     *vs_ref = 0.0f;
     for (int l = 0; l < n_levels; l++) {
         float *dst = l == 0 ? ref : got;
-        for (int kvh = 0; kvh < c->n_kv_head; kvh++) {
-            /* Rows: group heads x tokens, at most MB_ATTN_MAX_ROWS per call. */
-            const float *qr[MB_ATTN_MAX_ROWS];
-            float *orow[MB_ATTN_MAX_ROWS];
-            int len[MB_ATTN_MAX_ROWS], nr = 0;
-            for (int t = 0; t < c->n_tok; t++)
-                for (int h = kvh * c->group; h < (kvh + 1) * c->group; h++) {
-                    const size_t off = ((size_t)t * n_head + h) * hd;
-                    qr[nr] = q + off, orow[nr] = dst + off, len[nr] = c->pos + t + 1;
-                    if (++nr == MB_ATTN_MAX_ROWS ||
-                        (t == c->n_tok - 1 && h == (kvh + 1) * c->group - 1)) {
-                        mb_attn_rows a = {.hd = hd,
-                                          .n_rows = nr,
-                                          .q = qr,
-                                          .out = orow,
-                                          .len = len,
-                                          .k = k + kvh * hd,
-                                          .v = v + kvh * hd,
-                                          .stride = kv_dim,
-                                          .scale = scale,
-                                          .mode = c->mode};
-                        mb_attention_rows(levels[l], &a, work);
-                        nr = 0;
+        /* Exact mode keeps the first pass's scores for the second when the
+         * store covers the rows (work_ctx n_ctx), computes them again when
+         * there is none (0) or the rows are longer (pos); all three must
+         * give the same bits. */
+        const int ctxs[3] = {n_ctx, 0, c->pos};
+        for (int sv = 0; sv < (c->mode == MB_ATTN_EXACT ? 3 : 1); sv++)
+            for (int kvh = 0; kvh < c->n_kv_head; kvh++) {
+                /* Rows: group heads x tokens, at most MB_ATTN_MAX_ROWS per call. */
+                const float *qr[MB_ATTN_MAX_ROWS];
+                float *orow[MB_ATTN_MAX_ROWS];
+                int len[MB_ATTN_MAX_ROWS], nr = 0;
+                for (int t = 0; t < c->n_tok; t++)
+                    for (int h = kvh * c->group; h < (kvh + 1) * c->group; h++) {
+                        const size_t off = ((size_t)t * n_head + h) * hd;
+                        qr[nr] = q + off, orow[nr] = dst + off, len[nr] = c->pos + t + 1;
+                        if (++nr == MB_ATTN_MAX_ROWS ||
+                            (t == c->n_tok - 1 && h == (kvh + 1) * c->group - 1)) {
+                            mb_attn_rows a = {.hd = hd,
+                                              .n_rows = nr,
+                                              .q = qr,
+                                              .out = orow,
+                                              .len = len,
+                                              .k = k + kvh * hd,
+                                              .v = v + kvh * hd,
+                                              .stride = kv_dim,
+                                              .scale = scale,
+                                              .mode = c->mode,
+                                              .work_ctx = ctxs[sv]};
+                            if (sv > 0)
+                                for (int r = 0; r < nr; r++)
+                                    orow[r] = alt + (orow[r] - dst);
+                            mb_attention_rows(levels[l], &a, work);
+                            for (int r = 0; sv > 0 && r < nr; r++)
+                                CHECK_MSG(
+                                    memcmp(orow[r], dst + (orow[r] - alt), hd * sizeof(float)) == 0,
+                                    "%s: work_ctx %d changes the result (hd %d, row %d)",
+                                    levels[l]->name, ctxs[sv], hd, r);
+                            nr = 0;
+                        }
                     }
-                }
-        }
+            }
         for (int t = 0; t < c->n_tok; t++)
             for (int h = 0; h < n_head; h++) {
                 const size_t off = ((size_t)t * n_head + h) * hd;
@@ -129,7 +145,7 @@ static float run_config(const config *c, uint64_t seed, float *vs_ref) {
                 }
             }
     }
-    free(k), free(v), free(q), free(want), free(ref), free(got), free(work);
+    free(k), free(v), free(q), free(want), free(ref), free(got), free(work), free(alt);
     worst[c->mode] = fmaxf(worst[c->mode], err);
     worst_simd[c->mode] = fmaxf(worst_simd[c->mode], *vs_ref);
     return err;
@@ -198,7 +214,7 @@ static void test_rescale(void) {
     }
     for (int i = 0; i < HD; i++)
         q[i] = 4.0f;
-    CHECK(mb_attention_work_floats(HD) <= (int64_t)(sizeof work / sizeof *work));
+    CHECK(mb_attention_work_floats(HD, 0) <= (int64_t)(sizeof work / sizeof *work));
     for (int l = 0; l < 2 * n_levels; l++) {
         const float *qr = q;
         float *o = out;

@@ -42,13 +42,19 @@ mb_attn_mode mb_attention_mode(void) {
 }
 
 /* acc and the F16-rounded query rows (rows x hd floats each), then m and l
- * (rows each), then F16 staging for one row. */
+ * (rows each), then F16 staging for one row (rounded up to 16 floats, so
+ * the score store after it starts 64-byte aligned when WORK does). */
 static int64_t work_floats(int n_rows, int hd) {
-    return 2 * (int64_t)n_rows * hd + 2 * n_rows + (hd + 1) / 2;
+    return 2 * (int64_t)n_rows * hd + 2 * n_rows + ((hd + 1) / 2 + 15) / 16 * 16;
 }
 
-int64_t mb_attention_work_floats(int hd) {
-    return work_floats(MB_ATTN_MAX_ROWS, hd);
+/* Exact mode's score store: rows x n_ctx, only up to the cap. */
+static int64_t score_floats(int n_ctx) {
+    return n_ctx > 0 && n_ctx <= MB_ATTN_SCORE_CAP ? (int64_t)MB_ATTN_MAX_ROWS * n_ctx : 0;
+}
+
+int64_t mb_attention_work_floats(int hd, int n_ctx) {
+    return work_floats(MB_ATTN_MAX_ROWS, hd) + score_floats(n_ctx);
 }
 
 void mb_attention_rows(const mb_kernel_table *kt, const mb_attn_rows *a, float *work) {
@@ -81,6 +87,14 @@ void mb_attention_rows(const mb_kernel_table *kt, const mb_attn_rows *a, float *
                              .l = l,
                              .acc = acc};
     const int exact = a->mode == MB_ATTN_EXACT;
+    /* The scores of the first pass serve the second when they fit the store
+     * (the caller sized it for work_ctx positions); else they are computed
+     * again, to the same values. */
+    if (exact && score_floats(a->work_ctx) > 0 && max_len <= a->work_ctx) {
+        t.scores = work + work_floats(MB_ATTN_MAX_ROWS, hd);
+        t.score_ld = a->work_ctx;
+    }
+    float *const scores0 = t.scores;
     for (int pass = 0; pass < 1 + exact; pass++) {
         t.step = !exact ? MB_ATTN_STEP_ONLINE : pass == 0 ? MB_ATTN_STEP_STATS : MB_ATTN_STEP_APPLY;
         for (int j0 = 0; j0 < max_len; j0 += MB_ATTN_TILE) {
@@ -91,6 +105,7 @@ void mb_attention_rows(const mb_kernel_table *kt, const mb_attn_rows *a, float *
             }
             t.k = a->k + (int64_t)j0 * a->stride;
             t.v = a->v + (int64_t)j0 * a->stride;
+            if (scores0) t.scores = scores0 + j0;
             step(&t);
         }
     }

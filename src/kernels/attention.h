@@ -20,6 +20,10 @@ enum {
     MB_ATTN_TILE = 64,     /* key/value positions per tile */
     MB_ATTN_MAX_ROWS = 32, /* query rows processed together */
     MB_ATTN_MAX_HD = 1024, /* head dimension limit */
+    /* Longest context whose scores exact mode keeps between its passes:
+     * MB_ATTN_MAX_ROWS x 65536 floats is 8 MiB per thread. Past it the
+     * second pass computes q . K again (same scores, twice the work). */
+    MB_ATTN_SCORE_CAP = 65536,
 };
 
 /* How mb_attention_rows meets the tiles (mb_attn_rows.mode). */
@@ -49,7 +53,10 @@ enum { MB_ATTN_STEP_ONLINE, MB_ATTN_STEP_STATS, MB_ATTN_STEP_APPLY };
  *   APPLY:  acc[r] += sum_j fp16(exp(s_j - m[r]) * (1 / l[r])) * V[j]
  *           (m and l final, from the STATS pass).
  *   ONLINE: STATS, then acc[r] = exp(m_old - m') acc[r] +
- *           sum_j fp16(exp(s_j - m')) * V[j] (normalized at the end). */
+ *           sum_j fp16(exp(s_j - m')) * V[j] (normalized at the end).
+ * With SCORES set (exact mode), STATS stores s_j of row r at scores[r *
+ * score_ld + j] and APPLY reads them there instead of computing q . K
+ * again; APPLY's results are the same either way. */
 struct mb_attn_tile {
     int step, hd, n_rows, n_kv;
     const float *q;
@@ -58,6 +65,8 @@ struct mb_attn_tile {
     int64_t stride;
     float scale;
     float *m, *l, *acc;
+    float *scores; /* NULL: APPLY recomputes the scores */
+    int64_t score_ld;
 };
 
 /* The scalar reference of the tile step (tables without a SIMD one use it). */
@@ -73,17 +82,24 @@ typedef struct {
     int64_t stride;        /* values between consecutive positions */
     float scale;
     mb_attn_mode mode;
+    /* Positions WORK was sized for (mb_attention_work_floats(hd, work_ctx));
+     * 0, or rows longer than it, and exact mode computes q . K twice. */
+    int work_ctx;
 } mb_attn_rows;
 
 /* The mode the forward pass uses: MB_ATTN_EXACT, or what MATCHBOX_ATTN
  * names ("exact" or "online"), read once. */
 mb_attn_mode mb_attention_mode(void);
 
-/* Floats of scratch mb_attention_rows needs for head dimension HD. */
-int64_t mb_attention_work_floats(int hd);
+/* Floats of scratch mb_attention_rows needs for head dimension HD and rows
+ * of up to N_CTX positions: O(rows x head dim), plus, for N_CTX in 1..
+ * MB_ATTN_SCORE_CAP, exact mode's score store of MB_ATTN_MAX_ROWS x N_CTX
+ * (O(rows x context), never O(n^2)). N_CTX 0: no store. */
+int64_t mb_attention_work_floats(int hd, int n_ctx);
 /* out[r] = softmax(scale * q[r] . K[j]) . V[j] over j < len[r], with the
  * tile kernel of table KT (NULL: mb_kernels()). A row with len 0 gets zeros.
- * WORK holds mb_attention_work_floats(hd) floats, 64-byte aligned is best. */
+ * WORK holds mb_attention_work_floats(hd, a->work_ctx) floats, 64-byte
+ * aligned is best. */
 void mb_attention_rows(const mb_kernel_table *kt, const mb_attn_rows *a, float *work);
 
 /* The F16 -> F32 table (65536 entries), built on first use. */

@@ -57,8 +57,10 @@ mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_
     s->attn = alloc_floats(b * q_dim, &failed);
     s->gate = alloc_floats(b * hp->n_ff, &failed);
     s->up = alloc_floats(b * hp->n_ff, &failed);
-    /* Attention scratch per thread: O(rows x head_dim), not O(n_ctx). */
-    s->scores = alloc_floats((size_t)n_threads * mb_attention_work_floats(hp->head_dim), &failed);
+    /* Attention scratch per thread: O(rows x head_dim), plus exact mode's
+     * score store of O(rows x n_ctx) (none past MB_ATTN_SCORE_CAP). */
+    s->scores = alloc_floats(
+        (size_t)n_threads * mb_attention_work_floats(hp->head_dim, n_ctx), &failed);
     s->logits = alloc_floats((size_t)hp->n_vocab, &failed);
     /* 4 bytes per value bounds every activation type (F32 is the widest). */
     s->act_in = alloc_floats(b * hp->n_embd, &failed);
@@ -134,7 +136,7 @@ static void attention_worker(void *ctx, int ith, int nth) {
     const mb_hparams *hp = &s->model->hp;
     const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     const int64_t kv_dim = (int64_t)hp->n_head_kv * hd, q_dim = (int64_t)hp->n_head * hd;
-    float *work = s->scores + (size_t)ith * mb_attention_work_floats(hd);
+    float *work = s->scores + (size_t)ith * mb_attention_work_floats(hd, s->n_ctx);
     const float *q[MB_ATTN_MAX_ROWS];
     float *o[MB_ATTN_MAX_ROWS];
     int len[MB_ATTN_MAX_ROWS];
@@ -165,7 +167,8 @@ static void attention_worker(void *ctx, int ith, int nth) {
                           .k = kc + (size_t)kvh * hd,
                           .v = vc + (size_t)kvh * hd,
                           .stride = kv_dim,
-                          .scale = 1.0f / sqrtf((float)hd)};
+                          .scale = 1.0f / sqrtf((float)hd),
+                          .work_ctx = s->n_ctx};
         mb_attention_rows(NULL, &a, work);
     }
 }

@@ -14,13 +14,20 @@ void mb_ref_attn_tile(const struct mb_attn_tile *t) {
         const int n = t->len[r];
         if (n <= 0) continue;
         const float *q = t->q + (size_t)r * hd;
+        float *stored = t->scores ? t->scores + r * t->score_ld : NULL;
+        const int reuse = stored && t->step == MB_ATTN_STEP_APPLY;
         float mx = -INFINITY;
         for (int j = 0; j < n; j++) {
-            const uint16_t *kj = t->k + (int64_t)j * t->stride;
-            double d = 0.0;
-            for (int i = 0; i < hd; i++)
-                d += (double)q[i] * mb_half_to_float(kj[i]);
-            s[j] = (float)d * t->scale;
+            if (reuse) {
+                s[j] = stored[j];
+            } else {
+                const uint16_t *kj = t->k + (int64_t)j * t->stride;
+                double d = 0.0;
+                for (int i = 0; i < hd; i++)
+                    d += (double)q[i] * mb_half_to_float(kj[i]);
+                s[j] = (float)d * t->scale;
+                if (stored && t->step == MB_ATTN_STEP_STATS) stored[j] = s[j];
+            }
             mx = fmaxf(mx, s[j]);
         }
         /* Every score is -inf (or NaN): nothing this tile can add. */

@@ -2,49 +2,39 @@
  * kernels/attention.h), written once over a level's vector macros:
  *   MBX_VEC, MBX_W (lanes), MBX_ZERO(), MBX_SET1(x), MBX_LD(p), MBX_ST(p, v),
  *   MBX_LDF16(p) (W halves to floats), MBX_FMA(a, b, acc), MBX_ADD, MBX_MUL,
- *   MBX_HSUM(v), MBX_EXP(v) (0 below -87), MBX_R16(v) (round to F16 and back).
- * Scores: four query rows meet each key row while its halves are converted
- * once. Weighted sum of V: each chunk of W output values stays in registers
- * for up to eight rows while the tile's V rows stream past it from L1, so a
- * V tile is converted once per eight rows. Rows shorter than the longest of
- * their block get weight 0 past their end. */
+ *   MBX_MAX(a, b) (b where a is NaN), MBX_HSUM(v), MBX_HMAX(v),
+ *   MBX_EXP(v) (0 below -87), MBX_R16(v) (round to F16 and back),
+ *   mbx_transpose(MBX_VEC r[MBX_W]) (a W x W block in place), and the score
+ *   blocking MBX_KT_ROWS x MBX_KT_VECS (accumulators in registers).
+ * Scores, several rows (the usual case: a GQA group, prefill tokens): the
+ * tile's K is converted and transposed once, keys in lanes, and each row's
+ * scores come out W at a time from broadcast FMAs over the head dimension,
+ * MBX_KT_ROWS rows per loaded K vector; no horizontal sums. With fewer rows
+ * the transpose costs more than it saves: one dot and one horizontal sum per
+ * (row, key). Weighted sum of V: each chunk of W output values stays in
+ * registers for up to eight rows while the tile's V rows stream past it
+ * from L1, so a V tile is converted once per eight rows. Rows shorter than
+ * the longest of their block get weight 0 past their end. */
 #ifndef MB_KERNELS_X86_ATTN_BODY_H
 #define MB_KERNELS_X86_ATTN_BODY_H
 
 #include <math.h>
+#include <string.h>
 
 #include "kernels/attention.h"
 #include "tensor/fp16.h"
 #include "tensor/types.h"
 
-static void mbx_attn_scores(const struct mb_attn_tile *t, float (*s)[MB_ATTN_TILE]) {
+enum {
+    MBX_KT_DIMS = 64,    /* head dimensions per transposed block (16 KiB) */
+    MBX_KT_MIN_ROWS = 4, /* rows from which the transpose pays */
+    MBX_KT_KEYS = MBX_KT_VECS * MBX_W,
+};
+
+/* One row at a time: a W-lane dot per key, then a horizontal sum. */
+static void mbx_attn_scores_rows(const struct mb_attn_tile *t, float (*s)[MB_ATTN_TILE]) {
     const int hd = t->hd, hv = hd / MBX_W * MBX_W;
-    int r = 0;
-    for (; r + 4 <= t->n_rows; r += 4) {
-        int n = 0;
-        for (int k = 0; k < 4; k++)
-            n = t->len[r + k] > n ? t->len[r + k] : n;
-        const float *q0 = t->q + (size_t)r * hd, *q1 = q0 + hd, *q2 = q1 + hd, *q3 = q2 + hd;
-        for (int j = 0; j < n; j++) {
-            const uint16_t *kj = t->k + (int64_t)j * t->stride;
-            MBX_VEC a0 = MBX_ZERO(), a1 = MBX_ZERO(), a2 = MBX_ZERO(), a3 = MBX_ZERO();
-            for (int i = 0; i < hv; i += MBX_W) {
-                const MBX_VEC kv = MBX_LDF16(kj + i);
-                a0 = MBX_FMA(MBX_LD(q0 + i), kv, a0);
-                a1 = MBX_FMA(MBX_LD(q1 + i), kv, a1);
-                a2 = MBX_FMA(MBX_LD(q2 + i), kv, a2);
-                a3 = MBX_FMA(MBX_LD(q3 + i), kv, a3);
-            }
-            float d0 = MBX_HSUM(a0), d1 = MBX_HSUM(a1), d2 = MBX_HSUM(a2), d3 = MBX_HSUM(a3);
-            for (int i = hv; i < hd; i++) {
-                const float kf = mb_half_to_float(kj[i]);
-                d0 += q0[i] * kf, d1 += q1[i] * kf, d2 += q2[i] * kf, d3 += q3[i] * kf;
-            }
-            s[r][j] = d0 * t->scale, s[r + 1][j] = d1 * t->scale;
-            s[r + 2][j] = d2 * t->scale, s[r + 3][j] = d3 * t->scale;
-        }
-    }
-    for (; r < t->n_rows; r++) {
+    for (int r = 0; r < t->n_rows; r++) {
         const float *q = t->q + (size_t)r * hd;
         for (int j = 0; j < t->len[r]; j++) {
             const uint16_t *kj = t->k + (int64_t)j * t->stride;
@@ -59,20 +49,126 @@ static void mbx_attn_scores(const struct mb_attn_tile *t, float (*s)[MB_ATTN_TIL
     }
 }
 
+/* kt[i][j] = K[j][i0 + i] as floats for i < NI, keys j < NJ (a multiple of
+ * W); keys past n_kv are 0 (never read past the tile). */
+static void mbx_attn_kt(const struct mb_attn_tile *t, int i0, int ni, int nj,
+                        float (*kt)[MB_ATTN_TILE]) {
+    const int nv = ni / MBX_W * MBX_W;
+    for (int j0 = 0; j0 < nj; j0 += MBX_W) {
+        for (int i = 0; i < nv; i += MBX_W) {
+            MBX_VEC r[MBX_W];
+            for (int jj = 0; jj < MBX_W; jj++)
+                r[jj] = j0 + jj < t->n_kv
+                            ? MBX_LDF16(t->k + (int64_t)(j0 + jj) * t->stride + i0 + i)
+                            : MBX_ZERO();
+            mbx_transpose(r);
+            for (int c = 0; c < MBX_W; c++)
+                MBX_ST(kt[i + c] + j0, r[c]);
+        }
+        for (int i = nv; i < ni; i++)
+            for (int jj = 0; jj < MBX_W; jj++)
+                kt[i][j0 + jj] =
+                    j0 + jj < t->n_kv
+                        ? mb_half_to_float(t->k[(int64_t)(j0 + jj) * t->stride + i0 + i])
+                        : 0.0f;
+    }
+}
+
+/* Rows [r, r + RB) x keys [jb, jb + MBX_KT_KEYS) over dimensions [i0, i0 +
+ * NI): the partial sums of earlier dimension blocks are in s (I0 > 0), and
+ * the last block scales. Always inlined so that a constant RB keeps the
+ * accumulators in registers. */
+static inline __attribute__((always_inline)) void
+mbx_attn_kt_block(const struct mb_attn_tile *t, const float (*kt)[MB_ATTN_TILE], int i0, int ni,
+                  int r, int rb, int jb, float (*s)[MB_ATTN_TILE]) {
+    MBX_VEC acc[MBX_KT_ROWS][MBX_KT_VECS];
+#pragma GCC unroll 8
+    for (int k = 0; k < rb; k++)
+#pragma GCC unroll 8
+        for (int v = 0; v < MBX_KT_VECS; v++)
+            acc[k][v] = i0 ? MBX_LD(s[r + k] + jb + v * MBX_W) : MBX_ZERO();
+    const float *q = t->q + (size_t)r * t->hd + i0;
+    for (int i = 0; i < ni; i++) {
+        MBX_VEC kv[MBX_KT_VECS];
+#pragma GCC unroll 8
+        for (int v = 0; v < MBX_KT_VECS; v++)
+            kv[v] = MBX_LD(kt[i] + jb + v * MBX_W);
+#pragma GCC unroll 8
+        for (int k = 0; k < rb; k++) {
+            const MBX_VEC b = MBX_SET1(q[(size_t)k * t->hd + i]);
+#pragma GCC unroll 8
+            for (int v = 0; v < MBX_KT_VECS; v++)
+                acc[k][v] = MBX_FMA(b, kv[v], acc[k][v]);
+        }
+    }
+    const MBX_VEC sc = MBX_SET1(i0 + ni == t->hd ? t->scale : 1.0f);
+#pragma GCC unroll 8
+    for (int k = 0; k < rb; k++)
+#pragma GCC unroll 8
+        for (int v = 0; v < MBX_KT_VECS; v++)
+            MBX_ST(s[r + k] + jb + v * MBX_W, MBX_MUL(acc[k][v], sc));
+}
+
+/* Keys in lanes: the K tile transposed once per MBX_KT_DIMS dimensions,
+ * then every row's scores from broadcast FMAs (keys past n_kv get junk
+ * scores that no row reads). */
+static void mbx_attn_scores_kt(const struct mb_attn_tile *t, float (*s)[MB_ATTN_TILE]) {
+    float kt[MBX_KT_DIMS][MB_ATTN_TILE] __attribute__((aligned(64)));
+    const int hd = t->hd, nr = t->n_rows;
+    const int nj = (t->n_kv + MBX_KT_KEYS - 1) / MBX_KT_KEYS * MBX_KT_KEYS;
+    for (int i0 = 0; i0 < hd; i0 += MBX_KT_DIMS) {
+        const int ni = hd - i0 < MBX_KT_DIMS ? hd - i0 : MBX_KT_DIMS;
+        mbx_attn_kt(t, i0, ni, nj, kt);
+        for (int jb = 0; jb < nj; jb += MBX_KT_KEYS) {
+            int r = 0;
+            for (; r + MBX_KT_ROWS <= nr; r += MBX_KT_ROWS)
+                mbx_attn_kt_block(t, (const float(*)[MB_ATTN_TILE])kt, i0, ni, r, MBX_KT_ROWS, jb,
+                                  s);
+            for (; r < nr; r++)
+                mbx_attn_kt_block(t, (const float(*)[MB_ATTN_TILE])kt, i0, ni, r, 1, jb, s);
+        }
+    }
+}
+
+/* The tile's scores: computed, or in APPLY read back from the store of the
+ * STATS pass (the same values, so m and l fit them exactly). */
+static void mbx_attn_scores(const struct mb_attn_tile *t, float (*s)[MB_ATTN_TILE]) {
+    const int store = t->scores != NULL;
+    if (store && t->step == MB_ATTN_STEP_APPLY) {
+        for (int r = 0; r < t->n_rows; r++)
+            memcpy(s[r], t->scores + r * t->score_ld, (size_t)t->len[r] * sizeof **s);
+        return;
+    }
+    if (t->n_rows >= MBX_KT_MIN_ROWS)
+        mbx_attn_scores_kt(t, s);
+    else
+        mbx_attn_scores_rows(t, s);
+    if (store && t->step == MB_ATTN_STEP_STATS)
+        for (int r = 0; r < t->n_rows; r++)
+            memcpy(t->scores + r * t->score_ld, s[r], (size_t)t->len[r] * sizeof **s);
+}
+
 /* Turns row R's scores into F16-rounded weights (0 past its length, up to
  * N_PAD) for the tile step's phase, updating m and l (and rescaling the
  * accumulator) where the phase does. Returns 0 when no V product follows. */
 static int mbx_attn_weights(const struct mb_attn_tile *t, int r, float *s, int n_pad) {
     const int n = t->len[r], hd = t->hd;
-    float mx = -INFINITY;
-    for (int j = 0; j < n; j++)
-        mx = fmaxf(mx, s[j]);
+    /* The maximum ignores NaN scores, as fmaxf would (MBX_MAX keeps its
+     * second operand, the scalar compare its right side), without a libm
+     * call per score. */
+    MBX_VEC vmx = MBX_SET1(-INFINITY);
+    int j = 0;
+    for (; j + MBX_W <= n; j += MBX_W)
+        vmx = MBX_MAX(MBX_LD(s + j), vmx);
+    float mx = MBX_HMAX(vmx);
+    for (; j < n; j++)
+        mx = s[j] > mx ? s[j] : mx;
     if (!(mx > -INFINITY)) {
-        for (int j = 0; j < n_pad; j++)
+        for (j = 0; j < n_pad; j++)
             s[j] = 0.0f;
         return 0;
     }
-    int j = 0;
+    j = 0;
     if (t->step == MB_ATTN_STEP_APPLY) {
         const float m = t->m[r], inv = 1.0f / t->l[r];
         const MBX_VEC vneg = MBX_SET1(-m), vinv = MBX_SET1(inv);
@@ -85,7 +181,7 @@ static int mbx_attn_weights(const struct mb_attn_tile *t, int r, float *s, int n
         return 1;
     }
     const int online = t->step == MB_ATTN_STEP_ONLINE;
-    const float m_new = fmaxf(t->m[r], mx);
+    const float m_new = t->m[r] > mx ? t->m[r] : mx; /* neither is NaN */
     const float c = expf(t->m[r] - m_new);
     const MBX_VEC vneg = MBX_SET1(-m_new);
     MBX_VEC sum = MBX_ZERO();

@@ -12,6 +12,37 @@ static inline __m256 mbx_round16(__m256 v) {
     return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
+/* 8 x 8 floats in place: pairs of rows interleaved by float, then by float
+ * pair, then the 128-bit halves exchanged. */
+static inline void mbx_transpose(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int k = 0; k < 4; k++) {
+        t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    /* u[4k + m], 128-bit half L: column 4L + m of rows 4k..4k+3. */
+    for (int k = 0; k < 2; k++) {
+        u[4 * k] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], 0x44);
+        u[4 * k + 1] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], 0xee);
+        u[4 * k + 2] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0x44);
+        u[4 * k + 3] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0xee);
+    }
+    for (int m = 0; m < 4; m++) {
+        r[m] = _mm256_permute2f128_ps(u[m], u[4 + m], 0x20);
+        r[4 + m] = _mm256_permute2f128_ps(u[m], u[4 + m], 0x31);
+    }
+}
+
+static inline float mbx_hmax(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+/* Scores: 2 rows x 32 keys of accumulators, 8 of the 16 registers. */
+#define MBX_KT_ROWS 2
+#define MBX_KT_VECS 4
 #define MBX_VEC __m256
 #define MBX_W 8
 #define MBX_ZERO() _mm256_setzero_ps()
@@ -22,7 +53,9 @@ static inline __m256 mbx_round16(__m256 v) {
 #define MBX_FMA(a, b, acc) _mm256_fmadd_ps(a, b, acc)
 #define MBX_ADD(a, b) _mm256_add_ps(a, b)
 #define MBX_MUL(a, b) _mm256_mul_ps(a, b)
+#define MBX_MAX(a, b) _mm256_max_ps(a, b)
 #define MBX_HSUM(v) mbx_hsum(v)
+#define MBX_HMAX(v) mbx_hmax(v)
 #define MBX_EXP(v) mbx_exp8(v)
 #define MBX_R16(v) mbx_round16(v)
 
