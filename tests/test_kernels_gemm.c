@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/threadpool.h"
 #include "kernels/kernels.h"
+#include "kernels/matmul.h"
+#include "tensor/blocks.h"
 #include "tensor/types.h"
 #include "test_util.h"
 
@@ -67,6 +70,113 @@ static void check_level(const mb_kernel_table *k, uint32_t type, int64_t n, int 
     free(got);
 }
 
+/* Packed batches (pack + gemm_packed) against the same level's vec_dot:
+ * N_W rows of a panel (the rest padding), N_A activation rows; within
+ * float rounding, padding rows give 0, and a pair gives the same bits
+ * alone (one activation row) as in the batch. Returns 1 if the level has
+ * a packed kernel for TYPE. */
+static int check_packed(const mb_kernel_table *k, uint32_t type, int64_t n, int n_w, int n_a,
+                        uint64_t *rng) {
+    const mb_dot_traits *dt = &k->dot[type];
+    if (!dt->gemm_packed) return 0;
+    uint64_t wrb = 0, arb = 0;
+    mb_type_row_bytes(type, (uint64_t)n, &wrb);
+    mb_type_row_bytes(dt->act_type, (uint64_t)n, &arb);
+    const int pr = (int)dt->pack_rows;
+    const size_t ws = (size_t)wrb + 5, as = (size_t)arb + 12;
+    uint8_t *w = calloc((size_t)n_w, ws), *a = calloc((size_t)n_a, as);
+    for (int r = 0; r < n_w; r++) {
+        float *x = malloc((size_t)n * sizeof(float));
+        /* Spread magnitudes so the scales and mins vary between rows. */
+        const float amp = 0.1f + (float)r;
+        for (int64_t i = 0; i < n; i++)
+            x[i] = amp * mbt_rand_float(rng) + (r % 3 == 0 ? 0.3f * amp : 0.0f);
+        mb_type_get(type)->from_float(x, w + (size_t)r * ws, n);
+        free(x);
+    }
+    for (int r = 0; r < n_a; r++)
+        fill(dt->act_type, a + (size_t)r * as, n, rng);
+    const size_t panel_bytes = (size_t)dt->pack_block_bytes * (size_t)(n / MB_QK_K);
+    uint8_t *panel = aligned_alloc(64, (panel_bytes + 63) / 64 * 64);
+    dt->pack(n, panel, w, ws, n_w);
+    const size_t os = (size_t)pr + 3;
+    float *got = malloc((size_t)n_a * os * sizeof(float));
+    dt->gemm_packed(n, got, os, panel, a, as, n_a);
+    double worst = 0;
+    int same_alone = 1, pad_zero = 1;
+    float *wf = malloc((size_t)n * sizeof(float)), *af = malloc((size_t)n * sizeof(float));
+    for (int r = 0; r < n_a; r++) {
+        float alone[64];
+        dt->gemm_packed(n, alone, 0, panel, a + (size_t)r * as, as, 1);
+        for (int o = 0; o < pr; o++) {
+            const float g = got[(size_t)r * os + o];
+            same_alone &= memcmp(&alone[o], &g, sizeof g) == 0;
+            if (o >= n_w) {
+                pad_zero &= g == 0.0f;
+                continue;
+            }
+            float want = 0;
+            dt->vec_dot(n, &want, w + (size_t)o * ws, a + (size_t)r * as);
+            /* Error relative to the sum of |products| (the scale of float
+             * rounding in any summation order). */
+            mb_type_get(type)->to_float(w + (size_t)o * ws, wf, n);
+            mb_type_get(dt->act_type)->to_float(a + (size_t)r * as, af, n);
+            double mag = 1e-6;
+            for (int64_t i = 0; i < n; i++)
+                mag += fabs((double)wf[i] * af[i]);
+            worst = fmax(worst, fabs((double)g - want) / mag);
+        }
+    }
+    CHECK_MSG(worst < 1e-6, "%s packed type %u n=%lld %dx%d: differs from vec_dot by %g", k->name,
+              type, (long long)n, n_w, n_a, worst);
+    CHECK_MSG(same_alone, "%s packed type %u n=%lld %dx%d: a pair depends on the batch", k->name,
+              type, (long long)n, n_w, n_a);
+    CHECK_MSG(pad_zero, "%s packed type %u: padding rows are not 0", k->name, type);
+    free(w), free(a), free(panel), free(got), free(wf), free(af);
+    return 1;
+}
+
+/* mb_matmul of a batch through the packed path (the best level's table)
+ * against one vec_dot per pair: several panels with a tail, activation
+ * tiles with a tail, accumulate, with and without a pool (per-task scratch
+ * or a private buffer). */
+static void check_matmul_packed(uint32_t type, mb_threadpool *pool, int n_threads, uint64_t *rng) {
+    const mb_dot_traits *dt = &mb_kernels()->dot[type];
+    if (!dt->gemm_packed) return;
+    const int64_t n_in = 768, n_out = 37 + 16 * (n_threads > 1), n_rows = 21;
+    uint64_t wrb = 0;
+    mb_type_row_bytes(type, (uint64_t)n_in, &wrb);
+    mb_matrix m = {NULL, type, n_in, n_out, (size_t)wrb};
+    uint8_t *w = malloc((size_t)wrb * (size_t)n_out);
+    float *x = malloc(sizeof(float) * (size_t)(n_in * n_rows));
+    for (int64_t o = 0; o < n_out; o++) {
+        for (int64_t i = 0; i < n_in; i++)
+            x[i] = (0.05f + 0.01f * (float)o) * mbt_rand_float(rng);
+        mb_type_get(type)->from_float(x, w + (size_t)o * wrb, n_in);
+    }
+    m.data = w;
+    for (int64_t k = 0; k < n_in * n_rows; k++)
+        x[k] = mbt_rand_float(rng);
+    mb_act act = {0};
+    act.data = malloc(mb_act_bytes(type, n_in, n_rows));
+    mb_act_prepare(&act, type, x, n_in, n_rows);
+    float *out = malloc(sizeof(float) * (size_t)(n_out * n_rows));
+    for (int64_t k = 0; k < n_out * n_rows; k++)
+        out[k] = 0.5f;
+    mb_matmul(pool, n_threads, &m, &act, out, n_out, 1);
+    double worst = 0;
+    for (int64_t r = 0; r < n_rows; r++)
+        for (int64_t o = 0; o < n_out; o++) {
+            float want = 0;
+            dt->vec_dot(n_in, &want, w + (size_t)o * wrb, act.data + (size_t)r * act.row_bytes);
+            worst = fmax(worst, fabs((double)out[r * n_out + o] - (want + 0.5)) /
+                                    (1.0 + fabs((double)want)));
+        }
+    CHECK_MSG(worst < 1e-5, "matmul packed %s, %d threads: differs from vec_dot by %g",
+              mb_type_name(type), n_threads, worst);
+    free(w), free(x), free(act.data), free(out);
+}
+
 int main(void) {
     const char *names[] = {"ref", "avx2", "avx512", "neon", "neon-dotprod"};
     uint64_t rng = 7;
@@ -88,5 +198,28 @@ int main(void) {
         }
     }
     printf("%d level/type pairs have a gemm kernel\n", tested);
+    const uint32_t kq[] = {MB_TYPE_Q4_K, MB_TYPE_Q5_K, MB_TYPE_Q6_K};
+    int packed = 0;
+    for (size_t l = 0; l < sizeof names / sizeof names[0]; l++) {
+        const mb_kernel_table *k = mb_kernels_level(names[l]);
+        if (!k) continue;
+        for (size_t t = 0; t < sizeof kq / sizeof kq[0]; t++) {
+            const int64_t lens[] = {256, 512, 1792};
+            const int na[] = {1, 3, 4, 7, 8, 9, 17};
+            for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+                for (int nw = 1; nw <= 16; nw += 5)
+                    for (size_t j = 0; j < sizeof na / sizeof na[0]; j++)
+                        packed |= check_packed(k, kq[t], lens[i], nw, na[j], &rng) << t;
+        }
+    }
+    mb_threadpool *pool = NULL;
+    CHECK_OK(mb_threadpool_new(2, &pool));
+    for (size_t t = 0; t < sizeof kq / sizeof kq[0]; t++) {
+        check_matmul_packed(kq[t], NULL, 1, &rng);
+        check_matmul_packed(kq[t], pool, 2, &rng);
+    }
+    mb_threadpool_free(pool);
+    printf("packed kernels: Q4_K %s, Q5_K %s, Q6_K %s\n", packed & 1 ? "yes" : "no",
+           packed & 2 ? "yes" : "no", packed & 4 ? "yes" : "no");
     return mbt_finish();
 }

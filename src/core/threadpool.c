@@ -53,6 +53,11 @@ static inline uint32_t word_next(uint64_t w) {
     return (uint32_t)w & 0xffff;
 }
 
+typedef struct {
+    void *data;
+    size_t bytes;
+} mb_pool_scratch;
+
 struct mb_threadpool {
     int n_threads;
     pthread_t *threads;
@@ -65,7 +70,8 @@ struct mb_threadpool {
     atomic_bool quit;
     _Atomic(mb_job_fn) fn;
     _Atomic(void *) ctx;
-    uint32_t generation; /* the caller's count of jobs published */
+    uint32_t generation;      /* the caller's count of jobs published */
+    mb_pool_scratch *scratch; /* n_threads buffers, one per task index */
 };
 
 typedef struct {
@@ -138,6 +144,12 @@ mb_status mb_threadpool_new(int n_threads, mb_threadpool **out) {
         free(p);
         return mb_errorf(MB_ERR_NO_MEMORY, "thread pool: out of memory");
     }
+    p->scratch = calloc((size_t)n_threads, sizeof *p->scratch);
+    if (!p->scratch) {
+        free(p->threads);
+        free(p);
+        return mb_errorf(MB_ERR_NO_MEMORY, "thread pool: out of memory");
+    }
     pthread_mutex_init(&p->mutex, NULL);
     pthread_cond_init(&p->wake, NULL);
     for (int i = 1; i < n_threads; i++) {
@@ -171,8 +183,27 @@ void mb_threadpool_free(mb_threadpool *p) {
         pthread_join(p->threads[i], NULL);
     pthread_mutex_destroy(&p->mutex);
     pthread_cond_destroy(&p->wake);
+    for (int i = 0; i < p->n_threads; i++)
+        free(p->scratch[i].data);
+    free(p->scratch);
     free(p->threads);
     free(p);
+}
+
+void *mb_threadpool_scratch(mb_threadpool *p, int ith, size_t bytes) {
+    if (ith < 0 || ith >= p->n_threads) return NULL;
+    mb_pool_scratch *s = &p->scratch[ith];
+    if (s->bytes >= bytes) return s->data;
+    /* Grown by half again, so a run of slightly larger requests does not
+     * reallocate each time; 64-byte aligned for the vector kernels. */
+    size_t want = bytes + bytes / 2;
+    want = (want + 63) / 64 * 64;
+    void *d = aligned_alloc(64, want);
+    if (!d) return NULL;
+    free(s->data);
+    s->data = d;
+    s->bytes = want;
+    return d;
 }
 
 int mb_threadpool_size(const mb_threadpool *p) {

@@ -24,6 +24,12 @@ int mb_threadpool_size(const mb_threadpool *pool);
  * and wait until all are done. N <= 1 runs fn(ctx, 0, 1) on the caller. */
 void mb_threadpool_run(mb_threadpool *pool, int n, mb_job_fn fn, void *ctx);
 
+/* A buffer of at least BYTES (64-byte aligned) that belongs to task index
+ * ITH and lives until the pool is freed; grown on demand, so it may move
+ * between calls (never during one). Only the task running as ITH may use
+ * it. NULL if it cannot be allocated (the caller falls back). */
+void *mb_threadpool_scratch(mb_threadpool *pool, int ith, size_t bytes);
+
 /* Physical cores (distinct core ids in /proc/cpuinfo / sysfs), >= 1; on ARM
  * the big cores only (mb_cpu_big_cores). */
 int mb_physical_cores(void);

@@ -31,6 +31,18 @@ typedef void (*mb_vec_dot_rows_fn)(int64_t n, float *out, const void *w, const v
  * same whatever N_W, N_A or its place in the tile. */
 typedef void (*mb_gemm_tile_fn)(int64_t n, float *out, size_t out_stride, const void *w,
                                 size_t w_stride, int n_w, const void *a, size_t a_stride, int n_a);
+/* Packed batch products (prefill of the K-quants). PACK rearranges N_W <=
+ * pack_rows weight rows (W_STRIDE bytes apart, N values each) into a panel
+ * of pack_block_bytes per weight block, laid out for GEMM_PACKED, which
+ * sets out[r * out_stride + o] = dot(weight row o, activation row r) for
+ * all pack_rows rows o of the panel (rows past N_W give 0) and r < N_A
+ * activation rows A_STRIDE bytes apart. A panel is packed once per batch
+ * and meets every activation row, so the rearrangement is paid once per
+ * weight row. Results equal vec_dot's within float rounding, and a pair's
+ * result does not depend on N_A or its row's place in the panel. */
+typedef void (*mb_pack_fn)(int64_t n, void *panel, const void *w, size_t w_stride, int n_w);
+typedef void (*mb_gemm_packed_fn)(int64_t n, float *out, size_t out_stride, const void *panel,
+                                  const void *a, size_t a_stride, int n_a);
 /* y[i] += a * x[i] for F16 X (attention's weighted sum of V rows). */
 typedef void (*mb_axpy_f16_fn)(int64_t n, float *y, float a, const uint16_t *x);
 /* One online-softmax step of attention over a K/V tile (kernels/attention.h). */
@@ -44,6 +56,10 @@ typedef struct {
     mb_vec_dot_fn vec_dot;           /* NULL: this weight type cannot be multiplied */
     mb_vec_dot_rows_fn vec_dot_rows; /* optional (NULL: call vec_dot per row) */
     mb_gemm_tile_fn gemm_tile;       /* optional: batches of float-type weights */
+    mb_pack_fn pack;                 /* optional, with gemm_packed: packed batches */
+    mb_gemm_packed_fn gemm_packed;
+    uint32_t pack_rows;        /* weight rows per panel */
+    uint32_t pack_block_bytes; /* panel bytes per weight block */
 } mb_dot_traits;
 
 /* A kernel table: one per instruction-set level. */

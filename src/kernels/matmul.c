@@ -1,5 +1,6 @@
 #include "kernels/matmul.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const mb_dot_traits *dot_traits(uint32_t weight_type) {
@@ -41,6 +42,8 @@ typedef struct {
     mb_vec_dot_fn dot;
     mb_vec_dot_rows_fn dot_rows; /* NULL: dot per activation row */
     mb_gemm_tile_fn gemm;        /* NULL: no register-blocked batch kernel */
+    const mb_dot_traits *dt;
+    mb_threadpool *pool; /* per-task scratch for packed panels (NULL: malloc) */
 } matmul_job;
 
 static void store(const matmul_job *j, int64_t r, long o, float v) {
@@ -116,12 +119,77 @@ static void matmul_batch(const matmul_job *j, long begin, long end) {
     }
 }
 
+/* Packed batches (the K-quants at some levels): batches of at least
+ * PACK_MIN_ROWS rows rearrange each group of pack_rows weight rows into a
+ * panel once, in tiles of about PACK_TILE_BYTES that stay in L2 while every
+ * activation tile (PACK_ACT rows, in L1) meets each panel of the tile. */
+enum { PACK_MIN_ROWS = 8, PACK_ACT = 8, PACK_MAX_ROWS = 16 };
+#define PACK_TILE_BYTES (384u * 1024u)
+
+/* Groups [GB, GE) of pack_rows weight rows against every activation row.
+ * Returns 0 (nothing done) when no scratch can be had. */
+static int matmul_packed(const matmul_job *j, int ith, long gb, long ge) {
+    const mb_dot_traits *dt = j->dt;
+    const long pr = dt->pack_rows;
+    const size_t rb = j->w->row_bytes;
+    const size_t group_bytes =
+        (size_t)dt->pack_block_bytes * (size_t)(j->w->n_in / mb_type_get(j->w->type)->block_size);
+    long tile = group_bytes ? (long)(PACK_TILE_BYTES / group_bytes) : 1;
+    if (tile < 1) tile = 1;
+    if (tile > ge - gb) tile = ge - gb;
+    uint8_t *panel = NULL, *owned = NULL;
+    if (j->pool)
+        panel = mb_threadpool_scratch(j->pool, ith, group_bytes * (size_t)tile);
+    else
+        panel = owned = aligned_alloc(64, (group_bytes * (size_t)tile + 63) / 64 * 64);
+    if (!panel) return 0;
+    const int64_t n_rows = j->act->n_rows;
+    for (long t0 = gb; t0 < ge; t0 += tile) {
+        const long t1 = ge - t0 < tile ? ge : t0 + tile;
+        for (long g = t0; g < t1; g++) {
+            const long o = g * pr, nw = j->w->n_out - o < pr ? j->w->n_out - o : pr;
+            dt->pack(j->w->n_in, panel + (size_t)(g - t0) * group_bytes,
+                     j->w->data + (size_t)o * rb, rb, (int)nw);
+        }
+        for (int64_t r0 = 0; r0 < n_rows; r0 += PACK_ACT) {
+            const int m = n_rows - r0 < PACK_ACT ? (int)(n_rows - r0) : PACK_ACT;
+            const uint8_t *a = j->act->data + (size_t)r0 * j->act->row_bytes;
+            for (long g = t0; g < t1; g++) {
+                const long o = g * pr, nw = j->w->n_out - o < pr ? j->w->n_out - o : pr;
+                float v[PACK_ACT][PACK_MAX_ROWS];
+                dt->gemm_packed(j->w->n_in, &v[0][0], PACK_MAX_ROWS,
+                                panel + (size_t)(g - t0) * group_bytes, a, j->act->row_bytes, m);
+                for (int r = 0; r < m; r++)
+                    for (long k = 0; k < nw; k++)
+                        store(j, r0 + r, o + k, v[r][k]);
+            }
+        }
+    }
+    free(owned);
+    return 1;
+}
+
+static int use_packed(const matmul_job *j) {
+    return j->dt->gemm_packed && j->act->n_rows >= PACK_MIN_ROWS &&
+           j->dt->pack_rows <= PACK_MAX_ROWS && j->w->n_in > 0;
+}
+
 /* Each thread takes a contiguous band of weight rows and runs every
  * activation row against it, so a weight row is read from memory once per
  * call however many tokens the batch holds. */
 static void matmul_worker(void *ctx, int ith, int nth) {
     const matmul_job *j = ctx;
     long begin, end;
+    if (use_packed(j)) {
+        /* Bands of whole panels. */
+        const long pr = j->dt->pack_rows, groups = ((long)j->w->n_out + pr - 1) / pr;
+        mb_split_range(groups, ith, nth, &begin, &end);
+        if (begin >= end || matmul_packed(j, ith, begin, end)) return;
+        begin *= pr;
+        end = end * pr < (long)j->w->n_out ? end * pr : (long)j->w->n_out;
+        matmul_batch(j, begin, end);
+        return;
+    }
     mb_split_range((long)j->w->n_out, ith, nth, &begin, &end);
     if (j->act->n_rows > 1) {
         matmul_batch(j, begin, end);
@@ -138,7 +206,8 @@ void mb_matmul(mb_threadpool *pool, int n_threads, const mb_matrix *w, const mb_
                float *out, int64_t out_stride, int accumulate) {
     const mb_dot_traits *dt = dot_traits(w->type);
     matmul_job j = {
-        w, act, out, out_stride, accumulate, dt->vec_dot, dt->vec_dot_rows, dt->gemm_tile};
+        w,  act, out, out_stride, accumulate, dt->vec_dot, dt->vec_dot_rows, dt->gemm_tile,
+        dt, pool};
     /* Tiny products cost less than waking a thread. */
     int64_t work = w->n_in * w->n_out * act->n_rows;
     int n = work < 32768 ? 1 : n_threads;

@@ -41,6 +41,21 @@ void mb_avx512_gemm_bf16(int64_t n, float *out, size_t os, const void *w, size_t
 /* Q4_0 (q4_0_avx512.c): within float rounding of mb_avx512_dot_q4_0. */
 void mb_avx512_gemm_q4_0(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
                          const void *a, size_t as, int n_a);
+/* Packed batch products of the K-quants (kpack_avx512.c): MB_KP_ROWS
+ * weight rows per panel, MB_KP_BLOCK_BYTES of panel per 256 values, MB_KP_A
+ * activation rows per register tile. */
+#define MB_KP_ROWS 16
+#define MB_KP_A 8
+#define MB_KP_BLOCK_BYTES 5696
+void mb_avx512_pack_q4_k(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_avx512_pack_q5_k(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_avx512_pack_q6_k(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_avx512_gemm_packed_q4_k(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                                size_t as, int n_a);
+void mb_avx512_gemm_packed_q5_k(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                                size_t as, int n_a);
+void mb_avx512_gemm_packed_q6_k(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                                size_t as, int n_a);
 void mb_avx512_gemm_f32(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
                         const void *a, size_t as, int n_a);
 

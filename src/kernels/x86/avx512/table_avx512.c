@@ -25,6 +25,17 @@ void mb_kernels_fill_avx512(mb_kernel_table *t) {
     SET(Q5_K, q5_k);
     SET(Q6_K, q6_k);
 #undef SET
+#define PACKED(T, name)                                                                            \
+    do {                                                                                           \
+        t->dot[MB_TYPE_##T].pack = mb_avx512_pack_##name;                                          \
+        t->dot[MB_TYPE_##T].gemm_packed = mb_avx512_gemm_packed_##name;                            \
+        t->dot[MB_TYPE_##T].pack_rows = MB_KP_ROWS;                                                \
+        t->dot[MB_TYPE_##T].pack_block_bytes = MB_KP_BLOCK_BYTES;                                  \
+    } while (0)
+    PACKED(Q4_K, q4_k);
+    PACKED(Q5_K, q5_k);
+    PACKED(Q6_K, q6_k);
+#undef PACKED
     t->act_quant[MB_TYPE_Q8_0] = mb_avx2_quant_q8_0;
     t->act_quant[MB_TYPE_Q8_K] = mb_avx2_quant_q8_k;
     t->act_quant[MB_TYPE_F16] = mb_avx2_quant_f16;

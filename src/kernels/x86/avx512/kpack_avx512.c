@@ -1,0 +1,251 @@
+/* Packed batch products of the K-quants (Q4_K, Q5_K, Q6_K) at the AVX-512
+ * level: the prefill path of mb_matmul (mb_pack_fn / mb_gemm_packed_fn in
+ * kernels.h).
+ *
+ * Why a packed panel. The row dots (dot_k_body.h) unpack a weight block and
+ * then, per activation row, multiply 16-bit pair sums by the sub-block
+ * scales (VPMADDUBSW + VPDPWSSD per 32 values), convert, scale and reduce:
+ * about 28 vector operations per 256 products, and the per-block float work
+ * is paid for every (weight row, activation row) pair. Here 16 weight rows
+ * are rearranged once per batch so that lane r of a 512-bit vector holds
+ * four consecutive codes of row r: one VPDPBUSD with four activation bytes
+ * broadcast from memory then adds 64 products for 16 rows at once, with no
+ * unpacking and no 16-bit stage, and the per-sub-block float step (convert,
+ * multiply-add with d * scale) serves 16 rows. The codes are stored as bytes
+ * (0..15, 0..31 or 0..63), twice the nibbles' size, because the panel lives
+ * in L2 for the whole batch while unpacking would cost two operations per
+ * VPDPBUSD. Each loaded weight vector meets MB_KP_A activation rows while in
+ * a register.
+ *
+ * Per super-block, with S_k the integer sum of sub-block k (codes times
+ * activation codes), bs the activation's 16-value sums:
+ *   dot = d_a * ( sum_k c_k S_k - dm * sum_i (p_i . bs[2i..2i+1]) )
+ * Q4_K/Q5_K: c_k = d * sc_k (8 sub-blocks of 32), p_i = (m_i, m_i), dm = dmin.
+ * Q6_K: c_k = d * sc_k (16 sub-blocks of 16, codes 0..63 unsigned),
+ *       p_i = (sc_2i, sc_2i+1), dm = 32 d  (the format's -32 offset).
+ * The integer sums are exact; the float steps differ from the row dots'
+ * only in order (float rounding), and a pair's operations do not depend on
+ * the other rows of its panel or tile. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/x86/avx512/dot_avx512.h"
+#include "tensor/blocks.h"
+#include "tensor/fp16.h"
+
+#if defined(__clang__)
+#define KP_UNROLL _Pragma("unroll")
+#else
+#define KP_UNROLL _Pragma("GCC unroll 16")
+#endif
+
+enum { KP_ROWS = MB_KP_ROWS, KP_VECS = MB_QK_K / 4 };
+
+/* One super-block of a 16-row panel (MB_KP_BLOCK_BYTES, a multiple of 64). */
+typedef struct {
+    uint8_t q[KP_VECS][KP_ROWS * 4]; /* [v][4r + b]: code of value 4v + b of row r */
+    float c[16][KP_ROWS];            /* [k][r]: d * scale of sub-block k */
+    int16_t p[8][KP_ROWS][2];        /* [i][r]: multipliers of bsums 2i, 2i + 1 */
+    float dm[KP_ROWS];               /* [r] */
+} kp_block;
+
+_Static_assert(sizeof(kp_block) == MB_KP_BLOCK_BYTES, "packed K block size");
+_Static_assert(sizeof(kp_block) % 64 == 0, "packed K blocks stay 64-byte aligned");
+
+/* One super-block of 16 rows before the transpose: codes in value order,
+ * the sub-block scales (Q4_K/Q5_K: 8 scales then 8 mins, 6-bit; Q6_K: 16
+ * signed scales), d and dm. Rows past n_w stay zero, so they give 0. */
+typedef struct {
+    uint8_t u[KP_ROWS][MB_QK_K];
+    int8_t s[KP_ROWS][16];
+    float d[KP_ROWS], dm[KP_ROWS];
+} kp_stage;
+
+/* Q4_K, and Q5_K when QH is set (its fifth bit: bit e/32 of qh[e%32]). */
+static void kp_stage_k4(kp_stage *st, int r, uint16_t d16, uint16_t dmin16, const uint8_t *scales,
+                        const uint8_t *qs, const uint8_t *qh) {
+    const __m256i nib = _mm256_set1_epi8(0xF);
+    uint8_t *u = st->u[r];
+    for (int p = 0; p < 4; p++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * p));
+        __m256i lo = _mm256_and_si256(q, nib);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), nib);
+        if (qh) {
+            const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)qh);
+            const __m256i bit = _mm256_set1_epi8(0x10);
+            /* Bit 2p (2p + 1) of each qh byte moved to bit 4; the byte's
+             * other bits are masked off, so 16-bit shifts cannot leak. */
+            const __m256i h0 =
+                2 * p <= 4 ? _mm256_slli_epi16(h, 4 - 2 * p) : _mm256_srli_epi16(h, 2 * p - 4);
+            const __m256i h1 =
+                2 * p + 1 <= 4 ? _mm256_slli_epi16(h, 3 - 2 * p) : _mm256_srli_epi16(h, 2 * p - 3);
+            lo = _mm256_or_si256(lo, _mm256_and_si256(h0, bit));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(h1, bit));
+        }
+        _mm256_store_si256((__m256i *)(void *)(u + 64 * p), lo);
+        _mm256_store_si256((__m256i *)(void *)(u + 64 * p + 32), hi);
+    }
+    for (int j = 0; j < 8; j++) {
+        uint8_t sc, m;
+        mb_k4_scale_min(j, scales, &sc, &m);
+        st->s[r][j] = (int8_t)sc;
+        st->s[r][8 + j] = (int8_t)m;
+    }
+    st->d[r] = mb_half_to_float(d16);
+    st->dm[r] = mb_half_to_float(dmin16);
+}
+
+/* Q6_K: the 32 values 128h + 32k + l (l < 32) take their low nibble from
+ * ql[64h + 32(k & 1) + l] (high nibble when k >= 2) and their top two bits
+ * from bits 2k of qh[32h + l]. */
+static void kp_stage_q6(kp_stage *st, int r, const mb_block_q6_k *x) {
+    const __m256i nib = _mm256_set1_epi8(0xF), two = _mm256_set1_epi8(0x30);
+    for (int h = 0; h < 2; h++) {
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(x->ql + 64 * h));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(x->ql + 64 * h + 32));
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(x->qh + 32 * h));
+        __m256i *u = (__m256i *)(void *)(st->u[r] + 128 * h);
+        _mm256_store_si256(u, _mm256_or_si256(_mm256_and_si256(l0, nib),
+                                              _mm256_and_si256(_mm256_slli_epi16(qh, 4), two)));
+        _mm256_store_si256(u + 1, _mm256_or_si256(_mm256_and_si256(l1, nib),
+                                                  _mm256_and_si256(_mm256_slli_epi16(qh, 2), two)));
+        _mm256_store_si256(u + 2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), nib),
+                                                  _mm256_and_si256(qh, two)));
+        _mm256_store_si256(u + 3, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), nib),
+                                                  _mm256_and_si256(_mm256_srli_epi16(qh, 2), two)));
+    }
+    memcpy(st->s[r], x->scales, 16);
+    st->d[r] = mb_half_to_float(x->d);
+    st->dm[r] = 32.0f * st->d[r];
+}
+
+/* Signed bytes at byte offset OFF of each row's scale entry, as int32. */
+static inline __m512i kp_gather_s8(const kp_stage *st, int off, int shift) {
+    const __m512i idx =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32((int)sizeof st->s[0]));
+    const __m512i x = _mm512_i32gather_epi32(idx, (const void *)&st->s[0][off], 1);
+    return _mm512_srai_epi32(_mm512_slli_epi32(x, 24 - shift), 24);
+}
+
+/* The stage transposed into a panel block: output vector v takes dword v
+ * of every row (one 16-lane gather), the scales go to lanes the same way.
+ * NSUB: 8 sub-blocks with mins (Q4_K, Q5_K) or 16 without (Q6_K). */
+static void kp_emit(kp_block *b, const kp_stage *st, int nsub) {
+    const __m512i rows =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(MB_QK_K));
+    for (int v = 0; v < KP_VECS; v++)
+        _mm512_store_si512((void *)b->q[v],
+                           _mm512_i32gather_epi32(rows, (const void *)(st->u[0] + 4 * v), 1));
+    const __m512 d = _mm512_loadu_ps(st->d);
+    for (int k = 0; k < 16; k++)
+        _mm512_store_ps(b->c[k], k < nsub
+                                     ? _mm512_mul_ps(d, _mm512_cvtepi32_ps(kp_gather_s8(st, k, 0)))
+                                     : _mm512_setzero_ps());
+    const __m512i lo16 = _mm512_set1_epi32(0xFFFF);
+    for (int i = 0; i < 8; i++) {
+        /* Pair (first, second) as two int16 in one lane. */
+        const __m512i first = nsub == 8 ? kp_gather_s8(st, 8 + i, 0) : kp_gather_s8(st, 2 * i, 0);
+        const __m512i second = nsub == 8 ? first : kp_gather_s8(st, 2 * i, 8);
+        _mm512_store_si512((void *)b->p[i], _mm512_or_si512(_mm512_and_si512(first, lo16),
+                                                            _mm512_slli_epi32(second, 16)));
+    }
+    _mm512_store_ps(b->dm, _mm512_loadu_ps(st->dm));
+}
+
+#define KP_PACK(name, BLOCK, STAGE, NSUB)                                                          \
+    void mb_avx512_pack_##name(int64_t n, void *panel, const void *w, size_t ws, int n_w) {        \
+        kp_block *out = panel;                                                                     \
+        _Alignas(64) kp_stage st;                                                                  \
+        memset(&st, 0, sizeof st);                                                                 \
+        for (int64_t s = 0; s < n / MB_QK_K; s++) {                                                \
+            for (int r = 0; r < n_w; r++) {                                                        \
+                const BLOCK *x =                                                                   \
+                    (const BLOCK *)(const void *)((const uint8_t *)w + (size_t)r * ws) + s;        \
+                STAGE;                                                                             \
+            }                                                                                      \
+            kp_emit(&out[s], &st, NSUB);                                                           \
+        }                                                                                          \
+    }
+
+KP_PACK(q4_k, mb_block_q4_k, kp_stage_k4(&st, r, x->d, x->dmin, x->scales, x->qs, NULL), 8)
+KP_PACK(q5_k, mb_block_q5_k, kp_stage_k4(&st, r, x->d, x->dmin, x->scales, x->qs, x->qh), 8)
+KP_PACK(q6_k, mb_block_q6_k, kp_stage_q6(&st, r, x), 16)
+
+static inline __m512i kp_bcast(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* A activation rows (a constant after inlining) against one panel; NSUB
+ * sub-blocks per super-block (8 of 32 values, or 16 of 16). */
+static inline __attribute__((always_inline)) void kp_gemm(int64_t n, float *out, size_t os,
+                                                          const kp_block *pb, const uint8_t *a,
+                                                          size_t as, const int A, const int NSUB) {
+    const int vps = KP_VECS / NSUB; /* vectors per sub-block */
+    __m512 acc[MB_KP_A];
+    KP_UNROLL
+    for (int k = 0; k < A; k++)
+        acc[k] = _mm512_setzero_ps();
+    for (int64_t s = 0; s < n / MB_QK_K; s++) {
+        const kp_block *b = &pb[s];
+        const mb_block_q8_k *y[MB_KP_A];
+        __m512 fs[MB_KP_A];
+        KP_UNROLL
+        for (int k = 0; k < A; k++) {
+            y[k] = (const mb_block_q8_k *)(const void *)(a + (size_t)k * as) + s;
+            fs[k] = _mm512_setzero_ps();
+        }
+        KP_UNROLL
+        for (int sb = 0; sb < NSUB; sb++) {
+            __m512i S[MB_KP_A];
+            KP_UNROLL
+            for (int k = 0; k < A; k++)
+                S[k] = _mm512_setzero_si512();
+            KP_UNROLL
+            for (int v = sb * vps; v < (sb + 1) * vps; v++) {
+                const __m512i wv = _mm512_load_si512((const void *)b->q[v]);
+                KP_UNROLL
+                for (int k = 0; k < A; k++)
+                    S[k] = _mm512_dpbusd_epi32(S[k], wv, kp_bcast(y[k]->qs + 4 * v));
+            }
+            const __m512 c = _mm512_load_ps(b->c[sb]);
+            KP_UNROLL
+            for (int k = 0; k < A; k++)
+                fs[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S[k]), c, fs[k]);
+        }
+        const __m512 dm = _mm512_load_ps(b->dm);
+        KP_UNROLL
+        for (int k = 0; k < A; k++) {
+            __m512i m = _mm512_setzero_si512();
+            KP_UNROLL
+            for (int i = 0; i < 8; i++)
+                m = _mm512_dpwssd_epi32(m, _mm512_load_si512((const void *)b->p[i]),
+                                        kp_bcast(y[k]->bsums + 2 * i));
+            const __m512 t = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(m), fs[k]);
+            acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(y[k]->d), t, acc[k]);
+        }
+    }
+    KP_UNROLL
+    for (int k = 0; k < A; k++)
+        _mm512_storeu_ps(out + (size_t)k * os, acc[k]);
+}
+
+#define KP_GEMM(name, NSUB)                                                                        \
+    void mb_avx512_gemm_packed_##name(int64_t n, float *out, size_t os, const void *panel,         \
+                                      const void *a, size_t as, int n_a) {                         \
+        const uint8_t *ab = a;                                                                     \
+        int r = 0;                                                                                 \
+        for (; r + MB_KP_A <= n_a; r += MB_KP_A)                                                   \
+            kp_gemm(n, out + (size_t)r * os, os, panel, ab + (size_t)r * as, as, MB_KP_A, NSUB);   \
+        for (; r + 4 <= n_a; r += 4)                                                               \
+            kp_gemm(n, out + (size_t)r * os, os, panel, ab + (size_t)r * as, as, 4, NSUB);         \
+        for (; r < n_a; r++)                                                                       \
+            kp_gemm(n, out + (size_t)r * os, os, panel, ab + (size_t)r * as, as, 1, NSUB);         \
+    }
+
+KP_GEMM(q4_k, 8)
+KP_GEMM(q5_k, 8)
+KP_GEMM(q6_k, 16)
