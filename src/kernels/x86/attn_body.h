@@ -5,16 +5,17 @@
  *   MBX_MAX(a, b) (b where a is NaN), MBX_HSUM(v), MBX_HMAX(v),
  *   MBX_EXP(v) (0 below -87), MBX_R16(v) (round to F16 and back),
  *   mbx_transpose(MBX_VEC r[MBX_W]) (a W x W block in place), and the score
- *   blocking MBX_KT_ROWS x MBX_KT_VECS (accumulators in registers).
+ *   blocking MBX_KT_ROWS x MBX_KT_VECS and MBX_PV_ROWS (accumulators in
+ *   registers).
  * Scores, several rows (the usual case: a GQA group, prefill tokens): the
  * tile's K is converted and transposed once, keys in lanes, and each row's
  * scores come out W at a time from broadcast FMAs over the head dimension,
  * MBX_KT_ROWS rows per loaded K vector; no horizontal sums. With fewer rows
  * the transpose costs more than it saves: one dot and one horizontal sum per
  * (row, key). Weighted sum of V: each chunk of W output values stays in
- * registers for up to eight rows while the tile's V rows stream past it
- * from L1, so a V tile is converted once per eight rows. Rows shorter than
- * the longest of their block get weight 0 past their end. */
+ * registers for up to MBX_PV_ROWS rows while the tile's V rows stream past
+ * it from L1, so a V tile is converted once per MBX_PV_ROWS rows. Rows
+ * shorter than the longest of their block get weight 0 past their end. */
 #ifndef MB_KERNELS_X86_ATTN_BODY_H
 #define MB_KERNELS_X86_ATTN_BODY_H
 
@@ -213,20 +214,24 @@ static int mbx_attn_weights(const struct mb_attn_tile *t, int r, float *s, int n
     return 1;
 }
 
-/* acc[r] += sum_j p[r][j] * V[j] for rows [r0, r0 + nr), nr <= 8. Always
- * inlined so that a constant NR unrolls the row loops into registers. */
+/* acc[r] += sum_j p[r][j] * V[j] for rows [r0, r0 + nr), nr <=
+ * MBX_PV_ROWS. Always inlined, and the row loops unrolled, so that a
+ * constant NR keeps the accumulators in registers. */
 static inline __attribute__((always_inline)) void
 mbx_attn_values(const struct mb_attn_tile *t, float (*p)[MB_ATTN_TILE], int r0, int nr, int n) {
     const int hd = t->hd, hv = hd / MBX_W * MBX_W;
     for (int i = 0; i < hv; i += MBX_W) {
-        MBX_VEC a[8];
+        MBX_VEC a[MBX_PV_ROWS];
+#pragma GCC unroll 16
         for (int k = 0; k < nr; k++)
             a[k] = MBX_LD(t->acc + (size_t)(r0 + k) * hd + i);
         for (int j = 0; j < n; j++) {
             const MBX_VEC v = MBX_LDF16(t->v + (int64_t)j * t->stride + i);
+#pragma GCC unroll 16
             for (int k = 0; k < nr; k++)
                 a[k] = MBX_FMA(MBX_SET1(p[r0 + k][j]), v, a[k]);
         }
+#pragma GCC unroll 16
         for (int k = 0; k < nr; k++)
             MBX_ST(t->acc + (size_t)(r0 + k) * hd + i, a[k]);
     }
@@ -241,23 +246,22 @@ mbx_attn_values(const struct mb_attn_tile *t, float (*p)[MB_ATTN_TILE], int r0, 
 void MBX_NAME(attn_tile)(const struct mb_attn_tile *t) {
     float s[MB_ATTN_MAX_ROWS][MB_ATTN_TILE];
     mbx_attn_scores(t, s);
-    for (int r0 = 0; r0 < t->n_rows; r0 += 8) {
-        const int nr = t->n_rows - r0 < 8 ? t->n_rows - r0 : 8;
+    for (int r0 = 0; r0 < t->n_rows; r0 += MBX_PV_ROWS) {
+        const int nr = t->n_rows - r0 < MBX_PV_ROWS ? t->n_rows - r0 : MBX_PV_ROWS;
         int n = 0, any = 0;
         for (int k = 0; k < nr; k++)
             n = t->len[r0 + k] > n ? t->len[r0 + k] : n;
         for (int k = 0; k < nr; k++)
             any |= mbx_attn_weights(t, r0 + k, s[r0 + k], n);
         if (!any) continue;
-        if (nr == 8)
-            mbx_attn_values(t, s, r0, 8, n);
-        else if (nr == 4)
-            mbx_attn_values(t, s, r0, 4, n);
-        else if (nr == 2)
-            mbx_attn_values(t, s, r0, 2, n);
-        else
-            for (int k = 0; k < nr; k++)
-                mbx_attn_values(t, s, r0 + k, 1, n);
+        /* Row counts the compiler sees as constants: the whole block, then
+         * halves of what is left. */
+        int k = 0;
+        if (nr == MBX_PV_ROWS) mbx_attn_values(t, s, r0, MBX_PV_ROWS, n), k = nr;
+        if (MBX_PV_ROWS > 8 && nr - k >= 8) mbx_attn_values(t, s, r0 + k, 8, n), k += 8;
+        if (nr - k >= 4) mbx_attn_values(t, s, r0 + k, 4, n), k += 4;
+        if (nr - k >= 2) mbx_attn_values(t, s, r0 + k, 2, n), k += 2;
+        if (nr - k >= 1) mbx_attn_values(t, s, r0 + k, 1, n);
     }
 }
 

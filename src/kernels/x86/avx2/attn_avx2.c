@@ -43,6 +43,8 @@ static inline float mbx_hmax(__m256 v) {
 /* Scores: 2 rows x 32 keys of accumulators, 8 of the 16 registers. */
 #define MBX_KT_ROWS 2
 #define MBX_KT_VECS 4
+/* Weighted sum of V: 8 rows share each converted V chunk (accumulators in registers). */
+#define MBX_PV_ROWS 8
 #define MBX_VEC __m256
 #define MBX_W 8
 #define MBX_ZERO() _mm256_setzero_ps()

@@ -42,6 +42,10 @@ static inline void mbx_transpose(__m512 r[16]) {
 /* Scores: 4 rows x 64 keys of accumulators, 16 of the 32 registers. */
 #define MBX_KT_ROWS 4
 #define MBX_KT_VECS 4
+/* Weighted sum of V: 8 rows share each converted V chunk (16 measured
+ * ~7% slower with bench/attention_ops.c on Zen 4: more broadcasts per
+ * loaded V, no fewer conversions that matter). */
+#define MBX_PV_ROWS 8
 #define MBX_VEC __m512
 #define MBX_W 16
 #define MBX_ZERO() _mm512_setzero_ps()
