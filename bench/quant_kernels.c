@@ -1,13 +1,16 @@
 /* Kernel-level speed of a quantized weight type at the level in use
  * (MATCHBOX_CPU): the single dot over a weight block that sits in L2, and
- * mb_matmul of a batch of 128 activation rows (prefill's path: gemm_tile
- * where the level has one, multi-row dots otherwise), on one thread.
+ * mb_matmul of a batch of activation rows (128, or the second argument;
+ * prefill's path: packed panels or gemm_tile where the level has them,
+ * multi-row dots otherwise), on one thread. Where the level packs the type,
+ * also the multi-row dots alone over the same batch, the packing of the
+ * whole matrix, and the packed product with one panel reused (no packing).
  * Timed in thread CPU time, minimum over repetitions: on a shared, loaded
  * machine that is the figure least disturbed by other processes
  * (docs/PERFORMANCE.md, "Q4_0 kernels"). Build against a Release build dir:
  *   cc -O2 -std=c11 -Iinclude -Isrc bench/quant_kernels.c \
  *      -L build -lmb_kernels -lmb_tensor -lmb_core -lm -lpthread -o /tmp/quant_kernels
- *   /tmp/quant_kernels Q4_0      (or Q8_0, Q4_K, ...: mb_type_name's spelling) */
+ *   /tmp/quant_kernels Q4_0 [ROWS]   (or Q8_0, Q4_K, ...: mb_type_name's spelling) */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +43,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "quant_kernels: no encoder or kernel for type '%s'\n", name);
         return 1;
     }
-    enum { N = 2048, L2_ROWS = 256, OUT = 2048, BATCH = 128 };
+    enum { N = 2048, L2_ROWS = 256, OUT = 2048 };
+    const int BATCH = argc > 2 && atoi(argv[2]) > 0 ? atoi(argv[2]) : 128;
     uint64_t rb = 0;
     mb_type_row_bytes(wt, N, &rb);
     uint8_t *w = malloc((size_t)rb * OUT);
@@ -82,6 +86,51 @@ int main(int argc, char **argv) {
     }
     printf("%s %s: matmul %dx%d x %d rows: %.2f ms = %.1f GMAC/s\n", k->name, name, OUT, N, BATCH,
            best * 1e3, (double)N * OUT * BATCH / best / 1e9);
+    const mb_dot_traits *dt = &k->dot[wt];
+    if (dt->pack && dt->vec_dot_rows) {
+        best = 1e30;
+        for (int rep = 0; rep < 10; rep++) {
+            const double t0 = cpu_now();
+            for (int o = 0; o < OUT; o++)
+                for (int r0 = 0; r0 < BATCH; r0 += 8) {
+                    const int m = BATCH - r0 < 8 ? BATCH - r0 : 8;
+                    dt->vec_dot_rows(N, out + r0, w + (size_t)rb * o,
+                                     act.data + (size_t)r0 * act.row_bytes, act.row_bytes, m);
+                }
+            const double t = cpu_now() - t0;
+            best = t < best ? t : best;
+        }
+        printf("%s %s: multi-row dots alone: %.2f ms = %.1f GMAC/s\n", k->name, name, best * 1e3,
+               (double)N * OUT * BATCH / best / 1e9);
+        const size_t pb = (size_t)dt->pack_block_bytes * (N / mb_type_get(wt)->block_size);
+        uint8_t *panel = aligned_alloc(64, (pb + 63) / 64 * 64);
+        best = 1e30;
+        for (int rep = 0; rep < 20; rep++) {
+            const double t0 = cpu_now();
+            for (int o = 0; o < OUT; o += (int)dt->pack_rows)
+                dt->pack(N, panel, w + (size_t)rb * o, rb, (int)dt->pack_rows);
+            const double t = cpu_now() - t0;
+            best = t < best ? t : best;
+        }
+        printf("%s %s: packing all %d rows: %.2f ms\n", k->name, name, OUT, best * 1e3);
+        best = 1e30;
+        for (int rep = 0; rep < 10; rep++) {
+            const double t0 = cpu_now();
+            for (int o = 0; o < OUT; o += (int)dt->pack_rows)
+                for (int r0 = 0; r0 < BATCH; r0 += 8) {
+                    float v[8 * 64];
+                    const int m = BATCH - r0 < 8 ? BATCH - r0 : 8;
+                    dt->gemm_packed(N, v, dt->pack_rows, panel,
+                                    act.data + (size_t)r0 * act.row_bytes, act.row_bytes, m, 0);
+                    sink += v[0];
+                }
+            const double t = cpu_now() - t0;
+            best = t < best ? t : best;
+        }
+        printf("%s %s: packed products alone: %.2f ms = %.1f GMAC/s\n", k->name, name, best * 1e3,
+               (double)N * OUT * BATCH / best / 1e9);
+        free(panel);
+    }
     free(w), free(x), free(out), free(act.data);
     return sink == 12345.0f;
 }

@@ -101,13 +101,24 @@ static int check_packed(const mb_kernel_table *k, uint32_t type, int64_t n, int 
     dt->pack(n, panel, w, ws, n_w);
     const size_t os = (size_t)pr + 3;
     float *got = malloc((size_t)n_a * os * sizeof(float));
-    dt->gemm_packed(n, got, os, panel, a, as, n_a);
+    dt->gemm_packed(n, got, os, panel, a, as, n_a, 0);
+    /* ADD adds the same products onto what is there. */
+    float *sum = malloc((size_t)n_a * os * sizeof(float));
+    for (size_t i = 0; i < (size_t)n_a * os; i++)
+        sum[i] = 1.0f;
+    dt->gemm_packed(n, sum, os, panel, a, as, n_a, 1);
+    int adds = 1;
+    for (int r = 0; r < n_a; r++)
+        for (int o = 0; o < pr; o++)
+            adds &= sum[(size_t)r * os + o] == 1.0f + got[(size_t)r * os + o];
+    CHECK_MSG(adds, "%s packed type %u: add differs from 1 + product", k->name, type);
+    free(sum);
     double worst = 0;
     int same_alone = 1, pad_zero = 1;
     float *wf = malloc((size_t)n * sizeof(float)), *af = malloc((size_t)n * sizeof(float));
     for (int r = 0; r < n_a; r++) {
         float alone[64];
-        dt->gemm_packed(n, alone, 0, panel, a + (size_t)r * as, as, 1);
+        dt->gemm_packed(n, alone, 0, panel, a + (size_t)r * as, as, 1, 0);
         for (int o = 0; o < pr; o++) {
             const float g = got[(size_t)r * os + o];
             same_alone &= memcmp(&alone[o], &g, sizeof g) == 0;

@@ -36,13 +36,13 @@ typedef void (*mb_gemm_tile_fn)(int64_t n, float *out, size_t out_stride, const 
  * of pack_block_bytes per weight block, laid out for GEMM_PACKED, which
  * sets out[r * out_stride + o] = dot(weight row o, activation row r) for
  * all pack_rows rows o of the panel (rows past N_W give 0) and r < N_A
- * activation rows A_STRIDE bytes apart. A panel is packed once per batch
- * and meets every activation row, so the rearrangement is paid once per
- * weight row. Results equal vec_dot's within float rounding, and a pair's
- * result does not depend on N_A or its row's place in the panel. */
+ * activation rows A_STRIDE bytes apart (ADD: adds to what is there). A panel is packed once per
+ * batch and meets every activation row, so the rearrangement is paid once per weight row. Results
+ * equal vec_dot's within float rounding, and a pair's result does not depend on N_A or its row's
+ * place in the panel. */
 typedef void (*mb_pack_fn)(int64_t n, void *panel, const void *w, size_t w_stride, int n_w);
 typedef void (*mb_gemm_packed_fn)(int64_t n, float *out, size_t out_stride, const void *panel,
-                                  const void *a, size_t a_stride, int n_a);
+                                  const void *a, size_t a_stride, int n_a, int add);
 /* y[i] += a * x[i] for F16 X (attention's weighted sum of V rows). */
 typedef void (*mb_axpy_f16_fn)(int64_t n, float *y, float a, const uint16_t *x);
 /* One online-softmax step of attention over a K/V tile (kernels/attention.h). */

@@ -156,9 +156,17 @@ static int matmul_packed(const matmul_job *j, int ith, long gb, long ge) {
             const uint8_t *a = j->act->data + (size_t)r0 * j->act->row_bytes;
             for (long g = t0; g < t1; g++) {
                 const long o = g * pr, nw = j->w->n_out - o < pr ? j->w->n_out - o : pr;
+                const uint8_t *pg = panel + (size_t)(g - t0) * group_bytes;
+                if (nw == pr) {
+                    /* A whole panel writes (or adds) straight into out. */
+                    dt->gemm_packed(j->w->n_in, &j->out[r0 * j->out_stride + o],
+                                    (size_t)j->out_stride, pg, a, j->act->row_bytes, m,
+                                    j->accumulate);
+                    continue;
+                }
                 float v[PACK_ACT][PACK_MAX_ROWS];
-                dt->gemm_packed(j->w->n_in, &v[0][0], PACK_MAX_ROWS,
-                                panel + (size_t)(g - t0) * group_bytes, a, j->act->row_bytes, m);
+                dt->gemm_packed(j->w->n_in, &v[0][0], PACK_MAX_ROWS, pg, a, j->act->row_bytes, m,
+                                0);
                 for (int r = 0; r < m; r++)
                     for (long k = 0; k < nw; k++)
                         store(j, r0 + r, o + k, v[r][k]);

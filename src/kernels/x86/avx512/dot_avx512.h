@@ -51,11 +51,11 @@ void mb_avx512_pack_q4_k(int64_t n, void *panel, const void *w, size_t ws, int n
 void mb_avx512_pack_q5_k(int64_t n, void *panel, const void *w, size_t ws, int n_w);
 void mb_avx512_pack_q6_k(int64_t n, void *panel, const void *w, size_t ws, int n_w);
 void mb_avx512_gemm_packed_q4_k(int64_t n, float *out, size_t os, const void *panel, const void *a,
-                                size_t as, int n_a);
+                                size_t as, int n_a, int add);
 void mb_avx512_gemm_packed_q5_k(int64_t n, float *out, size_t os, const void *panel, const void *a,
-                                size_t as, int n_a);
+                                size_t as, int n_a, int add);
 void mb_avx512_gemm_packed_q6_k(int64_t n, float *out, size_t os, const void *panel, const void *a,
-                                size_t as, int n_a);
+                                size_t as, int n_a, int add);
 void mb_avx512_gemm_f32(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
                         const void *a, size_t as, int n_a);
 

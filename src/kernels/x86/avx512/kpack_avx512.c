@@ -128,16 +128,47 @@ static inline __m512i kp_gather_s8(const kp_stage *st, int off, int shift) {
     return _mm512_srai_epi32(_mm512_slli_epi32(x, 24 - shift), 24);
 }
 
+/* out[c] = dword c of every row r[0..15] (lane = row): a 16 x 16 transpose
+ * of dwords in four rounds of 16 shuffles. After the 32- and 64-bit
+ * unpacks, 128-bit lane L of u[4i + j] holds column 4L + j of rows
+ * 4i..4i+3; the two 128-bit shuffle rounds gather those four pieces. */
+static inline void kp_transpose16(const __m512i r[16], __m512i out[16]) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int j = 0; j < 4; j++) {
+        const __m512i v0 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0x44);
+        const __m512i v1 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0xEE);
+        const __m512i v2 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0x44);
+        const __m512i v3 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0xEE);
+        out[j] = _mm512_shuffle_i32x4(v0, v2, 0x88);
+        out[4 + j] = _mm512_shuffle_i32x4(v0, v2, 0xDD);
+        out[8 + j] = _mm512_shuffle_i32x4(v1, v3, 0x88);
+        out[12 + j] = _mm512_shuffle_i32x4(v1, v3, 0xDD);
+    }
+}
+
 /* The stage transposed into a panel block: output vector v takes dword v
- * of every row (one 16-lane gather), the scales go to lanes the same way.
- * NSUB: 8 sub-blocks with mins (Q4_K, Q5_K) or 16 without (Q6_K). */
+ * of every row, and the scales go to lanes the same way (by gathers: 24
+ * against the codes' 64 vectors). NSUB: 8 sub-blocks with mins (Q4_K,
+ * Q5_K) or 16 without (Q6_K). */
 static void kp_emit(kp_block *b, const kp_stage *st, int nsub) {
-    const __m512i rows =
-        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                           _mm512_set1_epi32(MB_QK_K));
-    for (int v = 0; v < KP_VECS; v++)
-        _mm512_store_si512((void *)b->q[v],
-                           _mm512_i32gather_epi32(rows, (const void *)(st->u[0] + 4 * v), 1));
+    for (int ch = 0; ch < KP_VECS / 16; ch++) {
+        __m512i r[16], o[16];
+        for (int i = 0; i < 16; i++)
+            r[i] = _mm512_load_si512((const void *)(st->u[i] + 64 * ch));
+        kp_transpose16(r, o);
+        for (int c = 0; c < 16; c++)
+            _mm512_store_si512((void *)b->q[16 * ch + c], o[c]);
+    }
     const __m512 d = _mm512_loadu_ps(st->d);
     for (int k = 0; k < 16; k++)
         _mm512_store_ps(b->c[k], k < nsub
@@ -183,7 +214,8 @@ static inline __m512i kp_bcast(const void *p) {
  * sub-blocks per super-block (8 of 32 values, or 16 of 16). */
 static inline __attribute__((always_inline)) void kp_gemm(int64_t n, float *out, size_t os,
                                                           const kp_block *pb, const uint8_t *a,
-                                                          size_t as, const int A, const int NSUB) {
+                                                          size_t as, int add, const int A,
+                                                          const int NSUB) {
     const int vps = KP_VECS / NSUB; /* vectors per sub-block */
     __m512 acc[MB_KP_A];
     KP_UNROLL
@@ -229,21 +261,24 @@ static inline __attribute__((always_inline)) void kp_gemm(int64_t n, float *out,
         }
     }
     KP_UNROLL
-    for (int k = 0; k < A; k++)
-        _mm512_storeu_ps(out + (size_t)k * os, acc[k]);
+    for (int k = 0; k < A; k++) {
+        float *o = out + (size_t)k * os;
+        _mm512_storeu_ps(o, add ? _mm512_add_ps(_mm512_loadu_ps(o), acc[k]) : acc[k]);
+    }
 }
 
 #define KP_GEMM(name, NSUB)                                                                        \
     void mb_avx512_gemm_packed_##name(int64_t n, float *out, size_t os, const void *panel,         \
-                                      const void *a, size_t as, int n_a) {                         \
+                                      const void *a, size_t as, int n_a, int add) {                \
         const uint8_t *ab = a;                                                                     \
         int r = 0;                                                                                 \
         for (; r + MB_KP_A <= n_a; r += MB_KP_A)                                                   \
-            kp_gemm(n, out + (size_t)r * os, os, panel, ab + (size_t)r * as, as, MB_KP_A, NSUB);   \
+            kp_gemm(n, out + (size_t)r * os, os, panel, ab + (size_t)r * as, as, add, MB_KP_A,     \
+                    NSUB);                                                                         \
         for (; r + 4 <= n_a; r += 4)                                                               \
-            kp_gemm(n, out + (size_t)r * os, os, panel, ab + (size_t)r * as, as, 4, NSUB);         \
+            kp_gemm(n, out + (size_t)r * os, os, panel, ab + (size_t)r * as, as, add, 4, NSUB);    \
         for (; r < n_a; r++)                                                                       \
-            kp_gemm(n, out + (size_t)r * os, os, panel, ab + (size_t)r * as, as, 1, NSUB);         \
+            kp_gemm(n, out + (size_t)r * os, os, panel, ab + (size_t)r * as, as, add, 1, NSUB);    \
     }
 
 KP_GEMM(q4_k, 8)
