@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "kernels/x86/avx512/dot_avx512.h"
+#include "kernels/x86/k4_scales.h"
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
 
@@ -85,12 +86,8 @@ static void kp_stage_k4(kp_stage *st, int r, uint16_t d16, uint16_t dmin16, cons
         _mm256_store_si256((__m256i *)(void *)(u + 64 * p), lo);
         _mm256_store_si256((__m256i *)(void *)(u + 64 * p + 32), hi);
     }
-    for (int j = 0; j < 8; j++) {
-        uint8_t sc, m;
-        mb_k4_scale_min(j, scales, &sc, &m);
-        st->s[r][j] = (int8_t)sc;
-        st->s[r][8 + j] = (int8_t)m;
-    }
+    /* Scales then mins, all at most 63: the same bytes as signed. */
+    _mm_storeu_si128((__m128i *)(void *)st->s[r], mbx_k4_scales(scales));
     st->d[r] = mb_half_to_float(d16);
     st->dm[r] = mb_half_to_float(dmin16);
 }
