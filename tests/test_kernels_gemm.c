@@ -83,7 +83,8 @@ static int check_packed(const mb_kernel_table *k, uint32_t type, int64_t n, int 
     mb_type_row_bytes(type, (uint64_t)n, &wrb);
     mb_type_row_bytes(dt->act_type, (uint64_t)n, &arb);
     const int pr = (int)dt->pack_rows;
-    const size_t ws = (size_t)wrb + 5, as = (size_t)arb + 12;
+    const size_t ws = (size_t)wrb + 6,
+                 as = (size_t)arb + 12; /* off 64, still aligned to the fields */
     uint8_t *w = calloc((size_t)n_w, ws), *a = calloc((size_t)n_a, as);
     for (int r = 0; r < n_w; r++) {
         float *x = malloc((size_t)n * sizeof(float));
