@@ -206,34 +206,51 @@ static float block_sigma2(const float *x) {
 
 /* ---- Q2_K ------------------------------------------------------------ */
 
+/* The reference's coding of Q2_K's 4-bit scales and mins: max-based. */
+static void code_q2_k_plain(const float *scale, const float *neg_min, float max_scale,
+                            float max_min, mb_block_q2_k *b) {
+    if (max_scale > 0) {
+        const float is = 15.f / max_scale;
+        for (int j = 0; j < 16; j++)
+            b->scales[j] = (uint8_t)mb_round_clamp(is * scale[j], 0, 15);
+        b->d = mb_fp32_to_fp16(max_scale / 15.f);
+    }
+    if (max_min > 0) {
+        const float is = 15.f / max_min;
+        for (int j = 0; j < 16; j++)
+            b->scales[j] |= (uint8_t)(mb_round_clamp(is * neg_min[j], 0, 15) << 4);
+        b->dmin = mb_fp32_to_fp16(max_min / 15.f);
+    }
+}
+
 /* QW (NULL: none) is the importance of each of the N values. */
 static void encode_q2_k(const float *src, void *dst, int64_t n, const float *qw) {
     mb_block_q2_k *b = dst;
     for (int64_t i = 0; i < n / MB_QK_K; i++, src += MB_QK_K, qw = qw ? qw + MB_QK_K : NULL) {
         uint8_t L[MB_QK_K];
-        float scale[16], neg_min[16], w[16], max_scale = 0, max_min = 0;
+        float scale[16], neg_min[16], w[MB_QK_K], max_scale = 0, max_min = 0;
         const float sigma2 = qw ? block_sigma2(src) : 0;
         for (int j = 0; j < 16; j++) {
             const float *xs = src + 16 * j;
+            float *ws = w + 16 * j;
             for (int k = 0; k < 16; k++)
-                w[k] = qw ? qw[16 * j + k] * sqrtf(sigma2 + xs[k] * xs[k]) : fabsf(xs[k]);
-            scale[j] = fit_scale_min(xs, w, 16, 3, -0.5f, 0.1f, 15, !qw, L + 16 * j, &neg_min[j]);
+                ws[k] = qw ? qw[16 * j + k] * sqrtf(sigma2 + xs[k] * xs[k]) : fabsf(xs[k]);
+            scale[j] = fit_scale_min(xs, ws, 16, 3, -0.5f, 0.1f, 15, !qw, L + 16 * j, &neg_min[j]);
             max_scale = fmaxf(max_scale, scale[j]);
             max_min = fmaxf(max_min, neg_min[j]);
         }
         memset(b[i].scales, 0, sizeof b[i].scales);
         b[i].d = b[i].dmin = 0;
-        if (max_scale > 0) {
-            const float is = 15.f / max_scale;
+        if (qw && max_scale > 0) {
+            int ls[16], lm[16];
+            float d, dmin;
+            mb_kscales_code(src, w, 16, 16, 0, 3, 0, 15, scale, neg_min, &d, &dmin, ls, lm);
             for (int j = 0; j < 16; j++)
-                b[i].scales[j] = (uint8_t)mb_round_clamp(is * scale[j], 0, 15);
-            b[i].d = mb_fp32_to_fp16(max_scale / 15.f);
-        }
-        if (max_min > 0) {
-            const float is = 15.f / max_min;
-            for (int j = 0; j < 16; j++)
-                b[i].scales[j] |= (uint8_t)(mb_round_clamp(is * neg_min[j], 0, 15) << 4);
-            b[i].dmin = mb_fp32_to_fp16(max_min / 15.f);
+                b[i].scales[j] = (uint8_t)(ls[j] | (lm[j] << 4));
+            b[i].d = mb_fp32_to_fp16(d);
+            b[i].dmin = mb_fp32_to_fp16(dmin);
+        } else {
+            code_q2_k_plain(scale, neg_min, max_scale, max_min, &b[i]);
         }
         for (int j = 0; j < 16; j++) {
             const float d = mb_fp16_to_fp32(b[i].d) * (b[i].scales[j] & 0xF);
@@ -277,30 +294,46 @@ static void pack_k4_scales(const uint8_t *ls, const uint8_t *lm, uint8_t s[12]) 
  * scales and mins; writes the header and the final codes to L. */
 static void fit_k4(const float *x, const float *qw, int qmax, float rmin, int nstep,
                    uint16_t *d_out, uint16_t *dmin_out, uint8_t scales[12], uint8_t L[MB_QK_K]) {
-    float scale[8], neg_min[8], w[32], max_scale = 0, max_min = 0;
+    float scale[8], neg_min[8], w[MB_QK_K], max_scale = 0, max_min = 0;
     const float sigma2 = qw ? block_sigma2(x) : 0;
     for (int j = 0; j < 8; j++) {
         const float *xs = x + 32 * j;
-        float sum_x2 = 0;
+        float *ws = w + 32 * j, sum_x2 = 0;
         for (int k = 0; k < 32; k++)
             sum_x2 += xs[k] * xs[k];
         const float av_x = sqrtf(sum_x2 / 32);
         for (int k = 0; k < 32; k++)
-            w[k] = qw ? qw[32 * j + k] * sqrtf(sigma2 + xs[k] * xs[k]) : av_x + fabsf(xs[k]);
-        scale[j] = fit_scale_min(xs, w, 32, qmax, rmin, 0.1f, nstep, 0, L + 32 * j, &neg_min[j]);
+            ws[k] = qw ? qw[32 * j + k] * sqrtf(sigma2 + xs[k] * xs[k]) : av_x + fabsf(xs[k]);
+        /* With importances: the finer, wider search of the published
+         * imatrix quantizers. */
+        scale[j] =
+            qw ? fit_scale_min(xs, ws, 32, qmax, -0.9f, 0.05f, 36, 0, L + 32 * j, &neg_min[j])
+               : fit_scale_min(xs, ws, 32, qmax, rmin, 0.1f, nstep, 0, L + 32 * j, &neg_min[j]);
         max_scale = fmaxf(max_scale, scale[j]);
         max_min = fmaxf(max_min, neg_min[j]);
     }
-    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
     uint8_t ls[8], lm[8];
-    for (int j = 0; j < 8; j++) {
-        ls[j] = (uint8_t)mb_round_clamp(inv_scale * scale[j], 0, 63);
-        lm[j] = (uint8_t)mb_round_clamp(inv_min * neg_min[j], 0, 63);
+    if (qw) {
+        int ils[8], ilm[8];
+        float d, dmin;
+        mb_kscales_code(x, w, 8, 32, 0, qmax, 0, 63, scale, neg_min, &d, &dmin, ils, ilm);
+        for (int j = 0; j < 8; j++) {
+            ls[j] = (uint8_t)ils[j];
+            lm[j] = (uint8_t)ilm[j];
+        }
+        *d_out = mb_fp32_to_fp16(d);
+        *dmin_out = mb_fp32_to_fp16(dmin);
+    } else {
+        const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+        const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+        for (int j = 0; j < 8; j++) {
+            ls[j] = (uint8_t)mb_round_clamp(inv_scale * scale[j], 0, 63);
+            lm[j] = (uint8_t)mb_round_clamp(inv_min * neg_min[j], 0, 63);
+        }
+        *d_out = mb_fp32_to_fp16(max_scale / 63.f);
+        *dmin_out = mb_fp32_to_fp16(max_min / 63.f);
     }
     pack_k4_scales(ls, lm, scales);
-    *d_out = mb_fp32_to_fp16(max_scale / 63.f);
-    *dmin_out = mb_fp32_to_fp16(max_min / 63.f);
     for (int j = 0; j < 8; j++) {
         const float d = mb_fp16_to_fp32(*d_out) * ls[j];
         if (d == 0.0f) continue;
@@ -341,6 +374,51 @@ static void encode_q5_k(const float *src, void *dst, int64_t n, const float *qw)
 
 /* ---- Q3_K and Q6_K ---------------------------------------------------- */
 
+/* Weighted squared error of a symmetric sub-block fit (codes +NMAX in L). */
+static float sym_error(const float *x, const float *qw, float sigma2, int n, int nmax,
+                       const uint8_t *l, float scale) {
+    float e = 0;
+    for (int i = 0; i < n; i++) {
+        const float diff = scale * (l[i] - nmax) - x[i];
+        e += sym_weight(x, qw, sigma2, i) * diff * diff;
+    }
+    return e;
+}
+
+/* Q3_K's sub-block fit; with importances, the searched fit of Q6_K is a
+ * second candidate (the descent can stall at the max-abs start). */
+static float fit_q3_sub(const float *x, const float *qw, float sigma2, uint8_t *l) {
+    const float s = fit_symmetric_descent(x, qw, sigma2, 16, 4, l);
+    if (!qw) return s;
+    uint8_t l2[16];
+    const float s2 = fit_symmetric_search(x, qw, sigma2, 16, 4, l2);
+    if (sym_error(x, qw, sigma2, 16, 4, l2, s2) >= sym_error(x, qw, sigma2, 16, 4, l, s)) return s;
+    memcpy(l, l2, sizeof l2);
+    return s2;
+}
+
+/* Integer scales SC[16] of SMIN..SMAX and the super-block scale of the
+ * sixteen 16-value sub-blocks of a symmetric type (codes QLO..QHI): with
+ * importances, mb_kscales_code; else the plain coder's max-based one. */
+static float code_sym_scales(const float *x, const float *qw, float sigma2, int qlo, int qhi,
+                             int smin, int smax, const float *scale, float max_scale, int *sc) {
+    if (max_scale == 0.0f) {
+        memset(sc, 0, 16 * sizeof *sc);
+        return 0.0f;
+    }
+    if (qw) {
+        float w[MB_QK_K], d;
+        for (int i = 0; i < MB_QK_K; i++)
+            w[i] = sym_weight(x, qw, sigma2, i);
+        mb_kscales_code(x, w, 16, 16, qlo, qhi, smin, smax, scale, NULL, &d, NULL, sc, NULL);
+        return d;
+    }
+    const float iscale = (float)smin / max_scale;
+    for (int j = 0; j < 16; j++)
+        sc[j] = mb_round_clamp(iscale * scale[j], smin, smax);
+    return 1.f / iscale;
+}
+
 static void encode_q3_k(const float *src, void *dst, int64_t n, const float *qw) {
     mb_block_q3_k *b = dst;
     for (int64_t i = 0; i < n / MB_QK_K; i++, src += MB_QK_K, qw = qw ? qw + MB_QK_K : NULL) {
@@ -348,35 +426,30 @@ static void encode_q3_k(const float *src, void *dst, int64_t n, const float *qw)
         float scale[16], amax = 0, max_scale = 0;
         const float sigma2 = qw ? block_sigma2(src) : 0;
         for (int j = 0; j < 16; j++) {
-            scale[j] = fit_symmetric_descent(src + 16 * j, qw ? qw + 16 * j : NULL, sigma2, 16, 4,
-                                             L + 16 * j);
+            scale[j] = fit_q3_sub(src + 16 * j, qw ? qw + 16 * j : NULL, sigma2, L + 16 * j);
             if (fabsf(scale[j]) > amax) {
                 amax = fabsf(scale[j]);
                 max_scale = scale[j];
             }
         }
         memset(b[i].scales, 0, sizeof b[i].scales);
-        int sc[16] = {0};
-        b[i].d = 0;
-        if (max_scale != 0.0f) {
-            const float iscale = -32.f / max_scale;
-            for (int j = 0; j < 16; j++) {
-                const int u = mb_round_clamp(iscale * scale[j], -32, 31) + 32;
-                if (j < 8) {
-                    b[i].scales[j] |= (uint8_t)(u & 0xF);
-                } else {
-                    b[i].scales[j - 8] |= (uint8_t)((u & 0xF) << 4);
-                }
-                b[i].scales[8 + j % 4] |= (uint8_t)((u >> 4) << (2 * (j / 4)));
-                sc[j] = u - 32;
+        int sc[16];
+        const float d = code_sym_scales(src, qw, sigma2, -4, 3, -32, 31, scale, max_scale, sc);
+        b[i].d = max_scale != 0.0f ? mb_fp32_to_fp16(d) : 0;
+        for (int j = 0; max_scale != 0.0f && j < 16; j++) {
+            const int u = sc[j] + 32;
+            if (j < 8) {
+                b[i].scales[j] |= (uint8_t)(u & 0xF);
+            } else {
+                b[i].scales[j - 8] |= (uint8_t)((u & 0xF) << 4);
             }
-            b[i].d = mb_fp32_to_fp16(1.f / iscale);
+            b[i].scales[8 + j % 4] |= (uint8_t)((u >> 4) << (2 * (j / 4)));
         }
         for (int j = 0; j < 16; j++) {
-            const float d = mb_fp16_to_fp32(b[i].d) * sc[j];
-            if (d == 0.0f) continue;
+            const float a = mb_fp16_to_fp32(b[i].d) * sc[j];
+            if (a == 0.0f) continue;
             for (int k = 0; k < 16; k++)
-                L[16 * j + k] = (uint8_t)(mb_round_clamp(src[16 * j + k] / d, -4, 3) + 4);
+                L[16 * j + k] = (uint8_t)(mb_round_clamp(src[16 * j + k] / a, -4, 3) + 4);
         }
         memset(b[i].qs, 0, sizeof b[i].qs);
         memset(b[i].hmask, 0, sizeof b[i].hmask);
@@ -404,10 +477,11 @@ static void encode_q6_k(const float *src, void *dst, int64_t n, const float *qw)
         }
         memset(&b[i], 0, sizeof b[i]);
         if (amax < GROUP_EPS) continue; /* an all-zero block */
-        const float iscale = -128.f / max_scale;
-        b[i].d = mb_fp32_to_fp16(1.f / iscale);
+        int sc[16];
+        b[i].d = mb_fp32_to_fp16(
+            code_sym_scales(src, qw, sigma2, -32, 31, -128, 127, scale, max_scale, sc));
         for (int j = 0; j < 16; j++)
-            b[i].scales[j] = (int8_t)mb_round_clamp(iscale * scale[j], -128, 127);
+            b[i].scales[j] = (int8_t)sc[j];
         for (int j = 0; j < 16; j++) {
             const float d = mb_fp16_to_fp32(b[i].d) * b[i].scales[j];
             if (d == 0.0f) continue;

@@ -22,6 +22,17 @@ void mb_q5_1_from_float_w(const float *src, void *dst, int64_t n, const float *q
  * [n]. Returns 0, writing nothing, when TYPE has no weighted encoder (the
  * float types and Q8_0, whose error an importance matrix cannot lower
  * meaningfully). */
+/* The sub-block scale coding of the weighted K-quant encoders
+ * (quant_kscales.c): X, W the super-block's NSUB * SUBLEN values and
+ * weights, each sub-block decoding as a*q - m, q in QLO..QHI; A[j] (and
+ * M[j] >= 0, or NULL for the symmetric types) the fitted scales. Returns
+ * the fp16-exact super-block scales *D_OUT (and *DMIN_OUT) and the integer
+ * scales LS[j] in SMIN..SMAX (and offsets LM[j] in 0..SMAX) of least
+ * weighted error. NSUB <= 16. */
+void mb_kscales_code(const float *x, const float *w, int nsub, int sublen, int qlo, int qhi,
+                     int smin, int smax, const float *a, const float *m, float *d_out,
+                     float *dmin_out, int *ls, int *lm);
+
 int mb_quant_row_weighted(uint32_t type, const float *src, void *dst, int64_t n, const float *qw);
 
 #endif
