@@ -57,7 +57,9 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
     if (!s) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     s->model = model;
     mb_status st = mb_threadpool_new(n_threads, &s->pool);
-    if (!st) st = mb_forward_state_new(model, n_ctx, PREFILL_BATCH, n_threads, &s->fwd);
+    /* No chunk is longer than the context. */
+    const int n_batch = n_ctx > 0 && n_ctx < PREFILL_BATCH ? n_ctx : PREFILL_BATCH;
+    if (!st) st = mb_forward_state_new(model, n_ctx, n_batch, n_threads, &s->fwd);
     if (st) {
         mb_session_free(s);
         return st;
@@ -93,8 +95,9 @@ static mb_status eval(mb_session *s, const mb_token *ids, size_t n, float *all_l
                          "%zu tokens do not fit: %d of the context's %d positions are used", n,
                          s->n_past, s->fwd->n_ctx);
     if (n == 1 && !all_logits && s->decode_hook) return s->decode_hook(s->decode_ctx, s, ids[0]);
-    for (size_t i = 0; i < n; i += PREFILL_BATCH) {
-        int chunk = (int)(n - i < PREFILL_BATCH ? n - i : PREFILL_BATCH);
+    const size_t n_batch = (size_t)s->fwd->n_batch;
+    for (size_t i = 0; i < n; i += n_batch) {
+        int chunk = (int)(n - i < n_batch ? n - i : n_batch);
         float *out = all_logits ? all_logits + i * (size_t)s->model->hp.n_vocab : NULL;
         mb_status st = mb_forward(s->fwd, s->pool, ids + i, chunk, s->n_past, out);
         if (st) return st;
