@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "eval/perplexity.h"
+#include "quantize/quantize.h"
 #include "test_util.h"
 
 int main(void) {
@@ -44,6 +45,34 @@ int main(void) {
     CHECK_MSG(k.top1 > 0.999, "self top-1 %g", k.top1);
     CHECK_NEAR(k.ppl, r.ppl, 1e-9 * r.ppl);
     CHECK_NEAR(k.ppl_base, r.ppl, 1e-3 * r.ppl);
+    /* The paired statistic is the log of the PPL ratio, and against itself
+     * only the base file's half precision is left in it. */
+    CHECK_NEAR(k.ln_ratio, log(k.ppl / k.ppl_base), 1e-9);
+    CHECK_MSG(fabs(k.ln_ratio) < 1e-3 && k.ln_ratio_err < 1e-3, "self ln ratio %g +/- %g",
+              k.ln_ratio, k.ln_ratio_err);
+
+    /* A Q4_0 copy against the base: the paired error of ln(PPL(Q)/PPL(base))
+     * is well below the relative error of either PPL (both models score
+     * the same tokens, and their per-token losses move together). */
+    char q4[512];
+    snprintf(q4, sizeof q4, "%s/q4.gguf", mbt_tmpdir());
+    mb_quantize_params qp = {.n_threads = 2, .allow_fallback = 1};
+    mb_quantize_stats qs;
+    CHECK_OK(mb_quantize_file(model_path, q4, "Q4_0", &qp, &qs));
+    mb_model *mq = NULL;
+    CHECK_OK(mb_model_load(q4, &mp, &mq));
+    if (mq) {
+        mb_ppl_result kq;
+        CHECK_OK(mb_perplexity(mq, text, len, &p, &kq));
+        CHECK_NEAR(kq.ln_ratio, log(kq.ppl / kq.ppl_base), 1e-9);
+        CHECK_MSG(kq.kld > 1e-4, "Q4_0 KLD %g", kq.kld);
+        CHECK_MSG(kq.ln_ratio_err > 0 && kq.ln_ratio_err < 0.5 * kq.ppl_err / kq.ppl,
+                  "paired error %g vs relative PPL error %g", kq.ln_ratio_err,
+                  kq.ppl_err / kq.ppl);
+        printf("Q4_0: ln(PPL(Q)/PPL(base)) %.5f +/- %.5f, PPL %.3f +/- %.3f\n", kq.ln_ratio,
+               kq.ln_ratio_err, kq.ppl, kq.ppl_err);
+        mb_model_free(mq);
+    }
 
     /* --chunks below the base's count evaluates only that many. */
     p.n_chunks = 1;

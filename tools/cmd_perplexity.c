@@ -1,5 +1,6 @@
 /* matchbox perplexity MODEL TEXT: chunked perplexity and KL divergence, as
  * llama.cpp's llama-perplexity computes them (docs/QUALITY.md). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,9 @@ static void usage(void) {
 static void print_kld(const mb_ppl_result *r) {
     printf("Mean PPL(Q)      : %10.4f +/- %.4f\n", r->ppl, r->ppl_err);
     printf("Mean PPL(base)   : %10.4f +/- %.4f\n", r->ppl_base, r->ppl_base_err);
+    printf("Mean ln(PPL(Q)/PPL(base)): %10.6f +/- %.6f\n", r->ln_ratio, r->ln_ratio_err);
+    printf("Mean PPL(Q)/PPL(base)    : %10.6f +/- %.6f\n", exp(r->ln_ratio),
+           exp(r->ln_ratio) * r->ln_ratio_err);
     printf("Mean KLD         : %10.6f +/- %.6f\n", r->kld, r->kld_err);
     printf("Same top p       : %9.3f%% +/- %.3f%%\n", 100 * r->top1, 100 * r->top1_err);
     printf("Mean delta-p     : %9.3f%% +/- %.3f%%\n", 100 * r->dp_mean, 100 * r->dp_err);

@@ -53,6 +53,7 @@ static void mean_err(double sum, double sum2, uint64_t n, double *mean, double *
 
 typedef struct {
     double nll, nll2, nll_base, nll_base2, kld, kld2, dp, dp2;
+    double dl, dl2; /* per token NLL(model) - NLL(base): the paired difference */
     uint64_t n, same_top;
     double *klds, *dps; /* per scored token, for the percentiles */
 } accum;
@@ -74,6 +75,9 @@ static void score(accum *a, const float *logits, int n_vocab, mb_token tok, cons
         const double dp = exp((double)logp[tok]) - exp((double)base[tok]);
         a->nll_base -= base[tok];
         a->nll_base2 += (double)base[tok] * base[tok];
+        const double dl = nll + (double)base[tok];
+        a->dl += dl;
+        a->dl2 += dl * dl;
         a->kld += kld;
         a->kld2 += kld * kld;
         a->dp += dp;
@@ -95,6 +99,9 @@ static void finish(accum *a, mb_ppl_result *r) {
     mean_err(a->nll_base, a->nll_base2, a->n, &mean, &err);
     r->ppl_base = exp(mean);
     r->ppl_base_err = err * r->ppl_base;
+    /* The paired statistic: both models scored the same tokens, so the
+     * error of the mean difference is far below either PPL's error. */
+    mean_err(a->dl, a->dl2, a->n, &r->ln_ratio, &r->ln_ratio_err);
     mean_err(a->kld, a->kld2, a->n, &r->kld, &r->kld_err);
     mean_err(a->dp, a->dp2, a->n, &r->dp_mean, &r->dp_err);
     r->dp_rms = sqrt(a->dp2 / (double)a->n);

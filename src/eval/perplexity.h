@@ -12,8 +12,9 @@
  *
  * With a base file (docs/QUALITY.md has its layout) the log-probabilities of
  * the scored positions are written (kld_base_write) or compared against
- * (kld_base_read): mean KL(base || model), top-1 agreement and the change
- * in the probability of the right token. */
+ * (kld_base_read): mean KL(base || model), top-1 agreement, the change
+ * in the probability of the right token, and the paired mean of
+ * ln p_base(right) - ln p_model(right) with its error. */
 #ifndef MB_EVAL_PERPLEXITY_H
 #define MB_EVAL_PERPLEXITY_H
 
@@ -43,6 +44,10 @@ typedef struct {
     /* with kld_base_read only: */
     int has_kld;
     double ppl_base, ppl_base_err;
+    /* mean over tokens of NLL(model) - NLL(base) = ln(PPL(Q)/PPL(base)),
+     * with the standard error of that paired mean (llama.cpp's
+     * "Mean ln(PPL(Q)/PPL(base))"): the test of whether the two differ */
+    double ln_ratio, ln_ratio_err;
     double kld, kld_err;
     double top1, top1_err;          /* share of positions with the same argmax */
     double dp_mean, dp_err, dp_rms; /* p_model(right) - p_base(right) */
