@@ -67,8 +67,7 @@ int main(void) {
         CHECK_NEAR(kq.ln_ratio, log(kq.ppl / kq.ppl_base), 1e-9);
         CHECK_MSG(kq.kld > 1e-4, "Q4_0 KLD %g", kq.kld);
         CHECK_MSG(kq.ln_ratio_err > 0 && kq.ln_ratio_err < 0.5 * kq.ppl_err / kq.ppl,
-                  "paired error %g vs relative PPL error %g", kq.ln_ratio_err,
-                  kq.ppl_err / kq.ppl);
+                  "paired error %g vs relative PPL error %g", kq.ln_ratio_err, kq.ppl_err / kq.ppl);
         printf("Q4_0: ln(PPL(Q)/PPL(base)) %.5f +/- %.5f, PPL %.3f +/- %.3f\n", kq.ln_ratio,
                kq.ln_ratio_err, kq.ppl, kq.ppl_err);
         mb_model_free(mq);
