@@ -9,6 +9,8 @@
 # Methods: plain (round to nearest, the reference's encoders), imatrix
 # (quantize --imatrix from matchbox calibrate on CALIB), gptq and awq
 # (quantize --method ... --calib CALIB). CALIB and HELDOUT must not overlap.
+# METHODS (default: all four) and THREADS (default 2) from the environment;
+# plain first, so the others are compared with it token by token.
 set -eu
 MB=$1 BASE=$2 CALIB=$3 TEXT=$4 CTX=$5 OUT=$6
 shift 6
@@ -26,10 +28,20 @@ base_ppl=$(sed -n 's/.*PPL = \([0-9.]*\) +\/- \([0-9.]*\).*/\1\t\2/p' "$T/base.t
 "$MB" calibrate "$BASE" "$CALIB" -o "$T/imatrix.gguf" --ctx "$CTX" --chunks "$CHUNKS" \
   -t "$THREADS" >/dev/null 2>&1
 
+# Columns: lnr = Mean ln(PPL(Q)/PPL(F16)) over the same tokens (paired),
+# and vp_lnr = Mean ln(PPL(Q)/PPL(plain)), the method against plain
+# rounding of the same type, paired token by token (plain's
+# log-probabilities are the base of a second comparison): the PPL test of
+# "beats plain", whose error is far below either PPL's.
 for m in $METHODS; do
-  tsv=$OUT/$m.tsv
-  printf 'type\tfile_bytes\tbpw\tppl\tppl_err\tkld\tkld_err\ttop1\n' >"$tsv"
-  for t in $TYPES; do
+  printf 'type\tfile_bytes\tbpw\tppl\tppl_err\tkld\tkld_err\ttop1\tlnr\tlnr_err\tvp_lnr\tvp_lnr_err\n' \
+    >"$OUT/$m.tsv"
+done
+field() { sed -n "s/^$1 *: *\([-0-9.]*\) +\/- \([0-9.]*\).*/\1\t\2/p" "$2"; }
+for t in $TYPES; do
+  rm -f "$T/plain.kld"
+  for m in $METHODS; do
+    tsv=$OUT/$m.tsv
     q=$T/$t-$m.gguf
     case $m in
     plain) args=() ;;
@@ -45,11 +57,28 @@ for m in $METHODS; do
     bytes=$(stat -c %s "$q")
     "$MB" perplexity "$q" "$TEXT" -c "$CTX" -t "$THREADS" --kl-divergence-base "$T/base.kld" \
       --kl-divergence 2>/dev/null >"$T/r.txt"
-    ppl=$(sed -n 's/Mean PPL(Q) *: *\([0-9.]*\) +\/- \([0-9.]*\)/\1\t\2/p' "$T/r.txt")
-    kld=$(sed -n 's/Mean KLD *: *\([0-9.]*\) +\/- \([0-9.]*\)/\1\t\2/p' "$T/r.txt")
+    ppl=$(field 'Mean PPL(Q)' "$T/r.txt")
+    kld=$(field 'Mean KLD' "$T/r.txt")
     top=$(sed -n 's/Same top p *: *\([0-9.]*\)%.*/\1/p' "$T/r.txt")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$bytes" "$bpw" "$ppl" "$kld" "$top" | tee -a "$tsv"
+    lnr=$(field 'Mean ln(PPL(Q)\/PPL(base))' "$T/r.txt")
+    vp=$(printf '0\t0')
+    if [ "$m" = plain ]; then
+      "$MB" perplexity "$q" "$TEXT" -c "$CTX" -t "$THREADS" --kl-divergence-base "$T/plain.kld" \
+        >/dev/null 2>&1
+    elif [ -f "$T/plain.kld" ]; then
+      "$MB" perplexity "$q" "$TEXT" -c "$CTX" -t "$THREADS" --kl-divergence-base "$T/plain.kld" \
+        --kl-divergence 2>/dev/null >"$T/rp.txt"
+      vp=$(field 'Mean ln(PPL(Q)\/PPL(base))' "$T/rp.txt")
+    else
+      vp=$(printf -- '-\t-')
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$bytes" "$bpw" "$ppl" "$kld" "$top" "$lnr" \
+      "$vp" | tee -a "$tsv"
     rm -f "$q"
   done
-  printf 'base\t%s\t-\t%s\t0\t0\t100\n' "$(stat -c %s "$BASE")" "$base_ppl" >>"$tsv"
 done
+for m in $METHODS; do
+  printf 'base\t%s\t-\t%s\t0\t0\t100\t0\t0\t-\t-\n' "$(stat -c %s "$BASE")" "$base_ppl" \
+    >>"$OUT/$m.tsv"
+done
+rm -f "$T/plain.kld"
