@@ -6,7 +6,7 @@
  *   MBX_EXP(v) (0 below -87), MBX_R16(v) (round to F16 and back),
  *   mbx_transpose(MBX_VEC r[MBX_W]) (a W x W block in place), and the score
  *   blocking MBX_KT_ROWS x MBX_KT_VECS and MBX_PV_ROWS (accumulators in
- *   registers).
+ *   registers), MBX_KT_MIN_ROWS (rows from which the transpose pays).
  * Scores, several rows (the usual case: a GQA group, prefill tokens): the
  * tile's K is converted and transposed once, keys in lanes, and each row's
  * scores come out W at a time from broadcast FMAs over the head dimension,
@@ -27,8 +27,7 @@
 #include "tensor/types.h"
 
 enum {
-    MBX_KT_DIMS = 64,    /* head dimensions per transposed block (16 KiB) */
-    MBX_KT_MIN_ROWS = 4, /* rows from which the transpose pays */
+    MBX_KT_DIMS = 64, /* head dimensions per transposed block (16 KiB) */
     MBX_KT_KEYS = MBX_KT_VECS * MBX_W,
 };
 
