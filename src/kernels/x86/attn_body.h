@@ -6,7 +6,8 @@
  *   MBX_EXP(v) (0 below -87), MBX_R16(v) (round to F16 and back),
  *   mbx_transpose(MBX_VEC r[MBX_W]) (a W x W block in place), and the score
  *   blocking MBX_KT_ROWS x MBX_KT_VECS and MBX_PV_ROWS (accumulators in
- *   registers), MBX_KT_MIN_ROWS (rows from which the transpose pays).
+ *   registers), MBX_KT_MIN_ROWS (rows from which the transpose pays),
+ *   MBX_PV_BLOCKED (whether the weighted sum uses the scores' blocking).
  * Scores, several rows (the usual case: a GQA group, prefill tokens): the
  * tile's K is converted and transposed once, keys in lanes, and each row's
  * scores come out W at a time from broadcast FMAs over the head dimension,
@@ -214,12 +215,14 @@ static int mbx_attn_weights(const struct mb_attn_tile *t, int r, float *s, int n
 }
 
 /* acc[r] += sum_j p[r][j] * V[j] for rows [r0, r0 + nr), nr <=
- * MBX_PV_ROWS. Always inlined, and the row loops unrolled, so that a
- * constant NR keeps the accumulators in registers. */
-static inline __attribute__((always_inline)) void
-mbx_attn_values(const struct mb_attn_tile *t, float (*p)[MB_ATTN_TILE], int r0, int nr, int n) {
+ * MBX_PV_ROWS, dimensions from I0 (a multiple of W) on. Always inlined,
+ * and the row loops unrolled, so that a constant NR keeps the accumulators
+ * in registers. */
+static inline __attribute__((always_inline)) void mbx_attn_values(const struct mb_attn_tile *t,
+                                                                  float (*p)[MB_ATTN_TILE], int r0,
+                                                                  int nr, int n, int i0) {
     const int hd = t->hd, hv = hd / MBX_W * MBX_W;
-    for (int i = 0; i < hv; i += MBX_W) {
+    for (int i = i0; i < hv; i += MBX_W) {
         MBX_VEC a[MBX_PV_ROWS];
 #pragma GCC unroll 16
         for (int k = 0; k < nr; k++)
@@ -234,7 +237,7 @@ mbx_attn_values(const struct mb_attn_tile *t, float (*p)[MB_ATTN_TILE], int r0, 
         for (int k = 0; k < nr; k++)
             MBX_ST(t->acc + (size_t)(r0 + k) * hd + i, a[k]);
     }
-    for (int i = hv; i < hd; i++)
+    for (int i = hv > i0 ? hv : i0; i < hd; i++)
         for (int j = 0; j < n; j++) {
             const float v = mb_half_to_float(t->v[(int64_t)j * t->stride + i]);
             for (int k = 0; k < nr; k++)
@@ -242,25 +245,97 @@ mbx_attn_values(const struct mb_attn_tile *t, float (*p)[MB_ATTN_TILE], int r0, 
         }
 }
 
+/* Rows [r, r + RB) x dimensions [ib, ib + MBX_KT_KEYS) of the weighted
+ * sum, over V rows already converted into vf: the scores' register
+ * blocking with the roles swapped (a V row's vectors loaded once for RB
+ * rows, one broadcast weight per row). */
+static inline __attribute__((always_inline)) void mbx_attn_pv_block(const struct mb_attn_tile *t,
+                                                                    const float (*vf)[MBX_KT_KEYS],
+                                                                    float (*p)[MB_ATTN_TILE],
+                                                                    int ib, int r, int rb, int n) {
+    const int hd = t->hd;
+    MBX_VEC acc[MBX_KT_ROWS][MBX_KT_VECS];
+#pragma GCC unroll 8
+    for (int k = 0; k < rb; k++)
+#pragma GCC unroll 8
+        for (int v = 0; v < MBX_KT_VECS; v++)
+            acc[k][v] = MBX_LD(t->acc + (size_t)(r + k) * hd + ib + v * MBX_W);
+    for (int j = 0; j < n; j++) {
+        MBX_VEC vv[MBX_KT_VECS];
+#pragma GCC unroll 8
+        for (int v = 0; v < MBX_KT_VECS; v++)
+            vv[v] = MBX_LD(vf[j] + v * MBX_W);
+#pragma GCC unroll 8
+        for (int k = 0; k < rb; k++) {
+            const MBX_VEC b = MBX_SET1(p[r + k][j]);
+#pragma GCC unroll 8
+            for (int v = 0; v < MBX_KT_VECS; v++)
+                acc[k][v] = MBX_FMA(b, vv[v], acc[k][v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int k = 0; k < rb; k++)
+#pragma GCC unroll 8
+        for (int v = 0; v < MBX_KT_VECS; v++)
+            MBX_ST(t->acc + (size_t)(r + k) * hd + ib + v * MBX_W, acc[k][v]);
+}
+
+/* The weighted sum for many rows: each block of MBX_KT_KEYS dimensions of
+ * the tile's V converted once for all rows, then register blocks of rows;
+ * the dimensions past the last whole block go the per-group way. GN[g] and
+ * GANY[g]: group g's (MBX_PV_ROWS rows) padded length and whether any of
+ * its rows has weights. Returns the first dimension left. */
+static int mbx_attn_values_blocked(const struct mb_attn_tile *t, float (*p)[MB_ATTN_TILE],
+                                   const int *gn, const int *gany, int n_max) {
+    float vf[MB_ATTN_TILE][MBX_KT_KEYS] __attribute__((aligned(64)));
+    const int hb = t->hd / MBX_KT_KEYS * MBX_KT_KEYS;
+    for (int ib = 0; ib < hb; ib += MBX_KT_KEYS) {
+        for (int j = 0; j < n_max; j++)
+            for (int v = 0; v < MBX_KT_VECS; v++)
+                MBX_ST(vf[j] + v * MBX_W,
+                       MBX_LDF16(t->v + (int64_t)j * t->stride + ib + v * MBX_W));
+        for (int r0 = 0, g = 0; r0 < t->n_rows; r0 += MBX_PV_ROWS, g++) {
+            if (!gany[g]) continue;
+            const int re = t->n_rows - r0 < MBX_PV_ROWS ? t->n_rows : r0 + MBX_PV_ROWS;
+            int r = r0;
+            for (; r + MBX_KT_ROWS <= re; r += MBX_KT_ROWS)
+                mbx_attn_pv_block(t, (const float(*)[MBX_KT_KEYS])vf, p, ib, r, MBX_KT_ROWS, gn[g]);
+            for (; r < re; r++)
+                mbx_attn_pv_block(t, (const float(*)[MBX_KT_KEYS])vf, p, ib, r, 1, gn[g]);
+        }
+    }
+    return hb;
+}
+
 void MBX_NAME(attn_tile)(const struct mb_attn_tile *t) {
     float s[MB_ATTN_MAX_ROWS][MB_ATTN_TILE];
+    int gn[MB_ATTN_MAX_ROWS], gany[MB_ATTN_MAX_ROWS], n_max = 0;
     mbx_attn_scores(t, s);
-    for (int r0 = 0; r0 < t->n_rows; r0 += MBX_PV_ROWS) {
+    for (int r0 = 0, g = 0; r0 < t->n_rows; r0 += MBX_PV_ROWS, g++) {
         const int nr = t->n_rows - r0 < MBX_PV_ROWS ? t->n_rows - r0 : MBX_PV_ROWS;
         int n = 0, any = 0;
         for (int k = 0; k < nr; k++)
             n = t->len[r0 + k] > n ? t->len[r0 + k] : n;
         for (int k = 0; k < nr; k++)
             any |= mbx_attn_weights(t, r0 + k, s[r0 + k], n);
-        if (!any) continue;
+        gn[g] = n, gany[g] = any;
+        if (any && n > n_max) n_max = n;
+    }
+    const int i0 = MBX_PV_BLOCKED && t->n_rows >= MBX_KT_MIN_ROWS
+                       ? mbx_attn_values_blocked(t, s, gn, gany, n_max)
+                       : 0;
+    if (i0 == t->hd) return;
+    for (int r0 = 0, g = 0; r0 < t->n_rows; r0 += MBX_PV_ROWS, g++) {
+        if (!gany[g]) continue;
+        const int nr = t->n_rows - r0 < MBX_PV_ROWS ? t->n_rows - r0 : MBX_PV_ROWS, n = gn[g];
         /* Row counts the compiler sees as constants: the whole block, then
          * halves of what is left. */
         int k = 0;
-        if (nr == MBX_PV_ROWS) mbx_attn_values(t, s, r0, MBX_PV_ROWS, n), k = nr;
-        if (MBX_PV_ROWS > 8 && nr - k >= 8) mbx_attn_values(t, s, r0 + k, 8, n), k += 8;
-        if (nr - k >= 4) mbx_attn_values(t, s, r0 + k, 4, n), k += 4;
-        if (nr - k >= 2) mbx_attn_values(t, s, r0 + k, 2, n), k += 2;
-        if (nr - k >= 1) mbx_attn_values(t, s, r0 + k, 1, n);
+        if (nr == MBX_PV_ROWS) mbx_attn_values(t, s, r0, MBX_PV_ROWS, n, i0), k = nr;
+        if (MBX_PV_ROWS > 8 && nr - k >= 8) mbx_attn_values(t, s, r0 + k, 8, n, i0), k += 8;
+        if (nr - k >= 4) mbx_attn_values(t, s, r0 + k, 4, n, i0), k += 4;
+        if (nr - k >= 2) mbx_attn_values(t, s, r0 + k, 2, n, i0), k += 2;
+        if (nr - k >= 1) mbx_attn_values(t, s, r0 + k, 1, n, i0);
     }
 }
 

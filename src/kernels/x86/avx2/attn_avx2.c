@@ -49,6 +49,10 @@ static inline float mbx_hmax(__m256 v) {
 #define MBX_KT_MIN_ROWS 8
 /* Weighted sum of V: 8 rows share each converted V chunk (accumulators in registers). */
 #define MBX_PV_ROWS 8
+/* Not the blocked weighted sum (V converted once per tile, rows blocked as
+ * in the scores): 2 x 32 blocks measured 2-6% slower, 32 rows 529 -> 543
+ * us and 8 rows 179 -> 190 at 4096 positions (bench/attention_ops.c). */
+#define MBX_PV_BLOCKED 0
 #define MBX_VEC __m256
 #define MBX_W 8
 #define MBX_ZERO() _mm256_setzero_ps()

@@ -50,6 +50,10 @@ static inline void mbx_transpose(__m512 r[16]) {
  * ~7% slower with bench/attention_ops.c on Zen 4: more broadcasts per
  * loaded V, no fewer conversions that matter). */
 #define MBX_PV_ROWS 8
+/* The blocked weighted sum (V converted once per tile, rows blocked as in
+ * the scores): at 4096 positions, 32 rows, exact 287 -> 272 us, online 246
+ * -> 228; 5 rows 94 -> 85 (bench/attention_ops.c). */
+#define MBX_PV_BLOCKED 1
 #define MBX_VEC __m512
 #define MBX_W 16
 #define MBX_ZERO() _mm512_setzero_ps()
