@@ -4,7 +4,8 @@
  * are visited one tile of MB_ATTN_TILE positions at a time, each query row
  * keeps a running maximum, a running sum of exponentials and an unnormalized
  * output that is rescaled when the maximum grows. Memory is O(rows x head
- * dim), never O(context) per head nor O(n^2) for a prompt.
+ * dim), plus in exact mode a per-thread store of the scores, O(rows x
+ * context) (capped, MB_ATTN_SCORE_CAP); never O(n^2) for a prompt.
  *
  * Several query rows that share one KV head (the heads of a GQA group, and
  * in prefill several tokens) go through each tile together, so a K/V tile is
