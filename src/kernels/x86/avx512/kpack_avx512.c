@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "kernels/x86/avx512/dot_avx512.h"
+#include "kernels/x86/avx512/transpose_avx512.h"
 #include "kernels/x86/k4_scales.h"
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
@@ -125,46 +126,19 @@ static inline __m512i kp_gather_s8(const kp_stage *st, int off, int shift) {
     return _mm512_srai_epi32(_mm512_slli_epi32(x, 24 - shift), 24);
 }
 
-/* out[c] = dword c of every row r[0..15] (lane = row): a 16 x 16 transpose
- * of dwords in four rounds of 16 shuffles. After the 32- and 64-bit
- * unpacks, 128-bit lane L of u[4i + j] holds column 4L + j of rows
- * 4i..4i+3; the two 128-bit shuffle rounds gather those four pieces. */
-static inline void kp_transpose16(const __m512i r[16], __m512i out[16]) {
-    __m512i t[16], u[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {
-        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-    }
-    for (int j = 0; j < 4; j++) {
-        const __m512i v0 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0x44);
-        const __m512i v1 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0xEE);
-        const __m512i v2 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0x44);
-        const __m512i v3 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0xEE);
-        out[j] = _mm512_shuffle_i32x4(v0, v2, 0x88);
-        out[4 + j] = _mm512_shuffle_i32x4(v0, v2, 0xDD);
-        out[8 + j] = _mm512_shuffle_i32x4(v1, v3, 0x88);
-        out[12 + j] = _mm512_shuffle_i32x4(v1, v3, 0xDD);
-    }
-}
-
 /* The stage transposed into a panel block: output vector v takes dword v
  * of every row, and the scales go to lanes the same way (by gathers: 24
  * against the codes' 64 vectors). NSUB: 8 sub-blocks with mins (Q4_K,
  * Q5_K) or 16 without (Q6_K). */
 static void kp_emit(kp_block *b, const kp_stage *st, int nsub) {
     for (int ch = 0; ch < KP_VECS / 16; ch++) {
-        __m512i r[16], o[16];
+        /* Dword c of the 16 rows' chunk ch becomes vector 16 ch + c. */
+        __m512 r[16];
         for (int i = 0; i < 16; i++)
-            r[i] = _mm512_load_si512((const void *)(st->u[i] + 64 * ch));
-        kp_transpose16(r, o);
+            r[i] = _mm512_load_ps((const void *)(st->u[i] + 64 * ch));
+        mbx_transpose(r);
         for (int c = 0; c < 16; c++)
-            _mm512_store_si512((void *)b->q[16 * ch + c], o[c]);
+            _mm512_store_ps((void *)b->q[16 * ch + c], r[c]);
     }
     const __m512 d = _mm512_loadu_ps(st->d);
     for (int k = 0; k < 16; k++)
