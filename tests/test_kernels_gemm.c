@@ -83,6 +83,7 @@ static int check_packed(const mb_kernel_table *k, uint32_t type, int64_t n, int 
     mb_type_row_bytes(type, (uint64_t)n, &wrb);
     mb_type_row_bytes(dt->act_type, (uint64_t)n, &arb);
     const int pr = (int)dt->pack_rows;
+    if (n_w > pr) n_w = pr;
     const size_t ws = (size_t)wrb + 6,
                  as = (size_t)arb + 12; /* off 64, still aligned to the fields */
     uint8_t *w = calloc((size_t)n_w, ws), *a = calloc((size_t)n_a, as);
@@ -97,7 +98,8 @@ static int check_packed(const mb_kernel_table *k, uint32_t type, int64_t n, int 
     }
     for (int r = 0; r < n_a; r++)
         fill(dt->act_type, a + (size_t)r * as, n, rng);
-    const size_t panel_bytes = (size_t)dt->pack_block_bytes * (size_t)(n / MB_QK_K);
+    const size_t panel_bytes =
+        (size_t)dt->pack_block_bytes * (size_t)(n / (int64_t)mb_type_get(type)->block_size);
     uint8_t *panel = aligned_alloc(64, (panel_bytes + 63) / 64 * 64);
     dt->pack(n, panel, w, ws, n_w);
     const size_t os = (size_t)pr + 3;
@@ -210,13 +212,15 @@ int main(void) {
         }
     }
     printf("%d level/type pairs have a gemm kernel\n", tested);
-    const uint32_t kq[] = {MB_TYPE_Q4_K, MB_TYPE_Q5_K, MB_TYPE_Q6_K};
+    const uint32_t kq[] = {MB_TYPE_Q4_K, MB_TYPE_Q5_K, MB_TYPE_Q6_K, MB_TYPE_Q4_0, MB_TYPE_Q8_0};
     int packed = 0;
     for (size_t l = 0; l < sizeof names / sizeof names[0]; l++) {
         const mb_kernel_table *k = mb_kernels_level(names[l]);
         if (!k) continue;
         for (size_t t = 0; t < sizeof kq / sizeof kq[0]; t++) {
-            const int64_t lens[] = {256, 512, 1792};
+            /* One, an odd number and many blocks. */
+            const int64_t bs = mb_type_get(kq[t])->block_size;
+            const int64_t lens[] = {bs, 3 * bs, 25 * bs};
             const int na[] = {1, 3, 4, 7, 8, 9, 17};
             for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
                 for (int nw = 1; nw <= 16; nw += 5)
@@ -236,7 +240,9 @@ int main(void) {
         }
         mb_threadpool_free(pool);
     }
-    printf("packed kernels: Q4_K %s, Q5_K %s, Q6_K %s\n", packed & 1 ? "yes" : "no",
-           packed & 2 ? "yes" : "no", packed & 4 ? "yes" : "no");
+    printf("packed kernels:");
+    for (size_t t = 0; t < sizeof kq / sizeof kq[0]; t++)
+        printf(" %s %s", mb_type_name(kq[t]), packed >> t & 1 ? "yes" : "no");
+    printf("\n");
     return mbt_finish();
 }

@@ -56,6 +56,17 @@ void mb_avx512_gemm_packed_q5_k(int64_t n, float *out, size_t os, const void *pa
                                 size_t as, int n_a, int add);
 void mb_avx512_gemm_packed_q6_k(int64_t n, float *out, size_t os, const void *panel, const void *a,
                                 size_t as, int n_a, int add);
+/* Packed batch products of Q4_0 and Q8_0 (qpack_avx512.c): MB_QP_ROWS
+ * weight rows per panel (the 16th lane sums the activations), 576 bytes of
+ * panel per 32 values. */
+#define MB_QP_ROWS 15
+#define MB_QP_BLOCK_BYTES 576
+void mb_avx512_pack_q4_0(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_avx512_pack_q8_0(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_avx512_gemm_packed_q4_0(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                                size_t as, int n_a, int add);
+void mb_avx512_gemm_packed_q8_0(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                                size_t as, int n_a, int add);
 void mb_avx512_gemm_f32(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
                         const void *a, size_t as, int n_a);
 

@@ -25,16 +25,18 @@ void mb_kernels_fill_avx512(mb_kernel_table *t) {
     SET(Q5_K, q5_k);
     SET(Q6_K, q6_k);
 #undef SET
-#define PACKED(T, name)                                                                            \
+#define PACKED(T, name, ROWS, BYTES)                                                               \
     do {                                                                                           \
         t->dot[MB_TYPE_##T].pack = mb_avx512_pack_##name;                                          \
         t->dot[MB_TYPE_##T].gemm_packed = mb_avx512_gemm_packed_##name;                            \
-        t->dot[MB_TYPE_##T].pack_rows = MB_KP_ROWS;                                                \
-        t->dot[MB_TYPE_##T].pack_block_bytes = MB_KP_BLOCK_BYTES;                                  \
+        t->dot[MB_TYPE_##T].pack_rows = ROWS;                                                      \
+        t->dot[MB_TYPE_##T].pack_block_bytes = BYTES;                                              \
     } while (0)
-    PACKED(Q4_K, q4_k);
-    PACKED(Q5_K, q5_k);
-    PACKED(Q6_K, q6_k);
+    PACKED(Q4_K, q4_k, MB_KP_ROWS, MB_KP_BLOCK_BYTES);
+    PACKED(Q5_K, q5_k, MB_KP_ROWS, MB_KP_BLOCK_BYTES);
+    PACKED(Q6_K, q6_k, MB_KP_ROWS, MB_KP_BLOCK_BYTES);
+    PACKED(Q4_0, q4_0, MB_QP_ROWS, MB_QP_BLOCK_BYTES);
+    PACKED(Q8_0, q8_0, MB_QP_ROWS, MB_QP_BLOCK_BYTES);
 #undef PACKED
     t->act_quant[MB_TYPE_Q8_0] = mb_avx2_quant_q8_0;
     t->act_quant[MB_TYPE_Q8_K] = mb_avx2_quant_q8_k;
