@@ -30,16 +30,11 @@
 #include <string.h>
 
 #include "kernels/x86/avx512/dot_avx512.h"
+#include "kernels/x86/avx512/panel_avx512.h"
 #include "kernels/x86/avx512/transpose_avx512.h"
 #include "kernels/x86/k4_scales.h"
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
-
-#if defined(__clang__)
-#define KP_UNROLL _Pragma("unroll")
-#else
-#define KP_UNROLL _Pragma("GCC unroll 16")
-#endif
 
 enum { KP_ROWS = MB_KP_ROWS, KP_VECS = MB_QK_K / 4 };
 
@@ -175,12 +170,6 @@ KP_PACK(q4_k, mb_block_q4_k, kp_stage_k4(&st, r, x->d, x->dmin, x->scales, x->qs
 KP_PACK(q5_k, mb_block_q5_k, kp_stage_k4(&st, r, x->d, x->dmin, x->scales, x->qs, x->qh), 8)
 KP_PACK(q6_k, mb_block_q6_k, kp_stage_q6(&st, r, x), 16)
 
-static inline __m512i kp_bcast(const void *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
-
 /* A activation rows (a constant after inlining) against one panel; NSUB
  * sub-blocks per super-block (8 of 32 values, or 16 of 16). */
 static inline __attribute__((always_inline)) void kp_gemm(int64_t n, float *out, size_t os,
@@ -189,69 +178,53 @@ static inline __attribute__((always_inline)) void kp_gemm(int64_t n, float *out,
                                                           const int NSUB) {
     const int vps = KP_VECS / NSUB; /* vectors per sub-block */
     __m512 acc[MB_KP_A];
-    KP_UNROLL
+    MBX_PANEL_UNROLL
     for (int k = 0; k < A; k++)
         acc[k] = _mm512_setzero_ps();
     for (int64_t s = 0; s < n / MB_QK_K; s++) {
         const kp_block *b = &pb[s];
         const mb_block_q8_k *y[MB_KP_A];
         __m512 fs[MB_KP_A];
-        KP_UNROLL
+        MBX_PANEL_UNROLL
         for (int k = 0; k < A; k++) {
             y[k] = (const mb_block_q8_k *)(const void *)(a + (size_t)k * as) + s;
             fs[k] = _mm512_setzero_ps();
         }
-        KP_UNROLL
+        MBX_PANEL_UNROLL
         for (int sb = 0; sb < NSUB; sb++) {
             __m512i S[MB_KP_A];
-            KP_UNROLL
+            MBX_PANEL_UNROLL
             for (int k = 0; k < A; k++)
                 S[k] = _mm512_setzero_si512();
-            KP_UNROLL
+            MBX_PANEL_UNROLL
             for (int v = sb * vps; v < (sb + 1) * vps; v++) {
                 const __m512i wv = _mm512_load_si512((const void *)b->q[v]);
-                KP_UNROLL
+                MBX_PANEL_UNROLL
                 for (int k = 0; k < A; k++)
-                    S[k] = _mm512_dpbusd_epi32(S[k], wv, kp_bcast(y[k]->qs + 4 * v));
+                    S[k] = _mm512_dpbusd_epi32(S[k], wv, mbx_bcast4(y[k]->qs + 4 * v));
             }
             const __m512 c = _mm512_load_ps(b->c[sb]);
-            KP_UNROLL
+            MBX_PANEL_UNROLL
             for (int k = 0; k < A; k++)
                 fs[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S[k]), c, fs[k]);
         }
         const __m512 dm = _mm512_load_ps(b->dm);
-        KP_UNROLL
+        MBX_PANEL_UNROLL
         for (int k = 0; k < A; k++) {
             __m512i m = _mm512_setzero_si512();
-            KP_UNROLL
+            MBX_PANEL_UNROLL
             for (int i = 0; i < 8; i++)
                 m = _mm512_dpwssd_epi32(m, _mm512_load_si512((const void *)b->p[i]),
-                                        kp_bcast(y[k]->bsums + 2 * i));
+                                        mbx_bcast4(y[k]->bsums + 2 * i));
             const __m512 t = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(m), fs[k]);
             acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(y[k]->d), t, acc[k]);
         }
     }
-    KP_UNROLL
-    for (int k = 0; k < A; k++) {
-        float *o = out + (size_t)k * os;
-        _mm512_storeu_ps(o, add ? _mm512_add_ps(_mm512_loadu_ps(o), acc[k]) : acc[k]);
-    }
+    MBX_PANEL_UNROLL
+    for (int k = 0; k < A; k++)
+        mbx_panel_store(out + (size_t)k * os, acc[k], add, 0xFFFF);
 }
 
-#define KP_GEMM(name, NSUB)                                                                        \
-    void mb_avx512_gemm_packed_##name(int64_t n, float *out, size_t os, const void *panel,         \
-                                      const void *a, size_t as, int n_a, int add) {                \
-        const uint8_t *ab = a;                                                                     \
-        int r = 0;                                                                                 \
-        for (; r + MB_KP_A <= n_a; r += MB_KP_A)                                                   \
-            kp_gemm(n, out + (size_t)r * os, os, panel, ab + (size_t)r * as, as, add, MB_KP_A,     \
-                    NSUB);                                                                         \
-        for (; r + 4 <= n_a; r += 4)                                                               \
-            kp_gemm(n, out + (size_t)r * os, os, panel, ab + (size_t)r * as, as, add, 4, NSUB);    \
-        for (; r < n_a; r++)                                                                       \
-            kp_gemm(n, out + (size_t)r * os, os, panel, ab + (size_t)r * as, as, add, 1, NSUB);    \
-    }
-
-KP_GEMM(q4_k, 8)
-KP_GEMM(q5_k, 8)
-KP_GEMM(q6_k, 16)
+MBX_PANEL_GEMM(q4_k, kp_gemm, 8)
+MBX_PANEL_GEMM(q5_k, kp_gemm, 8)
+MBX_PANEL_GEMM(q6_k, kp_gemm, 16)

@@ -18,15 +18,10 @@
 #include <string.h>
 
 #include "kernels/x86/avx512/dot_avx512.h"
+#include "kernels/x86/avx512/panel_avx512.h"
 #include "kernels/x86/avx512/transpose_avx512.h"
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
-
-#if defined(__clang__)
-#define QP_UNROLL _Pragma("unroll")
-#else
-#define QP_UNROLL _Pragma("GCC unroll 16")
-#endif
 
 enum { QP_LANES = 16, QP_ROWS = MB_QP_ROWS, QP_VECS = 8 };
 
@@ -98,12 +93,6 @@ static void qp_emit(qp_block *b, qp_stage *st, int two) {
 QP_PACK(q4_0, mb_block_q4_0, qp_stage_q4_0)
 QP_PACK(q8_0, mb_block_q8_0, qp_stage_q8_0)
 
-static inline __m512i qp_bcast(const void *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
-
 /* A activation rows (a constant after inlining) against one panel; SHIFT:
  * log2 of the offset (3 for Q4_0's 8, 7 for Q8_0's 128). */
 static inline __attribute__((always_inline)) void qp_gemm(int64_t n, float *out, size_t os,
@@ -113,27 +102,27 @@ static inline __attribute__((always_inline)) void qp_gemm(int64_t n, float *out,
     const __m512i lane15 = _mm512_set1_epi32(15);
     const __mmask16 rows = (__mmask16)((1u << QP_ROWS) - 1u);
     __m512 acc[MB_KP_A];
-    QP_UNROLL
+    MBX_PANEL_UNROLL
     for (int k = 0; k < A; k++)
         acc[k] = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / 32; i++) {
         const qp_block *b = &pb[i];
         const mb_block_q8_0 *y[MB_KP_A];
         __m512i S[MB_KP_A];
-        QP_UNROLL
+        MBX_PANEL_UNROLL
         for (int k = 0; k < A; k++) {
             y[k] = (const mb_block_q8_0 *)(const void *)(a + (size_t)k * as) + i;
             S[k] = _mm512_setzero_si512();
         }
-        QP_UNROLL
+        MBX_PANEL_UNROLL
         for (int v = 0; v < QP_VECS; v++) {
             const __m512i wv = _mm512_load_si512((const void *)b->q[v]);
-            QP_UNROLL
+            MBX_PANEL_UNROLL
             for (int k = 0; k < A; k++)
-                S[k] = _mm512_dpbusd_epi32(S[k], wv, qp_bcast(y[k]->qs + 4 * v));
+                S[k] = _mm512_dpbusd_epi32(S[k], wv, mbx_bcast4(y[k]->qs + 4 * v));
         }
         const __m512 dw = _mm512_load_ps(b->d);
-        QP_UNROLL
+        MBX_PANEL_UNROLL
         for (int k = 0; k < A; k++) {
             const __m512i sum = _mm512_permutexvar_epi32(lane15, S[k]);
             const __m512i s = _mm512_sub_epi32(S[k], _mm512_slli_epi32(sum, SHIFT));
@@ -141,27 +130,10 @@ static inline __attribute__((always_inline)) void qp_gemm(int64_t n, float *out,
             acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc[k]);
         }
     }
-    QP_UNROLL
-    for (int k = 0; k < A; k++) {
-        float *o = out + (size_t)k * os;
-        _mm512_mask_storeu_ps(o, rows,
-                              add ? _mm512_add_ps(_mm512_maskz_loadu_ps(rows, o), acc[k]) : acc[k]);
-    }
+    MBX_PANEL_UNROLL
+    for (int k = 0; k < A; k++)
+        mbx_panel_store(out + (size_t)k * os, acc[k], add, rows);
 }
 
-#define QP_GEMM(name, SHIFT)                                                                       \
-    void mb_avx512_gemm_packed_##name(int64_t n, float *out, size_t os, const void *panel,         \
-                                      const void *a, size_t as, int n_a, int add) {                \
-        const uint8_t *ab = a;                                                                     \
-        int r = 0;                                                                                 \
-        for (; r + MB_KP_A <= n_a; r += MB_KP_A)                                                   \
-            qp_gemm(n, out + (size_t)r * os, os, panel, ab + (size_t)r * as, as, add, MB_KP_A,     \
-                    SHIFT);                                                                        \
-        for (; r + 4 <= n_a; r += 4)                                                               \
-            qp_gemm(n, out + (size_t)r * os, os, panel, ab + (size_t)r * as, as, add, 4, SHIFT);   \
-        for (; r < n_a; r++)                                                                       \
-            qp_gemm(n, out + (size_t)r * os, os, panel, ab + (size_t)r * as, as, add, 1, SHIFT);   \
-    }
-
-QP_GEMM(q4_0, 3)
-QP_GEMM(q8_0, 7)
+MBX_PANEL_GEMM(q4_0, qp_gemm, 3)
+MBX_PANEL_GEMM(q8_0, qp_gemm, 7)
