@@ -39,9 +39,9 @@ typedef struct {
     float *out;
     int64_t out_stride;
     int accumulate;
-    mb_vec_dot_fn dot;
-    mb_vec_dot_rows_fn dot_rows; /* NULL: dot per activation row */
-    mb_gemm_tile_fn gemm;        /* NULL: no register-blocked batch kernel */
+    /* The kernels: vec_dot; optional vec_dot_rows (NULL: vec_dot per
+     * activation row), gemm_tile (register-blocked batches) and the packed
+     * pair pack + gemm_packed. */
     const mb_dot_traits *dt;
     mb_threadpool *pool; /* per-task scratch for packed panels (NULL: malloc) */
 } matmul_job;
@@ -71,8 +71,8 @@ static void matmul_gemm_tile(const matmul_job *j, long ob, long oe, int64_t r0, 
     for (long o = ob; o < oe; o += GEMM_W) {
         const int nw = oe - o < GEMM_W ? (int)(oe - o) : GEMM_W;
         float v[GEMM_A][GEMM_W];
-        j->gemm(j->w->n_in, &v[0][0], GEMM_W, j->w->data + (size_t)o * rb, rb, nw, a,
-                j->act->row_bytes, m);
+        j->dt->gemm_tile(j->w->n_in, &v[0][0], GEMM_W, j->w->data + (size_t)o * rb, rb, nw, a,
+                         j->act->row_bytes, m);
         for (int r = 0; r < m; r++)
             for (int k = 0; k < nw; k++)
                 store(j, r0 + r, o + k, v[r][k]);
@@ -91,7 +91,7 @@ static void matmul_batch(const matmul_job *j, long begin, long end) {
     const int64_t n_rows = j->act->n_rows;
     /* The register-blocked kernel reads activations block by block from L2,
      * so its tile is set by its block shapes (12 = 3 x 4 = 2 x 6), not L1. */
-    const int act_tile = j->gemm                                          ? GEMM_A
+    const int act_tile = j->dt->gemm_tile                                 ? GEMM_A
                          : j->act->row_bytes * ACT_TILE <= ACT_TILE_BYTES ? ACT_TILE
                                                                           : ACT_TILE / 2;
     for (long ob = begin; ob < end; ob += w_tile) {
@@ -99,18 +99,18 @@ static void matmul_batch(const matmul_job *j, long begin, long end) {
         for (int64_t r0 = 0; r0 < n_rows; r0 += act_tile) {
             const int m = n_rows - r0 < act_tile ? (int)(n_rows - r0) : act_tile;
             const uint8_t *a = j->act->data + (size_t)r0 * j->act->row_bytes;
-            if (j->gemm) {
+            if (j->dt->gemm_tile) {
                 matmul_gemm_tile(j, ob, oe, r0, m, a);
                 continue;
             }
             for (long o = ob; o < oe; o++) {
                 const uint8_t *wrow = j->w->data + (size_t)o * rb;
                 float v[ACT_TILE];
-                if (j->dot_rows) {
-                    j->dot_rows(j->w->n_in, v, wrow, a, j->act->row_bytes, m);
+                if (j->dt->vec_dot_rows) {
+                    j->dt->vec_dot_rows(j->w->n_in, v, wrow, a, j->act->row_bytes, m);
                 } else {
                     for (int r = 0; r < m; r++)
-                        j->dot(j->w->n_in, &v[r], wrow, a + (size_t)r * j->act->row_bytes);
+                        j->dt->vec_dot(j->w->n_in, &v[r], wrow, a + (size_t)r * j->act->row_bytes);
                 }
                 for (int r = 0; r < m; r++)
                     store(j, r0 + r, o, v[r]);
@@ -119,12 +119,18 @@ static void matmul_batch(const matmul_job *j, long begin, long end) {
     }
 }
 
-/* Packed batches (the K-quants at some levels): batches of at least
+/* Packed batches (levels with a gemm_packed for the type): batches of at least
  * PACK_MIN_ROWS rows rearrange each group of pack_rows weight rows into a
  * panel once, in tiles of about PACK_TILE_BYTES that stay in L2 while every
  * activation tile (PACK_ACT rows, in L1) meets each panel of the tile. */
 enum { PACK_MIN_ROWS = 8, PACK_ACT = 8, PACK_MAX_ROWS = 16 };
 #define PACK_TILE_BYTES (384u * 1024u)
+
+/* Weight rows in panel G: pack_rows, fewer in the last one. */
+static long panel_rows(const matmul_job *j, long g) {
+    const long pr = j->dt->pack_rows, o = g * pr;
+    return j->w->n_out - o < pr ? j->w->n_out - o : pr;
+}
 
 /* Groups [GB, GE) of pack_rows weight rows against every activation row.
  * Returns 0 (nothing done) when no scratch can be had. */
@@ -146,16 +152,14 @@ static int matmul_packed(const matmul_job *j, int ith, long gb, long ge) {
     const int64_t n_rows = j->act->n_rows;
     for (long t0 = gb; t0 < ge; t0 += tile) {
         const long t1 = ge - t0 < tile ? ge : t0 + tile;
-        for (long g = t0; g < t1; g++) {
-            const long o = g * pr, nw = j->w->n_out - o < pr ? j->w->n_out - o : pr;
+        for (long g = t0; g < t1; g++)
             dt->pack(j->w->n_in, panel + (size_t)(g - t0) * group_bytes,
-                     j->w->data + (size_t)o * rb, rb, (int)nw);
-        }
+                     j->w->data + (size_t)(g * pr) * rb, rb, (int)panel_rows(j, g));
         for (int64_t r0 = 0; r0 < n_rows; r0 += PACK_ACT) {
             const int m = n_rows - r0 < PACK_ACT ? (int)(n_rows - r0) : PACK_ACT;
             const uint8_t *a = j->act->data + (size_t)r0 * j->act->row_bytes;
             for (long g = t0; g < t1; g++) {
-                const long o = g * pr, nw = j->w->n_out - o < pr ? j->w->n_out - o : pr;
+                const long o = g * pr, nw = panel_rows(j, g);
                 const uint8_t *pg = panel + (size_t)(g - t0) * group_bytes;
                 if (nw == pr) {
                     /* A whole panel writes (or adds) straight into out. */
@@ -203,9 +207,10 @@ static void matmul_worker(void *ctx, int ith, int nth) {
         matmul_batch(j, begin, end);
         return;
     }
+    const mb_vec_dot_fn dot = j->dt->vec_dot;
     for (long o = begin; o < end; o++) {
         float v;
-        j->dot(j->w->n_in, &v, j->w->data + (size_t)o * j->w->row_bytes, j->act->data);
+        dot(j->w->n_in, &v, j->w->data + (size_t)o * j->w->row_bytes, j->act->data);
         store(j, 0, o, v);
     }
 }
@@ -213,9 +218,7 @@ static void matmul_worker(void *ctx, int ith, int nth) {
 void mb_matmul(mb_threadpool *pool, int n_threads, const mb_matrix *w, const mb_act *act,
                float *out, int64_t out_stride, int accumulate) {
     const mb_dot_traits *dt = dot_traits(w->type);
-    matmul_job j = {
-        w,  act, out, out_stride, accumulate, dt->vec_dot, dt->vec_dot_rows, dt->gemm_tile,
-        dt, pool};
+    matmul_job j = {w, act, out, out_stride, accumulate, dt, pool};
     /* Tiny products cost less than waking a thread. */
     int64_t work = w->n_in * w->n_out * act->n_rows;
     int n = work < 32768 ? 1 : n_threads;

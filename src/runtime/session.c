@@ -13,7 +13,7 @@ mb_session_params mb_session_default_params(void) {
 }
 
 /* Prefill runs in chunks of this many tokens: each weight row is read (and,
- * where the level packs the K-quants for its batch kernel, rearranged) once
+ * where the level packs the weight type for its batch kernel, rearranged) once
  * per chunk. 512, the reference's default micro-batch: at 64 the packing
  * cost as much as the products. The activation buffers take about 110 KB
  * per token of chunk for a 1.1B llama (56 MB) and 250 KB for an 8B one. */
