@@ -17,7 +17,8 @@ const char quant_method_usage[] =
     "  --damp X            gptq: damping, a share of mean(diag H) (default 0.01)\n"
     "  --act-order         gptq: blocks, and columns within them, by diag(H)\n"
     "  --block B           gptq: lazy batch width in columns (default 128)\n"
-    "  --weighted-fit      gptq: fit block scales weighting channels by diag(H)\n"
+    "  --weighted-fit      gptq, awq: fit block scales weighting channels by diag(H)\n"
+    "                      (awq: of the scaled input; implied by --imatrix)\n"
     "  --awq-grid N        awq: grid points of alpha in [0, 1) (default 20)\n"
     "  --awq-no-down       awq: scale only the norm-fed matrices, not ffn_down\n";
 
@@ -99,6 +100,9 @@ int quant_method_setup(quant_method_opts *o, const char *in, mb_quantize_params 
                                   .n_threads = p->n_threads,
                                   .n_grid = o->awq_grid > 0 ? o->awq_grid : 20,
                                   .no_down = o->awq_no_down,
+                                  /* --imatrix asks for weighted fits; AWQ's own
+                                   * statistics give them for its scaled inputs */
+                                  .weighted_fit = o->weighted_fit || p->imatrix,
                                   .progress = p->progress};
         mb_awq_model *m = NULL;
         if (mb_awq_model_new(&ap, &m) != MB_OK) return cli_fail(NULL);

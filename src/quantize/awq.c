@@ -18,6 +18,7 @@
 #include "core/timer.h"
 #include "quantize/awq.h"
 #include "quantize/calib.h"
+#include "tensor/quant_weighted.h"
 #include "tensor/types.h"
 
 enum { MAX_MEMBERS = 4 };
@@ -28,7 +29,8 @@ typedef struct {
     uint64_t norm; /* the 1-D norm divided by s, or with FOLD_ROWS the matrix whose rows are */
     int fold_rows;
     mb_calib_stat st;
-    float *s; /* chosen scales, after prepare */
+    float *s;  /* chosen scales, after prepare */
+    float *qw; /* weighted_fit: the importances of x / s for the members' columns */
 } group;
 
 struct mb_awq_model {
@@ -117,7 +119,8 @@ static mb_status search_group(mb_awq_model *m, group *gr) {
     if (!gr->s || !mean || !h) st = mb_errorf(MB_ERR_NO_MEMORY, "AWQ: out of memory");
     for (int i = 0; !st && i < gr->n_members; i++) {
         const mb_gguf_tensor *t = &m->g->tensors[gr->members[i]];
-        mats[i] = (mb_awq_matrix){to_float(t), (int64_t)t->ne[1], m->plan[gr->members[i]].type};
+        mats[i] = (mb_awq_matrix){to_float(t), (int64_t)t->ne[1], m->plan[gr->members[i]].type,
+                                  m->p.weighted_fit};
         if (!mats[i].w) st = mb_errorf(MB_ERR_NO_MEMORY, "AWQ: out of memory for '%s'", t->name);
     }
     float alpha = 0;
@@ -136,6 +139,13 @@ static mb_status search_group(mb_awq_model *m, group *gr) {
             st = mb_awq_search(mats, gr->n_members, n, h, mean, m->p.n_grid, m->p.n_threads, gr->s,
                                &alpha, &e_best, &e_plain);
         }
+    }
+    /* The file's encode sees the same importances as the search did. */
+    if (!st && m->p.weighted_fit) {
+        if (!(gr->qw = malloc(sizeof *gr->qw * (size_t)n)))
+            st = mb_errorf(MB_ERR_NO_MEMORY, "AWQ: out of memory");
+        else
+            mb_awq_importances(h, n, gr->s, gr->qw);
     }
     if (!st && m->p.progress)
         fprintf(m->p.progress, "awq: %-28s alpha %.2f, output error %.4g -> %.4g (%.1f%%)\n",
@@ -217,7 +227,10 @@ static mb_status write_tensor(void *user, uint64_t index, void *out, uint64_t nb
     }
     float *w = to_float(t);
     if (!w) return mb_errorf(MB_ERR_NO_MEMORY, "AWQ: out of memory");
-    const mb_type_traits *tr = mb_type_get(m->plan[index].type);
+    const uint32_t type = m->plan[index].type;
+    const mb_type_traits *tr = mb_type_get(type);
+    /* A row scale (div) leaves the columns' relative importances as they are. */
+    const float *qw = col ? col->qw : NULL;
     const uint64_t out_row = nbytes / t->ne[1];
     for (uint64_t r = 0; r < t->ne[1]; r++) {
         float *wr = w + r * t->ne[0];
@@ -225,7 +238,9 @@ static mb_status write_tensor(void *user, uint64_t index, void *out, uint64_t nb
             wr[k] *= col->s[k];
         for (uint64_t k = 0; div && k < t->ne[0]; k++)
             wr[k] /= div->s[r];
-        tr->from_float(wr, (uint8_t *)out + r * out_row, (int64_t)t->ne[0]);
+        uint8_t *o = (uint8_t *)out + r * out_row;
+        if (!qw || !mb_quant_row_weighted(type, wr, o, (int64_t)t->ne[0], qw))
+            tr->from_float(wr, o, (int64_t)t->ne[0]);
     }
     free(w);
     *done = 1;
@@ -252,6 +267,7 @@ void mb_awq_model_free(mb_awq_model *m) {
     for (int k = 0; k < m->n_groups; k++) {
         mb_calib_stat_free(&m->groups[k].st);
         free(m->groups[k].s);
+        free(m->groups[k].qw);
     }
     free(m->groups);
     free(m->col_of);

@@ -12,12 +12,21 @@
 #include "quantize/quantize.h"
 
 /* One matrix of a group reading the same input: W [n_rows][n] floats,
- * quantized to TYPE. */
+ * quantized to TYPE; WEIGHTED: with the importance-weighted encoder
+ * (tensor/quant_weighted.h) and the importances mb_awq_importances gives,
+ * instead of the plain one. */
 typedef struct {
     const float *w;
     int64_t n_rows;
     uint32_t type;
+    int weighted;
 } mb_awq_matrix;
+
+/* The importances of the scaled input x / s, whose mean square on channel
+ * k is H_kk / s_k^2 (S NULL: s = 1, the importance matrix's mean x^2),
+ * normalized to mean 1 and floored at 1e-6 of it (a channel calibration
+ * never reached must not give a block a zero scale). QW [n]. */
+void mb_awq_importances(const float *h, int n, const float *s, float *qw);
 
 /* Output error of quantizing W with input scales S (NULL: none) on inputs
  * whose Gram matrix is H = sum x x^T ([n][n] floats):
@@ -39,9 +48,11 @@ void mb_awq_scales(const double *mean_abs, int n, float alpha, float *s);
 typedef struct {
     const char *model_path, *calib_path;
     int calib_chunks, calib_ctx, n_threads;
-    int n_grid;      /* alpha grid points (20) */
-    int no_down;     /* 1: leave ffn_down (scaled through ffn_up's rows) alone */
-    int fixed_alpha; /* 1: use ALPHA instead of searching (tests) */
+    int n_grid;       /* alpha grid points (20) */
+    int no_down;      /* 1: leave ffn_down (scaled through ffn_up's rows) alone */
+    int weighted_fit; /* 1: every rewritten matrix, in the search and in the
+                       * file, through the weighted encoders (mb_awq_importances) */
+    int fixed_alpha;  /* 1: use ALPHA instead of searching (tests) */
     float alpha;
     FILE *progress;
 } mb_awq_model_params;

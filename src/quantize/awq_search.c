@@ -11,13 +11,15 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "quantize/awq.h"
+#include "tensor/quant_weighted.h"
 #include "tensor/types.h"
 
 typedef struct {
     const mb_awq_matrix *m;
     int n;
     const float *s, *h;
-    float *scratch; /* per thread: 3n floats + the row's bytes */
+    const float *qw; /* importances of the scaled input (weighted), or NULL */
+    float *scratch;  /* per thread: 3n floats + the row's bytes */
     size_t per_thread;
     double *err; /* per thread */
 } err_job;
@@ -35,7 +37,8 @@ static void err_rows(void *arg, int ith, int nth) {
         const float *w = j->m->w + (size_t)r * n;
         for (int k = 0; k < n; k++)
             ws[k] = j->s ? w[k] * j->s[k] : w[k];
-        tr->from_float(ws, bytes, n);
+        if (!j->qw || !mb_quant_row_weighted(j->m->type, ws, bytes, n, j->qw))
+            tr->from_float(ws, bytes, n);
         tr->to_float(bytes, ws, n);
         for (int k = 0; k < n; k++)
             d[k] = w[k] - (j->s ? ws[k] / j->s[k] : ws[k]);
@@ -60,9 +63,13 @@ double mb_awq_error(const mb_awq_matrix *m, int n, const float *s, const float *
     err_job j = {.m = m, .n = n, .s = s, .h = h, .per_thread = per};
     j.scratch = malloc(sizeof(float) * per * (size_t)nth);
     j.err = calloc((size_t)nth, sizeof *j.err);
+    float *qw = m->weighted ? malloc(sizeof *qw * (size_t)n) : NULL;
+    if (qw) mb_awq_importances(h, n, s, qw);
+    j.qw = qw;
     mb_threadpool *pool = NULL;
     double total = -1;
-    if (j.scratch && j.err && (nth == 1 || mb_threadpool_new(nth, &pool) == MB_OK)) {
+    if (j.scratch && j.err && (!m->weighted || qw) &&
+        (nth == 1 || mb_threadpool_new(nth, &pool) == MB_OK)) {
         if (pool)
             mb_threadpool_run(pool, nth, err_rows, &j);
         else
@@ -74,7 +81,20 @@ double mb_awq_error(const mb_awq_matrix *m, int n, const float *s, const float *
     mb_threadpool_free(pool);
     free(j.scratch);
     free(j.err);
+    free(qw);
     return total;
+}
+
+void mb_awq_importances(const float *h, int n, const float *s, float *qw) {
+    double mean = 0;
+    for (int k = 0; k < n; k++) {
+        const double hk = h[(size_t)k * n + k], sk = s ? s[k] : 1.0;
+        qw[k] = (float)(hk / (sk * sk));
+        mean += qw[k] / (double)n;
+    }
+    const double floor_w = mean > 0 ? 1e-6 * mean : 1.0;
+    for (int k = 0; k < n; k++)
+        qw[k] = mean > 0 ? (float)(fmax(qw[k], floor_w) / mean) : 1.0f;
 }
 
 void mb_awq_scales(const double *mean_abs, int n, float alpha, float *s) {
