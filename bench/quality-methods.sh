@@ -8,7 +8,9 @@
 #
 # Methods: plain (round to nearest, the reference's encoders), imatrix
 # (quantize --imatrix from matchbox calibrate on CALIB), gptq and awq
-# (quantize --method ... --calib CALIB). CALIB and HELDOUT must not overlap.
+# (quantize --method ... --calib CALIB), and awqw (awq with --weighted-fit).
+# CALIB and HELDOUT must not overlap. Each quantize's progress (AWQ's alpha
+# per group) is kept in OUTDIR/work/TYPE-METHOD.log.
 # METHODS (default: all four) and THREADS (default 2) from the environment;
 # plain first, so the others are compared with it token by token.
 set -eu
@@ -47,12 +49,16 @@ for t in $TYPES; do
     plain) args=() ;;
     imatrix) args=(--imatrix "$T/imatrix.gguf") ;;
     gptq | awq) args=(--method "$m" --calib "$CALIB" --calib-chunks "$CHUNKS" --calib-ctx "$CTX") ;;
+    awqw)
+      args=(--method awq --weighted-fit --calib "$CALIB" --calib-chunks "$CHUNKS" --calib-ctx "$CTX")
+      ;;
     *) echo "unknown method $m" >&2; exit 2 ;;
     esac
-    if ! "$MB" quantize "$BASE" "$q" "$t" "${args[@]}" -t "$THREADS" -q 2>"$T/qerr" >&2; then
+    if ! "$MB" quantize "$BASE" "$q" "$t" "${args[@]}" -t "$THREADS" 2>"$T/qerr" >&2; then
       echo "quantize $t $m failed: $(tail -1 "$T/qerr")" >&2
       continue
     fi
+    cp "$T/qerr" "$T/$t-$m.log"
     bpw=$(sed -n 's/.*bpw -> \([0-9.]*\) bpw.*/\1/p' "$T/qerr" | head -1)
     bytes=$(stat -c %s "$q")
     "$MB" perplexity "$q" "$TEXT" -c "$CTX" -t "$THREADS" --kl-divergence-base "$T/base.kld" \

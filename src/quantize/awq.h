@@ -36,9 +36,10 @@ double mb_awq_error(const mb_awq_matrix *m, int n, const float *s, const float *
 
 /* Grid search of alpha in {0, 1/G, ..., (G-1)/G}: s = mean_abs^alpha,
  * normalized to sqrt(max s * min s) = 1; keeps the alpha of least summed
- * error over the group (alpha 0 is plain rounding, so the result is never
- * worse than it on these statistics). Writes S [n], *ALPHA and the errors
- * of the best and of plain rounding. */
+ * error over the group (alpha 0 is s = 1: plain rounding, or with weighted
+ * matrices the imatrix-style fit, so the result is never worse than it on
+ * these statistics). Writes S [n], *ALPHA and the errors of the best and
+ * of alpha 0. */
 mb_status mb_awq_search(const mb_awq_matrix *mats, int n_mats, int n, const float *h,
                         const double *mean_abs, int n_grid, int n_threads, float *s, float *alpha,
                         double *err_best, double *err_plain);
