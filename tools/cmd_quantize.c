@@ -6,6 +6,7 @@
 #include "calibrate_cli.h"
 #include "cli.h"
 #include "commands.h"
+#include "quantize/alloc.h"
 #include "quantize/imatrix.h"
 #include "quantize/quantize.h"
 #include "quantize_methods.h"
@@ -27,6 +28,13 @@ static void usage(void) {
            "                      (scales max|x|^a / max|w|^(1-a) folded into the norms;\n"
            "                      needs --imatrix from matchbox calibrate, or --calib TEXT\n"
            "                      to calibrate here), e.g. 0.5\n"
+           "  --tensor-type P=T   tensors whose name matches the regular expression P\n"
+           "                      get type T (e.g. 'attn_v=Q6_K'; repeatable, first wins)\n"
+           "  --output-tensor-type T     output.weight (or a tied embedding) in T\n"
+           "  --token-embedding-type T   token_embd.weight in T\n"
+           "  --target-bpw B      choose each matrix's type (Q2_K..Q8_0) for B bits per\n"
+           "                      weight with the least KL divergence, measured tensor by\n"
+           "                      tensor on --calib TEXT (one calibration pass each)\n"
            "  --compare           weight RMSE of FILE against BASE, and the share of\n"
            "                      quantized blocks byte-identical to REF\n",
            mb_quant_preset_names());
@@ -47,13 +55,47 @@ static int compare(int argc, char **argv, int i) {
     return 0;
 }
 
+/* --tensor-type and friends, and --target-bpw: 1 if argv[*i] is one
+ * (consumed), 0 if not, -1 on a bad value (message printed). */
+static int plan_option(int argc, char **argv, int *i, mb_quant_overrides *ov, double *bpw) {
+    const char *a = argv[*i], *v;
+    mb_status st;
+    if (!strcmp(a, "--tensor-type")) {
+        if (!(v = cli_value(argc, argv, i))) return -1;
+        st = mb_quant_overrides_add(ov, v);
+    } else if (!strcmp(a, "--output-tensor-type") || !strcmp(a, "--token-embedding-type")) {
+        if (!(v = cli_value(argc, argv, i))) return -1;
+        st = mb_quant_overrides_set_role(ov, !strcmp(a, "--output-tensor-type"), v);
+    } else if (!strcmp(a, "--target-bpw")) {
+        if (!(v = cli_value(argc, argv, i)) || !cli_float("--target-bpw", v, bpw)) return -1;
+        if (!(*bpw >= 1.0 && *bpw <= 32.0))
+            return cli_fail("--target-bpw %s: must be between 1 and 32", v), -1;
+        return 1;
+    } else {
+        return 0;
+    }
+    return st == MB_OK ? 1 : (cli_fail(NULL), -1);
+}
+
+static int run_quantize(int argc, char **argv, mb_quant_overrides *ov);
+
 int cmd_quantize(int argc, char **argv) {
+    mb_quant_overrides *ov = NULL;
+    if (mb_quant_overrides_new(&ov) != MB_OK) return cli_fail(NULL);
+    const int rc = run_quantize(argc, argv, ov);
+    mb_quant_overrides_free(ov);
+    return rc;
+}
+
+static int run_quantize(int argc, char **argv, mb_quant_overrides *ov) {
     const char *pos[3] = {NULL, NULL, NULL};
     int n_pos = 0, quiet = 0;
     const char *imatrix_path = NULL;
     mb_quantize_params p = {0};
     quant_method_opts mo = {0};
     int mr;
+    double target_bpw = 0;
+
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -81,7 +123,8 @@ int cmd_quantize(int argc, char **argv) {
             long n;
             if (!v || !cli_int("-t", v, 1, 1024, &n)) return 1;
             p.n_threads = (int)n;
-        } else if ((mr = quant_method_option(argc, argv, &i, &mo)) != 0) {
+        } else if ((mr = quant_method_option(argc, argv, &i, &mo)) != 0 ||
+                   (mr = plan_option(argc, argv, &i, ov, &target_bpw)) != 0) {
             if (mr < 0) return 1;
         } else if (a[0] == '-' && a[1]) {
             return cli_fail("unknown option '%s' (see matchbox quantize --help)", a);
@@ -107,11 +150,30 @@ int cmd_quantize(int argc, char **argv) {
         return 1;
     if (calib_here) imatrix_path = mo.calib;
     p.imatrix = im;
-    if (quant_method_setup(&mo, pos[0], &p)) return 1;
+    p.overrides = ov;
+    mb_alloc *alloc = NULL;
+    mb_quant_planner planner;
+    if (target_bpw > 0) {
+        if (!mo.calib) {
+            mb_imatrix_free(im);
+            return cli_fail("--target-bpw needs --calib TEXT (the text its damage is measured on)");
+        }
+        const mb_alloc_params ap = {pos[0],      mo.calib,   mo.calib_chunks, mo.calib_ctx,
+                                    p.n_threads, target_bpw, p.progress};
+        if (mb_alloc_new(&ap, &alloc) != MB_OK) {
+            mb_imatrix_free(im);
+            return cli_fail(NULL);
+        }
+        mb_alloc_planner(alloc, &planner);
+        p.planner = &planner;
+    }
+    const int setup_failed = quant_method_setup(&mo, pos[0], &p);
     mb_quantize_stats s;
-    const mb_status qst = mb_quantize_file(pos[0], pos[1], pos[2], &p, &s);
+    const mb_status qst = setup_failed ? MB_OK : mb_quantize_file(pos[0], pos[1], pos[2], &p, &s);
     quant_method_free(&mo);
     mb_imatrix_free(im);
+    mb_alloc_free(alloc);
+    if (setup_failed) return 1; /* its message is printed */
     if (qst != MB_OK) return cli_fail(NULL);
     if (imatrix_path)
         fprintf(stderr, "importance matrix %s: %d tensors fitted with it%s", imatrix_path,

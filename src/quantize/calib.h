@@ -26,6 +26,16 @@ mb_status mb_calib_open(const char *model_path, const char *text_path, const mb_
                         mb_calib **out);
 /* One pass over every chunk, FN seeing every projection's input. */
 mb_status mb_calib_run(mb_calib *c, mb_calib_fn fn, void *user);
+/* The same, and with LOGITS_FN the logits of every position: N rows of
+ * n_vocab for positions POS.. of chunk CHUNK, after each batch. FN may be
+ * NULL (no observer). */
+typedef void (*mb_calib_logits_fn)(void *user, int chunk, int pos, int n, const float *logits);
+mb_status mb_calib_run_logits(mb_calib *c, mb_calib_fn fn, mb_calib_logits_fn logits_fn,
+                              void *user);
+/* The float model the pass runs (its matrices may be swapped between
+ * passes), and the chunks' tokens [n_chunks][n_ctx]. */
+mb_model *mb_calib_model(mb_calib *c);
+const mb_token *mb_calib_tokens(const mb_calib *c);
 /* The pool the forward pass uses; free while FN runs (FN may use it). */
 mb_threadpool *mb_calib_pool(mb_calib *c);
 int mb_calib_n_chunks(const mb_calib *c);

@@ -125,10 +125,11 @@ static void observe(void *user, const mb_matrix *w, const float *x, int n_rows) 
     c->fn(c->user, c->last_index, x, n_rows, (int)w->n_in);
 }
 
-mb_status mb_calib_run(mb_calib *c, mb_calib_fn fn, void *user) {
+mb_status mb_calib_run_logits(mb_calib *c, mb_calib_fn fn, mb_calib_logits_fn logits_fn,
+                              void *user) {
     c->fn = fn;
     c->user = user;
-    c->fwd->observe = observe;
+    c->fwd->observe = fn ? observe : NULL;
     c->fwd->observe_user = c;
     mb_status st = MB_OK;
     for (int k = 0; !st && k < c->n_chunks; k++) {
@@ -136,12 +137,23 @@ mb_status mb_calib_run(mb_calib *c, mb_calib_fn fn, void *user) {
         for (int pos = 0; !st && pos < c->n_ctx; pos += CALIB_BATCH) {
             const int n = c->n_ctx - pos < CALIB_BATCH ? c->n_ctx - pos : CALIB_BATCH;
             st = mb_forward(c->fwd, c->pool, chunk + pos, n, pos, c->logits);
+            if (!st && logits_fn) logits_fn(user, k, pos, n, c->logits);
         }
     }
     c->fwd->observe = NULL;
     return st ? mb_error_prefix(st, "calibration pass") : MB_OK;
 }
 
+mb_status mb_calib_run(mb_calib *c, mb_calib_fn fn, void *user) {
+    return mb_calib_run_logits(c, fn, NULL, user);
+}
+
+mb_model *mb_calib_model(mb_calib *c) {
+    return c->model;
+}
+const mb_token *mb_calib_tokens(const mb_calib *c) {
+    return c->ids;
+}
 mb_threadpool *mb_calib_pool(mb_calib *c) {
     return c->pool;
 }

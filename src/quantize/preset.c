@@ -148,17 +148,15 @@ static uint32_t k_rules(const mb_quant_preset *p, mb_quant_rules *r, const char 
     return t;
 }
 
-mb_status mb_quant_choose(const mb_quant_preset *p, mb_quant_rules *r, const char *name,
-                          uint32_t n_dims, const uint64_t *ne, uint32_t cur_type,
-                          mb_quant_choice *out) {
-    memset(out, 0, sizeof *out);
-    out->type = out->wanted = cur_type;
-    if (!quantizable(name, n_dims)) return MB_OK;
-    uint32_t t = p->base_type;
-    const mb_type_traits *tr = mb_type_get(t);
-    if (tr->is_quantized) t = k_rules(p, r, name, ne, t);
+int mb_quant_is_weight(const char *name, uint32_t n_dims) {
+    return quantizable(name, n_dims);
+}
+
+mb_status mb_quant_settle(const mb_quant_rules *r, const char *name, const uint64_t *ne, uint32_t t,
+                          uint32_t cur_type, mb_quant_choice *out) {
     out->wanted = t;
-    tr = mb_type_get(t);
+    out->fallback = 0;
+    const mb_type_traits *tr = mb_type_get(t);
     if (ne[0] % tr->block_size != 0) {
         /* The reference's fallback chain; it uses IQ4_NL for Q2_K/Q3_K, a
          * type matchbox lacks, so Q4_0 (same 4.5 bpw, same block) here. */
@@ -184,4 +182,15 @@ mb_status mb_quant_choose(const mb_quant_preset *p, mb_quant_rules *r, const cha
     out->type = t;
     out->quantize = t != cur_type;
     return MB_OK;
+}
+
+mb_status mb_quant_choose(const mb_quant_preset *p, mb_quant_rules *r, const char *name,
+                          uint32_t n_dims, const uint64_t *ne, uint32_t cur_type,
+                          mb_quant_choice *out) {
+    memset(out, 0, sizeof *out);
+    out->type = out->wanted = cur_type;
+    if (!quantizable(name, n_dims)) return MB_OK;
+    uint32_t t = p->base_type;
+    if (mb_type_get(t)->is_quantized) t = k_rules(p, r, name, ne, t);
+    return mb_quant_settle(r, name, ne, t, cur_type, out);
 }

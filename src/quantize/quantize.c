@@ -173,15 +173,10 @@ static void read_rules(const mb_gguf *g, mb_quant_rules *r) {
     }
 }
 
-static mb_status plan_all(const mb_gguf *g, const mb_quant_preset *p, const mb_quantize_params *prm,
-                          mb_quant_choice *plan) {
-    mb_quant_rules r = {0};
-    r.allow_fallback = prm->allow_fallback;
-    read_rules(g, &r);
+static mb_status check_plan(const mb_gguf *g, const mb_quantize_params *prm,
+                            const mb_quant_choice *plan) {
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const mb_gguf_tensor *t = &g->tensors[i];
-        mb_status st = mb_quant_choose(p, &r, t->name, t->n_dims, t->ne, t->type, &plan[i]);
-        if (st != MB_OK) return st;
         const mb_type_traits *tr = mb_type_get(t->type);
         if (plan[i].quantize && tr->is_quantized && !prm->allow_requantize)
             return mb_errorf(MB_ERR_UNSUPPORTED,
@@ -194,6 +189,32 @@ static mb_status plan_all(const mb_gguf *g, const mb_quant_preset *p, const mb_q
                              mb_type_name(plan[i].type));
     }
     return MB_OK;
+}
+
+/* The preset's type of every tensor, then the user's overrides, then the
+ * planner's re-planning; checked before and after the planner. */
+static mb_status plan_all(const mb_gguf *g, const mb_quant_preset *p, const mb_quantize_params *prm,
+                          mb_quant_choice *plan) {
+    mb_quant_rules r = {0};
+    r.allow_fallback = prm->allow_fallback;
+    read_rules(g, &r);
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const mb_gguf_tensor *t = &g->tensors[i];
+        mb_status st = mb_quant_choose(p, &r, t->name, t->n_dims, t->ne, t->type, &plan[i]);
+        uint32_t want;
+        if (!st && mb_quant_is_weight(t->name, t->n_dims) &&
+            mb_quant_overrides_match(prm->overrides, t->name, r.has_output, &want)) {
+            st = mb_quant_settle(&r, t->name, t->ne, want, t->type, &plan[i]);
+            plan[i].fixed = 1;
+        }
+        if (st != MB_OK) return st;
+    }
+    mb_status st = check_plan(g, prm, plan);
+    if (!st && prm->planner) {
+        st = prm->planner->plan(prm->planner->user, g, &r, plan);
+        if (!st) st = check_plan(g, prm, plan);
+    }
+    return st;
 }
 
 /* quantize --imatrix / --smooth: plan the SmoothQuant scales. */

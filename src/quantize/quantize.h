@@ -42,6 +42,7 @@ typedef struct {
     uint32_t wanted; /* the type the preset wanted, before a fallback */
     int quantize;    /* 0: copied unchanged */
     int fallback;    /* 1: TYPE is a fallback for WANTED */
+    int fixed;       /* 1: chosen by the user (an override), not to be re-planned */
 } mb_quant_choice;
 
 /* The type of one tensor. Tensors must be passed in file order (counters).
@@ -50,6 +51,39 @@ typedef struct {
 mb_status mb_quant_choose(const mb_quant_preset *p, mb_quant_rules *r, const char *name,
                           uint32_t n_dims, const uint64_t *ne, uint32_t cur_type,
                           mb_quant_choice *out);
+
+/* Whether NAME is a weight matrix presets quantize (not a norm, router,
+ * position embedding, ...). */
+int mb_quant_is_weight(const char *name, uint32_t n_dims);
+/* OUT for a tensor that is to get type T: T itself, or the reference's
+ * fallback where T's block does not divide the row (or an error). */
+mb_status mb_quant_settle(const mb_quant_rules *r, const char *name, const uint64_t *ne, uint32_t t,
+                          uint32_t cur_type, mb_quant_choice *out);
+
+/* Per-tensor type overrides (override.c): llama-quantize's --tensor-type
+ * PATTERN=TYPE (POSIX extended regex searched in the name; the first
+ * matching rule wins), --output-tensor-type (output.weight, or a tied
+ * token_embd.weight) and --token-embedding-type. Roles go before rules. */
+typedef struct mb_quant_overrides mb_quant_overrides;
+mb_status mb_quant_overrides_new(mb_quant_overrides **out);
+void mb_quant_overrides_free(mb_quant_overrides *o);
+mb_status mb_quant_overrides_add(mb_quant_overrides *o, const char *spec);
+/* OUTPUT 1: --output-tensor-type, 0: --token-embedding-type. */
+mb_status mb_quant_overrides_set_role(mb_quant_overrides *o, int output, const char *type);
+/* 1 and *TYPE if a rule names tensor NAME (HAS_OUTPUT: the model has its own
+ * output.weight); 0 if none. */
+int mb_quant_overrides_match(const mb_quant_overrides *o, const char *name, int has_output,
+                             uint32_t *type);
+int mb_quant_overrides_count(const mb_quant_overrides *o);
+
+/* Re-plans the per-tensor types after the preset and the overrides, before
+ * any method sees them (quantize --target-bpw: quantize/alloc.h). It may
+ * change TYPE (and wanted/fallback/quantize) of tensors not FIXED. */
+typedef struct {
+    mb_status (*plan)(void *user, const mb_gguf *in, const mb_quant_rules *rules,
+                      mb_quant_choice *plan);
+    void *user;
+} mb_quant_planner;
 
 /* Calibrated methods (GPTQ, AWQ: quantize/gptq.h) plug in here. */
 typedef struct {
@@ -70,7 +104,9 @@ typedef struct {
      * smooth_alpha > 0 SmoothQuant scales from its maxima (smooth.h). */
     const mb_imatrix *imatrix;
     float smooth_alpha;
-    const mb_quant_hook *hook; /* NULL: plain rounding */
+    const mb_quant_hook *hook;           /* NULL: plain rounding */
+    const mb_quant_overrides *overrides; /* NULL: the preset's types */
+    const mb_quant_planner *planner;     /* NULL: no re-planning */
 } mb_quantize_params;
 
 typedef struct {
