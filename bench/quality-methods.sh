@@ -8,7 +8,9 @@
 #
 # Methods: plain (round to nearest, the reference's encoders), imatrix
 # (quantize --imatrix from matchbox calibrate on CALIB), gptq and awq
-# (quantize --method ... --calib CALIB), and awqw (awq with --weighted-fit).
+# (quantize --method ... --calib CALIB; awq fits with the weighted encoders),
+# awqp (awq --plain-fit, AWQ's original plain encodes) and awqi (awq with
+# --imatrix: weighted fits for the matrices AWQ leaves alone too).
 # CALIB and HELDOUT must not overlap. Each quantize's progress (AWQ's alpha
 # per group) is kept in OUTDIR/work/TYPE-METHOD.log.
 # METHODS (default: all four) and THREADS (default 2) from the environment;
@@ -49,8 +51,12 @@ for t in $TYPES; do
     plain) args=() ;;
     imatrix) args=(--imatrix "$T/imatrix.gguf") ;;
     gptq | awq) args=(--method "$m" --calib "$CALIB" --calib-chunks "$CHUNKS" --calib-ctx "$CTX") ;;
-    awqw)
-      args=(--method awq --weighted-fit --calib "$CALIB" --calib-chunks "$CHUNKS" --calib-ctx "$CTX")
+    awqp)
+      args=(--method awq --plain-fit --calib "$CALIB" --calib-chunks "$CHUNKS" --calib-ctx "$CTX")
+      ;;
+    awqi)
+      args=(--method awq --imatrix "$T/imatrix.gguf" --calib "$CALIB" --calib-chunks "$CHUNKS"
+        --calib-ctx "$CTX")
       ;;
     *) echo "unknown method $m" >&2; exit 2 ;;
     esac

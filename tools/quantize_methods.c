@@ -17,8 +17,9 @@ const char quant_method_usage[] =
     "  --damp X            gptq: damping, a share of mean(diag H) (default 0.01)\n"
     "  --act-order         gptq: blocks, and columns within them, by diag(H)\n"
     "  --block B           gptq: lazy batch width in columns (default 128)\n"
-    "  --weighted-fit      gptq, awq: fit block scales weighting channels by diag(H)\n"
-    "                      (awq: of the scaled input; implied by --imatrix)\n"
+    "  --weighted-fit      gptq: fit block scales weighting channels by diag(H)\n"
+    "                      (awq: the default, with diag(H) of the scaled input)\n"
+    "  --plain-fit         awq: encode the scaled matrices with plain rounding\n"
     "  --awq-grid N        awq: grid points of alpha in [0, 1) (default 20)\n"
     "  --awq-no-down       awq: scale only the norm-fed matrices, not ffn_down\n";
 
@@ -28,7 +29,9 @@ int quant_method_option(int argc, char **argv, int *i, quant_method_opts *o) {
     const char *v;
     if (!strcmp(a, "--act-order")) return o->act_order = 1;
     if (!strcmp(a, "--awq-no-down")) return o->awq_no_down = 1;
+    /* weighted_fit: 1 asked for, -1 --plain-fit, 0 the method's default */
     if (!strcmp(a, "--weighted-fit")) return o->weighted_fit = 1;
+    if (!strcmp(a, "--plain-fit")) return (o->weighted_fit = -1) != 0;
     static const char *const valued[] = {"--method", "--calib", "--calib-chunks", "--calib-ctx",
                                          "--damp",   "--block", "--awq-grid",     "--calib-mem"};
     size_t k = 0;
@@ -85,7 +88,7 @@ int quant_method_setup(quant_method_opts *o, const char *in, mb_quantize_params 
                                    .progress = p->progress ? p->progress : NULL,
                                    .gptq = {.damp = o->damp > 0 ? o->damp : 0.01,
                                             .act_order = o->act_order,
-                                            .weighted_fit = o->weighted_fit,
+                                            .weighted_fit = o->weighted_fit > 0,
                                             .lazy = o->block > 0 ? o->block : 128,
                                             .n_threads = p->n_threads}};
         mb_gptq_model *m = NULL;
@@ -100,9 +103,9 @@ int quant_method_setup(quant_method_opts *o, const char *in, mb_quantize_params 
                                   .n_threads = p->n_threads,
                                   .n_grid = o->awq_grid > 0 ? o->awq_grid : 20,
                                   .no_down = o->awq_no_down,
-                                  /* --imatrix asks for weighted fits; AWQ's own
-                                   * statistics give them for its scaled inputs */
-                                  .weighted_fit = o->weighted_fit || p->imatrix,
+                                  /* on by default: better than plain fits at
+                                   * every type measured (docs/QUALITY.md) */
+                                  .weighted_fit = o->weighted_fit >= 0,
                                   .progress = p->progress};
         mb_awq_model *m = NULL;
         if (mb_awq_model_new(&ap, &m) != MB_OK) return cli_fail(NULL);
