@@ -125,26 +125,63 @@ static void observe_x2(void *user, uint64_t tensor, const float *x, int n_rows, 
     e->x2_rows += (uint64_t)n_rows;
 }
 
-/* Round trip of tensor T through TYPE: the bytes (into BYTES) and the
+/* Round trip of every STRIDE-th row of tensor T through TYPE, split over
+ * the pool: the bytes (row r at BYTES + r * row size) and the
  * importance-weighted squared error. */
-static double round_trip(const mb_gguf_tensor *t, uint32_t type, const double *x2, uint8_t *bytes,
-                         float *row, float *back) {
-    const mb_type_traits *src = mb_type_get(t->type), *dst = mb_type_get(type);
+typedef struct {
+    const mb_gguf_tensor *t;
+    uint32_t type;
+    const double *x2;
+    uint8_t *bytes;
+    float *rows; /* per thread: 2 rows of ne0 */
+    uint64_t stride;
+    double err[64];
+} trip_job;
+
+static void trip_rows(void *arg, int ith, int nth) {
+    trip_job *j = arg;
+    const mb_gguf_tensor *t = j->t;
+    const mb_type_traits *src = mb_type_get(t->type), *dst = mb_type_get(j->type);
     uint64_t in_row = 0, out_row = 0;
     mb_type_row_bytes(t->type, t->ne[0], &in_row);
-    mb_type_row_bytes(type, t->ne[0], &out_row);
+    mb_type_row_bytes(j->type, t->ne[0], &out_row);
+    float *row = j->rows + (size_t)ith * 2 * t->ne[0], *back = row + t->ne[0];
+    const long n = (long)((t->ne[1] + j->stride - 1) / j->stride);
+    long r0, r1;
+    mb_split_range(n, ith, nth, &r0, &r1);
     double err = 0;
-    for (uint64_t r = 0; r < t->ne[1]; r++) {
-        uint8_t *o = bytes + r * out_row;
+    for (long k = r0; k < r1; k++) {
+        const uint64_t r = (uint64_t)k * j->stride;
+        uint8_t *o = j->bytes + r * out_row;
         src->to_float(t->data + r * in_row, row, (int64_t)t->ne[0]);
         dst->from_float(row, o, (int64_t)t->ne[0]);
         dst->to_float(o, back, (int64_t)t->ne[0]);
-        for (uint64_t k = 0; k < t->ne[0]; k++) {
-            const double d = (double)row[k] - back[k];
-            err += x2[k] * d * d;
+        for (uint64_t c = 0; c < t->ne[0]; c++) {
+            const double d = (double)row[c] - back[c];
+            err += j->x2[c] * d * d;
         }
     }
+    j->err[ith] = err;
+}
+
+static double round_trip(mb_threadpool *pool, const mb_gguf_tensor *t, uint32_t type,
+                         const double *x2, uint8_t *bytes, float *rows, uint64_t stride) {
+    trip_job j = {.t = t, .type = type, .x2 = x2, .bytes = bytes, .rows = rows, .stride = stride};
+    int nth = mb_threadpool_size(pool);
+    nth = nth < 64 ? nth : 64;
+    mb_threadpool_run(pool, nth, trip_rows, &j);
+    double err = 0;
+    for (int i = 0; i < nth; i++)
+        err += j.err[i];
     return err;
+}
+
+/* The candidates' errors are compared on a sample of about SAMPLE_ROWS
+ * evenly spaced rows: their ratios are what matter, and encoding every
+ * row six times would cost more than the passes on a 1B model. */
+enum { SAMPLE_ROWS = 512 };
+static uint64_t sample_stride(const mb_gguf_tensor *t) {
+    return (t->ne[1] + SAMPLE_ROWS - 1) / SAMPLE_ROWS;
 }
 
 /* The model's matrices that read tensor T's bytes (a tied embedding is
@@ -170,18 +207,18 @@ static int matrices_of(mb_model *m, const uint8_t *data, mb_matrix **out) {
 }
 
 /* Entry E's KLD with its tensor replaced by the probe type. */
-static mb_status probe(mb_alloc *a, entry *e, uint8_t *bytes, float *row, float *back) {
+static mb_status probe(mb_alloc *a, entry *e, uint8_t *bytes, float *rows) {
     mb_model *m = mb_calib_model(a->calib);
     const mb_gguf_tensor *t = &m->gguf->tensors[e->tensor];
     mb_matrix *mats[MAX_SHARED], saved[MAX_SHARED];
-    const int n = matrices_of(m, t->data, mats);
+    const int n = matrices_of(m, mb_calib_weights(a->calib, e->tensor), mats);
     if (n == 0) /* not read as a matrix (e.g. a 3-D expert tensor): unknown damage */
         return mb_errorf(MB_ERR_UNSUPPORTED,
                          "--target-bpw: tensor '%s' is not a matrix of the "
                          "forward pass",
                          t->name);
     const uint32_t type = e->type[e->probe];
-    round_trip(t, type, e->x2, bytes, row, back);
+    round_trip(mb_calib_pool(a->calib), t, type, e->x2, bytes, rows, 1);
     uint64_t out_row = 0;
     mb_type_row_bytes(type, t->ne[0], &out_row);
     for (int i = 0; i < n; i++) {
@@ -259,8 +296,10 @@ static mb_status plan_types(void *user, const mb_gguf *g, const mb_quant_rules *
                          a->p.target_bpw, (double)(fixed_bits + min_bits) / (double)n_elem);
     const uint64_t budget = (uint64_t)(target - (double)fixed_bits);
 
-    mb_calib_params cp = {
-        .n_ctx = a->p.calib_ctx, .n_chunks = a->p.calib_chunks, .n_threads = a->p.n_threads};
+    mb_calib_params cp = {.n_ctx = a->p.calib_ctx,
+                          .n_chunks = a->p.calib_chunks,
+                          .n_threads = a->p.n_threads,
+                          .q8 = 1};
     st = mb_calib_open(a->p.model_path, a->p.calib_path, &cp, &a->calib);
     if (st) return st;
     const int n_ctx = mb_calib_n_ctx(a->calib), n_chunks = mb_calib_n_chunks(a->calib);
@@ -292,7 +331,8 @@ static mb_status plan_types(void *user, const mb_gguf *g, const mb_quant_rules *
         max_row = t->ne[0] > max_row ? t->ne[0] : max_row;
     }
     uint8_t *bytes = malloc(max_bytes ? (size_t)max_bytes : 1);
-    float *row = malloc(sizeof *row * (size_t)max_row * 2);
+    const int nth = mb_threadpool_size(mb_calib_pool(a->calib));
+    float *row = malloc(sizeof *row * (size_t)max_row * 2 * (size_t)(nth < 64 ? nth : 64));
     if (!bytes || !row) st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory for a probe tensor");
     if (a->p.progress && !st)
         fprintf(a->p.progress,
@@ -306,10 +346,11 @@ static mb_status plan_types(void *user, const mb_gguf *g, const mb_quant_rules *
         for (uint64_t c = 0; c < t->ne[0]; c++)
             e->x2[c] /= e->x2_rows ? (double)e->x2_rows : 1.0;
         for (int c = 0; c < e->item.n_cand; c++)
-            e->err[c] = round_trip(t, e->type[c], e->x2, bytes, row, row + max_row);
+            e->err[c] = round_trip(mb_calib_pool(a->calib), t, e->type[c], e->x2, bytes, row,
+                                   sample_stride(t));
         e->probe = probe_index(e, t, a->p.target_bpw);
         const double t1 = mb_now();
-        st = probe(a, e, bytes, row, row + max_row);
+        st = probe(a, e, bytes, row);
         const double ep = e->err[e->probe];
         for (int c = 0; c < e->item.n_cand; c++)
             e->item.cost[c] = ep > 0 ? e->kld * e->err[c] / ep : 0;
