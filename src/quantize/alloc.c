@@ -211,7 +211,7 @@ static mb_status probe(mb_alloc *a, entry *e, uint8_t *bytes, float *rows) {
     mb_model *m = mb_calib_model(a->calib);
     const mb_gguf_tensor *t = &m->gguf->tensors[e->tensor];
     mb_matrix *mats[MAX_SHARED], saved[MAX_SHARED];
-    const int n = matrices_of(m, mb_calib_weights(a->calib, e->tensor), mats);
+    const int n = matrices_of(m, t->data, mats);
     if (n == 0) /* not read as a matrix (e.g. a 3-D expert tensor): unknown damage */
         return mb_errorf(MB_ERR_UNSUPPORTED,
                          "--target-bpw: tensor '%s' is not a matrix of the "
@@ -296,10 +296,8 @@ static mb_status plan_types(void *user, const mb_gguf *g, const mb_quant_rules *
                          a->p.target_bpw, (double)(fixed_bits + min_bits) / (double)n_elem);
     const uint64_t budget = (uint64_t)(target - (double)fixed_bits);
 
-    mb_calib_params cp = {.n_ctx = a->p.calib_ctx,
-                          .n_chunks = a->p.calib_chunks,
-                          .n_threads = a->p.n_threads,
-                          .q8 = 1};
+    mb_calib_params cp = {
+        .n_ctx = a->p.calib_ctx, .n_chunks = a->p.calib_chunks, .n_threads = a->p.n_threads};
     st = mb_calib_open(a->p.model_path, a->p.calib_path, &cp, &a->calib);
     if (st) return st;
     const int n_ctx = mb_calib_n_ctx(a->calib), n_chunks = mb_calib_n_chunks(a->calib);

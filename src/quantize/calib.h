@@ -15,7 +15,6 @@ typedef struct {
     int n_ctx;     /* tokens per chunk; 0: min(512, trained context) */
     int n_chunks;  /* chunks of the text to run; 0: 32 */
     int n_threads; /* 0: physical cores */
-    int q8;        /* run on Q8_0 copies of the float matrices (faster) */
 } mb_calib_params;
 
 /* Rows X [n_rows][n_in] entering the matrix stored as tensor TENSOR (its
@@ -36,9 +35,6 @@ mb_status mb_calib_run_logits(mb_calib *c, mb_calib_fn fn, mb_calib_logits_fn lo
 /* The float model the pass runs (its matrices may be swapped between
  * passes), and the chunks' tokens [n_chunks][n_ctx]. */
 mb_model *mb_calib_model(mb_calib *c);
-/* The bytes the pass reads for tensor TENSOR: its Q8_0 copy (q8), or the
- * file's. */
-const uint8_t *mb_calib_weights(const mb_calib *c, uint64_t tensor);
 const mb_token *mb_calib_tokens(const mb_calib *c);
 /* The pool the forward pass uses; free while FN runs (FN may use it). */
 mb_threadpool *mb_calib_pool(mb_calib *c);

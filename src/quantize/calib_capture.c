@@ -10,14 +10,9 @@
 
 #include "core/error.h"
 #include "model/forward.h"
-#include "model/model.h"
-#include "tensor/types.h"
 #include "quantize/calib.h"
 
-/* Rows per forward call: with Q8_0 copies (q8) the packed kernels pay a
- * panel packing per call, so more rows, as far as the logits buffer stays
- * near 64 MiB. */
-enum { CALIB_BATCH = 64, CALIB_BATCH_Q8 = 256 };
+enum { CALIB_BATCH = 64 };
 
 struct mb_calib {
     mb_model *model;
@@ -25,16 +20,11 @@ struct mb_calib {
     mb_threadpool *pool;
     mb_token *ids; /* n_chunks * n_ctx */
     int n_ctx, n_chunks, n_threads;
-    float *logits; /* [batch][n_vocab] */
-    int batch;
+    float *logits; /* [CALIB_BATCH][n_vocab] */
     mb_calib_fn fn;
     void *user;
     const mb_matrix *last_w; /* lookup cache */
     uint64_t last_index;
-    /* mb_calib_params.q8: the Q8_0 copies that replace float matrices */
-    uint64_t *copy_of; /* tensor of each copy */
-    uint8_t **copies;
-    int n_copies;
 };
 
 static mb_status read_text(const char *path, char **out, size_t *len) {
@@ -89,79 +79,6 @@ static mb_status tokenize_chunks(mb_calib *c, const char *text, size_t len, int 
     return MB_OK;
 }
 
-/* The matrices of the forward pass, for the Q8_0 copies. */
-static int dense_matrices(mb_model *m, mb_matrix **out, int cap) {
-    int n = 0;
-    if (n < cap) out[n++] = &m->tok_embd;
-    if (n < cap) out[n++] = &m->output;
-    for (int l = 0; l < m->hp.n_layer; l++) {
-        mb_layer *L = &m->layers[l];
-        mb_matrix *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t k = 0; k < sizeof mats / sizeof *mats && n < cap; k++)
-            out[n++] = mats[k];
-    }
-    return n;
-}
-
-/* Replace every float matrix whose rows Q8_0 divides by a Q8_0 copy: the
- * packed 8-bit prefill kernels make a pass about ten times faster than F16
- * dots, for a difference far below what the callers measure. A tied
- * embedding (one tensor read as two matrices) gets one copy. */
-static mb_status compact_q8(mb_calib *c) {
-    mb_model *m = c->model;
-    const int cap = 2 + 7 * m->hp.n_layer;
-    mb_matrix **mats = malloc(sizeof *mats * (size_t)cap);
-    c->copies = calloc((size_t)cap, sizeof *c->copies);
-    c->copy_of = calloc((size_t)cap, sizeof *c->copy_of);
-    if (!mats || !c->copies || !c->copy_of) {
-        free(mats);
-        return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
-    }
-    const int n = dense_matrices(m, mats, cap);
-    const mb_type_traits *q8 = mb_type_get(MB_TYPE_Q8_0);
-    mb_status st = MB_OK;
-    for (int i = 0; i < n && !st; i++) {
-        mb_matrix *w = mats[i];
-        const mb_type_traits *tr = mb_type_get(w->type);
-        if (!w->data || tr->is_quantized || w->n_in % q8->block_size != 0) continue;
-        const uint8_t *orig = w->data;
-        uint64_t t = 0;
-        while (t < m->gguf->n_tensors && m->gguf->tensors[t].data != orig)
-            t++;
-        if (t == m->gguf->n_tensors) continue;
-        uint64_t row = 0;
-        mb_type_row_bytes(MB_TYPE_Q8_0, (uint64_t)w->n_in, &row);
-        uint8_t *copy = malloc((size_t)row * (size_t)w->n_out);
-        float *buf = malloc(sizeof *buf * (size_t)w->n_in);
-        if (!copy || !buf) st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory for Q8_0 copies");
-        for (int64_t r = 0; !st && r < w->n_out; r++) {
-            tr->to_float(orig + (size_t)r * w->row_bytes, buf, w->n_in);
-            q8->from_float(buf, copy + (size_t)r * row, w->n_in);
-        }
-        free(buf);
-        if (st) {
-            free(copy);
-            break;
-        }
-        c->copies[c->n_copies] = copy;
-        c->copy_of[c->n_copies++] = t;
-        for (int k = i; k < n; k++) /* every reader of the same bytes */
-            if (mats[k]->data == orig) {
-                mats[k]->data = copy;
-                mats[k]->type = MB_TYPE_Q8_0;
-                mats[k]->row_bytes = (size_t)row;
-            }
-    }
-    free(mats);
-    return st;
-}
-
-const uint8_t *mb_calib_weights(const mb_calib *c, uint64_t tensor) {
-    for (int i = 0; i < c->n_copies; i++)
-        if (c->copy_of[i] == tensor) return c->copies[i];
-    return tensor < c->model->gguf->n_tensors ? c->model->gguf->tensors[tensor].data : NULL;
-}
-
 mb_status mb_calib_open(const char *model_path, const char *text_path, const mb_calib_params *p,
                         mb_calib **out) {
     *out = NULL;
@@ -181,18 +98,9 @@ mb_status mb_calib_open(const char *model_path, const char *text_path, const mb_
     st = read_text(text_path, &text, &len);
     if (!st) st = tokenize_chunks(c, text, len, p->n_chunks > 0 ? p->n_chunks : 32);
     free(text);
-    if (!st && p->q8) st = compact_q8(c);
     if (!st) st = mb_threadpool_new(c->n_threads, &c->pool);
-    c->batch = CALIB_BATCH;
-    if (p->q8) {
-        const size_t fit =
-            ((size_t)64 << 20) / (sizeof(float) * (size_t)mb_model_n_vocab(c->model));
-        c->batch = fit >= CALIB_BATCH_Q8 ? CALIB_BATCH_Q8
-                   : fit > CALIB_BATCH   ? (int)fit
-                                         : CALIB_BATCH;
-    }
-    if (!st) st = mb_forward_state_new(c->model, c->n_ctx, c->batch, c->n_threads, &c->fwd);
-    const size_t n_logits = (size_t)c->batch * (size_t)mb_model_n_vocab(c->model);
+    if (!st) st = mb_forward_state_new(c->model, c->n_ctx, CALIB_BATCH, c->n_threads, &c->fwd);
+    const size_t n_logits = (size_t)CALIB_BATCH * (size_t)mb_model_n_vocab(c->model);
     if (!st && !(c->logits = malloc(n_logits * sizeof *c->logits)))
         st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory for calibration logits");
     if (st) {
@@ -210,8 +118,6 @@ static void observe(void *user, const mb_matrix *w, const float *x, int n_rows) 
         uint64_t i = 0;
         while (i < g->n_tensors && g->tensors[i].data != w->data)
             i++;
-        for (int k = 0; i == g->n_tensors && k < c->n_copies; k++)
-            if (c->copies[k] == w->data) i = c->copy_of[k];
         if (i == g->n_tensors) return; /* not a tensor of the file */
         c->last_w = w;
         c->last_index = i;
@@ -228,8 +134,8 @@ mb_status mb_calib_run_logits(mb_calib *c, mb_calib_fn fn, mb_calib_logits_fn lo
     mb_status st = MB_OK;
     for (int k = 0; !st && k < c->n_chunks; k++) {
         const mb_token *chunk = c->ids + (size_t)k * (size_t)c->n_ctx;
-        for (int pos = 0; !st && pos < c->n_ctx; pos += c->batch) {
-            const int n = c->n_ctx - pos < c->batch ? c->n_ctx - pos : c->batch;
+        for (int pos = 0; !st && pos < c->n_ctx; pos += CALIB_BATCH) {
+            const int n = c->n_ctx - pos < CALIB_BATCH ? c->n_ctx - pos : CALIB_BATCH;
             st = mb_forward(c->fwd, c->pool, chunk + pos, n, pos, c->logits);
             if (!st && logits_fn) logits_fn(user, k, pos, n, c->logits);
         }
@@ -265,9 +171,5 @@ void mb_calib_close(mb_calib *c) {
     mb_model_free(c->model);
     free(c->ids);
     free(c->logits);
-    for (int i = 0; i < c->n_copies; i++)
-        free(c->copies[i]);
-    free(c->copies);
-    free(c->copy_of);
     free(c);
 }
