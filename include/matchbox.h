@@ -177,10 +177,16 @@ typedef struct {
     mb_text_cb on_text;
     mb_token_cb on_token;
     void *user;
+    /* Leading prompt tokens the session already holds at positions
+     * 0..n_cached-1 (its n_past must be n_cached, less than the prompt's
+     * length): only the rest is evaluated. A server reuses a previous
+     * request's prefix this way. */
+    size_t n_cached;
 } mb_generate_params;
 
 typedef struct {
-    int n_prompt, n_generated;
+    int n_prompt, n_generated; /* n_prompt counts the cached tokens too */
+    int n_cached;              /* prompt tokens not evaluated: mb_generate_params.n_cached */
     double prefill_seconds, decode_seconds;
     int stopped_by; /* 0 max tokens, 1 end-of-generation, 2 stop string, 3 callback, 4 ctx full */
 } mb_generate_stats;

@@ -202,6 +202,21 @@ kill -TERM "$PID"
 wait "$PID"
 check "[ $? -eq 0 ]" "SIGTERM after the load exits 0"
 
+# ---- prompt cache: a slot reuses the prefix its last request left --------------
+start cache "$M" --slots 1 || bad "start for the prompt cache"
+post pc1 $P '{"prompt":"Once upon a time there was a little girl","max_tokens":20,"temperature":0}'
+body=$(python3 -c 'import json,sys; print(json.dumps({"prompt":"Once upon a time there was a little girl"+json.load(open(sys.argv[1]))["choices"][0]["text"]+" She","max_tokens":20,"temperature":0}))' "$T/pc1.json")
+post pc2 $P "$body"
+post pc3 $P "${body%\}},\"cache_prompt\":false}"
+check "[ \"$(js pc1 'd["usage"]["prompt_tokens_details"]["cached_tokens"]')\" = 0 ]" "a fresh slot has nothing cached"
+check "[ \"$(js pc2 'd["usage"]["prompt_tokens"] > d["usage"]["prompt_tokens_details"]["cached_tokens"] >= 25')\" = True ]" "the next turn reuses the previous prompt and answer ($(js pc2 'd["usage"]'))"
+check "[ \"$(js pc3 'd["usage"]["prompt_tokens_details"]["cached_tokens"]')\" = 0 ]" "cache_prompt false evaluates the whole prompt"
+check "[ \"$(js pc2 'd["choices"][0]["text"]')\" = \"$(js pc3 'd["choices"][0]["text"]')\" ]" "the same greedy text with and without the cache"
+get pcm /metrics
+check "grep -q '^matchbox_prompt_tokens_cached_total [1-9]' '$T/pcm.json'" "/metrics counts cached prompt tokens"
+kill -TERM "$PID"
+wait "$PID"
+
 # ---- API key -------------------------------------------------------------------
 start key "$M" --slots 1 --api-key s3cret || bad "start with --api-key"
 post nokey $P '{"prompt":"x","max_tokens":1}'

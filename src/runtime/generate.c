@@ -89,17 +89,24 @@ mb_status mb_generate(mb_session *s, mb_sampler *sampler, const mb_token *prompt
     const mb_model *m = s->model;
     int n_ctx = mb_session_n_ctx(s), n_vocab = mb_model_n_vocab(m);
     if (n_prompt == 0) return mb_errorf(MB_ERR_INVALID_ARG, "the prompt is empty");
-    if (n_prompt > (size_t)(n_ctx - s->n_past))
+    const size_t cached = params->n_cached;
+    if (cached && (cached >= n_prompt || (size_t)s->n_past != cached))
+        return mb_errorf(MB_ERR_INVALID_ARG,
+                         "%zu cached prompt tokens, but the session holds %d and the prompt has "
+                         "%zu (at least one must be evaluated)",
+                         cached, s->n_past, n_prompt);
+    if (n_prompt - cached > (size_t)(n_ctx - s->n_past))
         return mb_errorf(MB_ERR_CONTEXT_FULL,
                          "the prompt has %zu tokens but the context has room for %d (-c %d, %d "
                          "used); use a larger -c or a shorter prompt",
-                         n_prompt, n_ctx - s->n_past, n_ctx, s->n_past);
+                         n_prompt - cached, n_ctx - s->n_past, n_ctx, s->n_past);
     for (size_t i = 0; i < n_prompt; i++)
         mb_sampler_accept(sampler, prompt[i]);
     double t0 = mb_now();
-    mb_status status = mb_session_eval(s, prompt, n_prompt);
+    mb_status status = mb_session_eval(s, prompt + cached, n_prompt - cached);
     if (status) return status;
     st->n_prompt = (int)n_prompt;
+    st->n_cached = (int)cached;
     st->prefill_seconds = mb_now() - t0;
     text_out out = {.stop = params->stop, .on_text = params->on_text, .user = params->user};
     mb_utf8_stream_init(&out.utf8);

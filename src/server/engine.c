@@ -20,6 +20,12 @@ typedef struct {
     pthread_t thread;
     int started;
     mb_batch_seat seat;
+    /* The tokens in the session's KV cache: the last request's prompt and
+     * the generated tokens that were evaluated (n_kv of the n_ctx room),
+     * so a request that starts the same way (the next turn of a chat)
+     * evaluates only what is new. */
+    mb_token *kv;
+    size_t n_kv, n_written, cap_kv;
 } slot;
 
 struct mb_engine {
@@ -66,6 +72,7 @@ void mb_job_release(mb_job *j) {
 
 typedef struct {
     mb_job *j;
+    slot *sl;
     const mb_model *model;
     double t_first; /* seconds from arrival to the first token, -1 before it */
 } gen_ctx;
@@ -103,6 +110,7 @@ static int on_token(mb_token id, const float *logits, int n_vocab, void *user) {
     gen_ctx *g = user;
     mb_job *j = g->j;
     if (atomic_load(&j->cancelled)) return 1;
+    if (g->sl->n_written < g->sl->cap_kv) g->sl->kv[g->sl->n_written++] = id;
     if (g->t_first < 0) g->t_first = mb_now() - j->t_arrival;
     if (j->draft && !mb_token_is_eog(g->model, id))
         mb_confidence_add(&j->conf, logits, n_vocab, id);
@@ -157,20 +165,33 @@ static void run_job(slot *sl, mb_job *j) {
     sp.frequency_penalty = (float)r->frequency_penalty;
     sp.seed = r->has_seed ? r->seed : ((uint64_t)(mb_now() * 1e9) ^ (uint64_t)(uintptr_t)j);
     mb_sampler *sampler = NULL;
-    gen_ctx g = {.j = j, .model = e->model, .t_first = -1};
+    gen_ctx g = {.j = j, .sl = sl, .model = e->model, .t_first = -1};
     mb_generate_params gp = {.n_predict = j->max_tokens,
                              .stop = (const char *const *)r->stop,
                              .on_text = on_text,
                              .on_token = on_token,
                              .user = &g};
     mb_generate_stats st = {0};
-    mb_status status = mb_session_rewind(sl->s, 0);
+    /* The longest prefix the slot holds, less the prompt's last token (its
+     * logits start the generation). */
+    size_t keep = 0;
+    while (r->cache_prompt && keep < sl->n_kv && keep < j->n_prompt &&
+           sl->kv[keep] == j->prompt[keep])
+        keep++;
+    if (keep > 0 && keep == j->n_prompt) keep--;
+    gp.n_cached = keep;
+    mb_status status = mb_session_rewind(sl->s, (int)keep);
+    sl->n_written = j->n_prompt < sl->cap_kv ? j->n_prompt : sl->cap_kv;
+    memcpy(sl->kv, j->prompt, sl->n_written * sizeof *sl->kv);
     if (!status) status = mb_sampler_new(&sp, mb_model_n_vocab(e->model), &sampler);
     if (!status) status = mb_generate(sl->s, sampler, j->prompt, j->n_prompt, &gp, &st);
+    const size_t n_past = (size_t)mb_session_n_past(sl->s);
+    sl->n_kv = status || n_past > sl->n_written ? 0 : n_past;
     if (e->batcher) mb_batcher_leave(&sl->seat);
     mb_sampler_free(sampler);
     pthread_mutex_lock(&j->mu);
     j->n_generated = st.n_generated;
+    j->n_cached = st.n_cached;
     if (status) {
         j->finish = MB_FINISH_ERROR;
         snprintf(j->error, sizeof j->error, "%s", mb_last_error());
@@ -182,7 +203,7 @@ static void run_job(slot *sl, mb_job *j) {
     j->done = 1;
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
-    mb_metrics_generation(e->metrics, st.n_prompt, st.n_generated, st.prefill_seconds,
+    mb_metrics_generation(e->metrics, st.n_prompt, st.n_cached, st.n_generated, st.prefill_seconds,
                           st.decode_seconds, g.t_first);
     if (j->finish == MB_FINISH_CANCELLED) {
         pthread_mutex_lock(&e->metrics->mu);
@@ -255,6 +276,11 @@ mb_status mb_engine_new(mb_model *model, int n_slots, int n_queue, const mb_sess
     for (int i = 0; i < n_slots; i++) {
         e->slots[i].e = e;
         mb_status st = mb_session_new(model, session, &e->slots[i].s);
+        if (!st) {
+            e->slots[i].cap_kv = (size_t)mb_session_n_ctx(e->slots[i].s);
+            e->slots[i].kv = malloc(e->slots[i].cap_kv * sizeof *e->slots[i].kv);
+            if (!e->slots[i].kv) st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
+        }
         if (!st && i == 0 && batch_threads >= 0 && n_slots > 1)
             st = mb_batcher_new(model, n_slots, mb_session_n_ctx(e->slots[0].s), batch_threads,
                                 &e->batcher);
@@ -321,6 +347,7 @@ void mb_engine_free(mb_engine *e) {
     for (int i = 0; i < e->n_slots; i++) {
         if (e->slots[i].started) pthread_join(e->slots[i].thread, NULL);
         mb_session_free(e->slots[i].s);
+        free(e->slots[i].kv);
     }
     mb_batcher_free(e->batcher);
     pthread_mutex_destroy(&e->mu);

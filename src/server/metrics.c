@@ -51,10 +51,11 @@ void mb_metrics_request(mb_metrics *m, int endpoint, int http_status, double sec
     pthread_mutex_unlock(&m->mu);
 }
 
-void mb_metrics_generation(mb_metrics *m, int n_prompt, int n_generated, double prefill_s,
-                           double decode_s, double first_token_s) {
+void mb_metrics_generation(mb_metrics *m, int n_prompt, int n_cached, int n_generated,
+                           double prefill_s, double decode_s, double first_token_s) {
     pthread_mutex_lock(&m->mu);
-    m->prompt_tokens += (uint64_t)n_prompt;
+    m->prompt_tokens += (uint64_t)(n_prompt - n_cached);
+    m->cached_tokens += (uint64_t)n_cached;
     m->generated_tokens += (uint64_t)n_generated;
     m->prefill_seconds += prefill_s;
     m->decode_seconds += decode_s;
@@ -118,8 +119,12 @@ char *mb_metrics_render(mb_metrics *m, size_t *len) {
             if (m->requests[e][s])
                 put(&b, "matchbox_requests_total{endpoint=\"%s\",status=\"%d\"} %llu\n",
                     k_endpoints[e], k_statuses[s], (unsigned long long)m->requests[e][s]);
-    counter(&b, "matchbox_prompt_tokens_total", "counter", "Prompt tokens read.",
+    counter(&b, "matchbox_prompt_tokens_total", "counter",
+            "Prompt tokens evaluated (a prefix reused from a slot's cache is not).",
             (double)m->prompt_tokens);
+    counter(&b, "matchbox_prompt_tokens_cached_total", "counter",
+            "Prompt tokens reused from a slot's cache instead of evaluated.",
+            (double)m->cached_tokens);
     counter(&b, "matchbox_generated_tokens_total", "counter", "Tokens generated.",
             (double)m->generated_tokens);
     counter(&b, "matchbox_prefill_seconds_total", "counter", "Seconds spent reading prompts.",

@@ -19,6 +19,7 @@ typedef struct {
     pthread_mutex_t mu;
     uint64_t requests[MB_METRIC_ENDPOINTS][MB_METRIC_STATUSES];
     uint64_t prompt_tokens, generated_tokens;
+    uint64_t cached_tokens; /* prompt tokens reused from a slot's cache, not evaluated */
     double decode_seconds, prefill_seconds;
     double recent_tok_s; /* the last finished request's decode rate */
     mb_histogram latency, first_token;
@@ -33,8 +34,8 @@ int mb_metrics_endpoint(const char *path);
 void mb_metrics_init(mb_metrics *m, int n_slots, int n_queue);
 void mb_metrics_destroy(mb_metrics *m);
 void mb_metrics_request(mb_metrics *m, int endpoint, int http_status, double seconds);
-void mb_metrics_generation(mb_metrics *m, int n_prompt, int n_generated, double prefill_s,
-                           double decode_s, double first_token_s);
+void mb_metrics_generation(mb_metrics *m, int n_prompt, int n_cached, int n_generated,
+                           double prefill_s, double decode_s, double first_token_s);
 
 /* Render into a malloc'ed NUL-terminated string; NULL when out of memory. */
 char *mb_metrics_render(mb_metrics *m, size_t *len);

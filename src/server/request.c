@@ -221,6 +221,8 @@ static mb_status parse_fields(const cJSON *root, mb_server_request *r, mb_server
     if (st) return st;
     double n = 1, max_tokens = -1, seed = 0;
     if ((st = get_bool(root, "stream", &r->stream, err))) return st;
+    r->cache_prompt = 1;
+    if ((st = get_bool(root, "cache_prompt", &r->cache_prompt, err))) return st;
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     if (so && !cJSON_IsNull(so)) {
         if (!cJSON_IsObject(so))

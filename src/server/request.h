@@ -29,6 +29,7 @@ typedef struct {
     uint64_t seed;
     int logprobs;     /* per-token log-probabilities wanted */
     int top_logprobs; /* alternatives per token, 0..MB_REQ_MAX_TOP_LOGPROBS */
+    int cache_prompt; /* reuse the slot's cached prefix (llama.cpp's field; default 1) */
 } mb_server_request;
 
 typedef struct {

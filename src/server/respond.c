@@ -142,6 +142,9 @@ static void add_usage(cJSON *root, const mb_job *j) {
     cJSON_AddNumberToObject(u, "prompt_tokens", (double)j->n_prompt);
     cJSON_AddNumberToObject(u, "completion_tokens", j->n_generated);
     cJSON_AddNumberToObject(u, "total_tokens", (double)j->n_prompt + j->n_generated);
+    /* As the OpenAI API reports a prompt-cache hit. */
+    cJSON *d = cJSON_AddObjectToObject(u, "prompt_tokens_details");
+    cJSON_AddNumberToObject(d, "cached_tokens", (double)j->n_cached);
 }
 
 /* The router's extension object; standard clients ignore it. */
