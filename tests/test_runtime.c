@@ -197,6 +197,43 @@ static void test_seed_reproducible(mb_model *m) {
     CHECK(!(a.len == c.len && memcmp(a.text, c.text, a.len) == 0));
 }
 
+/* A prompt whose first tokens the session already holds (n_cached) gives
+ * the same tokens as evaluating it whole; a wrong count is refused. */
+static void test_cached_prefix(mb_model *m) {
+    mb_token prompt[24];
+    make_tokens(prompt, 24, mb_model_n_vocab(m));
+    mb_sampler_params p = mb_sampler_default_params();
+    p.temperature = 0;
+    collected whole = {.len = 0}, cached = {.len = 0};
+    mb_session *s = new_session(m, 128, 1);
+    mb_sampler *smp = NULL;
+    CHECK_OK(mb_sampler_new(&p, mb_model_n_vocab(m), &smp));
+    mb_generate_params gp = {.n_predict = 12, .on_text = collect_text, .user = &whole};
+    mb_generate_stats st;
+    CHECK_OK(mb_generate(s, smp, prompt, 24, &gp, &st));
+    CHECK_EQ_INT(st.n_cached, 0);
+    mb_sampler_free(smp);
+    /* Keep the first 20 positions, as a server slot does for a request
+     * that starts with the same 20 tokens. */
+    CHECK_OK(mb_session_rewind(s, 20));
+    CHECK_OK(mb_sampler_new(&p, mb_model_n_vocab(m), &smp));
+    gp.user = &cached;
+    gp.n_cached = 20;
+    CHECK_OK(mb_generate(s, smp, prompt, 24, &gp, &st));
+    CHECK_EQ_INT(st.n_cached, 20);
+    CHECK_EQ_INT(st.n_prompt, 24);
+    CHECK(whole.len > 0 && whole.len == cached.len &&
+          memcmp(whole.text, cached.text, whole.len) == 0);
+    /* A count that is not what the session holds is refused. */
+    CHECK_OK(mb_session_rewind(s, 19));
+    gp.n_cached = 20;
+    CHECK(mb_generate(s, smp, prompt, 24, &gp, &st) == MB_ERR_INVALID_ARG);
+    gp.n_cached = 19; /* the whole prompt: no logits to start from */
+    CHECK(mb_generate(s, smp, prompt, 19, &gp, &st) == MB_ERR_INVALID_ARG);
+    mb_sampler_free(smp);
+    mb_session_free(s);
+}
+
 int main(void) {
     mb_model *m = tiny_model(MB_TYPE_F32, "tiny-f32");
     if (!m) return mbt_finish();
@@ -207,6 +244,7 @@ int main(void) {
     test_context_full(m);
     test_default_context(m);
     test_seed_reproducible(m);
+    test_cached_prefix(m);
     mb_model_free(m);
     /* Quantized weights go through the 8-bit activation path. */
     mb_model *q = tiny_model(MB_TYPE_Q8_0, "tiny-q8");
