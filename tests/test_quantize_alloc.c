@@ -216,12 +216,10 @@ int main(void) {
                           .seed = 9};
     CHECK_OK(mbt_write_tiny_model(model, &cfg));
     CHECK(scale_tensor(model, "blk.0.ffn_down.weight", 6.0f));
-    FILE *f = fopen(text, "w");
-    CHECK(f != NULL);
-    if (!f) return mbt_finish();
-    for (int i = 0; i < 40; i++)
-        fprintf(f, "Calibration line %d: the quick brown fox jumps over the lazy dog.\n", i);
-    fclose(f);
+    if (mbt_write_calib_text(text) != 0) {
+        CHECK(!"cannot write the calibration text");
+        return mbt_finish();
+    }
     test_overrides(model, dir);
     test_solver();
     test_target_bpw(model, text, dir);

@@ -70,12 +70,10 @@ int main(void) {
                           .n_ctx = 64,
                           .seed = 5};
     CHECK_OK(mbt_write_tiny_model(model, &cfg));
-    FILE *f = fopen(text, "w");
-    CHECK(f != NULL);
-    if (!f) return mbt_finish();
-    for (int i = 0; i < 40; i++)
-        fprintf(f, "Calibration line %d: the quick brown fox jumps over the lazy dog.\n", i);
-    fclose(f);
+    if (mbt_write_calib_text(text) != 0) {
+        CHECK(!"cannot write the calibration text");
+        return mbt_finish();
+    }
     int n_vocab = 0;
     float *base = run_logits(model, &n_vocab);
     CHECK(base != NULL);

@@ -89,5 +89,7 @@ typedef struct {
     int sliding_window;          /* > 0: written as <arch>.attention.sliding_window */
 } mbt_tiny_model;
 mb_status mbt_write_tiny_model(const char *path, const mbt_tiny_model *cfg);
+/* A calibration text of 40 numbered English lines at PATH; 0 on success. */
+int mbt_write_calib_text(const char *path);
 
 #endif

@@ -6,22 +6,9 @@
 
 #include "core/error.h"
 #include "eval/perplexity.h"
+#include "runtime/log_softmax.h"
 
 const double mb_ppl_pct[MB_PPL_N_PCT] = {100, 99.9, 99, 95, 90, 75, 50, 25, 10, 5, 1, 0.1, 0};
-
-/* log-softmax of N logits into LOGP; returns log of the normalizer. */
-static double log_softmax(const float *logits, int n, float *logp) {
-    float max = logits[0];
-    for (int i = 1; i < n; i++)
-        max = logits[i] > max ? logits[i] : max;
-    double sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += exp((double)logits[i] - max);
-    const double log_z = max + log(sum);
-    for (int i = 0; logp && i < n; i++)
-        logp[i] = (float)((double)logits[i] - log_z);
-    return log_z;
-}
 
 static int argmax(const float *v, int n) {
     int best = 0;
@@ -62,7 +49,7 @@ typedef struct {
  * probabilities (NULL when not comparing). */
 static void score(accum *a, const float *logits, int n_vocab, mb_token tok, const float *base,
                   float *logp) {
-    const double log_z = log_softmax(logits, n_vocab, base ? logp : NULL);
+    const double log_z = mb_log_softmax(logits, n_vocab, base ? logp : NULL);
     const double nll = log_z - logits[tok];
     a->nll += nll;
     a->nll2 += nll * nll;
@@ -143,7 +130,7 @@ static mb_status run_chunks(mb_session *s, mb_model *m, mb_token *ids, const mb_
         for (int j = first; !st && j < n_ctx - 1; j++) {
             const float *lj = logits + (size_t)j * (size_t)n_vocab;
             if (base_w) {
-                log_softmax(lj, n_vocab, logp);
+                mb_log_softmax(lj, n_vocab, logp);
                 st = mb_kld_put(base_w, logp);
             }
             if (!st && base_r) st = mb_kld_get(base_r, base);

@@ -12,6 +12,7 @@
 #include "model/model.h"
 #include "quantize/alloc.h"
 #include "quantize/calib.h"
+#include "runtime/log_softmax.h"
 #include "tensor/types.h"
 
 enum { MAX_SHARED = 4 };
@@ -71,19 +72,6 @@ static int candidates(const mb_gguf_tensor *t, entry *e) {
     return n;
 }
 
-static double log_softmax(const float *z, int n, float *out) {
-    float max = z[0];
-    for (int i = 1; i < n; i++)
-        max = z[i] > max ? z[i] : max;
-    double sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += exp((double)z[i] - max);
-    const double lz = max + log(sum);
-    for (int i = 0; i < n; i++)
-        out[i] = (float)((double)z[i] - lz);
-    return lz;
-}
-
 /* Positions scored: every STRIDE-th of the whole pass. */
 static int scored(const mb_alloc *a, int chunk, int pos, int n_ctx) {
     return ((size_t)chunk * (size_t)n_ctx + (size_t)pos) % (size_t)a->stride == 0;
@@ -94,8 +82,8 @@ static void base_logits(void *user, int chunk, int pos, int n, const float *logi
     const int n_ctx = mb_calib_n_ctx(a->calib);
     for (int j = 0; j < n && a->at < a->n_scored; j++)
         if (scored(a, chunk, pos + j, n_ctx))
-            log_softmax(logits + (size_t)j * a->n_vocab, a->n_vocab,
-                        a->base + a->at++ * (size_t)a->n_vocab);
+            mb_log_softmax(logits + (size_t)j * a->n_vocab, a->n_vocab,
+                           a->base + a->at++ * (size_t)a->n_vocab);
 }
 
 static void probe_logits(void *user, int chunk, int pos, int n, const float *logits) {
@@ -103,7 +91,7 @@ static void probe_logits(void *user, int chunk, int pos, int n, const float *log
     const int n_ctx = mb_calib_n_ctx(a->calib);
     for (int j = 0; j < n && a->at < a->n_scored; j++) {
         if (!scored(a, chunk, pos + j, n_ctx)) continue;
-        log_softmax(logits + (size_t)j * a->n_vocab, a->n_vocab, a->logp);
+        mb_log_softmax(logits + (size_t)j * a->n_vocab, a->n_vocab, a->logp);
         const float *b = a->base + a->at++ * (size_t)a->n_vocab;
         double kl = 0;
         for (int v = 0; v < a->n_vocab; v++)
