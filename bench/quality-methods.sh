@@ -10,7 +10,11 @@
 # (quantize --imatrix from matchbox calibrate on CALIB), gptq and awq
 # (quantize --method ... --calib CALIB; awq fits with the weighted encoders),
 # awqp (awq --plain-fit, AWQ's original plain encodes) and awqi (awq with
-# --imatrix: weighted fits for the matrices AWQ leaves alone too).
+# --imatrix: weighted fits for the matrices AWQ leaves alone too). Any
+# METHOD+bpw is METHOD on per-tensor types planned by quantize --target-bpw
+# (on CALIB) for the size plain TYPE came to, so it compares with plain at
+# equal size; a TYPE written TYPE@BPW plans for BPW instead (plain still
+# the preset TYPE).
 # CALIB and HELDOUT must not overlap. Each quantize's progress (AWQ's alpha
 # per group) is kept in OUTDIR/work/TYPE-METHOD.log.
 # METHODS (default: all four) and THREADS (default 2) from the environment;
@@ -42,12 +46,21 @@ for m in $METHODS; do
     >"$OUT/$m.tsv"
 done
 field() { sed -n "s/^$1 *: *\([-0-9.]*\) +\/- \([0-9.]*\).*/\1\t\2/p" "$2"; }
-for t in $TYPES; do
+for tt in $TYPES; do
+  t=${tt%@*} target=""
+  [ "$tt" != "$t" ] && target=${tt#*@}
   rm -f "$T/plain.kld"
   for m in $METHODS; do
     tsv=$OUT/$m.tsv
-    q=$T/$t-$m.gguf
-    case $m in
+    q=$T/$tt-$m.gguf
+    # METHOD+bpw: the method on types planned by quantize --target-bpw, for
+    # TYPE@BPW's BPW or else the size plain TYPE came to (plain runs first).
+    plan=()
+    if [ "${m%+bpw}" != "$m" ]; then
+      plan=(--target-bpw "${target:-$plain_bpw}" --calib "$CALIB" --calib-chunks "$CHUNKS"
+        --calib-ctx "$CTX")
+    fi
+    case ${m%+bpw} in
     plain) args=() ;;
     imatrix) args=(--imatrix "$T/imatrix.gguf") ;;
     gptq | awq) args=(--method "$m" --calib "$CALIB" --calib-chunks "$CHUNKS" --calib-ctx "$CTX") ;;
@@ -60,12 +73,13 @@ for t in $TYPES; do
       ;;
     *) echo "unknown method $m" >&2; exit 2 ;;
     esac
-    if ! "$MB" quantize "$BASE" "$q" "$t" "${args[@]}" -t "$THREADS" 2>"$T/qerr" >&2; then
-      echo "quantize $t $m failed: $(tail -1 "$T/qerr")" >&2
+    if ! "$MB" quantize "$BASE" "$q" "$t" "${args[@]}" "${plan[@]}" -t "$THREADS" 2>"$T/qerr" >&2; then
+      echo "quantize $tt $m failed: $(tail -1 "$T/qerr")" >&2
       continue
     fi
-    cp "$T/qerr" "$T/$t-$m.log"
+    cp "$T/qerr" "$T/$tt-$m.log"
     bpw=$(sed -n 's/.*bpw -> \([0-9.]*\) bpw.*/\1/p' "$T/qerr" | head -1)
+    [ "$m" = plain ] && plain_bpw=$bpw
     bytes=$(stat -c %s "$q")
     "$MB" perplexity "$q" "$TEXT" -c "$CTX" -t "$THREADS" --kl-divergence-base "$T/base.kld" \
       --kl-divergence 2>/dev/null >"$T/r.txt"
@@ -84,7 +98,7 @@ for t in $TYPES; do
     else
       vp=$(printf -- '-\t-')
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$bytes" "$bpw" "$ppl" "$kld" "$top" "$lnr" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tt" "$bytes" "$bpw" "$ppl" "$kld" "$top" "$lnr" \
       "$vp" | tee -a "$tsv"
     rm -f "$q"
   done
