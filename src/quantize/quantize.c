@@ -101,13 +101,15 @@ static mb_status fill_tensor(void *user, uint64_t index, void *out, uint64_t nby
     const mb_gguf_tensor *t = &c->in->tensors[index];
     const mb_quant_choice *ch = &c->plan[index];
     const double t0 = mb_now();
-    mb_status cst = calib_tensor(c, t);
-    if (cst) return cst;
     int done = 0;
     if (c->hook && c->hook->tensor) {
         mb_status st = c->hook->tensor(c->hook->user, index, out, nbytes, &done);
         if (st) return mb_error_prefix(st, "tensor '%s'", t->name);
     }
+    /* Importances only for what the plain path encodes (counted as fitted
+     * with them): a method's hook writes its tensors with its own. */
+    mb_status cst = done ? MB_OK : calib_tensor(c, t);
+    if (cst) return cst;
     if (!done && !ch->quantize) {
         memcpy(out, t->data, (size_t)nbytes);
     } else if (!done) {
