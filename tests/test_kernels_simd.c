@@ -16,7 +16,7 @@
 
 static const uint32_t k_weights[] = {MB_TYPE_F32,  MB_TYPE_F16,  MB_TYPE_BF16, MB_TYPE_Q8_0,
                                      MB_TYPE_Q4_0, MB_TYPE_Q4_K, MB_TYPE_Q5_K, MB_TYPE_Q6_K,
-                                     MB_TYPE_Q4_1, MB_TYPE_Q3_K};
+                                     MB_TYPE_Q4_1, MB_TYPE_Q3_K, MB_TYPE_Q2_K};
 #define N_WEIGHTS (sizeof k_weights / sizeof k_weights[0])
 static const uint32_t k_acts[] = {MB_TYPE_Q8_0, MB_TYPE_Q8_K, MB_TYPE_F16, MB_TYPE_BF16};
 
@@ -112,6 +112,9 @@ static void make_weights(uint32_t type, void *w, int64_t n, float d, float dmin,
         case MB_TYPE_Q4_0: ((mb_block_q4_0 *)w)[b].d = d16; break;
         case MB_TYPE_Q4_1: ((mb_block_q4_1 *)w)[b].d = d16, ((mb_block_q4_1 *)w)[b].m = m16; break;
         case MB_TYPE_Q3_K: ((mb_block_q3_k *)w)[b].d = d16; break;
+        case MB_TYPE_Q2_K:
+            ((mb_block_q2_k *)w)[b].d = d16, ((mb_block_q2_k *)w)[b].dmin = m16;
+            break;
         case MB_TYPE_Q6_K: ((mb_block_q6_k *)w)[b].d = d16; break;
         case MB_TYPE_Q4_K:
             ((mb_block_q4_k *)w)[b].d = d16, ((mb_block_q4_k *)w)[b].dmin = m16;
@@ -226,7 +229,8 @@ static void make_unit_act(uint32_t at, void *a, int64_t n, uint64_t *rng) {
 
 static void test_dots_exact(void) {
     uint64_t rng = 11;
-    const uint32_t types[] = {MB_TYPE_Q8_0, MB_TYPE_Q4_0, MB_TYPE_Q4_K, MB_TYPE_Q5_K, MB_TYPE_Q6_K};
+    const uint32_t types[] = {MB_TYPE_Q8_0, MB_TYPE_Q4_0, MB_TYPE_Q4_K, MB_TYPE_Q5_K,
+                              MB_TYPE_Q6_K, MB_TYPE_Q3_K, MB_TYPE_Q2_K};
     for (int l = 0; l < n_levels; l++) {
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
             const uint32_t wt = types[i], at = mb_kernels_ref()->dot[wt].act_type;
@@ -282,7 +286,8 @@ static void test_rows_equal_single(void) {
  * except within float rounding where the level has a gemm_tile kernel. */
 static void test_matmul_batch(void) {
     uint64_t rng = 31;
-    const uint32_t types[] = {MB_TYPE_F16, MB_TYPE_Q4_K, MB_TYPE_Q8_0, MB_TYPE_Q4_1, MB_TYPE_Q4_0};
+    const uint32_t types[] = {MB_TYPE_F16,  MB_TYPE_Q4_K, MB_TYPE_Q8_0, MB_TYPE_Q4_1,
+                              MB_TYPE_Q4_0, MB_TYPE_Q3_K, MB_TYPE_Q2_K};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         const uint32_t wt = types[i];
         const int64_t n_in = 512, n_out = 37, n_rows = 13;
@@ -371,6 +376,13 @@ static void test_forced_level(void) {
             CHECK_MSG(levels[l]->dot[k_weights[i]].vec_dot !=
                           mb_kernels_ref()->dot[k_weights[i]].vec_dot,
                       "%s has no %s kernel", levels[l]->name, mb_type_name(k_weights[i]));
+    /* The x86 levels also have their own Q3_K and Q2_K dots. */
+    for (int l = 0; l < n_levels; l++)
+        if (strncmp(levels[l]->name, "avx", 3) == 0)
+            for (uint32_t t = MB_TYPE_Q2_K; t <= MB_TYPE_Q3_K; t++)
+                CHECK_MSG(levels[l]->dot[t].vec_dot != mb_kernels_ref()->dot[t].vec_dot &&
+                              levels[l]->dot[t].vec_dot_rows,
+                          "%s has no %s kernel", levels[l]->name, mb_type_name(t));
 }
 
 int main(void) {

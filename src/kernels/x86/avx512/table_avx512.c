@@ -2,6 +2,7 @@
  * its dot and multi-row dot; the activation encoders are AVX2's (byte-
  * identical to the reference). Other types keep the reference entries. */
 #include "kernels/x86/avx512/dot_avx512.h"
+#include "kernels/x86/dot_k23.h"
 #include "kernels/x86/x86_kernels.h"
 
 void mb_kernels_fill_avx512(mb_kernel_table *t) {
@@ -24,6 +25,8 @@ void mb_kernels_fill_avx512(mb_kernel_table *t) {
     SET(Q4_K, q4_k);
     SET(Q5_K, q5_k);
     SET(Q6_K, q6_k);
+    SET(Q3_K, q3_k);
+    SET(Q2_K, q2_k);
 #undef SET
 #define PACKED(T, name, ROWS, BYTES)                                                               \
     do {                                                                                           \
