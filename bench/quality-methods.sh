@@ -63,7 +63,7 @@ for tt in $TYPES; do
     case ${m%+bpw} in
     plain) args=() ;;
     imatrix) args=(--imatrix "$T/imatrix.gguf") ;;
-    gptq | awq) args=(--method "$m" --calib "$CALIB" --calib-chunks "$CHUNKS" --calib-ctx "$CTX") ;;
+    gptq | awq) args=(--method "${m%+bpw}" --calib "$CALIB" --calib-chunks "$CHUNKS" --calib-ctx "$CTX") ;;
     awqp)
       args=(--method awq --plain-fit --calib "$CALIB" --calib-chunks "$CHUNKS" --calib-ctx "$CTX")
       ;;
