@@ -11,7 +11,7 @@ import sys
 
 W, H = 760, 480
 LEFT, RIGHT, TOP, BOTTOM = 80, 170, 40, 60
-COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
 
 
 def read_tsv(path):
