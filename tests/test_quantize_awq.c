@@ -29,12 +29,8 @@ static double direct_error(const float *x, const float *w, uint32_t type) {
     return e;
 }
 
-/* X with channel k scaled by 10^(k/K - 0.5) (shuffled by a stride so
- * loud and quiet channels share every block), its H and mean |x|. */
-static void uneven(float *x, double *hd, float *h, double *mean) {
-    for (int s = 0; s < SAMPLES; s++)
-        for (int k = 0; k < K; k++)
-            x[s * K + k] = mbt_rand_float(&rng) * powf(10.0f, (float)((k * 97) % K) / K - 0.5f);
+/* H = X^T X (in double HD and float H) and the mean |x| of each channel. */
+static void stats_of(const float *x, double *hd, float *h, double *mean) {
     memset(hd, 0, sizeof *hd * K * K);
     for (int k = 0; k < K; k++)
         mean[k] = 0;
@@ -48,6 +44,15 @@ static void uneven(float *x, double *hd, float *h, double *mean) {
         h[i] = (float)hd[i];
 }
 
+/* X with channel k scaled by 10^(k/K - 0.5) (shuffled by a stride so
+ * loud and quiet channels share every block), its H and mean |x|. */
+static void uneven(float *x, double *hd, float *h, double *mean) {
+    for (int s = 0; s < SAMPLES; s++)
+        for (int k = 0; k < K; k++)
+            x[s * K + k] = mbt_rand_float(&rng) * powf(10.0f, (float)((k * 97) % K) / K - 0.5f);
+    stats_of(x, hd, h, mean);
+}
+
 int main(void) {
     float *x = malloc(sizeof(float) * SAMPLES * K), *w = malloc(sizeof(float) * ROWS * K);
     float *h = calloc((size_t)K * K, sizeof *h);
@@ -58,14 +63,7 @@ int main(void) {
             x[s * K + k] = mbt_rand_float(&rng) * (k % 37 == 5 ? 30.0f : 1.0f);
     for (int i = 0; i < ROWS * K; i++)
         w[i] = 0.05f * mbt_rand_float(&rng);
-    for (int s = 0; s < SAMPLES; s++)
-        for (int i = 0; i < K; i++) {
-            mean[i] += fabsf(x[s * K + i]) / SAMPLES;
-            for (int j = 0; j < K; j++)
-                hd[i * K + j] += (double)x[s * K + i] * x[s * K + j];
-        }
-    for (int i = 0; i < K * K; i++)
-        h[i] = (float)hd[i];
+    stats_of(x, hd, h, mean);
     const uint32_t types[] = {MB_TYPE_Q4_0, MB_TYPE_Q4_K, MB_TYPE_Q3_K};
     for (int t = 0; t < 3; t++) {
         mb_awq_matrix m = {w, ROWS, types[t], 0};

@@ -8,19 +8,8 @@
 #include <string.h>
 
 #include "kernels/x86/dot_common.h"
+#include "kernels/x86/kblock.h"
 #include "tensor/blocks.h"
-
-/* Full unrolling turns the run indices into constants (shift counts and
- * scale shuffles become immediates). */
-#if defined(__clang__)
-#define MBX_UNROLL _Pragma("unroll")
-#else
-#define MBX_UNROLL _Pragma("GCC unroll 8")
-#endif
-
-static inline __m256i mbx_load32(const void *p) {
-    return _mm256_loadu_si256((const __m256i *)p);
-}
 
 /* The 2-bit codes of run 4h+k from Q = qs[32h..32h+31]. A 16-bit shift by
  * 2k brings no bits of the upper byte into the lower one's low two bits. */
@@ -120,13 +109,7 @@ static inline __m256 mbx_block_q2_k(const mb_block_q2_k *x, const mb_block_q8_k 
 /* A weight block unpacked once for several activation rows: eight 32-byte
  * runs of unsigned codes with their int16 scales, the multipliers of Q8_K's
  * sixteen bsums (Q2_K: the mins; Q3_K: 4 * scales) and the float scales. */
-typedef struct {
-    __m256i q[8], sc[8];
-    __m256i bsum_mul;
-    float d, dmin;
-} mbx_k23block;
-
-static inline void mbx_prep_q3_k(const mb_block_q3_k *x, mbx_k23block *b) {
+static inline void mbx_prep_q3_k(const mb_block_q3_k *x, mbx_kblock *b) {
     const __m256i sc16 = mbx_q3_scales(x->scales);
     const __m256i hm = mbx_load32(x->hmask);
     MBX_UNROLL
@@ -143,7 +126,7 @@ static inline void mbx_prep_q3_k(const mb_block_q3_k *x, mbx_k23block *b) {
     b->dmin = 0.0f;
 }
 
-static inline void mbx_prep_q2_k(const mb_block_q2_k *x, mbx_k23block *b) {
+static inline void mbx_prep_q2_k(const mb_block_q2_k *x, mbx_kblock *b) {
     const __m128i s8 = _mm_loadu_si128((const __m128i *)(const void *)x->scales);
     const __m128i m4 = _mm_set1_epi8(0xF);
     const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(s8, m4));
@@ -161,36 +144,14 @@ static inline void mbx_prep_q2_k(const mb_block_q2_k *x, mbx_k23block *b) {
     b->dmin = _cvtsh_ss(x->dmin);
 }
 
-/* acc + prepared block B . activation block Y, with the float operations of
- * the single-row kernels (the integer sums are exact in any grouping), so
- * the multi-row dot equals the single dot bit for bit. HAS_MIN (Q2_K): the
- * bsum term is the mins' sum, applied with dmin; otherwise (Q3_K) it is the
- * -4 offset, taken out of the integer sum. */
-static inline __m256 mbx_apply_k23(const mbx_k23block *b, const mb_block_q8_k *y, __m256 acc,
-                                   int has_min) {
-    __m256i even = _mm256_setzero_si256(), odd = even;
-    MBX_UNROLL
-    for (int r = 0; r < 8; r += 2) {
-        even = mbx_dot_us8_scaled(even, b->q[r], mbx_load32(y->qs + 32 * r), b->sc[r]);
-        odd = mbx_dot_us8_scaled(odd, b->q[r + 1], mbx_load32(y->qs + 32 * r + 32), b->sc[r + 1]);
-    }
-    __m256i isum = _mm256_add_epi32(even, odd);
-    const __m256i bsum = _mm256_madd_epi16(mbx_load32(y->bsums), b->bsum_mul);
-    if (!has_min) isum = _mm256_sub_epi32(isum, bsum);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(b->d * y->d), _mm256_cvtepi32_ps(isum), acc);
-    if (has_min)
-        acc = _mm256_fnmadd_ps(_mm256_set1_ps(b->dmin * y->d), _mm256_cvtepi32_ps(bsum), acc);
-    return acc;
+static inline __m256 mbx_apply_q2(const mbx_kblock *b, const mb_block_q8_k *y, __m256 acc) {
+    return mbx_apply_k(b, y, acc, 1);
+}
+static inline __m256 mbx_apply_q3(const mbx_kblock *b, const mb_block_q8_k *y, __m256 acc) {
+    return mbx_apply_k(b, y, acc, 0);
 }
 
-static inline __m256 mbx_apply_q2(const mbx_k23block *b, const mb_block_q8_k *y, __m256 acc) {
-    return mbx_apply_k23(b, y, acc, 1);
-}
-static inline __m256 mbx_apply_q3(const mbx_k23block *b, const mb_block_q8_k *y, __m256 acc) {
-    return mbx_apply_k23(b, y, acc, 0);
-}
-
-MBX_DEFINE_PREP_DOTS(q2_k, mb_block_q2_k, mb_block_q8_k, MB_QK_K, mbx_block_q2_k, mbx_k23block,
+MBX_DEFINE_PREP_DOTS(q2_k, mb_block_q2_k, mb_block_q8_k, MB_QK_K, mbx_block_q2_k, mbx_kblock,
                      mbx_prep_q2_k, mbx_apply_q2)
-MBX_DEFINE_PREP_DOTS(q3_k, mb_block_q3_k, mb_block_q8_k, MB_QK_K, mbx_block_q3_k, mbx_k23block,
+MBX_DEFINE_PREP_DOTS(q3_k, mb_block_q3_k, mb_block_q8_k, MB_QK_K, mbx_block_q3_k, mbx_kblock,
                      mbx_prep_q3_k, mbx_apply_q3)

@@ -7,20 +7,8 @@
 
 #include "kernels/x86/dot_common.h"
 #include "kernels/x86/k4_scales.h"
+#include "kernels/x86/kblock.h"
 #include "tensor/blocks.h"
-
-/* Full unrolling turns the sub-block indices into constants (the scale
- * shuffles become immediates) and lets the compiler keep a prepared block in
- * registers (AVX-512 has 32 of them) instead of on the stack. */
-#if defined(__clang__)
-#define MBX_UNROLL _Pragma("unroll")
-#else
-#define MBX_UNROLL _Pragma("GCC unroll 8")
-#endif
-
-static inline __m256i mbx_load32(const void *p) {
-    return _mm256_loadu_si256((const __m256i *)p);
-}
 
 /* Scale K of the eight int16 scales in each 128-bit half of SC16, repeated
  * over the half: the multiplier of one 32-value sub-block. */
@@ -137,12 +125,6 @@ static inline __m256 mbx_block_q6_k(const mb_block_q6_k *x, const mb_block_q8_k 
  * unsigned codes (one per 32 activation bytes), each with its int16 scales,
  * the int16 multipliers of Q8_K's sixteen bsums, and the float scales. A
  * multi-row dot unpacks a block once and applies it to several rows. */
-typedef struct {
-    __m256i q[8], sc[8];
-    __m256i bsum_mul; /* Q4_K/Q5_K: mins, each twice; Q6_K: 32 * scales */
-    float d, dmin;
-} mbx_kblock;
-
 /* Q4_K, and Q5_K when QH is set: 32 code bytes hold sub-blocks 2p (low
  * nibbles) and 2p+1 (high); Q5_K's bit 4 of sub-block j is bit j of qh[l]. */
 static inline void mbx_prep_k4(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
@@ -213,27 +195,6 @@ static inline void mbx_prep_q6_k(const mb_block_q6_k *x, mbx_kblock *b) {
     b->bsum_mul = _mm256_slli_epi16(sc16, 5);
     b->d = _cvtsh_ss(x->d);
     b->dmin = 0.0f;
-}
-
-/* acc + this block . activation block Y. HAS_MIN (Q4_K/Q5_K): the bsum term
- * is the mins' sum, applied with dmin; otherwise (Q6_K) it is the -32
- * offset, taken out of the integer sum. */
-static inline __m256 mbx_apply_k(const mbx_kblock *b, const mb_block_q8_k *y, __m256 acc,
-                                 int has_min) {
-    /* Two chains: VPDPWSSD's latency would otherwise bound the loop. */
-    __m256i even = _mm256_setzero_si256(), odd = even;
-    MBX_UNROLL
-    for (int k = 0; k < 8; k += 2) {
-        even = mbx_dot_us8_scaled(even, b->q[k], mbx_load32(y->qs + 32 * k), b->sc[k]);
-        odd = mbx_dot_us8_scaled(odd, b->q[k + 1], mbx_load32(y->qs + 32 * k + 32), b->sc[k + 1]);
-    }
-    __m256i isum = _mm256_add_epi32(even, odd);
-    const __m256i bsum = _mm256_madd_epi16(mbx_load32(y->bsums), b->bsum_mul);
-    if (!has_min) isum = _mm256_sub_epi32(isum, bsum);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(b->d * y->d), _mm256_cvtepi32_ps(isum), acc);
-    if (has_min)
-        acc = _mm256_fnmadd_ps(_mm256_set1_ps(b->dmin * y->d), _mm256_cvtepi32_ps(bsum), acc);
-    return acc;
 }
 
 static inline void mbx_prep_q4_k(const mb_block_q4_k *x, mbx_kblock *b) {
