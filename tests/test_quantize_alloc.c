@@ -188,6 +188,9 @@ static void test_target_bpw(const char *model, const char *text, const char *dir
               "of %d same-shape matrices, %d got more bits and %d fewer than the sensitive one",
               n_other, above, below);
     CHECK_MSG(n_types >= 2, "one type for all; the plan did not differentiate");
+    /* The untied token_embd is looked up, never multiplied: no input
+     * statistics, yet its damage counts (it used to plan as free: Q2_K). */
+    CHECK(type_of(out, "token_embd.weight") != MB_TYPE_Q2_K);
 
     /* A size below what the fixed tensors allow: an error, no file. */
     snprintf(out, sizeof out, "%s/plan-small.gguf", dir);

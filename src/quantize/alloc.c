@@ -329,8 +329,11 @@ static mb_status plan_types(void *user, const mb_gguf *g, const mb_quant_rules *
     for (int k = 0; !st && k < a->n; k++) {
         entry *e = &a->e[k];
         const mb_gguf_tensor *t = &m->gguf->tensors[e->tensor];
+        /* A matrix no product reads (an untied token_embd: rows are looked
+         * up) has no input statistics; every value of a row it hands on
+         * counts alike, so its errors are compared unweighted. */
         for (uint64_t c = 0; c < t->ne[0]; c++)
-            e->x2[c] /= e->x2_rows ? (double)e->x2_rows : 1.0;
+            e->x2[c] = e->x2_rows ? e->x2[c] / (double)e->x2_rows : 1.0;
         for (int c = 0; c < e->item.n_cand; c++)
             e->err[c] = round_trip(mb_calib_pool(a->calib), t, e->type[c], e->x2, bytes, row,
                                    sample_stride(t));
