@@ -111,6 +111,16 @@ check "[ -n '$stream_text' ]" "completion stream chunks and [DONE]"
 post c2 $P '{"prompt":"Once upon a time","max_tokens":16,"temperature":0}'
 check "[ '$stream_text' = \"\$(js c2 'json.dumps(d[\"choices\"][0][\"text\"])')\" ]" "streamed text equals the plain answer (greedy)"
 
+# With 4 slots, a follow-up goes to the slot whose cache holds its prefix,
+# whichever slot thread takes it from the queue (without that, 1 in 4).
+printf '%s' "One day a small dog named Max" >"$T/afp.txt"
+post af1 $P '{"prompt":"One day a small dog named Max","max_tokens":16,"temperature":0}'
+for i in 1 2 3; do
+  body=$(python3 -c 'import json,sys; p=open(sys.argv[2]).read()+json.load(open(sys.argv[1]))["choices"][0]["text"]+" He"; open(sys.argv[2],"w").write(p); print(json.dumps({"prompt":p,"max_tokens":16,"temperature":0}))' "$T/af$i.json" "$T/afp.txt")
+  post af$((i + 1)) $P "$body"
+  check "[ \"$(js af$((i + 1)) 'd["usage"]["prompt_tokens_details"]["cached_tokens"] >= d["usage"]["prompt_tokens"] - 6')\" = True ]" "turn $((i + 1)) of 4 on 4 slots finds its prefix ($(js af$((i + 1)) 'd["usage"]'))"
+done
+
 # ---- stop strings, seeds, logprobs -------------------------------------------
 post c3 $P '{"prompt":"Once upon a time","max_tokens":40,"temperature":0}'
 full=$(js c3 'd["choices"][0]["text"]')

@@ -26,6 +26,11 @@ typedef struct {
      * evaluates only what is new. */
     mb_token *kv;
     size_t n_kv, n_written, cap_kv;
+    /* Under the engine's lock: waiting for work (its kv may be read), and a
+     * job another slot handed it because its cache holds more of the
+     * prompt. */
+    int waiting;
+    struct mb_job *assigned;
 } slot;
 
 struct mb_engine {
@@ -150,6 +155,14 @@ static int on_text(const char *text, size_t len, void *user) {
     return atomic_load(&j->cancelled);
 }
 
+/* Tokens of PROMPT the slot's cache holds (its common prefix). */
+static size_t cached_prefix(const slot *sl, const mb_job *j) {
+    size_t k = 0;
+    while (k < sl->n_kv && k < j->n_prompt && sl->kv[k] == j->prompt[k])
+        k++;
+    return k;
+}
+
 static void run_job(slot *sl, mb_job *j) {
     mb_engine *e = sl->e;
     const mb_server_request *r = &j->req;
@@ -174,10 +187,7 @@ static void run_job(slot *sl, mb_job *j) {
     mb_generate_stats st = {0};
     /* The longest prefix the slot holds, less the prompt's last token (its
      * logits start the generation). */
-    size_t keep = 0;
-    while (r->cache_prompt && keep < sl->n_kv && keep < j->n_prompt &&
-           sl->kv[keep] == j->prompt[keep])
-        keep++;
+    size_t keep = r->cache_prompt ? cached_prefix(sl, j) : 0;
     if (keep > 0 && keep == j->n_prompt) keep--;
     gp.n_cached = keep;
     mb_status status = mb_session_rewind(sl->s, (int)keep);
@@ -220,20 +230,51 @@ static void publish_load(mb_engine *e) {
     pthread_mutex_unlock(&e->metrics->mu);
 }
 
+/* The waiting slot whose cache holds the longest prefix of J's prompt, or
+ * SELF when none holds more than SELF does (under the engine's lock). */
+static slot *best_slot(mb_engine *e, slot *self, const mb_job *j) {
+    slot *best = self;
+    size_t best_k = j->req.cache_prompt ? cached_prefix(self, j) : 0;
+    for (int i = 0; j->req.cache_prompt && i < e->n_slots; i++) {
+        slot *o = &e->slots[i];
+        if (o == self || !o->waiting || o->assigned) continue;
+        const size_t k = cached_prefix(o, j);
+        if (k > best_k) best = o, best_k = k;
+    }
+    return best;
+}
+
 static void *slot_main(void *arg) {
     slot *sl = arg;
     mb_engine *e = sl->e;
     pthread_mutex_lock(&e->mu);
     for (;;) {
-        while (!e->head && !e->stopping)
+        sl->waiting = 1;
+        while (!sl->assigned && !e->head && !e->stopping)
             pthread_cond_wait(&e->work, &e->mu);
-        if (!e->head) break; /* stopping, and nothing left */
-        mb_job *j = e->head;
-        e->head = j->next;
-        if (!e->head) e->tail = NULL;
-        e->queued--;
-        e->busy++;
-        publish_load(e);
+        mb_job *j = sl->assigned;
+        if (j) {
+            sl->assigned = NULL; /* counted as busy by the slot that handed it over */
+        } else {
+            if (!e->head) break; /* stopping, and nothing left */
+            j = e->head;
+            e->head = j->next;
+            if (!e->head) e->tail = NULL;
+            e->queued--;
+            e->busy++;
+            publish_load(e);
+            /* The prompt cache: a waiting slot that holds more of this
+             * prompt runs it instead (the next turn of a chat finds its
+             * conversation whichever slot woke first). */
+            slot *to = best_slot(e, sl, j);
+            if (to != sl) {
+                to->assigned = j;
+                to->waiting = 0;
+                pthread_cond_broadcast(&e->work);
+                continue;
+            }
+        }
+        sl->waiting = 0;
         pthread_mutex_unlock(&e->mu);
         /* A client that left while its request waited costs no decoding. */
         if (atomic_load(&j->cancelled)) {
@@ -251,6 +292,7 @@ static void *slot_main(void *arg) {
         publish_load(e);
         if (!e->busy && !e->head) pthread_cond_broadcast(&e->idle);
     }
+    sl->waiting = 0;
     pthread_mutex_unlock(&e->mu);
     return NULL;
 }
