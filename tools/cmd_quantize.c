@@ -95,7 +95,6 @@ static int run_quantize(int argc, char **argv, mb_quant_overrides *ov) {
     quant_method_opts mo = {0};
     int mr;
     double target_bpw = 0;
-
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {

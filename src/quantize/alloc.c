@@ -202,9 +202,7 @@ static mb_status probe(mb_alloc *a, entry *e, uint8_t *bytes, float *rows) {
     const int n = matrices_of(m, t->data, mats);
     if (n == 0) /* not read as a matrix (e.g. a 3-D expert tensor): unknown damage */
         return mb_errorf(MB_ERR_UNSUPPORTED,
-                         "--target-bpw: tensor '%s' is not a matrix of the "
-                         "forward pass",
-                         t->name);
+                         "--target-bpw: tensor '%s' is not a matrix of the forward pass", t->name);
     const uint32_t type = e->type[e->probe];
     round_trip(mb_calib_pool(a->calib), t, type, e->x2, bytes, rows, 1);
     uint64_t out_row = 0;
@@ -299,9 +297,8 @@ static mb_status plan_types(void *user, const mb_gguf *g, const mb_quant_rules *
     a->logp = malloc(per);
     if (!a->base || !a->logp)
         return mb_errorf(MB_ERR_NO_MEMORY,
-                         "out of memory for --target-bpw's "
-                         "%zu x %d log-probabilities",
-                         a->n_scored, a->n_vocab);
+                         "out of memory for --target-bpw's %zu x %d log-probabilities", a->n_scored,
+                         a->n_vocab);
     const double t0 = mb_now();
     st = mb_calib_run_logits(a->calib, observe_x2, base_logits, a);
     if (st) return st;

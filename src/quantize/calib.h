@@ -33,9 +33,8 @@ typedef void (*mb_calib_logits_fn)(void *user, int chunk, int pos, int n, const 
 mb_status mb_calib_run_logits(mb_calib *c, mb_calib_fn fn, mb_calib_logits_fn logits_fn,
                               void *user);
 /* The float model the pass runs (its matrices may be swapped between
- * passes), and the chunks' tokens [n_chunks][n_ctx]. */
+ * passes). */
 mb_model *mb_calib_model(mb_calib *c);
-const mb_token *mb_calib_tokens(const mb_calib *c);
 /* The pool the forward pass uses; free while FN runs (FN may use it). */
 mb_threadpool *mb_calib_pool(mb_calib *c);
 int mb_calib_n_chunks(const mb_calib *c);

@@ -151,9 +151,6 @@ mb_status mb_calib_run(mb_calib *c, mb_calib_fn fn, void *user) {
 mb_model *mb_calib_model(mb_calib *c) {
     return c->model;
 }
-const mb_token *mb_calib_tokens(const mb_calib *c) {
-    return c->ids;
-}
 mb_threadpool *mb_calib_pool(mb_calib *c) {
     return c->pool;
 }
