@@ -102,7 +102,10 @@ int mb_token_is_eog(const mb_model *model, mb_token id);
 typedef struct {
     int n_ctx;     /* 0: the smaller of 4096 and the trained context */
     int n_threads; /* 0: the number of physical cores */
-    int verbose;   /* print the KV-cache size to stderr */
+    int verbose;   /* print the KV-cache size (per layer kind) and ring rewinds to stderr */
+    /* Windowed layers (Gemma, Mistral-style windows) keep a ring of their
+     * window plus a margin; 1 gives them full caches too (--swa-full). */
+    int swa_full;
 } mb_session_params;
 
 mb_session_params mb_session_default_params(void);
@@ -123,7 +126,11 @@ const float *mb_session_logits(const mb_session *session);
 /* As mb_session_eval, and write the logits of every fed position to LOGITS
  * (n x n_vocab floats), as perplexity and KL-divergence evaluation need. */
 mb_status mb_session_eval_all(mb_session *session, const mb_token *ids, size_t n, float *logits);
-/* Forget everything from position POS on (0 clears the cache). */
+/* Forget everything from position POS on (0 clears the cache). A model's
+ * windowed layers keep only their window plus a margin of one prefill chunk
+ * and 16 positions: rewinding further back than that re-evaluates the
+ * POS tokens kept (the session remembers them), so it is exact but costs a
+ * prefill (-v says so). */
 mb_status mb_session_rewind(mb_session *session, int pos);
 
 /* ---- batched decoding: several sessions, one pass over the weights ---- */

@@ -271,8 +271,9 @@ static void test_moe_model(void) {
     mb_model_free(m);
 }
 
-/* Mistral-style files: the window is read and described, and a session
- * longer than the window says that attention still covers all of it. */
+/* Mistral-style files: the window is read and described, and a verbose
+ * session says what its windowed layers keep: a ring once the context is
+ * longer than the window plus a prefill chunk and 16, else every slot. */
 static char *session_stderr(mb_model *m, int n_ctx) {
     char path[512];
     snprintf(path, sizeof path, "%s/stderr_%d.txt", mbt_tmpdir(), n_ctx);
@@ -282,6 +283,7 @@ static char *session_stderr(mb_model *m, int n_ctx) {
     close(fd);
     mb_session_params sp = mb_session_default_params();
     sp.n_ctx = n_ctx;
+    sp.verbose = 1;
     mb_session *s = NULL;
     mb_status st = mb_session_new(m, &sp, &s);
     fflush(stderr);
@@ -297,10 +299,13 @@ static void test_sliding_window(void) {
     CHECK(m != NULL);
     if (!m) return;
     CHECK_MSG(strstr(mb_model_desc(m), "sliding window 32") != NULL, "%s", mb_model_desc(m));
-    char *inside = session_stderr(m, 32), *beyond = session_stderr(m, 33);
-    CHECK(inside && strstr(inside, "sliding window") == NULL);
-    CHECK_MSG(beyond && strstr(beyond, "sliding window of 32") && strstr(beyond, "33") &&
-                  strstr(beyond, "not implemented"),
+    char *inside = session_stderr(m, 64), *beyond = session_stderr(m, 2048);
+    CHECK_MSG(inside && strstr(inside, "2 windowed layers (window 32) x 64 slots (") &&
+                  !strstr(inside, "ring"),
+              "%s", inside ? inside : "(none)");
+    /* 32 + 512 + 16 slots of 2048: 27.3% of full attention's cache. */
+    CHECK_MSG(beyond && strstr(beyond, "2 windowed layers (window 32) x 560 slots (ring)") &&
+                  strstr(beyond, "27.3% of full"),
               "%s", beyond ? beyond : "(none)");
     free(inside);
     free(beyond);

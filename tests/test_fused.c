@@ -39,7 +39,10 @@ static void test_norm_quant(mb_threadpool *pool, uint32_t wtype, int n) {
     free(a.data), free(b.data);
 }
 
-static void test_rope_kv(mb_threadpool *pool, mb_rope_mode mode, int n, int pos) {
+/* With NORM: per-head Q/K norms and a Q scale (qwen3, gemma3); SLOTS < the
+ * positions: a windowed layer's ring. */
+static void test_rope_kv(mb_threadpool *pool, mb_rope_mode mode, int n, int pos, int norm,
+                         int slots) {
     static float q[MAXN * NH * HD], k[MAXN * NKV * HD], v[MAXN * NKV * HD];
     static float q2[MAXN * NH * HD], k2[MAXN * NKV * HD];
     static uint16_t kc[(MAXN + 40) * NKV * HD], vc[(MAXN + 40) * NKV * HD];
@@ -52,20 +55,47 @@ static void test_rope_kv(mb_threadpool *pool, mb_rope_mode mode, int n, int pos)
         q[i] = q2[i] = mbt_rand_float(&rng);
     for (int i = 0; i < n * NKV * HD; i++)
         k[i] = k2[i] = mbt_rand_float(&rng), v[i] = mbt_rand_float(&rng);
-    mb_fused_rope_store a = {&r, q, k, v, kc, vc, n, pos, NH, NKV, HD};
+    float wq[HD], wk[HD];
+    for (int i = 0; i < HD; i++)
+        wq[i] = 1.0f + 0.5f * mbt_rand_float(&rng), wk[i] = 1.0f + 0.5f * mbt_rand_float(&rng);
+    const float qs = norm ? 0.125f : 1.0f;
+    mb_fused_rope_store a = {.rope = &r,
+                             .q = q,
+                             .k = k,
+                             .v = v,
+                             .kc = kc,
+                             .vc = vc,
+                             .slots = slots,
+                             .q_norm = norm ? wq : NULL,
+                             .k_norm = norm ? wk : NULL,
+                             .eps = 1e-6f,
+                             .q_scale = qs,
+                             .n = n,
+                             .pos = pos,
+                             .n_head = NH,
+                             .n_head_kv = NKV,
+                             .hd = HD};
     mb_fused_rope_kv(pool, 2, &a);
     int same = 1;
     for (int t = 0; t < n; t++) {
-        mb_rope_apply(&r, q2 + t * NH * HD, NH, HD, pos + t);
-        mb_rope_apply(&r, k2 + t * NKV * HD, NKV, HD, pos + t);
+        float *qt = q2 + t * NH * HD, *kt = k2 + t * NKV * HD;
+        for (int h = 0; norm && h < NH; h++)
+            mb_rmsnorm(qt + h * HD, qt + h * HD, wq, HD, 1e-6f);
+        for (int h = 0; norm && h < NKV; h++)
+            mb_rmsnorm(kt + h * HD, kt + h * HD, wk, HD, 1e-6f);
+        mb_rope_apply(&r, qt, NH, HD, pos + t);
+        mb_rope_apply(&r, kt, NKV, HD, pos + t);
+        for (int i = 0; i < NH * HD; i++)
+            qt[i] *= qs;
         for (int d = 0; d < NKV * HD; d++) {
-            const size_t at = (size_t)(pos + t) * NKV * HD + d;
+            const size_t at = (size_t)((pos + t) % slots) * NKV * HD + d;
             same &= kc[at] == mb_fp32_to_fp16(k2[t * NKV * HD + d]);
             same &= vc[at] == mb_fp32_to_fp16(v[t * NKV * HD + d]);
         }
     }
     CHECK(memcmp(q, q2, sizeof(float) * n * NH * HD) == 0);
-    CHECK_MSG(same, "rope+store mode %d rows %d pos %d: cache differs", (int)mode, n, pos);
+    CHECK_MSG(same, "rope+store mode %d rows %d pos %d norm %d slots %d: cache differs", (int)mode,
+              n, pos, norm, slots);
 }
 
 static void test_swiglu_quant(mb_threadpool *pool, uint32_t wtype, int n) {
@@ -79,7 +109,7 @@ static void test_swiglu_quant(mb_threadpool *pool, uint32_t wtype, int n) {
     const mb_kernel_table *kt = mb_kernels();
     (kt->swiglu ? kt->swiglu : mb_swiglu)(g2, g2, u, (int64_t)n * F);
     mb_act_prepare(&a, wtype, g2, F, n);
-    mb_fused_swiglu_quant(pool, 2, g, u, n, F, &b, wtype);
+    mb_fused_glu_quant(pool, 2, g, u, n, F, MB_FFN_SILU, &b, wtype);
     CHECK(memcmp(g, g2, sizeof(float) * n * F) == 0);
     CHECK_MSG(memcmp(a.data, b.data, bytes) == 0, "swiglu+quant %s rows %d: bytes differ",
               mb_type_name(wtype), n);
@@ -98,8 +128,11 @@ int main(void) {
         }
     for (int n = 1; n <= MAXN; n += MAXN - 1)
         for (int pos = 0; pos <= 37; pos += 37) {
-            test_rope_kv(pool, MB_ROPE_NORM, n, pos);
-            test_rope_kv(pool, MB_ROPE_NEOX, n, pos);
+            test_rope_kv(pool, MB_ROPE_NORM, n, pos, 0, MAXN + 40);
+            test_rope_kv(pool, MB_ROPE_NEOX, n, pos, 0, MAXN + 40);
+            /* Head norms with a Q scale; a ring of 11 slots that wraps. */
+            test_rope_kv(pool, MB_ROPE_NEOX, n, pos, 1, MAXN + 40);
+            test_rope_kv(pool, MB_ROPE_NEOX, n, pos, 1, 11);
         }
     mb_threadpool_free(pool);
     return mbt_finish();

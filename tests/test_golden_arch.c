@@ -1,33 +1,51 @@
-/* Golden tests of the architectures beyond plain llama: qwen2 (QKV biases,
- * NeoX RoPE, gpt-2 byte-level BPE vocabulary) and a llama-family mixture of
- * experts (8 experts, 2 routed per token), against ../shared/reference.
+/* Golden tests of the architectures beyond plain llama, against
+ * ../shared/reference: qwen2 (QKV biases, NeoX RoPE, gpt-2 vocabulary), a
+ * llama-family mixture of experts, and the newer ones: qwen3 (Q/K head
+ * norms, head size from the key), qwen3moe (its experts' own FFN size),
+ * gemma2 (embedding scale, GeGLU, post norms, soft caps, a window of 8 on
+ * alternate layers), gemma3 (head norms, 5 windowed : 1 global layers with
+ * their own RoPE bases), phi3 (fused QKV and gate+up) and a llama file with
+ * a window on every layer (mistral-swa-tiny). The newer folders add the
+ * `long` prompt (~150 tokens), so the windows matter from the first step.
  *
  * Method, as in test_golden.c: the model is fed the reference's own prompt
  * ids (our tokenizer must produce them too) and teacher-forced with the
  * reference's generated tokens, so an early near-tie cannot derail every
  * later step. At each step our argmax must equal the reference's unless the
- * reference's own top-2 gap is below the tie gap, and at the steps whose
+ * reference's own top-2 gap is below the tie gap (0.02 logits; at most
+ * MAX_TIES steps per prompt may be excused so), and at the steps whose
  * full logits were recorded (0-3) the largest difference must stay below a
  * fraction of the reference's logit range.
  *
- * Tolerances (docs/TESTING.md): both models are F16 and as small as
- * llama-tiny, and the arithmetic is the same (activations rounded to F16 as
- * the reference does; only the float summation order of 256-768-long dots
- * differs), so we allow what llama-tiny allows: 2e-3 of the range (measured:
- * qwen2-tiny 3.0e-4, moe-tiny 2.9e-4 with MATCHBOX_CPU=ref; 2.5e-4 and
- * 2.7e-4 with the AVX-512 kernels) and a tie gap of 0.02 logits (no step
- * needed it). MoE adds one risk, a router near-tie that sends a token to
- * another expert. The router sees the same F16-rounded inputs as the
- * reference's, so no flip happens on these prompts; one would swap a whole
- * expert's output for that token, far beyond 2e-3, and fail visibly. */
+ * Tolerance (docs/TESTING.md): 2e-3 of the range for every case. The
+ * reference README measures two correct computations of these files (a
+ * float64 pass, llama.cpp with and without flash attention) 1e-3 apart; we
+ * measure 1.3e-4..1.0e-3 (worst: gemma2-tiny `long`, 1.01e-3, where the
+ * reference accumulates its flash attention's V sum in F16). An error of
+ * 2e-3 is 2-20x below what a wrong formula costs here (gemma2's attention
+ * cap left out: 1-5% of the range; a window left out: up to 60%). MoE adds
+ * one risk, a router near-tie that sends a token to another expert: the
+ * single known case is excused below with its reason. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/session.h"
 #include "util_reference.h"
 
-enum { MAX_STEPS = 64, MAX_IDS = 256 };
+enum { MAX_STEPS = 64, MAX_IDS = 256, MAX_TIES = 2 };
+
+/* A router decision closer than this (in probability) is a coin toss
+ * between correct implementations: ../shared/reference/README.md finds
+ * qwen3moe-tiny `once` step 3 moved by 3.7% of the range because two router
+ * logits of layer 0 are 4e-4 apart (a margin of ~5e-5 in probability), and
+ * llama.cpp itself with flash attention off routes that token the other
+ * way; with the scalar kernels (MATCHBOX_CPU=ref) one token of qwen3moe's
+ * `long` prompt has a margin of 1.3e-6 and flips. A step may exceed the
+ * tolerance (up to MOE_FLIP_TOL) only after such a decision, and the test
+ * says how many did. */
+static const double MOE_COIN_TOSS = 1e-4, MOE_FLIP_TOL = 0.1;
 
 typedef struct {
     const char *ref;   /* folder under reference/ */
@@ -84,10 +102,11 @@ static void check_prompt(const arch_case *c, const char *dir, const char *prompt
     mb_session *s = NULL;
     CHECK_OK(mb_session_new(m, &sp, &s));
     if (!s) return;
+    if (s->fwd->moe) s->fwd->moe->min_margin = INFINITY;
     int n_vocab = mb_model_n_vocab(m);
     CHECK_OK(mb_session_eval(s, ids, (size_t)n_prompt));
     double worst = 0;
-    int agree = 0, ties = 0, n_logits = 0;
+    int agree = 0, ties = 0, n_logits = 0, n_excused = 0;
     for (int k = 0; k < n_steps; k++) {
         const float *logits = mb_session_logits(s);
         snprintf(path, sizeof path, "%s/%s.logits_step%d.f32", dir, prompt, k);
@@ -97,10 +116,15 @@ static void check_prompt(const arch_case *c, const char *dir, const char *prompt
             CHECK_EQ_INT(n_ref, n_vocab);
             if ((int)n_ref == n_vocab) {
                 double rel = rel_error(logits, ref, n_vocab);
-                worst = fmax(worst, rel);
+                const int coin_toss = s->fwd->moe && s->fwd->moe->min_margin < MOE_COIN_TOSS;
+                CHECK_MSG(rel <= (coin_toss ? MOE_FLIP_TOL : c->rel_tol),
+                          "%s/%s step %d: max |delta| is %.3g of the range", c->ref, prompt, k,
+                          rel);
+                if (rel > c->rel_tol)
+                    n_excused++;
+                else
+                    worst = fmax(worst, rel);
                 n_logits++;
-                CHECK_MSG(rel <= c->rel_tol, "%s/%s step %d: max |delta| is %.3g of the range",
-                          c->ref, prompt, k, rel);
             }
             free(ref);
         }
@@ -117,13 +141,18 @@ static void check_prompt(const arch_case *c, const char *dir, const char *prompt
     }
     /* The reference recorded logits at steps 0-3: all of them were compared. */
     CHECK(n_logits >= 4 || n_logits == n_steps);
-    printf("%s/%s: %d/%d steps agree on top-1 (%d near-ties), worst logit error %.2e of range\n",
+    /* A near-tie may excuse a flipped argmax, but not many of them. */
+    CHECK_MSG(ties <= MAX_TIES, "%s/%s: %d near-tie steps excused (at most %d)", c->ref, prompt,
+              ties, MAX_TIES);
+    printf("%s/%s: %d/%d steps agree on top-1 (%d near-ties), worst logit error %.2e of range",
            c->ref, prompt, agree, n_steps, ties, worst);
+    if (n_excused) printf("; %d step(s) past it after a router coin toss", n_excused);
+    printf("\n");
     mb_session_free(s);
 }
 
 static void run_case(const arch_case *c) {
-    char dir[4096];
+    char dir[4096], path[4200];
     snprintf(dir, sizeof dir, "%s/reference/%s", mbt_shared_dir(), c->ref);
     mb_model_params mp = mb_model_default_params();
     mb_model *m = NULL;
@@ -133,6 +162,8 @@ static void run_case(const arch_case *c) {
     CHECK_MSG(strncmp(desc, c->desc, strlen(c->desc)) == 0, "description '%s'", desc);
     check_prompt(c, dir, "once", m);
     check_prompt(c, dir, "france", m);
+    snprintf(path, sizeof path, "%s/long.prompt_ids.txt", dir);
+    if (access(path, R_OK) == 0) check_prompt(c, dir, "long", m);
     mb_model_free(m);
 }
 
@@ -152,16 +183,29 @@ static const char *synth_model(const char *preset, char *path, size_t cap) {
 
 int main(void) {
     if (!mbt_shared_dir()) mbt_skip("../shared is absent (set MATCHBOX_SHARED to its path)");
-    char qwen[4096], moe[4096];
-    /* python3 is part of the test environment: a failed synthesis fails. */
-    CHECK(synth_model("qwen2-tiny", qwen, sizeof qwen) != NULL);
-    CHECK(synth_model("moe-tiny", moe, sizeof moe) != NULL);
     arch_case cases[] = {
-        {"qwen2-tiny", qwen, 2e-3, 0.02, "qwen2, 4 layers, dim 256, 8/2 heads, ffn 768,"},
-        {"moe-tiny", moe, 2e-3, 0.02,
+        {"qwen2-tiny", NULL, 2e-3, 0.02, "qwen2, 4 layers, dim 256, 8/2 heads, ffn 768,"},
+        {"moe-tiny", NULL, 2e-3, 0.02,
          "llama, 4 layers, dim 256, 8/4 heads, ffn 512, 8 experts (2 used),"},
+        {"qwen3-tiny", NULL, 2e-3, 0.02, "qwen3, 4 layers, dim 256, 8/4 heads, ffn 768,"},
+        {"qwen3moe-tiny", NULL, 2e-3, 0.02,
+         "qwen3moe, 4 layers, dim 256, 8/4 heads, ffn 768, 8 experts (2 used),"},
+        {"gemma2-tiny", NULL, 2e-3, 0.02,
+         "gemma2, 4 layers, dim 256, 4/2 heads, ffn 1024, sliding window 8"},
+        {"gemma3-tiny", NULL, 2e-3, 0.02,
+         "gemma3, 6 layers, dim 256, 4/1 heads, ffn 1024, sliding window 8"},
+        {"phi3-tiny", NULL, 2e-3, 0.02, "phi3, 4 layers, dim 256, 4/4 heads, ffn 768,"},
+        {"mistral-swa-tiny", NULL, 2e-3, 0.02,
+         "llama, 4 layers, dim 256, 8/2 heads, ffn 768, sliding window 8"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        if (access(cases[i].model, R_OK) == 0) run_case(&cases[i]);
+    static char paths[sizeof cases / sizeof *cases][4096];
+    const char *only = getenv("MB_GOLDEN_ONLY"); /* one case, when debugging */
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        if (only && strcmp(only, cases[i].ref) != 0) continue;
+        /* python3 is part of the test environment: a failed synthesis fails. */
+        cases[i].model = synth_model(cases[i].ref, paths[i], sizeof paths[i]);
+        CHECK(cases[i].model != NULL);
+        if (cases[i].model) run_case(&cases[i]);
+    }
     return mbt_finish();
 }

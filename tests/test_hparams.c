@@ -65,6 +65,55 @@ static mb_status moe_too_many_used(mb_gguf_writer *w) {
 static mb_status sliding_window(mb_gguf_writer *w) {
     return mb_gguf_writer_set_u32(w, "llama.attention.sliding_window", 4096);
 }
+/* The base file's keys moved to another architecture's prefix. */
+static const char *arch_name;
+static int arch_layers;
+static mb_status as_arch(mb_gguf_writer *w) {
+    char key[96];
+    mb_gguf_writer_set_str(w, "general.architecture", arch_name);
+    const char *u32[] = {"context_length", "embedding_length", "feed_forward_length",
+                         "attention.head_count"};
+    const uint32_t val[] = {2048, 256, 704, 8};
+    for (int i = 0; i < 4; i++) {
+        snprintf(key, sizeof key, "%s.%s", arch_name, u32[i]);
+        mb_gguf_writer_set_u32(w, key, val[i]);
+    }
+    snprintf(key, sizeof key, "%s.block_count", arch_name);
+    return mb_gguf_writer_set_u32(w, key, (uint32_t)arch_layers);
+}
+
+/* The defaults the newer architectures' files leave to the reader. */
+static void test_newer_archs(void) {
+    mb_hparams hp;
+    arch_name = "gemma2", arch_layers = 4;
+    CHECK_OK(read_with(as_arch, &hp));
+    CHECK_EQ_INT(hp.sliding_window, 4096); /* no key: Gemma 2's window */
+    CHECK(hp.swa_layer[0] && !hp.swa_layer[1] && hp.swa_layer[2] && !hp.swa_layer[3]);
+    CHECK_NEAR(hp.attn_softcap, 50.0, 0);
+    CHECK_NEAR(hp.final_softcap, 30.0, 0);
+    CHECK_NEAR(hp.embd_scale, 16.0, 1e-6);
+    CHECK_EQ_INT(hp.ffn_act, MB_FFN_GELU);
+    CHECK_EQ_INT(hp.rope_mode, MB_ROPE_NEOX);
+    CHECK(hp.post_norm && hp.q_prescale && !hp.qk_norm);
+    CHECK_NEAR(hp.attn_scale, 1.0 / sqrt(32.0), 1e-7);
+    /* The 46-layer 27B model scales queries by 1/sqrt(n_embd / n_head). */
+    arch_layers = 46;
+    CHECK_OK(read_with(as_arch, &hp));
+    CHECK_NEAR(hp.attn_scale, 1.0 / sqrt(256.0 / 8.0), 1e-7);
+    arch_name = "gemma3", arch_layers = 12;
+    CHECK_OK(read_with(as_arch, &hp));
+    CHECK_EQ_INT(hp.sliding_window, 0); /* gemma3 windows only with the key */
+    CHECK_NEAR(hp.rope_base_swa, 10000.0, 0);
+    CHECK(hp.qk_norm && hp.post_norm && hp.final_softcap == 0 && hp.attn_softcap == 0);
+    arch_name = "qwen3", arch_layers = 4;
+    CHECK_OK(read_with(as_arch, &hp));
+    CHECK(hp.qk_norm && !hp.qkv_bias && !hp.post_norm && hp.ffn_act == MB_FFN_SILU);
+    CHECK_EQ_INT(hp.n_ff_exp, 704);
+    arch_name = "phi3";
+    CHECK_OK(read_with(as_arch, &hp));
+    CHECK(hp.q_prescale && hp.sliding_window == 0);
+}
+
 static mb_status unknown_arch(mb_gguf_writer *w) {
     return mb_gguf_writer_set_str(w, "general.architecture", "gemma");
 }
@@ -143,10 +192,7 @@ int main(void) {
     /* Mistral files: the llama architecture with a sliding window. */
     CHECK_OK(read_with(sliding_window, &hp));
     CHECK_EQ_INT(hp.sliding_window, 4096);
-    char notice[256];
-    CHECK(mb_sliding_window_notice(&hp, 4096, notice, sizeof notice) == 0);
-    CHECK(mb_sliding_window_notice(&hp, 4097, notice, sizeof notice) == 1);
-    CHECK(strstr(notice, "4097") && strstr(notice, "4096") && strstr(notice, "not implemented"));
+    CHECK_EQ_INT(mb_hparams_n_swa_layers(&hp), 4); /* every layer */
     CHECK_OK(read_with(qwen, &hp));
     CHECK(strcmp(hp.arch, "qwen2") == 0);
     CHECK_EQ_INT(hp.rope_mode, MB_ROPE_NEOX);
@@ -156,8 +202,10 @@ int main(void) {
     CHECK_NEAR(hp.rope_base, 1e6, 0);
     CHECK_NEAR(hp.rms_eps, 1e-6, 1e-12);
     CHECK(read_with(unknown_arch, &hp) == MB_ERR_UNSUPPORTED);
-    CHECK(strstr(mb_last_error(), "gemma") && strstr(mb_last_error(), "qwen2") &&
-          strstr(mb_last_error(), "llama"));
+    CHECK(strstr(mb_last_error(), "'gemma'") && strstr(mb_last_error(), "qwen2") &&
+          strstr(mb_last_error(), "llama") && strstr(mb_last_error(), "gemma3") &&
+          strstr(mb_last_error(), "phi3") && strstr(mb_last_error(), "qwen3moe"));
+    test_newer_archs();
     CHECK(read_with(wrong_type, &hp) == MB_ERR_FORMAT);
     CHECK(strstr(mb_last_error(), "llama.block_count") != NULL);
     CHECK(read_with(negative_eps, &hp) == MB_ERR_FORMAT);

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,7 @@ void mb_attention_rows(const mb_kernel_table *kt, const mb_attn_rows *a, float *
     float *acc = work, *qr = acc + (size_t)nr * hd, *m = qr + (size_t)nr * hd, *l = m + nr;
     uint16_t *q16 = (uint16_t *)(l + nr);
     const float *f16 = mb_fp16_table();
-    int max_len = 0;
+    int max_len = 0, min_start = INT32_MAX;
     for (int r = 0; r < nr; r++) {
         /* Q rounded to F16 as the reference does with an F16 cache: it keeps
          * our logits within 1e-5 of the reference's instead of 1e-4. */
@@ -74,13 +75,19 @@ void mb_attention_rows(const mb_kernel_table *kt, const mb_attn_rows *a, float *
         m[r] = -INFINITY;
         l[r] = 0.0f;
         if (a->len[r] > max_len) max_len = a->len[r];
+        const int st = a->start ? a->start[r] : 0;
+        if (a->len[r] > st && st < min_start) min_start = st;
     }
+    /* The walk over positions starts at the first tile any row sees. */
+    const int walk0 = min_start >= max_len ? max_len : min_start / MB_ATTN_TILE * MB_ATTN_TILE;
     memset(acc, 0, (size_t)nr * hd * sizeof *acc);
-    int tlen[MB_ATTN_MAX_ROWS];
+    int tlen[MB_ATTN_MAX_ROWS], tfirst[MB_ATTN_MAX_ROWS];
     struct mb_attn_tile t = {.hd = hd,
                              .n_rows = nr,
                              .q = qr,
                              .len = tlen,
+                             .first = a->start ? tfirst : NULL,
+                             .softcap = a->softcap,
                              .stride = a->stride,
                              .scale = a->scale,
                              .m = m,
@@ -90,22 +97,30 @@ void mb_attention_rows(const mb_kernel_table *kt, const mb_attn_rows *a, float *
     /* The scores of the first pass serve the second when they fit the store
      * (the caller sized it for work_ctx positions); else they are computed
      * again, to the same values. */
-    if (exact && score_floats(a->work_ctx) > 0 && max_len <= a->work_ctx) {
+    if (exact && score_floats(a->work_ctx) > 0 && max_len - walk0 <= a->work_ctx) {
         t.scores = work + work_floats(MB_ATTN_MAX_ROWS, hd);
         t.score_ld = a->work_ctx;
     }
     float *const scores0 = t.scores;
     for (int pass = 0; pass < 1 + exact; pass++) {
         t.step = !exact ? MB_ATTN_STEP_ONLINE : pass == 0 ? MB_ATTN_STEP_STATS : MB_ATTN_STEP_APPLY;
-        for (int j0 = 0; j0 < max_len; j0 += MB_ATTN_TILE) {
+        for (int j0 = walk0; j0 < max_len; j0 += t.n_kv) {
             t.n_kv = max_len - j0 < MB_ATTN_TILE ? max_len - j0 : MB_ATTN_TILE;
+            /* A ring's slots are contiguous up to its end: a tile that
+             * crosses it is cut there (the rest is the next tile). */
+            const int slot = a->ring > 0 ? j0 % a->ring : j0;
+            if (a->ring > 0 && slot + t.n_kv > a->ring) t.n_kv = a->ring - slot;
             for (int r = 0; r < nr; r++) {
                 int n = a->len[r] - j0;
                 tlen[r] = n < 0 ? 0 : n > t.n_kv ? t.n_kv : n;
+                if (!a->start) continue;
+                int f = a->start[r] - j0;
+                tfirst[r] = f < 0 ? 0 : f;
+                if (tfirst[r] >= tlen[r]) tlen[r] = 0, tfirst[r] = 0;
             }
-            t.k = a->k + (int64_t)j0 * a->stride;
-            t.v = a->v + (int64_t)j0 * a->stride;
-            if (scores0) t.scores = scores0 + j0;
+            t.k = a->k + (int64_t)slot * a->stride;
+            t.v = a->v + (int64_t)slot * a->stride;
+            if (scores0) t.scores = scores0 + (j0 - walk0);
             step(&t);
         }
     }

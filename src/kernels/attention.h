@@ -55,6 +55,10 @@ enum { MB_ATTN_STEP_ONLINE, MB_ATTN_STEP_STATS, MB_ATTN_STEP_APPLY };
  *           (m and l final, from the STATS pass).
  *   ONLINE: STATS, then acc[r] = exp(m_old - m') acc[r] +
  *           sum_j fp16(exp(s_j - m')) * V[j] (normalized at the end).
+ * With SOFTCAP > 0 a score is softcap tanh(s_j / softcap) (Gemma 2's
+ * attention-logit cap). With FIRST set, row r sees only positions
+ * [first[r], len[r]) of the tile (a sliding window's start): the scores
+ * before it are -inf, weight 0.
  * With SCORES set (exact mode), STATS stores s_j of row r at scores[r *
  * score_ld + j] and APPLY reads them there instead of computing q . K
  * again; APPLY's results are the same either way. */
@@ -62,6 +66,8 @@ struct mb_attn_tile {
     int step, hd, n_rows, n_kv;
     const float *q;
     const int *len;
+    const int *first; /* NULL: every row from 0 */
+    float softcap;    /* 0: none */
     const uint16_t *k, *v;
     int64_t stride;
     float scale;
@@ -79,9 +85,16 @@ typedef struct {
     const float *const *q; /* q[r]: hd floats */
     float *const *out;     /* out[r]: hd floats */
     const int *len;        /* len[r]: the row sees positions [0, len[r]) */
-    const uint16_t *k, *v; /* position 0 of this KV head */
-    int64_t stride;        /* values between consecutive positions */
+    const int *start;      /* NULL, or start[r]: positions before it are hidden (a window) */
+    const uint16_t *k, *v; /* slot 0 of this KV head */
+    int64_t stride;        /* values between consecutive slots */
+    /* 0: position p lives in slot p; else a ring of RING slots, position p
+     * in slot p % ring (a windowed layer's cache: the caller guarantees
+     * that every visible position of every row is still in the ring,
+     * i.e. max len - min start <= ring). */
+    int ring;
     float scale;
+    float softcap; /* > 0: scores become softcap tanh(s / softcap) */
     mb_attn_mode mode;
     /* Positions WORK was sized for (mb_attention_work_floats(hd, work_ctx));
      * 0, or rows longer than it, and exact mode computes q . K twice. */
@@ -97,7 +110,7 @@ mb_attn_mode mb_attention_mode(void);
  * MB_ATTN_SCORE_CAP, exact mode's score store of MB_ATTN_MAX_ROWS x N_CTX
  * (O(rows x context), never O(n^2)). N_CTX 0: no store. */
 int64_t mb_attention_work_floats(int hd, int n_ctx);
-/* out[r] = softmax(scale * q[r] . K[j]) . V[j] over j < len[r], with the
+/* out[r] = softmax(scale * q[r] . K[j]) . V[j] over start[r] <= j < len[r], with the
  * tile kernel of table KT (NULL: mb_kernels()). A row with len 0 gets zeros.
  * WORK holds mb_attention_work_floats(hd, a->work_ctx) floats, 64-byte
  * aligned is best. */

@@ -95,5 +95,8 @@ void mb_rmsnorm(float *out, const float *x, const float *weight, int64_t n, floa
 void mb_softmax(float *x, int64_t n);
 /* out[i] = silu(gate[i]) * up[i] */
 void mb_swiglu(float *out, const float *gate, const float *up, int64_t n);
+/* GeGLU (Gemma): gelu_tanh(g) * u, the GELU rounded as the reference's
+ * F16 table gives it (ops_ref.c). OUT may alias GATE. */
+void mb_geglu(float *out, const float *gate, const float *up, int64_t n);
 
 #endif

@@ -1,6 +1,7 @@
 #include "model/forward.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,9 +11,64 @@
 #include "model/fused.h"
 #include "model/lora.h"
 
-uint64_t mb_kv_cache_bytes(const mb_hparams *hp, int n_ctx) {
-    return 2ull * (uint64_t)hp->n_layer * (uint64_t)n_ctx * (uint64_t)hp->n_head_kv *
-           (uint64_t)hp->head_dim * sizeof(uint16_t);
+/* Ring margin past the window and one batch. */
+enum { KV_RING_SPARE = 16 };
+
+int mb_kv_layer_slots(const mb_hparams *hp, int il, int n_ctx, int n_batch, int swa_full) {
+    if (swa_full || hp->sliding_window <= 0 || !hp->swa_layer[il]) return n_ctx;
+    const int64_t ring = (int64_t)hp->sliding_window + n_batch + KV_RING_SPARE;
+    return ring < n_ctx ? (int)ring : n_ctx;
+}
+
+uint64_t mb_kv_cache_bytes(const mb_hparams *hp, int n_ctx, int n_batch, int swa_full) {
+    uint64_t slots = 0;
+    for (int il = 0; il < hp->n_layer; il++)
+        slots += (uint64_t)mb_kv_layer_slots(hp, il, n_ctx, n_batch, swa_full);
+    return 2ull * slots * (uint64_t)hp->n_head_kv * (uint64_t)hp->head_dim * sizeof(uint16_t);
+}
+
+void mb_kv_describe(const mb_hparams *hp, int n_ctx, int n_batch, int swa_full, char *buf,
+                    size_t cap) {
+    const uint64_t per_slot = 2ull * (uint64_t)hp->n_head_kv * hp->head_dim * sizeof(uint16_t);
+    const uint64_t total = mb_kv_cache_bytes(hp, n_ctx, n_batch, swa_full);
+    const int n_swa = hp->sliding_window > 0 ? mb_hparams_n_swa_layers(hp) : 0;
+    int ring = n_ctx;
+    for (int il = 0; il < hp->n_layer; il++)
+        if (hp->sliding_window > 0 && hp->swa_layer[il])
+            ring = mb_kv_layer_slots(hp, il, n_ctx, n_batch, swa_full);
+    const double mib = 1.0 / (1 << 20);
+    if (n_swa == 0) {
+        snprintf(buf, cap, "KV cache: %d positions x %d layers, %.2f MiB (F16)", n_ctx, hp->n_layer,
+                 (double)total * mib);
+        return;
+    }
+    const uint64_t full = per_slot * (uint64_t)n_ctx * (uint64_t)hp->n_layer;
+    snprintf(buf, cap,
+             "KV cache: %d positions; %d full layers x %d slots (%.2f MiB), %d windowed layers "
+             "(window %d) x %d slots%s (%.2f MiB); %.2f MiB (F16), %.1f%% of full attention's "
+             "%.2f MiB",
+             n_ctx, hp->n_layer - n_swa, n_ctx,
+             (double)per_slot * n_ctx * (hp->n_layer - n_swa) * mib, n_swa, hp->sliding_window,
+             ring,
+             swa_full       ? " (--swa-full)"
+             : ring < n_ctx ? " (ring)"
+                            : "",
+             (double)per_slot * ring * n_swa * mib, (double)total * mib,
+             100.0 * (double)total / (double)full, (double)full * mib);
+}
+
+int mb_forward_oldest_kept(const mb_forward_state *s) {
+    int oldest = 0;
+    for (int il = 0; il < s->model->hp.n_layer; il++) {
+        const int lost = s->kv_max_pos - s->kv_slots[il] + 1;
+        if (s->kv_slots[il] < s->n_ctx && lost > oldest) oldest = lost;
+    }
+    return oldest;
+}
+
+/* Layer IL's K (or V) slots in cache C. */
+static uint16_t *kv_layer(const mb_forward_state *c, uint16_t *base, int il) {
+    return base + c->kv_off[il];
 }
 
 static void *alloc_floats(size_t n, int *failed) {
@@ -22,7 +78,7 @@ static void *alloc_floats(size_t n, int *failed) {
 }
 
 mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_threads,
-                               mb_forward_state **out) {
+                               int swa_full, mb_forward_state **out) {
     *out = NULL;
     const mb_hparams *hp = &m->hp;
     mb_forward_state *s = calloc(1, sizeof *s);
@@ -31,7 +87,19 @@ mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_
     s->n_ctx = n_ctx;
     s->n_batch = n_batch;
     s->n_threads = n_threads;
-    mb_status st = mb_rope_init(&s->rope, hp, m->rope_freqs);
+    s->swa_full = swa_full;
+    s->kv_max_pos = -1;
+    /* Phi-3's LongRoPE: the long factors when the context goes past the
+     * original one, as the reference chooses them (per context, not per
+     * position), with their cos/sin scale. */
+    const float *factors = m->rope_freqs;
+    float mscale = 1.0f;
+    if (m->rope_factors_long) {
+        factors = n_ctx > hp->yarn_orig_ctx ? m->rope_factors_long : m->rope_factors_short;
+        mscale = hp->rope_attn_factor;
+    }
+    mb_status st = mb_rope_init_ex(&s->rope, hp, factors, mscale, 0);
+    if (!st) st = mb_rope_init_ex(&s->rope_swa, hp, factors, mscale, 1);
     if (st) {
         free(s);
         return st;
@@ -39,8 +107,17 @@ mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_
     size_t b = (size_t)n_batch, q_dim = (size_t)hp->n_head * hp->head_dim;
     size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
     size_t mid = q_dim > (size_t)hp->n_ff ? q_dim : (size_t)hp->n_ff;
-    s->kv_bytes = mb_kv_cache_bytes(hp, n_ctx);
+    s->kv_bytes = mb_kv_cache_bytes(hp, n_ctx, n_batch, swa_full);
     int failed = 0;
+    s->kv_off = calloc((size_t)hp->n_layer, sizeof *s->kv_off);
+    s->kv_slots = calloc((size_t)hp->n_layer, sizeof *s->kv_slots);
+    failed |= !s->kv_off || !s->kv_slots;
+    int64_t off = 0;
+    for (int il = 0; !failed && il < hp->n_layer; il++) {
+        s->kv_slots[il] = mb_kv_layer_slots(hp, il, n_ctx, n_batch, swa_full);
+        s->kv_off[il] = off * (int64_t)kv_dim;
+        off += s->kv_slots[il];
+    }
     if (n_ctx > 0) {
         s->k_cache = malloc(s->kv_bytes / 2);
         s->v_cache = malloc(s->kv_bytes / 2);
@@ -59,15 +136,15 @@ mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_
     s->up = alloc_floats(b * hp->n_ff, &failed);
     /* Attention scratch per thread: O(rows x head_dim), plus exact mode's
      * score store of O(rows x n_ctx) (none past MB_ATTN_SCORE_CAP). */
-    s->scores = alloc_floats(
-        (size_t)n_threads * mb_attention_work_floats(hp->head_dim, n_ctx), &failed);
+    s->scores =
+        alloc_floats((size_t)n_threads * mb_attention_work_floats(hp->head_dim, n_ctx), &failed);
     s->logits = alloc_floats((size_t)hp->n_vocab, &failed);
     /* 4 bytes per value bounds every activation type (F32 is the widest). */
     s->act_in = alloc_floats(b * hp->n_embd, &failed);
     s->act_mid = alloc_floats(b * mid, &failed);
     if (m->lora) s->lora_tmp = alloc_floats(b * (size_t)m->lora->max_rank, &failed);
     if (!failed && hp->n_expert > 0 &&
-        (st = mb_moe_work_new(hp->n_expert, hp->n_expert_used, hp->n_embd, hp->n_ff, n_batch,
+        (st = mb_moe_work_new(hp->n_expert, hp->n_expert_used, hp->n_embd, hp->n_ff_exp, n_batch,
                               n_threads, &s->moe))) {
         mb_forward_state_free(s);
         return st;
@@ -75,7 +152,7 @@ mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_
     if (failed) {
         mb_forward_state_free(s);
         return mb_errorf(MB_ERR_NO_MEMORY, "cannot allocate the KV cache (%llu bytes) and buffers",
-                         (unsigned long long)mb_kv_cache_bytes(hp, n_ctx));
+                         (unsigned long long)s->kv_bytes);
     }
     s->a_in = (mb_act){.act_type = MB_TYPE_COUNT, .data = s->act_in};
     s->a_mid = (mb_act){.act_type = MB_TYPE_COUNT, .data = s->act_mid};
@@ -87,6 +164,8 @@ void mb_forward_state_free(mb_forward_state *s) {
     if (!s) return;
     free(s->k_cache);
     free(s->v_cache);
+    free(s->kv_off);
+    free(s->kv_slots);
     free(s->x);
     free(s->xn);
     free(s->q);
@@ -136,10 +215,11 @@ static void attention_worker(void *ctx, int ith, int nth) {
     const mb_hparams *hp = &s->model->hp;
     const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     const int64_t kv_dim = (int64_t)hp->n_head_kv * hd, q_dim = (int64_t)hp->n_head * hd;
+    const int window = hp->swa_layer[j->layer] ? hp->sliding_window : 0;
     float *work = s->scores + (size_t)ith * mb_attention_work_floats(hd, s->n_ctx);
     const float *q[MB_ATTN_MAX_ROWS];
     float *o[MB_ATTN_MAX_ROWS];
-    int len[MB_ATTN_MAX_ROWS];
+    int len[MB_ATTN_MAX_ROWS], start[MB_ATTN_MAX_ROWS];
     const long n_items = (long)j->n_tblk * hp->n_head_kv * j->n_hsplit;
     for (long item = ith; item < n_items; item += nth) {
         const int hsi = (int)(item % j->n_hsplit);
@@ -153,21 +233,26 @@ static void attention_worker(void *ctx, int ith, int nth) {
                 q[nr] = s->q + (size_t)t * q_dim + (size_t)h * hd;
                 o[nr] = s->attn + (size_t)t * q_dim + (size_t)h * hd;
                 len[nr] = s->row_pos[t] + 1;
+                /* A window of W: the last W positions, its own included. */
+                start[nr] = window && len[nr] > window ? len[nr] - window : 0;
             }
         /* A token block shares one cache (rows_share_cache, or tb == 1). */
         const mb_forward_state *c = s->row_cache[tbi * j->tb];
-        const uint16_t *kc = c->k_cache + (size_t)j->layer * c->n_ctx * kv_dim;
-        const uint16_t *vc = c->v_cache + (size_t)j->layer * c->n_ctx * kv_dim;
+        const uint16_t *kc = kv_layer(c, c->k_cache, j->layer);
+        const uint16_t *vc = kv_layer(c, c->v_cache, j->layer);
         mb_attn_rows a = {.mode = mb_attention_mode(),
                           .hd = hd,
                           .n_rows = nr,
                           .q = q,
                           .out = o,
                           .len = len,
+                          .start = window ? start : NULL,
                           .k = kc + (size_t)kvh * hd,
                           .v = vc + (size_t)kvh * hd,
                           .stride = kv_dim,
-                          .scale = 1.0f / sqrtf((float)hd),
+                          .ring = c->kv_slots[j->layer],
+                          .scale = hp->q_prescale ? 1.0f : hp->attn_scale,
+                          .softcap = hp->attn_softcap,
                           .work_ctx = s->n_ctx};
         mb_attention_rows(NULL, &a, work);
     }
@@ -198,6 +283,16 @@ static void add_bias(float *x, const float *bias, int n, int width) {
             x[(size_t)t * width + i] += bias[i];
 }
 
+/* x[t] += rmsnorm(y[t]) * w: Gemma's norms after attention and the FFN. */
+static void add_normed(float *x, float *y, const float *w, int n, int n_embd, float eps) {
+    for (int t = 0; t < n; t++) {
+        float *yt = y + (size_t)t * n_embd, *xt = x + (size_t)t * n_embd;
+        mb_rmsnorm(yt, yt, w, n_embd, eps);
+        for (int i = 0; i < n_embd; i++)
+            xt[i] += yt[i];
+    }
+}
+
 static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, int n) {
     const mb_model *m = s->model;
     const mb_hparams *hp = &m->hp;
@@ -211,22 +306,29 @@ static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, in
     if (l->bq) add_bias(s->q, l->bq, n, hp->n_head * hd);
     if (l->bk) add_bias(s->k, l->bk, n, kv_dim);
     if (l->bv) add_bias(s->v, l->bv, n, kv_dim);
-    /* RoPE, then K and V into the cache: one call for consecutive positions
-     * of one cache, else one per row. */
+    /* Q/K head norms, RoPE, then K and V into the cache: one call for
+     * consecutive positions of one cache, else one per row. */
     for (int t = 0; t < n; t += s->rows_share_cache ? n : 1) {
-        const mb_forward_state *c = s->row_cache[t];
-        mb_fused_rope_store rs = {.rope = &s->rope,
+        mb_forward_state *c = s->row_cache[t];
+        const int rows = s->rows_share_cache ? n : 1;
+        mb_fused_rope_store rs = {.rope = hp->swa_layer[il] ? &s->rope_swa : &s->rope,
                                   .q = s->q + (size_t)t * hp->n_head * hd,
                                   .k = s->k + (size_t)t * kv_dim,
                                   .v = s->v + (size_t)t * kv_dim,
-                                  .kc = c->k_cache + (size_t)il * c->n_ctx * kv_dim,
-                                  .vc = c->v_cache + (size_t)il * c->n_ctx * kv_dim,
-                                  .n = s->rows_share_cache ? n : 1,
+                                  .kc = kv_layer(c, c->k_cache, il),
+                                  .vc = kv_layer(c, c->v_cache, il),
+                                  .slots = c->kv_slots[il],
+                                  .q_norm = l->q_norm,
+                                  .k_norm = l->k_norm,
+                                  .eps = hp->rms_eps,
+                                  .q_scale = hp->q_prescale ? hp->attn_scale : 1.0f,
+                                  .n = rows,
                                   .pos = s->row_pos[t],
                                   .n_head = hp->n_head,
                                   .n_head_kv = hp->n_head_kv,
                                   .hd = hd};
         mb_fused_rope_kv(pool, s->n_threads, &rs);
+        if (s->row_pos[t] + rows - 1 > c->kv_max_pos) c->kv_max_pos = s->row_pos[t] + rows - 1;
     }
     attn_job job = {.s = s, .layer = il, .n = n};
     attention_plan(&job, hp, s->n_threads, s->rows_share_cache);
@@ -235,7 +337,13 @@ static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, in
         work += (long)hp->n_head * (s->row_pos[t] + 1);
     mb_threadpool_run(pool, work < 4096 ? 1 : s->n_threads, attention_worker, &job);
     s->a_mid.act_type = MB_TYPE_COUNT;
-    project(s, pool, &l->wo, &s->a_mid, s->attn, n, s->x, 1);
+    if (!l->post_attn_norm) {
+        project(s, pool, &l->wo, &s->a_mid, s->attn, n, s->x, 1);
+        return;
+    }
+    /* Gemma: the output is normed before the residual add (xn is free now). */
+    project(s, pool, &l->wo, &s->a_mid, s->attn, n, s->xn, 0);
+    add_normed(s->x, s->xn, l->post_attn_norm, n, hp->n_embd, hp->rms_eps);
 }
 
 static void ffn_block(mb_forward_state *s, mb_threadpool *pool, int il, int n) {
@@ -251,11 +359,23 @@ static void ffn_block(mb_forward_state *s, mb_threadpool *pool, int il, int n) {
     }
     project(s, pool, &l->w_gate, &s->a_in, s->xn, n, s->gate, 0);
     project(s, pool, &l->w_up, &s->a_in, s->xn, n, s->up, 0);
-    mb_fused_swiglu_quant(pool, s->n_threads, s->gate, s->up, n, hp->n_ff, &s->a_mid,
-                          l->w_down.type);
+    mb_fused_glu_quant(pool, s->n_threads, s->gate, s->up, n, hp->n_ff, hp->ffn_act, &s->a_mid,
+                       l->w_down.type);
     /* accumulate = 1: the residual add is folded into the down projection
      * (and into wo's above), no separate pass over x. */
-    project(s, pool, &l->w_down, &s->a_mid, s->gate, n, s->x, 1);
+    if (!l->post_ffn_norm) {
+        project(s, pool, &l->w_down, &s->a_mid, s->gate, n, s->x, 1);
+        return;
+    }
+    project(s, pool, &l->w_down, &s->a_mid, s->gate, n, s->xn, 0);
+    add_normed(s->x, s->xn, l->post_ffn_norm, n, hp->n_embd, hp->rms_eps);
+}
+
+/* Gemma 2's final-logit cap: c tanh(x / c); CAP 0: none. */
+static void softcap(float *x, size_t n, float cap) {
+    if (cap <= 0) return;
+    for (size_t i = 0; i < n; i++)
+        x[i] = cap * tanhf(x[i] / cap);
 }
 
 /* The layers and the output norm of rows already bound to their caches
@@ -266,6 +386,9 @@ static void run_rows(mb_forward_state *s, mb_threadpool *pool, const mb_token *t
     const mb_model *m = s->model;
     const mb_hparams *hp = &m->hp;
     mb_get_rows(&m->tok_embd, tokens, n, s->x);
+    if (hp->embd_scale != 1.0f)
+        for (size_t i = 0; i < (size_t)n * hp->n_embd; i++)
+            s->x[i] *= hp->embd_scale;
     for (int il = 0; il < hp->n_layer; il++) {
         attention_block(s, pool, il, n);
         ffn_block(s, pool, il, n);
@@ -279,6 +402,7 @@ static void run_rows(mb_forward_state *s, mb_threadpool *pool, const mb_token *t
                        m->output_norm, hp->n_embd, hp->rms_eps);
         s->a_in.act_type = MB_TYPE_COUNT;
         project(s, pool, &m->output, &s->a_in, s->xn, n, all_logits, 0);
+        softcap(all_logits, (size_t)n * n_vocab, hp->final_softcap);
         memcpy(s->logits, all_logits + (size_t)(n - 1) * n_vocab, (size_t)n_vocab * sizeof(float));
         return;
     }
@@ -287,6 +411,7 @@ static void run_rows(mb_forward_state *s, mb_threadpool *pool, const mb_token *t
     mb_rmsnorm(s->xn, last, m->output_norm, hp->n_embd, hp->rms_eps);
     s->a_in.act_type = MB_TYPE_COUNT;
     project(s, pool, &m->output, &s->a_in, s->xn, 1, s->logits, 0);
+    softcap(s->logits, (size_t)n_vocab, hp->final_softcap);
 }
 
 mb_status mb_forward(mb_forward_state *s, mb_threadpool *pool, const mb_token *tokens, int n,

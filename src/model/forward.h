@@ -18,8 +18,17 @@ typedef struct mb_forward_state mb_forward_state;
 struct mb_forward_state {
     const mb_model *model;
     int n_ctx, n_batch, n_threads;
-    mb_rope rope;
-    uint16_t *k_cache, *v_cache; /* [layer][pos][kv_dim], F16 */
+    mb_rope rope, rope_swa; /* global layers', windowed layers' */
+    /* The KV cache, F16: layer il's kv_slots[il] slots of kv_dim values
+     * start at kv_off[il]. Position p lives in slot p % kv_slots[il]: a
+     * full layer has n_ctx slots, a windowed one a ring of its window plus
+     * a margin (mb_kv_layer_slots). */
+    uint16_t *k_cache, *v_cache;
+    int64_t *kv_off;
+    int *kv_slots;
+    int swa_full;   /* windowed layers keep full caches too */
+    int kv_max_pos; /* highest position ever stored (-1: none): a ring's
+                       older positions are overwritten from it on */
     uint64_t kv_bytes;
     float *x, *xn, *q, *k, *v, *attn, *gate, *up; /* [n_batch][width] */
     float *scores;             /* attention scratch: [n_threads][mb_attention_work_floats] */
@@ -38,12 +47,29 @@ struct mb_forward_state {
     void *observe_user;
 };
 
-/* Bytes of KV cache for N_CTX positions. */
-uint64_t mb_kv_cache_bytes(const mb_hparams *hp, int n_ctx);
+/* Slots of layer IL's cache for N_CTX positions fed in batches of up to
+ * N_BATCH: n_ctx for a full layer (or with SWA_FULL), else the window plus
+ * one batch plus 16 (a speculative step or a regenerated turn can be
+ * undone without losing what the window needs), at most n_ctx. */
+int mb_kv_layer_slots(const mb_hparams *hp, int il, int n_ctx, int n_batch, int swa_full);
+/* Bytes of KV cache for N_CTX positions, all layers (n_ctx x layers x
+ * 2 x kv_dim x 2 bytes when no layer is windowed). */
+uint64_t mb_kv_cache_bytes(const mb_hparams *hp, int n_ctx, int n_batch, int swa_full);
+
+/* One line for -v and bench: bytes per layer kind, the total, and its share
+ * of what full caches on every layer would take. */
+void mb_kv_describe(const mb_hparams *hp, int n_ctx, int n_batch, int swa_full, char *buf,
+                    size_t cap);
+
+/* The oldest position every layer's cache still holds: 0 until a windowed
+ * layer's ring wraps, then the highest position stored minus the ring's
+ * slots plus one. A session rewound to P can go on without re-evaluating
+ * only if the window of position P starts at or after it. */
+int mb_forward_oldest_kept(const mb_forward_state *s);
 
 /* N_CTX 0 makes a workspace without a KV cache, for mb_forward_rows. */
 mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_threads,
-                               mb_forward_state **out);
+                               int swa_full, mb_forward_state **out);
 void mb_forward_state_free(mb_forward_state *s);
 
 /* Run TOKENS[0..n) at positions POS.. (n <= n_batch, pos + n <= n_ctx) and

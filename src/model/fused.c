@@ -65,12 +65,20 @@ static void swiglu_quant_worker(void *ctx, int ith, int nth) {
     }
 }
 
-void mb_fused_swiglu_quant(mb_threadpool *pool, int n_threads, float *gate, const float *up, int n,
-                           int n_ff, mb_act *act, uint32_t weight_type) {
+void mb_fused_glu_quant(mb_threadpool *pool, int n_threads, float *gate, const float *up, int n,
+                        int n_ff, mb_ffn_act kind, mb_act *act, uint32_t weight_type) {
     rows_job j = {.xn = gate, .up = (float *)up, .n = n, .width = n_ff, .act = act};
     j.quant = act_begin(act, weight_type, n_ff, n);
-    j.swiglu = mb_kernels()->swiglu ? mb_kernels()->swiglu : mb_swiglu;
+    j.swiglu = kind == MB_FFN_GELU    ? mb_geglu
+               : mb_kernels()->swiglu ? mb_kernels()->swiglu
+                                      : mb_swiglu;
     mb_threadpool_run(pool, tasks(n_threads, n), swiglu_quant_worker, &j);
+}
+
+/* Each of N_HEADS heads of HD values RMS-normed in place, times W. */
+static void heads_rmsnorm(float *x, const float *w, int n_heads, int hd, float eps) {
+    for (int h = 0; h < n_heads; h++)
+        mb_rmsnorm(x + (size_t)h * hd, x + (size_t)h * hd, w, hd, eps);
 }
 
 static void rope_kv_worker(void *ctx, int ith, int nth) {
@@ -81,12 +89,17 @@ static void rope_kv_worker(void *ctx, int ith, int nth) {
     long b, e;
     mb_split_range(a->n, ith, nth, &b, &e);
     for (long t = b; t < e; t++) {
-        float *k = a->k + (size_t)t * kv_dim;
+        float *k = a->k + (size_t)t * kv_dim, *q = a->q + (size_t)t * a->n_head * hd;
+        if (a->q_norm) heads_rmsnorm(q, a->q_norm, a->n_head, hd, a->eps);
+        if (a->k_norm) heads_rmsnorm(k, a->k_norm, a->n_head_kv, hd, a->eps);
         mb_rope_angles(a->rope, a->pos + (int)t, c, s);
-        mb_rope_rotate(a->rope, c, s, a->q + (size_t)t * a->n_head * hd, a->n_head, hd);
+        mb_rope_rotate(a->rope, c, s, q, a->n_head, hd);
         mb_rope_rotate(a->rope, c, s, k, a->n_head_kv, hd);
+        if (a->q_scale != 1.0f)
+            for (int i = 0; i < a->n_head * hd; i++)
+                q[i] *= a->q_scale;
         /* The cache holds F16, as the reference's does: half the memory. */
-        const size_t at = (size_t)(a->pos + t) * kv_dim;
+        const size_t at = (size_t)((a->pos + t) % a->slots) * kv_dim;
         to_f16(k, a->kc + at, kv_dim);
         to_f16(a->v + (size_t)t * kv_dim, a->vc + at, kv_dim);
     }

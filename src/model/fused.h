@@ -12,6 +12,7 @@
 
 #include "core/threadpool.h"
 #include "kernels/matmul.h"
+#include "model/model.h"
 #include "model/rope.h"
 
 /* xn[t] = rmsnorm(x[t]) * w for N rows of N_EMBD; with ACT, also converts
@@ -20,21 +21,26 @@ void mb_fused_norm_quant(mb_threadpool *pool, int n_threads, const float *x, flo
                          const float *w, int n, int n_embd, float eps, mb_act *act,
                          uint32_t weight_type);
 
-/* For token t (position pos + t): Q row t (n_head heads) and K row t
- * (n_head_kv heads) rotated in place; K and V rows stored as F16 at
- * kc/vc + (pos + t) * n_head_kv * hd. */
+/* For token t (position pos + t): each Q head (n_head) and K head
+ * (n_head_kv) RMS-normed with q_norm / k_norm where set (qwen3, gemma3),
+ * rotated in place, Q then multiplied by q_scale (1: not); K and V rows
+ * stored as F16 in slot (pos + t) % slots of kc/vc (n_head_kv * hd values
+ * per slot). */
 typedef struct {
     const mb_rope *rope;
     float *q, *k;
     const float *v;
     uint16_t *kc, *vc;
+    int slots;
+    const float *q_norm, *k_norm; /* [hd] each, or NULL */
+    float eps, q_scale;
     int n, pos, n_head, n_head_kv, hd;
 } mb_fused_rope_store;
 void mb_fused_rope_kv(mb_threadpool *pool, int n_threads, const mb_fused_rope_store *a);
 
-/* gate[t] = silu(gate[t]) * up[t] for N rows of N_FF, each converted for
- * weights of WEIGHT_TYPE into ACT. */
-void mb_fused_swiglu_quant(mb_threadpool *pool, int n_threads, float *gate, const float *up, int n,
-                           int n_ff, mb_act *act, uint32_t weight_type);
+/* gate[t] = silu(gate[t]) * up[t] (or GeGLU's gelu(gate[t]) * up[t]) for
+ * N rows of N_FF, each converted for weights of WEIGHT_TYPE into ACT. */
+void mb_fused_glu_quant(mb_threadpool *pool, int n_threads, float *gate, const float *up, int n,
+                        int n_ff, mb_ffn_act kind, mb_act *act, uint32_t weight_type);
 
 #endif

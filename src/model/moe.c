@@ -53,6 +53,7 @@ mb_status mb_moe_work_new(int n_expert, int n_used, int n_embd, int n_ff, int n_
                          n_expert);
     }
     w->act = (mb_act){.act_type = MB_TYPE_COUNT, .data = w->act_buf};
+    w->min_margin = INFINITY;
     *out = w;
     return MB_OK;
 }
@@ -133,7 +134,15 @@ void mb_moe_forward(mb_moe_work *w, mb_threadpool *pool, const mb_moe_layer *l, 
     for (int t = 0; t < n; t++) {
         int *sel = w->sel + (size_t)t * k;
         float *sw = w->sel_w + (size_t)t * k;
+        const float *prob = w->router + (size_t)t * ne;
         mb_moe_route(w->router + (size_t)t * ne, ne, k, sel, sw);
+        for (int e = 0; e < ne; e++) {
+            int chosen = 0;
+            for (int j = 0; j < k; j++)
+                chosen |= sel[j] == e;
+            const float margin = prob[sel[k - 1]] - prob[e];
+            if (!chosen && margin < w->min_margin) w->min_margin = margin;
+        }
         for (int j = 0; j < k; j++) {
             int e = sel[j], r = w->n_rows[e]++;
             w->rows[(size_t)e * w->n_batch + r] = t;

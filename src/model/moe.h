@@ -31,6 +31,10 @@ typedef struct {
     uint8_t *act_buf;      /* converted activations, room for n_batch x max(n_embd, n_ff) */
     mb_act act;
     long expert_runs; /* expert blocks computed so far (a statistic for tests) */
+    /* The smallest margin so far between the probability of the last expert
+     * chosen and the best one not chosen (tests reset it): below ~1e-4 a
+     * token's routing is a coin toss between correct implementations. */
+    float min_margin;
 } mb_moe_work;
 
 mb_status mb_moe_work_new(int n_expert, int n_used, int n_embd, int n_ff, int n_batch,

@@ -10,13 +10,16 @@ static double yarn_corr_dim(int n_rot, int n_ctx_orig, double n_rotations, doubl
     return n_rot * log(n_ctx_orig / (n_rotations * 2 * M_PI)) / (2 * log(base));
 }
 
-mb_status mb_rope_init(mb_rope *r, const mb_hparams *hp, const float *freq_factors) {
+mb_status mb_rope_init_ex(mb_rope *r, const mb_hparams *hp, const float *freq_factors, float mscale,
+                          int windowed) {
+    const double base = windowed ? hp->rope_base_swa : hp->rope_base;
+    const double freq_scale = windowed && !hp->rope_scale_swa ? 1.0 : hp->rope_freq_scale;
     if (hp->n_rot / 2 > 512)
         return mb_errorf(MB_ERR_UNSUPPORTED, "rope dimension %d is larger than 1024", hp->n_rot);
     r->n_rot = hp->n_rot;
     r->mode = hp->rope_mode;
     for (int i = 0; i < hp->n_rot / 2; i++) {
-        double f = pow((double)hp->rope_base, -2.0 * i / hp->n_rot);
+        double f = pow(base, -2.0 * i / hp->n_rot);
         if (freq_factors) {
             if (!(freq_factors[i] > 0))
                 return mb_errorf(MB_ERR_FORMAT, "rope_freqs.weight[%d] = %g is not positive", i,
@@ -25,21 +28,23 @@ mb_status mb_rope_init(mb_rope *r, const mb_hparams *hp, const float *freq_facto
         }
         r->inv_freq[i] = f;
     }
-    r->freq_scale = hp->rope_freq_scale;
+    r->freq_scale = freq_scale;
     r->ext_factor = 0;
-    r->mscale = 1;
+    r->mscale = mscale;
     r->corr_low = r->corr_high = 0;
-    if (hp->rope_scaling == MB_ROPE_SCALING_YARN) {
+    if (hp->rope_scaling == MB_ROPE_SCALING_YARN && !(windowed && !hp->rope_scale_swa)) {
         r->ext_factor = 1;
         r->mscale = hp->yarn_attn_factor * (1 + 0.1 * log(1 / r->freq_scale));
-        double lo =
-            floor(yarn_corr_dim(hp->n_rot, hp->yarn_orig_ctx, hp->yarn_beta_fast, hp->rope_base));
-        double hi =
-            ceil(yarn_corr_dim(hp->n_rot, hp->yarn_orig_ctx, hp->yarn_beta_slow, hp->rope_base));
+        double lo = floor(yarn_corr_dim(hp->n_rot, hp->yarn_orig_ctx, hp->yarn_beta_fast, base));
+        double hi = ceil(yarn_corr_dim(hp->n_rot, hp->yarn_orig_ctx, hp->yarn_beta_slow, base));
         r->corr_low = lo > 0 ? lo : 0;
         r->corr_high = hi < hp->n_rot - 1 ? hi : hp->n_rot - 1;
     }
     return MB_OK;
+}
+
+mb_status mb_rope_init(mb_rope *r, const mb_hparams *hp, const float *freq_factors) {
+    return mb_rope_init_ex(r, hp, freq_factors, 1.0f, 0);
 }
 
 /* 1 for dimensions that keep extrapolating (high frequency), 0 for those

@@ -17,6 +17,11 @@ typedef struct {
 } mb_rope;
 
 mb_status mb_rope_init(mb_rope *r, const mb_hparams *hp, const float *freq_factors);
+/* As mb_rope_init, with a cos/sin scale MSCALE (1, or LongRoPE's
+ * rope.scaling.attn_factor) and, for WINDOWED layers, their own base
+ * (rope_base_swa) and scaling (none unless rope_scale_swa). */
+mb_status mb_rope_init_ex(mb_rope *r, const mb_hparams *hp, const float *freq_factors, float mscale,
+                          int windowed);
 /* The n_rot/2 cosines and sines (times mscale) at POS: computed once per
  * token and shared by Q and K (the trigonometry costs more than the turn). */
 void mb_rope_angles(const mb_rope *r, int pos, float *c, float *s);

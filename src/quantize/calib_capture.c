@@ -99,7 +99,7 @@ mb_status mb_calib_open(const char *model_path, const char *text_path, const mb_
     if (!st) st = tokenize_chunks(c, text, len, p->n_chunks > 0 ? p->n_chunks : 32);
     free(text);
     if (!st) st = mb_threadpool_new(c->n_threads, &c->pool);
-    if (!st) st = mb_forward_state_new(c->model, c->n_ctx, CALIB_BATCH, c->n_threads, &c->fwd);
+    if (!st) st = mb_forward_state_new(c->model, c->n_ctx, CALIB_BATCH, c->n_threads, 0, &c->fwd);
     const size_t n_logits = (size_t)CALIB_BATCH * (size_t)mb_model_n_vocab(c->model);
     if (!st && !(c->logits = malloc(n_logits * sizeof *c->logits)))
         st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory for calibration logits");

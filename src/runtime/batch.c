@@ -52,7 +52,7 @@ mb_status mb_batch_new(mb_model *model, int max_sessions, int n_ctx, int n_threa
     b->max = max_sessions;
     b->n_ctx = n_ctx;
     mb_status st = mb_threadpool_new(n_threads, &b->pool);
-    if (!st) st = mb_forward_state_new(model, 0, max_sessions, n_threads, &b->ws);
+    if (!st) st = mb_forward_state_new(model, 0, max_sessions, n_threads, 0, &b->ws);
     if (!st && !(b->logits = malloc((size_t)max_sessions * hp->n_vocab * sizeof(float))))
         st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory for a batch of %d", max_sessions);
     if (st) {
@@ -92,6 +92,7 @@ mb_status mb_batch_decode(mb_batch *b, mb_session *const *sessions, const mb_tok
     for (int t = 0; t < n; t++) {
         b->caches[t] = sessions[t]->fwd;
         b->pos[t] = sessions[t]->n_past;
+        mb_session_note_tokens(sessions[t], ids + t, 1);
     }
     mb_forward_rows(b->ws, b->pool, ids, n, b->caches, b->pos, b->logits);
     for (int t = 0; t < n; t++) {

@@ -1,6 +1,7 @@
 /* Sessions: one conversation's KV cache, buffers and threads. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/error.h"
 #include "core/file_map.h"
@@ -9,7 +10,7 @@
 #include "runtime/session.h"
 
 mb_session_params mb_session_default_params(void) {
-    return (mb_session_params){.n_ctx = 0, .n_threads = 0, .verbose = 0};
+    return (mb_session_params){.n_ctx = 0, .n_threads = 0, .verbose = 0, .swa_full = 0};
 }
 
 /* Prefill runs in chunks of this many tokens: each weight row is read (and,
@@ -31,17 +32,19 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
     if (n_ctx > (1 << 24))
         return mb_errorf(MB_ERR_INVALID_ARG, "context size %d is too large", n_ctx);
     int n_threads = p.n_threads > 0 ? p.n_threads : mb_physical_cores();
-    uint64_t kv = mb_kv_cache_bytes(hp, n_ctx);
-    if (p.verbose)
-        fprintf(stderr, "KV cache: %d positions x %d layers, %.2f MiB (F16)\n", n_ctx, hp->n_layer,
-                (double)kv / (1 << 20));
+    /* No chunk is longer than the context. */
+    const int n_batch = n_ctx > 0 && n_ctx < PREFILL_BATCH ? n_ctx : PREFILL_BATCH;
+    uint64_t kv = mb_kv_cache_bytes(hp, n_ctx, n_batch, p.swa_full);
+    if (p.verbose) {
+        char desc[512];
+        mb_kv_describe(hp, n_ctx, n_batch, p.swa_full, desc, sizeof desc);
+        fprintf(stderr, "%s\n", desc);
+    }
     if (p.verbose && n_ctx > hp->n_ctx_train)
         fprintf(stderr,
                 "warning: context %d is longer than the %d the model was trained on; "
                 "expect worse text past that\n",
                 n_ctx, hp->n_ctx_train);
-    char notice[256];
-    if (mb_sliding_window_notice(hp, n_ctx, notice, sizeof notice)) fprintf(stderr, "%s\n", notice);
     /* Mapped weights still have to fit in the page cache; weights read into
      * memory are already counted out of MemAvailable. */
     uint64_t need = kv + (model->is_mmap ? model->weight_bytes : 0);
@@ -56,10 +59,11 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
     mb_session *s = calloc(1, sizeof *s);
     if (!s) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     s->model = model;
+    s->verbose = p.verbose;
     mb_status st = mb_threadpool_new(n_threads, &s->pool);
-    /* No chunk is longer than the context. */
-    const int n_batch = n_ctx > 0 && n_ctx < PREFILL_BATCH ? n_ctx : PREFILL_BATCH;
-    if (!st) st = mb_forward_state_new(model, n_ctx, n_batch, n_threads, &s->fwd);
+    if (!st) st = mb_forward_state_new(model, n_ctx, n_batch, n_threads, p.swa_full, &s->fwd);
+    if (!st && !(s->history = malloc((size_t)n_ctx * sizeof *s->history)))
+        st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     if (st) {
         mb_session_free(s);
         return st;
@@ -72,6 +76,7 @@ void mb_session_free(mb_session *s) {
     if (!s) return;
     mb_forward_state_free(s->fwd);
     mb_threadpool_free(s->pool);
+    free(s->history);
     free(s);
 }
 
@@ -94,6 +99,7 @@ static mb_status eval(mb_session *s, const mb_token *ids, size_t n, float *all_l
         return mb_errorf(MB_ERR_CONTEXT_FULL,
                          "%zu tokens do not fit: %d of the context's %d positions are used", n,
                          s->n_past, s->fwd->n_ctx);
+    mb_session_note_tokens(s, ids, n);
     if (n == 1 && !all_logits && s->decode_hook) return s->decode_hook(s->decode_ctx, s, ids[0]);
     const size_t n_batch = (size_t)s->fwd->n_batch;
     for (size_t i = 0; i < n; i += n_batch) {
@@ -119,10 +125,35 @@ const float *mb_session_logits(const mb_session *s) {
     return s->fwd->logits;
 }
 
+void mb_session_note_tokens(mb_session *s, const mb_token *ids, size_t n) {
+    if (s->history + s->n_past != ids) memmove(s->history + s->n_past, ids, n * sizeof *ids);
+}
+
+/* A windowed layer's ring holds the window plus a margin: a rewind within
+ * it costs nothing. Past it, the window of the next position was
+ * overwritten, and since a windowed layer's keys at a position depend on
+ * every earlier token (through the full layers), only re-evaluating from
+ * the start gives them back exactly; the reference's server does the same
+ * when its windowed cache cannot serve a prefix. */
 mb_status mb_session_rewind(mb_session *s, int pos) {
     if (pos < 0 || pos > s->n_past)
         return mb_errorf(MB_ERR_INVALID_ARG, "cannot rewind to %d: %d positions are filled", pos,
                          s->n_past);
-    s->n_past = pos;
-    return MB_OK;
+    const mb_hparams *hp = &s->model->hp;
+    const int need = pos - hp->sliding_window + 1 > 0 ? pos - hp->sliding_window + 1 : 0;
+    const int kept = mb_forward_oldest_kept(s->fwd);
+    if (pos == 0 || need >= kept) {
+        s->n_past = pos;
+        if (pos == 0) s->fwd->kv_max_pos = -1;
+        return MB_OK;
+    }
+    if (s->verbose)
+        fprintf(stderr,
+                "rewind to position %d: the windowed layers no longer hold positions %d..%d of its "
+                "window; re-evaluating %d tokens\n",
+                pos, need, kept - 1, pos);
+    s->n_past = 0;
+    s->fwd->kv_max_pos = -1;
+    s->n_replayed += pos;
+    return eval(s, s->history, (size_t)pos, NULL);
 }

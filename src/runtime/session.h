@@ -10,10 +10,16 @@ struct mb_session {
     mb_threadpool *pool;
     mb_forward_state *fwd;
     int n_past;
+    mb_token *history; /* [n_ctx] the tokens at positions 0..n_past-1 */
+    int verbose;
+    long n_replayed; /* tokens re-evaluated by rewinds past a ring (tests read it) */
     /* Set by mb_session_set_decode_hook (runtime/batch.h): single-token
      * evaluations go through it, so a scheduler can batch sessions. */
     mb_status (*decode_hook)(void *ctx, struct mb_session *s, mb_token id);
     void *decode_ctx;
 };
+
+/* Record IDS as the tokens at positions n_past.. (before they are fed). */
+void mb_session_note_tokens(mb_session *s, const mb_token *ids, size_t n);
 
 #endif

@@ -11,13 +11,15 @@ void mb_ref_attn_tile(const struct mb_attn_tile *t) {
     const int hd = t->hd;
     float s[MB_ATTN_TILE];
     for (int r = 0; r < t->n_rows; r++) {
-        const int n = t->len[r];
-        if (n <= 0) continue;
+        const int n = t->len[r], j0 = t->first ? t->first[r] : 0;
+        if (n <= j0) continue;
         const float *q = t->q + (size_t)r * hd;
         float *stored = t->scores ? t->scores + r * t->score_ld : NULL;
         const int reuse = stored && t->step == MB_ATTN_STEP_APPLY;
         float mx = -INFINITY;
-        for (int j = 0; j < n; j++) {
+        for (int j = 0; j < j0; j++)
+            s[j] = -INFINITY;
+        for (int j = j0; j < n; j++) {
             if (reuse) {
                 s[j] = stored[j];
             } else {
@@ -26,6 +28,7 @@ void mb_ref_attn_tile(const struct mb_attn_tile *t) {
                 for (int i = 0; i < hd; i++)
                     d += (double)q[i] * mb_half_to_float(kj[i]);
                 s[j] = (float)d * t->scale;
+                if (t->softcap > 0) s[j] = t->softcap * tanhf(s[j] / t->softcap);
                 if (stored && t->step == MB_ATTN_STEP_STATS) stored[j] = s[j];
             }
             mx = fmaxf(mx, s[j]);
@@ -35,7 +38,7 @@ void mb_ref_attn_tile(const struct mb_attn_tile *t) {
         float *acc = t->acc + (size_t)r * hd;
         if (t->step == MB_ATTN_STEP_APPLY) {
             const float inv = 1.0f / t->l[r];
-            for (int j = 0; j < n; j++) {
+            for (int j = j0; j < n; j++) {
                 const float p16 = mb_half_to_float(mb_fp32_to_fp16(expf(s[j] - t->m[r]) * inv));
                 const uint16_t *vj = t->v + (int64_t)j * t->stride;
                 for (int i = 0; i < hd; i++)
@@ -50,7 +53,7 @@ void mb_ref_attn_tile(const struct mb_attn_tile *t) {
             for (int i = 0; i < hd; i++)
                 acc[i] *= c;
         double sum = 0.0;
-        for (int j = 0; j < n; j++) {
+        for (int j = j0; j < n; j++) {
             const float p = expf(s[j] - m_new);
             sum += p;
             if (!online) continue;

@@ -37,7 +37,7 @@ static void mbx_attn_scores_rows(const struct mb_attn_tile *t, float (*s)[MB_ATT
     const int hd = t->hd, hv = hd / MBX_W * MBX_W;
     for (int r = 0; r < t->n_rows; r++) {
         const float *q = t->q + (size_t)r * hd;
-        for (int j = 0; j < t->len[r]; j++) {
+        for (int j = t->first ? t->first[r] : 0; j < t->len[r]; j++) {
             const uint16_t *kj = t->k + (int64_t)j * t->stride;
             MBX_VEC a = MBX_ZERO();
             for (int i = 0; i < hv; i += MBX_W)
@@ -131,6 +131,19 @@ static void mbx_attn_scores_kt(const struct mb_attn_tile *t, float (*s)[MB_ATTN_
     }
 }
 
+/* Soft cap (Gemma 2) and the window's start: scores before first[r] are
+ * -inf, which the weights turn into 0. */
+static void mbx_attn_cap_mask(const struct mb_attn_tile *t, float (*s)[MB_ATTN_TILE]) {
+    for (int r = 0; r < t->n_rows; r++) {
+        if (t->softcap > 0)
+            for (int j = 0; j < t->len[r]; j++)
+                s[r][j] = t->softcap * tanhf(s[r][j] / t->softcap);
+        const int f = t->first ? t->first[r] : 0;
+        for (int j = 0; j < f && j < t->len[r]; j++)
+            s[r][j] = -INFINITY;
+    }
+}
+
 /* The tile's scores: computed, or in APPLY read back from the store of the
  * STATS pass (the same values, so m and l fit them exactly). */
 static void mbx_attn_scores(const struct mb_attn_tile *t, float (*s)[MB_ATTN_TILE]) {
@@ -144,6 +157,7 @@ static void mbx_attn_scores(const struct mb_attn_tile *t, float (*s)[MB_ATTN_TIL
         mbx_attn_scores_kt(t, s);
     else
         mbx_attn_scores_rows(t, s);
+    if (t->softcap > 0 || t->first) mbx_attn_cap_mask(t, s);
     if (store && t->step == MB_ATTN_STEP_STATS)
         for (int r = 0; r < t->n_rows; r++)
             memcpy(t->scores + r * t->score_ld, s[r], (size_t)t->len[r] * sizeof **s);
