@@ -21,11 +21,20 @@ static mb_status frag_push(mb_frag_list *l, size_t off, size_t len, mb_token id)
     return MB_OK;
 }
 
-/* Cut the occurrences of one special token out of the raw fragments of IN. */
+/* White space as llama.cpp's strip attributes see it: C's isspace. */
+static bool is_space(char c) {
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* Cut the occurrences of one special token out of the raw fragments of IN.
+ * With LSTRIP the white space just before an occurrence goes with it, with
+ * RSTRIP the white space just after; only raw text of the same fragment is
+ * taken, never a neighbouring special token. */
 static mb_status split_on(const mb_vocab *v, const char *text, mb_token sp, const mb_frag_list *in,
                           mb_frag_list *out) {
     const char *s = mb_vocab_text(v, sp);
     size_t slen = v->text_len[sp];
+    bool lstrip = v->strip[sp] & MB_TOKEN_LSTRIP, rstrip = v->strip[sp] & MB_TOKEN_RSTRIP;
     out->n = 0;
     mb_status st = MB_OK;
     for (size_t i = 0; i < in->n && st == MB_OK; i++) {
@@ -37,10 +46,14 @@ static mb_status split_on(const mb_vocab *v, const char *text, mb_token sp, cons
         size_t pos = f.off, end = f.off + f.len;
         const char *hit;
         while (st == MB_OK && pos < end && (hit = memmem(text + pos, end - pos, s, slen))) {
-            size_t at = (size_t)(hit - text);
-            if (at > pos) st = frag_push(out, pos, at - pos, -1);
+            size_t at = (size_t)(hit - text), left_end = at;
+            while (lstrip && left_end > pos && is_space(text[left_end - 1]))
+                left_end--;
+            if (left_end > pos) st = frag_push(out, pos, left_end - pos, -1);
             if (st == MB_OK) st = frag_push(out, at, slen, sp);
             pos = at + slen;
+            while (rstrip && pos < end && is_space(text[pos]))
+                pos++;
         }
         if (st == MB_OK && pos < end) st = frag_push(out, pos, end - pos, -1);
     }
@@ -49,7 +62,8 @@ static mb_status split_on(const mb_vocab *v, const char *text, mb_token sp, cons
 
 /* Like llama.cpp, each special token in turn (longest text first) is cut
  * out of what is still raw text; so a longer token wins over a shorter one
- * anywhere it occurs. User-defined tokens are always cut out, as
+ * anywhere it occurs, and white space a strip attribute takes is gone
+ * before any shorter token is looked for. User-defined tokens are always cut out, as
  * SentencePiece and Hugging Face's added tokens define them; control and
  * unknown ones only with parse_special. */
 mb_status mb_vocab_partition(const mb_vocab *v, const char *text, size_t len, bool parse_special,

@@ -13,13 +13,6 @@
 /* U+2581 LOWER ONE EIGHTH BLOCK: SentencePiece's stand-in for a space. */
 static const char k_space_mark[3] = {'\xE2', '\x96', '\x81'};
 
-/* Texts of end-of-turn tokens that chat models mark as control tokens but
- * whose ids the metadata often leaves out; generation must stop at them. */
-static const char *const k_eog_texts[] = {
-    "<|eot_id|>",    "<|im_end|>", "<|end|>", "<end_of_turn>",
-    "<|endoftext|>", "<|eom_id|>", "<EOT>",   "<|end_of_text|>",
-};
-
 static uint64_t hash_bytes(const char *s, size_t len) {
     /* FNV-1a: short keys, no need for anything stronger. */
     uint64_t h = 1469598103934665603ull;
@@ -120,24 +113,6 @@ static mb_status build_specials(mb_vocab *v) {
     return MB_OK;
 }
 
-static void add_eog(mb_vocab *v, mb_token id) {
-    if (id < 0 || v->n_eog == MB_VOCAB_MAX_EOG) return;
-    for (int i = 0; i < v->n_eog; i++)
-        if (v->eog[i] == id) return;
-    v->eog[v->n_eog++] = id;
-}
-
-static void build_eog(mb_vocab *v) {
-    add_eog(v, v->eos);
-    add_eog(v, v->eot);
-    add_eog(v, v->eom);
-    for (size_t i = 0; i < sizeof k_eog_texts / sizeof k_eog_texts[0]; i++) {
-        mb_token id = mb_vocab_lookup(v, k_eog_texts[i], strlen(k_eog_texts[i]));
-        if (id >= 0 && (v->types[id] == MB_TOKEN_CONTROL || v->types[id] == MB_TOKEN_USER_DEFINED))
-            add_eog(v, id);
-    }
-}
-
 static mb_status check_id(const char *what, mb_token id, int n) {
     if (id < -1 || id >= n)
         return mb_errorf(MB_ERR_INVALID_ARG, "vocab: %s id %d is out of range (%d tokens)", what,
@@ -209,9 +184,11 @@ static mb_status build_tables(mb_vocab *v, const mb_vocab_init *init) {
     for (mb_token id = 0; id < n; id++)
         table_insert(v, id);
     build_byte_tokens(v);
+    /* Types may change here, so before the special-token list is made. */
+    mb_vocab_detect_specials(v);
     mb_status st = build_specials(v);
     if (st != MB_OK) return st;
-    build_eog(v);
+    mb_vocab_set_strip(v, init->name, init->name_len);
     return MB_OK;
 }
 
@@ -226,6 +203,10 @@ mb_status mb_vocab_build(const mb_vocab_init *init, mb_vocab **out) {
                             init->pad, init->eot, init->eom};
     for (int i = 0; i < 7; i++) {
         mb_status st = check_id(names[i], ids[i], n);
+        if (st != MB_OK) return st;
+    }
+    for (int f = 0; init->fim && f < MB_FIM_COUNT; f++) {
+        mb_status st = check_id("fim", init->fim[f], n);
         if (st != MB_OK) return st;
     }
     if (init->add_bos && init->bos < 0)
@@ -243,6 +224,8 @@ mb_status mb_vocab_build(const mb_vocab_init *init, mb_vocab **out) {
     v->pad = init->pad;
     v->eot = init->eot;
     v->eom = init->eom;
+    for (int f = 0; f < MB_FIM_COUNT; f++)
+        v->fim[f] = init->fim ? init->fim[f] : -1;
     v->add_bos = init->add_bos;
     v->add_eos = init->add_eos;
     v->add_space_prefix = init->add_space_prefix;
@@ -251,8 +234,9 @@ mb_status mb_vocab_build(const mb_vocab_init *init, mb_vocab **out) {
     v->text_len = malloc((size_t)n * sizeof *v->text_len);
     v->scores = malloc((size_t)n * sizeof *v->scores);
     v->types = malloc((size_t)n);
+    v->strip = calloc((size_t)n, 1);
     mb_status st = MB_OK;
-    if (!v->text_off || !v->text_len || !v->scores || !v->types)
+    if (!v->text_off || !v->text_len || !v->scores || !v->types || !v->strip)
         st = mb_errorf(MB_ERR_NO_MEMORY, "vocab: no memory for %d tokens", n);
     if (st == MB_OK) st = copy_texts(v, init);
     if (st == MB_OK) st = build_tables(v, init);
@@ -296,6 +280,7 @@ void mb_vocab_free(mb_vocab *v) {
     free(v->text_len);
     free(v->scores);
     free(v->types);
+    free(v->strip);
     free(v->slots);
     free(v->specials);
     mb_bpe_free(v->bpe);
@@ -322,6 +307,12 @@ mb_token mb_vocab_pad(const mb_vocab *v) {
 }
 mb_token mb_vocab_eot(const mb_vocab *v) {
     return v->eot;
+}
+mb_token mb_vocab_eom(const mb_vocab *v) {
+    return v->eom;
+}
+int mb_vocab_token_strip(const mb_vocab *v, mb_token id) {
+    return id >= 0 && id < v->n_tokens ? v->strip[id] : 0;
 }
 bool mb_vocab_add_bos(const mb_vocab *v) {
     return v->add_bos;

@@ -22,6 +22,11 @@ enum {
 typedef struct mb_vocab mb_vocab;
 
 /* Read the vocabulary from G (the strings are copied, G may be closed after).
+ * Special tokens and their types are settled as llama.cpp settles them:
+ * ids the metadata leaves out are found by their text, end-of-turn texts
+ * become control tokens and end generation, and a general.name containing
+ * "phi3" or "phi-3" gives special tokens the RSTRIP attribute ("modern-bert":
+ * LSTRIP to "[MASK]").
  * An unsupported tokenizer.ggml.model is MB_ERR_UNSUPPORTED with its name; a
  * missing tokenizer key, an array whose length differs from the token count
  * or an id out of range is MB_ERR_FORMAT naming the key. Absent ids default
@@ -64,7 +69,9 @@ const char *mb_vocab_model_name(const mb_vocab *v);
 
 /* SentencePiece or byte-level BPE, with llama.cpp's semantics; see
  * mb_tokenize in matchbox.h for the arguments. With parse_special, the texts of control
- * and unknown tokens become their ids; user-defined tokens always do. */
+ * and unknown tokens become their ids; user-defined tokens always do. A
+ * token with MB_TOKEN_RSTRIP (LSTRIP) takes the white space after (before)
+ * it in the text along with it. */
 mb_status mb_vocab_tokenize(const mb_vocab *v, const char *text, size_t len, bool add_special,
                             bool parse_special, mb_token *ids, size_t cap, size_t *n_out);
 /* Normal tokens with '▁' read as ' ' (BPE: each stand-in character read as
@@ -76,6 +83,9 @@ mb_status mb_vocab_token_to_piece(const mb_vocab *v, mb_token id, bool render_sp
 
 mb_token mb_vocab_bos(const mb_vocab *v); /* -1 if none */
 mb_token mb_vocab_eos(const mb_vocab *v);
+/* The end-of-generation set, as llama.cpp builds it: EOS, EOT, EOM, the FIM
+ * pad, repository and file-separator tokens, and every token whose text is
+ * a known end-of-turn text ("<|im_end|>", "<end_of_turn>", "<|eot_id|>"...). */
 bool mb_vocab_is_eog(const mb_vocab *v, mb_token id);
 bool mb_vocab_add_bos(const mb_vocab *v);
 bool mb_vocab_add_eos(const mb_vocab *v);
@@ -84,7 +94,16 @@ const char *mb_vocab_token_text(const mb_vocab *v, mb_token id);
 
 mb_token mb_vocab_unk(const mb_vocab *v); /* -1 if none */
 mb_token mb_vocab_pad(const mb_vocab *v);
+/* End of turn and end of message: the metadata's ids, or else the token
+ * with a known end-of-turn text (first in llama.cpp's list), or -1. */
 mb_token mb_vocab_eot(const mb_vocab *v);
+mb_token mb_vocab_eom(const mb_vocab *v);
+
+/* Token attributes: white space next to the token in the text is part of
+ * it (llama.cpp's LSTRIP to its left, RSTRIP to its right). */
+enum { MB_TOKEN_LSTRIP = 1, MB_TOKEN_RSTRIP = 2 };
+/* MB_TOKEN_LSTRIP | MB_TOKEN_RSTRIP of ID (0 when out of range). */
+int mb_vocab_token_strip(const mb_vocab *v, mb_token id);
 /* MB_TOKEN_* of ID, or -1 when ID is out of range. */
 int mb_vocab_token_type(const mb_vocab *v, mb_token id);
 float mb_vocab_token_score(const mb_vocab *v, mb_token id);

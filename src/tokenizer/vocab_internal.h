@@ -7,7 +7,10 @@
 
 #include "tokenizer/vocab.h"
 
-enum { MB_VOCAB_MAX_EOG = 16 };
+enum { MB_VOCAB_MAX_EOG = 32 };
+
+/* The fill-in-the-middle tokens, in the order of their GGUF keys. */
+enum { MB_FIM_PRE, MB_FIM_SUF, MB_FIM_MID, MB_FIM_PAD, MB_FIM_REP, MB_FIM_SEP, MB_FIM_COUNT };
 
 /* Byte-level BPE state (bpe.c): merge ranks and the pre-tokenizer. */
 typedef struct mb_bpe mb_bpe;
@@ -32,6 +35,8 @@ struct mb_vocab {
     mb_token byte_token[256]; /* -1 where the byte has no token */
 
     mb_token bos, eos, unk, sep, pad, eot, eom; /* -1: none */
+    mb_token fim[MB_FIM_COUNT];                 /* -1: none */
+    uint8_t *strip;                             /* MB_TOKEN_LSTRIP | MB_TOKEN_RSTRIP */
     mb_token eog[MB_VOCAB_MAX_EOG];
     int n_eog;
     bool add_bos, add_eos, add_space_prefix;
@@ -48,7 +53,11 @@ typedef struct {
     const int32_t *types;
     mb_token bos, eos, unk, sep, pad, eot, eom;
     bool add_bos, add_eos, add_space_prefix;
-    const char *model; /* "llama" (SentencePiece) or "gpt2" (byte-level BPE) */
+    const char *model;   /* "llama" (SentencePiece) or "gpt2" (byte-level BPE) */
+    const mb_token *fim; /* MB_FIM_COUNT ids (-1: none), or NULL for none */
+    /* general.name (NULL: none): llama.cpp sets token attributes by it. */
+    const char *name;
+    size_t name_len;
     /* gpt2 only: merges "a b" in rank order, and the pre-tokenizer's name
      * (pre_source names where it came from, for messages). */
     size_t n_merges;
@@ -60,6 +69,14 @@ typedef struct {
 } mb_vocab_init;
 
 mb_status mb_vocab_build(const mb_vocab_init *init, mb_vocab **out);
+
+/* vocab_quirks.c: what llama.cpp derives from token texts rather than from
+ * the metadata. Before the special-token list is built: the EOT, EOM and FIM
+ * ids the metadata leaves out, the types it overrides, and the
+ * end-of-generation set. After it: the strip attributes the model's NAME
+ * (LEN bytes, may be NULL) implies. */
+void mb_vocab_detect_specials(mb_vocab *v);
+void mb_vocab_set_strip(mb_vocab *v, const char *name, size_t len);
 
 /* The id of the token whose text is S[0..LEN), or -1. */
 mb_token mb_vocab_lookup(const mb_vocab *v, const char *s, size_t len);

@@ -142,12 +142,15 @@ static mb_status token_count(const mb_gguf *g, int *n) {
  * vocabularies (bos 1, eos 2, unk 0) where those exist, so both engines
  * tokenize a file the same way. A BPE vocabulary without the keys has none
  * of them (llama.cpp would guess id 11, a comma in GPT-2's vocabulary). */
-static mb_status read_specials(const mb_gguf *g, int n, mb_vocab_init *init, bool *bos_explicit) {
+static mb_status read_specials(const mb_gguf *g, int n, mb_vocab_init *init,
+                               mb_token fim[MB_FIM_COUNT], bool *bos_explicit) {
     bool bpe = strcmp(init->model, "gpt2") == 0;
     init->bos = !bpe && n > 1 ? 1 : -1;
     init->eos = !bpe && n > 2 ? 2 : -1;
     init->unk = bpe ? -1 : 0;
     init->sep = init->pad = init->eot = init->eom = -1;
+    for (int f = 0; f < MB_FIM_COUNT; f++)
+        fim[f] = -1;
     struct {
         const char *key;
         mb_token *id;
@@ -159,6 +162,16 @@ static mb_status read_specials(const mb_gguf *g, int n, mb_vocab_init *init, boo
         {"tokenizer.ggml.padding_token_id", &init->pad},
         {"tokenizer.ggml.eot_token_id", &init->eot},
         {"tokenizer.ggml.eom_token_id", &init->eom},
+        {"tokenizer.ggml.fim_pre_token_id", &fim[MB_FIM_PRE]},
+        {"tokenizer.ggml.fim_suf_token_id", &fim[MB_FIM_SUF]},
+        {"tokenizer.ggml.fim_mid_token_id", &fim[MB_FIM_MID]},
+        {"tokenizer.ggml.fim_pad_token_id", &fim[MB_FIM_PAD]},
+        {"tokenizer.ggml.fim_rep_token_id", &fim[MB_FIM_REP]},
+        {"tokenizer.ggml.fim_sep_token_id", &fim[MB_FIM_SEP]},
+        /* The older names; like llama.cpp, they win when both are there. */
+        {"tokenizer.ggml.prefix_token_id", &fim[MB_FIM_PRE]},
+        {"tokenizer.ggml.suffix_token_id", &fim[MB_FIM_SUF]},
+        {"tokenizer.ggml.middle_token_id", &fim[MB_FIM_MID]},
     };
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         mb_status st = read_id(g, ids[i].key, n, ids[i].id);
@@ -179,6 +192,18 @@ static mb_status read_specials(const mb_gguf *g, int n, mb_vocab_init *init, boo
     if (st == MB_OK) st = read_bool(g, "tokenizer.ggml.add_eos_token", &init->add_eos);
     if (st == MB_OK) st = read_bool(g, "tokenizer.ggml.add_space_prefix", &init->add_space_prefix);
     return st;
+}
+
+/* general.name, which llama.cpp sets token attributes by (Phi-3). */
+static mb_status read_name(const mb_gguf *g, mb_vocab_init *init) {
+    const char *key = "general.name";
+    if (!key_present(g, key)) return MB_OK;
+    mb_str name;
+    mb_status st = mb_gguf_get_str(g, key, &name);
+    if (st != MB_OK) return st;
+    init->name = name.ptr;
+    init->name_len = (size_t)name.len;
+    return MB_OK;
 }
 
 /* The merges ("a b" strings, rank order) of a BPE vocabulary. */
@@ -257,7 +282,10 @@ mb_status mb_vocab_load_pre(const mb_gguf *g, const char *pre, mb_vocab **out) {
     if (st == MB_OK && bpe) st = read_pre(g, pre, &init);
     if (st == MB_OK && bpe) st = read_merges(g, &init, &merge_lens, &merges);
     bool bos_explicit = false;
-    if (st == MB_OK) st = read_specials(g, n, &init, &bos_explicit);
+    mb_token fim[MB_FIM_COUNT];
+    init.fim = fim;
+    if (st == MB_OK) st = read_specials(g, n, &init, fim, &bos_explicit);
+    if (st == MB_OK) st = read_name(g, &init);
     if (st == MB_OK && init.add_bos && init.bos < 0) {
         if (bos_explicit)
             st = mb_errorf(MB_ERR_FORMAT,
