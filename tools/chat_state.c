@@ -426,6 +426,7 @@ int chat_open(const chat_opts *o, mb_model *model, chat_state **out) {
     ssp.n_ctx = (int)o->n_ctx;
     ssp.n_threads = (int)o->n_threads;
     ssp.verbose = o->verbose;
+    ssp.swa_full = o->swa_full;
     if (mb_session_new(model, &ssp, &c->s) != MB_OK ||
         mb_sampler_new(&o->sp, mb_model_n_vocab(model), &c->sampler) != MB_OK)
         return cli_fail(NULL);

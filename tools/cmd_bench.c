@@ -22,6 +22,9 @@ static void bench_usage(FILE *f) {
           "  -n, --n-gen N        decode test size (default 128; 0 skips it)\n"
           "  -r, --reps N         repetitions (default 5)\n"
           "  --bw-mib N           bandwidth test buffer in MiB (default 1024; 0 skips it)\n"
+          "  -c, --ctx-size N     session context, which sizes the KV cache (default: what\n"
+          "                       the tests need); the KV bytes per layer kind are printed\n"
+          "  --swa-full           windowed layers keep full caches instead of rings\n"
           "  --no-mmap            read the weights into anonymous memory (huge pages)\n"
           "  --mmap               map the file (default: memory when it fits in RAM)\n"
           "  --json               print JSON instead of a table\n",
@@ -61,13 +64,16 @@ static void print_json(FILE *f, const char *path, const mb_bench_result *r) {
     put_json_stat(f, "prefill_tok_s", &r->prefill_tps);
     put_json_stat(f, "decode_tok_s", &r->decode_tps);
     put_json_stat(f, "ttft_s", &r->ttft_seconds);
-    fprintf(
-        f,
-        "  \"weight_bytes\": %llu,\n  \"bytes_per_token\": %llu,\n  \"peak_rss_bytes\": "
-        "%llu,\n  \"read_gb_s\": %.6g,\n  \"decode_gb_s\": %.6g,\n  \"decode_share\": %.6g\n}\n",
-        (unsigned long long)r->weight_bytes, (unsigned long long)r->bytes_per_token,
-        (unsigned long long)r->peak_rss, r->read_gbs,
-        (double)r->bytes_per_token * r->decode_tps.median / 1e9, r->decode_share);
+    fprintf(f,
+            "  \"weight_bytes\": %llu,\n  \"bytes_per_token\": %llu,\n  \"peak_rss_bytes\": "
+            "%llu,\n  \"read_gb_s\": %.6g,\n  \"decode_gb_s\": %.6g,\n  \"decode_share\": %.6g,\n"
+            "  \"n_ctx\": %d,\n  \"kv_bytes\": %llu,\n  \"kv\": ",
+            (unsigned long long)r->weight_bytes, (unsigned long long)r->bytes_per_token,
+            (unsigned long long)r->peak_rss, r->read_gbs,
+            (double)r->bytes_per_token * r->decode_tps.median / 1e9, r->decode_share, r->n_ctx,
+            (unsigned long long)r->kv_bytes);
+    put_json_str(f, r->kv_desc);
+    fputs("\n}\n", f);
 }
 
 static void print_table(FILE *f, const char *path, const mb_bench_result *r) {
@@ -76,6 +82,7 @@ static void print_table(FILE *f, const char *path, const mb_bench_result *r) {
             r->kernels, r->n_threads,
             r->uses_mmap ? "mmap (page cache)" : "anonymous memory (huge pages)", r->load_seconds,
             (double)r->peak_rss / (1 << 20));
+    fprintf(f, "kv        %s\n", r->kv_desc);
     fprintf(f, "\n| test | tok/s median | min | max | other |\n|---|--:|--:|--:|---|\n");
     if (r->n_prompt > 0)
         fprintf(f, "| pp%d | %.1f | %.1f | %.1f | TTFT %.1f ms (%.1f-%.1f) |\n", r->n_prompt,
@@ -122,6 +129,11 @@ int cmd_bench(int argc, char **argv) {
         } else if (!strcmp(a, "--bw-mib")) {
             if (!VALUE() || !cli_int(a, v, 0, 1 << 20, &l)) return 1;
             p.bw_bytes = (uint64_t)l << 20;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+            if (!VALUE() || !cli_int(a, v, 0, 1 << 24, &l)) return 1;
+            p.n_ctx = (int)l;
+        } else if (!strcmp(a, "--swa-full")) {
+            p.swa_full = 1;
         } else if (!strcmp(a, "--no-mmap")) {
             p.use_mmap = 0;
         } else if (!strcmp(a, "--mmap")) {

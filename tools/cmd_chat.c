@@ -36,6 +36,9 @@ static void chat_usage(FILE *f) {
           "                          oldest turns, keeping the system prompt; default) or error\n"
           "  -n, --n-predict N       max tokens per answer (-1: until the end of the turn)\n"
           "  -c, --ctx-size N        context size (default: min(4096, trained))\n"
+          "  --swa-full              windowed layers (Gemma, Mistral-style) keep full caches\n"
+          "                          instead of a ring of their window (more memory)\n"
+
           "  -t, --threads N         threads (default: physical cores)\n",
           f);
     fputs(cli_sampling_help, f);
@@ -97,6 +100,8 @@ static int parse(int argc, char **argv, chat_opts *o, int *rc) {
             o->lora = v;
         } else if (!strcmp(a, "--lora-scale")) {
             if (!VALUE() || !cli_float(a, v, &o->lora_scale)) return 0;
+        } else if (!strcmp(a, "--swa-full")) {
+            o->swa_full = 1;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             o->verbose = 1;
         } else if (a[0] == '-' && a[1] != '\0') {

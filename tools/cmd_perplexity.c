@@ -17,7 +17,8 @@ static void usage(void) {
          "                             (run it with the high-precision model)\n"
          "  --kl-divergence            compare against FILE: mean KLD, top-1 agreement,\n"
          "                             delta-p percentiles\n"
-         "  --lora FILE                apply a LoRA adapter (matchbox finetune) to MODEL");
+         "  --lora FILE                apply a LoRA adapter (matchbox finetune) to MODEL\n"
+         "  --swa-full                 windowed layers keep full caches (same results)");
 }
 
 static void print_kld(const mb_ppl_result *r) {
@@ -64,6 +65,8 @@ int cmd_perplexity(int argc, char **argv) {
             const char *s = cli_value(argc, argv, &i);
             if (!s || !cli_int("-t", s, 1, 1024, &v)) return 1;
             p.n_threads = (int)v;
+        } else if (!strcmp(a, "--swa-full")) {
+            p.swa_full = 1;
         } else if (!strcmp(a, "--kl-divergence-base")) {
             if (!(base = cli_value(argc, argv, &i))) return 1;
         } else if (!strcmp(a, "--lora")) {

@@ -22,6 +22,9 @@ static void run_usage(FILE *f) {
           "  -f, --file FILE         read the prompt from FILE\n"
           "  -n, --n-predict N       tokens to generate (-1: until end of text; default -1)\n"
           "  -c, --ctx-size N        context size (default: min(4096, trained))\n"
+          "  --swa-full              windowed layers (Gemma, Mistral-style) keep full caches\n"
+          "                          instead of a ring of their window (more memory)\n"
+
           "  -t, --threads N         threads (default: physical cores)\n"
           "  --temp T                temperature (0: greedy; default 0.8)\n"
           "  --top-k N               keep the N most likely tokens (0: off; default 40)\n"
@@ -51,7 +54,7 @@ typedef struct {
     const char *model, *prompt, *prompt_file, *logits_out, *lora;
     double lora_scale;
     long n_predict, n_ctx, n_threads;
-    int display_prompt, verbose, seed_given;
+    int display_prompt, verbose, seed_given, swa_full;
     mb_model_params mp;
     mb_sampler_params sp;
     const char *stop[17];
@@ -141,6 +144,8 @@ static int parse(int argc, char **argv, run_opts *o, int *rc) {
             o->mp.tokenizer_pre = v;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             o->verbose = 1;
+        } else if (!strcmp(a, "--swa-full")) {
+            o->swa_full = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
             cli_fail("unknown option '%s' (see matchbox run --help)", a);
             return 0;
@@ -217,6 +222,7 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
     ssp.n_ctx = (int)o->n_ctx;
     ssp.n_threads = (int)o->n_threads;
     ssp.verbose = 1; /* the KV-cache size is printed before it is allocated */
+    ssp.swa_full = o->swa_full;
     mb_session *session = NULL;
     mb_sampler *sampler = NULL;
     mb_token *ids = NULL;

@@ -37,6 +37,9 @@ static void serve_usage(FILE *f) {
           "  --alias NAME            the model name clients use (default: the file's name\n"
           "                          without .gguf)\n"
           "  -c, --ctx-size N        context of each slot (default: min(4096, trained))\n"
+          "  --swa-full              windowed layers (Gemma, Mistral-style) keep full caches\n"
+          "                          instead of a ring of their window (more memory)\n"
+
           "  -t, --threads N         threads per slot's prefill (default: cores / slots, at\n"
           "                          least 1); the batched decode step uses every core\n"
           "  --no-batch              decode each slot alone on its own threads instead of\n"
@@ -103,6 +106,8 @@ static int parse(int argc, char **argv, serve_opts *o, int *rc) {
             o->mp.use_mmap = 1;
         } else if (!strcmp(a, "--mlock")) {
             o->mp.use_mlock = 1;
+        } else if (!strcmp(a, "--swa-full")) {
+            o->sp.session.swa_full = 1;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             o->sp.verbose = 1;
         } else if (a[0] == '-' && a[1] != '\0') {

@@ -9,7 +9,9 @@
 #include "core/error.h"
 #include "core/timer.h"
 #include "eval/bench.h"
+#include "model/forward.h"
 #include "model/model.h"
+#include "runtime/session.h"
 
 mb_bench_params mb_bench_default_params(void) {
     return (mb_bench_params){.n_threads = 0,
@@ -114,7 +116,8 @@ static mb_status run_tests(mb_model *m, const mb_bench_params *p, mb_bench_resul
     mb_session_params sp = mb_session_default_params();
     sp.n_threads = p->n_threads;
     int need = (p->n_prompt > p->n_gen ? p->n_prompt : p->n_gen) + 1;
-    sp.n_ctx = need;
+    sp.n_ctx = p->n_ctx > need ? p->n_ctx : need;
+    sp.swa_full = p->swa_full;
     mb_sampler_params smp_p = mb_sampler_default_params();
     smp_p.temperature = 0; /* greedy: the cheapest sampler, as decode loops use */
     mb_session *s = NULL;
@@ -133,6 +136,10 @@ static mb_status run_tests(mb_model *m, const mb_bench_params *p, mb_bench_resul
     if (!st) {
         fill_ids(b.ids, need, mb_model_n_vocab(m));
         r->n_threads = mb_session_n_threads(s);
+        r->n_ctx = mb_session_n_ctx(s);
+        r->kv_bytes = mb_session_kv_bytes(s);
+        mb_kv_describe(&m->hp, s->fwd->n_ctx, s->fwd->n_batch, sp.swa_full, r->kv_desc,
+                       sizeof r->kv_desc);
         st = warm_up(s, &b, p);
     }
     for (int i = 0; !st && i < p->reps; i++)

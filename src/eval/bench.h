@@ -18,6 +18,8 @@ typedef struct {
     int reps;          /* repetitions of each test, >= 1 */
     int use_mmap;      /* as mb_model_params.use_mmap: -1 auto, 0, 1 */
     uint64_t bw_bytes; /* buffer for the bandwidth test (0: skip it) */
+    int n_ctx;         /* session context (0: what the tests need); sizes the KV cache */
+    int swa_full;      /* windowed layers keep full caches (mb_session_params.swa_full) */
 } mb_bench_params;
 
 mb_bench_params mb_bench_default_params(void);
@@ -39,6 +41,9 @@ typedef struct {
     uint64_t peak_rss;        /* bytes, after the model runs and before the bandwidth test */
     double read_gbs;          /* best read bandwidth, 1e9 bytes/s; 0 if not measured */
     double decode_share;      /* bytes_per_token x median decode tok/s / read bandwidth */
+    int n_ctx;                /* the session's context */
+    uint64_t kv_bytes;        /* its KV cache */
+    char kv_desc[384];        /* the cache per layer kind (full, windowed) */
 } mb_bench_result;
 
 /* Load PATH and run the tests. Fails with the load or evaluation's error. */

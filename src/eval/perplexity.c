@@ -193,6 +193,7 @@ mb_status mb_perplexity(mb_model *m, const char *text, size_t len, const mb_ppl_
     mb_session_params sp = mb_session_default_params();
     sp.n_ctx = n_ctx;
     sp.n_threads = p->n_threads;
+    sp.swa_full = p->swa_full;
     if (!st) st = mb_session_new(m, &sp, &s);
     accum a = {0};
     const uint64_t n_score = (uint64_t)n_chunks * (uint64_t)(n_ctx - 1 - n_ctx / 2);

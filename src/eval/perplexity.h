@@ -30,6 +30,7 @@ typedef struct {
     const char *kld_base_write; /* write the base log-probabilities here */
     const char *kld_base_read;  /* compare against this base */
     FILE *progress;             /* running PPL per chunk; NULL: quiet */
+    int swa_full;               /* windowed layers keep full caches (no effect on results) */
 } mb_ppl_params;
 
 enum { MB_PPL_N_PCT = 13 };
