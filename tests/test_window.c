@@ -6,7 +6,9 @@
  *     has wrapped (the window hides everything the ring dropped);
  *   - a rewind within the ring's margin costs nothing and continues as
  *     full caches do; a rewind past it re-evaluates the kept tokens and
- *     continues bit for bit as a fresh session fed the same tokens. */
+ *     continues bit for bit as a fresh session fed the same tokens;
+ *   - the server's prompt cache (rewind to a shared prefix, then generate
+ *     with n_cached) gives a fresh slot's greedy text. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +117,57 @@ static void test_ring_and_rewinds(mb_model *m) {
     mb_session_free(full);
 }
 
+/* Tokens of one greedy mb_generate call (the on_token callback). */
+typedef struct {
+    mb_token ids[64];
+    int n;
+} collected;
+
+static int collect(mb_token id, const float *logits, int n_vocab, void *user) {
+    (void)logits, (void)n_vocab;
+    collected *c = user;
+    if (c->n < 64) c->ids[c->n++] = id;
+    return 0;
+}
+
+static void generate(mb_session *s, const mb_token *prompt, size_t n, size_t cached,
+                     collected *out) {
+    mb_sampler_params smp = mb_sampler_default_params();
+    smp.temperature = 0;
+    mb_sampler *sampler = NULL;
+    CHECK_OK(mb_sampler_new(&smp, N_VOCAB, &sampler));
+    mb_generate_params gp = {.n_predict = 48, .on_token = collect, .user = out, .n_cached = cached};
+    out->n = 0;
+    if (sampler) CHECK_OK(mb_generate(s, sampler, prompt, n, &gp, NULL));
+    mb_sampler_free(sampler);
+}
+
+/* The server's prompt cache on a windowed model: a slot that served a long
+ * request is rewound to the prefix a new request shares with it (far past
+ * the ring) and generates with n_cached; the text equals a fresh slot's. */
+static void test_prompt_cache(mb_model *m) {
+    static mb_token first[900], second[700];
+    for (int i = 0; i < 900; i++)
+        first[i] = (mb_token)(3 + (i * 29 + i / 7) % 256);
+    memcpy(second, first, 200 * sizeof *second);
+    for (int i = 200; i < 700; i++)
+        second[i] = (mb_token)(3 + (i * 41) % 256);
+    mb_session *slot = session(m, 0), *fresh = session(m, 0);
+    if (!slot || !fresh) return;
+    collected a, b;
+    generate(slot, first, 900, 0, &a);
+    const long replayed = slot->n_replayed;
+    CHECK_OK(mb_session_rewind(slot, 200));
+    CHECK_EQ_INT(slot->n_replayed - replayed, 200);
+    generate(slot, second, 700, 200, &a);
+    generate(fresh, second, 700, 0, &b);
+    CHECK(a.n == 48 && b.n == 48);
+    CHECK_MSG(a.n == b.n && memcmp(a.ids, b.ids, sizeof(mb_token) * (size_t)a.n) == 0,
+              "a cached prefix on a windowed model changes the greedy text");
+    mb_session_free(slot);
+    mb_session_free(fresh);
+}
+
 int main(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/window.gguf", mbt_tmpdir());
@@ -135,6 +188,7 @@ int main(void) {
     CHECK_EQ_INT(mb_model_n_vocab(m), N_VOCAB);
     test_memory(m);
     test_ring_and_rewinds(m);
+    test_prompt_cache(m);
     mb_model_free(m);
     return mbt_finish();
 }
