@@ -135,25 +135,34 @@ void mb_session_note_tokens(mb_session *s, const mb_token *ids, size_t n) {
  * every earlier token (through the full layers), only re-evaluating from
  * the start gives them back exactly; the reference's server does the same
  * when its windowed cache cannot serve a prefix. */
+int mb_session_rewind_replays(const mb_session *s, int pos) {
+    const int w = s->model->hp.sliding_window;
+    const int need = pos - w + 1 > 0 ? pos - w + 1 : 0;
+    return pos > 0 && pos <= s->n_past && need < mb_forward_oldest_kept(s->fwd);
+}
+
 mb_status mb_session_rewind(mb_session *s, int pos) {
     if (pos < 0 || pos > s->n_past)
         return mb_errorf(MB_ERR_INVALID_ARG, "cannot rewind to %d: %d positions are filled", pos,
                          s->n_past);
-    const mb_hparams *hp = &s->model->hp;
-    const int need = pos - hp->sliding_window + 1 > 0 ? pos - hp->sliding_window + 1 : 0;
-    const int kept = mb_forward_oldest_kept(s->fwd);
-    if (pos == 0 || need >= kept) {
+    if (!mb_session_rewind_replays(s, pos)) {
         s->n_past = pos;
         if (pos == 0) s->fwd->kv_max_pos = -1;
         return MB_OK;
     }
     if (s->verbose)
         fprintf(stderr,
-                "rewind to position %d: the windowed layers no longer hold positions %d..%d of its "
-                "window; re-evaluating %d tokens\n",
-                pos, need, kept - 1, pos);
+                "rewind to position %d: the windowed layers no longer hold its window; "
+                "re-evaluating %d tokens\n",
+                pos, pos);
     s->n_past = 0;
     s->fwd->kv_max_pos = -1;
     s->n_replayed += pos;
-    return eval(s, s->history, (size_t)pos, NULL);
+    /* Straight through the forward pass, not a scheduler's decode hook:
+     * the replay belongs to this session alone. */
+    mb_status (*hook)(void *, struct mb_session *, mb_token) = s->decode_hook;
+    s->decode_hook = NULL;
+    mb_status st = eval(s, s->history, (size_t)pos, NULL);
+    s->decode_hook = hook;
+    return st;
 }

@@ -22,4 +22,8 @@ struct mb_session {
 /* Record IDS as the tokens at positions n_past.. (before they are fed). */
 void mb_session_note_tokens(mb_session *s, const mb_token *ids, size_t n);
 
+/* 1 if mb_session_rewind(s, POS) would re-evaluate the POS tokens kept
+ * (a windowed layer's ring no longer holds the window of position POS). */
+int mb_session_rewind_replays(const mb_session *s, int pos);
+
 #endif

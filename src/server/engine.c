@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/timer.h"
+#include "runtime/session.h"
 #include "server/batcher.h"
 
 typedef struct {
@@ -189,6 +190,9 @@ static void run_job(slot *sl, mb_job *j) {
      * logits start the generation). */
     size_t keep = r->cache_prompt ? cached_prefix(sl, j) : 0;
     if (keep > 0 && keep == j->n_prompt) keep--;
+    /* A windowed model whose ring no longer holds the prefix's window would
+     * re-evaluate all of it: then nothing is cached, and the usage says so. */
+    if (keep > 0 && mb_session_rewind_replays(sl->s, (int)keep)) keep = 0;
     gp.n_cached = keep;
     mb_status status = mb_session_rewind(sl->s, (int)keep);
     sl->n_written = j->n_prompt < sl->cap_kv ? j->n_prompt : sl->cap_kv;
