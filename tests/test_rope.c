@@ -113,6 +113,44 @@ static void test_freq_factors(void) {
     CHECK(mb_rope_init(&with, &hp, factors) == MB_ERR_FORMAT);
 }
 
+/* Per layer kind (Gemma 3): windowed layers turn with their own base and
+ * without the file's linear scaling; global layers with both. LongRoPE's
+ * cos/sin scale multiplies the rotated values. */
+static void test_layer_kinds_and_mscale(void) {
+    mb_hparams hp = base_hparams();
+    hp.rope_base = 1e6f;
+    hp.rope_base_swa = 10000.0f;
+    hp.rope_scale_swa = 0;
+    hp.rope_scaling = MB_ROPE_SCALING_LINEAR;
+    hp.rope_freq_scale = 0.125f;
+    mb_rope global, local, want_local, want_global;
+    CHECK_OK(mb_rope_init_ex(&global, &hp, NULL, 1.0f, 0));
+    CHECK_OK(mb_rope_init_ex(&local, &hp, NULL, 1.0f, 1));
+    mb_hparams plain = base_hparams(); /* base 10000, no scaling */
+    CHECK_OK(mb_rope_init(&want_local, &plain, NULL));
+    plain.rope_base = 1e6f;
+    CHECK_OK(mb_rope_init(&want_global, &plain, NULL));
+    float a[64], b[64], c[64], d[64];
+    fill(a, 64, 6);
+    memcpy(b, a, sizeof a), memcpy(c, a, sizeof a), memcpy(d, a, sizeof a);
+    mb_rope_apply(&local, a, 1, 64, 40);
+    mb_rope_apply(&want_local, b, 1, 64, 40);
+    CHECK(max_diff(a, b, 64) < 1e-6);
+    mb_rope_apply(&global, c, 1, 64, 40);
+    mb_rope_apply(&want_global, d, 1, 64, 5); /* 40 x 0.125 */
+    CHECK(max_diff(c, d, 64) < 1e-5);
+    /* A cos/sin scale of 1.19 (Phi-3 128k's) scales every rotated value. */
+    mb_rope scaled;
+    CHECK_OK(mb_rope_init_ex(&scaled, &plain, NULL, 1.19f, 0));
+    fill(a, 64, 7);
+    memcpy(b, a, sizeof a);
+    mb_rope_apply(&scaled, a, 1, 64, 9);
+    mb_rope_apply(&want_global, b, 1, 64, 9);
+    for (int i = 0; i < 64; i++)
+        b[i] *= 1.19f;
+    CHECK(max_diff(a, b, 64) < 1e-5);
+}
+
 /* YaRN: high-frequency dimensions keep plain RoPE, low-frequency ones are
  * interpolated like linear scaling, both multiplied by the attention factor
  * 1 + 0.1 ln(s). */
@@ -231,5 +269,6 @@ int main(void) {
     test_linear();
     test_freq_factors();
     test_yarn();
+    test_layer_kinds_and_mscale();
     return mbt_finish();
 }
