@@ -6,83 +6,9 @@
 
 #include "format/gguf.h"
 #include "test_util.h"
+#include "util_gguf_raw.h"
 #include "util_vocab_vectors.h"
 #include "tokenizer/vocab.h"
-
-/* ---- a minimal GGUF v3 image with key-values only --------------------- */
-
-typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-    uint64_t n_kv;
-} gbuf;
-
-static void put(gbuf *b, const void *d, size_t n) {
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
-static void put_u32(gbuf *b, uint32_t v) {
-    put(b, &v, 4);
-} /* the tests run little-endian */
-static void put_u64(gbuf *b, uint64_t v) {
-    put(b, &v, 8);
-}
-static void put_str(gbuf *b, const char *s) {
-    put_u64(b, strlen(s));
-    put(b, s, strlen(s));
-}
-static void key(gbuf *b, const char *k, uint32_t type) {
-    put_str(b, k);
-    put_u32(b, type);
-    b->n_kv++;
-}
-
-static gbuf gguf_begin(void) {
-    gbuf b = {0};
-    put(&b, "GGUF", 4);
-    put_u32(&b, 3);
-    put_u64(&b, 0); /* tensors */
-    put_u64(&b, 0); /* key-values, patched by gguf_end */
-    return b;
-}
-
-static void gguf_end(gbuf *b) {
-    memcpy(b->p + 16, &b->n_kv, 8);
-    while (b->n % 32)
-        put(b, "", 1);
-}
-
-static void kv_str(gbuf *b, const char *k, const char *v) {
-    key(b, k, MB_GGUF_STR);
-    put_str(b, v);
-}
-static void kv_u32(gbuf *b, const char *k, uint32_t v) {
-    key(b, k, MB_GGUF_U32);
-    put_u32(b, v);
-}
-static void kv_i32(gbuf *b, const char *k, int32_t v) {
-    key(b, k, MB_GGUF_I32);
-    put(b, &v, 4);
-}
-static void kv_bool(gbuf *b, const char *k, bool v) {
-    key(b, k, MB_GGUF_BOOL);
-    uint8_t x = v;
-    put(b, &x, 1);
-}
-static void kv_arr(gbuf *b, const char *k, uint32_t elem, const void *data, uint64_t n) {
-    key(b, k, MB_GGUF_ARR);
-    put_u32(b, elem);
-    put_u64(b, n);
-    if (elem == MB_GGUF_STR)
-        for (uint64_t i = 0; i < n; i++)
-            put_str(b, ((const char *const *)data)[i]);
-    else
-        put(b, data, n * 4);
-}
 
 /* What the hand-made vocabulary leaves out or gets wrong. */
 enum {
@@ -107,29 +33,29 @@ static mb_status load_crafted(int flags, mb_vocab **v) {
     const float scores[K_N] = {0, 0, 0, -1, -2, -0.5f};
     int32_t types[K_N] = {2, 3, 3, 1, 1, 1};
     if (flags & F_BAD_TYPE) types[4] = 9;
-    gbuf b = gguf_begin();
-    kv_str(&b, "general.architecture", "llama");
+    mbt_gbuf b = mbt_gbuf_begin();
+    mbt_gbuf_kv_str(&b, "general.architecture", "llama");
     if (!(flags & F_NO_MODEL))
-        kv_str(&b, "tokenizer.ggml.model",
-               flags & F_GPT2   ? "gpt2"
-               : flags & F_BERT ? "bert"
-                                : "llama");
+        mbt_gbuf_kv_str(&b, "tokenizer.ggml.model",
+                        flags & F_GPT2   ? "gpt2"
+                        : flags & F_BERT ? "bert"
+                                         : "llama");
     if (flags & F_TOKENS_NOT_STR)
-        kv_arr(&b, "tokenizer.ggml.tokens", MB_GGUF_I32, types, K_N);
+        mbt_gbuf_kv_arr(&b, "tokenizer.ggml.tokens", MB_GGUF_I32, types, K_N);
     else if (!(flags & F_NO_TOKENS))
-        kv_arr(&b, "tokenizer.ggml.tokens", MB_GGUF_STR, k_texts, K_N);
-    kv_arr(&b, "tokenizer.ggml.scores", MB_GGUF_F32, scores,
-           flags & F_SHORT_SCORES ? K_N - 1 : K_N);
-    kv_arr(&b, "tokenizer.ggml.token_type", MB_GGUF_I32, types,
-           flags & F_SHORT_TYPES ? K_N - 2 : K_N);
-    kv_u32(&b, "tokenizer.ggml.bos_token_id", flags & F_BAD_BOS ? 99 : 1);
-    kv_u32(&b, "tokenizer.ggml.eos_token_id", 2);
-    kv_u32(&b, "tokenizer.ggml.unknown_token_id", 0);
-    kv_u32(&b, "tokenizer.ggml.seperator_token_id", 0xFFFFFFFFu); /* none */
-    kv_i32(&b, "tokenizer.ggml.padding_token_id", -1);            /* none */
-    if (flags & F_ADD_EOS) kv_bool(&b, "tokenizer.ggml.add_eos_token", true);
-    if (flags & F_NO_SPACE_PREFIX) kv_bool(&b, "tokenizer.ggml.add_space_prefix", false);
-    gguf_end(&b);
+        mbt_gbuf_kv_arr(&b, "tokenizer.ggml.tokens", MB_GGUF_STR, k_texts, K_N);
+    mbt_gbuf_kv_arr(&b, "tokenizer.ggml.scores", MB_GGUF_F32, scores,
+                    flags & F_SHORT_SCORES ? K_N - 1 : K_N);
+    mbt_gbuf_kv_arr(&b, "tokenizer.ggml.token_type", MB_GGUF_I32, types,
+                    flags & F_SHORT_TYPES ? K_N - 2 : K_N);
+    mbt_gbuf_kv_u32(&b, "tokenizer.ggml.bos_token_id", flags & F_BAD_BOS ? 99 : 1);
+    mbt_gbuf_kv_u32(&b, "tokenizer.ggml.eos_token_id", 2);
+    mbt_gbuf_kv_u32(&b, "tokenizer.ggml.unknown_token_id", 0);
+    mbt_gbuf_kv_u32(&b, "tokenizer.ggml.seperator_token_id", 0xFFFFFFFFu); /* none */
+    mbt_gbuf_kv_i32(&b, "tokenizer.ggml.padding_token_id", -1);            /* none */
+    if (flags & F_ADD_EOS) mbt_gbuf_kv_bool(&b, "tokenizer.ggml.add_eos_token", true);
+    if (flags & F_NO_SPACE_PREFIX) mbt_gbuf_kv_bool(&b, "tokenizer.ggml.add_space_prefix", false);
+    mbt_gbuf_end(&b);
     mb_gguf *g = NULL;
     mb_status st = mb_gguf_parse(b.p, b.n, "crafted.gguf", &g);
     CHECK_OK(st);

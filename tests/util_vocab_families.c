@@ -7,63 +7,7 @@
 
 #include "format/gguf.h"
 #include "tokenizer/vocab.h"
-
-/* ---- a GGUF v3 image with key-values only ------------------------------ */
-
-typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-    uint64_t n_kv;
-} gbuf;
-
-static void put(gbuf *b, const void *d, size_t n) {
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        uint8_t *p = realloc(b->p, b->cap);
-        if (!p) abort();
-        b->p = p;
-    }
-    memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
-/* The tests run little-endian, as GGUF is. */
-static void put_u32(gbuf *b, uint32_t v) {
-    put(b, &v, 4);
-}
-static void put_u64(gbuf *b, uint64_t v) {
-    put(b, &v, 8);
-}
-static void put_str(gbuf *b, const char *s) {
-    put_u64(b, strlen(s));
-    put(b, s, strlen(s));
-}
-static void key(gbuf *b, const char *k, uint32_t type) {
-    put_str(b, k);
-    put_u32(b, type);
-    b->n_kv++;
-}
-static void kv_str(gbuf *b, const char *k, const char *v) {
-    key(b, k, MB_GGUF_STR);
-    put_str(b, v);
-}
-static void kv_u32(gbuf *b, const char *k, uint32_t v) {
-    key(b, k, MB_GGUF_U32);
-    put_u32(b, v);
-}
-static void kv_bool(gbuf *b, const char *k, bool v) {
-    key(b, k, MB_GGUF_BOOL);
-    uint8_t x = v;
-    put(b, &x, 1);
-}
-/* An array of N strings, or of N 4-byte numbers (ELEM MB_GGUF_I32/F32). */
-static void kv_arr(gbuf *b, const char *k, uint32_t elem, const void *data, size_t n) {
-    key(b, k, MB_GGUF_ARR);
-    put_u32(b, elem);
-    put_u64(b, n);
-    for (size_t i = 0; elem == MB_GGUF_STR && i < n; i++)
-        put_str(b, ((const char *const *)data)[i]);
-    if (elem != MB_GGUF_STR) put(b, data, n * 4);
-}
+#include "util_gguf_raw.h"
 
 /* ---- the token lists ---------------------------------------------------- */
 
@@ -182,19 +126,19 @@ static void llama3_tokens(token_list *t) {
 
 /* ---- the files ------------------------------------------------------------ */
 
-static void put_tokens(gbuf *b, const token_list *t, bool scores) {
+static void put_tokens(mbt_gbuf *b, const token_list *t, bool scores) {
     const char *texts[MAX_TOKENS];
     for (int i = 0; i < t->n; i++)
         texts[i] = t->text[i];
-    kv_arr(b, "tokenizer.ggml.tokens", MB_GGUF_STR, texts, (size_t)t->n);
-    if (scores) kv_arr(b, "tokenizer.ggml.scores", MB_GGUF_F32, t->score, (size_t)t->n);
-    kv_arr(b, "tokenizer.ggml.token_type", MB_GGUF_I32, t->type, (size_t)t->n);
+    mbt_gbuf_kv_arr(b, "tokenizer.ggml.tokens", MB_GGUF_STR, texts, (size_t)t->n);
+    if (scores) mbt_gbuf_kv_arr(b, "tokenizer.ggml.scores", MB_GGUF_F32, t->score, (size_t)t->n);
+    mbt_gbuf_kv_arr(b, "tokenizer.ggml.token_type", MB_GGUF_I32, t->type, (size_t)t->n);
 }
 
 /* The keys each family's converter writes (convert_hf_to_gguf.py). */
-static void put_family(gbuf *b, mbt_family family, unsigned flags, token_list *t) {
+static void put_family(mbt_gbuf *b, mbt_family family, unsigned flags, token_list *t) {
     bool spm = family == MBT_GEMMA || family == MBT_PHI3;
-    kv_str(b, "tokenizer.ggml.model", spm ? "llama" : "gpt2");
+    mbt_gbuf_kv_str(b, "tokenizer.ggml.model", spm ? "llama" : "gpt2");
     if (family == MBT_GEMMA) gemma_tokens(t);
     if (family == MBT_PHI3) phi3_tokens(t);
     if (family == MBT_QWEN3) qwen3_tokens(t, flags);
@@ -207,37 +151,37 @@ static void put_family(gbuf *b, mbt_family family, unsigned flags, token_list *t
     }
     put_tokens(b, t, spm);
     if (!spm) {
-        kv_str(b, "tokenizer.ggml.pre", family == MBT_QWEN3 ? "qwen2" : "llama-bpe");
-        kv_arr(b, "tokenizer.ggml.merges", MB_GGUF_STR, k_merges,
-               sizeof k_merges / sizeof k_merges[0]);
+        mbt_gbuf_kv_str(b, "tokenizer.ggml.pre", family == MBT_QWEN3 ? "qwen2" : "llama-bpe");
+        mbt_gbuf_kv_arr(b, "tokenizer.ggml.merges", MB_GGUF_STR, k_merges,
+                        sizeof k_merges / sizeof k_merges[0]);
     }
     switch (family) {
     case MBT_GEMMA:
-        kv_u32(b, "tokenizer.ggml.bos_token_id", GEMMA_BOS);
-        kv_u32(b, "tokenizer.ggml.eos_token_id", GEMMA_EOS);
-        kv_u32(b, "tokenizer.ggml.unknown_token_id", GEMMA_UNK);
-        kv_u32(b, "tokenizer.ggml.padding_token_id", GEMMA_PAD);
-        kv_bool(b, "tokenizer.ggml.add_bos_token", true);
-        kv_bool(b, "tokenizer.ggml.add_eos_token", false);
+        mbt_gbuf_kv_u32(b, "tokenizer.ggml.bos_token_id", GEMMA_BOS);
+        mbt_gbuf_kv_u32(b, "tokenizer.ggml.eos_token_id", GEMMA_EOS);
+        mbt_gbuf_kv_u32(b, "tokenizer.ggml.unknown_token_id", GEMMA_UNK);
+        mbt_gbuf_kv_u32(b, "tokenizer.ggml.padding_token_id", GEMMA_PAD);
+        mbt_gbuf_kv_bool(b, "tokenizer.ggml.add_bos_token", true);
+        mbt_gbuf_kv_bool(b, "tokenizer.ggml.add_eos_token", false);
         if (!(flags & MBT_NO_SPACE_PREFIX_KEY))
-            kv_bool(b, "tokenizer.ggml.add_space_prefix", false);
+            mbt_gbuf_kv_bool(b, "tokenizer.ggml.add_space_prefix", false);
         break;
     case MBT_PHI3:
-        kv_u32(b, "tokenizer.ggml.bos_token_id", PHI3_BOS);
-        kv_u32(b, "tokenizer.ggml.eos_token_id", PHI3_ENDOFTEXT);
-        kv_u32(b, "tokenizer.ggml.unknown_token_id", PHI3_UNK);
-        kv_u32(b, "tokenizer.ggml.padding_token_id", PHI3_ENDOFTEXT);
-        kv_bool(b, "tokenizer.ggml.add_bos_token", false);
+        mbt_gbuf_kv_u32(b, "tokenizer.ggml.bos_token_id", PHI3_BOS);
+        mbt_gbuf_kv_u32(b, "tokenizer.ggml.eos_token_id", PHI3_ENDOFTEXT);
+        mbt_gbuf_kv_u32(b, "tokenizer.ggml.unknown_token_id", PHI3_UNK);
+        mbt_gbuf_kv_u32(b, "tokenizer.ggml.padding_token_id", PHI3_ENDOFTEXT);
+        mbt_gbuf_kv_bool(b, "tokenizer.ggml.add_bos_token", false);
         break;
     case MBT_QWEN3:
-        kv_u32(b, "tokenizer.ggml.bos_token_id", QWEN3_ENDOFTEXT);
-        kv_u32(b, "tokenizer.ggml.eos_token_id", QWEN3_IM_END);
-        kv_u32(b, "tokenizer.ggml.padding_token_id", QWEN3_ENDOFTEXT);
-        kv_bool(b, "tokenizer.ggml.add_bos_token", false);
+        mbt_gbuf_kv_u32(b, "tokenizer.ggml.bos_token_id", QWEN3_ENDOFTEXT);
+        mbt_gbuf_kv_u32(b, "tokenizer.ggml.eos_token_id", QWEN3_IM_END);
+        mbt_gbuf_kv_u32(b, "tokenizer.ggml.padding_token_id", QWEN3_ENDOFTEXT);
+        mbt_gbuf_kv_bool(b, "tokenizer.ggml.add_bos_token", false);
         break;
     case MBT_LLAMA3:
-        kv_u32(b, "tokenizer.ggml.bos_token_id", LLAMA3_BEGIN);
-        kv_u32(b, "tokenizer.ggml.eos_token_id", LLAMA3_END_OF_TEXT);
+        mbt_gbuf_kv_u32(b, "tokenizer.ggml.bos_token_id", LLAMA3_BEGIN);
+        mbt_gbuf_kv_u32(b, "tokenizer.ggml.eos_token_id", LLAMA3_END_OF_TEXT);
         break;
     }
 }
@@ -246,20 +190,14 @@ uint8_t *mbt_family_gguf(mbt_family family, const char *name, unsigned flags, si
     static const char *const arch[] = {"gemma3", "phi3", "qwen3", "llama"};
     static const char *const names[] = {"Gemma 3 1b It", "Phi3", "Qwen3 0.6B",
                                         "Llama 3.2 1B Instruct"};
-    gbuf b = {0};
-    put(&b, "GGUF", 4);
-    put_u32(&b, 3);
-    put_u64(&b, 0); /* tensors */
-    put_u64(&b, 0); /* key-values: patched below */
-    kv_str(&b, "general.architecture", arch[family]);
-    kv_str(&b, "general.name", name ? name : names[family]);
+    mbt_gbuf b = mbt_gbuf_begin();
+    mbt_gbuf_kv_str(&b, "general.architecture", arch[family]);
+    mbt_gbuf_kv_str(&b, "general.name", name ? name : names[family]);
     token_list *t = calloc(1, sizeof *t);
     if (!t) abort();
     put_family(&b, family, flags, t);
     free(t);
-    memcpy(b.p + 16, &b.n_kv, 8);
-    while (b.n % 32)
-        put(&b, "", 1);
+    mbt_gbuf_end(&b);
     *len = b.n;
     return b.p;
 }
