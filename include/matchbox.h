@@ -213,22 +213,58 @@ typedef struct {
 /* The names --chat-template accepts, comma-separated ("chatml, llama2, ..."). */
 const char *mb_chat_template_names(void);
 
-/* The template family used for MODEL: OVERRIDE when not NULL (one of
- * mb_chat_template_names()), else the family of the model's
- * tokenizer.chat_template. *name gets a static string. *is_fallback (may be
+/* The template used for MODEL: OVERRIDE when not NULL (one of
+ * mb_chat_template_names(), or "jinja": the model's own), else "jinja" when
+ * the model has a template (mb_chat_has_template), else ChatML as a
+ * fallback. *name gets a static string. *is_fallback (may be
  * NULL) is set when the file has no template and ChatML stands in for it.
  * MB_ERR_UNSUPPORTED for a template of no known family, MB_ERR_INVALID_ARG
  * for an unknown OVERRIDE; both messages name the choices. */
 mb_status mb_chat_template_name(const mb_model *model, const char *override, const char **name,
                                 int *is_fallback);
 
-/* Render N messages as the model's chat template (or OVERRIDE) gives them,
+/* Render N messages as the model's chat template (its own Jinja template
+ * unless OVERRIDE names a built-in family) gives them,
  * with the opening of the assistant's answer at the end when
  * ADD_GENERATION_PROMPT is set. Writes at most CAP bytes, and a NUL when
  * there is room; *n_out gets the text's length, so CAP 0 measures.
  * MB_ERR_INVALID_ARG if CAP was too small or a role is unknown. */
 mb_status mb_chat_apply(const mb_model *model, const char *override, const mb_chat_message *msgs,
                         size_t n, int add_generation_prompt, char *buf, size_t cap, size_t *n_out);
+
+/* Rendering with the template itself (a Jinja program, rendered as Hugging
+ * Face's transformers does: docs/USER_GUIDE.md, "Chat templates"). */
+typedef struct {
+    const char *messages_json; /* a JSON array of messages: role, content, and where the
+                                  template reads them tool_calls, tool_call_id, name,
+                                  reasoning_content */
+    const char *tools_json;    /* a JSON array of tools, or NULL (tools undefined) */
+    const char *vars_json;     /* a JSON object of extra variables (enable_thinking, ...),
+                                  or NULL; they override bos_token and eos_token too */
+    const char *template_text; /* NULL: the model's (mb_model_set_chat_template, else
+                                  tokenizer.chat_template) */
+    size_t template_len;
+    int add_generation_prompt;
+    const char *now; /* "YYYY-MM-DDTHH:MM:SS", the time strftime_now sees; NULL: now */
+} mb_chat_render_params;
+
+/* Render P's conversation with a Jinja chat template. MODEL (may be NULL
+ * when P names the template) gives the template and bos_token/eos_token
+ * (its special tokens' texts; "" without a model). On success *out is a
+ * malloc'd NUL-terminated string (free it) of *out_len bytes. A template
+ * error is MB_ERR_FORMAT with "template line N: reason", or the template's
+ * own raise_exception message; MB_ERR_INVALID_ARG when no template is
+ * given and the model has none. */
+mb_status mb_chat_render_template(const mb_model *model, const mb_chat_render_params *p,
+                                  char **out, size_t *out_len);
+
+/* Use TEXT (a Jinja chat template, LEN bytes, copied) instead of the file's
+ * tokenizer.chat_template for every later rendering (--chat-template-file). */
+mb_status mb_model_set_chat_template(mb_model *model, const char *text, size_t len);
+
+/* 1 if MODEL has a Jinja template to render (its own or one set), 0 if
+ * rendering falls back to a built-in family. */
+int mb_chat_has_template(const mb_model *model);
 
 /* The add_special to tokenize a rendered chat with: 0 when TEXT already
  * starts with the BOS token's text (templates often write it), so that BOS

@@ -12,6 +12,7 @@ static const struct {
 } commands[] = {
     {"run", cmd_run, "generate text from a prompt"},
     {"chat", cmd_chat, "talk with a model in its chat template"},
+    {"chat-template", cmd_chat_template, "print the prompt a chat template renders"},
     {"inspect", cmd_inspect, "show a GGUF file's metadata and tensors"},
     {"tokenize", cmd_tokenize, "show how a model tokenizes text"},
     {"convert", cmd_convert, "turn a llama2.c checkpoint into a GGUF"},

@@ -2,29 +2,35 @@
  * special-token texts, handed to the tokenizer layer's renderer. */
 #include <string.h>
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "core/error.h"
+#include "model/chat_internal.h"
 #include "model/model.h"
 #include "tokenizer/chat_template.h"
 
-enum { SPECIAL_TEXT_CAP = 64 };
-
 const char *mb_chat_template_names(void) {
-    return mb_chat_family_list();
+    static char names[256];
+    if (!names[0])
+        snprintf(names, sizeof names, "jinja (the model's own), %s", mb_chat_family_list());
+    return names;
 }
 
-/* The template text, or ptr NULL when the file has none. */
-static mb_str template_text(const mb_model *m) {
-    mb_str s = {NULL, 0};
-    const mb_gguf_kv *kv = mb_gguf_find_kv(m->gguf, "tokenizer.chat_template");
-    if (kv && mb_gguf_get_str(m->gguf, "tokenizer.chat_template", &s) != MB_OK) s.ptr = NULL;
-    mb_error_clear();
-    return s;
+/* The model's own template: no family named (or "jinja", the name
+ * mb_chat_template_name gives it) and the model has one. */
+static int use_jinja(const mb_model *m, const char *override) {
+    return (!override || !strcmp(override, "jinja")) && mb_chat_has_template(m);
 }
 
 static mb_status family_of(const mb_model *m, const char *override, mb_chat_family *f,
                            int *is_fallback, mb_str *tmpl) {
-    *tmpl = template_text(m);
+    *tmpl = mb_chat_template_text(m);
     if (is_fallback) *is_fallback = 0;
+    if (override && !strcmp(override, "jinja"))
+        return mb_errorf(MB_ERR_INVALID_ARG,
+                         "--chat-template jinja: the model has no chat template to render (set one "
+                         "with --chat-template-file)");
     if (override) {
         *f = mb_chat_family_from_name(override);
         if (*f == MB_CHAT_UNKNOWN)
@@ -54,17 +60,21 @@ mb_status mb_chat_template_name(const mb_model *m, const char *override, const c
     mb_chat_family f;
     mb_str tmpl;
     *name = NULL;
+    if (use_jinja(m, override)) {
+        if (is_fallback) *is_fallback = 0;
+        *name = "jinja";
+        return MB_OK;
+    }
     mb_status st = family_of(m, override, &f, is_fallback, &tmpl);
     if (st) return st;
     *name = mb_chat_family_name(f);
     return MB_OK;
 }
 
-/* The text of a special token ("" when there is none or it is too long). */
-static void special_text(const mb_model *m, mb_token id, char *buf) {
+void mb_chat_special_text(const mb_model *m, mb_token id, char *buf) {
     size_t n = 0;
     buf[0] = '\0';
-    if (id < 0 || mb_token_to_piece(m, id, 1, buf, SPECIAL_TEXT_CAP - 1, &n) != MB_OK) n = 0;
+    if (id < 0 || mb_token_to_piece(m, id, 1, buf, MB_CHAT_SPECIAL_CAP - 1, &n) != MB_OK) n = 0;
     buf[n] = '\0';
     mb_error_clear();
 }
@@ -78,11 +88,29 @@ mb_status mb_chat_apply(const mb_model *m, const char *override, const mb_chat_m
     mb_chat_family f;
     mb_str tmpl;
     *n_out = 0;
+    if (use_jinja(m, override)) {
+        /* The model's own template, as Hugging Face renders it. */
+        mb_chat_render_params p = {.add_generation_prompt = add_generation_prompt};
+        char *text = NULL;
+        size_t len = 0;
+        mb_status st = mb_chat_render_jinja(m, &p, msgs, n, &text, &len);
+        if (st) return st;
+        *n_out = len;
+        if (cap > 0) {
+            size_t k = len < cap ? len : cap;
+            memcpy(buf, text, k);
+            if (len < cap) buf[len] = '\0';
+        }
+        free(text);
+        return len < cap || cap == 0
+                   ? MB_OK
+                   : mb_errorf(MB_ERR_INVALID_ARG, "the chat needs %zu bytes", len + 1);
+    }
     mb_status st = family_of(m, override, &f, NULL, &tmpl);
     if (st) return st;
-    char bos[SPECIAL_TEXT_CAP], eos[SPECIAL_TEXT_CAP];
-    special_text(m, mb_token_bos(m), bos);
-    special_text(m, mb_token_eos(m), eos);
+    char bos[MB_CHAT_SPECIAL_CAP], eos[MB_CHAT_SPECIAL_CAP];
+    mb_chat_special_text(m, mb_token_bos(m), bos);
+    mb_chat_special_text(m, mb_token_eos(m), eos);
     /* Without a Jinja engine, a template's {{ bos_token }} is honoured by
      * writing the BOS text; mb_chat_add_special() keeps it from doubling. */
     mb_chat_tokens tok = {bos, eos, mentions(&tmpl, "bos_token")};
@@ -90,8 +118,8 @@ mb_status mb_chat_apply(const mb_model *m, const char *override, const mb_chat_m
 }
 
 int mb_chat_add_special(const mb_model *m, const char *text, size_t len) {
-    char bos[SPECIAL_TEXT_CAP];
-    special_text(m, mb_token_bos(m), bos);
+    char bos[MB_CHAT_SPECIAL_CAP];
+    mb_chat_special_text(m, mb_token_bos(m), bos);
     size_t bl = strlen(bos);
     return !(bl > 0 && len >= bl && memcmp(text, bos, bl) == 0);
 }

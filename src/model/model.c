@@ -90,6 +90,7 @@ void mb_model_free(mb_model *m) {
     free(m->layers);
     free(m->expert_mats);
     free(m->owned_vectors);
+    free(m->chat_template);
     free(m);
 }
 

@@ -82,6 +82,8 @@ struct mb_model {
     mb_layer *layers;
     mb_matrix *expert_mats; /* [layer][gate, up, down][expert] */
     float *owned_vectors;   /* norm weights stored in non-F32 types, converted */
+    char *chat_template;    /* mb_model_set_chat_template's text, or NULL */
+    size_t chat_template_len;
     uint64_t weight_bytes;
     int is_mmap;
     int vocab_only;       /* loaded with mb_model_params.vocab_only: no weights, no sessions */
