@@ -202,14 +202,16 @@ static mb_model *model_with_template(const char *tmpl, const char *name) {
 }
 
 static void test_model_api(void) {
-    /* Llama 2's template writes bos_token: the rendering starts with "<s>",
-     * so tokenizing it must not add a second BOS. */
-    mb_model *m = model_with_template("{{ bos_token + '[INST] <<SYS>>\\n' }}", "llama2");
+    /* A template that writes bos_token: the rendering (by the template
+     * itself) starts with "<s>", so tokenizing it must not add a second BOS. */
+    mb_model *m = model_with_template(
+        "{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}",
+        "llama2");
     if (!m) return;
     const char *name = NULL;
     int fallback = -1;
     CHECK_OK(mb_chat_template_name(m, NULL, &name, &fallback));
-    CHECK(name && strcmp(name, "llama2") == 0);
+    CHECK(name && strcmp(name, "jinja") == 0);
     CHECK_EQ_INT(fallback, 0);
     char buf[256];
     size_t len = 0;
@@ -231,6 +233,11 @@ static void test_model_api(void) {
     CHECK(strncmp(buf, "<s><|im_start|>user", 19) == 0); /* the template asked for bos_token */
     CHECK(mb_chat_apply(m, "vicuna", u, 1, 1, buf, sizeof buf, &len) == MB_ERR_INVALID_ARG);
     CHECK(strstr(mb_last_error(), "chatml, llama2") != NULL);
+    /* --chat-template-file: another template replaces the file's. */
+    const char *other = "{% for m in messages %}<<{{ m.role }}>>{{ m.content }}{% endfor %}";
+    CHECK_OK(mb_model_set_chat_template(m, other, strlen(other)));
+    CHECK_OK(mb_chat_apply(m, NULL, u, 1, 1, buf, sizeof buf, &len));
+    CHECK_MSG(strcmp(buf, "<<user>>Hi") == 0, "got [%s]", buf);
     mb_model_free(m);
 
     /* No template: ChatML with the fallback flag; BOS is the tokenizer's. */
@@ -242,15 +249,23 @@ static void test_model_api(void) {
     CHECK_OK(mb_chat_apply(m, NULL, u, 1, 1, buf, sizeof buf, &len));
     CHECK(strcmp(buf, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n") == 0);
     CHECK_EQ_INT(mb_chat_add_special(m, buf, len), 1);
+    /* "jinja" names the model's own template, which this file lacks. */
+    CHECK(mb_chat_apply(m, "jinja", u, 1, 1, buf, sizeof buf, &len) == MB_ERR_INVALID_ARG);
+    CHECK(strstr(mb_last_error(), "--chat-template-file") != NULL);
     mb_model_free(m);
 
-    /* A template of no known family: a clear error that names the way out. */
+    /* A template of no known family renders as written; a broken one is an
+     * error that names its line. */
     m = model_with_template("{% for m in messages %}### {{ m['content'] }}{% endfor %}", "odd");
     if (!m) return;
-    CHECK(mb_chat_template_name(m, NULL, &name, &fallback) == MB_ERR_UNSUPPORTED);
-    CHECK(strstr(mb_last_error(), "--chat-template") != NULL);
-    CHECK(strstr(mb_last_error(), "chatml") != NULL);
-    CHECK(mb_chat_apply(m, NULL, u, 1, 1, buf, sizeof buf, &len) == MB_ERR_UNSUPPORTED);
+    CHECK_OK(mb_chat_template_name(m, NULL, &name, &fallback));
+    CHECK(name && strcmp(name, "jinja") == 0);
+    CHECK_OK(mb_chat_apply(m, NULL, u, 1, 1, buf, sizeof buf, &len));
+    CHECK(strcmp(buf, "### Hi") == 0);
+    const char *broken = "line one\n{% for m in messages %}{{ m.content }";
+    CHECK_OK(mb_model_set_chat_template(m, broken, strlen(broken)));
+    CHECK(mb_chat_apply(m, NULL, u, 1, 1, buf, sizeof buf, &len) == MB_ERR_FORMAT);
+    CHECK_MSG(strstr(mb_last_error(), "template line 2") != NULL, "%s", mb_last_error());
     CHECK_OK(mb_chat_apply(m, "phi3", u, 1, 1, buf, sizeof buf, &len));
     CHECK(strcmp(buf, "<|user|>\nHi<|end|>\n<|assistant|>\n") == 0);
     mb_model_free(m);

@@ -10,6 +10,9 @@
 
 #include "jinja/lexer.h"
 
+/* An error at LINE of the template. */
+#define LEX_FAIL(line_no, ...) (s->line = (line_no), jfail(s, __VA_ARGS__))
+
 static void push(jstate *s, jlex *lx, jtok t) {
     if (lx->n == lx->cap) {
         size_t cap = lx->cap ? lx->cap * 2 : 256;
@@ -58,7 +61,7 @@ static const char *lex_tag(jstate *s, jlex *lx, const char *p, const char *end, 
             *line += *p == '\n';
             p++;
         }
-        if (p >= end) jfail(s, "unclosed tag (line %d)", *line);
+        if (p >= end) LEX_FAIL(*line, "unclosed tag");
         /* The end marker, with its optional - or +. */
         if ((*p == '-' || *p == '+') && end - p >= 3 && p[1] == closer && p[2] == '}') {
             *strip_after = *p == '-', *keep_after = *p == '+';
@@ -100,7 +103,7 @@ static const char *lex_tag(jstate *s, jlex *lx, const char *p, const char *end, 
                 *line += *p == '\n';
                 p++;
             }
-            if (p >= end) jfail(s, "unterminated string (line %d)", t.line);
+            if (p >= end) LEX_FAIL(t.line, "unterminated string");
             p++;
             t.type = T_STRING;
         } else {
@@ -110,7 +113,7 @@ static const char *lex_tag(jstate *s, jlex *lx, const char *p, const char *end, 
                 if (end - p >= 2 && p[0] == two[i][0] && p[1] == two[i][1]) t.op = two_op[i];
             p += t.op >= 256 ? 2 : 1;
             if (!strchr("()[]{}.,:|~+-*/%<>=!", t.op) && t.op < 256)
-                jfail(s, "unexpected character '%c' (line %d)", t.op, t.line);
+                LEX_FAIL(t.line, "unexpected character '%c'", t.op);
         }
         t.n = (size_t)(p - t.p);
         push(s, lx, t);
@@ -135,7 +138,7 @@ static const char *lex_raw(jstate *s, jlex *lx, const char *p, const char *end, 
         *line += count_lines(p, r + 2);
         return r + 2;
     }
-    jfail(s, "unclosed raw block (line %d)", *line);
+    LEX_FAIL(*line, "unclosed raw block");
 }
 
 void jlex_run(jstate *s, const char *src, size_t len, jlex *lx) {
@@ -182,7 +185,7 @@ void jlex_run(jstate *s, const char *src, size_t len, jlex *lx) {
             const char *c = p;
             while (c + 1 < end && !(c[0] == '#' && c[1] == '}'))
                 c++;
-            if (c + 1 >= end) jfail(s, "unclosed comment (line %d)", tag_line);
+            if (c + 1 >= end) LEX_FAIL(tag_line, "unclosed comment");
             strip_after = c > p && c[-1] == '-';
             keep_after = c > p && c[-1] == '+';
             line += count_lines(p, c);
