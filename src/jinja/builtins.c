@@ -440,20 +440,28 @@ mb_jv *jitems(jstate *s, const mb_jv *d) {
     }
     return l;
 }
+/* A dict's views: lists that are not JSON (dict_items etc. in Python). */
+static mb_jv *view(mb_jv *l) {
+    l->gen = 2;
+    return l;
+}
 static mb_jv *m_items(ARGS) {
     (void)args, (void)n_pos, (void)kw, (void)n_kw;
-    return jitems(s, self);
+    return view(jitems(s, self));
 }
 static mb_jv *m_keys(ARGS) {
     (void)args, (void)n_pos, (void)kw, (void)n_kw;
-    return jto_list(s, self);
+    mb_jv *l = mb_jv_list(s->c);
+    for (size_t i = 0; i < self->dict.n; i++)
+        mb_jv_list_push(s->c, l, self->dict.k[i]);
+    return view(l);
 }
 static mb_jv *m_values(ARGS) {
     (void)args, (void)n_pos, (void)kw, (void)n_kw;
     mb_jv *l = mb_jv_list(s->c);
     for (size_t i = 0; i < self->dict.n; i++)
         mb_jv_list_push(s->c, l, self->dict.v[i]);
-    return l;
+    return view(l);
 }
 static mb_jv *m_get(ARGS) {
     mb_jv *k = ARG(0, "key"), *d = ARG(1, "default");

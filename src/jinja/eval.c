@@ -61,7 +61,8 @@ mb_jv *jgetitem(jstate *s, mb_jv *obj, mb_jv *key) {
     if (obj->t == JV_DICT || obj->t == JV_NS) {
         for (size_t i = 0; i < obj->dict.n; i++)
             if (jv_equal(obj->dict.k[i], key)) return obj->dict.v[i];
-    } else if ((obj->t == JV_LIST || obj->t == JV_STR) && (key->t == JV_INT || key->t == JV_BOOL)) {
+    } else if (((obj->t == JV_LIST && !obj->gen) || obj->t == JV_STR) &&
+               (key->t == JV_INT || key->t == JV_BOOL)) {
         long long i = key->t == JV_INT ? key->i : key->b;
         size_t len = obj->t == JV_LIST ? obj->list.n : utf8_len(obj->s.p, obj->s.n);
         if (i < 0) i += (long long)len;
@@ -195,7 +196,7 @@ static int contains(jstate *s, mb_jv *hay, mb_jv *needle) {
             if (jv_equal(hay->dict.k[i], needle)) return 1;
         return 0;
     }
-    if (hay->t == JV_UNDEF) undefined_error(s, hay);
+    if (hay->t == JV_UNDEF) return 0; /* iterates as nothing */
     jfail(s, "argument of type '%s' is not iterable", jv_type_name(hay));
 }
 
@@ -203,8 +204,28 @@ static mb_jv *arith(jstate *s, int op, mb_jv *a, mb_jv *b) {
     mb_jinja_ctx *c = s->c;
     if (a->t == JV_UNDEF) undefined_error(s, a);
     if (b->t == JV_UNDEF) undefined_error(s, b);
+    if (op == '+' && (a->markup || b->markup)) {
+        /* Markup + str escapes the str (markupsafe); the result is Markup. */
+        if (a->t != JV_STR || b->t != JV_STR)
+            jfail(s, "unsupported operand types for +: '%s' and '%s'", jv_type_name(a),
+                  jv_type_name(b));
+        jbuf buf = {0};
+        if (a->markup)
+            jbuf_put(&buf, a->s.p, a->s.n);
+        else
+            jv_html_escape(&buf, a->s.p, a->s.n);
+        if (b->markup)
+            jbuf_put(&buf, b->s.p, b->s.n);
+        else
+            jv_html_escape(&buf, b->s.p, b->s.n);
+        mb_jv *r = mb_jv_str(c, buf.p ? buf.p : "", buf.n);
+        free(buf.p);
+        if (!r) jfail(s, "out of memory");
+        r->markup = 1;
+        return r;
+    }
     if (op == '+' && a->t == JV_STR && b->t == JV_STR) return concat_str(s, a, b);
-    if (op == '+' && a->t == JV_LIST && b->t == JV_LIST) {
+    if (op == '+' && a->t == JV_LIST && b->t == JV_LIST && !a->gen && !b->gen) {
         mb_jv *l = mb_jv_list(c);
         for (size_t i = 0; i < a->list.n; i++)
             mb_jv_list_push(c, l, a->list.v[i]);
@@ -324,11 +345,7 @@ mb_jv *jeval(jstate *s, jframe *f, const jnode *n) {
         mb_jv *d = mb_jv_dict(c);
         for (int i = 0; i + 1 < n->n_kids; i += 2) {
             mb_jv *k = jeval(s, f, n->kids[i]);
-            jbuf kb = {0};
-            jv_str(&kb, k);
-            char *key = jv_strdup(c, kb.p ? kb.p : "", kb.n);
-            free(kb.p);
-            mb_jv_dict_set(c, d, key, jeval(s, f, n->kids[i + 1]));
+            if (jv_dict_put(c, d, k, jeval(s, f, n->kids[i + 1]))) jfail(s, "out of memory");
         }
         return d;
     }

@@ -17,6 +17,12 @@ static mb_jv *str_of(jstate *s, jbuf *b) {
     return v;
 }
 
+/* What jinja2's generator filters (map, select, unique, ...) return. */
+static mb_jv *generator(mb_jv *l) {
+    l->gen = 1;
+    return l;
+}
+
 static mb_jv *to_str(jstate *s, const mb_jv *v) {
     if (v->t == JV_STR) return (mb_jv *)v;
     jbuf b = {0};
@@ -72,8 +78,9 @@ static int is_ws(unsigned char ch) {
     return ch == ' ' || (ch >= '\t' && ch <= '\r') || (ch >= 0x1c && ch <= 0x1f);
 }
 
-/* jinja2's indent: every line but the first (and, with FIRST, it too) gets
- * WIDTH spaces; blank lines only with BLANK. */
+/* jinja2's indent: every line but the first gets WIDTH spaces (or the
+ * string WIDTH), blank lines only with BLANK; with FIRST the first line too
+ * (blank or not). Lines are the text split at newlines. */
 static mb_jv *indent(jstate *s, mb_jv *v, mb_jv *width, mb_jv *first, mb_jv *blank) {
     v = to_str(s, v);
     jbuf pad = {0}, b = {0};
@@ -82,24 +89,19 @@ static mb_jv *indent(jstate *s, mb_jv *v, mb_jv *width, mb_jv *first, mb_jv *bla
     else
         for (long long i = 0; i < (width && width->t == JV_INT ? width->i : 4) && i < 1000; i++)
             jbuf_put(&pad, " ", 1);
+    if (first && jv_truthy(first)) jbuf_put(&b, pad.p, pad.n);
     const char *p = v->s.p, *e = p + v->s.n;
-    int line_no = 0;
-    while (p < e) {
-        const char *q = p;
-        while (q < e && *q != '\n' && *q != '\r')
-            q++;
-        const int blank_line = q == p;
-        if (line_no > 0) jbuf_put(&b, "\n", 1);
-        if ((line_no > 0 || (first && jv_truthy(first))) &&
-            (!blank_line || (blank && jv_truthy(blank))))
-            jbuf_put(&b, pad.p, pad.n);
+    for (int line_no = 0;; line_no++) {
+        const char *q = memchr(p, '\n', (size_t)(e - p));
+        if (!q) q = e;
+        if (line_no > 0) {
+            jbuf_put(&b, "\n", 1);
+            if (q > p || (blank && jv_truthy(blank))) jbuf_put(&b, pad.p, pad.n);
+        }
         jbuf_put(&b, p, (size_t)(q - p));
-        if (q < e && *q == '\r' && q + 1 < e && q[1] == '\n') q++;
-        p = q < e ? q + 1 : q;
-        line_no++;
-        if (p == e && q < e) break; /* a final newline ends the last line */
+        if (q == e) break;
+        p = q + 1;
     }
-    if (line_no == 0 && first && jv_truthy(first)) jbuf_put(&b, pad.p, pad.n);
     free(pad.p);
     return str_of(s, &b);
 }
@@ -108,7 +110,8 @@ static mb_jv *indent(jstate *s, mb_jv *v, mb_jv *width, mb_jv *first, mb_jv *bla
  * its attribute ATTR. */
 static mb_jv *select_items(jstate *s, jframe *f, mb_jv *v, mb_jv **args, int n_args, int by_attr,
                            int keep) {
-    mb_jv *items = jto_list(s, v), *out = mb_jv_list(s->c);
+    /* jinja2 looks only into a true value: none selects nothing. */
+    mb_jv *items = jv_truthy(v) ? jto_list(s, v) : mb_jv_list(s->c), *out = mb_jv_list(s->c);
     if (by_attr && n_args < 1) jfail(s, "selectattr needs an attribute");
     mb_jv *attr = by_attr ? args[0] : NULL;
     mb_jv *test = n_args > by_attr ? args[by_attr] : NULL;
@@ -120,7 +123,7 @@ static mb_jv *select_items(jstate *s, jframe *f, mb_jv *v, mb_jv **args, int n_a
                     : jv_truthy(x);
         if (r == keep) mb_jv_list_push(s->c, out, items->list.v[i]);
     }
-    return out;
+    return generator(out);
 }
 
 static int sort_cmp(jstate *s, mb_jv *a, mb_jv *b, int case_sensitive) {
@@ -165,7 +168,7 @@ static mb_jv *f_join(jstate *s, mb_jv *v, mb_jv *sep, mb_jv *attr) {
 
 static mb_jv *f_map(jstate *s, jframe *f, mb_jv *v, mb_jv **args, int n_pos, const char **kw,
                     int n_kw) {
-    mb_jv *items = jto_list(s, v), *out = mb_jv_list(s->c);
+    mb_jv *items = jv_truthy(v) ? jto_list(s, v) : mb_jv_list(s->c), *out = mb_jv_list(s->c);
     mb_jv *attr = jarg(args, n_pos, kw, n_kw, -1, "attribute");
     mb_jv *dflt = jarg(args, n_pos, kw, n_kw, -1, "default");
     for (size_t i = 0; i < items->list.n; i++) {
@@ -180,7 +183,7 @@ static mb_jv *f_map(jstate *s, jframe *f, mb_jv *v, mb_jv **args, int n_pos, con
         }
         mb_jv_list_push(s->c, out, x);
     }
-    return out;
+    return generator(out);
 }
 
 static mb_jv *f_int(jstate *s, mb_jv *v, mb_jv *dflt) {
@@ -223,6 +226,7 @@ mb_jv *jfilter(jstate *s, jframe *f, const char *name, size_t n, mb_jv *v, mb_jv
     }
     if (!strcmp(t, "length") || !strcmp(t, "count")) {
         if (v->t == JV_STR) return mb_jv_int(c, (long long)utf8_len(v->s.p, v->s.n));
+        if (v->t == JV_LIST && v->gen == 1) jfail(s, "object of type 'generator' has no len()");
         if (v->t == JV_LIST) return mb_jv_int(c, (long long)v->list.n);
         if (v->t == JV_DICT || v->t == JV_NS) return mb_jv_int(c, (long long)v->dict.n);
         if (v->t == JV_UNDEF) return mb_jv_int(c, 0);
@@ -234,8 +238,19 @@ mb_jv *jfilter(jstate *s, jframe *f, const char *name, size_t n, mb_jv *v, mb_jv
     if (!strcmp(t, "safe") || !strcmp(t, "list") || !strcmp(t, "string") || !strcmp(t, "trim") ||
         !strcmp(t, "upper") || !strcmp(t, "lower") || !strcmp(t, "capitalize") ||
         !strcmp(t, "title") || !strcmp(t, "escape") || !strcmp(t, "e") || !strcmp(t, "reverse")) {
-        if (!strcmp(t, "safe")) return v;
-        if (!strcmp(t, "list")) return v->t == JV_LIST ? v : jto_list(s, v);
+        if (!strcmp(t, "safe")) {
+            mb_jv *str = to_str(s, v), *m = mb_jv_str(c, str->s.p, str->s.n);
+            if (!m) jfail(s, "out of memory");
+            m->markup = 1;
+            return m;
+        }
+        if (!strcmp(t, "list")) {
+            if (v->t == JV_LIST && !v->gen) return v;
+            mb_jv *items = jto_list(s, v), *out = mb_jv_list(c);
+            for (size_t i = 0; i < items->list.n; i++)
+                mb_jv_list_push(c, out, items->list.v[i]);
+            return out;
+        }
         if (!strcmp(t, "reverse")) {
             if (v->t == JV_STR) {
                 mb_jv *chars = jto_list(s, v);
@@ -247,7 +262,7 @@ mb_jv *jfilter(jstate *s, jframe *f, const char *name, size_t n, mb_jv *v, mb_jv
             mb_jv *items = jto_list(s, v), *out = mb_jv_list(c);
             for (size_t i = items->list.n; i-- > 0;)
                 mb_jv_list_push(c, out, items->list.v[i]);
-            return out;
+            return generator(out); /* reversed(): an iterator */
         }
         mb_jv *str = to_str(s, v);
         if (!strcmp(t, "string")) return str;
@@ -268,21 +283,12 @@ mb_jv *jfilter(jstate *s, jframe *f, const char *name, size_t n, mb_jv *v, mb_jv
             return mb_jv_str(c, p, (size_t)(e - p));
         }
         if (!strcmp(t, "escape") || !strcmp(t, "e")) {
+            if (str->markup) return str;
             jbuf b = {0};
-            for (size_t i = 0; i < str->s.n; i++) {
-                const char ch = str->s.p[i];
-                const char *rep = ch == '&'    ? "&amp;"
-                                  : ch == '<'  ? "&lt;"
-                                  : ch == '>'  ? "&gt;"
-                                  : ch == '"'  ? "&#34;"
-                                  : ch == '\'' ? "&#39;"
-                                               : NULL;
-                if (rep)
-                    jbuf_puts(&b, rep);
-                else
-                    jbuf_put(&b, &ch, 1);
-            }
-            return str_of(s, &b);
+            jv_html_escape(&b, str->s.p, str->s.n);
+            mb_jv *r = str_of(s, &b);
+            r->markup = 1;
+            return r;
         }
         if (!strcmp(t, "title")) { /* jinja2's title: words split at blanks, -, ( { [ < */
             char *d = jv_strdup(c, str->s.p, str->s.n);
@@ -309,7 +315,7 @@ mb_jv *jfilter(jstate *s, jframe *f, const char *name, size_t n, mb_jv *v, mb_jv
         if (v->t == JV_UNDEF) return mb_jv_list(c);
         if (v->t != JV_DICT && v->t != JV_NS)
             jfail(s, "items: expected a mapping, got %s", jv_type_name(v));
-        return jitems(s, v);
+        return generator(jitems(s, v));
     }
     if (!strcmp(t, "join")) return f_join(s, v, ARG(0, "d"), ARG(1, "attribute"));
     if (!strcmp(t, "map")) return f_map(s, f, v, args, n_pos, kw, n_kw);
@@ -366,7 +372,7 @@ mb_jv *jfilter(jstate *s, jframe *f, const char *name, size_t n, mb_jv *v, mb_jv
                 seen = jv_equal(out->list.v[j], items->list.v[i]);
             if (!seen) mb_jv_list_push(c, out, items->list.v[i]);
         }
-        return out;
+        return generator(out);
     }
     if (!strcmp(t, "sum")) {
         mb_jv *items = jto_list(s, v), *attr = ARG(0, "attribute"), *acc = ARG(1, "start");

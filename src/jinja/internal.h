@@ -57,6 +57,13 @@ struct mb_jv {
         } func;
     };
     const char *undef_name; /* JV_UNDEF: what was looked up, for messages */
+    /* JV_LIST made by a filter that yields (map, select, ...: 1, a generator,
+     * always true, no len(), not JSON) or by a dict's items()/keys()/values()
+     * (2, a view: has len(), not JSON), as Python has them. */
+    unsigned char gen;
+    /* JV_STR marked safe (|safe, |escape): adding a plain string to it
+     * escapes that string, as markupsafe's Markup does. */
+    unsigned char markup;
 };
 
 typedef struct arena_block arena_block;
@@ -72,6 +79,9 @@ mb_jv *jv_float(mb_jinja_ctx *c, double f);
 mb_jv *jv_undef(mb_jinja_ctx *c, const char *name);
 mb_jv *jv_cstr(mb_jinja_ctx *c, const char *s);
 mb_jv *jv_dict_get(const mb_jv *d, const char *key, size_t n);
+/* d[key] = v for any key value (Python's dict: 1 and 1.0 are one key). */
+mb_status jv_dict_put(mb_jinja_ctx *c, mb_jv *d, mb_jv *key, mb_jv *v);
+
 int jv_truthy(const mb_jv *v);
 int jv_equal(const mb_jv *a, const mb_jv *b);
 /* -1, 0, 1; *ok 0 when the types do not order. */
@@ -91,6 +101,8 @@ typedef struct {
 void jbuf_put(jbuf *b, const char *s, size_t n);
 void jbuf_puts(jbuf *b, const char *s);
 void jbuf_printf(jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* markupsafe's escape of S into B. */
+void jv_html_escape(jbuf *b, const char *s, size_t n);
 
 /* Python's str() and repr() of a value; json.dumps. Return 0 when the value
  * cannot be written (json of a macro or undefined). */

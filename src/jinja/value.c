@@ -126,6 +126,20 @@ mb_jv *jv_dict_get(const mb_jv *d, const char *key, size_t n) {
     return NULL;
 }
 
+mb_status jv_dict_put(mb_jinja_ctx *c, mb_jv *d, mb_jv *key, mb_jv *v) {
+    for (size_t i = 0; i < d->dict.n; i++)
+        if (jv_equal(d->dict.k[i], key)) {
+            d->dict.v[i] = v;
+            return MB_OK;
+        }
+    size_t cap = d->dict.cap;
+    if (!grow(c, &d->dict.k, d->dict.n, &cap) || !grow(c, &d->dict.v, d->dict.n, &d->dict.cap))
+        return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
+    d->dict.k[d->dict.n] = key;
+    d->dict.v[d->dict.n++] = v;
+    return MB_OK;
+}
+
 mb_status mb_jv_dict_set(mb_jinja_ctx *c, mb_jv *d, const char *key, mb_jv *v) {
     size_t n = strlen(key);
     for (size_t i = 0; i < d->dict.n; i++) {
@@ -135,14 +149,25 @@ mb_status mb_jv_dict_set(mb_jinja_ctx *c, mb_jv *d, const char *key, mb_jv *v) {
             return MB_OK;
         }
     }
-    size_t cap = d->dict.cap;
     mb_jv *ks = mb_jv_str(c, key, n);
-    if (!ks || !grow(c, &d->dict.k, d->dict.n, &cap) ||
-        !grow(c, &d->dict.v, d->dict.n, &d->dict.cap))
-        return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
-    d->dict.k[d->dict.n] = ks;
-    d->dict.v[d->dict.n++] = v;
-    return MB_OK;
+    if (!ks) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
+    return jv_dict_put(c, d, ks, v);
+}
+
+void jv_html_escape(jbuf *b, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const char ch = s[i];
+        const char *rep = ch == '&'    ? "&amp;"
+                          : ch == '<'  ? "&lt;"
+                          : ch == '>'  ? "&gt;"
+                          : ch == '"'  ? "&#34;"
+                          : ch == '\'' ? "&#39;"
+                                       : NULL;
+        if (rep)
+            jbuf_puts(b, rep);
+        else
+            jbuf_put(b, &ch, 1);
+    }
 }
 
 mb_status mb_jv_dict_merge(mb_jinja_ctx *c, mb_jv *dst, const mb_jv *src) {
@@ -164,7 +189,7 @@ int jv_truthy(const mb_jv *v) {
     case JV_INT: return v->i != 0;
     case JV_FLOAT: return v->f != 0.0;
     case JV_STR: return v->s.n > 0;
-    case JV_LIST: return v->list.n > 0;
+    case JV_LIST: return v->gen == 1 || v->list.n > 0;
     case JV_DICT: return v->dict.n > 0;
     default: return 1;
     }
@@ -188,6 +213,7 @@ int jv_equal(const mb_jv *a, const mb_jv *b) {
         return num(a) == num(b);
     }
     if (a->t != b->t) return 0;
+    if (a->t == JV_LIST && (a->gen || b->gen)) return a == b;
     switch (a->t) {
     case JV_UNDEF:
     case JV_NONE: return 1;
@@ -233,6 +259,7 @@ int jv_compare(const mb_jv *a, const mb_jv *b, int *ok) {
 }
 
 const char *jv_type_name(const mb_jv *v) {
+    if (v->t == JV_LIST && v->gen) return v->gen == 1 ? "generator" : "dict_items";
     static const char *names[] = {"Undefined", "NoneType", "bool",      "int",   "float",   "str",
                                   "list",      "dict",     "Namespace", "Macro", "function"};
     return names[v->t];
@@ -357,6 +384,7 @@ static void str_repr(jbuf *b, const char *s, size_t n) {
 }
 
 int jv_repr(jbuf *b, const mb_jv *v) {
+    if (v->t == JV_LIST && v->gen == 1) return jbuf_puts(b, "<generator object>"), 1;
     switch (v->t) {
     case JV_STR: str_repr(b, v->s.p, v->s.n); return 1;
     case JV_LIST:
@@ -457,6 +485,7 @@ int jv_json(jbuf *b, const mb_jv *v, const json_style *st, int depth) {
         return 1;
     case JV_STR: json_str(b, v->s.p, v->s.n, st->ensure_ascii); return 1;
     case JV_LIST:
+        if (v->gen) return 0; /* a generator or a view is not JSON */
         if (v->list.n == 0) return jbuf_puts(b, "[]"), 1;
         jbuf_put(b, "[", 1);
         for (size_t i = 0; i < v->list.n; i++) {
