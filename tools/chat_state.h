@@ -6,7 +6,7 @@
 #include "matchbox.h"
 
 typedef struct {
-    const char *model, *system, *template_name;
+    const char *model, *system, *template_name, *template_file;
     const char *lora; /* a LoRA adapter, or NULL */
     double lora_scale;
     long n_predict, n_ctx, n_threads;

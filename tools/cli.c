@@ -173,3 +173,52 @@ char *cli_read_all(const char *path, size_t *len) {
     *len = n;
     return buf;
 }
+
+int cli_chat_template_file(mb_model *model, const char *path) {
+    if (!path) return 1;
+    size_t len = 0;
+    char *text = cli_read_all(path, &len);
+    if (!text) return 0;
+    mb_status st = mb_model_set_chat_template(model, text, len);
+    free(text);
+    if (st) return cli_fail(NULL), 0;
+    return 1;
+}
+
+mb_token *cli_chat_prompt(const mb_model *model, const char *override, const char *system,
+                          const char *user, size_t *n_ids, char **text) {
+    mb_chat_message msgs[2];
+    size_t n = 0, need = 0, len = 0;
+    if (system) msgs[n++] = (mb_chat_message){"system", system};
+    msgs[n++] = (mb_chat_message){"user", user};
+    const char *name = NULL;
+    int fallback = 0;
+    if (mb_chat_template_name(model, override, &name, &fallback) != MB_OK)
+        return cli_fail(NULL), NULL;
+    if (fallback)
+        fprintf(stderr, "note: the model has no chat template (tokenizer.chat_template); using "
+                        "ChatML. Choose another with --chat-template NAME or "
+                        "--chat-template-file FILE.\n");
+    mb_chat_apply(model, override, msgs, n, 1, NULL, 0, &need);
+    char *buf = malloc(need + 1);
+    if (!buf || mb_chat_apply(model, override, msgs, n, 1, buf, need + 1, &len) != MB_OK) {
+        cli_fail(buf ? NULL : "out of memory");
+        free(buf);
+        return NULL;
+    }
+    const int add_special = mb_chat_add_special(model, buf, len);
+    *n_ids = 0;
+    mb_tokenize(model, buf, len, add_special, 1, NULL, 0, n_ids);
+    mb_token *ids = malloc((*n_ids + 1) * sizeof *ids);
+    if (!ids || mb_tokenize(model, buf, len, add_special, 1, ids, *n_ids, n_ids) != MB_OK) {
+        cli_fail(ids ? NULL : "out of memory");
+        free(ids);
+        free(buf);
+        return NULL;
+    }
+    if (text)
+        *text = buf;
+    else
+        free(buf);
+    return ids;
+}

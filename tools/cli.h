@@ -35,4 +35,15 @@ extern const char cli_sampling_help[];
 /* Read a whole file or stdin (PATH "-") into a NUL-terminated buffer. */
 char *cli_read_all(const char *path, size_t *len);
 
+/* --chat-template-file PATH (NULL: nothing to do): MODEL renders that Jinja
+ * template instead of its own. 1 on success; 0 after printing the error. */
+int cli_chat_template_file(mb_model *model, const char *path);
+
+/* The conversation "SYSTEM (optional), then USER" rendered with MODEL's
+ * template (or the family OVERRIDE) and tokenized as a chat is (BOS unless
+ * the text starts with it, special tokens parsed). malloc'd ids; NULL after
+ * printing the error. *text (may be NULL) gets the rendered text (free it). */
+mb_token *cli_chat_prompt(const mb_model *model, const char *override, const char *system,
+                          const char *user, size_t *n_ids, char **text);
+
 #endif

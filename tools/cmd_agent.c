@@ -50,6 +50,7 @@ static void agent_usage(FILE *f) {
           "                          escalate when its p(yes) is below P (default: off)\n"
           "  -n, --n-predict N       tokens of the guardian's draft (default 32)\n"
           "  --max-tokens N          tokens the oracle may answer with (default 512)\n"
+          "  --chat-template-file F  the guardian renders the Jinja template in F\n"
           "  -c, --ctx-size N        the guardian's context (default: min(4096, trained))\n"
           "  -t, --threads N         threads (default: physical cores)\n",
           f);
@@ -59,6 +60,7 @@ static void agent_usage(FILE *f) {
 
 typedef struct {
     const char *model, *prompt, *oracle, *oracle_model, *key_env, *budget_state, *audit, *calibrate;
+    const char *template_file; /* --chat-template-file */
     long budget, retries, n_predict, max_tokens, n_ctx, n_threads;
     double timeout, self_check;
     int is_private, private_default, private_if_pii, hard;
@@ -83,6 +85,9 @@ static int parse(int argc, char **argv, agent_opts *o, int *rc) {
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             if (!VALUE()) return 0;
             o->model = v;
+        } else if (!strcmp(a, "--chat-template-file")) {
+            if (!VALUE()) return 0;
+            o->template_file = v;
         } else if (!strcmp(a, "--oracle")) {
             if (!VALUE()) return 0;
             o->oracle = v;
@@ -281,6 +286,7 @@ int cmd_agent(int argc, char **argv) {
         cli_fail(NULL);
         goto done;
     }
+    if (!cli_chat_template_file(model, o.template_file)) goto done;
     as.g.sp = o.sp;
     as.g.n_predict = (int)o.n_predict;
     as.g.low_p = o.th.low_p;

@@ -29,6 +29,7 @@ static void chat_usage(FILE *f) {
           "\n"
           "  -m, --model FILE        model (GGUF)\n"
           "  --system TEXT           system prompt\n"
+          "  --chat-template-file F  render the Jinja template in F instead of the model's\n"
           "  --chat-template NAME    template family instead of the model's own, one of:\n"
           "                          chatml, llama2, llama3, mistral, mistral-v1,\n"
           "                          mistral-tekken, mistral-v7, gemma, phi3\n"
@@ -72,6 +73,9 @@ static int parse(int argc, char **argv, chat_opts *o, int *rc) {
         } else if (!strcmp(a, "--system")) {
             if (!VALUE()) return 0;
             o->system = v;
+        } else if (!strcmp(a, "--chat-template-file")) {
+            if (!VALUE()) return 0;
+            o->template_file = v;
         } else if (!strcmp(a, "--chat-template")) {
             if (!VALUE()) return 0;
             o->template_name = v;
@@ -223,6 +227,10 @@ int cmd_chat(int argc, char **argv) {
     o.mp.verbose = o.verbose;
     mb_model *model = NULL;
     if (mb_model_load(o.model, &o.mp, &model) != MB_OK) return cli_fail(NULL);
+    if (!cli_chat_template_file(model, o.template_file)) {
+        mb_model_free(model);
+        return 1;
+    }
     if (o.lora && mb_model_load_lora(model, o.lora, (float)o.lora_scale) != MB_OK) {
         mb_model_free(model);
         return cli_fail(NULL);

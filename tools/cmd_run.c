@@ -22,6 +22,13 @@ static void run_usage(FILE *f) {
           "  -f, --file FILE         read the prompt from FILE\n"
           "  -n, --n-predict N       tokens to generate (-1: until end of text; default -1)\n"
           "  -c, --ctx-size N        context size (default: min(4096, trained))\n"
+          "  --chat                  the prompt is a user message in the model's chat\n"
+          "                          template (its own Jinja template, as Hugging Face\n"
+          "                          renders it)\n"
+          "  --system TEXT           a system message too (implies --chat)\n"
+          "  --chat-template NAME    a built-in family instead (implies --chat): chatml,\n"
+          "                          llama2, llama3, mistral, ..., or jinja (the model's)\n"
+          "  --chat-template-file F  render the Jinja template in F instead of the file's\n"
           "  --swa-full              windowed layers (Gemma, Mistral-style) keep full caches\n"
           "                          instead of a ring of their window (more memory)\n"
 
@@ -52,6 +59,8 @@ static void run_usage(FILE *f) {
 
 typedef struct {
     const char *model, *prompt, *prompt_file, *logits_out, *lora;
+    const char *system, *chat_template, *chat_template_file; /* --chat: the template's prompt */
+    int chat;
     double lora_scale;
     long n_predict, n_ctx, n_threads;
     int display_prompt, verbose, seed_given, swa_full;
@@ -146,6 +155,17 @@ static int parse(int argc, char **argv, run_opts *o, int *rc) {
             o->verbose = 1;
         } else if (!strcmp(a, "--swa-full")) {
             o->swa_full = 1;
+        } else if (!strcmp(a, "--chat")) {
+            o->chat = 1;
+        } else if (!strcmp(a, "--system")) {
+            if (!VALUE()) return 0;
+            o->system = v, o->chat = 1;
+        } else if (!strcmp(a, "--chat-template")) {
+            if (!VALUE()) return 0;
+            o->chat_template = v, o->chat = 1;
+        } else if (!strcmp(a, "--chat-template-file")) {
+            if (!VALUE()) return 0;
+            o->chat_template_file = v, o->chat = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
             cli_fail("unknown option '%s' (see matchbox run --help)", a);
             return 0;
@@ -227,13 +247,23 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
     mb_sampler *sampler = NULL;
     mb_token *ids = NULL;
     size_t n_ids = 0;
-    if (mb_tokenize(model, prompt, len, 1, 1, NULL, 0, &n_ids) != MB_OK && n_ids == 0)
-        return cli_fail(NULL);
-    ids = malloc((n_ids + 1) * sizeof *ids);
-    if (!ids) return cli_fail("out of memory");
-    if (mb_tokenize(model, prompt, len, 1, 1, ids, n_ids, &n_ids) != MB_OK) {
-        free(ids);
-        return cli_fail(NULL);
+    char *chat_text = NULL;
+    if (o->chat) {
+        char *user = strndup(prompt, len);
+        ids = user ? cli_chat_prompt(model, o->chat_template, o->system, user, &n_ids, &chat_text)
+                   : NULL;
+        free(user);
+        if (!ids) return 1;
+        prompt = chat_text, len = strlen(chat_text);
+    } else {
+        if (mb_tokenize(model, prompt, len, 1, 1, NULL, 0, &n_ids) != MB_OK && n_ids == 0)
+            return cli_fail(NULL);
+        ids = malloc((n_ids + 1) * sizeof *ids);
+        if (!ids) return cli_fail("out of memory");
+        if (mb_tokenize(model, prompt, len, 1, 1, ids, n_ids, &n_ids) != MB_OK) {
+            free(ids);
+            return cli_fail(NULL);
+        }
     }
     int rc = 1;
     run_state rs = {0};
@@ -290,6 +320,7 @@ done:
     mb_sampler_free(sampler);
     mb_session_free(session);
     free(ids);
+    free(chat_text);
     return rc;
 }
 
@@ -317,6 +348,11 @@ int cmd_run(int argc, char **argv) {
         mb_model_free(model);
         free(prompt);
         return cli_fail(NULL);
+    }
+    if (!cli_chat_template_file(model, o.chat_template_file)) {
+        mb_model_free(model);
+        free(prompt);
+        return 1;
     }
     fprintf(stderr, "weights: %s\n",
             mb_model_uses_mmap(model) ? "mmap (page cache)" : "anonymous memory (huge pages)");

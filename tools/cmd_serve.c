@@ -33,6 +33,7 @@ static void serve_usage(FILE *f) {
           "  --api-key KEY           require 'Authorization: Bearer KEY' (default: none;\n"
           "                          $MATCHBOX_API_KEY is read too)\n"
           "  --max-body BYTES        largest request body (default 1048576)\n"
+          "  --chat-template-file F  render the Jinja template in F instead of the model's\n"
           "  --chat-template NAME    template family instead of the model's own\n"
           "  --alias NAME            the model name clients use (default: the file's name\n"
           "                          without .gguf)\n"
@@ -51,7 +52,7 @@ static void serve_usage(FILE *f) {
 }
 
 typedef struct {
-    const char *model, *alias;
+    const char *model, *alias, *template_file;
     long port, slots, queue, max_body, n_ctx, n_threads;
     mb_model_params mp;
     mb_server_params sp;
@@ -88,6 +89,9 @@ static int parse(int argc, char **argv, serve_opts *o, int *rc) {
             o->sp.api_key = v;
         } else if (!strcmp(a, "--max-body")) {
             if (!VALUE() || !cli_int(a, v, 64, 1L << 30, &o->max_body)) return 0;
+        } else if (!strcmp(a, "--chat-template-file")) {
+            if (!VALUE()) return 0;
+            o->template_file = v;
         } else if (!strcmp(a, "--chat-template")) {
             if (!VALUE()) return 0;
             o->sp.chat_template = v;
@@ -180,8 +184,9 @@ int cmd_serve(int argc, char **argv) {
     mb_model *model = NULL;
     mb_server *server = NULL;
     if (mb_model_load(o.model, &o.mp, &model) != MB_OK ||
+        !cli_chat_template_file(model, o.template_file) ||
         mb_server_start(model, &o.sp, &server) != MB_OK) {
-        rc = cli_fail(NULL);
+        rc = model && mb_last_error()[0] ? cli_fail(NULL) : 1;
         mb_model_free(model);
         agent_serve_close(&o.agent);
         free(id);

@@ -31,6 +31,7 @@ static void summarize_usage(FILE *f) {
           "                          endpoint (e.g. http://127.0.0.1:8081/v1)\n"
           "  --oracle-model NAME     the oracle's model name\n"
           "  --oracle-key-env VAR    environment variable holding the oracle's API key\n"
+          "  --chat-template-file F  render the Jinja template in F instead of the model's\n"
           "  --chat-template NAME    template family instead of the model's own\n"
           "  -c, --ctx-size N        context size (default: min(4096, trained))\n"
           "  -t, --threads N         threads (default: physical cores)\n",
@@ -40,7 +41,7 @@ static void summarize_usage(FILE *f) {
 }
 
 typedef struct {
-    const char *model, *file, *oracle, *oracle_model, *key_env, *tmpl;
+    const char *model, *file, *oracle, *oracle_model, *key_env, *tmpl, *tmpl_file;
     long words, n_ctx, n_threads;
     int report, verbose, seed_given;
     mb_model_params mp;
@@ -77,6 +78,9 @@ static int parse(int argc, char **argv, sum_opts *o, int *rc) {
         } else if (!strcmp(a, "--oracle-key-env")) {
             if (!VALUE()) return 0;
             o->key_env = v;
+        } else if (!strcmp(a, "--chat-template-file")) {
+            if (!VALUE()) return 0;
+            o->tmpl_file = v;
         } else if (!strcmp(a, "--chat-template")) {
             if (!VALUE()) return 0;
             o->tmpl = v;
@@ -368,7 +372,7 @@ int cmd_summarize(int argc, char **argv) {
     char *text = cli_read_all(o.file, &len);
     rc = 1;
     if (text && mb_model_load(o.model, &o.mp, &c.model) == MB_OK)
-        rc = summarize_run(&o, &c, text, len);
+        rc = cli_chat_template_file(c.model, o.tmpl_file) ? summarize_run(&o, &c, text, len) : 1;
     else if (text)
         rc = cli_fail(NULL);
     mb_sampler_free(c.sampler);
