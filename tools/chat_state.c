@@ -269,6 +269,12 @@ static int answer(chat_state *c, const char *user, char *text, size_t len, const
     mb_generate_params gp = {
         .n_predict = (int)c->o->n_predict, .on_text = on_text, .on_token = on_token, .user = c};
     mb_generate_stats st;
+    if (c->o->verbose_prompt) {
+        fprintf(stderr, "prompt tokens:");
+        for (size_t i = 0; i < n_ids; i++)
+            fprintf(stderr, " %d", ids[i]);
+        fprintf(stderr, "\n");
+    }
     if (mb_generate(c->s, c->sampler, ids + keep, n_ids - keep, &gp, &st) != MB_OK)
         return cli_fail(NULL);
     fputc('\n', stdout);

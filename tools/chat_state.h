@@ -10,7 +10,7 @@ typedef struct {
     const char *lora; /* a LoRA adapter, or NULL */
     double lora_scale;
     long n_predict, n_ctx, n_threads;
-    int verbose, seed_given, policy_error, swa_full;
+    int verbose, seed_given, policy_error, swa_full, verbose_prompt;
     mb_model_params mp;
     mb_sampler_params sp;
 } chat_opts;

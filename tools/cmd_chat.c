@@ -29,6 +29,8 @@ static void chat_usage(FILE *f) {
           "\n"
           "  -m, --model FILE        model (GGUF)\n"
           "  --system TEXT           system prompt\n"
+          "  --verbose-prompt        print each turn's prompt token ids (all of the\n"
+          "                          conversation's, from position 0) to stderr\n"
           "  --chat-template-file F  render the Jinja template in F instead of the model's\n"
           "  --chat-template NAME    template family instead of the model's own, one of:\n"
           "                          chatml, llama2, llama3, mistral, mistral-v1,\n"
@@ -73,6 +75,8 @@ static int parse(int argc, char **argv, chat_opts *o, int *rc) {
         } else if (!strcmp(a, "--system")) {
             if (!VALUE()) return 0;
             o->system = v;
+        } else if (!strcmp(a, "--verbose-prompt")) {
+            o->verbose_prompt = 1;
         } else if (!strcmp(a, "--chat-template-file")) {
             if (!VALUE()) return 0;
             o->template_file = v;

@@ -33,6 +33,7 @@ static void serve_usage(FILE *f) {
           "  --api-key KEY           require 'Authorization: Bearer KEY' (default: none;\n"
           "                          $MATCHBOX_API_KEY is read too)\n"
           "  --max-body BYTES        largest request body (default 1048576)\n"
+          "  --verbose-prompt        log each chat request's prompt token ids to stderr\n"
           "  --chat-template-file F  render the Jinja template in F instead of the model's\n"
           "  --chat-template NAME    template family instead of the model's own\n"
           "  --alias NAME            the model name clients use (default: the file's name\n"
@@ -89,6 +90,8 @@ static int parse(int argc, char **argv, serve_opts *o, int *rc) {
             o->sp.api_key = v;
         } else if (!strcmp(a, "--max-body")) {
             if (!VALUE() || !cli_int(a, v, 64, 1L << 30, &o->max_body)) return 0;
+        } else if (!strcmp(a, "--verbose-prompt")) {
+            o->sp.verbose_prompt = 1;
         } else if (!strcmp(a, "--chat-template-file")) {
             if (!VALUE()) return 0;
             o->template_file = v;

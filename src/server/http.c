@@ -102,6 +102,18 @@ static mb_token *prompt_tokens(mb_server *s, const mb_server_request *q, size_t 
         MB_OK)
         ids = tokenize(s->model, text, mb_chat_add_special(s->model, text, len), 1, n);
     free(text);
+    if (ids && s->p.verbose_prompt) {
+        /* One write, so that concurrent requests' lines do not interleave. */
+        char *line = malloc(*n * 12 + 32);
+        if (line) {
+            size_t k = (size_t)sprintf(line, "prompt tokens:");
+            for (size_t i = 0; i < *n; i++)
+                k += (size_t)sprintf(line + k, " %d", ids[i]);
+            line[k++] = '\n';
+            fwrite(line, 1, k, stderr);
+            free(line);
+        }
+    }
     return ids;
 }
 

@@ -20,6 +20,7 @@ typedef struct {
     int batch;                 /* batch the slots' decode steps (else each decodes alone) */
     int batch_threads;         /* threads of the batched pass; 0: physical cores */
     int verbose;               /* log each request to stderr */
+    int verbose_prompt;        /* log each request's prompt token ids to stderr */
     /* The agent (docs/AGENT.md): with an oracle, every completion goes
      * through the router (src/server/route.c). NULL: plain serving. */
     const mb_agent_oracle *oracle;
