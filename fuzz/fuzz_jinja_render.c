@@ -27,7 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         mb_jv_list_push(c, msgs, m);
         mb_jv_dict_set(c, vars, "messages", msgs);
     }
-    mb_jinja_limits lim = {.max_output = 1 << 16, .max_steps = 200000, .max_depth = 32,
+    mb_jinja_limits lim = {.max_output = 1 << 16,
+                           .max_steps = 200000,
+                           .max_depth = 32,
+                           .max_memory = 64 << 20,
                            .now = "2026-01-02T03:04:05"};
     char *out = NULL;
     size_t n = 0;

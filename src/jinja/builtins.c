@@ -46,7 +46,7 @@ static mb_jv *g_range(ARGS) {
     (void)kw, (void)n_kw;
     if (st == 0) jfail(s, "range() step must not be zero");
     mb_jv *l = mb_jv_list(s->c);
-    for (long long i = a, n = 0; st > 0 ? i < b : i > b; i += st) {
+    for (long long i = a, n = 0; st > 0 ? i < b : i > b; i = jint_add(s, i, st)) {
         if (++n > 100000) jfail(s, "range too large (more than 100000 items)");
         mb_jv_list_push(s->c, l, mb_jv_int(s->c, i));
     }

@@ -1,6 +1,7 @@
 /* Expressions: names through the scopes, attributes and items as Jinja's
  * sandbox looks them up, Python's operators, calls of macros and
  * functions. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,12 +109,12 @@ static mb_jv *slice(jstate *s, mb_jv *obj, mb_jv **part) {
     slice_range(s, part, len, &a, &b, &st);
     if (obj->t == JV_LIST) {
         mb_jv *out = mb_jv_list(s->c);
-        for (long long i = a; st > 0 ? i < b : i > b; i += st)
+        for (long long i = a; st > 0 ? i < b : i > b; i = jint_add(s, i, st))
             mb_jv_list_push(s->c, out, obj->list.v[i]);
         return out;
     }
     jbuf buf = {0};
-    for (long long i = a; st > 0 ? i < b : i > b; i += st) {
+    for (long long i = a; st > 0 ? i < b : i > b; i += st) { /* |i| <= len: no overflow */
         size_t x = utf8_offset(obj->s.p, obj->s.n, (size_t)i);
         size_t y = utf8_offset(obj->s.p, obj->s.n, (size_t)i + 1);
         jbuf_put(&buf, obj->s.p + x, y - x);
@@ -121,6 +122,23 @@ static mb_jv *slice(jstate *s, mb_jv *obj, mb_jv **part) {
     mb_jv *out = mb_jv_str(s->c, buf.p ? buf.p : "", buf.n);
     free(buf.p);
     return out;
+}
+
+long long jint_add(jstate *s, long long a, long long b) {
+    long long r;
+    if (__builtin_add_overflow(a, b, &r))
+        jfail(s, "integer overflow (matchbox's integers are 64-bit)");
+    return r;
+}
+long long jint_mul(jstate *s, long long a, long long b) {
+    long long r;
+    if (__builtin_mul_overflow(a, b, &r))
+        jfail(s, "integer overflow (matchbox's integers are 64-bit)");
+    return r;
+}
+long long jint_from_double(jstate *s, double d) {
+    if (!(d > -9.2e18 && d < 9.2e18)) jfail(s, "cannot convert %g to a 64-bit integer", d);
+    return (long long)d;
 }
 
 static int is_number(const mb_jv *v) {
@@ -161,17 +179,20 @@ mb_jv *jformat_percent(jstate *s, const mb_jv *fmt, mb_jv *args) {
                    : k == 0           ? args
                                       : NULL;
         k++;
-        if (!v) jfail(s, "not enough arguments for format string");
+        if (!v || !(conv == 'r' || conv == 's' ||
+                    ((conv == 'd' || conv == 'i' || conv == 'f') && is_number(v)))) {
+            free(out.p);
+            if (!v) jfail(s, "not enough arguments for format string");
+            jfail(s, "unsupported format '%%%c' for %s", conv, jv_type_name(v));
+        }
         if (conv == 'r')
             jv_repr(&out, v);
         else if ((conv == 'd' || conv == 'i') && is_number(v))
-            jbuf_printf(&out, "%lld", (long long)as_double(v));
+            jbuf_printf(&out, "%lld", v->t == JV_FLOAT ? jint_from_double(s, v->f) : as_int(v));
         else if (conv == 'f' && is_number(v))
             jbuf_printf(&out, "%f", as_double(v));
-        else if (conv == 's')
-            jv_str(&out, v);
         else
-            jfail(s, "unsupported format '%%%c'", conv);
+            jv_str(&out, v);
     }
     mb_jv *r = mb_jv_str(s->c, out.p ? out.p : "", out.n);
     free(out.p);
@@ -258,9 +279,11 @@ static mb_jv *arith(jstate *s, int op, mb_jv *a, mb_jv *b) {
     const int ints = a->t != JV_FLOAT && b->t != JV_FLOAT;
     const double x = as_double(a), y = as_double(b);
     switch (op) {
-    case '+': return ints ? mb_jv_int(c, as_int(a) + as_int(b)) : jv_float(c, x + y);
-    case '-': return ints ? mb_jv_int(c, as_int(a) - as_int(b)) : jv_float(c, x - y);
-    case '*': return ints ? mb_jv_int(c, as_int(a) * as_int(b)) : jv_float(c, x * y);
+    case '+': return ints ? mb_jv_int(c, jint_add(s, as_int(a), as_int(b))) : jv_float(c, x + y);
+    case '-':
+        return ints ? mb_jv_int(c, jint_add(s, as_int(a), jint_mul(s, -1, as_int(b))))
+                    : jv_float(c, x - y);
+    case '*': return ints ? mb_jv_int(c, jint_mul(s, as_int(a), as_int(b))) : jv_float(c, x * y);
     case '/':
         if (y == 0) jfail(s, "division by zero");
         return jv_float(c, x / y);
@@ -268,6 +291,7 @@ static mb_jv *arith(jstate *s, int op, mb_jv *a, mb_jv *b) {
     case '%': {
         if (y == 0) jfail(s, "integer division or modulo by zero");
         if (ints) {
+            if (as_int(a) == LLONG_MIN && as_int(b) == -1) jfail(s, "integer overflow");
             long long p = as_int(a), q = as_int(b), d = p / q, r = p % q;
             if (r != 0 && ((r < 0) != (q < 0))) d--, r += q;
             return mb_jv_int(c, op == '%' ? r : d);
@@ -279,7 +303,7 @@ static mb_jv *arith(jstate *s, int op, mb_jv *a, mb_jv *b) {
         if (ints && as_int(b) >= 0) {
             long long r = 1, base = as_int(a);
             for (long long k = 0; k < as_int(b) && k < 64; k++)
-                r *= base;
+                r = jint_mul(s, r, base);
             return mb_jv_int(c, r);
         }
         return jv_float(c, pow(x, y));
@@ -379,7 +403,7 @@ mb_jv *jeval(jstate *s, jframe *f, const jnode *n) {
     case N_UNARY: {
         mb_jv *v = jeval(s, f, n->a);
         if (v->t == JV_INT || v->t == JV_BOOL)
-            return mb_jv_int(c, n->op == '-' ? -as_int(v) : as_int(v));
+            return mb_jv_int(c, n->op == '-' ? jint_mul(s, -1, as_int(v)) : as_int(v));
         if (v->t == JV_FLOAT) return jv_float(c, n->op == '-' ? -v->f : v->f);
         jfail(s, "bad operand type for unary %c: '%s'", n->op, jv_type_name(v));
     }

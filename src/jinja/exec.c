@@ -255,6 +255,9 @@ mb_status mb_jinja_render(mb_jinja_ctx *c, const char *tmpl, size_t len, const m
     s->max_steps = limits && limits->max_steps ? limits->max_steps : 20000000;
     s->max_depth = limits && limits->max_depth ? limits->max_depth : 64;
     s->now = limits ? limits->now : NULL;
+    c->used = 0;
+    c->limit = limits && limits->max_memory ? limits->max_memory : (size_t)256 << 20;
+    c->active = s;
     mb_status st = MB_OK;
     int how = setjmp(s->fail);
     if (how == 0) {
@@ -278,6 +281,7 @@ mb_status mb_jinja_render(mb_jinja_ctx *c, const char *tmpl, size_t len, const m
             free(sv->b.p);
         st = mb_errorf(MB_ERR_FORMAT, "%s", s->err);
     }
+    c->active = NULL;
     free(s);
     return st;
 }

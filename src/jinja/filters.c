@@ -158,10 +158,14 @@ static mb_jv *sort(jstate *s, mb_jv *v, mb_jv *reverse, mb_jv *cs, mb_jv *attr,
 
 static mb_jv *f_join(jstate *s, mb_jv *v, mb_jv *sep, mb_jv *attr) {
     mb_jv *items = jto_list(s, v);
+    mb_jv **parts = jv_alloc(s->c, (items->list.n + 1) * sizeof *parts);
+    if (!parts) jfail(s, "out of memory");
+    for (size_t i = 0; i < items->list.n; i++) /* lookups first: they may fail */
+        parts[i] = attr ? attr_path(s, items->list.v[i], attr) : items->list.v[i];
     jbuf b = {0};
     for (size_t i = 0; i < items->list.n; i++) {
         if (i && sep) jv_str(&b, sep);
-        jv_str(&b, attr ? attr_path(s, items->list.v[i], attr) : items->list.v[i]);
+        jv_str(&b, parts[i]);
     }
     return str_of(s, &b);
 }
@@ -190,7 +194,7 @@ static mb_jv *f_int(jstate *s, mb_jv *v, mb_jv *dflt) {
     mb_jinja_ctx *c = s->c;
     if (v->t == JV_INT) return v;
     if (v->t == JV_BOOL) return mb_jv_int(c, v->b);
-    if (v->t == JV_FLOAT) return mb_jv_int(c, (long long)v->f);
+    if (v->t == JV_FLOAT) return mb_jv_int(c, jint_from_double(s, v->f));
     if (v->t == JV_STR) {
         char tmp[64], *end;
         snprintf(tmp, sizeof tmp, "%.*s", (int)(v->s.n < 63 ? v->s.n : 63), v->s.p);
@@ -199,7 +203,7 @@ static mb_jv *f_int(jstate *s, mb_jv *v, mb_jv *dflt) {
             end++;
         if (end != tmp && !*end) return mb_jv_int(c, i);
         double d = strtod(tmp, &end);
-        if (end != tmp && !*end) return mb_jv_int(c, (long long)d);
+        if (end != tmp && !*end) return mb_jv_int(c, jint_from_double(s, d));
     }
     return dflt ? dflt : mb_jv_int(c, 0);
 }
@@ -350,7 +354,7 @@ mb_jv *jfilter(jstate *s, jframe *f, const char *name, size_t n, mb_jv *v, mb_jv
     if (!strcmp(t, "round")) {
         mb_jv *prec = ARG(0, "precision"), *method = ARG(1, "method");
         double x = v->t == JV_FLOAT ? v->f : v->t == JV_INT ? (double)v->i : 0, m = 1;
-        for (long long i = 0; prec && prec->t == JV_INT && i < prec->i; i++)
+        for (long long i = 0; prec && prec->t == JV_INT && i < prec->i && i < 300; i++)
             m *= 10;
         const char *how = method && method->t == JV_STR ? method->s.p : "common";
         double r = !strncmp(how, "floor", 5)  ? floor(x * m) / m
@@ -382,7 +386,7 @@ mb_jv *jfilter(jstate *s, jframe *f, const char *name, size_t n, mb_jv *v, mb_jv
             int ints = acc->t == JV_INT && x->t == JV_INT;
             if ((acc->t != JV_INT && acc->t != JV_FLOAT) || (x->t != JV_INT && x->t != JV_FLOAT))
                 jfail(s, "sum: items must be numbers");
-            acc = ints ? mb_jv_int(c, acc->i + x->i)
+            acc = ints ? mb_jv_int(c, jint_add(s, acc->i, x->i))
                        : jv_float(c, (acc->t == JV_INT ? (double)acc->i : acc->f) +
                                          (x->t == JV_INT ? (double)x->i : x->f));
         }

@@ -70,6 +70,8 @@ typedef struct arena_block arena_block;
 struct mb_jinja_ctx {
     arena_block *blocks;
     mb_jv undef, none, t, f;
+    size_t used, limit;    /* arena bytes, and the render's cap on them */
+    struct jstate *active; /* the render in progress: allocation failures end it */
 };
 
 void *jv_alloc(mb_jinja_ctx *c, size_t n);
@@ -184,7 +186,7 @@ struct jframe {
     mb_jv *vars; /* a dict */
 };
 
-typedef struct {
+typedef struct jstate {
     mb_jinja_ctx *c;
     jmp_buf fail;
     char err[512];
@@ -231,6 +233,10 @@ mb_jv *jarg(mb_jv **args, int n_pos, const char **kw, int n_kw, int i, const cha
 /* A string value as a C string view; fails unless it is a string. */
 void jwant_str(jstate *s, const mb_jv *v, const char *what);
 mb_jv *jto_list(jstate *s, mb_jv *v); /* iterate: list, tuple, dict keys, string chars */
+/* Integers are 64-bit (Python's are unbounded): past that, an error. */
+long long jint_add(jstate *s, long long a, long long b);
+long long jint_mul(jstate *s, long long a, long long b);
+long long jint_from_double(jstate *s, double d);
 mb_jv *jcase(jstate *s, const mb_jv *v, int mode); /* 0 lower, 1 upper, 2 str.title, 3 capitalize */
 mb_jv *jreplace(jstate *s, const mb_jv *v, const mb_jv *old, const mb_jv *new_, long long count);
 mb_jv *jitems(jstate *s, const mb_jv *d);                         /* [[key, value], ...] */

@@ -23,7 +23,8 @@ typedef struct mb_jv mb_jv; /* a value: none, bool, int, float, string, list, di
 typedef struct {
     size_t max_output; /* bytes of output (0: 8 MiB) */
     long max_steps;    /* expression and statement evaluations (0: 20 million) */
-    int max_depth;     /* nested macro calls, includes of blocks, parse depth (0: 64) */
+    int max_depth;     /* nested macro calls (0: 64) */
+    size_t max_memory; /* bytes of values the render may create (0: 256 MiB) */
     /* The time strftime_now formats, as "YYYY-MM-DDTHH:MM:SS" (local, naive);
      * NULL: the current local time. */
     const char *now;

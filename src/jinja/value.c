@@ -21,8 +21,14 @@ void *jv_alloc(mb_jinja_ctx *c, size_t n) {
     arena_block *b = c->blocks;
     if (!b || b->cap - b->used < n) {
         size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+        /* During a render, running out ends it with a message; the values
+         * built before it (the variables) are not capped. */
+        if (c->active && c->limit && c->used + cap > c->limit)
+            jfail(c->active, "the template needs more than %zu MiB of values", c->limit >> 20);
         arena_block *nb = malloc(sizeof *nb + cap);
+        if (!nb && c->active) jfail(c->active, "out of memory");
         if (!nb) return NULL;
+        c->used += cap;
         nb->next = c->blocks, nb->used = 0, nb->cap = cap;
         c->blocks = b = nb;
     }
