@@ -436,6 +436,7 @@ mb_jv *jitems(jstate *s, const mb_jv *d) {
         mb_jv *pair = mb_jv_list(s->c);
         mb_jv_list_push(s->c, pair, d->dict.k[i]);
         mb_jv_list_push(s->c, pair, d->dict.v[i]);
+        pair->tuple = 1;
         mb_jv_list_push(s->c, l, pair);
     }
     return l;

@@ -363,6 +363,7 @@ mb_jv *jeval(jstate *s, jframe *f, const jnode *n) {
         mb_jv *l = mb_jv_list(c);
         for (int i = 0; i < n->n_kids; i++)
             mb_jv_list_push(c, l, jeval(s, f, n->kids[i]));
+        l->tuple = n->t == N_TUPLE;
         return l;
     }
     case N_DICTLIT: {

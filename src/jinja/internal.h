@@ -64,6 +64,7 @@ struct mb_jv {
     /* JV_STR marked safe (|safe, |escape): adding a plain string to it
      * escapes that string, as markupsafe's Markup does. */
     unsigned char markup;
+    unsigned char tuple; /* JV_LIST that Python has as a tuple: repr (a, b) */
 };
 
 typedef struct arena_block arena_block;

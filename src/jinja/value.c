@@ -394,12 +394,13 @@ int jv_repr(jbuf *b, const mb_jv *v) {
     switch (v->t) {
     case JV_STR: str_repr(b, v->s.p, v->s.n); return 1;
     case JV_LIST:
-        jbuf_put(b, "[", 1);
+        jbuf_put(b, v->tuple ? "(" : "[", 1);
         for (size_t i = 0; i < v->list.n; i++) {
             if (i) jbuf_put(b, ", ", 2);
             jv_repr(b, v->list.v[i]);
         }
-        jbuf_put(b, "]", 1);
+        if (v->tuple && v->list.n == 1) jbuf_put(b, ",", 1);
+        jbuf_put(b, v->tuple ? ")" : "]", 1);
         return 1;
     case JV_DICT:
         jbuf_put(b, "{", 1);
