@@ -361,6 +361,17 @@ static void test_bad_offsets(void) {
     mb_gguf *g = NULL;
     CHECK_OK(parse_copy(b.p, b.n, &g));
     free(b.p);
+    /* general.alignment 1 lets data start anywhere: of four consecutive
+     * offsets, the three that would put F32 values off a 4-byte boundary
+     * (read through float pointers: undefined behaviour) are refused. */
+    int refused = 0;
+    for (uint64_t off = 0; off < 4; off++) {
+        b = one_tensor(1, ne, MB_TYPE_F32, off, 1, 8192);
+        mb_status st = parse_copy(b.p, b.n, &g);
+        refused += st == MB_ERR_FORMAT && strstr(mb_last_error(), "not aligned to the 4 bytes");
+        free(b.p);
+    }
+    CHECK_EQ_INT(refused, 3);
 }
 
 static void test_bad_alignment(void) {

@@ -115,6 +115,9 @@ static void check_prompt(const golden_case *c, const char *dir, const char *prom
         }
         if (k + 1 < n_steps) CHECK_OK(mb_session_eval(s, &steps[k].id, 1));
     }
+    /* A near-tie may excuse a flipped argmax, but not many: two steps at most. */
+    CHECK_MSG(near_ties <= 2, "%s/%s: %d steps excused as near-ties (at most 2)", c->ref,
+              prompt_name, near_ties);
     printf("%s/%s: %d/%d steps agree on top-1 (%d near-ties), worst logit error %.2e of range\n",
            c->ref, prompt_name, agree, n_steps, near_ties, worst_rel);
 

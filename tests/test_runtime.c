@@ -234,6 +234,18 @@ static void test_cached_prefix(mb_model *m) {
     mb_session_free(s);
 }
 
+/* An adapter loaded after a session exists would be skipped by it: refused,
+ * with the reason; once the sessions are gone it is the file that decides. */
+static void test_lora_after_session(mb_model *m) {
+    mb_session *s = NULL;
+    CHECK_OK(mb_session_new(m, NULL, &s));
+    CHECK(mb_model_load_lora(m, "/nonexistent/adapter.gguf", 1.0f) == MB_ERR_INVALID_ARG);
+    CHECK_MSG(strstr(mb_last_error(), "before creating sessions") != NULL, "%s", mb_last_error());
+    mb_session_free(s);
+    CHECK(mb_model_load_lora(m, "/nonexistent/adapter.gguf", 1.0f) != MB_OK);
+    CHECK(strstr(mb_last_error(), "before creating sessions") == NULL);
+}
+
 int main(void) {
     mb_model *m = tiny_model(MB_TYPE_F32, "tiny-f32");
     if (!m) return mbt_finish();
@@ -245,6 +257,7 @@ int main(void) {
     test_default_context(m);
     test_seed_reproducible(m);
     test_cached_prefix(m);
+    test_lora_after_session(m);
     mb_model_free(m);
     /* Quantized weights go through the 8-bit activation path. */
     mb_model *q = tiny_model(MB_TYPE_Q8_0, "tiny-q8");

@@ -9,6 +9,11 @@ int mbt_passed, mbt_failed;
 
 int mbt_finish(void) {
     printf("%d passed, %d failed\n", mbt_passed, mbt_failed);
+    /* A test that checked nothing proved nothing: that is a failure. */
+    if (mbt_passed + mbt_failed == 0) {
+        printf("FAIL: the test made no check\n");
+        return 1;
+    }
     return mbt_failed == 0 ? 0 : 1;
 }
 

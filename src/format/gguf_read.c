@@ -236,8 +236,21 @@ static mb_status refuse_split(const mb_gguf *g) {
                                          "(llama-gguf-split --merge FIRST-SPLIT.gguf MERGED.gguf)");
 }
 
-/* Tensor data must lie inside the file, on the alignment. Vocab-only files
- * (no tensors) may end before the aligned data start. */
+/* The alignment the type's blocks need when read through typed pointers:
+ * the largest power of two (up to 8) dividing its block bytes (F32 4, F16
+ * and the fp16-scaled blocks 2, Q8_K 4). */
+static uint64_t natural_alignment(uint32_t type) {
+    const mb_type_traits *tt = mb_type_get(type);
+    uint64_t a = 1;
+    while (tt && a < 8 && tt->type_size % (a * 2) == 0)
+        a *= 2;
+    return a;
+}
+
+/* Tensor data must lie inside the file, on the alignment, and on its type's
+ * natural alignment (a file with general.alignment 1 may put it anywhere;
+ * the file is mapped or read at a page boundary, so file offsets decide).
+ * Vocab-only files (no tensors) may end before the aligned data start. */
 static mb_status place_tensors(mb_gguf *g, uint64_t end_of_infos) {
     if (!mb_align_u64(end_of_infos, g->alignment, &g->data_offset))
         return mb_errorf(MB_ERR_FORMAT, "data section offset overflows");
@@ -259,6 +272,14 @@ static mb_status place_tensors(mb_gguf *g, uint64_t end_of_infos) {
                              "size %llu",
                              t->name, (unsigned long long)start, (unsigned long long)t->nbytes,
                              (unsigned long long)g->map.size);
+        const uint64_t need = natural_alignment(t->type);
+        if (start % need != 0)
+            return mb_errorf(MB_ERR_FORMAT,
+                             "tensor '%.200s': data at file offset %llu is not aligned to the %llu "
+                             "bytes its type %s needs (general.alignment is %llu); save the file "
+                             "with the default alignment of 32",
+                             t->name, (unsigned long long)start, (unsigned long long)need,
+                             mb_type_name(t->type), (unsigned long long)g->alignment);
         t->data = g->map.data + start;
     }
     return MB_OK;

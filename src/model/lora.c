@@ -205,5 +205,11 @@ mb_status mb_model_load_lora(mb_model *m, const char *path, float scale) {
         return mb_errorf(MB_ERR_INVALID_ARG, "%s: the model was loaded vocab-only", path);
     if (m->lora)
         return mb_errorf(MB_ERR_INVALID_ARG, "%s: the model already has a LoRA adapter", path);
+    /* Sessions plan their buffers for the model as it was: an adapter they
+     * did not plan for would be silently skipped by them. */
+    if (m->n_users > 0)
+        return mb_errorf(MB_ERR_INVALID_ARG,
+                         "%s: load the adapter before creating sessions (%d exist for this model)",
+                         path, (int)m->n_users);
     return mb_lora_load(m, path, scale, &m->lora);
 }

@@ -40,6 +40,13 @@ static mb_status load(mb_model *m, const char *path, const mb_model_params *p) {
         return mb_errorf(MB_ERR_FORMAT, "the file has no tensors (a vocab-only file?)");
     if ((st = mb_vocab_load_pre(m->gguf, p->tokenizer_pre, &m->vocab))) return st;
     m->hp.n_vocab = mb_vocab_n_tokens(m->vocab);
+    /* Generation holds a piece buffer of this size (no allocation per token). */
+    for (mb_token id = 0; id < m->hp.n_vocab; id++) {
+        size_t n = 0;
+        mb_vocab_token_to_piece(m->vocab, id, 0, NULL, 0, &n);
+        if (n > m->max_piece) m->max_piece = n;
+    }
+    mb_error_clear();
     const mb_gguf_tensor *emb = mb_gguf_find_tensor(m->gguf, "token_embd.weight");
     if (emb && emb->n_dims >= 2 && emb->ne[1] != (uint64_t)m->hp.n_vocab)
         return mb_errorf(MB_ERR_FORMAT,

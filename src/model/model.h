@@ -83,6 +83,8 @@ struct mb_model {
     mb_matrix *expert_mats; /* [layer][gate, up, down][expert] */
     float *owned_vectors;   /* norm weights stored in non-F32 types, converted */
     char *chat_template;    /* mb_model_set_chat_template's text, or NULL */
+    size_t max_piece;       /* the longest token's text (render_special off), bytes */
+    _Atomic int n_users;    /* sessions and batches made from it: LoRA must come first */
     size_t chat_template_len;
     uint64_t weight_bytes;
     int is_mmap;

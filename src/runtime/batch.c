@@ -18,7 +18,7 @@
 #include "runtime/session.h"
 
 struct mb_batch {
-    const mb_model *model;
+    mb_model *model; /* counted in model->n_users */
     mb_threadpool *pool;
     int max, n_ctx;
     /* Workspace of max rows: only the buffers, never a KV cache. */
@@ -32,6 +32,7 @@ enum { BATCH_MAX = 256 };
 
 void mb_batch_free(mb_batch *b) {
     if (!b) return;
+    if (b->model) b->model->n_users--;
     mb_forward_state_free(b->ws);
     free(b->logits);
     mb_threadpool_free(b->pool);
@@ -49,6 +50,7 @@ mb_status mb_batch_new(mb_model *model, int max_sessions, int n_ctx, int n_threa
     mb_batch *b = calloc(1, sizeof *b);
     if (!b) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     b->model = model;
+    model->n_users++; /* LoRA adapters must be loaded before */
     b->max = max_sessions;
     b->n_ctx = n_ctx;
     mb_status st = mb_threadpool_new(n_threads, &b->pool);

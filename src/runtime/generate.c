@@ -1,85 +1,13 @@
 /* The generation loop: prefill, then sample / stream / feed until an
  * end-of-generation token, a stop string, the token limit or a full context.
- *
- * Text goes out through a holdback buffer: bytes are released only when they
- * end on a whole UTF-8 character and cannot be the start of a stop string, so
- * the caller never sees half a character or part of a stop string. */
+ * Text goes out through the text stream (text_stream.h). */
 #include <string.h>
 
 #include "core/error.h"
 #include "core/timer.h"
 #include "matchbox.h"
 #include "runtime/session.h"
-#include "tokenizer/utf8_stream.h"
-
-enum { PENDING_CAP = 4096, PIECE_CAP = 256 };
-
-typedef struct {
-    mb_utf8_stream utf8; /* holds back a character split across tokens */
-    char buf[PENDING_CAP];
-    size_t len;
-    const char *const *stop;
-    mb_text_cb on_text;
-    void *user;
-    int cancelled;
-} text_out;
-
-/* Bytes at the end of the pending text that a stop string could begin with. */
-static size_t stop_holdback(const text_out *o) {
-    size_t hold = 0;
-    for (const char *const *st = o->stop; st && *st; st++) {
-        size_t sl = strlen(*st);
-        for (size_t k = sl > 1 ? sl - 1 : 0; k > hold; k--)
-            if (k <= o->len && memcmp(o->buf + o->len - k, *st, k) == 0) {
-                hold = k;
-                break;
-            }
-    }
-    return hold;
-}
-
-static void emit(text_out *o, size_t n) {
-    if (n == 0) return;
-    if (o->on_text && !o->cancelled && o->on_text(o->buf, n, o->user)) o->cancelled = 1;
-    memmove(o->buf, o->buf + n, o->len - n);
-    o->len -= n;
-}
-
-/* Append whole characters; returns 1 if a stop string now appears (the text
- * before it has been emitted). */
-static int text_append(text_out *o, const char *text, size_t n) {
-    if (o->len + n > PENDING_CAP) emit(o, o->len); /* pathological: flush */
-    memcpy(o->buf + o->len, text, n);
-    o->len += n;
-    for (const char *const *st = o->stop; st && *st; st++) {
-        size_t sl = strlen(*st);
-        if (sl == 0 || sl > o->len) continue;
-        for (size_t at = 0; at + sl <= o->len; at++)
-            if (memcmp(o->buf + at, *st, sl) == 0) {
-                emit(o, at);
-                o->len = 0;
-                return 1;
-            }
-    }
-    emit(o, o->len - stop_holdback(o));
-    return 0;
-}
-
-static int text_push(text_out *o, const char *piece, size_t n) {
-    char whole[PIECE_CAP + 4];
-    size_t n_whole = 0;
-    if (n > PIECE_CAP) n = PIECE_CAP;
-    mb_utf8_stream_push(&o->utf8, piece, n, whole, sizeof whole, &n_whole);
-    return text_append(o, whole, n_whole);
-}
-
-/* End of generation: release an unfinished character as is, then the rest. */
-static void text_finish(text_out *o, int stopped) {
-    char tail[4];
-    size_t n = mb_utf8_stream_flush(&o->utf8, tail);
-    if (!stopped && n > 0) text_append(o, tail, n);
-    emit(o, o->len);
-}
+#include "runtime/text_stream.h"
 
 mb_status mb_generate(mb_session *s, mb_sampler *sampler, const mb_token *prompt, size_t n_prompt,
                       const mb_generate_params *params, mb_generate_stats *stats) {
@@ -89,6 +17,10 @@ mb_status mb_generate(mb_session *s, mb_sampler *sampler, const mb_token *prompt
     const mb_model *m = s->model;
     int n_ctx = mb_session_n_ctx(s), n_vocab = mb_model_n_vocab(m);
     if (n_prompt == 0) return mb_errorf(MB_ERR_INVALID_ARG, "the prompt is empty");
+    for (const char *const *stop = params->stop; stop && *stop; stop++)
+        if (strlen(*stop) >= MB_TEXT_MAX_STOP)
+            return mb_errorf(MB_ERR_INVALID_ARG, "a stop string of %zu bytes (at most %d)",
+                             strlen(*stop), MB_TEXT_MAX_STOP - 1);
     const size_t cached = params->n_cached;
     if (cached && (cached >= n_prompt || (size_t)s->n_past != cached))
         return mb_errorf(MB_ERR_INVALID_ARG,
@@ -108,8 +40,8 @@ mb_status mb_generate(mb_session *s, mb_sampler *sampler, const mb_token *prompt
     st->n_prompt = (int)n_prompt;
     st->n_cached = (int)cached;
     st->prefill_seconds = mb_now() - t0;
-    text_out out = {.stop = params->stop, .on_text = params->on_text, .user = params->user};
-    mb_utf8_stream_init(&out.utf8);
+    mb_text_stream out;
+    mb_text_stream_init(&out, params->stop, params->on_text, params->user);
     double t1 = mb_now();
     while (params->n_predict < 0 || st->n_generated < params->n_predict) {
         const float *logits = mb_session_logits(s);
@@ -124,10 +56,10 @@ mb_status mb_generate(mb_session *s, mb_sampler *sampler, const mb_token *prompt
         }
         mb_sampler_accept(sampler, id);
         st->n_generated++;
-        char piece[PIECE_CAP];
         size_t n_piece = 0;
-        if (mb_token_to_piece(m, id, 0, piece, sizeof piece, &n_piece) != MB_OK) n_piece = 0;
-        if (text_push(&out, piece, n_piece)) {
+        if ((status = mb_token_to_piece(m, id, 0, s->piece, s->piece_cap, &n_piece)))
+            return mb_error_prefix(status, "the text of token %d", id);
+        if (mb_text_stream_push(&out, s->piece, n_piece)) {
             st->stopped_by = 2;
             break;
         }
@@ -142,7 +74,7 @@ mb_status mb_generate(mb_session *s, mb_sampler *sampler, const mb_token *prompt
         }
         if ((status = mb_session_eval(s, &id, 1))) return status;
     }
-    text_finish(&out, st->stopped_by == 2);
+    mb_text_stream_finish(&out, st->stopped_by == 2);
     st->decode_seconds = mb_now() - t1;
     return MB_OK;
 }

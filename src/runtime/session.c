@@ -60,6 +60,13 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
     if (!s) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     s->model = model;
     s->verbose = p.verbose;
+    model->n_users++;
+    s->counted = 1;
+    s->piece_cap = model->max_piece > 256 ? model->max_piece : 256;
+    if (!(s->piece = malloc(s->piece_cap + 1))) {
+        mb_session_free(s);
+        return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
+    }
     mb_status st = mb_threadpool_new(n_threads, &s->pool);
     if (!st) st = mb_forward_state_new(model, n_ctx, n_batch, n_threads, p.swa_full, &s->fwd);
     if (!st && !(s->history = malloc((size_t)n_ctx * sizeof *s->history)))
@@ -77,6 +84,8 @@ void mb_session_free(mb_session *s) {
     mb_forward_state_free(s->fwd);
     mb_threadpool_free(s->pool);
     free(s->history);
+    free(s->piece);
+    if (s->counted) s->model->n_users--;
     free(s);
 }
 

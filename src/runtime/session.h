@@ -12,7 +12,10 @@ struct mb_session {
     int n_past;
     mb_token *history; /* [n_ctx] the tokens at positions 0..n_past-1 */
     int verbose;
-    long n_replayed; /* tokens re-evaluated by rewinds past a ring (tests read it) */
+    long n_replayed;  /* tokens re-evaluated by rewinds past a ring (tests read it) */
+    char *piece;      /* [piece_cap + 1]: a token's text during generation */
+    size_t piece_cap; /* the model's longest token text (at least 256) */
+    int counted;      /* counted in model->n_users */
     /* Set by mb_session_set_decode_hook (runtime/batch.h): single-token
      * evaluations go through it, so a scheduler can batch sessions. */
     mb_status (*decode_hook)(void *ctx, struct mb_session *s, mb_token id);

@@ -6,6 +6,7 @@
 #include "server/batcher.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "core/error.h"
@@ -20,6 +21,7 @@ struct mb_batcher {
     mb_session **sessions;
     mb_token *ids;
     unsigned long long steps, rows;
+    char error[256]; /* the last failed step's message, for every slot in it */
 };
 
 /* Run the step for every seat waiting. Called with the lock held. */
@@ -29,6 +31,8 @@ static void run_step(mb_batcher *b) {
         b->ids[i] = b->waiting[i]->id;
     }
     mb_status st = mb_batch_decode(b->batch, b->sessions, b->ids, b->n_wait);
+    /* The message is this thread's; the slots that waited read it here. */
+    if (st) snprintf(b->error, sizeof b->error, "%s", mb_last_error());
     for (int i = 0; i < b->n_wait; i++)
         b->waiting[i]->status = st;
     b->steps++;
@@ -55,6 +59,7 @@ static mb_status on_decode(void *ctx, mb_session *s, mb_token id) {
         while (b->steps == step)
             pthread_cond_wait(&b->stepped, &b->mu);
     mb_status st = seat->status;
+    if (st) mb_errorf(st, "%s", b->error); /* this slot's thread reports the step's error */
     pthread_mutex_unlock(&b->mu);
     return st;
 }
