@@ -521,6 +521,15 @@ static const jtok *close_tag(parser *p) {
     return next(p);
 }
 
+/* "%}", a body up to "{% END %}", and that tag: most blocks end so. */
+static jnode *block_body(parser *p, const char *end) {
+    end_tag(p);
+    jnode *body = parse_body(p, &end, 1);
+    close_tag(p);
+    end_tag(p);
+    return body;
+}
+
 static void names(parser *p, vec *out) {
     do {
         if (is_op(cur(p), ',')) next(p);
@@ -578,7 +587,6 @@ static jnode *parse_for(parser *p, int line) {
 }
 
 static jnode *parse_set(parser *p, int line) {
-    static const char *const ends[] = {"endset"};
     jnode *n = node(p, N_SET, line);
     vec t = {0};
     names(p, &t);
@@ -599,10 +607,7 @@ static jnode *parse_set(parser *p, int line) {
     jnode *hole = node(p, N_LIT, line); /* block set: the body's text, filtered */
     n->b = parse_filters(p, hole);
     n->c = hole;
-    end_tag(p);
-    n->body = parse_body(p, ends, 1);
-    close_tag(p);
-    end_tag(p);
+    n->body = block_body(p, "endset");
     return n;
 }
 
@@ -626,9 +631,6 @@ static void parse_params(parser *p, jnode *n) {
 }
 
 static jnode *parse_statement(parser *p) {
-    static const char *const end_macro[] = {"endmacro"}, *const end_call[] = {"endcall"},
-                             *const end_filter[] = {"endfilter"},
-                             *const end_gen[] = {"endgeneration"};
     const jtok *t = next(p);
     const int line = t->line;
     p->s->line = line;
@@ -646,10 +648,7 @@ static jnode *parse_statement(parser *p) {
         if (name->type != T_NAME) perr(p, "expected the macro's name");
         n->name = name_of(p, name), n->name_len = name->n;
         parse_params(p, n);
-        end_tag(p);
-        n->body = parse_body(p, end_macro, 1);
-        close_tag(p);
-        end_tag(p);
+        n->body = block_body(p, "endmacro");
         return n;
     }
     if (is_name(t, "call")) {
@@ -657,10 +656,7 @@ static jnode *parse_statement(parser *p) {
         if (is_op(cur(p), '(')) parse_params(p, n);
         n->a = parse_expr(p, 1);
         if (n->a->t != N_CALL) perr(p, "expected a call");
-        end_tag(p);
-        n->body = parse_body(p, end_call, 1);
-        close_tag(p);
-        end_tag(p);
+        n->body = block_body(p, "endcall");
         return n;
     }
     if (is_name(t, "filter")) {
@@ -674,18 +670,11 @@ static jnode *parse_statement(parser *p) {
         if (is_op(cur(p), '(')) next(p), parse_args(p, first);
         n->a = parse_filters(p, first);
         n->c = hole;
-        end_tag(p);
-        n->body = parse_body(p, end_filter, 1);
-        close_tag(p);
-        end_tag(p);
+        n->body = block_body(p, "endfilter");
         return n;
     }
     if (is_name(t, "generation")) { /* Hugging Face's assistant mask: the body as it is */
-        end_tag(p);
-        jnode *body = parse_body(p, end_gen, 1);
-        close_tag(p);
-        end_tag(p);
-        return body;
+        return block_body(p, "endgeneration");
     }
     if (is_name(t, "include") || is_name(t, "import") || is_name(t, "extends") ||
         is_name(t, "from") || is_name(t, "block"))
