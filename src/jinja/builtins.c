@@ -407,26 +407,18 @@ static mb_jv *m_is(jstate *s, const mb_jv *v, int (*pred)(int), int need_cased) 
     }
     return mb_jv_bool(s->c, need_cased ? cased : any);
 }
-static mb_jv *m_isdigit(ARGS) {
-    (void)args, (void)n_pos, (void)kw, (void)n_kw;
-    return m_is(s, self, isdigit, 0);
-}
-static mb_jv *m_isalpha(ARGS) {
-    (void)args, (void)n_pos, (void)kw, (void)n_kw;
-    return m_is(s, self, isalpha, 0);
-}
-static mb_jv *m_isspace(ARGS) {
-    (void)args, (void)n_pos, (void)kw, (void)n_kw;
-    return m_is(s, self, isspace, 0);
-}
-static mb_jv *m_islower(ARGS) {
-    (void)args, (void)n_pos, (void)kw, (void)n_kw;
-    return m_is(s, self, islower, 1);
-}
-static mb_jv *m_isupper(ARGS) {
-    (void)args, (void)n_pos, (void)kw, (void)n_kw;
-    return m_is(s, self, isupper, 1);
-}
+/* str.isdigit() and its kind, one line each. */
+#define IS_METHOD(name, pred, cased)                                                               \
+    static mb_jv *m_##name(ARGS) {                                                                 \
+        (void)args, (void)n_pos, (void)kw, (void)n_kw;                                             \
+        return m_is(s, self, pred, cased);                                                         \
+    }
+IS_METHOD(isdigit, isdigit, 0)
+IS_METHOD(isalpha, isalpha, 0)
+IS_METHOD(isspace, isspace, 0)
+IS_METHOD(islower, islower, 1)
+IS_METHOD(isupper, isupper, 1)
+#undef IS_METHOD
 
 /* ---- dict and list methods ---------------------------------------------- */
 
