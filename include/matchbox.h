@@ -64,7 +64,8 @@ void mb_model_free(mb_model *model);
 /* Apply the LoRA adapter at PATH (GGUF: general.type "adapter", adapter.type
  * "lora"; docs/TRAINING.md) to MODEL: every adapted projection adds
  * SCALE * (alpha / r) * B (A x). Sessions created afterwards use it; call it
- * before mb_session_new. One adapter per model; it is checked against the
+ * before mb_session_new (while sessions or batches of the model exist it is
+ * refused with MB_ERR_INVALID_ARG: they could not use it). One adapter per model; it is checked against the
  * model (architecture, tensor names, shapes) and refused with a message. */
 mb_status mb_model_load_lora(mb_model *model, const char *path, float scale);
 
