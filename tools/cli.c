@@ -1,14 +1,19 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "format/outfile.h"
 
 int cli_fail(const char *fmt, ...) {
     fputs("error: ", stderr);
@@ -67,12 +72,49 @@ const char cli_sampling_help[] =
     "  --frequency-penalty F   (default 0)\n"
     "  -s, --seed N            random seed (default: random, printed)\n";
 
-static int float_flag(int argc, char **argv, int *i, float *out) {
-    const char *flag = argv[*i], *v = cli_value(argc, argv, i);
-    double d;
-    if (!v || !cli_float(flag, v, &d)) return -1;
-    *out = (float)d;
+/* The sampling flags with a number, where in the parameters each goes, and
+ * the values that make sense (LO excluded when LO_OPEN). */
+static const struct {
+    const char *flag;
+    size_t offset;
+    double lo, hi;
+    int lo_open;
+    const char *range;
+} float_flags[] = {
+    {"--temp", offsetof(mb_sampler_params, temperature), 0, FLT_MAX, 0, "0 (greedy) or more"},
+    {"--top-p", offsetof(mb_sampler_params, top_p), 0, 1, 0, "between 0 and 1"},
+    {"--min-p", offsetof(mb_sampler_params, min_p), 0, 1, 0, "between 0 and 1"},
+    {"--repeat-penalty", offsetof(mb_sampler_params, repeat_penalty), 0, FLT_MAX, 1,
+     "more than 0 (1: off)"},
+    {"--presence-penalty", offsetof(mb_sampler_params, presence_penalty), -FLT_MAX, FLT_MAX, 0,
+     "a number"},
+    {"--frequency-penalty", offsetof(mb_sampler_params, frequency_penalty), -FLT_MAX, FLT_MAX, 0,
+     "a number"},
+};
+
+int cli_float_in(const char *flag, const char *s, double lo, double hi, int lo_open,
+                 const char *range, double *out) {
+    if (!cli_float(flag, s, out)) return 0;
+    if (*out < lo || *out > hi || (lo_open && *out == lo)) {
+        cli_fail("%s %s: must be %s", flag, s, range);
+        return 0;
+    }
     return 1;
+}
+
+/* A float_flags entry at argv[*i]: 1 (stored), -1 (error printed), 0 (none). */
+static int float_flag(int argc, char **argv, int *i, mb_sampler_params *sp) {
+    for (size_t k = 0; k < sizeof float_flags / sizeof *float_flags; k++) {
+        if (strcmp(argv[*i], float_flags[k].flag)) continue;
+        const char *v = cli_value(argc, argv, i);
+        double d;
+        if (!v || !cli_float_in(float_flags[k].flag, v, float_flags[k].lo, float_flags[k].hi,
+                                float_flags[k].lo_open, float_flags[k].range, &d))
+            return -1;
+        *(float *)((char *)sp + float_flags[k].offset) = (float)d;
+        return 1;
+    }
+    return 0;
 }
 
 static int int_flag(int argc, char **argv, int *i, long hi, long *out) {
@@ -83,13 +125,8 @@ static int int_flag(int argc, char **argv, int *i, long hi, long *out) {
 int cli_sampling_flag(int argc, char **argv, int *i, mb_sampler_params *sp, int *seed_given) {
     const char *a = argv[*i];
     long l = 0;
-    int r;
-    if (!strcmp(a, "--temp")) return float_flag(argc, argv, i, &sp->temperature);
-    if (!strcmp(a, "--top-p")) return float_flag(argc, argv, i, &sp->top_p);
-    if (!strcmp(a, "--min-p")) return float_flag(argc, argv, i, &sp->min_p);
-    if (!strcmp(a, "--repeat-penalty")) return float_flag(argc, argv, i, &sp->repeat_penalty);
-    if (!strcmp(a, "--presence-penalty")) return float_flag(argc, argv, i, &sp->presence_penalty);
-    if (!strcmp(a, "--frequency-penalty")) return float_flag(argc, argv, i, &sp->frequency_penalty);
+    int r = float_flag(argc, argv, i, sp);
+    if (r) return r;
     if (!strcmp(a, "--top-k")) {
         if ((r = int_flag(argc, argv, i, 1 << 30, &l)) == 1) sp->top_k = (int)l;
         return r;
@@ -136,7 +173,8 @@ const char *cli_default_model(void) {
 
 int cli_looks_like_model(const char *arg) {
     size_t n = strlen(arg);
-    return (n > 5 && strcmp(arg + n - 5, ".gguf") == 0) || is_file(arg);
+    struct stat st;
+    return (n > 5 && strcmp(arg + n - 5, ".gguf") == 0) || stat(arg, &st) == 0;
 }
 
 char *cli_read_all(const char *path, size_t *len) {
@@ -221,4 +259,28 @@ mb_token *cli_chat_prompt(const mb_model *model, const char *override, const cha
     else
         free(buf);
     return ids;
+}
+
+int cli_check_output(const char *path) {
+    if (mb_outfile_check(path) != MB_OK) return cli_fail(NULL), 0;
+    mb_outfile_sweep(path, stderr);
+    return 1;
+}
+
+static void on_stop_signal(int sig) {
+    mb_outfile_unlink_all();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void cli_cleanup_on_signals(void) {
+    const int sigs[] = {SIGINT, SIGTERM};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+        struct sigaction sa, old;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_stop_signal;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+    }
 }

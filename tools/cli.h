@@ -14,6 +14,10 @@ int cli_int(const char *flag, const char *s, long lo, long hi, long *out);
 int cli_float(const char *flag, const char *s, double *out);
 /* The value after FLAG at argv[*i]; advances *i. NULL (and an error) if missing. */
 const char *cli_value(int argc, char **argv, int *i);
+/* cli_float, then LO <= value <= HI (LO itself excluded when LO_OPEN); the
+ * error says the value must be RANGE ("between 0 and 1"). */
+int cli_float_in(const char *flag, const char *s, double lo, double hi, int lo_open,
+                 const char *range, double *out);
 
 /* The model to use when none is named: $MATCHBOX_MODEL, then the cache
  * directory ($XDG_CACHE_HOME or ~/.cache)/matchbox/models/default.gguf, then
@@ -21,16 +25,31 @@ const char *cli_value(int argc, char **argv, int *i);
  * one. */
 const char *cli_default_model(void);
 
-/* True if ARG names a model file rather than a prompt. */
+/* True if ARG names a model file rather than a prompt: it ends in .gguf or
+ * exists (a directory, device or FIFO too, so that loading it says what it
+ * is instead of taking it for a prompt). */
 int cli_looks_like_model(const char *arg);
 
 /* Parse one sampling flag at argv[*i] (--temp, --top-k, --top-p, --min-p,
  * --repeat-penalty, --repeat-last-n, --presence-penalty, --frequency-penalty,
- * -s/--seed) into SP, advancing *i past its value. Returns 1 if it was one,
- * 0 if argv[*i] is no sampling flag, -1 after printing an error. */
+ * -s/--seed) into SP, advancing *i past its value. Values that make no sense
+ * (a negative temperature, top-p or min-p outside 0..1, a repeat penalty of 0
+ * or less) are refused. Returns 1 if it was one, 0 if argv[*i] is no sampling
+ * flag, -1 after printing an error. */
 int cli_sampling_flag(int argc, char **argv, int *i, mb_sampler_params *sp, int *seed_given);
 /* The sampling flags' help lines, as cli_sampling_flag parses them. */
 extern const char cli_sampling_help[];
+
+/* An output file the command will write (a model, logits, statistics):
+ * refuse, before any work, a PATH that is an existing directory, device, FIFO
+ * or socket, or whose directory is missing or not writable; then remove the
+ * temporaries of PATH that earlier, ended runs left (and report others).
+ * 1 if PATH will do; 0 after printing the error. */
+int cli_check_output(const char *path);
+
+/* SIGINT and SIGTERM (unless ignored) remove the temporaries of the outputs
+ * being written, then end the process as the signal would. */
+void cli_cleanup_on_signals(void);
 
 /* Read a whole file or stdin (PATH "-") into a NUL-terminated buffer. */
 char *cli_read_all(const char *path, size_t *len);

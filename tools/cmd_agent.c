@@ -3,6 +3,7 @@
  * input is longer than its context, or when the request is marked hard;
  * private requests never leave (docs/AGENT.md). Who answered and why goes
  * to stderr; the answer to stdout. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,6 +227,22 @@ static int answer(agent_state *as, const char *prompt) {
     return 0;
 }
 
+/* One prompt per line of stdin, however long the line; 0 if all answered. */
+static int answer_lines(agent_state *as) {
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    for (ssize_t n; (n = getline(&line, &cap, stdin)) >= 0;) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        if (n == 0) continue;
+        if (answer(as, line)) rc = 1;
+    }
+    if (ferror(stdin)) rc = cli_fail("reading stdin: %s", strerror(errno));
+    free(line);
+    return rc;
+}
+
 static char *default_state_path(void) {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     char dir[4096];
@@ -303,13 +320,7 @@ int cmd_agent(int argc, char **argv) {
         rc = answer(&as, o.prompt);
         goto done;
     }
-    char line[65536];
-    rc = 0;
-    while (fgets(line, sizeof line, stdin)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (!*line) continue;
-        if (answer(&as, line)) rc = 1;
-    }
+    rc = answer_lines(&as);
 done:
     agent_guardian_close(&as.g);
     mb_oracle_free(as.ao.oracle);

@@ -25,6 +25,7 @@ static void usage(void) {
 static int convert(int argc, char **argv, int i) {
     if (argc - i != 2) return cli_fail("--convert needs IN and OUT");
     mb_imatrix *im = NULL;
+    if (!cli_check_output(argv[i + 1])) return 1;
     if (mb_imatrix_read(argv[i], &im) != MB_OK) return cli_fail(NULL);
     const int rc = mb_imatrix_write(im, argv[i + 1]) != MB_OK ? cli_fail(NULL) : 0;
     if (!rc) fprintf(stderr, "%s -> %s: %d entries\n", argv[i], argv[i + 1], im->n);
@@ -128,6 +129,7 @@ int cmd_calibrate(int argc, char **argv) {
         }
     }
     if (!model_path || !text_path) return cli_fail("need MODEL and TEXT_FILE (see --help)");
+    if (!cli_check_output(out)) return 1;
     size_t len = 0;
     char *text = cli_read_all(text_path, &len);
     if (!text) return 1;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "format/llama2c.h"
 
@@ -56,6 +57,7 @@ int cmd_convert(int argc, char **argv) {
         return 1;
     }
 
+    if (!cli_check_output(out)) return 1;
     mb_llama2c_convert_params params = {.name = name};
     mb_llama2c_convert_stats stats;
     if (mb_llama2c_convert(in, tokenizer, out, &params, &stats) != MB_OK) {

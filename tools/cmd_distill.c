@@ -44,10 +44,14 @@ int cmd_distill(int argc, char **argv) {
         } else if (!strcmp(a, "--student")) {
             if (!(config = cli_value(argc, argv, &i))) return 1;
         } else if (!strcmp(a, "--temp")) {
-            if (!(v = cli_value(argc, argv, &i)) || !cli_float(a, v, &f)) return 1;
+            if (!(v = cli_value(argc, argv, &i)) ||
+                !cli_float_in(a, v, 0, 1e6, 1, "more than 0", &f))
+                return 1;
             p.temperature = (float)f;
         } else if (!strcmp(a, "--alpha")) {
-            if (!(v = cli_value(argc, argv, &i)) || !cli_float(a, v, &f)) return 1;
+            if (!(v = cli_value(argc, argv, &i)) ||
+                !cli_float_in(a, v, 0, 1, 0, "between 0 and 1", &f))
+                return 1;
             p.alpha = (float)f;
         } else if (!strcmp(a, "--topk")) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 0, 1 << 20, &n)) return 1;

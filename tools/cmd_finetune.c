@@ -101,6 +101,7 @@ int cmd_finetune(int argc, char **argv) {
         usage();
         return 1;
     }
+    if (!cli_check_output(run.out_path)) return 1;
     if (mb_lora_targets_parse(targets, &run.targets) != MB_OK) return cli_fail(NULL);
     run.rank = (int)rank;
     if (run.alpha < 0) run.alpha = (float)rank;

@@ -41,6 +41,7 @@ int cmd_lora_merge(int argc, char **argv) {
         usage();
         return 1;
     }
+    if (!cli_check_output(out)) return 1;
     int n_merged = 0, n_f16 = 0;
     if (mb_lora_merge(pos[0], pos[1], (float)scale, out, &n_merged, &n_f16) != MB_OK)
         return cli_fail(NULL);

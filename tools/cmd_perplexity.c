@@ -91,6 +91,7 @@ int cmd_perplexity(int argc, char **argv) {
         p.kld_base_read = base;
     else
         p.kld_base_write = base;
+    if (p.kld_base_write && !cli_check_output(p.kld_base_write)) return 1;
     size_t len = 0;
     char *text = cli_read_all(text_path, &len);
     if (!text) return 1;

@@ -136,6 +136,7 @@ static int run_quantize(int argc, char **argv, mb_quant_overrides *ov) {
     if (n_pos < 3) return cli_fail("need IN OUT TYPE (see matchbox quantize --help)");
     if (!mb_quant_preset_find(pos[2]))
         return cli_fail("unknown type '%s'; valid types: %s", pos[2], mb_quant_preset_names());
+    if (!cli_check_output(pos[1])) return 1;
     p.progress = quiet ? NULL : stderr;
     /* --smooth with --calib TEXT (and no method): calibrate here. */
     const int calib_here = p.smooth_alpha > 0 && !imatrix_path && mo.calib &&

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "format/outfile.h"
 #include "matchbox.h"
 
 static void run_usage(FILE *f) {
@@ -32,17 +33,10 @@ static void run_usage(FILE *f) {
           "  --swa-full              windowed layers (Gemma, Mistral-style) keep full caches\n"
           "                          instead of a ring of their window (more memory)\n"
 
-          "  -t, --threads N         threads (default: physical cores)\n"
-          "  --temp T                temperature (0: greedy; default 0.8)\n"
-          "  --top-k N               keep the N most likely tokens (0: off; default 40)\n"
-          "  --top-p P               nucleus sampling (1: off; default 0.95)\n"
-          "  --min-p P               drop tokens below P x the top probability (default 0.05)\n"
-          "  --repeat-penalty F      penalize repeated tokens (1: off; default 1)\n"
-          "  --repeat-last-n N       window the penalties look at (default 64)\n"
-          "  --presence-penalty F    (default 0)\n"
-          "  --frequency-penalty F   (default 0)\n"
-          "  -s, --seed N            random seed (default: random, printed)\n"
-          "  -r, --stop TEXT         stop when TEXT is generated (repeatable)\n"
+          "  -t, --threads N         threads (default: physical cores)\n",
+          f);
+    fputs(cli_sampling_help, f);
+    fputs("  -r, --stop TEXT         stop when TEXT is generated (repeatable)\n"
           "  --no-display-prompt     print only the generated text\n"
           "  --logits-out FILE       write the float32 logits of every step (n_vocab each)\n"
           "  --no-mmap               read the weights into anonymous memory (huge pages)\n"
@@ -77,8 +71,9 @@ static int parse(int argc, char **argv, run_opts *o, int *rc) {
     int n_pos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
-        long l;
-        double d;
+        int r = cli_sampling_flag(argc, argv, &i, &o->sp, &o->seed_given);
+        if (r < 0) return 0;
+        if (r > 0) continue;
 #define VALUE() ((v = cli_value(argc, argv, &i)) != NULL)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             run_usage(stdout);
@@ -99,34 +94,6 @@ static int parse(int argc, char **argv, run_opts *o, int *rc) {
             if (!VALUE() || !cli_int(a, v, 0, 1 << 24, &o->n_ctx)) return 0;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!VALUE() || !cli_int(a, v, 1, 1024, &o->n_threads)) return 0;
-        } else if (!strcmp(a, "--temp")) {
-            if (!VALUE() || !cli_float(a, v, &d)) return 0;
-            o->sp.temperature = (float)d;
-        } else if (!strcmp(a, "--top-k")) {
-            if (!VALUE() || !cli_int(a, v, 0, 1 << 30, &l)) return 0;
-            o->sp.top_k = (int)l;
-        } else if (!strcmp(a, "--top-p")) {
-            if (!VALUE() || !cli_float(a, v, &d)) return 0;
-            o->sp.top_p = (float)d;
-        } else if (!strcmp(a, "--min-p")) {
-            if (!VALUE() || !cli_float(a, v, &d)) return 0;
-            o->sp.min_p = (float)d;
-        } else if (!strcmp(a, "--repeat-penalty")) {
-            if (!VALUE() || !cli_float(a, v, &d)) return 0;
-            o->sp.repeat_penalty = (float)d;
-        } else if (!strcmp(a, "--repeat-last-n")) {
-            if (!VALUE() || !cli_int(a, v, 0, 1 << 20, &l)) return 0;
-            o->sp.repeat_last_n = (int)l;
-        } else if (!strcmp(a, "--presence-penalty")) {
-            if (!VALUE() || !cli_float(a, v, &d)) return 0;
-            o->sp.presence_penalty = (float)d;
-        } else if (!strcmp(a, "--frequency-penalty")) {
-            if (!VALUE() || !cli_float(a, v, &d)) return 0;
-            o->sp.frequency_penalty = (float)d;
-        } else if (!strcmp(a, "-s") || !strcmp(a, "--seed")) {
-            if (!VALUE() || !cli_int(a, v, 0, 0x7fffffffffffffffL, &l)) return 0;
-            o->sp.seed = (uint64_t)l;
-            o->seed_given = 1;
         } else if (!strcmp(a, "-r") || !strcmp(a, "--stop")) {
             if (!VALUE()) return 0;
             if (o->n_stop == 16) return cli_fail("at most 16 stop strings"), 0;
@@ -186,6 +153,7 @@ static int parse(int argc, char **argv, run_opts *o, int *rc) {
     }
     if (n_pos > next) return cli_fail("unexpected argument '%s'", positional[next]), 0;
     if (!o->model && !(o->model = cli_default_model())) return 0;
+    if (o->logits_out && !cli_check_output(o->logits_out)) return 0;
     return 1;
 }
 
@@ -227,14 +195,20 @@ static char *load_prompt(const run_opts *o, size_t *len) {
 
 /* The logits file is written to a temporary name and renamed at the end, so
  * an interrupted run leaves no partial file under the requested name. */
-static FILE *open_logits(const char *path, char *tmp, size_t cap) {
-    snprintf(tmp, cap, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        cli_fail("%s: cannot create a temporary file next to it", path);
-        return NULL;
+static FILE *open_logits(const char *path, char **tmp) {
+    int fd = mb_outfile_create(path, tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        if (fd < 0) {
+            cli_fail(NULL);
+        } else {
+            cli_fail("%s: cannot write a temporary file next to it", path);
+            close(fd);
+        }
+        mb_outfile_discard(*tmp);
+        *tmp = NULL;
     }
-    return fdopen(fd, "wb");
+    return f;
 }
 
 static int generate(const run_opts *o, mb_model *model, const char *prompt, size_t len) {
@@ -267,13 +241,13 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
     }
     int rc = 1;
     run_state rs = {0};
-    char tmp[4096] = "";
+    char *tmp = NULL;
     if (mb_session_new(model, &ssp, &session) != MB_OK ||
         mb_sampler_new(&o->sp, mb_model_n_vocab(model), &sampler) != MB_OK) {
         cli_fail(NULL);
         goto done;
     }
-    if (o->logits_out && !(rs.logits = open_logits(o->logits_out, tmp, sizeof tmp))) goto done;
+    if (o->logits_out && !(rs.logits = open_logits(o->logits_out, &tmp))) goto done;
     const char *stop[17];
     for (int i = 0; i < o->n_stop; i++)
         stop[i] = o->stop[i];
@@ -288,9 +262,9 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
         fflush(stdout);
     }
     mb_generate_stats st;
-    signal(SIGINT, on_sigint);
+    void (*prev)(int) = signal(SIGINT, on_sigint);
     mb_status status = mb_generate(session, sampler, ids, n_ids, &gp, &st);
-    signal(SIGINT, SIG_DFL);
+    signal(SIGINT, prev == SIG_ERR ? SIG_DFL : prev);
     fputc('\n', stdout);
     if (status != MB_OK) {
         cli_fail(NULL);
@@ -300,11 +274,17 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
         int bad = rs.failed | (fflush(rs.logits) != 0) | (fsync(fileno(rs.logits)) != 0);
         bad |= fclose(rs.logits) != 0;
         rs.logits = NULL;
-        if (bad || rename(tmp, o->logits_out) != 0) {
+        char *done_tmp = tmp;
+        tmp = NULL;
+        if (bad) {
+            mb_outfile_discard(done_tmp);
             cli_fail("%s: writing the logits failed", o->logits_out);
             goto done;
         }
-        tmp[0] = '\0';
+        if (mb_outfile_commit(done_tmp, o->logits_out) != MB_OK) {
+            cli_fail(NULL);
+            goto done;
+        }
     }
     fprintf(stderr,
             "\nprefill: %d tokens in %.3f s (%.1f tok/s) | decode: %d tokens in %.3f s "
@@ -316,7 +296,7 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
     rc = 0;
 done:
     if (rs.logits) fclose(rs.logits);
-    if (tmp[0]) unlink(tmp);
+    mb_outfile_discard(tmp);
     mb_sampler_free(sampler);
     mb_session_free(session);
     free(ids);

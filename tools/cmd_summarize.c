@@ -2,6 +2,7 @@
  * model's context by map-reduce (src/agent/summarize.h). One session serves
  * every call, its cache cleared before each, so memory stays that of one
  * context. With --oracle, only the final merge goes out, redacted. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -347,6 +348,13 @@ static int summarize_run(sum_opts *o, sum_ctx *c, const char *text, size_t len) 
     return 0;
 }
 
+/* TEXT holds nothing but white space (or nothing at all). */
+static int is_blank(const char *text, size_t len) {
+    for (size_t i = 0; i < len; i++)
+        if (!isspace((unsigned char)text[i])) return 0;
+    return 1;
+}
+
 int cmd_summarize(int argc, char **argv) {
     sum_opts o = {.words = 100};
     o.mp = mb_model_default_params();
@@ -370,6 +378,12 @@ int cmd_summarize(int argc, char **argv) {
     }
     size_t len = 0;
     char *text = cli_read_all(o.file, &len);
+    if (text && is_blank(text, len)) {
+        cli_fail("%s: the text is empty%s; there is nothing to summarize",
+                 strcmp(o.file, "-") ? o.file : "stdin", len ? " (only white space)" : "");
+        free(text);
+        text = NULL;
+    }
     rc = 1;
     if (text && mb_model_load(o.model, &o.mp, &c.model) == MB_OK)
         rc = cli_chat_template_file(c.model, o.tmpl_file) ? summarize_run(&o, &c, text, len) : 1;

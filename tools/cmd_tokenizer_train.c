@@ -47,6 +47,7 @@ int cmd_tokenizer_train(int argc, char **argv) {
         usage();
         return 1;
     }
+    if (!cli_check_output(out)) return 1;
     size_t len = 0;
     char *text = cli_read_all(corpus, &len);
     if (!text) return 1;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "matchbox.h"
 
@@ -50,6 +51,8 @@ int main(int argc, char **argv) {
         printf("matchbox %s (kernels: %s)\n", MB_VERSION, mb_kernels_name());
         return 0;
     }
+    /* A command stopped by a signal leaves no temporary output behind. */
+    cli_cleanup_on_signals();
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "error: unknown command '%s'\n", argv[1]);

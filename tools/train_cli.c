@@ -71,7 +71,17 @@ int train_cli_flag(int argc, char **argv, int *i, train_cli *t) {
     return 1;
 }
 
+/* The model and the checkpoints the run will write (train_cli.h). */
+static int check_outputs(const mb_train_run *run) {
+    char ckpt[4096];
+    if (!cli_check_output(run->out_path)) return 0;
+    if ((size_t)snprintf(ckpt, sizeof ckpt, "%s.ckpt.gguf", run->out_path) >= sizeof ckpt)
+        return cli_fail("-o %s: the name is too long", run->out_path), 0;
+    return cli_check_output(run->ckpt_path ? run->ckpt_path : ckpt);
+}
+
 int train_cli_finish(train_cli *t, const char *config_path) {
+    if (!check_outputs(&t->run)) return 1;
     if ((config_path && mb_train_config_load(&t->c, config_path) != MB_OK) ||
         mb_train_config_parse(&t->c, t->sets, "--set") != MB_OK)
         return cli_fail(NULL);

@@ -29,14 +29,26 @@ static mb_status read_whole(int fd, uint8_t *dst, uint64_t size, const char *pat
     return MB_OK;
 }
 
+static const char *kind_of(mode_t m) {
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISSOCK(m) ? "a socket"
+                         : "not a file";
+}
+
 mb_status mb_file_map_open(mb_file_map *map, const char *path, int use_mmap, int use_mlock) {
     memset(map, 0, sizeof *map);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st = {0};
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return mb_errorf(MB_ERR_IO, "%s: not a regular file (%s)", path, kind_of(st.st_mode));
+    /* Non-blocking, so that a FIFO is refused instead of waiting for a writer. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return mb_errorf(MB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return mb_errorf(MB_ERR_IO, "%s: not a regular file", path);
+        return mb_errorf(MB_ERR_IO, "%s: not a regular file (%s)", path, kind_of(st.st_mode));
     }
     uint64_t size = (uint64_t)st.st_size;
     mb_status status = MB_OK;

@@ -20,6 +20,7 @@
 #include "core/checked.h"
 #include "core/error.h"
 #include "eval/perplexity.h"
+#include "format/outfile.h"
 #include "tensor/types.h"
 
 static const char MAGIC[8] = {'M', 'B', 'K', 'L', 'D', 'L', 'P', '1'};
@@ -61,16 +62,13 @@ mb_status mb_kld_create(const char *path, int n_ctx, int n_vocab, int n_chunks,
     mb_kld_file *k;
     mb_status st = new_file(path, n_vocab, &k);
     if (st) return st;
-    size_t len = strlen(path) + sizeof ".tmp.XXXXXX";
     int fd = -1;
-    if ((k->tmp = malloc(len))) {
-        snprintf(k->tmp, len, "%s.tmp.XXXXXX", path);
-        fd = mkstemp(k->tmp);
-        if (fd >= 0) (void)fchmod(fd, 0644); /* mkstemp makes 0600 */
-    }
-    if (fd < 0 || !(k->f = fdopen(fd, "wb"))) {
-        st = mb_errorf(MB_ERR_IO, "%s: cannot create a temporary file: %s", path, strerror(errno));
-        if (fd >= 0) close(fd);
+    if ((st = mb_outfile_check(path)) == MB_OK && (fd = mb_outfile_create(path, &k->tmp)) >= 0 &&
+        !(k->f = fdopen(fd, "wb")))
+        st = mb_errorf(MB_ERR_IO, "%s: cannot open a temporary file: %s", path, strerror(errno));
+    if (fd < 0 && st == MB_OK) st = MB_ERR_IO; /* mb_outfile_create set the message */
+    if (st != MB_OK) {
+        if (fd >= 0 && !k->f) close(fd);
         mb_kld_close(k);
         return st;
     }
@@ -150,18 +148,21 @@ mb_status mb_kld_commit(mb_kld_file *k) {
     int bad = fflush(k->f) != 0 || fsync(fileno(k->f)) != 0;
     bad |= fclose(k->f) != 0;
     k->f = NULL;
-    if (bad || rename(k->tmp, k->path) != 0)
-        return mb_errorf(MB_ERR_IO, "%s: cannot finish writing: %s", k->path, strerror(errno));
-    free(k->tmp);
+    char *tmp = k->tmp;
     k->tmp = NULL;
-    return MB_OK;
+    if (bad) {
+        mb_status st =
+            mb_errorf(MB_ERR_IO, "%s: cannot finish writing: %s", k->path, strerror(errno));
+        mb_outfile_discard(tmp);
+        return st;
+    }
+    return mb_outfile_commit(tmp, k->path);
 }
 
 void mb_kld_close(mb_kld_file *k) {
     if (!k) return;
     if (k->f) fclose(k->f);
-    if (k->tmp) unlink(k->tmp);
-    free(k->tmp);
+    mb_outfile_discard(k->tmp);
     free(k->path);
     free(k->row);
     free(k);

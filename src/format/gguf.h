@@ -143,8 +143,9 @@ mb_status mb_gguf_writer_add_tensor_cb(mb_gguf_writer *w, const char *name, uint
                                        uint32_t n_dims, const uint64_t *ne,
                                        mb_gguf_tensor_fill_fn fill, void *user);
 /* Write version 3 with general.alignment (default 32) to PATH atomically: a
- * temp file in the same directory, fsync, rename. On failure PATH is untouched
- * and the temp file removed. */
+ * temp file in the same directory, fsync, rename (format/outfile.h). A PATH
+ * that exists and is no regular file is refused first. On failure PATH is
+ * untouched and the temp file removed. */
 mb_status mb_gguf_writer_write(mb_gguf_writer *w, const char *path);
 
 #endif

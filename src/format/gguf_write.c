@@ -1,18 +1,18 @@
 /* GGUF writer: collects metadata (owned copies) and tensors (referenced),
  * then writes version 3 atomically — a temp file in the target's directory,
- * every write checked, fsync, rename — so a failed run never leaves a
- * half-written model at PATH. */
+ * every write checked, fsync, rename (format/outfile.h) — so a failed run
+ * never leaves a half-written model at PATH, and a PATH that is a device,
+ * FIFO or directory is refused before anything is written. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <fcntl.h>
 
 #include "core/checked.h"
 #include "core/error.h"
 #include "format/gguf_internal.h"
+#include "format/outfile.h"
 #include "tensor/types.h"
 
 typedef struct {
@@ -408,41 +408,14 @@ static void put_all(sink *s, const mb_gguf_writer *w) {
     }
 }
 
-/* fsync the directory so the rename itself survives a crash; best effort,
- * since some file systems refuse to fsync directories. */
-static void sync_dir_of(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return;
-    (void)fsync(fd);
-    close(fd);
-}
-
 mb_status mb_gguf_writer_write(mb_gguf_writer *w, const char *path) {
     if (!w || !path || !*path) return mb_errorf(MB_ERR_INVALID_ARG, "gguf writer: no output path");
     mb_status st = assign_offsets(w);
     if (st != MB_OK) return st;
-    size_t tmp_len = strlen(path) + sizeof ".tmp.XXXXXX";
-    char *tmp = malloc(tmp_len);
-    if (!tmp) return mb_errorf(MB_ERR_NO_MEMORY, "%s: cannot allocate a temp name", path);
-    snprintf(tmp, tmp_len, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        st = mb_errorf(MB_ERR_IO, "%s: cannot create temporary file %s: %s", path, tmp,
-                       strerror(errno));
-        free(tmp);
-        return st;
-    }
-    /* mkstemp makes 0600; keep an existing file's mode, else the usual 0644. */
-    struct stat old;
-    (void)fchmod(fd, stat(path, &old) == 0 ? (old.st_mode & 07777) : 0644);
+    if ((st = mb_outfile_check(path)) != MB_OK) return st;
+    char *tmp = NULL;
+    int fd = mb_outfile_create(path, &tmp);
+    if (fd < 0) return MB_ERR_IO;
     FILE *f = fdopen(fd, "wb");
     if (!f) {
         st = mb_errorf(MB_ERR_IO, "%s: fdopen failed: %s", tmp, strerror(errno));
@@ -466,15 +439,8 @@ mb_status mb_gguf_writer_write(mb_gguf_writer *w, const char *path) {
                        (unsigned long long)s.written, strerror(s.err));
         goto fail;
     }
-    if (rename(tmp, path) != 0) {
-        st = mb_errorf(MB_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    sync_dir_of(path);
-    free(tmp);
-    return MB_OK;
+    return mb_outfile_commit(tmp, path);
 fail:
-    unlink(tmp);
-    free(tmp);
+    mb_outfile_discard(tmp);
     return st;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "format/outfile.h"
 #include "quantize/imatrix.h"
 #include "quantize/imatrix_internal.h"
 
@@ -146,31 +147,28 @@ static int write_entries(FILE *f, const mb_imatrix *im, const mb_imatrix_entry *
 }
 
 mb_status mb_imatrix_write_dat(const mb_imatrix *im, const char *path) {
-    const size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
     const mb_imatrix_entry **s = mb_imatrix_sorted(im);
-    if (!tmp || !s) {
-        free(tmp);
-        free(s);
-        return mb_errorf(MB_ERR_NO_MEMORY, "out of memory writing %s", path);
-    }
-    snprintf(tmp, n, "%s.tmp.XXXXXX", path);
-    const int fd = mkstemp(tmp);
+    if (!s) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory writing %s", path);
+    char *tmp = NULL;
+    mb_status st = mb_outfile_check(path);
+    const int fd = st == MB_OK ? mb_outfile_create(path, &tmp) : -1;
     FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    mb_status st = MB_OK;
-    if (!f) {
-        if (fd >= 0) close(fd);
+    if (st != MB_OK || fd < 0) {
+        st = st != MB_OK ? st : MB_ERR_IO; /* the message is set */
+    } else if (!f) {
+        close(fd);
+        mb_outfile_discard(tmp);
         st = mb_errorf(MB_ERR_IO, "cannot create a temp file next to %s", path);
     } else {
-        (void)fchmod(fd, 0644); /* mkstemp makes 0600 */
         int ok = write_entries(f, im, s) && fflush(f) == 0 && fsync(fd) == 0;
         ok = (fclose(f) == 0) && ok;
-        if (!ok || rename(tmp, path) != 0) {
-            unlink(tmp);
+        if (!ok) {
+            mb_outfile_discard(tmp);
             st = mb_errorf(MB_ERR_IO, "cannot write %s", path);
+        } else {
+            st = mb_outfile_commit(tmp, path);
         }
     }
-    free(tmp);
     free(s);
     return st;
 }
