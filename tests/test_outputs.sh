@@ -55,6 +55,10 @@ refused "tokenizer-train" "$T/dev" "$NODE_TEST" tokenizer-train "$T/none.txt" --
 refused "run --logits-out" "$T/dev" "$NODE_TEST" run "$M" "x" -n 1 --logits-out "$T/dev"
 refused "perplexity base" "$T/fifo" -p perplexity "$M" "$T/none.txt" \
   --kl-divergence-base "$T/fifo"
+# chat's /save too (the conversation, not a model, but the same rule).
+printf '/save %s\n/exit\n' "$T/dev" | timeout 20 "$MB" chat "$M" -n 1 >/dev/null 2>"$T/err"
+check "[ $NODE_TEST '$T/dev' ] && grep -q 'not a regular file' '$T/err'" \
+  "chat /save to a device: $(tail -c 300 "$T/err")"
 
 # 2. A directory as the output, a missing directory, or a name ending in '/'
 # is refused before the work: the 125M model to Q6_K on one thread takes

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "format/outfile.h"
 
 /* Stands in for an answer's text while working out what a turn adds: the
  * template's text after it closes the answer. No template touches it. */
@@ -379,15 +380,14 @@ static void json_string(FILE *f, const char *s) {
 }
 
 int chat_save(chat_state *c, const char *path) {
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= sizeof tmp)
-        return cli_fail("/save: the file name is too long");
-    int fd = mkstemp(tmp);
-    if (fd < 0) return cli_fail("/save %s: cannot create a temporary file next to it", path);
+    if (!cli_check_output(path)) return 1;
+    char *tmp = NULL;
+    int fd = mb_outfile_create(path, &tmp);
+    if (fd < 0) return cli_fail(NULL);
     FILE *f = fdopen(fd, "wb");
     if (!f) {
         close(fd);
-        unlink(tmp);
+        mb_outfile_discard(tmp);
         return cli_fail("/save %s: cannot write", path);
     }
     fputs("{\n  \"template\": ", f);
@@ -403,11 +403,11 @@ int chat_save(chat_state *c, const char *path) {
     fputs("\n  ]\n}\n", f);
     int bad = ferror(f) | (fflush(f) != 0) | (fsync(fileno(f)) != 0);
     bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        unlink(tmp);
+    if (bad) {
+        mb_outfile_discard(tmp);
         return cli_fail("/save %s: writing failed", path);
     }
-    return 0;
+    return mb_outfile_commit(tmp, path) == MB_OK ? 0 : cli_fail(NULL);
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
