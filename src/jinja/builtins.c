@@ -21,10 +21,7 @@ void jwant_str(jstate *s, const mb_jv *v, const char *what) {
 }
 
 static mb_jv *str_of(jstate *s, jbuf *b) {
-    mb_jv *v = mb_jv_str(s->c, b->p ? b->p : "", b->n);
-    free(b->p);
-    if (!v || b->failed) jfail(s, "out of memory");
-    return v;
+    return jstr_take(s, b);
 }
 
 #define ARGS jstate *s, mb_jv *self, mb_jv **args, int n_pos, const char **kw, int n_kw

@@ -119,8 +119,7 @@ static mb_jv *slice(jstate *s, mb_jv *obj, mb_jv **part) {
         size_t y = utf8_offset(obj->s.p, obj->s.n, (size_t)i + 1);
         jbuf_put(&buf, obj->s.p + x, y - x);
     }
-    mb_jv *out = mb_jv_str(s->c, buf.p ? buf.p : "", buf.n);
-    free(buf.p);
+    mb_jv *out = jstr_take(s, &buf);
     return out;
 }
 
@@ -155,8 +154,7 @@ static mb_jv *concat_str(jstate *s, const mb_jv *a, const mb_jv *b) {
     jbuf buf = {0};
     jv_str(&buf, a);
     jv_str(&buf, b);
-    mb_jv *v = mb_jv_str(s->c, buf.p ? buf.p : "", buf.n);
-    free(buf.p);
+    mb_jv *v = jstr_take(s, &buf);
     return v;
 }
 
@@ -194,8 +192,7 @@ mb_jv *jformat_percent(jstate *s, const mb_jv *fmt, mb_jv *args) {
         else
             jv_str(&out, v);
     }
-    mb_jv *r = mb_jv_str(s->c, out.p ? out.p : "", out.n);
-    free(out.p);
+    mb_jv *r = jstr_take(s, &out);
     return r;
 }
 
@@ -239,8 +236,7 @@ static mb_jv *arith(jstate *s, int op, mb_jv *a, mb_jv *b) {
             jbuf_put(&buf, b->s.p, b->s.n);
         else
             jv_html_escape(&buf, b->s.p, b->s.n);
-        mb_jv *r = mb_jv_str(c, buf.p ? buf.p : "", buf.n);
-        free(buf.p);
+        mb_jv *r = jstr_take(s, &buf);
         if (!r) jfail(s, "out of memory");
         r->markup = 1;
         return r;
@@ -268,8 +264,7 @@ static mb_jv *arith(jstate *s, int op, mb_jv *a, mb_jv *b) {
         jbuf buf = {0};
         for (long long k = 0; k < n; k++)
             jbuf_put(&buf, a->s.p, a->s.n);
-        mb_jv *r = mb_jv_str(c, buf.p ? buf.p : "", buf.n);
-        free(buf.p);
+        mb_jv *r = jstr_take(s, &buf);
         return r;
     }
     if (op == '%' && a->t == JV_STR) return jformat_percent(s, a, b);

@@ -138,8 +138,7 @@ static mb_jv *capture(jstate *s, jframe *f, const jnode *body) {
     jbuf got = s->out;
     s->out = sv->b;
     s->saved = sv->prev;
-    mb_jv *v = mb_jv_str(s->c, got.p ? got.p : "", got.n);
-    free(got.p);
+    mb_jv *v = jstr_take(s, &got);
     if (!v) jfail(s, "out of memory");
     return v;
 }

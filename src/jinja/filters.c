@@ -11,10 +11,7 @@
 #define ARG(i, name) jarg(args, n_pos, kw, n_kw, i, name)
 
 static mb_jv *str_of(jstate *s, jbuf *b) {
-    mb_jv *v = mb_jv_str(s->c, b->p ? b->p : "", b->n);
-    free(b->p);
-    if (!v || b->failed) jfail(s, "out of memory");
-    return v;
+    return jstr_take(s, b);
 }
 
 /* What jinja2's generator filters (map, select, unique, ...) return. */
@@ -136,23 +133,37 @@ static int sort_cmp(jstate *s, mb_jv *a, mb_jv *b, int case_sensitive) {
 }
 
 /* Stable insertion sort of V's items by KEY (an attribute path) or themselves. */
+typedef struct {
+    jstate *s;
+    mb_jv **keys;
+    int rev;
+} sort_ctx;
+
+static int sort_key_cmp(void *ctx, size_t a, size_t b) {
+    sort_ctx *c = ctx;
+    int ok, r = jv_compare(c->keys[a], c->keys[b], &ok);
+    if (!ok)
+        jfail(c->s, "'<' not supported between instances of '%s' and '%s'",
+              jv_type_name(c->keys[a]), jv_type_name(c->keys[b]));
+    return c->rev ? -r : r;
+}
+
 static mb_jv *sort(jstate *s, mb_jv *v, mb_jv *reverse, mb_jv *cs, mb_jv *attr,
                    int by_key_of_pair) {
     mb_jv *items = jto_list(s, v), *out = mb_jv_list(s->c);
-    for (size_t i = 0; i < items->list.n; i++)
-        mb_jv_list_push(s->c, out, items->list.v[i]);
-    const int rev = reverse && jv_truthy(reverse), sens = cs && jv_truthy(cs);
-    mb_jv **a = out->list.v;
-    for (size_t i = 1; i < out->list.n; i++)
-        for (size_t j = i; j > 0; j--) {
-            mb_jv *x = a[j - 1], *y = a[j];
-            if (attr) x = attr_path(s, x, attr), y = attr_path(s, y, attr);
-            if (by_key_of_pair) x = x->list.v[0], y = y->list.v[0];
-            int r = sort_cmp(s, x, y, sens);
-            if (rev ? r >= 0 : r <= 0) break;
-            mb_jv *t = a[j];
-            a[j] = a[j - 1], a[j - 1] = t;
-        }
+    const size_t n = items->list.n;
+    sort_ctx sc = {.s = s, .rev = reverse && jv_truthy(reverse)};
+    sc.keys = jv_alloc(s->c, (n + 1) * sizeof *sc.keys);
+    size_t *idx = jv_alloc(s->c, (2 * n + 1) * sizeof *idx);
+    for (size_t i = 0; i < n; i++) { /* each item's key once: attribute, pair key, case */
+        mb_jv *k = attr ? attr_path(s, items->list.v[i], attr) : items->list.v[i];
+        if (by_key_of_pair) k = k->list.v[0];
+        if (!(cs && jv_truthy(cs)) && k->t == JV_STR) k = jcase(s, k, 0);
+        sc.keys[i] = k, idx[i] = i;
+    }
+    jv_sort_idx(idx, idx + n, n, sort_key_cmp, &sc);
+    for (size_t i = 0; i < n; i++)
+        mb_jv_list_push(s->c, out, items->list.v[idx[i]]);
     return out;
 }
 

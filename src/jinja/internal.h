@@ -73,6 +73,7 @@ struct mb_jinja_ctx {
     mb_jv undef, none, t, f;
     size_t used, limit;    /* arena bytes, and the render's cap on them */
     struct jstate *active; /* the render in progress: allocation failures end it */
+    int soft;              /* ...unless set: then they return NULL */
 };
 
 void *jv_alloc(mb_jinja_ctx *c, size_t n);
@@ -91,6 +92,11 @@ int jv_equal(const mb_jv *a, const mb_jv *b);
 int jv_compare(const mb_jv *a, const mb_jv *b, int *ok);
 const char *jv_type_name(const mb_jv *v);
 int jv_is_seq(const mb_jv *v);
+/* A stable merge sort of the N indices IDX by CMP (< 0, 0, > 0), with TMP
+ * room for N more: O(n log n), as Python's sort (a template can sort
+ * 100000 items). */
+void jv_sort_idx(size_t *idx, size_t *tmp, size_t n, int (*cmp)(void *ctx, size_t a, size_t b),
+                 void *ctx);
 size_t utf8_len(const char *s, size_t n);
 /* Byte offset of code point I of S (n bytes); n when past the end. */
 size_t utf8_offset(const char *s, size_t n, size_t i);
@@ -234,6 +240,9 @@ mb_jv *jarg(mb_jv **args, int n_pos, const char **kw, int n_kw, int i, const cha
 /* A string value as a C string view; fails unless it is a string. */
 void jwant_str(jstate *s, const mb_jv *v, const char *what);
 mb_jv *jto_list(jstate *s, mb_jv *v); /* iterate: list, tuple, dict keys, string chars */
+/* B's bytes as a string value; B's buffer is freed whatever happens (an
+ * allocation that fails while a malloc'd buffer is held would leak it). */
+mb_jv *jstr_take(jstate *s, jbuf *b);
 /* Integers are 64-bit (Python's are unbounded): past that, an error. */
 long long jint_add(jstate *s, long long a, long long b);
 long long jint_mul(jstate *s, long long a, long long b);

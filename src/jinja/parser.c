@@ -125,8 +125,7 @@ static mb_jv *string_lit(parser *p, const jtok *t) {
             jbuf_put(&b, &ch, 1);
         }
     }
-    mb_jv *v = mb_jv_str(p->s->c, b.p ? b.p : "", b.n);
-    free(b.p);
+    mb_jv *v = jstr_take(p->s, &b);
     if (!v || b.failed) jfail(p->s, "out of memory");
     return v;
 }
@@ -195,8 +194,7 @@ static jnode *parse_primary(parser *p) {
             jbuf b = {0};
             jbuf_put(&b, v->s.p, v->s.n);
             jbuf_put(&b, w->s.p, w->s.n);
-            v = mb_jv_str(p->s->c, b.p ? b.p : "", b.n);
-            free(b.p);
+            v = jstr_take(p->s, &b);
         }
         jnode *n = node(p, N_LIT, line);
         n->lit = v;

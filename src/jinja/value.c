@@ -23,10 +23,12 @@ void *jv_alloc(mb_jinja_ctx *c, size_t n) {
         size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
         /* During a render, running out ends it with a message; the values
          * built before it (the variables) are not capped. */
-        if (c->active && c->limit && c->used + cap > c->limit)
+        if (c->active && c->limit && c->used + cap > c->limit) {
+            if (c->soft) return NULL;
             jfail(c->active, "the template needs more than %zu MiB of values", c->limit >> 20);
+        }
         arena_block *nb = malloc(sizeof *nb + cap);
-        if (!nb && c->active) jfail(c->active, "out of memory");
+        if (!nb && c->active && !c->soft) jfail(c->active, "out of memory");
         if (!nb) return NULL;
         c->used += cap;
         nb->next = c->blocks, nb->used = 0, nb->cap = cap;
@@ -91,6 +93,18 @@ mb_jv *mb_jv_str(mb_jinja_ctx *c, const char *s, size_t n) {
     v->s.n = n;
     return v;
 }
+mb_jv *jstr_take(jstate *s, jbuf *b) {
+    s->c->soft = 1;
+    mb_jv *v = b->failed ? NULL : mb_jv_str(s->c, b->p ? b->p : "", b->n);
+    s->c->soft = 0;
+    free(b->p);
+    b->p = NULL;
+    if (!v && s->c->used + b->n + 16 > s->c->limit)
+        jfail(s, "the template needs more than %zu MiB of values", s->c->limit >> 20);
+    if (!v) jfail(s, "out of memory");
+    return v;
+}
+
 mb_jv *jv_cstr(mb_jinja_ctx *c, const char *s) {
     return mb_jv_str(c, s, strlen(s));
 }
@@ -206,6 +220,30 @@ static int is_num(const mb_jv *v) {
 }
 static double num(const mb_jv *v) {
     return v->t == JV_FLOAT ? v->f : v->t == JV_INT ? (double)v->i : v->b;
+}
+
+void jv_sort_idx(size_t *idx, size_t *tmp, size_t n, int (*cmp)(void *ctx, size_t a, size_t b),
+                 void *ctx) {
+    for (size_t width = 1; width < n; width *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * width) {
+            size_t mid = lo + width < n ? lo + width : n,
+                   hi = lo + 2 * width < n ? lo + 2 * width : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                tmp[k++] = cmp(ctx, idx[j], idx[i]) < 0 ? idx[j++] : idx[i++];
+            while (i < mid)
+                tmp[k++] = idx[i++];
+            while (j < hi)
+                tmp[k++] = idx[j++];
+        }
+        memcpy(idx, tmp, n * sizeof *idx);
+    }
+}
+
+static int key_cmp(void *ctx, size_t a, size_t b) {
+    const mb_jv *d = ctx;
+    int ok;
+    return jv_compare(d->dict.k[a], d->dict.k[b], &ok);
 }
 
 int jv_is_seq(const mb_jv *v) {
@@ -505,16 +543,11 @@ int jv_json(jbuf *b, const mb_jv *v, const json_style *st, int depth) {
         return 1;
     case JV_DICT: {
         if (v->dict.n == 0) return jbuf_puts(b, "{}"), 1;
-        size_t order[v->dict.n > 0 ? v->dict.n : 1];
+        size_t *order = malloc(2 * v->dict.n * sizeof *order); /* no VLA: dicts can be large */
+        if (!order) return 0;
         for (size_t i = 0; i < v->dict.n; i++)
             order[i] = i;
-        for (size_t i = 1; st->sort_keys && i < v->dict.n; i++) /* insertion sort, stable */
-            for (size_t j = i; j > 0; j--) {
-                int ok;
-                if (jv_compare(v->dict.k[order[j - 1]], v->dict.k[order[j]], &ok) <= 0) break;
-                size_t t = order[j];
-                order[j] = order[j - 1], order[j - 1] = t;
-            }
+        if (st->sort_keys) jv_sort_idx(order, order + v->dict.n, v->dict.n, key_cmp, (void *)v);
         jbuf_put(b, "{", 1);
         for (size_t i = 0; i < v->dict.n; i++) {
             const mb_jv *k = v->dict.k[order[i]];
@@ -529,8 +562,12 @@ int jv_json(jbuf *b, const mb_jv *v, const json_style *st, int depth) {
                 free(put.p);
             }
             jbuf_puts(b, st->key_sep);
-            if (!jv_json(b, v->dict.v[order[i]], st, depth + 1)) return 0;
+            if (!jv_json(b, v->dict.v[order[i]], st, depth + 1)) {
+                free(order);
+                return 0;
+            }
         }
+        free(order);
         if (st->indent >= 0) json_newline(b, st, depth);
         jbuf_put(b, "}", 1);
         return 1;
