@@ -137,6 +137,21 @@ static void test_bytes(void) {
     CHECK(mb_server_request_parse(cut, 10, 0, &r, &e) == MB_ERR_INVALID_ARG);
     CHECK_OK(mb_server_request_parse(cut, sizeof cut - 1, 0, &r, &e));
     mb_server_request_free(&r);
+    /* An escaped NUL would cut the text after it: refused, never cut. */
+    expect_400("{\"prompt\":\"a\\u0000b\"}", 0, "");
+    expect_400("{\"messages\":[{\"role\":\"user\",\"content\":\"hi \\u0000 there\"}]}", 1, "");
+    expect_400("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+               "\"x\\u0000\"}]}]}",
+               1, "");
+    mb_server_error e2;
+    if (parse("{\"prompt\":\"a\\u0000b\"}", 0, &r, &e2) != MB_OK)
+        CHECK(strstr(e2.message, "NUL") != NULL);
+    else
+        mb_server_request_free(&r);
+    /* "\\u0000" is a backslash and "u0000", not a NUL. */
+    CHECK_OK(parse("{\"prompt\":\"a\\\\u0000b\"}", 0, &r, &e));
+    if (r.prompt) CHECK(!strcmp(r.prompt, "a\\u0000b"));
+    mb_server_request_free(&r);
 }
 
 int main(void) {

@@ -33,6 +33,11 @@ static void serve_usage(FILE *f) {
           "  --api-key KEY           require 'Authorization: Bearer KEY' (default: none;\n"
           "                          $MATCHBOX_API_KEY is read too)\n"
           "  --max-body BYTES        largest request body (default 1048576)\n"
+          "  --allowed-origins LIST  browser origins that may call the server, comma-\n"
+          "                          separated ('http://localhost:3000'), or '*' (default:\n"
+          "                          none: a request with an Origin header gets 403)\n"
+          "  --header-timeout SEC    seconds a client has to send a request's headers\n"
+          "                          (default 10)\n"
           "  --verbose-prompt        log each chat request's prompt token ids to stderr\n"
           "  --chat-template-file F  render the Jinja template in F instead of the model's\n"
           "  --chat-template NAME    template family instead of the model's own\n"
@@ -54,7 +59,7 @@ static void serve_usage(FILE *f) {
 
 typedef struct {
     const char *model, *alias, *template_file;
-    long port, slots, queue, max_body, n_ctx, n_threads;
+    long port, slots, queue, max_body, n_ctx, n_threads, header_timeout;
     mb_model_params mp;
     mb_server_params sp;
     agent_serve_opts agent;
@@ -88,6 +93,11 @@ static int parse(int argc, char **argv, serve_opts *o, int *rc) {
         } else if (!strcmp(a, "--api-key")) {
             if (!VALUE()) return 0;
             o->sp.api_key = v;
+        } else if (!strcmp(a, "--allowed-origins")) {
+            if (!VALUE()) return 0;
+            o->sp.allowed_origins = v;
+        } else if (!strcmp(a, "--header-timeout")) {
+            if (!VALUE() || !cli_int(a, v, 1, 3600, &o->header_timeout)) return 0;
         } else if (!strcmp(a, "--max-body")) {
             if (!VALUE() || !cli_int(a, v, 64, 1L << 30, &o->max_body)) return 0;
         } else if (!strcmp(a, "--verbose-prompt")) {
@@ -146,7 +156,8 @@ static void on_stop_signal(int sig) {
 }
 
 int cmd_serve(int argc, char **argv) {
-    serve_opts o = {.port = 8080, .slots = 4, .queue = 64, .max_body = 1 << 20};
+    serve_opts o = {
+        .port = 8080, .slots = 4, .queue = 64, .max_body = 1 << 20, .header_timeout = 10};
     o.mp = mb_model_default_params();
     o.sp = mb_server_default_params();
     agent_serve_init(&o.agent, &o.sp);
@@ -161,6 +172,7 @@ int cmd_serve(int argc, char **argv) {
     o.sp.n_slots = (int)o.slots;
     o.sp.n_queue = (int)o.queue;
     o.sp.max_body = (size_t)o.max_body;
+    o.sp.header_timeout = (int)o.header_timeout;
     o.sp.session.n_ctx = (int)o.n_ctx;
     o.sp.session.n_threads =
         (int)(o.n_threads ? o.n_threads : (cores / o.slots > 1 ? cores / o.slots : 1));

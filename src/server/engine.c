@@ -11,7 +11,10 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/file_map.h"
 #include "core/timer.h"
+#include "model/forward.h"
+#include "model/model.h"
 #include "runtime/session.h"
 #include "server/batcher.h"
 
@@ -307,6 +310,25 @@ mb_status mb_engine_new(mb_model *model, int n_slots, int n_queue, const mb_sess
     if (n_slots < 1 || n_slots > 256 || n_queue < 0 || n_queue > 65536)
         return mb_errorf(MB_ERR_INVALID_ARG, "slots %d (1..256) or queue %d (0..65536)", n_slots,
                          n_queue);
+    /* Each slot's session checks that its own KV cache fits; the slots
+     * together must fit too, before any is made. */
+    const mb_hparams *hp = &model->hp;
+    int n_ctx = session ? session->n_ctx : 0;
+    if (n_ctx == 0) n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    if (n_slots > 1 && !model->vocab_only && n_ctx > 0 && n_ctx <= (1 << 24)) {
+        const int n_batch = n_ctx < 512 ? n_ctx : 512; /* as mb_session_new sizes it */
+        const uint64_t kv = mb_kv_cache_bytes(hp, n_ctx, n_batch, session ? session->swa_full : 0);
+        const uint64_t need = kv * (uint64_t)n_slots + (model->is_mmap ? model->weight_bytes : 0);
+        const uint64_t avail = mb_mem_available();
+        if (avail > 0 && need > avail)
+            return mb_errorf(MB_ERR_NO_MEMORY,
+                             "%d slots of %d positions need %llu bytes of KV cache (%llu each)%s, "
+                             "but only %llu bytes are available; use fewer --slots or a smaller -c",
+                             n_slots, n_ctx, (unsigned long long)(kv * (uint64_t)n_slots),
+                             (unsigned long long)kv,
+                             model->is_mmap ? " plus the mapped weights" : "",
+                             (unsigned long long)avail);
+    }
     mb_engine *e = calloc(1, sizeof *e);
     if (!e || !(e->slots = calloc((size_t)n_slots, sizeof *e->slots))) {
         free(e);
@@ -368,6 +390,35 @@ int mb_engine_submit(mb_engine *e, mb_job *j) {
     pthread_cond_signal(&e->work);
     pthread_mutex_unlock(&e->mu);
     return 0;
+}
+
+int mb_engine_withdraw(mb_engine *e, mb_job *j) {
+    pthread_mutex_lock(&e->mu);
+    mb_job **at = &e->head, *prev = NULL;
+    while (*at && *at != j)
+        prev = *at, at = &(*at)->next;
+    int found = *at == j;
+    if (found) {
+        *at = j->next;
+        if (e->tail == j) e->tail = prev;
+        j->next = NULL;
+        e->queued--;
+        publish_load(e);
+        if (!e->busy && !e->head) pthread_cond_broadcast(&e->idle);
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (!found) return 0;
+    atomic_store(&j->cancelled, 1);
+    pthread_mutex_lock(&j->mu);
+    j->finish = MB_FINISH_CANCELLED;
+    j->done = 1;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    pthread_mutex_lock(&e->metrics->mu);
+    e->metrics->cancelled++;
+    pthread_mutex_unlock(&e->metrics->mu);
+    mb_job_release(j); /* the queue's reference */
+    return 1;
 }
 
 void mb_engine_drain(mb_engine *e) {

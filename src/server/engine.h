@@ -70,6 +70,10 @@ void mb_job_release(mb_job *j);
 /* Queue J (the engine takes a reference). 0 when queued; 1 when the slots
  * and the queue are all taken (the caller answers 503). */
 int mb_engine_submit(mb_engine *e, mb_job *j);
+/* Take J out of the queue if it is still waiting there (its client left):
+ * its place goes to the next request. J is then done, cancelled. Returns 1
+ * when it was withdrawn, 0 when a slot has it already (or it is done). */
+int mb_engine_withdraw(mb_engine *e, mb_job *j);
 /* Block until every submitted job is finished. */
 void mb_engine_drain(mb_engine *e);
 /* Slots generating now and jobs waiting. */

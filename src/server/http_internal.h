@@ -11,8 +11,24 @@
 #include "server/respond.h"
 #include "server/server.h"
 
+/* A connection the header deadline watches (server.c). */
+typedef struct mb_conn_watch {
+    int fd;
+    double t0;        /* when the connection opened, or its last request ended */
+    int headers_done; /* the current request's headers are all in */
+    int cut;          /* shut down for missing the deadline */
+    struct mb_conn_watch *prev, *next;
+} mb_conn_watch;
+
 struct mb_server {
     struct MHD_Daemon *daemon;
+    /* The header deadline: open connections, and the thread that cuts
+     * those still without a request's headers after p.header_timeout. */
+    pthread_mutex_t watch_mu;
+    pthread_cond_t watch_cv;
+    mb_conn_watch *watched;
+    pthread_t watchdog;
+    int watchdog_started, watchdog_stop;
     mb_engine *engine;
     mb_metrics metrics;
     mb_model *model;
@@ -33,7 +49,17 @@ typedef struct {
     int too_large;
     double t0;
     int endpoint, status, streamed;
+    const char *cors_origin; /* an allowed Origin to echo; NULL: none */
+    int http11;              /* HTTP/1.1: an interim 1xx answer may be sent */
+    int probed;              /* the interim answer that tells a half-close from a leave went */
 } mb_http_req;
+
+/* True once the client has gone (closed or reset its connection). A client
+ * that only half-closed (shut down its sending side) is still there. */
+int mb_http_client_gone(struct MHD_Connection *c, mb_http_req *r);
+
+/* Headers every response carries: CORS for an allowed origin. */
+void mb_http_common_headers(const mb_http_req *r, struct MHD_Response *resp);
 
 /* Queue an SSE response for J, which the stream takes a reference of. */
 enum MHD_Result mb_http_stream(mb_server *s, struct MHD_Connection *c, mb_http_req *r, mb_job *j,
@@ -43,6 +69,10 @@ enum MHD_Result mb_http_stream(mb_server *s, struct MHD_Connection *c, mb_http_r
  * TOO_LONG: the prompt does not fit the context (only the oracle can answer). */
 enum MHD_Result mb_http_routed(mb_server *s, struct MHD_Connection *c, mb_http_req *r, mb_job *j,
                                const mb_resp_meta *meta, int too_long);
+
+/* The header deadline's marks: headers in (DONE 1), or a request ended and
+ * the next one's clock starts (DONE 0). */
+void mb_http_watch_mark(mb_server *s, struct MHD_Connection *c, int done);
 
 /* libmicrohttpd's callbacks (http.c). */
 enum MHD_Result mb_http_on_request(void *cls, struct MHD_Connection *c, const char *url,

@@ -8,7 +8,8 @@
 
 static const char *const k_endpoints[MB_METRIC_ENDPOINTS] = {
     "/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics", "other"};
-static const int k_statuses[MB_METRIC_STATUSES] = {200, 400, 401, 404, 405, 413, 500, 503, 499, 0};
+static const int k_statuses[MB_METRIC_STATUSES] = {200, 204, 400, 401, 403, 404,
+                                                   405, 413, 500, 503, 499, 0};
 /* Seconds: a tiny model answers in milliseconds, a large one in minutes. */
 static const double k_bounds[MB_METRIC_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                    0.5,   1,    2.5,   5,    10,  30};

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { MB_METRIC_ENDPOINTS = 6, MB_METRIC_STATUSES = 10, MB_METRIC_BUCKETS = 12 };
+enum { MB_METRIC_ENDPOINTS = 6, MB_METRIC_STATUSES = 12, MB_METRIC_BUCKETS = 12 };
 
 typedef struct {
     uint64_t bucket[MB_METRIC_BUCKETS + 1]; /* the last is +Inf */

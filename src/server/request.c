@@ -252,6 +252,18 @@ static mb_status parse_fields(const cJSON *root, mb_server_request *r, mb_server
     return parse_logprobs(root, r, err);
 }
 
+/* Whether a JSON string in BODY holds an escaped NUL (\u0000). The parsed
+ * strings are C strings, so text after it would be cut silently. Escapes
+ * are read in pairs, so "\\u0000" (a backslash, then "u0000") is none. */
+static int has_escaped_nul(const char *body, size_t len) {
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (body[i] != '\\') continue;
+        if (body[i + 1] == 'u' && i + 5 < len && !memcmp(body + i + 2, "0000", 4)) return 1;
+        i++; /* the escaped character */
+    }
+    return 0;
+}
+
 mb_status mb_server_request_parse(const char *body, size_t len, int is_chat, mb_server_request *out,
                                   mb_server_error *err) {
     memset(out, 0, sizeof *out);
@@ -268,6 +280,12 @@ mb_status mb_server_request_parse(const char *body, size_t len, int is_chat, mb_
         if (at < len && memchr(body, '\0', len))
             return fail(err, NULL, "the request body is not valid JSON (a NUL byte)");
         return fail(err, NULL, "the request body is not valid JSON (near byte %zu)", at);
+    }
+    if (has_escaped_nul(body, len)) {
+        cJSON_Delete(root);
+        return fail(err, NULL,
+                    "a string in the request holds a NUL character (\\u0000), which the model "
+                    "cannot be given: remove it");
     }
     size_t at = (size_t)(end - body);
     while (at < len && strchr(" \t\r\n", body[at]) && body[at] != '\0')

@@ -77,6 +77,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, mb_http_req *r, int s
     MHD_add_response_header(resp, "Content-Type", "application/json");
     if (answered_by) MHD_add_response_header(resp, "X-Matchbox-Answered-By", answered_by);
     if (status == 503) MHD_add_response_header(resp, "Retry-After", "1");
+    mb_http_common_headers(r, resp);
     r->status = status;
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -91,23 +92,16 @@ static enum MHD_Result send_err(struct MHD_Connection *c, mb_http_req *r, int st
         NULL);
 }
 
-static int client_gone(struct MHD_Connection *c) {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci) return 0;
-    struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
-    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
-}
-
 /* Wait until COND(j) holds, cancelling J if the client leaves. J's lock held. */
-static void wait_for(struct MHD_Connection *c, mb_job *j, int settled_only) {
+static void wait_for(struct MHD_Connection *c, mb_http_req *r, mb_job *j, int settled_only) {
     while (!(j->done || (settled_only && j->settled))) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += 100000000L;
         if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
         pthread_cond_timedwait(&j->cv, &j->mu, &until);
-        if (client_gone(c)) atomic_store(&j->cancelled, 1);
+        if (!atomic_load(&j->cancelled) && mb_http_client_gone(c, r))
+            atomic_store(&j->cancelled, 1);
     }
 }
 
@@ -121,7 +115,11 @@ static enum MHD_Result answer(mb_server *s, struct MHD_Connection *c, mb_http_re
                               const mb_resp_meta *meta) {
     if (j->req.stream) return mb_http_stream(s, c, r, j, meta);
     pthread_mutex_lock(&j->mu);
-    wait_for(c, j, 0);
+    wait_for(c, r, j, 0);
+    if (j->finish == MB_FINISH_CANCELLED) { /* the client left: nobody to answer */
+        pthread_mutex_unlock(&j->mu);
+        return MHD_NO;
+    }
     char *body = j->finish == MB_FINISH_ERROR ? NULL : mb_resp_completion(meta, j);
     char msg[300];
     snprintf(msg, sizeof msg, "generation failed: %s", j->error);
@@ -300,7 +298,7 @@ static enum MHD_Result escalate(mb_server *s, struct MHD_Connection *c, mb_http_
     }
     pthread_detach(t);
     pthread_mutex_lock(&j->mu);
-    wait_for(c, j, 1); /* who answers is settled before the headers go */
+    wait_for(c, r, j, 1); /* who answers is settled before the headers go */
     int failed = j->finish == MB_FINISH_ERROR && j->len == 0;
     char msg[600];
     snprintf(msg, sizeof msg, "%s", j->error);
@@ -362,7 +360,7 @@ enum MHD_Result mb_http_routed(mb_server *s, struct MHD_Connection *c, mb_http_r
     }
     /* The draft: wait for all of it, then judge it. */
     pthread_mutex_lock(&j->mu);
-    wait_for(c, j, 0);
+    wait_for(c, r, j, 0);
     mb_confidence conf = mb_confidence_get(&j->conf);
     int failed = j->finish == MB_FINISH_ERROR || j->finish == MB_FINISH_CANCELLED;
     pthread_mutex_unlock(&j->mu);

@@ -9,11 +9,16 @@
 #include "matchbox.h"
 
 typedef struct {
-    const char *host;          /* address to bind; "127.0.0.1" by default */
-    int port;                  /* 0: any free port (see mb_server_port) */
-    int n_slots, n_queue;      /* concurrent generations; requests that may wait */
-    const char *api_key;       /* NULL: no authentication */
-    size_t max_body;           /* bytes of request body accepted */
+    const char *host;     /* address to bind; "127.0.0.1" by default */
+    int port;             /* 0: any free port (see mb_server_port) */
+    int n_slots, n_queue; /* concurrent generations; requests that may wait */
+    const char *api_key;  /* NULL: no authentication */
+    size_t max_body;      /* bytes of request body accepted */
+    /* Browser origins allowed to call the server (CORS): a comma-separated
+     * list of exact origins ("http://localhost:3000"), or "*" for any.
+     * NULL: none, so a request with an Origin header is refused (403). */
+    const char *allowed_origins;
+    int header_timeout;        /* seconds a connection may take to send a request's headers */
     const char *chat_template; /* NULL: the model's own */
     const char *model_id;      /* the name /v1/models lists and requests may give */
     mb_session_params session; /* each slot's session */

@@ -18,6 +18,7 @@
 enum { KEEPALIVE_SECONDS = 1 };
 
 typedef struct {
+    mb_engine *engine;
     mb_job *j;
     mb_resp_meta meta;
     char id[64];
@@ -85,6 +86,9 @@ static int next_events(stream_state *st) {
     }
     if (!j->done) return 0;
     st->finished = 1;
+    /* Cancelled: the client left. No made-up finish reason; the stream
+     * just ends. */
+    if (j->finish == MB_FINISH_CANCELLED) return 1;
     char *last = j->finish == MB_FINISH_ERROR
                      ? mb_resp_error(j->error, "server_error", NULL, NULL)
                      : mb_resp_chunk(&st->meta, j, "", 0, 0, 0, 0, j->finish, 1);
@@ -128,7 +132,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
 
 static void stream_free(void *cls) {
     stream_state *st = cls;
-    atomic_store(&st->j->cancelled, 1); /* no effect once the job is done */
+    /* A job still queued gives its place to the next request. */
+    if (!mb_engine_withdraw(st->engine, st->j))
+        atomic_store(&st->j->cancelled, 1); /* no effect once the job is done */
     mb_job_release(st->j);
     free(st->out);
     free(st);
@@ -136,9 +142,9 @@ static void stream_free(void *cls) {
 
 enum MHD_Result mb_http_stream(mb_server *s, struct MHD_Connection *c, mb_http_req *r, mb_job *j,
                                const mb_resp_meta *meta) {
-    (void)s;
     stream_state *st = calloc(1, sizeof *st);
     if (!st) return MHD_NO;
+    st->engine = s->engine;
     st->j = j;
     atomic_fetch_add(&j->refs, 1);
     st->meta = *meta;
@@ -153,6 +159,7 @@ enum MHD_Result mb_http_stream(mb_server *s, struct MHD_Connection *c, mb_http_r
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     if (j->answered_by) MHD_add_response_header(resp, "X-Matchbox-Answered-By", j->answered_by);
+    mb_http_common_headers(r, resp);
     r->status = 200;
     r->streamed = 1;
     enum MHD_Result ret = MHD_queue_response(c, 200, resp);
