@@ -233,6 +233,15 @@ except Exception as e:
     print(last, "unparsed", rest[:200])
 ')
 check '[ "$out" = "200 length" ] || [ "$out" = "200 stop" ]' "a half-closed client gets its whole answer (got: $out)"
+out=$(raw "$PYHEAD"'
+s = conn()
+body = b"{\"prompt\":\"Once upon a time\",\"max_tokens\":16,\"stream\":true}"
+s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+s.shutdown(socket.SHUT_WR)
+r = read_all(s, 25)
+print(int(b"\"finish_reason\":\"length\"" in r and b"data: [DONE]" in r and b"abort" not in r))
+')
+check '[ "$out" = 1 ]' "a half-closed client gets its whole stream"
 check '[ "$(status http://127.0.0.1:$PORT/health)" = 200 ]' "the server still answers"
 stop
 
