@@ -126,6 +126,7 @@ wait $dead
 : >"$T/s.gguf.tmp.$$.XyZ789"
 : >"$T/s.gguf.tmp.Qq1234"
 : >"$T/other.gguf.tmp.$dead.AbC123"
+: >"$T/s.gguf.tmp.4294967297.AbC123" # no pid_t: never taken for process 1
 "$MB" quantize -q "$M" "$T/s.gguf" F16 2>"$T/err"
 check "[ \$? -eq 0 ] && [ ! -e '$T/s.gguf.tmp.$dead.AbC123' ]" "a dead process's temporary kept"
 check "[ -e '$T/s.gguf.tmp.$$.XyZ789' ] && grep -q 'being written by process $$' '$T/err'" \
@@ -133,5 +134,6 @@ check "[ -e '$T/s.gguf.tmp.$$.XyZ789' ] && grep -q 'being written by process $$'
 check "[ -e '$T/s.gguf.tmp.Qq1234' ] && grep -q 's.gguf.tmp.Qq1234' '$T/err'" \
   "an old-style temporary not reported"
 check "[ -e '$T/other.gguf.tmp.$dead.AbC123' ]" "another output's temporary was removed"
+check "[ -e '$T/s.gguf.tmp.4294967297.AbC123' ]" "an out-of-range process id was removed"
 
 finish

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -172,7 +173,8 @@ static long pid_of(const char *rest) {
     char *end;
     if (!isdigit((unsigned char)rest[0])) return 0;
     const long pid = strtol(rest, &end, 10);
-    return *end == '.' && is_suffix(end + 1, 6) && pid > 0 ? pid : 0;
+    /* Within pid_t, so that kill() never sees 0 or a negative (group) id. */
+    return *end == '.' && is_suffix(end + 1, 6) && pid > 0 && pid <= INT_MAX ? pid : 0;
 }
 
 /* One directory entry NAME (REST follows the prefix): 1 if removed. */
