@@ -16,32 +16,7 @@ for need in curl python3; do
   command -v $need >/dev/null || { echo "SKIP: $need is not installed"; exit 77; }
 done
 [ -f "$M" ] && [ -f "$SLOW" ] || { echo "SKIP: models in $SHARED/models are absent"; exit 77; }
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
-
-# start NAME ARGS...: serve on a free port; sets PORT and PID once /health answers.
-start() {
-  local name=$1
-  shift
-  : >"$T/$name.log"
-  "$MB" serve "$@" --port 0 >>"$T/$name.log" 2>&1 &
-  PID=$!
-  PIDS+=("$PID")
-  PORT=""
-  for _ in $(seq 100); do
-    PORT=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/v1.*|\1|p' "$T/$name.log")
-    [ -n "$PORT" ] && curl -sf -m 2 "http://127.0.0.1:$PORT/health" >/dev/null && return 0
-    sleep 0.1
-  done
-  echo "server $name did not start:" >&2
-  cat "$T/$name.log" >&2
-  return 1
-}
+. "$(dirname "$0")/lib/serve.sh"
 stop() { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }
 
 # status ARGS...: the HTTP status curl gets (headers in $T/h, body in $T/b).
