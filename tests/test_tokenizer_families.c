@@ -270,14 +270,8 @@ static void test_fixups(void) {
 /* LSTRIP, which llama.cpp gives "[MASK]" in a model named "modern-bert":
  * the white space before the token goes with it, the one after does not. */
 static void test_lstrip(void) {
-    const char *texts[] = {"<unk>",
-                           "<s>",
-                           "</s>",
-                           "[MASK]",
-                           "a",
-                           "\xE2\x96\x81",
-                           "\xE2\x96\x81"
-                           "a"};
+    const char *texts[] = {"<unk>",           "<s>", "</s>", "[MASK]", "a", "\xE2\x96\x81",
+                           "\xE2\x96\x81\x61"}; /* "▁a" */
     const float scores[] = {0, 0, 0, 0, -2, -3, -1};
     const int32_t types[] = {
         MB_TOKEN_UNKNOWN, MB_TOKEN_CONTROL, MB_TOKEN_CONTROL, MB_TOKEN_CONTROL, 1, 1, 1};
