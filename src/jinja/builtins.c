@@ -20,10 +20,6 @@ void jwant_str(jstate *s, const mb_jv *v, const char *what) {
     if (v->t != JV_STR) jfail(s, "%s must be a string, not %s", what, jv_type_name(v));
 }
 
-static mb_jv *str_of(jstate *s, jbuf *b) {
-    return jstr_take(s, b);
-}
-
 #define ARGS jstate *s, mb_jv *self, mb_jv **args, int n_pos, const char **kw, int n_kw
 #define ARG(i, name) jarg(args, n_pos, kw, n_kw, i, name)
 
@@ -123,17 +119,13 @@ mb_jv *jglobal(jstate *s, const char *name, size_t n) {
 
 /* ---- string methods ----------------------------------------------------- */
 
-static int is_ws(unsigned char ch) {
-    return ch == ' ' || (ch >= '\t' && ch <= '\r') || (ch >= 0x1c && ch <= 0x1f);
-}
-
 /* Strip from the left (1), right (2) or both (3): white space, or CHARS. */
 static mb_jv *strip(jstate *s, const mb_jv *v, const mb_jv *chars, int sides) {
     const char *p = v->s.p, *e = p + v->s.n;
     const int ws = !chars || chars->t == JV_NONE;
     if (!ws) jwant_str(s, chars, "the characters to strip");
 #define STRIPPABLE(ch)                                                                             \
-    (ws ? is_ws((unsigned char)(ch)) : memchr(chars->s.p, (ch), chars->s.n) != NULL)
+    (ws ? jv_is_space((unsigned char)(ch)) : memchr(chars->s.p, (ch), chars->s.n) != NULL)
     if (sides & 1)
         while (p < e && STRIPPABLE(*p))
             p++;
@@ -188,11 +180,11 @@ static mb_jv *split(jstate *s, mb_jv *self, mb_jv *sep, mb_jv *max, int from_rig
     if (!sep || sep->t == JV_NONE) { /* runs of white space; none at the ends */
         mb_jv *tmp = mb_jv_list(c);
         while (p < e) {
-            while (p < e && is_ws((unsigned char)*p))
+            while (p < e && jv_is_space((unsigned char)*p))
                 p++;
             if (p >= e) break;
             const char *w = p;
-            while (p < e && !is_ws((unsigned char)*p))
+            while (p < e && !jv_is_space((unsigned char)*p))
                 p++;
             mb_jv_list_push(c, tmp, mb_jv_str(c, w, (size_t)(p - w)));
         }
@@ -311,7 +303,7 @@ mb_jv *jreplace(jstate *s, const mb_jv *v, const mb_jv *old, const mb_jv *new_, 
             p = q;
         }
         if (p < e) jbuf_put(&b, p, (size_t)(e - p));
-        return str_of(s, &b);
+        return jstr_take(s, &b);
     }
     while (p < e) {
         const char *hit = NULL;
@@ -328,7 +320,7 @@ mb_jv *jreplace(jstate *s, const mb_jv *v, const mb_jv *old, const mb_jv *new_, 
         if (count > 0) count--;
     }
     jbuf_put(&b, p, (size_t)(e - p));
-    return str_of(s, &b);
+    return jstr_take(s, &b);
 }
 static mb_jv *m_replace(ARGS) {
     mb_jv *o = ARG(0, "old"), *n = ARG(1, "new"), *cnt = ARG(2, "count");
@@ -388,7 +380,7 @@ static mb_jv *m_join(ARGS) {
         if (i) jbuf_put(&b, self->s.p, self->s.n);
         jbuf_put(&b, items->list.v[i]->s.p, items->list.v[i]->s.n);
     }
-    return str_of(s, &b);
+    return jstr_take(s, &b);
 }
 static mb_jv *m_is(jstate *s, const mb_jv *v, int (*pred)(int), int need_cased) {
     int any = 0, cased = 0;

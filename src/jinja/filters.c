@@ -10,10 +10,6 @@
 
 #define ARG(i, name) jarg(args, n_pos, kw, n_kw, i, name)
 
-static mb_jv *str_of(jstate *s, jbuf *b) {
-    return jstr_take(s, b);
-}
-
 /* What jinja2's generator filters (map, select, unique, ...) return. */
 static mb_jv *generator(mb_jv *l) {
     l->gen = 1;
@@ -24,7 +20,7 @@ static mb_jv *to_str(jstate *s, const mb_jv *v) {
     if (v->t == JV_STR) return (mb_jv *)v;
     jbuf b = {0};
     jv_str(&b, v);
-    return str_of(s, &b);
+    return jstr_take(s, &b);
 }
 
 /* An attribute path "a.b.0" of V, as jinja2's make_attrgetter reads it. */
@@ -68,11 +64,7 @@ static mb_jv *json_filter(jstate *s, mb_jv *v, mb_jv *indent, mb_jv *seps, mb_jv
         free(b.p);
         jfail(s, "Object of type %s is not JSON serializable", jv_type_name(v));
     }
-    return str_of(s, &b);
-}
-
-static int is_ws(unsigned char ch) {
-    return ch == ' ' || (ch >= '\t' && ch <= '\r') || (ch >= 0x1c && ch <= 0x1f);
+    return jstr_take(s, &b);
 }
 
 /* jinja2's indent: every line but the first gets WIDTH spaces (or the
@@ -100,7 +92,7 @@ static mb_jv *indent(jstate *s, mb_jv *v, mb_jv *width, mb_jv *first, mb_jv *bla
         p = q + 1;
     }
     free(pad.p);
-    return str_of(s, &b);
+    return jstr_take(s, &b);
 }
 
 /* Items of V kept (keep 1) or dropped by the test NAME(args) of ITEM or of
@@ -178,7 +170,7 @@ static mb_jv *f_join(jstate *s, mb_jv *v, mb_jv *sep, mb_jv *attr) {
         if (i && sep) jv_str(&b, sep);
         jv_str(&b, parts[i]);
     }
-    return str_of(s, &b);
+    return jstr_take(s, &b);
 }
 
 static mb_jv *f_map(jstate *s, jframe *f, mb_jv *v, mb_jv **args, int n_pos, const char **kw,
@@ -210,7 +202,7 @@ static mb_jv *f_int(jstate *s, mb_jv *v, mb_jv *dflt) {
         char tmp[64], *end;
         snprintf(tmp, sizeof tmp, "%.*s", (int)(v->s.n < 63 ? v->s.n : 63), v->s.p);
         long long i = strtoll(tmp, &end, 10);
-        while (*end && is_ws((unsigned char)*end))
+        while (*end && jv_is_space((unsigned char)*end))
             end++;
         if (end != tmp && !*end) return mb_jv_int(c, i);
         double d = strtod(tmp, &end);
@@ -272,7 +264,7 @@ mb_jv *jfilter(jstate *s, jframe *f, const char *name, size_t n, mb_jv *v, mb_jv
                 jbuf b = {0};
                 for (size_t i = chars->list.n; i-- > 0;)
                     jbuf_put(&b, chars->list.v[i]->s.p, chars->list.v[i]->s.n);
-                return str_of(s, &b);
+                return jstr_take(s, &b);
             }
             mb_jv *items = jto_list(s, v), *out = mb_jv_list(c);
             for (size_t i = items->list.n; i-- > 0;)
@@ -290,9 +282,9 @@ mb_jv *jfilter(jstate *s, jframe *f, const char *name, size_t n, mb_jv *v, mb_jv
                 while (e > p && memchr(chars->s.p, e[-1], chars->s.n))
                     e--;
             } else {
-                while (p < e && is_ws((unsigned char)*p))
+                while (p < e && jv_is_space((unsigned char)*p))
                     p++;
-                while (e > p && is_ws((unsigned char)e[-1]))
+                while (e > p && jv_is_space((unsigned char)e[-1]))
                     e--;
             }
             return mb_jv_str(c, p, (size_t)(e - p));
@@ -301,7 +293,7 @@ mb_jv *jfilter(jstate *s, jframe *f, const char *name, size_t n, mb_jv *v, mb_jv
             if (str->markup) return str;
             jbuf b = {0};
             jv_html_escape(&b, str->s.p, str->s.n);
-            mb_jv *r = str_of(s, &b);
+            mb_jv *r = jstr_take(s, &b);
             r->markup = 1;
             return r;
         }
@@ -310,7 +302,7 @@ mb_jv *jfilter(jstate *s, jframe *f, const char *name, size_t n, mb_jv *v, mb_jv
             int start = 1;
             for (size_t i = 0; d && i < str->s.n; i++) {
                 unsigned char ch = (unsigned char)d[i];
-                if (is_ws(ch) || strchr("-({[<", ch)) {
+                if (jv_is_space(ch) || strchr("-({[<", ch)) {
                     start = 1;
                     continue;
                 }
@@ -423,8 +415,8 @@ mb_jv *jfilter(jstate *s, jframe *f, const char *name, size_t n, mb_jv *v, mb_jv
         mb_jv *str = to_str(s, v);
         long long words = 0;
         for (size_t i = 0; i < str->s.n; i++)
-            words += !is_ws((unsigned char)str->s.p[i]) &&
-                     (i == 0 || is_ws((unsigned char)str->s.p[i - 1]));
+            words += !jv_is_space((unsigned char)str->s.p[i]) &&
+                     (i == 0 || jv_is_space((unsigned char)str->s.p[i - 1]));
         return mb_jv_int(c, words);
     }
     jfail(s, "no filter named '%s'", t);

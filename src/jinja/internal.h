@@ -92,6 +92,8 @@ int jv_equal(const mb_jv *a, const mb_jv *b);
 int jv_compare(const mb_jv *a, const mb_jv *b, int *ok);
 const char *jv_type_name(const mb_jv *v);
 int jv_is_seq(const mb_jv *v);
+/* Python's str.isspace() for one byte (ASCII white space and \x1c-\x1f). */
+int jv_is_space(unsigned char ch);
 /* A stable merge sort of the N indices IDX by CMP (< 0, 0, > 0), with TMP
  * room for N more: O(n log n), as Python's sort (a template can sort
  * 100000 items). */

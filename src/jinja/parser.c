@@ -548,12 +548,10 @@ static jnode *parse_if(parser *p, int line) {
         n->else_body = parse_if(p, t->line);
         return n;
     }
-    if (is_name(t, "else")) {
+    if (is_name(t, "else"))
+        n->else_body = block_body(p, "endif");
+    else
         end_tag(p);
-        n->else_body = parse_body(p, ends + 2, 1);
-        close_tag(p);
-    }
-    end_tag(p);
     return n;
 }
 
@@ -575,12 +573,10 @@ static jnode *parse_for(parser *p, int line) {
     if (is_name(cur(p), "recursive")) next(p), n->recursive = 1;
     end_tag(p);
     n->body = parse_body(p, ends, 2);
-    if (is_name(close_tag(p), "else")) {
+    if (is_name(close_tag(p), "else"))
+        n->else_body = block_body(p, "endfor");
+    else
         end_tag(p);
-        n->else_body = parse_body(p, ends + 1, 1);
-        close_tag(p);
-    }
-    end_tag(p);
     return n;
 }
 

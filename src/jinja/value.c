@@ -246,6 +246,10 @@ static int key_cmp(void *ctx, size_t a, size_t b) {
     return jv_compare(d->dict.k[a], d->dict.k[b], &ok);
 }
 
+int jv_is_space(unsigned char ch) {
+    return ch == ' ' || (ch >= '\t' && ch <= '\r') || (ch >= 0x1c && ch <= 0x1f);
+}
+
 int jv_is_seq(const mb_jv *v) {
     return v->t == JV_LIST;
 }
