@@ -309,7 +309,7 @@ static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, in
     /* Q/K head norms, RoPE, then K and V into the cache: one call for
      * consecutive positions of one cache, else one per row. */
     for (int t = 0; t < n; t += s->rows_share_cache ? n : 1) {
-        mb_forward_state *c = s->row_cache[t];
+        const mb_forward_state *c = s->row_cache[t];
         const int rows = s->rows_share_cache ? n : 1;
         mb_fused_rope_store rs = {.rope = hp->swa_layer[il] ? &s->rope_swa : &s->rope,
                                   .q = s->q + (size_t)t * hp->n_head * hd,
@@ -328,7 +328,6 @@ static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, in
                                   .n_head_kv = hp->n_head_kv,
                                   .hd = hd};
         mb_fused_rope_kv(pool, s->n_threads, &rs);
-        if (s->row_pos[t] + rows - 1 > c->kv_max_pos) c->kv_max_pos = s->row_pos[t] + rows - 1;
     }
     attn_job job = {.s = s, .layer = il, .n = n};
     attention_plan(&job, hp, s->n_threads, s->rows_share_cache);
@@ -385,6 +384,10 @@ static void run_rows(mb_forward_state *s, mb_threadpool *pool, const mb_token *t
                      float *all_logits) {
     const mb_model *m = s->model;
     const mb_hparams *hp = &m->hp;
+    /* The highest position each cache will hold (a ring's oldest follows). */
+    for (int t = 0; t < n; t++)
+        if (s->row_pos[t] > s->row_cache[t]->kv_max_pos)
+            s->row_cache[t]->kv_max_pos = s->row_pos[t];
     mb_get_rows(&m->tok_embd, tokens, n, s->x);
     if (hp->embd_scale != 1.0f)
         for (size_t i = 0; i < (size_t)n * hp->n_embd; i++)
