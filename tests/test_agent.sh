@@ -16,32 +16,12 @@ for need in curl python3; do
   command -v $need >/dev/null || { echo "SKIP: $need is not installed"; exit 77; }
 done
 [ -f "$G" ] && [ -f "$O" ] || { echo "SKIP: models in $SHARED/models are absent"; exit 77; }
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib/serve.sh"
 export ORACLE_KEY="sk-agent-test-$$-SECRET"
 
-# start NAME ARGS...: serve on a free port; sets PORT once /health answers.
-start() {
-  local name=$1
-  shift
-  : >"$T/$name.log"
-  "$MB" serve "$@" --port 0 -t 1 >>"$T/$name.log" 2>&1 &
-  PIDS+=("$!")
-  PORT=""
-  for _ in $(seq 100); do
-    PORT=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/v1.*|\1|p' "$T/$name.log" | head -1)
-    [ -n "$PORT" ] && curl -sf -m 2 "http://127.0.0.1:$PORT/health" >/dev/null && return 0
-    sleep 0.1
-  done
-  echo "server $name did not start:" >&2
-  cat "$T/$name.log" >&2
-  exit 1
-}
+# serve1 NAME ARGS...: a one-thread server (tests/lib/serve.sh's start); a
+# server that does not start ends the test.
+serve1() { start "$@" -t 1 || exit 1; }
 
 # post NAME PORT PATH BODY [curl args]: body in NAME.json, headers in NAME.h.
 post() {
@@ -62,11 +42,11 @@ chat() { # chat CONTENT [EXTRA JSON FIELDS]
   python3 -c 'import json,sys; d={"messages":[{"role":"user","content":sys.argv[1]}],"max_tokens":16,"temperature":0}; d.update(json.loads(sys.argv[2])); print(json.dumps(d))' "$1" "${2:-{\}}"
 }
 
-start oracle "$O" --api-key "$ORACLE_KEY" --slots 1 --alias tiny-oracle
+serve1 oracle "$O" --api-key "$ORACLE_KEY" --slots 1 --alias tiny-oracle
 OPORT=$PORT
 URL="http://127.0.0.1:$OPORT/v1"
 AUDIT=$T/audit.jsonl
-start guardian "$G" --slots 2 -c 256 --oracle "$URL" --oracle-model tiny-oracle \
+serve1 guardian "$G" --slots 2 -c 256 --oracle "$URL" --oracle-model tiny-oracle \
   --oracle-key-env ORACLE_KEY --audit-log "$AUDIT"
 GPORT=$PORT
 
@@ -131,7 +111,7 @@ check '[ "$(js long "d[\"matchbox\"][\"answered_by\"]")" = oracle ]' "too long: 
 check 'js long "d[\"matchbox\"][\"reason\"]" | grep -q context' "too long reason: $(js long 'd["matchbox"]["reason"]')"
 
 # 7. The budget spent: the local answer, flagged; the oracle not asked.
-start budget "$G" --slots 1 --oracle "$URL" --oracle-key-env ORACLE_KEY --oracle-budget 20
+serve1 budget "$G" --slots 1 --oracle "$URL" --oracle-key-env ORACLE_KEY --oracle-budget 20
 BPORT=$PORT
 n2=$(oracle_count)
 post bud $BPORT /v1/chat/completions "$(chat 'Solve 3x + 2y = 12.')" -H 'X-Matchbox-Hard: 1'
@@ -140,7 +120,7 @@ check 'js bud "d[\"matchbox\"][\"reason\"]" | grep -q "budget exhausted"' "budge
 check '[ "$(oracle_count)" = "$n2" ]' "budget: the oracle was asked"
 
 # 8. The oracle down (nothing listens on its port): the local answer, flagged.
-start down "$G" --slots 1 --oracle "http://127.0.0.1:1/v1" --oracle-retries 1 --oracle-timeout 5
+serve1 down "$G" --slots 1 --oracle "http://127.0.0.1:1/v1" --oracle-retries 1 --oracle-timeout 5
 DPORT=$PORT
 post down $DPORT /v1/chat/completions "$(chat 'What is the dose of amoxicillin?')" -H 'X-Matchbox-Hard: 1'
 check '[ "$(cat $T/down.code)" = 200 ] && [ "$(by_header down)" = guardian ]' "oracle down: $(cat $T/down.code) $(by_header down)"

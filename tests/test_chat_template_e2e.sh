@@ -13,13 +13,7 @@ for need in curl python3; do
   command -v $need >/dev/null || { echo "SKIP: $need is not installed"; exit 77; }
 done
 [ -f "$M" ] && [ -d "$SHARED/templates" ] || { echo "SKIP: $SHARED is incomplete"; exit 77; }
-T=$(mktemp -d)
-SPID=""
-cleanup() {
-  [ -n "$SPID" ] && kill "$SPID" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib/serve.sh"
 
 SYSTEM="You tell short stories."
 USER="Once upon a time there was a cat"
@@ -51,14 +45,7 @@ for tmpl in Qwen-Qwen3-0.6B meta-llama-Llama-3.1-8B-Instruct microsoft-Phi-3.5-m
     "$tmpl: chat fed [$got], chat-template's tokens are [$want]"
 
   # serve: the same conversation over the OpenAI API.
-  "$MB" serve "$M" --port 0 --chat-template-file "$F" --verbose-prompt >"$T/serve.log" 2>&1 &
-  SPID=$!
-  PORT=""
-  for _ in $(seq 100); do
-    PORT=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/v1.*|\1|p' "$T/serve.log")
-    [ -n "$PORT" ] && curl -sf -m 2 "http://127.0.0.1:$PORT/health" >/dev/null && break
-    sleep 0.1
-  done
+  start serve "$M" --chat-template-file "$F" --verbose-prompt
   body=$(python3 -c 'import json,sys; print(json.dumps({"messages": json.load(open(sys.argv[1])), "max_tokens": 2}))' "$T/conv.json")
   code=$(curl -s -m 60 -o "$T/answer.json" -w '%{http_code}' -H 'Content-Type: application/json' \
     --data-binary "$body" "http://127.0.0.1:$PORT/v1/chat/completions")
@@ -67,22 +54,15 @@ for tmpl in Qwen-Qwen3-0.6B meta-llama-Llama-3.1-8B-Instruct microsoft-Phi-3.5-m
   check "[ \"$got\" = \"$want\" ]" "$tmpl: serve fed [$got], chat-template's tokens are [$want]"
   n=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["usage"]["prompt_tokens"])' "$T/answer.json" 2>/dev/null)
   check "[ \"$n\" = $(echo "$want" | wc -w) ]" "$tmpl: usage.prompt_tokens $n"
-  kill "$SPID"
-  wait "$SPID" 2>/dev/null
-  SPID=""
+  kill "$PID"
+  wait "$PID" 2>/dev/null
 done
 
 # A template that raises: its own message, from chat-template and serve.
 F=$SHARED/templates/google-gemma-2-2b-it.jinja
 "$MB" chat-template --file "$F" --messages "$T/conv.json" >/dev/null 2>"$T/err.txt"
 check "grep -q 'System role not supported' $T/err.txt" "chat-template: $(cat "$T/err.txt")"
-"$MB" serve "$M" --port 0 --chat-template-file "$F" >"$T/serve.log" 2>&1 &
-SPID=$!
-for _ in $(seq 100); do
-  PORT=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/v1.*|\1|p' "$T/serve.log")
-  [ -n "$PORT" ] && curl -sf -m 2 "http://127.0.0.1:$PORT/health" >/dev/null && break
-  sleep 0.1
-done
+start raising "$M" --chat-template-file "$F"
 code=$(curl -s -m 60 -o "$T/answer.json" -w '%{http_code}' -H 'Content-Type: application/json' \
   --data-binary "$body" "http://127.0.0.1:$PORT/v1/chat/completions")
 check "[ \"$code\" = 400 ] && grep -q 'System role not supported' $T/answer.json" \

@@ -15,13 +15,7 @@ if [ ! -f "$M" ] || [ ! -f "$TXT" ]; then
   echo "SKIP: $M or $TXT is absent"
   exit 77
 fi
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib/serve.sh"
 
 check "'$MB' summarize --help | grep -q -- --words" "summarize --help"
 
@@ -85,16 +79,7 @@ check "[ \$(wc -w <'$T/b.out') -le 8 ]" "short result keeps --words 8"
 check "[ \$? -ne 0 ] && grep -q 'error' '$T/c.err'" "a missing file is an error"
 
 # --oracle: the final merge goes to a second server, redacted.
-: >"$T/srv.log"
-"$MB" serve "$M" --port 0 -t 1 >>"$T/srv.log" 2>&1 &
-PIDS+=($!)
-PORT=""
-for _ in $(seq 100); do
-  PORT=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/v1.*|\1|p' "$T/srv.log")
-  [ -n "$PORT" ] && curl -sf -m 2 "http://127.0.0.1:$PORT/health" >/dev/null && break
-  sleep 0.1
-done
-if [ -n "$PORT" ]; then
+if start srv "$M" -t 1; then
   echo "Tom wrote to alice@example.org and called +44 20 7946 0958. He had a red ball." \
     >"$T/pii.txt"
   "$MB" summarize "$M" "$T/pii.txt" --words 20 --temp 0 -t 2 -c 256 \

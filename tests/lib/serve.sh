@@ -19,7 +19,7 @@ start() {
   PIDS+=("$PID")
   PORT=""
   for _ in $(seq 100); do
-    PORT=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/v1.*|\1|p' "$T/$name.log")
+    PORT=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/v1.*|\1|p' "$T/$name.log" | head -1)
     [ -n "$PORT" ] && curl -sf -m 2 "http://127.0.0.1:$PORT/health" >/dev/null && return 0
     sleep 0.1
   done
