@@ -14,6 +14,14 @@
 extern "C" {
 #endif
 
+/* Every function of the public API carries MB_API: the shared library is
+ * built with hidden visibility, so only these names are exported. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MB_API __attribute__((visibility("default")))
+#else
+#define MB_API
+#endif
+
 #define MB_VERSION "0.1.0"
 
 typedef enum {
@@ -27,13 +35,13 @@ typedef enum {
 } mb_status;
 
 /* A short name for a status ("format error"). Never NULL. */
-const char *mb_status_str(mb_status status);
+MB_API const char *mb_status_str(mb_status status);
 
 /* The message left by the last failing call on this thread. Never NULL. */
-const char *mb_last_error(void);
+MB_API const char *mb_last_error(void);
 
 /* The kernel level in use: "ref", "avx2", "avx512" or "neon". */
-const char *mb_kernels_name(void);
+MB_API const char *mb_kernels_name(void);
 
 typedef int32_t mb_token;
 
@@ -56,28 +64,28 @@ typedef struct {
     const char *tokenizer_pre;
 } mb_model_params;
 
-mb_model_params mb_model_default_params(void);
+MB_API mb_model_params mb_model_default_params(void);
 
-mb_status mb_model_load(const char *path, const mb_model_params *params, mb_model **out);
-void mb_model_free(mb_model *model);
+MB_API mb_status mb_model_load(const char *path, const mb_model_params *params, mb_model **out);
+MB_API void mb_model_free(mb_model *model);
 
 /* Apply the LoRA adapter at PATH (GGUF: general.type "adapter", adapter.type
  * "lora"; docs/TRAINING.md) to MODEL: every adapted projection adds
  * SCALE * (alpha / r) * B (A x). Sessions created afterwards use it; call it
  * before mb_session_new (while sessions or batches of the model exist it is
- * refused with MB_ERR_INVALID_ARG: they could not use it). One adapter per model; it is checked against the
- * model (architecture, tensor names, shapes) and refused with a message. */
-mb_status mb_model_load_lora(mb_model *model, const char *path, float scale);
+ * refused with MB_ERR_INVALID_ARG: they could not use it). One adapter per model; it is checked
+ * against the model (architecture, tensor names, shapes) and refused with a message. */
+MB_API mb_status mb_model_load_lora(mb_model *model, const char *path, float scale);
 
-int mb_model_n_vocab(const mb_model *model);
-int mb_model_n_ctx_train(const mb_model *model);
+MB_API int mb_model_n_vocab(const mb_model *model);
+MB_API int mb_model_n_ctx_train(const mb_model *model);
 /* 1 if the weights are read through a page-cache mapping of the file, 0 if
  * they were read into anonymous memory (see mb_model_params.use_mmap). */
-int mb_model_uses_mmap(const mb_model *model);
+MB_API int mb_model_uses_mmap(const mb_model *model);
 /* Bytes of weight data, as stored in the file. */
-uint64_t mb_model_weight_bytes(const mb_model *model);
+MB_API uint64_t mb_model_weight_bytes(const mb_model *model);
 /* One line that describes the model, e.g. "llama 5 layers, dim 64, F32". */
-const char *mb_model_desc(const mb_model *model);
+MB_API const char *mb_model_desc(const mb_model *model);
 
 /* ---- tokenizer ------------------------------------------------------- */
 
@@ -85,18 +93,18 @@ const char *mb_model_desc(const mb_model *model);
  * parse_special turns control-token text like "<s>" into its id. Writes at most
  * CAP ids and sets *n_out to the number the text needs (so a call with CAP 0
  * measures). Returns MB_ERR_INVALID_ARG if CAP was too small. */
-mb_status mb_tokenize(const mb_model *model, const char *text, size_t len, int add_special,
-                      int parse_special, mb_token *ids, size_t cap, size_t *n_out);
+MB_API mb_status mb_tokenize(const mb_model *model, const char *text, size_t len, int add_special,
+                             int parse_special, mb_token *ids, size_t cap, size_t *n_out);
 
 /* The bytes of one token, as they appear in text (may be a partial UTF-8
  * sequence for byte tokens). Control tokens give "" unless render_special. */
-mb_status mb_token_to_piece(const mb_model *model, mb_token id, int render_special, char *buf,
-                            size_t cap, size_t *n_out);
+MB_API mb_status mb_token_to_piece(const mb_model *model, mb_token id, int render_special,
+                                   char *buf, size_t cap, size_t *n_out);
 
-mb_token mb_token_bos(const mb_model *model);
-mb_token mb_token_eos(const mb_model *model);
+MB_API mb_token mb_token_bos(const mb_model *model);
+MB_API mb_token mb_token_eos(const mb_model *model);
 /* True for every end-of-generation token the vocabulary marks. */
-int mb_token_is_eog(const mb_model *model, mb_token id);
+MB_API int mb_token_is_eog(const mb_model *model, mb_token id);
 
 /* ---- sessions: a KV cache and the buffers of one conversation --------- */
 
@@ -109,30 +117,31 @@ typedef struct {
     int swa_full;
 } mb_session_params;
 
-mb_session_params mb_session_default_params(void);
+MB_API mb_session_params mb_session_default_params(void);
 
-mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_session **out);
-void mb_session_free(mb_session *session);
+MB_API mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_session **out);
+MB_API void mb_session_free(mb_session *session);
 
-int mb_session_n_ctx(const mb_session *session);
-int mb_session_n_past(const mb_session *session);
-uint64_t mb_session_kv_bytes(const mb_session *session);
-int mb_session_n_threads(const mb_session *session);
+MB_API int mb_session_n_ctx(const mb_session *session);
+MB_API int mb_session_n_past(const mb_session *session);
+MB_API uint64_t mb_session_kv_bytes(const mb_session *session);
+MB_API int mb_session_n_threads(const mb_session *session);
 
 /* Feed N tokens at the current position and advance. On success the logits of
  * the last fed position are available from mb_session_logits(). Fails with
  * MB_ERR_CONTEXT_FULL, and feeds nothing, if they do not fit. */
-mb_status mb_session_eval(mb_session *session, const mb_token *ids, size_t n);
-const float *mb_session_logits(const mb_session *session);
+MB_API mb_status mb_session_eval(mb_session *session, const mb_token *ids, size_t n);
+MB_API const float *mb_session_logits(const mb_session *session);
 /* As mb_session_eval, and write the logits of every fed position to LOGITS
  * (n x n_vocab floats), as perplexity and KL-divergence evaluation need. */
-mb_status mb_session_eval_all(mb_session *session, const mb_token *ids, size_t n, float *logits);
+MB_API mb_status mb_session_eval_all(mb_session *session, const mb_token *ids, size_t n,
+                                     float *logits);
 /* Forget everything from position POS on (0 clears the cache). A model's
  * windowed layers keep only their window plus a margin of one prefill chunk
  * and 16 positions: rewinding further back than that re-evaluates the
  * POS tokens kept (the session remembers them), so it is exact but costs a
  * prefill (-v says so). */
-mb_status mb_session_rewind(mb_session *session, int pos);
+MB_API mb_status mb_session_rewind(mb_session *session, int pos);
 
 /* ---- batched decoding: several sessions, one pass over the weights ---- */
 
@@ -141,13 +150,15 @@ mb_status mb_session_rewind(mb_session *session, int pos);
  * is read once for all of them, which is what bounds decoding speed.
  * N_THREADS 0: the number of physical cores. */
 typedef struct mb_batch mb_batch;
-mb_status mb_batch_new(mb_model *model, int max_sessions, int n_ctx, int n_threads, mb_batch **out);
-void mb_batch_free(mb_batch *batch);
+MB_API mb_status mb_batch_new(mb_model *model, int max_sessions, int n_ctx, int n_threads,
+                              mb_batch **out);
+MB_API void mb_batch_free(mb_batch *batch);
 /* Feed IDS[i] to SESSIONS[i] (distinct sessions of the batch's model) at
  * its current position, for i < N, and advance each: afterwards each
  * session is as mb_session_eval of that one token leaves it, logits
  * included. Fails, feeding nothing, if a session's context is full. */
-mb_status mb_batch_decode(mb_batch *batch, mb_session *const *sessions, const mb_token *ids, int n);
+MB_API mb_status mb_batch_decode(mb_batch *batch, mb_session *const *sessions, const mb_token *ids,
+                                 int n);
 
 /* ---- sampling -------------------------------------------------------- */
 
@@ -163,13 +174,13 @@ typedef struct {
     uint64_t seed;
 } mb_sampler_params;
 
-mb_sampler_params mb_sampler_default_params(void);
+MB_API mb_sampler_params mb_sampler_default_params(void);
 
-mb_status mb_sampler_new(const mb_sampler_params *params, int n_vocab, mb_sampler **out);
-void mb_sampler_free(mb_sampler *sampler);
+MB_API mb_status mb_sampler_new(const mb_sampler_params *params, int n_vocab, mb_sampler **out);
+MB_API void mb_sampler_free(mb_sampler *sampler);
 /* Remember a token for the penalties (prompt tokens included). */
-void mb_sampler_accept(mb_sampler *sampler, mb_token id);
-mb_token mb_sampler_sample(mb_sampler *sampler, const float *logits);
+MB_API void mb_sampler_accept(mb_sampler *sampler, mb_token id);
+MB_API mb_token mb_sampler_sample(mb_sampler *sampler, const float *logits);
 
 /* ---- generation ------------------------------------------------------ */
 
@@ -200,8 +211,9 @@ typedef struct {
 } mb_generate_stats;
 
 /* Prefill PROMPT (already tokenized) and generate. */
-mb_status mb_generate(mb_session *session, mb_sampler *sampler, const mb_token *prompt,
-                      size_t n_prompt, const mb_generate_params *params, mb_generate_stats *stats);
+MB_API mb_status mb_generate(mb_session *session, mb_sampler *sampler, const mb_token *prompt,
+                             size_t n_prompt, const mb_generate_params *params,
+                             mb_generate_stats *stats);
 
 /* ---- chat templates -------------------------------------------------- */
 
@@ -212,7 +224,7 @@ typedef struct {
 } mb_chat_message;
 
 /* The names --chat-template accepts, comma-separated ("chatml, llama2, ..."). */
-const char *mb_chat_template_names(void);
+MB_API const char *mb_chat_template_names(void);
 
 /* The template used for MODEL: OVERRIDE when not NULL (one of
  * mb_chat_template_names(), or "jinja": the model's own), else "jinja" when
@@ -221,8 +233,8 @@ const char *mb_chat_template_names(void);
  * NULL) is set when the file has no template and ChatML stands in for it.
  * MB_ERR_UNSUPPORTED for a template of no known family, MB_ERR_INVALID_ARG
  * for an unknown OVERRIDE; both messages name the choices. */
-mb_status mb_chat_template_name(const mb_model *model, const char *override, const char **name,
-                                int *is_fallback);
+MB_API mb_status mb_chat_template_name(const mb_model *model, const char *override,
+                                       const char **name, int *is_fallback);
 
 /* Render N messages as the model's chat template (its own Jinja template
  * unless OVERRIDE names a built-in family) gives them,
@@ -230,8 +242,9 @@ mb_status mb_chat_template_name(const mb_model *model, const char *override, con
  * ADD_GENERATION_PROMPT is set. Writes at most CAP bytes, and a NUL when
  * there is room; *n_out gets the text's length, so CAP 0 measures.
  * MB_ERR_INVALID_ARG if CAP was too small or a role is unknown. */
-mb_status mb_chat_apply(const mb_model *model, const char *override, const mb_chat_message *msgs,
-                        size_t n, int add_generation_prompt, char *buf, size_t cap, size_t *n_out);
+MB_API mb_status mb_chat_apply(const mb_model *model, const char *override,
+                               const mb_chat_message *msgs, size_t n, int add_generation_prompt,
+                               char *buf, size_t cap, size_t *n_out);
 
 /* Rendering with the template itself (a Jinja program, rendered as Hugging
  * Face's transformers does: docs/USER_GUIDE.md, "Chat templates"). */
@@ -256,21 +269,21 @@ typedef struct {
  * error is MB_ERR_FORMAT with "template line N: reason", or the template's
  * own raise_exception message; MB_ERR_INVALID_ARG when no template is
  * given and the model has none. */
-mb_status mb_chat_render_template(const mb_model *model, const mb_chat_render_params *p,
-                                  char **out, size_t *out_len);
+MB_API mb_status mb_chat_render_template(const mb_model *model, const mb_chat_render_params *p,
+                                         char **out, size_t *out_len);
 
 /* Use TEXT (a Jinja chat template, LEN bytes, copied) instead of the file's
  * tokenizer.chat_template for every later rendering (--chat-template-file). */
-mb_status mb_model_set_chat_template(mb_model *model, const char *text, size_t len);
+MB_API mb_status mb_model_set_chat_template(mb_model *model, const char *text, size_t len);
 
 /* 1 if MODEL has a Jinja template to render (its own or one set), 0 if
  * rendering falls back to a built-in family. */
-int mb_chat_has_template(const mb_model *model);
+MB_API int mb_chat_has_template(const mb_model *model);
 
 /* The add_special to tokenize a rendered chat with: 0 when TEXT already
  * starts with the BOS token's text (templates often write it), so that BOS
  * is not doubled; 1 otherwise. */
-int mb_chat_add_special(const mb_model *model, const char *text, size_t len);
+MB_API int mb_chat_add_special(const mb_model *model, const char *text, size_t len);
 
 #ifdef __cplusplus
 }
