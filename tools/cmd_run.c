@@ -8,8 +8,12 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "options.h"
 #include "format/outfile.h"
 #include "matchbox.h"
+
+/* The shared flags run takes (options.h). */
+#define RUN_FLAGS (CLI_RUNNING | CLI_SAMPLING | CLI_CHAT)
 
 static void run_usage(FILE *f) {
     fputs("usage: matchbox run [MODEL] [PROMPT] [options]\n"
@@ -18,48 +22,28 @@ static void run_usage(FILE *f) {
           "Without MODEL, $MATCHBOX_MODEL, ~/.cache/matchbox/models/default.gguf or\n"
           "../shared/models/stories260K.gguf is used.\n"
           "\n"
-          "  -m, --model FILE        model (GGUF)\n"
           "  -p, --prompt TEXT       prompt\n"
           "  -f, --file FILE         read the prompt from FILE\n"
           "  -n, --n-predict N       tokens to generate (-1: until end of text; default -1)\n"
-          "  -c, --ctx-size N        context size (default: min(4096, trained))\n"
           "  --chat                  the prompt is a user message in the model's chat\n"
           "                          template (its own Jinja template, as Hugging Face\n"
-          "                          renders it)\n"
+          "                          renders it; --chat-template and --chat-template-file\n"
+          "                          imply it)\n"
           "  --system TEXT           a system message too (implies --chat)\n"
-          "  --chat-template NAME    a built-in family instead (implies --chat): chatml,\n"
-          "                          llama2, llama3, mistral, ..., or jinja (the model's)\n"
-          "  --chat-template-file F  render the Jinja template in F instead of the file's\n"
-          "  --swa-full              windowed layers (Gemma, Mistral-style) keep full caches\n"
-          "                          instead of a ring of their window (more memory)\n"
-
-          "  -t, --threads N         threads (default: physical cores)\n",
-          f);
-    fputs(cli_sampling_help, f);
-    fputs("  -r, --stop TEXT         stop when TEXT is generated (repeatable)\n"
+          "  -r, --stop TEXT         stop when TEXT is generated (repeatable)\n"
           "  --no-display-prompt     print only the generated text\n"
-          "  --logits-out FILE       write the float32 logits of every step (n_vocab each)\n"
-          "  --no-mmap               read the weights into anonymous memory (huge pages)\n"
-          "  --mmap                  map the file instead (default: memory when the\n"
-          "                          weights fit in available RAM, mapping otherwise)\n"
-          "  --mlock                 lock the weights in RAM\n"
-          "  --tokenizer-pre NAME    pre-tokenizer of a BPE vocabulary instead of the file's\n"
-          "                          (default, gpt-2, llama-bpe, smollm, qwen2)\n"
-          "  --lora FILE             apply a LoRA adapter (GGUF, e.g. from matchbox finetune)\n"
-          "  --lora-scale S          scale of the adapter's update (default 1)\n"
-          "  -v, --verbose           print load details\n",
+          "  --logits-out FILE       write the float32 logits of every step (n_vocab each)\n",
           f);
+    cli_opts_help(f, RUN_FLAGS);
 }
 
 typedef struct {
-    const char *model, *prompt, *prompt_file, *logits_out, *lora;
-    const char *system, *chat_template, *chat_template_file; /* --chat: the template's prompt */
+    cli_opts c;
+    const char *prompt, *prompt_file, *logits_out;
+    const char *system; /* --chat: the template's prompt */
     int chat;
-    double lora_scale;
-    long n_predict, n_ctx, n_threads;
-    int display_prompt, verbose, seed_given, swa_full;
-    mb_model_params mp;
-    mb_sampler_params sp;
+    long n_predict;
+    int display_prompt;
     const char *stop[17];
     int n_stop;
 } run_opts;
@@ -71,17 +55,17 @@ static int parse(int argc, char **argv, run_opts *o, int *rc) {
     int n_pos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
-        int r = cli_sampling_flag(argc, argv, &i, &o->sp, &o->seed_given);
+        int r = cli_opts_flag(&o->c, RUN_FLAGS, argc, argv, &i);
         if (r < 0) return 0;
-        if (r > 0) continue;
+        if (r > 0) {
+            if (o->c.chat_template || o->c.chat_template_file) o->chat = 1;
+            continue;
+        }
 #define VALUE() ((v = cli_value(argc, argv, &i)) != NULL)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             run_usage(stdout);
             *rc = 0;
             return 0;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!VALUE()) return 0;
-            o->model = v;
         } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
             if (!VALUE()) return 0;
             o->prompt = v;
@@ -90,10 +74,6 @@ static int parse(int argc, char **argv, run_opts *o, int *rc) {
             o->prompt_file = v;
         } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
             if (!VALUE() || !cli_int(a, v, -1, 1 << 30, &o->n_predict)) return 0;
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            if (!VALUE() || !cli_int(a, v, 0, 1 << 24, &o->n_ctx)) return 0;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!VALUE() || !cli_int(a, v, 1, 1024, &o->n_threads)) return 0;
         } else if (!strcmp(a, "-r") || !strcmp(a, "--stop")) {
             if (!VALUE()) return 0;
             if (o->n_stop == 16) return cli_fail("at most 16 stop strings"), 0;
@@ -104,35 +84,11 @@ static int parse(int argc, char **argv, run_opts *o, int *rc) {
             o->logits_out = v;
         } else if (!strcmp(a, "--no-display-prompt")) {
             o->display_prompt = 0;
-        } else if (!strcmp(a, "--no-mmap")) {
-            o->mp.use_mmap = 0;
-        } else if (!strcmp(a, "--mmap")) {
-            o->mp.use_mmap = 1;
-        } else if (!strcmp(a, "--lora")) {
-            if (!VALUE()) return 0;
-            o->lora = v;
-        } else if (!strcmp(a, "--lora-scale")) {
-            if (!VALUE() || !cli_float(a, v, &o->lora_scale)) return 0;
-        } else if (!strcmp(a, "--mlock")) {
-            o->mp.use_mlock = 1;
-        } else if (!strcmp(a, "--tokenizer-pre")) {
-            if (!VALUE()) return 0;
-            o->mp.tokenizer_pre = v;
-        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-            o->verbose = 1;
-        } else if (!strcmp(a, "--swa-full")) {
-            o->swa_full = 1;
         } else if (!strcmp(a, "--chat")) {
             o->chat = 1;
         } else if (!strcmp(a, "--system")) {
             if (!VALUE()) return 0;
             o->system = v, o->chat = 1;
-        } else if (!strcmp(a, "--chat-template")) {
-            if (!VALUE()) return 0;
-            o->chat_template = v, o->chat = 1;
-        } else if (!strcmp(a, "--chat-template-file")) {
-            if (!VALUE()) return 0;
-            o->chat_template_file = v, o->chat = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
             cli_fail("unknown option '%s' (see matchbox run --help)", a);
             return 0;
@@ -145,14 +101,14 @@ static int parse(int argc, char **argv, run_opts *o, int *rc) {
 #undef VALUE
     }
     int next = 0;
-    if (!o->model && n_pos > next && cli_looks_like_model(positional[next]))
-        o->model = positional[next++];
+    if (!o->c.model && n_pos > next && cli_looks_like_model(positional[next]))
+        o->c.model = positional[next++];
     if (n_pos > next) {
         if (o->prompt || o->prompt_file) return cli_fail("give the prompt once"), 0;
         o->prompt = positional[next++];
     }
     if (n_pos > next) return cli_fail("unexpected argument '%s'", positional[next]), 0;
-    if (!o->model && !(o->model = cli_default_model())) return 0;
+    if (!o->c.model && !(o->c.model = cli_default_model())) return 0;
     if (o->logits_out && !cli_check_output(o->logits_out)) return 0;
     return 1;
 }
@@ -212,11 +168,8 @@ static FILE *open_logits(const char *path, char **tmp) {
 }
 
 static int generate(const run_opts *o, mb_model *model, const char *prompt, size_t len) {
-    mb_session_params ssp = mb_session_default_params();
-    ssp.n_ctx = (int)o->n_ctx;
-    ssp.n_threads = (int)o->n_threads;
+    mb_session_params ssp = o->c.sp;
     ssp.verbose = 1; /* the KV-cache size is printed before it is allocated */
-    ssp.swa_full = o->swa_full;
     mb_session *session = NULL;
     mb_sampler *sampler = NULL;
     mb_token *ids = NULL;
@@ -224,7 +177,7 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
     char *chat_text = NULL;
     if (o->chat) {
         char *user = strndup(prompt, len);
-        ids = user ? cli_chat_prompt(model, o->chat_template, o->system, user, &n_ids, &chat_text)
+        ids = user ? cli_chat_prompt(model, o->c.chat_template, o->system, user, &n_ids, &chat_text)
                    : NULL;
         free(user);
         if (!ids) return 1;
@@ -243,7 +196,7 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
     run_state rs = {0};
     char *tmp = NULL;
     if (mb_session_new(model, &ssp, &session) != MB_OK ||
-        mb_sampler_new(&o->sp, mb_model_n_vocab(model), &sampler) != MB_OK) {
+        mb_sampler_new(&o->c.sampling, mb_model_n_vocab(model), &sampler) != MB_OK) {
         cli_fail(NULL);
         goto done;
     }
@@ -305,32 +258,16 @@ done:
 }
 
 int cmd_run(int argc, char **argv) {
-    run_opts o = {.n_predict = -1, .display_prompt = 1, .lora_scale = 1.0};
-    o.mp = mb_model_default_params();
-    o.sp = mb_sampler_default_params();
+    run_opts o = {.n_predict = -1, .display_prompt = 1};
+    cli_opts_init(&o.c);
     int rc;
     if (!parse(argc, argv, &o, &rc)) return rc;
-    if (!o.seed_given) {
-        o.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-        o.sp.seed &= 0x7fffffffffffffffULL;
-    }
-    if (o.verbose || !o.seed_given) fprintf(stderr, "seed: %llu\n", (unsigned long long)o.sp.seed);
-    o.mp.verbose = o.verbose;
+    cli_opts_seed(&o.c);
     size_t len = 0;
     char *prompt = load_prompt(&o, &len);
     if (!prompt) return 1;
     mb_model *model = NULL;
-    if (mb_model_load(o.model, &o.mp, &model) != MB_OK) {
-        free(prompt);
-        return cli_fail(NULL);
-    }
-    if (o.lora && mb_model_load_lora(model, o.lora, (float)o.lora_scale) != MB_OK) {
-        mb_model_free(model);
-        free(prompt);
-        return cli_fail(NULL);
-    }
-    if (!cli_chat_template_file(model, o.chat_template_file)) {
-        mb_model_free(model);
+    if (!cli_opts_load_model(&o.c, &model)) {
         free(prompt);
         return 1;
     }

@@ -1,0 +1,229 @@
+/* The shared flags' table (options.h). Each row says where its value goes in
+ * cli_opts, the range that makes sense, and the help text; the default shown
+ * in the help is read from cli_opts_init's values, i.e. the library's. */
+#include "options.h"
+
+#include <float.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+typedef enum {
+    OPT_SET,   /* no value: stores SET into an int */
+    OPT_INT,   /* an int in LO..HI */
+    OPT_U64,   /* a uint64_t in LO..HI (the seed); sets seed_given */
+    OPT_FLOAT, /* a float in LO..HI (LO excluded when LO_OPEN) */
+    OPT_STR,   /* a string */
+} opt_kind;
+
+typedef struct {
+    unsigned group;
+    const char *shrt, *lng, *arg;
+    opt_kind kind;
+    size_t offset; /* into cli_opts */
+    int set;
+    double lo, hi;
+    int lo_open;
+    const char *range; /* what a value must be, for the error */
+    const char *help;
+    const char *zero; /* the default's meaning when it is 0 (or NULL): "physical cores" */
+} cli_opt;
+
+#define F(field) offsetof(cli_opts, field)
+
+static const cli_opt opts[] = {
+    {CLI_MODEL, "-m", "--model", "FILE", OPT_STR, F(model), 0, 0, 0, 0, NULL, "model (GGUF)", NULL},
+    {CLI_MODEL, NULL, "--no-mmap", NULL, OPT_SET, F(mp.use_mmap), 0, 0, 0, 0, NULL,
+     "read the weights into anonymous memory (huge pages)", NULL},
+    {CLI_MODEL, NULL, "--mmap", NULL, OPT_SET, F(mp.use_mmap), 1, 0, 0, 0, NULL,
+     "map the file instead (default: memory when the weights fit in available RAM, "
+     "mapping otherwise)",
+     NULL},
+    {CLI_MODEL, NULL, "--mlock", NULL, OPT_SET, F(mp.use_mlock), 1, 0, 0, 0, NULL,
+     "lock the weights in RAM", NULL},
+    {CLI_MODEL, NULL, "--tokenizer-pre", "NAME", OPT_STR, F(mp.tokenizer_pre), 0, 0, 0, 0, NULL,
+     "pre-tokenizer of a BPE vocabulary instead of the file's (default, gpt-2, llama-bpe, "
+     "smollm, qwen2)",
+     NULL},
+    {CLI_MODEL, NULL, "--lora", "FILE", OPT_STR, F(lora), 0, 0, 0, 0, NULL,
+     "apply a LoRA adapter (GGUF, e.g. from matchbox finetune)", NULL},
+    {CLI_MODEL, NULL, "--lora-scale", "S", OPT_FLOAT, F(lora_scale), 0, -FLT_MAX, FLT_MAX, 0,
+     "a number", "scale of the adapter's update", NULL},
+    {CLI_CONTEXT, "-c", "--ctx-size", "N", OPT_INT, F(sp.n_ctx), 0, 0, 1 << 24, 0, NULL,
+     "context size", "min(4096, trained)"},
+    {CLI_CONTEXT, NULL, "--swa-full", NULL, OPT_SET, F(sp.swa_full), 1, 0, 0, 0, NULL,
+     "windowed layers (Gemma, Mistral-style) keep full caches instead of a ring of their "
+     "window (more memory)",
+     NULL},
+    {CLI_THREADS, "-t", "--threads", "N", OPT_INT, F(sp.n_threads), 0, 1, 1024, 0, NULL, "threads",
+     "physical cores"},
+    {CLI_SAMPLING, NULL, "--temp", "T", OPT_FLOAT, F(sampling.temperature), 0, 0, FLT_MAX, 0,
+     "0 (greedy) or more", "temperature (0: greedy)", NULL},
+    {CLI_SAMPLING, NULL, "--top-k", "N", OPT_INT, F(sampling.top_k), 0, 0, 1 << 30, 0, NULL,
+     "keep the N most likely tokens (0: off)", NULL},
+    {CLI_SAMPLING, NULL, "--top-p", "P", OPT_FLOAT, F(sampling.top_p), 0, 0, 1, 0,
+     "between 0 and 1", "nucleus sampling (1: off)", NULL},
+    {CLI_SAMPLING, NULL, "--min-p", "P", OPT_FLOAT, F(sampling.min_p), 0, 0, 1, 0,
+     "between 0 and 1", "drop tokens below P x the top probability (0: off)", NULL},
+    {CLI_SAMPLING, NULL, "--repeat-penalty", "F", OPT_FLOAT, F(sampling.repeat_penalty), 0, 0,
+     FLT_MAX, 1, "more than 0 (1: off)", "penalize repeated tokens (1: off)", NULL},
+    {CLI_SAMPLING, NULL, "--repeat-last-n", "N", OPT_INT, F(sampling.repeat_last_n), 0, 0, 1 << 20,
+     0, NULL, "window the penalties look at", NULL},
+    {CLI_SAMPLING, NULL, "--presence-penalty", "F", OPT_FLOAT, F(sampling.presence_penalty), 0,
+     -FLT_MAX, FLT_MAX, 0, "a number", "penalize tokens already present (0: off)", NULL},
+    {CLI_SAMPLING, NULL, "--frequency-penalty", "F", OPT_FLOAT, F(sampling.frequency_penalty), 0,
+     -FLT_MAX, FLT_MAX, 0, "a number", "penalize tokens by their count (0: off)", NULL},
+    {CLI_SAMPLING, "-s", "--seed", "N", OPT_U64, F(sampling.seed), 0, 0, (double)INT64_MAX, 0, NULL,
+     "random seed (default: random, printed)", NULL},
+    {CLI_CHAT, NULL, "--chat-template", "NAME", OPT_STR, F(chat_template), 0, 0, 0, 0, NULL,
+     "a built-in family instead of the model's own Jinja template: chatml, llama2, llama3, "
+     "mistral, ..., or jinja (the model's)",
+     NULL},
+    {CLI_CHAT, NULL, "--chat-template-file", "F", OPT_STR, F(chat_template_file), 0, 0, 0, 0, NULL,
+     "render the Jinja template in F instead of the file's", NULL},
+    {CLI_VERBOSE, "-v", "--verbose", NULL, OPT_SET, F(verbose), 1, 0, 0, 0, NULL,
+     "print load details", NULL},
+};
+
+#undef F
+
+void cli_opts_init(cli_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->mp = mb_model_default_params();
+    o->sp = mb_session_default_params();
+    o->sampling = mb_sampler_default_params();
+    o->lora_scale = 1.0f;
+}
+
+static int matches(const cli_opt *op, const char *a) {
+    return (op->shrt && !strcmp(a, op->shrt)) || !strcmp(a, op->lng);
+}
+
+int cli_opts_flag(cli_opts *o, unsigned groups, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    for (size_t k = 0; k < sizeof opts / sizeof *opts; k++) {
+        const cli_opt *op = &opts[k];
+        if (!(op->group & groups) || !matches(op, a)) continue;
+        void *dst = (char *)o + op->offset;
+        if (op->kind == OPT_SET) {
+            *(int *)dst = op->set;
+            return 1;
+        }
+        const char *v = cli_value(argc, argv, i);
+        if (!v) return -1;
+        long l;
+        double d;
+        switch (op->kind) {
+        case OPT_STR: *(const char **)dst = v; return 1;
+        case OPT_INT:
+            if (!cli_int(a, v, (long)op->lo, (long)op->hi, &l)) return -1;
+            *(int *)dst = (int)l;
+            return 1;
+        case OPT_U64:
+            if (!cli_int(a, v, (long)op->lo, INT64_MAX, &l)) return -1;
+            *(uint64_t *)dst = (uint64_t)l;
+            o->seed_given = 1;
+            return 1;
+        case OPT_FLOAT:
+            if (!cli_float_in(a, v, op->lo, op->hi, op->lo_open, op->range, &d)) return -1;
+            *(float *)dst = (float)d;
+            return 1;
+        case OPT_SET: break;
+        }
+    }
+    return 0;
+}
+
+/* "default: X" for a value option, from the library's defaults; "" for others. */
+static void default_text(const cli_opt *op, const cli_opts *d, char *buf, size_t cap) {
+    const void *src = (const char *)d + op->offset;
+    buf[0] = '\0';
+    if (op->kind == OPT_INT) {
+        int v = *(const int *)src;
+        if (v == 0 && op->zero)
+            snprintf(buf, cap, "default: %s", op->zero);
+        else
+            snprintf(buf, cap, "default: %d", v);
+    } else if (op->kind == OPT_FLOAT) {
+        snprintf(buf, cap, "default: %g", (double)*(const float *)src);
+    }
+}
+
+enum { HELP_COL = 26, HELP_WIDTH = 80 - HELP_COL };
+
+/* Help lines as "  -c, --ctx-size N        text (default: ...)", the text
+ * wrapped at 80 columns under its own column. */
+void cli_opts_help(FILE *f, unsigned groups) {
+    cli_opts d;
+    cli_opts_init(&d);
+    for (size_t k = 0; k < sizeof opts / sizeof *opts; k++) {
+        const cli_opt *op = &opts[k];
+        if (!(op->group & groups)) continue;
+        char head[64], def[64], text[512];
+        snprintf(head, sizeof head, "%s%s%s%s%s", op->shrt ? op->shrt : "", op->shrt ? ", " : "",
+                 op->lng, op->arg ? " " : "", op->arg ? op->arg : "");
+        default_text(op, &d, def, sizeof def);
+        /* "text (0: off)" + "default: 40" gives "text (0: off; default: 40)". */
+        size_t hl = strlen(op->help);
+        if (!def[0])
+            snprintf(text, sizeof text, "%s", op->help);
+        else if (hl && op->help[hl - 1] == ')')
+            snprintf(text, sizeof text, "%.*s; %s)", (int)hl - 1, op->help, def);
+        else
+            snprintf(text, sizeof text, "%s (%s)", op->help, def);
+        int col = fprintf(f, "  %s", head);
+        if (col >= HELP_COL - 1) { /* a long flag gets a line of its own */
+            fputc('\n', f);
+            col = 0;
+        }
+        const char *p = text;
+        while (*p) {
+            fprintf(f, "%*s", HELP_COL - col, "");
+            size_t cut = strlen(p);
+            if (cut > HELP_WIDTH) { /* break at the last space that fits */
+                cut = HELP_WIDTH;
+                while (cut > 0 && p[cut] != ' ')
+                    cut--;
+                if (cut == 0) cut = HELP_WIDTH;
+            }
+            fprintf(f, "%.*s\n", (int)cut, p);
+            col = 0;
+            p += cut;
+            while (*p == ' ')
+                p++;
+        }
+    }
+}
+
+int cli_opts_load_model(const cli_opts *o, mb_model **out) {
+    mb_model_params mp = o->mp;
+    mp.verbose = o->verbose;
+    *out = NULL;
+    mb_model *model = NULL;
+    if (mb_model_load(o->model, &mp, &model) != MB_OK) return cli_fail(NULL), 0;
+    if (o->lora && mb_model_load_lora(model, o->lora, o->lora_scale) != MB_OK) {
+        cli_fail(NULL);
+        mb_model_free(model);
+        return 0;
+    }
+    if (!cli_chat_template_file(model, o->chat_template_file)) {
+        mb_model_free(model);
+        return 0;
+    }
+    *out = model;
+    return 1;
+}
+
+void cli_opts_seed(cli_opts *o) {
+    if (!o->seed_given) {
+        o->sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+        o->sampling.seed &= 0x7fffffffffffffffULL;
+    }
+    if (o->verbose || !o->seed_given)
+        fprintf(stderr, "seed: %llu\n", (unsigned long long)o->sampling.seed);
+}

@@ -1,0 +1,57 @@
+/* The flags that the commands running a model share, parsed from one table
+ * (options.c): one place where a shared flag is added, one help format, and
+ * defaults read from the library's params rather than repeated in help texts.
+ *
+ * A command picks the groups it takes, calls cli_opts_init, then for each
+ * argument tries cli_opts_flag before its own flags, and prints
+ * cli_opts_help(groups) below its own usage. */
+#ifndef MB_TOOLS_OPTIONS_H
+#define MB_TOOLS_OPTIONS_H
+
+#include <stdio.h>
+
+#include "matchbox.h"
+
+enum {
+    CLI_MODEL = 1u << 0, /* -m, --mmap, --no-mmap, --mlock, --tokenizer-pre, --lora, --lora-scale */
+    CLI_CONTEXT = 1u << 1,  /* -c, --swa-full */
+    CLI_THREADS = 1u << 2,  /* -t */
+    CLI_SAMPLING = 1u << 3, /* --temp, --top-k, ..., -s */
+    CLI_CHAT = 1u << 4,     /* --chat-template, --chat-template-file */
+    CLI_VERBOSE = 1u << 5,  /* -v */
+    CLI_RUNNING = CLI_MODEL | CLI_CONTEXT | CLI_THREADS | CLI_VERBOSE,
+};
+
+typedef struct {
+    const char *model; /* -m; NULL: the command's positional MODEL or cli_default_model() */
+    mb_model_params mp;
+    mb_session_params sp; /* n_ctx, n_threads, swa_full */
+    mb_sampler_params sampling;
+    int seed_given;
+    const char *lora;
+    float lora_scale;
+    const char *chat_template, *chat_template_file;
+    int verbose;
+} cli_opts;
+
+/* Defaults: the library's default params. */
+void cli_opts_init(cli_opts *o);
+
+/* Parse argv[*i] if it is a flag of GROUPS: 1 when it was (and *i is past its
+ * value), 0 when it is not one of them, -1 after printing an error (a missing
+ * or out-of-range value). */
+int cli_opts_flag(cli_opts *o, unsigned groups, int argc, char **argv, int *i);
+
+/* The help lines of GROUPS' flags, each with its default. */
+void cli_opts_help(FILE *f, unsigned groups);
+
+/* Load O's model (o->model must be set) with its model params and verbosity,
+ * then apply --lora and --chat-template-file. 1 on success; 0 after printing
+ * the error. */
+int cli_opts_load_model(const cli_opts *o, mb_model **out);
+
+/* When no seed was given, pick one from the clock (printed with -v or when
+ * random, so that a run can be repeated). */
+void cli_opts_seed(cli_opts *o);
+
+#endif
