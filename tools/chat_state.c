@@ -304,7 +304,7 @@ static int answer(chat_state *c, const char *user, char *text, size_t len, const
     if (st.stopped_by == 4 || !c->kv_valid)
         fprintf(stderr, "[the context (-c %d) is full: the answer was cut%s]\n", n_ctx,
                 c->o->policy_error ? "; /clear to start over" : "");
-    if (c->o->verbose)
+    if (c->o->c.verbose)
         fprintf(stderr,
                 "[turn %d: fed %zu tokens at position %zu (re-read %d), answered %zu tokens, "
                 "context %d/%d, prefill %.1f tok/s, decode %.1f tok/s]\n",
@@ -355,7 +355,7 @@ int chat_clear(chat_state *c) {
     mb_sampler_free(c->sampler);
     c->sampler = NULL;
     if (mb_session_rewind(c->s, 0) != MB_OK ||
-        mb_sampler_new(&c->o->sp, mb_model_n_vocab(c->model), &c->sampler) != MB_OK)
+        mb_sampler_new(&c->o->c.sampling, mb_model_n_vocab(c->model), &c->sampler) != MB_OK)
         return cli_fail(NULL);
     return 0;
 }
@@ -419,22 +419,19 @@ int chat_open(const chat_opts *o, mb_model *model, chat_state **out) {
     c->o = o;
     c->model = model;
     int fallback = 0;
-    if (mb_chat_template_name(model, o->template_name, &c->tmpl, &fallback) != MB_OK)
+    if (mb_chat_template_name(model, o->c.chat_template, &c->tmpl, &fallback) != MB_OK)
         return cli_fail(NULL);
     if (fallback)
         fprintf(stderr,
                 "note: the model has no chat template (tokenizer.chat_template); using ChatML. "
                 "Choose another with --chat-template NAME (%s).\n",
                 mb_chat_template_names());
-    else if (o->verbose)
+    else if (o->c.verbose)
         fprintf(stderr, "chat template: %s\n", c->tmpl);
-    mb_session_params ssp = mb_session_default_params();
-    ssp.n_ctx = (int)o->n_ctx;
-    ssp.n_threads = (int)o->n_threads;
-    ssp.verbose = o->verbose;
-    ssp.swa_full = o->swa_full;
+    mb_session_params ssp = o->c.sp;
+    ssp.verbose = o->c.verbose;
     if (mb_session_new(model, &ssp, &c->s) != MB_OK ||
-        mb_sampler_new(&o->sp, mb_model_n_vocab(model), &c->sampler) != MB_OK)
+        mb_sampler_new(&o->c.sampling, mb_model_n_vocab(model), &c->sampler) != MB_OK)
         return cli_fail(NULL);
     c->cap_gen = (size_t)mb_session_n_ctx(c->s) + 1;
     c->gen = malloc(c->cap_gen * sizeof *c->gen);

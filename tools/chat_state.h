@@ -4,15 +4,13 @@
 #define MB_TOOLS_CHAT_STATE_H
 
 #include "matchbox.h"
+#include "options.h"
 
 typedef struct {
-    const char *model, *system, *template_name, *template_file;
-    const char *lora; /* a LoRA adapter, or NULL */
-    double lora_scale;
-    long n_predict, n_ctx, n_threads;
-    int verbose, seed_given, policy_error, swa_full, verbose_prompt;
-    mb_model_params mp;
-    mb_sampler_params sp;
+    cli_opts c; /* the shared flags: model, context, sampling, template, -v */
+    const char *system;
+    long n_predict;
+    int policy_error, verbose_prompt;
 } chat_opts;
 
 typedef struct chat_state chat_state;

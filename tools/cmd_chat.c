@@ -20,39 +20,25 @@
 #include "cli.h"
 #include "commands.h"
 
+/* The shared flags chat takes (options.h). */
+#define CHAT_FLAGS (CLI_RUNNING | CLI_SAMPLING | CLI_CHAT)
+
 static void chat_usage(FILE *f) {
     fputs("usage: matchbox chat [MODEL] [options]\n"
           "\n"
           "Talk with a model in its chat template. Lines from stdin are user messages;\n"
           "Ctrl-C stops an answer, /exit or end of input quits, /clear starts over,\n"
-          "/save FILE writes the conversation as JSON.\n"
+          "/save FILE writes the conversation as JSON. -v reports the tokens fed and\n"
+          "the context used per turn.\n"
           "\n"
-          "  -m, --model FILE        model (GGUF)\n"
           "  --system TEXT           system prompt\n"
           "  --verbose-prompt        print each turn's prompt token ids (all of the\n"
           "                          conversation's, from position 0) to stderr\n"
-          "  --chat-template-file F  render the Jinja template in F instead of the model's\n"
-          "  --chat-template NAME    template family instead of the model's own, one of:\n"
-          "                          chatml, llama2, llama3, mistral, mistral-v1,\n"
-          "                          mistral-tekken, mistral-v7, gemma, phi3\n"
           "  --context-policy P      when the conversation outgrows the context: drop (the\n"
           "                          oldest turns, keeping the system prompt; default) or error\n"
-          "  -n, --n-predict N       max tokens per answer (-1: until the end of the turn)\n"
-          "  -c, --ctx-size N        context size (default: min(4096, trained))\n"
-          "  --swa-full              windowed layers (Gemma, Mistral-style) keep full caches\n"
-          "                          instead of a ring of their window (more memory)\n"
-
-          "  -t, --threads N         threads (default: physical cores)\n",
+          "  -n, --n-predict N       max tokens per answer (-1: until the end of the turn)\n",
           f);
-    fputs(cli_sampling_help, f);
-    fputs("  --no-mmap               read the weights into memory instead of mapping them\n"
-          "  --mmap                  map the file through the page cache\n"
-          "  --tokenizer-pre NAME    pre-tokenizer of a byte-level BPE vocabulary to use\n"
-          "  --mlock                 lock the weights in RAM\n"
-          "  --lora FILE             apply a LoRA adapter (GGUF, e.g. from matchbox finetune)\n"
-          "  --lora-scale S          scale of the adapter's update (default 1)\n"
-          "  -v, --verbose           report the tokens fed and the context used per turn\n",
-          f);
+    cli_opts_help(f, CHAT_FLAGS);
 }
 
 /* Returns 1 to continue, 0 to exit with *rc. */
@@ -61,7 +47,7 @@ static int parse(int argc, char **argv, chat_opts *o, int *rc) {
     const char *positional = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
-        int r = cli_sampling_flag(argc, argv, &i, &o->sp, &o->seed_given);
+        int r = cli_opts_flag(&o->c, CHAT_FLAGS, argc, argv, &i);
         if (r < 0) return 0;
         if (r > 0) continue;
 #define VALUE() ((v = cli_value(argc, argv, &i)) != NULL)
@@ -69,20 +55,11 @@ static int parse(int argc, char **argv, chat_opts *o, int *rc) {
             chat_usage(stdout);
             *rc = 0;
             return 0;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!VALUE()) return 0;
-            o->model = v;
         } else if (!strcmp(a, "--system")) {
             if (!VALUE()) return 0;
             o->system = v;
         } else if (!strcmp(a, "--verbose-prompt")) {
             o->verbose_prompt = 1;
-        } else if (!strcmp(a, "--chat-template-file")) {
-            if (!VALUE()) return 0;
-            o->template_file = v;
-        } else if (!strcmp(a, "--chat-template")) {
-            if (!VALUE()) return 0;
-            o->template_name = v;
         } else if (!strcmp(a, "--context-policy")) {
             if (!VALUE()) return 0;
             if (strcmp(v, "drop") && strcmp(v, "error"))
@@ -90,39 +67,17 @@ static int parse(int argc, char **argv, chat_opts *o, int *rc) {
             o->policy_error = !strcmp(v, "error");
         } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
             if (!VALUE() || !cli_int(a, v, -1, 1 << 30, &o->n_predict)) return 0;
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            if (!VALUE() || !cli_int(a, v, 0, 1 << 24, &o->n_ctx)) return 0;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!VALUE() || !cli_int(a, v, 1, 1024, &o->n_threads)) return 0;
-        } else if (!strcmp(a, "--no-mmap")) {
-            o->mp.use_mmap = 0;
-        } else if (!strcmp(a, "--mmap")) {
-            o->mp.use_mmap = 1;
-        } else if (!strcmp(a, "--tokenizer-pre")) {
-            if (!VALUE()) return 0;
-            o->mp.tokenizer_pre = v;
-        } else if (!strcmp(a, "--mlock")) {
-            o->mp.use_mlock = 1;
-        } else if (!strcmp(a, "--lora")) {
-            if (!VALUE()) return 0;
-            o->lora = v;
-        } else if (!strcmp(a, "--lora-scale")) {
-            if (!VALUE() || !cli_float(a, v, &o->lora_scale)) return 0;
-        } else if (!strcmp(a, "--swa-full")) {
-            o->swa_full = 1;
-        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-            o->verbose = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
             return cli_fail("unknown option '%s' (see matchbox chat --help)", a), 0;
-        } else if (!positional && !o->model) {
+        } else if (!positional && !o->c.model) {
             positional = a;
         } else {
             return cli_fail("unexpected argument '%s'", a), 0;
         }
 #undef VALUE
     }
-    if (positional) o->model = positional;
-    if (!o->model && !(o->model = cli_default_model())) return 0;
+    if (positional) o->c.model = positional;
+    if (!o->c.model && !(o->c.model = cli_default_model())) return 0;
     return 1;
 }
 
@@ -219,26 +174,13 @@ static int loop(chat_state *c) {
 }
 
 int cmd_chat(int argc, char **argv) {
-    chat_opts o = {.n_predict = -1, .lora_scale = 1.0};
-    o.mp = mb_model_default_params();
-    o.sp = mb_sampler_default_params();
+    chat_opts o = {.n_predict = -1};
+    cli_opts_init(&o.c);
     int rc;
     if (!parse(argc, argv, &o, &rc)) return rc;
-    if (!o.seed_given) {
-        o.sp.seed = ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32)) & 0x7fffffffffffffffULL;
-        if (o.verbose) fprintf(stderr, "seed: %llu\n", (unsigned long long)o.sp.seed);
-    }
-    o.mp.verbose = o.verbose;
+    cli_opts_seed(&o.c, 0);
     mb_model *model = NULL;
-    if (mb_model_load(o.model, &o.mp, &model) != MB_OK) return cli_fail(NULL);
-    if (!cli_chat_template_file(model, o.template_file)) {
-        mb_model_free(model);
-        return 1;
-    }
-    if (o.lora && mb_model_load_lora(model, o.lora, (float)o.lora_scale) != MB_OK) {
-        mb_model_free(model);
-        return cli_fail(NULL);
-    }
+    if (!cli_opts_load_model(&o.c, &model)) return 1;
     chat_state *c = NULL;
     rc = chat_open(&o, model, &c);
     if (rc == 0) rc = loop(c);

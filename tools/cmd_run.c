@@ -262,7 +262,7 @@ int cmd_run(int argc, char **argv) {
     cli_opts_init(&o.c);
     int rc;
     if (!parse(argc, argv, &o, &rc)) return rc;
-    cli_opts_seed(&o.c);
+    cli_opts_seed(&o.c, 1);
     size_t len = 0;
     char *prompt = load_prompt(&o, &len);
     if (!prompt) return 1;

@@ -219,11 +219,11 @@ int cli_opts_load_model(const cli_opts *o, mb_model **out) {
     return 1;
 }
 
-void cli_opts_seed(cli_opts *o) {
+void cli_opts_seed(cli_opts *o, int print_random) {
     if (!o->seed_given) {
         o->sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
         o->sampling.seed &= 0x7fffffffffffffffULL;
     }
-    if (o->verbose || !o->seed_given)
+    if (o->verbose || (print_random && !o->seed_given))
         fprintf(stderr, "seed: %llu\n", (unsigned long long)o->sampling.seed);
 }

@@ -50,8 +50,8 @@ void cli_opts_help(FILE *f, unsigned groups);
  * the error. */
 int cli_opts_load_model(const cli_opts *o, mb_model **out);
 
-/* When no seed was given, pick one from the clock (printed with -v or when
- * random, so that a run can be repeated). */
-void cli_opts_seed(cli_opts *o);
+/* When no seed was given, pick one from the clock. It is printed with -v, or
+ * when PRINT_RANDOM and it was picked, so that a run can be repeated. */
+void cli_opts_seed(cli_opts *o, int print_random);
 
 #endif
