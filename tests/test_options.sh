@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The shared option table (tools/options.c): every command that runs a model
+# takes the same flags, prints the same help lines for them, and checks them
+# the same way. Usage: test_options.sh MATCHBOX SHARED
+set -u
+. "$(dirname "$0")/lib/common.sh"
+
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+
+# The commands that load a model for generation, with the shared groups they
+# take; each must print one identical help block for the flags they share.
+CMDS="run chat"
+for c in $CMDS; do
+  "$MB" $c --help >"$T/$c.help" 2>&1
+  check "[ \$? -eq 0 ]" "$c --help exits 0"
+  # The model, context and thread flags with their defaults, from the table.
+  for f in "-m, --model FILE" "--mlock" "--tokenizer-pre NAME" "--lora FILE" \
+    "-c, --ctx-size N" "-t, --threads N" "--swa-full" "-v, --verbose"; do
+    check "grep -q -- '^  $f ' '$T/$c.help'" "$c --help lists '$f'"
+  done
+  check "grep -q 'context size (default: min(4096, trained))' '$T/$c.help'" \
+    "$c --help gives the context default"
+  check "grep -q 'temperature (0: greedy; default: 0.8)' '$T/$c.help'" \
+    "$c --help gives the library's default temperature"
+  # One definition: the lines of a shared flag are the same in every command.
+  grep -A1 -- '--top-p P' "$T/$c.help" >"$T/$c.topp"
+  check "cmp -s '$T/run.topp' '$T/$c.topp'" "$c prints --top-p as run does"
+  # Values are checked by the table: out of range, not a number, missing.
+  "$MB" $c -m /nonexistent.gguf --temp -1 </dev/null >/dev/null 2>"$T/err"
+  check "grep -q -- '--temp -1: must be 0 (greedy) or more' '$T/err'" "$c refuses --temp -1"
+  "$MB" $c -m /nonexistent.gguf -c 2x </dev/null >/dev/null 2>"$T/err"
+  check "grep -q -- \"-c expects an integer in 0..16777216, got '2x'\" '$T/err'" "$c refuses -c 2x"
+  "$MB" $c -m /nonexistent.gguf --top-p 1.5 </dev/null >/dev/null 2>"$T/err"
+  check "grep -q -- '--top-p 1.5: must be between 0 and 1' '$T/err'" "$c refuses --top-p 1.5"
+  "$MB" $c -m /nonexistent.gguf -t </dev/null >/dev/null 2>"$T/err"
+  check "grep -q -- '-t needs a value' '$T/err'" "$c: -t without a value"
+done
+
+if [ ! -f "$SHARED/models/stories260K.gguf" ]; then
+  echo "SKIP (the rest): $SHARED/models/stories260K.gguf is absent"
+  finish
+fi
+M=$SHARED/models/stories260K.gguf
+
+# The parsed values reach the library: -c sets the cache, --mlock and the
+# sampling flags are accepted, a seed reproduces the run.
+"$MB" run -m "$M" -p "Once" -n 4 -c 48 -t 1 --mlock --top-k 5 --seed 3 >"$T/a" 2>"$T/err"
+check "grep -q 'KV cache: 48 positions' '$T/err'" "run -c 48 gives a 48-position cache"
+"$MB" run -m "$M" -p "Once" -n 4 -c 48 -t 1 --top-k 5 --seed 3 >"$T/b" 2>/dev/null
+check "cmp -s '$T/a' '$T/b'" "run --seed 3 twice gives one text"
+printf 'Hello\n' | "$MB" chat -m "$M" -n 4 -c 64 --temp 0 -v >/dev/null 2>"$T/err"
+check "grep -q 'KV cache: 64 positions' '$T/err'" "chat -c 64 gives a 64-position cache"
+finish
