@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 MODEL_ARGS ?=
 
-.PHONY: all run test asan fuzz clean format deps
+.PHONY: all run test asan fuzz clean format deps check-includes
 
 all: $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -28,6 +28,10 @@ fuzz:
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DMB_FUZZ=ON -DMB_SANITIZE=ON >/dev/null
 	@cmake --build build-fuzz -j $(JOBS)
 	@scripts/fuzz-run build-fuzz $${FUZZ_SECONDS:-60}
+
+check-includes:
+	@scripts/check-includes
+	@scripts/check-testing-doc
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -1,11 +1,9 @@
 /* Time of mb_attention_rows per kernel level and mode, one thread: 32 query
  * rows (a GQA group of 8 heads x 4 tokens, head dim 64: tinyllama-1.1b's
  * shape) against L cached positions, beside the per-head version it
- * replaced (full score vector). Minimum over repetitions. Build
- * against a Release build dir:
- *   cc -O2 -std=c11 -DMB_ARCH_X86=1 -Iinclude -Isrc bench/attention_ops.c \
- *      -L build -lmb_kernels -lmb_tensor -lmb_core -lm -lpthread -o /tmp/attention_ops
- *   /tmp/attention_ops 512 2048 */
+ * replaced (full score vector). Minimum over repetitions. Built with
+ * the project (target bench_attention_ops; use a Release build):
+ *   build/bench/attention_ops 512 2048 */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>

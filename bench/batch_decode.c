@@ -3,11 +3,8 @@
  * mb_batch_decode pass, on the same threads and at the same positions (the
  * cache is rewound between the two), best of 3. This is the gain the
  * server's batched slots can give, without HTTP around it.
- * Build against a Release build dir:
- *   cc -O2 -std=c11 -D_GNU_SOURCE -Iinclude bench/batch_decode.c \
- *      -L build -lmb_runtime -lmb_model -lmb_kernels -lmb_tokenizer -lmb_format \
- *      -lmb_tensor -lmb_core -lpcre2-8 -lm -lpthread -o /tmp/batch_decode
- *   /tmp/batch_decode MODEL [SESSIONS=4] [THREADS=1] [STEPS=64] */
+ * Built with the project (target bench_batch_decode; use a Release build):
+ *   build/bench/batch_decode MODEL [SESSIONS=4] [THREADS=1] [STEPS=64] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>

@@ -1,11 +1,9 @@
 /* Per-op timing of the forward pass's fused row steps against the separate
  * steps they replaced (docs/PERFORMANCE.md, "Fusion"). Minimum over many
  * repetitions: these machines are shared and noisy, and the minimum is the
- * figure least disturbed by other load. Build against a Release build dir:
- *   cc -O2 -std=gnu11 -Iinclude -Isrc bench/fusion_ops.c \
- *      -L build -lmb_model -lmb_kernels -lmb_tensor -lmb_core -lm -lpthread \
- *      -o /tmp/fusion_ops   (add -DMB_ARCH_X86=1 on x86)
- *   /tmp/fusion_ops */
+ * figure least disturbed by other load. Built with the project (target
+ * bench_fusion_ops; use a Release build):
+ *   build/bench/fusion_ops */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,7 +84,19 @@ static void run(const shape *sh, uint32_t wtype, int n, mb_threadpool *pool, int
             }
         }
     });
-    mb_fused_rope_store rs = {&rope, q, k, v, kc, vc, n, 0, sh->n_head, sh->n_head_kv, sh->hd};
+    mb_fused_rope_store rs = {.rope = &rope,
+                              .q = q,
+                              .k = k,
+                              .v = v,
+                              .kc = kc,
+                              .vc = vc,
+                              .slots = n, /* a linear cache of the batch's rows */
+                              .q_scale = 1.0f,
+                              .n = n,
+                              .pos = 0,
+                              .n_head = sh->n_head,
+                              .n_head_kv = sh->n_head_kv,
+                              .hd = sh->hd};
     double rope_fused = TIME_MIN(reps, mb_fused_rope_kv(pool, nt, &rs));
 
     double glu_sep = TIME_MIN(reps, {
@@ -96,7 +106,7 @@ static void run(const shape *sh, uint32_t wtype, int n, mb_threadpool *pool, int
     });
     double glu_fused = TIME_MIN(reps, {
         memcpy(g, g0, sizeof(float) * n * F);
-        mb_fused_swiglu_quant(pool, nt, g, u, n, F, &act, wtype);
+        mb_fused_glu_quant(pool, nt, g, u, n, F, MB_FFN_SILU, &act, wtype);
     });
     double copy = TIME_MIN(reps, memcpy(g, g0, sizeof(float) * n * F));
     /* What folding the residual into wo / w_down saves: one add pass. */

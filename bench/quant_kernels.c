@@ -7,10 +7,9 @@
  * whole matrix, and the packed product with one panel reused (no packing).
  * Timed in thread CPU time, minimum over repetitions: on a shared, loaded
  * machine that is the figure least disturbed by other processes
- * (docs/PERFORMANCE.md, "Q4_0 kernels"). Build against a Release build dir:
- *   cc -O2 -std=c11 -Iinclude -Isrc bench/quant_kernels.c \
- *      -L build -lmb_kernels -lmb_tensor -lmb_core -lm -lpthread -o /tmp/quant_kernels
- *   /tmp/quant_kernels Q4_0 [ROWS]   (or Q8_0, Q4_K, ...: mb_type_name's spelling) */
+ * (docs/PERFORMANCE.md, "Q4_0 kernels"). Built with the project (target
+ * bench_quant_kernels; use a Release build):
+ *   build/bench/quant_kernels Q4_0 [ROWS]   (or Q8_0, Q4_K, ...: mb_type_name's spelling) */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,9 +92,9 @@ int main(int argc, char **argv) {
             const double t0 = cpu_now();
             for (int o = 0; o < OUT; o++)
                 for (int r0 = 0; r0 < BATCH; r0 += 8) {
-                    const int m = BATCH - r0 < 8 ? BATCH - r0 : 8;
+                    const int n_rows = BATCH - r0 < 8 ? BATCH - r0 : 8;
                     dt->vec_dot_rows(N, out + r0, w + (size_t)rb * o,
-                                     act.data + (size_t)r0 * act.row_bytes, act.row_bytes, m);
+                                     act.data + (size_t)r0 * act.row_bytes, act.row_bytes, n_rows);
                 }
             const double t = cpu_now() - t0;
             best = t < best ? t : best;
@@ -119,9 +118,10 @@ int main(int argc, char **argv) {
             for (int o = 0; o < OUT; o += (int)dt->pack_rows)
                 for (int r0 = 0; r0 < BATCH; r0 += 8) {
                     float v[8 * 64];
-                    const int m = BATCH - r0 < 8 ? BATCH - r0 : 8;
+                    const int n_rows = BATCH - r0 < 8 ? BATCH - r0 : 8;
                     dt->gemm_packed(N, v, dt->pack_rows, panel,
-                                    act.data + (size_t)r0 * act.row_bytes, act.row_bytes, m, 0);
+                                    act.data + (size_t)r0 * act.row_bytes, act.row_bytes, n_rows,
+                                    0);
                     sink += v[0];
                 }
             const double t = cpu_now() - t0;

@@ -81,7 +81,6 @@ char *jv_strdup(mb_jinja_ctx *c, const char *s, size_t n);
 mb_jv *jv_new(mb_jinja_ctx *c, jv_type t);
 mb_jv *jv_float(mb_jinja_ctx *c, double f);
 mb_jv *jv_undef(mb_jinja_ctx *c, const char *name);
-mb_jv *jv_cstr(mb_jinja_ctx *c, const char *s);
 mb_jv *jv_dict_get(const mb_jv *d, const char *key, size_t n);
 /* d[key] = v for any key value (Python's dict: 1 and 1.0 are one key). */
 mb_status jv_dict_put(mb_jinja_ctx *c, mb_jv *d, mb_jv *key, mb_jv *v);
@@ -91,7 +90,6 @@ int jv_equal(const mb_jv *a, const mb_jv *b);
 /* -1, 0, 1; *ok 0 when the types do not order. */
 int jv_compare(const mb_jv *a, const mb_jv *b, int *ok);
 const char *jv_type_name(const mb_jv *v);
-int jv_is_seq(const mb_jv *v);
 /* Python's str.isspace() for one byte (ASCII white space and \x1c-\x1f). */
 int jv_is_space(unsigned char ch);
 /* A stable merge sort of the N indices IDX by CMP (< 0, 0, > 0), with TMP

@@ -105,9 +105,6 @@ mb_jv *jstr_take(jstate *s, jbuf *b) {
     return v;
 }
 
-mb_jv *jv_cstr(mb_jinja_ctx *c, const char *s) {
-    return mb_jv_str(c, s, strlen(s));
-}
 mb_jv *jv_undef(mb_jinja_ctx *c, const char *name) {
     mb_jv *v = jv_new(c, JV_UNDEF);
     if (v) v->undef_name = name;
@@ -248,10 +245,6 @@ static int key_cmp(void *ctx, size_t a, size_t b) {
 
 int jv_is_space(unsigned char ch) {
     return ch == ' ' || (ch >= '\t' && ch <= '\r') || (ch >= 0x1c && ch <= 0x1f);
-}
-
-int jv_is_seq(const mb_jv *v) {
-    return v->t == JV_LIST;
 }
 
 int jv_equal(const mb_jv *a, const mb_jv *b) {

@@ -135,9 +135,6 @@ const char *mb_bpe_pre_name(const mb_bpe_pre *p) {
 bool mb_bpe_pre_ignore_merges(const mb_bpe_pre *p) {
     return p->def->ignore_merges;
 }
-bool mb_bpe_pre_default_add_bos(const mb_bpe_pre *p) {
-    return p->def->add_bos;
-}
 
 typedef struct {
     mb_span *a;

@@ -25,10 +25,8 @@ mb_status mb_bpe_pre_unknown(const char *name, size_t len, const char *source);
 
 /* The canonical name ("llama-bpe" for "llama3"). */
 const char *mb_bpe_pre_name(const mb_bpe_pre *p);
-/* Llama 3's tokenizer takes a word that is itself a token whole, and adds
- * BOS unless the metadata says otherwise. */
+/* Llama 3's tokenizer takes a word that is itself a token whole. */
 bool mb_bpe_pre_ignore_merges(const mb_bpe_pre *p);
-bool mb_bpe_pre_default_add_bos(const mb_bpe_pre *p);
 /* Whether NAME is a known pre-tokenizer, without compiling it. */
 bool mb_bpe_pre_known(const char *name, size_t len, bool *default_add_bos);
 

@@ -299,9 +299,6 @@ mb_token mb_vocab_bos(const mb_vocab *v) {
 mb_token mb_vocab_eos(const mb_vocab *v) {
     return v->eos;
 }
-mb_token mb_vocab_unk(const mb_vocab *v) {
-    return v->unk;
-}
 mb_token mb_vocab_pad(const mb_vocab *v) {
     return v->pad;
 }
@@ -349,10 +346,6 @@ const char *mb_vocab_token_text(const mb_vocab *v, mb_token id) {
 
 int mb_vocab_token_type(const mb_vocab *v, mb_token id) {
     return id >= 0 && id < v->n_tokens ? v->types[id] : -1;
-}
-
-float mb_vocab_token_score(const mb_vocab *v, mb_token id) {
-    return id >= 0 && id < v->n_tokens ? v->scores[id] : 0.0f;
 }
 
 mb_token mb_vocab_find(const mb_vocab *v, const char *text, size_t len) {

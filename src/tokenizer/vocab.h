@@ -92,7 +92,6 @@ bool mb_vocab_add_eos(const mb_vocab *v);
 /* The token's stored text (▁ for spaces, <0x0A> for bytes), for debugging. */
 const char *mb_vocab_token_text(const mb_vocab *v, mb_token id);
 
-mb_token mb_vocab_unk(const mb_vocab *v); /* -1 if none */
 mb_token mb_vocab_pad(const mb_vocab *v);
 /* End of turn and end of message: the metadata's ids, or else the token
  * with a known end-of-turn text (first in llama.cpp's list), or -1. */
@@ -106,7 +105,6 @@ enum { MB_TOKEN_LSTRIP = 1, MB_TOKEN_RSTRIP = 2 };
 int mb_vocab_token_strip(const mb_vocab *v, mb_token id);
 /* MB_TOKEN_* of ID, or -1 when ID is out of range. */
 int mb_vocab_token_type(const mb_vocab *v, mb_token id);
-float mb_vocab_token_score(const mb_vocab *v, mb_token id);
 /* The id of the token whose stored text is TEXT[0..LEN), or -1. */
 mb_token mb_vocab_find(const mb_vocab *v, const char *text, size_t len);
 /* Whether tokenizing prepends a space (▁) to the text and to every run of

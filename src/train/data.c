@@ -19,15 +19,6 @@ static mb_status open_vocab(const char *path, mb_vocab **v) {
     return st ? mb_error_prefix(st, "tokenizer %s: ", path) : MB_OK;
 }
 
-mb_status mb_train_vocab_size(const char *tokenizer_path, int *n_vocab) {
-    mb_vocab *v = NULL;
-    mb_status st = open_vocab(tokenizer_path, &v);
-    if (st) return st;
-    *n_vocab = mb_vocab_n_tokens(v);
-    mb_vocab_free(v);
-    return MB_OK;
-}
-
 static mb_status read_all(const char *path, char **out, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return mb_errorf(MB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));

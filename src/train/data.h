@@ -20,8 +20,6 @@ typedef struct mb_train_data {
  * trained on), else the last VAL_SPLIT of the corpus's tokens. */
 mb_status mb_train_data_load(mb_train_data *d, const char *corpus_path, const char *val_path,
                              const char *tokenizer_path, float val_split);
-/* The vocabulary size of TOKENIZER_PATH. */
-mb_status mb_train_vocab_size(const char *tokenizer_path, int *n_vocab);
 void mb_train_data_free(mb_train_data *d);
 
 #endif

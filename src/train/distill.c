@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/timer.h"
 #include "format/gguf.h"
+#include "runtime/log_softmax.h"
 #include "tensor/types.h"
 #include "train/data.h"
 #include "train/distill.h"
@@ -88,7 +89,7 @@ static mb_status prepare(void *user, const mb_train_data *data, const mb_train_c
             size_t row = w * c->ctx + r;
             const float *z = d->tlogits + (size_t)r * c->vocab;
             top_k(z, c->vocab, k, d->cache_ids + row * k, d->cache_logits + row * k);
-            d->cache_lse[row] = (float)mb_logsumexp_scaled(z, c->vocab, 1.0f / d->p->temperature);
+            d->cache_lse[row] = (float)mb_log_sum_exp(z, c->vocab, 1.0f / d->p->temperature);
         }
         if (!d->run->quiet && ((w + 1) % 64 == 0 || w + 1 == d->n_win))
             fprintf(stderr, "\rteacher: %zu/%zu windows, %.0f tok/s", w + 1, d->n_win,

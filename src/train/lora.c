@@ -148,12 +148,6 @@ void mb_tlora_free(mb_tlora *l) {
     free(l);
 }
 
-int mb_tlora_rank(const mb_tlora *l) {
-    return l->rank;
-}
-float mb_tlora_alpha(const mb_tlora *l) {
-    return l->alpha;
-}
 size_t mb_tlora_n_params(const mb_tlora *l) {
     return l->n_params;
 }

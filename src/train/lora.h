@@ -41,8 +41,6 @@ typedef struct mb_tlora mb_tlora;
 mb_status mb_tlora_new(const mb_train_config *c, int rank, float alpha, unsigned targets,
                        uint64_t seed, mb_tlora **out);
 void mb_tlora_free(mb_tlora *l);
-int mb_tlora_rank(const mb_tlora *l);
-float mb_tlora_alpha(const mb_tlora *l);
 size_t mb_tlora_n_params(const mb_tlora *l);
 float *mb_tlora_params(mb_tlora *l);
 float *mb_tlora_grads(mb_tlora *l);

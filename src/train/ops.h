@@ -91,11 +91,6 @@ typedef struct {
     float temperature, alpha; /* T > 0; alpha in [0, 1]: the KL term's weight */
 } mb_teacher_view;
 
-/* log sum exp(Z[i] * INV_T) over N logits, summed in double: the
- * normalizer of softmax(Z / T), as the distillation head and the teacher's
- * top-K cache both compute it. */
-double mb_logsumexp_scaled(const float *z, int n, float inv_t);
-
 /* Distillation head (ops_distill.c): alpha T^2 KL(teacher_T || student_T) +
  * (1 - alpha) cross-entropy, per row; gradient and return as mb_loss_xent. */
 double mb_loss_distill(mb_threadpool *pool, float *logits, const int32_t *targets, int n, int vocab,

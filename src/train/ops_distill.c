@@ -23,6 +23,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "runtime/log_softmax.h"
 #include "train/ops.h"
 
 typedef struct {
@@ -32,16 +33,6 @@ typedef struct {
     int n, vocab;
     float scale;
 } distill_job;
-
-double mb_logsumexp_scaled(const float *z, int n, float inv_t) {
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++)
-        mx = z[i] * inv_t > mx ? z[i] * inv_t : mx;
-    double sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += exp((double)(z[i] * inv_t - mx));
-    return mx + log(sum);
-}
 
 static void distill_task(void *p, int ith, int nth) {
     const distill_job *j = p;
@@ -59,8 +50,8 @@ static void distill_task(void *p, int ith, int nth) {
     }
     for (long r = r0; r < r1; r++) {
         float *z = j->logits + (size_t)r * j->vocab;
-        const double lse1 = mb_logsumexp_scaled(z, j->vocab, 1.0f);
-        const double lse_t = mb_logsumexp_scaled(z, j->vocab, inv_t);
+        const double lse1 = mb_log_sum_exp(z, j->vocab, 1.0f);
+        const double lse_t = mb_log_sum_exp(z, j->vocab, inv_t);
         const int y = j->targets[r];
         double kl = 0;
         /* The student's terms first: dz = (1-a) q + a T q_T, then the
@@ -68,7 +59,7 @@ static void distill_task(void *p, int ith, int nth) {
         const float ce = (float)(lse1 - z[y]);
         if (t->logits) {
             const float *tz = t->logits + (size_t)r * j->vocab;
-            const double tlse = mb_logsumexp_scaled(tz, j->vocab, inv_t);
+            const double tlse = mb_log_sum_exp(tz, j->vocab, inv_t);
             for (int i = 0; i < j->vocab; i++) {
                 const double lp = tz[i] * inv_t - tlse, lq = z[i] * inv_t - lse_t;
                 const double pt = exp(lp);

@@ -1,6 +1,7 @@
 /* SwiGLU (Shazeer 2020) and the cross-entropy loss head. */
 #include <math.h>
 
+#include "runtime/log_softmax.h"
 #include "train/ops.h"
 
 static inline float sigmoid(float x) {
@@ -38,25 +39,15 @@ static void xent_task(void *p, int ith, int nth) {
     float g = j->scale / (float)j->n;
     for (long t = t0; t < t1; t++) {
         const float *z = j->clogits + (size_t)t * j->vocab;
-        float mx = -INFINITY;
-        for (int i = 0; i < j->vocab; i++)
-            mx = z[i] > mx ? z[i] : mx;
         int y = j->targets[t];
         float zy = z[y];
-        /* exp in float, summed in double; with a gradient the exps go
-         * straight into dz (which may be z itself: each read before written). */
+        /* With a gradient the log-probabilities go straight into dz (which
+         * may be z itself: mb_log_softmax reads each z[i] before writing). */
         float *dz = j->grad ? j->logits + (size_t)t * j->vocab : NULL;
-        double sum = 0;
-        for (int i = 0; i < j->vocab; i++) {
-            float e = expf(z[i] - mx);
-            sum += e;
-            if (dz) dz[i] = e;
-        }
-        j->row_loss[t] = (float)(log(sum) + mx - zy);
+        j->row_loss[t] = (float)(mb_log_softmax(z, j->vocab, dz) - zy);
         if (!dz) continue;
-        float inv = (float)(1.0 / sum) * g;
         for (int i = 0; i < j->vocab; i++)
-            dz[i] *= inv;
+            dz[i] = expf(dz[i]) * g;
         dz[y] -= g;
     }
 }
