@@ -243,6 +243,53 @@ static void test_overfit_and_engine(void) {
     mb_tmodel_free(tm);
 }
 
+typedef struct {
+    int n_progress, last_step, n_val;
+    char log[4096];
+} seen;
+
+static void on_progress(const mb_train_progress *p, void *user) {
+    seen *s = user;
+    s->n_progress++;
+    CHECK_MSG(p->step == s->last_step + 1, "step %d after %d", p->step, s->last_step);
+    s->last_step = p->step;
+    if (p->val_loss >= 0) s->n_val++;
+    CHECK(p->loss > 0 && p->lr > 0 && p->eta_seconds >= 0);
+}
+
+static void on_log(const char *text, void *user) {
+    seen *s = user;
+    strncat(s->log, text, sizeof s->log - strlen(s->log) - 1);
+}
+
+/* The library prints nothing itself: every step reaches the progress
+ * callback (with the held-out loss every eval_every steps and at the end),
+ * and the messages the CLI shows reach the log callback. */
+static void test_callbacks(void) {
+    mb_train_config c;
+    tiny_config(&c);
+    c.steps = 6;
+    c.eval_every = 3;
+    char out[600];
+    snprintf(out, sizeof out, "%s/cb.gguf", dir);
+    seen s = {0};
+    mb_train_params p = mb_train_default_params();
+    p.corpus_path = corpus_path;
+    p.out_path = out;
+    p.n_threads = 0; /* the physical cores */
+    p.val_split = 0.1f;
+    p.progress = on_progress;
+    p.log = on_log;
+    p.user = &s;
+    mb_train_result r;
+    CHECK_OK(mb_train(&c, &p, &r));
+    CHECK_EQ_INT(s.n_progress, 6);
+    CHECK_EQ_INT(s.n_val, 2);
+    CHECK_MSG(strstr(s.log, "corpus: ") && strstr(s.log, "memory: ") && strstr(s.log, "model: "),
+              "log: %s", s.log);
+    CHECK(r.last_val_loss > 0);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "%s", mbt_tmpdir());
     write_corpus();
@@ -251,5 +298,6 @@ int main(void) {
     test_adamw();
     test_determinism_and_resume();
     test_overfit_and_engine();
+    test_callbacks();
     return mbt_finish();
 }

@@ -29,12 +29,19 @@ typedef struct {
 
 void mb_train_logf(const mb_train_params *p, const char *fmt, ...) {
     if (!p->log) return;
-    char buf[1024];
+    char buf[512], *text = buf;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    p->log(buf, p->user);
+    /* Paths can be long: a message that does not fit is formatted again. */
+    if (n >= (int)sizeof buf && (text = malloc((size_t)n + 1)) != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(text, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    p->log(text ? text : buf, p->user);
+    if (text != buf) free(text);
 }
 
 mb_train_params mb_train_default_params(void) {
