@@ -134,9 +134,9 @@ static mb_status check_memory(const mb_train_config *c, const mb_train_params *p
                       total / 1048576.0, avail / 1048576.0);
     if (avail && total > avail)
         return mb_errorf(MB_ERR_NO_MEMORY,
-                         "%s needs %.1f MiB but only %.1f MiB is available: lower batch, ctx%s",
+                         "%s needs %.1f MiB but only %.1f MiB is available: lower %s",
                          frozen ? "fine-tuning" : "training", total / 1048576.0, avail / 1048576.0,
-                         frozen ? "" : ", dim or vocab");
+                         frozen ? "batch or ctx" : "batch, ctx, dim or vocab");
     return MB_OK;
 }
 
