@@ -129,6 +129,13 @@ static void test_finetune_and_apply(void) {
     /* rank 4 on 7 projections of 2 layers: r (in + out) each. */
     size_t want = 2 * 4 * ((32 + 32) + 2 * (32 + 16) + (32 + 32) + 3 * (32 + 64));
     CHECK_EQ_INT((int)r.n_adapter_params, (int)want);
+    /* A rank of 0 and an unknown projection are refused before any work. */
+    fp.rank = 0;
+    CHECK(mb_finetune(&c, &fp, &r) == MB_ERR_INVALID_ARG);
+    fp.rank = 4;
+    fp.targets = "q,x";
+    CHECK(mb_finetune(&c, &fp, &r) == MB_ERR_INVALID_ARG);
+    fp.targets = "all";
 
     int V = 0;
     size_t n = 0;
