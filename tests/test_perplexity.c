@@ -4,9 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eval/perplexity.h"
+#include "matchbox/eval.h"
 #include "quantize/quantize.h"
 #include "test_util.h"
+
+static int n_progress;
+
+static void on_chunk(int chunk, int n_chunks, double ppl, void *user) {
+    CHECK_EQ_INT(chunk, n_progress + 1);
+    CHECK_EQ_INT(n_chunks, 3);
+    n_progress++;
+    *(double *)user = ppl;
+}
 
 int main(void) {
     const char *model_path = mbt_shared_path_or_skip("models/stories260K.gguf");
@@ -21,13 +30,23 @@ int main(void) {
 
     /* Three chunks of 512: the reference's running PPL over 40 chunks stays
      * in 115..166 (final 164.86); three chunks land near 116. */
-    mb_ppl_params p = {.n_ctx = 512, .n_chunks = 3, .n_threads = 2};
+    mb_perplexity_params p = mb_perplexity_default_params();
+    CHECK_EQ_INT(p.n_ctx, 512);
+    p.n_chunks = 3;
+    p.n_threads = 2;
+    p.progress = on_chunk;
+    double last_ppl = 0;
+    p.progress_user = &last_ppl;
     char base[512];
     snprintf(base, sizeof base, "%s/base.kld", mbt_tmpdir());
     p.kld_base_write = base;
-    mb_ppl_result r;
+    mb_perplexity_result r;
     CHECK_OK(mb_perplexity(m, text, len, &p, &r));
     CHECK_EQ_INT(r.n_chunks, 3);
+    /* The progress callback saw the three chunks, the last with the final PPL. */
+    CHECK_EQ_INT(n_progress, 3);
+    CHECK_MSG(fabs(last_ppl - r.ppl) < 1e-9 * r.ppl, "progress %g vs %g", last_ppl, r.ppl);
+    p.progress = NULL;
     CHECK_EQ_INT((int)r.n_scored, 3 * 255); /* positions 256..510 of each chunk */
     CHECK_MSG(r.ppl > 100 && r.ppl < 135, "PPL %g outside the reference's range", r.ppl);
     CHECK(r.ppl_err > 0 && r.ppl_err < r.ppl / 5);
@@ -37,7 +56,7 @@ int main(void) {
     p.kld_base_write = NULL;
     p.kld_base_read = base;
     p.n_chunks = 0; /* the base decides: 3 */
-    mb_ppl_result k;
+    mb_perplexity_result k;
     CHECK_OK(mb_perplexity(m, text, len, &p, &k));
     CHECK(k.has_kld);
     CHECK_EQ_INT(k.n_chunks, 3);
@@ -62,7 +81,7 @@ int main(void) {
     mb_model *mq = NULL;
     CHECK_OK(mb_model_load(q4, &mp, &mq));
     if (mq) {
-        mb_ppl_result kq;
+        mb_perplexity_result kq;
         CHECK_OK(mb_perplexity(mq, text, len, &p, &kq));
         CHECK_NEAR(kq.ln_ratio, log(kq.ppl / kq.ppl_base), 1e-9);
         CHECK_MSG(kq.kld > 1e-4, "Q4_0 KLD %g", kq.kld);
@@ -85,7 +104,7 @@ int main(void) {
     CHECK(strstr(mb_last_error(), "512") != NULL);
 
     /* Empty and too-short texts are errors, not NaN. */
-    p = (mb_ppl_params){.n_ctx = 512};
+    p = (mb_perplexity_params){.n_ctx = 512};
     CHECK(mb_perplexity(m, "", 0, &p, &k) == MB_ERR_INVALID_ARG);
     CHECK(strstr(mb_last_error(), "empty") != NULL);
     CHECK(mb_perplexity(m, "Once upon a time", 16, &p, &k) == MB_ERR_INVALID_ARG);

@@ -13,7 +13,7 @@
 #include "test_util.h"
 #include "train_fixture.h"
 #include "train/bpe_train.h"
-#include "train/distill.h"
+#include "matchbox/train.h"
 #include "train/ops.h"
 #include "train/rng.h"
 
@@ -177,13 +177,12 @@ static void config(mb_train_config *c, int n_layers, int steps, float lr) {
     c->seed = 5;
 }
 
-static void run_init(mb_train_run *run, const char *out) {
-    memset(run, 0, sizeof *run);
+static void run_init(mb_train_params *run, const char *out) {
+    *run = mb_train_default_params();
     run->corpus_path = corpus_path;
     run->out_path = out;
     run->n_threads = 2;
     run->val_split = 0.1f;
-    run->quiet = true;
 }
 
 /* Every student tensor equals the teacher's of the mapped layer. */
@@ -218,11 +217,12 @@ static void test_end_to_end(void) {
     write_corpus();
     snprintf(teacher_path, sizeof teacher_path, "%s/teacher.gguf", dir);
     mb_train_config c;
-    mb_train_run run;
+    mb_train_params run;
+    mb_train_result res;
     config(&c, 4, 60, 1e-2f);
     run_init(&run, teacher_path);
-    CHECK_OK(mb_train(&c, &run));
-    const double teacher_val = run.last_val_loss;
+    CHECK_OK(mb_train(&c, &run, &res));
+    const double teacher_val = res.last_val_loss;
 
     /* A learning rate far below the weights' precision: the output is the
      * initialization, a slice of the teacher (layers 0 and 2 of 4). */
@@ -232,7 +232,7 @@ static void test_end_to_end(void) {
     run_init(&run, sliced);
     mb_distill_params p = {
         .teacher_path = teacher_path, .temperature = 2, .alpha = 0.5f, .init_from_teacher = 1};
-    CHECK_OK(mb_distill(&c, &run, &p));
+    CHECK_OK(mb_distill(&c, &run, &p, &res));
     check_slice(sliced, 2, 4);
 
     /* Distilling a 2-layer student, full teacher and top-k, lowers its loss
@@ -244,9 +244,9 @@ static void test_end_to_end(void) {
         run_init(&run, student);
         p.init_from_teacher = 0;
         p.topk = topk;
-        CHECK_OK(mb_distill(&c, &run, &p));
-        CHECK_MSG(run.last_val_loss < 2.5 && run.last_val_loss > 0,
-                  "top-%d: student val loss %.3f (teacher %.3f)", topk, run.last_val_loss,
+        CHECK_OK(mb_distill(&c, &run, &p, &res));
+        CHECK_MSG(res.last_val_loss < 2.5 && res.last_val_loss > 0,
+                  "top-%d: student val loss %.3f (teacher %.3f)", topk, res.last_val_loss,
                   teacher_val);
     }
 
@@ -264,7 +264,7 @@ static void test_end_to_end(void) {
                            .seed = 1};
     CHECK_OK(mbt_write_tiny_model(other, &tiny));
     p.teacher_path = other;
-    CHECK(mb_distill(&c, &run, &p) == MB_ERR_INVALID_ARG);
+    CHECK(mb_distill(&c, &run, &p, &res) == MB_ERR_INVALID_ARG);
     CHECK_MSG(strstr(mb_last_error(), "tokenizer") != NULL, "%s", mb_last_error());
 }
 

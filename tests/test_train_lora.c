@@ -62,12 +62,9 @@ static void make_base(void) {
     mb_train_config c;
     tiny_config(&c, 32);
     snprintf(base_path, sizeof base_path, "%s/base.gguf", dir);
-    mb_train_run r = {.corpus_path = corpus,
-                      .out_path = base_path,
-                      .n_threads = 2,
-                      .val_split = 0.1f,
-                      .quiet = true};
-    CHECK_OK(mb_train(&c, &r));
+    mb_train_params r = {
+        .corpus_path = corpus, .out_path = base_path, .n_threads = 2, .val_split = 0.1f};
+    CHECK_OK(mb_train(&c, &r, NULL));
 }
 
 /* Logits of every position of a fixed window, from the engine. */
@@ -115,22 +112,30 @@ static void test_finetune_and_apply(void) {
     snprintf(adapter, sizeof adapter, "%s/adapter.gguf", dir);
     snprintf(merged, sizeof merged, "%s/merged.gguf", dir);
     snprintf(merged0, sizeof merged0, "%s/merged0.gguf", dir);
-    mb_finetune_run r = {.model_path = base_path,
-                         .corpus_path = domain_path,
-                         .out_path = adapter,
-                         .rank = 4,
-                         .alpha = 8,
-                         .n_threads = 2,
-                         .val_split = 0.2f,
-                         .targets = (1u << MB_LORA_N_TARGETS) - 1,
-                         .quiet = true};
-    CHECK_OK(mb_finetune(&c, &r));
+    mb_finetune_params fp = mb_finetune_default_params();
+    fp.model_path = base_path;
+    fp.corpus_path = domain_path;
+    fp.out_path = adapter;
+    fp.rank = 4;
+    fp.alpha = 8;
+    fp.n_threads = 2;
+    fp.val_split = 0.2f;
+    fp.targets = "all";
+    mb_finetune_result r;
+    CHECK_OK(mb_finetune(&c, &fp, &r));
     /* The domain's sentences are new to the base: the adapters learn them. */
     CHECK_MSG(r.val_before > 0 && r.val_after < r.val_before - 0.5, "held-out loss %.3f -> %.3f",
               r.val_before, r.val_after);
     /* rank 4 on 7 projections of 2 layers: r (in + out) each. */
     size_t want = 2 * 4 * ((32 + 32) + 2 * (32 + 16) + (32 + 32) + 3 * (32 + 64));
     CHECK_EQ_INT((int)r.n_adapter_params, (int)want);
+    /* A rank of 0 and an unknown projection are refused before any work. */
+    fp.rank = 0;
+    CHECK(mb_finetune(&c, &fp, &r) == MB_ERR_INVALID_ARG);
+    fp.rank = 4;
+    fp.targets = "q,x";
+    CHECK(mb_finetune(&c, &fp, &r) == MB_ERR_INVALID_ARG);
+    fp.targets = "all";
 
     int V = 0;
     size_t n = 0;

@@ -43,16 +43,15 @@ static void tiny_config(mb_train_config *c) {
 }
 
 static mb_status train(const mb_train_config *c, const char *out, const char *resume,
-                       const char *ckpt, int threads, mb_train_run *run) {
-    memset(run, 0, sizeof *run);
-    run->corpus_path = corpus_path;
-    run->out_path = out;
-    run->resume_path = resume;
-    run->ckpt_path = ckpt;
-    run->n_threads = threads;
-    run->val_split = 0.1f;
-    run->quiet = true;
-    return mb_train(c, run);
+                       const char *ckpt, int threads, mb_train_result *res) {
+    mb_train_params run = mb_train_default_params();
+    run.corpus_path = corpus_path;
+    run.out_path = out;
+    run.resume_path = resume;
+    run.ckpt_path = ckpt;
+    run.n_threads = threads;
+    run.val_split = 0.1f;
+    return mb_train(c, &run, res);
 }
 
 static int same_file(const char *a, const char *b) {
@@ -144,7 +143,7 @@ static void test_determinism_and_resume(void) {
     snprintf(part, sizeof part, "%s/part.gguf", dir);
     snprintf(ckpt, sizeof ckpt, "%s/part.ckpt.gguf", dir);
     snprintf(resumed, sizeof resumed, "%s/resumed.gguf", dir);
-    mb_train_run ra, rb, r1, rp, rr;
+    mb_train_result ra, rb, r1, rp, rr;
     CHECK_OK(train(&c, a, NULL, NULL, 2, &ra));
     CHECK_OK(train(&c, b, NULL, NULL, 2, &rb));
     CHECK_MSG(same_file(a, b), "two runs with the same seed differ");
@@ -169,14 +168,13 @@ static void test_determinism_and_resume(void) {
     CHECK(rr.last_loss == ra.last_loss && rr.last_val_loss == ra.last_val_loss);
     /* --stop-at 7 writes what the step-7 checkpoint holds, and resuming it
      * finishes the same run. */
-    memset(&rp, 0, sizeof rp);
-    rp.corpus_path = corpus_path;
-    rp.out_path = part;
-    rp.n_threads = 2;
-    rp.val_split = 0.1f;
-    rp.quiet = true;
-    rp.stop_at = 7;
-    CHECK_OK(mb_train(&c, &rp));
+    mb_train_params pp = mb_train_default_params();
+    pp.corpus_path = corpus_path;
+    pp.out_path = part;
+    pp.n_threads = 2;
+    pp.val_split = 0.1f;
+    pp.stop_at = 7;
+    CHECK_OK(mb_train(&c, &pp, &rp));
     CHECK_MSG(same_file(part, ckpt), "--stop-at 7 differs from the step-7 checkpoint");
     CHECK_OK(train(&c, resumed, part, NULL, 2, &rr));
     CHECK_MSG(same_file(a, resumed), "run resumed after --stop-at differs");
@@ -196,7 +194,7 @@ static void test_overfit_and_engine(void) {
     c.eval_every = 0;
     char out[600];
     snprintf(out, sizeof out, "%s/overfit.gguf", dir);
-    mb_train_run r;
+    mb_train_result r;
     CHECK_OK(train(&c, out, NULL, NULL, 2, &r));
     /* ln(300) = 5.7 at the start; the four sentences repeat, so only the
      * first word of each is uncertain. */
@@ -245,6 +243,53 @@ static void test_overfit_and_engine(void) {
     mb_tmodel_free(tm);
 }
 
+typedef struct {
+    int n_progress, last_step, n_val;
+    char log[4096];
+} seen;
+
+static void on_progress(const mb_train_progress *p, void *user) {
+    seen *s = user;
+    s->n_progress++;
+    CHECK_MSG(p->step == s->last_step + 1, "step %d after %d", p->step, s->last_step);
+    s->last_step = p->step;
+    if (p->val_loss >= 0) s->n_val++;
+    CHECK(p->loss > 0 && p->lr > 0 && p->eta_seconds >= 0);
+}
+
+static void on_log(const char *text, void *user) {
+    seen *s = user;
+    strncat(s->log, text, sizeof s->log - strlen(s->log) - 1);
+}
+
+/* The library prints nothing itself: every step reaches the progress
+ * callback (with the held-out loss every eval_every steps and at the end),
+ * and the messages the CLI shows reach the log callback. */
+static void test_callbacks(void) {
+    mb_train_config c;
+    tiny_config(&c);
+    c.steps = 6;
+    c.eval_every = 3;
+    char out[600];
+    snprintf(out, sizeof out, "%s/cb.gguf", dir);
+    seen s = {0};
+    mb_train_params p = mb_train_default_params();
+    p.corpus_path = corpus_path;
+    p.out_path = out;
+    p.n_threads = 0; /* the physical cores */
+    p.val_split = 0.1f;
+    p.progress = on_progress;
+    p.log = on_log;
+    p.user = &s;
+    mb_train_result r;
+    CHECK_OK(mb_train(&c, &p, &r));
+    CHECK_EQ_INT(s.n_progress, 6);
+    CHECK_EQ_INT(s.n_val, 2);
+    CHECK_MSG(strstr(s.log, "corpus: ") && strstr(s.log, "memory: ") && strstr(s.log, "model: "),
+              "log: %s", s.log);
+    CHECK(r.last_val_loss > 0);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "%s", mbt_tmpdir());
     write_corpus();
@@ -253,5 +298,6 @@ int main(void) {
     test_adamw();
     test_determinism_and_resume();
     test_overfit_and_engine();
+    test_callbacks();
     return mbt_finish();
 }

@@ -6,7 +6,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "eval/bench.h"
+#include "matchbox/eval.h"
 
 static void bench_usage(FILE *f) {
     fputs("usage: matchbox bench [MODEL] [options]\n"

@@ -5,7 +5,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "train/distill.h"
+#include "matchbox/train.h"
 #include "train_cli.h"
 
 static void usage(void) {
@@ -30,7 +30,7 @@ int cmd_distill(int argc, char **argv) {
     int n_pos = 0;
     train_cli t;
     train_cli_init(&t);
-    mb_distill_params p = {.temperature = 2.0f, .alpha = 0.5f};
+    mb_distill_params p = mb_distill_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int r = train_cli_flag(argc, argv, &i, &t);
@@ -57,7 +57,7 @@ int cmd_distill(int argc, char **argv) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_int(a, v, 0, 1 << 20, &n)) return 1;
             p.topk = (int)n;
         } else if (!strcmp(a, "--init-from-teacher")) {
-            p.init_from_teacher = 1;
+            p.init_from_teacher = true;
         } else if (a[0] == '-' && a[1]) {
             return cli_fail("unknown option '%s' (see matchbox distill --help)", a);
         } else if (n_pos < 2) {
@@ -76,9 +76,10 @@ int cmd_distill(int argc, char **argv) {
     snprintf(t.c.tokenizer, sizeof t.c.tokenizer, "%s", pos[0]);
     if (train_cli_finish(&t, config)) return 1;
     t.run.corpus_path = pos[1];
-    if (mb_distill(&t.c, &t.run, &p) != MB_OK) return cli_fail(NULL);
+    mb_train_result r;
+    if (mb_distill(&t.c, &t.run, &p, &r) != MB_OK) return cli_fail(NULL);
     printf("wrote %s: first loss %.4f, last loss %.4f, val loss %.4f (cross-entropy), "
            "%.0f tok/s\n",
-           t.run.out_path, t.run.first_loss, t.run.last_loss, t.run.last_val_loss, t.run.tok_per_s);
+           t.run.out_path, r.first_loss, r.last_loss, r.last_val_loss, r.tok_per_s);
     return 0;
 }

@@ -5,8 +5,8 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "core/threadpool.h"
-#include "train/lora.h"
+#include "matchbox/train.h"
+#include "train_cli.h"
 
 static void usage(void) {
     printf("usage: matchbox finetune MODEL.gguf CORPUS --lora R -o ADAPTER.gguf [options]\n\n"
@@ -37,16 +37,13 @@ int cmd_finetune(int argc, char **argv) {
     const char *pos[2] = {NULL, NULL};
     int n_pos = 0;
     mb_train_config c;
-    mb_train_config_default(&c);
-    c.steps = 200;
-    c.batch = 8;
-    c.ctx = 128;
-    c.eval_every = 50;
-    c.weight_decay = 0.0f;
-    mb_finetune_run run = {.val_split = 0.1f, .n_threads = mb_physical_cores(), .alpha = -1};
+    mb_finetune_config_default(&c);
+    mb_finetune_params run = mb_finetune_default_params();
+    run.progress = train_cli_progress;
+    run.log = train_cli_log;
     long rank = 0, v = 0;
     double f;
-    const char *targets = "all", *val;
+    const char *val;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -60,7 +57,7 @@ int cmd_finetune(int argc, char **argv) {
             if (!(val = cli_value(argc, argv, &i)) || !cli_float(a, val, &f)) return 1;
             run.alpha = (float)f;
         } else if (!strcmp(a, "--targets")) {
-            if (!(targets = cli_value(argc, argv, &i))) return 1;
+            if (!(run.targets = cli_value(argc, argv, &i))) return 1;
         } else if (!strcmp(a, "--steps")) {
             if (!parse_num(argc, argv, &i, 1, 1L << 30, &v)) return 1;
             c.steps = (int)v;
@@ -88,7 +85,8 @@ int cmd_finetune(int argc, char **argv) {
         } else if (!strcmp(a, "--val")) {
             if (!(run.val_path = cli_value(argc, argv, &i))) return 1;
         } else if (!strcmp(a, "-q")) {
-            run.quiet = true;
+            run.progress = NULL;
+            run.log = NULL;
         } else if (a[0] == '-' && a[1]) {
             return cli_fail("unknown option '%s' (see matchbox finetune --help)", a);
         } else if (n_pos < 2) {
@@ -102,17 +100,14 @@ int cmd_finetune(int argc, char **argv) {
         return 1;
     }
     if (!cli_check_output(run.out_path)) return 1;
-    if (mb_lora_targets_parse(targets, &run.targets) != MB_OK) return cli_fail(NULL);
     run.rank = (int)rank;
-    if (run.alpha < 0) run.alpha = (float)rank;
-    c.min_lr = c.lr / 10;
-    c.warmup = c.steps / 10 > 0 ? c.steps / 10 : 1;
     run.model_path = pos[0];
     run.corpus_path = pos[1];
-    if (mb_finetune(&c, &run) != MB_OK) return cli_fail(NULL);
+    mb_finetune_result r;
+    if (mb_finetune(&c, &run, &r) != MB_OK) return cli_fail(NULL);
     printf("wrote %s: %zu adapter parameters, first loss %.4f, last loss %.4f, held-out loss "
            "%.4f -> %.4f, %.0f tok/s\n",
-           run.out_path, run.n_adapter_params, run.first_loss, run.last_loss, run.val_before,
-           run.val_after, run.tok_per_s);
+           run.out_path, r.n_adapter_params, r.first_loss, r.last_loss, r.val_before, r.val_after,
+           r.tok_per_s);
     return 0;
 }

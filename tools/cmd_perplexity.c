@@ -7,7 +7,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "eval/perplexity.h"
+#include "matchbox/eval.h"
 
 static void usage(void) {
     puts("usage: matchbox perplexity MODEL TEXT_FILE [-c 512] [--chunks N] [-t N]\n"
@@ -21,7 +21,7 @@ static void usage(void) {
          "  --swa-full                 windowed layers keep full caches (same results)");
 }
 
-static void print_kld(const mb_ppl_result *r) {
+static void print_kld(const mb_perplexity_result *r) {
     printf("Mean PPL(Q)      : %10.4f +/- %.4f\n", r->ppl, r->ppl_err);
     printf("Mean PPL(base)   : %10.4f +/- %.4f\n", r->ppl_base, r->ppl_base_err);
     printf("Mean ln(PPL(Q)/PPL(base)): %10.6f +/- %.6f\n", r->ln_ratio, r->ln_ratio_err);
@@ -31,22 +31,31 @@ static void print_kld(const mb_ppl_result *r) {
     printf("Same top p       : %9.3f%% +/- %.3f%%\n", 100 * r->top1, 100 * r->top1_err);
     printf("Mean delta-p     : %9.3f%% +/- %.3f%%\n", 100 * r->dp_mean, 100 * r->dp_err);
     printf("RMS delta-p      : %9.3f%%\n", 100 * r->dp_rms);
-    for (int i = 0; i < MB_PPL_N_PCT; i++) {
+    for (int i = 0; i < MB_PERPLEXITY_N_PCT; i++) {
         char name[32];
-        if (mb_ppl_pct[i] == 100)
+        if (mb_perplexity_pct[i] == 100)
             snprintf(name, sizeof name, "Maximum");
-        else if (mb_ppl_pct[i] == 0)
+        else if (mb_perplexity_pct[i] == 0)
             snprintf(name, sizeof name, "Minimum");
         else
-            snprintf(name, sizeof name, "%g%%", mb_ppl_pct[i]);
+            snprintf(name, sizeof name, "%g%%", mb_perplexity_pct[i]);
         printf("%-8s KLD %10.6f   delta-p %9.3f%%\n", name, r->kld_pct[i], 100 * r->dp_pct[i]);
     }
+}
+
+/* The running perplexity after each chunk, on one line as llama.cpp prints it. */
+static void show_progress(int chunk, int n_chunks, double ppl, void *user) {
+    FILE *f = user;
+    fprintf(f, "[%d]%.4f%s", chunk, ppl, chunk < n_chunks ? "," : "\n");
+    fflush(f);
 }
 
 int cmd_perplexity(int argc, char **argv) {
     const char *model_path = NULL, *text_path = NULL, *base = NULL, *lora = NULL;
     int kld = 0;
-    mb_ppl_params p = {.n_ctx = 512, .progress = stderr};
+    mb_perplexity_params p = mb_perplexity_default_params();
+    p.progress = show_progress;
+    p.progress_user = stderr;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long v;
@@ -97,7 +106,7 @@ int cmd_perplexity(int argc, char **argv) {
     if (!text) return 1;
     mb_model_params mp = mb_model_default_params();
     mb_model *m = NULL;
-    mb_ppl_result r;
+    mb_perplexity_result r;
     int rc = 1;
     if (mb_model_load(model_path, &mp, &m) != MB_OK ||
         (lora && mb_model_load_lora(m, lora, 1.0f) != MB_OK)) {

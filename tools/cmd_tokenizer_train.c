@@ -6,7 +6,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "train/bpe_train.h"
+#include "matchbox/train.h"
 
 static void usage(void) {
     printf(

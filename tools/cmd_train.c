@@ -42,10 +42,11 @@ int cmd_train(int argc, char **argv) {
     }
     if (train_cli_finish(&t, pos[0])) return 1;
     t.run.corpus_path = pos[1];
-    if (mb_train(&t.c, &t.run) != MB_OK) return cli_fail(NULL);
+    mb_train_result r;
+    if (mb_train(&t.c, &t.run, &r) != MB_OK) return cli_fail(NULL);
     printf("wrote %s: first loss %.4f, last loss %.4f, val loss %.4f, %.0f tok/s "
            "(forward %.1f s, backward %.1f s)\n",
-           t.run.out_path, t.run.first_loss, t.run.last_loss, t.run.last_val_loss, t.run.tok_per_s,
-           t.run.fwd_s, t.run.bwd_s);
+           t.run.out_path, r.first_loss, r.last_loss, r.last_val_loss, r.tok_per_s, r.fwd_s,
+           r.bwd_s);
     return 0;
 }

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "core/threadpool.h"
 #include "train_cli.h"
 
 const char train_cli_help[] =
@@ -23,14 +22,13 @@ const char train_cli_help[] =
 void train_cli_init(train_cli *t) {
     memset(t, 0, sizeof *t);
     mb_train_config_default(&t->c);
-    t->run.val_split = 0.05f;
-    t->run.n_threads = mb_physical_cores();
+    t->run = mb_train_default_params();
     t->seed = t->steps = -1;
 }
 
 int train_cli_flag(int argc, char **argv, int *i, train_cli *t) {
     const char *a = argv[*i], *v;
-    mb_train_run *run = &t->run;
+    mb_train_params *run = &t->run;
     if (!strcmp(a, "-o")) {
         if (!(run->out_path = cli_value(argc, argv, i))) return -1;
     } else if (!strcmp(a, "--resume")) {
@@ -40,7 +38,7 @@ int train_cli_flag(int argc, char **argv, int *i, train_cli *t) {
     } else if (!strcmp(a, "--f16")) {
         run->f16 = true;
     } else if (!strcmp(a, "-q")) {
-        run->quiet = true;
+        t->quiet = true;
     } else if (!strcmp(a, "--seed")) {
         if (!(v = cli_value(argc, argv, i)) || !cli_int(a, v, 0, 1L << 62, &t->seed)) return -1;
     } else if (!strcmp(a, "--steps")) {
@@ -72,7 +70,7 @@ int train_cli_flag(int argc, char **argv, int *i, train_cli *t) {
 }
 
 /* The model and the checkpoints the run will write (train_cli.h). */
-static int check_outputs(const mb_train_run *run) {
+static int check_outputs(const mb_train_params *run) {
     char ckpt[4096];
     if (!cli_check_output(run->out_path)) return 0;
     if ((size_t)snprintf(ckpt, sizeof ckpt, "%s.ckpt.gguf", run->out_path) >= sizeof ckpt)
@@ -88,5 +86,31 @@ int train_cli_finish(train_cli *t, const char *config_path) {
     if (t->seed >= 0) t->c.seed = (uint64_t)t->seed;
     if (t->steps > 0) t->c.steps = (int)t->steps;
     if (t->threads > 0) t->run.n_threads = (int)t->threads;
+    if (!t->quiet) {
+        t->run.progress = train_cli_progress;
+        t->run.log = train_cli_log;
+    }
     return 0;
+}
+
+static void fmt_time(char *buf, size_t cap, double s) {
+    long x = (long)(s + 0.5);
+    if (x >= 3600)
+        snprintf(buf, cap, "%ldh%02ldm", x / 3600, x / 60 % 60);
+    else
+        snprintf(buf, cap, "%ldm%02lds", x / 60, x % 60);
+}
+
+void train_cli_progress(const mb_train_progress *p, void *user) {
+    (void)user;
+    char eta[32], vbuf[32] = "";
+    fmt_time(eta, sizeof eta, p->eta_seconds);
+    if (p->val_loss >= 0) snprintf(vbuf, sizeof vbuf, " | val %.4f", p->val_loss);
+    fprintf(stderr, "step %5d/%d | loss %.4f%s | lr %.2e | norm %.3f | %.0f tok/s | ETA %s\n",
+            p->step, p->steps, p->loss, vbuf, p->lr, p->grad_norm, p->tok_per_s, eta);
+}
+
+void train_cli_log(const char *text, void *user) {
+    (void)user;
+    fputs(text, stderr);
 }

@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "core/timer.h"
-#include "eval/bench.h"
+#include "matchbox/eval.h"
 
 /* 16-byte vectors: SSE2 on x86-64 and NEON on arm64 without any -m flag, and
  * enough to saturate memory (two loads per cycle are 32 bytes per cycle). */

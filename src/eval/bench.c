@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "core/timer.h"
-#include "eval/bench.h"
+#include "matchbox/eval.h"
 #include "model/forward.h"
 #include "model/model.h"
 #include "runtime/session.h"

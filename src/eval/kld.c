@@ -19,7 +19,7 @@
 
 #include "core/checked.h"
 #include "core/error.h"
-#include "eval/perplexity.h"
+#include "eval/kld.h"
 #include "format/outfile.h"
 #include "tensor/types.h"
 

@@ -1,14 +1,16 @@
 /* Chunked perplexity and KL divergence; the method is described in
- * perplexity.h. */
+ * matchbox/eval.h. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
-#include "eval/perplexity.h"
+#include "eval/kld.h"
+#include "matchbox/eval.h"
 #include "runtime/log_softmax.h"
 
-const double mb_ppl_pct[MB_PPL_N_PCT] = {100, 99.9, 99, 95, 90, 75, 50, 25, 10, 5, 1, 0.1, 0};
+const double mb_perplexity_pct[MB_PERPLEXITY_N_PCT] = {100, 99.9, 99, 95, 90,  75, 50,
+                                                       25,  10,   5,  1,  0.1, 0};
 
 static int argmax(const float *v, int n) {
     int best = 0;
@@ -25,8 +27,8 @@ static int cmp_double(const void *a, const void *b) {
 /* Percentiles (nearest rank over the sorted values). */
 static void percentiles(double *v, uint64_t n, double *out) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
-    for (int i = 0; i < MB_PPL_N_PCT; i++) {
-        double rank = mb_ppl_pct[i] / 100.0 * (double)(n - 1);
+    for (int i = 0; i < MB_PERPLEXITY_N_PCT; i++) {
+        double rank = mb_perplexity_pct[i] / 100.0 * (double)(n - 1);
         out[i] = n ? v[(uint64_t)llround(rank)] : 0.0;
     }
 }
@@ -76,7 +78,7 @@ static void score(accum *a, const float *logits, int n_vocab, mb_token tok, cons
     a->n++;
 }
 
-static void finish(accum *a, mb_ppl_result *r) {
+static void finish(accum *a, mb_perplexity_result *r) {
     double mean, err;
     mean_err(a->nll, a->nll2, a->n, &mean, &err);
     r->ppl = exp(mean);
@@ -113,9 +115,9 @@ static mb_status tokenize_all(mb_model *m, const char *text, size_t len, mb_toke
 
 /* Evaluate every chunk; BASE_W / BASE_R are the base file when writing or
  * reading one. */
-static mb_status run_chunks(mb_session *s, mb_model *m, mb_token *ids, const mb_ppl_params *p,
-                            int n_chunks, mb_kld_file *base_w, mb_kld_file *base_r, accum *a,
-                            mb_ppl_result *r) {
+static mb_status run_chunks(mb_session *s, mb_model *m, mb_token *ids,
+                            const mb_perplexity_params *p, int n_chunks, mb_kld_file *base_w,
+                            mb_kld_file *base_r, accum *a, mb_perplexity_result *r) {
     const int n_ctx = p->n_ctx, n_vocab = mb_model_n_vocab(m), first = n_ctx / 2;
     float *logits = malloc((size_t)n_ctx * (size_t)n_vocab * sizeof *logits);
     float *logp = malloc((size_t)n_vocab * sizeof *logp);
@@ -139,8 +141,7 @@ static mb_status run_chunks(mb_session *s, mb_model *m, mb_token *ids, const mb_
         if (!st && p->progress) {
             double mean, err;
             mean_err(a->nll, a->nll2, a->n, &mean, &err);
-            fprintf(p->progress, "[%d]%.4f%s", c + 1, exp(mean), c + 1 < n_chunks ? "," : "\n");
-            fflush(p->progress);
+            p->progress(c + 1, n_chunks, exp(mean), p->progress_user);
         }
         r->n_chunks = c + 1;
     }
@@ -150,11 +151,17 @@ static mb_status run_chunks(mb_session *s, mb_model *m, mb_token *ids, const mb_
     return st;
 }
 
-mb_status mb_perplexity(mb_model *m, const char *text, size_t len, const mb_ppl_params *p,
-                        mb_ppl_result *r) {
+mb_perplexity_params mb_perplexity_default_params(void) {
+    return (mb_perplexity_params){.n_ctx = 512};
+}
+
+mb_status mb_perplexity(mb_model *m, const char *text, size_t len,
+                        const mb_perplexity_params *params, mb_perplexity_result *r) {
     memset(r, 0, sizeof *r);
+    const mb_perplexity_params defaults = mb_perplexity_default_params();
+    const mb_perplexity_params *p = params ? params : &defaults;
     const int n_ctx = p->n_ctx > 0 ? p->n_ctx : 512;
-    mb_ppl_params prm = *p;
+    mb_perplexity_params prm = *p;
     prm.n_ctx = n_ctx;
     if (n_ctx < 4) return mb_errorf(MB_ERR_INVALID_ARG, "context %d is too small to score", n_ctx);
     mb_token *ids = NULL;

@@ -34,6 +34,7 @@ static void build_ref(mb_kernel_table *t) {
         t->act_quant[i] = mb_ref_act_quant(i);
     }
     t->axpy_f16 = mb_ref_axpy_f16;
+    t->gemm_nt_rows = mb_ref_gemm_nt_rows;
 }
 
 static void build_tables(void) {

@@ -50,6 +50,13 @@ struct mb_attn_tile;
 typedef void (*mb_attn_tile_fn)(const struct mb_attn_tile *t);
 /* out[i] = silu(gate[i]) * up[i] (OUT may alias GATE). */
 typedef void (*mb_swiglu_fn)(float *out, const float *gate, const float *up, int64_t n);
+/* The trainer's matrix kernel ("NT"): rows [M0, M1) of C (LDC floats apart)
+ * = (ACC: +=) A B^T, A being M x K and B N x K, row-major floats. Each
+ * output element is one dot with the same operation order in every code
+ * path of a level, so a result does not depend on the row split (threads).
+ * Levels with FMA round once where the portable kernel rounds twice. */
+typedef void (*mb_gemm_nt_rows_fn)(float *c, int ldc, const float *a, const float *b, long m0,
+                                   long m1, int n, int k, int acc);
 
 typedef struct {
     uint32_t act_type;               /* mb_type of the activation row */
@@ -68,8 +75,9 @@ typedef struct {
     mb_dot_traits dot[MB_TYPE_COUNT];
     mb_act_quant_fn act_quant[MB_TYPE_COUNT];
     mb_axpy_f16_fn axpy_f16;
-    mb_attn_tile_fn attn_tile; /* NULL: the reference (mb_ref_attn_tile) */
-    mb_swiglu_fn swiglu;       /* NULL: the reference (mb_swiglu) */
+    mb_attn_tile_fn attn_tile;       /* NULL: the reference (mb_ref_attn_tile) */
+    mb_swiglu_fn swiglu;             /* NULL: the reference (mb_swiglu) */
+    mb_gemm_nt_rows_fn gemm_nt_rows; /* never NULL (the reference: mb_ref_gemm_nt_rows) */
 } mb_kernel_table;
 
 /* The table for this CPU, chosen once on first use: the best level the CPU
@@ -90,6 +98,9 @@ mb_act_quant_fn mb_ref_act_quant(uint32_t act_type);
 /* ---- float ops (reference) ------------------------------------------ */
 
 void mb_ref_axpy_f16(int64_t n, float *y, float a, const uint16_t *x);
+/* The portable trainer matrix kernel (16-byte vectors, ref/gemm_nt_ref.c). */
+void mb_ref_gemm_nt_rows(float *c, int ldc, const float *a, const float *b, long m0, long m1, int n,
+                         int k, int acc);
 
 void mb_rmsnorm(float *out, const float *x, const float *weight, int64_t n, float eps);
 void mb_softmax(float *x, int64_t n);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "matchbox.h"
+#include "matchbox/train.h"
 
 typedef struct {
     int n_tokens; /* vocabulary size: 256 bytes + merged tokens + specials */
@@ -17,12 +18,6 @@ typedef struct {
     int bos, eos;   /* both <|endoftext|> */
     char pre[32];   /* canonical pre-tokenizer name */
 } mb_bpe_vocab;
-
-typedef struct {
-    int n_tokens, n_merges;
-    size_t n_words, n_unique;
-    double seconds;
-} mb_bpe_train_stats;
 
 /* Learn merges until the vocabulary has N_VOCAB tokens (the last one the
  * special <|endoftext|>). Words come from the pre-tokenizer PRE (gpt-2,
@@ -35,8 +30,5 @@ mb_status mb_bpe_train(const char *text, size_t len, int n_vocab, const char *pr
 void mb_bpe_vocab_free(mb_bpe_vocab *v);
 /* Write the tokenizer.ggml.* keys (model gpt2) to PATH, atomically. */
 mb_status mb_bpe_vocab_write(const mb_bpe_vocab *v, const char *path);
-/* Train and write. */
-mb_status mb_bpe_train_file(const char *text, size_t len, int n_vocab, const char *pre,
-                            const char *path, mb_bpe_train_stats *stats);
 
 #endif

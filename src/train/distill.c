@@ -14,13 +14,13 @@
 #include "runtime/log_softmax.h"
 #include "tensor/types.h"
 #include "train/data.h"
-#include "train/distill.h"
 #include "train/ops.h"
+#include "train/train.h"
 
 typedef struct {
     const mb_distill_params *p;
     const mb_train_config *c;
-    const mb_train_run *run;
+    const mb_train_params *run;
     mb_model *teacher;
     mb_session *ts;
     float *tlogits; /* [batch * ctx][vocab]: the micro-batch's teacher logits */
@@ -69,8 +69,7 @@ static mb_status prepare(void *user, const mb_train_data *data, const mb_train_c
     d->n_win = (data->n_train - 1) / (size_t)c->ctx;
     const size_t rows = d->n_win * (size_t)c->ctx, brows = (size_t)c->batch * c->ctx;
     const double mib = (double)rows * (k * 8 + 4) / 1048576.0;
-    if (!d->run->quiet)
-        fprintf(stderr, "teacher top-%d cache: %zu windows, %.1f MiB\n", k, d->n_win, mib);
+    mb_train_logf(d->run, "teacher top-%d cache: %zu windows, %.1f MiB\n", k, d->n_win, mib);
     d->cache_ids = malloc(rows * k * sizeof *d->cache_ids);
     d->cache_logits = malloc(rows * k * sizeof *d->cache_logits);
     d->batch_ids = malloc(brows * k * sizeof *d->batch_ids);
@@ -91,11 +90,11 @@ static mb_status prepare(void *user, const mb_train_data *data, const mb_train_c
             top_k(z, c->vocab, k, d->cache_ids + row * k, d->cache_logits + row * k);
             d->cache_lse[row] = (float)mb_log_sum_exp(z, c->vocab, 1.0f / d->p->temperature);
         }
-        if (!d->run->quiet && ((w + 1) % 64 == 0 || w + 1 == d->n_win))
-            fprintf(stderr, "\rteacher: %zu/%zu windows, %.0f tok/s", w + 1, d->n_win,
-                    (double)(w + 1) * c->ctx / (mb_now() - t0));
+        if ((w + 1) % 64 == 0 || w + 1 == d->n_win)
+            mb_train_logf(d->run, "\rteacher: %zu/%zu windows, %.0f tok/s", w + 1, d->n_win,
+                          (double)(w + 1) * c->ctx / (mb_now() - t0));
     }
-    if (!d->run->quiet) fprintf(stderr, "\n");
+    mb_train_logf(d->run, "\n");
     return MB_OK;
 }
 
@@ -184,14 +183,19 @@ static mb_status init_from_teacher(void *user, mb_tmodel *m) {
         }
     }
     free(row);
-    if (!st && !d->run->quiet)
-        fprintf(stderr, "student: %d layers sliced from the teacher's %u\n", n_s, n_t);
+    if (!st) mb_train_logf(d->run, "student: %d layers sliced from the teacher's %u\n", n_s, n_t);
 done:
     mb_gguf_close(g);
     return st;
 }
 
-mb_status mb_distill(const mb_train_config *c, mb_train_run *run, const mb_distill_params *p) {
+mb_distill_params mb_distill_default_params(void) {
+    return (mb_distill_params){.temperature = 2.0f, .alpha = 0.5f};
+}
+
+mb_status mb_distill(const mb_train_config *c, const mb_train_params *run,
+                     const mb_distill_params *p, mb_train_result *out) {
+    if (out) *out = (mb_train_result){-1, -1, -1, 0, 0, 0};
     if (!(p->temperature > 0) || !(p->alpha >= 0 && p->alpha <= 1) || p->topk < 0)
         return mb_errorf(MB_ERR_INVALID_ARG,
                          "distillation needs T > 0 (got %g), alpha in [0, 1] (got %g), "
@@ -216,9 +220,7 @@ mb_status mb_distill(const mb_train_config *c, mb_train_run *run, const mb_disti
                         .init = init_from_teacher,
                         .aligned_windows = p->topk > 0,
                         .loss = loss};
-    run->hooks = &h;
-    st = mb_train(c, run);
-    run->hooks = NULL;
+    st = mb_train_hooked(c, run, &h, out);
 done:
     free(d.tlogits);
     free(d.cache_ids);

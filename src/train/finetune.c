@@ -1,176 +1,117 @@
-/* LoRA fine-tuning: a frozen base model from a GGUF, adapters on its
- * projections, the training loop on the adapters only, and the held-out
- * loss measured on the whole validation text before and after. */
-#include <stdio.h>
+/* LoRA fine-tuning as a client of the training loop (trainer.c): its hooks
+ * load the frozen base model into the fresh model, put the adapters on its
+ * projections, and make the loop step, clip and save the adapters instead
+ * of the model; the held-out loss is measured on the whole validation text
+ * before and after. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
-#include "core/file_map.h"
-#include "core/timer.h"
-#include "train/data.h"
+#include "core/threadpool.h"
 #include "train/lora.h"
-#include "train/ops.h"
-#include "train/rng.h"
+#include "train/train.h"
 
 typedef struct {
-    mb_train_config c;
-    mb_finetune_run *run;
-    mb_train_data d;
-    mb_threadpool *pool;
-    mb_tmodel *m;
+    const mb_finetune_params *p;
+    unsigned targets;
+    float alpha;
+    int n_threads;
+    uint64_t seed;
     mb_tlora *lora;
-    int32_t *in, *tgt;
-    float *row_loss;
+    mb_finetune_result *r;
 } tuner;
 
-static void put_window(tuner *t, int b, size_t start) {
-    size_t T = (size_t)t->c.ctx;
-    memcpy(t->in + b * T, t->d.tokens + start, T * sizeof(int32_t));
-    memcpy(t->tgt + b * T, t->d.tokens + start + 1, T * sizeof(int32_t));
-}
-
-/* Mean loss over every whole ctx window of the validation text (not a
- * sample: the before/after numbers are the point of a fine-tune).
- * Negative when there is no validation text. */
-static double held_out_loss(tuner *t) {
-    const mb_train_config *c = &t->c;
-    if (t->d.n_val < (size_t)c->ctx + 1) return -1;
-    size_t n_win = (t->d.n_val - 1) / c->ctx, done = 0;
-    double total = 0;
-    while (done < n_win) {
-        int nb = 0;
-        for (; nb < c->batch && done + nb < n_win; nb++)
-            put_window(t, nb, t->d.n_train + (done + nb) * c->ctx);
-        float *logits = mb_tmodel_forward(t->m, t->pool, t->in, nb);
-        total += mb_loss_xent_eval(t->pool, logits, t->tgt, nb * c->ctx, c->vocab, t->row_loss);
-        done += nb;
-    }
-    return total / ((double)n_win * c->ctx);
-}
-
-static double step_loss(tuner *t, uint64_t *rng) {
-    const mb_train_config *c = &t->c;
-    int N = c->batch * c->ctx;
-    double total = 0;
-    mb_tlora_zero_grads(t->lora);
-    for (int a = 0; a < c->grad_accum; a++) {
-        for (int b = 0; b < c->batch; b++)
-            put_window(t, b, mb_rng_below(rng, t->d.n_train - (size_t)c->ctx));
-        float *logits = mb_tmodel_forward(t->m, t->pool, t->in, c->batch);
-        total +=
-            mb_loss_xent(t->pool, logits, t->tgt, N, c->vocab, 1.0f / c->grad_accum, t->row_loss);
-        mb_tmodel_backward(t->m, t->pool, t->in, c->batch);
-    }
-    return total / ((double)N * c->grad_accum);
-}
-
-static mb_status check_memory(tuner *t) {
-    uint64_t w, g, a, act;
-    mb_tmodel_memory(&t->c, &w, &g, &a, &act);
-    /* The base's gradient and moment buffers exist but stay untouched
-     * (zero pages); the adapters add 4x their parameters and N x r per
-     * adapted projection. */
-    uint64_t total = w + act, avail = mb_mem_available();
-    if (!t->run->quiet)
-        fprintf(stderr,
-                "memory: base weights %.1f MiB, activations %.1f MiB (available %.0f MiB)\n",
-                w / 1048576.0, act / 1048576.0, avail / 1048576.0);
-    if (avail && total > avail)
-        return mb_errorf(MB_ERR_NO_MEMORY,
-                         "fine-tuning needs %.1f MiB but only %.1f MiB is available: lower "
-                         "batch or ctx",
-                         total / 1048576.0, avail / 1048576.0);
+static mb_status init(void *user, mb_tmodel *m) {
+    tuner *t = user;
+    const mb_train_config *c = mb_tmodel_config(m);
+    mb_status st = mb_tmodel_load_weights(m, t->p->model_path);
+    if (!st) st = mb_tlora_new(c, t->p->rank, t->alpha, t->targets, t->seed, &t->lora);
+    if (st) return st;
+    mb_tmodel_freeze(m);
+    mb_tmodel_set_lora(m, t->lora);
+    t->r->n_adapter_params = mb_tlora_n_params(t->lora);
+    const mb_train_params log = {.log = t->p->log, .user = t->p->user};
+    mb_train_logf(&log,
+                  "model: %zu frozen parameters, LoRA rank %d alpha %g: %zu trainable, %d "
+                  "threads\n",
+                  mb_tmodel_n_params(m), t->p->rank, t->alpha, t->r->n_adapter_params,
+                  t->n_threads);
     return MB_OK;
 }
 
-static mb_status setup(tuner *t) {
-    mb_finetune_run *run = t->run;
-    mb_train_config *c = &t->c;
-    mb_status st;
-    if ((st = mb_train_config_from_model(run->model_path, c)) ||
-        (st = mb_train_data_load(&t->d, run->corpus_path, run->val_path, c->tokenizer,
-                                 run->val_split)))
-        return st;
-    if (t->d.n_train < (size_t)c->ctx + 2)
-        return mb_errorf(MB_ERR_INVALID_ARG, "%s: %zu training tokens, fewer than ctx %d + 2",
-                         run->corpus_path, t->d.n_train, c->ctx);
-    if (!run->quiet)
-        fprintf(stderr, "corpus: %zu tokens for training, %zu held out for validation\n",
-                t->d.n_train, t->d.n_val);
-    if ((st = mb_train_config_check(c)) || (st = check_memory(t)) ||
-        (st = mb_threadpool_new(run->n_threads, &t->pool)) || (st = mb_tmodel_new(c, &t->m)) ||
-        (st = mb_tmodel_load_weights(t->m, run->model_path)) ||
-        (st = mb_tlora_new(c, run->rank, run->alpha, run->targets, c->seed, &t->lora)))
-        return st;
-    mb_tmodel_freeze(t->m);
-    mb_tmodel_set_lora(t->m, t->lora);
-    size_t N = (size_t)c->batch * c->ctx;
-    t->in = malloc(N * sizeof *t->in);
-    t->tgt = malloc(N * sizeof *t->tgt);
-    t->row_loss = malloc(N * sizeof *t->row_loss);
-    if (!t->in || !t->tgt || !t->row_loss)
-        return mb_errorf(MB_ERR_NO_MEMORY, "fine-tuning buffers: out of memory");
-    run->n_adapter_params = mb_tlora_n_params(t->lora);
-    if (!run->quiet)
-        fprintf(stderr,
-                "model: %zu frozen parameters, LoRA rank %d alpha %g: %zu trainable, %d "
-                "threads\n",
-                mb_tmodel_n_params(t->m), run->rank, run->alpha, run->n_adapter_params,
-                run->n_threads);
-    return MB_OK;
+static void zero_grads(void *user) {
+    mb_tlora_zero_grads(((tuner *)user)->lora);
 }
 
-static void loop(tuner *t) {
-    const mb_train_config *c = &t->c;
-    mb_finetune_run *run = t->run;
-    uint64_t rng = c->seed * 0x9E3779B97F4A7C15ull ^ 0xF1E7ull;
-    double start = mb_now(), tokens = 0;
-    for (int step = 0; step < c->steps; step++) {
-        double loss = step_loss(t, &rng);
-        double norm = mb_train_clip(mb_tlora_grads(t->lora), mb_tlora_n_params(t->lora), c->clip);
-        float lr = mb_train_lr(c, step);
-        mb_tlora_adamw(t->lora, c, lr, step + 1);
-        tokens += (double)c->batch * c->ctx * c->grad_accum;
-        if (step == 0) run->first_loss = loss;
-        run->last_loss = loss;
-        double val = -1;
-        if (c->eval_every > 0 && (step + 1) % c->eval_every == 0 && step + 1 < c->steps)
-            val = held_out_loss(t);
-        double el = mb_now() - start;
-        run->tok_per_s = tokens / el;
-        if (run->quiet) continue;
-        char vbuf[32] = "";
-        if (val >= 0) snprintf(vbuf, sizeof vbuf, " | val %.4f", val);
-        long eta = (long)(el / (step + 1) * (c->steps - step - 1) + 0.5);
-        fprintf(stderr,
-                "step %5d/%d | loss %.4f%s | lr %.2e | norm %.3f | %.0f tok/s | ETA %ldm%02lds\n",
-                step + 1, c->steps, loss, vbuf, lr, norm, run->tok_per_s, eta / 60, eta % 60);
-    }
+static double update(void *user, const mb_train_config *c, float lr, int step) {
+    tuner *t = user;
+    double norm = mb_train_clip(mb_tlora_grads(t->lora), mb_tlora_n_params(t->lora), c->clip);
+    mb_tlora_adamw(t->lora, c, lr, step);
+    return norm;
 }
 
-mb_status mb_finetune(const mb_train_config *cfg, mb_finetune_run *run) {
-    tuner t = {.c = *cfg, .run = run};
-    run->val_before = run->val_after = run->first_loss = run->last_loss = -1;
-    if (run->n_threads < 1 || run->n_threads > 256)
-        return mb_errorf(MB_ERR_INVALID_ARG, "threads %d must be in 1..256", run->n_threads);
-    mb_status st = setup(&t);
+static mb_status save(void *user, const char *path) {
+    return mb_tlora_save(((tuner *)user)->lora, path);
+}
+
+void mb_finetune_config_default(mb_train_config *c) {
+    mb_train_config_default(c);
+    c->steps = 200;
+    c->batch = 8;
+    c->ctx = 128;
+    c->eval_every = 50;
+    c->weight_decay = 0.0f;
+    c->min_lr = -1; /* lr / 10 */
+    c->warmup = -1; /* steps / 10 */
+}
+
+mb_finetune_params mb_finetune_default_params(void) {
+    return (mb_finetune_params){.alpha = -1, .val_split = 0.1f};
+}
+
+mb_status mb_finetune(const mb_train_config *cfg, const mb_finetune_params *p,
+                      mb_finetune_result *out) {
+    mb_finetune_result res = {-1, -1, -1, -1, 0, 0};
+    tuner t = {.p = p, .r = &res, .alpha = p->alpha < 0 ? (float)p->rank : p->alpha};
+    mb_train_config c = *cfg;
+    mb_status st = MB_OK;
+    t.n_threads = p->n_threads == 0 ? mb_physical_cores() : p->n_threads;
+    if (p->rank < 1)
+        st = mb_errorf(MB_ERR_INVALID_ARG, "LoRA rank %d must be at least 1", p->rank);
+    else if (t.n_threads < 1 || t.n_threads > 256)
+        st = mb_errorf(MB_ERR_INVALID_ARG, "threads %d must be in 1..256", t.n_threads);
+    if (!st) st = mb_lora_targets_parse(p->targets ? p->targets : "all", &t.targets);
+    /* The shape keys (and the tokenizer) come from the base model. */
+    if (!st) st = mb_train_config_from_model(p->model_path, &c);
     if (st) goto done;
-    run->val_before = held_out_loss(&t);
-    if (!run->quiet && run->val_before >= 0)
-        fprintf(stderr, "held-out loss before: %.4f\n", run->val_before);
-    loop(&t);
-    run->val_after = held_out_loss(&t);
-    if (!run->quiet && run->val_after >= 0)
-        fprintf(stderr, "held-out loss after: %.4f\n", run->val_after);
-    st = mb_tlora_save(t.lora, run->out_path);
+    if (c.min_lr < 0) c.min_lr = c.lr / 10;
+    if (c.warmup < 0) c.warmup = c.steps / 10 > 0 ? c.steps / 10 : 1;
+    c.ckpt_every = 0;
+    t.seed = c.seed;
+    const mb_train_params tp = {.corpus_path = p->corpus_path,
+                                .val_path = p->val_path,
+                                .out_path = p->out_path,
+                                .n_threads = t.n_threads,
+                                .val_split = p->val_split,
+                                .progress = p->progress,
+                                .log = p->log,
+                                .user = p->user};
+    const mb_train_hooks h = {.user = &t,
+                              .init = init,
+                              .zero_grads = zero_grads,
+                              .update = update,
+                              .save = save,
+                              .eval_all = 1,
+                              .val_before = &res.val_before,
+                              .val_after = &res.val_after,
+                              .rng_salt = 0xF1E7ull};
+    mb_train_result tr;
+    st = mb_train_hooked(&c, &tp, &h, &tr);
+    res.first_loss = tr.first_loss;
+    res.last_loss = tr.last_loss;
+    res.tok_per_s = tr.tok_per_s;
 done:
-    free(t.in);
-    free(t.tgt);
-    free(t.row_loss);
     mb_tlora_free(t.lora);
-    mb_tmodel_free(t.m);
-    mb_threadpool_free(t.pool);
-    mb_train_data_free(&t.d);
+    if (out) *out = res;
     return st;
 }

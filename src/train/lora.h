@@ -88,23 +88,4 @@ mb_status mb_train_config_from_model(const char *path, mb_train_config *c);
  * quantized type with a decoder), shapes checked. */
 mb_status mb_tmodel_load_weights(mb_tmodel *m, const char *path);
 
-/* ---- the fine-tuning loop (finetune.c) ------------------------------- */
-
-typedef struct {
-    const char *model_path, *corpus_path;
-    const char *val_path; /* NULL: the last val_split of the corpus */
-    const char *out_path; /* the adapter */
-    int rank, n_threads;
-    float alpha, val_split;
-    unsigned targets;
-    bool quiet;
-    /* Filled in by the run: */
-    double val_before, val_after, first_loss, last_loss, tok_per_s;
-    size_t n_adapter_params;
-} mb_finetune_run;
-
-/* C: the batch, ctx, optimizer and schedule keys (the shape keys come
- * from the model). */
-mb_status mb_finetune(const mb_train_config *c, mb_finetune_run *run);
-
 #endif

@@ -5,7 +5,7 @@
 
 #include "tensor/types.h"
 #include "train/ops.h"
-#include "train/vec.h"
+#include "kernels/vec.h"
 
 /* Angles as the inference engine computes them (src/model/rope.c): in
  * double, theta = pos * base^(-2i/hd), so saved models give the same logits. */

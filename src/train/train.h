@@ -12,26 +12,7 @@
 
 #include "core/threadpool.h"
 #include "matchbox.h"
-
-typedef struct {
-    int dim, n_layers, n_heads, n_kv_heads, ffn, ctx, vocab;
-    int batch, grad_accum;
-    float lr, min_lr, beta1, beta2, adam_eps, weight_decay, clip;
-    int warmup, steps, eval_every, eval_batches, ckpt_every;
-    uint64_t seed;
-    bool tied;
-    float rope_base, rms_eps, init_std;
-    char tokenizer[1024]; /* path of the GGUF whose tokenizer.* keys are used */
-} mb_train_config;
-
-/* Defaults for every key (a tiny model); vocab 0 until a tokenizer sets it. */
-void mb_train_config_default(mb_train_config *c);
-/* Apply "key=value" lines from TEXT (# comments, blank lines); an unknown
- * key or a bad value is MB_ERR_INVALID_ARG naming SOURCE and the line. */
-mb_status mb_train_config_parse(mb_train_config *c, const char *text, const char *source);
-mb_status mb_train_config_load(mb_train_config *c, const char *path);
-/* Shape and hyper-parameter sanity (dim divisible by heads, ...). */
-mb_status mb_train_config_check(const mb_train_config *c);
+#include "matchbox/train.h"
 
 /* ---- the trainable model -------------------------------------------- */
 
@@ -111,16 +92,16 @@ mb_status mb_tmodel_resume(mb_tmodel *m, const char *path, int *step, uint64_t *
 
 /* ---- the loop -------------------------------------------------------- */
 
-/* What a variant of training (distillation) changes in the loop; every
- * field may be NULL / 0. */
+/* What a variant of training (distillation, fine-tuning) changes in the
+ * loop; every field may be NULL / 0. */
 struct mb_train_data;
 typedef struct {
     void *user;
     /* After the corpus is loaded and before the first step (a teacher's
-     * top-k cache is built here). */
+     * top-k cache is built here). C is the loop's copy of the config. */
     mb_status (*prepare)(void *user, const struct mb_train_data *d, const mb_train_config *c);
     /* On a fresh model only, not on resume (a student copied from a slice
-     * of its teacher). */
+     * of its teacher; a base model's weights and its adapters). */
     mb_status (*init)(void *user, mb_tmodel *m);
     /* Windows start at multiples of ctx (window k: tokens k*ctx .. k*ctx+ctx)
      * instead of anywhere, so per-window data can be cached. */
@@ -130,26 +111,32 @@ typedef struct {
     double (*loss)(void *user, mb_threadpool *pool, float *logits, const int32_t *inputs,
                    const int32_t *targets, const size_t *starts, int n_seq, float scale,
                    float *row_loss);
+    /* Parameters other than the model's own are trained (adapters): the
+     * model is frozen, its gradient and moment buffers never touched (so
+     * not counted in the memory needed), and these replace the model's
+     * gradient zeroing, clipping + AdamW step (returning the norm before
+     * clipping) and final save (no checkpoints, no resume). */
+    void (*zero_grads)(void *user);
+    double (*update)(void *user, const mb_train_config *c, float lr, int step);
+    mb_status (*save)(void *user, const char *path);
+    /* Validation over every window of the held-out text, before the first
+     * step (*val_before) and after the last (*val_after), instead of a
+     * sample of eval_batches at the end. */
+    int eval_all;
+    double *val_before, *val_after;
+    /* Mixed into the seed of the window sampler (0: the trainer's own). */
+    uint64_t rng_salt;
 } mb_train_hooks;
 
-typedef struct {
-    const mb_train_hooks *hooks; /* NULL: plain language-model training */
-    const char *corpus_path;
-    const char *val_path; /* NULL: the last val_split of the corpus */
-    const char *out_path;
-    const char *resume_path; /* NULL: start fresh */
-    const char *ckpt_path;   /* NULL: OUT.ckpt.gguf */
-    int n_threads;
-    float val_split;
-    /* > 0: end after this many optimizer steps, as if interrupted there (the
-     * learning-rate schedule still runs to config steps); resume continues. */
-    int stop_at;
-    bool f16; /* final file in F16 */
-    bool quiet;
-    /* Filled in by the run: */
-    double first_loss, last_loss, last_val_loss, tok_per_s, fwd_s, bwd_s;
-} mb_train_run;
+/* mb_train with the changes of H (NULL: none). */
+mb_status mb_train_hooked(const mb_train_config *c, const mb_train_params *p,
+                          const mb_train_hooks *h, mb_train_result *out);
 
-mb_status mb_train(const mb_train_config *c, mb_train_run *run);
+/* Format a message and pass it to P's log callback, if any. */
+void mb_train_logf(const mb_train_params *p, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
 #endif

@@ -1,5 +1,7 @@
 /* The training loop: sample windows, forward, loss, backward over
- * grad_accum micro-batches, clip, AdamW, evaluate, checkpoint, report. */
+ * grad_accum micro-batches, clip, AdamW, evaluate, checkpoint, report.
+ * Distillation and fine-tuning run this loop too, through its hooks. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +22,31 @@ typedef struct {
     int32_t *in, *tgt;
     size_t *starts; /* [batch]: where each window of the micro-batch starts */
     float *row_loss;
-    mb_train_run *run;
+    const mb_train_params *p;
+    const mb_train_hooks *h; /* never NULL: empty hooks for plain training */
+    mb_train_result *r;
 } trainer;
+
+void mb_train_logf(const mb_train_params *p, const char *fmt, ...) {
+    if (!p->log) return;
+    char buf[512], *text = buf;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    /* Paths can be long: a message that does not fit is formatted again. */
+    if (n >= (int)sizeof buf && (text = malloc((size_t)n + 1)) != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(text, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    p->log(text ? text : buf, p->user);
+    if (text != buf) free(text);
+}
+
+mb_train_params mb_train_default_params(void) {
+    return (mb_train_params){.val_split = 0.05f};
+}
 
 static void fill_window(trainer *t, int b, size_t start) {
     int T = t->c->ctx;
@@ -35,11 +60,14 @@ static double train_step(trainer *t, uint64_t *rng) {
     const mb_train_config *c = t->c;
     int N = c->batch * c->ctx;
     double total = 0;
-    mb_tmodel_zero_grads(t->m);
+    const mb_train_hooks *h = t->h;
+    if (h->zero_grads)
+        h->zero_grads(h->user);
+    else
+        mb_tmodel_zero_grads(t->m);
     for (int a = 0; a < c->grad_accum; a++) {
-        const mb_train_hooks *h = t->run->hooks;
         for (int b = 0; b < c->batch; b++) {
-            if (h && h->aligned_windows)
+            if (h->aligned_windows)
                 fill_window(t, b, mb_rng_below(rng, (t->d.n_train - 1) / c->ctx) * c->ctx);
             else
                 fill_window(t, b, mb_rng_below(rng, t->d.n_train - (size_t)c->ctx));
@@ -48,25 +76,27 @@ static double train_step(trainer *t, uint64_t *rng) {
         float *logits = mb_tmodel_forward(t->m, t->pool, t->in, c->batch);
         double t1 = mb_now();
         float scale = 1.0f / c->grad_accum;
-        if (h && h->loss)
+        if (h->loss)
             total += h->loss(h->user, t->pool, logits, t->in, t->tgt, t->starts, c->batch, scale,
                              t->row_loss);
         else
             total += mb_loss_xent(t->pool, logits, t->tgt, N, c->vocab, scale, t->row_loss);
         double t2 = mb_now();
         mb_tmodel_backward(t->m, t->pool, t->in, c->batch);
-        t->run->fwd_s += t1 - t0;
-        t->run->bwd_s += mb_now() - t2;
+        t->r->fwd_s += t1 - t0;
+        t->r->bwd_s += mb_now() - t2;
     }
     return total / ((double)N * c->grad_accum);
 }
 
 /* Mean loss over up to eval_batches*batch evenly spaced validation windows
- * (the same windows every time). Negative when there is no validation text. */
+ * (the same windows every time), or over all of them with eval_all.
+ * Negative when there is no validation text. */
 static double evaluate(trainer *t) {
     const mb_train_config *c = t->c;
     if (t->d.n_val < (size_t)c->ctx + 1) return -1;
     size_t n_win = (t->d.n_val - 1) / c->ctx, want = (size_t)c->eval_batches * c->batch;
+    if (t->h->eval_all) want = n_win;
     if (want == 0) return -1;
     if (want > n_win) want = n_win;
     const int32_t *val = t->d.tokens + t->d.n_train;
@@ -85,85 +115,113 @@ static double evaluate(trainer *t) {
     return total / ((double)done * c->ctx);
 }
 
-static void fmt_time(char *buf, size_t cap, double s) {
-    long x = (long)(s + 0.5);
-    if (x >= 3600)
-        snprintf(buf, cap, "%ldh%02ldm", x / 3600, x / 60 % 60);
-    else
-        snprintf(buf, cap, "%ldm%02lds", x / 60, x % 60);
-}
-
-static mb_status check_memory(const mb_train_config *c, const mb_train_run *run) {
+static mb_status check_memory(const mb_train_config *c, const mb_train_params *p, bool frozen) {
     uint64_t w, g, a, act;
     mb_tmodel_memory(c, &w, &g, &a, &act);
-    uint64_t total = w + g + a + act, avail = mb_mem_available();
-    if (!run->quiet)
-        fprintf(stderr,
-                "memory: weights %.1f MiB, gradients %.1f MiB, AdamW moments %.1f MiB, "
-                "activations %.1f MiB = %.1f MiB (available %.0f MiB)\n",
-                w / 1048576.0, g / 1048576.0, a / 1048576.0, act / 1048576.0, total / 1048576.0,
-                avail / 1048576.0);
+    uint64_t avail = mb_mem_available();
+    /* A frozen base's gradient and moment buffers exist but stay untouched
+     * (zero pages); adapters add little next to the activations. */
+    uint64_t total = frozen ? w + act : w + g + a + act;
+    if (frozen)
+        mb_train_logf(p,
+                      "memory: base weights %.1f MiB, activations %.1f MiB (available %.0f MiB)\n",
+                      w / 1048576.0, act / 1048576.0, avail / 1048576.0);
+    else
+        mb_train_logf(p,
+                      "memory: weights %.1f MiB, gradients %.1f MiB, AdamW moments %.1f MiB, "
+                      "activations %.1f MiB = %.1f MiB (available %.0f MiB)\n",
+                      w / 1048576.0, g / 1048576.0, a / 1048576.0, act / 1048576.0,
+                      total / 1048576.0, avail / 1048576.0);
     if (avail && total > avail)
         return mb_errorf(MB_ERR_NO_MEMORY,
-                         "training needs %.1f MiB but only %.1f MiB is available: lower batch, "
-                         "ctx, dim or vocab",
-                         total / 1048576.0, avail / 1048576.0);
+                         "%s needs %.1f MiB but only %.1f MiB is available: lower %s",
+                         frozen ? "fine-tuning" : "training", total / 1048576.0, avail / 1048576.0,
+                         frozen ? "batch or ctx" : "batch, ctx, dim or vocab");
     return MB_OK;
+}
+
+/* One optimizer step's update: clip and AdamW, on the model or through the
+ * hooks. Returns the gradient norm before clipping. */
+static double update(trainer *t, float lr, int step) {
+    const mb_train_config *c = t->c;
+    if (t->h->update) return t->h->update(t->h->user, c, lr, step + 1);
+    double norm = mb_train_clip(mb_tmodel_grads(t->m), mb_tmodel_n_params(t->m), c->clip);
+    mb_train_adamw(t->m, lr, step + 1);
+    return norm;
 }
 
 static mb_status loop(trainer *t, int step, uint64_t rng, const char *ckpt) {
     const mb_train_config *c = t->c;
-    mb_train_run *run = t->run;
+    const mb_train_params *p = t->p;
+    mb_train_result *r = t->r;
     double start = mb_now(), tokens = 0;
     int first_step = step;
-    run->first_loss = run->last_loss = run->last_val_loss = -1;
-    const int end = run->stop_at > 0 && run->stop_at < c->steps ? run->stop_at : c->steps;
+    const int end = p->stop_at > 0 && p->stop_at < c->steps ? p->stop_at : c->steps;
     for (; step < end; step++) {
         double loss = train_step(t, &rng);
-        double norm = mb_train_clip(mb_tmodel_grads(t->m), mb_tmodel_n_params(t->m), c->clip);
         float lr = mb_train_lr(c, step);
-        mb_train_adamw(t->m, lr, step + 1);
+        double norm = update(t, lr, step);
         tokens += (double)c->batch * c->ctx * c->grad_accum;
-        if (step == first_step) run->first_loss = loss;
-        run->last_loss = loss;
+        if (step == first_step) r->first_loss = loss;
+        r->last_loss = loss;
         double val = -1;
-        if (c->eval_every > 0 && ((step + 1) % c->eval_every == 0 || step + 1 == c->steps))
-            run->last_val_loss = val = evaluate(t);
+        /* With eval_all the last step's validation is the "after" one. */
+        int last_eval = t->h->eval_all ? 0 : step + 1 == c->steps;
+        if (c->eval_every > 0 && ((step + 1) % c->eval_every == 0 || last_eval) &&
+            (!t->h->eval_all || step + 1 < c->steps))
+            r->last_val_loss = val = evaluate(t);
         double el = mb_now() - start;
-        run->tok_per_s = tokens / el;
-        if (!run->quiet) {
-            char eta[32], vbuf[32] = "";
-            fmt_time(eta, sizeof eta, el / (step + 1 - first_step) * (end - step - 1));
-            if (val >= 0) snprintf(vbuf, sizeof vbuf, " | val %.4f", val);
-            fprintf(stderr,
-                    "step %5d/%d | loss %.4f%s | lr %.2e | norm %.3f | %.0f tok/s | ETA %s\n",
-                    step + 1, c->steps, loss, vbuf, lr, norm, run->tok_per_s, eta);
+        r->tok_per_s = tokens / el;
+        if (p->progress) {
+            mb_train_progress pr = {.step = step + 1,
+                                    .steps = c->steps,
+                                    .loss = loss,
+                                    .val_loss = val,
+                                    .lr = lr,
+                                    .grad_norm = norm,
+                                    .tok_per_s = r->tok_per_s,
+                                    .eta_seconds = el / (step + 1 - first_step) * (end - step - 1)};
+            p->progress(&pr, p->user);
         }
-        if (c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0 && step + 1 < end) {
+        if (!t->h->save && c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0 && step + 1 < end) {
             mb_status st = mb_tmodel_save(t->m, ckpt, false, true, step + 1, rng);
             if (st) return st;
-            if (!run->quiet) fprintf(stderr, "checkpoint: %s (step %d)\n", ckpt, step + 1);
+            mb_train_logf(p, "checkpoint: %s (step %d)\n", ckpt, step + 1);
         }
     }
+    if (t->h->eval_all) {
+        double v = evaluate(t);
+        if (t->h->val_after) *t->h->val_after = v;
+        if (v >= 0) mb_train_logf(p, "held-out loss after: %.4f\n", v);
+    }
+    if (t->h->save) return t->h->save(t->h->user, p->out_path);
     /* The final file carries the train state too when it is F32, so it can be resumed. */
-    return mb_tmodel_save(t->m, run->out_path, run->f16, !run->f16, step, rng);
+    return mb_tmodel_save(t->m, p->out_path, p->f16, !p->f16, step, rng);
 }
 
-mb_status mb_train(const mb_train_config *cfg, mb_train_run *run) {
+mb_status mb_train_hooked(const mb_train_config *cfg, const mb_train_params *p,
+                          const mb_train_hooks *hooks, mb_train_result *out) {
+    static const mb_train_hooks none;
+    mb_train_result res = {-1, -1, -1, 0, 0, 0};
     mb_train_config c = *cfg;
-    trainer t = {.c = &c, .run = run};
+    trainer t = {.c = &c, .p = p, .h = hooks ? hooks : &none, .r = &res};
+    const mb_train_hooks *h = t.h;
+    const bool frozen = h->update != NULL;
     char ckpt[4096];
     int step = 0;
-    uint64_t rng = c.seed * 0x9E3779B97F4A7C15ull ^ 0xDA7AULL;
-    if (run->ckpt_path)
-        snprintf(ckpt, sizeof ckpt, "%s", run->ckpt_path);
+    uint64_t rng = c.seed * 0x9E3779B97F4A7C15ull ^ (h->rng_salt ? h->rng_salt : 0xDA7AULL);
+    mb_status st = MB_OK;
+    if (p->ckpt_path)
+        snprintf(ckpt, sizeof ckpt, "%s", p->ckpt_path);
     else
-        snprintf(ckpt, sizeof ckpt, "%s.ckpt.gguf", run->out_path);
-    if (run->n_threads < 1 || run->n_threads > 256)
-        return mb_errorf(MB_ERR_INVALID_ARG, "threads %d must be in 1..256", run->n_threads);
-    mb_status st =
-        mb_train_data_load(&t.d, run->corpus_path, run->val_path, c.tokenizer, run->val_split);
-    if (st) return st;
+        snprintf(ckpt, sizeof ckpt, "%s.ckpt.gguf", p->out_path);
+    const int n_threads = p->n_threads == 0 ? mb_physical_cores() : p->n_threads;
+    if (n_threads < 1 || n_threads > 256) {
+        st = mb_errorf(MB_ERR_INVALID_ARG, "threads %d must be in 1..256", n_threads);
+        goto done;
+    }
+    if ((st = mb_train_data_load(&t.d, p->corpus_path, p->val_path, c.tokenizer, p->val_split)))
+        goto done;
     if (c.vocab == 0) c.vocab = t.d.n_vocab;
     if (c.vocab != t.d.n_vocab) {
         st = mb_errorf(MB_ERR_INVALID_ARG, "config vocab %d differs from the tokenizer's %d tokens",
@@ -172,14 +230,13 @@ mb_status mb_train(const mb_train_config *cfg, mb_train_run *run) {
     }
     if (t.d.n_train < (size_t)c.ctx + 2) {
         st = mb_errorf(MB_ERR_INVALID_ARG, "%s: %zu training tokens, fewer than ctx %d + 2",
-                       run->corpus_path, t.d.n_train, c.ctx);
+                       p->corpus_path, t.d.n_train, c.ctx);
         goto done;
     }
-    if (!run->quiet)
-        fprintf(stderr, "corpus: %zu tokens for training, %zu held out for validation\n",
-                t.d.n_train, t.d.n_val);
-    if ((st = mb_train_config_check(&c)) || (st = check_memory(&c, run)) ||
-        (st = mb_threadpool_new(run->n_threads, &t.pool)) || (st = mb_tmodel_new(&c, &t.m)))
+    mb_train_logf(p, "corpus: %zu tokens for training, %zu held out for validation\n", t.d.n_train,
+                  t.d.n_val);
+    if ((st = mb_train_config_check(&c)) || (st = check_memory(&c, p, frozen)) ||
+        (st = mb_threadpool_new(n_threads, &t.pool)) || (st = mb_tmodel_new(&c, &t.m)))
         goto done;
     size_t N = (size_t)c.batch * c.ctx;
     t.in = malloc(N * sizeof *t.in);
@@ -190,17 +247,21 @@ mb_status mb_train(const mb_train_config *cfg, mb_train_run *run) {
         st = mb_errorf(MB_ERR_NO_MEMORY, "training buffers: out of memory");
         goto done;
     }
-    const mb_train_hooks *h = run->hooks;
-    if (h && h->prepare && (st = h->prepare(h->user, &t.d, &c))) goto done;
-    if (run->resume_path) {
-        if ((st = mb_tmodel_resume(t.m, run->resume_path, &step, &rng))) goto done;
-        if (!run->quiet) fprintf(stderr, "resumed %s at step %d\n", run->resume_path, step);
-    } else if (h && h->init && (st = h->init(h->user, t.m))) {
+    if (h->prepare && (st = h->prepare(h->user, &t.d, &c))) goto done;
+    if (p->resume_path && !frozen) {
+        if ((st = mb_tmodel_resume(t.m, p->resume_path, &step, &rng))) goto done;
+        mb_train_logf(p, "resumed %s at step %d\n", p->resume_path, step);
+    } else if (h->init && (st = h->init(h->user, t.m))) {
         goto done;
     }
-    if (!run->quiet)
-        fprintf(stderr, "model: %zu parameters, %d threads\n", mb_tmodel_n_params(t.m),
-                run->n_threads);
+    /* A frozen base's hooks said what they train in init. */
+    if (!frozen)
+        mb_train_logf(p, "model: %zu parameters, %d threads\n", mb_tmodel_n_params(t.m), n_threads);
+    if (h->eval_all) {
+        double v = evaluate(&t);
+        if (h->val_before) *h->val_before = v;
+        if (v >= 0) mb_train_logf(p, "held-out loss before: %.4f\n", v);
+    }
     st = loop(&t, step, rng, ckpt);
 done:
     free(t.in);
@@ -210,5 +271,10 @@ done:
     mb_tmodel_free(t.m);
     mb_threadpool_free(t.pool);
     mb_train_data_free(&t.d);
+    if (out) *out = res;
     return st;
+}
+
+mb_status mb_train(const mb_train_config *c, const mb_train_params *p, mb_train_result *out) {
+    return mb_train_hooked(c, p, NULL, out);
 }

@@ -18,6 +18,11 @@ void mb_avx2_quant_f16(const float *src, void *dst, int64_t n);
 void mb_avx2_quant_bf16(const float *src, void *dst, int64_t n);
 /* y += a * x over F16 x (F16C conversion, FMA). */
 void mb_avx2_axpy_f16(int64_t n, float *y, float a, const uint16_t *x);
+/* The trainer's NT matrix kernel (kernels.h, mb_gemm_nt_rows_fn). */
+void mb_avx2_gemm_nt_rows(float *c, int ldc, const float *a, const float *b, long m0, long m1,
+                          int n, int k, int acc);
+void mb_avx512_gemm_nt_rows(float *c, int ldc, const float *a, const float *b, long m0, long m1,
+                            int n, int k, int acc);
 /* Attention's online-softmax tile step (x86/attn_body.h). */
 void mb_avx2_attn_tile(const struct mb_attn_tile *t);
 void mb_avx512_attn_tile(const struct mb_attn_tile *t);

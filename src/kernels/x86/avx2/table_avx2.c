@@ -33,4 +33,5 @@ void mb_kernels_fill_avx2(mb_kernel_table *t) {
     t->axpy_f16 = mb_avx2_axpy_f16;
     t->attn_tile = mb_avx2_attn_tile;
     t->swiglu = mb_avx2_swiglu;
+    t->gemm_nt_rows = mb_avx2_gemm_nt_rows;
 }

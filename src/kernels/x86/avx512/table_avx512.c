@@ -48,4 +48,5 @@ void mb_kernels_fill_avx512(mb_kernel_table *t) {
     t->axpy_f16 = mb_avx2_axpy_f16;
     t->attn_tile = mb_avx512_attn_tile;
     t->swiglu = mb_avx512_swiglu;
+    t->gemm_nt_rows = mb_avx512_gemm_nt_rows;
 }

@@ -1,19 +1,12 @@
-/* The NT kernel of linear.c with 8-lane AVX2 vectors and FMA. Compiled for
- * every x86-64 build through function target attributes and called only
- * when the CPU has both (and the engine's kernel level, which MATCHBOX_CPU
- * can lower, is AVX2 or better). Same structure as the portable kernel: one
- * accumulator per output element, a fixed horizontal sum, then the tail, so
+/* The trainer's NT kernel (kernels.h, gemm_nt_rows) with 8-lane AVX2
+ * vectors and FMA, in the AVX2 table (so also chosen by MATCHBOX_CPU=avx2). Same structure as the
+ * portable kernel: one accumulator per output element, a fixed horizontal sum, then the tail, so
  * every code path gives the same bits for an element. FMA rounds once where
  * the portable kernel rounds twice, so results differ between the two
  * kernels (not between runs or thread counts on one machine). */
-#include "train/gemm.h"
-
-#include <string.h>
-
-#include "matchbox.h"
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+
+#include "kernels/x86/x86_kernels.h"
 
 #define AVX2 __attribute__((target("avx2,fma")))
 
@@ -93,25 +86,10 @@ AVX2 static inline void k2x4(float *c, int ldc, const float *a, int lda, const f
     put(c + ldc + 3, tail(hsum8(r13), a1, b3, i, k), acc);
 }
 
-#define GEMM_ROWS gemm_rows
+#define GEMM_ROWS mb_avx2_gemm_nt_rows
 #define GEMM_ATTR AVX2
 #define GEMM_MR 2
 #define GEMM_KMR k2x4
 #define GEMM_K1X4 k1x4
 #define GEMM_K1X1 k1x1
-#include "train/gemm_rows_body.h"
-
-mb_gemm_rows_fn mb_train_gemm_avx2(void) {
-    const char *level = mb_kernels_name();
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return NULL;
-    if (strcmp(level, "avx2") != 0 && strcmp(level, "avx512") != 0) return NULL;
-    return gemm_rows;
-}
-
-#else
-
-mb_gemm_rows_fn mb_train_gemm_avx2(void) {
-    return NULL;
-}
-
-#endif
+#include "kernels/gemm_nt_body.h"

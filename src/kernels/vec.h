@@ -1,8 +1,8 @@
-/* Small vector helpers for the ops: 16-byte vectors (SSE2 on x86-64, NEON on
- * arm64, the baseline of both) with one fixed operation order, so a result
- * does not depend on which thread or code path computed it. */
-#ifndef MB_TRAIN_VEC_H
-#define MB_TRAIN_VEC_H
+/* Small vector helpers for the portable float kernels and the trainer's ops: 16-byte vectors (SSE2
+ * on x86-64, NEON on arm64, the baseline of both) with one fixed operation order, so a result does
+ * not depend on which thread or code path computed it. */
+#ifndef MB_KERNELS_VEC_H
+#define MB_KERNELS_VEC_H
 
 #include <string.h>
 

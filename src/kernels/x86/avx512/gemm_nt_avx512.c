@@ -1,16 +1,12 @@
-/* The NT kernel of linear.c with 16-lane AVX-512 vectors and FMA: 4 A rows
+/* The trainer's NT kernel (kernels.h, gemm_nt_rows) with 16-lane AVX-512
+ * vectors and FMA, in the AVX-512 table: 4 A rows
  * against 4 B rows per register block (16 accumulators of the 32 registers,
- * 8 loads per 16 FMAs). Called only when the engine's kernel level is
- * avx512 (which MATCHBOX_CPU can lower). As in the other kernels, every
+ * 8 loads per 16 FMAs).  As in the other kernels, every
  * output element is one accumulator, a fixed horizontal sum, then the tail,
  * in every code path, so results do not depend on the row split. */
-#include <string.h>
-
-#include "matchbox.h"
-#include "train/gemm.h"
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+
+#include "kernels/x86/x86_kernels.h"
 
 #define AVX512 __attribute__((target("avx512f,avx2,fma")))
 
@@ -96,24 +92,10 @@ AVX512 static inline void k4x4(float *c, int ldc, const float *a, int lda, const
     PUT4(t, 3, a3);
 }
 
-#define GEMM_ROWS gemm_rows
+#define GEMM_ROWS mb_avx512_gemm_nt_rows
 #define GEMM_ATTR AVX512
 #define GEMM_MR 4
 #define GEMM_KMR k4x4
 #define GEMM_K1X4 k1x4
 #define GEMM_K1X1 k1x1
-#include "train/gemm_rows_body.h"
-
-mb_gemm_rows_fn mb_train_gemm_avx512(void) {
-    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("fma")) return NULL;
-    if (strcmp(mb_kernels_name(), "avx512") != 0) return NULL;
-    return gemm_rows;
-}
-
-#else
-
-mb_gemm_rows_fn mb_train_gemm_avx512(void) {
-    return NULL;
-}
-
-#endif
+#include "kernels/gemm_nt_body.h"

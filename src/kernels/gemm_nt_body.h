@@ -1,12 +1,13 @@
-/* The cache-blocked driver of the trainer's matrix kernel, C rows [m0, m1)
- * (+)= A B^T with B being N x K, shared by the portable, AVX2 and AVX-512
- * versions. Each includes this after defining GEMM_ROWS (the function's
- * name), GEMM_ATTR (its target attribute, or nothing), GEMM_MR (rows per
- * block) and the micro-kernels GEMM_KMR (GEMM_MR x 4), GEMM_K1X4, GEMM_K1X1. */
+/* The cache-blocked driver of the trainer's matrix kernel (the kernel
+ * table's gemm_nt_rows), C rows [m0, m1) (+)= A B^T with B being N x K,
+ * shared by the portable, AVX2 and AVX-512 versions. Each includes this
+ * after defining GEMM_ROWS (the exported function's name), GEMM_ATTR (its target attribute, or
+ * nothing), GEMM_MR (rows per block) and the micro-kernels GEMM_KMR (GEMM_MR x 4), GEMM_K1X4,
+ * GEMM_K1X1. */
 enum { NB = 32 }; /* B rows per cache block */
 
-GEMM_ATTR static void GEMM_ROWS(float *c, int ldc, const float *a, const float *b, long m0, long m1,
-                                int n, int k, int acc) {
+GEMM_ATTR void GEMM_ROWS(float *c, int ldc, const float *a, const float *b, long m0, long m1, int n,
+                         int k, int acc) {
     for (int n0 = 0; n0 < n; n0 += NB) {
         int n1 = n0 + NB < n ? n0 + NB : n;
         long m = m0;
