@@ -8,7 +8,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "format/outfile.h"
+#include "matchbox/files.h"
 #include "matchbox.h"
 
 static void run_usage(FILE *f) {
