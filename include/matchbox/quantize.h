@@ -91,7 +91,7 @@ MB_API mb_status mb_imatrix_write(const mb_imatrix *im, const char *path);
 MB_API mb_status mb_imatrix_add_dataset(mb_imatrix *im, const char *name);
 /* Add SRC's sums, counts, maxima, datasets and chunk count into DST
  * (entries DST lacks are created). A matrix of another shape in DST fails
- * with MB_ERR_INVALID_ARG; DST may then hold part of SRC. */
+ * with MB_ERR_FORMAT, the message naming it; DST may then hold part of SRC. */
 MB_API mb_status mb_imatrix_merge(mb_imatrix *dst, const mb_imatrix *src);
 /* Matrices held, chunks of calibration text accumulated, and tokens per
  * chunk (0 if unknown). */
