@@ -94,7 +94,8 @@ int main(void) {
     mb_quantize_params qp = {.n_threads = 2};
     mb_quantize_stats st;
     snprintf(out, sizeof out, "%s/calib-awq-f32.gguf", dir);
-    CHECK_OK(mb_quantize_run(model, out, (qp.type = "F32", &qp), &hook, NULL, &st));
+    qp.type = "F32";
+    CHECK_OK(mb_quantize_run(model, out, &qp, &hook, NULL, &st));
     mb_awq_model_free(awq);
     float *folded = run_logits(out, &n_vocab);
     CHECK(folded != NULL);
@@ -119,7 +120,8 @@ int main(void) {
      * changed the bytes. */
     snprintf(plain, sizeof plain, "%s/calib-plain.gguf", dir);
     mb_quantize_params pp = {.n_threads = 2};
-    CHECK_OK(mb_quantize_file(model, plain, (pp.type = "Q4_0", &pp), &st));
+    pp.type = "Q4_0";
+    CHECK_OK(mb_quantize_file(model, plain, &pp, &st));
     for (int method = 0; method < 2; method++) {
         snprintf(out, sizeof out, "%s/calib-%s.gguf", dir, method ? "awq" : "gptq");
         mb_gptq_model *gm = NULL;
@@ -140,7 +142,8 @@ int main(void) {
             CHECK_OK(mb_awq_model_new(&ap, &am));
             mb_awq_model_hook(am, &hook);
         }
-        CHECK_OK(mb_quantize_run(model, out, (qp.type = "Q4_0", &qp), &hook, NULL, &st));
+        qp.type = "Q4_0";
+        CHECK_OK(mb_quantize_run(model, out, &qp, &hook, NULL, &st));
         if (gm) CHECK_MSG(mb_gptq_model_passes(gm) > 1, "passes %d", mb_gptq_model_passes(gm));
         mb_gptq_model_free(gm);
         mb_awq_model_free(am);
@@ -160,7 +163,8 @@ int main(void) {
     mb_gptq_model_hook(gm, &hook);
     snprintf(out, sizeof out, "%s/calib-bad.gguf", dir);
     remove(out);
-    CHECK(mb_quantize_run(model, out, (qp.type = "Q4_0", &qp), &hook, NULL, &st) != MB_OK);
+    qp.type = "Q4_0";
+    CHECK(mb_quantize_run(model, out, &qp, &hook, NULL, &st) != MB_OK);
     CHECK(fopen(out, "rb") == NULL);
     mb_gptq_model_free(gm);
     free(base);

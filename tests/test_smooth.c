@@ -109,7 +109,8 @@ int main(void) {
 
     mb_quantize_params qp = {.n_threads = 2, .imatrix = im, .smooth_alpha = 0.5f};
     mb_quantize_stats st;
-    CHECK_OK(mb_quantize_file(outl, smooth, (qp.type = "F32", &qp), &st));
+    qp.type = "F32";
+    CHECK_OK(mb_quantize_file(outl, smooth, &qp, &st));
     CHECK_EQ_INT(st.n_smooth_groups, 2 * 2);
     CHECK_OK(mb_model_load(smooth, &mp, &b));
     if (!b) return mbt_finish();
@@ -139,7 +140,8 @@ int main(void) {
     CHECK_OK(mb_imatrix_write(im, dat));
     CHECK_OK(mb_imatrix_read(dat, &im_dat));
     qp.imatrix = im_dat;
-    CHECK(mb_quantize_file(outl, bad, (qp.type = "F32", &qp), &st) != MB_OK);
+    qp.type = "F32";
+    CHECK(mb_quantize_file(outl, bad, &qp, &st) != MB_OK);
 
     free(la);
     free(lb);
