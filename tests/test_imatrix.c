@@ -7,7 +7,7 @@
 
 #include "format/gguf.h"
 #include "model/model.h"
-#include "quantize/calibrate.h"
+#include "matchbox/quantize.h"
 #include "quantize/imatrix.h"
 #include "test_util.h"
 
@@ -35,7 +35,7 @@ static void test_accumulation(void) {
     mb_imatrix *im = NULL;
     CHECK_OK(mb_imatrix_new(&im));
     const int n_ctx = 32, n_chunks = 3;
-    mb_calib_params cp = {.n_ctx = n_ctx, .n_chunks = n_chunks, .n_threads = 2};
+    mb_calibrate_params cp = {.n_ctx = n_ctx, .n_chunks = n_chunks, .n_threads = 2};
     CHECK_OK(mb_calibrate(m, TEXT, strlen(TEXT), &cp, im));
     CHECK_EQ_INT(im->n, 2 * 7); /* q k v o gate up down per layer */
     CHECK_EQ_INT(im->chunk_count, n_chunks);

@@ -77,7 +77,8 @@ int main(void) {
     snprintf(q4, sizeof q4, "%s/q4.gguf", mbt_tmpdir());
     mb_quantize_params qp = {.n_threads = 2, .allow_fallback = 1};
     mb_quantize_stats qs;
-    CHECK_OK(mb_quantize_file(model_path, q4, "Q4_0", &qp, &qs));
+    qp.type = "Q4_0";
+    CHECK_OK(mb_quantize_file(model_path, q4, &qp, &qs));
     mb_model *mq = NULL;
     CHECK_OK(mb_model_load(q4, &mp, &mq));
     if (mq) {

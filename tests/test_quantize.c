@@ -207,7 +207,8 @@ static void test_round_trip_every_preset(const char *dir) {
         const char *name = mb_quant_preset_at(i)->name;
         snprintf(out, sizeof out, "%s/tiny-%s.gguf", dir, name);
         mb_quantize_stats st;
-        mb_status s = mb_quantize_file(f32, out, name, &p, &st);
+        p.type = name;
+        mb_status s = mb_quantize_file(f32, out, &p, &st);
         CHECK_MSG(s == MB_OK, "%s: %s", name, mb_last_error());
         if (s) continue;
         CHECK(st.bytes_out > 0 && st.file_out > st.bytes_out);
@@ -243,30 +244,37 @@ static void test_refusals(const char *dir) {
     mb_quantize_params p = {.n_threads = 1};
     mb_quantize_stats st;
     /* Q8_0 on ffn width 172: refused before anything is written. */
-    CHECK(mb_quantize_file(in, out, "Q8_0", &p, &st) == MB_ERR_UNSUPPORTED);
+    p.type = "Q8_0";
+    CHECK(mb_quantize_file(in, out, &p, &st) == MB_ERR_UNSUPPORTED);
     CHECK(!file_exists(out));
     /* With --allow-fallback it works, ffn_down kept in F16. */
     p.allow_fallback = 1;
-    CHECK_OK(mb_quantize_file(in, q8, "Q8_0", &p, &st));
+    p.type = "Q8_0";
+    CHECK_OK(mb_quantize_file(in, q8, &p, &st));
     CHECK(st.n_fallback == 1);
     /* Requantizing is refused without the flag, then allowed. */
-    CHECK(mb_quantize_file(q8, q4, "Q4_K_M", &p, &st) == MB_ERR_UNSUPPORTED);
+    p.type = "Q4_K_M";
+    CHECK(mb_quantize_file(q8, q4, &p, &st) == MB_ERR_UNSUPPORTED);
     CHECK(strstr(mb_last_error(), "--allow-requantize") != NULL);
     CHECK(!file_exists(q4));
     p.allow_requantize = 1;
-    CHECK_OK(mb_quantize_file(q8, q4, "Q4_K_M", &p, &st));
+    p.type = "Q4_K_M";
+    CHECK_OK(mb_quantize_file(q8, q4, &p, &st));
     /* Unknown type: the message lists the valid ones. */
-    CHECK(mb_quantize_file(in, out, "Q7_K", &p, &st) == MB_ERR_INVALID_ARG);
+    p.type = "Q7_K";
+    CHECK(mb_quantize_file(in, out, &p, &st) == MB_ERR_INVALID_ARG);
     CHECK(strstr(mb_last_error(), "Q4_K_M") != NULL);
     /* Unreadable input. */
     snprintf(out, sizeof out, "%s/none.gguf", dir);
-    CHECK(mb_quantize_file(out, q4, "Q4_K_M", &p, &st) != MB_OK);
+    p.type = "Q4_K_M";
+    CHECK(mb_quantize_file(out, q4, &p, &st) != MB_OK);
     /* A failed write leaves an existing output untouched: writing into a
      * missing directory fails and q4 (from above) stays as it was. */
     size_t before = 0, after = 0;
     free(mbt_read_file(q4, &before));
     snprintf(out, sizeof out, "%s/missing-dir/x.gguf", dir);
-    CHECK(mb_quantize_file(in, out, "Q4_K_M", &p, &st) == MB_ERR_IO);
+    p.type = "Q4_K_M";
+    CHECK(mb_quantize_file(in, out, &p, &st) == MB_ERR_IO);
     free(mbt_read_file(q4, &after));
     CHECK(before == after && before > 0);
 }

@@ -35,7 +35,8 @@ static void test_overrides(const char *model, const char *dir) {
     CHECK_EQ_INT(mb_quant_overrides_count(ov), 5);
     mb_quantize_params p = {.n_threads = 1, .overrides = ov};
     mb_quantize_stats s;
-    CHECK_OK(mb_quantize_file(model, out, "Q4_K_M", &p, &s));
+    p.type = "Q4_K_M";
+    CHECK_OK(mb_quantize_file(model, out, &p, &s));
     CHECK_EQ_INT(type_of(out, "blk.0.attn_v.weight"), MB_TYPE_Q8_0);
     CHECK_EQ_INT(type_of(out, "blk.1.attn_v.weight"), MB_TYPE_Q8_0);
     CHECK_EQ_INT(type_of(out, "blk.1.ffn_down.weight"), MB_TYPE_Q6_K);
@@ -148,9 +149,10 @@ static void test_target_bpw(const char *model, const char *text, const char *dir
     CHECK_OK(mb_alloc_new(&ap, &a));
     mb_quant_planner pl;
     mb_alloc_planner(a, &pl);
-    mb_quantize_params p = {.n_threads = 1, .planner = &pl};
+    mb_quantize_params p = {.n_threads = 1};
     mb_quantize_stats s;
-    CHECK_OK(mb_quantize_file(model, out, "Q4_K_M", &p, &s));
+    p.type = "Q4_K_M";
+    CHECK_OK(mb_quantize_run(model, out, &p, NULL, &pl, &s));
     const double bpw = 8.0 * (double)s.bytes_out / (double)s.n_weights;
     CHECK_MSG(bpw <= target && bpw > target - 0.25, "planned %.3f bpw for a target of %.3f", bpw,
               target);
@@ -197,7 +199,8 @@ static void test_target_bpw(const char *model, const char *text, const char *dir
     ap.target_bpw = 1.0;
     CHECK_OK(mb_alloc_new(&ap, &a));
     mb_alloc_planner(a, &pl);
-    CHECK(mb_quantize_file(model, out, "Q4_K_M", &p, &s) == MB_ERR_INVALID_ARG);
+    p.type = "Q4_K_M";
+    CHECK(mb_quantize_run(model, out, &p, NULL, &pl, &s) == MB_ERR_INVALID_ARG);
     CHECK(strstr(mb_last_error(), "below the smallest") != NULL);
     FILE *f = fopen(out, "rb");
     CHECK(f == NULL);

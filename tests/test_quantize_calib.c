@@ -9,6 +9,7 @@
 #include "format/gguf.h"
 #include "quantize/awq.h"
 #include "quantize/gptq.h"
+#include "quantize/quantize.h"
 #include "test_util.h"
 
 enum { N_TOK = 40 };
@@ -90,10 +91,11 @@ int main(void) {
     mb_quant_hook hook;
     CHECK_OK(mb_awq_model_new(&ap, &awq));
     mb_awq_model_hook(awq, &hook);
-    mb_quantize_params qp = {.n_threads = 2, .hook = &hook};
+    mb_quantize_params qp = {.n_threads = 2};
     mb_quantize_stats st;
     snprintf(out, sizeof out, "%s/calib-awq-f32.gguf", dir);
-    CHECK_OK(mb_quantize_file(model, out, "F32", &qp, &st));
+    qp.type = "F32";
+    CHECK_OK(mb_quantize_run(model, out, &qp, &hook, NULL, &st));
     mb_awq_model_free(awq);
     float *folded = run_logits(out, &n_vocab);
     CHECK(folded != NULL);
@@ -118,7 +120,8 @@ int main(void) {
      * changed the bytes. */
     snprintf(plain, sizeof plain, "%s/calib-plain.gguf", dir);
     mb_quantize_params pp = {.n_threads = 2};
-    CHECK_OK(mb_quantize_file(model, plain, "Q4_0", &pp, &st));
+    pp.type = "Q4_0";
+    CHECK_OK(mb_quantize_file(model, plain, &pp, &st));
     for (int method = 0; method < 2; method++) {
         snprintf(out, sizeof out, "%s/calib-%s.gguf", dir, method ? "awq" : "gptq");
         mb_gptq_model *gm = NULL;
@@ -139,7 +142,8 @@ int main(void) {
             CHECK_OK(mb_awq_model_new(&ap, &am));
             mb_awq_model_hook(am, &hook);
         }
-        CHECK_OK(mb_quantize_file(model, out, "Q4_0", &qp, &st));
+        qp.type = "Q4_0";
+        CHECK_OK(mb_quantize_run(model, out, &qp, &hook, NULL, &st));
         if (gm) CHECK_MSG(mb_gptq_model_passes(gm) > 1, "passes %d", mb_gptq_model_passes(gm));
         mb_gptq_model_free(gm);
         mb_awq_model_free(am);
@@ -159,7 +163,8 @@ int main(void) {
     mb_gptq_model_hook(gm, &hook);
     snprintf(out, sizeof out, "%s/calib-bad.gguf", dir);
     remove(out);
-    CHECK(mb_quantize_file(model, out, "Q4_0", &qp, &st) != MB_OK);
+    qp.type = "Q4_0";
+    CHECK(mb_quantize_run(model, out, &qp, &hook, NULL, &st) != MB_OK);
     CHECK(fopen(out, "rb") == NULL);
     mb_gptq_model_free(gm);
     free(base);

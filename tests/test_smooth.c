@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "format/gguf.h"
-#include "quantize/calibrate.h"
+#include "matchbox/quantize.h"
 #include "quantize/imatrix.h"
 #include "quantize/quantize.h"
 #include "test_util.h"
@@ -48,7 +48,7 @@ static void add_outliers(const char *in, const char *out) {
 static mb_imatrix *calibrate(mb_model *m) {
     mb_imatrix *im = NULL;
     CHECK_OK(mb_imatrix_new(&im));
-    mb_calib_params cp = {.n_ctx = 32, .n_chunks = 4, .n_threads = 2};
+    mb_calibrate_params cp = {.n_ctx = 32, .n_chunks = 4, .n_threads = 2};
     CHECK_OK(mb_calibrate(m, TEXT, strlen(TEXT), &cp, im));
     return im;
 }
@@ -109,7 +109,8 @@ int main(void) {
 
     mb_quantize_params qp = {.n_threads = 2, .imatrix = im, .smooth_alpha = 0.5f};
     mb_quantize_stats st;
-    CHECK_OK(mb_quantize_file(outl, smooth, "F32", &qp, &st));
+    qp.type = "F32";
+    CHECK_OK(mb_quantize_file(outl, smooth, &qp, &st));
     CHECK_EQ_INT(st.n_smooth_groups, 2 * 2);
     CHECK_OK(mb_model_load(smooth, &mp, &b));
     if (!b) return mbt_finish();
@@ -139,7 +140,8 @@ int main(void) {
     CHECK_OK(mb_imatrix_write(im, dat));
     CHECK_OK(mb_imatrix_read(dat, &im_dat));
     qp.imatrix = im_dat;
-    CHECK(mb_quantize_file(outl, bad, "F32", &qp, &st) != MB_OK);
+    qp.type = "F32";
+    CHECK(mb_quantize_file(outl, bad, &qp, &st) != MB_OK);
 
     free(la);
     free(lb);

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "format/outfile.h"
+#include "matchbox/files.h"
 
 /* Stands in for an answer's text while working out what a turn adds: the
  * template's text after it closes the answer. No template touches it. */

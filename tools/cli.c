@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "format/outfile.h"
+#include "matchbox/files.h"
 
 int cli_fail(const char *fmt, ...) {
     fputs("error: ", stderr);

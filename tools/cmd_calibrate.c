@@ -8,8 +8,6 @@
 #include "calibrate_cli.h"
 #include "cli.h"
 #include "commands.h"
-#include "quantize/calibrate.h"
-#include "quantize/imatrix.h"
 
 static void usage(void) {
     puts("usage: matchbox calibrate MODEL TEXT_FILE [-o imatrix.gguf] [--chunks N] [--ctx N]\n"
@@ -28,7 +26,8 @@ static int convert(int argc, char **argv, int i) {
     if (!cli_check_output(argv[i + 1])) return 1;
     if (mb_imatrix_read(argv[i], &im) != MB_OK) return cli_fail(NULL);
     const int rc = mb_imatrix_write(im, argv[i + 1]) != MB_OK ? cli_fail(NULL) : 0;
-    if (!rc) fprintf(stderr, "%s -> %s: %d entries\n", argv[i], argv[i + 1], im->n);
+    if (!rc)
+        fprintf(stderr, "%s -> %s: %d entries\n", argv[i], argv[i + 1], mb_imatrix_n_entries(im));
     mb_imatrix_free(im);
     return rc;
 }
@@ -36,25 +35,15 @@ static int convert(int argc, char **argv, int i) {
 static int merge(mb_imatrix *im, const char *path) {
     mb_imatrix *in = NULL;
     if (mb_imatrix_read(path, &in) != MB_OK) return 0;
-    int ok = 1;
-    for (int i = 0; ok && i < in->n; i++) {
-        const mb_imatrix_entry *s = &in->e[i];
-        mb_imatrix_entry *d = NULL;
-        ok = mb_imatrix_get(im, s->name, s->n_cols, s->n_mat, &d) == MB_OK;
-        const size_t n = (size_t)s->n_cols * (size_t)s->n_mat;
-        for (size_t j = 0; ok && j < n; j++) {
-            d->sum2[j] += s->sum2[j];
-            if (d->max_abs && s->max_abs && s->max_abs[j] > d->max_abs[j])
-                d->max_abs[j] = s->max_abs[j];
-        }
-        for (int m = 0; ok && m < s->n_mat; m++)
-            d->count[m] += s->count[m];
-    }
-    for (int i = 0; ok && i < in->n_datasets; i++)
-        ok = mb_imatrix_add_dataset(im, in->datasets[i]) == MB_OK;
-    im->chunk_count += in->chunk_count;
+    const int ok = mb_imatrix_merge(im, in) == MB_OK;
     mb_imatrix_free(in);
     return ok;
+}
+
+void calibrate_cli_progress(void *user, const char *text) {
+    (void)user;
+    fputs(text, stderr);
+    fflush(stderr);
 }
 
 int calibrate_cli_run(const char *model, const char *text_path, int n_chunks, int n_ctx,
@@ -69,12 +58,11 @@ int calibrate_cli_run(const char *model, const char *text_path, int n_chunks, in
         rc = cli_fail(NULL);
     } else {
         const int trained = mb_model_n_ctx_train(m);
-        mb_calib_params p = {.n_ctx = n_ctx > 0                      ? n_ctx
-                                      : trained > 0 && trained < 512 ? trained
-                                                                     : 512,
-                             .n_chunks = n_chunks > 0 ? n_chunks : 32,
-                             .n_threads = n_threads,
-                             .progress = stderr};
+        mb_calibrate_params p = mb_calibrate_default_params();
+        p.n_ctx = n_ctx > 0 ? n_ctx : trained > 0 && trained < 512 ? trained : 512;
+        p.n_chunks = n_chunks > 0 ? n_chunks : 32;
+        p.n_threads = n_threads;
+        p.progress = calibrate_cli_progress;
         if (mb_calibrate(m, text, len, &p, *out) != MB_OK ||
             mb_imatrix_add_dataset(*out, text_path) != MB_OK)
             rc = cli_fail(NULL);
@@ -92,7 +80,8 @@ int cmd_calibrate(int argc, char **argv) {
     const char *model_path = NULL, *text_path = NULL, *out = "imatrix.gguf";
     const char *ins[16];
     int n_in = 0;
-    mb_calib_params p = {.n_ctx = 512, .progress = stderr};
+    mb_calibrate_params p = mb_calibrate_default_params();
+    p.progress = calibrate_cli_progress;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long v;
@@ -147,8 +136,9 @@ int cmd_calibrate(int argc, char **argv) {
              mb_imatrix_add_dataset(im, text_path) != MB_OK || mb_imatrix_write(im, out) != MB_OK))
             rc = cli_fail(NULL);
         if (!rc)
-            fprintf(stderr, "wrote %s: %d matrices, %d chunks of %d tokens\n", out, im->n,
-                    im->chunk_count, im->chunk_size);
+            fprintf(stderr, "wrote %s: %d matrices, %d chunks of %d tokens\n", out,
+                    mb_imatrix_n_entries(im), mb_imatrix_chunk_count(im),
+                    mb_imatrix_chunk_size(im));
     }
     mb_imatrix_free(im);
     mb_model_free(m);

@@ -4,7 +4,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "format/llama2c.h"
+#include "matchbox/gguf.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: matchbox convert CHECKPOINT.bin OUT.gguf --tokenizer TOKENIZER.bin "
@@ -58,7 +58,8 @@ int cmd_convert(int argc, char **argv) {
     }
 
     if (!cli_check_output(out)) return 1;
-    mb_llama2c_convert_params params = {.name = name};
+    mb_llama2c_convert_params params = mb_llama2c_convert_default_params();
+    params.name = name;
     mb_llama2c_convert_stats stats;
     if (mb_llama2c_convert(in, tokenizer, out, &params, &stats) != MB_OK) {
         fprintf(stderr, "error: %s\n", mb_last_error());

@@ -7,8 +7,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "format/gguf.h"
-#include "tensor/types.h"
+#include "matchbox/gguf.h"
 
 enum { ARRAY_PREVIEW = 8 };
 
@@ -47,37 +46,44 @@ static void put_text_str(FILE *f, const char *s, uint64_t n) {
 static void put_scalar(FILE *f, uint32_t type, const mb_gguf_value *v, const mb_gguf_value *arr,
                        uint64_t i) {
     if (type == MB_GGUF_F32 || type == MB_GGUF_F64)
-        fprintf(f, "%.9g", arr ? mb_gguf_arr_f64(arr, i) : v->f64);
+        fprintf(f, "%.9g", arr ? mb_gguf_arr_f64(arr, i) : mb_gguf_value_f64(v));
     else if (type == MB_GGUF_BOOL)
-        fputs((arr ? mb_gguf_arr_i64(arr, i) : (int64_t)v->u64) ? "true" : "false", f);
+        fputs((arr ? mb_gguf_arr_i64(arr, i) : (int64_t)mb_gguf_value_u64(v)) ? "true" : "false",
+              f);
     else if (type == MB_GGUF_I8 || type == MB_GGUF_I16 || type == MB_GGUF_I32 ||
              type == MB_GGUF_I64)
-        fprintf(f, "%" PRId64, arr ? mb_gguf_arr_i64(arr, i) : v->i64);
+        fprintf(f, "%" PRId64, arr ? mb_gguf_arr_i64(arr, i) : mb_gguf_value_i64(v));
     else
-        fprintf(f, "%" PRIu64, arr ? (uint64_t)mb_gguf_arr_i64(arr, i) : v->u64);
+        fprintf(f, "%" PRIu64, arr ? (uint64_t)mb_gguf_arr_i64(arr, i) : mb_gguf_value_u64(v));
 }
 
 /* Text mode shows ARRAY_PREVIEW elements; JSON mode shows all of them. */
 static void put_value(FILE *f, const mb_gguf_value *v, int json) {
-    if (v->type == MB_GGUF_STR) {
-        (json ? put_json_str : put_text_str)(f, v->str.ptr, v->str.len);
+    const mb_gguf_type type = mb_gguf_value_type(v);
+    uint64_t len;
+    if (type == MB_GGUF_STR) {
+        const char *s = mb_gguf_value_str(v, &len);
+        (json ? put_json_str : put_text_str)(f, s, len);
         return;
     }
-    if (v->type != MB_GGUF_ARR) {
-        put_scalar(f, v->type, v, NULL, 0);
+    if (type != MB_GGUF_ARR) {
+        put_scalar(f, type, v, NULL, 0);
         return;
     }
-    uint64_t n = v->arr.n, shown = json ? n : (n > ARRAY_PREVIEW ? ARRAY_PREVIEW : n);
-    if (!json) fprintf(f, "[%s x %" PRIu64 "] ", mb_gguf_type_name(v->arr.type), n);
+    const mb_gguf_type elem = mb_gguf_arr_type(v);
+    uint64_t n = mb_gguf_arr_n(v), shown = json ? n : (n > ARRAY_PREVIEW ? ARRAY_PREVIEW : n);
+    if (!json) fprintf(f, "[%s x %" PRIu64 "] ", mb_gguf_type_name(elem), n);
     fputc('[', f);
     for (uint64_t i = 0; i < shown; i++) {
         if (i) fputs(", ", f);
-        if (v->arr.type == MB_GGUF_STR)
-            (json ? put_json_str : put_text_str)(f, v->arr.strs[i].ptr, v->arr.strs[i].len);
-        else if (v->arr.type == MB_GGUF_ARR)
-            put_value(f, &v->arr.items[i], json);
-        else
-            put_scalar(f, v->arr.type, NULL, v, i);
+        if (elem == MB_GGUF_STR) {
+            const char *s = mb_gguf_arr_str(v, i, &len);
+            (json ? put_json_str : put_text_str)(f, s, len);
+        } else if (elem == MB_GGUF_ARR) {
+            put_value(f, mb_gguf_arr_item(v, i), json);
+        } else {
+            put_scalar(f, elem, NULL, v, i);
+        }
     }
     if (shown < n) fputs(", ...", f);
     fputc(']', f);
@@ -92,25 +98,26 @@ static uint64_t n_elements(const mb_gguf_tensor *t) {
 
 static void print_text(const char *path, const mb_gguf *g) {
     printf("file: %s\nGGUF version %u, alignment %" PRIu64 ", data at byte %" PRIu64 "\n", path,
-           g->version, g->alignment, g->data_offset);
-    printf("\nmetadata (%" PRIu64 " keys):\n", g->n_kv);
-    for (uint64_t i = 0; i < g->n_kv; i++) {
-        printf("  %-45s ", g->kv[i].key);
-        put_value(stdout, &g->kv[i].value, 0);
+           mb_gguf_version(g), mb_gguf_alignment(g), mb_gguf_data_offset(g));
+    const uint64_t n_kv = mb_gguf_n_kv(g), n_tensors = mb_gguf_n_tensors(g);
+    printf("\nmetadata (%" PRIu64 " keys):\n", n_kv);
+    for (uint64_t i = 0; i < n_kv; i++) {
+        printf("  %-45s ", mb_gguf_kv_key(g, i));
+        put_value(stdout, mb_gguf_kv_value(g, i), 0);
         putchar('\n');
     }
-    printf("\ntensors (%" PRIu64 "):\n  %-36s %-6s %-28s %12s\n", g->n_tensors, "name", "type",
+    printf("\ntensors (%" PRIu64 "):\n  %-36s %-6s %-28s %12s\n", n_tensors, "name", "type",
            "shape", "bytes");
     uint64_t params = 0, bytes = 0;
-    for (uint64_t i = 0; i < g->n_tensors; i++) {
-        const mb_gguf_tensor *t = &g->tensors[i];
+    for (uint64_t i = 0; i < n_tensors; i++) {
+        const mb_gguf_tensor *t = mb_gguf_tensor_at(g, i);
         char shape[64] = "";
         size_t used = 0;
         for (uint32_t d = 0; d < t->n_dims; d++)
             used += (size_t)snprintf(shape + used, sizeof shape - used,
                                      d ? " x %" PRIu64 : "%" PRIu64, t->ne[d]);
-        printf("  %-36s %-6s %-28s %12" PRIu64 "\n", t->name, mb_type_name(t->type), shape,
-               t->nbytes);
+        printf("  %-36s %-6s %-28s %12" PRIu64 "\n", t->name, mb_gguf_tensor_type_name(t->type),
+               shape, t->nbytes);
         params += n_elements(t);
         bytes += t->nbytes;
     }
@@ -121,21 +128,23 @@ static void print_text(const char *path, const mb_gguf *g) {
 static void print_json(const char *path, const mb_gguf *g) {
     printf("{\"file\": ");
     put_json_str(stdout, path, strlen(path));
-    printf(", \"version\": %u, \"alignment\": %" PRIu64 ", \"metadata\": {", g->version,
-           g->alignment);
-    for (uint64_t i = 0; i < g->n_kv; i++) {
+    printf(", \"version\": %u, \"alignment\": %" PRIu64 ", \"metadata\": {", mb_gguf_version(g),
+           mb_gguf_alignment(g));
+    const uint64_t n_kv = mb_gguf_n_kv(g), n_tensors = mb_gguf_n_tensors(g);
+    for (uint64_t i = 0; i < n_kv; i++) {
+        const char *key = mb_gguf_kv_key(g, i);
         printf(i ? ", " : "");
-        put_json_str(stdout, g->kv[i].key, strlen(g->kv[i].key));
+        put_json_str(stdout, key, strlen(key));
         printf(": ");
-        put_value(stdout, &g->kv[i].value, 1);
+        put_value(stdout, mb_gguf_kv_value(g, i), 1);
     }
     printf("}, \"tensors\": [");
     uint64_t params = 0, bytes = 0;
-    for (uint64_t i = 0; i < g->n_tensors; i++) {
-        const mb_gguf_tensor *t = &g->tensors[i];
+    for (uint64_t i = 0; i < n_tensors; i++) {
+        const mb_gguf_tensor *t = mb_gguf_tensor_at(g, i);
         printf("%s{\"name\": ", i ? ", " : "");
         put_json_str(stdout, t->name, strlen(t->name));
-        printf(", \"type\": \"%s\", \"shape\": [", mb_type_name(t->type));
+        printf(", \"type\": \"%s\", \"shape\": [", mb_gguf_tensor_type_name(t->type));
         for (uint32_t d = 0; d < t->n_dims; d++)
             printf(d ? ", %" PRIu64 : "%" PRIu64, t->ne[d]);
         printf("], \"offset\": %" PRIu64 ", \"bytes\": %" PRIu64 "}", t->offset, t->nbytes);

@@ -5,7 +5,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "model/lora.h"
+#include "matchbox/gguf.h"
 
 static void usage(void) {
     printf("usage: matchbox lora-merge MODEL.gguf ADAPTER.gguf -o MERGED.gguf [--scale S]\n\n"

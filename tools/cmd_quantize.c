@@ -6,9 +6,7 @@
 #include "calibrate_cli.h"
 #include "cli.h"
 #include "commands.h"
-#include "quantize/alloc.h"
-#include "quantize/imatrix.h"
-#include "quantize/quantize.h"
+#include "matchbox/quantize.h"
 #include "quantize_methods.h"
 
 static void usage(void) {
@@ -91,10 +89,8 @@ static int run_quantize(int argc, char **argv, mb_quant_overrides *ov) {
     const char *pos[3] = {NULL, NULL, NULL};
     int n_pos = 0, quiet = 0;
     const char *imatrix_path = NULL;
-    mb_quantize_params p = {0};
-    quant_method_opts mo = {0};
+    mb_quantize_params p = mb_quantize_default_params();
     int mr;
-    double target_bpw = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -122,8 +118,8 @@ static int run_quantize(int argc, char **argv, mb_quant_overrides *ov) {
             long n;
             if (!v || !cli_int("-t", v, 1, 1024, &n)) return 1;
             p.n_threads = (int)n;
-        } else if ((mr = quant_method_option(argc, argv, &i, &mo)) != 0 ||
-                   (mr = plan_option(argc, argv, &i, ov, &target_bpw)) != 0) {
+        } else if ((mr = quant_method_option(argc, argv, &i, &p)) != 0 ||
+                   (mr = plan_option(argc, argv, &i, ov, &p.target_bpw)) != 0) {
             if (mr < 0) return 1;
         } else if (a[0] == '-' && a[1]) {
             return cli_fail("unknown option '%s' (see matchbox quantize --help)", a);
@@ -137,43 +133,27 @@ static int run_quantize(int argc, char **argv, mb_quant_overrides *ov) {
     if (!mb_quant_preset_find(pos[2]))
         return cli_fail("unknown type '%s'; valid types: %s", pos[2], mb_quant_preset_names());
     if (!cli_check_output(pos[1])) return 1;
-    p.progress = quiet ? NULL : stderr;
+    p.type = pos[2];
+    p.progress = quiet ? NULL : calibrate_cli_progress;
     /* --smooth with --calib TEXT (and no method): calibrate here. */
-    const int calib_here = p.smooth_alpha > 0 && !imatrix_path && mo.calib &&
-                           (!mo.method || !strcmp(mo.method, "plain"));
+    const int calib_here =
+        p.smooth_alpha > 0 && !imatrix_path && p.calib_path && p.method == MB_QUANT_PLAIN;
     if (p.smooth_alpha > 0 && !imatrix_path && !calib_here)
         return cli_fail("--smooth needs --imatrix FILE (from matchbox calibrate) or --calib TEXT");
+    if (p.target_bpw > 0 && !p.calib_path)
+        return cli_fail("--target-bpw needs --calib TEXT (the text its damage is measured on)");
+    if (quant_method_check(&p)) return 1;
     mb_imatrix *im = NULL;
     if (imatrix_path && mb_imatrix_read(imatrix_path, &im) != MB_OK) return cli_fail(NULL);
     if (calib_here &&
-        calibrate_cli_run(pos[0], mo.calib, mo.calib_chunks, mo.calib_ctx, p.n_threads, &im))
+        calibrate_cli_run(pos[0], p.calib_path, p.calib_chunks, p.calib_ctx, p.n_threads, &im))
         return 1;
-    if (calib_here) imatrix_path = mo.calib;
+    if (calib_here) imatrix_path = p.calib_path;
     p.imatrix = im;
     p.overrides = ov;
-    mb_alloc *alloc = NULL;
-    mb_quant_planner planner;
-    if (target_bpw > 0) {
-        if (!mo.calib) {
-            mb_imatrix_free(im);
-            return cli_fail("--target-bpw needs --calib TEXT (the text its damage is measured on)");
-        }
-        const mb_alloc_params ap = {pos[0],      mo.calib,   mo.calib_chunks, mo.calib_ctx,
-                                    p.n_threads, target_bpw, p.progress};
-        if (mb_alloc_new(&ap, &alloc) != MB_OK) {
-            mb_imatrix_free(im);
-            return cli_fail(NULL);
-        }
-        mb_alloc_planner(alloc, &planner);
-        p.planner = &planner;
-    }
-    const int setup_failed = quant_method_setup(&mo, pos[0], &p);
     mb_quantize_stats s;
-    const mb_status qst = setup_failed ? MB_OK : mb_quantize_file(pos[0], pos[1], pos[2], &p, &s);
-    quant_method_free(&mo);
+    const mb_status qst = mb_quantize_file(pos[0], pos[1], &p, &s);
     mb_imatrix_free(im);
-    mb_alloc_free(alloc);
-    if (setup_failed) return 1; /* its message is printed */
     if (qst != MB_OK) return cli_fail(NULL);
     if (imatrix_path)
         fprintf(stderr, "importance matrix %s: %d tensors fitted with it%s", imatrix_path,

@@ -8,8 +8,8 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "matchbox/files.h"
 #include "options.h"
-#include "format/outfile.h"
 #include "matchbox.h"
 
 /* The shared flags run takes (options.h). */

@@ -20,7 +20,7 @@
 #include "core/checked.h"
 #include "core/error.h"
 #include "eval/kld.h"
-#include "format/outfile.h"
+#include "matchbox/files.h"
 #include "tensor/types.h"
 
 static const char MAGIC[8] = {'M', 'B', 'K', 'L', 'D', 'L', 'P', '1'};

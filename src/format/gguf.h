@@ -11,23 +11,7 @@
 
 #include "core/file_map.h"
 #include "matchbox.h"
-
-typedef enum {
-    MB_GGUF_U8 = 0,
-    MB_GGUF_I8 = 1,
-    MB_GGUF_U16 = 2,
-    MB_GGUF_I16 = 3,
-    MB_GGUF_U32 = 4,
-    MB_GGUF_I32 = 5,
-    MB_GGUF_F32 = 6,
-    MB_GGUF_BOOL = 7,
-    MB_GGUF_STR = 8,
-    MB_GGUF_ARR = 9,
-    MB_GGUF_U64 = 10,
-    MB_GGUF_I64 = 11,
-    MB_GGUF_F64 = 12,
-    MB_GGUF_TYPE_COUNT
-} mb_gguf_type;
+#include "matchbox/gguf.h"
 
 /* A string inside the file: not NUL-terminated. */
 typedef struct {
@@ -35,7 +19,7 @@ typedef struct {
     uint64_t len;
 } mb_str;
 
-typedef struct mb_gguf_value mb_gguf_value;
+/* The definition behind the public handle (matchbox/gguf.h). */
 struct mb_gguf_value {
     uint32_t type; /* mb_gguf_type */
     union {
@@ -58,17 +42,7 @@ typedef struct {
     mb_gguf_value value;
 } mb_gguf_kv;
 
-typedef struct {
-    char *name; /* NUL-terminated copy */
-    uint32_t n_dims;
-    uint64_t ne[4];  /* ne[0] is the row length (contiguous); unused dims are 1 */
-    uint32_t type;   /* mb_type */
-    uint64_t offset; /* relative to the data section */
-    uint64_t nbytes;
-    const uint8_t *data; /* into the map; valid while the reader is open */
-} mb_gguf_tensor;
-
-typedef struct {
+struct mb_gguf {
     mb_file_map map; /* owned when opened from a path */
     int owns_map;
     uint32_t version;
@@ -78,17 +52,14 @@ typedef struct {
     mb_gguf_tensor *tensors;
     uint64_t alignment;
     uint64_t data_offset; /* aligned start of the tensor data */
-} mb_gguf;
+};
 
-/* Open and validate PATH. Split files (NAME-00001-of-00003.gguf) are refused
- * with a message, as are unknown tensor types. */
-mb_status mb_gguf_open(const char *path, int use_mmap, int use_mlock, mb_gguf **out);
+/* mb_gguf_open, mb_gguf_close, the tensor table and value accessors are
+ * public: include/matchbox/gguf.h. */
 /* Parse a buffer the caller keeps alive (fuzzing, tests). NAME is used in messages. */
 mb_status mb_gguf_parse(const uint8_t *data, uint64_t size, const char *name, mb_gguf **out);
-void mb_gguf_close(mb_gguf *g);
 
 const mb_gguf_kv *mb_gguf_find_kv(const mb_gguf *g, const char *key);
-const mb_gguf_tensor *mb_gguf_find_tensor(const mb_gguf *g, const char *name);
 
 /* Typed getters. Integer getters accept any integer type whose value fits.
  * A type mismatch returns MB_ERR_FORMAT with a message naming the key; a
@@ -101,12 +72,6 @@ mb_status mb_gguf_get_bool(const mb_gguf *g, const char *key, bool *out);
 mb_status mb_gguf_get_str(const mb_gguf *g, const char *key, mb_str *out);
 /* An array value (any element type). */
 mb_status mb_gguf_get_arr(const mb_gguf *g, const char *key, const mb_gguf_value **out);
-
-/* Element I of a scalar array as a number (any scalar element type). */
-int64_t mb_gguf_arr_i64(const mb_gguf_value *arr, uint64_t i);
-double mb_gguf_arr_f64(const mb_gguf_value *arr, uint64_t i);
-
-const char *mb_gguf_type_name(uint32_t type);
 
 /* ---- writer ---------------------------------------------------------- */
 
@@ -143,7 +108,7 @@ mb_status mb_gguf_writer_add_tensor_cb(mb_gguf_writer *w, const char *name, uint
                                        uint32_t n_dims, const uint64_t *ne,
                                        mb_gguf_tensor_fill_fn fill, void *user);
 /* Write version 3 with general.alignment (default 32) to PATH atomically: a
- * temp file in the same directory, fsync, rename (format/outfile.h). A PATH
+ * temp file in the same directory, fsync, rename (matchbox/files.h). A PATH
  * that exists and is no regular file is refused first. On failure PATH is
  * untouched and the temp file removed. */
 mb_status mb_gguf_writer_write(mb_gguf_writer *w, const char *path);

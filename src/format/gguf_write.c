@@ -1,6 +1,6 @@
 /* GGUF writer: collects metadata (owned copies) and tensors (referenced),
  * then writes version 3 atomically — a temp file in the target's directory,
- * every write checked, fsync, rename (format/outfile.h) — so a failed run
+ * every write checked, fsync, rename (matchbox/files.h) — so a failed run
  * never leaves a half-written model at PATH, and a PATH that is a device,
  * FIFO or directory is refused before anything is written. */
 #include <errno.h>
@@ -12,7 +12,7 @@
 #include "core/checked.h"
 #include "core/error.h"
 #include "format/gguf_internal.h"
-#include "format/outfile.h"
+#include "matchbox/files.h"
 #include "tensor/types.h"
 
 typedef struct {

@@ -445,6 +445,10 @@ static mb_status check_distinct(const char *in, const char *out) {
     return MB_OK;
 }
 
+mb_llama2c_convert_params mb_llama2c_convert_default_params(void) {
+    return (mb_llama2c_convert_params){.name = NULL};
+}
+
 mb_status mb_llama2c_convert(const char *checkpoint_path, const char *tokenizer_path,
                              const char *out_path, const mb_llama2c_convert_params *params,
                              mb_llama2c_convert_stats *stats) {

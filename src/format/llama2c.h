@@ -24,19 +24,13 @@
 
 #include "core/file_map.h"
 #include "matchbox.h"
+#include "matchbox/gguf.h"
 
 #define MB_LLAMA2C_MAGIC 0x616b3432u
 #define MB_LLAMA2C_V1_HEADER 256u
 
-typedef struct {
-    int32_t version; /* 0 or 1 */
-    int32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads;
-    int32_t vocab_size; /* always positive here; the sign of v0 went to shared */
-    int32_t seq_len;
-    bool shared_classifier; /* wcls == token_embedding, not stored */
-    uint64_t header_bytes;  /* 28 (v0) or 256 (v1) */
-    uint64_t file_bytes;    /* the exact size the header implies */
-} mb_llama2c_config;
+/* mb_llama2c_config, the convert params and stats and mb_llama2c_convert
+ * are public: include/matchbox/gguf.h. */
 
 /* Byte offsets of each weight block from the start of the file; per-layer
  * blocks hold n_layers consecutive matrices. wcls is 0 when shared. */
@@ -85,23 +79,5 @@ mb_status mb_llama2c_vocab_parse(const uint8_t *data, uint64_t size, uint32_t n_
                                  const char *name, mb_llama2c_vocab *v);
 mb_status mb_llama2c_vocab_load(const char *path, uint32_t n_tokens, mb_llama2c_vocab *v);
 void mb_llama2c_vocab_free(mb_llama2c_vocab *v);
-
-typedef struct {
-    const char *name; /* general.name; NULL: the checkpoint's file name sans extension */
-} mb_llama2c_convert_params;
-
-typedef struct {
-    uint32_t n_tensors;
-    uint64_t n_params;     /* weights written (freq_cis is dropped: GGUF recomputes RoPE) */
-    uint64_t tensor_bytes; /* bytes of tensor data written */
-    mb_llama2c_config cfg;
-} mb_llama2c_convert_stats;
-
-/* Convert CHECKPOINT_PATH + TOKENIZER_PATH to a GGUF at OUT_PATH, written
- * atomically: on any failure OUT_PATH is untouched. PARAMS and STATS may be
- * NULL. */
-mb_status mb_llama2c_convert(const char *checkpoint_path, const char *tokenizer_path,
-                             const char *out_path, const mb_llama2c_convert_params *params,
-                             mb_llama2c_convert_stats *stats);
 
 #endif

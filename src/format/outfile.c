@@ -1,5 +1,5 @@
-/* Output files written atomically (outfile.h). */
-#include "format/outfile.h"
+/* Output files written atomically (include/matchbox/files.h). */
+#include "matchbox/files.h"
 
 #include <ctype.h>
 #include <dirent.h>

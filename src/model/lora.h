@@ -7,6 +7,7 @@
 #define MB_MODEL_LORA_H
 
 #include "kernels/matmul.h"
+#include "matchbox/gguf.h"
 #include "model/model.h"
 
 typedef struct {
@@ -34,11 +35,6 @@ const mb_lora_weight *mb_lora_find(const mb_lora *l, const mb_matrix *w);
 /* OUT[n][out] += scale B (A X[n][in]); TMP holds N x rank floats. */
 void mb_lora_apply(const mb_lora_weight *lw, const float *x, int n, float *out, float *tmp);
 
-/* W' = W + scale (alpha / r) B A for every adapted matrix of the model at
- * BASE_PATH, written to OUT_PATH atomically with every other tensor and key
- * copied. F32, F16 and BF16 matrices keep their type; a quantized matrix
- * is dequantized, merged and written in F16 (*n_requant counts them). */
-mb_status mb_lora_merge(const char *base_path, const char *adapter_path, float scale,
-                        const char *out_path, int *n_merged, int *n_to_f16);
+/* mb_lora_merge: include/matchbox/gguf.h. */
 
 #endif

@@ -69,6 +69,9 @@ static mb_status add_tensors(mb_gguf_writer *wr, merge_job *j, int *n_merged, in
 
 mb_status mb_lora_merge(const char *base_path, const char *adapter_path, float scale,
                         const char *out_path, int *n_merged, int *n_to_f16) {
+    int merged_unused, f16_unused; /* either counter may be NULL (matchbox/gguf.h) */
+    if (!n_merged) n_merged = &merged_unused;
+    if (!n_to_f16) n_to_f16 = &f16_unused;
     *n_merged = *n_to_f16 = 0;
     mb_model_params p = mb_model_default_params();
     p.use_mmap = 1;

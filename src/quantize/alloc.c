@@ -12,6 +12,7 @@
 #include "model/model.h"
 #include "quantize/alloc.h"
 #include "quantize/calib.h"
+#include "quantize/progress.h"
 #include "runtime/log_softmax.h"
 #include "tensor/types.h"
 
@@ -318,10 +319,10 @@ static mb_status plan_types(void *user, const mb_gguf *g, const mb_quant_rules *
     float *row = malloc(sizeof *row * (size_t)max_row * 2 * (size_t)(nth < 64 ? nth : 64));
     if (!bytes || !row) st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory for a probe tensor");
     if (a->p.progress && !st)
-        fprintf(a->p.progress,
-                "target-bpw: float pass over %d x %d tokens (%zu scored) %.2fs; probing %d "
-                "tensors, one pass each\n",
-                n_chunks, n_ctx, a->n_scored, mb_now() - t0, a->n);
+        mb_progressf(a->p.progress, a->p.progress_user,
+                     "target-bpw: float pass over %d x %d tokens (%zu scored) %.2fs; probing %d "
+                     "tensors, one pass each\n",
+                     n_chunks, n_ctx, a->n_scored, mb_now() - t0, a->n);
     mb_model *m = mb_calib_model(a->calib);
     for (int k = 0; !st && k < a->n; k++) {
         entry *e = &a->e[k];
@@ -341,8 +342,9 @@ static mb_status plan_types(void *user, const mb_gguf *g, const mb_quant_rules *
         for (int c = 0; c < e->item.n_cand; c++)
             e->item.cost[c] = ep > 0 ? e->kld * e->err[c] / ep : 0;
         if (!st && a->p.progress)
-            fprintf(a->p.progress, "target-bpw: %-28s KLD %.3e at %-5s %.2fs\n", t->name, e->kld,
-                    mb_type_name(e->type[e->probe]), mb_now() - t1);
+            mb_progressf(a->p.progress, a->p.progress_user,
+                         "target-bpw: %-28s KLD %.3e at %-5s %.2fs\n", t->name, e->kld,
+                         mb_type_name(e->type[e->probe]), mb_now() - t1);
     }
     free(bytes);
     free(row);
@@ -367,15 +369,18 @@ static mb_status plan_types(void *user, const mb_gguf *g, const mb_quant_rules *
         st = mb_quant_settle(rules, t->name, t->ne, e->type[choice[k]], t->type, &plan[e->tensor]);
     }
     if (!st && a->p.progress) {
-        fprintf(a->p.progress, "target-bpw: %.3f bpw planned (target %.3f), estimated KLD %.4g:",
-                (double)used / (double)n_elem, a->p.target_bpw, a->predicted);
+        mb_progressf(a->p.progress, a->p.progress_user,
+                     "target-bpw: %.3f bpw planned (target %.3f), estimated KLD %.4g:",
+                     (double)used / (double)n_elem, a->p.target_bpw, a->predicted);
         for (size_t c = 0; c < sizeof k_cands / sizeof *k_cands; c++) {
             int cnt = 0;
             for (int k = 0; k < a->n; k++)
                 cnt += a->e[k].type[choice[k]] == k_cands[c];
-            if (cnt) fprintf(a->p.progress, " %d %s", cnt, mb_type_name(k_cands[c]));
+            if (cnt)
+                mb_progressf(a->p.progress, a->p.progress_user, " %d %s", cnt,
+                             mb_type_name(k_cands[c]));
         }
-        fputc('\n', a->p.progress);
+        mb_progressf(a->p.progress, a->p.progress_user, "\n");
     }
     free(items);
     free(choice);

@@ -37,8 +37,9 @@ int mb_alloc_solve(const mb_alloc_item *items, int n, uint64_t budget, int *choi
 typedef struct {
     const char *model_path, *calib_path;
     int calib_chunks, calib_ctx, n_threads;
-    double target_bpw; /* over every tensor's elements, as quantize reports */
-    FILE *progress;
+    double target_bpw;       /* over every tensor's elements, as quantize reports */
+    mb_progress_fn progress; /* pass notices; NULL: quiet */
+    void *progress_user;
 } mb_alloc_params;
 
 typedef struct mb_alloc mb_alloc;

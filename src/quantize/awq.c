@@ -18,6 +18,7 @@
 #include "core/timer.h"
 #include "quantize/awq.h"
 #include "quantize/calib.h"
+#include "quantize/progress.h"
 #include "tensor/quant_weighted.h"
 #include "tensor/types.h"
 
@@ -148,9 +149,10 @@ static mb_status search_group(mb_awq_model *m, group *gr) {
             mb_awq_importances(h, n, gr->s, gr->qw);
     }
     if (!st && m->p.progress)
-        fprintf(m->p.progress, "awq: %-28s alpha %.2f, output error %.4g -> %.4g (%.1f%%)\n",
-                m->g->tensors[gr->norm].name, (double)alpha, e_plain, e_best,
-                e_plain > 0 ? 100.0 * e_best / e_plain : 100.0);
+        mb_progressf(m->p.progress, m->p.progress_user,
+                     "awq: %-28s alpha %.2f, output error %.4g -> %.4g (%.1f%%)\n",
+                     m->g->tensors[gr->norm].name, (double)alpha, e_plain, e_best,
+                     e_plain > 0 ? 100.0 * e_best / e_plain : 100.0);
     for (int i = 0; i < gr->n_members; i++)
         free((void *)mats[i].w);
     free(mean);
@@ -201,8 +203,10 @@ static mb_status prepare(void *user, const mb_gguf *g, const mb_quant_choice *pl
     const double t0 = mb_now();
     if (!st) st = mb_calib_run(m->calib, observe, m);
     if (!st && m->p.progress)
-        fprintf(m->p.progress, "awq: calibration pass over %d x %d tokens, %d groups, %.2fs\n",
-                mb_calib_n_chunks(m->calib), mb_calib_n_ctx(m->calib), m->n_groups, mb_now() - t0);
+        mb_progressf(m->p.progress, m->p.progress_user,
+                     "awq: calibration pass over %d x %d tokens, %d groups, %.2fs\n",
+                     mb_calib_n_chunks(m->calib), mb_calib_n_ctx(m->calib), m->n_groups,
+                     mb_now() - t0);
     mb_calib_close(m->calib);
     m->calib = NULL;
     for (int k = 0; !st && k < m->n_groups; k++)

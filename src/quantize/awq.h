@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "matchbox.h"
+#include "matchbox/quantize.h"
 #include "quantize/quantize.h"
 
 /* One matrix of a group reading the same input: W [n_rows][n] floats,
@@ -55,7 +56,8 @@ typedef struct {
                        * file, through the weighted encoders (mb_awq_importances) */
     int fixed_alpha;  /* 1: use ALPHA instead of searching (tests) */
     float alpha;
-    FILE *progress;
+    mb_progress_fn progress; /* pass notices; NULL: quiet */
+    void *progress_user;
 } mb_awq_model_params;
 
 typedef struct mb_awq_model mb_awq_model;

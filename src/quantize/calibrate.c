@@ -10,7 +10,8 @@
 
 #include "core/error.h"
 #include "model/model.h"
-#include "quantize/calibrate.h"
+#include "quantize/imatrix.h"
+#include "quantize/progress.h"
 #include "runtime/session.h"
 
 typedef struct {
@@ -33,8 +34,14 @@ static void observe(void *user, const mb_matrix *w, const float *x, int n_rows) 
     }
 }
 
-mb_status mb_calibrate(mb_model *m, const char *text, size_t len, const mb_calib_params *p,
+mb_calibrate_params mb_calibrate_default_params(void) {
+    return (mb_calibrate_params){.n_ctx = 512};
+}
+
+mb_status mb_calibrate(mb_model *m, const char *text, size_t len, const mb_calibrate_params *p,
                        mb_imatrix *im) {
+    const mb_calibrate_params defaults = mb_calibrate_default_params();
+    if (!p) p = &defaults;
     const int n_ctx = p->n_ctx > 0 ? p->n_ctx : 512;
     if (len == 0) return mb_errorf(MB_ERR_INVALID_ARG, "the calibration text is empty");
     size_t need = 0;
@@ -69,12 +76,11 @@ mb_status mb_calibrate(mb_model *m, const char *text, size_t len, const mb_calib
         st = mb_session_rewind(s, 0);
         if (!st) st = mb_session_eval(s, chunk, (size_t)n_ctx);
         if (!st) st = o.st;
-        if (!st && p->progress) {
-            fprintf(p->progress, "\rcalibrate: chunk %d/%d", c + 1, n_chunks);
-            fflush(p->progress);
-        }
+        if (!st)
+            mb_progressf(p->progress, p->progress_user, "\rcalibrate: chunk %d/%d", c + 1,
+                         n_chunks);
     }
-    if (p->progress) fputc('\n', p->progress);
+    mb_progressf(p->progress, p->progress_user, "\n");
     if (!st) {
         im->chunk_count += n_chunks;
         im->chunk_size = n_ctx;

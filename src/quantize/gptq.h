@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "matchbox.h"
+#include "matchbox/quantize.h"
 #include "quantize/quantize.h"
 
 /* ---- the grid of a block type (gptq_grid.c) --------------------------- */
@@ -79,8 +80,9 @@ typedef struct {
     int calib_chunks, calib_ctx; /* 0: defaults of mb_calib_params */
     int n_threads;
     mb_gptq_params gptq;
-    double mem_mib; /* Hessians held at once; a pass collects as many as fit (0: 1024) */
-    FILE *progress; /* pass notices; NULL: quiet */
+    double mem_mib;          /* Hessians held at once; a pass collects as many as fit (0: 1024) */
+    mb_progress_fn progress; /* pass notices; NULL: quiet */
+    void *progress_user;
 } mb_gptq_model_params;
 
 typedef struct mb_gptq_model mb_gptq_model;

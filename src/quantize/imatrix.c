@@ -106,6 +106,38 @@ void mb_imatrix_accumulate(mb_imatrix_entry *e, int mat, const float *x, int n_r
     e->count[mat] += n_rows;
 }
 
+mb_status mb_imatrix_merge(mb_imatrix *dst, const mb_imatrix *src) {
+    mb_status st = MB_OK;
+    for (int i = 0; !st && i < src->n; i++) {
+        const mb_imatrix_entry *s = &src->e[i];
+        mb_imatrix_entry *d = NULL;
+        if ((st = mb_imatrix_get(dst, s->name, s->n_cols, s->n_mat, &d))) break;
+        const size_t n = (size_t)s->n_cols * (size_t)s->n_mat;
+        for (size_t j = 0; j < n; j++) {
+            d->sum2[j] += s->sum2[j];
+            /* a maximum is known only where both sides know it */
+            if (d->max_abs && s->max_abs && s->max_abs[j] > d->max_abs[j])
+                d->max_abs[j] = s->max_abs[j];
+        }
+        for (int m = 0; m < s->n_mat; m++)
+            d->count[m] += s->count[m];
+    }
+    for (int i = 0; !st && i < src->n_datasets; i++)
+        st = mb_imatrix_add_dataset(dst, src->datasets[i]);
+    if (!st) dst->chunk_count += src->chunk_count;
+    return st;
+}
+
+int mb_imatrix_n_entries(const mb_imatrix *im) {
+    return im->n;
+}
+int mb_imatrix_chunk_count(const mb_imatrix *im) {
+    return im->chunk_count;
+}
+int mb_imatrix_chunk_size(const mb_imatrix *im) {
+    return im->chunk_size;
+}
+
 void mb_imatrix_mean(const mb_imatrix_entry *e, int mat, float *out) {
     const double c = e->count[mat];
     const double *s = e->sum2 + (size_t)mat * (size_t)e->n_cols;

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "matchbox.h"
+#include "matchbox/quantize.h"
 
 typedef struct {
     char *name;     /* the weight tensor, "blk.0.attn_q.weight" */
@@ -31,34 +32,31 @@ typedef struct {
     double *count;  /* [n_mat] rows accumulated */
 } mb_imatrix_entry;
 
-typedef struct {
+/* The definition behind the public handle (matchbox/quantize.h). */
+struct mb_imatrix {
     mb_imatrix_entry *e;
     int n, cap;
     char **datasets;
     int n_datasets;
     int chunk_count, chunk_size;
-} mb_imatrix;
+};
 
-mb_status mb_imatrix_new(mb_imatrix **out);
-void mb_imatrix_free(mb_imatrix *im);
+/* new, free, read, write, add_dataset, merge and the counts are public:
+ * matchbox/quantize.h. */
 const mb_imatrix_entry *mb_imatrix_find(const mb_imatrix *im, const char *name);
 /* The entry NAME, created (zeroed, with max_abs) if absent; fails if it
  * exists with another shape. */
 mb_status mb_imatrix_get(mb_imatrix *im, const char *name, int n_cols, int n_mat,
                          mb_imatrix_entry **out);
-mb_status mb_imatrix_add_dataset(mb_imatrix *im, const char *name);
 /* Accumulate N_ROWS rows of X [n_rows][n_cols] into matrix MAT of E. */
 void mb_imatrix_accumulate(mb_imatrix_entry *e, int mat, const float *x, int n_rows);
 /* Mean x^2 of matrix MAT into OUT [n_cols] (1 where nothing was seen). */
 void mb_imatrix_mean(const mb_imatrix_entry *e, int mat, float *out);
 
-/* Read a GGUF or legacy .dat file; parse a buffer of either (fuzzing). */
-mb_status mb_imatrix_read(const char *path, mb_imatrix **out);
+/* Parse a buffer holding a GGUF or legacy .dat file (fuzzing). */
 mb_status mb_imatrix_parse(const uint8_t *data, size_t size, const char *name, mb_imatrix **out);
 /* Write atomically: GGUF (ours = llama.cpp's + in_max) or legacy .dat. */
 mb_status mb_imatrix_write_gguf(const mb_imatrix *im, const char *path);
 mb_status mb_imatrix_write_dat(const mb_imatrix *im, const char *path);
-/* By suffix: ".dat" legacy, anything else GGUF. */
-mb_status mb_imatrix_write(const mb_imatrix *im, const char *path);
 
 #endif

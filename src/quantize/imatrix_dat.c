@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
-#include "format/outfile.h"
+#include "matchbox/files.h"
 #include "quantize/imatrix.h"
 #include "quantize/imatrix_internal.h"
 

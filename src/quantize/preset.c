@@ -1,6 +1,7 @@
 /* Presets and the per-tensor type rules, following llama.cpp's
  * llama_tensor_get_type for its presets of the same names (the facts are
  * listed in docs/QUANTIZE.md; IQ types and Falcon-only rules are left out). */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -41,14 +42,20 @@ int mb_quant_preset_count(void) {
 const mb_quant_preset *mb_quant_preset_at(int i) {
     return i >= 0 && i < N_PRESETS ? &presets[i] : NULL;
 }
-const char *mb_quant_preset_names(void) {
-    static char buf[256];
+static char names_buf[256];
+
+static void build_names(void) {
     size_t len = 0;
-    buf[0] = '\0';
     for (int i = 0; i < N_PRESETS; i++)
-        len +=
-            (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", i ? ", " : "", presets[i].name);
-    return buf;
+        len += (size_t)snprintf(names_buf + len, sizeof names_buf - len, "%s%s", i ? ", " : "",
+                                presets[i].name);
+}
+
+/* Built once: callers on several threads read the same finished string. */
+const char *mb_quant_preset_names(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, build_names);
+    return names_buf;
 }
 
 static int is(const mb_quant_preset *p, const char *name) {

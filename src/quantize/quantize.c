@@ -12,6 +12,7 @@
 #include "core/threadpool.h"
 #include "core/timer.h"
 #include "format/gguf.h"
+#include "quantize/progress.h"
 #include "quantize/quantize.h"
 #include "quantize/smooth.h"
 #include "tensor/quant_weighted.h"
@@ -25,7 +26,8 @@ typedef struct {
     int n_threads;
     float *rows; /* n_threads scratch rows of max_row floats */
     uint64_t max_row;
-    FILE *progress;
+    mb_progress_fn progress;
+    void *progress_user;
     uint64_t done_bytes_in, done_bytes_out;
     /* the job of the tensor being converted */
     const mb_gguf_tensor *t;
@@ -138,15 +140,19 @@ static mb_status fill_tensor(void *user, uint64_t index, void *out, uint64_t nby
         for (uint32_t d = 1; d < t->n_dims && len < (int)sizeof shape; d++)
             len += snprintf(shape + len, sizeof shape - (size_t)len, " x %llu",
                             (unsigned long long)t->ne[d]);
-        fprintf(c->progress, "[%4llu/%4llu] %-32s [%s] %s -> %s", (unsigned long long)index + 1,
-                (unsigned long long)c->in->n_tensors, t->name, shape, mb_type_name(t->type),
-                mb_type_name(ch->type));
+        char fb[96] = "";
         if (ch->fallback)
-            fprintf(c->progress, " (fallback: %s needs rows of a multiple of %u)",
-                    mb_type_name(ch->wanted), mb_type_get(ch->wanted)->block_size);
-        fprintf(c->progress, "  %.3f -> %.3f MiB  %.2fs\n", (double)t->nbytes / (1 << 20),
-                (double)nbytes / (1 << 20), mb_now() - t0);
-        fflush(c->progress);
+            snprintf(fb, sizeof fb, " (fallback: %s needs rows of a multiple of %u)",
+                     mb_type_name(ch->wanted), mb_type_get(ch->wanted)->block_size);
+        /* mb_type_name may share one per-thread buffer: one call per format */
+        char from[24], to[24];
+        snprintf(from, sizeof from, "%s", mb_type_name(t->type));
+        snprintf(to, sizeof to, "%s", mb_type_name(ch->type));
+        mb_progressf(c->progress, c->progress_user,
+                     "[%4llu/%4llu] %-32s [%s] %s -> %s%s  %.3f -> %.3f MiB  %.2fs\n",
+                     (unsigned long long)index + 1, (unsigned long long)c->in->n_tensors, t->name,
+                     shape, from, to, fb, (double)t->nbytes / (1 << 20), (double)nbytes / (1 << 20),
+                     mb_now() - t0);
     }
     return MB_OK;
 }
@@ -196,7 +202,7 @@ static mb_status check_plan(const mb_gguf *g, const mb_quantize_params *prm,
 /* The preset's type of every tensor, then the user's overrides, then the
  * planner's re-planning; checked before and after the planner. */
 static mb_status plan_all(const mb_gguf *g, const mb_quant_preset *p, const mb_quantize_params *prm,
-                          mb_quant_choice *plan) {
+                          const mb_quant_planner *planner, mb_quant_choice *plan) {
     mb_quant_rules r = {0};
     r.allow_fallback = prm->allow_fallback;
     read_rules(g, &r);
@@ -212,8 +218,8 @@ static mb_status plan_all(const mb_gguf *g, const mb_quant_preset *p, const mb_q
         if (st != MB_OK) return st;
     }
     mb_status st = check_plan(g, prm, plan);
-    if (!st && prm->planner) {
-        st = prm->planner->plan(prm->planner->user, g, &r, plan);
+    if (!st && planner) {
+        st = planner->plan(planner->user, g, &r, plan);
         if (!st) st = check_plan(g, prm, plan);
     }
     return st;
@@ -221,10 +227,11 @@ static mb_status plan_all(const mb_gguf *g, const mb_quant_preset *p, const mb_q
 
 /* quantize --imatrix / --smooth: plan the SmoothQuant scales. */
 static mb_status setup_calibrated(qctx *c, const mb_gguf *g, mb_quant_choice *plan,
-                                  const mb_quantize_params *prm, mb_quantize_stats *stats) {
+                                  const mb_quantize_params *prm, const mb_quant_hook *hook,
+                                  mb_quantize_stats *stats) {
     c->imatrix = prm->imatrix;
     if (!(prm->smooth_alpha > 0)) return MB_OK;
-    if (prm->hook) /* its tensors would skip the column scales the norms assume */
+    if (hook) /* its tensors would skip the column scales the norms assume */
         return mb_errorf(MB_ERR_INVALID_ARG, "SmoothQuant cannot be combined with a calibrated "
                                              "method (GPTQ, AWQ): both rescale the weights");
     if (!prm->imatrix)
@@ -273,9 +280,11 @@ static mb_status build_writer(const mb_gguf *g, const mb_quant_preset *p,
     return st;
 }
 
-mb_status mb_quantize_file(const char *in, const char *out, const char *preset_name,
-                           const mb_quantize_params *params, mb_quantize_stats *stats) {
+mb_status mb_quantize_run(const char *in, const char *out, const mb_quantize_params *params,
+                          const mb_quant_hook *hook, const mb_quant_planner *planner,
+                          mb_quantize_stats *stats) {
     memset(stats, 0, sizeof *stats);
+    const char *preset_name = params->type;
     const mb_quant_preset *p = mb_quant_preset_find(preset_name);
     if (!p)
         return mb_errorf(MB_ERR_INVALID_ARG, "unknown type '%s'; valid types: %s",
@@ -286,13 +295,16 @@ mb_status mb_quantize_file(const char *in, const char *out, const char *preset_n
     if (st) return mb_error_prefix(st, "cannot quantize %s", in);
     mb_quant_choice *plan = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *plan);
     mb_gguf_writer *w = NULL;
-    qctx c = {.in = g, .plan = plan, .hook = params->hook, .progress = params->progress};
+    qctx c = {.in = g,
+              .plan = plan,
+              .hook = hook,
+              .progress = params->progress,
+              .progress_user = params->progress_user};
     c.n_threads = params->n_threads > 0 ? params->n_threads : mb_physical_cores();
     if (!plan) st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory planning %s", in);
-    if (!st) st = plan_all(g, p, params, plan);
-    if (!st) st = setup_calibrated(&c, g, plan, params, stats);
-    if (!st && params->hook && params->hook->prepare)
-        st = params->hook->prepare(params->hook->user, g, plan);
+    if (!st) st = plan_all(g, p, params, planner, plan);
+    if (!st) st = setup_calibrated(&c, g, plan, params, hook, stats);
+    if (!st && hook && hook->prepare) st = hook->prepare(hook->user, g, plan);
     if (!st) st = mb_gguf_writer_new(&w);
     if (!st) st = build_writer(g, p, plan, &c, w);
     uint64_t scratch = 0;

@@ -9,21 +9,11 @@
 
 #include "format/gguf.h"
 #include "matchbox.h"
+#include "matchbox/quantize.h"
 #include "quantize/imatrix.h"
 
-typedef struct {
-    const char *name;   /* "Q4_K_M" */
-    uint32_t ftype;     /* general.file_type (llama_ftype) written to the output */
-    uint32_t base_type; /* mb_type most tensors get */
-    const char *desc;
-} mb_quant_preset;
-
-/* Case-insensitive lookup; NULL if unknown. */
-const mb_quant_preset *mb_quant_preset_find(const char *name);
-int mb_quant_preset_count(void);
-const mb_quant_preset *mb_quant_preset_at(int i);
-/* "F16, BF16, Q8_0, ..." in a static buffer, for error messages. */
-const char *mb_quant_preset_names(void);
+/* Presets, overrides (new/add/free), mb_quantize_params and stats,
+ * mb_quantize_file and mb_quant_compare are public: matchbox/quantize.h. */
 
 /* What the type rules need to know about the whole model, and the counters
  * they advance as tensors go by in file order (as the reference does). */
@@ -64,17 +54,10 @@ mb_status mb_quant_settle(const mb_quant_rules *r, const char *name, const uint6
  * PATTERN=TYPE (POSIX extended regex searched in the name; the first
  * matching rule wins), --output-tensor-type (output.weight, or a tied
  * token_embd.weight) and --token-embedding-type. Roles go before rules. */
-typedef struct mb_quant_overrides mb_quant_overrides;
-mb_status mb_quant_overrides_new(mb_quant_overrides **out);
-void mb_quant_overrides_free(mb_quant_overrides *o);
-mb_status mb_quant_overrides_add(mb_quant_overrides *o, const char *spec);
-/* OUTPUT 1: --output-tensor-type, 0: --token-embedding-type. */
-mb_status mb_quant_overrides_set_role(mb_quant_overrides *o, int output, const char *type);
 /* 1 and *TYPE if a rule names tensor NAME (HAS_OUTPUT: the model has its own
  * output.weight); 0 if none. */
 int mb_quant_overrides_match(const mb_quant_overrides *o, const char *name, int has_output,
                              uint32_t *type);
-int mb_quant_overrides_count(const mb_quant_overrides *o);
 
 /* Re-plans the per-tensor types after the preset and the overrides, before
  * any method sees them (quantize --target-bpw: quantize/alloc.h). It may
@@ -95,45 +78,10 @@ typedef struct {
     void *user;
 } mb_quant_hook;
 
-typedef struct {
-    int n_threads;        /* 0: physical cores */
-    int allow_requantize; /* accept quantized input tensors */
-    int allow_fallback;   /* see mb_quant_rules */
-    FILE *progress;       /* one line per tensor; NULL: quiet */
-    /* Importance-weighted fits (quantize/imatrix.h; NULL: plain), and with
-     * smooth_alpha > 0 SmoothQuant scales from its maxima (smooth.h). */
-    const mb_imatrix *imatrix;
-    float smooth_alpha;
-    const mb_quant_hook *hook;           /* NULL: plain rounding */
-    const mb_quant_overrides *overrides; /* NULL: the preset's types */
-    const mb_quant_planner *planner;     /* NULL: no re-planning */
-} mb_quantize_params;
-
-typedef struct {
-    uint64_t bytes_in, bytes_out; /* tensor data */
-    uint64_t file_in, file_out;   /* whole files */
-    uint64_t n_weights;           /* elements of all tensors */
-    int n_tensors, n_converted, n_fallback;
-    int n_weighted, n_smooth_groups; /* tensors fitted with importances; norms smoothed */
-    double seconds;
-} mb_quantize_stats;
-
-/* Quantize IN to OUT with PRESET (a name from the list). OUT is written
- * atomically; memory stays near one tensor's bytes (input is mapped). */
-mb_status mb_quantize_file(const char *in, const char *out, const char *preset,
-                           const mb_quantize_params *params, mb_quantize_stats *stats);
-
-/* Weight error of FILE against BASE (same tensor names and shapes, any
- * types): RMSE over every tensor element, and the share of blocks of
- * quantized tensors whose bytes equal those of REF_FILE (NULL: skip). */
-typedef struct {
-    double rmse;         /* sqrt(mean squared difference) over all compared elements */
-    double max_abs;      /* largest absolute difference */
-    uint64_t n_compared; /* elements */
-    uint64_t n_blocks, n_blocks_same;
-} mb_quant_compare_result;
-
-mb_status mb_quant_compare(const char *base, const char *file, const char *ref_file,
-                           mb_quant_compare_result *out);
+/* mb_quantize_file with a planner and a calibrated method's hook (either
+ * NULL): what the public entry point runs once it has built them. */
+mb_status mb_quantize_run(const char *in, const char *out, const mb_quantize_params *params,
+                          const mb_quant_hook *hook, const mb_quant_planner *planner,
+                          mb_quantize_stats *stats);
 
 #endif
