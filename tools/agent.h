@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #include "agent/router.h"
-#include "matchbox.h"
+#include <matchbox.h>
 
 typedef struct {
     mb_model *model;
