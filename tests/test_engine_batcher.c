@@ -1,4 +1,4 @@
-/* The server's batcher: when a batched step fails, every slot in it gets the
+/* The engine's batcher: when a batched step fails, every slot in it gets the
  * failure and its message, not only the thread that ran the step (the
  * others reported a stale mb_last_error() before). Slot B decodes once and
  * so joins the group; slot A then hands in a good token and waits for B,

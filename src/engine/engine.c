@@ -46,14 +46,14 @@ static int on_token(mb_token id, const float *logits, int n_vocab, void *user) {
     t.piece = piece;
     t.piece_len = n;
     if (j->req.logprobs && !mb_token_is_eog(g->sl->e->model, id))
-        mb_job_logprobs(logits, n_vocab, id, j->req.n_top_logprobs, &t);
+        mb_ejob_logprobs(logits, n_vocab, id, j->req.n_top_logprobs, &t);
     return j->req.on_token(j, &t, j->req.user);
 }
 
 static int on_text(const char *text, size_t len, void *user) {
     gen_ctx *g = user;
     mb_engine_job *j = g->j;
-    if (mb_job_append(j, text, len)) return 1;
+    if (mb_ejob_append(j, text, len)) return 1;
     if (j->req.on_text && j->req.on_text(j, text, len, j->req.user)) return 1;
     return atomic_load(&j->cancelled);
 }
@@ -107,7 +107,7 @@ static void run_job(slot *sl, mb_engine_job *j) {
         finish = MB_ENGINE_CANCELLED;
     else /* 1 end-of-generation, 2 stop string; else max tokens or a full context */
         finish = (st.stopped_by == 1 || st.stopped_by == 2) ? MB_ENGINE_STOP : MB_ENGINE_LENGTH;
-    mb_job_finish(j, finish, &stats, status ? mb_last_error() : NULL);
+    mb_ejob_finish(j, finish, &stats, status ? mb_last_error() : NULL);
 }
 
 /* The waiting slot whose cache holds the longest prefix of J's prompt, or
@@ -159,11 +159,11 @@ static void *slot_main(void *arg) {
         if (atomic_load(&j->cancelled)) {
             mb_engine_job_stats stats = {.n_prompt = (int)j->n_prompt,
                                          .queue_seconds = mb_now() - j->t_submit};
-            mb_job_finish(j, MB_ENGINE_CANCELLED, &stats, NULL);
+            mb_ejob_finish(j, MB_ENGINE_CANCELLED, &stats, NULL);
         } else {
             run_job(sl, j);
         }
-        mb_job_release(j);
+        mb_ejob_release(j);
         pthread_mutex_lock(&e->mu);
         e->busy--;
         if (!e->busy && !e->head) pthread_cond_broadcast(&e->idle);
@@ -257,12 +257,12 @@ int mb_engine_n_slots(const mb_engine *e) {
 mb_status mb_engine_submit(mb_engine *e, const mb_engine_request *r, mb_engine_job **out) {
     *out = NULL;
     mb_engine_job *j = NULL;
-    mb_status st = mb_job_new(e, r, &j);
+    mb_status st = mb_ejob_new(e, r, &j);
     if (st) return st;
     pthread_mutex_lock(&e->mu);
     if (e->stopping || e->busy + e->queued >= e->n_slots + e->n_queue) {
         pthread_mutex_unlock(&e->mu);
-        mb_job_release(j);
+        mb_ejob_release(j);
         return mb_errorf(MB_ERR_BUSY, "every slot is busy and the queue of %d is full", e->n_queue);
     }
     atomic_fetch_add(&j->refs, 1); /* the engine's, until the job ends */
@@ -298,8 +298,8 @@ int mb_engine_job_cancel(mb_engine_job *j) {
     if (!found) return 0;
     mb_engine_job_stats stats = {.n_prompt = (int)j->n_prompt,
                                  .queue_seconds = mb_now() - j->t_submit};
-    mb_job_finish(j, MB_ENGINE_CANCELLED, &stats, NULL);
-    mb_job_release(j); /* the queue's reference */
+    mb_ejob_finish(j, MB_ENGINE_CANCELLED, &stats, NULL);
+    mb_ejob_release(j); /* the queue's reference */
     return 1;
 }
 

@@ -45,7 +45,7 @@ static char **copy_stop(const char *const *stop, int *fail) {
     return out;
 }
 
-mb_status mb_job_new(mb_engine *e, const mb_engine_request *r, mb_engine_job **out) {
+mb_status mb_ejob_new(mb_engine *e, const mb_engine_request *r, mb_engine_job **out) {
     *out = NULL;
     mb_engine_request req = mb_engine_default_request();
     mb_status st = mb_engine_params_merge(&req, r, sizeof req, sizeof req, "mb_engine_request");
@@ -76,14 +76,14 @@ mb_status mb_job_new(mb_engine *e, const mb_engine_request *r, mb_engine_job **o
         atomic_init(&j->cancelled, 0);
     }
     if (fail) {
-        mb_job_release(j);
+        mb_ejob_release(j);
         return mb_errorf(MB_ERR_NO_MEMORY, "out of memory for a job of %zu tokens", r->n_prompt);
     }
     *out = j;
     return MB_OK;
 }
 
-void mb_job_release(mb_engine_job *j) {
+void mb_ejob_release(mb_engine_job *j) {
     if (!j || atomic_fetch_sub(&j->refs, 1) != 1) return;
     for (size_t i = 0; j->stop && j->stop[i]; i++)
         free(j->stop[i]);
@@ -95,7 +95,7 @@ void mb_job_release(mb_engine_job *j) {
     free(j);
 }
 
-int mb_job_append(mb_engine_job *j, const char *text, size_t len) {
+int mb_ejob_append(mb_engine_job *j, const char *text, size_t len) {
     pthread_mutex_lock(&j->mu);
     if (j->len + len + 1 > j->cap) {
         size_t cap = (j->len + len + 1) * 2;
@@ -115,8 +115,8 @@ int mb_job_append(mb_engine_job *j, const char *text, size_t len) {
     return 0;
 }
 
-void mb_job_finish(mb_engine_job *j, mb_engine_finish finish, const mb_engine_job_stats *stats,
-                   const char *error) {
+void mb_ejob_finish(mb_engine_job *j, mb_engine_finish finish, const mb_engine_job_stats *stats,
+                    const char *error) {
     pthread_mutex_lock(&j->mu);
     j->stats = *stats;
     snprintf(j->error, sizeof j->error, "%s", error ? error : "");
@@ -130,7 +130,7 @@ void mb_job_finish(mb_engine_job *j, mb_engine_finish finish, const mb_engine_jo
     pthread_mutex_unlock(&j->mu);
 }
 
-void mb_job_logprobs(const float *logits, int n_vocab, mb_token id, int k, mb_engine_token *t) {
+void mb_ejob_logprobs(const float *logits, int n_vocab, mb_token id, int k, mb_engine_token *t) {
     float mx = logits[0];
     for (int i = 1; i < n_vocab; i++)
         if (logits[i] > mx) mx = logits[i];
@@ -218,5 +218,5 @@ const char *mb_engine_job_error(mb_engine_job *j) {
 void mb_engine_job_free(mb_engine_job *j) {
     if (!j) return;
     if (mb_engine_job_wait(j, 0) == MB_ENGINE_RUNNING) mb_engine_job_cancel(j);
-    mb_job_release(j);
+    mb_ejob_release(j);
 }

@@ -62,14 +62,14 @@ struct mb_engine {
 };
 
 /* A job for R with one reference (the caller's), R's contents copied. */
-mb_status mb_job_new(mb_engine *e, const mb_engine_request *r, mb_engine_job **out);
-void mb_job_release(mb_engine_job *j);
+mb_status mb_ejob_new(mb_engine *e, const mb_engine_request *r, mb_engine_job **out);
+void mb_ejob_release(mb_engine_job *j);
 /* Add released text; 1 when out of memory. */
-int mb_job_append(mb_engine_job *j, const char *text, size_t len);
+int mb_ejob_append(mb_engine_job *j, const char *text, size_t len);
 /* End J: record STATS and ERROR (NULL: none), call on_done, then wake the
  * waiters. */
-void mb_job_finish(mb_engine_job *j, mb_engine_finish finish, const mb_engine_job_stats *stats,
-                   const char *error);
+void mb_ejob_finish(mb_engine_job *j, mb_engine_finish finish, const mb_engine_job_stats *stats,
+                    const char *error);
 /* Parameter structs that can grow (matchbox.h): DST holds the defaults
  * (FULL bytes, struct_size first); copy the first min(struct_size, FULL)
  * bytes of SRC over it. MB_ERR_INVALID_ARG, naming NAME, when SRC's
@@ -78,6 +78,6 @@ void mb_job_finish(mb_engine_job *j, mb_engine_finish finish, const mb_engine_jo
 mb_status mb_engine_params_merge(void *dst, const void *src, size_t full, size_t min,
                                  const char *name);
 /* log-softmax of the chosen token and the K most likely ones into T. */
-void mb_job_logprobs(const float *logits, int n_vocab, mb_token id, int k, mb_engine_token *t);
+void mb_ejob_logprobs(const float *logits, int n_vocab, mb_token id, int k, mb_engine_token *t);
 
 #endif
