@@ -16,8 +16,11 @@
  *
  * Threads: every function here may be called from any thread, concurrently,
  * except mb_engine_free (once, when no other call on that engine is running
- * or will start) and calls on a job after mb_engine_job_free of it. The
- * callbacks must not call mb_engine_free or mb_engine_drain. */
+ * or will start) and calls on a job after mb_engine_job_free of it. The job
+ * handles outlive the engine: after mb_engine_free every job is finished,
+ * and the job functions may still be called until each is freed. The
+ * callbacks must not call mb_engine_free or mb_engine_drain (they would
+ * wait for themselves); they may submit and cancel. */
 #ifndef MATCHBOX_ENGINE_H
 #define MATCHBOX_ENGINE_H
 

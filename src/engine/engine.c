@@ -280,6 +280,8 @@ mb_status mb_engine_submit(mb_engine *e, const mb_engine_request *r, mb_engine_j
 }
 
 int mb_engine_job_cancel(mb_engine_job *j) {
+    /* A finished job needs nothing of its engine, which may be gone. */
+    if (mb_engine_job_wait(j, 0) != MB_ENGINE_RUNNING) return 0;
     mb_engine *e = j->e;
     atomic_store(&j->cancelled, 1); /* a slot that has it stops at the next token */
     pthread_mutex_lock(&e->mu);
