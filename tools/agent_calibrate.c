@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/tool_error.h"
 #include "agent.h"
 #include "agent/redact.h"
 #include "cli.h"
+#include "common/tool_error.h"
 
 enum { LABEL_KEEP, LABEL_ESCALATE, LABEL_PRIVATE };
 

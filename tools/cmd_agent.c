@@ -12,13 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/tool_error.h"
 #include "agent.h"
 #include "agent/escalate.h"
 #include "agent/redact.h"
 #include "cli.h"
 #include "commands.h"
 #include "common/tool_clock.h"
+#include "common/tool_error.h"
 
 static void agent_usage(FILE *f) {
     fputs("usage: matchbox agent MODEL [PROMPT] --oracle URL [options]\n"

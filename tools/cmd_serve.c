@@ -10,11 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/tool_error.h"
+#include <matchbox.h>
+
 #include "agent_serve.h"
 #include "cli.h"
 #include "commands.h"
-#include <matchbox.h>
+#include "common/tool_error.h"
 #include "server/server.h"
 
 static void serve_usage(FILE *f) {

@@ -9,12 +9,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/tool_error.h"
 #include "agent/oracle.h"
 #include "agent/redact.h"
 #include "agent/summarize.h"
 #include "cli.h"
 #include "commands.h"
+#include "common/tool_error.h"
 
 static void summarize_usage(FILE *f) {
     fputs("usage: matchbox summarize [MODEL] FILE|- [options]\n"

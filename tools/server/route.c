@@ -17,9 +17,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/tool_error.h"
 #include "agent/redact.h"
 #include "common/tool_clock.h"
+#include "common/tool_error.h"
 #include "server/http_internal.h"
 
 /* ---- the request's marks ------------------------------------------------- */

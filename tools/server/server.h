@@ -4,9 +4,10 @@
 
 #include <stddef.h>
 
+#include <matchbox.h>
+
 #include "agent/escalate.h"
 #include "agent/router.h"
-#include <matchbox.h>
 
 typedef struct {
     const char *host;     /* address to bind; "127.0.0.1" by default */
