@@ -14,6 +14,26 @@
  *   - pulling: mb_engine_job_read() blocks until there is new text and
  *     copies it; mb_engine_job_wait() blocks until the job is finished.
  *
+ * A minimal use (errors unchecked for brevity):
+ *
+ *     mb_engine_params ep = mb_engine_default_params();
+ *     ep.n_slots = 2;
+ *     mb_engine *e;
+ *     mb_engine_new(model, &ep, &e);
+ *     mb_engine_request r = mb_engine_default_request();
+ *     r.prompt = ids;              // from mb_tokenize
+ *     r.n_prompt = n_ids;
+ *     r.max_tokens = 64;
+ *     mb_engine_job *j;
+ *     if (mb_engine_submit(e, &r, &j) == MB_OK) {
+ *         char buf[256];
+ *         size_t off = 0, n;
+ *         while ((n = mb_engine_job_read(j, off, buf, sizeof buf, -1)) > 0)
+ *             fwrite(buf, 1, n, stdout), off += n;
+ *         mb_engine_job_free(j);
+ *     }
+ *     mb_engine_free(e);
+ *
  * Threads: every function here may be called from any thread, concurrently,
  * except mb_engine_free (once, when no other call on that engine is running
  * or will start) and calls on a job after mb_engine_job_free of it. The job
