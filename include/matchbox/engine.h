@@ -141,9 +141,11 @@ typedef struct {
 /* A request with the defaults above and no prompt. */
 MB_API mb_engine_request mb_engine_default_request(void);
 
-/* Make the sessions of N_SLOTS slots and start their threads. Fails with
- * MB_ERR_NO_MEMORY, before making anything, when the slots' KV caches (and
- * the mapped weights) would not fit the memory available. MODEL is shared
+/* Make the sessions of N_SLOTS slots and start their threads. PARAMS NULL:
+ * the defaults. Fails with MB_ERR_INVALID_ARG for counts out of range or a
+ * struct not made by mb_engine_default_params, and with MB_ERR_NO_MEMORY,
+ * before making anything, when the slots' KV caches (and the mapped
+ * weights) would not fit the memory available. MODEL is shared
  * read-only and must outlive the engine. On failure *OUT is NULL and
  * nothing is left behind. */
 MB_API mb_status mb_engine_new(mb_model *model, const mb_engine_params *params, mb_engine **out);
