@@ -31,7 +31,8 @@ typedef enum {
     MB_ERR_UNSUPPORTED, /* well-formed, but a feature matchbox does not handle */
     MB_ERR_INVALID_ARG, /* the caller passed something out of range */
     MB_ERR_NO_MEMORY,   /* allocation failed or would not fit in RAM */
-    MB_ERR_CONTEXT_FULL /* a prompt or generation does not fit the context */
+    MB_ERR_CONTEXT_FULL, /* a prompt or generation does not fit the context */
+    MB_ERR_BUSY          /* every slot of an engine is busy and its queue full */
 } mb_status;
 
 /* A short name for a status ("format error"). Never NULL. */

@@ -11,6 +11,7 @@
 #include "agent/escalate.h"
 #include "agent/oracle.h"
 #include "agent/router.h"
+#include "common/tool_error.h"
 #include "test_util.h"
 
 static void test_logits_stats(void) {
@@ -114,7 +115,7 @@ static void test_budget(void) {
     FILE *f = fopen(path, "wb");
     if (f) fputs("{\"day\": \"x\"}", f), fclose(f);
     CHECK(mb_budget_new(100, path, &b) == MB_ERR_FORMAT);
-    CHECK(strstr(mb_last_error(), path) != NULL);
+    CHECK(strstr(tool_last_error(), path) != NULL);
     CHECK_OK(mb_budget_new(0, NULL, &b)); /* unlimited */
     CHECK(mb_budget_allows(b, 1L << 40, day0));
     mb_budget_free(b);
@@ -148,8 +149,8 @@ static void test_escalate_fails_safe(void) {
     CHECK(mb_agent_escalate(&ao, &m, 1, 64, 0, "marked hard", NULL, NULL, &e, reason,
                             sizeof reason) == MB_ERR_IO);
     CHECK_MSG(strstr(reason, "unreachable") != NULL, "reason: %s", reason);
-    CHECK_MSG(strstr(mb_last_error(), "127.0.0.1:1") != NULL, "error: %s", mb_last_error());
-    CHECK(strstr(mb_last_error(), key) == NULL);
+    CHECK_MSG(strstr(tool_last_error(), "127.0.0.1:1") != NULL, "error: %s", tool_last_error());
+    CHECK(strstr(tool_last_error(), key) == NULL);
     CHECK(e.content == NULL);
     mb_agent_audit_local(&ao, "private", 0.01);
     mb_audit_close(ao.audit);
@@ -176,7 +177,7 @@ static void test_oracle_config(void) {
     c.base_url = "http://127.0.0.1:9/v1";
     c.api_key = "a\nb";
     CHECK(mb_oracle_new(&c, &o) == MB_ERR_INVALID_ARG);
-    CHECK(strstr(mb_last_error(), "a\nb") == NULL);
+    CHECK(strstr(tool_last_error(), "a\nb") == NULL);
 }
 
 int main(void) {

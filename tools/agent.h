@@ -5,8 +5,9 @@
 
 #include <stddef.h>
 
+#include <matchbox.h>
+
 #include "agent/router.h"
-#include "matchbox.h"
 
 typedef struct {
     mb_model *model;

@@ -13,6 +13,7 @@
 #include "agent.h"
 #include "agent/redact.h"
 #include "cli.h"
+#include "common/tool_error.h"
 
 enum { LABEL_KEEP, LABEL_ESCALATE, LABEL_PRIVATE };
 
@@ -126,7 +127,7 @@ static void report(const char *title, const sample *s, int n, const mb_router_th
 static int load(const char *path, sample **out, int *n_out) {
     size_t len = 0;
     char *text = cli_read_all(path, &len);
-    if (!text) return cli_fail(NULL), 0;
+    if (!text) return cli_fail("%s", tool_last_error()), 0;
     int n = 0, cap = 0;
     sample *s = NULL;
     int line_no = 0;
@@ -181,7 +182,7 @@ int agent_calibrate(agent_guardian *g, const char *tsv, const mb_router_threshol
     for (int i = 0; i < n && !rc; i++) {
         agent_draft d;
         if (agent_draft_run(g, s[i].prompt, &d) != MB_OK) {
-            rc = cli_fail(NULL);
+            rc = cli_fail("%s", tool_last_error());
             break;
         }
         s[i].c = d.conf;

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "agent.h"
-#include "core/error.h"
+#include "common/tool_error.h"
 
 int agent_guardian_open(agent_guardian *g, mb_model *model, long n_ctx, long n_threads) {
     g->model = model;
@@ -96,7 +96,7 @@ mb_status agent_draft_run(agent_guardian *g, const char *prompt, agent_draft *d)
     memset(d, 0, sizeof *d);
     size_t n = 0;
     mb_token *ids = prompt_ids(g, prompt, &n);
-    if (!ids) return mb_errorf(MB_ERR_NO_MEMORY, "guardian: the prompt could not be tokenized");
+    if (!ids) return tool_errorf(MB_ERR_NO_MEMORY, "guardian: the prompt could not be tokenized");
     d->n_prompt = (long)n;
     int n_ctx = mb_session_n_ctx(g->session);
     int room = g->n_predict > 0 && g->n_predict < n_ctx / 2 ? g->n_predict : n_ctx / 2;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common/tool_error.h"
 
 const char agent_serve_help[] =
     "\n"
@@ -88,12 +89,12 @@ int agent_serve_open(agent_serve_opts *o, mb_server_params *sp) {
                            .api_key = key,
                            .timeout_s = o->timeout,
                            .max_retries = (int)o->retries};
-    if (mb_oracle_new(&oc, &o->ao.oracle) != MB_OK) return cli_fail(NULL), 0;
+    if (mb_oracle_new(&oc, &o->ao.oracle) != MB_OK) return cli_fail("%s", tool_last_error()), 0;
     o->ao.url = o->url;
     o->ao.model = o->model ? o->model : "default";
     if (o->budget > 0 && mb_budget_new(o->budget, NULL, &o->ao.budget) != MB_OK)
-        return cli_fail(NULL), 0;
-    if (o->audit && mb_audit_open(o->audit, &o->ao.audit) != MB_OK) return cli_fail(NULL), 0;
+        return cli_fail("%s", tool_last_error()), 0;
+    if (o->audit && mb_audit_open(o->audit, &o->ao.audit) != MB_OK) return cli_fail("%s", tool_last_error()), 0;
     sp->oracle = &o->ao;
     return 1;
 }

@@ -17,7 +17,8 @@
 #include "agent/redact.h"
 #include "cli.h"
 #include "commands.h"
-#include "core/timer.h"
+#include "common/tool_clock.h"
+#include "common/tool_error.h"
 
 static void agent_usage(FILE *f) {
     fputs("usage: matchbox agent MODEL [PROMPT] --oracle URL [options]\n"
@@ -172,7 +173,7 @@ static bool print_piece(void *user, const char *piece, size_t len) {
 /* Answer one prompt; 0 on success. */
 static int answer(agent_state *as, const char *prompt) {
     agent_opts *o = as->o;
-    double t0 = mb_now();
+    double t0 = tool_now();
     char reason[512], why[400];
     mb_route_input in = {.has_oracle = as->ao.oracle != NULL,
                          .is_private =
@@ -184,7 +185,7 @@ static int answer(agent_state *as, const char *prompt) {
     mb_route route = mb_route_before(&in, why, sizeof why);
     agent_draft d = {0};
     if (route != MB_ROUTE_ORACLE) {
-        if (agent_draft_run(&as->g, prompt, &d) != MB_OK) return cli_fail(NULL);
+        if (agent_draft_run(&as->g, prompt, &d) != MB_OK) return cli_fail("%s", tool_last_error());
         fprintf(stderr,
                 "agent: draft of %d tokens: mean log-prob %.3f, mean entropy %.3f, "
                 "low-p share %.2f\n",
@@ -212,11 +213,11 @@ static int answer(agent_state *as, const char *prompt) {
             free(d.text);
             return 0;
         }
-        fprintf(stderr, "agent: the oracle did not answer: %s\n", mb_last_error());
-        if (!d.text && agent_draft_run(&as->g, prompt, &d) != MB_OK) return cli_fail(NULL);
+        fprintf(stderr, "agent: the oracle did not answer: %s\n", tool_last_error());
+        if (!d.text && agent_draft_run(&as->g, prompt, &d) != MB_OK) return cli_fail("%s", tool_last_error());
     } else {
         snprintf(reason, sizeof reason, "%s", why);
-        mb_agent_audit_local(&as->ao, reason, mb_now() - t0);
+        mb_agent_audit_local(&as->ao, reason, tool_now() - t0);
     }
     fwrite(d.text, 1, d.len, stdout);
     fputc('\n', stdout);
@@ -273,15 +274,15 @@ static int open_oracle(agent_opts *o, agent_state *as, char **state) {
                            .api_key = key,
                            .timeout_s = o->timeout,
                            .max_retries = (int)o->retries};
-    if (mb_oracle_new(&oc, &as->ao.oracle) != MB_OK) return cli_fail(NULL), 0;
+    if (mb_oracle_new(&oc, &as->ao.oracle) != MB_OK) return cli_fail("%s", tool_last_error()), 0;
     as->ao.url = o->oracle;
     as->ao.model = o->oracle_model ? o->oracle_model : "default";
     if (o->budget > 0) {
         const char *path = o->budget_state;
         if (!path) path = *state = default_state_path();
-        if (mb_budget_new(o->budget, path, &as->ao.budget) != MB_OK) return cli_fail(NULL), 0;
+        if (mb_budget_new(o->budget, path, &as->ao.budget) != MB_OK) return cli_fail("%s", tool_last_error()), 0;
     }
-    if (o->audit && mb_audit_open(o->audit, &as->ao.audit) != MB_OK) return cli_fail(NULL), 0;
+    if (o->audit && mb_audit_open(o->audit, &as->ao.audit) != MB_OK) return cli_fail("%s", tool_last_error()), 0;
     return 1;
 }
 
@@ -300,7 +301,7 @@ int cmd_agent(int argc, char **argv) {
     mb_model_params mp = mb_model_default_params();
     rc = 1;
     if (mb_model_load(o.model, &mp, &model) != MB_OK) {
-        cli_fail(NULL);
+        cli_fail("%s", tool_last_error());
         goto done;
     }
     if (!cli_chat_template_file(model, o.template_file)) goto done;
@@ -308,7 +309,7 @@ int cmd_agent(int argc, char **argv) {
     as.g.n_predict = (int)o.n_predict;
     as.g.low_p = o.th.low_p;
     if (!agent_guardian_open(&as.g, model, o.n_ctx, o.n_threads)) {
-        cli_fail(NULL);
+        cli_fail("%s", tool_last_error());
         goto done;
     }
     if (o.calibrate) {

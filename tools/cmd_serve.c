@@ -10,10 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <matchbox.h>
+
 #include "agent_serve.h"
 #include "cli.h"
 #include "commands.h"
-#include "matchbox.h"
+#include "common/tool_error.h"
 #include "server/server.h"
 
 static void serve_usage(FILE *f) {
@@ -201,7 +203,7 @@ int cmd_serve(int argc, char **argv) {
     if (mb_model_load(o.model, &o.mp, &model) != MB_OK ||
         !cli_chat_template_file(model, o.template_file) ||
         mb_server_start(model, &o.sp, &server) != MB_OK) {
-        rc = model && mb_last_error()[0] ? cli_fail(NULL) : 1;
+        rc = model && tool_last_error()[0] ? cli_fail("%s", tool_last_error()) : 1;
         mb_model_free(model);
         agent_serve_close(&o.agent);
         free(id);

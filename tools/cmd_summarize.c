@@ -14,6 +14,7 @@
 #include "agent/summarize.h"
 #include "cli.h"
 #include "commands.h"
+#include "common/tool_error.h"
 
 static void summarize_usage(FILE *f) {
     fputs("usage: matchbox summarize [MODEL] FILE|- [options]\n"
@@ -256,7 +257,7 @@ static mb_status summarize_cb(void *user, const mb_summary_call *call, const cha
             mb_status st = run_oracle(c, call, text, len);
             if (st == MB_OK) return st;
             fprintf(stderr, "oracle failed (%s); the final merge runs on the device\n",
-                    mb_last_error());
+                    tool_last_error());
         }
     } else {
         if (call->index == 1) fprintf(stderr, "level %d: %d chunks\n", call->level, call->n_chunks);
@@ -286,7 +287,7 @@ static int answer_tokens(long words, int n_ctx) {
 static int summarize_run(sum_opts *o, sum_ctx *c, const char *text, size_t len) {
     int fallback = 0;
     if (mb_chat_template_name(c->model, o->tmpl, &c->tmpl, &fallback) != MB_OK)
-        return cli_fail(NULL);
+        return cli_fail("%s", tool_last_error());
     if (fallback) c->tmpl = NULL; /* no template in the file: a plain prompt */
     fprintf(stderr, "prompt: %s\n", c->tmpl ? c->tmpl : "plain (the model has no chat template)");
     mb_session_params ssp = mb_session_default_params();
@@ -295,7 +296,7 @@ static int summarize_run(sum_opts *o, sum_ctx *c, const char *text, size_t len) 
     ssp.verbose = o->verbose;
     if (mb_session_new(c->model, &ssp, &c->s) != MB_OK ||
         mb_sampler_new(&o->sp, mb_model_n_vocab(c->model), &c->sampler) != MB_OK)
-        return cli_fail(NULL);
+        return cli_fail("%s", tool_last_error());
     int n_ctx = mb_session_n_ctx(c->s);
     c->out_tokens = answer_tokens(o->words, n_ctx);
     /* The prompt's own tokens, measured around an empty text, and a margin
@@ -325,7 +326,7 @@ static int summarize_run(sum_opts *o, sum_ctx *c, const char *text, size_t len) 
     char *out = NULL;
     size_t out_len = 0;
     mb_summary_stats st;
-    if (mb_summarize(&sp, text, len, &out, &out_len, &st) != MB_OK) return cli_fail(NULL);
+    if (mb_summarize(&sp, text, len, &out, &out_len, &st) != MB_OK) return cli_fail("%s", tool_last_error());
     clock_gettime(CLOCK_MONOTONIC, &t1);
     fputc('\n', stdout);
     fflush(stdout);
@@ -373,7 +374,7 @@ int cmd_summarize(int argc, char **argv) {
             .base_url = o.oracle, .model = o.oracle_model, .api_key = key, .max_retries = -1};
         if (mb_oracle_new(&oc, &c.oracle) != MB_OK || mb_redactor_new(&c.redactor) != MB_OK) {
             mb_oracle_free(c.oracle);
-            return cli_fail(NULL);
+            return cli_fail("%s", tool_last_error());
         }
     }
     size_t len = 0;
@@ -388,7 +389,7 @@ int cmd_summarize(int argc, char **argv) {
     if (text && mb_model_load(o.model, &o.mp, &c.model) == MB_OK)
         rc = cli_chat_template_file(c.model, o.tmpl_file) ? summarize_run(&o, &c, text, len) : 1;
     else if (text)
-        rc = cli_fail(NULL);
+        rc = cli_fail("%s", tool_last_error());
     mb_sampler_free(c.sampler);
     mb_session_free(c.s);
     mb_model_free(c.model);

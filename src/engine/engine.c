@@ -1,0 +1,344 @@
+/* Slots and their threads (include/matchbox/engine.h). Each slot runs
+ * mb_generate on its own session; the weights are shared read-only, so
+ * slots decode in parallel. A request that finds every slot busy waits in
+ * the FIFO; past the queue limit it is refused, so memory and latency stay
+ * bounded under any load. The job objects and their output are in job.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/file_map.h"
+#include "core/timer.h"
+#include "engine/batcher.h"
+#include "engine/job.h"
+#include "model/forward.h"
+#include "model/model.h"
+#include "runtime/session.h"
+
+mb_engine_params mb_engine_default_params(void) {
+    return (mb_engine_params){.struct_size = sizeof(mb_engine_params),
+                              .n_slots = 1,
+                              .n_queue = 16,
+                              .session = NULL,
+                              .batch = 1,
+                              .batch_threads = 0};
+}
+
+/* ---- generation callbacks ------------------------------------------------ */
+
+typedef struct {
+    mb_engine_job *j;
+    slot *sl;
+} gen_ctx;
+
+static int on_token(mb_token id, const float *logits, int n_vocab, void *user) {
+    gen_ctx *g = user;
+    mb_engine_job *j = g->j;
+    if (atomic_load(&j->cancelled)) return 1;
+    if (g->sl->n_written < g->sl->cap_kv) g->sl->kv[g->sl->n_written++] = id;
+    if (!j->req.on_token) return 0;
+    mb_engine_token t = {.id = id, .logits = logits, .n_vocab = n_vocab};
+    char piece[256];
+    size_t n = 0;
+    if (mb_token_to_piece(g->sl->e->model, id, 0, piece, sizeof piece - 1, &n)) n = 0;
+    piece[n] = '\0';
+    t.piece = piece;
+    t.piece_len = n;
+    if (j->req.logprobs && !mb_token_is_eog(g->sl->e->model, id))
+        mb_ejob_logprobs(logits, n_vocab, id, j->req.n_top_logprobs, &t);
+    return j->req.on_token(j, &t, j->req.user);
+}
+
+static int on_text(const char *text, size_t len, void *user) {
+    gen_ctx *g = user;
+    mb_engine_job *j = g->j;
+    if (mb_ejob_append(j, text, len)) return 1;
+    if (j->req.on_text && j->req.on_text(j, text, len, j->req.user)) return 1;
+    return atomic_load(&j->cancelled);
+}
+
+/* Tokens of J's prompt the slot's cache holds (their common prefix). */
+static size_t cached_prefix(const slot *sl, const mb_engine_job *j) {
+    size_t k = 0;
+    while (k < sl->n_kv && k < j->n_prompt && sl->kv[k] == j->prompt[k])
+        k++;
+    return k;
+}
+
+static void run_job(slot *sl, mb_engine_job *j) {
+    mb_engine *e = sl->e;
+    const double t_start = mb_now();
+    mb_sampler *sampler = NULL;
+    gen_ctx g = {.j = j, .sl = sl};
+    mb_generate_params gp = {.n_predict = j->req.max_tokens,
+                             .stop = (const char *const *)j->stop,
+                             .on_text = on_text,
+                             .on_token = on_token,
+                             .user = &g};
+    mb_generate_stats st = {0};
+    /* The longest prefix the slot holds, less the prompt's last token (its
+     * logits start the generation). */
+    size_t keep = j->req.cache_prompt ? cached_prefix(sl, j) : 0;
+    if (keep > 0 && keep == j->n_prompt) keep--;
+    /* A windowed model whose ring no longer holds the prefix's window would
+     * re-evaluate all of it: then nothing is cached, and the stats say so. */
+    if (keep > 0 && mb_session_rewind_replays(sl->s, (int)keep)) keep = 0;
+    gp.n_cached = keep;
+    mb_status status = mb_session_rewind(sl->s, (int)keep);
+    sl->n_written = j->n_prompt < sl->cap_kv ? j->n_prompt : sl->cap_kv;
+    memcpy(sl->kv, j->prompt, sl->n_written * sizeof *sl->kv);
+    if (!status) status = mb_sampler_new(&j->sampler, mb_model_n_vocab(e->model), &sampler);
+    if (!status) status = mb_generate(sl->s, sampler, j->prompt, j->n_prompt, &gp, &st);
+    const size_t n_past = (size_t)mb_session_n_past(sl->s);
+    sl->n_kv = status || n_past > sl->n_written ? 0 : n_past;
+    if (e->batcher) mb_batcher_leave(&sl->seat);
+    mb_sampler_free(sampler);
+    mb_engine_job_stats stats = {.n_prompt = st.n_prompt,
+                                 .n_cached = st.n_cached,
+                                 .n_generated = st.n_generated,
+                                 .queue_seconds = t_start - j->t_submit,
+                                 .prefill_seconds = st.prefill_seconds,
+                                 .decode_seconds = st.decode_seconds};
+    mb_engine_finish finish;
+    if (status)
+        finish = MB_ENGINE_ERROR;
+    else if (st.stopped_by == 3) /* a callback, or a cancel seen at a token */
+        finish = MB_ENGINE_CANCELLED;
+    else /* 1 end-of-generation, 2 stop string; else max tokens or a full context */
+        finish = (st.stopped_by == 1 || st.stopped_by == 2) ? MB_ENGINE_STOP : MB_ENGINE_LENGTH;
+    mb_ejob_finish(j, finish, &stats, status ? mb_last_error() : NULL);
+}
+
+/* The waiting slot whose cache holds the longest prefix of J's prompt, or
+ * SELF when none holds more than SELF does (under the engine's lock). */
+static slot *best_slot(mb_engine *e, slot *self, const mb_engine_job *j) {
+    slot *best = self;
+    size_t best_k = j->req.cache_prompt ? cached_prefix(self, j) : 0;
+    for (int i = 0; j->req.cache_prompt && i < e->n_slots; i++) {
+        slot *o = &e->slots[i];
+        if (o == self || !o->waiting || o->assigned) continue;
+        const size_t k = cached_prefix(o, j);
+        if (k > best_k) best = o, best_k = k;
+    }
+    return best;
+}
+
+static void *slot_main(void *arg) {
+    slot *sl = arg;
+    mb_engine *e = sl->e;
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        sl->waiting = 1;
+        while (!sl->assigned && !e->head && !e->stopping)
+            pthread_cond_wait(&e->work, &e->mu);
+        mb_engine_job *j = sl->assigned;
+        if (j) {
+            sl->assigned = NULL; /* counted as busy by the slot that handed it over */
+        } else {
+            if (!e->head) break; /* stopping, and nothing left */
+            j = e->head;
+            e->head = j->next;
+            if (!e->head) e->tail = NULL;
+            e->queued--;
+            e->busy++;
+            /* The prompt cache: a waiting slot that holds more of this
+             * prompt runs it instead (the next turn of a chat finds its
+             * conversation whichever slot woke first). */
+            slot *to = best_slot(e, sl, j);
+            if (to != sl) {
+                to->assigned = j;
+                to->waiting = 0;
+                pthread_cond_broadcast(&e->work);
+                continue;
+            }
+        }
+        sl->waiting = 0;
+        pthread_mutex_unlock(&e->mu);
+        /* A job cancelled while it waited costs no decoding. */
+        if (atomic_load(&j->cancelled)) {
+            mb_engine_job_stats stats = {.n_prompt = (int)j->n_prompt,
+                                         .queue_seconds = mb_now() - j->t_submit};
+            mb_ejob_finish(j, MB_ENGINE_CANCELLED, &stats, NULL);
+        } else {
+            run_job(sl, j);
+        }
+        mb_ejob_release(j);
+        pthread_mutex_lock(&e->mu);
+        e->busy--;
+        if (!e->busy && !e->head) pthread_cond_broadcast(&e->idle);
+    }
+    sl->waiting = 0;
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+/* The slots' KV caches (and mapped weights) must fit together, before any
+ * is made; each session checks only its own. */
+static mb_status check_memory(const mb_model *model, const mb_engine_params *p,
+                              const mb_session_params *sp) {
+    const mb_hparams *hp = &model->hp;
+    int n_ctx = sp->n_ctx;
+    if (n_ctx == 0) n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    if (p->n_slots < 2 || model->vocab_only || n_ctx <= 0 || n_ctx > (1 << 24)) return MB_OK;
+    const int n_batch = n_ctx < 512 ? n_ctx : 512; /* as mb_session_new sizes it */
+    const uint64_t kv = mb_kv_cache_bytes(hp, n_ctx, n_batch, sp->swa_full);
+    const uint64_t need = kv * (uint64_t)p->n_slots + (model->is_mmap ? model->weight_bytes : 0);
+    const uint64_t avail = mb_mem_available();
+    if (avail > 0 && need > avail)
+        return mb_errorf(MB_ERR_NO_MEMORY,
+                         "%d slots of %d positions need %llu bytes of KV cache (%llu each)%s, "
+                         "but only %llu bytes are available; use fewer slots or a smaller context",
+                         p->n_slots, n_ctx, (unsigned long long)(kv * (uint64_t)p->n_slots),
+                         (unsigned long long)kv, model->is_mmap ? " plus the mapped weights" : "",
+                         (unsigned long long)avail);
+    return MB_OK;
+}
+
+mb_status mb_engine_new(mb_model *model, const mb_engine_params *params, mb_engine **out) {
+    *out = NULL;
+    mb_engine_params p = mb_engine_default_params();
+    mb_status st = mb_engine_params_merge(&p, params, sizeof p, sizeof p, "mb_engine_params");
+    if (st) return st;
+    const mb_session_params sp = p.session ? *p.session : mb_session_default_params();
+    if (!model) return mb_errorf(MB_ERR_INVALID_ARG, "no model");
+    if (p.n_slots < 1 || p.n_slots > 256 || p.n_queue < 0 || p.n_queue > 65536)
+        return mb_errorf(MB_ERR_INVALID_ARG, "slots %d (1..256) or queue %d (0..65536)", p.n_slots,
+                         p.n_queue);
+    st = check_memory(model, &p, &sp);
+    if (st) return st;
+    mb_engine *e = calloc(1, sizeof *e);
+    if (!e || !(e->slots = calloc((size_t)p.n_slots, sizeof *e->slots))) {
+        free(e);
+        return mb_errorf(MB_ERR_NO_MEMORY, "out of memory for %d slots", p.n_slots);
+    }
+    e->model = model;
+    e->n_slots = p.n_slots;
+    e->n_queue = p.n_queue;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->work, NULL);
+    pthread_cond_init(&e->idle, NULL);
+    for (int i = 0; i < p.n_slots; i++) {
+        slot *sl = &e->slots[i];
+        sl->e = e;
+        st = mb_session_new(model, &sp, &sl->s);
+        if (!st) {
+            sl->cap_kv = (size_t)mb_session_n_ctx(sl->s);
+            sl->kv = malloc(sl->cap_kv * sizeof *sl->kv);
+            if (!sl->kv) st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
+        }
+        if (!st && i == 0 && p.batch && p.n_slots > 1)
+            st = mb_batcher_new(model, p.n_slots, mb_session_n_ctx(sl->s),
+                                p.batch_threads > 0 ? p.batch_threads : 0, &e->batcher);
+        if (st) {
+            mb_error_prefix(st, "slot %d of %d", i + 1, p.n_slots);
+            mb_engine_free(e);
+            return st;
+        }
+        if (e->batcher) mb_batcher_attach(e->batcher, &sl->seat, sl->s);
+        if (pthread_create(&sl->thread, NULL, slot_main, sl) != 0) {
+            mb_engine_free(e);
+            return mb_errorf(MB_ERR_NO_MEMORY, "cannot start the thread of slot %d", i + 1);
+        }
+        sl->started = 1;
+    }
+    *out = e;
+    return MB_OK;
+}
+
+int mb_engine_n_ctx(const mb_engine *e) {
+    return mb_session_n_ctx(e->slots[0].s);
+}
+
+int mb_engine_n_slots(const mb_engine *e) {
+    return e->n_slots;
+}
+
+mb_status mb_engine_submit(mb_engine *e, const mb_engine_request *r, mb_engine_job **out) {
+    *out = NULL;
+    mb_engine_job *j = NULL;
+    mb_status st = mb_ejob_new(e, r, &j);
+    if (st) return st;
+    pthread_mutex_lock(&e->mu);
+    if (e->stopping || e->busy + e->queued >= e->n_slots + e->n_queue) {
+        pthread_mutex_unlock(&e->mu);
+        mb_ejob_release(j);
+        return mb_errorf(MB_ERR_BUSY, "every slot is busy and the queue of %d is full", e->n_queue);
+    }
+    atomic_fetch_add(&j->refs, 1); /* the engine's, until the job ends */
+    j->t_submit = mb_now();
+    if (e->tail)
+        e->tail->next = j;
+    else
+        e->head = j;
+    e->tail = j;
+    e->queued++;
+    pthread_cond_signal(&e->work);
+    pthread_mutex_unlock(&e->mu);
+    *out = j;
+    return MB_OK;
+}
+
+int mb_engine_job_cancel(mb_engine_job *j) {
+    /* A finished job needs nothing of its engine, which may be gone. */
+    if (mb_engine_job_wait(j, 0) != MB_ENGINE_RUNNING) return 0;
+    mb_engine *e = j->e;
+    atomic_store(&j->cancelled, 1); /* a slot that has it stops at the next token */
+    pthread_mutex_lock(&e->mu);
+    mb_engine_job **at = &e->head, *prev = NULL;
+    while (*at && *at != j)
+        prev = *at, at = &(*at)->next;
+    const int found = *at == j;
+    if (found) {
+        *at = j->next;
+        if (e->tail == j) e->tail = prev;
+        j->next = NULL;
+        e->queued--;
+        if (!e->busy && !e->head) pthread_cond_broadcast(&e->idle);
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (!found) return 0;
+    mb_engine_job_stats stats = {.n_prompt = (int)j->n_prompt,
+                                 .queue_seconds = mb_now() - j->t_submit};
+    mb_ejob_finish(j, MB_ENGINE_CANCELLED, &stats, NULL);
+    mb_ejob_release(j); /* the queue's reference */
+    return 1;
+}
+
+void mb_engine_drain(mb_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    while (e->busy || e->head)
+        pthread_cond_wait(&e->idle, &e->mu);
+    pthread_mutex_unlock(&e->mu);
+}
+
+void mb_engine_load(mb_engine *e, int *busy, int *queued) {
+    pthread_mutex_lock(&e->mu);
+    *busy = e->busy;
+    *queued = e->queued;
+    pthread_mutex_unlock(&e->mu);
+}
+
+void mb_engine_batch_stats(mb_engine *e, unsigned long long *steps, unsigned long long *rows) {
+    *steps = *rows = 0;
+    if (e->batcher) mb_batcher_stats(e->batcher, steps, rows);
+}
+
+void mb_engine_free(mb_engine *e) {
+    if (!e) return;
+    pthread_mutex_lock(&e->mu);
+    e->stopping = 1;
+    pthread_cond_broadcast(&e->work);
+    pthread_mutex_unlock(&e->mu);
+    for (int i = 0; i < e->n_slots; i++) {
+        if (e->slots[i].started) pthread_join(e->slots[i].thread, NULL);
+        mb_session_free(e->slots[i].s);
+        free(e->slots[i].kv);
+    }
+    mb_batcher_free(e->batcher);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->work);
+    pthread_cond_destroy(&e->idle);
+    free(e->slots);
+    free(e);
+}

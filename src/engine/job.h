@@ -1,0 +1,83 @@
+/* The engine's shared state (engine.c runs the slots, job.c the jobs). */
+#ifndef MB_ENGINE_JOB_H
+#define MB_ENGINE_JOB_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "engine/batcher.h"
+#include "matchbox/engine.h"
+
+struct mb_engine_job {
+    mb_engine *e;
+    /* Inputs, fixed once submitted: REQ with its pointers replaced by the
+     * job's own copies. */
+    mb_engine_request req;
+    mb_sampler_params sampler;
+    mb_token *prompt;
+    size_t n_prompt;
+    char **stop; /* NULL-terminated, or NULL */
+    double t_submit;
+    /* Outputs, under mu; cv signals each change. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *text;
+    size_t len, cap;
+    mb_engine_finish finish; /* set after on_done has returned */
+    mb_engine_job_stats stats;
+    char error[256];
+    atomic_int cancelled;
+    atomic_int refs;            /* the caller's handle, and the engine's until the end */
+    struct mb_engine_job *next; /* FIFO link, under the engine's lock */
+};
+
+typedef struct {
+    mb_engine *e;
+    mb_session *s;
+    pthread_t thread;
+    int started;
+    mb_batch_seat seat;
+    /* The tokens in the session's KV cache: the last request's prompt and
+     * the generated tokens that were evaluated (n_kv of the n_ctx room),
+     * so a request that starts the same way (the next turn of a chat)
+     * evaluates only what is new. */
+    mb_token *kv;
+    size_t n_kv, n_written, cap_kv;
+    /* Under the engine's lock: waiting for work (its kv may be read), and a
+     * job another slot handed it because its cache holds more of the
+     * prompt. */
+    int waiting;
+    mb_engine_job *assigned;
+} slot;
+
+struct mb_engine {
+    mb_model *model;
+    mb_batcher *batcher; /* NULL: each slot decodes alone */
+    slot *slots;
+    int n_slots, n_queue;
+    pthread_mutex_t mu;
+    pthread_cond_t work, idle;
+    mb_engine_job *head, *tail;
+    int queued, busy, stopping;
+};
+
+/* A job for R with one reference (the caller's), R's contents copied. */
+mb_status mb_ejob_new(mb_engine *e, const mb_engine_request *r, mb_engine_job **out);
+void mb_ejob_release(mb_engine_job *j);
+/* Add released text; 1 when out of memory. */
+int mb_ejob_append(mb_engine_job *j, const char *text, size_t len);
+/* End J: record STATS and ERROR (NULL: none), call on_done, then wake the
+ * waiters. */
+void mb_ejob_finish(mb_engine_job *j, mb_engine_finish finish, const mb_engine_job_stats *stats,
+                    const char *error);
+/* Parameter structs that can grow (matchbox.h): DST holds the defaults
+ * (FULL bytes, struct_size first); copy the first min(struct_size, FULL)
+ * bytes of SRC over it. MB_ERR_INVALID_ARG, naming NAME, when SRC's
+ * struct_size is below MIN (the first release's size). The same as
+ * core/params.h's mb_params_merge, which it gives way to. */
+mb_status mb_engine_params_merge(void *dst, const void *src, size_t full, size_t min,
+                                 const char *name);
+/* log-softmax of the chosen token and the K most likely ones into T. */
+void mb_ejob_logprobs(const float *logits, int n_vocab, mb_token id, int k, mb_engine_token *t);
+
+#endif

@@ -1,0 +1,84 @@
+/* Shared between the request handler (http.c) and the SSE stream
+ * (stream.c): the server's state and one connection's request. */
+#ifndef MB_SERVER_HTTP_INTERNAL_H
+#define MB_SERVER_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+
+#include "server/gen.h"
+#include "server/metrics.h"
+#include "server/respond.h"
+#include "server/server.h"
+
+/* A connection the header deadline watches (server.c). */
+typedef struct mb_conn_watch {
+    int fd;
+    double t0;        /* when the connection opened, or its last request ended */
+    int headers_done; /* the current request's headers are all in */
+    int cut;          /* shut down for missing the deadline */
+    struct mb_conn_watch *prev, *next;
+} mb_conn_watch;
+
+struct mb_server {
+    struct MHD_Daemon *daemon;
+    /* The header deadline: open connections, and the thread that cuts
+     * those still without a request's headers after p.header_timeout. */
+    pthread_mutex_t watch_mu;
+    pthread_cond_t watch_cv;
+    mb_conn_watch *watched;
+    pthread_t watchdog;
+    int watchdog_started, watchdog_stop;
+    mb_engine *engine;
+    mb_metrics metrics;
+    mb_model *model;
+    mb_server_params p;
+    const char *tmpl;     /* the chat template family, NULL when none fits */
+    char tmpl_error[256]; /* why there is none */
+    long started;         /* Unix seconds, for /v1/models */
+    int port, n_ctx;
+    atomic_int draining;
+    atomic_int requests; /* HTTP requests begun and not yet completed */
+    atomic_ulong next_id;
+};
+
+/* One HTTP request, from its first byte to the end of its response. */
+typedef struct {
+    char *body;
+    size_t len, cap;
+    int too_large;
+    double t0;
+    int endpoint, status, streamed;
+    const char *cors_origin; /* an allowed Origin to echo; NULL: none */
+    int http11;              /* HTTP/1.1: an interim 1xx answer may be sent */
+    int probed;              /* the interim answer that tells a half-close from a leave went */
+} mb_http_req;
+
+/* True once the client has gone (closed or reset its connection). A client
+ * that only half-closed (shut down its sending side) is still there. */
+int mb_http_client_gone(struct MHD_Connection *c, mb_http_req *r);
+
+/* Headers every response carries: CORS for an allowed origin. */
+void mb_http_common_headers(const mb_http_req *r, struct MHD_Response *resp);
+
+/* Queue an SSE response for J, which the stream takes a reference of. */
+enum MHD_Result mb_http_stream(mb_server *s, struct MHD_Connection *c, mb_http_req *r, mb_job *j,
+                               const mb_resp_meta *meta);
+
+/* Answer J through the router: the guardian, or the oracle (route.c).
+ * TOO_LONG: the prompt does not fit the context (only the oracle can answer). */
+enum MHD_Result mb_http_routed(mb_server *s, struct MHD_Connection *c, mb_http_req *r, mb_job *j,
+                               const mb_resp_meta *meta, int too_long);
+
+/* The header deadline's marks: headers in (DONE 1), or a request ended and
+ * the next one's clock starts (DONE 0). */
+void mb_http_watch_mark(mb_server *s, struct MHD_Connection *c, int done);
+
+/* libmicrohttpd's callbacks (http.c). */
+enum MHD_Result mb_http_on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                   const char *method, const char *version, const char *upload,
+                                   size_t *upload_size, void **con_cls);
+void mb_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                          enum MHD_RequestTerminationCode toe);
+
+#endif

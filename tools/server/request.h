@@ -1,0 +1,49 @@
+/* The body of a completions request, parsed and checked: a pure function
+ * from untrusted bytes to plain parameters or an OpenAI-style error. */
+#ifndef MB_SERVER_REQUEST_H
+#define MB_SERVER_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <matchbox.h>
+
+enum {
+    MB_REQ_MAX_STOP = 4,          /* as the OpenAI API */
+    MB_REQ_MAX_STOP_BYTES = 1024, /* generation holds back up to this much text */
+    MB_REQ_MAX_MESSAGES = 4096,
+    MB_REQ_MAX_TOP_LOGPROBS = 20,
+};
+
+typedef struct {
+    int is_chat;
+    char *model;               /* NULL: the request named none */
+    mb_chat_message *messages; /* chat: roles are static strings, contents owned */
+    size_t n_messages;
+    char *prompt; /* completions */
+    int stream, include_usage;
+    char *stop[MB_REQ_MAX_STOP + 1]; /* NULL-terminated */
+    long max_tokens;                 /* -1: not given (until the context is full) */
+    double temperature, top_p, presence_penalty, frequency_penalty;
+    int has_seed;
+    uint64_t seed;
+    int logprobs;     /* per-token log-probabilities wanted */
+    int top_logprobs; /* alternatives per token, 0..MB_REQ_MAX_TOP_LOGPROBS */
+    int cache_prompt; /* reuse the slot's cached prefix (llama.cpp's field; default 1) */
+} mb_server_request;
+
+typedef struct {
+    int http_status; /* 400 */
+    char message[256];
+    char param[48]; /* the field at fault, "" when none */
+    const char *type, *code;
+} mb_server_error;
+
+/* Parse BODY (LEN bytes, any content) as a chat (IS_CHAT) or completions
+ * request. On failure OUT holds nothing to free and ERR says why; the
+ * status is MB_ERR_INVALID_ARG (or MB_ERR_NO_MEMORY). */
+mb_status mb_server_request_parse(const char *body, size_t len, int is_chat, mb_server_request *out,
+                                  mb_server_error *err);
+void mb_server_request_free(mb_server_request *r);
+
+#endif

@@ -1,0 +1,50 @@
+/* matchbox's OpenAI-compatible HTTP server (libmicrohttpd). */
+#ifndef MB_SERVER_SERVER_H
+#define MB_SERVER_SERVER_H
+
+#include <stddef.h>
+
+#include <matchbox.h>
+
+#include "agent/escalate.h"
+#include "agent/router.h"
+
+typedef struct {
+    const char *host;     /* address to bind; "127.0.0.1" by default */
+    int port;             /* 0: any free port (see mb_server_port) */
+    int n_slots, n_queue; /* concurrent generations; requests that may wait */
+    const char *api_key;  /* NULL: no authentication */
+    size_t max_body;      /* bytes of request body accepted */
+    /* Browser origins allowed to call the server (CORS): a comma-separated
+     * list of exact origins ("http://localhost:3000"), or "*" for any.
+     * NULL: none, so a request with an Origin header is refused (403). */
+    const char *allowed_origins;
+    int header_timeout;        /* seconds a connection may take to send a request's headers */
+    const char *chat_template; /* NULL: the model's own */
+    const char *model_id;      /* the name /v1/models lists and requests may give */
+    mb_session_params session; /* each slot's session */
+    int batch;                 /* batch the slots' decode steps (else each decodes alone) */
+    int batch_threads;         /* threads of the batched pass; 0: physical cores */
+    int verbose;               /* log each request to stderr */
+    int verbose_prompt;        /* log each request's prompt token ids to stderr */
+    /* The agent (docs/AGENT.md): with an oracle, every completion goes
+     * through the router (src/server/route.c). NULL: plain serving. */
+    const mb_agent_oracle *oracle;
+    mb_router_thresholds thresholds;
+    int private_by_default, private_if_pii;
+} mb_server_params;
+
+mb_server_params mb_server_default_params(void);
+
+typedef struct mb_server mb_server;
+
+/* Start the slots and listen. The model must outlive the server. */
+mb_status mb_server_start(mb_model *model, const mb_server_params *p, mb_server **out);
+int mb_server_port(const mb_server *s);
+/* Each slot's context, in tokens. */
+int mb_server_n_ctx(const mb_server *s);
+/* Stop accepting connections, let the requests in flight finish, then stop.
+ * Safe to call once, from any thread other than the server's own. */
+void mb_server_stop(mb_server *s);
+
+#endif
