@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "eval/kld.h"
 #include "matchbox/eval.h"
+#include "runtime/chunks.h"
 #include "runtime/log_softmax.h"
 
 const double mb_perplexity_pct[MB_PERPLEXITY_N_PCT] = {100, 99.9, 99, 95, 90,  75, 50,
@@ -100,54 +101,39 @@ static void finish(accum *a, mb_perplexity_result *r) {
     percentiles(a->dps, a->n, r->dp_pct);
 }
 
-static mb_status tokenize_all(mb_model *m, const char *text, size_t len, mb_token **ids, int *n) {
-    size_t need = 0;
-    if (len == 0) return mb_errorf(MB_ERR_INVALID_ARG, "the text is empty");
-    mb_tokenize(m, text, len, 1, 0, NULL, 0, &need);
-    if (need > (size_t)INT32_MAX)
-        return mb_errorf(MB_ERR_INVALID_ARG, "the text has too many tokens (%zu)", need);
-    *ids = malloc((need ? need : 1) * sizeof **ids);
-    if (!*ids) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory for %zu tokens", need);
-    mb_status st = mb_tokenize(m, text, len, 1, 0, *ids, need, &need);
-    *n = (int)need;
-    return st;
-}
+/* What scoring a chunk needs (run through mb_chunks_run); BASE_W / BASE_R
+ * are the base file when writing or reading one. */
+typedef struct {
+    const mb_perplexity_params *p;
+    int n_vocab, n_chunks;
+    mb_kld_file *base_w, *base_r;
+    float *logp, *base;
+    accum *a;
+    mb_perplexity_result *r;
+} scorer;
 
-/* Evaluate every chunk; BASE_W / BASE_R are the base file when writing or
- * reading one. */
-static mb_status run_chunks(mb_session *s, mb_model *m, mb_token *ids,
-                            const mb_perplexity_params *p, int n_chunks, mb_kld_file *base_w,
-                            mb_kld_file *base_r, accum *a, mb_perplexity_result *r) {
-    const int n_ctx = p->n_ctx, n_vocab = mb_model_n_vocab(m), first = n_ctx / 2;
-    float *logits = malloc((size_t)n_ctx * (size_t)n_vocab * sizeof *logits);
-    float *logp = malloc((size_t)n_vocab * sizeof *logp);
-    float *base = malloc((size_t)n_vocab * sizeof *base);
+/* Score the second half of one chunk (its whole logits: one piece). */
+static mb_status score_chunk(void *user, int c, int pos, int n, const mb_token *chunk,
+                             const float *logits) {
+    scorer *sc = user;
+    const int n_vocab = sc->n_vocab;
     mb_status st = MB_OK;
-    if (!logits || !logp || !base)
-        st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory for %d x %d logits", n_ctx, n_vocab);
-    for (int c = 0; !st && c < n_chunks; c++) {
-        const mb_token *chunk = ids + (size_t)c * (size_t)n_ctx;
-        st = mb_session_rewind(s, 0);
-        if (!st) st = mb_session_eval_all(s, chunk, (size_t)n_ctx, logits);
-        for (int j = first; !st && j < n_ctx - 1; j++) {
-            const float *lj = logits + (size_t)j * (size_t)n_vocab;
-            if (base_w) {
-                mb_log_softmax(lj, n_vocab, logp);
-                st = mb_kld_put(base_w, logp);
-            }
-            if (!st && base_r) st = mb_kld_get(base_r, base);
-            if (!st) score(a, lj, n_vocab, chunk[j + 1], base_r ? base : NULL, logp);
+    for (int j = n / 2; !st && j < n - 1; j++) {
+        const float *lj = logits + (size_t)j * (size_t)n_vocab;
+        if (sc->base_w) {
+            mb_log_softmax(lj, n_vocab, sc->logp);
+            st = mb_kld_put(sc->base_w, sc->logp);
         }
-        if (!st && p->progress) {
-            double mean, err;
-            mean_err(a->nll, a->nll2, a->n, &mean, &err);
-            p->progress(c + 1, n_chunks, exp(mean), p->progress_user);
-        }
-        r->n_chunks = c + 1;
+        if (!st && sc->base_r) st = mb_kld_get(sc->base_r, sc->base);
+        if (!st)
+            score(sc->a, lj, n_vocab, chunk[pos + j + 1], sc->base_r ? sc->base : NULL, sc->logp);
     }
-    free(logits);
-    free(logp);
-    free(base);
+    if (!st && sc->p->progress) {
+        double mean, err;
+        mean_err(sc->a->nll, sc->a->nll2, sc->a->n, &mean, &err);
+        sc->p->progress(c + 1, sc->n_chunks, exp(mean), sc->p->progress_user);
+    }
+    if (!st) sc->r->n_chunks = c + 1;
     return st;
 }
 
@@ -164,37 +150,23 @@ mb_status mb_perplexity(mb_model *m, const char *text, size_t len,
     mb_perplexity_params prm = *p;
     prm.n_ctx = n_ctx;
     if (n_ctx < 4) return mb_errorf(MB_ERR_INVALID_ARG, "context %d is too small to score", n_ctx);
-    mb_token *ids = NULL;
-    int n_tok = 0;
-    mb_status st = tokenize_all(m, text, len, &ids, &n_tok);
-    r->n_tokens = n_tok;
-    if (!st && n_tok < 2 * n_ctx)
-        st = mb_errorf(MB_ERR_INVALID_ARG,
-                       "the text has %d tokens; perplexity with -c %d needs at least %d", n_tok,
-                       n_ctx, 2 * n_ctx);
-    if (st) {
-        free(ids);
-        return st;
-    }
     /* Each chunk starts from BOS, as the reference evaluates it (when the
-     * vocabulary adds BOS; the tokenizer put one at the start if so). */
-    const int all_chunks = n_tok / n_ctx;
-    int n_chunks = all_chunks;
-    if (p->n_chunks > 0 && p->n_chunks < n_chunks) n_chunks = p->n_chunks;
-    if (ids[0] == mb_token_bos(m))
-        for (int c = 0; c < all_chunks; c++)
-            ids[(size_t)c * (size_t)n_ctx] = ids[0];
+     * vocabulary adds BOS). */
+    mb_chunks ch;
+    mb_status st = mb_chunks_make(m, text, len, n_ctx, p->n_chunks, 2 * n_ctx, "the text", &ch);
+    r->n_tokens = ch.n_tokens;
+    if (st) return st;
     mb_kld_file *bw = NULL, *br = NULL;
     const int n_vocab = mb_model_n_vocab(m);
     if (p->kld_base_read) {
         int base_chunks = 0;
         /* The base decides the chunks; --chunks may only lower it. */
-        st = mb_kld_open(p->kld_base_read, n_ctx, n_vocab, ids, all_chunks * n_ctx, &base_chunks,
+        st = mb_kld_open(p->kld_base_read, n_ctx, n_vocab, ch.ids, ch.n_all * n_ctx, &base_chunks,
                          &br);
-        if (!st && base_chunks < n_chunks) n_chunks = base_chunks;
+        if (!st && base_chunks < ch.n_chunks) ch.n_chunks = base_chunks;
         r->has_kld = 1;
     } else if (p->kld_base_write) {
-        st = mb_kld_create(p->kld_base_write, n_ctx, n_vocab, n_chunks, ids, &bw);
+        st = mb_kld_create(p->kld_base_write, n_ctx, n_vocab, ch.n_chunks, ch.ids, &bw);
     }
     mb_session *s = NULL;
     mb_session_params sp = mb_session_default_params();
@@ -203,13 +175,28 @@ mb_status mb_perplexity(mb_model *m, const char *text, size_t len,
     sp.swa_full = p->swa_full;
     if (!st) st = mb_session_new(m, &sp, &s);
     accum a = {0};
-    const uint64_t n_score = (uint64_t)n_chunks * (uint64_t)(n_ctx - 1 - n_ctx / 2);
+    const uint64_t n_score = (uint64_t)ch.n_chunks * (uint64_t)(n_ctx - 1 - n_ctx / 2);
     if (!st && br &&
         (!(a.klds = malloc(n_score * sizeof *a.klds)) ||
          !(a.dps = malloc(n_score * sizeof *a.dps))))
         st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory for %llu scores",
                        (unsigned long long)n_score);
-    if (!st) st = run_chunks(s, m, ids, &prm, n_chunks, bw, br, &a, r);
+    scorer sc = {.p = &prm,
+                 .n_vocab = n_vocab,
+                 .n_chunks = ch.n_chunks,
+                 .base_w = bw,
+                 .base_r = br,
+                 .a = &a,
+                 .r = r};
+    float *logits = NULL;
+    if (!st && (!(logits = malloc((size_t)n_ctx * (size_t)n_vocab * sizeof *logits)) ||
+                !(sc.logp = malloc((size_t)n_vocab * sizeof *sc.logp)) ||
+                !(sc.base = malloc((size_t)n_vocab * sizeof *sc.base))))
+        st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory for %d x %d logits", n_ctx, n_vocab);
+    if (!st) st = mb_chunks_run(s, &ch, n_ctx, logits, score_chunk, &sc);
+    free(logits);
+    free(sc.logp);
+    free(sc.base);
     if (!st && bw) st = mb_kld_commit(bw);
     if (!st) finish(&a, r);
     free(a.klds);
@@ -217,6 +204,6 @@ mb_status mb_perplexity(mb_model *m, const char *text, size_t len,
     mb_session_free(s);
     mb_kld_close(bw);
     mb_kld_close(br);
-    free(ids);
+    mb_chunks_free(&ch);
     return st;
 }
