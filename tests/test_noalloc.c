@@ -185,7 +185,11 @@ static void check_model(const char *path, int n_threads, float temperature) {
     CHECK_OK(mb_session_rewind(s, 0));
     const char *stop[] = {"zzzzzz", NULL};
     gen_user g = {0};
-    mb_generate_params gp = {.n_predict = 40, .stop = stop, .on_token = on_token, .user = &g};
+    mb_generate_params gp = mb_generate_default_params();
+    gp.n_predict = 40;
+    gp.stop = stop;
+    gp.on_token = on_token;
+    gp.user = &g;
     mb_generate_stats stats;
     st = mb_generate(s, smp, prompt, 8, &gp, &stats);
     window_close();

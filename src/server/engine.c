@@ -183,7 +183,8 @@ static void run_job(slot *sl, mb_job *j) {
     sp.seed = r->has_seed ? r->seed : ((uint64_t)(mb_now() * 1e9) ^ (uint64_t)(uintptr_t)j);
     mb_sampler *sampler = NULL;
     gen_ctx g = {.j = j, .sl = sl, .model = e->model, .t_first = -1};
-    mb_generate_params gp = {.n_predict = j->max_tokens,
+    mb_generate_params gp = {.struct_size = sizeof gp,
+                             .n_predict = j->max_tokens,
                              .stop = (const char *const *)r->stop,
                              .on_text = on_text,
                              .on_token = on_token,
@@ -212,10 +213,12 @@ static void run_job(slot *sl, mb_job *j) {
     if (status) {
         j->finish = MB_FINISH_ERROR;
         snprintf(j->error, sizeof j->error, "%s", mb_last_error());
-    } else if (st.stopped_by == 3) {
+    } else if (st.stop_reason == MB_STOP_CALLBACK || st.stop_reason == MB_STOP_ABORTED) {
         j->finish = MB_FINISH_CANCELLED;
     } else {
-        j->finish = (st.stopped_by == 1 || st.stopped_by == 2) ? MB_FINISH_STOP : MB_FINISH_LENGTH;
+        j->finish = (st.stop_reason == MB_STOP_EOG || st.stop_reason == MB_STOP_STRING)
+                        ? MB_FINISH_STOP
+                        : MB_FINISH_LENGTH;
     }
     j->done = 1;
     pthread_cond_broadcast(&j->cv);
