@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/timer.h"
 #include "format/gguf.h"
 #include "tensor/types.h"
@@ -69,7 +70,7 @@ static mb_status prepare(void *user, const mb_train_data *data, const mb_train_c
     const size_t rows = d->n_win * (size_t)c->ctx, brows = (size_t)c->batch * c->ctx;
     const double mib = (double)rows * (k * 8 + 4) / 1048576.0;
     if (!d->run->quiet)
-        fprintf(stderr, "teacher top-%d cache: %zu windows, %.1f MiB\n", k, d->n_win, mib);
+        mb_log(MB_LOG_INFO, "teacher top-%d cache: %zu windows, %.1f MiB\n", k, d->n_win, mib);
     d->cache_ids = malloc(rows * k * sizeof *d->cache_ids);
     d->cache_logits = malloc(rows * k * sizeof *d->cache_logits);
     d->batch_ids = malloc(brows * k * sizeof *d->batch_ids);
@@ -91,10 +92,10 @@ static mb_status prepare(void *user, const mb_train_data *data, const mb_train_c
             d->cache_lse[row] = (float)mb_logsumexp_scaled(z, c->vocab, 1.0f / d->p->temperature);
         }
         if (!d->run->quiet && ((w + 1) % 64 == 0 || w + 1 == d->n_win))
-            fprintf(stderr, "\rteacher: %zu/%zu windows, %.0f tok/s", w + 1, d->n_win,
-                    (double)(w + 1) * c->ctx / (mb_now() - t0));
+            mb_log(MB_LOG_INFO, "\rteacher: %zu/%zu windows, %.0f tok/s", w + 1, d->n_win,
+                   (double)(w + 1) * c->ctx / (mb_now() - t0));
     }
-    if (!d->run->quiet) fprintf(stderr, "\n");
+    if (!d->run->quiet) mb_log(MB_LOG_INFO, "\n");
     return MB_OK;
 }
 
@@ -184,7 +185,7 @@ static mb_status init_from_teacher(void *user, mb_tmodel *m) {
     }
     free(row);
     if (!st && !d->run->quiet)
-        fprintf(stderr, "student: %d layers sliced from the teacher's %u\n", n_s, n_t);
+        mb_log(MB_LOG_INFO, "student: %d layers sliced from the teacher's %u\n", n_s, n_t);
 done:
     mb_gguf_close(g);
     return st;

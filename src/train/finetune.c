@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/file_map.h"
 #include "core/timer.h"
 #include "train/data.h"
@@ -73,9 +74,9 @@ static mb_status check_memory(tuner *t) {
      * adapted projection. */
     uint64_t total = w + act, avail = mb_mem_available();
     if (!t->run->quiet)
-        fprintf(stderr,
-                "memory: base weights %.1f MiB, activations %.1f MiB (available %.0f MiB)\n",
-                w / 1048576.0, act / 1048576.0, avail / 1048576.0);
+        mb_log(MB_LOG_INFO,
+               "memory: base weights %.1f MiB, activations %.1f MiB (available %.0f MiB)\n",
+               w / 1048576.0, act / 1048576.0, avail / 1048576.0);
     if (avail && total > avail)
         return mb_errorf(MB_ERR_NO_MEMORY,
                          "fine-tuning needs %.1f MiB but only %.1f MiB is available: lower "
@@ -96,8 +97,8 @@ static mb_status setup(tuner *t) {
         return mb_errorf(MB_ERR_INVALID_ARG, "%s: %zu training tokens, fewer than ctx %d + 2",
                          run->corpus_path, t->d.n_train, c->ctx);
     if (!run->quiet)
-        fprintf(stderr, "corpus: %zu tokens for training, %zu held out for validation\n",
-                t->d.n_train, t->d.n_val);
+        mb_log(MB_LOG_INFO, "corpus: %zu tokens for training, %zu held out for validation\n",
+               t->d.n_train, t->d.n_val);
     if ((st = mb_train_config_check(c)) || (st = check_memory(t)) ||
         (st = mb_threadpool_new(run->n_threads, &t->pool)) || (st = mb_tmodel_new(c, &t->m)) ||
         (st = mb_tmodel_load_weights(t->m, run->model_path)) ||
@@ -113,11 +114,11 @@ static mb_status setup(tuner *t) {
         return mb_errorf(MB_ERR_NO_MEMORY, "fine-tuning buffers: out of memory");
     run->n_adapter_params = mb_tlora_n_params(t->lora);
     if (!run->quiet)
-        fprintf(stderr,
-                "model: %zu frozen parameters, LoRA rank %d alpha %g: %zu trainable, %d "
-                "threads\n",
-                mb_tmodel_n_params(t->m), run->rank, run->alpha, run->n_adapter_params,
-                run->n_threads);
+        mb_log(MB_LOG_INFO,
+               "model: %zu frozen parameters, LoRA rank %d alpha %g: %zu trainable, %d "
+               "threads\n",
+               mb_tmodel_n_params(t->m), run->rank, run->alpha, run->n_adapter_params,
+               run->n_threads);
     return MB_OK;
 }
 
@@ -143,9 +144,9 @@ static void loop(tuner *t) {
         char vbuf[32] = "";
         if (val >= 0) snprintf(vbuf, sizeof vbuf, " | val %.4f", val);
         long eta = (long)(el / (step + 1) * (c->steps - step - 1) + 0.5);
-        fprintf(stderr,
-                "step %5d/%d | loss %.4f%s | lr %.2e | norm %.3f | %.0f tok/s | ETA %ldm%02lds\n",
-                step + 1, c->steps, loss, vbuf, lr, norm, run->tok_per_s, eta / 60, eta % 60);
+        mb_log(MB_LOG_INFO,
+               "step %5d/%d | loss %.4f%s | lr %.2e | norm %.3f | %.0f tok/s | ETA %ldm%02lds\n",
+               step + 1, c->steps, loss, vbuf, lr, norm, run->tok_per_s, eta / 60, eta % 60);
     }
 }
 
@@ -158,11 +159,11 @@ mb_status mb_finetune(const mb_train_config *cfg, mb_finetune_run *run) {
     if (st) goto done;
     run->val_before = held_out_loss(&t);
     if (!run->quiet && run->val_before >= 0)
-        fprintf(stderr, "held-out loss before: %.4f\n", run->val_before);
+        mb_log(MB_LOG_INFO, "held-out loss before: %.4f\n", run->val_before);
     loop(&t);
     run->val_after = held_out_loss(&t);
     if (!run->quiet && run->val_after >= 0)
-        fprintf(stderr, "held-out loss after: %.4f\n", run->val_after);
+        mb_log(MB_LOG_INFO, "held-out loss after: %.4f\n", run->val_after);
     st = mb_tlora_save(t.lora, run->out_path);
 done:
     free(t.in);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/file_map.h"
 #include "core/timer.h"
 #include "train/data.h"
@@ -98,11 +99,11 @@ static mb_status check_memory(const mb_train_config *c, const mb_train_run *run)
     mb_tmodel_memory(c, &w, &g, &a, &act);
     uint64_t total = w + g + a + act, avail = mb_mem_available();
     if (!run->quiet)
-        fprintf(stderr,
-                "memory: weights %.1f MiB, gradients %.1f MiB, AdamW moments %.1f MiB, "
-                "activations %.1f MiB = %.1f MiB (available %.0f MiB)\n",
-                w / 1048576.0, g / 1048576.0, a / 1048576.0, act / 1048576.0, total / 1048576.0,
-                avail / 1048576.0);
+        mb_log(MB_LOG_INFO,
+               "memory: weights %.1f MiB, gradients %.1f MiB, AdamW moments %.1f MiB, "
+               "activations %.1f MiB = %.1f MiB (available %.0f MiB)\n",
+               w / 1048576.0, g / 1048576.0, a / 1048576.0, act / 1048576.0, total / 1048576.0,
+               avail / 1048576.0);
     if (avail && total > avail)
         return mb_errorf(MB_ERR_NO_MEMORY,
                          "training needs %.1f MiB but only %.1f MiB is available: lower batch, "
@@ -135,14 +136,14 @@ static mb_status loop(trainer *t, int step, uint64_t rng, const char *ckpt) {
             char eta[32], vbuf[32] = "";
             fmt_time(eta, sizeof eta, el / (step + 1 - first_step) * (end - step - 1));
             if (val >= 0) snprintf(vbuf, sizeof vbuf, " | val %.4f", val);
-            fprintf(stderr,
-                    "step %5d/%d | loss %.4f%s | lr %.2e | norm %.3f | %.0f tok/s | ETA %s\n",
-                    step + 1, c->steps, loss, vbuf, lr, norm, run->tok_per_s, eta);
+            mb_log(MB_LOG_INFO,
+                   "step %5d/%d | loss %.4f%s | lr %.2e | norm %.3f | %.0f tok/s | ETA %s\n",
+                   step + 1, c->steps, loss, vbuf, lr, norm, run->tok_per_s, eta);
         }
         if (c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0 && step + 1 < end) {
             mb_status st = mb_tmodel_save(t->m, ckpt, false, true, step + 1, rng);
             if (st) return st;
-            if (!run->quiet) fprintf(stderr, "checkpoint: %s (step %d)\n", ckpt, step + 1);
+            if (!run->quiet) mb_log(MB_LOG_INFO, "checkpoint: %s (step %d)\n", ckpt, step + 1);
         }
     }
     /* The final file carries the train state too when it is F32, so it can be resumed. */
@@ -176,8 +177,8 @@ mb_status mb_train(const mb_train_config *cfg, mb_train_run *run) {
         goto done;
     }
     if (!run->quiet)
-        fprintf(stderr, "corpus: %zu tokens for training, %zu held out for validation\n",
-                t.d.n_train, t.d.n_val);
+        mb_log(MB_LOG_INFO, "corpus: %zu tokens for training, %zu held out for validation\n",
+               t.d.n_train, t.d.n_val);
     if ((st = mb_train_config_check(&c)) || (st = check_memory(&c, run)) ||
         (st = mb_threadpool_new(run->n_threads, &t.pool)) || (st = mb_tmodel_new(&c, &t.m)))
         goto done;
@@ -194,13 +195,13 @@ mb_status mb_train(const mb_train_config *cfg, mb_train_run *run) {
     if (h && h->prepare && (st = h->prepare(h->user, &t.d, &c))) goto done;
     if (run->resume_path) {
         if ((st = mb_tmodel_resume(t.m, run->resume_path, &step, &rng))) goto done;
-        if (!run->quiet) fprintf(stderr, "resumed %s at step %d\n", run->resume_path, step);
+        if (!run->quiet) mb_log(MB_LOG_INFO, "resumed %s at step %d\n", run->resume_path, step);
     } else if (h && h->init && (st = h->init(h->user, t.m))) {
         goto done;
     }
     if (!run->quiet)
-        fprintf(stderr, "model: %zu parameters, %d threads\n", mb_tmodel_n_params(t.m),
-                run->n_threads);
+        mb_log(MB_LOG_INFO, "model: %zu parameters, %d threads\n", mb_tmodel_n_params(t.m),
+               run->n_threads);
     st = loop(&t, step, rng, ckpt);
 done:
     free(t.in);
