@@ -69,14 +69,17 @@ typedef enum { MB_LOG_ERROR, MB_LOG_WARN, MB_LOG_INFO, MB_LOG_DEBUG } mb_log_lev
  * start with '\r' and end without a newline so that the next one overwrites
  * it. Errors of a failing call are not logged: they are its mb_last_error().
  *
- * The callback may be called from any thread, and from several at once: it
- * must be thread-safe itself. It must not call back into the library. */
+ * A message longer than 2 KiB is cut there.
+ *
+ * The callback may be called from any thread (the library's worker threads
+ * included), and from several at once: it must be thread-safe itself. */
 typedef void (*mb_log_fn)(mb_log_level level, const char *msg, void *user);
 
 /* Send the library's messages to FN (with USER), process-wide; NULL restores
  * the default, which writes every message to stderr unchanged. Safe to call
- * from any thread at any time: a message being logged concurrently goes to
- * either the old or the new callback. */
+ * from any thread at any time (the callback itself included): a message
+ * logged concurrently goes to either the old or the new callback, so keep
+ * the old USER valid until calls that may log have returned. */
 MB_API void mb_log_set(mb_log_fn fn, void *user);
 
 typedef int32_t mb_token;
@@ -202,10 +205,10 @@ MB_API mb_status mb_session_rewind(mb_session *session, int pos);
 /* ---- cancelling: an abort callback ----------------------------------- */
 
 /* Polled between prefill chunks and between the layers of every forward
- * pass of the session; non-zero stops the call. Called on the thread that
- * called into the session, so it needs no locking of its own to read state
- * that thread owns; to cancel from another thread, have it read a flag that
- * thread sets (an atomic). */
+ * pass of the session; non-zero stops the call. It is called on the thread
+ * that called into the session; to cancel from another thread, have it
+ * read an atomic flag that thread sets. It must be cheap (it runs once per
+ * layer) and must not use the session. */
 typedef int (*mb_abort_fn)(void *user);
 
 /* Poll FN (with USER) during SESSION's evaluations (mb_session_eval,
@@ -231,7 +234,7 @@ MB_API mb_status mb_session_state_save(const mb_session *session, const char *pa
  * any session of the same model (another context size, fresh or not). The
  * file is checked whole before the session is touched: a state of another
  * model (the message names what differs: architecture, layer count,
- * dimensions, vocabulary, KV type, weight bytes), more positions than the
+ * dimensions, vocabulary, KV type, weight bytes, LoRA adapter), more positions than the
  * session's context, a truncated, oversized or malformed file are refused
  * with the session unchanged. Only an I/O error in the middle of reading
  * the KV cache leaves the session cleared (n_past 0); the message says so.
@@ -239,11 +242,12 @@ MB_API mb_status mb_session_state_save(const mb_session *session, const char *pa
  * what the next tokens produce. */
 MB_API mb_status mb_session_state_load(mb_session *session, const char *path);
 
-/* The same, in memory: the bytes mb_session_state_write writes (as
- * mb_session_state_save would), mb_session_state_write fills BUF (CAP bytes;
- * MB_ERR_INVALID_ARG if it is smaller than the state size, *n_out set
- * either way), mb_session_state_read loads LEN bytes as
- * mb_session_state_load does. */
+/* The same state in memory, byte for byte what the file holds.
+ * mb_session_state_size: the bytes it takes now (it grows with n_past).
+ * mb_session_state_write: write it to BUF (CAP bytes); *n_out gets its size,
+ * and a CAP smaller than that is MB_ERR_INVALID_ARG with nothing written.
+ * mb_session_state_read: load LEN bytes of BUF (not kept after the call),
+ * checked and refused as mb_session_state_load does. */
 MB_API size_t mb_session_state_size(const mb_session *session);
 MB_API mb_status mb_session_state_write(const mb_session *session, void *buf, size_t cap,
                                         size_t *n_out);
@@ -337,7 +341,8 @@ typedef struct {
 
 /* Prefill PROMPT (already tokenized) and generate: sample from the last
  * logits, stream the token's text, feed it, until a stop reason. PARAMS NULL:
- * the defaults. STATS (may be NULL) is filled in on success.
+ * the defaults. STATS (may be NULL) is filled in on success and on
+ * MB_ERR_ABORTED.
  *
  * If the session's abort callback stops the prefill, nothing of the prompt
  * is fed (the session is where the call started) and the call returns
