@@ -152,6 +152,9 @@ static mb_status eval(mb_session *s, const mb_token *ids, size_t n, float *all_l
         return mb_errorf(MB_ERR_CONTEXT_FULL,
                          "%zu tokens do not fit: %d of the context's %d positions are used", n,
                          s->n_past, s->fwd->n_ctx);
+    mb_session_note_tokens(s, ids, n);
+    /* A scheduler's batched step checks its tokens itself. */
+    if (n == 1 && !all_logits && s->decode_hook) return s->decode_hook(s->decode_ctx, s, ids[0]);
     const int n_vocab = s->model->hp.n_vocab;
     /* Every id first, so that a bad one late in a long prompt feeds nothing. */
     for (size_t i = 0; i < n; i++)
@@ -159,8 +162,6 @@ static mb_status eval(mb_session *s, const mb_token *ids, size_t n, float *all_l
             return mb_errorf(MB_ERR_INVALID_ARG,
                              "token id %d (at %zu) is outside the vocabulary (0..%d)", ids[i], i,
                              n_vocab - 1);
-    mb_session_note_tokens(s, ids, n);
-    if (n == 1 && !all_logits && s->decode_hook) return s->decode_hook(s->decode_ctx, s, ids[0]);
     const size_t n_batch = (size_t)s->fwd->n_batch;
     const int start = s->n_past;
     /* A chunk that is not the last overwrites the logits: keep them, in case
