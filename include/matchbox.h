@@ -3,7 +3,21 @@
  * The public C API. Handles are opaque; every call that can fail returns an
  * mb_status and leaves a readable message, fetched with mb_last_error() on the
  * same thread (like dlerror/errno: the message belongs to the calling thread,
- * so concurrent sessions on different threads never clobber each other's). */
+ * so concurrent sessions on different threads never clobber each other's).
+ *
+ * Parameter structs that can grow. Every mb_*_params struct starts with
+ * `size_t struct_size`, set by its mb_*_default_params() function: get the
+ * defaults from it, then change the fields you need:
+ *
+ *     mb_session_params sp = mb_session_default_params();
+ *     sp.n_ctx = 2048;
+ *
+ * The library reads the first struct_size bytes of the caller's struct and
+ * takes its own defaults for any field past them, so a program built against
+ * an older matchbox.h keeps working with a newer library. New fields are only
+ * ever appended; none is removed or reordered. A struct_size of 0 (a struct
+ * built by hand, `= {0}`) or smaller than the first release's struct is
+ * refused with MB_ERR_INVALID_ARG and a message naming the struct. */
 #ifndef MATCHBOX_H
 #define MATCHBOX_H
 
@@ -26,12 +40,13 @@ extern "C" {
 
 typedef enum {
     MB_OK = 0,
-    MB_ERR_IO,          /* open/read/write/rename failed */
-    MB_ERR_FORMAT,      /* the file is truncated, corrupt or malformed */
-    MB_ERR_UNSUPPORTED, /* well-formed, but a feature matchbox does not handle */
-    MB_ERR_INVALID_ARG, /* the caller passed something out of range */
-    MB_ERR_NO_MEMORY,   /* allocation failed or would not fit in RAM */
+    MB_ERR_IO,           /* open/read/write/rename failed */
+    MB_ERR_FORMAT,       /* the file is truncated, corrupt or malformed */
+    MB_ERR_UNSUPPORTED,  /* well-formed, but a feature matchbox does not handle */
+    MB_ERR_INVALID_ARG,  /* the caller passed something out of range */
+    MB_ERR_NO_MEMORY,    /* allocation failed or would not fit in RAM */
     MB_ERR_CONTEXT_FULL, /* a prompt or generation does not fit the context */
+    MB_ERR_ABORTED,      /* the session's abort callback asked to stop (mb_session_set_abort) */
     MB_ERR_BUSY          /* every slot of an engine is busy and its queue full */
 } mb_status;
 
@@ -44,6 +59,30 @@ MB_API const char *mb_last_error(void);
 /* The kernel level in use: "ref", "avx2", "avx512" or "neon". */
 MB_API const char *mb_kernels_name(void);
 
+/* ---- log ------------------------------------------------------------- */
+
+typedef enum { MB_LOG_ERROR, MB_LOG_WARN, MB_LOG_INFO, MB_LOG_DEBUG } mb_log_level;
+
+/* Receives every message the library prints: load information (verbose),
+ * warnings (an unavailable MATCHBOX_CPU, a failed mlock), training progress.
+ * MSG is NUL-terminated and valid only during the call; it is the text as it
+ * would appear on a terminal: a line ends in '\n', and a progress message may
+ * start with '\r' and end without a newline so that the next one overwrites
+ * it. Errors of a failing call are not logged: they are its mb_last_error().
+ *
+ * A message longer than 2 KiB is cut there.
+ *
+ * The callback may be called from any thread (the library's worker threads
+ * included), and from several at once: it must be thread-safe itself. */
+typedef void (*mb_log_fn)(mb_log_level level, const char *msg, void *user);
+
+/* Send the library's messages to FN (with USER), process-wide; NULL restores
+ * the default, which writes every message to stderr unchanged. Safe to call
+ * from any thread at any time (the callback itself included): a message
+ * logged concurrently goes to either the old or the new callback, so keep
+ * the old USER valid until calls that may log have returned. */
+MB_API void mb_log_set(mb_log_fn fn, void *user);
+
 typedef int32_t mb_token;
 
 typedef struct mb_model mb_model;
@@ -53,12 +92,13 @@ typedef struct mb_sampler mb_sampler;
 /* ---- models ---------------------------------------------------------- */
 
 typedef struct {
-    int use_mmap;   /* -1 (default): read the weights into anonymous memory with huge pages
-                     * when they fit in available RAM with headroom (faster decode), map
-                     * the file otherwise; 1: always map; 0: always read into memory */
-    int use_mlock;  /* lock the weights in RAM */
-    int verbose;    /* print load information to stderr */
-    int vocab_only; /* load only the tokenizer (vocab-only files too); no sessions */
+    size_t struct_size; /* sizeof(mb_model_params): set by mb_model_default_params() */
+    int use_mmap;       /* -1 (default): read the weights into anonymous memory with huge pages
+                         * when they fit in available RAM with headroom (faster decode), map
+                         * the file otherwise; 1: always map; 0: always read into memory */
+    int use_mlock;      /* lock the weights in RAM */
+    int verbose;        /* log load information (MB_LOG_INFO) */
+    int vocab_only;     /* load only the tokenizer (vocab-only files too); no sessions */
     /* NULL (default): the pre-tokenizer tokenizer.ggml.pre names; else the
      * name of one to use instead, for byte-level BPE vocabularies ("gpt-2",
      * "llama-bpe", "smollm", "qwen2", "default"). */
@@ -67,6 +107,12 @@ typedef struct {
 
 MB_API mb_model_params mb_model_default_params(void);
 
+/* Load the GGUF model at PATH (PARAMS NULL: the defaults). On success *out
+ * owns the model until mb_model_free; on failure *out is NULL and nothing is
+ * left open. A loaded model is read-only: any number of threads may use it
+ * at once (tokenize, make sessions), except mb_model_load_lora and
+ * mb_model_set_chat_template, which need it to themselves. It must outlive
+ * every session and batch made from it. */
 MB_API mb_status mb_model_load(const char *path, const mb_model_params *params, mb_model **out);
 MB_API void mb_model_free(mb_model *model);
 
@@ -110,9 +156,10 @@ MB_API int mb_token_is_eog(const mb_model *model, mb_token id);
 /* ---- sessions: a KV cache and the buffers of one conversation --------- */
 
 typedef struct {
-    int n_ctx;     /* 0: the smaller of 4096 and the trained context */
-    int n_threads; /* 0: the number of physical cores */
-    int verbose;   /* print the KV-cache size (per layer kind) and ring rewinds to stderr */
+    size_t struct_size; /* sizeof(mb_session_params): set by mb_session_default_params() */
+    int n_ctx;          /* 0: the smaller of 4096 and the trained context */
+    int n_threads;      /* 0: the number of physical cores */
+    int verbose;        /* log the KV-cache size (per layer kind) and ring rewinds (MB_LOG_INFO) */
     /* Windowed layers (Gemma, Mistral-style windows) keep a ring of their
      * window plus a margin; 1 gives them full caches too (--swa-full). */
     int swa_full;
@@ -120,6 +167,12 @@ typedef struct {
 
 MB_API mb_session_params mb_session_default_params(void);
 
+/* A session of MODEL (PARAMS NULL: the defaults), with its KV cache and
+ * every buffer the forward pass needs, allocated here: evaluating tokens
+ * allocates nothing. On failure *out is NULL. A session is used by one
+ * thread at a time (calls on different sessions may run concurrently, the
+ * model shared); it holds its own worker threads, which run only inside its
+ * calls. */
 MB_API mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_session **out);
 MB_API void mb_session_free(mb_session *session);
 
@@ -130,11 +183,17 @@ MB_API int mb_session_n_threads(const mb_session *session);
 
 /* Feed N tokens at the current position and advance. On success the logits of
  * the last fed position are available from mb_session_logits(). Fails with
- * MB_ERR_CONTEXT_FULL, and feeds nothing, if they do not fit. */
+ * MB_ERR_CONTEXT_FULL, and feeds nothing, if they do not fit; with
+ * MB_ERR_ABORTED when the abort callback stops it, feeding nothing either
+ * (below). */
 MB_API mb_status mb_session_eval(mb_session *session, const mb_token *ids, size_t n);
+/* The logits (n_vocab floats) of the last position fed. The pointer stays
+ * valid until the session is freed; the values change with every call that
+ * feeds tokens or loads a state. */
 MB_API const float *mb_session_logits(const mb_session *session);
 /* As mb_session_eval, and write the logits of every fed position to LOGITS
- * (n x n_vocab floats), as perplexity and KL-divergence evaluation need. */
+ * (n x n_vocab floats), as perplexity and KL-divergence evaluation need.
+ * After a failed call LOGITS holds nothing usable. */
 MB_API mb_status mb_session_eval_all(mb_session *session, const mb_token *ids, size_t n,
                                      float *logits);
 /* Forget everything from position POS on (0 clears the cache). A model's
@@ -143,6 +202,57 @@ MB_API mb_status mb_session_eval_all(mb_session *session, const mb_token *ids, s
  * POS tokens kept (the session remembers them), so it is exact but costs a
  * prefill (-v says so). */
 MB_API mb_status mb_session_rewind(mb_session *session, int pos);
+
+/* ---- cancelling: an abort callback ----------------------------------- */
+
+/* Polled between prefill chunks and between the layers of every forward
+ * pass of the session; non-zero stops the call. It is called on the thread
+ * that called into the session; to cancel from another thread, have it
+ * read an atomic flag that thread sets. It must be cheap (it runs once per
+ * layer) and must not use the session. */
+typedef int (*mb_abort_fn)(void *user);
+
+/* Poll FN (with USER) during SESSION's evaluations (mb_session_eval,
+ * mb_session_eval_all, mb_generate); NULL removes it. An aborted call
+ * returns MB_ERR_ABORTED and leaves the session where the call started:
+ * nothing of it is fed, n_past and mb_session_logits() are as before. (A
+ * model with windowed layers whose prefill was stopped after more than one
+ * chunk has overwritten part of its rings: the session then re-evaluates
+ * the tokens it held, as mb_session_rewind does, without polling, before
+ * returning.) mb_batch_decode and rewinds are never aborted. */
+MB_API void mb_session_set_abort(mb_session *session, mb_abort_fn fn, void *user);
+
+/* ---- session state: save and restore a conversation ------------------ */
+
+/* Save SESSION's state to PATH: the tokens fed, the logits of the last one,
+ * and the KV cache of positions 0..n_past-1 (a windowed layer's ring: the
+ * positions it still holds), with the model's fingerprint. The file is
+ * written to a temporary next to PATH and renamed over it, so PATH is
+ * either the old file or the whole new one. docs/FORMAT.md describes it. */
+MB_API mb_status mb_session_state_save(const mb_session *session, const char *path);
+
+/* Restore a state saved by mb_session_state_save into SESSION, which may be
+ * any session of the same model (another context size, fresh or not). The
+ * file is checked whole before the session is touched: a state of another
+ * model (the message names what differs: architecture, layer count,
+ * dimensions, vocabulary, KV type, weight bytes, LoRA adapter), more positions than the
+ * session's context, a truncated, oversized or malformed file are refused
+ * with the session unchanged. Only an I/O error in the middle of reading
+ * the KV cache leaves the session cleared (n_past 0); the message says so.
+ * On success the session is as the saved one was: n_past, the logits, and
+ * what the next tokens produce. */
+MB_API mb_status mb_session_state_load(mb_session *session, const char *path);
+
+/* The same state in memory, byte for byte what the file holds.
+ * mb_session_state_size: the bytes it takes now (it grows with n_past).
+ * mb_session_state_write: write it to BUF (CAP bytes); *n_out gets its size,
+ * and a CAP smaller than that is MB_ERR_INVALID_ARG with nothing written.
+ * mb_session_state_read: load LEN bytes of BUF (not kept after the call),
+ * checked and refused as mb_session_state_load does. */
+MB_API size_t mb_session_state_size(const mb_session *session);
+MB_API mb_status mb_session_state_write(const mb_session *session, void *buf, size_t cap,
+                                        size_t *n_out);
+MB_API mb_status mb_session_state_read(mb_session *session, const void *buf, size_t len);
 
 /* ---- batched decoding: several sessions, one pass over the weights ---- */
 
@@ -164,6 +274,7 @@ MB_API mb_status mb_batch_decode(mb_batch *batch, mb_session *const *sessions, c
 /* ---- sampling -------------------------------------------------------- */
 
 typedef struct {
+    size_t struct_size;      /* sizeof(mb_sampler_params): set by mb_sampler_default_params() */
     float temperature;       /* <= 0: greedy */
     int top_k;               /* <= 0: off */
     float top_p;             /* >= 1: off */
@@ -192,6 +303,7 @@ typedef int (*mb_text_cb)(const char *text, size_t len, void *user);
 typedef int (*mb_token_cb)(mb_token id, const float *logits, int n_vocab, void *user);
 
 typedef struct {
+    size_t struct_size;      /* sizeof(mb_generate_params): set by mb_generate_default_params() */
     int n_predict;           /* max new tokens; < 0: until the context is full */
     const char *const *stop; /* stop strings, NULL-terminated list (may be NULL) */
     mb_text_cb on_text;
@@ -204,14 +316,41 @@ typedef struct {
     size_t n_cached;
 } mb_generate_params;
 
+/* n_predict 128, no stop strings, no callbacks, nothing cached. */
+MB_API mb_generate_params mb_generate_default_params(void);
+
+/* Why a generation ended. */
+typedef enum {
+    MB_STOP_MAX_TOKENS,   /* n_predict tokens were generated */
+    MB_STOP_EOG,          /* the model sampled an end-of-generation token */
+    MB_STOP_STRING,       /* the text reached one of the stop strings */
+    MB_STOP_CALLBACK,     /* on_text or on_token returned non-zero */
+    MB_STOP_CONTEXT_FULL, /* the session's context is full */
+    MB_STOP_ABORTED       /* the session's abort callback asked to stop */
+} mb_stop_reason;
+
+/* A short name for a stop reason ("max tokens", "end of generation", ...).
+ * Never NULL; "unknown" for a value outside the enum. */
+MB_API const char *mb_stop_reason_str(mb_stop_reason reason);
+
 typedef struct {
     int n_prompt, n_generated; /* n_prompt counts the cached tokens too */
     int n_cached;              /* prompt tokens not evaluated: mb_generate_params.n_cached */
     double prefill_seconds, decode_seconds;
-    int stopped_by; /* 0 max tokens, 1 end-of-generation, 2 stop string, 3 callback, 4 ctx full */
+    mb_stop_reason stop_reason;
 } mb_generate_stats;
 
-/* Prefill PROMPT (already tokenized) and generate. */
+/* Prefill PROMPT (already tokenized) and generate: sample from the last
+ * logits, stream the token's text, feed it, until a stop reason. PARAMS NULL:
+ * the defaults. STATS (may be NULL) is filled in on success and on
+ * MB_ERR_ABORTED.
+ *
+ * If the session's abort callback stops the prefill, nothing of the prompt
+ * is fed (the session is where the call started) and the call returns
+ * MB_ERR_ABORTED; if it stops the decoding, the tokens generated so far stay
+ * fed, the token being fed is not, and the call returns MB_OK with stop
+ * reason MB_STOP_ABORTED. On another failure the session holds what was fed
+ * before it. The sampler has accepted the prompt and every generated token. */
 MB_API mb_status mb_generate(mb_session *session, mb_sampler *sampler, const mb_token *prompt,
                              size_t n_prompt, const mb_generate_params *params,
                              mb_generate_stats *stats);
@@ -250,6 +389,7 @@ MB_API mb_status mb_chat_apply(const mb_model *model, const char *override,
 /* Rendering with the template itself (a Jinja program, rendered as Hugging
  * Face's transformers does: docs/USER_GUIDE.md, "Chat templates"). */
 typedef struct {
+    size_t struct_size;        /* sizeof(mb_chat_render_params): mb_chat_render_default_params() */
     const char *messages_json; /* a JSON array of messages: role, content, and where the
                                   template reads them tool_calls, tool_call_id, name,
                                   reasoning_content */
@@ -270,6 +410,7 @@ typedef struct {
  * error is MB_ERR_FORMAT with "template line N: reason", or the template's
  * own raise_exception message; MB_ERR_INVALID_ARG when no template is
  * given and the model has none. */
+MB_API mb_chat_render_params mb_chat_render_default_params(void);
 MB_API mb_status mb_chat_render_template(const mb_model *model, const mb_chat_render_params *p,
                                          char **out, size_t *out_len);
 

@@ -133,6 +133,12 @@ static int on_token(mb_token id, const float *logits, int n_vocab, void *user) {
     return 0;
 }
 
+/* An abort callback that never stops: polling it allocates nothing either. */
+static int count_polls(void *user) {
+    (*(long *)user)++;
+    return 0;
+}
+
 static void check_model(const char *path, int n_threads, float temperature) {
     mb_model *m = NULL;
     CHECK_OK(mb_model_load(path, NULL, &m));
@@ -148,6 +154,8 @@ static void check_model(const char *path, int n_threads, float temperature) {
     mb_sampler *smp = NULL;
     CHECK_OK(mb_sampler_new(&smp_p, mb_model_n_vocab(m), &smp));
     if (!s || !smp) goto done;
+    long polls = 0;
+    mb_session_set_abort(s, count_polls, &polls);
 
     mb_token prompt[100];
     for (int i = 0; i < 100; i++)
@@ -185,7 +193,11 @@ static void check_model(const char *path, int n_threads, float temperature) {
     CHECK_OK(mb_session_rewind(s, 0));
     const char *stop[] = {"zzzzzz", NULL};
     gen_user g = {0};
-    mb_generate_params gp = {.n_predict = 40, .stop = stop, .on_token = on_token, .user = &g};
+    mb_generate_params gp = mb_generate_default_params();
+    gp.n_predict = 40;
+    gp.stop = stop;
+    gp.on_token = on_token;
+    gp.user = &g;
     mb_generate_stats stats;
     st = mb_generate(s, smp, prompt, 8, &gp, &stats);
     window_close();
@@ -195,6 +207,7 @@ static void check_model(const char *path, int n_threads, float temperature) {
               "%ld allocations and %ld frees in mb_generate's decode loop (%d tokens)",
               atomic_load(&n_allocs), atomic_load(&n_frees), g.n_tokens);
     CHECK_EQ_INT(count_threads(), threads_before);
+    CHECK_MSG(polls > 48, "the abort callback was polled %ld times", polls);
 done:
     mb_sampler_free(smp);
     mb_session_free(s);

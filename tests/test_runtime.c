@@ -128,7 +128,8 @@ static void test_context_full(mb_model *m) {
     mb_sampler *smp = NULL;
     mb_sampler_params p = mb_sampler_default_params();
     CHECK_OK(mb_sampler_new(&p, mb_model_n_vocab(m), &smp));
-    mb_generate_params gp = {.n_predict = 4};
+    mb_generate_params gp = mb_generate_default_params();
+    gp.n_predict = 4;
     st = mb_generate(s, smp, ids, 17, &gp, NULL);
     CHECK(st == MB_ERR_CONTEXT_FULL);
     CHECK_MSG(strstr(mb_last_error(), "17") != NULL, "message: %s", mb_last_error());
@@ -179,8 +180,11 @@ static collected generate_with_seed(mb_model *m, uint64_t seed, int n_predict) {
     mb_sampler *smp = NULL;
     CHECK_OK(mb_sampler_new(&p, mb_model_n_vocab(m), &smp));
     mb_token prompt[2] = {1, 50};
-    mb_generate_params gp = {
-        .n_predict = n_predict, .on_text = collect_text, .on_token = count_token, .user = &c};
+    mb_generate_params gp = mb_generate_default_params();
+    gp.n_predict = n_predict;
+    gp.on_text = collect_text;
+    gp.on_token = count_token;
+    gp.user = &c;
     mb_generate_stats st;
     CHECK_OK(mb_generate(s, smp, prompt, 2, &gp, &st));
     CHECK(st.n_generated <= n_predict);
@@ -208,7 +212,10 @@ static void test_cached_prefix(mb_model *m) {
     mb_session *s = new_session(m, 128, 1);
     mb_sampler *smp = NULL;
     CHECK_OK(mb_sampler_new(&p, mb_model_n_vocab(m), &smp));
-    mb_generate_params gp = {.n_predict = 12, .on_text = collect_text, .user = &whole};
+    mb_generate_params gp = mb_generate_default_params();
+    gp.n_predict = 12;
+    gp.on_text = collect_text;
+    gp.user = &whole;
     mb_generate_stats st;
     CHECK_OK(mb_generate(s, smp, prompt, 24, &gp, &st));
     CHECK_EQ_INT(st.n_cached, 0);

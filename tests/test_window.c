@@ -136,7 +136,11 @@ static void generate(mb_session *s, const mb_token *prompt, size_t n, size_t cac
     smp.temperature = 0;
     mb_sampler *sampler = NULL;
     CHECK_OK(mb_sampler_new(&smp, N_VOCAB, &sampler));
-    mb_generate_params gp = {.n_predict = 48, .on_token = collect, .user = out, .n_cached = cached};
+    mb_generate_params gp = mb_generate_default_params();
+    gp.n_predict = 48;
+    gp.on_token = collect;
+    gp.user = out;
+    gp.n_cached = cached;
     out->n = 0;
     if (sampler) CHECK_OK(mb_generate(s, sampler, prompt, n, &gp, NULL));
     mb_sampler_free(sampler);

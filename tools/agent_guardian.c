@@ -108,8 +108,11 @@ mb_status agent_draft_run(agent_guardian *g, const char *prompt, agent_draft *d)
     draft_state s = {.d = d, .model = g->model};
     mb_confidence_init(&s.acc, g->low_p);
     mb_sampler *sampler = NULL;
-    mb_generate_params gp = {
-        .n_predict = room, .on_text = on_text, .on_token = on_token, .user = &s};
+    mb_generate_params gp = mb_generate_default_params();
+    gp.n_predict = room;
+    gp.on_text = on_text;
+    gp.on_token = on_token;
+    gp.user = &s;
     mb_generate_stats st;
     mb_status status = mb_session_rewind(g->session, 0);
     if (!status) status = mb_sampler_new(&g->sp, mb_model_n_vocab(g->model), &sampler);

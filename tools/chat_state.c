@@ -267,8 +267,11 @@ static int answer(chat_state *c, const char *user, char *text, size_t len, const
     c->n_text = len;
     if (push_msg(c, "user", user)) return 1;
     c->n_gen = 0;
-    mb_generate_params gp = {
-        .n_predict = (int)c->o->n_predict, .on_text = on_text, .on_token = on_token, .user = c};
+    mb_generate_params gp = mb_generate_default_params();
+    gp.n_predict = (int)c->o->n_predict;
+    gp.on_text = on_text;
+    gp.on_token = on_token;
+    gp.user = c;
     mb_generate_stats st;
     if (c->o->verbose_prompt) {
         fprintf(stderr, "prompt tokens:");
@@ -301,7 +304,7 @@ static int answer(chat_state *c, const char *user, char *text, size_t len, const
     c->n_kv = (size_t)mb_session_n_past(c->s); /* the answer's last token may not be in */
     c->kv_valid = mb_session_n_past(c->s) == expected;
     if (chat_interrupted()) fputs("[interrupted]\n", stderr);
-    if (st.stopped_by == 4 || !c->kv_valid)
+    if (st.stop_reason == MB_STOP_CONTEXT_FULL || !c->kv_valid)
         fprintf(stderr, "[the context (-c %d) is full: the answer was cut%s]\n", n_ctx,
                 c->o->policy_error ? "; /clear to start over" : "");
     if (c->o->c.verbose)

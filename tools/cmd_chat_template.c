@@ -99,13 +99,14 @@ int cmd_chat_template(int argc, char **argv) {
             goto done;
         }
     }
-    mb_chat_render_params p = {.messages_json = msgs,
-                               .tools_json = tool_text,
-                               .vars_json = var_text,
-                               .template_text = tmpl,
-                               .template_len = tmpl ? strlen(tmpl) : 0,
-                               .add_generation_prompt = add_gen,
-                               .now = now};
+    mb_chat_render_params p = mb_chat_render_default_params();
+    p.messages_json = msgs;
+    p.tools_json = tool_text;
+    p.vars_json = var_text;
+    p.template_text = tmpl;
+    p.template_len = tmpl ? strlen(tmpl) : 0;
+    p.add_generation_prompt = add_gen;
+    p.now = now;
     size_t out_len = 0;
     if (mb_chat_render_template(m, &p, &out, &out_len) != MB_OK) {
         cli_fail(NULL);

@@ -205,11 +205,12 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
     for (int i = 0; i < o->n_stop; i++)
         stop[i] = o->stop[i];
     stop[o->n_stop] = NULL;
-    mb_generate_params gp = {.n_predict = (int)o->n_predict,
-                             .stop = stop,
-                             .on_text = on_text,
-                             .on_token = on_token,
-                             .user = &rs};
+    mb_generate_params gp = mb_generate_default_params();
+    gp.n_predict = (int)o->n_predict;
+    gp.stop = stop;
+    gp.on_text = on_text;
+    gp.on_token = on_token;
+    gp.user = &rs;
     if (o->display_prompt) {
         fwrite(prompt, 1, len, stdout);
         fflush(stdout);

@@ -200,9 +200,10 @@ static mb_status run_local(sum_ctx *c, const mb_summary_call *call, const char *
         if (c->o->verbose)
             fprintf(stderr, "  prompt %zu tokens, up to %d new\n", n_ids,
                     room < c->out_tokens ? room : c->out_tokens);
-        mb_generate_params gp = {.n_predict = room < c->out_tokens ? room : c->out_tokens,
-                                 .on_text = on_text,
-                                 .user = c};
+        mb_generate_params gp = mb_generate_default_params();
+        gp.n_predict = room < c->out_tokens ? room : c->out_tokens;
+        gp.on_text = on_text;
+        gp.user = c;
         mb_generate_stats gs;
         st = mb_generate(c->s, c->sampler, ids, n_ids, &gp, &gs);
     }

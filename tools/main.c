@@ -31,6 +31,14 @@ static const struct {
     {"lora-merge", cmd_lora_merge, "fold a LoRA adapter into a model's weights"},
 };
 
+/* The library's messages go to stderr as they are (the library's default
+ * too; installed here so that the CLI's choice is written down). */
+static void log_to_stderr(mb_log_level level, const char *msg, void *user) {
+    (void)level;
+    (void)user;
+    fputs(msg, stderr);
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: matchbox COMMAND [ARGS]   (matchbox COMMAND --help for more)\n\ncommands:\n");
@@ -39,6 +47,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    mb_log_set(log_to_stderr, NULL);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -16,6 +16,7 @@ const char *mb_status_str(mb_status status) {
     case MB_ERR_INVALID_ARG: return "invalid argument";
     case MB_ERR_NO_MEMORY: return "out of memory";
     case MB_ERR_CONTEXT_FULL: return "context full";
+    case MB_ERR_ABORTED: return "aborted";
     case MB_ERR_BUSY: return "busy";
     }
     return "unknown status";

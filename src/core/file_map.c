@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "log.h"
 
 /* Reads of 64 MiB: large enough that system calls cost nothing, and
  * measured faster here than 1 GiB reads into memory not yet faulted in
@@ -96,8 +97,8 @@ mb_status mb_file_map_open(mb_file_map *map, const char *path, int use_mmap, int
         if (mlock(map->data, map->size) == 0)
             map->locked = 1;
         else
-            fprintf(stderr, "warning: mlock failed (%s); weights may be paged out\n",
-                    strerror(errno));
+            mb_log(MB_LOG_WARN, "warning: mlock failed (%s); weights may be paged out\n",
+                   strerror(errno));
     }
     return status;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/params.h"
 #include "core/file_map.h"
 #include "core/timer.h"
 #include "engine/batcher.h"
@@ -50,6 +51,13 @@ static int on_token(mb_token id, const float *logits, int n_vocab, void *user) {
     return j->req.on_token(j, &t, j->req.user);
 }
 
+/* The session's abort callback while a slot runs J: a cancel stops the
+ * prefill between layers, not only at the next token. */
+static int job_cancelled(void *user) {
+    mb_engine_job *j = user;
+    return atomic_load(&j->cancelled);
+}
+
 static int on_text(const char *text, size_t len, void *user) {
     gen_ctx *g = user;
     mb_engine_job *j = g->j;
@@ -71,11 +79,14 @@ static void run_job(slot *sl, mb_engine_job *j) {
     const double t_start = mb_now();
     mb_sampler *sampler = NULL;
     gen_ctx g = {.j = j, .sl = sl};
-    mb_generate_params gp = {.n_predict = j->req.max_tokens,
-                             .stop = (const char *const *)j->stop,
-                             .on_text = on_text,
-                             .on_token = on_token,
-                             .user = &g};
+    mb_generate_params gp = mb_generate_default_params();
+    gp.n_predict = j->req.max_tokens;
+    gp.stop = (const char *const *)j->stop;
+    gp.on_text = on_text;
+    gp.on_token = on_token;
+    gp.user = &g;
+    /* A cancel stops a long prompt's prefill too, between layers. */
+    mb_session_set_abort(sl->s, job_cancelled, j);
     mb_generate_stats st = {0};
     /* The longest prefix the slot holds, less the prompt's last token (its
      * logits start the generation). */
@@ -100,13 +111,18 @@ static void run_job(slot *sl, mb_engine_job *j) {
                                  .queue_seconds = t_start - j->t_submit,
                                  .prefill_seconds = st.prefill_seconds,
                                  .decode_seconds = st.decode_seconds};
+    mb_session_set_abort(sl->s, NULL, NULL);
     mb_engine_finish finish;
-    if (status)
+    if (status == MB_ERR_ABORTED)
+        finish = MB_ENGINE_CANCELLED, status = MB_OK;
+    else if (status)
         finish = MB_ENGINE_ERROR;
-    else if (st.stopped_by == 3) /* a callback, or a cancel seen at a token */
-        finish = MB_ENGINE_CANCELLED;
-    else /* 1 end-of-generation, 2 stop string; else max tokens or a full context */
-        finish = (st.stopped_by == 1 || st.stopped_by == 2) ? MB_ENGINE_STOP : MB_ENGINE_LENGTH;
+    else if (st.stop_reason == MB_STOP_CALLBACK || st.stop_reason == MB_STOP_ABORTED)
+        finish = MB_ENGINE_CANCELLED; /* a cancel seen at a token or between layers */
+    else
+        finish = (st.stop_reason == MB_STOP_EOG || st.stop_reason == MB_STOP_STRING)
+                     ? MB_ENGINE_STOP
+                     : MB_ENGINE_LENGTH;
     mb_ejob_finish(j, finish, &stats, status ? mb_last_error() : NULL);
 }
 
@@ -198,7 +214,7 @@ static mb_status check_memory(const mb_model *model, const mb_engine_params *p,
 mb_status mb_engine_new(mb_model *model, const mb_engine_params *params, mb_engine **out) {
     *out = NULL;
     mb_engine_params p = mb_engine_default_params();
-    mb_status st = mb_engine_params_merge(&p, params, sizeof p, sizeof p, "mb_engine_params");
+    mb_status st = mb_params_merge(&p, params, sizeof p, sizeof p, "mb_engine_params");
     if (st) return st;
     const mb_session_params sp = p.session ? *p.session : mb_session_default_params();
     if (!model) return mb_errorf(MB_ERR_INVALID_ARG, "no model");

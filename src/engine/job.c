@@ -8,26 +8,12 @@
 #include <time.h>
 
 #include "core/error.h"
+#include "core/params.h"
 #include "engine/job.h"
 
 mb_engine_request mb_engine_default_request(void) {
     return (mb_engine_request){
         .struct_size = sizeof(mb_engine_request), .max_tokens = -1, .cache_prompt = 1};
-}
-
-mb_status mb_engine_params_merge(void *dst, const void *src, size_t full, size_t min,
-                                 const char *name) {
-    if (!src) return MB_OK;
-    size_t size;
-    memcpy(&size, src, sizeof size);
-    if (size < min)
-        return mb_errorf(MB_ERR_INVALID_ARG,
-                         "%s.struct_size is %zu, less than the %zu bytes of its first version: "
-                         "start from its default function",
-                         name, size, min);
-    memcpy(dst, src, size < full ? size : full);
-    memcpy(dst, &full, sizeof full);
-    return MB_OK;
 }
 
 static char **copy_stop(const char *const *stop, int *fail) {
@@ -48,7 +34,7 @@ static char **copy_stop(const char *const *stop, int *fail) {
 mb_status mb_ejob_new(mb_engine *e, const mb_engine_request *r, mb_engine_job **out) {
     *out = NULL;
     mb_engine_request req = mb_engine_default_request();
-    mb_status st = mb_engine_params_merge(&req, r, sizeof req, sizeof req, "mb_engine_request");
+    mb_status st = mb_params_merge(&req, r, sizeof req, sizeof req, "mb_engine_request");
     if (st) return st;
     r = &req;
     if (!r->prompt || r->n_prompt == 0)

@@ -70,13 +70,6 @@ int mb_ejob_append(mb_engine_job *j, const char *text, size_t len);
  * waiters. */
 void mb_ejob_finish(mb_engine_job *j, mb_engine_finish finish, const mb_engine_job_stats *stats,
                     const char *error);
-/* Parameter structs that can grow (matchbox.h): DST holds the defaults
- * (FULL bytes, struct_size first); copy the first min(struct_size, FULL)
- * bytes of SRC over it. MB_ERR_INVALID_ARG, naming NAME, when SRC's
- * struct_size is below MIN (the first release's size). The same as
- * core/params.h's mb_params_merge, which it gives way to. */
-mb_status mb_engine_params_merge(void *dst, const void *src, size_t full, size_t min,
-                                 const char *name);
 /* log-softmax of the chosen token and the K most likely ones into T. */
 void mb_ejob_logprobs(const float *logits, int n_vocab, mb_token id, int k, mb_engine_token *t);
 

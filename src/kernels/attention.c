@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "tensor/types.h"
 
 static float fp16_table[65536];
@@ -34,7 +35,7 @@ static void read_mode(void) {
     if (strcmp(e, "online") == 0)
         attn_mode = MB_ATTN_ONLINE;
     else
-        fprintf(stderr, "warning: MATCHBOX_ATTN=%s is not exact or online; using exact\n", e);
+        mb_log(MB_LOG_WARN, "warning: MATCHBOX_ATTN=%s is not exact or online; using exact\n", e);
 }
 
 mb_attn_mode mb_attention_mode(void) {

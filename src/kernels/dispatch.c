@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/cpu.h"
+#include "core/log.h"
 #include "kernels/kernels.h"
 #if MB_ARCH_X86
 #include "kernels/x86/x86_kernels.h"
@@ -71,8 +72,8 @@ static void choose(void) {
             return;
         }
     }
-    fprintf(stderr, "warning: MATCHBOX_CPU=%s is not available on this CPU; using %s\n", want,
-            chosen->name);
+    mb_log(MB_LOG_WARN, "warning: MATCHBOX_CPU=%s is not available on this CPU; using %s\n", want,
+           chosen->name);
 }
 
 const mb_kernel_table *mb_kernels(void) {

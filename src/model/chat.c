@@ -90,7 +90,8 @@ mb_status mb_chat_apply(const mb_model *m, const char *override, const mb_chat_m
     *n_out = 0;
     if (use_jinja(m, override)) {
         /* The model's own template, as Hugging Face renders it. */
-        mb_chat_render_params p = {.add_generation_prompt = add_generation_prompt};
+        mb_chat_render_params p = mb_chat_render_default_params();
+        p.add_generation_prompt = add_generation_prompt;
         char *text = NULL;
         size_t len = 0;
         mb_status st = mb_chat_render_jinja(m, &p, msgs, n, &text, &len);

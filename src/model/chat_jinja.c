@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/params.h"
 #include "jinja/jinja.h"
 #include "model/chat_internal.h"
 #include "model/model.h"
@@ -44,10 +45,20 @@ static mb_status set_json(mb_jinja_ctx *c, mb_jv *vars, const char *key, const c
     return mb_jv_dict_set(c, vars, key, v);
 }
 
-mb_status mb_chat_render_template(const mb_model *m, const mb_chat_render_params *p, char **out,
-                                  size_t *out_len) {
-    if (!p->messages_json) return mb_errorf(MB_ERR_INVALID_ARG, "no messages");
-    return mb_chat_render_jinja(m, p, NULL, 0, out, out_len);
+mb_chat_render_params mb_chat_render_default_params(void) {
+    return (mb_chat_render_params){.struct_size = sizeof(mb_chat_render_params)};
+}
+
+mb_status mb_chat_render_template(const mb_model *m, const mb_chat_render_params *params,
+                                  char **out, size_t *out_len) {
+    *out = NULL;
+    mb_chat_render_params p = mb_chat_render_default_params();
+    mb_status st =
+        mb_params_merge(&p, params, sizeof p, MB_PARAMS_SIZE_UPTO(mb_chat_render_params, now),
+                        "mb_chat_render_params");
+    if (st) return st;
+    if (!p.messages_json) return mb_errorf(MB_ERR_INVALID_ARG, "no messages");
+    return mb_chat_render_jinja(m, &p, NULL, 0, out, out_len);
 }
 
 mb_status mb_chat_render_jinja(const mb_model *m, const mb_chat_render_params *p,

@@ -58,7 +58,7 @@ void mb_kv_describe(const mb_hparams *hp, int n_ctx, int n_batch, int swa_full, 
 }
 
 int mb_forward_oldest_kept(const mb_forward_state *s) {
-    int oldest = 0;
+    int oldest = s->kv_lo;
     for (int il = 0; il < s->model->hp.n_layer; il++) {
         const int lost = s->kv_max_pos - s->kv_slots[il] + 1;
         if (s->kv_slots[il] < s->n_ctx && lost > oldest) oldest = lost;
@@ -379,9 +379,10 @@ static void softcap(float *x, size_t n, float cap) {
 
 /* The layers and the output norm of rows already bound to their caches
  * (row_cache, row_pos, rows_share_cache); logits of every row to ALL_LOGITS,
- * or of the last row to s->logits. */
-static void run_rows(mb_forward_state *s, mb_threadpool *pool, const mb_token *tokens, int n,
-                     float *all_logits) {
+ * or of the last row to s->logits. Returns 1, having written no logits, when
+ * the abort callback stops it between two layers. */
+static int run_rows(mb_forward_state *s, mb_threadpool *pool, const mb_token *tokens, int n,
+                    float *all_logits) {
     const mb_model *m = s->model;
     const mb_hparams *hp = &m->hp;
     /* The highest position each cache will hold (a ring's oldest follows). */
@@ -393,6 +394,7 @@ static void run_rows(mb_forward_state *s, mb_threadpool *pool, const mb_token *t
         for (size_t i = 0; i < (size_t)n * hp->n_embd; i++)
             s->x[i] *= hp->embd_scale;
     for (int il = 0; il < hp->n_layer; il++) {
+        if (s->abort_fn && s->abort_fn(s->abort_user)) return 1;
         attention_block(s, pool, il, n);
         ffn_block(s, pool, il, n);
     }
@@ -407,7 +409,7 @@ static void run_rows(mb_forward_state *s, mb_threadpool *pool, const mb_token *t
         project(s, pool, &m->output, &s->a_in, s->xn, n, all_logits, 0);
         softcap(all_logits, (size_t)n * n_vocab, hp->final_softcap);
         memcpy(s->logits, all_logits + (size_t)(n - 1) * n_vocab, (size_t)n_vocab * sizeof(float));
-        return;
+        return 0;
     }
     /* Only the last position's logits are needed to continue. */
     const float *last = s->x + (size_t)(n - 1) * hp->n_embd;
@@ -415,6 +417,7 @@ static void run_rows(mb_forward_state *s, mb_threadpool *pool, const mb_token *t
     s->a_in.act_type = MB_TYPE_COUNT;
     project(s, pool, &m->output, &s->a_in, s->xn, 1, s->logits, 0);
     softcap(s->logits, (size_t)n_vocab, hp->final_softcap);
+    return 0;
 }
 
 mb_status mb_forward(mb_forward_state *s, mb_threadpool *pool, const mb_token *tokens, int n,
@@ -434,7 +437,8 @@ mb_status mb_forward(mb_forward_state *s, mb_threadpool *pool, const mb_token *t
         s->row_pos[t] = pos + t;
     }
     s->rows_share_cache = 1;
-    run_rows(s, pool, tokens, n, all_logits);
+    if (run_rows(s, pool, tokens, n, all_logits))
+        return mb_errorf(MB_ERR_ABORTED, "aborted by the abort callback");
     return MB_OK;
 }
 
@@ -445,5 +449,5 @@ void mb_forward_rows(mb_forward_state *ws, mb_threadpool *pool, const mb_token *
         ws->row_pos[t] = pos[t];
     }
     ws->rows_share_cache = 0;
-    run_rows(ws, pool, tokens, n, all_logits);
+    (void)run_rows(ws, pool, tokens, n, all_logits); /* ws has no abort callback */
 }

@@ -29,6 +29,8 @@ struct mb_forward_state {
     int swa_full;   /* windowed layers keep full caches too */
     int kv_max_pos; /* highest position ever stored (-1: none): a ring's
                        older positions are overwritten from it on */
+    int kv_lo;      /* windowed layers hold nothing below this position (a
+                       state loaded from a ring, runtime/state.c); else 0 */
     uint64_t kv_bytes;
     float *x, *xn, *q, *k, *v, *attn, *gate, *up; /* [n_batch][width] */
     float *scores;             /* attention scratch: [n_threads][mb_attention_work_floats] */
@@ -45,6 +47,9 @@ struct mb_forward_state {
     float *lora_tmp;            /* [n_batch][rank]: A x of a LoRA adapter, or NULL */
     mb_matmul_observer observe; /* NULL unless calibrating */
     void *observe_user;
+    /* Polled between layers by mb_forward (mb_session_set_abort); NULL: never. */
+    int (*abort_fn)(void *user);
+    void *abort_user;
 };
 
 /* Slots of layer IL's cache for N_CTX positions fed in batches of up to
@@ -61,9 +66,9 @@ uint64_t mb_kv_cache_bytes(const mb_hparams *hp, int n_ctx, int n_batch, int swa
 void mb_kv_describe(const mb_hparams *hp, int n_ctx, int n_batch, int swa_full, char *buf,
                     size_t cap);
 
-/* The oldest position every layer's cache still holds: 0 until a windowed
- * layer's ring wraps, then the highest position stored minus the ring's
- * slots plus one. A session rewound to P can go on without re-evaluating
+/* The oldest position every layer's cache still holds: 0 (or kv_lo) until a
+ * windowed layer's ring wraps, then the highest position stored minus the
+ * ring's slots plus one. A session rewound to P can go on without re-evaluating
  * only if the window of position P starts at or after it. */
 int mb_forward_oldest_kept(const mb_forward_state *s);
 
@@ -74,7 +79,10 @@ void mb_forward_state_free(mb_forward_state *s);
 
 /* Run TOKENS[0..n) at positions POS.. (n <= n_batch, pos + n <= n_ctx) and
  * write the logits of the last one to s->logits. If ALL_LOGITS is not NULL,
- * also write every position's logits there (n x n_vocab). */
+ * also write every position's logits there (n x n_vocab). MB_ERR_ABORTED
+ * when s->abort_fn stops it between layers: then s->logits is untouched,
+ * but the cache may hold some layers' keys and values of these positions
+ * (and kv_max_pos counts them). */
 mb_status mb_forward(mb_forward_state *s, mb_threadpool *pool, const mb_token *tokens, int n,
                      int pos, float *all_logits);
 

@@ -4,11 +4,14 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/log.h"
+#include "core/params.h"
 #include "model/lora.h"
 #include "model/model.h"
 
 mb_model_params mb_model_default_params(void) {
-    return (mb_model_params){.use_mmap = -1, .use_mlock = 0, .verbose = 0};
+    return (mb_model_params){
+        .struct_size = sizeof(mb_model_params), .use_mmap = -1, .use_mlock = 0, .verbose = 0};
 }
 
 /* The type most of the weight bytes are stored in, for the description. */
@@ -72,10 +75,14 @@ static mb_status load(mb_model *m, const char *path, const mb_model_params *p) {
 
 mb_status mb_model_load(const char *path, const mb_model_params *params, mb_model **out) {
     *out = NULL;
-    mb_model_params p = params ? *params : mb_model_default_params();
+    mb_model_params p = mb_model_default_params();
+    mb_status st =
+        mb_params_merge(&p, params, sizeof p, MB_PARAMS_SIZE_UPTO(mb_model_params, tokenizer_pre),
+                        "mb_model_params");
+    if (st) return st;
     mb_model *m = calloc(1, sizeof *m);
     if (!m) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
-    mb_status st = load(m, path, &p);
+    st = load(m, path, &p);
     if (st) {
         /* The GGUF reader already names the file; other layers do not. */
         if (strncmp(mb_last_error(), path, strlen(path)) != 0) mb_error_prefix(st, "%s", path);
@@ -83,8 +90,8 @@ mb_status mb_model_load(const char *path, const mb_model_params *params, mb_mode
         return st;
     }
     if (p.verbose)
-        fprintf(stderr, "loaded %s: %s, %.1f MiB of weights (%s)\n", path, m->desc,
-                (double)m->weight_bytes / (1 << 20), m->is_mmap ? "mmap" : "in memory");
+        mb_log(MB_LOG_INFO, "loaded %s: %s, %.1f MiB of weights (%s)\n", path, m->desc,
+               (double)m->weight_bytes / (1 << 20), m->is_mmap ? "mmap" : "in memory");
     *out = m;
     return MB_OK;
 }

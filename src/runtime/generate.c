@@ -4,16 +4,39 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/params.h"
 #include "core/timer.h"
 #include "matchbox.h"
 #include "runtime/session.h"
 #include "runtime/text_stream.h"
 
+mb_generate_params mb_generate_default_params(void) {
+    return (mb_generate_params){.struct_size = sizeof(mb_generate_params), .n_predict = 128};
+}
+
+const char *mb_stop_reason_str(mb_stop_reason reason) {
+    switch (reason) {
+    case MB_STOP_MAX_TOKENS: return "max tokens";
+    case MB_STOP_EOG: return "end of generation";
+    case MB_STOP_STRING: return "stop string";
+    case MB_STOP_CALLBACK: return "callback";
+    case MB_STOP_CONTEXT_FULL: return "context full";
+    case MB_STOP_ABORTED: return "aborted";
+    }
+    return "unknown";
+}
+
 mb_status mb_generate(mb_session *s, mb_sampler *sampler, const mb_token *prompt, size_t n_prompt,
-                      const mb_generate_params *params, mb_generate_stats *stats) {
+                      const mb_generate_params *gen_params, mb_generate_stats *stats) {
     mb_generate_stats local = {0};
     mb_generate_stats *st = stats ? stats : &local;
     memset(st, 0, sizeof *st);
+    mb_generate_params gp = mb_generate_default_params();
+    mb_status status =
+        mb_params_merge(&gp, gen_params, sizeof gp,
+                        MB_PARAMS_SIZE_UPTO(mb_generate_params, n_cached), "mb_generate_params");
+    if (status) return status;
+    const mb_generate_params *params = &gp;
     const mb_model *m = s->model;
     int n_ctx = mb_session_n_ctx(s), n_vocab = mb_model_n_vocab(m);
     if (n_prompt == 0) return mb_errorf(MB_ERR_INVALID_ARG, "the prompt is empty");
@@ -35,7 +58,8 @@ mb_status mb_generate(mb_session *s, mb_sampler *sampler, const mb_token *prompt
     for (size_t i = 0; i < n_prompt; i++)
         mb_sampler_accept(sampler, prompt[i]);
     double t0 = mb_now();
-    mb_status status = mb_session_eval(s, prompt + cached, n_prompt - cached);
+    status = mb_session_eval(s, prompt + cached, n_prompt - cached);
+    if (status == MB_ERR_ABORTED) st->stop_reason = MB_STOP_ABORTED;
     if (status) return status;
     st->n_prompt = (int)n_prompt;
     st->n_cached = (int)cached;
@@ -47,11 +71,11 @@ mb_status mb_generate(mb_session *s, mb_sampler *sampler, const mb_token *prompt
         const float *logits = mb_session_logits(s);
         mb_token id = mb_sampler_sample(sampler, logits);
         if (params->on_token && params->on_token(id, logits, n_vocab, params->user)) {
-            st->stopped_by = 3;
+            st->stop_reason = MB_STOP_CALLBACK;
             break;
         }
         if (mb_token_is_eog(m, id)) {
-            st->stopped_by = 1;
+            st->stop_reason = MB_STOP_EOG;
             break;
         }
         mb_sampler_accept(sampler, id);
@@ -60,21 +84,27 @@ mb_status mb_generate(mb_session *s, mb_sampler *sampler, const mb_token *prompt
         if ((status = mb_token_to_piece(m, id, 0, s->piece, s->piece_cap, &n_piece)))
             return mb_error_prefix(status, "the text of token %d", id);
         if (mb_text_stream_push(&out, s->piece, n_piece)) {
-            st->stopped_by = 2;
+            st->stop_reason = MB_STOP_STRING;
             break;
         }
         if (out.cancelled) {
-            st->stopped_by = 3;
+            st->stop_reason = MB_STOP_CALLBACK;
             break;
         }
         if (params->n_predict >= 0 && st->n_generated >= params->n_predict) break;
         if (s->n_past >= n_ctx) {
-            st->stopped_by = 4;
+            st->stop_reason = MB_STOP_CONTEXT_FULL;
             break;
         }
-        if ((status = mb_session_eval(s, &id, 1))) return status;
+        /* An abort while the token is fed stops here, the token not fed:
+         * as after the last token of n_predict. */
+        if ((status = mb_session_eval(s, &id, 1)) == MB_ERR_ABORTED) {
+            st->stop_reason = MB_STOP_ABORTED;
+            break;
+        }
+        if (status) return status;
     }
-    mb_text_stream_finish(&out, st->stopped_by == 2);
+    mb_text_stream_finish(&out, st->stop_reason == MB_STOP_STRING);
     st->decode_seconds = mb_now() - t1;
     return MB_OK;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/params.h"
 #include "matchbox.h"
 
 typedef struct {
@@ -25,7 +26,8 @@ struct mb_sampler {
 };
 
 mb_sampler_params mb_sampler_default_params(void) {
-    return (mb_sampler_params){.temperature = 0.8f,
+    return (mb_sampler_params){.struct_size = sizeof(mb_sampler_params),
+                               .temperature = 0.8f,
                                .top_k = 40,
                                .top_p = 0.95f,
                                .min_p = 0.05f,
@@ -38,7 +40,10 @@ mb_sampler_params mb_sampler_default_params(void) {
 
 mb_status mb_sampler_new(const mb_sampler_params *params, int n_vocab, mb_sampler **out) {
     *out = NULL;
-    mb_sampler_params p = params ? *params : mb_sampler_default_params();
+    mb_sampler_params p = mb_sampler_default_params();
+    mb_status st = mb_params_merge(
+        &p, params, sizeof p, MB_PARAMS_SIZE_UPTO(mb_sampler_params, seed), "mb_sampler_params");
+    if (st) return st;
     if (n_vocab <= 0) return mb_errorf(MB_ERR_INVALID_ARG, "vocabulary size %d", n_vocab);
     if (!(p.repeat_penalty > 0) || isnan(p.temperature) || isnan(p.top_p) || isnan(p.min_p) ||
         p.repeat_last_n < 0 || p.repeat_last_n > (1 << 20))

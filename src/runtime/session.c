@@ -4,13 +4,16 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/log.h"
+#include "core/params.h"
 #include "core/file_map.h"
 #include "core/threadpool.h"
 #include "model/forward.h"
 #include "runtime/session.h"
 
 mb_session_params mb_session_default_params(void) {
-    return (mb_session_params){.n_ctx = 0, .n_threads = 0, .verbose = 0, .swa_full = 0};
+    return (mb_session_params){
+        .struct_size = sizeof(mb_session_params), .n_ctx = 0, .n_threads = 0, .swa_full = 0};
 }
 
 /* Prefill runs in chunks of this many tokens: each weight row is read (and,
@@ -22,7 +25,11 @@ enum { PREFILL_BATCH = 512 };
 
 mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_session **out) {
     *out = NULL;
-    mb_session_params p = params ? *params : mb_session_default_params();
+    mb_session_params p = mb_session_default_params();
+    mb_status st =
+        mb_params_merge(&p, params, sizeof p, MB_PARAMS_SIZE_UPTO(mb_session_params, swa_full),
+                        "mb_session_params");
+    if (st) return st;
     if (model->vocab_only)
         return mb_errorf(MB_ERR_INVALID_ARG, "the model was loaded vocab-only: it has no weights");
     const mb_hparams *hp = &model->hp;
@@ -38,13 +45,13 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
     if (p.verbose) {
         char desc[512];
         mb_kv_describe(hp, n_ctx, n_batch, p.swa_full, desc, sizeof desc);
-        fprintf(stderr, "%s\n", desc);
+        mb_log(MB_LOG_INFO, "%s\n", desc);
     }
     if (p.verbose && n_ctx > hp->n_ctx_train)
-        fprintf(stderr,
-                "warning: context %d is longer than the %d the model was trained on; "
-                "expect worse text past that\n",
-                n_ctx, hp->n_ctx_train);
+        mb_log(MB_LOG_WARN,
+               "warning: context %d is longer than the %d the model was trained on; "
+               "expect worse text past that\n",
+               n_ctx, hp->n_ctx_train);
     /* Mapped weights still have to fit in the page cache; weights read into
      * memory are already counted out of MemAvailable. */
     uint64_t need = kv + (model->is_mmap ? model->weight_bytes : 0);
@@ -67,9 +74,11 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
         mb_session_free(s);
         return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     }
-    mb_status st = mb_threadpool_new(n_threads, &s->pool);
+    st = mb_threadpool_new(n_threads, &s->pool);
     if (!st) st = mb_forward_state_new(model, n_ctx, n_batch, n_threads, p.swa_full, &s->fwd);
     if (!st && !(s->history = malloc((size_t)n_ctx * sizeof *s->history)))
+        st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
+    if (!st && !(s->saved_logits = malloc((size_t)model->hp.n_vocab * sizeof(float))))
         st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     if (st) {
         mb_session_free(s);
@@ -84,6 +93,7 @@ void mb_session_free(mb_session *s) {
     mb_forward_state_free(s->fwd);
     mb_threadpool_free(s->pool);
     free(s->history);
+    free(s->saved_logits);
     free(s->piece);
     if (s->counted) s->model->n_users--;
     free(s);
@@ -102,6 +112,40 @@ int mb_session_n_threads(const mb_session *s) {
     return s->fwd->n_threads;
 }
 
+static mb_status eval(mb_session *s, const mb_token *ids, size_t n, float *all_logits);
+
+/* Re-evaluate the POS tokens kept, from an empty cache: straight through
+ * the forward pass, neither a scheduler's decode hook (the replay belongs
+ * to this session alone) nor the abort callback (it restores a state). */
+static mb_status replay(mb_session *s, int pos) {
+    s->n_past = 0;
+    s->fwd->kv_max_pos = -1;
+    s->fwd->kv_lo = 0;
+    s->n_replayed += pos;
+    if (pos == 0) return MB_OK;
+    mb_status (*hook)(void *, struct mb_session *, mb_token) = s->decode_hook;
+    int (*abort_fn)(void *) = s->fwd->abort_fn;
+    s->decode_hook = NULL;
+    s->fwd->abort_fn = NULL;
+    mb_status st = eval(s, s->history, (size_t)pos, NULL);
+    s->decode_hook = hook;
+    s->fwd->abort_fn = abort_fn;
+    return st;
+}
+
+/* Put S back at position START after an aborted evaluation: the positions
+ * past it are simply forgotten, unless the chunks already run overwrote a
+ * windowed ring's window of START (replay). */
+static mb_status undo(mb_session *s, int start, int restore_logits) {
+    s->n_past = start;
+    mb_status st = MB_OK;
+    if (start == 0 || mb_session_rewind_replays(s, start)) st = replay(s, start);
+    if (restore_logits)
+        memcpy(s->fwd->logits, s->saved_logits, (size_t)s->model->hp.n_vocab * sizeof(float));
+    if (st) return mb_error_prefix(st, "restoring the session after an abort");
+    return mb_errorf(MB_ERR_ABORTED, "aborted by the abort callback; nothing was fed");
+}
+
 static mb_status eval(mb_session *s, const mb_token *ids, size_t n, float *all_logits) {
     if (n == 0) return mb_errorf(MB_ERR_INVALID_ARG, "no tokens to evaluate");
     if (n > (size_t)(s->fwd->n_ctx - s->n_past))
@@ -109,16 +153,35 @@ static mb_status eval(mb_session *s, const mb_token *ids, size_t n, float *all_l
                          "%zu tokens do not fit: %d of the context's %d positions are used", n,
                          s->n_past, s->fwd->n_ctx);
     mb_session_note_tokens(s, ids, n);
+    /* A scheduler's batched step checks its tokens itself. */
     if (n == 1 && !all_logits && s->decode_hook) return s->decode_hook(s->decode_ctx, s, ids[0]);
+    const int n_vocab = s->model->hp.n_vocab;
+    /* Every id first, so that a bad one late in a long prompt feeds nothing. */
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= n_vocab)
+            return mb_errorf(MB_ERR_INVALID_ARG,
+                             "token id %d (at %zu) is outside the vocabulary (0..%d)", ids[i], i,
+                             n_vocab - 1);
     const size_t n_batch = (size_t)s->fwd->n_batch;
+    const int start = s->n_past;
+    /* A chunk that is not the last overwrites the logits: keep them, in case
+     * a later chunk is aborted (one chunk writes them only when complete). */
+    const int several = n > n_batch && s->fwd->abort_fn;
+    if (several) memcpy(s->saved_logits, s->fwd->logits, (size_t)n_vocab * sizeof(float));
     for (size_t i = 0; i < n; i += n_batch) {
         int chunk = (int)(n - i < n_batch ? n - i : n_batch);
-        float *out = all_logits ? all_logits + i * (size_t)s->model->hp.n_vocab : NULL;
+        float *out = all_logits ? all_logits + i * (size_t)n_vocab : NULL;
         mb_status st = mb_forward(s->fwd, s->pool, ids + i, chunk, s->n_past, out);
+        if (st == MB_ERR_ABORTED) return undo(s, start, several);
         if (st) return st;
         s->n_past += chunk;
     }
     return MB_OK;
+}
+
+void mb_session_set_abort(mb_session *s, mb_abort_fn fn, void *user) {
+    s->fwd->abort_fn = fn;
+    s->fwd->abort_user = user;
 }
 
 mb_status mb_session_eval(mb_session *s, const mb_token *ids, size_t n) {
@@ -156,22 +219,16 @@ mb_status mb_session_rewind(mb_session *s, int pos) {
                          s->n_past);
     if (!mb_session_rewind_replays(s, pos)) {
         s->n_past = pos;
-        if (pos == 0) s->fwd->kv_max_pos = -1;
+        if (pos == 0) {
+            s->fwd->kv_max_pos = -1;
+            s->fwd->kv_lo = 0;
+        }
         return MB_OK;
     }
     if (s->verbose)
-        fprintf(stderr,
-                "rewind to position %d: the windowed layers no longer hold its window; "
-                "re-evaluating %d tokens\n",
-                pos, pos);
-    s->n_past = 0;
-    s->fwd->kv_max_pos = -1;
-    s->n_replayed += pos;
-    /* Straight through the forward pass, not a scheduler's decode hook:
-     * the replay belongs to this session alone. */
-    mb_status (*hook)(void *, struct mb_session *, mb_token) = s->decode_hook;
-    s->decode_hook = NULL;
-    mb_status st = eval(s, s->history, (size_t)pos, NULL);
-    s->decode_hook = hook;
-    return st;
+        mb_log(MB_LOG_INFO,
+               "rewind to position %d: the windowed layers no longer hold its window; "
+               "re-evaluating %d tokens\n",
+               pos, pos);
+    return replay(s, pos);
 }

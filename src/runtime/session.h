@@ -10,7 +10,9 @@ struct mb_session {
     mb_threadpool *pool;
     mb_forward_state *fwd;
     int n_past;
-    mb_token *history; /* [n_ctx] the tokens at positions 0..n_past-1 */
+    mb_token *history;   /* [n_ctx] the tokens at positions 0..n_past-1 */
+    float *saved_logits; /* [n_vocab]: the logits before a prefill of several chunks,
+                            restored if it is aborted */
     int verbose;
     long n_replayed;  /* tokens re-evaluated by rewinds past a ring (tests read it) */
     char *piece;      /* [piece_cap + 1]: a token's text during generation */
