@@ -47,8 +47,11 @@ static void reference(mb_model *m, const mb_token *prompt, size_t n, capture *ou
     gp.temperature = 0;
     CHECK_OK(mb_session_new(m, &sp, &s));
     CHECK_OK(mb_sampler_new(&gp, mb_model_n_vocab(m), &smp));
-    mb_generate_params p = {
-        .n_predict = N_PREDICT, .on_text = gen_text, .on_token = gen_token, .user = out};
+    mb_generate_params p = mb_generate_default_params();
+    p.n_predict = N_PREDICT;
+    p.on_text = gen_text;
+    p.on_token = gen_token;
+    p.user = out;
     mb_generate_stats st;
     CHECK_OK(mb_generate(s, smp, prompt, n, &p, &st));
     mb_sampler_free(smp);
