@@ -2,7 +2,8 @@
 
 Lifetimes: a Session keeps its Model alive, and Model.close() while sessions
 are open only marks the model closed; the C model is freed when its last
-session closes (a session's KV cache points into the model's weights).
+session closes (a session's KV cache and buffers belong to the model's
+weights and vocabulary).
 Threads: a model may be used from several threads; a session by one thread
 at a time (a second concurrent call on it raises RuntimeError). ctypes
 releases the GIL during every C call, so other Python threads run while a
@@ -94,12 +95,13 @@ class Model:
     # -- lifetime --
 
     def _handle(self):
-        if self._h is None or self._closing:
+        if self._h is None:
             raise ValueError("the model is closed")
         return self._h
 
     def close(self):
-        """Free the model now, or when its last open session closes."""
+        """Free the model now or, while sessions of it are open, when the
+        last of them closes (until then it stays usable)."""
         self._closing = True
         self._maybe_free()
 
