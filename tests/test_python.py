@@ -8,6 +8,8 @@ import ctypes
 import json
 import os
 import shutil
+import signal
+import threading
 import subprocess
 import sys
 import tempfile
@@ -181,11 +183,25 @@ def test_stops(s, want):
     check(e is not None and "from the callback" in str(e), "a callback's exception propagates")
     check(s.generate(PROMPT, max_tokens=40, temperature=0).text == want,
           "the session works after a callback raised")
-    st = s.generate(PROMPT, max_tokens=40, temperature=0, stream=True)
+    n = [0]
+
+    def ctrl_c(token):
+        n[0] += 1
+        if n[0] == 3:
+            signal.raise_signal(signal.SIGINT)
+
+    e = raises(KeyboardInterrupt, lambda: s.generate(PROMPT, max_tokens=40, on_token=ctrl_c))
+    check(e is not None and n[0] == 3, "Ctrl-C stops a generation: %d tokens" % n[0])
+    # The worker would finish 40 tokens of this tiny model before close():
+    # its second piece waits until close() has been called.
+    gate = threading.Event()
+    st = s.generate(PROMPT, max_tokens=40, temperature=0, stream=True,
+                    on_text=lambda p: gate.wait(10) and False)
     first = next(st)
+    threading.Timer(0.3, gate.set).start()
     st.close()
-    check(first and st.result is not None and st.result.stop_reason == "callback",
-          "closing a stream stops it: %r" % st.result)
+    check(first and st.result is not None and st.result.stop_reason == "callback" and
+          st.result.n_generated < 5, "closing a stream stops it: %r" % st.result)
     e = raises(mb.MatchboxError, lambda: s.generate(PROMPT, stop=["x" * 5000]))
     check(e is not None and e.status == _capi.CONSTANTS["MB_ERR_INVALID_ARG"] and
           "stop string" in e.message, "a too long stop string: %r" % e)
@@ -194,8 +210,6 @@ def test_stops(s, want):
 def test_threads(model, want):
     """One model, a session per thread, decoding at the same time (ctypes
     lets go of the GIL in C calls); a session refuses a second caller."""
-    import threading
-
     out = [None] * 3
 
     def work(i):

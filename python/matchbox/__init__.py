@@ -34,6 +34,7 @@ from ._core import (
     Session,
     chat_template_names,
     kernels_name,
+    set_log_callback,
     version,
 )
 from ._generate import Result, Stream
@@ -49,6 +50,7 @@ __all__ = [
     "kernels_name",
     "library_candidates",
     "load_library",
+    "set_log_callback",
     "version",
 ]
 

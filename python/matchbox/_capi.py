@@ -267,10 +267,15 @@ PROTOTYPES = {
     "mb_chat_add_special": (ctypes.c_int, [_vp, ctypes.c_char_p, _sz]),
 }
 
+# Newer calls (the abort and log callbacks, mb_version): used when the
+# loaded library has them.
+ABORT_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+LOG_CB = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+
 OPTIONAL_PROTOTYPES = {
     "mb_version": (ctypes.c_char_p, []),
-    "mb_generate_default_params": (GenerateParams, []),
-    "mb_chat_render_default_params": (ChatRenderParams, []),
+    "mb_session_set_abort": (None, [_vp, ABORT_CB, ctypes.c_void_p]),
+    "mb_log_set": (None, [LOG_CB, ctypes.c_void_p]),
 }
 
 # ---------------------------------------------------------------------------

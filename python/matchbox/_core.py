@@ -59,6 +59,33 @@ def _set_fields(struct, params, what):
     return keep
 
 
+_log_cb = None  # the installed log callback, kept alive while installed
+
+
+def set_log_callback(fn):
+    """Send every message of the library to FN(level, text) (level 0 error,
+    1 warning, 2 info, 3 debug; text as a terminal shows it, usually ending in
+    a newline); None restores the default (stderr). FN may be called from any
+    thread and must not call into matchbox. Needs a library with mb_log_set."""
+    global _log_cb
+    if not _capi.has("mb_log_set"):
+        raise NotImplementedError("this libmatchbox has no mb_log_set")
+    if fn is None:
+        lib().mb_log_set(ctypes.cast(None, _capi.LOG_CB), None)
+        _log_cb = None
+        return
+
+    def call(level, msg, _user):
+        try:
+            fn(level, msg.decode("utf-8", "replace"))
+        except BaseException:  # nowhere to raise it: the caller is C code
+            pass
+
+    cb = _capi.LOG_CB(call)
+    lib().mb_log_set(cb, None)
+    _log_cb = cb
+
+
 def version():
     """The library's version string (mb_version() where the library has it)."""
     if _capi.has("mb_version"):
@@ -346,10 +373,35 @@ class _Busy:
     def __enter__(self):
         if not self.s._lock.acquire(blocking=False):
             raise RuntimeError("the session is in use by another call")
-        return self.s._handle()
+        self.s._cancel.clear()
+        del self.s._poll_error[:]
+        try:
+            return self.s._handle()
+        except BaseException:
+            self.s._lock.release()
+            raise
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         self.s._lock.release()
+        # An exception caught in the abort poll (a KeyboardInterrupt during a
+        # long prefill) replaces the MB_ERR_ABORTED it caused.
+        if self.s._poll_error and (exc_type is None or exc_type is MatchboxError):
+            raise self.s._poll_error.pop()
+
+
+def _abort_poll(cancel, errors):
+    """The session's abort callback: polled by the library between prefill
+    chunks and layers, so cancel() and Ctrl-C (Python runs signal handlers
+    here) stop a long evaluation."""
+
+    def poll(_user):
+        try:
+            return 1 if cancel.is_set() else 0
+        except BaseException as e:
+            errors.append(e)
+            return 1
+
+    return _capi.ABORT_CB(poll)
 
 
 class Session:
@@ -368,6 +420,11 @@ class Session:
         self._h = h
         self.model = model
         model._sessions += 1
+        self._cancel = threading.Event()
+        self._poll_error = []
+        if _capi.has("mb_session_set_abort"):
+            self._abort_cb = _abort_poll(self._cancel, self._poll_error)
+            lib().mb_session_set_abort(h, self._abort_cb, None)
         # The tokens the cache holds at positions 0..n_past-1, so that a
         # later generate() evaluates only what differs (prefix reuse).
         self._tokens = []
@@ -376,6 +433,13 @@ class Session:
         if self._h is None:
             raise ValueError("the session is closed")
         return self._h
+
+    def cancel(self):
+        """Stop the call running on this session (from any thread): a
+        generation ends with stop_reason "aborted" (or, in its prefill,
+        MatchboxError MB_ERR_ABORTED), an eval raises MB_ERR_ABORTED. Needs a
+        library with mb_session_set_abort; the next call runs normally."""
+        self._cancel.set()
 
     def close(self):
         if self._h is not None:

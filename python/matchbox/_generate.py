@@ -168,6 +168,8 @@ class Stream:
     def close(self):
         self._cancel.set()
         if self._thread is not None:
+            if self._thread.is_alive():
+                self._job.session.cancel()  # stops a prefill too, where the library can
             self._thread.join()
         else:
             self._cleanup()
