@@ -59,7 +59,9 @@ def _set_fields(struct, params, what):
     return keep
 
 
-_log_cb = None  # the installed log callback, kept alive while installed
+# Every log callback ever installed stays alive: a message being logged on
+# another thread may still reach a replaced one.
+_log_cbs = []
 
 
 def set_log_callback(fn):
@@ -67,12 +69,10 @@ def set_log_callback(fn):
     1 warning, 2 info, 3 debug; text as a terminal shows it, usually ending in
     a newline); None restores the default (stderr). FN may be called from any
     thread and must not call into matchbox. Needs a library with mb_log_set."""
-    global _log_cb
     if not _capi.has("mb_log_set"):
         raise NotImplementedError("this libmatchbox has no mb_log_set")
     if fn is None:
         lib().mb_log_set(ctypes.cast(None, _capi.LOG_CB), None)
-        _log_cb = None
         return
 
     def call(level, msg, _user):
@@ -81,9 +81,8 @@ def set_log_callback(fn):
         except BaseException:  # nowhere to raise it: the caller is C code
             pass
 
-    cb = _capi.LOG_CB(call)
-    lib().mb_log_set(cb, None)
-    _log_cb = cb
+    _log_cbs.append(_capi.LOG_CB(call))
+    lib().mb_log_set(_log_cbs[-1], None)
 
 
 def version():
@@ -109,13 +108,13 @@ class Model:
 
     def __init__(self, path, **params):
         self._h = None
-        self._sessions = 0
+        self._sessions = 0  # open sessions: the C model is freed after the last
         self._closing = False
+        self._count_lock = threading.Lock()
         p = _capi.default_struct(_capi.ModelParams)
-        keep = _set_fields(p, params, "model")
+        keep = _set_fields(p, params, "model")  # noqa: F841 (tokenizer_pre's bytes)
         h = ctypes.c_void_p()
         _check(lib().mb_model_load(_bytes(path), ctypes.byref(p), ctypes.byref(h)))
-        del keep
         self._h = h
         self.path = path
 
@@ -133,9 +132,24 @@ class Model:
         self._maybe_free()
 
     def _maybe_free(self):
-        if self._closing and self._sessions == 0 and self._h is not None:
+        with self._count_lock:
+            if not (self._closing and self._sessions == 0 and self._h is not None):
+                return
             h, self._h = self._h, None
-            lib().mb_model_free(h)
+        lib().mb_model_free(h)
+
+    def _acquire(self):
+        """The handle, for a new session: counted, so the model outlives it."""
+        with self._count_lock:
+            if self._h is None:
+                raise ValueError("the model is closed")
+            self._sessions += 1
+            return self._h
+
+    def _release(self):
+        with self._count_lock:
+            self._sessions -= 1
+        self._maybe_free()
 
     def __enter__(self):
         return self
@@ -412,14 +426,17 @@ class Session:
     def __init__(self, model, **params):
         self._h = None
         self._lock = threading.Lock()
-        mh = model._handle()
         p = _capi.default_struct(_capi.SessionParams)
         _set_fields(p, params, "session")
         h = ctypes.c_void_p()
-        _check(lib().mb_session_new(mh, ctypes.byref(p), ctypes.byref(h)))
+        mh = model._acquire()  # counted before the C call: a close() meanwhile waits
+        try:
+            _check(lib().mb_session_new(mh, ctypes.byref(p), ctypes.byref(h)))
+        except BaseException:
+            model._release()
+            raise
         self._h = h
         self.model = model
-        model._sessions += 1
         self._cancel = threading.Event()
         self._poll_error = []
         if _capi.has("mb_session_set_abort"):
@@ -445,8 +462,7 @@ class Session:
         if self._h is not None:
             h, self._h = self._h, None
             lib().mb_session_free(h)
-            self.model._sessions -= 1
-            self.model._maybe_free()
+            self.model._release()
 
     def __enter__(self):
         return self
