@@ -209,13 +209,16 @@ class Model:
         b = _bytes(text)
         n = ctypes.c_size_t(0)
         h = self._handle()
-        st = lib().mb_tokenize(h, b, len(b), int(add_special), int(parse_special), None, 0,
+        # A token covers at least one byte: one call is enough unless the
+        # vocabulary adds many specials; a short buffer reports the need.
+        buf = (_capi.c_token * (len(b) + 8))()
+        st = lib().mb_tokenize(h, b, len(b), int(add_special), int(parse_special), buf, len(buf),
                                ctypes.byref(n))
-        if st != 0 and n.value == 0:
-            _check(st)
-        buf = (_capi.c_token * max(n.value, 1))()
-        _check(lib().mb_tokenize(h, b, len(b), int(add_special), int(parse_special), buf, n.value,
-                                 ctypes.byref(n)))
+        if st != 0 and n.value > len(buf):
+            buf = (_capi.c_token * n.value)()
+            st = lib().mb_tokenize(h, b, len(b), int(add_special), int(parse_special), buf,
+                                   len(buf), ctypes.byref(n))
+        _check(st)
         return buf[: n.value]
 
     def token_to_piece(self, token, special=False):
