@@ -32,8 +32,14 @@ def check(cond, what):
         print("FAIL: " + what, file=sys.stderr)
 
 
+# The programs this test runs get the environment without the sanitizer
+# runtime test_python.sh preloads into python for an ASan build's library.
+ENV = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+
+
 def cli(*args):
-    r = subprocess.run([CLI] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    r = subprocess.run([CLI] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=ENV)
     if r.returncode != 0:
         raise RuntimeError("matchbox %s: %s" % (" ".join(args), r.stderr.decode()))
     return r.stdout.decode("utf-8")
@@ -70,7 +76,7 @@ def test_layouts():
         f.write(layout_program())
     cc = os.environ.get("CC", "cc")
     r = subprocess.run([cc, "-std=c11", "-I", INCLUDE, src, "-o", exe], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT)
+                       stderr=subprocess.STDOUT, env=ENV)
     # A field the binding names that the header lacks fails to compile.
     check(r.returncode == 0, "the layout program does not compile against %s/matchbox.h "
           "(a mirrored field or constant is gone):\n%s" % (INCLUDE, r.stdout.decode()))
@@ -85,7 +91,7 @@ def test_layouts():
     for name, v in _capi.CONSTANTS.items():
         want["const " + name] = str(v)
     got = {}
-    for line in subprocess.run([exe], stdout=subprocess.PIPE).stdout.decode().splitlines():
+    for line in subprocess.run([exe], stdout=subprocess.PIPE, env=ENV).stdout.decode().splitlines():
         kind, name, rest = line.split(" ", 2)
         got[kind + " " + name] = rest
     for k in want:
