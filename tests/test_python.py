@@ -158,6 +158,11 @@ def test_generate(model):
         got_s = s.generate(PROMPT, max_tokens=40, temperature=0.9, seed=42, top_k=20,
                            repeat_penalty=1.1).text
         check(got_s == want_s, "seed 42: python %r, matchbox run %r" % (got_s, want_s))
+        # No seed: a random one, reported, that reproduces the text.
+        r1 = s.generate(PROMPT, max_tokens=40, temperature=1.0)
+        r2 = s.generate(PROMPT, max_tokens=40, temperature=1.0, seed=r1.seed)
+        r3 = s.generate(PROMPT, max_tokens=40, temperature=1.0)
+        check(r2.text == r1.text and r3.seed != r1.seed, "random seeds: %d %d" % (r1.seed, r3.seed))
         test_stops(s, want)
         test_threads(model, want)
         test_session_calls(model, s, r.tokens)

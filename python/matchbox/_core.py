@@ -12,6 +12,7 @@ session decodes.
 
 import array
 import ctypes
+import os
 import threading
 
 from . import _capi
@@ -336,12 +337,16 @@ def _chat_apply(handle, messages, template, add_gen):
 class Sampler:
     """Token choice from logits. Keyword arguments are mb_sampler_params
     fields: temperature (<= 0: greedy), top_k, top_p, min_p, repeat_penalty,
-    presence_penalty, frequency_penalty, repeat_last_n, seed."""
+    presence_penalty, frequency_penalty, repeat_last_n, seed. Without a seed
+    (or seed=None) a random one is drawn, as `matchbox run` does; .params
+    holds every value used, the seed included."""
 
     def __init__(self, n_vocab, **params):
         if isinstance(n_vocab, Model):
             n_vocab = n_vocab.n_vocab
         self._h = None
+        if params.get("seed") is None:
+            params["seed"] = int.from_bytes(os.urandom(8), "little") >> 1
         p = _capi.default_struct(_capi.SamplerParams)
         _set_fields(p, params, "sampler")
         self.params = {f[0]: getattr(p, f[0]) for f in p._fields_}

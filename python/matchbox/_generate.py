@@ -17,13 +17,14 @@ from ._core import Sampler, _Busy, _bytes, _check
 class Result:
     """What generate() returns: text, tokens (the generated ids, an
     end-of-generation token not included), n_prompt, n_cached (prompt tokens
-    taken from the cache), n_generated, prefill_seconds, decode_seconds and
+    taken from the cache), n_generated, prefill_seconds, decode_seconds,
     stop_reason ("max_tokens", "eog", "stop_string", "callback",
-    "context_full" or "aborted")."""
+    "context_full" or "aborted") and seed (the sampler's)."""
 
-    def __init__(self, text, tokens, stats):
+    def __init__(self, text, tokens, stats, seed):
         self.text = text
         self.tokens = tokens
+        self.seed = seed
         self.n_prompt = stats.n_prompt
         self.n_cached = stats.n_cached
         self.n_generated = stats.n_generated
@@ -113,7 +114,8 @@ class _Job:
         if self.error is not None:
             e, self.error = self.error, None
             raise e
-        return Result("".join(pieces), generated[: stats.n_generated], stats)
+        return Result("".join(pieces), generated[: stats.n_generated], stats,
+                      self.sampler.params["seed"])
 
 
 _DONE = object()
