@@ -329,7 +329,9 @@ def test_errors_and_lifetimes():
     check(m._h is None, "closing the last session frees the closed model")
     check(raises(ValueError, lambda: m.n_vocab) is not None, "a freed model refuses calls")
     check(raises(ValueError, lambda: mb.Session(m)) is not None, "no session of a freed model")
-    with mb.Model(MODEL, vocab_only=1) as v:
+    import pathlib
+
+    with mb.Model(pathlib.Path(MODEL), vocab_only=1) as v:
         check(v.tokenize("a")[0] == 1, "vocab_only model tokenizes")
 
 

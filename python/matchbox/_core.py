@@ -115,7 +115,7 @@ class Model:
         p = _capi.default_struct(_capi.ModelParams)
         keep = _set_fields(p, params, "model")  # noqa: F841 (tokenizer_pre's bytes)
         h = ctypes.c_void_p()
-        _check(lib().mb_model_load(_bytes(path), ctypes.byref(p), ctypes.byref(h)))
+        _check(lib().mb_model_load(os.fsencode(path), ctypes.byref(p), ctypes.byref(h)))
         self._h = h
         self.path = path
 
@@ -199,7 +199,7 @@ class Model:
 
     def load_lora(self, path, scale=1.0):
         """Apply a LoRA adapter; only before the first session is created."""
-        _check(lib().mb_model_load_lora(self._handle(), _bytes(path), scale))
+        _check(lib().mb_model_load_lora(self._handle(), os.fsencode(path), scale))
 
     # -- tokenizer --
 
