@@ -335,6 +335,40 @@ def test_errors_and_lifetimes():
         check(v.tokenize("a")[0] == 1, "vocab_only model tokenizes")
 
 
+# ---- newer calls, where the library has them ------------------------------
+
+
+def test_abort_and_log(model):
+    if _capi.has("mb_session_set_abort"):
+        with mb.Session(model, n_threads=1) as s:
+            n = [0]
+
+            def cancel_third(token):
+                n[0] += 1
+                if n[0] == 3:
+                    s.cancel()  # polled during the next token's evaluation
+
+            r = s.generate(PROMPT, max_tokens=40, temperature=0, on_token=cancel_third)
+            check(r.stop_reason == "aborted" and r.n_generated == 3 and
+                  s.n_past == r.n_prompt + 2, "cancel(): %r, n_past %d" % (r, s.n_past))
+            r = s.generate(PROMPT, max_tokens=4, temperature=0)
+            check(r.n_generated == 4, "a call after cancel() runs: %r" % r)
+    else:
+        print("note: this libmatchbox has no mb_session_set_abort; cancel() not tested")
+    if _capi.has("mb_log_set"):
+        got = []
+        mb.set_log_callback(lambda level, text: got.append((level, text)))
+        try:
+            with mb.Model(MODEL, verbose=1):
+                pass
+        finally:
+            mb.set_log_callback(None)
+        check(got and all(isinstance(t, str) and 0 <= lv <= 3 for lv, t in got),
+              "the log callback gets a verbose load's messages: %r" % got[:3])
+    else:
+        print("note: this libmatchbox has no mb_log_set; set_log_callback() not tested")
+
+
 def main():
     test_layouts()
     if failed:  # calls through wrong layouts would only crash or mislead
@@ -343,6 +377,7 @@ def main():
         test_model(model)
         test_generate(model)
         test_chat(model)
+        test_abort_and_log(model)
     test_errors_and_lifetimes()
     print("python binding (%s, kernels %s): %d passed, %d failed"
           % (mb.load_library()._name, mb.kernels_name(), passed, failed))
