@@ -93,12 +93,24 @@ CONSTANTS = {
     "MB_ERR_INVALID_ARG": 4,
     "MB_ERR_NO_MEMORY": 5,
     "MB_ERR_CONTEXT_FULL": 6,
+    "MB_ERR_ABORTED": 7,
+    "MB_ERR_BUSY": 8,
+    # mb_stop_reason: STOP_REASONS below names them in this order
+    "MB_STOP_MAX_TOKENS": 0,
+    "MB_STOP_EOG": 1,
+    "MB_STOP_STRING": 2,
+    "MB_STOP_CALLBACK": 3,
+    "MB_STOP_CONTEXT_FULL": 4,
+    "MB_STOP_ABORTED": 5,
+    # mb_log_level
+    "MB_LOG_ERROR": 0,
+    "MB_LOG_WARN": 1,
+    "MB_LOG_INFO": 2,
+    "MB_LOG_DEBUG": 3,
 }
 
-# mb_generate_stats.stopped_by: the value's name, by value. The header writes
-# them as a comment today (0 max tokens, 1 end-of-generation, 2 stop string,
-# 3 callback, 4 context full); when it becomes an enum, add its MB_STOP_*
-# names to CONSTANTS so the test checks them too.
+# mb_stop_reason (mb_generate_stats.stop_reason): each value's name in
+# Result.stop_reason, in the order of the MB_STOP_* values above.
 STOP_REASONS = ("max_tokens", "eog", "stop_string", "callback", "context_full", "aborted")
 
 # Callbacks. The text pointer is a void pointer: the text is LEN bytes, not
@@ -112,6 +124,7 @@ TOKEN_CB = ctypes.CFUNCTYPE(
 class ModelParams(ctypes.Structure):
     _c_name_ = "mb_model_params"
     _fields_ = [
+        ("struct_size", ctypes.c_size_t),
         ("use_mmap", ctypes.c_int),
         ("use_mlock", ctypes.c_int),
         ("verbose", ctypes.c_int),
@@ -123,6 +136,7 @@ class ModelParams(ctypes.Structure):
 class SessionParams(ctypes.Structure):
     _c_name_ = "mb_session_params"
     _fields_ = [
+        ("struct_size", ctypes.c_size_t),
         ("n_ctx", ctypes.c_int),
         ("n_threads", ctypes.c_int),
         ("verbose", ctypes.c_int),
@@ -133,6 +147,7 @@ class SessionParams(ctypes.Structure):
 class SamplerParams(ctypes.Structure):
     _c_name_ = "mb_sampler_params"
     _fields_ = [
+        ("struct_size", ctypes.c_size_t),
         ("temperature", ctypes.c_float),
         ("top_k", ctypes.c_int),
         ("top_p", ctypes.c_float),
@@ -148,6 +163,7 @@ class SamplerParams(ctypes.Structure):
 class GenerateParams(ctypes.Structure):
     _c_name_ = "mb_generate_params"
     _fields_ = [
+        ("struct_size", ctypes.c_size_t),
         ("n_predict", ctypes.c_int),
         ("stop", ctypes.POINTER(ctypes.c_char_p)),
         ("on_text", TEXT_CB),
@@ -165,7 +181,7 @@ class GenerateStats(ctypes.Structure):
         ("n_cached", ctypes.c_int),
         ("prefill_seconds", ctypes.c_double),
         ("decode_seconds", ctypes.c_double),
-        ("stopped_by", ctypes.c_int),
+        ("stop_reason", ctypes.c_int),  # mb_stop_reason
     ]
 
 
@@ -177,6 +193,7 @@ class ChatMessage(ctypes.Structure):
 class ChatRenderParams(ctypes.Structure):
     _c_name_ = "mb_chat_render_params"
     _fields_ = [
+        ("struct_size", ctypes.c_size_t),
         ("messages_json", ctypes.c_char_p),
         ("tools_json", ctypes.c_char_p),
         ("vars_json", ctypes.c_char_p),
