@@ -11,16 +11,18 @@
 #include "core/error.h"
 #include "model/forward.h"
 #include "quantize/calib.h"
+#include "runtime/chunks.h"
+#include "runtime/session.h"
 
 enum { CALIB_BATCH = 64 };
 
 struct mb_calib {
     mb_model *model;
-    mb_forward_state *fwd;
-    mb_threadpool *pool;
-    mb_token *ids; /* n_chunks * n_ctx */
-    int n_ctx, n_chunks, n_threads;
+    mb_session *s;
+    mb_chunks chunks;
+    int n_ctx, n_threads;
     float *logits; /* [CALIB_BATCH][n_vocab] */
+    mb_calib_logits_fn logits_fn;
     mb_calib_fn fn;
     void *user;
     const mb_matrix *last_w; /* lookup cache */
@@ -52,33 +54,6 @@ static mb_status read_text(const char *path, char **out, size_t *len) {
     return MB_OK;
 }
 
-static mb_status tokenize_chunks(mb_calib *c, const char *text, size_t len, int want) {
-    size_t n = 0;
-    mb_status st = mb_tokenize(c->model, text, len, 1, 0, NULL, 0, &n);
-    if (st && st != MB_ERR_INVALID_ARG) return st;
-    mb_token *ids = malloc((n ? n : 1) * sizeof *ids);
-    if (!ids) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory for %zu tokens", n);
-    st = mb_tokenize(c->model, text, len, 1, 0, ids, n, &n);
-    if (st) {
-        free(ids);
-        return st;
-    }
-    c->n_chunks = (int)(n / (size_t)c->n_ctx);
-    if (c->n_chunks > want) c->n_chunks = want;
-    if (c->n_chunks < 1) {
-        free(ids);
-        return mb_errorf(MB_ERR_INVALID_ARG,
-                         "the calibration text has %zu tokens, fewer than one chunk of %d", n,
-                         c->n_ctx);
-    }
-    const mb_token bos = mb_token_bos(c->model);
-    if (ids[0] == bos)
-        for (int k = 0; k < c->n_chunks; k++)
-            ids[(size_t)k * (size_t)c->n_ctx] = bos;
-    c->ids = ids;
-    return MB_OK;
-}
-
 mb_status mb_calib_open(const char *model_path, const char *text_path, const mb_calib_params *p,
                         mb_calib **out) {
     *out = NULL;
@@ -96,10 +71,14 @@ mb_status mb_calib_open(const char *model_path, const char *text_path, const mb_
     char *text = NULL;
     size_t len = 0;
     st = read_text(text_path, &text, &len);
-    if (!st) st = tokenize_chunks(c, text, len, p->n_chunks > 0 ? p->n_chunks : 32);
+    if (!st)
+        st = mb_chunks_make(c->model, text, len, c->n_ctx, p->n_chunks > 0 ? p->n_chunks : 32,
+                            c->n_ctx, "the calibration text", &c->chunks);
     free(text);
-    if (!st) st = mb_threadpool_new(c->n_threads, &c->pool);
-    if (!st) st = mb_forward_state_new(c->model, c->n_ctx, CALIB_BATCH, c->n_threads, 0, &c->fwd);
+    mb_session_params sp = mb_session_default_params();
+    sp.n_ctx = c->n_ctx;
+    sp.n_threads = c->n_threads;
+    if (!st) st = mb_session_new(c->model, &sp, &c->s);
     const size_t n_logits = (size_t)CALIB_BATCH * (size_t)mb_model_n_vocab(c->model);
     if (!st && !(c->logits = malloc(n_logits * sizeof *c->logits)))
         st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory for calibration logits");
@@ -125,22 +104,24 @@ static void observe(void *user, const mb_matrix *w, const float *x, int n_rows) 
     c->fn(c->user, c->last_index, x, n_rows, (int)w->n_in);
 }
 
+static mb_status piece_done(void *user, int chunk, int pos, int n, const mb_token *ids,
+                            const float *logits) {
+    mb_calib *c = user;
+    if (c->logits_fn) c->logits_fn(c->user, chunk, pos, n, logits);
+    return MB_OK;
+}
+
 mb_status mb_calib_run_logits(mb_calib *c, mb_calib_fn fn, mb_calib_logits_fn logits_fn,
                               void *user) {
     c->fn = fn;
     c->user = user;
-    c->fwd->observe = fn ? observe : NULL;
-    c->fwd->observe_user = c;
-    mb_status st = MB_OK;
-    for (int k = 0; !st && k < c->n_chunks; k++) {
-        const mb_token *chunk = c->ids + (size_t)k * (size_t)c->n_ctx;
-        for (int pos = 0; !st && pos < c->n_ctx; pos += CALIB_BATCH) {
-            const int n = c->n_ctx - pos < CALIB_BATCH ? c->n_ctx - pos : CALIB_BATCH;
-            st = mb_forward(c->fwd, c->pool, chunk + pos, n, pos, c->logits);
-            if (!st && logits_fn) logits_fn(user, k, pos, n, c->logits);
-        }
-    }
-    c->fwd->observe = NULL;
+    c->logits_fn = logits_fn;
+    mb_forward_state *fwd = c->s->fwd;
+    fwd->observe = fn ? observe : NULL;
+    fwd->observe_user = c;
+    /* Every position's logits, so that output.weight sees them all. */
+    mb_status st = mb_chunks_run(c->s, &c->chunks, CALIB_BATCH, c->logits, piece_done, c);
+    fwd->observe = NULL;
     return st ? mb_error_prefix(st, "calibration pass") : MB_OK;
 }
 
@@ -152,10 +133,10 @@ mb_model *mb_calib_model(mb_calib *c) {
     return c->model;
 }
 mb_threadpool *mb_calib_pool(mb_calib *c) {
-    return c->pool;
+    return c->s->pool;
 }
 int mb_calib_n_chunks(const mb_calib *c) {
-    return c->n_chunks;
+    return c->chunks.n_chunks;
 }
 int mb_calib_n_ctx(const mb_calib *c) {
     return c->n_ctx;
@@ -163,10 +144,9 @@ int mb_calib_n_ctx(const mb_calib *c) {
 
 void mb_calib_close(mb_calib *c) {
     if (!c) return;
-    mb_forward_state_free(c->fwd);
-    mb_threadpool_free(c->pool);
+    mb_session_free(c->s);
     mb_model_free(c->model);
-    free(c->ids);
+    mb_chunks_free(&c->chunks);
     free(c->logits);
     free(c);
 }

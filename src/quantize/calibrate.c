@@ -12,6 +12,7 @@
 #include "model/model.h"
 #include "quantize/imatrix.h"
 #include "quantize/progress.h"
+#include "runtime/chunks.h"
 #include "runtime/session.h"
 
 typedef struct {
@@ -34,6 +35,22 @@ static void observe(void *user, const mb_matrix *w, const float *x, int n_rows) 
     }
 }
 
+typedef struct {
+    const mb_calibrate_params *p;
+    int n_chunks;
+    const observer *o;
+} progress;
+
+/* After each chunk: the observer's first failure, else a progress line. */
+static mb_status chunk_done(void *user, int c, int pos, int n, const mb_token *ids,
+                            const float *logits) {
+    progress *pr = user;
+    if (pr->o->st) return pr->o->st;
+    mb_progressf(pr->p->progress, pr->p->progress_user, "\rcalibrate: chunk %d/%d", c + 1,
+                 pr->n_chunks);
+    return MB_OK;
+}
+
 mb_calibrate_params mb_calibrate_default_params(void) {
     return (mb_calibrate_params){.n_ctx = 512};
 }
@@ -43,23 +60,10 @@ mb_status mb_calibrate(mb_model *m, const char *text, size_t len, const mb_calib
     const mb_calibrate_params defaults = mb_calibrate_default_params();
     if (!p) p = &defaults;
     const int n_ctx = p->n_ctx > 0 ? p->n_ctx : 512;
-    if (len == 0) return mb_errorf(MB_ERR_INVALID_ARG, "the calibration text is empty");
-    size_t need = 0;
-    mb_tokenize(m, text, len, 1, 0, NULL, 0, &need);
-    if (need > (size_t)INT32_MAX)
-        return mb_errorf(MB_ERR_INVALID_ARG, "the calibration text has too many tokens (%zu)",
-                         need);
-    if (need < (size_t)n_ctx)
-        return mb_errorf(MB_ERR_INVALID_ARG,
-                         "the calibration text has %zu tokens; one chunk of --ctx %d needs more",
-                         need, n_ctx);
-    mb_token *ids = malloc(need * sizeof *ids);
-    if (!ids) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory for %zu tokens", need);
-    mb_status st = mb_tokenize(m, text, len, 1, 0, ids, need, &need);
-    int n_chunks = (int)(need / (size_t)n_ctx);
-    if (p->n_chunks > 0 && p->n_chunks < n_chunks) n_chunks = p->n_chunks;
-    const mb_token bos = mb_token_bos(m);
-    const int has_bos = ids[0] == bos;
+    mb_chunks ch;
+    mb_status st =
+        mb_chunks_make(m, text, len, n_ctx, p->n_chunks, n_ctx, "the calibration text", &ch);
+    if (st) return st;
     mb_session *s = NULL;
     mb_session_params sp = mb_session_default_params();
     sp.n_ctx = n_ctx;
@@ -70,22 +74,14 @@ mb_status mb_calibrate(mb_model *m, const char *text, size_t len, const mb_calib
         s->fwd->observe = observe;
         s->fwd->observe_user = &o;
     }
-    for (int c = 0; !st && c < n_chunks; c++) {
-        mb_token *chunk = ids + (size_t)c * (size_t)n_ctx;
-        if (has_bos) chunk[0] = bos;
-        st = mb_session_rewind(s, 0);
-        if (!st) st = mb_session_eval(s, chunk, (size_t)n_ctx);
-        if (!st) st = o.st;
-        if (!st)
-            mb_progressf(p->progress, p->progress_user, "\rcalibrate: chunk %d/%d", c + 1,
-                         n_chunks);
-    }
+    progress pr = {.p = p, .n_chunks = ch.n_chunks, .o = &o};
+    if (!st) st = mb_chunks_run(s, &ch, 0, NULL, chunk_done, &pr);
     mb_progressf(p->progress, p->progress_user, "\n");
     if (!st) {
-        im->chunk_count += n_chunks;
+        im->chunk_count += ch.n_chunks;
         im->chunk_size = n_ctx;
     }
     mb_session_free(s);
-    free(ids);
+    mb_chunks_free(&ch);
     return st;
 }
