@@ -81,3 +81,12 @@ install(CODE "
                  \"${CMAKE_BINARY_DIR}/matchbox.pc\" @ONLY)
 ")
 install(FILES ${CMAKE_BINARY_DIR}/matchbox.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# The example app, built here against the public header and the shared
+# library so that an API change that breaks it fails the build at once
+# (tests/test_install.sh builds it again against the installed files).
+add_executable(example_app ${CMAKE_SOURCE_DIR}/examples/app.c)
+target_include_directories(example_app PRIVATE ${CMAKE_SOURCE_DIR}/include)
+target_link_libraries(example_app PRIVATE matchbox_shared)
+set_target_properties(example_app PROPERTIES OUTPUT_NAME app
+  RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/examples)
