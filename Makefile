@@ -1,10 +1,13 @@
 # Thin wrapper over CMake. `make run` builds and tells a story; `make test`
-# runs the suite; `make asan` runs it again under ASan+UBSan.
+# runs the suite; `make asan` runs it again under ASan+UBSan; `make install`
+# installs the library, headers, matchbox.pc and the CLI (docs/LIBRARY.md).
 JOBS ?= $(shell nproc)
 BUILD ?= build
 MODEL_ARGS ?=
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all run test asan fuzz clean format deps check-includes
+.PHONY: all run test asan fuzz clean format deps check-includes install
 
 all: $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -15,6 +18,9 @@ $(BUILD)/Makefile:
 
 run: all
 	@$(BUILD)/bin/matchbox run -n 256 $(MODEL_ARGS) "Once upon a time"
+
+install: all
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 test: all
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -36,7 +36,25 @@ extern "C" {
 #define MB_API
 #endif
 
-#define MB_VERSION "0.1.0"
+/* The version of this header. MAJOR changes when a release breaks the ABI
+ * (it is the shared library's soname, libmatchbox.so.MAJOR), MINOR when one
+ * adds to the API, PATCH otherwise (docs/LIBRARY.md). CMake reads the
+ * project version from these three lines: keep their form. */
+#define MB_VERSION_MAJOR 0
+#define MB_VERSION_MINOR 2
+#define MB_VERSION_PATCH 0
+#define MB_STR_(x) #x
+#define MB_XSTR_(x) MB_STR_(x)
+/* "0.2.0" */
+#define MB_VERSION                                                                                 \
+    MB_XSTR_(MB_VERSION_MAJOR) "." MB_XSTR_(MB_VERSION_MINOR) "." MB_XSTR_(MB_VERSION_PATCH)
+/* 0xMMmmpp: 0x000200 for 0.2.0; compare with >= for "at least this version". */
+#define MB_VERSION_NUMBER ((MB_VERSION_MAJOR << 16) | (MB_VERSION_MINOR << 8) | MB_VERSION_PATCH)
+
+/* The version of the library running, "MAJOR.MINOR.PATCH": with a shared
+ * library it may differ from the MB_VERSION the app was compiled with (same
+ * MAJOR, by the soname). A static string; never NULL; any thread. */
+MB_API const char *mb_version(void);
 
 typedef enum {
     MB_OK = 0,
@@ -58,6 +76,10 @@ MB_API const char *mb_last_error(void);
 
 /* The kernel level in use: "ref", "avx2", "avx512" or "neon". */
 MB_API const char *mb_kernels_name(void);
+
+/* The number of physical cores (on ARM, of the big cores): what
+ * n_threads 0 means in the params below. At least 1; any thread. */
+MB_API int mb_n_physical_cores(void);
 
 /* ---- log ------------------------------------------------------------- */
 

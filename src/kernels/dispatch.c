@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "matchbox.h" /* mb_kernels_name is public: its MB_API declaration exports it */
 #include "core/cpu.h"
 #include "core/log.h"
 #include "kernels/kernels.h"
