@@ -37,6 +37,26 @@ for c in $CMDS; do
   check "grep -q -- '-t needs a value' '$T/err'" "$c: -t without a value"
 done
 
+# Commands that take some of the groups print those lines exactly as run
+# does: one definition, one format.
+for c in serve perplexity bench agent summarize; do
+  "$MB" $c --help >"$T/$c.help" 2>&1
+  check "[ \$? -eq 0 ]" "$c --help exits 0"
+done
+for pair in "serve:--mlock" "serve:--lora FILE" "serve:--swa-full" "serve:-c, --ctx-size N" \
+  "perplexity:--mlock" "perplexity:--lora FILE" "perplexity:-t, --threads N" \
+  "perplexity:--swa-full" "bench:-t, --threads N" "bench:--swa-full" \
+  "agent:--top-p P" "agent:--temp T" "summarize:--top-p P" "summarize:-s, --seed N"; do
+  c=${pair%%:*} f=${pair#*:}
+  grep -- "^  $f " "$T/run.help" >"$T/want"
+  grep -- "^  $f " "$T/$c.help" >"$T/got"
+  check "[ -s '$T/got' ] && cmp -s '$T/want' '$T/got'" "$c prints '$f' as run does"
+done
+"$MB" perplexity /nonexistent.gguf x.txt -t 0 >/dev/null 2>"$T/err"
+check "grep -q -- \"-t expects an integer in 1..1024, got '0'\" '$T/err'" "perplexity refuses -t 0"
+"$MB" serve -m /nonexistent.gguf --top-p 2 >/dev/null 2>"$T/err"
+check "grep -q -- \"unknown option '--top-p'\" '$T/err'" "serve takes no sampling flags"
+
 if [ ! -f "$SHARED/models/stories260K.gguf" ]; then
   echo "SKIP (the rest): $SHARED/models/stories260K.gguf is absent"
   finish

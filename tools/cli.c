@@ -61,37 +61,6 @@ const char *cli_value(int argc, char **argv, int *i) {
     return argv[++*i];
 }
 
-const char cli_sampling_help[] =
-    "  --temp T                temperature (0: greedy; default 0.8)\n"
-    "  --top-k N               keep the N most likely tokens (0: off; default 40)\n"
-    "  --top-p P               nucleus sampling (1: off; default 0.95)\n"
-    "  --min-p P               drop tokens below P x the top probability (default 0.05)\n"
-    "  --repeat-penalty F      penalize repeated tokens (1: off; default 1)\n"
-    "  --repeat-last-n N       window the penalties look at (default 64)\n"
-    "  --presence-penalty F    (default 0)\n"
-    "  --frequency-penalty F   (default 0)\n"
-    "  -s, --seed N            random seed (default: random, printed)\n";
-
-/* The sampling flags with a number, where in the parameters each goes, and
- * the values that make sense (LO excluded when LO_OPEN). */
-static const struct {
-    const char *flag;
-    size_t offset;
-    double lo, hi;
-    int lo_open;
-    const char *range;
-} float_flags[] = {
-    {"--temp", offsetof(mb_sampler_params, temperature), 0, FLT_MAX, 0, "0 (greedy) or more"},
-    {"--top-p", offsetof(mb_sampler_params, top_p), 0, 1, 0, "between 0 and 1"},
-    {"--min-p", offsetof(mb_sampler_params, min_p), 0, 1, 0, "between 0 and 1"},
-    {"--repeat-penalty", offsetof(mb_sampler_params, repeat_penalty), 0, FLT_MAX, 1,
-     "more than 0 (1: off)"},
-    {"--presence-penalty", offsetof(mb_sampler_params, presence_penalty), -FLT_MAX, FLT_MAX, 0,
-     "a number"},
-    {"--frequency-penalty", offsetof(mb_sampler_params, frequency_penalty), -FLT_MAX, FLT_MAX, 0,
-     "a number"},
-};
-
 int cli_float_in(const char *flag, const char *s, double lo, double hi, int lo_open,
                  const char *range, double *out) {
     if (!cli_float(flag, s, out)) return 0;
@@ -100,48 +69,6 @@ int cli_float_in(const char *flag, const char *s, double lo, double hi, int lo_o
         return 0;
     }
     return 1;
-}
-
-/* A float_flags entry at argv[*i]: 1 (stored), -1 (error printed), 0 (none). */
-static int float_flag(int argc, char **argv, int *i, mb_sampler_params *sp) {
-    for (size_t k = 0; k < sizeof float_flags / sizeof *float_flags; k++) {
-        if (strcmp(argv[*i], float_flags[k].flag)) continue;
-        const char *v = cli_value(argc, argv, i);
-        double d;
-        if (!v || !cli_float_in(float_flags[k].flag, v, float_flags[k].lo, float_flags[k].hi,
-                                float_flags[k].lo_open, float_flags[k].range, &d))
-            return -1;
-        *(float *)((char *)sp + float_flags[k].offset) = (float)d;
-        return 1;
-    }
-    return 0;
-}
-
-static int int_flag(int argc, char **argv, int *i, long hi, long *out) {
-    const char *flag = argv[*i], *v = cli_value(argc, argv, i);
-    return v && cli_int(flag, v, 0, hi, out) ? 1 : -1;
-}
-
-int cli_sampling_flag(int argc, char **argv, int *i, mb_sampler_params *sp, int *seed_given) {
-    const char *a = argv[*i];
-    long l = 0;
-    int r = float_flag(argc, argv, i, sp);
-    if (r) return r;
-    if (!strcmp(a, "--top-k")) {
-        if ((r = int_flag(argc, argv, i, 1 << 30, &l)) == 1) sp->top_k = (int)l;
-        return r;
-    }
-    if (!strcmp(a, "--repeat-last-n")) {
-        if ((r = int_flag(argc, argv, i, 1 << 20, &l)) == 1) sp->repeat_last_n = (int)l;
-        return r;
-    }
-    if (!strcmp(a, "-s") || !strcmp(a, "--seed")) {
-        if ((r = int_flag(argc, argv, i, 0x7fffffffffffffffL, &l)) != 1) return r;
-        sp->seed = (uint64_t)l;
-        *seed_given = 1;
-        return 1;
-    }
-    return 0;
 }
 
 static int is_file(const char *p) {

@@ -30,16 +30,6 @@ const char *cli_default_model(void);
  * is instead of taking it for a prompt). */
 int cli_looks_like_model(const char *arg);
 
-/* Parse one sampling flag at argv[*i] (--temp, --top-k, --top-p, --min-p,
- * --repeat-penalty, --repeat-last-n, --presence-penalty, --frequency-penalty,
- * -s/--seed) into SP, advancing *i past its value. Values that make no sense
- * (a negative temperature, top-p or min-p outside 0..1, a repeat penalty of 0
- * or less) are refused. Returns 1 if it was one, 0 if argv[*i] is no sampling
- * flag, -1 after printing an error. */
-int cli_sampling_flag(int argc, char **argv, int *i, mb_sampler_params *sp, int *seed_given);
-/* The sampling flags' help lines, as cli_sampling_flag parses them. */
-extern const char cli_sampling_help[];
-
 /* An output file the command will write (a model, logits, statistics):
  * refuse, before any work, a PATH that is an existing directory, device, FIFO
  * or socket, or whose directory is missing or not writable; then remove the

@@ -17,6 +17,7 @@
 #include "agent/redact.h"
 #include "cli.h"
 #include "commands.h"
+#include "options.h"
 #include "common/tool_clock.h"
 #include "common/tool_error.h"
 
@@ -56,7 +57,7 @@ static void agent_usage(FILE *f) {
           "  -c, --ctx-size N        the guardian's context (default: min(4096, trained))\n"
           "  -t, --threads N         threads (default: physical cores)\n",
           f);
-    fputs(cli_sampling_help, f);
+    cli_opts_help(f, CLI_SAMPLING);
     fputs("                          (the guardian drafts greedily unless --temp is given)\n", f);
 }
 

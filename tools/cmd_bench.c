@@ -6,7 +6,11 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "options.h"
 #include "matchbox/eval.h"
+
+/* The shared flags bench takes (options.h). */
+#define BENCH_FLAGS (CLI_THREADS | CLI_CACHE)
 
 static void bench_usage(FILE *f) {
     fputs("usage: matchbox bench [MODEL] [options]\n"
@@ -17,18 +21,19 @@ static void bench_usage(FILE *f) {
           "the same run (weight bytes read per token x tok/s / bandwidth).\n"
           "\n"
           "  -m, --model FILE     model (GGUF)\n"
-          "  -t, --threads N      threads (default: physical cores)\n"
+
           "  -p, --n-prompt N     prefill test size (default 512; 0 skips it)\n"
           "  -n, --n-gen N        decode test size (default 128; 0 skips it)\n"
           "  -r, --reps N         repetitions (default 5)\n"
           "  --bw-mib N           bandwidth test buffer in MiB (default 1024; 0 skips it)\n"
           "  -c, --ctx-size N     session context, which sizes the KV cache (default: what\n"
           "                       the tests need); the KV bytes per layer kind are printed\n"
-          "  --swa-full           windowed layers keep full caches instead of rings\n"
+
           "  --no-mmap            read the weights into anonymous memory (huge pages)\n"
           "  --mmap               map the file (default: memory when it fits in RAM)\n"
           "  --json               print JSON instead of a table\n",
           f);
+    cli_opts_help(f, BENCH_FLAGS);
 }
 
 static void put_json_str(FILE *f, const char *s) {
@@ -102,11 +107,16 @@ static void print_table(FILE *f, const char *path, const mb_bench_result *r) {
 
 int cmd_bench(int argc, char **argv) {
     mb_bench_params p = mb_bench_default_params();
+    cli_opts o;
+    cli_opts_init(&o);
     const char *model = NULL;
     int json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         long l;
+        int r = cli_opts_flag(&o, BENCH_FLAGS, argc, argv, &i);
+        if (r < 0) return 1;
+        if (r > 0) continue;
 #define VALUE() ((v = cli_value(argc, argv, &i)) != NULL)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             bench_usage(stdout);
@@ -114,9 +124,6 @@ int cmd_bench(int argc, char **argv) {
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             if (!VALUE()) return 1;
             model = v;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!VALUE() || !cli_int(a, v, 1, 1024, &l)) return 1;
-            p.n_threads = (int)l;
         } else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) {
             if (!VALUE() || !cli_int(a, v, 0, 1 << 20, &l)) return 1;
             p.n_prompt = (int)l;
@@ -132,8 +139,6 @@ int cmd_bench(int argc, char **argv) {
         } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
             if (!VALUE() || !cli_int(a, v, 0, 1 << 24, &l)) return 1;
             p.n_ctx = (int)l;
-        } else if (!strcmp(a, "--swa-full")) {
-            p.swa_full = 1;
         } else if (!strcmp(a, "--no-mmap")) {
             p.use_mmap = 0;
         } else if (!strcmp(a, "--mmap")) {
@@ -150,6 +155,8 @@ int cmd_bench(int argc, char **argv) {
 #undef VALUE
     }
     if (!model && !(model = cli_default_model())) return 1;
+    p.n_threads = o.sp.n_threads;
+    p.swa_full = o.sp.swa_full;
     mb_bench_result r;
     if (mb_bench_run(model, &p, &r) != MB_OK) return cli_fail(NULL);
     if (json)

@@ -7,7 +7,11 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "options.h"
 #include "matchbox/eval.h"
+
+/* The shared flags perplexity takes (options.h); -c is its own (default 512). */
+#define PPL_FLAGS (CLI_MODEL | CLI_LORA | CLI_CACHE | CLI_THREADS)
 
 static void usage(void) {
     puts("usage: matchbox perplexity MODEL TEXT_FILE [-c 512] [--chunks N] [-t N]\n"
@@ -17,8 +21,9 @@ static void usage(void) {
          "                             (run it with the high-precision model)\n"
          "  --kl-divergence            compare against FILE: mean KLD, top-1 agreement,\n"
          "                             delta-p percentiles\n"
-         "  --lora FILE                apply a LoRA adapter (matchbox finetune) to MODEL\n"
-         "  --swa-full                 windowed layers keep full caches (same results)");
+         "  -c, --ctx-size N           tokens per chunk (default 512)\n"
+         "  --chunks N                 score only the first N chunks");
+    cli_opts_help(stdout, PPL_FLAGS);
 }
 
 static void print_kld(const mb_perplexity_result *r) {
@@ -51,14 +56,19 @@ static void show_progress(int chunk, int n_chunks, double ppl, void *user) {
 }
 
 int cmd_perplexity(int argc, char **argv) {
-    const char *model_path = NULL, *text_path = NULL, *base = NULL, *lora = NULL;
+    const char *text_path = NULL, *base = NULL;
     int kld = 0;
+    cli_opts o;
+    cli_opts_init(&o);
     mb_perplexity_params p = mb_perplexity_default_params();
     p.progress = show_progress;
     p.progress_user = stderr;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long v;
+        int r = cli_opts_flag(&o, PPL_FLAGS, argc, argv, &i);
+        if (r < 0) return 1;
+        if (r > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage();
             return 0;
@@ -70,31 +80,23 @@ int cmd_perplexity(int argc, char **argv) {
             const char *s = cli_value(argc, argv, &i);
             if (!s || !cli_int("--chunks", s, 1, 1 << 30, &v)) return 1;
             p.n_chunks = (int)v;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            const char *s = cli_value(argc, argv, &i);
-            if (!s || !cli_int("-t", s, 1, 1024, &v)) return 1;
-            p.n_threads = (int)v;
-        } else if (!strcmp(a, "--swa-full")) {
-            p.swa_full = 1;
         } else if (!strcmp(a, "--kl-divergence-base")) {
             if (!(base = cli_value(argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--lora")) {
-            if (!(lora = cli_value(argc, argv, &i))) return 1;
         } else if (!strcmp(a, "--kl-divergence")) {
             kld = 1;
         } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
             if (!(text_path = cli_value(argc, argv, &i))) return 1;
         } else if (a[0] == '-' && a[1]) {
             return cli_fail("unknown option '%s' (see matchbox perplexity --help)", a);
-        } else if (!model_path) {
-            model_path = a;
+        } else if (!o.model) {
+            o.model = a;
         } else if (!text_path) {
             text_path = a;
         } else {
             return cli_fail("unexpected argument '%s'", a);
         }
     }
-    if (!model_path || !text_path) return cli_fail("need MODEL and TEXT_FILE (see --help)");
+    if (!o.model || !text_path) return cli_fail("need MODEL and TEXT_FILE (see --help)");
     if (kld && !base) return cli_fail("--kl-divergence needs --kl-divergence-base FILE");
     if (kld)
         p.kld_base_read = base;
@@ -104,17 +106,17 @@ int cmd_perplexity(int argc, char **argv) {
     size_t len = 0;
     char *text = cli_read_all(text_path, &len);
     if (!text) return 1;
-    mb_model_params mp = mb_model_default_params();
+    p.n_threads = o.sp.n_threads;
+    p.swa_full = o.sp.swa_full;
     mb_model *m = NULL;
     mb_perplexity_result r;
     int rc = 1;
-    if (mb_model_load(model_path, &mp, &m) != MB_OK ||
-        (lora && mb_model_load_lora(m, lora, 1.0f) != MB_OK)) {
-        cli_fail(NULL);
+    if (!cli_opts_load_model(&o, &m)) {
+        /* the error is printed */
     } else if (mb_perplexity(m, text, len, &p, &r) != MB_OK) {
         cli_fail(NULL);
     } else {
-        printf("%s: %d tokens, %d chunks of %d, %llu scored\n", model_path, r.n_tokens, r.n_chunks,
+        printf("%s: %d tokens, %d chunks of %d, %llu scored\n", o.model, r.n_tokens, r.n_chunks,
                p.n_ctx, (unsigned long long)r.n_scored);
         if (r.has_kld)
             print_kld(&r);

@@ -15,8 +15,12 @@
 #include "agent_serve.h"
 #include "cli.h"
 #include "commands.h"
+#include "options.h"
 #include "common/tool_error.h"
 #include "server/server.h"
+
+/* The shared flags serve takes (options.h); -t is its own (per slot). */
+#define SERVE_FLAGS (CLI_MODEL | CLI_LORA | CLI_CONTEXT | CLI_CACHE | CLI_CHAT | CLI_VERBOSE)
 
 static void serve_usage(FILE *f) {
     fputs("usage: matchbox serve [MODEL] [options]\n"
@@ -24,7 +28,6 @@ static void serve_usage(FILE *f) {
           "Serve the model over HTTP with the OpenAI API: POST /v1/chat/completions,\n"
           "POST /v1/completions, GET /v1/models, /health and /metrics (docs/SERVER.md).\n"
           "\n"
-          "  -m, --model FILE        model (GGUF)\n"
           "  --host ADDR             address to listen on (default 127.0.0.1: this machine\n"
           "                          only; 0.0.0.0 for every interface)\n"
           "  --port N                port (default 8080; 0: any free port, printed)\n"
@@ -41,28 +44,22 @@ static void serve_usage(FILE *f) {
           "  --header-timeout SEC    seconds a client has to send a request's headers\n"
           "                          (default 10)\n"
           "  --verbose-prompt        log each chat request's prompt token ids to stderr\n"
-          "  --chat-template-file F  render the Jinja template in F instead of the model's\n"
-          "  --chat-template NAME    template family instead of the model's own\n"
           "  --alias NAME            the model name clients use (default: the file's name\n"
           "                          without .gguf)\n"
-          "  -c, --ctx-size N        context of each slot (default: min(4096, trained))\n"
-          "  --swa-full              windowed layers (Gemma, Mistral-style) keep full caches\n"
-          "                          instead of a ring of their window (more memory)\n"
-
-          "  -t, --threads N         threads per slot's prefill (default: cores / slots, at\n"
-          "                          least 1); the batched decode step uses every core\n"
+          "  -t, --threads N         threads per slot's prefill (default: physical cores /\n"
+          "                          slots, at least 1); the batched decode step uses every core\n"
           "  --no-batch              decode each slot alone on its own threads instead of\n"
           "                          one batched pass over the weights for all slots\n"
-          "  --no-mmap, --mmap, --mlock   as for matchbox run\n"
-          "  -v, --verbose           log each request to stderr\n",
+          "  (-c is each slot's context; -v logs each request too)\n",
           f);
+    cli_opts_help(f, SERVE_FLAGS);
     fputs(agent_serve_help, f);
 }
 
 typedef struct {
-    const char *model, *alias, *template_file;
-    long port, slots, queue, max_body, n_ctx, n_threads, header_timeout;
-    mb_model_params mp;
+    cli_opts c;
+    const char *alias;
+    long port, slots, queue, max_body, n_threads, header_timeout;
     mb_server_params sp;
     agent_serve_opts agent;
 } serve_opts;
@@ -76,13 +73,13 @@ static int parse(int argc, char **argv, serve_opts *o, int *rc) {
         int af = agent_serve_flag(argc, argv, &i, &o->agent, &o->sp);
         if (af < 0) return 0;
         if (af > 0) continue;
+        int r = cli_opts_flag(&o->c, SERVE_FLAGS, argc, argv, &i);
+        if (r < 0) return 0;
+        if (r > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             serve_usage(stdout);
             *rc = 0;
             return 0;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!VALUE()) return 0;
-            o->model = v;
         } else if (!strcmp(a, "--host")) {
             if (!VALUE()) return 0;
             o->sp.host = v;
@@ -104,41 +101,23 @@ static int parse(int argc, char **argv, serve_opts *o, int *rc) {
             if (!VALUE() || !cli_int(a, v, 64, 1L << 30, &o->max_body)) return 0;
         } else if (!strcmp(a, "--verbose-prompt")) {
             o->sp.verbose_prompt = 1;
-        } else if (!strcmp(a, "--chat-template-file")) {
-            if (!VALUE()) return 0;
-            o->template_file = v;
-        } else if (!strcmp(a, "--chat-template")) {
-            if (!VALUE()) return 0;
-            o->sp.chat_template = v;
         } else if (!strcmp(a, "--alias")) {
             if (!VALUE()) return 0;
             o->alias = v;
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            if (!VALUE() || !cli_int(a, v, 0, 1 << 24, &o->n_ctx)) return 0;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!VALUE() || !cli_int(a, v, 1, 1024, &o->n_threads)) return 0;
         } else if (!strcmp(a, "--no-batch")) {
             o->sp.batch = 0;
-        } else if (!strcmp(a, "--no-mmap")) {
-            o->mp.use_mmap = 0;
-        } else if (!strcmp(a, "--mmap")) {
-            o->mp.use_mmap = 1;
-        } else if (!strcmp(a, "--mlock")) {
-            o->mp.use_mlock = 1;
-        } else if (!strcmp(a, "--swa-full")) {
-            o->sp.session.swa_full = 1;
-        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-            o->sp.verbose = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
             return cli_fail("unknown option '%s' (see matchbox serve --help)", a), 0;
-        } else if (!o->model) {
-            o->model = a;
+        } else if (!o->c.model) {
+            o->c.model = a;
         } else {
             return cli_fail("unexpected argument '%s'", a), 0;
         }
 #undef VALUE
     }
-    if (!o->model && !(o->model = cli_default_model())) return 0;
+    if (!o->c.model && !(o->c.model = cli_default_model())) return 0;
     return 1;
 }
 
@@ -160,7 +139,7 @@ static void on_stop_signal(int sig) {
 int cmd_serve(int argc, char **argv) {
     serve_opts o = {
         .port = 8080, .slots = 4, .queue = 64, .max_body = 1 << 20, .header_timeout = 10};
-    o.mp = mb_model_default_params();
+    cli_opts_init(&o.c);
     o.sp = mb_server_default_params();
     agent_serve_init(&o.agent, &o.sp);
     o.sp.api_key = getenv("MATCHBOX_API_KEY");
@@ -169,16 +148,17 @@ int cmd_serve(int argc, char **argv) {
     if (!parse(argc, argv, &o, &rc)) return rc;
     if (o.sp.api_key && !*o.sp.api_key) return cli_fail("--api-key is empty");
     if (!agent_serve_open(&o.agent, &o.sp)) return agent_serve_close(&o.agent), 1;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
     o.sp.port = (int)o.port;
     o.sp.n_slots = (int)o.slots;
     o.sp.n_queue = (int)o.queue;
     o.sp.max_body = (size_t)o.max_body;
     o.sp.header_timeout = (int)o.header_timeout;
-    o.sp.session.n_ctx = (int)o.n_ctx;
-    o.sp.session.n_threads =
-        (int)(o.n_threads ? o.n_threads : (cores / o.slots > 1 ? cores / o.slots : 1));
-    char *id = model_id(o.model, o.alias);
+    o.sp.session.n_ctx = o.c.sp.n_ctx;
+    o.sp.session.swa_full = o.c.sp.swa_full;
+    o.sp.session.n_threads = (int)o.n_threads; /* 0: the engine shares the cores out */
+    o.sp.verbose = o.c.verbose;
+    o.sp.chat_template = o.c.chat_template;
+    char *id = model_id(o.c.model, o.alias);
     if (!id) return cli_fail("out of memory");
     o.sp.model_id = id;
 
@@ -200,9 +180,8 @@ int cmd_serve(int argc, char **argv) {
 
     mb_model *model = NULL;
     mb_server *server = NULL;
-    if (mb_model_load(o.model, &o.mp, &model) != MB_OK ||
-        !cli_chat_template_file(model, o.template_file) ||
-        mb_server_start(model, &o.sp, &server) != MB_OK) {
+    o.c.verbose = 0; /* serve's -v logs requests, not the load */
+    if (!cli_opts_load_model(&o.c, &model) || mb_server_start(model, &o.sp, &server) != MB_OK) {
         rc = model && tool_last_error()[0] ? cli_fail("%s", tool_last_error()) : 1;
         mb_model_free(model);
         agent_serve_close(&o.agent);
@@ -214,7 +193,7 @@ int cmd_serve(int argc, char **argv) {
             "matchbox serve: '%s' on http://%s%s%s:%d/v1 (%d slots x %d threads, context %d, "
             "queue %d, decode steps %s%s)\n",
             id, ipv6 ? "[" : "", o.sp.host, ipv6 ? "]" : "", mb_server_port(server), o.sp.n_slots,
-            o.sp.session.n_threads, mb_server_n_ctx(server), o.sp.n_queue,
+            mb_server_n_threads(server), mb_server_n_ctx(server), o.sp.n_queue,
             o.sp.batch && o.sp.n_slots > 1 ? "batched" : "per slot",
             o.sp.api_key ? ", API key required" : "");
     if (o.sp.oracle) fprintf(stderr, "matchbox serve: routing to the oracle %s\n", o.agent.url);

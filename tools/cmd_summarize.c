@@ -14,6 +14,7 @@
 #include "agent/summarize.h"
 #include "cli.h"
 #include "commands.h"
+#include "options.h"
 #include "common/tool_error.h"
 
 static void summarize_usage(FILE *f) {
@@ -38,7 +39,7 @@ static void summarize_usage(FILE *f) {
           "  -c, --ctx-size N        context size (default: min(4096, trained))\n"
           "  -t, --threads N         threads (default: physical cores)\n",
           f);
-    fputs(cli_sampling_help, f);
+    cli_opts_help(f, CLI_SAMPLING);
     fputs("  -v, --verbose           print load details and each call's token counts\n", f);
 }
 

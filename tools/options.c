@@ -50,13 +50,13 @@ static const cli_opt opts[] = {
      "pre-tokenizer of a BPE vocabulary instead of the file's (default, gpt-2, llama-bpe, "
      "smollm, qwen2)",
      NULL},
-    {CLI_MODEL, NULL, "--lora", "FILE", OPT_STR, F(lora), 0, 0, 0, 0, NULL,
+    {CLI_LORA, NULL, "--lora", "FILE", OPT_STR, F(lora), 0, 0, 0, 0, NULL,
      "apply a LoRA adapter (GGUF, e.g. from matchbox finetune)", NULL},
-    {CLI_MODEL, NULL, "--lora-scale", "S", OPT_FLOAT, F(lora_scale), 0, -FLT_MAX, FLT_MAX, 0,
+    {CLI_LORA, NULL, "--lora-scale", "S", OPT_FLOAT, F(lora_scale), 0, -FLT_MAX, FLT_MAX, 0,
      "a number", "scale of the adapter's update", NULL},
     {CLI_CONTEXT, "-c", "--ctx-size", "N", OPT_INT, F(sp.n_ctx), 0, 0, 1 << 24, 0, NULL,
      "context size", "min(4096, trained)"},
-    {CLI_CONTEXT, NULL, "--swa-full", NULL, OPT_SET, F(sp.swa_full), 1, 0, 0, 0, NULL,
+    {CLI_CACHE, NULL, "--swa-full", NULL, OPT_SET, F(sp.swa_full), 1, 0, 0, 0, NULL,
      "windowed layers (Gemma, Mistral-style) keep full caches instead of a ring of their "
      "window (more memory)",
      NULL},
@@ -87,7 +87,7 @@ static const cli_opt opts[] = {
     {CLI_CHAT, NULL, "--chat-template-file", "F", OPT_STR, F(chat_template_file), 0, 0, 0, 0, NULL,
      "render the Jinja template in F instead of the file's", NULL},
     {CLI_VERBOSE, "-v", "--verbose", NULL, OPT_SET, F(verbose), 1, 0, 0, 0, NULL,
-     "print load details", NULL},
+     "print details to stderr (the model's load, and what the command says above)", NULL},
 };
 
 #undef F
@@ -217,6 +217,18 @@ int cli_opts_load_model(const cli_opts *o, mb_model **out) {
     }
     *out = model;
     return 1;
+}
+
+int cli_sampling_flag(int argc, char **argv, int *i, mb_sampler_params *sp, int *seed_given) {
+    cli_opts o;
+    cli_opts_init(&o);
+    o.sampling = *sp;
+    int r = cli_opts_flag(&o, CLI_SAMPLING, argc, argv, i);
+    if (r > 0) {
+        *sp = o.sampling;
+        if (o.seed_given) *seed_given = 1;
+    }
+    return r;
 }
 
 void cli_opts_seed(cli_opts *o, int print_random) {

@@ -13,13 +13,15 @@
 #include "matchbox.h"
 
 enum {
-    CLI_MODEL = 1u << 0, /* -m, --mmap, --no-mmap, --mlock, --tokenizer-pre, --lora, --lora-scale */
-    CLI_CONTEXT = 1u << 1,  /* -c, --swa-full */
-    CLI_THREADS = 1u << 2,  /* -t */
-    CLI_SAMPLING = 1u << 3, /* --temp, --top-k, ..., -s */
-    CLI_CHAT = 1u << 4,     /* --chat-template, --chat-template-file */
-    CLI_VERBOSE = 1u << 5,  /* -v */
-    CLI_RUNNING = CLI_MODEL | CLI_CONTEXT | CLI_THREADS | CLI_VERBOSE,
+    CLI_MODEL = 1u << 0,    /* -m, --mmap, --no-mmap, --mlock, --tokenizer-pre */
+    CLI_LORA = 1u << 1,     /* --lora, --lora-scale */
+    CLI_CONTEXT = 1u << 2,  /* -c */
+    CLI_CACHE = 1u << 3,    /* --swa-full */
+    CLI_THREADS = 1u << 4,  /* -t */
+    CLI_SAMPLING = 1u << 5, /* --temp, --top-k, ..., -s */
+    CLI_CHAT = 1u << 6,     /* --chat-template, --chat-template-file */
+    CLI_VERBOSE = 1u << 7,  /* -v */
+    CLI_RUNNING = CLI_MODEL | CLI_LORA | CLI_CONTEXT | CLI_CACHE | CLI_THREADS | CLI_VERBOSE,
 };
 
 typedef struct {
@@ -49,6 +51,11 @@ void cli_opts_help(FILE *f, unsigned groups);
  * then apply --lora and --chat-template-file. 1 on success; 0 after printing
  * the error. */
 int cli_opts_load_model(const cli_opts *o, mb_model **out);
+
+/* Only the sampling flags (the table's CLI_SAMPLING rows), for commands
+ * that keep their own sampler params: 1 when argv[*i] was one (stored in
+ * SP, *SEED_GIVEN set by -s), 0 when not, -1 after printing an error. */
+int cli_sampling_flag(int argc, char **argv, int *i, mb_sampler_params *sp, int *seed_given);
 
 /* When no seed was given, pick one from the clock. It is printed with -v, or
  * when PRINT_RANDOM and it was picked, so that a run can be repeated. */

@@ -64,7 +64,8 @@ typedef struct {
     int n_queue;        /* requests that may wait for a slot, 0..65536; default 16 */
     /* Each slot's session (copied by mb_engine_new); NULL (default): the
      * session defaults. Its n_threads are each slot's threads for a
-     * prefill (and for decode steps when not batched). */
+     * prefill (and for decode steps when not batched); 0 (default): the
+     * physical cores divided among the slots, at least 1. */
     const mb_session_params *session;
     int batch;         /* 1 (default): batch the slots' decode steps; 0: each alone */
     int batch_threads; /* threads of the batched pass; 0 (default): physical cores */
@@ -154,9 +155,11 @@ MB_API mb_status mb_engine_new(mb_model *model, const mb_engine_params *params, 
  * the engine. The job handles the caller holds stay valid until freed. */
 MB_API void mb_engine_free(mb_engine *engine);
 
-/* Each slot's context in tokens, and the number of slots. */
+/* Each slot's context in tokens, the number of slots, and each slot's
+ * threads (for a prefill, and for decode steps when not batched). */
 MB_API int mb_engine_n_ctx(const mb_engine *engine);
 MB_API int mb_engine_n_slots(const mb_engine *engine);
+MB_API int mb_engine_n_threads(const mb_engine *engine);
 
 /* Queue a job for REQUEST. On success *OUT is a handle the caller owns
  * (free it with mb_engine_job_free; the engine keeps its own reference until

@@ -216,8 +216,16 @@ mb_status mb_engine_new(mb_model *model, const mb_engine_params *params, mb_engi
     mb_engine_params p = mb_engine_default_params();
     mb_status st = mb_params_merge(&p, params, sizeof p, sizeof p, "mb_engine_params");
     if (st) return st;
-    const mb_session_params sp = p.session ? *p.session : mb_session_default_params();
+    mb_session_params sp = mb_session_default_params();
+    st = mb_params_merge(&sp, p.session, sizeof sp,
+                         MB_PARAMS_SIZE_UPTO(mb_session_params, swa_full), "mb_session_params");
+    if (st) return st;
     if (!model) return mb_errorf(MB_ERR_INVALID_ARG, "no model");
+    /* Slots share the cores: by default each gets its share of them. */
+    if (sp.n_threads <= 0) {
+        const int share = mb_n_physical_cores() / (p.n_slots > 0 ? p.n_slots : 1);
+        sp.n_threads = share > 1 ? share : 1;
+    }
     if (p.n_slots < 1 || p.n_slots > 256 || p.n_queue < 0 || p.n_queue > 65536)
         return mb_errorf(MB_ERR_INVALID_ARG, "slots %d (1..256) or queue %d (0..65536)", p.n_slots,
                          p.n_queue);
@@ -264,6 +272,10 @@ mb_status mb_engine_new(mb_model *model, const mb_engine_params *params, mb_engi
 
 int mb_engine_n_ctx(const mb_engine *e) {
     return mb_session_n_ctx(e->slots[0].s);
+}
+
+int mb_engine_n_threads(const mb_engine *e) {
+    return mb_session_n_threads(e->slots[0].s);
 }
 
 int mb_engine_n_slots(const mb_engine *e) {

@@ -184,6 +184,10 @@ int mb_server_port(const mb_server *s) {
     return s->port;
 }
 
+int mb_server_n_threads(const mb_server *s) {
+    return mb_engine_n_threads(s->engine);
+}
+
 int mb_server_n_ctx(const mb_server *s) {
     return s->n_ctx;
 }

@@ -43,6 +43,8 @@ mb_status mb_server_start(mb_model *model, const mb_server_params *p, mb_server 
 int mb_server_port(const mb_server *s);
 /* Each slot's context, in tokens. */
 int mb_server_n_ctx(const mb_server *s);
+/* Each slot's threads. */
+int mb_server_n_threads(const mb_server *s);
 /* Stop accepting connections, let the requests in flight finish, then stop.
  * Safe to call once, from any thread other than the server's own. */
 void mb_server_stop(mb_server *s);
