@@ -103,7 +103,24 @@ def chat_template_names():
     return [n.strip() for n in lib().mb_chat_template_names().decode().split(",") if n.strip()]
 
 
-class Model:
+class _Closing:
+    """A handle freed by close(): usable in a with statement, and closed
+    when collected if the caller did not."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Model(_Closing):
     """A loaded GGUF model. Keyword arguments are mb_model_params fields
     (use_mmap, use_mlock, verbose, vocab_only, tokenizer_pre)."""
 
@@ -151,18 +168,6 @@ class Model:
         with self._count_lock:
             self._sessions -= 1
         self._maybe_free()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     # -- facts --
 
@@ -334,7 +339,7 @@ def _chat_apply(handle, messages, template, add_gen):
     return buf.raw[: n.value].decode("utf-8", "replace")
 
 
-class Sampler:
+class Sampler(_Closing):
     """Token choice from logits. Keyword arguments are mb_sampler_params
     fields: temperature (<= 0: greedy), top_k, top_p, min_p, repeat_penalty,
     presence_penalty, frequency_penalty, repeat_last_n, seed. Without a seed
@@ -371,18 +376,6 @@ class Sampler:
         if self._h is not None:
             h, self._h = self._h, None
             lib().mb_sampler_free(h)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 class _Busy:
@@ -426,7 +419,7 @@ def _abort_poll(cancel, errors):
     return _capi.ABORT_CB(poll)
 
 
-class Session:
+class Session(_Closing):
     """A KV cache and the buffers of one conversation. Keyword arguments
     are mb_session_params fields (n_ctx 0: min(4096, trained); n_threads 0:
     physical cores; verbose; swa_full)."""
@@ -471,18 +464,6 @@ class Session:
             h, self._h = self._h, None
             lib().mb_session_free(h)
             self.model._release()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     @property
     def n_ctx(self):

@@ -11,7 +11,7 @@ import threading
 
 from . import _capi
 from ._capi import lib
-from ._core import Sampler, _Busy, _bytes, _check
+from ._core import Sampler, _Busy, _bytes, _check, _Closing
 
 
 class Result:
@@ -121,7 +121,7 @@ class _Job:
 _DONE = object()
 
 
-class Stream:
+class Stream(_Closing):
     """Iterate over the pieces of text as they are generated; afterwards
     .result holds the Result (text, stats). The generation runs on a worker
     thread; close() (or leaving a with block, or dropping the iterator)
@@ -175,18 +175,6 @@ class Stream:
             self._thread.join()
         else:
             self._cleanup()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 def run(session, prompt, max_tokens, stop, sampler, on_text, on_token, stream, reuse,
