@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/params.h"
 #include "engine/job.h"
+#include "runtime/log_softmax.h"
 
 mb_engine_request mb_engine_default_request(void) {
     return (mb_engine_request){
@@ -117,13 +118,7 @@ void mb_ejob_finish(mb_engine_job *j, mb_engine_finish finish, const mb_engine_j
 }
 
 void mb_ejob_logprobs(const float *logits, int n_vocab, mb_token id, int k, mb_engine_token *t) {
-    float mx = logits[0];
-    for (int i = 1; i < n_vocab; i++)
-        if (logits[i] > mx) mx = logits[i];
-    double sum = 0;
-    for (int i = 0; i < n_vocab; i++)
-        sum += exp((double)logits[i] - mx);
-    const double lse = mx + log(sum);
+    const double lse = mb_log_sum_exp(logits, n_vocab, 1.0f);
     t->logprob = (float)(logits[id] - lse);
     t->n_top = 0;
     for (int i = 0; i < n_vocab; i++) { /* insertion into a short sorted list */
