@@ -63,17 +63,11 @@ static int on_token(mb_engine_job *ej, const mb_engine_token *t, void *user) {
     return 0;
 }
 
-static int on_text(mb_engine_job *ej, const char *text, size_t len, void *user) {
-    (void)ej;
-    mb_job *j = user;
-    pthread_mutex_lock(&j->mu);
+int mb_job_append_locked(mb_job *j, const char *text, size_t len) {
     if (j->len + len + 1 > j->cap) {
         size_t cap = (j->len + len + 1) * 2;
         char *t = realloc(j->text, cap);
-        if (!t) {
-            pthread_mutex_unlock(&j->mu);
-            return 1;
-        }
+        if (!t) return 1;
         j->text = t;
         j->cap = cap;
     }
@@ -81,8 +75,16 @@ static int on_text(mb_engine_job *ej, const char *text, size_t len, void *user) 
     j->len += len;
     j->text[j->len] = '\0';
     pthread_cond_broadcast(&j->cv);
+    return 0;
+}
+
+static int on_text(mb_engine_job *ej, const char *text, size_t len, void *user) {
+    (void)ej;
+    mb_job *j = user;
+    pthread_mutex_lock(&j->mu);
+    const int failed = mb_job_append_locked(j, text, len);
     pthread_mutex_unlock(&j->mu);
-    return atomic_load(&j->cancelled);
+    return failed || atomic_load(&j->cancelled);
 }
 
 /* Also on the thread of mb_job_cancel, for a job withdrawn from the queue. */

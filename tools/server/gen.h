@@ -62,6 +62,9 @@ typedef struct mb_job {
 mb_job *mb_job_new(mb_server_request *req, mb_token *prompt, size_t n_prompt, int max_tokens,
                    double t_arrival);
 void mb_job_release(mb_job *j);
+/* Append LEN bytes of TEXT to J's answer and wake its readers; J's lock
+ * held. 1 when out of memory (nothing appended). */
+int mb_job_append_locked(mb_job *j, const char *text, size_t len);
 
 /* Queue J on engine E (J's output and end come back through callbacks).
  * 0 when queued; 1 when the slots and the queue are all taken (the caller

@@ -161,21 +161,11 @@ static bool relay_piece(void *user, const char *piece, size_t len) {
         j->answered_by = "oracle";
         snprintf(j->route_reason, sizeof j->route_reason, "%s", x->why);
     }
-    if (j->len + len + 1 > j->cap) {
-        size_t cap = (j->len + len + 1) * 2;
-        char *t = realloc(j->text, cap);
-        if (!t) {
-            pthread_mutex_unlock(&j->mu);
-            return false;
-        }
-        j->text = t;
-        j->cap = cap;
+    if (mb_job_append_locked(j, piece, len)) {
+        pthread_mutex_unlock(&j->mu);
+        return false;
     }
-    memcpy(j->text + j->len, piece, len);
-    j->len += len;
-    j->text[j->len] = '\0';
     j->settled = 1;
-    pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
     return !atomic_load(&j->cancelled);
 }
