@@ -20,18 +20,18 @@ static void bench_usage(FILE *f) {
           "the range, and decode's share of the machine's read bandwidth measured in\n"
           "the same run (weight bytes read per token x tok/s / bandwidth).\n"
           "\n"
-          "  -m, --model FILE     model (GGUF)\n"
+          "  -m, --model FILE        model (GGUF)\n"
 
-          "  -p, --n-prompt N     prefill test size (default 512; 0 skips it)\n"
-          "  -n, --n-gen N        decode test size (default 128; 0 skips it)\n"
-          "  -r, --reps N         repetitions (default 5)\n"
-          "  --bw-mib N           bandwidth test buffer in MiB (default 1024; 0 skips it)\n"
-          "  -c, --ctx-size N     session context, which sizes the KV cache (default: what\n"
-          "                       the tests need); the KV bytes per layer kind are printed\n"
+          "  -p, --n-prompt N        prefill test size (default 512; 0 skips it)\n"
+          "  -n, --n-gen N           decode test size (default 128; 0 skips it)\n"
+          "  -r, --reps N            repetitions (default 5)\n"
+          "  --bw-mib N              bandwidth test buffer in MiB (default 1024; 0 skips it)\n"
+          "  -c, --ctx-size N        session context, which sizes the KV cache (default: what\n"
+          "                          the tests need); the KV bytes per layer kind are printed\n"
 
-          "  --no-mmap            read the weights into anonymous memory (huge pages)\n"
-          "  --mmap               map the file (default: memory when it fits in RAM)\n"
-          "  --json               print JSON instead of a table\n",
+          "  --no-mmap               read the weights into anonymous memory (huge pages)\n"
+          "  --mmap                  map the file (default: memory when it fits in RAM)\n"
+          "  --json                  print JSON instead of a table\n",
           f);
     cli_opts_help(f, BENCH_FLAGS);
 }
