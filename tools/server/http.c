@@ -43,9 +43,8 @@ static const char *allowed_methods(int endpoint) {
     return endpoint <= 1 ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
 }
 
-/* Queue BODY (malloc'ed JSON or text, taken) with STATUS. */
-static enum MHD_Result send_body(struct MHD_Connection *c, mb_http_req *r, int status, char *body,
-                                 const char *type, int retry_after) {
+enum MHD_Result mb_http_send(struct MHD_Connection *c, mb_http_req *r, int status, char *body,
+                             const char *type, int retry_after, const char *answered_by) {
     if (!body) return MHD_NO;
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
@@ -54,6 +53,7 @@ static enum MHD_Result send_body(struct MHD_Connection *c, mb_http_req *r, int s
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", type);
+    if (answered_by) MHD_add_response_header(resp, "X-Matchbox-Answered-By", answered_by);
     if (retry_after) MHD_add_response_header(resp, "Retry-After", "1");
     if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
     if (status == 405) MHD_add_response_header(resp, "Allow", allowed_methods(r->endpoint));
@@ -62,6 +62,11 @@ static enum MHD_Result send_body(struct MHD_Connection *c, mb_http_req *r, int s
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+static enum MHD_Result send_body(struct MHD_Connection *c, mb_http_req *r, int status, char *body,
+                                 const char *type, int retry_after) {
+    return mb_http_send(c, r, status, body, type, retry_after, NULL);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, mb_http_req *r, int status,
@@ -162,13 +167,9 @@ int mb_http_client_gone(struct MHD_Connection *c, mb_http_req *r) {
     return 0;
 }
 
-/* Wait for a whole answer. Nothing is written meanwhile, so the socket is
- * watched instead: a client that leaves cancels its generation. */
-static enum MHD_Result wait_and_answer(mb_server *s, struct MHD_Connection *c, mb_http_req *r,
-                                       mb_job *j, const mb_resp_meta *meta) {
-    pthread_mutex_lock(&j->mu);
+void mb_http_wait(struct MHD_Connection *c, mb_http_req *r, mb_job *j, int settled_only) {
     double next_check = tool_now() + CLIENT_CHECK_S;
-    while (!j->done) {
+    while (!(j->done || (settled_only && j->settled))) {
         /* Woken by every token, so the socket is checked by the clock. */
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -178,13 +179,22 @@ static enum MHD_Result wait_and_answer(mb_server *s, struct MHD_Connection *c, m
         if (tool_now() >= next_check) {
             next_check = tool_now() + CLIENT_CHECK_S;
             if (!atomic_load(&j->cancelled) && mb_http_client_gone(c, r)) {
-                /* One waiting in the queue gives its place to the next. */
+                /* One waiting in the queue gives its place to the next (a
+                 * queued job's end takes the lock). */
                 pthread_mutex_unlock(&j->mu);
                 mb_job_cancel(j);
                 pthread_mutex_lock(&j->mu);
             }
         }
     }
+}
+
+/* Wait for a whole answer. Nothing is written meanwhile, so the socket is
+ * watched instead: a client that leaves cancels its generation. */
+static enum MHD_Result wait_and_answer(mb_server *s, struct MHD_Connection *c, mb_http_req *r,
+                                       mb_job *j, const mb_resp_meta *meta) {
+    pthread_mutex_lock(&j->mu);
+    mb_http_wait(c, r, j, 0);
     if (j->finish == MB_FINISH_CANCELLED) { /* the client left: nobody to answer */
         pthread_mutex_unlock(&j->mu);
         return MHD_NO;

@@ -60,6 +60,14 @@ int mb_http_client_gone(struct MHD_Connection *c, mb_http_req *r);
 
 /* Headers every response carries: CORS for an allowed origin. */
 void mb_http_common_headers(const mb_http_req *r, struct MHD_Response *resp);
+/* Queue BODY (malloc'ed, taken; NULL: MHD_NO) with STATUS and Content-Type
+ * TYPE, the common headers, Retry-After when RETRY_AFTER, the header naming
+ * the model that answered when ANSWERED_BY, and what 401 and 405 need. */
+/* Wait, J's lock held, until J is done (or, with SETTLED_ONLY, settled:
+ * who answers is known); a client that leaves meanwhile cancels J. */
+void mb_http_wait(struct MHD_Connection *c, mb_http_req *r, mb_job *j, int settled_only);
+enum MHD_Result mb_http_send(struct MHD_Connection *c, mb_http_req *r, int status, char *body,
+                             const char *type, int retry_after, const char *answered_by);
 
 /* Queue an SSE response for J, which the stream takes a reference of. */
 enum MHD_Result mb_http_stream(mb_server *s, struct MHD_Connection *c, mb_http_req *r, mb_job *j,

@@ -68,21 +68,7 @@ static int has_pii(const mb_oracle_msg *m, int n) {
 
 static enum MHD_Result send_json(struct MHD_Connection *c, mb_http_req *r, int status, char *body,
                                  const char *answered_by) {
-    if (!body) return MHD_NO;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    if (answered_by) MHD_add_response_header(resp, "X-Matchbox-Answered-By", answered_by);
-    if (status == 503) MHD_add_response_header(resp, "Retry-After", "1");
-    mb_http_common_headers(r, resp);
-    r->status = status;
-    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    return mb_http_send(c, r, status, body, "application/json", status == 503, answered_by);
 }
 
 static enum MHD_Result send_err(struct MHD_Connection *c, mb_http_req *r, int status,
@@ -91,22 +77,6 @@ static enum MHD_Result send_err(struct MHD_Connection *c, mb_http_req *r, int st
         c, r, status,
         mb_resp_error(msg, status >= 500 ? "server_error" : "invalid_request_error", NULL, code),
         NULL);
-}
-
-/* Wait until COND(j) holds, cancelling J if the client leaves. J's lock held. */
-static void wait_for(struct MHD_Connection *c, mb_http_req *r, mb_job *j, int settled_only) {
-    while (!(j->done || (settled_only && j->settled))) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 100000000L;
-        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
-        pthread_cond_timedwait(&j->cv, &j->mu, &until);
-        if (!atomic_load(&j->cancelled) && mb_http_client_gone(c, r)) {
-            pthread_mutex_unlock(&j->mu); /* a queued job's end takes the lock */
-            mb_job_cancel(j);
-            pthread_mutex_lock(&j->mu);
-        }
-    }
 }
 
 /* Queue J on the engine; 0 when queued. */
@@ -119,7 +89,7 @@ static enum MHD_Result answer(mb_server *s, struct MHD_Connection *c, mb_http_re
                               const mb_resp_meta *meta) {
     if (j->req.stream) return mb_http_stream(s, c, r, j, meta);
     pthread_mutex_lock(&j->mu);
-    wait_for(c, r, j, 0);
+    mb_http_wait(c, r, j, 0);
     if (j->finish == MB_FINISH_CANCELLED) { /* the client left: nobody to answer */
         pthread_mutex_unlock(&j->mu);
         return MHD_NO;
@@ -292,7 +262,7 @@ static enum MHD_Result escalate(mb_server *s, struct MHD_Connection *c, mb_http_
     }
     pthread_detach(t);
     pthread_mutex_lock(&j->mu);
-    wait_for(c, r, j, 1); /* who answers is settled before the headers go */
+    mb_http_wait(c, r, j, 1); /* who answers is settled before the headers go */
     int failed = j->finish == MB_FINISH_ERROR && j->len == 0;
     char msg[600];
     snprintf(msg, sizeof msg, "%s", j->error);
@@ -354,7 +324,7 @@ enum MHD_Result mb_http_routed(mb_server *s, struct MHD_Connection *c, mb_http_r
     }
     /* The draft: wait for all of it, then judge it. */
     pthread_mutex_lock(&j->mu);
-    wait_for(c, r, j, 0);
+    mb_http_wait(c, r, j, 0);
     mb_confidence conf = mb_confidence_get(&j->conf);
     int failed = j->finish == MB_FINISH_ERROR || j->finish == MB_FINISH_CANCELLED;
     pthread_mutex_unlock(&j->mu);
