@@ -19,15 +19,6 @@ static mb_model *tiny(const char *name, mbt_tiny_model cfg) {
     return m;
 }
 
-static mb_session *session(mb_model *m, int n_ctx) {
-    mb_session_params sp = mb_session_default_params();
-    sp.n_ctx = n_ctx;
-    sp.n_threads = 2;
-    mb_session *s = NULL;
-    CHECK_OK(mb_session_new(m, &sp, &s));
-    return s;
-}
-
 static int argmax(const float *x, int n) {
     int best = 0;
     for (int i = 1; i < n; i++)
@@ -45,8 +36,8 @@ static void same_as_alone(const char *what, mb_model *m) {
     const int prompt_len[N_SESS] = {7, 1, 30};
     uint64_t rng = 5;
     for (int i = 0; i < N_SESS; i++) {
-        batched[i] = session(m, 64);
-        alone[i] = session(m, 64);
+        batched[i] = mbt_session(m, 64);
+        alone[i] = mbt_session(m, 64);
         mb_token prompt[30];
         for (int k = 0; k < prompt_len[i]; k++)
             prompt[k] = (mb_token)(3 + mbt_rand_u64(&rng) % (uint64_t)(n_vocab - 3));
@@ -80,7 +71,7 @@ static void same_as_alone(const char *what, mb_model *m) {
 static void refusals(void) {
     mb_model *m = tiny("batch-refuse", (mbt_tiny_model){0});
     if (!m) return;
-    mb_session *a = session(m, 8), *big = session(m, 64);
+    mb_session *a = mbt_session(m, 8), *big = mbt_session(m, 64);
     mb_batch *b = NULL;
     CHECK_OK(mb_batch_new(m, 2, 16, 1, &b));
     mb_token ids[3] = {5, 6, 7}, prompt[8] = {1, 2, 3, 4, 5, 6, 7, 8};

@@ -33,15 +33,6 @@ static mb_model *tiny(const char *name, int window, int verbose) {
     return m;
 }
 
-static mb_session *session(mb_model *m, int n_ctx) {
-    mb_session_params sp = mb_session_default_params();
-    sp.n_ctx = n_ctx;
-    sp.n_threads = 2;
-    mb_session *s = NULL;
-    CHECK_OK(mb_session_new(m, &sp, &s));
-    return s;
-}
-
 /* ---- log ---- */
 
 typedef struct {
@@ -165,13 +156,13 @@ static void test_abort_prefill(mb_model *m, const char *what) {
     uint64_t rng = 9;
     for (int i = 0; i < N0 + N; i++)
         ids[i] = (mb_token)(3 + mbt_rand_u64(&rng) % 256);
-    mb_session *ref = session(m, 2048);
+    mb_session *ref = mbt_session(m, 2048);
     if (!ref) return;
     CHECK_OK(mb_session_eval(ref, ids, N0));
     CHECK_OK(mb_session_eval(ref, ids + N0, N));
     const int stops[] = {0, 1, 2, 3, 5};
     for (size_t k = 0; k < sizeof stops / sizeof stops[0]; k++) {
-        mb_session *s = session(m, 2048);
+        mb_session *s = mbt_session(m, 2048);
         if (!s) break;
         aborter ab = {.stop_at = -1};
         mb_session_set_abort(s, abort_after, &ab);
@@ -211,7 +202,7 @@ static int gen_token(mb_token id, const float *logits, int n_vocab, void *user) 
 }
 
 static void test_abort_generate(mb_model *m) {
-    mb_session *s = session(m, 256);
+    mb_session *s = mbt_session(m, 256);
     mb_sampler_params p = mb_sampler_default_params();
     p.temperature = 0;
     mb_sampler *smp = NULL;

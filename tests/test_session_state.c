@@ -30,15 +30,6 @@ static mb_model *tiny(const char *name, int n_layer, int window, uint32_t type) 
     return m;
 }
 
-static mb_session *session(mb_model *m, int n_ctx) {
-    mb_session_params sp = mb_session_default_params();
-    sp.n_ctx = n_ctx;
-    sp.n_threads = 2;
-    mb_session *s = NULL;
-    CHECK_OK(mb_session_new(m, &sp, &s));
-    return s;
-}
-
 static void tokens(mb_token *ids, int n, uint64_t seed) {
     for (int i = 0; i < n; i++)
         ids[i] = (mb_token)(3 + mbt_rand_u64(&seed) % 256);
@@ -83,7 +74,7 @@ static void *state_bytes(const mb_session *s, size_t *n) {
 static void test_round_trip(mb_model *m) {
     mb_token prompt[300];
     tokens(prompt, 300, 1);
-    mb_session *a = session(m, 512), *b = session(m, 512), *c = session(m, 1024);
+    mb_session *a = mbt_session(m, 512), *b = mbt_session(m, 512), *c = mbt_session(m, 1024);
     if (!a || !b || !c) return;
     CHECK_OK(mb_session_eval(a, prompt, 300));
     char path[512];
@@ -112,7 +103,7 @@ static void test_round_trip(mb_model *m) {
     CHECK_EQ_INT(mb_session_n_past(b), 300);
     check_continuation(a, b, 24, 1);
     /* An empty session's state loads too, and empties a session. */
-    mb_session *e = session(m, 64);
+    mb_session *e = mbt_session(m, 64);
     size_t n_empty = 0;
     char *empty = state_bytes(e, &n_empty);
     CHECK_OK(mb_session_state_read(b, empty, n_empty));
@@ -135,7 +126,7 @@ static void test_windowed(mb_model *m) {
     enum { N = 700 };
     static mb_token prompt[N];
     tokens(prompt, N, 2);
-    mb_session *a = session(m, 1024), *b = session(m, 1024);
+    mb_session *a = mbt_session(m, 1024), *b = mbt_session(m, 1024);
     if (!a || !b) return;
     CHECK_OK(mb_session_eval(a, prompt, N));
     size_t n = 0;
@@ -179,8 +170,8 @@ static int unchanged(const mb_session *s, int n_past, const float *logits) {
 static void test_refusals(mb_model *m, mb_model *other_layers, mb_model *other_type) {
     mb_token prompt[200];
     tokens(prompt, 200, 3);
-    mb_session *a = session(m, 512), *t = session(m, 512), *small = session(m, 128);
-    mb_session *o1 = session(other_layers, 512), *o2 = session(other_type, 512);
+    mb_session *a = mbt_session(m, 512), *t = mbt_session(m, 512), *small = mbt_session(m, 128);
+    mb_session *o1 = mbt_session(other_layers, 512), *o2 = mbt_session(other_type, 512);
     if (!a || !t || !small || !o1 || !o2) return;
     CHECK_OK(mb_session_eval(a, prompt, 200));
     CHECK_OK(mb_session_eval(t, prompt, 7));

@@ -89,6 +89,9 @@ typedef struct {
     int sliding_window;          /* > 0: written as <arch>.attention.sliding_window */
 } mbt_tiny_model;
 mb_status mbt_write_tiny_model(const char *path, const mbt_tiny_model *cfg);
+/* A session of M with N_CTX positions on 2 threads (two, so that the
+ * thread split is exercised); NULL after a failed check. */
+mb_session *mbt_session(mb_model *m, int n_ctx);
 /* A calibration text of 40 numbered English lines at PATH; 0 on success. */
 int mbt_write_calib_text(const char *path);
 
