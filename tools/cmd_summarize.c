@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "agent/oracle.h"
 #include "agent/redact.h"
@@ -328,7 +327,8 @@ static int summarize_run(sum_opts *o, sum_ctx *c, const char *text, size_t len) 
     char *out = NULL;
     size_t out_len = 0;
     mb_summary_stats st;
-    if (mb_summarize(&sp, text, len, &out, &out_len, &st) != MB_OK) return cli_fail("%s", tool_last_error());
+    if (mb_summarize(&sp, text, len, &out, &out_len, &st) != MB_OK)
+        return cli_fail("%s", tool_last_error());
     clock_gettime(CLOCK_MONOTONIC, &t1);
     fputc('\n', stdout);
     fflush(stdout);
@@ -365,7 +365,7 @@ int cmd_summarize(int argc, char **argv) {
     o.sp.temperature = 0.3f; /* summaries want little invention */
     int rc;
     if (!parse(argc, argv, &o, &rc)) return rc;
-    if (!o.seed_given) o.sp.seed = ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32)) >> 1;
+    if (!o.seed_given) o.sp.seed = cli_random_seed();
     o.mp.verbose = o.verbose;
     sum_ctx c = {.o = &o};
     const char *key = NULL;

@@ -231,11 +231,12 @@ int cli_sampling_flag(int argc, char **argv, int *i, mb_sampler_params *sp, int 
     return r;
 }
 
+uint64_t cli_random_seed(void) {
+    return ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32)) & 0x7fffffffffffffffULL;
+}
+
 void cli_opts_seed(cli_opts *o, int print_random) {
-    if (!o->seed_given) {
-        o->sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-        o->sampling.seed &= 0x7fffffffffffffffULL;
-    }
+    if (!o->seed_given) o->sampling.seed = cli_random_seed();
     if (o->verbose || (print_random && !o->seed_given))
         fprintf(stderr, "seed: %llu\n", (unsigned long long)o->sampling.seed);
 }

@@ -57,6 +57,10 @@ int cli_opts_load_model(const cli_opts *o, mb_model **out);
  * SP, *SEED_GIVEN set by -s), 0 when not, -1 after printing an error. */
 int cli_sampling_flag(int argc, char **argv, int *i, mb_sampler_params *sp, int *seed_given);
 
+/* A seed from the clock and the process id (below 2^63, so that -s can
+ * repeat it). */
+uint64_t cli_random_seed(void);
+
 /* When no seed was given, pick one from the clock. It is printed with -v, or
  * when PRINT_RANDOM and it was picked, so that a run can be repeated. */
 void cli_opts_seed(cli_opts *o, int print_random);
