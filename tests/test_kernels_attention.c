@@ -13,9 +13,10 @@
 #include "kernels/kernels.h"
 #include "tensor/fp16.h"
 #include "tensor/types.h"
+#include "test_levels.h"
 #include "test_util.h"
 
-static const mb_kernel_table *levels[3];
+static const mb_kernel_table *levels[1 + MBT_N_SIMD_LEVELS];
 static int n_levels;
 
 static float r16(float x) {
@@ -275,10 +276,10 @@ static void test_empty_row_and_head(void) {
         CHECK_NEAR(head[i], want[i], 2e-3f);
 }
 
-int main(void) {
-    static const char *names[] = {"ref", "avx2", "avx512"};
-    for (int i = 0; i < 3; i++)
-        if ((levels[n_levels] = mb_kernels_level(names[i]))) n_levels++;
+int main(int argc, char **argv) {
+    /* The reference, then the SIMD levels (test_levels.h). */
+    levels[0] = mb_kernels_ref();
+    n_levels = 1 + mbt_simd_levels(argc, argv, levels + 1);
     CHECK(n_levels >= 1 && strcmp(levels[0]->name, "ref") == 0);
     test_random_shapes();
     test_long_prefill();

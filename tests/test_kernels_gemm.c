@@ -13,6 +13,7 @@
 #include "kernels/matmul.h"
 #include "tensor/blocks.h"
 #include "tensor/types.h"
+#include "test_levels.h"
 #include "test_util.h"
 
 static const uint32_t k_types[] = {MB_TYPE_F32, MB_TYPE_F16, MB_TYPE_BF16, MB_TYPE_Q4_0};
@@ -191,13 +192,14 @@ static void check_matmul_packed(uint32_t type, mb_threadpool *pool, int n_thread
     free(w), free(x), free(act.data), free(out);
 }
 
-int main(void) {
-    const char *names[] = {"ref", "avx2", "avx512", "neon", "neon-dotprod"};
+int main(int argc, char **argv) {
+    /* The reference (its gemm-less path) and the SIMD levels (test_levels.h). */
+    const mb_kernel_table *names[1 + MBT_N_SIMD_LEVELS] = {mb_kernels_ref()};
+    const int n_names = 1 + mbt_simd_levels(argc, argv, names + 1);
     uint64_t rng = 7;
     int tested = 0;
-    for (size_t l = 0; l < sizeof names / sizeof names[0]; l++) {
-        const mb_kernel_table *k = mb_kernels_level(names[l]);
-        if (!k) continue;
+    for (int l = 0; l < n_names; l++) {
+        const mb_kernel_table *k = names[l];
         for (size_t t = 0; t < sizeof k_types / sizeof k_types[0]; t++) {
             if (k->dot[k_types[t]].gemm_tile) tested++;
             const int64_t lens[] = {1, 15, 16, 17, 64, 100, 333, 1024};
@@ -214,9 +216,8 @@ int main(void) {
     printf("%d level/type pairs have a gemm kernel\n", tested);
     const uint32_t kq[] = {MB_TYPE_Q4_K, MB_TYPE_Q5_K, MB_TYPE_Q6_K, MB_TYPE_Q4_0, MB_TYPE_Q8_0};
     int packed = 0;
-    for (size_t l = 0; l < sizeof names / sizeof names[0]; l++) {
-        const mb_kernel_table *k = mb_kernels_level(names[l]);
-        if (!k) continue;
+    for (int l = 0; l < n_names; l++) {
+        const mb_kernel_table *k = names[l];
         for (size_t t = 0; t < sizeof kq / sizeof kq[0]; t++) {
             /* One, an odd number and many blocks. */
             const int64_t bs = mb_type_get(kq[t])->block_size;

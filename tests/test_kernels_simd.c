@@ -1,8 +1,10 @@
 /* The SIMD kernel levels against the reference, for every level this CPU
- * runs: activation encoders byte for byte, quantized dots exactly where the
- * arithmetic is exact (unit scales) and within float rounding otherwise,
- * multi-row dots bit for bit equal to single dots, and mb_matmul's batched
- * path equal to its per-row one. */
+ * runs (or the one named: usage in test_levels.h): activation encoders byte
+ * for byte, quantized dots exactly where the arithmetic is exact (unit
+ * scales) and within float rounding otherwise, multi-row dots bit for bit
+ * equal to single dots, and mb_matmul's batched path equal to its per-row
+ * one; the avx512 level's 8-bit kernels (no VNNI) give the same bits as
+ * avx512-vnni's. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "kernels/matmul.h"
 #include "tensor/blocks.h"
 #include "tensor/types.h"
+#include "test_levels.h"
 #include "test_util.h"
 
 static const uint32_t k_weights[] = {MB_TYPE_F32,  MB_TYPE_F16,  MB_TYPE_BF16, MB_TYPE_Q8_0,
@@ -20,7 +23,7 @@ static const uint32_t k_weights[] = {MB_TYPE_F32,  MB_TYPE_F16,  MB_TYPE_BF16, M
 #define N_WEIGHTS (sizeof k_weights / sizeof k_weights[0])
 static const uint32_t k_acts[] = {MB_TYPE_Q8_0, MB_TYPE_Q8_K, MB_TYPE_F16, MB_TYPE_BF16};
 
-static const mb_kernel_table *levels[5];
+static const mb_kernel_table *levels[MBT_N_SIMD_LEVELS];
 static int n_levels;
 
 static size_t row_bytes(uint32_t type, int64_t n) {
@@ -364,12 +367,25 @@ static void test_forced_level(void) {
     CHECK_MSG(strcmp(mb_kernels_name(), strcmp(best, "ref") ? k_forced : "ref") == 0,
               "MATCHBOX_CPU=%s gave %s (best %s)", k_forced, mb_kernels_name(), best);
     CHECK(mb_kernels_level(best) != NULL);
-    CHECK(strcmp(best, "avx512") != 0 || mb_kernels_level("avx512") != NULL);
     CHECK(strcmp(best, "ref") == 0 || mb_kernels_level(k_forced) != NULL);
+    /* Every level the CPU has, and no other, has a table of its name; each
+     * level needs the ones below it on its architecture. */
+    for (int i = 0; i < MBT_N_SIMD_LEVELS; i++) {
+        const char *name = mbt_simd_level_names[i];
+        const mb_kernel_table *t = mb_kernels_level(name);
+        CHECK_MSG((t != NULL) == (mb_cpu_has_level(name) != 0), "level %s: table %p, CPU %d", name,
+                  (const void *)t, mb_cpu_has_level(name));
+        if (t) CHECK_MSG(strcmp(t->name, name) == 0, "level %s is named %s", name, t->name);
+        if (t && i > 0 && strncmp(name, mbt_simd_level_names[i - 1], 3) == 0)
+            CHECK_MSG(mb_kernels_level(mbt_simd_level_names[i - 1]) != NULL, "level %s without %s",
+                      name, mbt_simd_level_names[i - 1]);
+    }
     /* A dotprod CPU runs both ARM levels; one without it only the baseline. */
     const mb_cpu_features *f = mb_cpu_get();
     CHECK((mb_kernels_level("neon-dotprod") != NULL) == (f->neon && f->neon_dotprod));
     CHECK((mb_kernels_level("neon") != NULL) == (f->neon != 0));
+    CHECK((mb_kernels_level("avx512-vnni") != NULL) ==
+          (mb_kernels_level("avx512") != NULL && f->avx512vnni));
     /* Every SIMD level has its own 8-bit and float dots (not the fallback). */
     for (int l = 0; l < n_levels; l++)
         for (size_t i = 0; i < 8; i++)
@@ -385,16 +401,86 @@ static void test_forced_level(void) {
                           "%s has no %s kernel", levels[l]->name, mb_type_name(t));
 }
 
-int main(void) {
+/* The avx512 level computes the 8-bit dots without VNNI (VPMADDUBSW +
+ * VPMADDWD) from the same source as avx512-vnni: both must give the same
+ * bits for every code and full-range activations (the non-VNNI steps are
+ * exact only while VPMADDUBSW's pair sums cannot saturate). Dots, multi-row
+ * dots, Q4_0's register tile and the packed panels, VNNI level's function
+ * pointers being distinct. Runs where both levels do. */
+static void test_avx512_vnni_same(void) {
+    const mb_kernel_table *p = mb_kernels_level("avx512"), *v = mb_kernels_level("avx512-vnni");
+    if (!p || !v) return;
+    const uint32_t types[] = {MB_TYPE_Q8_0, MB_TYPE_Q4_0, MB_TYPE_Q4_K, MB_TYPE_Q5_K,
+                              MB_TYPE_Q6_K, MB_TYPE_Q3_K, MB_TYPE_Q2_K};
+    uint64_t rng = 51;
+    int n_same = 0;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        const uint32_t wt = types[i];
+        const mb_dot_traits *dp = &p->dot[wt], *dv = &v->dot[wt];
+        CHECK_MSG(dp->vec_dot != dv->vec_dot, "%s: avx512 uses the VNNI dot", mb_type_name(wt));
+        const int64_t n = mb_type_get(wt)->block_size * 9;
+        enum { ROWS = 16, ACTS = 9 };
+        const size_t wb = row_bytes(wt, n), ab = row_bytes(dp->act_type, n);
+        uint8_t *w = malloc(wb * ROWS), *a = malloc(ab * ACTS);
+        for (int r = 0; r < ROWS; r++)
+            make_weights(wt, w + (size_t)r * wb, n, 0.5f, 0.25f, &rng);
+        for (int r = 0; r < ACTS; r++)
+            make_act(dp->act_type, a + (size_t)r * ab, n, 3.0f, &rng);
+        float gp[ROWS + ROWS * ACTS], gv[ROWS + ROWS * ACTS];
+        for (int r = 0; r < ROWS; r++) {
+            dp->vec_dot(n, &gp[r], w + (size_t)r * wb, a);
+            dv->vec_dot(n, &gv[r], w + (size_t)r * wb, a);
+            dp->vec_dot_rows(n, &gp[ROWS + r * ACTS], w + (size_t)r * wb, a, ab, ACTS);
+            dv->vec_dot_rows(n, &gv[ROWS + r * ACTS], w + (size_t)r * wb, a, ab, ACTS);
+        }
+        for (int r = 0; r < ROWS + ROWS * ACTS; r++)
+            CHECK_MSG(!memcmp(&gp[r], &gv[r], sizeof(float)),
+                      "%s: avx512 and avx512-vnni dots differ (%d: %.9g vs %.9g)", mb_type_name(wt),
+                      r, gp[r], gv[r]);
+        n_same += ROWS + ROWS * ACTS;
+        CHECK((dp->gemm_tile == NULL) == (dv->gemm_tile == NULL));
+        if (dp->gemm_tile) {
+            dp->gemm_tile(n, gp, ROWS, w, wb, ROWS, a, ab, ACTS);
+            dv->gemm_tile(n, gv, ROWS, w, wb, ROWS, a, ab, ACTS);
+            CHECK_MSG(!memcmp(gp, gv, sizeof(float) * ROWS * ACTS),
+                      "%s: avx512 and avx512-vnni tiles differ", mb_type_name(wt));
+            n_same += ROWS * ACTS;
+        }
+        CHECK((dp->gemm_packed == NULL) == (dv->gemm_packed == NULL));
+        if (dp->gemm_packed) {
+            CHECK(dp->pack_rows == dv->pack_rows && dp->pack_rows <= ROWS);
+            const size_t pb =
+                (size_t)dp->pack_block_bytes * (size_t)(n / mb_type_get(wt)->block_size);
+            uint8_t *pp = aligned_alloc(64, (pb + 63) / 64 * 64);
+            uint8_t *pv = aligned_alloc(64, (pb + 63) / 64 * 64);
+            dp->pack(n, pp, w, wb, (int)dp->pack_rows);
+            dv->pack(n, pv, w, wb, (int)dv->pack_rows);
+            CHECK_MSG(!memcmp(pp, pv, pb), "%s: the panels differ", mb_type_name(wt));
+            dp->gemm_packed(n, gp, ROWS, pp, a, ab, ACTS, 0);
+            dv->gemm_packed(n, gv, ROWS, pv, a, ab, ACTS, 0);
+            for (int r = 0; r < ACTS; r++)
+                CHECK_MSG(!memcmp(gp + r * ROWS, gv + r * ROWS, sizeof(float) * dp->pack_rows),
+                          "%s: avx512 and avx512-vnni panels' products differ (row %d)",
+                          mb_type_name(wt), r);
+            n_same += ACTS * (int)dp->pack_rows;
+            free(pp), free(pv);
+        }
+        free(w), free(a);
+    }
+    /* BF16 needs AVX512-BF16: the lower AVX-512 levels use AVX2's dot. */
+    const mb_kernel_table *avx2 = mb_kernels_level("avx2");
+    CHECK(p->dot[MB_TYPE_BF16].vec_dot == avx2->dot[MB_TYPE_BF16].vec_dot);
+    CHECK(v->dot[MB_TYPE_BF16].vec_dot == avx2->dot[MB_TYPE_BF16].vec_dot);
+    const mb_kernel_table *b = mb_kernels_level("avx512-bf16");
+    if (b) CHECK(b->dot[MB_TYPE_BF16].vec_dot != avx2->dot[MB_TYPE_BF16].vec_dot);
+    printf("avx512 and avx512-vnni: %d results of the 8-bit kernels compared bit for bit\n",
+           n_same);
+}
+
+int main(int argc, char **argv) {
     /* Before the first mb_kernels() call: the level is chosen once. */
     setenv("MATCHBOX_CPU", k_forced, 1);
-    const char *names[] = {"avx2", "avx512", "neon", "neon-dotprod"};
-    for (int i = 0; i < 4; i++)
-        if (mb_kernels_level(names[i])) levels[n_levels++] = mb_kernels_level(names[i]);
-    printf("levels tested against ref:");
-    for (int i = 0; i < n_levels; i++)
-        printf(" %s", levels[i]->name);
-    printf("\n");
+    n_levels = mbt_simd_levels(argc, argv, levels);
     test_forced_level();
     test_act_quant_identical();
     test_dots_near_ref();
@@ -402,5 +488,7 @@ int main(void) {
     test_rows_equal_single();
     test_matmul_batch();
     test_axpy_f16();
+    for (int l = 0; l < n_levels; l++)
+        if (!strcmp(levels[l]->name, "avx512")) test_avx512_vnni_same();
     return mbt_finish();
 }

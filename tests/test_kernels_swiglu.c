@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "kernels/kernels.h"
+#include "test_levels.h"
 #include "test_util.h"
 
 /* A few ulp: the vector exp is within 2 ulp of expf, then one division and
@@ -49,12 +50,13 @@ static void check_level(const mb_kernel_table *kt) {
     }
 }
 
-int main(void) {
-    static const char *names[] = {"avx2", "avx512"};
+int main(int argc, char **argv) {
+    const mb_kernel_table *levels[MBT_N_SIMD_LEVELS];
+    const int n_levels = mbt_simd_levels(argc, argv, levels);
     int n_simd = 0;
-    for (int i = 0; i < 2; i++) {
-        const mb_kernel_table *kt = mb_kernels_level(names[i]);
-        if (!kt || !kt->swiglu) continue;
+    for (int i = 0; i < n_levels; i++) {
+        const mb_kernel_table *kt = levels[i];
+        if (!kt->swiglu) continue;
         n_simd++;
         check_level(kt);
     }

@@ -3,7 +3,9 @@
 #include "core/cpu.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 static mb_cpu_features features;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -71,12 +73,25 @@ const mb_cpu_features *mb_cpu_get(void) {
     return &features;
 }
 
-const char *mb_cpu_best_level(void) {
+int mb_cpu_has_level(const char *name) {
     const mb_cpu_features *f = mb_cpu_get();
-    if (f->neon) return f->neon_dotprod ? "neon-dotprod" : "neon";
     const int avx2 = f->avx2 && f->fma && f->f16c && f->bmi2;
-    if (avx2 && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512vnni &&
-        f->avx512bf16)
-        return "avx512";
-    return avx2 ? "avx2" : "ref";
+    const int avx512 = avx2 && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq;
+    const int vnni = avx512 && f->avx512vnni;
+    if (!strcmp(name, "ref")) return 1;
+    if (!strcmp(name, "avx2")) return avx2;
+    if (!strcmp(name, "avx512")) return avx512;
+    if (!strcmp(name, "avx512-vnni")) return vnni;
+    if (!strcmp(name, "avx512-bf16")) return vnni && f->avx512bf16;
+    if (!strcmp(name, "neon")) return f->neon;
+    if (!strcmp(name, "neon-dotprod")) return f->neon && f->neon_dotprod;
+    return 0;
+}
+
+const char *mb_cpu_best_level(void) {
+    static const char *const order[] = {"avx512-bf16", "avx512-vnni",  "avx512",
+                                        "avx2",        "neon-dotprod", "neon"};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        if (mb_cpu_has_level(order[i])) return order[i];
+    return "ref";
 }

@@ -19,9 +19,18 @@
 #endif
 
 /* In order of preference: the best supported level wins. */
-enum { LEVEL_REF, LEVEL_AVX2, LEVEL_AVX512, LEVEL_NEON, LEVEL_NEON_DP, LEVEL_COUNT };
-static const char *const k_level_names[LEVEL_COUNT] = {"ref", "avx2", "avx512", "neon",
-                                                       "neon-dotprod"};
+enum {
+    LEVEL_REF,
+    LEVEL_AVX2,
+    LEVEL_AVX512,
+    LEVEL_AVX512_VNNI,
+    LEVEL_AVX512_BF16,
+    LEVEL_NEON,
+    LEVEL_NEON_DP,
+    LEVEL_COUNT
+};
+static const char *const k_level_names[LEVEL_COUNT] = {
+    "ref", "avx2", "avx512", "avx512-vnni", "avx512-bf16", "neon", "neon-dotprod"};
 
 static mb_kernel_table tables[LEVEL_COUNT];
 static int supported[LEVEL_COUNT];
@@ -42,23 +51,28 @@ static void build_ref(mb_kernel_table *t) {
 static void build_tables(void) {
     for (int l = 0; l < LEVEL_COUNT; l++)
         build_ref(&tables[l]);
-    supported[LEVEL_REF] = 1;
+    /* A level counts only where this build has its kernels and the CPU its
+     * features. */
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        supported[l] = mb_cpu_has_level(k_level_names[l]);
 #if MB_ARCH_X86
-    const char *best = mb_cpu_best_level();
-    supported[LEVEL_AVX2] = strcmp(best, "avx2") == 0 || strcmp(best, "avx512") == 0;
-    supported[LEVEL_AVX512] = strcmp(best, "avx512") == 0;
+    supported[LEVEL_NEON] = supported[LEVEL_NEON_DP] = 0;
     if (supported[LEVEL_AVX2]) mb_kernels_fill_avx2(&tables[LEVEL_AVX2]);
-    if (supported[LEVEL_AVX512]) mb_kernels_fill_avx512(&tables[LEVEL_AVX512]);
-#endif
-#if MB_ARCH_ARM64
-    const mb_cpu_features *f = mb_cpu_get();
-    supported[LEVEL_NEON] = f->neon;
-    supported[LEVEL_NEON_DP] = f->neon && f->neon_dotprod;
+    for (int l = LEVEL_AVX512; l <= LEVEL_AVX512_BF16; l++)
+        if (supported[l]) mb_kernels_fill_avx512(&tables[l], l - LEVEL_AVX512);
+#elif MB_ARCH_ARM64
+    for (int l = LEVEL_AVX2; l <= LEVEL_AVX512_BF16; l++)
+        supported[l] = 0;
     if (supported[LEVEL_NEON]) mb_kernels_fill_neon(&tables[LEVEL_NEON], 0);
     if (supported[LEVEL_NEON_DP]) mb_kernels_fill_neon(&tables[LEVEL_NEON_DP], 1);
+#else
+    for (int l = LEVEL_AVX2; l < LEVEL_COUNT; l++)
+        supported[l] = 0;
 #endif
 }
 
+/* MATCHBOX_CPU names a level; older releases' "avx512" needed VNNI and
+ * BF16 and now names the plain AVX-512 level (docs/USER_GUIDE.md). */
 static void choose(void) {
     build_tables();
     int best = LEVEL_REF;

@@ -71,7 +71,7 @@ typedef struct {
 
 /* A kernel table: one per instruction-set level. */
 typedef struct {
-    const char *name; /* "ref", "avx2", "avx512", "neon" */
+    const char *name; /* a level: "ref", "avx2", "avx512", "avx512-vnni", ... */
     mb_dot_traits dot[MB_TYPE_COUNT];
     mb_act_quant_fn act_quant[MB_TYPE_COUNT];
     mb_axpy_f16_fn axpy_f16;
@@ -81,13 +81,15 @@ typedef struct {
 } mb_kernel_table;
 
 /* The table for this CPU, chosen once on first use: the best level the CPU
- * supports, or the one MATCHBOX_CPU names (ref|avx2|avx512|neon; a level the
- * CPU lacks is refused with a warning and the best supported one is used). */
+ * supports, or the one MATCHBOX_CPU names (ref, avx2, avx512, avx512-vnni,
+ * avx512-bf16, neon, neon-dotprod; a level the CPU lacks is refused with a
+ * warning and the best supported one is used). */
 const mb_kernel_table *mb_kernels(void);
 /* The reference table (scalar C, always built), for tests and MATCHBOX_CPU=ref. */
 const mb_kernel_table *mb_kernels_ref(void);
-/* The table of level NAME ("ref", "avx2", "avx512"), or NULL when this CPU
- * cannot run it (tests compare every supported level with the reference). */
+/* The table of level NAME (as MATCHBOX_CPU names them), or NULL when this
+ * CPU or build cannot run it (tests compare every supported level with the
+ * reference). */
 const mb_kernel_table *mb_kernels_level(const char *name);
 
 /* The reference (scalar) kernels, always built. */

@@ -19,5 +19,11 @@ void mb_avx512_dot_rows_q2_k(int64_t n, float *out, const void *w, const void *a
 void mb_avx512_dot_q3_k(int64_t n, float *out, const void *w, const void *a);
 void mb_avx512_dot_rows_q3_k(int64_t n, float *out, const void *w, const void *a, size_t stride,
                              int n_rows);
+void mb_avx512vnni_dot_q2_k(int64_t n, float *out, const void *w, const void *a);
+void mb_avx512vnni_dot_rows_q2_k(int64_t n, float *out, const void *w, const void *a, size_t stride,
+                                 int n_rows);
+void mb_avx512vnni_dot_q3_k(int64_t n, float *out, const void *w, const void *a);
+void mb_avx512vnni_dot_rows_q3_k(int64_t n, float *out, const void *w, const void *a, size_t stride,
+                                 int n_rows);
 
 #endif

@@ -8,7 +8,8 @@
 #include "kernels/kernels.h"
 
 void mb_kernels_fill_avx2(mb_kernel_table *t);
-void mb_kernels_fill_avx512(mb_kernel_table *t);
+/* TIER 0: "avx512" (F/BW/VL/DQ), 1: "avx512-vnni", 2: "avx512-bf16". */
+void mb_kernels_fill_avx512(mb_kernel_table *t, int tier);
 
 /* AVX2 activation encoders, byte-identical to the reference ones (the
  * AVX-512 level uses them too: they run once per row, not per weight). */

@@ -1,8 +1,5 @@
-/* AVX-512 dots of the float weight types: F32 and F16 sixteen lanes wide;
- * BF16 through AVX512-BF16's VDPBF16PS, which multiplies bf16 pairs and
- * accumulates in float in one instruction, 32 values at a time. (VDPBF16PS
- * treats subnormal inputs as zero: a difference from the reference only for
- * values below 1e-38, far under any weight's or activation's scale.) */
+/* AVX-512 dots of F32 and F16 weights, sixteen lanes wide (BF16's need
+ * AVX512-BF16: ../avx512bf16/bf16_avx512.c). */
 #include "kernels/x86/avx512/dot_avx512.h"
 #include "kernels/x86/avx512/int_avx512.h"
 
@@ -35,48 +32,6 @@ static inline __m512 ld_f16(const void *p, int64_t i) {
 
 MBX_DEFINE_FLOAT_DOTS(f32, ld_f32, mbx_sc_f32)
 MBX_DEFINE_FLOAT_DOTS(f16, ld_f16, mbx_sc_f16)
-
-static inline __m512bh ld_bh(const void *p, int64_t i) {
-    return (__m512bh)_mm512_loadu_si512((const void *)((const uint16_t *)p + i));
-}
-
-/* As the macro's kernels: two accumulators of 32 products per row, the same
- * operations per row whether one or two rows run. */
-static inline __attribute__((always_inline)) void
-bf16_kern(int64_t n, float *out, const void *w, const void *a0, const void *a1, int two) {
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, t0 = s0, t1 = s0;
-    int64_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        const __m512bh w0 = ld_bh(w, i), w1 = ld_bh(w, i + 32);
-        s0 = _mm512_dpbf16_ps(s0, w0, ld_bh(a0, i));
-        s1 = _mm512_dpbf16_ps(s1, w1, ld_bh(a0, i + 32));
-        if (two) {
-            t0 = _mm512_dpbf16_ps(t0, w0, ld_bh(a1, i));
-            t1 = _mm512_dpbf16_ps(t1, w1, ld_bh(a1, i + 32));
-        }
-    }
-    float v0 = hsum512(_mm512_add_ps(s0, s1));
-    float v1 = two ? hsum512(_mm512_add_ps(t0, t1)) : 0.0f;
-    for (; i < n; i++) {
-        v0 += mbx_sc_bf16(w, i) * mbx_sc_bf16(a0, i);
-        if (two) v1 += mbx_sc_bf16(w, i) * mbx_sc_bf16(a1, i);
-    }
-    out[0] = v0;
-    if (two) out[1] = v1;
-}
-
-void mb_avx512_dot_bf16(int64_t n, float *out, const void *w, const void *a) {
-    bf16_kern(n, out, w, a, a, 0);
-}
-
-void mb_avx512_dot_rows_bf16(int64_t n, float *out, const void *w, const void *a, size_t stride,
-                             int n_rows) {
-    const uint8_t *ab = a;
-    int r = 0;
-    for (; r + 2 <= n_rows; r += 2)
-        bf16_kern(n, out + r, w, ab + (size_t)r * stride, ab + (size_t)(r + 1) * stride, 1);
-    if (r < n_rows) bf16_kern(n, out + r, w, ab + (size_t)r * stride, NULL, 0);
-}
 
 /* F16 batches: four activation rows per loaded weight vector (16 of the 32
  * registers accumulate), each row with the single dot's four accumulators

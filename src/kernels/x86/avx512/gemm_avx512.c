@@ -1,8 +1,8 @@
 /* AVX-512 register-blocked batch products (x86/gemm_body.h): 6 weight rows
  * x 4 activation rows, 24 accumulators of 16 lanes next to the 6 weight
  * vectors (measured on the 1.1B F16 shape: 6 x 4 a little ahead of 4 x 4
- * and 4 x 6). F16 converts with VCVTPH2PS (exact); BF16 multiplies pairs
- * with VDPBF16PS as the single dot does. Row tails take one masked step. */
+ * and 4 x 6). F16 converts with VCVTPH2PS (exact). Row tails take one
+ * masked step. BF16's (VDPBF16PS) is in ../avx512bf16/bf16_avx512.c. */
 #include "kernels/x86/avx512/dot_avx512.h"
 
 #include <immintrin.h>
@@ -47,26 +47,10 @@ static inline float fin_f32(__m512 acc, const uint8_t *w, const uint8_t *a, int6
     return hsum(acc);
 }
 
-static inline __m512bh ld_bf16(const uint8_t *p, int64_t i) {
-    return (__m512bh)_mm512_loadu_si512((const void *)(p + 2 * i));
-}
-static inline float fin_bf16(__m512 acc, const uint8_t *w, const uint8_t *a, int64_t i, int64_t n) {
-    if (i < n) {
-        const __mmask32 m = tail_mask(i, n);
-        acc = _mm512_dpbf16_ps(acc, (__m512bh)_mm512_maskz_loadu_epi16(m, w + 2 * i),
-                               (__m512bh)_mm512_maskz_loadu_epi16(m, a + 2 * i));
-    }
-    return hsum(acc);
-}
-
 #define FMA_PS(acc, x, y) _mm512_fmadd_ps(x, y, acc)
-#define DP_BF16(acc, x, y) _mm512_dpbf16_ps(acc, x, y)
 
 MBX_GEMM_BLOCK(f32_block, __m512, 16, ld_f32, ld_f32, FMA_PS, fin_f32, __m512, _mm512_setzero_ps)
-MBX_GEMM_BLOCK(bf16_block, __m512bh, 32, ld_bf16, ld_bf16, DP_BF16, fin_bf16, __m512,
-               _mm512_setzero_ps)
 MBX_GEMM_DRIVER(mb_avx512_gemm_f32, f32_block)
-MBX_GEMM_DRIVER(mb_avx512_gemm_bf16, bf16_block)
 
 /* F16 converts both sides inside the loop. Widening each block of
  * activation rows to float first (64 KB or 16 KB chunks on the stack) was

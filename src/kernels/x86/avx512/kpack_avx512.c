@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "kernels/x86/avx512/dot_avx512.h"
+#include "kernels/x86/avx512/int_avx512.h"
 #include "kernels/x86/avx512/panel_avx512.h"
 #include "kernels/x86/avx512/transpose_avx512.h"
 #include "kernels/x86/k4_scales.h"
@@ -152,7 +153,7 @@ static void kp_emit(kp_block *b, const kp_stage *st, int nsub) {
 }
 
 #define KP_PACK(name, BLOCK, STAGE, NSUB)                                                          \
-    void mb_avx512_pack_##name(int64_t n, void *panel, const void *w, size_t ws, int n_w) {        \
+    void MBX_NAME(pack_##name)(int64_t n, void *panel, const void *w, size_t ws, int n_w) {        \
         kp_block *out = panel;                                                                     \
         _Alignas(64) kp_stage st;                                                                  \
         memset(&st, 0, sizeof st);                                                                 \
@@ -201,7 +202,7 @@ static inline __attribute__((always_inline)) void kp_gemm(int64_t n, float *out,
                 const __m512i wv = _mm512_load_si512((const void *)b->q[v]);
                 MBX_PANEL_UNROLL
                 for (int k = 0; k < A; k++)
-                    S[k] = _mm512_dpbusd_epi32(S[k], wv, mbx_bcast4(y[k]->qs + 4 * v));
+                    S[k] = mbx_dpbusd512(S[k], wv, mbx_bcast4(y[k]->qs + 4 * v));
             }
             const __m512 c = _mm512_load_ps(b->c[sb]);
             MBX_PANEL_UNROLL
@@ -214,8 +215,8 @@ static inline __attribute__((always_inline)) void kp_gemm(int64_t n, float *out,
             __m512i m = _mm512_setzero_si512();
             MBX_PANEL_UNROLL
             for (int i = 0; i < 8; i++)
-                m = _mm512_dpwssd_epi32(m, _mm512_load_si512((const void *)b->p[i]),
-                                        mbx_bcast4(y[k]->bsums + 2 * i));
+                m = mbx_dpwssd512(m, _mm512_load_si512((const void *)b->p[i]),
+                                  mbx_bcast4(y[k]->bsums + 2 * i));
             const __m512 t = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(m), fs[k]);
             acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(y[k]->d), t, acc[k]);
         }

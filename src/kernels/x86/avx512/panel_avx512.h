@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kernels/x86/avx512/dot_avx512.h"
+#include "kernels/x86/avx512/int_avx512.h"
 
 /* Full unrolling keeps a tile's accumulators in registers. */
 #if defined(__clang__)
@@ -38,7 +39,7 @@ static inline void mbx_panel_store(float *o, __m512 acc, int add, __mmask16 lane
  * MB_KP_A rows, then of 4, then single rows. A pair's operations are the
  * same in each, so its result does not depend on the batch. */
 #define MBX_PANEL_GEMM(name, KERNEL, ARG)                                                          \
-    void mb_avx512_gemm_packed_##name(int64_t n, float *out, size_t os, const void *panel,         \
+    void MBX_NAME(gemm_packed_##name)(int64_t n, float *out, size_t os, const void *panel,         \
                                       const void *a, size_t as, int n_a, int add) {                \
         const uint8_t *ab = a;                                                                     \
         int r = 0;                                                                                 \

@@ -1,4 +1,5 @@
-/* AVX-512 (VNNI) kernels of Q4_0 weights with Q8_0 activations: the single
+/* AVX-512 kernels of Q4_0 weights with Q8_0 activations (VPDPBUSD at
+ * avx512-vnni, its VPMADDUBSW form at avx512: int_avx512.h): the single
  * dot and the multi-row dot (one block function, so they agree bit for
  * bit), and the register-blocked batch product
  * (gemm_tile; equal to the dot within float rounding, see below).
@@ -19,6 +20,7 @@
 #include <stdint.h>
 
 #include "kernels/x86/avx512/dot_avx512.h"
+#include "kernels/x86/avx512/int_avx512.h"
 #include "tensor/blocks.h"
 
 /* The multi-row dot's blocks: 1 weight row x up to 4 activation rows. */
@@ -90,7 +92,7 @@ static inline void q4_wtail(const mb_block_q4_0 *x, int nblk, q4_wstep *s) {
 
 static inline __m512i q4_offset(__m512i y) {
     const __m512i z = _mm512_setzero_si512();
-    return _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, _mm512_set1_epi8(8), y));
+    return _mm512_sub_epi32(z, mbx_dpbusd512(z, _mm512_set1_epi8(8), y));
 }
 
 static inline __m512i q4_load2(const mb_block_q8_0 *y, int nblk) {
@@ -125,7 +127,7 @@ static inline void q4_atail(const mb_block_q8_0 *y, int nblk, q4_astep *s) {
 
 /* acc + the two blocks' dots, each integer sum (exact) times dx * dy. */
 static inline __m512 q4_step(__m512 acc, const q4_wstep *w, const q4_astep *a) {
-    const __m512i isum = _mm512_dpbusd_epi32(a->t, w->q, a->y);
+    const __m512i isum = mbx_dpbusd512(a->t, w->q, a->y);
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(w->d, a->d), acc);
 }
 
@@ -233,8 +235,8 @@ static inline void q4_hsum2(__m512 v, float *p, float *q) {
 
 static inline __m512 q4_step2(__m512 acc, const q4_wstep *wp, const q4_wstep *wq, __m512 dpq,
                               const q4_astep *a) {
-    const __m512i ip = _mm512_dpbusd_epi32(a->t, wp->q, a->y);
-    const __m512i iq = wq ? _mm512_dpbusd_epi32(a->t, wq->q, a->y) : _mm512_setzero_si512();
+    const __m512i ip = mbx_dpbusd512(a->t, wp->q, a->y);
+    const __m512i iq = wq ? mbx_dpbusd512(a->t, wq->q, a->y) : _mm512_setzero_si512();
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(q4_fold(ip, iq)), _mm512_mul_ps(dpq, a->d), acc);
 }
 
@@ -316,7 +318,7 @@ static inline __attribute__((always_inline)) void q4_gblock(int64_t n, float *ou
 #define Q4G_CASES(R)                                                                               \
     Q4G_CASE(R, 1) Q4G_CASE(R, 2) Q4G_CASE(R, 3) Q4G_CASE(R, 4) Q4G_CASE(R, 5) Q4G_CASE(R, 6)
 
-void mb_avx512_gemm_q4_0(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
+void MBX_NAME(gemm_q4_0)(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
                          const void *a, size_t as, int n_a) {
     for (int c0 = 0; c0 < n_a; c0 += Q4G_C) {
         const int C = n_a - c0 < Q4G_C ? n_a - c0 : Q4G_C;
@@ -332,11 +334,11 @@ void mb_avx512_gemm_q4_0(int64_t n, float *out, size_t os, const void *w, size_t
     }
 }
 
-void mb_avx512_dot_q4_0(int64_t n, float *out, const void *w, const void *a) {
+void MBX_NAME(dot_q4_0)(int64_t n, float *out, const void *w, const void *a) {
     q4_block(n, out, 1, w, 0, a, 0, 1, 1, 0);
 }
 
-void mb_avx512_dot_rows_q4_0(int64_t n, float *out, const void *w, const void *a, size_t stride,
+void MBX_NAME(dot_rows_q4_0)(int64_t n, float *out, const void *w, const void *a, size_t stride,
                              int n_rows) {
     q4_rows(n, out, w, a, stride, n_rows);
 }

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "kernels/x86/avx512/dot_avx512.h"
+#include "kernels/x86/avx512/int_avx512.h"
 #include "kernels/x86/avx512/panel_avx512.h"
 #include "kernels/x86/avx512/transpose_avx512.h"
 #include "tensor/blocks.h"
@@ -71,7 +72,7 @@ static void qp_emit(qp_block *b, qp_stage *st, int two) {
 }
 
 #define QP_PACK(name, BLOCK, STAGE)                                                                \
-    void mb_avx512_pack_##name(int64_t n, void *panel, const void *w, size_t ws, int n_w) {        \
+    void MBX_NAME(pack_##name)(int64_t n, void *panel, const void *w, size_t ws, int n_w) {        \
         qp_block *out = panel;                                                                     \
         qp_stage st;                                                                               \
         memset(&st, 0, sizeof st);                                                                 \
@@ -119,7 +120,8 @@ static inline __attribute__((always_inline)) void qp_gemm(int64_t n, float *out,
             const __m512i wv = _mm512_load_si512((const void *)b->q[v]);
             MBX_PANEL_UNROLL
             for (int k = 0; k < A; k++)
-                S[k] = _mm512_dpbusd_epi32(S[k], wv, mbx_bcast4(y[k]->qs + 4 * v));
+                S[k] = SHIFT == 7 ? mbx_dpbusd512_u8(S[k], wv, mbx_bcast4(y[k]->qs + 4 * v))
+                                  : mbx_dpbusd512(S[k], wv, mbx_bcast4(y[k]->qs + 4 * v));
         }
         const __m512 dw = _mm512_load_ps(b->d);
         MBX_PANEL_UNROLL

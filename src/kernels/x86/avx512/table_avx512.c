@@ -1,45 +1,63 @@
-/* The avx512 kernel table entries: every weight type with a avx512 kernel gets
- * its dot and multi-row dot; the activation encoders are AVX2's (byte-
- * identical to the reference). Other types keep the reference entries. */
+/* The kernel tables of the three AVX-512 levels: every weight type with an
+ * AVX-512 kernel gets its dot and multi-row dot; the activation encoders
+ * are AVX2's (byte-identical to the reference). Other types keep the
+ * reference entries. The levels differ only in the 8-bit kernels (VNNI or
+ * not: int_avx512.h) and the BF16 ones (AVX512-BF16's, or AVX2's). */
+#include "kernels/x86/avx2/dot_avx2.h"
 #include "kernels/x86/avx512/dot_avx512.h"
 #include "kernels/x86/dot_k23.h"
 #include "kernels/x86/x86_kernels.h"
 
-void mb_kernels_fill_avx512(mb_kernel_table *t) {
-    t->name = "avx512";
-#define SET(T, name)                                                                               \
+void mb_kernels_fill_avx512(mb_kernel_table *t, int tier) {
+    static const char *const names[] = {"avx512", "avx512-vnni", "avx512-bf16"};
+    t->name = names[tier];
+#define SET(T, name, P)                                                                            \
     do {                                                                                           \
-        t->dot[MB_TYPE_##T].vec_dot = mb_avx512_dot_##name;                                        \
-        t->dot[MB_TYPE_##T].vec_dot_rows = mb_avx512_dot_rows_##name;                              \
+        t->dot[MB_TYPE_##T].vec_dot = P##dot_##name;                                               \
+        t->dot[MB_TYPE_##T].vec_dot_rows = P##dot_rows_##name;                                     \
     } while (0)
-    SET(F32, f32);
-    SET(F16, f16);
-    t->dot[MB_TYPE_F16].vec_dot_rows = mb_avx512_dot_rows4_f16;
-    t->dot[MB_TYPE_F16].gemm_tile = mb_avx512_gemm_f16;
-    t->dot[MB_TYPE_F32].gemm_tile = mb_avx512_gemm_f32;
-    t->dot[MB_TYPE_BF16].gemm_tile = mb_avx512_gemm_bf16;
-    SET(BF16, bf16);
-    SET(Q8_0, q8_0);
-    SET(Q4_0, q4_0);
-    t->dot[MB_TYPE_Q4_0].gemm_tile = mb_avx512_gemm_q4_0;
-    SET(Q4_K, q4_k);
-    SET(Q5_K, q5_k);
-    SET(Q6_K, q6_k);
-    SET(Q3_K, q3_k);
-    SET(Q2_K, q2_k);
-#undef SET
-#define PACKED(T, name, ROWS, BYTES)                                                               \
+#define PACKED(T, name, ROWS, BYTES, P)                                                            \
     do {                                                                                           \
-        t->dot[MB_TYPE_##T].pack = mb_avx512_pack_##name;                                          \
-        t->dot[MB_TYPE_##T].gemm_packed = mb_avx512_gemm_packed_##name;                            \
+        t->dot[MB_TYPE_##T].pack = P##pack_##name;                                                 \
+        t->dot[MB_TYPE_##T].gemm_packed = P##gemm_packed_##name;                                   \
         t->dot[MB_TYPE_##T].pack_rows = ROWS;                                                      \
         t->dot[MB_TYPE_##T].pack_block_bytes = BYTES;                                              \
     } while (0)
-    PACKED(Q4_K, q4_k, MB_KP_ROWS, MB_KP_BLOCK_BYTES);
-    PACKED(Q5_K, q5_k, MB_KP_ROWS, MB_KP_BLOCK_BYTES);
-    PACKED(Q6_K, q6_k, MB_KP_ROWS, MB_KP_BLOCK_BYTES);
-    PACKED(Q4_0, q4_0, MB_QP_ROWS, MB_QP_BLOCK_BYTES);
-    PACKED(Q8_0, q8_0, MB_QP_ROWS, MB_QP_BLOCK_BYTES);
+/* The 8-bit kernels of the variant with prefix P. */
+#define INT_KERNELS(P)                                                                             \
+    do {                                                                                           \
+        SET(Q8_0, q8_0, P);                                                                        \
+        SET(Q4_0, q4_0, P);                                                                        \
+        t->dot[MB_TYPE_Q4_0].gemm_tile = P##gemm_q4_0;                                             \
+        SET(Q4_K, q4_k, P);                                                                        \
+        SET(Q5_K, q5_k, P);                                                                        \
+        SET(Q6_K, q6_k, P);                                                                        \
+        SET(Q3_K, q3_k, P);                                                                        \
+        SET(Q2_K, q2_k, P);                                                                        \
+        PACKED(Q4_K, q4_k, MB_KP_ROWS, MB_KP_BLOCK_BYTES, P);                                      \
+        PACKED(Q5_K, q5_k, MB_KP_ROWS, MB_KP_BLOCK_BYTES, P);                                      \
+        PACKED(Q6_K, q6_k, MB_KP_ROWS, MB_KP_BLOCK_BYTES, P);                                      \
+        PACKED(Q4_0, q4_0, MB_QP_ROWS, MB_QP_BLOCK_BYTES, P);                                      \
+        PACKED(Q8_0, q8_0, MB_QP_ROWS, MB_QP_BLOCK_BYTES, P);                                      \
+    } while (0)
+    SET(F32, f32, mb_avx512_);
+    SET(F16, f16, mb_avx512_);
+    t->dot[MB_TYPE_F16].vec_dot_rows = mb_avx512_dot_rows4_f16;
+    t->dot[MB_TYPE_F16].gemm_tile = mb_avx512_gemm_f16;
+    t->dot[MB_TYPE_F32].gemm_tile = mb_avx512_gemm_f32;
+    if (tier >= 2) {
+        SET(BF16, bf16, mb_avx512_);
+        t->dot[MB_TYPE_BF16].gemm_tile = mb_avx512_gemm_bf16;
+    } else {
+        SET(BF16, bf16, mb_avx2_);
+        t->dot[MB_TYPE_BF16].gemm_tile = mb_avx2_gemm_bf16;
+    }
+    if (tier >= 1)
+        INT_KERNELS(mb_avx512vnni_);
+    else
+        INT_KERNELS(mb_avx512_);
+#undef INT_KERNELS
+#undef SET
 #undef PACKED
     t->act_quant[MB_TYPE_Q8_0] = mb_avx2_quant_q8_0;
     t->act_quant[MB_TYPE_Q8_K] = mb_avx2_quant_q8_k;
