@@ -4,7 +4,8 @@
 #   bench/bench-table.sh MODEL [BENCH FLAGS...]
 # Environment: MATCHBOX (binary; default build/bin/matchbox), THREADS (default
 # "1 2"), PLACEMENTS (default "default"; e.g. "--mmap --no-mmap"),
-# MATCHBOX_CPU (ref|avx2|avx512: forces the kernel level, as in matchbox).
+# MATCHBOX_CPU (ref|avx2|avx512|avx512-vnni|avx512-bf16: forces the kernel
+# level, as in matchbox).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mb=${MATCHBOX:-$root/build/bin/matchbox}

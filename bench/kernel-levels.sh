@@ -3,14 +3,17 @@
 # per model and thread count, so the ratios come from the same minutes of a
 # noisy machine.
 #
-#   bench/kernel-levels.sh [-b BINARY] [-l "ref avx2 avx512"] [-n TOKENS] MODEL.gguf...
+#   bench/kernel-levels.sh [-b BINARY] [-l "ref avx2 avx512 ..."] [-n TOKENS] MODEL.gguf...
 #
+# Levels (default: all of x86-64's): ref, avx2, avx512 (F/BW/VL/DQ, no
+# VNNI), avx512-vnni, avx512-bf16; a level this CPU lacks is left out (it
+# would fall back to the best one), with a note on stderr.
 # Each model runs twice per level and thread count (1 and 2): a 4-token prompt
 # with TOKENS greedy tokens (decode), and a ~180-token prompt with 16 tokens
 # (prefill). Prints one markdown table row per run.
 set -euo pipefail
 bin=build/bin/matchbox
-levels="ref avx2 avx512"
+levels="ref avx2 avx512 avx512-vnni avx512-bf16"
 n=128
 while getopts "b:l:n:" o; do
     case $o in
@@ -32,6 +35,17 @@ speeds() {
     MATCHBOX_CPU=$1 "$bin" run "$2" "$3" -n "$4" -t "$5" --temp 0 --no-mmap 2>&1 >/dev/null |
         sed -n 's/^prefill: \([0-9]*\) tokens in .*(\([0-9.]*\) tok\/s) | decode: .*(\([0-9.]*\) tok\/s).*/\1 | \2 | \3/p'
 }
+
+# The levels this CPU has: matchbox --version names the one it ran.
+have=""
+for l in $levels; do
+    if MATCHBOX_CPU=$l "$bin" --version 2>/dev/null | grep -q "(kernels: $l,"; then
+        have="$have $l"
+    else
+        echo "kernel-levels: $l is not available on this CPU, left out" >&2
+    fi
+done
+levels=$have
 
 echo "| model | level | threads | prompt tokens | pp tok/s | tg tok/s | long prompt tokens | pp tok/s | tg tok/s |"
 echo "|---|---|:-:|--:|--:|--:|--:|--:|--:|"

@@ -74,11 +74,14 @@ MB_API const char *mb_status_str(mb_status status);
 /* The message left by the last failing call on this thread. Never NULL. */
 MB_API const char *mb_last_error(void);
 
-/* The kernel level in use: "ref", "avx2", "avx512" or "neon". */
+/* The kernel level in use: "ref", "avx2", "avx512", "avx512-vnni",
+ * "avx512-bf16", "neon" or "neon-dotprod" (MATCHBOX_CPU forces one). */
 MB_API const char *mb_kernels_name(void);
 
-/* The number of physical cores (on ARM, of the big cores): what
- * n_threads 0 means in the params below. At least 1; any thread. */
+/* The number of physical cores (on ARM, of the big cores) among the CPUs
+ * this process may run on (sched_getaffinity: taskset, cpusets), capped by
+ * its cgroup's CPU quota rounded up (containers): what n_threads 0 means in
+ * the params below. At least 1; any thread. */
 MB_API int mb_n_physical_cores(void);
 
 /* ---- log ------------------------------------------------------------- */

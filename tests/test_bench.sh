@@ -32,7 +32,7 @@ def stat_ok(s):
     return 0 < s['min'] <= s['median'] <= s['max']
 errs = []
 if r['weights'] != sys.argv[2]: errs.append('weights %s' % r['weights'])
-if r['kernels'] not in ('ref', 'avx2', 'avx512', 'neon'): errs.append('kernels')
+if r['kernels'] not in ('ref', 'avx2', 'avx512', 'avx512-vnni', 'avx512-bf16', 'neon', 'neon-dotprod'): errs.append('kernels')
 if r['threads'] != 2 or r['n_prompt'] != 16 or r['n_gen'] != 8 or r['reps'] != 3: errs.append('echo of flags')
 for k in ('prefill_tok_s', 'decode_tok_s', 'ttft_s'):
     if not stat_ok(r[k]): errs.append(k)

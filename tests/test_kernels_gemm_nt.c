@@ -6,7 +6,7 @@
  * call (each element is one dot, whatever the split: the trainer's results
  * do not depend on the thread count).
  *
- * usage: test_kernels_gemm_nt [LEVEL]  (ref by default; avx2, avx512: skipped,
+ * usage: test_kernels_gemm_nt [LEVEL]  (ref by default; a SIMD level: skipped,
  * exit 77, where this CPU or build lacks the level). */
 #include <math.h>
 #include <stdio.h>

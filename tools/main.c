@@ -57,7 +57,9 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("matchbox %s (kernels: %s)\n", MB_VERSION, mb_kernels_name());
+        /* The kernel level chosen and the default thread count (-t 0). */
+        printf("matchbox %s (kernels: %s, threads: %d)\n", MB_VERSION, mb_kernels_name(),
+               mb_n_physical_cores());
         return 0;
     }
     /* A command stopped by a signal leaves no temporary output behind. */

@@ -94,7 +94,8 @@ def version():
 
 
 def kernels_name():
-    """The kernel level in use: "ref", "avx2", "avx512" or "neon"."""
+    """The kernel level in use: "ref", "avx2", "avx512", "avx512-vnni",
+    "avx512-bf16", "neon" or "neon-dotprod"."""
     return lib().mb_kernels_name().decode()
 
 

@@ -33,4 +33,24 @@ const char *mb_cpu_best_level(void);
  * core. 0 when neither file can be read for any CPU. */
 int mb_cpu_big_cores(const char *sysfs_cpu);
 
+/* The physical cores among the CPUs marked in ALLOWED[0..N) (an affinity
+ * mask): distinct (physical_package_id, core_id) of SYSFS_CPU/cpuN/topology,
+ * or the number of marked CPUs where that cannot be read. */
+int mb_cpu_physical_cores(const char *sysfs_cpu, const unsigned char *allowed, int n);
+
+/* The CPU quota of this process's cgroups, in whole CPUs (rounded up): the
+ * tightest ceil(quota / period) over the cgroups that PROC_CGROUP (the
+ * format of /proc/self/cgroup) names and their parents, read under
+ * CGROUP_ROOT (normally /sys/fs/cgroup): v2 cpu.max ("max 100000" is no
+ * limit, "200000 100000" two CPUs), v1 cpu.cfs_quota_us and
+ * cpu.cfs_period_us of the hierarchy with the cpu controller (quota -1: no
+ * limit). 0 when there is no limit or nothing can be read. */
+int mb_cpu_quota(const char *proc_cgroup, const char *cgroup_root);
+
+/* The default thread count from those trees: min(physical cores among the
+ * allowed CPUs (ARM: big cores, at most the allowed CPUs), quota), >= 1.
+ * mb_physical_cores() is this with the real files and sched_getaffinity. */
+int mb_cpu_default_threads(const char *sysfs_cpu, const char *proc_cgroup, const char *cgroup_root,
+                           const unsigned char *allowed, int n);
+
 #endif

@@ -240,39 +240,3 @@ void mb_threadpool_run(mb_threadpool *p, int n, mb_job_fn fn, void *ctx) {
             sched_yield();
     }
 }
-
-int mb_physical_cores(void) {
-#if defined(__aarch64__) || defined(__arm__)
-    /* big.LITTLE: only the big cores (docs/PERFORMANCE.md, "ARM"). */
-    const int big = mb_cpu_big_cores("/sys/devices/system/cpu");
-    if (big > 0) return big;
-#endif
-    /* Count distinct (package, core) pairs from sysfs topology. */
-    long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n_cpu < 1) return 1;
-    int seen_pairs[1024][2];
-    int n_pairs = 0;
-    for (long cpu = 0; cpu < n_cpu && cpu < 1024; cpu++) {
-        char path[128];
-        int ids[2] = {0, 0};
-        const char *names[2] = {"physical_package_id", "core_id"};
-        int ok = 1;
-        for (int k = 0; k < 2; k++) {
-            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%ld/topology/%s", cpu,
-                     names[k]);
-            FILE *f = fopen(path, "r");
-            if (!f || fscanf(f, "%d", &ids[k]) != 1) ok = 0;
-            if (f) fclose(f);
-        }
-        if (!ok) return (int)n_cpu;
-        int dup = 0;
-        for (int i = 0; i < n_pairs; i++)
-            if (seen_pairs[i][0] == ids[0] && seen_pairs[i][1] == ids[1]) dup = 1;
-        if (!dup) {
-            seen_pairs[n_pairs][0] = ids[0];
-            seen_pairs[n_pairs][1] = ids[1];
-            n_pairs++;
-        }
-    }
-    return n_pairs > 0 ? n_pairs : 1;
-}

@@ -30,8 +30,10 @@ void mb_threadpool_run(mb_threadpool *pool, int n, mb_job_fn fn, void *ctx);
  * it. NULL if it cannot be allocated (the caller falls back). */
 void *mb_threadpool_scratch(mb_threadpool *pool, int ith, size_t bytes);
 
-/* Physical cores (distinct core ids in /proc/cpuinfo / sysfs), >= 1; on ARM
- * the big cores only (mb_cpu_big_cores). */
+/* The default thread count, >= 1: the physical cores (distinct core ids in
+ * sysfs; on ARM the big cores only, mb_cpu_big_cores) among the CPUs this
+ * process may run on (sched_getaffinity), capped by its cgroup's CPU quota
+ * (mb_cpu_default_threads in cpu_budget.c). */
 int mb_physical_cores(void);
 
 /* [begin, end) of N items for thread ITH of NTH. */
