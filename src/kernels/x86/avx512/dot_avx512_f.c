@@ -1,5 +1,7 @@
-/* AVX-512 dots of F32 and F16 weights, sixteen lanes wide (BF16's need
- * AVX512-BF16: ../avx512bf16/bf16_avx512.c). */
+/* AVX-512 dots of F32 and F16 weights, sixteen lanes wide, and of BF16
+ * weights for the levels without AVX512-BF16 ("bf16_cvt": each bf16 widened
+ * to a float, exact, then FMA; the avx512-bf16 level's VDPBF16PS dots are in
+ * ../avx512bf16/bf16_avx512.c). */
 #include "kernels/x86/avx512/dot_avx512.h"
 #include "kernels/x86/avx512/int_avx512.h"
 
@@ -28,10 +30,17 @@ static inline __m512 ld_f16(const void *p, int64_t i) {
         _mm256_loadu_si256((const __m256i *)(const void *)((const uint16_t *)p + i)));
 }
 
+/* A bf16 is the top half of a float: zero-extend to 32 bits and shift. */
+static inline __m512 ld_bf16(const void *p, int64_t i) {
+    const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)((const uint16_t *)p + i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
 #include "kernels/x86/dot_float_body.h"
 
 MBX_DEFINE_FLOAT_DOTS(f32, ld_f32, mbx_sc_f32)
 MBX_DEFINE_FLOAT_DOTS(f16, ld_f16, mbx_sc_f16)
+MBX_DEFINE_FLOAT_DOTS(bf16_cvt, ld_bf16, mbx_sc_bf16)
 
 /* F16 batches: four activation rows per loaded weight vector (16 of the 32
  * registers accumulate), each row with the single dot's four accumulators

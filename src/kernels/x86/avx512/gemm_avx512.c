@@ -59,3 +59,23 @@ MBX_GEMM_DRIVER(mb_avx512_gemm_f32, f32_block)
  * conversions are not what limits this loop. */
 MBX_GEMM_BLOCK(f16_block, __m512, 16, ld_f16, ld_f16, FMA_PS, fin_f16, __m512, _mm512_setzero_ps)
 MBX_GEMM_DRIVER(mb_avx512_gemm_f16, f16_block)
+
+/* BF16 without AVX512-BF16 (the avx512 and avx512-vnni levels): each bf16
+ * widened to a float (exact: it is a float's top half), then as F32. */
+static inline __m512 ld_bf16(const uint8_t *p, int64_t i) {
+    const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(p + 2 * i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+static inline float fin_bf16(__m512 acc, const uint8_t *w, const uint8_t *a, int64_t i, int64_t n) {
+    if (i < n) {
+        const __mmask16 m = (__mmask16)tail_mask(i, n);
+        const __m512i wv = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w + 2 * i));
+        const __m512i av = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, a + 2 * i));
+        acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)),
+                              _mm512_castsi512_ps(_mm512_slli_epi32(av, 16)), acc);
+    }
+    return hsum(acc);
+}
+MBX_GEMM_BLOCK(bf16_block, __m512, 16, ld_bf16, ld_bf16, FMA_PS, fin_bf16, __m512,
+               _mm512_setzero_ps)
+MBX_GEMM_DRIVER(mb_avx512_gemm_bf16_cvt, bf16_block)

@@ -2,8 +2,8 @@
  * AVX-512 kernel gets its dot and multi-row dot; the activation encoders
  * are AVX2's (byte-identical to the reference). Other types keep the
  * reference entries. The levels differ only in the 8-bit kernels (VNNI or
- * not: int_avx512.h) and the BF16 ones (AVX512-BF16's, or AVX2's). */
-#include "kernels/x86/avx2/dot_avx2.h"
+ * not: int_avx512.h) and the BF16 ones (VDPBF16PS, or bf16 widened to
+ * floats). */
 #include "kernels/x86/avx512/dot_avx512.h"
 #include "kernels/x86/dot_k23.h"
 #include "kernels/x86/x86_kernels.h"
@@ -49,8 +49,8 @@ void mb_kernels_fill_avx512(mb_kernel_table *t, int tier) {
         SET(BF16, bf16, mb_avx512_);
         t->dot[MB_TYPE_BF16].gemm_tile = mb_avx512_gemm_bf16;
     } else {
-        SET(BF16, bf16, mb_avx2_);
-        t->dot[MB_TYPE_BF16].gemm_tile = mb_avx2_gemm_bf16;
+        SET(BF16, bf16_cvt, mb_avx512_);
+        t->dot[MB_TYPE_BF16].gemm_tile = mb_avx512_gemm_bf16_cvt;
     }
     if (tier >= 1)
         INT_KERNELS(mb_avx512vnni_);

@@ -6,7 +6,8 @@
  * activation rows as gemm_avx512.c's). (VDPBF16PS treats subnormal inputs
  * as zero: a difference from the reference only for values below 1e-38,
  * far under any weight's or activation's scale.) The "avx512" and
- * "avx512-vnni" levels use AVX2's BF16 kernels instead. */
+ * "avx512-vnni" levels widen bf16 to floats instead (dot_avx512_f.c,
+ * gemm_avx512.c: bf16_cvt). */
 #include <immintrin.h>
 
 #include "kernels/x86/avx512/dot_avx512.h"
