@@ -1,9 +1,8 @@
 /* The avx512 kernels (one dot and one multi-row dot per weight type), for
  * table_avx512.c and the tests. The 8-bit ones exist twice (int_avx512.h):
  * mb_avx512_* (the "avx512" level, no VNNI) and mb_avx512vnni_* (the
- * "avx512-vnni" and "avx512-bf16" levels); the BF16 ones with VDPBF16PS
- * need AVX512-BF16 (../avx512bf16/bf16_avx512.c), the lower levels' widen
- * to floats (bf16_cvt). */
+ * "avx512-vnni" and "avx512-bf16" levels); the BF16 tile with VDPBF16PS
+ * (mb_avx512_gemm_bf16) needs AVX512-BF16 (../avx512bf16/bf16_avx512.c). */
 #ifndef MB_KERNELS_X86_AVX512_DOT_AVX512_H
 #define MB_KERNELS_X86_AVX512_DOT_AVX512_H
 
@@ -19,10 +18,7 @@ void mb_avx512_dot_rows_f16(int64_t n, float *out, const void *w, const void *a,
 void mb_avx512_dot_bf16(int64_t n, float *out, const void *w, const void *a);
 void mb_avx512_dot_rows_bf16(int64_t n, float *out, const void *w, const void *a, size_t stride,
                              int n_rows);
-/* BF16 widened to floats, for the levels without AVX512-BF16. */
-void mb_avx512_dot_bf16_cvt(int64_t n, float *out, const void *w, const void *a);
-void mb_avx512_dot_rows_bf16_cvt(int64_t n, float *out, const void *w, const void *a, size_t stride,
-                                 int n_rows);
+/* The BF16 tile widened to floats, for the levels without AVX512-BF16. */
 void mb_avx512_gemm_bf16_cvt(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
                              const void *a, size_t as, int n_a);
 /* F16 batches four rows at a time (the 32 registers hold the accumulators). */

@@ -1,7 +1,6 @@
-/* AVX-512 dots of F32 and F16 weights, sixteen lanes wide, and of BF16
- * weights for the levels without AVX512-BF16 ("bf16_cvt": each bf16 widened
- * to a float, exact, then FMA; the avx512-bf16 level's VDPBF16PS dots are in
- * ../avx512bf16/bf16_avx512.c). */
+/* AVX-512 dots of F32, F16 and BF16 weights, sixteen lanes wide: each bf16
+ * widened to a float (exact), then FMA, at every AVX-512 level (faster than
+ * VDPBF16PS's dot here: ../avx512bf16/bf16_avx512.c). */
 #include "kernels/x86/avx512/dot_avx512.h"
 #include "kernels/x86/avx512/int_avx512.h"
 
@@ -40,7 +39,7 @@ static inline __m512 ld_bf16(const void *p, int64_t i) {
 
 MBX_DEFINE_FLOAT_DOTS(f32, ld_f32, mbx_sc_f32)
 MBX_DEFINE_FLOAT_DOTS(f16, ld_f16, mbx_sc_f16)
-MBX_DEFINE_FLOAT_DOTS(bf16_cvt, ld_bf16, mbx_sc_bf16)
+MBX_DEFINE_FLOAT_DOTS(bf16, ld_bf16, mbx_sc_bf16)
 
 /* F16 batches: four activation rows per loaded weight vector (16 of the 32
  * registers accumulate), each row with the single dot's four accumulators

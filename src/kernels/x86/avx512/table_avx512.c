@@ -2,7 +2,7 @@
  * AVX-512 kernel gets its dot and multi-row dot; the activation encoders
  * are AVX2's (byte-identical to the reference). Other types keep the
  * reference entries. The levels differ only in the 8-bit kernels (VNNI or
- * not: int_avx512.h) and the BF16 ones (VDPBF16PS, or bf16 widened to
+ * not: int_avx512.h) and the BF16 tile (VDPBF16PS, or bf16 widened to
  * floats). */
 #include "kernels/x86/avx512/dot_avx512.h"
 #include "kernels/x86/dot_k23.h"
@@ -45,13 +45,8 @@ void mb_kernels_fill_avx512(mb_kernel_table *t, int tier) {
     t->dot[MB_TYPE_F16].vec_dot_rows = mb_avx512_dot_rows4_f16;
     t->dot[MB_TYPE_F16].gemm_tile = mb_avx512_gemm_f16;
     t->dot[MB_TYPE_F32].gemm_tile = mb_avx512_gemm_f32;
-    if (tier >= 2) {
-        SET(BF16, bf16, mb_avx512_);
-        t->dot[MB_TYPE_BF16].gemm_tile = mb_avx512_gemm_bf16;
-    } else {
-        SET(BF16, bf16_cvt, mb_avx512_);
-        t->dot[MB_TYPE_BF16].gemm_tile = mb_avx512_gemm_bf16_cvt;
-    }
+    SET(BF16, bf16, mb_avx512_);
+    t->dot[MB_TYPE_BF16].gemm_tile = tier >= 2 ? mb_avx512_gemm_bf16 : mb_avx512_gemm_bf16_cvt;
     if (tier >= 1)
         INT_KERNELS(mb_avx512vnni_);
     else
