@@ -197,6 +197,7 @@ static inline __attribute__((always_inline)) void kp_gemm(int64_t n, float *out,
             MBX_PANEL_UNROLL
             for (int k = 0; k < A; k++)
                 S[k] = _mm512_setzero_si512();
+#if MBX_VNNI
             MBX_PANEL_UNROLL
             for (int v = sb * vps; v < (sb + 1) * vps; v++) {
                 const __m512i wv = _mm512_load_si512((const void *)b->q[v]);
@@ -204,6 +205,29 @@ static inline __attribute__((always_inline)) void kp_gemm(int64_t n, float *out,
                 for (int k = 0; k < A; k++)
                     S[k] = mbx_dpbusd512(S[k], wv, mbx_bcast4(y[k]->qs + 4 * v));
             }
+#else
+            /* Without VNNI, G vectors' VPMADDUBSW pair sums add up in 16
+             * bits before one VPMADDWD: a pair is at most 2 * 31 * 128 in
+             * magnitude (Q4_K, Q5_K: G = 4) or 2 * 63 * 128 (Q6_K: G = 2),
+             * so G of them stay within int16 (exact, as VPDPBUSD). */
+            const int G = NSUB == 16 ? 2 : 4;
+            MBX_PANEL_UNROLL
+            for (int v0 = sb * vps; v0 < (sb + 1) * vps; v0 += G) {
+                __m512i T[MB_KP_A];
+                MBX_PANEL_UNROLL
+                for (int v = v0; v < v0 + G; v++) {
+                    const __m512i wv = _mm512_load_si512((const void *)b->q[v]);
+                    MBX_PANEL_UNROLL
+                    for (int k = 0; k < A; k++) {
+                        const __m512i p = _mm512_maddubs_epi16(wv, mbx_bcast4(y[k]->qs + 4 * v));
+                        T[k] = v == v0 ? p : _mm512_add_epi16(T[k], p);
+                    }
+                }
+                MBX_PANEL_UNROLL
+                for (int k = 0; k < A; k++)
+                    S[k] = _mm512_add_epi32(S[k], _mm512_madd_epi16(T[k], _mm512_set1_epi16(1)));
+            }
+#endif
             const __m512 c = _mm512_load_ps(b->c[sb]);
             MBX_PANEL_UNROLL
             for (int k = 0; k < A; k++)

@@ -115,13 +115,35 @@ static inline __attribute__((always_inline)) void qp_gemm(int64_t n, float *out,
             y[k] = (const mb_block_q8_0 *)(const void *)(a + (size_t)k * as) + i;
             S[k] = _mm512_setzero_si512();
         }
-        MBX_PANEL_UNROLL
-        for (int v = 0; v < QP_VECS; v++) {
-            const __m512i wv = _mm512_load_si512((const void *)b->q[v]);
+#if !MBX_VNNI
+        if (SHIFT == 3) {
+            /* Without VNNI, Q4_0's VPMADDUBSW pair sums (at most 2 * 15 *
+             * 127) add up over the block's 8 vectors in 16 bits before one
+             * VPMADDWD: exact, as VPDPBUSD. */
+            __m512i T[MB_KP_A];
+            MBX_PANEL_UNROLL
+            for (int v = 0; v < QP_VECS; v++) {
+                const __m512i wv = _mm512_load_si512((const void *)b->q[v]);
+                MBX_PANEL_UNROLL
+                for (int k = 0; k < A; k++) {
+                    const __m512i p = _mm512_maddubs_epi16(wv, mbx_bcast4(y[k]->qs + 4 * v));
+                    T[k] = v == 0 ? p : _mm512_add_epi16(T[k], p);
+                }
+            }
             MBX_PANEL_UNROLL
             for (int k = 0; k < A; k++)
-                S[k] = SHIFT == 7 ? mbx_dpbusd512_u8(S[k], wv, mbx_bcast4(y[k]->qs + 4 * v))
-                                  : mbx_dpbusd512(S[k], wv, mbx_bcast4(y[k]->qs + 4 * v));
+                S[k] = _mm512_madd_epi16(T[k], _mm512_set1_epi16(1));
+        } else
+#endif
+        {
+            MBX_PANEL_UNROLL
+            for (int v = 0; v < QP_VECS; v++) {
+                const __m512i wv = _mm512_load_si512((const void *)b->q[v]);
+                MBX_PANEL_UNROLL
+                for (int k = 0; k < A; k++)
+                    S[k] = SHIFT == 7 ? mbx_dpbusd512_u8(S[k], wv, mbx_bcast4(y[k]->qs + 4 * v))
+                                      : mbx_dpbusd512(S[k], wv, mbx_bcast4(y[k]->qs + 4 * v));
+            }
         }
         const __m512 dw = _mm512_load_ps(b->d);
         MBX_PANEL_UNROLL
