@@ -138,11 +138,14 @@ static inline __attribute__((always_inline)) void kp_gemm(int64_t n, float *out,
                     for (int k = 0; k < A; k++) {
                         const __m256i p = _mm256_maddubs_epi16(wv, mbx_ap_bcast4(y[k]->qs + 4 * v));
                         h[k] = v == g ? p : _mm256_add_epi16(h[k], p);
+                        MBX_AP_KEEP(h[k]);
                     }
                 }
                 MBX_AP_UNROLL
-                for (int k = 0; k < A; k++)
+                for (int k = 0; k < A; k++) {
                     is[k] = _mm256_add_epi32(is[k], _mm256_madd_epi16(h[k], sc));
+                    MBX_AP_KEEP(is[k]);
+                }
             }
         }
         const __m256 d = _mm256_load_ps(b->d), dm = _mm256_load_ps(b->dm);

@@ -26,6 +26,12 @@
 #define MBX_AP_UNROLL _Pragma("GCC unroll 16")
 #endif
 
+/* An empty asm that takes X in a register and hands it back "changed":
+ * it keeps each running sum a chain in program order. Without it the
+ * compilers reassociate a fully unrolled group of 16-bit adds into a tree
+ * and schedule every VPMADDUBSW first, which spills most of them. */
+#define MBX_AP_KEEP(x) __asm__("" : "+x"(x))
+
 /* Four activation bytes at P (any alignment) in every 32-bit lane. */
 static inline __m256i mbx_ap_bcast4(const void *p) {
     int32_t v;

@@ -130,6 +130,9 @@ static inline __attribute__((always_inline)) void q4p_gemm(int64_t n, float *out
             const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)y[k]->qs);
             _mm256_store_si256((__m256i *)(void *)x[k], _mm256_xor_si256(v, flip));
         }
+        /* The buffer as opaque memory: the broadcasts then load from it
+         * (load ports) instead of being rebuilt by two shuffles each. */
+        __asm__("" : "+m"(x));
         __m256i h[MB_AP_A];
         MBX_AP_UNROLL
         for (int v = 0; v < QP_VECS; v++) {
@@ -138,6 +141,7 @@ static inline __attribute__((always_inline)) void q4p_gemm(int64_t n, float *out
             for (int k = 0; k < A; k++) {
                 const __m256i p = _mm256_maddubs_epi16(mbx_ap_bcast4(x[k] + 4 * v), wv);
                 h[k] = v == 0 ? p : _mm256_add_epi16(h[k], p);
+                MBX_AP_KEEP(h[k]);
             }
         }
         const __m256i c = _mm256_load_si256((const __m256i *)(const void *)b->c);
@@ -181,6 +185,7 @@ static inline __attribute__((always_inline)) void q8p_gemm(int64_t n, float *out
                 const __m256i sa = _mm256_sign_epi8(mbx_ap_bcast4(y[k]->qs + 4 * v), wv);
                 s[k] =
                     _mm256_add_epi32(s[k], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sa), ones));
+                MBX_AP_KEEP(s[k]);
             }
         }
         MBX_AP_UNROLL
