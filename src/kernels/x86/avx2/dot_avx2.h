@@ -50,6 +50,8 @@ void mb_avx2_gemm_f32(int64_t n, float *out, size_t os, const void *w, size_t ws
 void mb_avx2_pack_q4_k(int64_t n, void *panel, const void *w, size_t ws, int n_w);
 void mb_avx2_pack_q5_k(int64_t n, void *panel, const void *w, size_t ws, int n_w);
 void mb_avx2_pack_q6_k(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_avx2_pack_q3_k(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_avx2_pack_q2_k(int64_t n, void *panel, const void *w, size_t ws, int n_w);
 void mb_avx2_pack_q4_0(int64_t n, void *panel, const void *w, size_t ws, int n_w);
 void mb_avx2_pack_q8_0(int64_t n, void *panel, const void *w, size_t ws, int n_w);
 void mb_avx2_gemm_packed_q4_k(int64_t n, float *out, size_t os, const void *panel, const void *a,
@@ -57,6 +59,10 @@ void mb_avx2_gemm_packed_q4_k(int64_t n, float *out, size_t os, const void *pane
 void mb_avx2_gemm_packed_q5_k(int64_t n, float *out, size_t os, const void *panel, const void *a,
                               size_t as, int n_a, int add);
 void mb_avx2_gemm_packed_q6_k(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                              size_t as, int n_a, int add);
+void mb_avx2_gemm_packed_q3_k(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                              size_t as, int n_a, int add);
+void mb_avx2_gemm_packed_q2_k(int64_t n, float *out, size_t os, const void *panel, const void *a,
                               size_t as, int n_a, int add);
 void mb_avx2_gemm_packed_q4_0(int64_t n, float *out, size_t os, const void *panel, const void *a,
                               size_t as, int n_a, int add);

@@ -1,4 +1,4 @@
-/* Packed batch products of the K-quants (Q4_K, Q5_K, Q6_K) at the AVX2
+/* Packed batch products of the K-quants (Q4_K, Q5_K, Q6_K, Q3_K, Q2_K) at the AVX2
  * level: the prefill path of mb_matmul (mb_pack_fn / mb_gemm_packed_fn in
  * kernels.h; the panel's lane layout in panel_avx2.h).
  *
@@ -18,7 +18,8 @@
  * codes at most 128 in size (the encoder rounds within -128..127), so a
  * VPMADDUBSW pair is at most 2 * 15 * 128 = 3840 for Q4_K (G = 8 vectors:
  * 30720), 2 * 31 * 128 = 7936 for Q5_K (G = 4: 31744) and 2 * 63 * 128 =
- * 16128 for Q6_K (G = 2: 32256), all below 32767. The 32-bit sums stay
+ * 16128 for Q6_K (G = 2: 32256), 2 * 7 * 128 = 1792 for Q3_K and 768 for
+ * Q2_K (G = 4, a whole 16-value sub-block), all below 32767. The 32-bit sums stay
  * below 2^31 (Q6_K, the largest: 16 sub-blocks * 128 * 16 * 63 * 128).
  *
  * Per super-block, with S_k the integer sum of sub-block k (codes times
@@ -27,6 +28,8 @@
  * Q4_K/Q5_K: sc_k 6-bit (8 sub-blocks of 32), p_i = (m_i, m_i), dm = dmin.
  * Q6_K: sc_k int8 (16 sub-blocks of 16, codes 0..63 unsigned),
  *       p_i = (sc_2i, sc_2i+1), dm = 32 d  (the format's -32 offset).
+ * Q3_K: the same with codes 0..7 (value + 4), sc_k -32..31 and dm = 4 d.
+ * Q2_K: sc_k 4-bit (16 sub-blocks of 16), p_i = (m_2i, m_2i+1), dm = dmin.
  * The integer sums are exact; the float steps differ from the row dots'
  * only in order (float rounding), and a pair's operations do not depend on
  * the other rows of its panel or tile. */
@@ -56,7 +59,7 @@ _Static_assert(sizeof(kp_block) % 32 == 0, "packed K blocks stay 32-byte aligned
  * so they give 0. */
 typedef struct {
     _Alignas(32) uint8_t u[KP_ROWS][MB_QK_K];
-    int8_t s[KP_ROWS][16];
+    int8_t s[KP_ROWS][32]; /* scales, then (Q2_K) mins */
     float d[KP_ROWS], dm[KP_ROWS];
 } kp_stage;
 
@@ -65,8 +68,9 @@ static inline int32_t kp_pair(int lo, int hi) {
     return (int32_t)((uint32_t)(uint16_t)lo | (uint32_t)(uint16_t)hi << 16);
 }
 
-/* NSUB: 8 sub-blocks with mins (Q4_K, Q5_K) or 16 without (Q6_K). */
-static void kp_emit(kp_block *b, const kp_stage *st, int nsub) {
+/* NSUB: 8 sub-blocks with mins (Q4_K, Q5_K) or 16 (Q6_K, Q3_K; Q2_K with
+ * MIN16, its mins). */
+static void kp_emit(kp_block *b, const kp_stage *st, int nsub, int min16) {
     for (int ch = 0; ch < KP_VECS / 8; ch++)
         mbx_transpose_bytes(b->q[8 * ch], st->u[0] + 32 * ch, sizeof st->u[0]);
     for (int r = 0; r < KP_ROWS; r++) {
@@ -74,13 +78,15 @@ static void kp_emit(kp_block *b, const kp_stage *st, int nsub) {
         for (int k = 0; k < 16; k++)
             b->sc[k][r] = k < nsub ? kp_pair(s[k], s[k]) : 0;
         for (int i = 0; i < 8; i++)
-            b->p[i][r] = nsub == 8 ? kp_pair(s[8 + i], s[8 + i]) : kp_pair(s[2 * i], s[2 * i + 1]);
+            b->p[i][r] = nsub == 8 ? kp_pair(s[8 + i], s[8 + i])
+                         : min16   ? kp_pair(s[16 + 2 * i], s[17 + 2 * i])
+                                   : kp_pair(s[2 * i], s[2 * i + 1]);
         b->d[r] = st->d[r];
         b->dm[r] = st->dm[r];
     }
 }
 
-#define KP_PACK(name, BLOCK, STAGE, NSUB)                                                          \
+#define KP_PACK(name, BLOCK, STAGE, NSUB, MIN16)                                                   \
     void mb_avx2_pack_##name(int64_t n, void *panel, const void *w, size_t ws, int n_w) {          \
         kp_block *out = panel;                                                                     \
         kp_stage st;                                                                               \
@@ -91,18 +97,20 @@ static void kp_emit(kp_block *b, const kp_stage *st, int nsub) {
                     (const BLOCK *)(const void *)((const uint8_t *)w + (size_t)r * ws) + s;        \
                 STAGE;                                                                             \
             }                                                                                      \
-            kp_emit(&out[s], &st, NSUB);                                                           \
+            kp_emit(&out[s], &st, NSUB, MIN16);                                                    \
         }                                                                                          \
     }
 
 KP_PACK(q4_k, mb_block_q4_k,
         mbx_kstage_k4(st.u[r], st.s[r], &st.d[r], &st.dm[r], x->d, x->dmin, x->scales, x->qs, NULL),
-        8)
+        8, 0)
 KP_PACK(q5_k, mb_block_q5_k,
         mbx_kstage_k4(st.u[r], st.s[r], &st.d[r], &st.dm[r], x->d, x->dmin, x->scales, x->qs,
                       x->qh),
-        8)
-KP_PACK(q6_k, mb_block_q6_k, mbx_kstage_q6(st.u[r], st.s[r], &st.d[r], &st.dm[r], x), 16)
+        8, 0)
+KP_PACK(q6_k, mb_block_q6_k, mbx_kstage_q6(st.u[r], st.s[r], &st.d[r], &st.dm[r], x), 16, 0)
+KP_PACK(q3_k, mb_block_q3_k, mbx_kstage_q3(st.u[r], st.s[r], &st.d[r], &st.dm[r], x), 16, 0)
+KP_PACK(q2_k, mb_block_q2_k, mbx_kstage_q2(st.u[r], st.s[r], &st.d[r], &st.dm[r], x), 16, 1)
 
 /* A activation rows (a constant after inlining) against one panel. NSUB
  * sub-blocks per super-block (8 of 32 values, or 16 of 16); G vectors per
@@ -172,3 +180,5 @@ static inline __attribute__((always_inline)) void kp_gemm(int64_t n, float *out,
 MBX_AP_GEMM(q4_k, KP_Q4, 8)
 MBX_AP_GEMM(q5_k, KP_Q4, 4)
 MBX_AP_GEMM(q6_k, KP_Q6, 2)
+MBX_AP_GEMM(q3_k, KP_Q6, 4)
+MBX_AP_GEMM(q2_k, KP_Q6, 4)

@@ -1,5 +1,5 @@
 /* The avx2 kernel table entries: every weight type with a avx2 kernel gets
- * its dot and multi-row dot, Q4_0, Q8_0 and Q4_K/Q5_K/Q6_K their packed
+ * its dot and multi-row dot, Q4_0, Q8_0 and the K-quants their packed
  * batch products; the activation encoders are AVX2's (byte-
  * identical to the reference). Other types keep the reference entries. */
 #include "kernels/x86/avx2/dot_avx2.h"
@@ -34,6 +34,8 @@ void mb_kernels_fill_avx2(mb_kernel_table *t) {
     PACKED(Q4_K, q4_k, MB_AP_K_BLOCK_BYTES);
     PACKED(Q5_K, q5_k, MB_AP_K_BLOCK_BYTES);
     PACKED(Q6_K, q6_k, MB_AP_K_BLOCK_BYTES);
+    PACKED(Q3_K, q3_k, MB_AP_K_BLOCK_BYTES);
+    PACKED(Q2_K, q2_k, MB_AP_K_BLOCK_BYTES);
     PACKED(Q4_0, q4_0, MB_AP_Q4_0_BLOCK_BYTES);
     PACKED(Q8_0, q8_0, MB_AP_Q8_0_BLOCK_BYTES);
 #undef PACKED
