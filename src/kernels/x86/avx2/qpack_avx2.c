@@ -8,7 +8,9 @@
  *
  * Q4_0: the weights are stored signed (code - 8, -8..7) and the activations
  * made unsigned, a + 128 (1..255; the encoder keeps a within -127..127),
- * once per block in a small buffer. A VPMADDUBSW pair is then at most
+ * by a VPXOR on each broadcast (measured 95-108 GMAC/s against 80-87 for
+ * one XOR per block into a stack buffer the broadcasts then load from: the
+ * 4-byte loads from the 32-byte stores stall). A VPMADDUBSW pair is then at most
  * 2 * 255 * 8 = 4080, and the block's 8 vectors sum to at most 32640 in 16
  * bits. The +128 adds 128 * sum(code - 8) per weight row and block, which
  * the panel holds (c), so:
@@ -123,23 +125,17 @@ static inline __attribute__((always_inline)) void q4p_gemm(int64_t n, float *out
     for (int64_t i = 0; i < n / 32; i++) {
         const q4p_block *b = &pb[i];
         const mb_block_q8_0 *y[MB_AP_A];
-        _Alignas(32) uint8_t x[MB_AP_A][32]; /* a + 128 */
         MBX_AP_UNROLL
-        for (int k = 0; k < A; k++) {
+        for (int k = 0; k < A; k++)
             y[k] = (const mb_block_q8_0 *)(const void *)(a + (size_t)k * as) + i;
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)y[k]->qs);
-            _mm256_store_si256((__m256i *)(void *)x[k], _mm256_xor_si256(v, flip));
-        }
-        /* The buffer as opaque memory: the broadcasts then load from it
-         * (load ports) instead of being rebuilt by two shuffles each. */
-        __asm__("" : "+m"(x));
         __m256i h[MB_AP_A];
         MBX_AP_UNROLL
         for (int v = 0; v < QP_VECS; v++) {
             const __m256i wv = _mm256_load_si256((const __m256i *)(const void *)b->q[v]);
             MBX_AP_UNROLL
             for (int k = 0; k < A; k++) {
-                const __m256i p = _mm256_maddubs_epi16(mbx_ap_bcast4(x[k] + 4 * v), wv);
+                const __m256i p = _mm256_maddubs_epi16(
+                    _mm256_xor_si256(mbx_ap_bcast4(y[k]->qs + 4 * v), flip), wv);
                 h[k] = v == 0 ? p : _mm256_add_epi16(h[k], p);
                 MBX_AP_KEEP(h[k]);
             }
