@@ -63,27 +63,51 @@ typedef struct {
     float d[KP_ROWS], dm[KP_ROWS];
 } kp_stage;
 
-/* Two int16 in one 32-bit lane: LO first in memory. */
-static inline int32_t kp_pair(int lo, int hi) {
-    return (int32_t)((uint32_t)(uint16_t)lo | (uint32_t)(uint16_t)hi << 16);
+/* Eight scales from S as (scale, scale) int16 pairs in eight 32-bit lanes. */
+static inline __m256 kp_pairs8(const int8_t *s) {
+    int64_t v;
+    memcpy(&v, s, 8);
+    const __m128i a = _mm_cvtepi8_epi16(_mm_cvtsi64_si128(v));
+    return _mm256_castsi256_ps(
+        _mm256_setr_m128i(_mm_unpacklo_epi16(a, a), _mm_unpackhi_epi16(a, a)));
+}
+
+/* Eight rows' 32-bit lanes R[r] stored transposed: vector k of OUT (32
+ * bytes apart) takes lane k of every row. */
+static inline void kp_store_t(int32_t (*out)[KP_ROWS], __m256 r[8]) {
+    mbx_transpose(r);
+    for (int k = 0; k < 8; k++)
+        _mm256_store_ps((float *)(void *)out[k], r[k]);
 }
 
 /* NSUB: 8 sub-blocks with mins (Q4_K, Q5_K) or 16 (Q6_K, Q3_K; Q2_K with
- * MIN16, its mins). */
+ * MIN16, its mins). The scale pairs and bsum multipliers are built per row
+ * and transposed to rows-in-lanes like the codes. */
 static void kp_emit(kp_block *b, const kp_stage *st, int nsub, int min16) {
     for (int ch = 0; ch < KP_VECS / 8; ch++)
         mbx_transpose_bytes(b->q[8 * ch], st->u[0] + 32 * ch, sizeof st->u[0]);
+    __m256 lo[8], hi[8];
     for (int r = 0; r < KP_ROWS; r++) {
-        const int8_t *s = st->s[r];
-        for (int k = 0; k < 16; k++)
-            b->sc[k][r] = k < nsub ? kp_pair(s[k], s[k]) : 0;
-        for (int i = 0; i < 8; i++)
-            b->p[i][r] = nsub == 8 ? kp_pair(s[8 + i], s[8 + i])
-                         : min16   ? kp_pair(s[16 + 2 * i], s[17 + 2 * i])
-                                   : kp_pair(s[2 * i], s[2 * i + 1]);
-        b->d[r] = st->d[r];
-        b->dm[r] = st->dm[r];
+        lo[r] = kp_pairs8(st->s[r]);
+        hi[r] = kp_pairs8(st->s[r] + 8);
     }
+    kp_store_t(b->sc, lo);
+    if (nsub == 8) {
+        /* Scales 8..15 unused; the mins (bytes 8..15), each for its two
+         * 16-value sums, are the bsum multipliers. */
+        kp_store_t(b->p, hi);
+        memset(b->sc[8], 0, sizeof b->sc[8] * 8);
+    } else {
+        kp_store_t(b->sc + 8, hi);
+        /* Pair i: bytes 2i, 2i + 1 of the scales (or Q2_K's mins) as int16. */
+        __m256 pr[8];
+        for (int r = 0; r < KP_ROWS; r++)
+            pr[r] = _mm256_castsi256_ps(_mm256_cvtepi8_epi16(
+                _mm_loadu_si128((const __m128i *)(const void *)(st->s[r] + (min16 ? 16 : 0)))));
+        kp_store_t(b->p, pr);
+    }
+    memcpy(b->d, st->d, sizeof b->d);
+    memcpy(b->dm, st->dm, sizeof b->dm);
 }
 
 #define KP_PACK(name, BLOCK, STAGE, NSUB, MIN16)                                                   \
