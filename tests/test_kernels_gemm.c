@@ -212,7 +212,8 @@ int main(void) {
         }
     }
     printf("%d level/type pairs have a gemm kernel\n", tested);
-    const uint32_t kq[] = {MB_TYPE_Q4_K, MB_TYPE_Q5_K, MB_TYPE_Q6_K, MB_TYPE_Q4_0, MB_TYPE_Q8_0};
+    const uint32_t kq[] = {MB_TYPE_Q4_K, MB_TYPE_Q5_K, MB_TYPE_Q6_K, MB_TYPE_Q4_0,
+                           MB_TYPE_Q8_0, MB_TYPE_Q3_K, MB_TYPE_Q2_K};
     int packed = 0;
     for (size_t l = 0; l < sizeof names / sizeof names[0]; l++) {
         const mb_kernel_table *k = mb_kernels_level(names[l]);
