@@ -1,11 +1,14 @@
 /* Fuzz the server's request parser: any bytes, read as a chat and as a
  * completions request, must give either parameters that keep the parser's
- * promises or an error with an HTTP status and a message. A broken promise
- * abort()s: that is the finding. */
+ * promises or an error with an HTTP status and a message. The same bytes,
+ * read as a header block, go through the connection screen's Content-Length
+ * check (accept.c), which must stay inside them. A broken promise abort()s:
+ * that is the finding. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/http_internal.h"
 #include "server/request.h"
 
 static void check(const mb_server_request *r, int is_chat) {
@@ -25,6 +28,13 @@ static void check(const mb_server_request *r, int is_chat) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    /* A copy of exactly SIZE bytes, so reading past the block is caught. */
+    char *block = malloc(size ? size : 1);
+    if (!block) return 0;
+    if (size) memcpy(block, data, size);
+    const char *problem = mb_http_content_length_problem(block, block + size);
+    if (problem && !problem[0]) abort();
+    free(block);
     for (int is_chat = 0; is_chat < 2; is_chat++) {
         mb_server_request r;
         mb_server_error err;

@@ -127,19 +127,25 @@ s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: B
 print(read_all(s, 3).split(b"\r\n")[0].decode())
 ')
 check '[[ "$out" == "HTTP/1.1 400"* ]]' "two different Content-Length headers are refused (got: $out)"
-for cl in abc -1 "1 2" 99999999999999999999999; do
+for cl in abc -1 "1 2" " 12x" 99999999999999999999999; do
   out=$(CL=$cl raw "$PYHEAD"'
 s = conn()
 s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer K\r\nContent-Length: " + os.environ["CL"].encode() + b"\r\n\r\n{}")
 r = read_all(s, 3)
-print(r.count(b"HTTP/1."), r.split(b"\r\n")[0].decode())
+print(r.count(b"HTTP/1."), r.split(b"\r\n")[0].decode(), b"bad_content_length" in r)
 ')
-  # libmicrohttpd answers these itself, before the server sees the request;
-  # 0.9.75 writes its answer's status line and headers twice (not fixable
-  # here: noted, not failed).
-  check '[[ "$out" == [12]" HTTP/1.1 4"* ]]' "Content-Length '$cl': a 4xx answer (got: $out)"
-  [[ "$out" == "1 "* ]] || echo "note: Content-Length '$cl': libmicrohttpd's answer has its status line twice"
+  # The server screens a connection's first headers itself (accept.c):
+  # libmicrohttpd 0.9.75's own answer wrote its status line twice.
+  check '[ "$out" = "1 HTTP/1.1 400 Bad Request True" ]' \
+    "Content-Length '$cl': one 400 answer, the server's JSON error (got: $out)"
 done
+out=$(raw "$PYHEAD"'
+s = conn()
+s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer K\r\nContent-Length: 29\r\ncontent-length: 29\r\nConnection: close\r\n\r\n{\"prompt\":\"a\",\"max_tokens\":1}")
+print(read_all(s, 3).split(b"\r\n")[0].decode())
+')
+check '[[ "$out" == "HTTP/1.1 200"* ]]' \
+  "two equal Content-Length headers pass the screen (got: $out)"
 
 # ---- 13: a NUL in a message ---------------------------------------------------
 check '[ "$(status -H "Authorization: Bearer K" -H "Content-Type: application/json" --data-binary "{\"messages\":[{\"role\":\"user\",\"content\":\"Once upon\\u0000 a time there was\"}],\"max_tokens\":2}" $U/v1/chat/completions)" = 400 ]' \

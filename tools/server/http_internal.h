@@ -4,12 +4,18 @@
 #define MB_SERVER_HTTP_INTERNAL_H
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 
 #include "server/gen.h"
 #include "server/metrics.h"
 #include "server/respond.h"
 #include "server/server.h"
+
+/* Connections served at once, and connections being screened at once
+ * (accept.c), each. */
+enum { MB_SERVER_CONNECTION_LIMIT = 512 };
 
 /* A connection the header deadline watches (server.c). */
 typedef struct mb_conn_watch {
@@ -40,6 +46,12 @@ struct mb_server {
     atomic_int draining;
     atomic_int requests; /* HTTP requests begun and not yet completed */
     atomic_ulong next_id;
+    /* accept.c: the listening socket, its thread, and the connections
+     * whose first headers are being screened. */
+    int listen_fd, wake[2], acceptor_started, n_screening;
+    pthread_t acceptor;
+    pthread_mutex_t screen_mu;
+    pthread_cond_t screen_cv;
 };
 
 /* One HTTP request, from its first byte to the end of its response. */
@@ -81,6 +93,16 @@ enum MHD_Result mb_http_routed(mb_server *s, struct MHD_Connection *c, mb_http_r
 /* The header deadline's marks: headers in (DONE 1), or a request ended and
  * the next one's clock starts (DONE 0). */
 void mb_http_watch_mark(mb_server *s, struct MHD_Connection *c, int done);
+
+/* Listen on ADDR and hand screened connections to s->daemon (accept.c);
+ * sets s->port. mb_http_unlisten closes the socket and waits for the
+ * connections being screened (set s->draining first, or it waits up to the
+ * header deadline). */
+mb_status mb_http_listen(mb_server *s, const struct sockaddr *addr, socklen_t addrlen);
+void mb_http_unlisten(mb_server *s);
+/* What is wrong with the Content-Length headers of the header block
+ * B..END (request line first), or NULL when nothing is. */
+const char *mb_http_content_length_problem(const char *b, const char *end);
 
 /* libmicrohttpd's callbacks (http.c). */
 enum MHD_Result mb_http_on_request(void *cls, struct MHD_Connection *c, const char *url,

@@ -13,7 +13,7 @@
 #include "common/tool_clock.h"
 #include "server/http_internal.h"
 
-enum { CONNECTION_LIMIT = 512, IDLE_TIMEOUT_SECONDS = 120, DRAIN_SEND_MS = 30000 };
+enum { IDLE_TIMEOUT_SECONDS = 120, DRAIN_SEND_MS = 30000 };
 
 /* ---- the header deadline ---------------------------------------------------
  * libmicrohttpd's connection timeout counts idle time only, so a client
@@ -86,6 +86,8 @@ static void *watchdog_main(void *arg) {
 
 static void free_server(mb_server *s) {
     if (!s) return;
+    atomic_store(&s->draining, 1);
+    mb_http_unlisten(s);
     if (s->daemon) MHD_stop_daemon(s->daemon);
     if (s->watchdog_started) {
         pthread_mutex_lock(&s->watch_mu);
@@ -96,6 +98,8 @@ static void free_server(mb_server *s) {
     }
     pthread_mutex_destroy(&s->watch_mu);
     pthread_cond_destroy(&s->watch_cv);
+    pthread_mutex_destroy(&s->screen_mu);
+    pthread_cond_destroy(&s->screen_cv);
     mb_engine_free(s->engine);
     mb_metrics_destroy(&s->metrics);
     free(s);
@@ -135,8 +139,11 @@ mb_status mb_server_start(mb_model *model, const mb_server_params *p, mb_server 
     s->p = *p;
     s->started = (long)time(NULL);
     if (s->p.header_timeout < 1) s->p.header_timeout = 10;
+    s->listen_fd = -1;
     pthread_mutex_init(&s->watch_mu, NULL);
     pthread_cond_init(&s->watch_cv, NULL);
+    pthread_mutex_init(&s->screen_mu, NULL);
+    pthread_cond_init(&s->screen_cv, NULL);
     mb_metrics_init(&s->metrics, p->n_slots, p->n_queue);
     mb_status st = resolve_template(s);
     if (!st) st = start_engine(s);
@@ -160,22 +167,26 @@ mb_status mb_server_start(mb_model *model, const mb_server_params *p, mb_server 
     }
     s->watchdog_started = 1;
     /* A thread per connection: a stream's reader may block until the next
-     * token, and a slow client never holds up another. */
+     * token, and a slow client never holds up another. The server listens
+     * itself (accept.c) and hands MHD each connection once its first
+     * request's headers are screened. */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
     s->daemon = MHD_start_daemon(
-        flags, (uint16_t)p->port, NULL, NULL, mb_http_on_request, s, MHD_OPTION_SOCK_ADDR,
-        v6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a4, MHD_OPTION_NOTIFY_COMPLETED,
+        flags, 0, NULL, NULL, mb_http_on_request, s, MHD_OPTION_NOTIFY_COMPLETED,
         mb_http_on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)IDLE_TIMEOUT_SECONDS, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)MB_SERVER_CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_SECONDS, MHD_OPTION_END);
     if (!s->daemon) {
         free_server(s);
-        return tool_errorf(MB_ERR_IO, "cannot listen on %s port %d (in use, or not permitted?)",
-                           p->host, p->port);
+        return tool_errorf(MB_ERR_IO, "cannot start the HTTP daemon");
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : p->port;
+    st = v6 ? mb_http_listen(s, (struct sockaddr *)&a6, sizeof a6)
+            : mb_http_listen(s, (struct sockaddr *)&a4, sizeof a4);
+    if (st) {
+        free_server(s);
+        return st;
+    }
     *out = s;
     return MB_OK;
 }
@@ -194,9 +205,8 @@ int mb_server_n_ctx(const mb_server *s) {
 
 void mb_server_stop(mb_server *s) {
     if (!s) return;
-    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-    if (fd != MHD_INVALID_SOCKET) close(fd);
     atomic_store(&s->draining, 1);
+    mb_http_unlisten(s); /* no new connections */
     mb_engine_drain(s->engine);
     /* The jobs are done; let their answers reach the clients before the
      * connections are closed (bounded, for a client that stops reading). */

@@ -5,32 +5,12 @@
 
 #include "kernels/x86/avx2/exp_avx2.h"
 #include "kernels/x86/avx2/int_avx2.h"
+#include "kernels/x86/avx2/transpose_avx2.h"
 #include "kernels/x86/dot_common.h"
 #include "kernels/x86/x86_kernels.h"
 
 static inline __m256 mbx_round16(__m256 v) {
     return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-}
-
-/* 8 x 8 floats in place: pairs of rows interleaved by float, then by float
- * pair, then the 128-bit halves exchanged. */
-static inline void mbx_transpose(__m256 r[8]) {
-    __m256 t[8], u[8];
-    for (int k = 0; k < 4; k++) {
-        t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
-        t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
-    }
-    /* u[4k + m], 128-bit half L: column 4L + m of rows 4k..4k+3. */
-    for (int k = 0; k < 2; k++) {
-        u[4 * k] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], 0x44);
-        u[4 * k + 1] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], 0xee);
-        u[4 * k + 2] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0x44);
-        u[4 * k + 3] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0xee);
-    }
-    for (int m = 0; m < 4; m++) {
-        r[m] = _mm256_permute2f128_ps(u[m], u[4 + m], 0x20);
-        r[4 + m] = _mm256_permute2f128_ps(u[m], u[4 + m], 0x31);
-    }
 }
 
 static inline float mbx_hmax(__m256 v) {

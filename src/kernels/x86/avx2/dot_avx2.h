@@ -38,4 +38,35 @@ void mb_avx2_gemm_bf16(int64_t n, float *out, size_t os, const void *w, size_t w
 void mb_avx2_gemm_f32(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
                       const void *a, size_t as, int n_a);
 
+/* Packed batch products (mb_pack_fn / mb_gemm_packed_fn, panel_avx2.h):
+ * MB_AP_ROWS weight rows per panel, MB_AP_A activation rows per register
+ * tile. The K-quants (kpack_avx2.c) take MB_AP_K_BLOCK_BYTES of panel per
+ * 256 values; Q4_0 and Q8_0 (qpack_avx2.c) their own per 32 values. */
+#define MB_AP_ROWS 8
+#define MB_AP_A 4
+#define MB_AP_K_BLOCK_BYTES 2880
+#define MB_AP_Q4_0_BLOCK_BYTES 320
+#define MB_AP_Q8_0_BLOCK_BYTES 288
+void mb_avx2_pack_q4_k(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_avx2_pack_q5_k(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_avx2_pack_q6_k(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_avx2_pack_q3_k(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_avx2_pack_q2_k(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_avx2_pack_q4_0(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_avx2_pack_q8_0(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_avx2_gemm_packed_q4_k(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                              size_t as, int n_a, int add);
+void mb_avx2_gemm_packed_q5_k(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                              size_t as, int n_a, int add);
+void mb_avx2_gemm_packed_q6_k(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                              size_t as, int n_a, int add);
+void mb_avx2_gemm_packed_q3_k(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                              size_t as, int n_a, int add);
+void mb_avx2_gemm_packed_q2_k(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                              size_t as, int n_a, int add);
+void mb_avx2_gemm_packed_q4_0(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                              size_t as, int n_a, int add);
+void mb_avx2_gemm_packed_q8_0(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                              size_t as, int n_a, int add);
+
 #endif

@@ -1,5 +1,6 @@
 /* The avx2 kernel table entries: every weight type with a avx2 kernel gets
- * its dot and multi-row dot; the activation encoders are AVX2's (byte-
+ * its dot and multi-row dot, Q4_0, Q8_0 and the K-quants their packed
+ * batch products; the activation encoders are AVX2's (byte-
  * identical to the reference). Other types keep the reference entries. */
 #include "kernels/x86/avx2/dot_avx2.h"
 #include "kernels/x86/dot_k23.h"
@@ -23,6 +24,21 @@ void mb_kernels_fill_avx2(mb_kernel_table *t) {
     SET(Q3_K, q3_k);
     SET(Q2_K, q2_k);
 #undef SET
+#define PACKED(T, name, BYTES)                                                                     \
+    do {                                                                                           \
+        t->dot[MB_TYPE_##T].pack = mb_avx2_pack_##name;                                            \
+        t->dot[MB_TYPE_##T].gemm_packed = mb_avx2_gemm_packed_##name;                              \
+        t->dot[MB_TYPE_##T].pack_rows = MB_AP_ROWS;                                                \
+        t->dot[MB_TYPE_##T].pack_block_bytes = BYTES;                                              \
+    } while (0)
+    PACKED(Q4_K, q4_k, MB_AP_K_BLOCK_BYTES);
+    PACKED(Q5_K, q5_k, MB_AP_K_BLOCK_BYTES);
+    PACKED(Q6_K, q6_k, MB_AP_K_BLOCK_BYTES);
+    PACKED(Q3_K, q3_k, MB_AP_K_BLOCK_BYTES);
+    PACKED(Q2_K, q2_k, MB_AP_K_BLOCK_BYTES);
+    PACKED(Q4_0, q4_0, MB_AP_Q4_0_BLOCK_BYTES);
+    PACKED(Q8_0, q8_0, MB_AP_Q8_0_BLOCK_BYTES);
+#undef PACKED
     t->dot[MB_TYPE_F32].gemm_tile = mb_avx2_gemm_f32;
     t->dot[MB_TYPE_F16].gemm_tile = mb_avx2_gemm_f16;
     t->dot[MB_TYPE_BF16].gemm_tile = mb_avx2_gemm_bf16;
