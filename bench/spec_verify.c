@@ -102,27 +102,31 @@ int main(int argc, char **argv) {
         printf(" |\n");
     }
     if (check) {
-        /* Batched logits against one token at a time. */
-        if (mb_session_eval_all(s, toks + p, K_MAX + 1, logits)) return fail("verify");
-        mb_session_rewind(s, p);
-        double worst = 0, spread = 0;
-        int flips = 0;
-        for (int i = 0; i <= K_MAX; i++) {
-            if (mb_session_eval(s, toks + p + i, 1)) return fail("decode");
-            const float *l = mb_session_logits(s), *b = logits + (size_t)i * n_vocab;
-            int am = 0, bm = 0;
-            for (int v = 0; v < n_vocab; v++) {
-                double d = fabs((double)l[v] - b[v]);
-                if (d > worst) worst = d;
-                if (fabs(l[v]) > spread) spread = fabs(l[v]);
-                if (l[v] > l[am]) am = v;
-                if (b[v] > b[bm]) bm = v;
+        /* Batched logits against one token at a time, for K + 1 = 2..9. */
+        for (int kc = 1; kc <= K_MAX; kc++) {
+            if (mb_session_eval_all(s, toks + p, (size_t)kc + 1, logits)) return fail("verify");
+            mb_session_rewind(s, p);
+            double worst = 0, spread = 0;
+            int flips = 0;
+            for (int i = 0; i <= kc; i++) {
+                if (mb_session_eval(s, toks + p + i, 1)) return fail("decode");
+                const float *l = mb_session_logits(s), *b = logits + (size_t)i * n_vocab;
+                int am = 0, bm = 0;
+                for (int v = 0; v < n_vocab; v++) {
+                    double d = fabs((double)l[v] - b[v]);
+                    if (d > worst) worst = d;
+                    if (fabs(l[v]) > spread) spread = fabs(l[v]);
+                    if (l[v] > l[am]) am = v;
+                    if (b[v] > b[bm]) bm = v;
+                }
+                flips += am != bm;
             }
-            flips += am != bm;
+            printf(
+                "K %d: batched vs one by one: max |logit difference| %.3g (largest |logit| %.3g), "
+                "argmax differs at %d of %d positions\n",
+                kc, worst, spread, flips, kc + 1);
+            mb_session_rewind(s, p);
         }
-        printf("batched vs one by one: max |logit difference| %.3g (largest |logit| %.3g), "
-               "argmax differs at %d of %d positions\n",
-               worst, spread, flips, K_MAX + 1);
     }
     free(t1);
     free(tk);
