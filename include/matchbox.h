@@ -344,8 +344,11 @@ typedef struct {
     int lookup_n;  /* prompt lookup: longest n-gram matched; 0: off */
 } mb_speculative_params;
 
-/* draft NULL, draft_max 8, draft_min 1, lookup_n 0: off until a draft or a
- * lookup is set. */
+/* draft NULL, draft_max 6, draft_min 1, lookup_n 0: off until a draft or a
+ * lookup is set. Six drafts make a pass of 7 tokens: on AVX-512 a batch of
+ * 8 rows or more goes through packed weight panels, which cost more to set
+ * up than such a pass saves and round K-quant products differently from a
+ * decode step (docs/PERFORMANCE.md, "Speculative decoding"). */
 MB_API mb_speculative_params mb_speculative_default_params(void);
 
 /* Called with each decoded piece of text; always whole UTF-8 characters.

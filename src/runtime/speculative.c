@@ -30,7 +30,7 @@ enum { DRAFT_MAX_LIMIT = 256 };
 mb_speculative_params mb_speculative_default_params(void) {
     return (mb_speculative_params){.struct_size = sizeof(mb_speculative_params),
                                    .draft = NULL,
-                                   .draft_max = 8,
+                                   .draft_max = 6,
                                    .draft_min = 1,
                                    .lookup_n = 0};
 }
