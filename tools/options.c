@@ -265,6 +265,9 @@ int cli_opts_speculative(const cli_opts *o, mb_model **draft_model, mb_session *
     mp.verbose = o->verbose;
     mb_session_params sp = o->sp;
     sp.verbose = o->verbose;
+    /* One thread: a draft is small, and a second pool's workers, waiting
+     * for work while the model's run, would take the cores from them. */
+    sp.n_threads = 1;
     if (mb_model_load(o->draft_model, &mp, draft_model) != MB_OK ||
         mb_session_new(*draft_model, &sp, draft) != MB_OK) {
         cli_fail("draft model %s: %s", o->draft_model, mb_last_error());
