@@ -2,8 +2,10 @@
 # Speculative decoding from the CLI (-md, --lookup, --draft-max,
 # --draft-min): `run` and `chat` print what plain generation prints, greedy,
 # on stories260K with itself as draft (every draft accepted) and with prompt
-# lookup; run reports the drafts on its timing lines; a draft of another
-# vocabulary and out-of-range values are refused with a message.
+# lookup; run reports the drafts on its timing lines; `serve` with
+# --lookup and -md answers a greedy completion with plain serve's text;
+# a draft of another vocabulary and out-of-range values are refused with a
+# message, by run and by serve.
 # Usage: test_speculative_cli.sh MATCHBOX SHARED
 set -u
 . "$(dirname "$0")/lib/common.sh"
@@ -13,8 +15,7 @@ V=$SHARED/models/llama-2-tiny-random.gguf
   echo "SKIP: $M is absent"
   exit 77
 }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/lib/serve.sh"
 P="Once upon a time, there was a little girl named Lily. She loved to play. Once upon a time,"
 
 check "'$MB' run --help | grep -q -- '-md, --model-draft FILE'" "run --help lists -md"
@@ -57,4 +58,30 @@ check "[ \$? -ne 0 ] && grep -q -- '--draft-max' '$T/range.err'" "--draft-max 0 
 "$MB" run "$M" "$P" -n 8 -md /nonexistent.gguf >/dev/null 2>"$T/missing.err"
 check "[ \$? -ne 0 ] && grep -q 'draft model /nonexistent.gguf' '$T/missing.err'" \
   "a missing draft model is named"
+
+# serve: each slot speculates (two slots, so that batching would apply).
+if command -v curl >/dev/null && command -v python3 >/dev/null; then
+  body=$(python3 -c 'import json,sys; print(json.dumps({"prompt":sys.argv[1],"max_tokens":60,"temperature":0}))' "$P")
+  text() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["choices"][0]["text"])' "$1"; }
+  n=0
+  for flags in "" "--lookup 3" "-md $M"; do
+    n=$((n + 1))
+    if start "s$n" "$M" -c 256 --slots 2 $flags; then
+      curl -s -m 60 -o "$T/c$n.json" -d "$body" "http://127.0.0.1:$PORT/v1/completions"
+      text "$T/c$n.json" >"$T/c$n.txt"
+      check "[ -s '$T/c$n.txt' ]" "serve $flags answers"
+      [ $n -gt 1 ] && check "cmp -s '$T/c1.txt' '$T/c$n.txt'" "serve $flags answers as plain serve"
+      kill "$PID"
+    else
+      bad "serve $flags did not start"
+    fi
+  done
+  if [ -f "$V" ]; then
+    "$MB" serve "$M" -md "$V" --port 0 >"$T/sv.log" 2>&1 &
+    spid=$!
+    for _ in $(seq 50); do kill -0 $spid 2>/dev/null || break; sleep 0.1; done
+    kill $spid 2>/dev/null
+    check "grep -q 'same vocabulary' '$T/sv.log'" "serve refuses a draft of another vocabulary"
+  fi
+fi
 finish

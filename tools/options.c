@@ -279,6 +279,16 @@ int cli_opts_speculative(const cli_opts *o, mb_model **draft_model, mb_session *
     return 1;
 }
 
+int cli_opts_load_draft(const cli_opts *o, mb_model **draft_model) {
+    *draft_model = NULL;
+    if (!o->draft_model) return 1;
+    mb_model_params mp = o->mp;
+    mp.verbose = o->verbose;
+    if (mb_model_load(o->draft_model, &mp, draft_model) != MB_OK)
+        return cli_fail("draft model %s: %s", o->draft_model, mb_last_error()), 0;
+    return 1;
+}
+
 void cli_print_speculative(FILE *f, const mb_generate_stats *st) {
     if (st->n_drafted == 0) return;
     fprintf(f,

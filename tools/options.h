@@ -76,6 +76,10 @@ void cli_opts_seed(cli_opts *o, int print_random);
 int cli_opts_speculative(const cli_opts *o, mb_model **draft_model, mb_session **draft,
                          mb_speculative_params *spec, int *use);
 
+/* Load -md's draft model (O's model params) into *DRAFT_MODEL; NULL and 1
+ * without -md. 1 on success; 0 after printing the error. */
+int cli_opts_load_draft(const cli_opts *o, mb_model **draft_model);
+
 /* "speculative: N drafted, M accepted (P%), T tokens per forward pass" to F,
  * when the generation drafted anything. */
 void cli_print_speculative(FILE *f, const mb_generate_stats *st);
