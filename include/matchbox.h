@@ -330,7 +330,9 @@ MB_API mb_token mb_sampler_sample(mb_sampler *sampler, const float *logits);
  * no DRAFT is given, from the text so far: the longest recent earlier
  * occurrence of its last LOOKUP_N..1 tokens, and the tokens that followed
  * it (prompt lookup: summaries, edits and answers quoting their sources
- * repeat the prompt). */
+ * repeat the prompt). A speculative generation allocates its buffers (the
+ * logits of K+1 positions, a distribution per draft) once per mb_generate
+ * call; its steps allocate nothing. */
 typedef struct {
     size_t struct_size; /* sizeof(mb_speculative_params): mb_speculative_default_params() */
     /* A session of the draft model (same vocabulary as the target's: n_vocab
