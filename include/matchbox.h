@@ -41,14 +41,14 @@ extern "C" {
  * adds to the API, PATCH otherwise (docs/LIBRARY.md). CMake reads the
  * project version from these three lines: keep their form. */
 #define MB_VERSION_MAJOR 0
-#define MB_VERSION_MINOR 2
+#define MB_VERSION_MINOR 3
 #define MB_VERSION_PATCH 0
 #define MB_STR_(x) #x
 #define MB_XSTR_(x) MB_STR_(x)
-/* "0.2.0" */
+/* "0.3.0" */
 #define MB_VERSION                                                                                 \
     MB_XSTR_(MB_VERSION_MAJOR) "." MB_XSTR_(MB_VERSION_MINOR) "." MB_XSTR_(MB_VERSION_PATCH)
-/* 0xMMmmpp: 0x000200 for 0.2.0; compare with >= for "at least this version". */
+/* 0xMMmmpp: 0x000300 for 0.3.0; compare with >= for "at least this version". */
 #define MB_VERSION_NUMBER ((MB_VERSION_MAJOR << 16) | (MB_VERSION_MINOR << 8) | MB_VERSION_PATCH)
 
 /* The version of the library running, "MAJOR.MINOR.PATCH": with a shared
@@ -321,6 +321,41 @@ MB_API mb_token mb_sampler_sample(mb_sampler *sampler, const float *logits);
 
 /* ---- generation ------------------------------------------------------ */
 
+/* ---- speculative decoding ------------------------------------------- */
+
+/* Generation that drafts several tokens cheaply and has the model check
+ * them all in one batched forward pass (one read of the weights), keeping
+ * the accepted ones: the output is what plain generation gives (greedy:
+ * the same tokens; sampling: the same distribution, by the rejection
+ * scheme of speculative sampling). A rejected draft's positions are
+ * dropped from the KV cache with mb_session_rewind. Drafts come from a
+ * smaller model with the same vocabulary (DRAFT), or, when LOOKUP_N > 0 and
+ * no DRAFT is given, from the text so far: the longest recent earlier
+ * occurrence of its last LOOKUP_N..1 tokens, and the tokens that followed
+ * it (prompt lookup: summaries, edits and answers quoting their sources
+ * repeat the prompt). A speculative generation allocates its buffers (the
+ * logits of K+1 positions, a distribution per draft) once per mb_generate
+ * call; its steps allocate nothing. */
+typedef struct {
+    size_t struct_size; /* sizeof(mb_speculative_params): mb_speculative_default_params() */
+    /* A session of the draft model (same vocabulary as the target's: n_vocab
+     * and token texts, else mb_generate refuses it), used by one generation
+     * at a time. It is kept in step with the target session: whatever it
+     * holds that differs from the target's tokens is rewound, the rest is
+     * reused. NULL: no draft model. */
+    mb_session *draft;
+    int draft_max; /* tokens drafted per step, at most (1..256) */
+    int draft_min; /* fewer drafted than this: a plain step instead */
+    int lookup_n;  /* prompt lookup: longest n-gram matched; 0: off */
+} mb_speculative_params;
+
+/* draft NULL, draft_max 6, draft_min 1, lookup_n 0: off until a draft or a
+ * lookup is set. Six drafts make a pass of 7 tokens: on AVX-512 a batch of
+ * 8 rows or more goes through packed weight panels, which cost more to set
+ * up than such a pass saves and round K-quant products differently from a
+ * decode step (docs/PERFORMANCE.md, "Speculative decoding"). */
+MB_API mb_speculative_params mb_speculative_default_params(void);
+
 /* Called with each decoded piece of text; always whole UTF-8 characters.
  * Return non-zero to stop. */
 typedef int (*mb_text_cb)(const char *text, size_t len, void *user);
@@ -339,6 +374,11 @@ typedef struct {
      * length): only the rest is evaluated. A server reuses a previous
      * request's prefix this way. */
     size_t n_cached;
+    /* Speculative decoding (above); NULL, or a draft and lookup both off:
+     * plain generation. Stop strings, callbacks, n_predict, end of
+     * generation and a full context end it exactly as plain generation:
+     * tokens drafted past the stop are neither reported nor left fed. */
+    const mb_speculative_params *speculative;
 } mb_generate_params;
 
 /* n_predict 128, no stop strings, no callbacks, nothing cached. */
@@ -363,6 +403,13 @@ typedef struct {
     int n_cached;              /* prompt tokens not evaluated: mb_generate_params.n_cached */
     double prefill_seconds, decode_seconds;
     mb_stop_reason stop_reason;
+    /* Since 0.3, written only when the mb_generate_params given have the
+     * speculative field (a program built with this header; not with NULL
+     * params), so that an older program's smaller struct is not overrun. */
+    int n_drafted;  /* tokens drafted (speculative decoding) */
+    int n_accepted; /* drafted tokens the model accepted */
+    int n_forwards; /* forward passes of the model after the prefill: with
+                       speculation fewer than n_generated */
 } mb_generate_stats;
 
 /* Prefill PROMPT (already tokenized) and generate: sample from the last

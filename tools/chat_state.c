@@ -18,6 +18,10 @@ struct chat_state {
     mb_model *model;
     mb_session *s;
     mb_sampler *sampler;
+    mb_model *draft_model; /* -md */
+    mb_session *draft;
+    mb_speculative_params spec;
+    int speculate;         /* -md or --lookup */
     const char *tmpl;      /* the family's name, passed to mb_chat_apply */
     mb_chat_message *msgs; /* strings owned */
     size_t n, cap;
@@ -272,6 +276,7 @@ static int answer(chat_state *c, const char *user, char *text, size_t len, const
     gp.on_text = on_text;
     gp.on_token = on_token;
     gp.user = c;
+    if (c->speculate) gp.speculative = &c->spec;
     mb_generate_stats st;
     if (c->o->verbose_prompt) {
         fprintf(stderr, "prompt tokens:");
@@ -314,6 +319,7 @@ static int answer(chat_state *c, const char *user, char *text, size_t len, const
                 c->turn, n_ids - keep, keep, reread > 0 ? reread : 0, n_gen,
                 mb_session_n_past(c->s), n_ctx, st.n_prompt / (st.prefill_seconds + 1e-12),
                 st.n_generated > 1 ? st.n_generated / (st.decode_seconds + 1e-12) : 0.0);
+    if (c->o->c.verbose) cli_print_speculative(stderr, &st);
     return 0;
 }
 
@@ -436,6 +442,7 @@ int chat_open(const chat_opts *o, mb_model *model, chat_state **out) {
     if (mb_session_new(model, &ssp, &c->s) != MB_OK ||
         mb_sampler_new(&o->c.sampling, mb_model_n_vocab(model), &c->sampler) != MB_OK)
         return cli_fail(NULL);
+    if (!cli_opts_speculative(&o->c, &c->draft_model, &c->draft, &c->spec, &c->speculate)) return 1;
     c->cap_gen = (size_t)mb_session_n_ctx(c->s) + 1;
     c->gen = malloc(c->cap_gen * sizeof *c->gen);
     c->kv = malloc(c->cap_gen * sizeof *c->kv);
@@ -454,5 +461,7 @@ void chat_close(chat_state *c) {
     free(c->text);
     mb_sampler_free(c->sampler);
     mb_session_free(c->s);
+    mb_session_free(c->draft);
+    mb_model_free(c->draft_model);
     free(c);
 }

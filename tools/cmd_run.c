@@ -12,7 +12,7 @@
 #include "matchbox.h"
 
 /* The shared flags run takes (options.h). */
-#define RUN_FLAGS (CLI_RUNNING | CLI_SAMPLING | CLI_CHAT)
+#define RUN_FLAGS (CLI_RUNNING | CLI_SAMPLING | CLI_CHAT | CLI_SPECULATIVE)
 
 static void run_usage(FILE *f) {
     fputs("usage: matchbox run [MODEL] [PROMPT] [options]\n"
@@ -169,7 +169,10 @@ static FILE *open_logits(const char *path, char **tmp) {
 static int generate(const run_opts *o, mb_model *model, const char *prompt, size_t len) {
     mb_session_params ssp = o->c.sp;
     ssp.verbose = 1; /* the KV-cache size is printed before it is allocated */
-    mb_session *session = NULL;
+    mb_session *session = NULL, *draft = NULL;
+    mb_model *draft_model = NULL;
+    mb_speculative_params spec;
+    int speculate = 0;
     mb_sampler *sampler = NULL;
     mb_token *ids = NULL;
     size_t n_ids = 0;
@@ -199,6 +202,7 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
         cli_fail(NULL);
         goto done;
     }
+    if (!cli_opts_speculative(&o->c, &draft_model, &draft, &spec, &speculate)) goto done;
     if (o->logits_out && !(rs.logits = open_logits(o->logits_out, &tmp))) goto done;
     const char *stop[17];
     for (int i = 0; i < o->n_stop; i++)
@@ -210,6 +214,7 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
     gp.on_text = on_text;
     gp.on_token = on_token;
     gp.user = &rs;
+    if (speculate) gp.speculative = &spec;
     if (o->display_prompt) {
         fwrite(prompt, 1, len, stdout);
         fflush(stdout);
@@ -246,12 +251,15 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
             st.n_generated, st.decode_seconds,
             st.n_generated > 1 ? st.n_generated / (st.decode_seconds + 1e-12) : 0.0,
             mb_session_n_threads(session));
+    cli_print_speculative(stderr, &st);
     rc = 0;
 done:
     if (rs.logits) fclose(rs.logits);
     mb_outfile_discard(tmp);
     mb_sampler_free(sampler);
     mb_session_free(session);
+    mb_session_free(draft);
+    mb_model_free(draft_model);
     free(ids);
     free(chat_text);
     return rc;

@@ -19,7 +19,8 @@
 #include "server/server.h"
 
 /* The shared flags serve takes (options.h); -t is its own (per slot). */
-#define SERVE_FLAGS (CLI_MODEL | CLI_LORA | CLI_CONTEXT | CLI_CACHE | CLI_CHAT | CLI_VERBOSE)
+#define SERVE_FLAGS                                                                                \
+    (CLI_MODEL | CLI_LORA | CLI_CONTEXT | CLI_CACHE | CLI_CHAT | CLI_VERBOSE | CLI_SPECULATIVE)
 
 static void serve_usage(FILE *f) {
     fputs("usage: matchbox serve [MODEL] [options]\n"
@@ -157,6 +158,9 @@ int cmd_serve(int argc, char **argv) {
     o.sp.session.n_threads = (int)o.n_threads; /* 0: the engine shares the cores out */
     o.sp.verbose = o.c.verbose;
     o.sp.chat_template = o.c.chat_template;
+    o.sp.draft_max = o.c.spec.draft_max;
+    o.sp.draft_min = o.c.spec.draft_min;
+    o.sp.lookup_n = o.c.spec.lookup_n;
     char *id = model_id(o.c.model, o.alias);
     if (!id) return cli_fail("out of memory");
     o.sp.model_id = id;
@@ -177,11 +181,15 @@ int cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    mb_model *model = NULL;
+    mb_model *model = NULL, *draft = NULL;
     mb_server *server = NULL;
     o.c.verbose = 0; /* serve's -v logs requests, not the load */
-    if (!cli_opts_load_model(&o.c, &model) || mb_server_start(model, &o.sp, &server) != MB_OK) {
-        rc = model && tool_last_error()[0] ? cli_fail("%s", tool_last_error()) : 1;
+    int loaded = cli_opts_load_model(&o.c, &model) && cli_opts_load_draft(&o.c, &draft);
+    o.sp.draft_model = draft;
+    if (!loaded || mb_server_start(model, &o.sp, &server) != MB_OK) {
+        /* A load failure was printed; a start failure is the server's. */
+        rc = loaded && tool_last_error()[0] ? cli_fail("%s", tool_last_error()) : 1;
+        mb_model_free(draft);
         mb_model_free(model);
         agent_serve_close(&o.agent);
         free(id);
@@ -201,6 +209,7 @@ int cmd_serve(int argc, char **argv) {
     fprintf(stderr, "matchbox serve: %s: finishing the requests in flight\n",
             sig == SIGINT ? "SIGINT" : "SIGTERM");
     mb_server_stop(server);
+    mb_model_free(draft);
     mb_model_free(model);
     agent_serve_close(&o.agent);
     free(id);

@@ -86,6 +86,18 @@ static const cli_opt opts[] = {
      NULL},
     {CLI_CHAT, NULL, "--chat-template-file", "F", OPT_STR, F(chat_template_file), 0, 0, 0, 0, NULL,
      "render the Jinja template in F instead of the file's", NULL},
+    {CLI_SPECULATIVE, "-md", "--model-draft", "FILE", OPT_STR, F(draft_model), 0, 0, 0, 0, NULL,
+     "speculative decoding with FILE as the draft: a smaller model with the same vocabulary "
+     "drafts tokens, the model checks them in one batched pass; the output is unchanged",
+     NULL},
+    {CLI_SPECULATIVE, NULL, "--draft-max", "K", OPT_INT, F(spec.draft_max), 0, 1, 256, 0, NULL,
+     "tokens drafted per step, at most", NULL},
+    {CLI_SPECULATIVE, NULL, "--draft-min", "N", OPT_INT, F(spec.draft_min), 0, 0, 256, 0, NULL,
+     "fewer drafted than N: a plain step", NULL},
+    {CLI_SPECULATIVE, NULL, "--lookup", "N", OPT_INT, F(spec.lookup_n), 0, 0, 64, 0, NULL,
+     "speculative decoding without a draft model: drafts are what followed the last N..1 tokens "
+     "where they occurred before in the prompt or the text so far (0: off)",
+     NULL},
     {CLI_VERBOSE, "-v", "--verbose", NULL, OPT_SET, F(verbose), 1, 0, 0, 0, NULL,
      "print details to stderr (the model's load, and what the command says above)", NULL},
 };
@@ -98,6 +110,7 @@ void cli_opts_init(cli_opts *o) {
     o->sp = mb_session_default_params();
     o->sampling = mb_sampler_default_params();
     o->lora_scale = 1.0f;
+    o->spec = mb_speculative_default_params();
 }
 
 static int matches(const cli_opt *op, const char *a) {
@@ -239,4 +252,48 @@ void cli_opts_seed(cli_opts *o, int print_random) {
     if (!o->seed_given) o->sampling.seed = cli_random_seed();
     if (o->verbose || (print_random && !o->seed_given))
         fprintf(stderr, "seed: %llu\n", (unsigned long long)o->sampling.seed);
+}
+
+int cli_opts_speculative(const cli_opts *o, mb_model **draft_model, mb_session **draft,
+                         mb_speculative_params *spec, int *use) {
+    *draft_model = NULL;
+    *draft = NULL;
+    *spec = o->spec;
+    *use = o->draft_model || o->spec.lookup_n > 0;
+    if (!o->draft_model) return 1;
+    mb_model_params mp = o->mp;
+    mp.verbose = o->verbose;
+    mb_session_params sp = o->sp;
+    sp.verbose = o->verbose;
+    /* One thread: a draft is small, and a second pool's workers, waiting
+     * for work while the model's run, would take the cores from them. */
+    sp.n_threads = 1;
+    if (mb_model_load(o->draft_model, &mp, draft_model) != MB_OK ||
+        mb_session_new(*draft_model, &sp, draft) != MB_OK) {
+        cli_fail("draft model %s: %s", o->draft_model, mb_last_error());
+        mb_model_free(*draft_model);
+        *draft_model = NULL;
+        return 0;
+    }
+    spec->draft = *draft;
+    return 1;
+}
+
+int cli_opts_load_draft(const cli_opts *o, mb_model **draft_model) {
+    *draft_model = NULL;
+    if (!o->draft_model) return 1;
+    mb_model_params mp = o->mp;
+    mp.verbose = o->verbose;
+    if (mb_model_load(o->draft_model, &mp, draft_model) != MB_OK)
+        return cli_fail("draft model %s: %s", o->draft_model, mb_last_error()), 0;
+    return 1;
+}
+
+void cli_print_speculative(FILE *f, const mb_generate_stats *st) {
+    if (st->n_drafted == 0) return;
+    fprintf(f,
+            "speculative: %d drafted, %d accepted (%.1f%%), %d tokens in %d forward passes "
+            "(%.2f per pass)\n",
+            st->n_drafted, st->n_accepted, 100.0 * st->n_accepted / st->n_drafted, st->n_generated,
+            st->n_forwards, st->n_forwards ? (double)st->n_generated / st->n_forwards : 0.0);
 }

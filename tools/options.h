@@ -13,14 +13,15 @@
 #include "matchbox.h"
 
 enum {
-    CLI_MODEL = 1u << 0,    /* -m, --mmap, --no-mmap, --mlock, --tokenizer-pre */
-    CLI_LORA = 1u << 1,     /* --lora, --lora-scale */
-    CLI_CONTEXT = 1u << 2,  /* -c */
-    CLI_CACHE = 1u << 3,    /* --swa-full */
-    CLI_THREADS = 1u << 4,  /* -t */
-    CLI_SAMPLING = 1u << 5, /* --temp, --top-k, ..., -s */
-    CLI_CHAT = 1u << 6,     /* --chat-template, --chat-template-file */
-    CLI_VERBOSE = 1u << 7,  /* -v */
+    CLI_MODEL = 1u << 0,       /* -m, --mmap, --no-mmap, --mlock, --tokenizer-pre */
+    CLI_LORA = 1u << 1,        /* --lora, --lora-scale */
+    CLI_CONTEXT = 1u << 2,     /* -c */
+    CLI_CACHE = 1u << 3,       /* --swa-full */
+    CLI_THREADS = 1u << 4,     /* -t */
+    CLI_SAMPLING = 1u << 5,    /* --temp, --top-k, ..., -s */
+    CLI_CHAT = 1u << 6,        /* --chat-template, --chat-template-file */
+    CLI_VERBOSE = 1u << 7,     /* -v */
+    CLI_SPECULATIVE = 1u << 8, /* -md, --draft-max, --draft-min, --lookup */
     CLI_RUNNING = CLI_MODEL | CLI_LORA | CLI_CONTEXT | CLI_CACHE | CLI_THREADS | CLI_VERBOSE,
 };
 
@@ -34,6 +35,8 @@ typedef struct {
     float lora_scale;
     const char *chat_template, *chat_template_file;
     int verbose;
+    const char *draft_model;    /* -md */
+    mb_speculative_params spec; /* draft_max, draft_min, lookup_n */
 } cli_opts;
 
 /* Defaults: the library's default params. */
@@ -64,5 +67,21 @@ uint64_t cli_random_seed(void);
 /* When no seed was given, pick one from the clock. It is printed with -v, or
  * when PRINT_RANDOM and it was picked, so that a run can be repeated. */
 void cli_opts_seed(cli_opts *o, int print_random);
+
+/* Speculative decoding from O's flags: with -md, load the draft model (same
+ * model params, LoRA not applied) and a session of it with O's context and
+ * threads into *DRAFT_MODEL and *DRAFT; *SPEC gets the params and *USE
+ * whether any speculation was asked for. 1 on success; 0 after printing the
+ * error. */
+int cli_opts_speculative(const cli_opts *o, mb_model **draft_model, mb_session **draft,
+                         mb_speculative_params *spec, int *use);
+
+/* Load -md's draft model (O's model params) into *DRAFT_MODEL; NULL and 1
+ * without -md. 1 on success; 0 after printing the error. */
+int cli_opts_load_draft(const cli_opts *o, mb_model **draft_model);
+
+/* "speculative: N drafted, M accepted (P%), T tokens per forward pass" to F,
+ * when the generation drafted anything. */
+void cli_print_speculative(FILE *f, const mb_generate_stats *st);
 
 #endif

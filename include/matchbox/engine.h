@@ -69,6 +69,13 @@ typedef struct {
     const mb_session_params *session;
     int batch;         /* 1 (default): batch the slots' decode steps; 0: each alone */
     int batch_threads; /* threads of the batched pass; 0 (default): physical cores */
+    /* Since 0.3: speculative decoding in every slot (matchbox.h,
+     * mb_speculative_params), from a draft model (each slot gets its own
+     * session of it, one thread, the slots' context) or prompt lookup
+     * (lookup_n > 0). Either turns the batching of decode steps off: a
+     * slot's verification passes are its own. NULL and 0 (default): off. */
+    mb_model *draft_model;
+    int draft_max, draft_min, lookup_n; /* as in mb_speculative_params; defaults 6, 1, 0 */
 } mb_engine_params;
 
 /* The defaults above. Start from these and set what you need, so a field

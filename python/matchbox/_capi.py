@@ -170,6 +170,7 @@ class GenerateParams(ctypes.Structure):
         ("on_token", TOKEN_CB),
         ("user", ctypes.c_void_p),
         ("n_cached", ctypes.c_size_t),
+        ("speculative", ctypes.c_void_p),  # mb_speculative_params *: not used here (NULL)
     ]
 
 
@@ -182,6 +183,9 @@ class GenerateStats(ctypes.Structure):
         ("prefill_seconds", ctypes.c_double),
         ("decode_seconds", ctypes.c_double),
         ("stop_reason", ctypes.c_int),  # mb_stop_reason
+        ("n_drafted", ctypes.c_int),
+        ("n_accepted", ctypes.c_int),
+        ("n_forwards", ctypes.c_int),
     ]
 
 

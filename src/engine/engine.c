@@ -15,6 +15,7 @@
 #include "engine/job.h"
 #include "model/forward.h"
 #include "model/model.h"
+#include "runtime/generate.h"
 #include "runtime/session.h"
 
 mb_engine_params mb_engine_default_params(void) {
@@ -23,7 +24,11 @@ mb_engine_params mb_engine_default_params(void) {
                               .n_queue = 16,
                               .session = NULL,
                               .batch = 1,
-                              .batch_threads = 0};
+                              .batch_threads = 0,
+                              .draft_model = NULL,
+                              .draft_max = 6,
+                              .draft_min = 1,
+                              .lookup_n = 0};
 }
 
 /* ---- generation callbacks ------------------------------------------------ */
@@ -85,6 +90,7 @@ static void run_job(slot *sl, mb_engine_job *j) {
     gp.on_text = on_text;
     gp.on_token = on_token;
     gp.user = &g;
+    gp.speculative = sl->speculative;
     /* A cancel stops a long prompt's prefill too, between layers. */
     mb_session_set_abort(sl->s, job_cancelled, j);
     mb_generate_stats st = {0};
@@ -211,10 +217,32 @@ static mb_status check_memory(const mb_model *model, const mb_engine_params *p,
     return MB_OK;
 }
 
+/* SL's speculative params, and its draft session (one thread: the slot's
+ * threads are the model's) when P has a draft model; refused here, before
+ * any job, when the draft does not fit the model (mb_speculative_check). */
+static mb_status speculative_slot(slot *sl, const mb_engine_params *p,
+                                  const mb_session_params *sp) {
+    sl->spec = mb_speculative_default_params();
+    sl->spec.draft_max = p->draft_max;
+    sl->spec.draft_min = p->draft_min;
+    sl->spec.lookup_n = p->lookup_n;
+    if (p->draft_model) {
+        mb_session_params dsp = *sp;
+        dsp.n_threads = 1;
+        mb_status st = mb_session_new(p->draft_model, &dsp, &sl->draft);
+        if (st) return mb_error_prefix(st, "the draft model's session");
+        sl->spec.draft = sl->draft;
+    }
+    sl->speculative = &sl->spec;
+    return mb_speculative_check(sl->s, &sl->spec);
+}
+
 mb_status mb_engine_new(mb_model *model, const mb_engine_params *params, mb_engine **out) {
     *out = NULL;
     mb_engine_params p = mb_engine_default_params();
-    mb_status st = mb_params_merge(&p, params, sizeof p, sizeof p, "mb_engine_params");
+    mb_status st =
+        mb_params_merge(&p, params, sizeof p, MB_PARAMS_SIZE_UPTO(mb_engine_params, batch_threads),
+                        "mb_engine_params");
     if (st) return st;
     mb_session_params sp = mb_session_default_params();
     st = mb_params_merge(&sp, p.session, sizeof sp,
@@ -231,6 +259,8 @@ mb_status mb_engine_new(mb_model *model, const mb_engine_params *params, mb_engi
                          p.n_queue);
     st = check_memory(model, &p, &sp);
     if (st) return st;
+    const int speculate = p.draft_model || p.lookup_n > 0;
+    if (speculate) p.batch = 0; /* verification passes are each slot's own */
     mb_engine *e = calloc(1, sizeof *e);
     if (!e || !(e->slots = calloc((size_t)p.n_slots, sizeof *e->slots))) {
         free(e);
@@ -251,6 +281,7 @@ mb_status mb_engine_new(mb_model *model, const mb_engine_params *params, mb_engi
             sl->kv = malloc(sl->cap_kv * sizeof *sl->kv);
             if (!sl->kv) st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
         }
+        if (!st && speculate) st = speculative_slot(sl, &p, &sp);
         if (!st && i == 0 && p.batch && p.n_slots > 1)
             st = mb_batcher_new(model, p.n_slots, mb_session_n_ctx(sl->s),
                                 p.batch_threads > 0 ? p.batch_threads : 0, &e->batcher);
@@ -361,6 +392,7 @@ void mb_engine_free(mb_engine *e) {
     for (int i = 0; i < e->n_slots; i++) {
         if (e->slots[i].started) pthread_join(e->slots[i].thread, NULL);
         mb_session_free(e->slots[i].s);
+        mb_session_free(e->slots[i].draft);
         free(e->slots[i].kv);
     }
     mb_batcher_free(e->batcher);

@@ -48,6 +48,11 @@ typedef struct {
      * prompt. */
     int waiting;
     mb_engine_job *assigned;
+    /* Speculative decoding (mb_engine_params): the slot's own draft
+     * session, and the params its generations take (NULL: off). */
+    mb_session *draft;
+    mb_speculative_params spec;
+    const mb_speculative_params *speculative;
 } slot;
 
 struct mb_engine {

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/params.h"
 #include "matchbox.h"
+#include "runtime/sampler.h"
 
 typedef struct {
     float logit, p;
@@ -165,9 +166,13 @@ static void softmax_candidates(candidate *c, int n, float t) {
         c[i].p = (float)(c[i].p / sum);
 }
 
-mb_token mb_sampler_sample(mb_sampler *s, const float *logits) {
+/* The sampler's chain up to the draw: C[0..*n) are the candidates left, with
+ * their final probabilities. Greedy (temperature <= 0) returns the argmax
+ * after penalties and leaves *n 0. */
+static mb_token prepare(mb_sampler *s, const float *logits, int *n_out) {
     const mb_sampler_params *p = &s->p;
     candidate *c = s->cand;
+    *n_out = 0;
     for (int i = 0; i < s->n_vocab; i++)
         c[i] = (candidate){logits[i], 0, i};
     apply_penalties(s, c);
@@ -200,10 +205,62 @@ mb_token mb_sampler_sample(mb_sampler *s, const float *logits) {
         n = keep;
     }
     softmax_candidates(c, n, p->temperature);
+    *n_out = n;
+    return c[0].id;
+}
+
+mb_token mb_sampler_sample(mb_sampler *s, const float *logits) {
+    int n;
+    mb_token best = prepare(s, logits, &n);
+    if (n == 0) return best;
+    const candidate *c = s->cand;
     double r = next_uniform(s), cum = 0;
     for (int i = 0; i < n; i++) {
         cum += c[i].p;
         if (r < cum) return c[i].id;
     }
     return c[n - 1].id;
+}
+
+int mb_sampler_is_greedy(const mb_sampler *s) {
+    return s->p.temperature <= 0;
+}
+
+int mb_sampler_n_vocab(const mb_sampler *s) {
+    return s->n_vocab;
+}
+
+mb_sampler_params mb_sampler_get_params(const mb_sampler *s) {
+    return s->p;
+}
+
+mb_token mb_sampler_dist(mb_sampler *s, const float *logits, float *probs) {
+    int n;
+    mb_token best = prepare(s, logits, &n);
+    memset(probs, 0, (size_t)s->n_vocab * sizeof *probs);
+    if (n == 0) {
+        probs[best] = 1.0f;
+        return best;
+    }
+    for (int i = 0; i < n; i++)
+        probs[s->cand[i].id] = s->cand[i].p;
+    return best;
+}
+
+double mb_sampler_uniform(mb_sampler *s) {
+    return next_uniform(s);
+}
+
+mb_token mb_sampler_draw(mb_sampler *s, const float *probs) {
+    double sum = 0;
+    int last = -1;
+    for (int i = 0; i < s->n_vocab; i++)
+        if (probs[i] > 0) sum += probs[i], last = i;
+    if (last < 0) return -1;
+    double r = next_uniform(s) * sum, cum = 0;
+    for (int i = 0; i < s->n_vocab; i++) {
+        cum += probs[i] > 0 ? probs[i] : 0;
+        if (r < cum) return i;
+    }
+    return last;
 }

@@ -24,7 +24,9 @@ mb_server_params mb_server_default_params(void) {
                               .header_timeout = 10,
                               .model_id = "model",
                               .batch = 1,
-                              .session = mb_session_default_params()};
+                              .session = mb_session_default_params(),
+                              .draft_max = 6,
+                              .draft_min = 1};
 }
 
 /* Seconds between checks that a client waiting for a whole answer is there. */

@@ -128,6 +128,10 @@ static mb_status start_engine(mb_server *s) {
     ep.session = &s->p.session;
     ep.batch = s->p.batch;
     ep.batch_threads = s->p.batch_threads;
+    ep.draft_model = s->p.draft_model;
+    ep.draft_max = s->p.draft_max;
+    ep.draft_min = s->p.draft_min;
+    ep.lookup_n = s->p.lookup_n;
     return mb_engine_new(s->model, &ep, &s->engine);
 }
 

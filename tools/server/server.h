@@ -25,8 +25,12 @@ typedef struct {
     mb_session_params session; /* each slot's session */
     int batch;                 /* batch the slots' decode steps (else each decodes alone) */
     int batch_threads;         /* threads of the batched pass; 0: physical cores */
-    int verbose;               /* log each request to stderr */
-    int verbose_prompt;        /* log each request's prompt token ids to stderr */
+    /* Speculative decoding per slot (mb_engine_params): a draft model (NULL:
+     * none; it must outlive the server) or prompt lookup (lookup_n > 0). */
+    mb_model *draft_model;
+    int draft_max, draft_min, lookup_n;
+    int verbose;        /* log each request to stderr */
+    int verbose_prompt; /* log each request's prompt token ids to stderr */
     /* The agent (docs/AGENT.md): with an oracle, every completion goes
      * through the router (src/server/route.c). NULL: plain serving. */
     const mb_agent_oracle *oracle;

@@ -1,0 +1,26 @@
+/* The sampler's internals that speculative decoding needs: the final
+ * distribution the sampler would draw from, and draws from a given
+ * distribution with the sampler's own generator. */
+#ifndef MB_RUNTIME_SAMPLER_H
+#define MB_RUNTIME_SAMPLER_H
+
+#include "matchbox.h"
+
+int mb_sampler_is_greedy(const mb_sampler *s);
+int mb_sampler_n_vocab(const mb_sampler *s);
+mb_sampler_params mb_sampler_get_params(const mb_sampler *s);
+
+/* Write to PROBS (n_vocab floats) the distribution mb_sampler_sample would
+ * draw from for LOGITS: penalties (from the tokens accepted so far), top-k,
+ * top-p, min-p and temperature applied, zero outside what they keep; greedy:
+ * one-hot at the argmax. Returns the most likely token. */
+mb_token mb_sampler_dist(mb_sampler *s, const float *logits, float *probs);
+
+/* A uniform draw in [0, 1) from the sampler's generator. */
+double mb_sampler_uniform(mb_sampler *s);
+
+/* Draw a token from PROBS (n_vocab non-negative weights, normalized here)
+ * with the sampler's generator; -1 when every weight is 0. */
+mb_token mb_sampler_draw(mb_sampler *s, const float *probs);
+
+#endif
