@@ -34,6 +34,7 @@
 #include "kernels/x86/avx512/panel_avx512.h"
 #include "kernels/x86/avx512/transpose_avx512.h"
 #include "kernels/x86/k4_scales.h"
+#include "kernels/x86/kstage.h"
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
 
@@ -59,58 +60,15 @@ typedef struct {
     float d[KP_ROWS], dm[KP_ROWS];
 } kp_stage;
 
-/* Q4_K, and Q5_K when QH is set (its fifth bit: bit e/32 of qh[e%32]). */
+/* The staging of one row's super-block is x86/kstage.h's, shared with
+ * the AVX2 panels. */
 static void kp_stage_k4(kp_stage *st, int r, uint16_t d16, uint16_t dmin16, const uint8_t *scales,
                         const uint8_t *qs, const uint8_t *qh) {
-    const __m256i nib = _mm256_set1_epi8(0xF);
-    uint8_t *u = st->u[r];
-    for (int p = 0; p < 4; p++) {
-        const __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * p));
-        __m256i lo = _mm256_and_si256(q, nib);
-        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), nib);
-        if (qh) {
-            const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)qh);
-            const __m256i bit = _mm256_set1_epi8(0x10);
-            /* Bit 2p (2p + 1) of each qh byte moved to bit 4; the byte's
-             * other bits are masked off, so 16-bit shifts cannot leak. */
-            const __m256i h0 =
-                2 * p <= 4 ? _mm256_slli_epi16(h, 4 - 2 * p) : _mm256_srli_epi16(h, 2 * p - 4);
-            const __m256i h1 =
-                2 * p + 1 <= 4 ? _mm256_slli_epi16(h, 3 - 2 * p) : _mm256_srli_epi16(h, 2 * p - 3);
-            lo = _mm256_or_si256(lo, _mm256_and_si256(h0, bit));
-            hi = _mm256_or_si256(hi, _mm256_and_si256(h1, bit));
-        }
-        _mm256_store_si256((__m256i *)(void *)(u + 64 * p), lo);
-        _mm256_store_si256((__m256i *)(void *)(u + 64 * p + 32), hi);
-    }
-    /* Scales then mins, all at most 63: the same bytes as signed. */
-    _mm_storeu_si128((__m128i *)(void *)st->s[r], mbx_k4_scales(scales));
-    st->d[r] = mb_half_to_float(d16);
-    st->dm[r] = mb_half_to_float(dmin16);
+    mbx_kstage_k4(st->u[r], st->s[r], &st->d[r], &st->dm[r], d16, dmin16, scales, qs, qh);
 }
 
-/* Q6_K: the 32 values 128h + 32k + l (l < 32) take their low nibble from
- * ql[64h + 32(k & 1) + l] (high nibble when k >= 2) and their top two bits
- * from bits 2k of qh[32h + l]. */
 static void kp_stage_q6(kp_stage *st, int r, const mb_block_q6_k *x) {
-    const __m256i nib = _mm256_set1_epi8(0xF), two = _mm256_set1_epi8(0x30);
-    for (int h = 0; h < 2; h++) {
-        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(x->ql + 64 * h));
-        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(x->ql + 64 * h + 32));
-        const __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(x->qh + 32 * h));
-        __m256i *u = (__m256i *)(void *)(st->u[r] + 128 * h);
-        _mm256_store_si256(u, _mm256_or_si256(_mm256_and_si256(l0, nib),
-                                              _mm256_and_si256(_mm256_slli_epi16(qh, 4), two)));
-        _mm256_store_si256(u + 1, _mm256_or_si256(_mm256_and_si256(l1, nib),
-                                                  _mm256_and_si256(_mm256_slli_epi16(qh, 2), two)));
-        _mm256_store_si256(u + 2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), nib),
-                                                  _mm256_and_si256(qh, two)));
-        _mm256_store_si256(u + 3, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), nib),
-                                                  _mm256_and_si256(_mm256_srli_epi16(qh, 2), two)));
-    }
-    memcpy(st->s[r], x->scales, 16);
-    st->d[r] = mb_half_to_float(x->d);
-    st->dm[r] = 32.0f * st->d[r];
+    mbx_kstage_q6(st->u[r], st->s[r], &st->d[r], &st->dm[r], x);
 }
 
 /* Signed bytes at byte offset OFF of each row's scale entry, as int32. */
