@@ -121,7 +121,8 @@ static float run_config(const config *c, uint64_t seed, float *vs_ref) {
                                               .stride = kv_dim,
                                               .scale = scale,
                                               .mode = c->mode,
-                                              .work_ctx = ctxs[sv]};
+                                              .work_ctx = ctxs[sv],
+                                              .group = c->group};
                             if (sv > 0)
                                 for (int r = 0; r < nr; r++)
                                     orow[r] = alt + (orow[r] - dst);
@@ -279,7 +280,8 @@ static void test_empty_row_and_head(void) {
 
 /* A row's output is the same bits whatever else shares its call: alone, or
  * among 2 to 32 rows (a GQA group times a few tokens, with their lengths),
- * in every mode and with a window's start. The batched forward pass and
+ * in every mode, with a window's start, for a small group and a large one
+ * (the SIMD tiles' two ways of summing q . k). The batched forward pass and
  * token-by-token decode give a row different company, and speculative
  * decoding promises that they agree; the SIMD tiles once summed q.k in
  * another order below some row count than above it. */
@@ -302,43 +304,47 @@ static void test_rows_independent(void) {
             q[i] = 2.0f * mbt_rand_float(&rng);
         for (int l = 0; l < n_levels; l++)
             for (int variant = 0; variant < 4; variant++) /* exact, online, recompute, window */
-                for (int nr = 1; nr <= MAXR; nr += nr < 16 ? 1 : 16) {
-                    const float *qr[MAXR];
-                    float *o[MAXR];
-                    int len[MAXR], start[MAXR];
-                    for (int r = 0; r < nr; r++) { /* tokens of 3 heads, some near a tile end */
-                        qr[r] = q + (size_t)r * hd, o[r] = all + (size_t)r * hd;
-                        len[r] = 120 + r / 3 * 3 + r % 2;
-                        start[r] = len[r] > 70 ? len[r] - 70 : 0;
-                    }
-                    mb_attn_rows a = {.hd = hd,
-                                      .n_rows = nr,
-                                      .q = qr,
-                                      .out = o,
-                                      .len = len,
-                                      .start = variant == 3 ? start : NULL,
-                                      .k = k,
-                                      .v = v,
-                                      .stride = hd,
-                                      .scale = 0.125f,
-                                      .mode = variant == 1 ? MB_ATTN_ONLINE : MB_ATTN_EXACT,
-                                      .work_ctx = variant == 2 ? 0 : N};
-                    mb_attention_rows(levels[l], &a, work);
-                    for (int r = 0; r < nr; r++) {
-                        mb_attn_rows b = a;
-                        b.n_rows = 1, b.q = &qr[r], b.len = &len[r];
-                        b.start = a.start ? &start[r] : NULL;
-                        float *op = one;
-                        b.out = &op;
-                        mb_attention_rows(levels[l], &b, work);
-                        if (memcmp(one, o[r], sizeof(float) * hd)) {
-                            fprintf(stderr, "%s, variant %d, hd %d: row %d of %d differs alone\n",
-                                    levels[l]->name, variant, hd, r, nr);
-                            CHECK(0);
-                            r = nr;
+                for (int g = 1; g <= 8; g += 7)           /* both score orders, any level */
+                    for (int nr = 1; nr <= MAXR; nr += nr < 16 ? 1 : 16) {
+                        const float *qr[MAXR];
+                        float *o[MAXR];
+                        int len[MAXR], start[MAXR];
+                        for (int r = 0; r < nr; r++) { /* tokens of 3 heads, some near a tile end */
+                            qr[r] = q + (size_t)r * hd, o[r] = all + (size_t)r * hd;
+                            len[r] = 120 + r / 3 * 3 + r % 2;
+                            start[r] = len[r] > 70 ? len[r] - 70 : 0;
+                        }
+                        mb_attn_rows a = {.hd = hd,
+                                          .n_rows = nr,
+                                          .q = qr,
+                                          .out = o,
+                                          .len = len,
+                                          .start = variant == 3 ? start : NULL,
+                                          .k = k,
+                                          .v = v,
+                                          .stride = hd,
+                                          .scale = 0.125f,
+                                          .mode = variant == 1 ? MB_ATTN_ONLINE : MB_ATTN_EXACT,
+                                          .work_ctx = variant == 2 ? 0 : N,
+                                          .group = g};
+                        mb_attention_rows(levels[l], &a, work);
+                        for (int r = 0; r < nr; r++) {
+                            mb_attn_rows b = a;
+                            b.n_rows = 1, b.q = &qr[r], b.len = &len[r];
+                            b.start = a.start ? &start[r] : NULL;
+                            float *op = one;
+                            b.out = &op;
+                            mb_attention_rows(levels[l], &b, work);
+                            if (memcmp(one, o[r], sizeof(float) * hd)) {
+                                fprintf(
+                                    stderr,
+                                    "%s, variant %d, hd %d, group %d: row %d of %d differs alone\n",
+                                    levels[l]->name, variant, hd, g, r, nr);
+                                CHECK(0);
+                                r = nr;
+                            }
                         }
                     }
-                }
         free(k), free(v), free(q), free(all), free(one), free(work);
     }
 }

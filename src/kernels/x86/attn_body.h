@@ -6,21 +6,23 @@
  *   MBX_EXP(v) (0 below -87), MBX_R16(v) (round to F16 and back),
  *   mbx_transpose(MBX_VEC r[MBX_W]) (a W x W block in place), and the score
  *   blocking MBX_KT_ROWS x MBX_KT_VECS and MBX_PV_ROWS (accumulators in
- *   registers), MBX_PV_BLOCKED (whether the weighted sum uses the scores'
+ *   registers), MBX_KT_MIN_ROWS (the GQA group from which the transpose
+ *   pays), MBX_PV_BLOCKED (whether the weighted sum uses the scores'
  *   blocking) and MBX_PV_MIN_ROWS (rows from which it does).
- * Scores: the tile's K is converted and transposed once, keys in lanes, and
- * each row's scores come out W at a time from broadcast FMAs over the head
- * dimension, MBX_KT_ROWS rows per loaded K vector; no horizontal sums. Every
- * row count takes this way, one row included, although for a few rows one
- * dot and one horizontal sum per (row, key) is faster: that sums q.k in
- * another order, and a row's scores (so the logits) then depended on how
- * many rows shared its call, so that a batched forward pass (speculative
- * decoding's verification) differed from token-by-token decode by up to
- * 0.06 in llama-125m's logits. Here a score is one FMA chain over the
- * dimensions in order whatever the rows, as in the weighted sum, where the
- * blocked and per-group ways add the same products in the same order
- * (weight 0 past a row's end adds exactly 0), so a row's output is the same
- * bits in any call. Weighted sum of V: each chunk of W output values stays in
+ * Scores, groups of MBX_KT_MIN_ROWS heads and more (tinyllama's 8): the
+ * tile's K is converted and transposed once, keys in lanes, and each row's
+ * scores come out W at a time from broadcast FMAs over the head dimension,
+ * MBX_KT_ROWS rows per loaded K vector; no horizontal sums. Smaller groups
+ * (MHA, llama-125m's 3), whose decode gives a call few rows, for which the
+ * transpose costs more than it saves: one dot and one horizontal sum per
+ * (row, key). The two sum q . k in different orders, so the way is chosen
+ * from the model's group, which a batched pass (speculative decoding's
+ * verification, prefill) and token-by-token decode share, not from the
+ * call's row count, which they do not: chosen by rows, llama-125m's logits
+ * differed between them by up to 0.06. The weighted sum's ways (blocked or
+ * per group of rows, padded with weight 0) add the same products in the
+ * same order, so either serves any row count, and a row's output is the
+ * same bits in any call. Weighted sum of V: each chunk of W output values stays in
  * registers for up to MBX_PV_ROWS rows while the tile's V rows stream past
  * it from L1, so a V tile is converted once per MBX_PV_ROWS rows. Rows
  * shorter than the longest of their block get weight 0 past their end. */
@@ -38,6 +40,24 @@ enum {
     MBX_KT_DIMS = 64, /* head dimensions per transposed block (16 KiB) */
     MBX_KT_KEYS = MBX_KT_VECS * MBX_W,
 };
+
+/* One row at a time: a W-lane dot per key, then a horizontal sum. */
+static void mbx_attn_scores_rows(const struct mb_attn_tile *t, float (*s)[MB_ATTN_TILE]) {
+    const int hd = t->hd, hv = hd / MBX_W * MBX_W;
+    for (int r = 0; r < t->n_rows; r++) {
+        const float *q = t->q + (size_t)r * hd;
+        for (int j = t->first ? t->first[r] : 0; j < t->len[r]; j++) {
+            const uint16_t *kj = t->k + (int64_t)j * t->stride;
+            MBX_VEC a = MBX_ZERO();
+            for (int i = 0; i < hv; i += MBX_W)
+                a = MBX_FMA(MBX_LD(q + i), MBX_LDF16(kj + i), a);
+            float d = MBX_HSUM(a);
+            for (int i = hv; i < hd; i++)
+                d += q[i] * mb_half_to_float(kj[i]);
+            s[r][j] = d * t->scale;
+        }
+    }
+}
 
 /* kt[i][j] = K[j][i0 + i] as floats for i < NI, keys j < NJ (a multiple of
  * W); keys past n_kv are 0 (never read past the tile). */
@@ -142,7 +162,12 @@ static void mbx_attn_scores(const struct mb_attn_tile *t, float (*s)[MB_ATTN_TIL
             memcpy(s[r], t->scores + r * t->score_ld, (size_t)t->len[r] * sizeof **s);
         return;
     }
-    mbx_attn_scores_kt(t, s);
+    /* From the group, never from n_rows: the two ways sum q . k in
+     * different orders (x86/attn_body.h's head comment). */
+    if (t->group >= MBX_KT_MIN_ROWS)
+        mbx_attn_scores_kt(t, s);
+    else
+        mbx_attn_scores_rows(t, s);
     if (t->softcap > 0 || t->first) mbx_attn_cap_mask(t, s);
     if (store && t->step == MB_ATTN_STEP_STATS)
         for (int r = 0; r < t->n_rows; r++)
