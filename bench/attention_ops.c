@@ -85,7 +85,8 @@ static void run(int len_max) {
                               .scale = 0.125f,
                               /* 2: exact without the score store */
                               .mode = mode == 1 ? MB_ATTN_ONLINE : MB_ATTN_EXACT,
-                              .work_ctx = mode == 2 ? 0 : len_max};
+                              .work_ctx = mode == 2 ? 0 : len_max,
+                              .group = GROUP};
             /* q.K and p.V: 2 flops per multiply-add, once each. */
             double best = 1e9;
             for (int rep = 0; rep < (l ? 50 : 3); rep++) {

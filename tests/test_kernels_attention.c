@@ -3,7 +3,8 @@
  * rounded to F16 after normalization) and the SIMD tile steps against the
  * scalar one: random Q/K/V, head sizes with SIMD tails, lengths around the
  * tile size, GQA groups of 1/2/4/8 heads with several causal query rows,
- * extreme scores, and rows that see nothing. */
+ * extreme scores, rows that see nothing, and a row's result the same bits
+ * whatever rows share its call. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,7 +121,8 @@ static float run_config(const config *c, uint64_t seed, float *vs_ref) {
                                               .stride = kv_dim,
                                               .scale = scale,
                                               .mode = c->mode,
-                                              .work_ctx = ctxs[sv]};
+                                              .work_ctx = ctxs[sv],
+                                              .group = c->group};
                             if (sv > 0)
                                 for (int r = 0; r < nr; r++)
                                     orow[r] = alt + (orow[r] - dst);
@@ -276,6 +278,77 @@ static void test_empty_row_and_head(void) {
         CHECK_NEAR(head[i], want[i], 2e-3f);
 }
 
+/* A row's output is the same bits whatever else shares its call: alone, or
+ * among 2 to 32 rows (a GQA group times a few tokens, with their lengths),
+ * in every mode, with a window's start, for a small group and a large one
+ * (the SIMD tiles' two ways of summing q . k). The batched forward pass and
+ * token-by-token decode give a row different company, and speculative
+ * decoding promises that they agree; the SIMD tiles once summed q.k in
+ * another order below some row count than above it. */
+static void test_rows_independent(void) {
+    enum { N = 200, MAXR = MB_ATTN_MAX_ROWS };
+    static const int hds[] = {64, 40, 128};
+    uint64_t rng = 31;
+    for (int h = 0; h < 3; h++) {
+        const int hd = hds[h];
+        uint16_t *k = malloc(sizeof(uint16_t) * N * hd), *v = malloc(sizeof(uint16_t) * N * hd);
+        float *q = malloc(sizeof(float) * MAXR * hd), *all = malloc(sizeof(float) * MAXR * hd);
+        float *one = malloc(sizeof(float) * hd);
+        float *work = malloc(sizeof(float) * mb_attention_work_floats(hd, N));
+        CHECK(k && v && q && all && one && work);
+        for (int i = 0; i < N * hd; i++) {
+            k[i] = mb_fp32_to_fp16(2.0f * mbt_rand_float(&rng));
+            v[i] = mb_fp32_to_fp16(mbt_rand_float(&rng));
+        }
+        for (int i = 0; i < MAXR * hd; i++)
+            q[i] = 2.0f * mbt_rand_float(&rng);
+        for (int l = 0; l < n_levels; l++)
+            for (int variant = 0; variant < 4; variant++) /* exact, online, recompute, window */
+                for (int g = 1; g <= 8; g += 7)           /* both score orders, any level */
+                    for (int nr = 1; nr <= MAXR; nr += nr < 16 ? 1 : 16) {
+                        const float *qr[MAXR];
+                        float *o[MAXR];
+                        int len[MAXR], start[MAXR];
+                        for (int r = 0; r < nr; r++) { /* tokens of 3 heads, some near a tile end */
+                            qr[r] = q + (size_t)r * hd, o[r] = all + (size_t)r * hd;
+                            len[r] = 120 + r / 3 * 3 + r % 2;
+                            start[r] = len[r] > 70 ? len[r] - 70 : 0;
+                        }
+                        mb_attn_rows a = {.hd = hd,
+                                          .n_rows = nr,
+                                          .q = qr,
+                                          .out = o,
+                                          .len = len,
+                                          .start = variant == 3 ? start : NULL,
+                                          .k = k,
+                                          .v = v,
+                                          .stride = hd,
+                                          .scale = 0.125f,
+                                          .mode = variant == 1 ? MB_ATTN_ONLINE : MB_ATTN_EXACT,
+                                          .work_ctx = variant == 2 ? 0 : N,
+                                          .group = g};
+                        mb_attention_rows(levels[l], &a, work);
+                        for (int r = 0; r < nr; r++) {
+                            mb_attn_rows b = a;
+                            b.n_rows = 1, b.q = &qr[r], b.len = &len[r];
+                            b.start = a.start ? &start[r] : NULL;
+                            float *op = one;
+                            b.out = &op;
+                            mb_attention_rows(levels[l], &b, work);
+                            if (memcmp(one, o[r], sizeof(float) * hd)) {
+                                fprintf(
+                                    stderr,
+                                    "%s, variant %d, hd %d, group %d: row %d of %d differs alone\n",
+                                    levels[l]->name, variant, hd, g, r, nr);
+                                CHECK(0);
+                                r = nr;
+                            }
+                        }
+                    }
+        free(k), free(v), free(q), free(all), free(one), free(work);
+    }
+}
+
 int main(int argc, char **argv) {
     /* The reference, then the SIMD levels (test_levels.h). */
     levels[0] = mb_kernels_ref();
@@ -286,6 +359,7 @@ int main(int argc, char **argv) {
     test_extreme_values();
     test_rescale();
     test_empty_row_and_head();
+    test_rows_independent();
     for (int mode = 0; mode < 2; mode++)
         printf("%s: worst error vs the naive version %.3g of max |V|, SIMD vs ref %.3g\n",
                k_mode[mode], worst[mode], worst_simd[mode]);

@@ -104,7 +104,8 @@ static void run_config(const config *c, uint64_t seed) {
                           .scale = scale,
                           .softcap = c->cap,
                           .mode = c->mode,
-                          .work_ctx = n_pos};
+                          .work_ctx = n_pos,
+                          .group = c->group};
         mb_attention_rows(levels[l], &a, work);
         float err = 0.0f, vs_ref = 0.0f;
         for (int r = 0; r < nr; r++) {

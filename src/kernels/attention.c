@@ -93,7 +93,8 @@ void mb_attention_rows(const mb_kernel_table *kt, const mb_attn_rows *a, float *
                              .scale = a->scale,
                              .m = m,
                              .l = l,
-                             .acc = acc};
+                             .acc = acc,
+                             .group = a->group};
     const int exact = a->mode == MB_ATTN_EXACT;
     /* The scores of the first pass serve the second when they fit the store
      * (the caller sized it for work_ctx positions); else they are computed

@@ -74,6 +74,7 @@ struct mb_attn_tile {
     float *m, *l, *acc;
     float *scores; /* NULL: APPLY recomputes the scores */
     int64_t score_ld;
+    int group; /* mb_attn_rows's */
 };
 
 /* The scalar reference of the tile step (tables without a SIMD one use it). */
@@ -99,6 +100,11 @@ typedef struct {
     /* Positions WORK was sized for (mb_attention_work_floats(hd, work_ctx));
      * 0, or rows longer than it, and exact mode computes q . K twice. */
     int work_ctx;
+    /* Query heads per KV head (the model's GQA group; 0 counts as 1). A
+     * SIMD tile picks the order in which it sums q . K from it, never from
+     * n_rows, so that a row's result is the same bits whatever rows share
+     * its call: a batched pass and token-by-token decode must agree. */
+    int group;
 } mb_attn_rows;
 
 /* The mode the forward pass uses: MB_ATTN_EXACT, or what MATCHBOX_ATTN

@@ -253,7 +253,8 @@ static void attention_worker(void *ctx, int ith, int nth) {
                           .ring = c->kv_slots[j->layer],
                           .scale = hp->q_prescale ? 1.0f : hp->attn_scale,
                           .softcap = hp->attn_softcap,
-                          .work_ctx = s->n_ctx};
+                          .work_ctx = s->n_ctx,
+                          .group = group};
         mb_attention_rows(NULL, &a, work);
     }
 }

@@ -6,14 +6,23 @@
  *   MBX_EXP(v) (0 below -87), MBX_R16(v) (round to F16 and back),
  *   mbx_transpose(MBX_VEC r[MBX_W]) (a W x W block in place), and the score
  *   blocking MBX_KT_ROWS x MBX_KT_VECS and MBX_PV_ROWS (accumulators in
- *   registers), MBX_KT_MIN_ROWS (rows from which the transpose pays),
- *   MBX_PV_BLOCKED (whether the weighted sum uses the scores' blocking).
- * Scores, several rows (the usual case: a GQA group, prefill tokens): the
+ *   registers), MBX_KT_MIN_ROWS (the GQA group from which the transpose
+ *   pays), MBX_PV_BLOCKED (whether the weighted sum uses the scores'
+ *   blocking) and MBX_PV_MIN_ROWS (rows from which it does).
+ * Scores, groups of MBX_KT_MIN_ROWS heads and more (tinyllama's 8): the
  * tile's K is converted and transposed once, keys in lanes, and each row's
  * scores come out W at a time from broadcast FMAs over the head dimension,
- * MBX_KT_ROWS rows per loaded K vector; no horizontal sums. With fewer rows
- * the transpose costs more than it saves: one dot and one horizontal sum per
- * (row, key). Weighted sum of V: each chunk of W output values stays in
+ * MBX_KT_ROWS rows per loaded K vector; no horizontal sums. Smaller groups
+ * (MHA, llama-125m's 3), whose decode gives a call few rows, for which the
+ * transpose costs more than it saves: one dot and one horizontal sum per
+ * (row, key). The two sum q . k in different orders, so the way is chosen
+ * from the model's group, which a batched pass (speculative decoding's
+ * verification, prefill) and token-by-token decode share, not from the
+ * call's row count, which they do not: chosen by rows, llama-125m's logits
+ * differed between them by up to 0.06. The weighted sum's ways (blocked or
+ * per group of rows, padded with weight 0) add the same products in the
+ * same order, so either serves any row count, and a row's output is the
+ * same bits in any call. Weighted sum of V: each chunk of W output values stays in
  * registers for up to MBX_PV_ROWS rows while the tile's V rows stream past
  * it from L1, so a V tile is converted once per MBX_PV_ROWS rows. Rows
  * shorter than the longest of their block get weight 0 past their end. */
@@ -153,7 +162,9 @@ static void mbx_attn_scores(const struct mb_attn_tile *t, float (*s)[MB_ATTN_TIL
             memcpy(s[r], t->scores + r * t->score_ld, (size_t)t->len[r] * sizeof **s);
         return;
     }
-    if (t->n_rows >= MBX_KT_MIN_ROWS)
+    /* From the group, never from n_rows: the two ways sum q . k in
+     * different orders (x86/attn_body.h's head comment). */
+    if (t->group >= MBX_KT_MIN_ROWS)
         mbx_attn_scores_kt(t, s);
     else
         mbx_attn_scores_rows(t, s);
@@ -335,7 +346,7 @@ void MBX_NAME(attn_tile)(const struct mb_attn_tile *t) {
         gn[g] = n, gany[g] = any;
         if (any && n > n_max) n_max = n;
     }
-    const int i0 = MBX_PV_BLOCKED && t->n_rows >= MBX_KT_MIN_ROWS
+    const int i0 = MBX_PV_BLOCKED && t->n_rows >= MBX_PV_MIN_ROWS
                        ? mbx_attn_values_blocked(t, s, gn, gany, n_max)
                        : 0;
     if (i0 == t->hd) return;

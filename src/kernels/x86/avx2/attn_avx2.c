@@ -23,10 +23,14 @@ static inline float mbx_hmax(__m256 v) {
 /* Scores: 2 rows x 32 keys of accumulators, 8 of the 16 registers. */
 #define MBX_KT_ROWS 2
 #define MBX_KT_VECS 4
-/* Rows from which the keys-in-lanes scores beat one dot per key
- * (bench/attention_ops.c with ROWS varied, 4096 positions, exact: 4 rows: 111 µs per key, 131
- * transposed; 6: 165 and 169; 8: 180 and 180; 16: 373 and 294). */
+/* GQA groups from which the keys-in-lanes scores beat one dot per key, for
+ * a decode step's rows (bench/attention_ops.c with ROWS varied, 4096
+ * positions, exact: 4 rows: 111 µs per key, 131 transposed; 6: 165 and 169;
+ * 8: 180 and 180; 16: 373 and 294). */
 #define MBX_KT_MIN_ROWS 8
+/* Rows from which the blocked weighted sum would be used (it is not, see
+ * MBX_PV_BLOCKED). */
+#define MBX_PV_MIN_ROWS 8
 /* Weighted sum of V: 8 rows share each converted V chunk (accumulators in registers). */
 #define MBX_PV_ROWS 8
 /* Not the blocked weighted sum (V converted once per tile, rows blocked as

@@ -14,10 +14,14 @@ static inline __m512 mbx_round16(__m512 v) {
 /* Scores: 4 rows x 64 keys of accumulators, 16 of the 32 registers. */
 #define MBX_KT_ROWS 4
 #define MBX_KT_VECS 4
-/* Rows from which the keys-in-lanes scores beat one dot per key
- * (bench/attention_ops.c with ROWS varied, 4096 positions, exact: 4 rows: 74 µs per key, 79
- * transposed; 5: 97 and 94; 8: 123 and 104). */
+/* GQA groups from which the keys-in-lanes scores beat one dot per key, for
+ * a decode step's rows (bench/attention_ops.c with ROWS varied, 4096
+ * positions, exact: 4 rows: 74 µs per key, 79 transposed; 5: 97 and 94; 8:
+ * 123 and 104). */
 #define MBX_KT_MIN_ROWS 5
+/* Rows from which the blocked weighted sum is used (both weighted sums give
+ * the same bits, so this is speed only). */
+#define MBX_PV_MIN_ROWS 5
 /* Weighted sum of V: 8 rows share each converted V chunk (16 measured
  * ~7% slower with bench/attention_ops.c on Zen 4: more broadcasts per
  * loaded V, no fewer conversions that matter). */
