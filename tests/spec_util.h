@@ -23,4 +23,9 @@ void spec_generate(const mb_model *m, mb_session *s, const mb_token *prompt, siz
                    const mb_sampler_params *sp, const mb_generate_params *gp,
                    const mb_speculative_params *spec, spec_run *r);
 
+/* A tiny random-weight model NAME (written to the test's temporary folder):
+ * the shape every speculative test uses, weights from SEED, every layer
+ * windowed to WINDOW positions (0: none), trained context N_CTX. */
+mb_model *spec_tiny_model(const char *name, uint64_t seed, int window, int n_ctx);
+
 #endif

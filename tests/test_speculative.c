@@ -24,25 +24,6 @@ enum { N_CTX = 2048 };
 
 static spec_run plain_run, spec_run_;
 
-static mb_model *tiny(const char *name, uint64_t seed, int window) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s.gguf", mbt_tmpdir(), name);
-    mbt_tiny_model cfg = {.n_embd = 64,
-                          .n_layer = 2,
-                          .n_head = 4,
-                          .n_head_kv = 2,
-                          .n_ff = 96,
-                          .n_ctx = 4096,
-                          .weight_type = MB_TYPE_F32,
-                          .seed = seed,
-                          .sliding_window = window};
-    CHECK_OK(mbt_write_tiny_model(path, &cfg));
-    mb_model *m = NULL;
-    mb_model_params mp = mb_model_default_params();
-    CHECK_OK(mb_model_load(path, &mp, &m));
-    return m;
-}
-
 /* Plain and speculative runs agree in everything plain generation shows. */
 static void check_same(const char *what, const spec_run *a, const spec_run *b) {
     CHECK_MSG(a->status == MB_OK && b->status == MB_OK, "%s: status %d / %d", what, a->status,
@@ -269,8 +250,9 @@ static void test_refused(const mb_model *m, mb_session *s) {
 
 int main(void) {
     test_lookup_matching();
-    mb_model *m = tiny("spec", 5, 0), *m2 = tiny("spec2", 6, 0);
-    mb_model *w = tiny("spec_window", 9, 32), *w2 = tiny("spec_window2", 8, 32);
+    mb_model *m = spec_tiny_model("spec", 5, 0, 4096), *m2 = spec_tiny_model("spec2", 6, 0, 4096);
+    mb_model *w = spec_tiny_model("spec_window", 9, 32, 4096),
+             *w2 = spec_tiny_model("spec_window2", 8, 32, 4096);
     if (!m || !m2 || !w || !w2) return mbt_finish();
     mb_session *s = mbt_session(m, N_CTX), *sw = mbt_session(w, N_CTX);
     if (!s || !sw) return mbt_finish();

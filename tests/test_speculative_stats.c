@@ -32,24 +32,6 @@ enum { N_RUNS = 2000 };
 #endif
 enum { N_GEN = 8, N_VOCAB_MAX = 512 };
 
-static mb_model *tiny(const char *name, uint64_t seed) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s.gguf", mbt_tmpdir(), name);
-    mbt_tiny_model cfg = {.n_embd = 64,
-                          .n_layer = 2,
-                          .n_head = 4,
-                          .n_head_kv = 2,
-                          .n_ff = 96,
-                          .n_ctx = 512,
-                          .weight_type = MB_TYPE_F32,
-                          .seed = seed};
-    CHECK_OK(mbt_write_tiny_model(path, &cfg));
-    mb_model *m = NULL;
-    mb_model_params mp = mb_model_default_params();
-    CHECK_OK(mb_model_load(path, &mp, &m));
-    return m;
-}
-
 /* The chi-square quantile of DF degrees of freedom at upper tail z
  * (Wilson-Hilferty). */
 static double chi2_crit(int df, double z) {
@@ -166,7 +148,7 @@ static void run_all(const char *model, const mb_model *m, mb_session *s, const m
  * the temperature is low; a draft model of other weights and the model
  * itself as its draft. */
 static void test_draft_models(void) {
-    mb_model *m = tiny("stats", 5), *m2 = tiny("stats2", 6);
+    mb_model *m = spec_tiny_model("stats", 5, 0, 512), *m2 = spec_tiny_model("stats2", 6, 0, 512);
     if (!m || !m2) return;
     mb_session *s = mbt_session(m, 256), *self = mbt_session(m, 256), *alt = mbt_session(m2, 256);
     mb_token prompt[16];

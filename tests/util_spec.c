@@ -1,7 +1,9 @@
 /* One generation recorded, for the speculative-decoding tests. */
+#include <stdio.h>
 #include <string.h>
 
 #include "spec_util.h"
+#include "tensor/types.h"
 #include "test_util.h"
 
 static int on_token(mb_token id, const float *logits, int n_vocab, void *user) {
@@ -39,4 +41,23 @@ void spec_generate(const mb_model *m, mb_session *s, const mb_token *prompt, siz
     r->status = mb_generate(s, smp, prompt, n_prompt, &p, &r->st);
     r->n_past = mb_session_n_past(s);
     mb_sampler_free(smp);
+}
+
+mb_model *spec_tiny_model(const char *name, uint64_t seed, int window, int n_ctx) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.gguf", mbt_tmpdir(), name);
+    mbt_tiny_model cfg = {.n_embd = 64,
+                          .n_layer = 2,
+                          .n_head = 4,
+                          .n_head_kv = 2,
+                          .n_ff = 96,
+                          .n_ctx = n_ctx,
+                          .weight_type = MB_TYPE_F32,
+                          .seed = seed,
+                          .sliding_window = window};
+    CHECK_OK(mbt_write_tiny_model(path, &cfg));
+    mb_model *m = NULL;
+    mb_model_params mp = mb_model_default_params();
+    CHECK_OK(mb_model_load(path, &mp, &m));
+    return m;
 }
