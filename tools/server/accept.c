@@ -53,38 +53,40 @@ static const char *headers_end(const char *b, size_t n) {
     return NULL;
 }
 
-/* What is wrong with the Content-Length headers of the header block B..END,
- * or NULL: each must be 1 to 19 digits (optional spaces around), and all of
- * them the same number. */
+void mb_http_length_add(mb_http_length *l, const char *v, size_t len) {
+    const char *e = v + len;
+    while (v < e && (*v == ' ' || *v == '\t'))
+        v++;
+    while (e > v && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    size_t digits = 0;
+    unsigned long long value = 0;
+    while (v + digits < e && v[digits] >= '0' && v[digits] <= '9' && digits < 20)
+        value = value * 10 + (unsigned long long)(v[digits++] - '0');
+    if (l->problem) return;
+    if (digits == 0 || v + digits != e)
+        l->problem = "the Content-Length header is not a number";
+    else if (digits > 19)
+        l->problem = "the Content-Length header is too large a number";
+    else if (l->n++ == 0)
+        l->value = value;
+    else if (value != l->value)
+        l->problem = "the request has Content-Length headers that differ";
+}
+
 const char *mb_http_content_length_problem(const char *b, const char *end) {
-    int n = 0;
-    unsigned long long first = 0;
+    mb_http_length l = {0};
     const char *line = memchr(b, '\n', (size_t)(end - b)); /* skip the request line */
     while (line && ++line < end) {
         const char *eol = memchr(line, '\n', (size_t)(end - line));
         if (!eol) break;
         static const char name[] = "content-length:";
-        size_t nn = sizeof name - 1;
-        if ((size_t)(eol - line) >= nn && !strncasecmp(line, name, nn)) {
-            const char *v = line + nn, *e = eol;
-            while (v < e && (*v == ' ' || *v == '\t'))
-                v++;
-            while (e > v && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
-                e--;
-            size_t digits = 0;
-            unsigned long long value = 0;
-            while (v + digits < e && v[digits] >= '0' && v[digits] <= '9' && digits < 20)
-                value = value * 10 + (unsigned long long)(v[digits++] - '0');
-            if (digits == 0 || v + digits != e) return "the Content-Length header is not a number";
-            if (digits > 19) return "the Content-Length header is too large a number";
-            if (n++ == 0)
-                first = value;
-            else if (value != first)
-                return "the request has Content-Length headers that differ";
-        }
+        const size_t nn = sizeof name - 1;
+        if ((size_t)(eol - line) >= nn && !strncasecmp(line, name, nn))
+            mb_http_length_add(&l, line + nn, (size_t)(eol - line) - nn);
         line = eol;
     }
-    return NULL;
+    return l.problem;
 }
 
 /* The server's JSON 400, written whole before the connection is closed. */

@@ -452,22 +452,11 @@ static int origin_allowed(const char *list, const char *origin) {
     return 0;
 }
 
-typedef struct {
-    int n, differ, bad;
-    const char *first;
-} length_headers;
-
 static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key,
                                     const char *value) {
     (void)kind;
-    length_headers *h = cls;
-    if (!key || strcasecmp(key, "Content-Length")) return MHD_YES;
-    if (!value || !*value || strspn(value, "0123456789") != strlen(value) || strlen(value) > 19)
-        h->bad = 1;
-    if (h->n++ == 0)
-        h->first = value;
-    else if (!value || !h->first || strcmp(value, h->first))
-        h->differ = 1;
+    if (key && !strcasecmp(key, "Content-Length"))
+        mb_http_length_add(cls, value ? value : "", value ? strlen(value) : 0);
     return MHD_YES;
 }
 
@@ -509,12 +498,11 @@ static enum MHD_Result admit(mb_server *s, struct MHD_Connection *c, mb_http_req
                               "with --allowed-origins)");
         r->cors_origin = origin;
     }
-    length_headers lh = {0};
+    mb_http_length lh = {0};
     MHD_get_connection_values(c, MHD_HEADER_KIND, count_length, &lh);
-    if (lh.differ || lh.bad)
+    if (lh.problem)
         return send_error(c, r, 400, "invalid_request_error", NULL, "bad_content_length",
-                          lh.differ ? "the request has Content-Length headers that differ"
-                                    : "the Content-Length header is not a number");
+                          lh.problem);
     int known = r->endpoint != MB_METRIC_ENDPOINTS - 1, wants_post = r->endpoint <= 1;
     if (!known)
         return send_error(c, r, 404, "invalid_request_error", NULL, "not_found",
@@ -531,7 +519,7 @@ static enum MHD_Result admit(mb_server *s, struct MHD_Connection *c, mb_http_req
                           "a valid API key is needed: Authorization: Bearer KEY");
     /* An announced oversized body is refused before any of it is read:
      * libmicrohttpd then closes the connection instead of reading on. */
-    if (lh.first && strtoull(lh.first, NULL, 10) > s->p.max_body) return too_large(s, c, r);
+    if (lh.n > 0 && lh.value > s->p.max_body) return too_large(s, c, r);
     return MHD_YES;
 }
 

@@ -100,6 +100,16 @@ void mb_http_watch_mark(mb_server *s, struct MHD_Connection *c, int done);
  * header deadline). */
 mb_status mb_http_listen(mb_server *s, const struct sockaddr *addr, socklen_t addrlen);
 void mb_http_unlisten(mb_server *s);
+/* Content-Length headers checked one by one, by the screen (accept.c, from
+ * the raw header block) and by the request handler (http.c, from
+ * libmicrohttpd's parse), with one rule: each is 1 to 19 digits (spaces
+ * around allowed), all the same number. Start from {0}. */
+typedef struct {
+    int n;                    /* headers accepted */
+    unsigned long long value; /* their number */
+    const char *problem;      /* the first thing wrong; NULL while nothing is */
+} mb_http_length;
+void mb_http_length_add(mb_http_length *l, const char *v, size_t len);
 /* What is wrong with the Content-Length headers of the header block
  * B..END (request line first), or NULL when nothing is. */
 const char *mb_http_content_length_problem(const char *b, const char *end);
