@@ -90,7 +90,7 @@ static void run_job(slot *sl, mb_engine_job *j) {
     gp.on_text = on_text;
     gp.on_token = on_token;
     gp.user = &g;
-    gp.speculative = sl->speculative;
+    gp.speculative = &sl->spec; /* draft and lookup both off: plain generation */
     /* A cancel stops a long prompt's prefill too, between layers. */
     mb_session_set_abort(sl->s, job_cancelled, j);
     mb_generate_stats st = {0};
@@ -219,13 +219,15 @@ static mb_status check_memory(const mb_model *model, const mb_engine_params *p,
 
 /* SL's speculative params, and its draft session (one thread: the slot's
  * threads are the model's) when P has a draft model; refused here, before
- * any job, when the draft does not fit the model (mb_speculative_check). */
+ * any job, when the draft does not fit the model (mb_speculative_check).
+ * Without a draft or a lookup the params say "off". */
 static mb_status speculative_slot(slot *sl, const mb_engine_params *p,
                                   const mb_session_params *sp) {
     sl->spec = mb_speculative_default_params();
     sl->spec.draft_max = p->draft_max;
     sl->spec.draft_min = p->draft_min;
     sl->spec.lookup_n = p->lookup_n;
+    if (!p->draft_model && p->lookup_n <= 0) return MB_OK; /* off */
     if (p->draft_model) {
         mb_session_params dsp = *sp;
         dsp.n_threads = 1;
@@ -233,8 +235,7 @@ static mb_status speculative_slot(slot *sl, const mb_engine_params *p,
         if (st) return mb_error_prefix(st, "the draft model's session");
         sl->spec.draft = sl->draft;
     }
-    sl->speculative = &sl->spec;
-    return mb_speculative_check(sl->s, &sl->spec);
+    return mb_speculative_check(sl->s, &sl->spec, NULL);
 }
 
 mb_status mb_engine_new(mb_model *model, const mb_engine_params *params, mb_engine **out) {
@@ -281,7 +282,7 @@ mb_status mb_engine_new(mb_model *model, const mb_engine_params *params, mb_engi
             sl->kv = malloc(sl->cap_kv * sizeof *sl->kv);
             if (!sl->kv) st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
         }
-        if (!st && speculate) st = speculative_slot(sl, &p, &sp);
+        if (!st) st = speculative_slot(sl, &p, &sp);
         if (!st && i == 0 && p.batch && p.n_slots > 1)
             st = mb_batcher_new(model, p.n_slots, mb_session_n_ctx(sl->s),
                                 p.batch_threads > 0 ? p.batch_threads : 0, &e->batcher);

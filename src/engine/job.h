@@ -49,10 +49,10 @@ typedef struct {
     int waiting;
     mb_engine_job *assigned;
     /* Speculative decoding (mb_engine_params): the slot's own draft
-     * session, and the params its generations take (NULL: off). */
+     * session, and the params its generations take (draft and lookup both
+     * off: plain generation). */
     mb_session *draft;
     mb_speculative_params spec;
-    const mb_speculative_params *speculative;
 } slot;
 
 struct mb_engine {

@@ -107,9 +107,10 @@ static mb_status generate(mb_session *s, mb_sampler *sampler, const mb_token *pr
                          "the prompt has %zu tokens but the context has room for %d (-c %d, %d "
                          "used); use a larger -c or a shorter prompt",
                          n_prompt - cached, n_ctx - s->n_past, n_ctx, s->n_past);
-    const mb_speculative_params *spec = params->speculative;
+    const int speculate = mb_speculative_on(params->speculative);
+    mb_speculative_params spec;
     mb_status status = MB_OK;
-    if (mb_speculative_on(spec) && (status = mb_speculative_check(s, spec))) return status;
+    if (speculate && (status = mb_speculative_check(s, params->speculative, &spec))) return status;
     for (size_t i = 0; i < n_prompt; i++)
         mb_sampler_accept(sampler, prompt[i]);
     double t0 = mb_now();
@@ -127,7 +128,7 @@ static mb_status generate(mb_session *s, mb_sampler *sampler, const mb_token *pr
                 .n_vocab = mb_model_n_vocab(s->model)};
     mb_text_stream_init(&g.out, params->stop, params->on_text, params->user);
     double t1 = mb_now();
-    status = mb_speculative_on(spec) ? mb_speculative_generate(&g, spec) : plain_generate(&g);
+    status = speculate ? mb_speculative_generate(&g, &spec) : plain_generate(&g);
     if (status) return status;
     mb_text_stream_finish(&g.out, st->stop_reason == MB_STOP_STRING);
     st->decode_seconds = mb_now() - t1;

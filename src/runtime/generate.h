@@ -24,12 +24,16 @@ typedef struct {
 int mb_gen_emit(mb_gen *g, mb_token id, const float *logits, int n_past);
 
 /* Generate with speculative decoding from the prefill's logits on, until a
- * stop reason (generate.c has prefilled and set up G). */
+ * stop reason (generate.c has prefilled and set up G). SP: as
+ * mb_speculative_check wrote it. */
 mb_status mb_speculative_generate(mb_gen *g, const mb_speculative_params *sp);
 
-/* MB_OK if a speculative generation on S with SP can run: the draft's
- * vocabulary is the target's, the numbers are in range. */
-mb_status mb_speculative_check(const mb_session *s, const mb_speculative_params *sp);
+/* MB_OK if a speculative generation on S with SP (the caller's struct, of
+ * any version) can run: the draft's vocabulary is the target's, the
+ * numbers are in range. OUT (may be NULL) gets SP merged over the
+ * defaults, what mb_speculative_generate takes. */
+mb_status mb_speculative_check(const mb_session *s, const mb_speculative_params *sp,
+                               mb_speculative_params *out);
 
 /* 1 if SP asks for speculation (a draft or a lookup). */
 int mb_speculative_on(const mb_speculative_params *sp);

@@ -226,10 +226,6 @@ int mb_sampler_is_greedy(const mb_sampler *s) {
     return s->p.temperature <= 0;
 }
 
-int mb_sampler_n_vocab(const mb_sampler *s) {
-    return s->n_vocab;
-}
-
 mb_sampler_params mb_sampler_get_params(const mb_sampler *s) {
     return s->p;
 }

@@ -7,7 +7,6 @@
 #include "matchbox.h"
 
 int mb_sampler_is_greedy(const mb_sampler *s);
-int mb_sampler_n_vocab(const mb_sampler *s);
 mb_sampler_params mb_sampler_get_params(const mb_sampler *s);
 
 /* Write to PROBS (n_vocab floats) the distribution mb_sampler_sample would

@@ -67,12 +67,15 @@ static mb_status check_vocab(const mb_model *t, const mb_model *d) {
     return MB_OK;
 }
 
-mb_status mb_speculative_check(const mb_session *s, const mb_speculative_params *user) {
-    mb_speculative_params sp = mb_speculative_default_params();
-    mb_status st =
-        mb_params_merge(&sp, user, sizeof sp, MB_PARAMS_SIZE_UPTO(mb_speculative_params, lookup_n),
-                        "mb_speculative_params");
+mb_status mb_speculative_check(const mb_session *s, const mb_speculative_params *user,
+                               mb_speculative_params *out) {
+    mb_speculative_params local, *sp_out = out ? out : &local;
+    *sp_out = mb_speculative_default_params();
+    mb_status st = mb_params_merge(sp_out, user, sizeof *sp_out,
+                                   MB_PARAMS_SIZE_UPTO(mb_speculative_params, lookup_n),
+                                   "mb_speculative_params");
     if (st) return st;
+    const mb_speculative_params sp = *sp_out;
     if (sp.draft_max < 1 || sp.draft_max > DRAFT_MAX_LIMIT || sp.draft_min < 0 || sp.lookup_n < 0 ||
         sp.lookup_n > 64)
         return mb_errorf(MB_ERR_INVALID_ARG,
@@ -105,11 +108,9 @@ static void spec_free(spec *x) {
     mb_sampler_free(x->dsampler);
 }
 
-static mb_status spec_init(spec *x, mb_gen *g, const mb_speculative_params *user) {
+static mb_status spec_init(spec *x, mb_gen *g, const mb_speculative_params *sp) {
     memset(x, 0, sizeof *x);
-    x->sp = mb_speculative_default_params();
-    mb_params_merge(&x->sp, user, sizeof x->sp,
-                    MB_PARAMS_SIZE_UPTO(mb_speculative_params, lookup_n), "mb_speculative_params");
+    x->sp = *sp;
     x->g = g;
     const size_t k = (size_t)x->sp.draft_max, v = (size_t)g->n_vocab;
     const int sampling = !mb_sampler_is_greedy(g->sampler);
