@@ -2,24 +2,17 @@
  * widened to a float (exact), then FMA, at every AVX-512 level (faster than
  * VDPBF16PS's dot here: ../avx512bf16/bf16_avx512.c). */
 #include "kernels/x86/avx512/dot_avx512.h"
+#include "kernels/x86/avx512/vec_avx512.h"
 #include "kernels/x86/avx512/int_avx512.h"
 
 #include <immintrin.h>
-
-static inline float hsum512(__m512 v) {
-    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 #define MBX_VEC __m512
 #define MBX_W 16
 #define MBX_ZERO() _mm512_setzero_ps()
 #define MBX_FMA(a, b, acc) _mm512_fmadd_ps(a, b, acc)
 #define MBX_ADD(a, b) _mm512_add_ps(a, b)
-#define MBX_HSUM(v) hsum512(v)
+#define MBX_HSUM(v) mbx_hsum512(v)
 
 static inline __m512 ld_f32(const void *p, int64_t i) {
     return _mm512_loadu_ps((const float *)p + i);
@@ -64,7 +57,7 @@ static void f16_rows4(int64_t n, float *out, const void *w, const void *a0, cons
         }
     }
     for (int r = 0; r < 4; r++) {
-        float v = hsum512(
+        float v = mbx_hsum512(
             _mm512_add_ps(_mm512_add_ps(s[r][0], s[r][1]), _mm512_add_ps(s[r][2], s[r][3])));
         for (int64_t t = i; t < n; t++)
             v += mbx_sc_f16(w, t) * mbx_sc_f16(a[r], t);

@@ -4,6 +4,7 @@
  * and 4 x 6). F16 converts with VCVTPH2PS (exact). Row tails take one
  * masked step. BF16's (VDPBF16PS) is in ../avx512bf16/bf16_avx512.c. */
 #include "kernels/x86/avx512/dot_avx512.h"
+#include "kernels/x86/avx512/vec_avx512.h"
 
 #include <immintrin.h>
 
@@ -11,28 +12,16 @@
 #define MBX_GEMM_MC 4
 #include "kernels/x86/gemm_body.h"
 
-static inline float hsum(__m512 v) {
-    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline __mmask32 tail_mask(int64_t i, int64_t n) {
-    return (__mmask32)((1ull << (n - i)) - 1u);
-}
-
 static inline __m512 ld_f16(const uint8_t *p, int64_t i) {
     return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p + 2 * i)));
 }
 static inline float fin_f16(__m512 acc, const uint8_t *w, const uint8_t *a, int64_t i, int64_t n) {
     if (i < n) {
-        const __mmask16 m = (__mmask16)tail_mask(i, n);
+        const __mmask16 m = (__mmask16)mbx_tail_mask32(i, n);
         acc = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + 2 * i)),
                               _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, a + 2 * i)), acc);
     }
-    return hsum(acc);
+    return mbx_hsum512(acc);
 }
 
 static inline __m512 ld_f32(const uint8_t *p, int64_t i) {
@@ -40,11 +29,11 @@ static inline __m512 ld_f32(const uint8_t *p, int64_t i) {
 }
 static inline float fin_f32(__m512 acc, const uint8_t *w, const uint8_t *a, int64_t i, int64_t n) {
     if (i < n) {
-        const __mmask16 m = (__mmask16)tail_mask(i, n);
+        const __mmask16 m = (__mmask16)mbx_tail_mask32(i, n);
         acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, (const float *)(const void *)w + i),
                               _mm512_maskz_loadu_ps(m, (const float *)(const void *)a + i), acc);
     }
-    return hsum(acc);
+    return mbx_hsum512(acc);
 }
 
 #define FMA_PS(acc, x, y) _mm512_fmadd_ps(x, y, acc)
@@ -68,13 +57,13 @@ static inline __m512 ld_bf16(const uint8_t *p, int64_t i) {
 }
 static inline float fin_bf16(__m512 acc, const uint8_t *w, const uint8_t *a, int64_t i, int64_t n) {
     if (i < n) {
-        const __mmask16 m = (__mmask16)tail_mask(i, n);
+        const __mmask16 m = (__mmask16)mbx_tail_mask32(i, n);
         const __m512i wv = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w + 2 * i));
         const __m512i av = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, a + 2 * i));
         acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)),
                               _mm512_castsi512_ps(_mm512_slli_epi32(av, 16)), acc);
     }
-    return hsum(acc);
+    return mbx_hsum512(acc);
 }
 MBX_GEMM_BLOCK(bf16_block, __m512, 16, ld_bf16, ld_bf16, FMA_PS, fin_bf16, __m512,
                _mm512_setzero_ps)

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "kernels/x86/avx512/dot_avx512.h"
+#include "kernels/x86/avx512/vec_avx512.h"
 #include "kernels/x86/avx512/int_avx512.h"
 #include "tensor/blocks.h"
 
@@ -131,14 +132,6 @@ static inline __m512 q4_step(__m512 acc, const q4_wstep *w, const q4_astep *a) {
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(w->d, a->d), acc);
 }
 
-static inline float q4_hsum(__m512 v) {
-    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /* R weight rows x C activation rows (R = 1 here: the dots).
  * Per pair: groups of four blocks into acc0 (first two) and acc1 (last
  * two); then a remaining pair of blocks into acc0 and a last single block
@@ -186,7 +179,7 @@ static inline __attribute__((always_inline)) void q4_block(int64_t n, float *out
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
         _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) {
         float *o = &out[(size_t)c * os + (size_t)r];
-        *o = (add ? *o : 0.0f) + q4_hsum(_mm512_add_ps(acc0[r][c], acc1[r][c]));
+        *o = (add ? *o : 0.0f) + mbx_hsum512(_mm512_add_ps(acc0[r][c], acc1[r][c]));
     }
 }
 

@@ -12,34 +12,23 @@
 #include <immintrin.h>
 
 #include "kernels/x86/avx512/dot_avx512.h"
+#include "kernels/x86/avx512/vec_avx512.h"
 
 #define MBX_GEMM_MR 6
 #define MBX_GEMM_MC 4
 #include "kernels/x86/gemm_body.h"
 
-static inline float hsum512(__m512 v) {
-    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /* The batch product's pieces (gemm_body.h). */
-static inline __mmask32 tail_mask(int64_t i, int64_t n) {
-    return (__mmask32)((1ull << (n - i)) - 1u);
-}
-
 static inline __m512bh ld_bf16(const uint8_t *p, int64_t i) {
     return (__m512bh)_mm512_loadu_si512((const void *)(p + 2 * i));
 }
 static inline float fin_bf16(__m512 acc, const uint8_t *w, const uint8_t *a, int64_t i, int64_t n) {
     if (i < n) {
-        const __mmask32 m = tail_mask(i, n);
+        const __mmask32 m = mbx_tail_mask32(i, n);
         acc = _mm512_dpbf16_ps(acc, (__m512bh)_mm512_maskz_loadu_epi16(m, w + 2 * i),
                                (__m512bh)_mm512_maskz_loadu_epi16(m, a + 2 * i));
     }
-    return hsum512(acc);
+    return mbx_hsum512(acc);
 }
 
 #define DP_BF16(acc, x, y) _mm512_dpbf16_ps(acc, x, y)
