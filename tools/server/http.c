@@ -193,8 +193,8 @@ void mb_http_wait(struct MHD_Connection *c, mb_http_req *r, mb_job *j, int settl
 
 /* Wait for a whole answer. Nothing is written meanwhile, so the socket is
  * watched instead: a client that leaves cancels its generation. */
-static enum MHD_Result wait_and_answer(mb_server *s, struct MHD_Connection *c, mb_http_req *r,
-                                       mb_job *j, const mb_resp_meta *meta) {
+static enum MHD_Result wait_and_answer(struct MHD_Connection *c, mb_http_req *r, mb_job *j,
+                                       const mb_resp_meta *meta) {
     pthread_mutex_lock(&j->mu);
     mb_http_wait(c, r, j, 0);
     if (j->finish == MB_FINISH_CANCELLED) { /* the client left: nobody to answer */
@@ -282,7 +282,7 @@ static enum MHD_Result complete(mb_server *s, struct MHD_Connection *c, mb_http_
              (unsigned long)atomic_fetch_add(&s->next_id, 1));
     mb_resp_meta meta = {s->model, s->p.model_id, id, (long)time(NULL)};
     enum MHD_Result ret =
-        j->req.stream ? mb_http_stream(s, c, r, j, &meta) : wait_and_answer(s, c, r, j, &meta);
+        j->req.stream ? mb_http_stream(s, c, r, j, &meta) : wait_and_answer(c, r, j, &meta);
     mb_job_release(j);
     return ret;
 }
