@@ -33,6 +33,10 @@ const char *mb_cpu_best_level(void);
  * core. 0 when neither file can be read for any CPU. */
 int mb_cpu_big_cores(const char *sysfs_cpu);
 
+/* The first integer in the file DIR/cpuN/REL (N = CPU), or -1 when it
+ * cannot be read: how the topology and capacity files are read. */
+long mb_cpu_sysfs_long(const char *dir, int cpu, const char *rel);
+
 /* The physical cores among the CPUs marked in ALLOWED[0..N) (an affinity
  * mask): distinct (physical_package_id, core_id) of SYSFS_CPU/cpuN/topology,
  * or the number of marked CPUs where that cannot be read. */

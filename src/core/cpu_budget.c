@@ -19,20 +19,15 @@
  * SYSFS_CPU/cpuN/topology; where that is unreadable, each CPU counts. */
 int mb_cpu_physical_cores(const char *sysfs_cpu, const unsigned char *allowed, int n) {
     enum { MAX_PAIRS = 1024 };
-    int(*pairs)[2] = malloc(MAX_PAIRS * sizeof *pairs);
+    long(*pairs)[2] = malloc(MAX_PAIRS * sizeof *pairs);
     int n_pairs = 0, n_cpus = 0, readable = pairs != NULL;
     for (int cpu = 0; cpu < n; cpu++) {
         if (!allowed[cpu]) continue;
         n_cpus++;
-        int ids[2] = {0, 0};
-        const char *names[2] = {"physical_package_id", "core_id"};
-        for (int k = 0; k < 2 && readable; k++) {
-            char path[512];
-            snprintf(path, sizeof path, "%s/cpu%d/topology/%s", sysfs_cpu, cpu, names[k]);
-            FILE *f = fopen(path, "r");
-            if (!f || fscanf(f, "%d", &ids[k]) != 1) readable = 0;
-            if (f) fclose(f);
-        }
+        long ids[2] = {0, 0};
+        const char *names[2] = {"topology/physical_package_id", "topology/core_id"};
+        for (int k = 0; k < 2 && readable; k++)
+            if ((ids[k] = mb_cpu_sysfs_long(sysfs_cpu, cpu, names[k])) < 0) readable = 0;
         if (!readable || n_pairs == MAX_PAIRS) continue;
         int dup = 0;
         for (int i = 0; i < n_pairs && !dup; i++)

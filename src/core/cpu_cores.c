@@ -10,8 +10,7 @@
 
 #include "core/cpu.h"
 
-/* The first integer in file DIR/cpuN/REL, or -1. */
-static long read_cpu_long(const char *dir, int cpu, const char *rel) {
+long mb_cpu_sysfs_long(const char *dir, int cpu, const char *rel) {
     char path[512];
     if (snprintf(path, sizeof path, "%s/cpu%d/%s", dir, cpu, rel) >= (int)sizeof path) return -1;
     FILE *f = fopen(path, "r");
@@ -25,7 +24,7 @@ static long read_cpu_long(const char *dir, int cpu, const char *rel) {
 /* Offline CPUs have online = 0; cpu0 often has no such file (it cannot go
  * offline), which counts as online. */
 static int cpu_online(const char *dir, int cpu) {
-    return read_cpu_long(dir, cpu, "online") != 0;
+    return mb_cpu_sysfs_long(dir, cpu, "online") != 0;
 }
 
 /* Count the online CPUs with the highest value of REL; 0 if none has it. */
@@ -33,7 +32,7 @@ static int count_top(const char *dir, const int *cpus, int n, const char *rel) {
     long best = -1;
     int count = 0;
     for (int i = 0; i < n; i++) {
-        const long v = read_cpu_long(dir, cpus[i], rel);
+        const long v = mb_cpu_sysfs_long(dir, cpus[i], rel);
         if (v < 0) continue;
         if (v > best) {
             best = v;
