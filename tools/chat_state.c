@@ -20,10 +20,9 @@ struct chat_state {
     mb_sampler *sampler;
     mb_model *draft_model; /* -md */
     mb_session *draft;
-    mb_speculative_params spec;
-    int speculate;         /* -md or --lookup */
-    const char *tmpl;      /* the family's name, passed to mb_chat_apply */
-    mb_chat_message *msgs; /* strings owned */
+    mb_speculative_params spec; /* off without -md or --lookup */
+    const char *tmpl;           /* the family's name, passed to mb_chat_apply */
+    mb_chat_message *msgs;      /* strings owned */
     size_t n, cap;
     mb_token *gen; /* the current answer's tokens (n_ctx of room) */
     size_t n_gen, cap_gen;
@@ -276,7 +275,7 @@ static int answer(chat_state *c, const char *user, char *text, size_t len, const
     gp.on_text = on_text;
     gp.on_token = on_token;
     gp.user = c;
-    if (c->speculate) gp.speculative = &c->spec;
+    gp.speculative = &c->spec;
     mb_generate_stats st;
     if (c->o->verbose_prompt) {
         fprintf(stderr, "prompt tokens:");
@@ -442,7 +441,7 @@ int chat_open(const chat_opts *o, mb_model *model, chat_state **out) {
     if (mb_session_new(model, &ssp, &c->s) != MB_OK ||
         mb_sampler_new(&o->c.sampling, mb_model_n_vocab(model), &c->sampler) != MB_OK)
         return cli_fail(NULL);
-    if (!cli_opts_speculative(&o->c, &c->draft_model, &c->draft, &c->spec, &c->speculate)) return 1;
+    if (!cli_opts_speculative(&o->c, &c->draft_model, &c->draft, &c->spec)) return 1;
     c->cap_gen = (size_t)mb_session_n_ctx(c->s) + 1;
     c->gen = malloc(c->cap_gen * sizeof *c->gen);
     c->kv = malloc(c->cap_gen * sizeof *c->kv);

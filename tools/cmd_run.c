@@ -172,7 +172,6 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
     mb_session *session = NULL, *draft = NULL;
     mb_model *draft_model = NULL;
     mb_speculative_params spec;
-    int speculate = 0;
     mb_sampler *sampler = NULL;
     mb_token *ids = NULL;
     size_t n_ids = 0;
@@ -202,7 +201,7 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
         cli_fail(NULL);
         goto done;
     }
-    if (!cli_opts_speculative(&o->c, &draft_model, &draft, &spec, &speculate)) goto done;
+    if (!cli_opts_speculative(&o->c, &draft_model, &draft, &spec)) goto done;
     if (o->logits_out && !(rs.logits = open_logits(o->logits_out, &tmp))) goto done;
     const char *stop[17];
     for (int i = 0; i < o->n_stop; i++)
@@ -214,7 +213,7 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
     gp.on_text = on_text;
     gp.on_token = on_token;
     gp.user = &rs;
-    if (speculate) gp.speculative = &spec;
+    gp.speculative = &spec;
     if (o->display_prompt) {
         fwrite(prompt, 1, len, stdout);
         fflush(stdout);

@@ -254,31 +254,6 @@ void cli_opts_seed(cli_opts *o, int print_random) {
         fprintf(stderr, "seed: %llu\n", (unsigned long long)o->sampling.seed);
 }
 
-int cli_opts_speculative(const cli_opts *o, mb_model **draft_model, mb_session **draft,
-                         mb_speculative_params *spec, int *use) {
-    *draft_model = NULL;
-    *draft = NULL;
-    *spec = o->spec;
-    *use = o->draft_model || o->spec.lookup_n > 0;
-    if (!o->draft_model) return 1;
-    mb_model_params mp = o->mp;
-    mp.verbose = o->verbose;
-    mb_session_params sp = o->sp;
-    sp.verbose = o->verbose;
-    /* One thread: a draft is small, and a second pool's workers, waiting
-     * for work while the model's run, would take the cores from them. */
-    sp.n_threads = 1;
-    if (mb_model_load(o->draft_model, &mp, draft_model) != MB_OK ||
-        mb_session_new(*draft_model, &sp, draft) != MB_OK) {
-        cli_fail("draft model %s: %s", o->draft_model, mb_last_error());
-        mb_model_free(*draft_model);
-        *draft_model = NULL;
-        return 0;
-    }
-    spec->draft = *draft;
-    return 1;
-}
-
 int cli_opts_load_draft(const cli_opts *o, mb_model **draft_model) {
     *draft_model = NULL;
     if (!o->draft_model) return 1;
@@ -286,6 +261,27 @@ int cli_opts_load_draft(const cli_opts *o, mb_model **draft_model) {
     mp.verbose = o->verbose;
     if (mb_model_load(o->draft_model, &mp, draft_model) != MB_OK)
         return cli_fail("draft model %s: %s", o->draft_model, mb_last_error()), 0;
+    return 1;
+}
+
+int cli_opts_speculative(const cli_opts *o, mb_model **draft_model, mb_session **draft,
+                         mb_speculative_params *spec) {
+    *draft = NULL;
+    *spec = o->spec;
+    if (!cli_opts_load_draft(o, draft_model)) return 0;
+    if (!*draft_model) return 1;
+    mb_session_params sp = o->sp;
+    sp.verbose = o->verbose;
+    /* One thread: a draft is small, and a second pool's workers, waiting
+     * for work while the model's run, would take the cores from them. */
+    sp.n_threads = 1;
+    if (mb_session_new(*draft_model, &sp, draft) != MB_OK) {
+        cli_fail("draft model %s: %s", o->draft_model, mb_last_error());
+        mb_model_free(*draft_model);
+        *draft_model = NULL;
+        return 0;
+    }
+    spec->draft = *draft;
     return 1;
 }
 

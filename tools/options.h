@@ -68,13 +68,13 @@ uint64_t cli_random_seed(void);
  * when PRINT_RANDOM and it was picked, so that a run can be repeated. */
 void cli_opts_seed(cli_opts *o, int print_random);
 
-/* Speculative decoding from O's flags: with -md, load the draft model (same
- * model params, LoRA not applied) and a session of it with O's context and
- * threads into *DRAFT_MODEL and *DRAFT; *SPEC gets the params and *USE
- * whether any speculation was asked for. 1 on success; 0 after printing the
- * error. */
+/* Speculative decoding from O's flags: with -md, load the draft model
+ * (cli_opts_load_draft) and a session of it with O's context and one
+ * thread into *DRAFT_MODEL and *DRAFT; *SPEC gets the params, to pass to
+ * mb_generate as they are (without -md or --lookup they say "off"). 1 on
+ * success; 0 after printing the error. */
 int cli_opts_speculative(const cli_opts *o, mb_model **draft_model, mb_session **draft,
-                         mb_speculative_params *spec, int *use);
+                         mb_speculative_params *spec);
 
 /* Load -md's draft model (O's model params) into *DRAFT_MODEL; NULL and 1
  * without -md. 1 on success; 0 after printing the error. */
