@@ -6,6 +6,8 @@
  *   - logits stay near the F16 cache's and greedy decoding gives its tokens;
  *   - a saved state loads bit for bit into a session of the same types and
  *     is refused by a session of other types, which stays as it was;
+ *   - a batched decode step over sessions of different types gives each
+ *     its own step's logits;
  *   - a rewind (what speculative decoding does with rejected drafts)
  *     overwrites the dropped positions: the same bits as never having fed
  *     them; a windowed model's ring wraps with quantized rows too. */
@@ -178,6 +180,41 @@ static void test_rewind(mb_model *m, uint32_t type, int n) {
     mb_session_free(x), mb_session_free(y);
 }
 
+/* One batched pass over sessions of three cache types (each row reads its
+ * own session's cache as its types say) gives each the logits of its own
+ * step, up to the blocked kernels' summation order. */
+static void test_batch(mb_model *m) {
+    static const uint32_t kv[3][2] = {{MB_KV_TYPE_Q8_0, MB_KV_TYPE_Q8_0},
+                                      {MB_KV_TYPE_F16, MB_KV_TYPE_Q4_0},
+                                      {MB_KV_TYPE_F16, MB_KV_TYPE_F16}};
+    mb_token prompt[90];
+    tokens(prompt, 90, 9);
+    mb_session *b[3], *one[3];
+    mb_token next[3];
+    for (int i = 0; i < 3; i++) {
+        b[i] = session(m, 256, kv[i][0], kv[i][1]);
+        one[i] = session(m, 256, kv[i][0], kv[i][1]);
+        if (!b[i] || !one[i]) return;
+        CHECK_OK(mb_session_eval(b[i], prompt, (size_t)(60 + 10 * i)));
+        CHECK_OK(mb_session_eval(one[i], prompt, (size_t)(60 + 10 * i)));
+        next[i] = prompt[80 - i];
+    }
+    mb_batch *batch = NULL;
+    CHECK_OK(mb_batch_new(m, 3, 256, 2, &batch));
+    if (!batch) return;
+    CHECK_OK(mb_batch_decode(batch, b, next, 3));
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(mb_session_eval(one[i], &next[i], 1));
+        float d = 0.0f;
+        for (int v = 0; v < N_VOCAB; v++)
+            d = fmaxf(d, fabsf(mb_session_logits(b[i])[v] - mb_session_logits(one[i])[v]));
+        CHECK_MSG(d < 1e-4f, "K %s V %s: batched logits %g from the session's own",
+                  mb_type_name(kv[i][0]), mb_type_name(kv[i][1]), d);
+        mb_session_free(b[i]), mb_session_free(one[i]);
+    }
+    mb_batch_free(batch);
+}
+
 int main(void) {
     test_refused();
     mb_model *m = tiny("kvq-hd32", 32, 0), *w = tiny("kvq-win", 32, 16);
@@ -186,6 +223,7 @@ int main(void) {
     test_greedy(m);
     test_state(m);
     test_state(w);
+    test_batch(m);
     test_rewind(m, MB_KV_TYPE_Q8_0, 200);
     test_rewind(m, MB_KV_TYPE_Q4_0, 200);
     test_rewind(w, MB_KV_TYPE_Q8_0, 1400);
