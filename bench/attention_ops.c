@@ -79,9 +79,8 @@ static void run(int len_max) {
                               .q = qr,
                               .out = orow,
                               .len = len,
-                              .k = k,
-                              .v = v,
-                              .stride = kvd,
+                              .k = MB_ATTN_KV_F16(k, kvd, 0),
+                              .v = MB_ATTN_KV_F16(v, kvd, 0),
                               .scale = 0.125f,
                               /* 2: exact without the score store */
                               .mode = mode == 1 ? MB_ATTN_ONLINE : MB_ATTN_EXACT,

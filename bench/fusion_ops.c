@@ -84,13 +84,20 @@ static void run(const shape *sh, uint32_t wtype, int n, mb_threadpool *pool, int
             }
         }
     });
+    /* A linear F16 cache of the batch's rows. */
+    uint8_t *kp = (uint8_t *)kc, *vp = (uint8_t *)vc;
+    mb_kv_layer layer = {.pages = {&kp, &vp}, .n_pages = 1, .page_slots = n};
+    mb_kv_cache cache = {.n_layer = 1,
+                         .type = {MB_TYPE_F16, MB_TYPE_F16},
+                         .row_bytes = {(size_t)kvd * 2, (size_t)kvd * 2},
+                         .head_bytes = {(size_t)sh->hd * 2, (size_t)sh->hd * 2},
+                         .layers = &layer};
     mb_fused_rope_store rs = {.rope = &rope,
                               .q = q,
                               .k = k,
                               .v = v,
-                              .kc = kc,
-                              .vc = vc,
-                              .slots = n, /* a linear cache of the batch's rows */
+                              .kv = &cache,
+                              .layer = 0,
                               .q_scale = 1.0f,
                               .n = n,
                               .pos = 0,

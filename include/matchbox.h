@@ -188,7 +188,17 @@ typedef struct {
     /* Windowed layers (Gemma, Mistral-style windows) keep a ring of their
      * window plus a margin; 1 gives them full caches too (--swa-full). */
     int swa_full;
+    /* The KV cache's types for keys and for values (--kv-type-k,
+     * --kv-type-v), GGUF type ids: MB_KV_TYPE_F16 (default), MB_KV_TYPE_Q8_0
+     * (8.5 bits a value: about 53% of F16's memory) or MB_KV_TYPE_Q4_0 (4.5
+     * bits: about 28%). The quantized types need a head size that is a
+     * multiple of 32 (MB_ERR_UNSUPPORTED otherwise). */
+    uint32_t kv_type_k, kv_type_v;
 } mb_session_params;
+
+/* The KV cache types (GGUF type ids, as mb_gguf_tensor_type_from_name gives
+ * them for "f16", "q8_0", "q4_0"). */
+enum { MB_KV_TYPE_F16 = 1, MB_KV_TYPE_Q4_0 = 2, MB_KV_TYPE_Q8_0 = 8 };
 
 MB_API mb_session_params mb_session_default_params(void);
 

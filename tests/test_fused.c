@@ -1,8 +1,9 @@
 /* The fused per-row steps of the forward pass (model/fused.h) give the same
  * bytes as the separate steps they replaced, for one row (decode, on the
  * caller) and a batch split over the pool: RMSNorm then the activation
- * conversion; RoPE of Q and K then F16 K/V in the cache (NORM and NEOX
- * layouts, at several positions); SwiGLU (the table's) then the conversion. */
+ * conversion; RoPE of Q and K then K/V in the cache as F16, Q8_0 or Q4_0
+ * (NORM and NEOX layouts, at several positions, in a ring); SwiGLU (the table's) then the
+ * conversion. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +41,20 @@ static void test_norm_quant(mb_threadpool *pool, uint32_t wtype, int n) {
 }
 
 /* With NORM: per-head Q/K norms and a Q scale (qwen3, gemma3); SLOTS < the
- * positions: a windowed layer's ring. */
+ * positions: a windowed layer's ring. K rows stored as TK, V rows as TV
+ * (F16, Q8_0, Q4_0), the bytes of the reference encoder. */
 static void test_rope_kv(mb_threadpool *pool, mb_rope_mode mode, int n, int pos, int norm,
-                         int slots) {
+                         int slots, uint32_t tk, uint32_t tv) {
     static float q[MAXN * NH * HD], k[MAXN * NKV * HD], v[MAXN * NKV * HD];
     static float q2[MAXN * NH * HD], k2[MAXN * NKV * HD];
-    static uint16_t kc[(MAXN + 40) * NKV * HD], vc[(MAXN + 40) * NKV * HD];
+    static uint8_t kc[(MAXN + 40) * NKV * HD * 2], vc[(MAXN + 40) * NKV * HD * 2];
+    uint8_t *kp = kc, *vp = vc;
+    mb_kv_layer layer = {.pages = {&kp, &vp}, .n_pages = 1, .page_slots = slots};
+    mb_kv_cache cache = {.n_layer = 1, .type = {tk, tv}, .layers = &layer};
+    uint64_t rb[2];
+    CHECK(mb_type_row_bytes(tk, NKV * HD, &rb[0]) && mb_type_row_bytes(tv, NKV * HD, &rb[1]));
+    cache.row_bytes[0] = (size_t)rb[0], cache.row_bytes[1] = (size_t)rb[1];
+    cache.head_bytes[0] = (size_t)rb[0] / NKV, cache.head_bytes[1] = (size_t)rb[1] / NKV;
     mb_hparams hp = {0};
     hp.n_rot = HD, hp.rope_base = 10000.0f, hp.rope_freq_scale = 1.0f, hp.rope_mode = mode;
     mb_rope r;
@@ -63,9 +72,8 @@ static void test_rope_kv(mb_threadpool *pool, mb_rope_mode mode, int n, int pos,
                              .q = q,
                              .k = k,
                              .v = v,
-                             .kc = kc,
-                             .vc = vc,
-                             .slots = slots,
+                             .kv = &cache,
+                             .layer = 0,
                              .q_norm = norm ? wq : NULL,
                              .k_norm = norm ? wk : NULL,
                              .eps = 1e-6f,
@@ -87,15 +95,17 @@ static void test_rope_kv(mb_threadpool *pool, mb_rope_mode mode, int n, int pos,
         mb_rope_apply(&r, kt, NKV, HD, pos + t);
         for (int i = 0; i < NH * HD; i++)
             qt[i] *= qs;
-        for (int d = 0; d < NKV * HD; d++) {
-            const size_t at = (size_t)((pos + t) % slots) * NKV * HD + d;
-            same &= kc[at] == mb_fp32_to_fp16(k2[t * NKV * HD + d]);
-            same &= vc[at] == mb_fp32_to_fp16(v[t * NKV * HD + d]);
-        }
+        uint8_t want_k[NKV * HD * 2], want_v[NKV * HD * 2];
+        mb_type_get(tk)->from_float(k2 + t * NKV * HD, want_k, NKV * HD);
+        mb_type_get(tv)->from_float(v + t * NKV * HD, want_v, NKV * HD);
+        const size_t slot = (size_t)((pos + t) % slots);
+        same &= memcmp(kc + slot * rb[0], want_k, rb[0]) == 0;
+        same &= memcmp(vc + slot * rb[1], want_v, rb[1]) == 0;
+        same &= mb_kv_row(&cache, 0, MB_KV_V, pos + t) == vc + slot * rb[1];
     }
     CHECK(memcmp(q, q2, sizeof(float) * n * NH * HD) == 0);
-    CHECK_MSG(same, "rope+store mode %d rows %d pos %d norm %d slots %d: cache differs", (int)mode,
-              n, pos, norm, slots);
+    CHECK_MSG(same, "rope+store mode %d rows %d pos %d norm %d slots %d types %s/%s: cache differs",
+              (int)mode, n, pos, norm, slots, mb_type_name(tk), mb_type_name(tv));
 }
 
 static void test_swiglu_quant(mb_threadpool *pool, uint32_t wtype, int n) {
@@ -126,14 +136,22 @@ int main(void) {
             test_norm_quant(pool, types[i], n);
             test_swiglu_quant(pool, types[i], n);
         }
-    for (int n = 1; n <= MAXN; n += MAXN - 1)
-        for (int pos = 0; pos <= 37; pos += 37) {
-            test_rope_kv(pool, MB_ROPE_NORM, n, pos, 0, MAXN + 40);
-            test_rope_kv(pool, MB_ROPE_NEOX, n, pos, 0, MAXN + 40);
-            /* Head norms with a Q scale; a ring of 11 slots that wraps. */
-            test_rope_kv(pool, MB_ROPE_NEOX, n, pos, 1, MAXN + 40);
-            test_rope_kv(pool, MB_ROPE_NEOX, n, pos, 1, 11);
-        }
+    /* The cache's types: F16, the quantized ones, K and V apart. */
+    static const uint32_t kv[][2] = {{MB_TYPE_F16, MB_TYPE_F16},
+                                     {MB_TYPE_Q8_0, MB_TYPE_Q8_0},
+                                     {MB_TYPE_Q4_0, MB_TYPE_Q4_0},
+                                     {MB_TYPE_F16, MB_TYPE_Q4_0},
+                                     {MB_TYPE_Q8_0, MB_TYPE_F16}};
+    for (size_t c = 0; c < sizeof kv / sizeof *kv; c++)
+        for (int n = 1; n <= MAXN; n += MAXN - 1)
+            for (int pos = 0; pos <= 37; pos += 37) {
+                const uint32_t tk = kv[c][0], tv = kv[c][1];
+                test_rope_kv(pool, MB_ROPE_NORM, n, pos, 0, MAXN + 40, tk, tv);
+                test_rope_kv(pool, MB_ROPE_NEOX, n, pos, 0, MAXN + 40, tk, tv);
+                /* Head norms with a Q scale; a ring of 11 slots that wraps. */
+                test_rope_kv(pool, MB_ROPE_NEOX, n, pos, 1, MAXN + 40, tk, tv);
+                test_rope_kv(pool, MB_ROPE_NEOX, n, pos, 1, 11, tk, tv);
+            }
     mb_threadpool_free(pool);
     return mbt_finish();
 }

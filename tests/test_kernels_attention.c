@@ -116,9 +116,8 @@ static float run_config(const config *c, uint64_t seed, float *vs_ref) {
                                               .q = qr,
                                               .out = orow,
                                               .len = len,
-                                              .k = k + kvh * hd,
-                                              .v = v + kvh * hd,
-                                              .stride = kv_dim,
+                                              .k = MB_ATTN_KV_F16(k + kvh * hd, kv_dim, 0),
+                                              .v = MB_ATTN_KV_F16(v + kvh * hd, kv_dim, 0),
                                               .scale = scale,
                                               .mode = c->mode,
                                               .work_ctx = ctxs[sv],
@@ -210,7 +209,8 @@ static void test_extreme_values(void) {
 static void test_rescale(void) {
     enum { HD = 16, N = 130 };
     uint16_t k[N * HD], v[N * HD];
-    float q[HD], out[HD], work[2 * HD * MB_ATTN_MAX_ROWS + 2 * MB_ATTN_MAX_ROWS + HD];
+    float q[HD], out[HD],
+        work[2 * HD * MB_ATTN_MAX_ROWS + 2 * MB_ATTN_MAX_ROWS + HD + MB_ATTN_TILE * HD];
     for (int i = 0; i < N * HD; i++) {
         k[i] = mb_fp32_to_fp16(i / HD == 100 ? 4.0f : 0.01f);
         v[i] = mb_fp32_to_fp16(i / HD == 100 ? 7.0f : -3.0f);
@@ -227,9 +227,8 @@ static void test_rescale(void) {
                           .q = &qr,
                           .out = &o,
                           .len = &len,
-                          .k = k,
-                          .v = v,
-                          .stride = HD,
+                          .k = MB_ATTN_KV_F16(k, HD, 0),
+                          .v = MB_ATTN_KV_F16(v, HD, 0),
                           .scale = 0.25f,
                           .mode = l % 2};
         mb_attention_rows(levels[l / 2], &a, work);
@@ -261,9 +260,8 @@ static void test_empty_row_and_head(void) {
                           .q = qr,
                           .out = o,
                           .len = len,
-                          .k = k,
-                          .v = v,
-                          .stride = HD,
+                          .k = MB_ATTN_KV_F16(k, HD, 0),
+                          .v = MB_ATTN_KV_F16(v, HD, 0),
                           .scale = 0.2f,
                           .mode = l % 2};
         mb_attention_rows(levels[l / 2], &a, work);
@@ -320,9 +318,8 @@ static void test_rows_independent(void) {
                                           .out = o,
                                           .len = len,
                                           .start = variant == 3 ? start : NULL,
-                                          .k = k,
-                                          .v = v,
-                                          .stride = hd,
+                                          .k = MB_ATTN_KV_F16(k, hd, 0),
+                                          .v = MB_ATTN_KV_F16(v, hd, 0),
                                           .scale = 0.125f,
                                           .mode = variant == 1 ? MB_ATTN_ONLINE : MB_ATTN_EXACT,
                                           .work_ctx = variant == 2 ? 0 : N,

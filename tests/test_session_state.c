@@ -210,7 +210,7 @@ static void test_refusals(mb_model *m, mb_model *other_layers, mb_model *other_t
         size_t off;
         uint8_t val;
         mb_status want;
-    } bad[] = {{0, 'X', MB_ERR_FORMAT},       {8, 2, MB_ERR_UNSUPPORTED},
+    } bad[] = {{0, 'X', MB_ERR_FORMAT},       {8, 3, MB_ERR_UNSUPPORTED},
                {96, 0xff, MB_ERR_FORMAT},     {97, 0x10, MB_ERR_CONTEXT_FULL},
                {100, 1, MB_ERR_FORMAT},       {112 + 4 * 5 + 3, 0x7f, MB_ERR_FORMAT},
                {16, 'x', MB_ERR_INVALID_ARG}, {104, 0, MB_ERR_FORMAT}};
@@ -234,6 +234,11 @@ static void test_refusals(mb_model *m, mb_model *other_layers, mb_model *other_t
     CHECK(mb_session_state_load(t, path) == MB_ERR_IO);
     CHECK(mb_session_state_save(a, path) != MB_OK);
     CHECK(unchanged(t, 7, before));
+    /* Version 1 (F16 caches only, field 12 holding 1) still loads. */
+    memcpy(longer, mem, n);
+    longer[8] = 1, longer[12] = 1, longer[14] = 0;
+    CHECK_OK(mb_session_state_read(t, longer, n));
+    CHECK_EQ_INT(mb_session_n_past(t), 200);
     free(longer);
     free(mem);
     mb_session_free(a);

@@ -157,6 +157,8 @@ int cmd_bench(int argc, char **argv) {
     if (!model && !(model = cli_default_model())) return 1;
     p.n_threads = o.sp.n_threads;
     p.swa_full = o.sp.swa_full;
+    p.kv_type_k = o.sp.kv_type_k;
+    p.kv_type_v = o.sp.kv_type_v;
     mb_bench_result r;
     if (mb_bench_run(model, &p, &r) != MB_OK) return cli_fail(NULL);
     if (json)

@@ -108,6 +108,8 @@ int cmd_perplexity(int argc, char **argv) {
     if (!text) return 1;
     p.n_threads = o.sp.n_threads;
     p.swa_full = o.sp.swa_full;
+    p.kv_type_k = o.sp.kv_type_k;
+    p.kv_type_v = o.sp.kv_type_v;
     mb_model *m = NULL;
     mb_perplexity_result r;
     int rc = 1;

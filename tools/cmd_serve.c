@@ -155,6 +155,8 @@ int cmd_serve(int argc, char **argv) {
     o.sp.header_timeout = (int)o.header_timeout;
     o.sp.session.n_ctx = o.c.sp.n_ctx;
     o.sp.session.swa_full = o.c.sp.swa_full;
+    o.sp.session.kv_type_k = o.c.sp.kv_type_k;
+    o.sp.session.kv_type_v = o.c.sp.kv_type_v;
     o.sp.session.n_threads = (int)o.n_threads; /* 0: the engine shares the cores out */
     o.sp.verbose = o.c.verbose;
     o.sp.chat_template = o.c.chat_template;

@@ -3,6 +3,7 @@
  * in the help is read from cli_opts_init's values, i.e. the library's. */
 #include "options.h"
 
+#include <ctype.h>
 #include <float.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "matchbox/gguf.h"
 
 typedef enum {
     OPT_SET,   /* no value: stores SET into an int */
@@ -19,6 +21,7 @@ typedef enum {
     OPT_U64,   /* a uint64_t in LO..HI (the seed); sets seed_given */
     OPT_FLOAT, /* a float in LO..HI (LO excluded when LO_OPEN) */
     OPT_STR,   /* a string */
+    OPT_KV,    /* a KV cache type (f16, q8_0, q4_0) into sp.kv_type_k (SET 1), _v (2), both (3) */
 } opt_kind;
 
 typedef struct {
@@ -60,6 +63,14 @@ static const cli_opt opts[] = {
      "windowed layers (Gemma, Mistral-style) keep full caches instead of a ring of their "
      "window (more memory)",
      NULL},
+    {CLI_CACHE, NULL, "--kv-type", "T", OPT_KV, F(sp.kv_type_k), 3, 0, 0, 0, NULL,
+     "KV cache type of keys and values: f16, q8_0 (about half the memory) or q4_0 (about "
+     "0.28; more loss)",
+     NULL},
+    {CLI_CACHE, "-ctk", "--kv-type-k", "T", OPT_KV, F(sp.kv_type_k), 1, 0, 0, 0, NULL,
+     "KV cache type of the keys alone", NULL},
+    {CLI_CACHE, "-ctv", "--kv-type-v", "T", OPT_KV, F(sp.kv_type_v), 2, 0, 0, 0, NULL,
+     "KV cache type of the values alone", NULL},
     {CLI_THREADS, "-t", "--threads", "N", OPT_INT, F(sp.n_threads), 0, 1, 1024, 0, NULL, "threads",
      "physical cores"},
     {CLI_SAMPLING, NULL, "--temp", "T", OPT_FLOAT, F(sampling.temperature), 0, 0, FLT_MAX, 0,
@@ -133,6 +144,16 @@ int cli_opts_flag(cli_opts *o, unsigned groups, int argc, char **argv, int *i) {
         double d;
         switch (op->kind) {
         case OPT_STR: *(const char **)dst = v; return 1;
+        case OPT_KV: {
+            const int t = mb_gguf_tensor_type_from_name(v);
+            if (t != MB_KV_TYPE_F16 && t != MB_KV_TYPE_Q8_0 && t != MB_KV_TYPE_Q4_0) {
+                cli_fail("%s expects a KV cache type (f16, q8_0 or q4_0), got '%s'", a, v);
+                return -1;
+            }
+            if (op->set & 1) o->sp.kv_type_k = (uint32_t)t;
+            if (op->set & 2) o->sp.kv_type_v = (uint32_t)t;
+            return 1;
+        }
         case OPT_INT:
             if (!cli_int(a, v, (long)op->lo, (long)op->hi, &l)) return -1;
             *(int *)dst = (int)l;
@@ -164,6 +185,11 @@ static void default_text(const cli_opt *op, const cli_opts *d, char *buf, size_t
             snprintf(buf, cap, "default: %d", v);
     } else if (op->kind == OPT_FLOAT) {
         snprintf(buf, cap, "default: %g", (double)*(const float *)src);
+    } else if (op->kind == OPT_KV) {
+        /* "f16", as the flag takes it. */
+        int n = snprintf(buf, cap, "default: %s", mb_gguf_tensor_type_name(*(const uint32_t *)src));
+        for (int i = 9; i < n && (size_t)i < cap; i++)
+            buf[i] = (char)tolower((unsigned char)buf[i]);
     }
 }
 

@@ -16,7 +16,7 @@ enum {
     CLI_MODEL = 1u << 0,       /* -m, --mmap, --no-mmap, --mlock, --tokenizer-pre */
     CLI_LORA = 1u << 1,        /* --lora, --lora-scale */
     CLI_CONTEXT = 1u << 2,     /* -c */
-    CLI_CACHE = 1u << 3,       /* --swa-full */
+    CLI_CACHE = 1u << 3,       /* --swa-full, --kv-type, --kv-type-k/-ctk, --kv-type-v/-ctv */
     CLI_THREADS = 1u << 4,     /* -t */
     CLI_SAMPLING = 1u << 5,    /* --temp, --top-k, ..., -s */
     CLI_CHAT = 1u << 6,        /* --chat-template, --chat-template-file */
@@ -28,7 +28,7 @@ enum {
 typedef struct {
     const char *model; /* -m; NULL: the command's positional MODEL or cli_default_model() */
     mb_model_params mp;
-    mb_session_params sp; /* n_ctx, n_threads, swa_full */
+    mb_session_params sp; /* n_ctx, n_threads, swa_full, kv_type_k, kv_type_v */
     mb_sampler_params sampling;
     int seed_given;
     const char *lora;

@@ -34,6 +34,10 @@ typedef struct {
     mb_perplexity_progress_cb progress; /* NULL (default): no progress */
     void *progress_user;                /* passed to progress */
     int swa_full; /* windowed layers keep full caches (no effect on results) */
+    /* The KV cache's types (mb_session_params.kv_type_k / kv_type_v;
+     * default MB_KV_TYPE_F16): with kld_base_read, the divergence a
+     * quantized cache adds to an F16 base. */
+    uint32_t kv_type_k, kv_type_v;
 } mb_perplexity_params;
 
 /* The defaults above. New fields get a default here, so callers that start
@@ -100,6 +104,7 @@ typedef struct {
     uint64_t bw_bytes; /* buffer for the bandwidth test (default 1 GiB; 0: skip it) */
     int n_ctx;         /* session context (0, default: what the tests need); sizes the KV cache */
     int swa_full;      /* windowed layers keep full caches (mb_session_params.swa_full) */
+    uint32_t kv_type_k, kv_type_v; /* the KV cache's types (default MB_KV_TYPE_F16) */
 } mb_bench_params;
 
 /* The defaults above; new fields get a default here. */

@@ -141,6 +141,8 @@ class SessionParams(ctypes.Structure):
         ("n_threads", ctypes.c_int),
         ("verbose", ctypes.c_int),
         ("swa_full", ctypes.c_int),
+        ("kv_type_k", ctypes.c_uint32),
+        ("kv_type_v", ctypes.c_uint32),
     ]
 
 

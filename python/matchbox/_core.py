@@ -423,7 +423,8 @@ def _abort_poll(cancel, errors):
 class Session(_Closing):
     """A KV cache and the buffers of one conversation. Keyword arguments
     are mb_session_params fields (n_ctx 0: min(4096, trained); n_threads 0:
-    physical cores; verbose; swa_full)."""
+    physical cores; verbose; swa_full; kv_type_k, kv_type_v: GGUF type ids,
+    1 F16, 8 Q8_0, 2 Q4_0)."""
 
     def __init__(self, model, **params):
         self._h = None

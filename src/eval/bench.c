@@ -19,7 +19,9 @@ mb_bench_params mb_bench_default_params(void) {
                              .n_gen = 128,
                              .reps = 5,
                              .use_mmap = -1,
-                             .bw_bytes = (uint64_t)1 << 30};
+                             .bw_bytes = (uint64_t)1 << 30,
+                             .kv_type_k = MB_KV_TYPE_F16,
+                             .kv_type_v = MB_KV_TYPE_F16};
 }
 
 static int by_value(const void *a, const void *b) {
@@ -118,6 +120,8 @@ static mb_status run_tests(mb_model *m, const mb_bench_params *p, mb_bench_resul
     int need = (p->n_prompt > p->n_gen ? p->n_prompt : p->n_gen) + 1;
     sp.n_ctx = p->n_ctx > need ? p->n_ctx : need;
     sp.swa_full = p->swa_full;
+    sp.kv_type_k = p->kv_type_k;
+    sp.kv_type_v = p->kv_type_v;
     mb_sampler_params smp_p = mb_sampler_default_params();
     smp_p.temperature = 0; /* greedy: the cheapest sampler, as decode loops use */
     mb_session *s = NULL;
@@ -138,7 +142,8 @@ static mb_status run_tests(mb_model *m, const mb_bench_params *p, mb_bench_resul
         r->n_threads = mb_session_n_threads(s);
         r->n_ctx = mb_session_n_ctx(s);
         r->kv_bytes = mb_session_kv_bytes(s);
-        mb_kv_describe(&m->hp, s->fwd->n_ctx, s->fwd->n_batch, sp.swa_full, r->kv_desc,
+        mb_kv_describe(&m->hp, s->fwd->n_ctx, s->fwd->n_batch, sp.swa_full,
+                       s->fwd->kv.type[MB_KV_K], s->fwd->kv.type[MB_KV_V], r->kv_desc,
                        sizeof r->kv_desc);
         st = warm_up(s, &b, p);
     }

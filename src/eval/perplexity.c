@@ -138,7 +138,8 @@ static mb_status score_chunk(void *user, int c, int pos, int n, const mb_token *
 }
 
 mb_perplexity_params mb_perplexity_default_params(void) {
-    return (mb_perplexity_params){.n_ctx = 512};
+    return (mb_perplexity_params){
+        .n_ctx = 512, .kv_type_k = MB_KV_TYPE_F16, .kv_type_v = MB_KV_TYPE_F16};
 }
 
 mb_status mb_perplexity(mb_model *m, const char *text, size_t len,
@@ -173,6 +174,8 @@ mb_status mb_perplexity(mb_model *m, const char *text, size_t len,
     sp.n_ctx = n_ctx;
     sp.n_threads = p->n_threads;
     sp.swa_full = p->swa_full;
+    sp.kv_type_k = p->kv_type_k;
+    sp.kv_type_v = p->kv_type_v;
     if (!st) st = mb_session_new(m, &sp, &s);
     accum a = {0};
     const uint64_t n_score = (uint64_t)ch.n_chunks * (uint64_t)(n_ctx - 1 - n_ctx / 2);

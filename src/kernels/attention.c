@@ -55,8 +55,40 @@ static int64_t score_floats(int n_ctx) {
     return n_ctx > 0 && n_ctx <= MB_ATTN_SCORE_CAP ? (int64_t)MB_ATTN_MAX_ROWS * n_ctx : 0;
 }
 
+/* F16 staging of one tile of K and of V (quantized caches), in floats. */
+static int64_t stage_floats(int hd) {
+    return (int64_t)MB_ATTN_TILE * hd;
+}
+
 int64_t mb_attention_work_floats(int hd, int n_ctx) {
-    return work_floats(MB_ATTN_MAX_ROWS, hd) + score_floats(n_ctx);
+    return work_floats(MB_ATTN_MAX_ROWS, hd) + score_floats(n_ctx) + stage_floats(hd);
+}
+
+/* Where one side (K or V) of a tile comes from: F16 slots read in place,
+ * or quantized rows converted into STAGE (hd values per position). */
+typedef struct {
+    const mb_attn_kv *kv;
+    mb_kv_to_f16_fn to_f16; /* NULL: F16 */
+    uint16_t *stage;
+} kv_side;
+
+/* The tile of N positions from J0 (inside one page) of side S as F16:
+ * sets *P and *STRIDE for the tile step. */
+static void tile_rows(const kv_side *s, int hd, int j0, int n, const uint16_t **p,
+                      int64_t *stride) {
+    const mb_attn_kv *kv = s->kv;
+    const int page = kv->n_pages > 1 ? (j0 / kv->page_slots) % kv->n_pages : 0;
+    const uint8_t *base = kv->pages ? kv->pages[page] : kv->page;
+    const uint8_t *row = base + (int64_t)(j0 % kv->page_slots) * kv->row_bytes + kv->head_off;
+    if (!s->to_f16) {
+        *p = (const uint16_t *)(const void *)row;
+        *stride = kv->row_bytes / 2;
+        return;
+    }
+    for (int j = 0; j < n; j++)
+        s->to_f16(row + (int64_t)j * kv->row_bytes, s->stage + (size_t)j * hd, hd);
+    *p = s->stage;
+    *stride = hd;
 }
 
 void mb_attention_rows(const mb_kernel_table *kt, const mb_attn_rows *a, float *work) {
@@ -89,7 +121,6 @@ void mb_attention_rows(const mb_kernel_table *kt, const mb_attn_rows *a, float *
                              .len = tlen,
                              .first = a->start ? tfirst : NULL,
                              .softcap = a->softcap,
-                             .stride = a->stride,
                              .scale = a->scale,
                              .m = m,
                              .l = l,
@@ -99,19 +130,33 @@ void mb_attention_rows(const mb_kernel_table *kt, const mb_attn_rows *a, float *
     /* The scores of the first pass serve the second when they fit the store
      * (the caller sized it for work_ctx positions); else they are computed
      * again, to the same values. */
+    const int quantized = a->k.type != MB_TYPE_F16 || a->v.type != MB_TYPE_F16;
+    float *const stage =
+        quantized ? work + work_floats(MB_ATTN_MAX_ROWS, hd) + score_floats(a->work_ctx) : NULL;
     if (exact && score_floats(a->work_ctx) > 0 && max_len - walk0 <= a->work_ctx) {
         t.scores = work + work_floats(MB_ATTN_MAX_ROWS, hd);
         t.score_ld = a->work_ctx;
     }
     float *const scores0 = t.scores;
+    uint16_t *const stage16 = (uint16_t *)(void *)stage;
+    const kv_side ks = {&a->k, a->k.type == MB_TYPE_F16 ? NULL : kt->kv_to_f16[a->k.type], stage16};
+    const kv_side vs = {&a->v, a->v.type == MB_TYPE_F16 ? NULL : kt->kv_to_f16[a->v.type],
+                        stage16 ? stage16 + (size_t)MB_ATTN_TILE * hd : NULL};
+    /* The page size that cuts tiles: the smaller of K's and V's. */
+    const int page = a->k.page_slots < a->v.page_slots ? a->k.page_slots : a->v.page_slots;
     for (int pass = 0; pass < 1 + exact; pass++) {
         t.step = !exact ? MB_ATTN_STEP_ONLINE : pass == 0 ? MB_ATTN_STEP_STATS : MB_ATTN_STEP_APPLY;
+        /* A pass reads K for its scores (unless APPLY has them stored) and
+         * V for its weighted sum (all but STATS): a quantized side is
+         * converted only when read. */
+        const int need_k = t.step != MB_ATTN_STEP_APPLY || !scores0;
+        const int need_v = t.step != MB_ATTN_STEP_STATS;
         for (int j0 = walk0; j0 < max_len; j0 += t.n_kv) {
             t.n_kv = max_len - j0 < MB_ATTN_TILE ? max_len - j0 : MB_ATTN_TILE;
-            /* A ring's slots are contiguous up to its end: a tile that
+            /* A page's slots are contiguous up to its end: a tile that
              * crosses it is cut there (the rest is the next tile). */
-            const int slot = a->ring > 0 ? j0 % a->ring : j0;
-            if (a->ring > 0 && slot + t.n_kv > a->ring) t.n_kv = a->ring - slot;
+            const int slot = j0 % page;
+            if (slot + t.n_kv > page) t.n_kv = page - slot;
             for (int r = 0; r < nr; r++) {
                 int n = a->len[r] - j0;
                 tlen[r] = n < 0 ? 0 : n > t.n_kv ? t.n_kv : n;
@@ -120,8 +165,9 @@ void mb_attention_rows(const mb_kernel_table *kt, const mb_attn_rows *a, float *
                 tfirst[r] = f < 0 ? 0 : f;
                 if (tfirst[r] >= tlen[r]) tlen[r] = 0, tfirst[r] = 0;
             }
-            t.k = a->k + (int64_t)slot * a->stride;
-            t.v = a->v + (int64_t)slot * a->stride;
+            t.k = t.v = NULL;
+            if (need_k) tile_rows(&ks, hd, j0, t.n_kv, &t.k, &t.k_stride);
+            if (need_v) tile_rows(&vs, hd, j0, t.n_kv, &t.v, &t.v_stride);
             if (scores0) t.scores = scores0 + (j0 - walk0);
             step(&t);
         }
@@ -157,9 +203,8 @@ void mb_attention_head(const float *q, const uint16_t *k, const uint16_t *v, int
                       .q = &q,
                       .out = &out,
                       .len = &n_kv,
-                      .k = k,
-                      .v = v,
-                      .stride = stride,
+                      .k = MB_ATTN_KV_F16(k, stride, 0),
+                      .v = MB_ATTN_KV_F16(v, stride, 0),
                       .scale = scale};
     mb_attention_rows(NULL, &a, work);
 }

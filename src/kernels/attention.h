@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "kernels/kernels.h"
+#include "tensor/types.h"
 
 enum {
     MB_ATTN_TILE = 64,     /* key/value positions per tile */
@@ -47,21 +48,16 @@ enum { MB_ATTN_STEP_ONLINE, MB_ATTN_STEP_STATS, MB_ATTN_STEP_APPLY };
 
 /* One tile step, the kernel table's attn_tile. Row r (query q + r * hd,
  * F32 values already rounded to F16, so the kernels need no conversion) sees
- * the first len[r] (0..n_kv) positions of the tile; K[j] = k + j * stride,
- * likewise V. With s_j = scale * q . K[j], for each row with len[r] > 0:
- *   STATS:  m' = max(m[r], max_j s_j);  l[r] = exp(m[r] - m') l[r] +
- *           sum_j exp(s_j - m');  m[r] = m'.
- *   APPLY:  acc[r] += sum_j fp16(exp(s_j - m[r]) * (1 / l[r])) * V[j]
- *           (m and l final, from the STATS pass).
- *   ONLINE: STATS, then acc[r] = exp(m_old - m') acc[r] +
- *           sum_j fp16(exp(s_j - m')) * V[j] (normalized at the end).
- * With SOFTCAP > 0 a score is softcap tanh(s_j / softcap) (Gemma 2's
- * attention-logit cap). With FIRST set, row r sees only positions
- * [first[r], len[r]) of the tile (a sliding window's start): the scores
- * before it are -inf, weight 0.
- * With SCORES set (exact mode), STATS stores s_j of row r at scores[r *
- * score_ld + j] and APPLY reads them there instead of computing q . K
- * again; APPLY's results are the same either way. */
+ * the first len[r] (0..n_kv) positions of the tile; K[j] = k + j *
+ * k_stride, V[j] = v + j * v_stride (F16 values). With s_j = scale * q . K[j], for each row with
+ * len[r] > 0: STATS:  m' = max(m[r], max_j s_j);  l[r] = exp(m[r] - m') l[r] + sum_j exp(s_j - m');
+ * m[r] = m'. APPLY:  acc[r] += sum_j fp16(exp(s_j - m[r]) * (1 / l[r])) * V[j] (m and l final, from
+ * the STATS pass). ONLINE: STATS, then acc[r] = exp(m_old - m') acc[r] + sum_j fp16(exp(s_j - m'))
+ * * V[j] (normalized at the end). With SOFTCAP > 0 a score is softcap tanh(s_j / softcap) (Gemma
+ * 2's attention-logit cap). With FIRST set, row r sees only positions [first[r], len[r]) of the
+ * tile (a sliding window's start): the scores before it are -inf, weight 0. With SCORES set (exact
+ * mode), STATS stores s_j of row r at scores[r * score_ld + j] and APPLY reads them there instead
+ * of computing q . K again; APPLY's results are the same either way. */
 struct mb_attn_tile {
     int step, hd, n_rows, n_kv;
     const float *q;
@@ -69,7 +65,7 @@ struct mb_attn_tile {
     const int *first; /* NULL: every row from 0 */
     float softcap;    /* 0: none */
     const uint16_t *k, *v;
-    int64_t stride;
+    int64_t k_stride, v_stride;
     float scale;
     float *m, *l, *acc;
     float *scores; /* NULL: APPLY recomputes the scores */
@@ -80,6 +76,31 @@ struct mb_attn_tile {
 /* The scalar reference of the tile step (tables without a SIMD one use it). */
 void mb_ref_attn_tile(const struct mb_attn_tile *t);
 
+/* One KV head's keys (or values) in a paged cache: position p lives in page
+ * (p / page_slots) % n_pages at slot p % page_slots, slots row_bytes apart,
+ * this head's values head_off bytes into a slot. A linear cache is one page
+ * of n_ctx slots, a windowed layer's ring one page of its ring's slots (the
+ * modulo makes the ring), a paged cache many pages of a multiple of
+ * MB_ATTN_TILE slots (a tile then never crosses a page). TYPE is
+ * MB_TYPE_F16, or MB_TYPE_Q8_0 / MB_TYPE_Q4_0 (GGUF's 32-value blocks; the
+ * head dimension a multiple of 32). PAGES NULL: the one page PAGE. */
+typedef struct {
+    const uint8_t *const *pages;
+    const uint8_t *page;
+    int n_pages, page_slots;
+    int64_t row_bytes, head_off;
+    uint32_t type;
+} mb_attn_kv;
+
+/* One F16 page at BASE, slots STRIDE values apart, position p in slot p %
+ * RING (RING 0: slot p). */
+#define MB_ATTN_KV_F16(base, stride, ring)                                                         \
+    ((mb_attn_kv){.page = (const uint8_t *)(base),                                                 \
+                  .n_pages = 1,                                                                    \
+                  .page_slots = (ring) > 0 ? (ring) : INT32_MAX,                                   \
+                  .row_bytes = (int64_t)(stride)*2,                                                \
+                  .type = MB_TYPE_F16})
+
 /* N_ROWS (<= MB_ATTN_MAX_ROWS) query rows against one KV head. */
 typedef struct {
     int hd, n_rows;
@@ -87,13 +108,12 @@ typedef struct {
     float *const *out;     /* out[r]: hd floats */
     const int *len;        /* len[r]: the row sees positions [0, len[r]) */
     const int *start;      /* NULL, or start[r]: positions before it are hidden (a window) */
-    const uint16_t *k, *v; /* slot 0 of this KV head */
-    int64_t stride;        /* values between consecutive slots */
-    /* 0: position p lives in slot p; else a ring of RING slots, position p
-     * in slot p % ring (a windowed layer's cache: the caller guarantees
-     * that every visible position of every row is still in the ring,
-     * i.e. max len - min start <= ring). */
-    int ring;
+    /* The head's keys and values. A tile is cut at a page's end. With
+     * fewer pages than the context (a windowed layer's ring) the caller
+     * guarantees that every visible position of every row is still held,
+     * i.e. max len - min start <= n_pages x page_slots. Quantized rows are
+     * converted to F16 per tile into WORK, then go through the F16 tile. */
+    mb_attn_kv k, v;
     float scale;
     float softcap; /* > 0: scores become softcap tanh(s / softcap) */
     mb_attn_mode mode;
@@ -112,9 +132,10 @@ typedef struct {
 mb_attn_mode mb_attention_mode(void);
 
 /* Floats of scratch mb_attention_rows needs for head dimension HD and rows
- * of up to N_CTX positions: O(rows x head dim), plus, for N_CTX in 1..
- * MB_ATTN_SCORE_CAP, exact mode's score store of MB_ATTN_MAX_ROWS x N_CTX
- * (O(rows x context), never O(n^2)). N_CTX 0: no store. */
+ * of up to N_CTX positions: O(rows x head dim) and a tile of F16 K and V
+ * (quantized caches), plus, for N_CTX in 1.. MB_ATTN_SCORE_CAP, exact
+ * mode's score store of MB_ATTN_MAX_ROWS x N_CTX (O(rows x context), never
+ * O(n^2)). N_CTX 0: no store. */
 int64_t mb_attention_work_floats(int hd, int n_ctx);
 /* out[r] = softmax(scale * q[r] . K[j]) . V[j] over start[r] <= j < len[r], with the
  * tile kernel of table KT (NULL: mb_kernels()). A row with len 0 gets zeros.

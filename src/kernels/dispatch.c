@@ -45,6 +45,8 @@ static void build_ref(mb_kernel_table *t) {
         t->act_quant[i] = mb_ref_act_quant(i);
     }
     t->axpy_f16 = mb_ref_axpy_f16;
+    t->kv_to_f16[MB_TYPE_Q8_0] = mb_ref_q8_0_to_f16;
+    t->kv_to_f16[MB_TYPE_Q4_0] = mb_ref_q4_0_to_f16;
     t->gemm_nt_rows = mb_ref_gemm_nt_rows;
 }
 

@@ -48,6 +48,10 @@ typedef void (*mb_axpy_f16_fn)(int64_t n, float *y, float a, const uint16_t *x);
 /* One online-softmax step of attention over a K/V tile (kernels/attention.h). */
 struct mb_attn_tile;
 typedef void (*mb_attn_tile_fn)(const struct mb_attn_tile *t);
+/* N values (a multiple of 32) of a quantized KV cache row (Q8_0 or Q4_0
+ * blocks) to F16: fp16(d * q), the same bits at every level. Attention
+ * converts a tile of a quantized cache with it. */
+typedef void (*mb_kv_to_f16_fn)(const void *src, uint16_t *dst, int64_t n);
 /* out[i] = silu(gate[i]) * up[i] (OUT may alias GATE). */
 typedef void (*mb_swiglu_fn)(float *out, const float *gate, const float *up, int64_t n);
 /* The trainer's matrix kernel ("NT"): rows [M0, M1) of C (LDC floats apart)
@@ -75,9 +79,10 @@ typedef struct {
     mb_dot_traits dot[MB_TYPE_COUNT];
     mb_act_quant_fn act_quant[MB_TYPE_COUNT];
     mb_axpy_f16_fn axpy_f16;
-    mb_attn_tile_fn attn_tile;       /* NULL: the reference (mb_ref_attn_tile) */
-    mb_swiglu_fn swiglu;             /* NULL: the reference (mb_swiglu) */
-    mb_gemm_nt_rows_fn gemm_nt_rows; /* never NULL (the reference: mb_ref_gemm_nt_rows) */
+    mb_attn_tile_fn attn_tile;                /* NULL: the reference (mb_ref_attn_tile) */
+    mb_kv_to_f16_fn kv_to_f16[MB_TYPE_COUNT]; /* Q8_0, Q4_0; never NULL for those */
+    mb_swiglu_fn swiglu;                      /* NULL: the reference (mb_swiglu) */
+    mb_gemm_nt_rows_fn gemm_nt_rows;          /* never NULL (the reference: mb_ref_gemm_nt_rows) */
 } mb_kernel_table;
 
 /* The table for this CPU, chosen once on first use: the best level the CPU
@@ -100,6 +105,9 @@ mb_act_quant_fn mb_ref_act_quant(uint32_t act_type);
 /* ---- float ops (reference) ------------------------------------------ */
 
 void mb_ref_axpy_f16(int64_t n, float *y, float a, const uint16_t *x);
+/* The KV cache's block decoders to F16 (ref/kv_ref.c). */
+void mb_ref_q8_0_to_f16(const void *src, uint16_t *dst, int64_t n);
+void mb_ref_q4_0_to_f16(const void *src, uint16_t *dst, int64_t n);
 /* The portable trainer matrix kernel (16-byte vectors, ref/gemm_nt_ref.c). */
 void mb_ref_gemm_nt_rows(float *c, int ldc, const float *a, const float *b, long m0, long m1, int n,
                          int k, int acc);

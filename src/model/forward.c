@@ -11,64 +11,14 @@
 #include "model/fused.h"
 #include "model/lora.h"
 
-/* Ring margin past the window and one batch. */
-enum { KV_RING_SPARE = 16 };
-
-int mb_kv_layer_slots(const mb_hparams *hp, int il, int n_ctx, int n_batch, int swa_full) {
-    if (swa_full || hp->sliding_window <= 0 || !hp->swa_layer[il]) return n_ctx;
-    const int64_t ring = (int64_t)hp->sliding_window + n_batch + KV_RING_SPARE;
-    return ring < n_ctx ? (int)ring : n_ctx;
-}
-
-uint64_t mb_kv_cache_bytes(const mb_hparams *hp, int n_ctx, int n_batch, int swa_full) {
-    uint64_t slots = 0;
-    for (int il = 0; il < hp->n_layer; il++)
-        slots += (uint64_t)mb_kv_layer_slots(hp, il, n_ctx, n_batch, swa_full);
-    return 2ull * slots * (uint64_t)hp->n_head_kv * (uint64_t)hp->head_dim * sizeof(uint16_t);
-}
-
-void mb_kv_describe(const mb_hparams *hp, int n_ctx, int n_batch, int swa_full, char *buf,
-                    size_t cap) {
-    const uint64_t per_slot = 2ull * (uint64_t)hp->n_head_kv * hp->head_dim * sizeof(uint16_t);
-    const uint64_t total = mb_kv_cache_bytes(hp, n_ctx, n_batch, swa_full);
-    const int n_swa = hp->sliding_window > 0 ? mb_hparams_n_swa_layers(hp) : 0;
-    int ring = n_ctx;
-    for (int il = 0; il < hp->n_layer; il++)
-        if (hp->sliding_window > 0 && hp->swa_layer[il])
-            ring = mb_kv_layer_slots(hp, il, n_ctx, n_batch, swa_full);
-    const double mib = 1.0 / (1 << 20);
-    if (n_swa == 0) {
-        snprintf(buf, cap, "KV cache: %d positions x %d layers, %.2f MiB (F16)", n_ctx, hp->n_layer,
-                 (double)total * mib);
-        return;
-    }
-    const uint64_t full = per_slot * (uint64_t)n_ctx * (uint64_t)hp->n_layer;
-    snprintf(buf, cap,
-             "KV cache: %d positions; %d full layers x %d slots (%.2f MiB), %d windowed layers "
-             "(window %d) x %d slots%s (%.2f MiB); %.2f MiB (F16), %.1f%% of full attention's "
-             "%.2f MiB",
-             n_ctx, hp->n_layer - n_swa, n_ctx,
-             (double)per_slot * n_ctx * (hp->n_layer - n_swa) * mib, n_swa, hp->sliding_window,
-             ring,
-             swa_full       ? " (--swa-full)"
-             : ring < n_ctx ? " (ring)"
-                            : "",
-             (double)per_slot * ring * n_swa * mib, (double)total * mib,
-             100.0 * (double)total / (double)full, (double)full * mib);
-}
-
 int mb_forward_oldest_kept(const mb_forward_state *s) {
     int oldest = s->kv_lo;
     for (int il = 0; il < s->model->hp.n_layer; il++) {
-        const int lost = s->kv_max_pos - s->kv_slots[il] + 1;
-        if (s->kv_slots[il] < s->n_ctx && lost > oldest) oldest = lost;
+        const int slots = mb_kv_slots(&s->kv, il);
+        const int lost = s->kv_max_pos - slots + 1;
+        if (slots < s->n_ctx && lost > oldest) oldest = lost;
     }
     return oldest;
-}
-
-/* Layer IL's K (or V) slots in cache C. */
-static uint16_t *kv_layer(const mb_forward_state *c, uint16_t *base, int il) {
-    return base + c->kv_off[il];
 }
 
 static void *alloc_floats(size_t n, int *failed) {
@@ -78,7 +28,8 @@ static void *alloc_floats(size_t n, int *failed) {
 }
 
 mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_threads,
-                               int swa_full, mb_forward_state **out) {
+                               int swa_full, uint32_t type_k, uint32_t type_v,
+                               mb_forward_state **out) {
     *out = NULL;
     const mb_hparams *hp = &m->hp;
     mb_forward_state *s = calloc(1, sizeof *s);
@@ -100,6 +51,7 @@ mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_
     }
     mb_status st = mb_rope_init_ex(&s->rope, hp, factors, mscale, 0);
     if (!st) st = mb_rope_init_ex(&s->rope_swa, hp, factors, mscale, 1);
+    if (!st) st = mb_kv_cache_init(&s->kv, hp, n_ctx, n_batch, swa_full, type_k, type_v);
     if (st) {
         free(s);
         return st;
@@ -107,22 +59,7 @@ mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_
     size_t b = (size_t)n_batch, q_dim = (size_t)hp->n_head * hp->head_dim;
     size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
     size_t mid = q_dim > (size_t)hp->n_ff ? q_dim : (size_t)hp->n_ff;
-    s->kv_bytes = mb_kv_cache_bytes(hp, n_ctx, n_batch, swa_full);
     int failed = 0;
-    s->kv_off = calloc((size_t)hp->n_layer, sizeof *s->kv_off);
-    s->kv_slots = calloc((size_t)hp->n_layer, sizeof *s->kv_slots);
-    failed |= !s->kv_off || !s->kv_slots;
-    int64_t off = 0;
-    for (int il = 0; !failed && il < hp->n_layer; il++) {
-        s->kv_slots[il] = mb_kv_layer_slots(hp, il, n_ctx, n_batch, swa_full);
-        s->kv_off[il] = off * (int64_t)kv_dim;
-        off += s->kv_slots[il];
-    }
-    if (n_ctx > 0) {
-        s->k_cache = malloc(s->kv_bytes / 2);
-        s->v_cache = malloc(s->kv_bytes / 2);
-        failed |= !s->k_cache || !s->v_cache;
-    }
     s->row_cache = calloc(b, sizeof *s->row_cache);
     s->row_pos = calloc(b, sizeof *s->row_pos);
     failed |= !s->row_cache || !s->row_pos;
@@ -151,8 +88,7 @@ mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_
     }
     if (failed) {
         mb_forward_state_free(s);
-        return mb_errorf(MB_ERR_NO_MEMORY, "cannot allocate the KV cache (%llu bytes) and buffers",
-                         (unsigned long long)s->kv_bytes);
+        return mb_errorf(MB_ERR_NO_MEMORY, "cannot allocate the forward pass's buffers");
     }
     s->a_in = (mb_act){.act_type = MB_TYPE_COUNT, .data = s->act_in};
     s->a_mid = (mb_act){.act_type = MB_TYPE_COUNT, .data = s->act_mid};
@@ -162,10 +98,7 @@ mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_
 
 void mb_forward_state_free(mb_forward_state *s) {
     if (!s) return;
-    free(s->k_cache);
-    free(s->v_cache);
-    free(s->kv_off);
-    free(s->kv_slots);
+    mb_kv_cache_free(&s->kv);
     free(s->x);
     free(s->xn);
     free(s->q);
@@ -214,7 +147,7 @@ static void attention_worker(void *ctx, int ith, int nth) {
     mb_forward_state *s = j->s;
     const mb_hparams *hp = &s->model->hp;
     const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
-    const int64_t kv_dim = (int64_t)hp->n_head_kv * hd, q_dim = (int64_t)hp->n_head * hd;
+    const int64_t q_dim = (int64_t)hp->n_head * hd;
     const int window = hp->swa_layer[j->layer] ? hp->sliding_window : 0;
     float *work = s->scores + (size_t)ith * mb_attention_work_floats(hd, s->n_ctx);
     const float *q[MB_ATTN_MAX_ROWS];
@@ -238,8 +171,6 @@ static void attention_worker(void *ctx, int ith, int nth) {
             }
         /* A token block shares one cache (rows_share_cache, or tb == 1). */
         const mb_forward_state *c = s->row_cache[tbi * j->tb];
-        const uint16_t *kc = kv_layer(c, c->k_cache, j->layer);
-        const uint16_t *vc = kv_layer(c, c->v_cache, j->layer);
         mb_attn_rows a = {.mode = mb_attention_mode(),
                           .hd = hd,
                           .n_rows = nr,
@@ -247,10 +178,8 @@ static void attention_worker(void *ctx, int ith, int nth) {
                           .out = o,
                           .len = len,
                           .start = window ? start : NULL,
-                          .k = kc + (size_t)kvh * hd,
-                          .v = vc + (size_t)kvh * hd,
-                          .stride = kv_dim,
-                          .ring = c->kv_slots[j->layer],
+                          .k = mb_kv_attn(&c->kv, j->layer, MB_KV_K, kvh),
+                          .v = mb_kv_attn(&c->kv, j->layer, MB_KV_V, kvh),
                           .scale = hp->q_prescale ? 1.0f : hp->attn_scale,
                           .softcap = hp->attn_softcap,
                           .work_ctx = s->n_ctx,
@@ -316,9 +245,8 @@ static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, in
                                   .q = s->q + (size_t)t * hp->n_head * hd,
                                   .k = s->k + (size_t)t * kv_dim,
                                   .v = s->v + (size_t)t * kv_dim,
-                                  .kc = kv_layer(c, c->k_cache, il),
-                                  .vc = kv_layer(c, c->v_cache, il),
-                                  .slots = c->kv_slots[il],
+                                  .kv = &c->kv,
+                                  .layer = il,
                                   .q_norm = l->q_norm,
                                   .k_norm = l->k_norm,
                                   .eps = hp->rms_eps,

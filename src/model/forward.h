@@ -4,6 +4,7 @@
 #define MB_MODEL_FORWARD_H
 
 #include "core/threadpool.h"
+#include "model/kv_cache.h"
 #include "model/model.h"
 #include "model/moe.h"
 #include "model/rope.h"
@@ -19,19 +20,15 @@ struct mb_forward_state {
     const mb_model *model;
     int n_ctx, n_batch, n_threads;
     mb_rope rope, rope_swa; /* global layers', windowed layers' */
-    /* The KV cache, F16: layer il's kv_slots[il] slots of kv_dim values
-     * start at kv_off[il]. Position p lives in slot p % kv_slots[il]: a
-     * full layer has n_ctx slots, a windowed one a ring of its window plus
-     * a margin (mb_kv_layer_slots). */
-    uint16_t *k_cache, *v_cache;
-    int64_t *kv_off;
-    int *kv_slots;
+    /* The KV cache: per layer, page tables of K and V rows (model/kv_cache.h).
+     * A full layer holds n_ctx positions, a windowed one a ring of its
+     * window plus a margin (mb_kv_layer_slots). */
+    mb_kv_cache kv;
     int swa_full;   /* windowed layers keep full caches too */
     int kv_max_pos; /* highest position ever stored (-1: none): a ring's
                        older positions are overwritten from it on */
     int kv_lo;      /* windowed layers hold nothing below this position (a
                        state loaded from a ring, runtime/state.c); else 0 */
-    uint64_t kv_bytes;
     float *x, *xn, *q, *k, *v, *attn, *gate, *up; /* [n_batch][width] */
     float *scores;             /* attention scratch: [n_threads][mb_attention_work_floats] */
     float *logits;             /* [n_vocab] */
@@ -52,29 +49,17 @@ struct mb_forward_state {
     void *abort_user;
 };
 
-/* Slots of layer IL's cache for N_CTX positions fed in batches of up to
- * N_BATCH: n_ctx for a full layer (or with SWA_FULL), else the window plus
- * one batch plus 16 (a speculative step or a regenerated turn can be
- * undone without losing what the window needs), at most n_ctx. */
-int mb_kv_layer_slots(const mb_hparams *hp, int il, int n_ctx, int n_batch, int swa_full);
-/* Bytes of KV cache for N_CTX positions, all layers (n_ctx x layers x
- * 2 x kv_dim x 2 bytes when no layer is windowed). */
-uint64_t mb_kv_cache_bytes(const mb_hparams *hp, int n_ctx, int n_batch, int swa_full);
-
-/* One line for -v and bench: bytes per layer kind, the total, and its share
- * of what full caches on every layer would take. */
-void mb_kv_describe(const mb_hparams *hp, int n_ctx, int n_batch, int swa_full, char *buf,
-                    size_t cap);
-
 /* The oldest position every layer's cache still holds: 0 (or kv_lo) until a
  * windowed layer's ring wraps, then the highest position stored minus the
  * ring's slots plus one. A session rewound to P can go on without re-evaluating
  * only if the window of position P starts at or after it. */
 int mb_forward_oldest_kept(const mb_forward_state *s);
 
-/* N_CTX 0 makes a workspace without a KV cache, for mb_forward_rows. */
+/* N_CTX 0 makes a workspace without a KV cache, for mb_forward_rows. The
+ * cache's K rows are of TYPE_K, its V rows of TYPE_V (mb_kv_check_types). */
 mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_threads,
-                               int swa_full, mb_forward_state **out);
+                               int swa_full, uint32_t type_k, uint32_t type_v,
+                               mb_forward_state **out);
 void mb_forward_state_free(mb_forward_state *s);
 
 /* Run TOKENS[0..n) at positions POS.. (n <= n_batch, pos + n <= n_ctx) and

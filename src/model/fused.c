@@ -81,9 +81,19 @@ static void heads_rmsnorm(float *x, const float *w, int n_heads, int hd, float e
         mb_rmsnorm(x + (size_t)h * hd, x + (size_t)h * hd, w, hd, eps);
 }
 
+/* The row encoder of a cache type: the level's F16 and Q8_0 encoders (the
+ * activation ones, byte-identical to the reference), Q4_0's reference
+ * encoder (a row per layer and token: not worth a SIMD one). */
+static mb_act_quant_fn kv_encoder(uint32_t type) {
+    const mb_kernel_table *kt = mb_kernels();
+    if (type == MB_TYPE_F16 || type == MB_TYPE_Q8_0) return kt->act_quant[type];
+    return mb_type_get(type)->from_float;
+}
+
 static void rope_kv_worker(void *ctx, int ith, int nth) {
     const mb_fused_rope_store *a = ctx;
-    const mb_act_quant_fn to_f16 = mb_kernels()->act_quant[MB_TYPE_F16];
+    const mb_act_quant_fn enc_k = kv_encoder(a->kv->type[MB_KV_K]);
+    const mb_act_quant_fn enc_v = kv_encoder(a->kv->type[MB_KV_V]);
     const int hd = a->hd, kv_dim = a->n_head_kv * hd;
     float c[512], s[512];
     long b, e;
@@ -98,10 +108,10 @@ static void rope_kv_worker(void *ctx, int ith, int nth) {
         if (a->q_scale != 1.0f)
             for (int i = 0; i < a->n_head * hd; i++)
                 q[i] *= a->q_scale;
-        /* The cache holds F16, as the reference's does: half the memory. */
-        const size_t at = (size_t)((a->pos + t) % a->slots) * kv_dim;
-        to_f16(k, a->kc + at, kv_dim);
-        to_f16(a->v + (size_t)t * kv_dim, a->vc + at, kv_dim);
+        /* F16, as the reference's cache, or 8 / 4.5 bits per value. */
+        const int p = a->pos + (int)t;
+        enc_k(k, mb_kv_row(a->kv, a->layer, MB_KV_K, p), kv_dim);
+        enc_v(a->v + (size_t)t * kv_dim, mb_kv_row(a->kv, a->layer, MB_KV_V, p), kv_dim);
     }
 }
 

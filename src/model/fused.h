@@ -3,7 +3,7 @@
  * in L1, and prefill no longer runs these steps on one thread):
  *   - RMSNorm, then the row's conversion to the next matrix's activation type;
  *   - RoPE of Q and K from one set of angles per token, then K and V
- *     converted to F16 and stored into the KV cache;
+ *     converted to the cache's types (F16, Q8_0, Q4_0) and stored;
  *   - SwiGLU, then the row's conversion for the down projection.
  * Each gives the same bits as the separate steps (docs/PERFORMANCE.md,
  * "Fusion", has the measurements). */
@@ -12,6 +12,7 @@
 
 #include "core/threadpool.h"
 #include "kernels/matmul.h"
+#include "model/kv_cache.h"
 #include "model/model.h"
 #include "model/rope.h"
 
@@ -24,14 +25,14 @@ void mb_fused_norm_quant(mb_threadpool *pool, int n_threads, const float *x, flo
 /* For token t (position pos + t): each Q head (n_head) and K head
  * (n_head_kv) RMS-normed with q_norm / k_norm where set (qwen3, gemma3),
  * rotated in place, Q then multiplied by q_scale (1: not); K and V rows
- * stored as F16 in slot (pos + t) % slots of kc/vc (n_head_kv * hd values
- * per slot). */
+ * (n_head_kv * hd values) converted to the cache's types and stored at
+ * position pos + t of layer LAYER of KV. */
 typedef struct {
     const mb_rope *rope;
     float *q, *k;
     const float *v;
-    uint16_t *kc, *vc;
-    int slots;
+    const mb_kv_cache *kv;
+    int layer;
     const float *q_norm, *k_norm; /* [hd] each, or NULL */
     float eps, q_scale;
     int n, pos, n_head, n_head_kv, hd;

@@ -54,7 +54,9 @@ mb_status mb_batch_new(mb_model *model, int max_sessions, int n_ctx, int n_threa
     b->max = max_sessions;
     b->n_ctx = n_ctx;
     mb_status st = mb_threadpool_new(n_threads, &b->pool);
-    if (!st) st = mb_forward_state_new(model, 0, max_sessions, n_threads, 0, &b->ws);
+    if (!st)
+        st = mb_forward_state_new(model, 0, max_sessions, n_threads, 0, MB_TYPE_F16, MB_TYPE_F16,
+                                  &b->ws);
     if (!st && !(b->logits = malloc((size_t)max_sessions * hp->n_vocab * sizeof(float))))
         st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory for a batch of %d", max_sessions);
     if (st) {

@@ -12,8 +12,12 @@
 #include "runtime/session.h"
 
 mb_session_params mb_session_default_params(void) {
-    return (mb_session_params){
-        .struct_size = sizeof(mb_session_params), .n_ctx = 0, .n_threads = 0, .swa_full = 0};
+    return (mb_session_params){.struct_size = sizeof(mb_session_params),
+                               .n_ctx = 0,
+                               .n_threads = 0,
+                               .swa_full = 0,
+                               .kv_type_k = MB_KV_TYPE_F16,
+                               .kv_type_v = MB_KV_TYPE_F16};
 }
 
 /* Prefill runs in chunks of this many tokens: each weight row is read (and,
@@ -38,13 +42,16 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
     if (n_ctx == 0) n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
     if (n_ctx > (1 << 24))
         return mb_errorf(MB_ERR_INVALID_ARG, "context size %d is too large", n_ctx);
+    /* The types before the sizes: a bad one is named, not counted. */
+    st = mb_kv_check_types(hp, p.kv_type_k, p.kv_type_v);
+    if (st) return st;
     int n_threads = p.n_threads > 0 ? p.n_threads : mb_physical_cores();
     /* No chunk is longer than the context. */
     const int n_batch = n_ctx > 0 && n_ctx < PREFILL_BATCH ? n_ctx : PREFILL_BATCH;
-    uint64_t kv = mb_kv_cache_bytes(hp, n_ctx, n_batch, p.swa_full);
+    uint64_t kv = mb_kv_cache_bytes(hp, n_ctx, n_batch, p.swa_full, p.kv_type_k, p.kv_type_v);
     if (p.verbose) {
         char desc[512];
-        mb_kv_describe(hp, n_ctx, n_batch, p.swa_full, desc, sizeof desc);
+        mb_kv_describe(hp, n_ctx, n_batch, p.swa_full, p.kv_type_k, p.kv_type_v, desc, sizeof desc);
         mb_log(MB_LOG_INFO, "%s\n", desc);
     }
     if (p.verbose && n_ctx > hp->n_ctx_train)
@@ -75,7 +82,9 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
         return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     }
     st = mb_threadpool_new(n_threads, &s->pool);
-    if (!st) st = mb_forward_state_new(model, n_ctx, n_batch, n_threads, p.swa_full, &s->fwd);
+    if (!st)
+        st = mb_forward_state_new(model, n_ctx, n_batch, n_threads, p.swa_full, p.kv_type_k,
+                                  p.kv_type_v, &s->fwd);
     if (!st && !(s->history = malloc((size_t)n_ctx * sizeof *s->history)))
         st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     if (!st && !(s->saved_logits = malloc((size_t)model->hp.n_vocab * sizeof(float))))
@@ -106,7 +115,7 @@ int mb_session_n_past(const mb_session *s) {
     return s->n_past;
 }
 uint64_t mb_session_kv_bytes(const mb_session *s) {
-    return s->fwd->kv_bytes;
+    return s->fwd->kv.bytes;
 }
 int mb_session_n_threads(const mb_session *s) {
     return s->fwd->n_threads;

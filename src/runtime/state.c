@@ -16,8 +16,10 @@
 #include "runtime/session.h"
 #include "tensor/types.h"
 
+/* Version 2 records the K and V types apart (version 1: F16 only, still
+ * read). */
 enum {
-    STATE_VERSION = 1,
+    STATE_VERSION = 2,
     HEADER_BYTES = 112,
     ARCH_BYTES = 32,
 };
@@ -25,7 +27,8 @@ static const char k_magic[8] = "MBSTATE";
 
 /* The header: every field little-endian at a fixed offset (FORMAT.md). */
 typedef struct {
-    uint32_t version, kv_type;
+    uint32_t version;
+    uint32_t kv_type; /* K's type | V's << 16 (version 1: 1, both F16) */
     char arch[ARCH_BYTES];
     uint32_t n_layer, n_embd, n_head, n_head_kv, head_dim, n_vocab, sliding_window, n_swa;
     uint64_t weight_bytes, adapter;
@@ -78,11 +81,19 @@ static int is_windowed(const mb_hparams *hp, int il) {
     return hp->sliding_window > 0 && hp->swa_layer[il];
 }
 
-/* The model's side of the header (n_past, kv_lo and total left at 0). */
-static header fingerprint(const mb_model *m) {
+static uint32_t type_k(uint32_t kv_type) {
+    return kv_type & 0xFFFF;
+}
+static uint32_t type_v(uint32_t kv_type) {
+    return kv_type >> 16;
+}
+
+/* The model's side of the header (n_past, kv_lo and total left at 0), for
+ * a cache of K rows of TK and V rows of TV. */
+static header fingerprint(const mb_model *m, uint32_t tk, uint32_t tv) {
     const mb_hparams *hp = &m->hp;
     header h = {.version = STATE_VERSION,
-                .kv_type = MB_TYPE_F16,
+                .kv_type = tk | tv << 16,
                 .n_layer = (uint32_t)hp->n_layer,
                 .n_embd = (uint32_t)hp->n_embd,
                 .n_head = (uint32_t)hp->n_head,
@@ -100,10 +111,16 @@ static header fingerprint(const mb_model *m) {
 
 /* Bytes of a state of H's shape (its n_past and kv_lo), or 0 on overflow. */
 static uint64_t state_bytes(const header *h) {
-    const uint64_t row = 2ull * h->n_head_kv * h->head_dim; /* F16 values of one position */
+    /* K's and V's bytes of one position of one layer (0: a type whose rows
+     * the head size does not fill, refused by the caller). */
+    uint64_t rk = 0, rv = 0;
+    if (!mb_type_row_bytes(type_k(h->kv_type), h->head_dim, &rk) ||
+        !mb_type_row_bytes(type_v(h->kv_type), h->head_dim, &rv) || rk + rv == 0)
+        return 0;
+    const uint64_t row = (rk + rv) * h->n_head_kv;
     const uint64_t full = h->n_layer - h->n_swa, swa = h->n_swa;
-    const uint64_t rows = 2 * (full * h->n_past + swa * (uint64_t)(h->n_past - h->kv_lo));
-    if (row && rows > UINT64_MAX / 4 / row) return 0;
+    const uint64_t rows = full * h->n_past + swa * (uint64_t)(h->n_past - h->kv_lo);
+    if (rows > UINT64_MAX / 4 / row) return 0;
     return HEADER_BYTES + 4ull * h->n_past + 4ull * h->n_vocab + rows * row;
 }
 
@@ -127,6 +144,7 @@ static void encode(const header *h, uint8_t *b) {
 static void decode(const uint8_t *b, header *h) {
     h->version = get32(b + 8);
     h->kv_type = get32(b + 12);
+    if (h->version == 1 && h->kv_type == MB_TYPE_F16) h->kv_type |= MB_TYPE_F16 << 16;
     memcpy(h->arch, b + 16, ARCH_BYTES);
     h->arch[ARCH_BYTES - 1] = '\0';
     uint32_t *dims[8] = {&h->n_layer,  &h->n_embd,  &h->n_head,         &h->n_head_kv,
@@ -142,7 +160,7 @@ static void decode(const uint8_t *b, header *h) {
 
 /* The header of S's state. */
 static header state_header(const mb_session *s) {
-    header h = fingerprint(s->model);
+    header h = fingerprint(s->model, s->fwd->kv.type[MB_KV_K], s->fwd->kv.type[MB_KV_V]);
     h.n_past = (uint32_t)s->n_past;
     if (h.n_swa > 0 && s->n_past > 0) {
         const int lo = mb_forward_oldest_kept(s->fwd);
@@ -165,13 +183,10 @@ static int put(sink *o, const void *data, size_t n) {
     return 0;
 }
 
-/* Layer IL's K or V (BASE) rows of positions LO..n_past-1, in order. */
-static int put_rows(sink *o, const mb_forward_state *f, const uint16_t *base, int il, int lo,
-                    int n_past) {
-    const size_t row = (size_t)f->model->hp.n_head_kv * f->model->hp.head_dim;
-    const uint16_t *layer = base + f->kv_off[il];
+/* Layer IL's K or V (WHICH) rows of positions LO..n_past-1, in order. */
+static int put_rows(sink *o, const mb_forward_state *f, int which, int il, int lo, int n_past) {
     for (int p = lo; p < n_past; p++)
-        if (put(o, layer + (size_t)(p % f->kv_slots[il]) * row, row * sizeof(uint16_t))) return -1;
+        if (put(o, mb_kv_row(&f->kv, il, which, p), f->kv.row_bytes[which])) return -1;
     return 0;
 }
 
@@ -185,8 +200,8 @@ static int put_state(const mb_session *s, const header *h, sink *o) {
         return -1;
     for (int il = 0; il < hp->n_layer; il++) {
         const int lo = is_windowed(hp, il) ? (int)h->kv_lo : 0;
-        if (put_rows(o, f, f->k_cache, il, lo, s->n_past) ||
-            put_rows(o, f, f->v_cache, il, lo, s->n_past))
+        if (put_rows(o, f, MB_KV_K, il, lo, s->n_past) ||
+            put_rows(o, f, MB_KV_V, il, lo, s->n_past))
             return -1;
     }
     return 0;
@@ -255,15 +270,15 @@ static mb_status check_model(const header *got, const header *want) {
                          "the state is of another model: architecture '%s', this model's '%s'",
                          got->arch, want->arch);
     static const char *const names[] = {
-        "layer count", "embedding size",  "head count",       "KV head count",
-        "head size",   "vocabulary size", "sliding window",   "windowed layer count",
-        "KV type",     "weight bytes",    "LoRA adapter hash"};
-    const uint64_t g[] = {got->n_layer,  got->n_embd,       got->n_head,         got->n_head_kv,
-                          got->head_dim, got->n_vocab,      got->sliding_window, got->n_swa,
-                          got->kv_type,  got->weight_bytes, got->adapter};
-    const uint64_t w[] = {want->n_layer,  want->n_embd,       want->n_head,         want->n_head_kv,
-                          want->head_dim, want->n_vocab,      want->sliding_window, want->n_swa,
-                          want->kv_type,  want->weight_bytes, want->adapter};
+        "layer count",  "embedding size",   "head count",     "KV head count",
+        "head size",    "vocabulary size",  "sliding window", "windowed layer count",
+        "weight bytes", "LoRA adapter hash"};
+    const uint64_t g[] = {got->n_layer,      got->n_embd,  got->n_head,         got->n_head_kv,
+                          got->head_dim,     got->n_vocab, got->sliding_window, got->n_swa,
+                          got->weight_bytes, got->adapter};
+    const uint64_t w[] = {want->n_layer,      want->n_embd,  want->n_head,         want->n_head_kv,
+                          want->head_dim,     want->n_vocab, want->sliding_window, want->n_swa,
+                          want->weight_bytes, want->adapter};
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
         if (g[i] != w[i])
             return mb_errorf(MB_ERR_INVALID_ARG,
@@ -271,6 +286,17 @@ static mb_status check_model(const header *got, const header *want) {
                              "model (%s)",
                              names[i], (unsigned long long)g[i], (unsigned long long)w[i],
                              want->arch);
+    /* The rows are stored as the cache holds them: no conversion on load. */
+    if (got->kv_type != want->kv_type) {
+        char g_k[32], g_v[32];
+        snprintf(g_k, sizeof g_k, "%s", mb_type_name(type_k(got->kv_type)));
+        snprintf(g_v, sizeof g_v, "%s", mb_type_name(type_v(got->kv_type)));
+        return mb_errorf(MB_ERR_INVALID_ARG,
+                         "the state's KV cache is K %s, V %s; this session's is K %s, V %s "
+                         "(load it into a session with the same --kv-type-k/--kv-type-v)",
+                         g_k, g_v, mb_type_name(type_k(want->kv_type)),
+                         mb_type_name(type_v(want->kv_type)));
+    }
     return MB_OK;
 }
 
@@ -283,10 +309,10 @@ static mb_status read_header(const mb_session *s, source *in, uint64_t avail, he
     if (memcmp(b, k_magic, sizeof k_magic) != 0)
         return mb_errorf(MB_ERR_FORMAT, "not a matchbox session state (no MBSTATE magic)");
     decode(b, h);
-    if (h->version != STATE_VERSION)
-        return mb_errorf(MB_ERR_UNSUPPORTED, "session state version %u; this matchbox reads %d",
+    if (h->version != 1 && h->version != STATE_VERSION)
+        return mb_errorf(MB_ERR_UNSUPPORTED, "session state version %u; this matchbox reads 1..%d",
                          h->version, STATE_VERSION);
-    const header want = fingerprint(s->model);
+    const header want = fingerprint(s->model, s->fwd->kv.type[MB_KV_K], s->fwd->kv.type[MB_KV_V]);
     mb_status st = check_model(h, &want);
     if (st) return st;
     if (h->n_past > (uint32_t)s->fwd->n_ctx)
@@ -312,16 +338,15 @@ static mb_status read_header(const mb_session *s, source *in, uint64_t avail, he
     return MB_OK;
 }
 
-/* Layer IL's K or V (BASE) rows of positions LO..n_past-1 from IN: those
- * the session's slots hold (the last kv_slots of them) into their slots. */
-static int get_rows(source *in, mb_forward_state *f, uint16_t *base, int il, int lo, int n_past) {
-    const size_t row = (size_t)f->model->hp.n_head_kv * f->model->hp.head_dim;
-    const int slots = f->kv_slots[il];
+/* Layer IL's K or V (WHICH) rows of positions LO..n_past-1 from IN: those
+ * the session's cache holds (the last mb_kv_slots of them) into place. */
+static int get_rows(source *in, mb_forward_state *f, int which, int il, int lo, int n_past) {
+    const size_t row = f->kv.row_bytes[which];
+    const int slots = mb_kv_slots(&f->kv, il);
     const int first = n_past - slots > lo ? n_past - slots : lo;
-    if (skip(in, (uint64_t)(first - lo) * row * sizeof(uint16_t))) return -1;
-    uint16_t *layer = base + f->kv_off[il];
+    if (skip(in, (uint64_t)(first - lo) * row)) return -1;
     for (int p = first; p < n_past; p++)
-        if (get(in, layer + (size_t)(p % slots) * row, row * sizeof(uint16_t))) return -1;
+        if (get(in, mb_kv_row(&f->kv, il, which, p), row)) return -1;
     return 0;
 }
 
@@ -351,8 +376,8 @@ static mb_status load_state(mb_session *s, source *in, uint64_t avail) {
     int failed = 0;
     for (int il = 0; il < hp->n_layer && !failed; il++) {
         const int lo = is_windowed(hp, il) ? (int)h.kv_lo : 0;
-        failed = get_rows(in, f, f->k_cache, il, lo, n_past) ||
-                 get_rows(in, f, f->v_cache, il, lo, n_past);
+        failed =
+            get_rows(in, f, MB_KV_K, il, lo, n_past) || get_rows(in, f, MB_KV_V, il, lo, n_past);
     }
     if (failed) {
         /* Some layers hold the new state, others the old: neither is whole. */

@@ -21,6 +21,9 @@ void mb_neon_quant_q8_k(const float *src, void *dst, int64_t n);
 void mb_neon_quant_f16(const float *src, void *dst, int64_t n);
 void mb_neon_quant_bf16(const float *src, void *dst, int64_t n);
 void mb_neon_axpy_f16(int64_t n, float *y, float a, const uint16_t *x);
+/* The quantized KV cache's blocks to F16, the reference's bits. */
+void mb_neon_q8_0_to_f16(const void *src, uint16_t *dst, int64_t n);
+void mb_neon_q4_0_to_f16(const void *src, uint16_t *dst, int64_t n);
 
 /* The dots of one prefix P (mb_neon_ or mb_neondp_) and weight type. */
 #define MB_NEON_DECLARE_DOT(P, name)                                                               \

@@ -28,4 +28,6 @@ void mb_kernels_fill_neon(mb_kernel_table *t, int dotprod) {
     t->act_quant[MB_TYPE_F16] = mb_neon_quant_f16;
     t->act_quant[MB_TYPE_BF16] = mb_neon_quant_bf16;
     t->axpy_f16 = mb_neon_axpy_f16;
+    t->kv_to_f16[MB_TYPE_Q8_0] = mb_neon_q8_0_to_f16;
+    t->kv_to_f16[MB_TYPE_Q4_0] = mb_neon_q4_0_to_f16;
 }

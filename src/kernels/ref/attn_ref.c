@@ -23,7 +23,7 @@ void mb_ref_attn_tile(const struct mb_attn_tile *t) {
             if (reuse) {
                 s[j] = stored[j];
             } else {
-                const uint16_t *kj = t->k + (int64_t)j * t->stride;
+                const uint16_t *kj = t->k + (int64_t)j * t->k_stride;
                 double d = 0.0;
                 for (int i = 0; i < hd; i++)
                     d += (double)q[i] * mb_half_to_float(kj[i]);
@@ -40,7 +40,7 @@ void mb_ref_attn_tile(const struct mb_attn_tile *t) {
             const float inv = 1.0f / t->l[r];
             for (int j = j0; j < n; j++) {
                 const float p16 = mb_half_to_float(mb_fp32_to_fp16(expf(s[j] - t->m[r]) * inv));
-                const uint16_t *vj = t->v + (int64_t)j * t->stride;
+                const uint16_t *vj = t->v + (int64_t)j * t->v_stride;
                 for (int i = 0; i < hd; i++)
                     acc[i] += p16 * mb_half_to_float(vj[i]);
             }
@@ -58,7 +58,7 @@ void mb_ref_attn_tile(const struct mb_attn_tile *t) {
             sum += p;
             if (!online) continue;
             const float p16 = mb_half_to_float(mb_fp32_to_fp16(p));
-            const uint16_t *vj = t->v + (int64_t)j * t->stride;
+            const uint16_t *vj = t->v + (int64_t)j * t->v_stride;
             for (int i = 0; i < hd; i++)
                 acc[i] += p16 * mb_half_to_float(vj[i]);
         }

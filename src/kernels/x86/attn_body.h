@@ -47,7 +47,7 @@ static void mbx_attn_scores_rows(const struct mb_attn_tile *t, float (*s)[MB_ATT
     for (int r = 0; r < t->n_rows; r++) {
         const float *q = t->q + (size_t)r * hd;
         for (int j = t->first ? t->first[r] : 0; j < t->len[r]; j++) {
-            const uint16_t *kj = t->k + (int64_t)j * t->stride;
+            const uint16_t *kj = t->k + (int64_t)j * t->k_stride;
             MBX_VEC a = MBX_ZERO();
             for (int i = 0; i < hv; i += MBX_W)
                 a = MBX_FMA(MBX_LD(q + i), MBX_LDF16(kj + i), a);
@@ -69,7 +69,7 @@ static void mbx_attn_kt(const struct mb_attn_tile *t, int i0, int ni, int nj,
             MBX_VEC r[MBX_W];
             for (int jj = 0; jj < MBX_W; jj++)
                 r[jj] = j0 + jj < t->n_kv
-                            ? MBX_LDF16(t->k + (int64_t)(j0 + jj) * t->stride + i0 + i)
+                            ? MBX_LDF16(t->k + (int64_t)(j0 + jj) * t->k_stride + i0 + i)
                             : MBX_ZERO();
             mbx_transpose(r);
             for (int c = 0; c < MBX_W; c++)
@@ -79,7 +79,7 @@ static void mbx_attn_kt(const struct mb_attn_tile *t, int i0, int ni, int nj,
             for (int jj = 0; jj < MBX_W; jj++)
                 kt[i][j0 + jj] =
                     j0 + jj < t->n_kv
-                        ? mb_half_to_float(t->k[(int64_t)(j0 + jj) * t->stride + i0 + i])
+                        ? mb_half_to_float(t->k[(int64_t)(j0 + jj) * t->k_stride + i0 + i])
                         : 0.0f;
     }
 }
@@ -253,7 +253,7 @@ static inline __attribute__((always_inline)) void mbx_attn_values(const struct m
         for (int k = 0; k < nr; k++)
             a[k] = MBX_LD(t->acc + (size_t)(r0 + k) * hd + i);
         for (int j = 0; j < n; j++) {
-            const MBX_VEC v = MBX_LDF16(t->v + (int64_t)j * t->stride + i);
+            const MBX_VEC v = MBX_LDF16(t->v + (int64_t)j * t->v_stride + i);
 #pragma GCC unroll 16
             for (int k = 0; k < nr; k++)
                 a[k] = MBX_FMA(MBX_SET1(p[r0 + k][j]), v, a[k]);
@@ -264,7 +264,7 @@ static inline __attribute__((always_inline)) void mbx_attn_values(const struct m
     }
     for (int i = hv > i0 ? hv : i0; i < hd; i++)
         for (int j = 0; j < n; j++) {
-            const float v = mb_half_to_float(t->v[(int64_t)j * t->stride + i]);
+            const float v = mb_half_to_float(t->v[(int64_t)j * t->v_stride + i]);
             for (int k = 0; k < nr; k++)
                 t->acc[(size_t)(r0 + k) * hd + i] += p[r0 + k][j] * v;
         }
@@ -318,7 +318,7 @@ static int mbx_attn_values_blocked(const struct mb_attn_tile *t, float (*p)[MB_A
         for (int j = 0; j < n_max; j++)
             for (int v = 0; v < MBX_KT_VECS; v++)
                 MBX_ST(vf[j] + v * MBX_W,
-                       MBX_LDF16(t->v + (int64_t)j * t->stride + ib + v * MBX_W));
+                       MBX_LDF16(t->v + (int64_t)j * t->v_stride + ib + v * MBX_W));
         for (int r0 = 0, g = 0; r0 < t->n_rows; r0 += MBX_PV_ROWS, g++) {
             if (!gany[g]) continue;
             const int re = t->n_rows - r0 < MBX_PV_ROWS ? t->n_rows : r0 + MBX_PV_ROWS;

@@ -27,6 +27,11 @@ void mb_avx512_gemm_nt_rows(float *c, int ldc, const float *a, const float *b, l
 /* Attention's online-softmax tile step (x86/attn_body.h). */
 void mb_avx2_attn_tile(const struct mb_attn_tile *t);
 void mb_avx512_attn_tile(const struct mb_attn_tile *t);
+/* The quantized KV cache's blocks to F16, the reference's bits. */
+void mb_avx2_q8_0_to_f16(const void *src, uint16_t *dst, int64_t n);
+void mb_avx2_q4_0_to_f16(const void *src, uint16_t *dst, int64_t n);
+void mb_avx512_q8_0_to_f16(const void *src, uint16_t *dst, int64_t n);
+void mb_avx512_q4_0_to_f16(const void *src, uint16_t *dst, int64_t n);
 /* SwiGLU with a vector exp (x86/avx2/swiglu_avx2.c). */
 void mb_avx2_swiglu(float *out, const float *gate, const float *up, int64_t n);
 void mb_avx512_swiglu(float *out, const float *gate, const float *up, int64_t n);

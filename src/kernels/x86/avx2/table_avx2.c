@@ -48,6 +48,8 @@ void mb_kernels_fill_avx2(mb_kernel_table *t) {
     t->act_quant[MB_TYPE_BF16] = mb_avx2_quant_bf16;
     t->axpy_f16 = mb_avx2_axpy_f16;
     t->attn_tile = mb_avx2_attn_tile;
+    t->kv_to_f16[MB_TYPE_Q8_0] = mb_avx2_q8_0_to_f16;
+    t->kv_to_f16[MB_TYPE_Q4_0] = mb_avx2_q4_0_to_f16;
     t->swiglu = mb_avx2_swiglu;
     t->gemm_nt_rows = mb_avx2_gemm_nt_rows;
 }

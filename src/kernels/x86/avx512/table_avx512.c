@@ -60,6 +60,8 @@ void mb_kernels_fill_avx512(mb_kernel_table *t, int tier) {
     t->act_quant[MB_TYPE_BF16] = mb_avx2_quant_bf16;
     t->axpy_f16 = mb_avx2_axpy_f16;
     t->attn_tile = mb_avx512_attn_tile;
+    t->kv_to_f16[MB_TYPE_Q8_0] = mb_avx512_q8_0_to_f16;
+    t->kv_to_f16[MB_TYPE_Q4_0] = mb_avx512_q4_0_to_f16;
     t->swiglu = mb_avx512_swiglu;
     t->gemm_nt_rows = mb_avx512_gemm_nt_rows;
 }
