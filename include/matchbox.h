@@ -41,14 +41,14 @@ extern "C" {
  * adds to the API, PATCH otherwise (docs/LIBRARY.md). CMake reads the
  * project version from these three lines: keep their form. */
 #define MB_VERSION_MAJOR 0
-#define MB_VERSION_MINOR 3
+#define MB_VERSION_MINOR 4
 #define MB_VERSION_PATCH 0
 #define MB_STR_(x) #x
 #define MB_XSTR_(x) MB_STR_(x)
-/* "0.3.0" */
+/* "0.4.0" */
 #define MB_VERSION                                                                                 \
     MB_XSTR_(MB_VERSION_MAJOR) "." MB_XSTR_(MB_VERSION_MINOR) "." MB_XSTR_(MB_VERSION_PATCH)
-/* 0xMMmmpp: 0x000300 for 0.3.0; compare with >= for "at least this version". */
+/* 0xMMmmpp: 0x000400 for 0.4.0; compare with >= for "at least this version". */
 #define MB_VERSION_NUMBER ((MB_VERSION_MAJOR << 16) | (MB_VERSION_MINOR << 8) | MB_VERSION_PATCH)
 
 /* The version of the library running, "MAJOR.MINOR.PATCH": with a shared
@@ -188,7 +188,7 @@ typedef struct {
     /* Windowed layers (Gemma, Mistral-style windows) keep a ring of their
      * window plus a margin; 1 gives them full caches too (--swa-full). */
     int swa_full;
-    /* The KV cache's types for keys and for values (--kv-type-k,
+    /* Since 0.4: the KV cache's types for keys and for values (--kv-type-k,
      * --kv-type-v), GGUF type ids: MB_KV_TYPE_F16 (default), MB_KV_TYPE_Q8_0
      * (8.5 bits a value: about 53% of F16's memory) or MB_KV_TYPE_Q4_0 (4.5
      * bits: about 28%). The quantized types need a head size that is a

@@ -241,11 +241,51 @@ for st in false true; do
   q=$(curl -s -m 5 "$U/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["queued"])')
   check '[ "$q" = 0 ]' "a client that left the queue (stream $st) loses its place (queued: $q)"
 done
-c=$(curl -s -m 2 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
-  --data-binary '{"prompt":"Once","max_tokens":3,"stream":true}' "$U/v1/completions")
-check '[ "$c" = 200 ]' "the next request is queued, not refused with 503 (got $c)"
+# (A stream's headers wait for a slot, so "queued" is read from /health.)
+curl -s -m 6 -o "$T/q.out" -w '%{http_code}' -H 'Content-Type: application/json' \
+  --data-binary '{"prompt":"Once","max_tokens":3,"stream":true}' "$U/v1/completions" >"$T/q.code" &
+qp=$!
+for _ in $(seq 25); do
+  sleep 0.2
+  q=$(curl -s -m 5 "$U/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["queued"])')
+  [ "$q" = 1 ] && break
+done
+check '[ "$q" = 1 ]' "the next request is queued, not refused with 503 (queued: $q)"
+wait $qp 2>/dev/null
+check '! grep -q 503 "$T/q.code"' "the queued stream was not refused (got $(cat "$T/q.code"))"
 kill $hold 2>/dev/null
 wait $hold 2>/dev/null
+stop
+
+# ---- 8b: the shared KV cache: a queue timeout, a request larger than it --------
+# llama-125m's blocks take 768 KiB (12 layers x 64 positions x 1 KiB): 13M
+# holds 17 blocks, 1088 positions. A long generation is promised 16 of
+# them; the next request, with a slot free but not the 2 blocks it needs,
+# waits past --queue-timeout and gets 503 with Retry-After, streamed or
+# not, without ever opening a 200 stream. A request that could never fit
+# the budget (within the context) is refused at once with 400. /metrics
+# shows the cache's blocks.
+start qto "$SLOW" --slots 2 --queue 4 --queue-timeout 1 -c 2048 --kv-budget 13M || exit 1
+U=http://127.0.0.1:$PORT
+curl -s -m 30 -N -o /dev/null -H 'Content-Type: application/json' \
+  --data-binary '{"prompt":"Once","max_tokens":1000,"stream":true}' "$U/v1/completions" &
+hold=$!
+sleep 1
+for st in false true; do
+  c=$(status -H 'Content-Type: application/json' \
+    --data-binary "{\"prompt\":\"Once\",\"max_tokens\":100,\"stream\":$st}" "$U/v1/completions")
+  check '[ "$c" = 503 ] && [ "$(hdr Retry-After)" = 1 ] && grep -q "queue" "$T/b"' \
+    "a request that waits past --queue-timeout (stream $st) gets 503 with Retry-After (got $c: $(head -c 200 "$T/b"))"
+done
+kill $hold 2>/dev/null
+wait $hold 2>/dev/null
+c=$(status -H 'Content-Type: application/json' \
+  --data-binary '{"prompt":"Once","max_tokens":1500}' "$U/v1/completions")
+check '[ "$c" = 400 ] && grep -q kv_budget_exceeded "$T/b"' \
+  "a request larger than the whole KV budget gets 400 (got $c: $(head -c 300 "$T/b"))"
+c=$(status "$U/metrics")
+check '[ "$c" = 200 ] && grep -q "^matchbox_kv_blocks_total " "$T/b" && grep -q "^matchbox_kv_blocks_shared " "$T/b"' \
+  "/metrics reports the shared KV cache's blocks"
 stop
 
 # ---- 15: the memory check counts every slot -----------------------------------

@@ -53,6 +53,35 @@ int cli_float(const char *flag, const char *s, double *out) {
     return 1;
 }
 
+int cli_size(const char *flag, const char *s, unsigned long long *out) {
+    char *end;
+    errno = 0;
+    const double v = strtod(s, &end);
+    double mul = 1;
+    switch (*end) {
+    case 'k':
+    case 'K': mul = 1024.0, end++; break;
+    case 'm':
+    case 'M': mul = 1024.0 * 1024, end++; break;
+    case 'g':
+    case 'G': mul = 1024.0 * 1024 * 1024, end++; break;
+    case 't':
+    case 'T': mul = 1024.0 * 1024 * 1024 * 1024, end++; break;
+    default: break;
+    }
+    if (mul > 1 && (*end == 'i' || *end == 'I')) end++;
+    if (*end == 'b' || *end == 'B') end++;
+    const double bytes = v * mul;
+    if (errno || end == s || *end || !isfinite(v) || v < 0 || bytes >= 9.2e18) {
+        cli_fail("%s expects a size in bytes, optionally with K, M, G or T (powers of 1024): "
+                 "e.g. 512M or 1.5G; got '%s'",
+                 flag, s);
+        return 0;
+    }
+    *out = (unsigned long long)bytes;
+    return 1;
+}
+
 const char *cli_value(int argc, char **argv, int *i) {
     if (*i + 1 >= argc) {
         cli_fail("%s needs a value", argv[*i]);

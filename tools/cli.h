@@ -12,6 +12,9 @@ int cli_fail(const char *fmt, ...);
 /* Parse a whole-string number; print an error naming FLAG and return 0 on failure. */
 int cli_int(const char *flag, const char *s, long lo, long hi, long *out);
 int cli_float(const char *flag, const char *s, double *out);
+/* A size in bytes: a number with an optional K, M, G or T (powers of 1024,
+ * "KiB"/"KB" spellings too), e.g. 512M or 1.5G. 0 after printing an error. */
+int cli_size(const char *flag, const char *s, unsigned long long *out);
 /* The value after FLAG at argv[*i]; advances *i. NULL (and an error) if missing. */
 const char *cli_value(int argc, char **argv, int *i);
 /* cli_float, then LO <= value <= HI (LO itself excluded when LO_OPEN); the

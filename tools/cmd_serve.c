@@ -35,6 +35,15 @@ static void serve_usage(FILE *f) {
           "                          cache (default 4)\n"
           "  --queue N               requests that may wait for a slot; past that the answer\n"
           "                          is 503 with Retry-After (default 64)\n"
+          "  --queue-timeout S       a request still waiting after S seconds for a slot or\n"
+          "                          KV cache blocks gets 503 with Retry-After (default 60;\n"
+          "                          0: no limit)\n"
+          "  --kv-budget SIZE        bytes of the KV cache the slots share, in blocks of 64\n"
+          "                          positions (e.g. 512M; default: a full context per\n"
+          "                          slot). Requests are admitted when their blocks can be\n"
+          "                          promised; a common prefix (system prompt, earlier\n"
+          "                          turns) is held once for all of them\n"
+          "  --no-kv-share           each slot its own whole-context KV cache instead\n"
           "  --api-key KEY           require 'Authorization: Bearer KEY' (default: none;\n"
           "                          $MATCHBOX_API_KEY is read too)\n"
           "  --max-body BYTES        largest request body (default 1048576)\n"
@@ -60,6 +69,9 @@ typedef struct {
     cli_opts c;
     const char *alias;
     long port, slots, queue, max_body, n_threads, header_timeout;
+    double queue_timeout;
+    unsigned long long kv_budget;
+    int no_kv_share;
     mb_server_params sp;
     agent_serve_opts agent;
 } serve_opts;
@@ -89,6 +101,14 @@ static int parse(int argc, char **argv, serve_opts *o, int *rc) {
             if (!VALUE() || !cli_int(a, v, 1, 256, &o->slots)) return 0;
         } else if (!strcmp(a, "--queue")) {
             if (!VALUE() || !cli_int(a, v, 0, 65536, &o->queue)) return 0;
+        } else if (!strcmp(a, "--queue-timeout")) {
+            if (!VALUE() || !cli_float_in(a, v, 0, 86400, 0, "0..86400", &o->queue_timeout))
+                return 0;
+        } else if (!strcmp(a, "--kv-budget")) {
+            if (!VALUE() || !cli_size(a, v, &o->kv_budget)) return 0;
+            if (o->kv_budget == 0) return cli_fail("--kv-budget must be more than 0"), 0;
+        } else if (!strcmp(a, "--no-kv-share")) {
+            o->no_kv_share = 1;
         } else if (!strcmp(a, "--api-key")) {
             if (!VALUE()) return 0;
             o->sp.api_key = v;
@@ -137,8 +157,12 @@ static void on_stop_signal(int sig) {
 }
 
 int cmd_serve(int argc, char **argv) {
-    serve_opts o = {
-        .port = 8080, .slots = 4, .queue = 64, .max_body = 1 << 20, .header_timeout = 10};
+    serve_opts o = {.port = 8080,
+                    .slots = 4,
+                    .queue = 64,
+                    .max_body = 1 << 20,
+                    .header_timeout = 10,
+                    .queue_timeout = 60};
     cli_opts_init(&o.c);
     o.sp = mb_server_default_params();
     agent_serve_init(&o.agent, &o.sp);
@@ -151,6 +175,8 @@ int cmd_serve(int argc, char **argv) {
     o.sp.port = (int)o.port;
     o.sp.n_slots = (int)o.slots;
     o.sp.n_queue = (int)o.queue;
+    o.sp.queue_timeout_ms = (int)(o.queue_timeout * 1000 + 0.5);
+    o.sp.kv_budget = o.no_kv_share ? -1 : (long long)o.kv_budget;
     o.sp.max_body = (size_t)o.max_body;
     o.sp.header_timeout = (int)o.header_timeout;
     o.sp.session.n_ctx = o.c.sp.n_ctx;

@@ -76,6 +76,24 @@ typedef struct {
      * slot's verification passes are its own. NULL and 0 (default): off. */
     mb_model *draft_model;
     int draft_max, draft_min, lookup_n; /* as in mb_speculative_params; defaults 6, 1, 0 */
+    /* Since 0.4: the slots share one paged KV cache of blocks of 64
+     * positions. A request is admitted when the cache can promise it the
+     * blocks of its prompt and max_tokens (the rest of the context when
+     * max_tokens < 0), so a running generation never runs out; one that
+     * cannot be promised them yet waits in the queue. Blocks holding a
+     * prompt's prefix are shared by every request that starts with it
+     * (a system prompt, a conversation's earlier turns: computed once,
+     * copied only where a request diverges inside a block), and stay
+     * cached after their request until the space is needed.
+     * kv_budget: the cache's bytes; 0 (default): n_slots full contexts;
+     * < 0: no paged cache, each slot its own whole-context cache (as
+     * before 0.4; also what a model with windowed layers gets unless its
+     * session has swa_full). */
+    long long kv_budget;
+    /* A job still queued after this many milliseconds (waiting for a slot
+     * or for KV blocks) ends MB_ENGINE_TIMEOUT without running (a server
+     * answers 503). 0 (default): no limit. */
+    int queue_timeout_ms;
 } mb_engine_params;
 
 /* The defaults above. Start from these and set what you need, so a field
@@ -89,7 +107,8 @@ typedef enum {
     MB_ENGINE_LENGTH,      /* max_tokens reached, or the context is full */
     MB_ENGINE_STOP,        /* an end-of-generation token or a stop string */
     MB_ENGINE_CANCELLED,   /* mb_engine_job_cancel, or a callback asked to stop */
-    MB_ENGINE_ERROR        /* the generation failed: mb_engine_job_error says why */
+    MB_ENGINE_ERROR,       /* the generation failed: mb_engine_job_error says why */
+    MB_ENGINE_TIMEOUT      /* since 0.4: not started within queue_timeout_ms; nothing ran */
 } mb_engine_finish;
 
 /* One generated token as on_token sees it. */
@@ -198,8 +217,13 @@ MB_API size_t mb_engine_job_read(mb_engine_job *job, size_t offset, char *buf, s
 
 /* The job's counters (final once it is finished). */
 MB_API void mb_engine_job_get_stats(mb_engine_job *job, mb_engine_job_stats *out);
-/* Why a job finished MB_ENGINE_ERROR; "" otherwise. Valid until the job is freed. */
+/* Why a job finished MB_ENGINE_ERROR or MB_ENGINE_TIMEOUT; "" otherwise.
+ * Valid until the job is freed. */
 MB_API const char *mb_engine_job_error(mb_engine_job *job);
+/* Since 0.4: 1 once a slot has taken JOB (or it has finished), 0 while it
+ * is queued. A server can hold a stream's headers until then, so that a
+ * job that times out in the queue still gets its 503. */
+MB_API int mb_engine_job_started(mb_engine_job *job);
 
 /* Release the caller's handle. A job not finished yet is cancelled first
  * (mb_engine_job_cancel); its callbacks may still run until it ends, so
@@ -214,6 +238,23 @@ MB_API void mb_engine_load(mb_engine *engine, int *busy, int *queued);
  * the mean batch size); both 0 when not batching. */
 MB_API void mb_engine_batch_stats(mb_engine *engine, unsigned long long *steps,
                                   unsigned long long *rows);
+
+/* Since 0.4: the shared paged KV cache (mb_engine_params.kv_budget). */
+typedef struct {
+    int paged;           /* 0: each slot has its own cache, the rest is 0 */
+    int n_blocks;        /* blocks of block_positions positions */
+    int block_positions; /* 64 */
+    unsigned long long block_bytes;
+    int used;                          /* held by running or finished-but-kept requests */
+    int shared;                        /* held by two or more requests */
+    int cached;                        /* held by none, kept for the prefixes they hold */
+    int free;                          /* holding nothing */
+    int committed;                     /* promised to running requests, not yet written */
+    unsigned long long adopted_tokens; /* prompt tokens found in the cache, not computed */
+    unsigned long long copies;         /* blocks copied where a request diverged inside */
+    unsigned long long evictions;      /* cached blocks reused for other contents */
+} mb_engine_kv_stats;
+MB_API void mb_engine_kv_get_stats(mb_engine *engine, mb_engine_kv_stats *out);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/error.h"
 #include "core/params.h"
@@ -16,6 +17,7 @@
 #include "model/forward.h"
 #include "model/model.h"
 #include "runtime/generate.h"
+#include "runtime/kv_pool.h"
 #include "runtime/session.h"
 
 mb_engine_params mb_engine_default_params(void) {
@@ -28,7 +30,9 @@ mb_engine_params mb_engine_default_params(void) {
                               .draft_model = NULL,
                               .draft_max = 6,
                               .draft_min = 1,
-                              .lookup_n = 0};
+                              .lookup_n = 0,
+                              .kv_budget = 0,
+                              .queue_timeout_ms = 0};
 }
 
 /* ---- generation callbacks ------------------------------------------------ */
@@ -36,12 +40,20 @@ mb_engine_params mb_engine_default_params(void) {
 typedef struct {
     mb_engine_job *j;
     slot *sl;
+    int published; /* paged: the prompt's whole blocks were offered to others */
 } gen_ctx;
 
 static int on_token(mb_token id, const float *logits, int n_vocab, void *user) {
     gen_ctx *g = user;
     mb_engine_job *j = g->j;
     if (atomic_load(&j->cancelled)) return 1;
+    /* The first token: the prompt is in the cache, so requests that start
+     * with it can share its whole blocks from now on, not only after this
+     * one ends. */
+    if (g->sl->e->pool && !g->published) {
+        g->published = 1;
+        mb_session_kv_publish(g->sl->s, (int)j->n_prompt / MB_KV_BLOCK * MB_KV_BLOCK);
+    }
     if (g->sl->n_written < g->sl->cap_kv) g->sl->kv[g->sl->n_written++] = id;
     if (!j->req.on_token) return 0;
     mb_engine_token t = {.id = id, .logits = logits, .n_vocab = n_vocab};
@@ -94,15 +106,24 @@ static void run_job(slot *sl, mb_engine_job *j) {
     /* A cancel stops a long prompt's prefill too, between layers. */
     mb_session_set_abort(sl->s, job_cancelled, j);
     mb_generate_stats st = {0};
-    /* The longest prefix the slot holds, less the prompt's last token (its
-     * logits start the generation). */
-    size_t keep = j->req.cache_prompt ? cached_prefix(sl, j) : 0;
-    if (keep > 0 && keep == j->n_prompt) keep--;
-    /* A windowed model whose ring no longer holds the prefix's window would
-     * re-evaluate all of it: then nothing is cached, and the stats say so. */
-    if (keep > 0 && mb_session_rewind_replays(sl->s, (int)keep)) keep = 0;
+    mb_status status = MB_OK;
+    size_t keep;
+    if (e->pool) {
+        /* Paged: admission adopted the prefix the shared cache holds. */
+        keep = (size_t)sl->adopted;
+        mb_session_kv_adopt(sl->s, j->prompt, sl->adopted);
+    } else {
+        /* The longest prefix the slot holds, less the prompt's last token
+         * (its logits start the generation). */
+        keep = j->req.cache_prompt ? cached_prefix(sl, j) : 0;
+        if (keep > 0 && keep == j->n_prompt) keep--;
+        /* A windowed model whose ring no longer holds the prefix's window
+         * would re-evaluate all of it: then nothing is cached, and the
+         * stats say so. */
+        if (keep > 0 && mb_session_rewind_replays(sl->s, (int)keep)) keep = 0;
+        status = mb_session_rewind(sl->s, (int)keep);
+    }
     gp.n_cached = keep;
-    mb_status status = mb_session_rewind(sl->s, (int)keep);
     sl->n_written = j->n_prompt < sl->cap_kv ? j->n_prompt : sl->cap_kv;
     memcpy(sl->kv, j->prompt, sl->n_written * sizeof *sl->kv);
     if (!status) status = mb_sampler_new(&j->sampler, mb_model_n_vocab(e->model), &sampler);
@@ -110,6 +131,16 @@ static void run_job(slot *sl, mb_engine_job *j) {
     const size_t n_past = (size_t)mb_session_n_past(sl->s);
     sl->n_kv = status || n_past > sl->n_written ? 0 : n_past;
     if (e->batcher) mb_batcher_leave(&sl->seat);
+    if (e->pool) {
+        /* What it computed stays cached for later prompts (unless it
+         * failed: then its blocks may be half written); its blocks and
+         * the rest of its promise go back to the pool. */
+        mb_session_kv_release(sl->s, status == MB_OK);
+        sl->n_kv = 0;
+        pthread_mutex_lock(&e->mu);
+        pthread_cond_broadcast(&e->work); /* queued jobs may fit now */
+        pthread_mutex_unlock(&e->mu);
+    }
     mb_sampler_free(sampler);
     mb_engine_job_stats stats = {.n_prompt = st.n_prompt,
                                  .n_cached = st.n_cached,
@@ -152,7 +183,10 @@ static void *slot_main(void *arg) {
     pthread_mutex_lock(&e->mu);
     for (;;) {
         sl->waiting = 1;
-        while (!sl->assigned && !e->head && !e->stopping)
+        /* With a paged cache, the job at the head waits until the pool can
+         * promise its blocks (in order: later jobs do not overtake it). */
+        while (!sl->assigned && !(e->head && (!e->pool || mb_engine_pool_admit(e, sl, e->head))) &&
+               !(e->stopping && !e->head))
             pthread_cond_wait(&e->work, &e->mu);
         mb_engine_job *j = sl->assigned;
         if (j) {
@@ -166,8 +200,9 @@ static void *slot_main(void *arg) {
             e->busy++;
             /* The prompt cache: a waiting slot that holds more of this
              * prompt runs it instead (the next turn of a chat finds its
-             * conversation whichever slot woke first). */
-            slot *to = best_slot(e, sl, j);
+             * conversation whichever slot woke first). A paged cache
+             * shares prefixes among all slots instead. */
+            slot *to = e->pool ? sl : best_slot(e, sl, j);
             if (to != sl) {
                 to->assigned = j;
                 to->waiting = 0;
@@ -176,9 +211,11 @@ static void *slot_main(void *arg) {
             }
         }
         sl->waiting = 0;
+        atomic_store(&j->started, 1);
         pthread_mutex_unlock(&e->mu);
         /* A job cancelled while it waited costs no decoding. */
         if (atomic_load(&j->cancelled)) {
+            if (e->pool) mb_session_kv_release(sl->s, 0);
             mb_engine_job_stats stats = {.n_prompt = (int)j->n_prompt,
                                          .queue_seconds = mb_now() - j->t_submit};
             mb_ejob_finish(j, MB_ENGINE_CANCELLED, &stats, NULL);
@@ -202,7 +239,9 @@ static mb_status check_memory(const mb_model *model, const mb_engine_params *p,
     const mb_hparams *hp = &model->hp;
     int n_ctx = sp->n_ctx;
     if (n_ctx == 0) n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
-    if (p->n_slots < 2 || model->vocab_only || n_ctx <= 0 || n_ctx > (1 << 24)) return MB_OK;
+    /* A paged cache is checked when its pool is made (paged.c). */
+    if (p->kv_budget >= 0 || p->n_slots < 2 || model->vocab_only || n_ctx <= 0 || n_ctx > (1 << 24))
+        return MB_OK;
     const int n_batch = n_ctx < 512 ? n_ctx : 512; /* as mb_session_new sizes it */
     const uint64_t kv =
         mb_kv_cache_bytes(hp, n_ctx, n_batch, sp->swa_full, sp->kv_type_k, sp->kv_type_v);
@@ -239,12 +278,71 @@ static mb_status speculative_slot(slot *sl, const mb_engine_params *p,
     return mb_speculative_check(sl->s, &sl->spec, NULL);
 }
 
+/* The queue's timeout (queue_timeout_ms > 0): jobs that waited too long
+ * leave the queue and end MB_ENGINE_TIMEOUT, their callbacks called
+ * without the engine's lock (they may submit). */
+static void *reaper_main(void *arg) {
+    mb_engine *e = arg;
+    const double limit = e->queue_timeout_ms / 1000.0;
+    pthread_mutex_lock(&e->mu);
+    while (!e->stopping) {
+        const double now = mb_now();
+        mb_engine_job *expired = NULL, **at = &e->head, *prev = NULL;
+        double next = now + limit;
+        while (*at) {
+            mb_engine_job *j = *at;
+            if (now - j->t_submit < limit) {
+                if (j->t_submit + limit < next) next = j->t_submit + limit;
+                prev = j, at = &j->next;
+                continue;
+            }
+            *at = j->next;
+            if (e->tail == j) e->tail = prev;
+            e->queued--;
+            j->next = expired;
+            expired = j;
+        }
+        if (expired) {
+            if (!e->busy && !e->head) pthread_cond_broadcast(&e->idle);
+            pthread_mutex_unlock(&e->mu);
+            while (expired) {
+                mb_engine_job *j = expired;
+                expired = j->next;
+                j->next = NULL;
+                mb_engine_job_stats stats = {.n_prompt = (int)j->n_prompt,
+                                             .queue_seconds = mb_now() - j->t_submit};
+                char why[160];
+                snprintf(why, sizeof why,
+                         "waited %.1f s in the queue (the limit) for a slot or KV cache blocks",
+                         stats.queue_seconds);
+                mb_ejob_finish(j, MB_ENGINE_TIMEOUT, &stats, why);
+                mb_ejob_release(j); /* the queue's reference */
+            }
+            pthread_mutex_lock(&e->mu);
+            continue;
+        }
+        /* Its own condition: a submit's signal must wake a slot, not this. */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        const double wait = next - now + 0.001;
+        until.tv_sec += (time_t)wait;
+        until.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&e->reap, &e->mu, &until);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
 mb_status mb_engine_new(mb_model *model, const mb_engine_params *params, mb_engine **out) {
     *out = NULL;
     mb_engine_params p = mb_engine_default_params();
     mb_status st =
         mb_params_merge(&p, params, sizeof p, MB_PARAMS_SIZE_UPTO(mb_engine_params, batch_threads),
                         "mb_engine_params");
+    /* A caller built before 0.4 gets per-slot caches, as it always had. */
+    if (!st && params && params->struct_size < MB_PARAMS_SIZE_UPTO(mb_engine_params, kv_budget))
+        p.kv_budget = -1;
     if (st) return st;
     mb_session_params sp = mb_session_default_params();
     st = mb_params_merge(&sp, p.session, sizeof sp,
@@ -256,9 +354,11 @@ mb_status mb_engine_new(mb_model *model, const mb_engine_params *params, mb_engi
         const int share = mb_n_physical_cores() / (p.n_slots > 0 ? p.n_slots : 1);
         sp.n_threads = share > 1 ? share : 1;
     }
-    if (p.n_slots < 1 || p.n_slots > 256 || p.n_queue < 0 || p.n_queue > 65536)
-        return mb_errorf(MB_ERR_INVALID_ARG, "slots %d (1..256) or queue %d (0..65536)", p.n_slots,
-                         p.n_queue);
+    if (p.n_slots < 1 || p.n_slots > 256 || p.n_queue < 0 || p.n_queue > 65536 ||
+        p.queue_timeout_ms < 0)
+        return mb_errorf(MB_ERR_INVALID_ARG,
+                         "slots %d (1..256), queue %d (0..65536) or queue timeout %d ms (>= 0)",
+                         p.n_slots, p.n_queue, p.queue_timeout_ms);
     st = check_memory(model, &p, &sp);
     if (st) return st;
     const int speculate = p.draft_model || p.lookup_n > 0;
@@ -271,13 +371,22 @@ mb_status mb_engine_new(mb_model *model, const mb_engine_params *params, mb_engi
     e->model = model;
     e->n_slots = p.n_slots;
     e->n_queue = p.n_queue;
+    e->queue_timeout_ms = p.queue_timeout_ms;
+    e->spec_extra = speculate ? p.draft_max + 1 : 0;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->work, NULL);
     pthread_cond_init(&e->idle, NULL);
+    pthread_cond_init(&e->reap, NULL);
+    st = mb_engine_pool_new(e, &p, &sp);
+    if (st) {
+        mb_engine_free(e);
+        return st;
+    }
     for (int i = 0; i < p.n_slots; i++) {
         slot *sl = &e->slots[i];
         sl->e = e;
-        st = mb_session_new(model, &sp, &sl->s);
+        st = e->pool ? mb_session_new_paged(model, &sp, e->pool, &sl->s)
+                     : mb_session_new(model, &sp, &sl->s);
         if (!st) {
             sl->cap_kv = (size_t)mb_session_n_ctx(sl->s);
             sl->kv = malloc(sl->cap_kv * sizeof *sl->kv);
@@ -298,6 +407,14 @@ mb_status mb_engine_new(mb_model *model, const mb_engine_params *params, mb_engi
             return mb_errorf(MB_ERR_NO_MEMORY, "cannot start the thread of slot %d", i + 1);
         }
         sl->started = 1;
+    }
+    e->n_ctx = mb_session_n_ctx(e->slots[0].s);
+    if (e->queue_timeout_ms > 0) {
+        if (pthread_create(&e->reaper, NULL, reaper_main, e) != 0) {
+            mb_engine_free(e);
+            return mb_errorf(MB_ERR_NO_MEMORY, "cannot start the queue's timeout thread");
+        }
+        e->reaper_started = 1;
     }
     *out = e;
     return MB_OK;
@@ -320,6 +437,19 @@ mb_status mb_engine_submit(mb_engine *e, const mb_engine_request *r, mb_engine_j
     mb_engine_job *j = NULL;
     mb_status st = mb_ejob_new(e, r, &j);
     if (st) return st;
+    if (e->pool) {
+        /* One that the whole cache could not hold would wait forever. */
+        const int need = mb_kv_blocks_for(mb_engine_job_positions(e, j));
+        const int have = mb_kv_pool_n_blocks(e->pool);
+        if (need > have) {
+            mb_ejob_release(j);
+            return mb_errorf(MB_ERR_NO_MEMORY,
+                             "the request may reach %d positions, %d blocks of KV cache, but the "
+                             "cache holds %d blocks of %d positions: lower max_tokens or raise "
+                             "the KV budget",
+                             mb_engine_job_positions(e, j), need, have, MB_KV_BLOCK);
+        }
+    }
     pthread_mutex_lock(&e->mu);
     if (e->stopping || e->busy + e->queued >= e->n_slots + e->n_queue) {
         pthread_mutex_unlock(&e->mu);
@@ -390,7 +520,9 @@ void mb_engine_free(mb_engine *e) {
     pthread_mutex_lock(&e->mu);
     e->stopping = 1;
     pthread_cond_broadcast(&e->work);
+    pthread_cond_broadcast(&e->reap);
     pthread_mutex_unlock(&e->mu);
+    if (e->reaper_started) pthread_join(e->reaper, NULL);
     for (int i = 0; i < e->n_slots; i++) {
         if (e->slots[i].started) pthread_join(e->slots[i].thread, NULL);
         mb_session_free(e->slots[i].s);
@@ -398,9 +530,11 @@ void mb_engine_free(mb_engine *e) {
         free(e->slots[i].kv);
     }
     mb_batcher_free(e->batcher);
+    mb_kv_pool_free(e->pool);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->work);
     pthread_cond_destroy(&e->idle);
+    pthread_cond_destroy(&e->reap);
     free(e->slots);
     free(e);
 }

@@ -192,6 +192,10 @@ void mb_engine_job_get_stats(mb_engine_job *j, mb_engine_job_stats *out) {
     pthread_mutex_unlock(&j->mu);
 }
 
+int mb_engine_job_started(mb_engine_job *j) {
+    return atomic_load(&j->started) || mb_engine_job_wait(j, 0) != MB_ENGINE_RUNNING;
+}
+
 const char *mb_engine_job_error(mb_engine_job *j) {
     return j->error; /* written once, before the job counts as finished */
 }

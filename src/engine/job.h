@@ -27,6 +27,7 @@ struct mb_engine_job {
     mb_engine_job_stats stats;
     char error[256];
     atomic_int cancelled;
+    atomic_int started;         /* a slot took it (mb_engine_job_started) */
     atomic_int refs;            /* the caller's handle, and the engine's until the end */
     struct mb_engine_job *next; /* FIFO link, under the engine's lock */
 };
@@ -53,6 +54,9 @@ typedef struct {
      * off: plain generation). */
     mb_session *draft;
     mb_speculative_params spec;
+    /* Paged KV (engine.h, kv_budget): the prompt positions admission found
+     * in the shared cache for the job this slot took. */
+    int adopted;
 } slot;
 
 struct mb_engine {
@@ -64,7 +68,30 @@ struct mb_engine {
     pthread_cond_t work, idle;
     mb_engine_job *head, *tail;
     int queued, busy, stopping;
+    int n_ctx;
+    /* The slots' shared paged KV cache (paged.c), or NULL: each slot's
+     * session has its own. */
+    struct mb_kv_pool *pool;
+    int spec_extra; /* positions a speculative step may write past the text */
+    /* queue_timeout_ms > 0: a thread ends the jobs that waited too long. */
+    int queue_timeout_ms;
+    pthread_t reaper;
+    pthread_cond_t reap;
+    int reaper_started;
 };
+
+/* ---- paged KV (paged.c) ---- */
+/* Make E's pool when P asks for one and the model can page (no windowed
+ * layer, or SP's swa_full); E->pool stays NULL otherwise. Before the
+ * slots' sessions are made. */
+mb_status mb_engine_pool_new(mb_engine *e, const mb_engine_params *p, const mb_session_params *sp);
+/* Positions J may reach: its prompt, max_tokens (the rest of the context
+ * when < 0) and a speculative step's overshoot, at most the context. */
+int mb_engine_job_positions(const mb_engine *e, const mb_engine_job *j);
+/* Under E's lock: admit J into SL's session (prefix adopted, blocks
+ * promised, SL->adopted set): 1, or 0 when the pool cannot promise them
+ * now. */
+int mb_engine_pool_admit(mb_engine *e, slot *sl, mb_engine_job *j);
 
 /* A job for R with one reference (the caller's), R's contents copied. */
 mb_status mb_ejob_new(mb_engine *e, const mb_engine_request *r, mb_engine_job **out);

@@ -27,9 +27,26 @@ static void *alloc_floats(size_t n, int *failed) {
     return p;
 }
 
+static mb_status state_new(const mb_model *m, int n_ctx, int n_batch, int n_threads, int swa_full,
+                           uint32_t type_k, uint32_t type_v, int paged, mb_forward_state **out);
+
 mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_threads,
                                int swa_full, uint32_t type_k, uint32_t type_v,
                                mb_forward_state **out) {
+    return state_new(m, n_ctx, n_batch, n_threads, swa_full, type_k, type_v, 0, out);
+}
+
+mb_status mb_forward_state_new_paged(const mb_model *m, int n_ctx, int n_batch, int n_threads,
+                                     uint32_t type_k, uint32_t type_v, mb_forward_state **out) {
+    return state_new(m, n_ctx, n_batch, n_threads, 1, type_k, type_v, 1, out);
+}
+
+mb_status mb_forward_kv_prepare(mb_forward_state *s, int pos, int n) {
+    return s->kv_prepare ? s->kv_prepare(s->kv_prepare_user, pos, n) : MB_OK;
+}
+
+static mb_status state_new(const mb_model *m, int n_ctx, int n_batch, int n_threads, int swa_full,
+                           uint32_t type_k, uint32_t type_v, int paged, mb_forward_state **out) {
     *out = NULL;
     const mb_hparams *hp = &m->hp;
     mb_forward_state *s = calloc(1, sizeof *s);
@@ -51,7 +68,9 @@ mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_
     }
     mb_status st = mb_rope_init_ex(&s->rope, hp, factors, mscale, 0);
     if (!st) st = mb_rope_init_ex(&s->rope_swa, hp, factors, mscale, 1);
-    if (!st) st = mb_kv_cache_init(&s->kv, hp, n_ctx, n_batch, swa_full, type_k, type_v);
+    if (!st)
+        st = paged ? mb_kv_cache_init_paged(&s->kv, hp, n_ctx, type_k, type_v)
+                   : mb_kv_cache_init(&s->kv, hp, n_ctx, n_batch, swa_full, type_k, type_v);
     if (st) {
         free(s);
         return st;
@@ -361,6 +380,8 @@ mb_status mb_forward(mb_forward_state *s, mb_threadpool *pool, const mb_token *t
         if (tokens[t] < 0 || tokens[t] >= hp->n_vocab)
             return mb_errorf(MB_ERR_INVALID_ARG, "token id %d is outside the vocabulary (0..%d)",
                              tokens[t], hp->n_vocab - 1);
+    mb_status st = mb_forward_kv_prepare(s, pos, n);
+    if (st) return st;
     for (int t = 0; t < n; t++) {
         s->row_cache[t] = s;
         s->row_pos[t] = pos + t;

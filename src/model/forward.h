@@ -47,6 +47,11 @@ struct mb_forward_state {
     /* Polled between layers by mb_forward (mb_session_set_abort); NULL: never. */
     int (*abort_fn)(void *user);
     void *abort_user;
+    /* A paged cache's (runtime/session_paged.c): make positions [pos, pos
+     * + n) writable before they are stored (blocks mapped, shared ones
+     * copied). NULL: the cache owns its rows. */
+    mb_status (*kv_prepare)(void *user, int pos, int n);
+    void *kv_prepare_user;
 };
 
 /* The oldest position every layer's cache still holds: 0 (or kv_lo) until a
@@ -61,6 +66,12 @@ mb_status mb_forward_state_new(const mb_model *m, int n_ctx, int n_batch, int n_
                                int swa_full, uint32_t type_k, uint32_t type_v,
                                mb_forward_state **out);
 void mb_forward_state_free(mb_forward_state *s);
+/* A state whose cache is paged (mb_kv_cache_init_paged): its pages are
+ * mapped by the owner, which sets kv_prepare. Every layer is full. */
+mb_status mb_forward_state_new_paged(const mb_model *m, int n_ctx, int n_batch, int n_threads,
+                                     uint32_t type_k, uint32_t type_v, mb_forward_state **out);
+/* Call S's kv_prepare for positions [POS, POS + N), if it has one. */
+mb_status mb_forward_kv_prepare(mb_forward_state *s, int pos, int n);
 
 /* Run TOKENS[0..n) at positions POS.. (n <= n_batch, pos + n <= n_ctx) and
  * write the logits of the last one to s->logits. If ALL_LOGITS is not NULL,

@@ -142,3 +142,44 @@ void mb_kv_cache_free(mb_kv_cache *c) {
     free(c->layers);
     *c = (mb_kv_cache){0};
 }
+
+uint64_t mb_kv_block_bytes(const mb_hparams *hp, uint32_t type_k, uint32_t type_v) {
+    return (uint64_t)MB_KV_PAGE_SLOTS * (uint64_t)hp->n_layer *
+           (mb_kv_row_bytes(hp, type_k) + mb_kv_row_bytes(hp, type_v));
+}
+
+mb_status mb_kv_cache_init_paged(mb_kv_cache *c, const mb_hparams *hp, int n_ctx, uint32_t type_k,
+                                 uint32_t type_v) {
+    *c = (mb_kv_cache){.n_layer = hp->n_layer, .type = {type_k, type_v}};
+    mb_status st = mb_kv_check_types(hp, type_k, type_v);
+    if (st) return st;
+    for (int w = 0; w < 2; w++) {
+        c->row_bytes[w] = (size_t)mb_kv_row_bytes(hp, c->type[w]);
+        c->head_bytes[w] = c->row_bytes[w] / (size_t)hp->n_head_kv;
+    }
+    const int n_pages = (n_ctx + MB_KV_PAGE_SLOTS - 1) / MB_KV_PAGE_SLOTS;
+    c->layers = calloc((size_t)hp->n_layer, sizeof *c->layers);
+    c->page_ptrs =
+        calloc(2 * (size_t)hp->n_layer * (size_t)(n_pages > 0 ? n_pages : 1), sizeof *c->page_ptrs);
+    if (!c->layers || !c->page_ptrs) {
+        mb_kv_cache_free(c);
+        return mb_errorf(MB_ERR_NO_MEMORY, "out of memory for a KV cache's page tables");
+    }
+    for (int il = 0; il < hp->n_layer; il++) {
+        mb_kv_layer *l = &c->layers[il];
+        l->n_pages = n_pages;
+        l->page_slots = MB_KV_PAGE_SLOTS;
+        for (int w = 0; w < 2; w++)
+            l->pages[w] = c->page_ptrs + (size_t)(2 * il + w) * (size_t)n_pages;
+    }
+    return MB_OK;
+}
+
+void mb_kv_cache_map_block(mb_kv_cache *c, int page, uint8_t *block) {
+    size_t off = 0;
+    for (int il = 0; il < c->n_layer; il++)
+        for (int w = 0; w < 2; w++) {
+            c->layers[il].pages[w][page] = block ? block + off : NULL;
+            off += (size_t)MB_KV_PAGE_SLOTS * c->row_bytes[w];
+        }
+}

@@ -22,7 +22,13 @@
 #include "kernels/attention.h"
 #include "model/model.h"
 
-enum { MB_KV_K = 0, MB_KV_V = 1 };
+enum {
+    MB_KV_K = 0,
+    MB_KV_V = 1,
+    /* Positions per page of a paged cache: one attention tile, so a tile
+     * never spans two pages. */
+    MB_KV_PAGE_SLOTS = MB_ATTN_TILE,
+};
 
 /* One layer's page tables: pages[MB_KV_K][i] is K's page i. */
 typedef struct {
@@ -84,5 +90,17 @@ void mb_kv_describe(const mb_hparams *hp, int n_ctx, int n_batch, int swa_full, 
 mb_status mb_kv_cache_init(mb_kv_cache *c, const mb_hparams *hp, int n_ctx, int n_batch,
                            int swa_full, uint32_t type_k, uint32_t type_v);
 void mb_kv_cache_free(mb_kv_cache *c);
+
+/* A paged cache for N_CTX positions (no windowed layer: every layer full):
+ * page tables of ceil(n_ctx / MB_KV_PAGE_SLOTS) pages, all unmapped
+ * (NULL), and no rows of its own; the pages are blocks of a pool, mapped
+ * with mb_kv_cache_map_block. */
+mb_status mb_kv_cache_init_paged(mb_kv_cache *c, const mb_hparams *hp, int n_ctx, uint32_t type_k,
+                                 uint32_t type_v);
+/* Bytes of one block: MB_KV_PAGE_SLOTS positions of every layer's K and V,
+ * laid out layer by layer, K's rows then V's. */
+uint64_t mb_kv_block_bytes(const mb_hparams *hp, uint32_t type_k, uint32_t type_v);
+/* Point page PAGE of every layer (K and V) into BLOCK (NULL: unmapped). */
+void mb_kv_cache_map_block(mb_kv_cache *c, int page, uint8_t *block);
 
 #endif

@@ -93,6 +93,11 @@ mb_status mb_batch_decode(mb_batch *b, mb_session *const *sessions, const mb_tok
     mb_status st = check_batch(b, sessions, ids, n);
     if (st) return st;
     const int n_vocab = b->model->hp.n_vocab;
+    /* Paged caches: each row's position writable first (nothing is fed
+     * unless all are). */
+    for (int t = 0; t < n; t++)
+        if ((st = mb_forward_kv_prepare(sessions[t]->fwd, sessions[t]->n_past, 1)))
+            return mb_error_prefix(st, "session %d", t);
     for (int t = 0; t < n; t++) {
         b->caches[t] = sessions[t]->fwd;
         b->pos[t] = sessions[t]->n_past;

@@ -23,9 +23,11 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "model/kv_cache.h"
 #include "matchbox.h"
 
-enum { MB_KV_BLOCK = 64 }; /* positions per block: one attention tile */
+/* Positions per block: one page of a paged cache (one attention tile). */
+enum { MB_KV_BLOCK = MB_KV_PAGE_SLOTS };
 
 typedef struct mb_kv_pool mb_kv_pool;
 

@@ -27,7 +27,17 @@ mb_session_params mb_session_default_params(void) {
  * per token of chunk for a 1.1B llama (56 MB) and 250 KB for an 8B one. */
 enum { PREFILL_BATCH = 512 };
 
+int mb_session_ctx_for(const mb_model *m, int n_ctx) {
+    if (n_ctx == 0) n_ctx = m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096;
+    return n_ctx;
+}
+
 mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_session **out) {
+    return mb_session_make(model, params, NULL, out);
+}
+
+mb_status mb_session_make(mb_model *model, const mb_session_params *params, mb_kv_pool *kv_pool,
+                          mb_session **out) {
     *out = NULL;
     mb_session_params p = mb_session_default_params();
     mb_status st =
@@ -37,9 +47,8 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
     if (model->vocab_only)
         return mb_errorf(MB_ERR_INVALID_ARG, "the model was loaded vocab-only: it has no weights");
     const mb_hparams *hp = &model->hp;
-    int n_ctx = p.n_ctx;
-    if (n_ctx < 0) return mb_errorf(MB_ERR_INVALID_ARG, "context size %d is negative", n_ctx);
-    if (n_ctx == 0) n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    if (p.n_ctx < 0) return mb_errorf(MB_ERR_INVALID_ARG, "context size %d is negative", p.n_ctx);
+    const int n_ctx = mb_session_ctx_for(model, p.n_ctx);
     if (n_ctx > (1 << 24))
         return mb_errorf(MB_ERR_INVALID_ARG, "context size %d is too large", n_ctx);
     /* The types before the sizes: a bad one is named, not counted. */
@@ -48,8 +57,10 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
     int n_threads = p.n_threads > 0 ? p.n_threads : mb_physical_cores();
     /* No chunk is longer than the context. */
     const int n_batch = n_ctx > 0 && n_ctx < PREFILL_BATCH ? n_ctx : PREFILL_BATCH;
-    uint64_t kv = mb_kv_cache_bytes(hp, n_ctx, n_batch, p.swa_full, p.kv_type_k, p.kv_type_v);
-    if (p.verbose) {
+    /* A paged session's cache is the pool's, counted when it was made. */
+    uint64_t kv =
+        kv_pool ? 0 : mb_kv_cache_bytes(hp, n_ctx, n_batch, p.swa_full, p.kv_type_k, p.kv_type_v);
+    if (p.verbose && !kv_pool) {
         char desc[512];
         mb_kv_describe(hp, n_ctx, n_batch, p.swa_full, p.kv_type_k, p.kv_type_v, desc, sizeof desc);
         mb_log(MB_LOG_INFO, "%s\n", desc);
@@ -82,9 +93,13 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
         return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     }
     st = mb_threadpool_new(n_threads, &s->pool);
-    if (!st)
+    if (!st && kv_pool)
+        st = mb_forward_state_new_paged(model, n_ctx, n_batch, n_threads, p.kv_type_k, p.kv_type_v,
+                                        &s->fwd);
+    else if (!st)
         st = mb_forward_state_new(model, n_ctx, n_batch, n_threads, p.swa_full, p.kv_type_k,
                                   p.kv_type_v, &s->fwd);
+    if (!st && kv_pool) st = mb_session_paged_attach(s, kv_pool);
     if (!st && !(s->history = malloc((size_t)n_ctx * sizeof *s->history)))
         st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     if (!st && !(s->saved_logits = malloc((size_t)model->hp.n_vocab * sizeof(float))))
@@ -99,6 +114,7 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
 
 void mb_session_free(mb_session *s) {
     if (!s) return;
+    if (s->fwd) mb_session_paged_detach(s); /* its blocks back to the pool */
     mb_forward_state_free(s->fwd);
     mb_threadpool_free(s->pool);
     free(s->history);

@@ -4,6 +4,7 @@
 
 #include "core/threadpool.h"
 #include "model/forward.h"
+#include "runtime/kv_pool.h"
 
 struct mb_session {
     mb_model *model;
@@ -22,7 +23,38 @@ struct mb_session {
      * evaluations go through it, so a scheduler can batch sessions. */
     mb_status (*decode_hook)(void *ctx, struct mb_session *s, mb_token id);
     void *decode_ctx;
+    /* A paged session (session_paged.c): its cache is blocks of this pool,
+     * mapped by its sequence's table; NULL: the session's own cache. */
+    mb_kv_pool *kv_pool;
+    mb_kv_seq kv_seq;
 };
+
+/* mb_session_new, or with POOL a paged session (no cache of its own: its
+ * forward state's pages point into POOL's blocks). */
+mb_status mb_session_make(mb_model *model, const mb_session_params *params, mb_kv_pool *pool,
+                          mb_session **out);
+/* The context a session of M gets for a requested N_CTX (0: the default,
+ * min(trained, 4096)). */
+int mb_session_ctx_for(const mb_model *m, int n_ctx);
+
+/* ---- paged sessions (session_paged.c), for the engine ---- */
+mb_status mb_session_new_paged(mb_model *model, const mb_session_params *params, mb_kv_pool *pool,
+                               mb_session **out);
+mb_status mb_session_paged_attach(mb_session *s, mb_kv_pool *pool);
+void mb_session_paged_detach(mb_session *s);
+/* Bytes of one pool block for sessions of SP's KV types on M. */
+mb_status mb_session_kv_block_bytes(const mb_model *m, const mb_session_params *sp, uint64_t *out);
+/* Admit the empty session for a prompt (mb_kv_pool_admit): the positions
+ * of TOKENS adopted from the pool, or -1 when its blocks cannot be
+ * promised now. */
+int mb_session_kv_admit(mb_session *s, const mb_token *tokens, int n_prompt, int n_total);
+/* After admission: the session holds TOKENS[0..n) (the adopted positions). */
+void mb_session_kv_adopt(mb_session *s, const mb_token *tokens, int n);
+/* Offer the blocks of positions [0, N) to other sessions. */
+void mb_session_kv_publish(mb_session *s, int n);
+/* Give the blocks back (published first when PUBLISH: what it computed
+ * stays cached); the session is empty after. */
+void mb_session_kv_release(mb_session *s, int publish);
 
 /* Record IDS as the tokens at positions n_past.. (before they are fed). */
 void mb_session_note_tokens(mb_session *s, const mb_token *ids, size_t n);

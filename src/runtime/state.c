@@ -351,6 +351,10 @@ static int get_rows(source *in, mb_forward_state *f, int which, int il, int lo, 
 }
 
 static mb_status load_state(mb_session *s, source *in, uint64_t avail) {
+    /* A paged session's blocks belong to its engine's admission. */
+    if (s->kv_pool)
+        return mb_errorf(MB_ERR_UNSUPPORTED,
+                         "a session of a shared paged KV cache cannot load a state");
     header h;
     mb_status st = read_header(s, in, avail, &h);
     if (st) return st;

@@ -99,7 +99,8 @@ static void on_done(mb_engine_job *ej, mb_engine_finish finish, void *user) {
     case MB_ENGINE_STOP: j->finish = MB_FINISH_STOP; break;
     case MB_ENGINE_CANCELLED: j->finish = MB_FINISH_CANCELLED; break;
     case MB_ENGINE_ERROR:
-        j->finish = MB_FINISH_ERROR;
+    case MB_ENGINE_TIMEOUT:
+        j->finish = finish == MB_ENGINE_ERROR ? MB_FINISH_ERROR : MB_FINISH_TIMEOUT;
         snprintf(j->error, sizeof j->error, "%s", mb_engine_job_error(ej));
         break;
     default: j->finish = MB_FINISH_LENGTH; break;
@@ -152,10 +153,11 @@ int mb_job_submit(mb_engine *e, const mb_model *model, mb_metrics *metrics, mb_j
     atomic_fetch_add(&j->refs, 1);
     mb_engine_job *ej = NULL;
     pthread_mutex_lock(&j->mu); /* the callbacks wait for ej to be set */
-    if (mb_engine_submit(e, &q, &ej) != MB_OK) {
+    const mb_status st = mb_engine_submit(e, &q, &ej);
+    if (st != MB_OK) {
         pthread_mutex_unlock(&j->mu);
         atomic_fetch_sub(&j->refs, 1);
-        return 1;
+        return st == MB_ERR_NO_MEMORY ? 2 : 1;
     }
     mb_engine_job_free(j->ej); /* none: a job is submitted once */
     j->ej = ej;

@@ -22,7 +22,8 @@ typedef struct {
     float top_lp[MB_REQ_MAX_TOP_LOGPROBS];
 } mb_job_logprob;
 
-enum { MB_FINISH_LENGTH, MB_FINISH_STOP, MB_FINISH_CANCELLED, MB_FINISH_ERROR };
+/* MB_FINISH_TIMEOUT: it waited past the queue's limit and never ran (503). */
+enum { MB_FINISH_LENGTH, MB_FINISH_STOP, MB_FINISH_CANCELLED, MB_FINISH_ERROR, MB_FINISH_TIMEOUT };
 
 typedef struct mb_job {
     /* Inputs, fixed once submitted. */
@@ -68,7 +69,9 @@ int mb_job_append_locked(mb_job *j, const char *text, size_t len);
 
 /* Queue J on engine E (J's output and end come back through callbacks).
  * 0 when queued; 1 when the slots and the queue are all taken (the caller
- * answers 503) or the job could not be made. At most once per job. */
+ * answers 503) or the job could not be made; 2 when the request could
+ * never fit the shared KV cache (the caller answers 400 with
+ * mb_last_error()). At most once per job. */
 int mb_job_submit(mb_engine *e, const mb_model *model, mb_metrics *metrics, mb_job *j);
 /* The client left: a job still queued gives its place to the next request
  * (and is done, cancelled, on return); one generating stops at its next

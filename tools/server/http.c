@@ -78,6 +78,12 @@ static enum MHD_Result send_error(struct MHD_Connection *c, mb_http_req *r, int 
                      status == 503);
 }
 
+enum MHD_Result mb_http_send_timeout(struct MHD_Connection *c, mb_http_req *r, const char *why) {
+    char msg[400];
+    snprintf(msg, sizeof msg, "the server is busy: the request %s; retry later", why);
+    return send_error(c, r, 503, "server_error", NULL, "server_busy", msg);
+}
+
 /* ---- access -------------------------------------------------------------- */
 
 /* The key comparison takes the same time wherever the first difference is,
@@ -169,13 +175,15 @@ int mb_http_client_gone(struct MHD_Connection *c, mb_http_req *r) {
     return 0;
 }
 
-void mb_http_wait(struct MHD_Connection *c, mb_http_req *r, mb_job *j, int settled_only) {
+void mb_http_wait(struct MHD_Connection *c, mb_http_req *r, mb_job *j, int until_what) {
     double next_check = tool_now() + CLIENT_CHECK_S;
-    while (!(j->done || (settled_only && j->settled))) {
-        /* Woken by every token, so the socket is checked by the clock. */
+    while (!(j->done || (until_what == MB_WAIT_SETTLED && j->settled) ||
+             (until_what == MB_WAIT_STARTED && j->ej && mb_engine_job_started(j->ej)))) {
+        /* Woken by every token, so the socket is checked by the clock; a
+         * start is not signalled, so it is polled, every 5 ms. */
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)(CLIENT_CHECK_S * 1e9);
+        until.tv_nsec += until_what == MB_WAIT_STARTED ? 5000000L : (long)(CLIENT_CHECK_S * 1e9);
         if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
         pthread_cond_timedwait(&j->cv, &j->mu, &until);
         if (tool_now() >= next_check) {
@@ -196,15 +204,17 @@ void mb_http_wait(struct MHD_Connection *c, mb_http_req *r, mb_job *j, int settl
 static enum MHD_Result wait_and_answer(struct MHD_Connection *c, mb_http_req *r, mb_job *j,
                                        const mb_resp_meta *meta) {
     pthread_mutex_lock(&j->mu);
-    mb_http_wait(c, r, j, 0);
+    mb_http_wait(c, r, j, MB_WAIT_DONE);
     if (j->finish == MB_FINISH_CANCELLED) { /* the client left: nobody to answer */
         pthread_mutex_unlock(&j->mu);
         return MHD_NO;
     }
-    char *body = j->finish == MB_FINISH_ERROR ? NULL : mb_resp_completion(meta, j);
+    const int timeout = j->finish == MB_FINISH_TIMEOUT;
+    char *body = j->finish >= MB_FINISH_ERROR ? NULL : mb_resp_completion(meta, j);
     char msg[300];
-    snprintf(msg, sizeof msg, "generation failed: %s", j->error);
+    snprintf(msg, sizeof msg, "%s%s", timeout ? "" : "generation failed: ", j->error);
     pthread_mutex_unlock(&j->mu);
+    if (timeout) return mb_http_send_timeout(c, r, msg);
     if (!body) return send_error(c, r, 500, "server_error", NULL, NULL, msg);
     return send_body(c, r, 200, body, "application/json", 0);
 }
@@ -270,7 +280,15 @@ static enum MHD_Result complete(mb_server *s, struct MHD_Connection *c, mb_http_
         mb_job_release(j);
         return ret;
     }
-    if (atomic_load(&s->draining) || mb_job_submit(s->engine, s->model, &s->metrics, j)) {
+    const int refused =
+        atomic_load(&s->draining) ? 1 : mb_job_submit(s->engine, s->model, &s->metrics, j);
+    if (refused == 2) {
+        snprintf(msg, sizeof msg, "%s", mb_last_error());
+        mb_job_release(j);
+        return send_error(c, r, 400, "invalid_request_error", "max_tokens", "kv_budget_exceeded",
+                          msg);
+    }
+    if (refused) {
         mb_job_release(j);
         return send_error(c, r, 503, "server_error", NULL, "server_busy",
                           atomic_load(&s->draining)
@@ -325,6 +343,7 @@ static enum MHD_Result route(mb_server *s, struct MHD_Connection *c, mb_http_req
         s->metrics.queued = queued;
         s->metrics.batch_steps = steps;
         s->metrics.batch_rows = rows;
+        mb_engine_kv_get_stats(s->engine, &s->metrics.kv);
         pthread_mutex_unlock(&s->metrics.mu);
         char *text = mb_metrics_render(&s->metrics, &len);
         return send_body(c, r, 200, text, "text/plain; version=0.0.4", 0);

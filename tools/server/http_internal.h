@@ -75,9 +75,15 @@ void mb_http_common_headers(const mb_http_req *r, struct MHD_Response *resp);
 /* Queue BODY (malloc'ed, taken; NULL: MHD_NO) with STATUS and Content-Type
  * TYPE, the common headers, Retry-After when RETRY_AFTER, the header naming
  * the model that answered when ANSWERED_BY, and what 401 and 405 need. */
-/* Wait, J's lock held, until J is done (or, with SETTLED_ONLY, settled:
- * who answers is known); a client that leaves meanwhile cancels J. */
-void mb_http_wait(struct MHD_Connection *c, mb_http_req *r, mb_job *j, int settled_only);
+/* What mb_http_wait waits for: J done; or settled (who answers is known);
+ * or started (a slot took it, so it can no longer time out in the queue). */
+enum { MB_WAIT_DONE, MB_WAIT_SETTLED, MB_WAIT_STARTED };
+/* Wait, J's lock held, until UNTIL holds (or J is done); a client that
+ * leaves meanwhile cancels J. */
+void mb_http_wait(struct MHD_Connection *c, mb_http_req *r, mb_job *j, int until);
+/* The answer to a job that timed out in the queue (MB_FINISH_TIMEOUT):
+ * 503 with Retry-After. */
+enum MHD_Result mb_http_send_timeout(struct MHD_Connection *c, mb_http_req *r, const char *why);
 enum MHD_Result mb_http_send(struct MHD_Connection *c, mb_http_req *r, int status, char *body,
                              const char *type, int retry_after, const char *answered_by);
 

@@ -147,6 +147,30 @@ char *mb_metrics_render(mb_metrics *m, size_t *len) {
     counter(&b, "matchbox_batch_tokens_total", "counter",
             "Tokens decoded by batched passes (divided by steps: the mean batch).",
             (double)m->batch_rows);
+    if (m->kv.paged) {
+        const mb_engine_kv_stats *k = &m->kv;
+        counter(&b, "matchbox_kv_blocks_total", "gauge",
+                "Blocks of the slots' shared KV cache (64 positions of every layer each).",
+                k->n_blocks);
+        counter(&b, "matchbox_kv_block_bytes", "gauge", "Bytes of one KV cache block.",
+                (double)k->block_bytes);
+        counter(&b, "matchbox_kv_blocks_used", "gauge", "KV blocks held by requests.", k->used);
+        counter(&b, "matchbox_kv_blocks_shared", "gauge",
+                "KV blocks held by two or more requests (a common prefix, held once).", k->shared);
+        counter(&b, "matchbox_kv_blocks_cached", "gauge",
+                "KV blocks held by no request, kept for the prefixes they hold.", k->cached);
+        counter(&b, "matchbox_kv_blocks_free", "gauge", "KV blocks holding nothing.", k->free);
+        counter(&b, "matchbox_kv_blocks_promised", "gauge",
+                "KV blocks promised to running requests and not yet written.", k->committed);
+        counter(&b, "matchbox_kv_prefix_tokens_total", "counter",
+                "Prompt tokens found in the shared KV cache instead of computed.",
+                (double)k->adopted_tokens);
+        counter(&b, "matchbox_kv_block_copies_total", "counter",
+                "KV blocks copied where a request diverged inside a shared block.",
+                (double)k->copies);
+        counter(&b, "matchbox_kv_block_evictions_total", "counter",
+                "Cached KV blocks reused for other contents.", (double)k->evictions);
+    }
     histogram(&b, "matchbox_request_duration_seconds",
               "Completion request latency, arrival to last byte.", &m->latency);
     histogram(&b, "matchbox_time_to_first_token_seconds",

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <matchbox/engine.h>
+
 enum { MB_METRIC_ENDPOINTS = 6, MB_METRIC_STATUSES = 12, MB_METRIC_BUCKETS = 12 };
 
 typedef struct {
@@ -26,6 +28,7 @@ typedef struct {
     int queued, busy, n_slots, n_queue;
     uint64_t rejected_full, cancelled;
     unsigned long long batch_steps, batch_rows; /* batched decode passes, tokens they fed */
+    mb_engine_kv_stats kv;                      /* the paged KV cache, read per scrape */
 } mb_metrics;
 
 /* Endpoint indices, as mb_metrics_endpoint() maps paths to them. */

@@ -79,9 +79,9 @@ static enum MHD_Result send_err(struct MHD_Connection *c, mb_http_req *r, int st
         NULL);
 }
 
-/* Queue J on the engine; 0 when queued. */
+/* Queue J on the engine: mb_job_submit's answer (0 when queued). */
 static int submit(mb_server *s, mb_job *j) {
-    return atomic_load(&s->draining) || mb_job_submit(s->engine, s->model, &s->metrics, j);
+    return atomic_load(&s->draining) ? 1 : mb_job_submit(s->engine, s->model, &s->metrics, j);
 }
 
 /* The finished job as a whole answer, or its stream. */
@@ -89,15 +89,17 @@ static enum MHD_Result answer(mb_server *s, struct MHD_Connection *c, mb_http_re
                               const mb_resp_meta *meta) {
     if (j->req.stream) return mb_http_stream(s, c, r, j, meta);
     pthread_mutex_lock(&j->mu);
-    mb_http_wait(c, r, j, 0);
+    mb_http_wait(c, r, j, MB_WAIT_DONE);
     if (j->finish == MB_FINISH_CANCELLED) { /* the client left: nobody to answer */
         pthread_mutex_unlock(&j->mu);
         return MHD_NO;
     }
-    char *body = j->finish == MB_FINISH_ERROR ? NULL : mb_resp_completion(meta, j);
+    const int timeout = j->finish == MB_FINISH_TIMEOUT;
+    char *body = j->finish >= MB_FINISH_ERROR ? NULL : mb_resp_completion(meta, j);
     char msg[300];
-    snprintf(msg, sizeof msg, "generation failed: %s", j->error);
+    snprintf(msg, sizeof msg, "%s%s", timeout ? "" : "generation failed: ", j->error);
     pthread_mutex_unlock(&j->mu);
+    if (timeout) return mb_http_send_timeout(c, r, msg);
     if (!body) return send_err(c, r, 500, NULL, msg);
     return send_json(c, r, 200, body, j->answered_by);
 }
@@ -262,7 +264,7 @@ static enum MHD_Result escalate(mb_server *s, struct MHD_Connection *c, mb_http_
     }
     pthread_detach(t);
     pthread_mutex_lock(&j->mu);
-    mb_http_wait(c, r, j, 1); /* who answers is settled before the headers go */
+    mb_http_wait(c, r, j, MB_WAIT_SETTLED); /* who answers is settled before the headers go */
     int failed = j->finish == MB_FINISH_ERROR && j->len == 0;
     char msg[600];
     snprintf(msg, sizeof msg, "%s", j->error);
@@ -313,8 +315,10 @@ enum MHD_Result mb_http_routed(mb_server *s, struct MHD_Connection *c, mb_http_r
         free(x);
         x = NULL;
     }
-    if (submit(s, j)) {
+    const int refused = submit(s, j);
+    if (refused) {
         if (x) free(x->msgs), free(x);
+        if (refused == 2) return send_err(c, r, 400, "kv_budget_exceeded", mb_last_error());
         return send_err(c, r, 503, "server_busy",
                         "every slot is busy and the queue is full; retry later");
     }
@@ -324,9 +328,10 @@ enum MHD_Result mb_http_routed(mb_server *s, struct MHD_Connection *c, mb_http_r
     }
     /* The draft: wait for all of it, then judge it. */
     pthread_mutex_lock(&j->mu);
-    mb_http_wait(c, r, j, 0);
+    mb_http_wait(c, r, j, MB_WAIT_DONE);
     mb_confidence conf = mb_confidence_get(&j->conf);
-    int failed = j->finish == MB_FINISH_ERROR || j->finish == MB_FINISH_CANCELLED;
+    int failed = j->finish == MB_FINISH_ERROR || j->finish == MB_FINISH_CANCELLED ||
+                 j->finish == MB_FINISH_TIMEOUT;
     pthread_mutex_unlock(&j->mu);
     if (!failed && mb_route_after(&conf, &p->thresholds, x->why, sizeof x->why))
         return escalate(s, c, r, j, meta, x);

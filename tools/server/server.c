@@ -132,6 +132,8 @@ static mb_status start_engine(mb_server *s) {
     ep.draft_max = s->p.draft_max;
     ep.draft_min = s->p.draft_min;
     ep.lookup_n = s->p.lookup_n;
+    ep.kv_budget = s->p.kv_budget;
+    ep.queue_timeout_ms = s->p.queue_timeout_ms;
     return mb_engine_new(s->model, &ep, &s->engine);
 }
 

@@ -29,6 +29,12 @@ typedef struct {
      * none; it must outlive the server) or prompt lookup (lookup_n > 0). */
     mb_model *draft_model;
     int draft_max, draft_min, lookup_n;
+    /* The slots' shared paged KV cache (mb_engine_params): its bytes (0:
+     * a full context per slot; < 0: per-slot caches) and how long a
+     * request may wait in the queue for a slot or blocks before its 503
+     * (milliseconds; 0: no limit). */
+    long long kv_budget;
+    int queue_timeout_ms;
     int verbose;        /* log each request to stderr */
     int verbose_prompt; /* log each request's prompt token ids to stderr */
     /* The agent (docs/AGENT.md): with an oracle, every completion goes

@@ -88,7 +88,7 @@ static int next_events(stream_state *st) {
     /* Cancelled: the client left. No made-up finish reason; the stream
      * just ends. */
     if (j->finish == MB_FINISH_CANCELLED) return 1;
-    char *last = j->finish == MB_FINISH_ERROR
+    char *last = j->finish >= MB_FINISH_ERROR
                      ? mb_resp_error(j->error, "server_error", NULL, NULL)
                      : mb_resp_chunk(&st->meta, j, "", 0, 0, 0, 0, j->finish, 1);
     if (put_event(st, last)) return 1;
@@ -140,6 +140,18 @@ static void stream_free(void *cls) {
 
 enum MHD_Result mb_http_stream(mb_server *s, struct MHD_Connection *c, mb_http_req *r, mb_job *j,
                                const mb_resp_meta *meta) {
+    /* With a queue timeout the headers wait until a slot takes the job:
+     * one that times out in the queue gets its 503, not a 200 stream. */
+    if (s->p.queue_timeout_ms > 0 && j->ej) {
+        pthread_mutex_lock(&j->mu);
+        mb_http_wait(c, r, j, MB_WAIT_STARTED);
+        const int finish = j->done ? j->finish : -1;
+        char why[300];
+        snprintf(why, sizeof why, "%s", j->error);
+        pthread_mutex_unlock(&j->mu);
+        if (finish == MB_FINISH_CANCELLED) return MHD_NO; /* the client left */
+        if (finish == MB_FINISH_TIMEOUT) return mb_http_send_timeout(c, r, why);
+    }
     stream_state *st = calloc(1, sizeof *st);
     if (!st) return MHD_NO;
     st->j = j;
