@@ -16,6 +16,7 @@
 #include "model/forward.h"
 #include "model/model.h"
 #include "runtime/generate.h"
+#include "runtime/mem_plan.h"
 #include "runtime/session.h"
 
 mb_engine_params mb_engine_default_params(void) {
@@ -195,26 +196,19 @@ static void *slot_main(void *arg) {
     return NULL;
 }
 
-/* The slots' KV caches (and mapped weights) must fit together, before any
- * is made; each session checks only its own. */
+/* The slots together must fit, before any is made (each session checks only
+ * its own): the memory plan matchbox fit --slots prints (runtime/mem_plan.c). */
 static mb_status check_memory(const mb_model *model, const mb_engine_params *p,
                               const mb_session_params *sp) {
-    const mb_hparams *hp = &model->hp;
-    int n_ctx = sp->n_ctx;
-    if (n_ctx == 0) n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
-    if (p->n_slots < 2 || model->vocab_only || n_ctx <= 0 || n_ctx > (1 << 24)) return MB_OK;
-    const int n_batch = n_ctx < 512 ? n_ctx : 512; /* as mb_session_new sizes it */
-    const uint64_t kv = mb_kv_cache_bytes(hp, n_ctx, n_batch, sp->swa_full);
-    const uint64_t need = kv * (uint64_t)p->n_slots + (model->is_mmap ? model->weight_bytes : 0);
-    const uint64_t avail = mb_mem_available();
-    if (avail > 0 && need > avail)
-        return mb_errorf(MB_ERR_NO_MEMORY,
-                         "%d slots of %d positions need %llu bytes of KV cache (%llu each)%s, "
-                         "but only %llu bytes are available; use fewer slots or a smaller context",
-                         p->n_slots, n_ctx, (unsigned long long)(kv * (uint64_t)p->n_slots),
-                         (unsigned long long)kv, model->is_mmap ? " plus the mapped weights" : "",
-                         (unsigned long long)avail);
-    return MB_OK;
+    if (p->n_slots < 2 || model->vocab_only || sp->n_ctx < 0 || sp->n_ctx > (1 << 24)) return MB_OK;
+    mb_fit_params fp = mb_fit_default_params();
+    fp.n_ctx = sp->n_ctx;
+    fp.n_threads = sp->n_threads;
+    fp.n_slots = p->n_slots;
+    fp.swa_full = sp->swa_full;
+    char what[64];
+    snprintf(what, sizeof what, "%d slots", p->n_slots);
+    return mb_mem_check(model, &fp, what);
 }
 
 /* SL's speculative params, and its draft session (one thread: the slot's

@@ -61,6 +61,12 @@ int mb_kv_layer_slots(const mb_hparams *hp, int il, int n_ctx, int n_batch, int 
  * 2 x kv_dim x 2 bytes when no layer is windowed). */
 uint64_t mb_kv_cache_bytes(const mb_hparams *hp, int n_ctx, int n_batch, int swa_full);
 
+/* Bytes of every buffer mb_forward_state_new allocates besides the KV cache
+ * (activations of N_BATCH rows, attention scratch of N_THREADS threads,
+ * logits, LoRA and expert buffers): the sizes the allocation uses. */
+uint64_t mb_forward_buffer_bytes(const mb_hparams *hp, int n_ctx, int n_batch, int n_threads,
+                                 int lora_rank);
+
 /* One line for -v and bench: bytes per layer kind, the total, and its share
  * of what full caches on every layer would take. */
 void mb_kv_describe(const mb_hparams *hp, int n_ctx, int n_batch, int swa_full, char *buf,

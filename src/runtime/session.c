@@ -9,19 +9,13 @@
 #include "core/file_map.h"
 #include "core/threadpool.h"
 #include "model/forward.h"
+#include "runtime/mem_plan.h"
 #include "runtime/session.h"
 
 mb_session_params mb_session_default_params(void) {
     return (mb_session_params){
         .struct_size = sizeof(mb_session_params), .n_ctx = 0, .n_threads = 0, .swa_full = 0};
 }
-
-/* Prefill runs in chunks of this many tokens: each weight row is read (and,
- * where the level packs the weight type for its batch kernel, rearranged) once
- * per chunk. 512, the reference's default micro-batch: at 64 the packing
- * cost as much as the products. The activation buffers take about 110 KB
- * per token of chunk for a 1.1B llama (56 MB) and 250 KB for an 8B one. */
-enum { PREFILL_BATCH = 512 };
 
 mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_session **out) {
     *out = NULL;
@@ -35,13 +29,12 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
     const mb_hparams *hp = &model->hp;
     int n_ctx = p.n_ctx;
     if (n_ctx < 0) return mb_errorf(MB_ERR_INVALID_ARG, "context size %d is negative", n_ctx);
-    if (n_ctx == 0) n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    n_ctx = mb_mem_n_ctx(hp, n_ctx);
     if (n_ctx > (1 << 24))
         return mb_errorf(MB_ERR_INVALID_ARG, "context size %d is too large", n_ctx);
     int n_threads = p.n_threads > 0 ? p.n_threads : mb_physical_cores();
     /* No chunk is longer than the context. */
-    const int n_batch = n_ctx > 0 && n_ctx < PREFILL_BATCH ? n_ctx : PREFILL_BATCH;
-    uint64_t kv = mb_kv_cache_bytes(hp, n_ctx, n_batch, p.swa_full);
+    const int n_batch = mb_mem_n_batch(n_ctx);
     if (p.verbose) {
         char desc[512];
         mb_kv_describe(hp, n_ctx, n_batch, p.swa_full, desc, sizeof desc);
@@ -52,17 +45,13 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
                "warning: context %d is longer than the %d the model was trained on; "
                "expect worse text past that\n",
                n_ctx, hp->n_ctx_train);
-    /* Mapped weights still have to fit in the page cache; weights read into
-     * memory are already counted out of MemAvailable. */
-    uint64_t need = kv + (model->is_mmap ? model->weight_bytes : 0);
-    uint64_t avail = mb_mem_available();
-    if (avail > 0 && need > avail)
-        return mb_errorf(MB_ERR_NO_MEMORY,
-                         "weights (%llu bytes%s) plus KV cache (%llu bytes for %d positions) need "
-                         "%llu bytes, but only %llu are available; use a smaller -c",
-                         (unsigned long long)model->weight_bytes,
-                         model->is_mmap ? "" : ", already loaded", (unsigned long long)kv, n_ctx,
-                         (unsigned long long)need, (unsigned long long)avail);
+    /* The memory plan matchbox fit prints (runtime/mem_plan.c): refused here
+     * with its numbers rather than killed later. */
+    mb_fit_params fp = mb_fit_default_params();
+    fp.n_ctx = n_ctx;
+    fp.n_threads = n_threads;
+    fp.swa_full = p.swa_full;
+    if ((st = mb_mem_check(model, &fp, "the session"))) return st;
     mb_session *s = calloc(1, sizeof *s);
     if (!s) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     s->model = model;
