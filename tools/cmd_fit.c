@@ -90,19 +90,6 @@ static const char *kv_name(int t) {
     return t == 8 ? "q8_0" : t == 2 ? "q4_0" : "f16";
 }
 
-/* The program's resident bytes now (VmRSS), before anything is loaded: what
- * a run of this binary starts from. 0 if unreadable. */
-static uint64_t own_rss(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0;
-    char line[256];
-    unsigned long long kib = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %llu kB", &kib) == 1) break;
-    fclose(f);
-    return (uint64_t)kib * 1024;
-}
-
 typedef struct {
     cli_opts c;
     mb_fit_params fp;
@@ -227,7 +214,8 @@ static void print_screen(const fit_opts *o, const mb_fit_result *r, const char *
     printf("  activations%-5s         %10.1f   %d-row prefill chunk, attention scratch\n", each,
            mib(r->activations), r->n_batch);
     printf("  logits, sampler%-5s     %10.1f   %d tokens\n", each, mib(r->logits), r->n_vocab);
-    printf("  thread scratch%-5s      %10.1f   %d threads\n", each, mib(r->threads), r->n_threads);
+    printf("  thread scratch%-5s      %10.1f   %d thread%s\n", each, mib(r->threads), r->n_threads,
+           r->n_threads == 1 ? "" : "s");
     if (r->n_slots > 1)
         printf("  batched decode           %10.1f   workspace of %d rows\n", mib(r->batch),
                r->n_slots);
@@ -267,8 +255,9 @@ static int not_gguf(const char *path) {
 }
 
 int cmd_fit(int argc, char **argv) {
-    /* Before anything else: the program's own footprint. */
-    const uint64_t base = own_rss();
+    /* Before anything else: the program's own resident size, what a run of
+     * this binary starts from. */
+    const uint64_t base = cli_proc_status_bytes("VmRSS");
     fit_opts o;
     memset(&o, 0, sizeof o);
     cli_opts_init(&o.c);

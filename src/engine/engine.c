@@ -207,7 +207,8 @@ static mb_status check_memory(const mb_model *model, const mb_engine_params *p,
     fp.n_slots = p->n_slots;
     fp.swa_full = sp->swa_full;
     char what[64];
-    snprintf(what, sizeof what, "%d slots", p->n_slots);
+    snprintf(what, sizeof what, "%d slots of %d positions", p->n_slots,
+             sp->n_ctx > 0 ? sp->n_ctx : mb_mem_n_ctx(&model->hp, 0));
     return mb_mem_check(model, &fp, what);
 }
 

@@ -322,7 +322,7 @@ void mb_mem_describe(const mb_fit_result *r, char *buf, size_t cap) {
              mib(r->total), mib(r->weights + r->ring), how, mib(r->kv * (uint64_t)r->n_slots),
              r->n_ctx, mb_type_name((uint32_t)r->kv_type_k), mb_type_name((uint32_t)r->kv_type_v),
              mib(r->activations * (uint64_t)r->n_slots), mib(r->logits * (uint64_t)r->n_slots),
-             mib(r->threads * (uint64_t)r->n_slots), r->n_slots > 1 ? ", over the slots" : "",
+             mib(r->threads * (uint64_t)r->n_slots), r->n_slots > 1 ? ", all slots" : "",
              mib(r->vocab), mib(r->runtime), mib(r->ram));
 }
 
@@ -355,6 +355,6 @@ mb_status mb_mem_check(const mb_model *model, const mb_fit_params *p, const char
     char need[512], hint[256];
     mb_mem_describe(&r, need, sizeof need);
     if (!mb_fit_suggest(&r, hint, sizeof hint)) snprintf(hint, sizeof hint, "a smaller model");
-    return mb_errorf(MB_ERR_NO_MEMORY, "%s %s (%.1f MiB already loaded); try %s", what, need,
-                     (double)mb_mem_loaded_bytes(&r) / (1 << 20), hint);
+    return mb_errorf(MB_ERR_NO_MEMORY, "%s does not fit: %s (%.1f MiB already loaded); try %s",
+                     what, need, (double)mb_mem_loaded_bytes(&r) / (1 << 20), hint);
 }
