@@ -153,9 +153,28 @@ static double mib(uint64_t b) {
     return (double)b / (1 << 20);
 }
 
+/* S as a JSON string. */
+static void put_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
 static void print_json(const fit_opts *o, const mb_fit_result *r, const char *verdict,
                        const char *suggest) {
-    printf("{\n  \"model\": \"%s\",\n  \"arch\": \"%s\",\n", o->c.model, r->arch);
+    printf("{\n  \"model\": ");
+    put_str(o->c.model);
+    printf(",\n  \"arch\": ");
+    put_str(r->arch);
+    printf(",\n");
     printf("  \"n_ctx\": %d,\n  \"n_batch\": %d,\n  \"n_threads\": %d,\n  \"n_slots\": %d,\n",
            r->n_ctx, r->n_batch, r->n_threads, r->n_slots);
     printf("  \"kv_type_k\": \"%s\",\n  \"kv_type_v\": \"%s\",\n", kv_name(r->kv_type_k),
@@ -189,7 +208,11 @@ static void print_json(const fit_opts *o, const mb_fit_result *r, const char *ve
            r->fits ? "true" : "false", r->max_ctx, r->max_slots);
     printf("  \"bandwidth_gb_s\": %.3f,\n  \"tok_s\": %.3f,\n  \"tok_s_full\": %.3f,\n",
            o->fp.mem_gbs, r->tok_s, r->tok_s_full);
-    printf("  \"suggest\": \"%s\",\n  \"verdict\": \"%s\"\n}\n", suggest, verdict);
+    printf("  \"suggest\": ");
+    put_str(suggest);
+    printf(",\n  \"verdict\": ");
+    put_str(verdict);
+    printf("\n}\n");
 }
 
 static void print_screen(const fit_opts *o, const mb_fit_result *r, const char *verdict) {

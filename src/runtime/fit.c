@@ -122,7 +122,6 @@ size_t mb_fit_verdict(const mb_fit_result *r, char *buf, size_t cap) {
     }
     add(buf, cap, &used, "does not fit: needs %s, %s available", total, ram);
     if (r->fit_budget) {
-        size_str(r->fit_budget, budget, sizeof budget);
         add(buf, cap, &used, "; runs streamed with --mem-budget %lluM",
             (unsigned long long)(r->fit_budget >> 20));
         if (r->fit_budget_tok_s > 0) add(buf, cap, &used, " at ~%.1f tok/s", r->fit_budget_tok_s);

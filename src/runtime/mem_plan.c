@@ -231,11 +231,13 @@ static void plan_core(const mb_mem_model *m, const mb_fit_params *p, mb_fit_resu
         const int in_memory =
             p->use_mmap == 0 || (p->use_mmap < 0 && mb_file_map_fits_in_ram(m->file_bytes, p->ram));
         r->weights_mode = in_memory ? MB_FIT_WEIGHTS_MEMORY : MB_FIT_WEIGHTS_MMAP;
-        /* In memory: the whole file is read. Mapped: the header the loader
-         * parses and every page decode reads (an untied embedding's rows
-         * only as tokens look them up). */
+        /* In memory: the whole file is read into a buffer of whole 2 MiB
+         * huge pages (core/file_map.c), which the kernel backs as such.
+         * Mapped: the header the loader parses and every page decode reads
+         * (an untied embedding's rows only as tokens look them up). */
+        const uint64_t huge = 2u << 20;
         r->weights =
-            (in_memory ? m->file_bytes
+            (in_memory ? (m->file_bytes + huge - 1) / huge * huge
                        : m->data_offset + m->weight_bytes - (m->tied ? 0 : m->embd_bytes)) +
             m->converted_bytes;
     }
