@@ -114,6 +114,11 @@ static buffer_floats buffer_plan(const mb_hparams *hp, int n_ctx, int n_batch, i
     };
 }
 
+uint64_t mb_forward_act_floats(const mb_hparams *hp, int n_batch) {
+    const buffer_floats f = buffer_plan(hp, 0, n_batch, 1, 0);
+    return f.act_in + f.act_mid;
+}
+
 uint64_t mb_forward_buffer_bytes(const mb_hparams *hp, int n_ctx, int n_batch, int n_threads,
                                  int lora_rank) {
     const buffer_floats f = buffer_plan(hp, n_ctx, n_batch, n_threads, lora_rank);

@@ -67,6 +67,11 @@ uint64_t mb_kv_cache_bytes(const mb_hparams *hp, int n_ctx, int n_batch, int swa
 uint64_t mb_forward_buffer_bytes(const mb_hparams *hp, int n_ctx, int n_batch, int n_threads,
                                  int lora_rank);
 
+/* Of those, the floats of the converted-activation buffers (act_in, act_mid):
+ * sized for F32, the widest activation type; the rows a quantized weight
+ * type converts to fill only its activation type's bytes of them. */
+uint64_t mb_forward_act_floats(const mb_hparams *hp, int n_batch);
+
 /* One line for -v and bench: bytes per layer kind, the total, and its share
  * of what full caches on every layer would take. */
 void mb_kv_describe(const mb_hparams *hp, int n_ctx, int n_batch, int swa_full, char *buf,

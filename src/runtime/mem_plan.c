@@ -103,6 +103,19 @@ static uint64_t pack_scratch(const mb_gguf_tensor *t, int tied) {
     return (group * tile + group * tile / 2 + 63) / 64 * 64;
 }
 
+/* Bytes per value of the activation rows a matrix of T's type is multiplied
+ * with (F32, F16, Q8_0, Q8_K, ...): what the converted-activation buffers
+ * fill. 0 for what is not a matrix product's weight. */
+static double act_bytes_per_value(const mb_gguf_tensor *t) {
+    /* The output projection converts the last row only; experts have their
+     * own buffers. */
+    if (t->n_dims < 2 || t->type >= MB_TYPE_COUNT || strstr(t->name, "_exps.") ||
+        !strcmp(t->name, "output.weight") || !strcmp(t->name, "token_embd.weight"))
+        return 0;
+    const mb_type_traits *a = mb_type_get(mb_kernels()->dot[t->type].act_type);
+    return a ? (double)a->type_size / a->block_size : 0;
+}
+
 static int is_norm(const char *name) {
     const size_t n = strlen(name), s = strlen("norm.weight");
     return n >= s && !strcmp(name + n - s, "norm.weight");
@@ -149,10 +162,15 @@ mb_status mb_mem_model_read(const mb_gguf *g, const mb_hparams *hp, mb_mem_model
         else
             m->nonlayer_bytes += t->nbytes;
     }
+    m->act_bytes_per_value = 0;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
-        const uint64_t b = pack_scratch(&g->tensors[i], m->tied);
+        const mb_gguf_tensor *t = &g->tensors[i];
+        const uint64_t b = pack_scratch(t, m->tied);
         if (b > m->pack_bytes) m->pack_bytes = b;
+        const double a = act_bytes_per_value(t);
+        if (a > m->act_bytes_per_value) m->act_bytes_per_value = a;
     }
+    if (m->act_bytes_per_value <= 0) m->act_bytes_per_value = sizeof(float);
     for (int il = 0; il < MB_MAX_LAYERS; il++)
         if (layer[il] > m->layer_bytes_max) m->layer_bytes_max = layer[il];
     m->vocab_bytes = vocab_bytes(g);
@@ -209,8 +227,12 @@ static void plan_core(const mb_mem_model *m, const mb_fit_params *p, mb_fit_resu
     r->kv = mb_mem_kv_bytes(hp, r->n_ctx, r->n_batch, p->swa_full, r->kv_type_k, r->kv_type_v);
     r->kv_per_token = mb_mem_kv_bytes(hp, 1, 1, 1, r->kv_type_k, r->kv_type_v);
     const uint64_t logits = ((uint64_t)hp->n_vocab * sizeof(float) + 63) / 64 * 64;
-    r->activations =
-        mb_forward_buffer_bytes(hp, r->n_ctx, r->n_batch, r->n_threads, m->lora_rank) - logits;
+    /* The buffers as allocated, less the share of the converted-activation
+     * buffers the weights' activation type leaves untouched. */
+    const uint64_t act = mb_forward_act_floats(hp, r->n_batch);
+    r->activations = mb_forward_buffer_bytes(hp, r->n_ctx, r->n_batch, r->n_threads, m->lora_rank) -
+                     logits - act * sizeof(float) +
+                     (uint64_t)((double)act * m->act_bytes_per_value);
     /* The forward pass's logits, the session's saved copy, the sampler. */
     r->logits = logits + (uint64_t)hp->n_vocab * (sizeof(float) + SAMPLER_BYTES_PER_TOKEN);
     r->threads = (uint64_t)r->n_threads * (THREAD_STACK_BYTES + m->pack_bytes);
