@@ -195,7 +195,7 @@ static double speed(const mb_fit_params *p, uint64_t mem_bytes, uint64_t disk_by
 }
 
 /* The parts and the total, without the searches. */
-static void plan_core(const mb_mem_model *m, const mb_fit_params *p, mb_fit_result *r) {
+static void plan_core(const mb_mem_model *m, const mb_fit_params *p, int cores, mb_fit_result *r) {
     const mb_hparams *hp = &m->hp;
     memset(r, 0, sizeof *r);
     snprintf(r->arch, sizeof r->arch, "%s", hp->arch);
@@ -213,7 +213,6 @@ static void plan_core(const mb_mem_model *m, const mb_fit_params *p, mb_fit_resu
     r->n_ctx = mb_mem_n_ctx(hp, p->n_ctx);
     r->n_batch = mb_mem_n_batch(r->n_ctx);
     r->n_slots = p->n_slots > 0 ? p->n_slots : 1;
-    const int cores = mb_physical_cores();
     if (p->n_threads > 0) {
         r->n_threads = p->n_threads;
     } else { /* as the engine shares the cores among its slots */
@@ -280,7 +279,8 @@ static void plan_core(const mb_mem_model *m, const mb_fit_params *p, mb_fit_resu
 }
 
 void mb_mem_plan(const mb_mem_model *m, const mb_fit_params *p, mb_fit_result *r) {
-    plan_core(m, p, r);
+    const int cores = mb_physical_cores(); /* read once: the searches plan many times */
+    plan_core(m, p, cores, r);
     mb_fit_params q = *p;
     mb_fit_result t;
     /* The largest context that fits: the total grows with the context. */
@@ -288,7 +288,7 @@ void mb_mem_plan(const mb_mem_model *m, const mb_fit_params *p, mb_fit_result *r
     if (hi > (1 << 24)) hi = 1 << 24;
     while (lo < hi) {
         q.n_ctx = lo + (hi - lo + 1) / 2;
-        plan_core(m, &q, &t);
+        plan_core(m, &q, cores, &t);
         if (t.fits)
             lo = q.n_ctx;
         else
@@ -298,7 +298,7 @@ void mb_mem_plan(const mb_mem_model *m, const mb_fit_params *p, mb_fit_result *r
     q = *p;
     q.n_ctx = r->n_ctx;
     for (q.n_slots = 1; q.n_slots <= 256; q.n_slots++) {
-        plan_core(m, &q, &t);
+        plan_core(m, &q, cores, &t);
         if (!t.fits) break;
         r->max_slots = q.n_slots;
     }
@@ -308,7 +308,7 @@ void mb_mem_plan(const mb_mem_model *m, const mb_fit_params *p, mb_fit_result *r
     q = *p;
     for (int i = 0; i < 2 && !r->kv_fit_type; i++) {
         q.kv_type_k = q.kv_type_v = kv_types[i];
-        plan_core(m, &q, &t);
+        plan_core(m, &q, cores, &t);
         if (t.fits && t.kv < r->kv) r->kv_fit_type = kv_types[i];
     }
     /* ... or the weights streamed under the largest budget that leaves room
@@ -316,13 +316,13 @@ void mb_mem_plan(const mb_mem_model *m, const mb_fit_params *p, mb_fit_result *r
      * layers stay resident). */
     q = *p;
     q.mem_budget = 1;
-    plan_core(m, &q, &t);
+    plan_core(m, &q, cores, &t);
     const uint64_t rest = t.total - t.weights + m->converted_bytes;
     if (p->ram > rest) {
         const uint64_t budget = (p->ram - rest) / (1 << 20) * (1 << 20);
         if (budget >= m->nonlayer_bytes && budget < m->weight_bytes) {
             q.mem_budget = budget;
-            plan_core(m, &q, &t);
+            plan_core(m, &q, cores, &t);
             if (t.fits) {
                 r->fit_budget = budget;
                 r->fit_budget_tok_s = t.tok_s;
@@ -369,7 +369,7 @@ mb_status mb_mem_check(const mb_model *model, const mb_fit_params *p, const char
     q.use_mmap = model->is_mmap;
     q.ram = avail;
     mb_fit_result r;
-    plan_core(&m, &q, &r);
+    plan_core(&m, &q, mb_physical_cores(), &r);
     /* What the load made resident is already out of MemAvailable: judge
      * the whole plan against it plus what is available, as fit does before
      * the load. */
