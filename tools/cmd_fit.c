@@ -271,9 +271,10 @@ static int not_gguf(const char *path) {
     if (n == 4 && !memcmp(magic, "GGUF", 4)) return 0;
     size_t len = strlen(path);
     if (len < 4 || strcmp(path + len - 4, ".bin") != 0) return 0;
-    cli_fail("%s is not a GGUF (a llama2.c checkpoint?): convert it first with "
-             "'matchbox convert %s OUT.gguf', then fit OUT.gguf",
-             path, path);
+    cli_fail("%s is not a GGUF (a llama2.c checkpoint or tokenizer?): convert the checkpoint "
+             "first with 'matchbox convert CHECKPOINT.bin OUT.gguf --tokenizer TOKENIZER.bin', "
+             "then fit OUT.gguf",
+             path);
     return 1;
 }
 
