@@ -59,10 +59,11 @@ long=$(printf 'Once upon a time %.0s' $(seq 1 20))
 rc=$?
 check "[ $rc -eq 1 ] && grep -q 'context has room for 16' '$T/err'" "long prompt: rc $rc, $(cat "$T/err")"
 
-# A KV cache that cannot fit in RAM is refused with both numbers, before allocating.
+# A KV cache that cannot fit in RAM is refused with the memory plan's parts
+# and a context that fits, before allocating (tests/test_fit.sh has more).
 "$MB" run "$SHARED/models/llama-125m-Q4_K_M.gguf" "hi" -c 16000000 -n 1 >/dev/null 2>"$T/err"
 rc=$?
-check "[ $rc -eq 1 ] && grep -q 'KV cache (.* bytes' '$T/err' && grep -q 'are available' '$T/err'" "RAM check: rc $rc, $(cat "$T/err")"
+check "[ $rc -eq 1 ] && grep -q 'does not fit: needs .* (weights .* KV .* MiB for 16000000 positions' '$T/err' && grep -q 'are available' '$T/err' && grep -Eq 'try -c [0-9]+' '$T/err'" "RAM check: rc $rc, $(cat "$T/err")"
 
 # inspect: text and JSON.
 check "'$MB' inspect '$M' | grep -q 'blk.0.attn_q.weight'" "inspect lists tensors"

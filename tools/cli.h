@@ -3,6 +3,7 @@
 #define MB_TOOLS_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "matchbox.h"
 
@@ -27,6 +28,10 @@ int cli_float_in(const char *flag, const char *s, double lo, double hi, int lo_o
  * ../shared/models/stories260K.gguf. Returns NULL after printing how to get
  * one. */
 const char *cli_default_model(void);
+
+/* A byte count from /proc/self/status: FIELD "VmRSS" (resident now) or
+ * "VmHWM" (the peak). 0 where it cannot be read. */
+uint64_t cli_proc_status_bytes(const char *field);
 
 /* True if ARG names a model file rather than a prompt: it ends in .gguf or
  * exists (a directory, device or FIFO too, so that loading it says what it

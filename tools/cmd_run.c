@@ -251,6 +251,9 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
             st.n_generated > 1 ? st.n_generated / (st.decode_seconds + 1e-12) : 0.0,
             mb_session_n_threads(session));
     cli_print_speculative(stderr, &st);
+    /* The figure matchbox fit predicts (docs/USER_GUIDE.md). */
+    const uint64_t peak = cli_proc_status_bytes("VmHWM");
+    if (peak) fprintf(stderr, "peak memory: %.1f MiB (VmHWM)\n", (double)peak / (1 << 20));
     rc = 0;
 done:
     if (rs.logits) fclose(rs.logits);

@@ -21,5 +21,6 @@ int cmd_agent(int argc, char **argv);
 int cmd_summarize(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_lora_merge(int argc, char **argv);
+int cmd_fit(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@ static const struct {
     {"chat", cmd_chat, "talk with a model in its chat template"},
     {"chat-template", cmd_chat_template, "print the prompt a chat template renders"},
     {"inspect", cmd_inspect, "show a GGUF file's metadata and tensors"},
+    {"fit", cmd_fit, "say whether a model runs here and how, from its metadata alone"},
     {"tokenize", cmd_tokenize, "show how a model tokenizes text"},
     {"convert", cmd_convert, "turn a llama2.c checkpoint into a GGUF"},
     {"quantize", cmd_quantize, "shrink a model's weights to a GGUF type or preset"},

@@ -18,6 +18,7 @@
 #include "model/model.h"
 #include "runtime/generate.h"
 #include "runtime/kv_pool.h"
+#include "runtime/mem_plan.h"
 #include "runtime/session.h"
 
 mb_engine_params mb_engine_default_params(void) {
@@ -232,29 +233,26 @@ static void *slot_main(void *arg) {
     return NULL;
 }
 
-/* The slots' KV caches (and mapped weights) must fit together, before any
- * is made; each session checks only its own. */
+/* The slots together must fit, before any is made (each session checks only
+ * its own): the memory plan matchbox fit --slots prints (runtime/mem_plan.c). */
 static mb_status check_memory(const mb_model *model, const mb_engine_params *p,
                               const mb_session_params *sp) {
-    const mb_hparams *hp = &model->hp;
-    int n_ctx = sp->n_ctx;
-    if (n_ctx == 0) n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
-    /* A paged cache is checked when its pool is made (paged.c). */
-    if (p->kv_budget >= 0 || p->n_slots < 2 || model->vocab_only || n_ctx <= 0 || n_ctx > (1 << 24))
-        return MB_OK;
-    const int n_batch = n_ctx < 512 ? n_ctx : 512; /* as mb_session_new sizes it */
-    const uint64_t kv =
-        mb_kv_cache_bytes(hp, n_ctx, n_batch, sp->swa_full, sp->kv_type_k, sp->kv_type_v);
-    const uint64_t need = kv * (uint64_t)p->n_slots + (model->is_mmap ? model->weight_bytes : 0);
-    const uint64_t avail = mb_mem_available();
-    if (avail > 0 && need > avail)
-        return mb_errorf(MB_ERR_NO_MEMORY,
-                         "%d slots of %d positions need %llu bytes of KV cache (%llu each)%s, "
-                         "but only %llu bytes are available; use fewer slots or a smaller context",
-                         p->n_slots, n_ctx, (unsigned long long)(kv * (uint64_t)p->n_slots),
-                         (unsigned long long)kv, model->is_mmap ? " plus the mapped weights" : "",
-                         (unsigned long long)avail);
-    return MB_OK;
+    if (model->vocab_only || sp->n_ctx < 0 || sp->n_ctx > (1 << 24)) return MB_OK;
+    mb_fit_params fp = mb_fit_default_params();
+    fp.n_ctx = sp->n_ctx;
+    fp.n_threads = sp->n_threads;
+    fp.n_slots = p->n_slots;
+    fp.swa_full = sp->swa_full;
+    fp.kv_type_k = (int)sp->kv_type_k;
+    fp.kv_type_v = (int)sp->kv_type_v;
+    /* A paged engine's slots share the KV budget (paged.c sizes it). */
+    fp.kv_budget = mb_engine_pool_bytes(model, p, sp);
+    /* One slot with its own cache is its session's to check. */
+    if (p->n_slots < 2 && !fp.kv_budget) return MB_OK;
+    char what[64];
+    snprintf(what, sizeof what, "%d slots of %d positions", p->n_slots,
+             sp->n_ctx > 0 ? sp->n_ctx : mb_mem_n_ctx(&model->hp, 0));
+    return mb_mem_check(model, &fp, what);
 }
 
 /* SL's speculative params, and its draft session (one thread: the slot's

@@ -85,6 +85,10 @@ struct mb_engine {
  * layer, or SP's swa_full); E->pool stays NULL otherwise. Before the
  * slots' sessions are made. */
 mb_status mb_engine_pool_new(mb_engine *e, const mb_engine_params *p, const mb_session_params *sp);
+/* The bytes of the pool P would get on M (0: none: per-slot caches, or a
+ * budget mb_engine_pool_new refuses). */
+uint64_t mb_engine_pool_bytes(const mb_model *m, const mb_engine_params *p,
+                              const mb_session_params *sp);
 /* Positions J may reach: its prompt, max_tokens (the rest of the context
  * when < 0) and a speculative step's overshoot, at most the context. */
 int mb_engine_job_positions(const mb_engine *e, const mb_engine_job *j);

@@ -6,51 +6,57 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "core/file_map.h"
 #include "core/log.h"
 #include "engine/job.h"
 #include "model/model.h"
 #include "runtime/kv_pool.h"
+#include "runtime/mem_plan.h"
 #include "runtime/session.h"
 
-mb_status mb_engine_pool_new(mb_engine *e, const mb_engine_params *p, const mb_session_params *sp) {
-    const mb_model *m = e->model;
+/* The pool P asks for on M: its blocks' bytes and count (0 blocks: none,
+ * the slots keep their own caches). */
+static mb_status pool_size(const mb_model *m, const mb_engine_params *p,
+                           const mb_session_params *sp, uint64_t *block_bytes, uint64_t *n_blocks) {
     const mb_hparams *hp = &m->hp;
+    *block_bytes = *n_blocks = 0;
     if (p->kv_budget < 0 || m->vocab_only) return MB_OK;
     /* A windowed layer keeps a ring of its window per sequence, which a
      * block shared by many sequences cannot be. */
     for (int il = 0; il < hp->n_layer && !sp->swa_full; il++)
         if (hp->swa_layer[il]) return MB_OK;
-    const int n_ctx = mb_session_ctx_for(m, sp->n_ctx);
-    if (n_ctx <= 0) return MB_OK; /* the sessions refuse it with their message */
-    uint64_t block_bytes = 0;
-    mb_status st = mb_session_kv_block_bytes(m, sp, &block_bytes);
+    if (sp->n_ctx < 0 || sp->n_ctx > (1 << 24)) return MB_OK; /* the sessions refuse it */
+    const int n_ctx = mb_mem_n_ctx(hp, sp->n_ctx);
+    mb_status st = mb_session_kv_block_bytes(m, sp, block_bytes);
     if (st) return st;
-    const uint64_t full = (uint64_t)p->n_slots * (uint64_t)mb_kv_blocks_for(n_ctx) * block_bytes;
+    const uint64_t full = (uint64_t)p->n_slots * (uint64_t)mb_kv_blocks_for(n_ctx) * *block_bytes;
     const uint64_t budget = p->kv_budget > 0 ? (uint64_t)p->kv_budget : full;
-    const uint64_t n_blocks = budget / block_bytes;
-    if (n_blocks < 1)
+    *n_blocks = budget / *block_bytes;
+    if (*n_blocks < 1)
         return mb_errorf(MB_ERR_INVALID_ARG,
                          "a KV budget of %llu bytes is less than one block of the cache (%llu "
                          "bytes: %d positions of every layer's keys and values)",
-                         (unsigned long long)budget, (unsigned long long)block_bytes, MB_KV_BLOCK);
-    if (n_blocks > INT_MAX / 2)
+                         (unsigned long long)budget, (unsigned long long)*block_bytes, MB_KV_BLOCK);
+    if (*n_blocks > INT_MAX / 2)
         return mb_errorf(MB_ERR_INVALID_ARG, "a KV budget of %llu bytes is too large",
                          (unsigned long long)budget);
-    const uint64_t bytes = n_blocks * block_bytes;
-    const uint64_t need = bytes + (m->is_mmap ? m->weight_bytes : 0);
-    const uint64_t avail = mb_mem_available();
-    if (avail > 0 && need > avail)
-        return mb_errorf(MB_ERR_NO_MEMORY,
-                         "a KV cache of %llu bytes (%llu blocks of %d positions)%s needs %llu "
-                         "bytes, but only %llu are available; lower the KV budget, the context "
-                         "or the slots",
-                         (unsigned long long)bytes, (unsigned long long)n_blocks, MB_KV_BLOCK,
-                         m->is_mmap ? " plus the mapped weights" : "", (unsigned long long)need,
-                         (unsigned long long)avail);
+    return MB_OK;
+}
+
+uint64_t mb_engine_pool_bytes(const mb_model *m, const mb_engine_params *p,
+                              const mb_session_params *sp) {
+    uint64_t block_bytes, n_blocks;
+    if (pool_size(m, p, sp, &block_bytes, &n_blocks)) return 0;
+    return block_bytes * n_blocks;
+}
+
+mb_status mb_engine_pool_new(mb_engine *e, const mb_engine_params *p, const mb_session_params *sp) {
+    uint64_t block_bytes, n_blocks;
+    mb_status st = pool_size(e->model, p, sp, &block_bytes, &n_blocks);
+    if (st || n_blocks == 0) return st;
+    /* Its memory was judged with the slots' (engine.c, check_memory). */
     st = mb_kv_pool_new((int)n_blocks, (size_t)block_bytes, &e->pool);
     if (st) return st;
-    e->n_ctx = n_ctx;
+    e->n_ctx = mb_mem_n_ctx(&e->model->hp, sp->n_ctx);
     return MB_OK;
 }
 

@@ -21,10 +21,70 @@ int mb_forward_oldest_kept(const mb_forward_state *s) {
     return oldest;
 }
 
+/* Bytes aligned_alloc takes for N floats: whole 64-byte lines. */
+static size_t float_bytes(size_t n) {
+    return (n * sizeof(float) + 63) / 64 * 64;
+}
+
 static void *alloc_floats(size_t n, int *failed) {
-    void *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+    void *p = aligned_alloc(64, float_bytes(n));
     if (!p) *failed = 1;
     return p;
+}
+
+/* The floats of every buffer mb_forward_state_new allocates besides the KV
+ * cache: one table that the allocation and the memory plan
+ * (mb_forward_buffer_bytes, runtime/mem_plan.c) both read. */
+typedef struct {
+    size_t x, xn, q, k, v, attn, gate, up, scores, logits, act_in, act_mid, lora;
+} buffer_floats;
+
+static buffer_floats buffer_plan(const mb_hparams *hp, int n_ctx, int n_batch, int n_threads,
+                                 int lora_rank) {
+    size_t b = (size_t)n_batch, q_dim = (size_t)hp->n_head * hp->head_dim;
+    size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+    size_t mid = q_dim > (size_t)hp->n_ff ? q_dim : (size_t)hp->n_ff;
+    return (buffer_floats){
+        .x = b * hp->n_embd,
+        .xn = b * hp->n_embd,
+        .q = b * q_dim,
+        .k = b * kv_dim,
+        .v = b * kv_dim,
+        .attn = b * q_dim,
+        .gate = b * hp->n_ff,
+        .up = b * hp->n_ff,
+        /* Attention scratch per thread: O(rows x head_dim), plus exact mode's
+         * score store of O(rows x n_ctx) (none past MB_ATTN_SCORE_CAP). */
+        .scores = (size_t)n_threads * mb_attention_work_floats(hp->head_dim, n_ctx),
+        .logits = (size_t)hp->n_vocab,
+        /* 4 bytes per value bounds every activation type (F32 is the widest). */
+        .act_in = b * hp->n_embd,
+        .act_mid = b * mid,
+        .lora = lora_rank > 0 ? b * (size_t)lora_rank : 0,
+    };
+}
+
+uint64_t mb_forward_act_floats(const mb_hparams *hp, int n_batch) {
+    const buffer_floats f = buffer_plan(hp, 0, n_batch, 1, 0);
+    return f.act_in + f.act_mid;
+}
+
+uint64_t mb_forward_buffer_bytes(const mb_hparams *hp, int n_ctx, int n_batch, int n_threads,
+                                 int lora_rank) {
+    const buffer_floats f = buffer_plan(hp, n_ctx, n_batch, n_threads, lora_rank);
+    const size_t each[] = {f.x,  f.xn,     f.q,      f.k,      f.v,       f.attn, f.gate,
+                           f.up, f.scores, f.logits, f.act_in, f.act_mid, f.lora};
+    uint64_t total = 0;
+    for (size_t i = 0; i < sizeof each / sizeof *each; i++)
+        if (each[i]) total += float_bytes(each[i]);
+    total +=
+        (uint64_t)n_batch * (sizeof(mb_forward_state *) + sizeof(int)); /* row_cache, row_pos */
+    /* The KV cache's tables (one page a side and layer; its rows are the KV's). */
+    total += (uint64_t)hp->n_layer * (sizeof(mb_kv_layer) + 2 * sizeof(uint8_t *));
+    if (hp->n_expert > 0)
+        total +=
+            mb_moe_work_bytes(hp->n_expert, hp->n_expert_used, hp->n_embd, hp->n_ff_exp, n_batch);
+    return total;
 }
 
 static mb_status state_new(const mb_model *m, int n_ctx, int n_batch, int n_threads, int swa_full,
@@ -75,30 +135,26 @@ static mb_status state_new(const mb_model *m, int n_ctx, int n_batch, int n_thre
         free(s);
         return st;
     }
-    size_t b = (size_t)n_batch, q_dim = (size_t)hp->n_head * hp->head_dim;
-    size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
-    size_t mid = q_dim > (size_t)hp->n_ff ? q_dim : (size_t)hp->n_ff;
+    size_t b = (size_t)n_batch;
+    const buffer_floats f =
+        buffer_plan(hp, n_ctx, n_batch, n_threads, m->lora ? m->lora->max_rank : 0);
     int failed = 0;
     s->row_cache = calloc(b, sizeof *s->row_cache);
     s->row_pos = calloc(b, sizeof *s->row_pos);
     failed |= !s->row_cache || !s->row_pos;
-    s->x = alloc_floats(b * hp->n_embd, &failed);
-    s->xn = alloc_floats(b * hp->n_embd, &failed);
-    s->q = alloc_floats(b * q_dim, &failed);
-    s->k = alloc_floats(b * kv_dim, &failed);
-    s->v = alloc_floats(b * kv_dim, &failed);
-    s->attn = alloc_floats(b * q_dim, &failed);
-    s->gate = alloc_floats(b * hp->n_ff, &failed);
-    s->up = alloc_floats(b * hp->n_ff, &failed);
-    /* Attention scratch per thread: O(rows x head_dim), plus exact mode's
-     * score store of O(rows x n_ctx) (none past MB_ATTN_SCORE_CAP). */
-    s->scores =
-        alloc_floats((size_t)n_threads * mb_attention_work_floats(hp->head_dim, n_ctx), &failed);
-    s->logits = alloc_floats((size_t)hp->n_vocab, &failed);
-    /* 4 bytes per value bounds every activation type (F32 is the widest). */
-    s->act_in = alloc_floats(b * hp->n_embd, &failed);
-    s->act_mid = alloc_floats(b * mid, &failed);
-    if (m->lora) s->lora_tmp = alloc_floats(b * (size_t)m->lora->max_rank, &failed);
+    s->x = alloc_floats(f.x, &failed);
+    s->xn = alloc_floats(f.xn, &failed);
+    s->q = alloc_floats(f.q, &failed);
+    s->k = alloc_floats(f.k, &failed);
+    s->v = alloc_floats(f.v, &failed);
+    s->attn = alloc_floats(f.attn, &failed);
+    s->gate = alloc_floats(f.gate, &failed);
+    s->up = alloc_floats(f.up, &failed);
+    s->scores = alloc_floats(f.scores, &failed);
+    s->logits = alloc_floats(f.logits, &failed);
+    s->act_in = alloc_floats(f.act_in, &failed);
+    s->act_mid = alloc_floats(f.act_mid, &failed);
+    if (f.lora) s->lora_tmp = alloc_floats(f.lora, &failed);
     if (!failed && hp->n_expert > 0 &&
         (st = mb_moe_work_new(hp->n_expert, hp->n_expert_used, hp->n_embd, hp->n_ff_exp, n_batch,
                               n_threads, &s->moe))) {

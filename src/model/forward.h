@@ -54,6 +54,17 @@ struct mb_forward_state {
     void *kv_prepare_user;
 };
 
+/* Bytes of every buffer mb_forward_state_new allocates besides the KV cache
+ * (activations of N_BATCH rows, attention scratch of N_THREADS threads,
+ * logits, LoRA and expert buffers): the sizes the allocation uses. */
+uint64_t mb_forward_buffer_bytes(const mb_hparams *hp, int n_ctx, int n_batch, int n_threads,
+                                 int lora_rank);
+
+/* Of those, the floats of the converted-activation buffers (act_in, act_mid):
+ * sized for F32, the widest activation type; the rows a quantized weight
+ * type converts to fill only its activation type's bytes of them. */
+uint64_t mb_forward_act_floats(const mb_hparams *hp, int n_batch);
+
 /* The oldest position every layer's cache still holds: 0 (or kv_lo) until a
  * windowed layer's ring wraps, then the highest position stored minus the
  * ring's slots plus one. A session rewound to P can go on without re-evaluating

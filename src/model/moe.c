@@ -8,6 +8,44 @@
 #include "core/error.h"
 #include "kernels/kernels.h"
 
+/* Bytes of each expert buffer: one table for the allocation and the memory
+ * plan (mb_moe_work_bytes). The hyper-parameters were range-checked (embd,
+ * ffn < 2^30, experts <= 256, batch small), so these products fit in size_t
+ * on 64-bit hosts. */
+typedef struct {
+    size_t router, sel, sel_w, n_rows, rows, row_w, xe, gate, up, out, acc, act_buf;
+} moe_sizes;
+
+static moe_sizes moe_plan(int n_expert, int n_used, int n_embd, int n_ff, int n_batch) {
+    size_t b = (size_t)n_batch, ne = (size_t)n_expert,
+           wide = (size_t)(n_embd > n_ff ? n_embd : n_ff);
+    return (moe_sizes){
+        .router = b * ne * sizeof(float),
+        .sel = b * (size_t)n_used * sizeof(int),
+        .sel_w = b * (size_t)n_used * sizeof(float),
+        .n_rows = ne * sizeof(int),
+        .rows = ne * b * sizeof(int),
+        .row_w = ne * b * sizeof(float),
+        .xe = b * (size_t)n_embd * sizeof(float),
+        .gate = b * (size_t)n_ff * sizeof(float),
+        .up = b * (size_t)n_ff * sizeof(float),
+        .out = b * (size_t)n_embd * sizeof(float),
+        .acc = b * (size_t)n_embd * sizeof(float),
+        /* 4 bytes per value bounds every activation type (F32 is the widest). */
+        .act_buf = b * wide * sizeof(float),
+    };
+}
+
+uint64_t mb_moe_work_bytes(int n_expert, int n_used, int n_embd, int n_ff, int n_batch) {
+    const moe_sizes z = moe_plan(n_expert, n_used, n_embd, n_ff, n_batch);
+    const size_t each[] = {z.router, z.sel,  z.sel_w, z.n_rows, z.rows, z.row_w,
+                           z.xe,     z.gate, z.up,    z.out,    z.acc,  z.act_buf};
+    uint64_t total = 0;
+    for (size_t i = 0; i < sizeof each / sizeof *each; i++)
+        total += (each[i] + 63) / 64 * 64;
+    return total;
+}
+
 static void *alloc_bytes(size_t n, int *failed) {
     void *p = aligned_alloc(64, (n + 63) / 64 * 64);
     if (!p) *failed = 1;
@@ -29,24 +67,20 @@ mb_status mb_moe_work_new(int n_expert, int n_used, int n_embd, int n_ff, int n_
                        .n_ff = n_ff,
                        .n_batch = n_batch,
                        .n_threads = n_threads};
-    /* The hyper-parameters were range-checked (embd, ffn < 2^30, experts <=
-     * 256, batch small), so these products fit in size_t on 64-bit hosts. */
-    size_t b = (size_t)n_batch, ne = (size_t)n_expert,
-           wide = (size_t)(n_embd > n_ff ? n_embd : n_ff);
+    const moe_sizes z = moe_plan(n_expert, n_used, n_embd, n_ff, n_batch);
     int failed = 0;
-    w->router = alloc_bytes(b * ne * sizeof(float), &failed);
-    w->sel = alloc_bytes(b * (size_t)n_used * sizeof(int), &failed);
-    w->sel_w = alloc_bytes(b * (size_t)n_used * sizeof(float), &failed);
-    w->n_rows = alloc_bytes(ne * sizeof(int), &failed);
-    w->rows = alloc_bytes(ne * b * sizeof(int), &failed);
-    w->row_w = alloc_bytes(ne * b * sizeof(float), &failed);
-    w->xe = alloc_bytes(b * (size_t)n_embd * sizeof(float), &failed);
-    w->gate = alloc_bytes(b * (size_t)n_ff * sizeof(float), &failed);
-    w->up = alloc_bytes(b * (size_t)n_ff * sizeof(float), &failed);
-    w->out = alloc_bytes(b * (size_t)n_embd * sizeof(float), &failed);
-    w->acc = alloc_bytes(b * (size_t)n_embd * sizeof(float), &failed);
-    /* 4 bytes per value bounds every activation type (F32 is the widest). */
-    w->act_buf = alloc_bytes(b * wide * sizeof(float), &failed);
+    w->router = alloc_bytes(z.router, &failed);
+    w->sel = alloc_bytes(z.sel, &failed);
+    w->sel_w = alloc_bytes(z.sel_w, &failed);
+    w->n_rows = alloc_bytes(z.n_rows, &failed);
+    w->rows = alloc_bytes(z.rows, &failed);
+    w->row_w = alloc_bytes(z.row_w, &failed);
+    w->xe = alloc_bytes(z.xe, &failed);
+    w->gate = alloc_bytes(z.gate, &failed);
+    w->up = alloc_bytes(z.up, &failed);
+    w->out = alloc_bytes(z.out, &failed);
+    w->acc = alloc_bytes(z.acc, &failed);
+    w->act_buf = alloc_bytes(z.act_buf, &failed);
     if (failed) {
         mb_moe_work_free(w);
         return mb_errorf(MB_ERR_NO_MEMORY, "cannot allocate the expert buffers (%d experts)",

@@ -40,6 +40,8 @@ typedef struct {
 mb_status mb_moe_work_new(int n_expert, int n_used, int n_embd, int n_ff, int n_batch,
                           int n_threads, mb_moe_work **out);
 void mb_moe_work_free(mb_moe_work *w);
+/* Bytes mb_moe_work_new allocates for these sizes (the memory plan's figure). */
+uint64_t mb_moe_work_bytes(int n_expert, int n_used, int n_embd, int n_ff, int n_batch);
 
 /* Softmax over all N_EXPERT router logits (in place), then the K most
  * probable experts (ties to the lower index) into SEL, best first, with

@@ -9,6 +9,7 @@
 #include "core/file_map.h"
 #include "core/threadpool.h"
 #include "model/forward.h"
+#include "runtime/mem_plan.h"
 #include "runtime/session.h"
 
 mb_session_params mb_session_default_params(void) {
@@ -18,18 +19,6 @@ mb_session_params mb_session_default_params(void) {
                                .swa_full = 0,
                                .kv_type_k = MB_KV_TYPE_F16,
                                .kv_type_v = MB_KV_TYPE_F16};
-}
-
-/* Prefill runs in chunks of this many tokens: each weight row is read (and,
- * where the level packs the weight type for its batch kernel, rearranged) once
- * per chunk. 512, the reference's default micro-batch: at 64 the packing
- * cost as much as the products. The activation buffers take about 110 KB
- * per token of chunk for a 1.1B llama (56 MB) and 250 KB for an 8B one. */
-enum { PREFILL_BATCH = 512 };
-
-int mb_session_ctx_for(const mb_model *m, int n_ctx) {
-    if (n_ctx == 0) n_ctx = m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096;
-    return n_ctx;
 }
 
 mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_session **out) {
@@ -47,8 +36,9 @@ mb_status mb_session_make(mb_model *model, const mb_session_params *params, mb_k
     if (model->vocab_only)
         return mb_errorf(MB_ERR_INVALID_ARG, "the model was loaded vocab-only: it has no weights");
     const mb_hparams *hp = &model->hp;
-    if (p.n_ctx < 0) return mb_errorf(MB_ERR_INVALID_ARG, "context size %d is negative", p.n_ctx);
-    const int n_ctx = mb_session_ctx_for(model, p.n_ctx);
+    int n_ctx = p.n_ctx;
+    if (n_ctx < 0) return mb_errorf(MB_ERR_INVALID_ARG, "context size %d is negative", n_ctx);
+    n_ctx = mb_mem_n_ctx(hp, n_ctx);
     if (n_ctx > (1 << 24))
         return mb_errorf(MB_ERR_INVALID_ARG, "context size %d is too large", n_ctx);
     /* The types before the sizes: a bad one is named, not counted. */
@@ -56,10 +46,7 @@ mb_status mb_session_make(mb_model *model, const mb_session_params *params, mb_k
     if (st) return st;
     int n_threads = p.n_threads > 0 ? p.n_threads : mb_physical_cores();
     /* No chunk is longer than the context. */
-    const int n_batch = n_ctx > 0 && n_ctx < PREFILL_BATCH ? n_ctx : PREFILL_BATCH;
-    /* A paged session's cache is the pool's, counted when it was made. */
-    uint64_t kv =
-        kv_pool ? 0 : mb_kv_cache_bytes(hp, n_ctx, n_batch, p.swa_full, p.kv_type_k, p.kv_type_v);
+    const int n_batch = mb_mem_n_batch(n_ctx);
     if (p.verbose && !kv_pool) {
         char desc[512];
         mb_kv_describe(hp, n_ctx, n_batch, p.swa_full, p.kv_type_k, p.kv_type_v, desc, sizeof desc);
@@ -70,17 +57,16 @@ mb_status mb_session_make(mb_model *model, const mb_session_params *params, mb_k
                "warning: context %d is longer than the %d the model was trained on; "
                "expect worse text past that\n",
                n_ctx, hp->n_ctx_train);
-    /* Mapped weights still have to fit in the page cache; weights read into
-     * memory are already counted out of MemAvailable. */
-    uint64_t need = kv + (model->is_mmap ? model->weight_bytes : 0);
-    uint64_t avail = mb_mem_available();
-    if (avail > 0 && need > avail)
-        return mb_errorf(MB_ERR_NO_MEMORY,
-                         "weights (%llu bytes%s) plus KV cache (%llu bytes for %d positions) need "
-                         "%llu bytes, but only %llu are available; use a smaller -c",
-                         (unsigned long long)model->weight_bytes,
-                         model->is_mmap ? "" : ", already loaded", (unsigned long long)kv, n_ctx,
-                         (unsigned long long)need, (unsigned long long)avail);
+    /* The memory plan matchbox fit prints (runtime/mem_plan.c): refused here
+     * with its numbers rather than killed later. */
+    mb_fit_params fp = mb_fit_default_params();
+    fp.n_ctx = n_ctx;
+    fp.n_threads = n_threads;
+    fp.swa_full = p.swa_full;
+    fp.kv_type_k = (int)p.kv_type_k;
+    fp.kv_type_v = (int)p.kv_type_v;
+    /* A paged session's cache is its engine's pool, checked with the slots. */
+    if (!kv_pool && (st = mb_mem_check(model, &fp, "the session"))) return st;
     mb_session *s = calloc(1, sizeof *s);
     if (!s) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     s->model = model;

@@ -33,9 +33,6 @@ struct mb_session {
  * forward state's pages point into POOL's blocks). */
 mb_status mb_session_make(mb_model *model, const mb_session_params *params, mb_kv_pool *pool,
                           mb_session **out);
-/* The context a session of M gets for a requested N_CTX (0: the default,
- * min(trained, 4096)). */
-int mb_session_ctx_for(const mb_model *m, int n_ctx);
 
 /* ---- paged sessions (session_paged.c), for the engine ---- */
 mb_status mb_session_new_paged(mb_model *model, const mb_session_params *params, mb_kv_pool *pool,
