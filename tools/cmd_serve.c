@@ -231,6 +231,14 @@ int cmd_serve(int argc, char **argv) {
             mb_server_n_threads(server), mb_server_n_ctx(server), o.sp.n_queue,
             o.sp.batch && o.sp.n_slots > 1 ? "batched" : "per slot",
             o.sp.api_key ? ", API key required" : "");
+    mb_engine_kv_stats kv;
+    mb_server_kv_stats(server, &kv);
+    if (kv.paged)
+        fprintf(stderr,
+                "matchbox serve: KV cache shared by the slots: %d blocks of %d positions, %.1f "
+                "MiB (--kv-budget)\n",
+                kv.n_blocks, kv.block_positions,
+                (double)kv.n_blocks * (double)kv.block_bytes / (1 << 20));
     if (o.sp.oracle) fprintf(stderr, "matchbox serve: routing to the oracle %s\n", o.agent.url);
     int sig = 0;
     sigwait(&stop, &sig);

@@ -105,7 +105,7 @@ static void histogram(buf *b, const char *name, const char *help, const mb_histo
 }
 
 static void counter(buf *b, const char *name, const char *type, const char *help, double v) {
-    put(b, "# HELP %s %s\n# TYPE %s %s\n%s %.6g\n", name, help, name, type, name, v);
+    put(b, "# HELP %s %s\n# TYPE %s %s\n%s %.10g\n", name, help, name, type, name, v);
 }
 
 char *mb_metrics_render(mb_metrics *m, size_t *len) {

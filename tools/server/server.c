@@ -201,6 +201,10 @@ int mb_server_port(const mb_server *s) {
     return s->port;
 }
 
+void mb_server_kv_stats(const mb_server *s, mb_engine_kv_stats *out) {
+    mb_engine_kv_get_stats(s->engine, out);
+}
+
 int mb_server_n_threads(const mb_server *s) {
     return mb_engine_n_threads(s->engine);
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include <matchbox.h>
+#include <matchbox/engine.h>
 
 #include "agent/escalate.h"
 #include "agent/router.h"
@@ -53,6 +54,8 @@ mb_status mb_server_start(mb_model *model, const mb_server_params *p, mb_server 
 int mb_server_port(const mb_server *s);
 /* Each slot's context, in tokens. */
 int mb_server_n_ctx(const mb_server *s);
+/* The slots' shared KV cache (all 0 when each slot has its own). */
+void mb_server_kv_stats(const mb_server *s, mb_engine_kv_stats *out);
 /* Each slot's threads. */
 int mb_server_n_threads(const mb_server *s);
 /* Stop accepting connections, let the requests in flight finish, then stop.
