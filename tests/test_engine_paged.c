@@ -9,8 +9,8 @@
  *     running; after the first ends, a third is admitted;
  *   - a request larger than the whole cache is refused at submission, and
  *     a budget below one block at creation;
- *   - with a quantized KV type the blocks are smaller and the outputs
- *     still equal per-slot caches of that type. */
+ *   - with q8_0 and q4_0 KV blocks (a model of head size 32), the same
+ *     sharing, and outputs equal to per-slot caches of that type. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -263,6 +263,16 @@ int main(void) {
             prompts[i][k] = k < PREFIX ? 3 + (k * 7) % 250 : 3 + (k * 11 + i * 31) % 250;
     test_shared_prefix(m, MB_TYPE_F16);
     test_budget(m);
+    mb_model_free(m);
+    /* Quantized blocks: a head size of 32 takes q8_0 and q4_0. */
+    snprintf(path, sizeof path, "%s/paged32.gguf", mbt_tmpdir());
+    cfg.n_embd = 128;
+    CHECK_OK(mbt_write_tiny_model(path, &cfg));
+    m = NULL;
+    CHECK_OK(mb_model_load(path, NULL, &m));
+    if (!m) return mbt_finish();
+    test_shared_prefix(m, MB_TYPE_Q8_0);
+    test_shared_prefix(m, MB_TYPE_Q4_0);
     mb_model_free(m);
     return mbt_finish();
 }
