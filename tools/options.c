@@ -19,6 +19,7 @@ typedef enum {
     OPT_U64,   /* a uint64_t in LO..HI (the seed); sets seed_given */
     OPT_FLOAT, /* a float in LO..HI (LO excluded when LO_OPEN) */
     OPT_STR,   /* a string */
+    OPT_SIZE,  /* a uint64_t number of bytes: 300M, 1.5G, 4096 (K, M, G, T: powers of 1024) */
 } opt_kind;
 
 typedef struct {
@@ -49,6 +50,11 @@ static const cli_opt opts[] = {
     {CLI_MODEL, NULL, "--tokenizer-pre", "NAME", OPT_STR, F(mp.tokenizer_pre), 0, 0, 0, 0, NULL,
      "pre-tokenizer of a BPE vocabulary instead of the file's (default, gpt-2, llama-bpe, "
      "smollm, qwen2)",
+     NULL},
+    {CLI_MODEL | CLI_BUDGET, NULL, "--mem-budget", "SIZE", OPT_SIZE, F(mp.mem_budget), 0, 0, 0, 0,
+     NULL,
+     "RAM the weights may take (e.g. 300M, 1.5G): what fits stays resident, the other layers "
+     "are read from the file while the model runs, MoE experts on demand (-v prints the plan)",
      NULL},
     {CLI_LORA, NULL, "--lora", "FILE", OPT_STR, F(lora), 0, 0, 0, 0, NULL,
      "apply a LoRA adapter (GGUF, e.g. from matchbox finetune)", NULL},
@@ -113,6 +119,33 @@ void cli_opts_init(cli_opts *o) {
     o->spec = mb_speculative_default_params();
 }
 
+/* "300M", "1.5G", "2GiB", "4096": bytes, K/M/G/T as powers of 1024. */
+static int parse_size(const char *flag, const char *v, uint64_t *out) {
+    char *end = NULL;
+    double x = strtod(v, &end);
+    static const char units[] = "KMGT";
+    double scale = 1;
+    if (end != v && *end) {
+        const char *u = strchr(units, *end == 'k' ? 'K' : *end);
+        if (u && *end) {
+            for (const char *k = units; k <= u; k++)
+                scale *= 1024;
+            end++;
+            if (*end == 'i') end++;
+            if (*end == 'B') end++;
+        } else if (*end == 'B') {
+            end++;
+        }
+    }
+    x *= scale;
+    if (end == v || *end || !(x >= 1) || x > 9.0e18) {
+        cli_fail("%s expects a size such as 300M, 1.5G or 4096 (bytes), got '%s'", flag, v);
+        return 0;
+    }
+    *out = (uint64_t)x;
+    return 1;
+}
+
 static int matches(const cli_opt *op, const char *a) {
     return (op->shrt && !strcmp(a, op->shrt)) || !strcmp(a, op->lng);
 }
@@ -146,6 +179,7 @@ int cli_opts_flag(cli_opts *o, unsigned groups, int argc, char **argv, int *i) {
             if (!cli_float_in(a, v, op->lo, op->hi, op->lo_open, op->range, &d)) return -1;
             *(float *)dst = (float)d;
             return 1;
+        case OPT_SIZE: return parse_size(a, v, (uint64_t *)dst) ? 1 : -1;
         case OPT_SET: break;
         }
     }

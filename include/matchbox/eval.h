@@ -97,9 +97,10 @@ typedef struct {
     int n_gen;     /* decode test: tokens generated one by one (default 128; 0: skip) */
     int reps;      /* repetitions of each test, >= 1 (default 5) */
     int use_mmap;  /* as mb_model_params.use_mmap: -1 (default) auto, 0, 1 */
-    uint64_t bw_bytes; /* buffer for the bandwidth test (default 1 GiB; 0: skip it) */
-    int n_ctx;         /* session context (0, default: what the tests need); sizes the KV cache */
-    int swa_full;      /* windowed layers keep full caches (mb_session_params.swa_full) */
+    uint64_t bw_bytes;   /* buffer for the bandwidth test (default 1 GiB; 0: skip it) */
+    int n_ctx;           /* session context (0, default: what the tests need); sizes the KV cache */
+    int swa_full;        /* windowed layers keep full caches (mb_session_params.swa_full) */
+    uint64_t mem_budget; /* mb_model_params.mem_budget (0, default: none) */
 } mb_bench_params;
 
 /* The defaults above; new fields get a default here. */
@@ -125,6 +126,12 @@ typedef struct {
     int n_ctx;                /* the session's context */
     uint64_t kv_bytes;        /* its KV cache */
     char kv_desc[384];        /* the cache per layer kind (full, windowed) */
+    /* Under a memory budget: the plan and the counters at the end, and what
+     * decoding read from the file per token (layers, embedding rows,
+     * experts) with the expert cache's hit rate over the decode tests. */
+    mb_stream_stats stream;
+    uint64_t decode_read_per_token;
+    double decode_expert_hit_rate;
 } mb_bench_result;
 
 /* Load the model at PATH and run the tests PARAMS (NULL: defaults) ask for:

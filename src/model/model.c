@@ -8,6 +8,8 @@
 #include "core/params.h"
 #include "model/lora.h"
 #include "model/model.h"
+#include "model/plan.h"
+#include "model/stream.h"
 
 mb_model_params mb_model_default_params(void) {
     return (mb_model_params){
@@ -25,8 +27,33 @@ static const char *dominant_type(const mb_gguf *g) {
     return mb_type_name(best);
 }
 
+/* A budget: plan what stays resident and stream the rest (model/plan.h). */
+static mb_status plan_weights(mb_model *m, const char *path, const mb_model_params *p) {
+    m->ram_weight_bytes = m->weight_bytes;
+    if (!p->mem_budget) return MB_OK;
+    mb_weight_plan plan;
+    mb_status st = mb_plan_make(m, p->mem_budget, &plan);
+    if (st) return st;
+    m->ram_weight_bytes = mb_plan_ram_bytes(&plan);
+    if (p->verbose) {
+        char desc[512];
+        mb_plan_describe(&plan, desc, sizeof desc);
+        mb_log(MB_LOG_INFO, "%s\n", desc);
+    }
+    if (!mb_plan_streams(&plan)) {
+        mb_plan_free(&plan);
+        return MB_OK;
+    }
+    return mb_stream_new(m, path, &plan, &m->stream);
+}
+
 static mb_status load(mb_model *m, const char *path, const mb_model_params *p) {
-    mb_status st = mb_gguf_open(path, p->use_mmap, p->use_mlock, &m->gguf);
+    if (p->mem_budget && (p->use_mmap == 0 || p->use_mlock))
+        return mb_errorf(MB_ERR_INVALID_ARG,
+                         "a memory budget maps the file: --no-mmap and --mlock would keep every "
+                         "weight in RAM");
+    /* A budget maps the file: only the planned part is ever touched. */
+    mb_status st = mb_gguf_open(path, p->mem_budget ? 1 : p->use_mmap, p->use_mlock, &m->gguf);
     if (st) return st;
     m->is_mmap = m->gguf->map.is_mmap == 1;
     if (p->vocab_only) {
@@ -59,6 +86,7 @@ static mb_status load(mb_model *m, const char *path, const mb_model_params *p) {
     if ((st = mb_model_bind_weights(m))) return st;
     for (uint64_t i = 0; i < m->gguf->n_tensors; i++)
         m->weight_bytes += m->gguf->tensors[i].nbytes;
+    if ((st = plan_weights(m, path, p))) return st;
     const mb_hparams *hp = &m->hp;
     char extra[96] = "";
     size_t used = 0;
@@ -98,6 +126,7 @@ mb_status mb_model_load(const char *path, const mb_model_params *params, mb_mode
 
 void mb_model_free(mb_model *m) {
     if (!m) return;
+    mb_stream_free(m->stream);
     mb_vocab_free(m->vocab);
     mb_lora_free(m->lora);
     mb_gguf_close(m->gguf);
@@ -122,6 +151,11 @@ uint64_t mb_model_weight_bytes(const mb_model *m) {
 }
 const char *mb_model_desc(const mb_model *m) {
     return m->desc;
+}
+
+void mb_model_stream_stats(const mb_model *m, mb_stream_stats *out) {
+    memset(out, 0, sizeof *out);
+    if (m->stream) mb_stream_stats_get(m->stream, out);
 }
 
 mb_status mb_tokenize(const mb_model *m, const char *text, size_t len, int add_special,

@@ -90,6 +90,10 @@ struct mb_model {
     int is_mmap;
     int vocab_only;       /* loaded with mb_model_params.vocab_only: no weights, no sessions */
     struct mb_lora *lora; /* a LoRA adapter (model/lora.h), or NULL */
+    /* Weights under a memory budget (model/stream.h): the streamed layers,
+     * embedding rows and experts; NULL when every weight is resident. */
+    struct mb_stream *stream;
+    uint64_t ram_weight_bytes; /* what the weights hold in RAM (the plan's, or all) */
     char desc[224];
 };
 

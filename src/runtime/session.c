@@ -53,16 +53,19 @@ mb_status mb_session_new(mb_model *model, const mb_session_params *params, mb_se
                "expect worse text past that\n",
                n_ctx, hp->n_ctx_train);
     /* Mapped weights still have to fit in the page cache; weights read into
-     * memory are already counted out of MemAvailable. */
-    uint64_t need = kv + (model->is_mmap ? model->weight_bytes : 0);
+     * memory are already counted out of MemAvailable. Under a memory budget
+     * only the planned part is held (streamed layers pass through buffers). */
+    const uint64_t held = model->stream ? model->ram_weight_bytes : model->weight_bytes;
+    uint64_t need = kv + (model->is_mmap ? held : 0);
     uint64_t avail = mb_mem_available();
     if (avail > 0 && need > avail)
         return mb_errorf(MB_ERR_NO_MEMORY,
                          "weights (%llu bytes%s) plus KV cache (%llu bytes for %d positions) need "
-                         "%llu bytes, but only %llu are available; use a smaller -c",
-                         (unsigned long long)model->weight_bytes,
-                         model->is_mmap ? "" : ", already loaded", (unsigned long long)kv, n_ctx,
-                         (unsigned long long)need, (unsigned long long)avail);
+                         "%llu bytes, but only %llu are available; use a smaller -c or "
+                         "--mem-budget",
+                         (unsigned long long)held, model->is_mmap ? "" : ", already loaded",
+                         (unsigned long long)kv, n_ctx, (unsigned long long)need,
+                         (unsigned long long)avail);
     mb_session *s = calloc(1, sizeof *s);
     if (!s) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     s->model = model;
