@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -27,24 +28,19 @@ static const char *dominant_type(const mb_gguf *g) {
     return mb_type_name(best);
 }
 
-/* A budget: plan what stays resident and stream the rest (model/plan.h). */
-static mb_status plan_weights(mb_model *m, const char *path, const mb_model_params *p) {
-    m->ram_weight_bytes = m->weight_bytes;
-    if (!p->mem_budget) return MB_OK;
-    mb_weight_plan plan;
-    mb_status st = mb_plan_make(m, p->mem_budget, &plan);
+/* A budget: plan what stays resident and read it into memory, before the
+ * weights are bound (model/plan.h); the rest is streamed once bound. */
+static mb_status plan_weights(mb_model *m, const char *path, const mb_model_params *p,
+                              mb_weight_plan *plan) {
+    mb_status st = mb_plan_make(m, p->mem_budget, plan);
     if (st) return st;
-    m->ram_weight_bytes = mb_plan_ram_bytes(&plan);
+    m->ram_weight_bytes = mb_plan_ram_bytes(plan);
     if (p->verbose) {
         char desc[512];
-        mb_plan_describe(&plan, desc, sizeof desc);
+        mb_plan_describe(plan, desc, sizeof desc);
         mb_log(MB_LOG_INFO, "%s\n", desc);
     }
-    if (!mb_plan_streams(&plan)) {
-        mb_plan_free(&plan);
-        return MB_OK;
-    }
-    return mb_stream_new(m, path, &plan, &m->stream);
+    return mb_plan_streams(plan) ? mb_plan_load_resident(m, plan, path) : MB_OK;
 }
 
 static mb_status load(mb_model *m, const char *path, const mb_model_params *p) {
@@ -83,10 +79,18 @@ static mb_status load(mb_model *m, const char *path, const mb_model_params *p) {
                          "token_embd.weight has %llu rows but the vocabulary has %d "
                          "tokens",
                          (unsigned long long)emb->ne[1], m->hp.n_vocab);
-    if ((st = mb_model_bind_weights(m))) return st;
+    mb_weight_plan plan = {0};
+    if (p->mem_budget && (st = plan_weights(m, path, p, &plan))) {
+        mb_plan_free(&plan);
+        return st;
+    }
+    st = mb_model_bind_weights(m);
+    if (!st && mb_plan_streams(&plan)) st = mb_stream_new(m, path, &plan, &m->stream);
+    mb_plan_free(&plan);
+    if (st) return st;
     for (uint64_t i = 0; i < m->gguf->n_tensors; i++)
         m->weight_bytes += m->gguf->tensors[i].nbytes;
-    if ((st = plan_weights(m, path, p))) return st;
+    if (!m->stream) m->ram_weight_bytes = m->weight_bytes;
     const mb_hparams *hp = &m->hp;
     char extra[96] = "";
     size_t used = 0;
@@ -130,6 +134,7 @@ void mb_model_free(mb_model *m) {
     mb_vocab_free(m->vocab);
     mb_lora_free(m->lora);
     mb_gguf_close(m->gguf);
+    if (m->resident_block) munmap(m->resident_block, m->resident_size);
     free(m->layers);
     free(m->expert_mats);
     free(m->owned_vectors);

@@ -94,6 +94,8 @@ struct mb_model {
      * embedding rows and experts; NULL when every weight is resident. */
     struct mb_stream *stream;
     uint64_t ram_weight_bytes; /* what the weights hold in RAM (the plan's, or all) */
+    void *resident_block;      /* the resident weights of a streamed model (anonymous memory) */
+    size_t resident_size;
     char desc[224];
 };
 

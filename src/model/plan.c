@@ -68,33 +68,43 @@ static mb_status make_spans(const mb_model *m, int on_demand, mb_weight_plan *p,
     return MB_OK;
 }
 
+/* Token embeddings the output does not share: read by row. */
+static int is_row_embd(const mb_gguf *g, const mb_gguf_tensor *t) {
+    return !strcmp(t->name, "token_embd.weight") && t->n_dims >= 2 && t->ne[1] > 0 &&
+           mb_gguf_find_tensor(g, "output.weight");
+}
+
 /* Resident bytes outside the layer matrices, and the experts' sizes. */
 static void count_fixed(const mb_model *m, int on_demand, mb_weight_plan *p) {
     const mb_gguf *g = m->gguf;
-    const int tied = !mb_gguf_find_tensor(g, "output.weight");
+    uint64_t *per_layer = calloc((size_t)p->n_layer, sizeof *per_layer);
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const mb_gguf_tensor *t = &g->tensors[i];
         const int il = layer_of(t->name, p->n_layer);
         if (il < 0) {
-            if (!strcmp(t->name, "token_embd.weight") && !tied)
-                p->embd_row_bytes = m->tok_embd.row_bytes;
+            if (is_row_embd(g, t))
+                p->embd_row_bytes = t->nbytes / t->ne[1];
             else
                 p->fixed_bytes += t->nbytes;
         } else if (!is_matrix(t)) {
             p->fixed_bytes += t->nbytes;
         } else if (on_demand && is_expert(t)) {
             p->experts_total += t->nbytes;
+            /* An entry holds any layer's expert: the largest gate + up + down. */
+            if (per_layer) per_layer[il] += align64(t->nbytes / t->ne[2]);
         }
     }
-    if (!on_demand) return;
-    /* An entry holds any layer's expert: the largest gate + up + down. */
-    for (int il = 0; il < p->n_layer; il++) {
-        const mb_matrix *x = m->expert_mats + (size_t)il * 3 * p->n_expert;
-        uint64_t e = 0;
-        for (int k = 0; k < 3; k++)
-            e += align64((uint64_t)x[k * p->n_expert].n_out * x[k * p->n_expert].row_bytes);
-        if (e > p->expert_bytes) p->expert_bytes = e;
-    }
+    for (int il = 0; per_layer && il < p->n_layer; il++)
+        if (per_layer[il] > p->expert_bytes) p->expert_bytes = per_layer[il];
+    free(per_layer);
+}
+
+int mb_plan_is_streamed(const mb_weight_plan *p, const mb_gguf *g, const mb_gguf_tensor *t) {
+    if (!mb_plan_streams(p)) return 0;
+    if (layer_of(t->name, p->n_layer) < 0) return is_row_embd(g, t);
+    if (!is_matrix(t)) return 0;
+    if (p->experts_on_demand && is_expert(t)) return 1;
+    return layer_of(t->name, p->n_layer) >= p->n_resident;
 }
 
 static double mib(uint64_t b) {
@@ -115,7 +125,8 @@ mb_status mb_plan_make(const mb_model *m, uint64_t budget, mb_weight_plan *p) {
     uint64_t all = 0;
     if (!st) {
         count_fixed(m, 0, p);
-        all = p->fixed_bytes + (p->embd_row_bytes ? m->tok_embd.row_bytes * m->tok_embd.n_out : 0);
+        const mb_gguf_tensor *e = mb_gguf_find_tensor(m->gguf, "token_embd.weight");
+        all = p->fixed_bytes + (p->embd_row_bytes && e ? e->nbytes : 0);
         for (int il = 0; il < nl; il++)
             all += lb[il];
     }

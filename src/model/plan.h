@@ -26,6 +26,7 @@
 
 #include <stdint.h>
 
+#include "format/gguf.h"
 #include "matchbox.h"
 
 struct mb_model;
@@ -65,6 +66,18 @@ void mb_plan_free(mb_weight_plan *plan);
 
 /* 1 when the plan reads anything while running. */
 int mb_plan_streams(const mb_weight_plan *plan);
+
+/* 1 when tensor T of G is read while running (not resident) under PLAN. */
+int mb_plan_is_streamed(const mb_weight_plan *plan, const mb_gguf *g, const mb_gguf_tensor *t);
+
+/* Read every resident tensor of MODEL's file (not yet bound) into one
+ * block of anonymous memory (huge pages advised) and point the tensor table
+ * at it: after this nothing touches the mapping, so a file that changes
+ * under a running model gives read errors (model/stream.c), never SIGBUS,
+ * and the resident part is exactly what RSS holds. The block goes to
+ * model->resident_block. */
+mb_status mb_plan_load_resident(struct mb_model *model, const mb_weight_plan *plan,
+                                const char *path);
 
 /* Bytes the plan holds in RAM: resident + layer buffers + expert cache. */
 uint64_t mb_plan_ram_bytes(const mb_weight_plan *plan);

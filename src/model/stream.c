@@ -243,8 +243,15 @@ mb_status mb_stream_layer(mb_stream *s, int il, const mb_layer **out) {
         pthread_cond_wait(&s->cv, &s->mu);
     mb_status st = sl->err;
     if (st) {
-        mb_errorf(st, "%s", sl->msg);
-        s->consumed++; /* read again next pass */
+        /* Once more from here (the slot is the pass's until released): the
+         * prefetcher may have failed on a condition already gone. */
+        pthread_mutex_unlock(&s->mu);
+        st = read_layer(s, il, sl);
+        pthread_mutex_lock(&s->mu);
+        sl->err = st;
+    }
+    if (st) {
+        s->consumed++; /* the pass stops; the next reads the layer again */
         pthread_cond_broadcast(&s->cv);
     }
     pthread_mutex_unlock(&s->mu);
