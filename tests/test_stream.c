@@ -1,6 +1,7 @@
 /* Weights under a memory budget (model/plan.h, model/stream.h): greedy
  * tokens and logits equal to the resident run's, for dense and MoE tiny
- * models, prefill and decode, alone, batched and from two threads at once;
+ * models, prefill and decode, alone, batched (mb_batch_decode) and from
+ * two threads at once;
  * the bytes read match the plan; and the hostile cases: a budget below the
  * minimum, a file that shrinks under a running model, an I/O error in the
  * prefetch thread, a LoRA adapter on a streamed model. */
@@ -215,6 +216,48 @@ static void concurrent(uint64_t budget) {
     mb_model_free(m);
 }
 
+/* Batched decoding (one pass for several sessions, as the server's slots
+ * decode): the streamed model's logits equal the resident model's. */
+static void batched_logits(mb_model *m, float *out) {
+    enum { N = 3, STEPS = 4 };
+    const int nv = mb_model_n_vocab(m);
+    mb_session *s[N];
+    mb_token next[N];
+    for (int i = 0; i < N; i++) {
+        s[i] = mbt_session(m, 64);
+        mb_token prompt[3] = {(mb_token)(10 + i), 20, (mb_token)(30 + 5 * i)};
+        CHECK_OK(mb_session_eval(s[i], prompt, (size_t)(1 + i)));
+        next[i] = (mb_token)argmax(mb_session_logits(s[i]), nv);
+    }
+    mb_batch *b = NULL;
+    CHECK_OK(mb_batch_new(m, N, 64, 2, &b));
+    for (int step = 0; b && step < STEPS; step++) {
+        CHECK_OK(mb_batch_decode(b, s, next, N));
+        for (int i = 0; i < N; i++) {
+            const float *l = mb_session_logits(s[i]);
+            memcpy(out + ((size_t)step * N + i) * nv, l, (size_t)nv * sizeof(float));
+            next[i] = (mb_token)argmax(l, nv);
+        }
+    }
+    mb_batch_free(b);
+    for (int i = 0; i < N; i++)
+        mb_session_free(s[i]);
+}
+
+static void batched(uint64_t budget) {
+    mb_model *r = load(dense_path, 0), *m = load(dense_path, budget);
+    if (!r || !m) return;
+    const size_t n = (size_t)4 * 3 * mb_model_n_vocab(r);
+    float *a = calloc(n, sizeof *a), *b = calloc(n, sizeof *b);
+    batched_logits(r, a);
+    batched_logits(m, b);
+    CHECK(a && b && !memcmp(a, b, n * sizeof *a));
+    free(a);
+    free(b);
+    mb_model_free(r);
+    mb_model_free(m);
+}
+
 static int copy_file(const char *from, const char *to) {
     return mbt_system("cp '%s' '%s'", from, to);
 }
@@ -310,6 +353,7 @@ int main(void) {
     const uint64_t half = m ? mb_model_weight_bytes(m) / 2 : 0;
     mb_model_free(m);
     concurrent(half);
+    batched(half);
     file_shrinks(half);
     io_error(half);
     return mbt_finish();

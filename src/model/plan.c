@@ -220,12 +220,18 @@ void mb_plan_describe(const mb_weight_plan *p, char *buf, size_t cap) {
                  mib(p->resident_bytes), mib(p->budget));
         return;
     }
-    int n = snprintf(buf, cap,
-                     "weights under a budget of %.1f MiB: %.1f MiB resident (%d of %d layers, "
-                     "output, norms), %.1f MiB streamed per forward pass through %d layer "
-                     "buffers of %.1f MiB",
-                     mib(p->budget), mib(p->resident_bytes), p->n_resident, p->n_layer,
-                     mib(p->streamed_bytes), p->n_ring, mib(p->buf_bytes));
+    int n = p->n_resident == p->n_layer
+                ? snprintf(buf, cap,
+                           "weights under a budget of %.1f MiB: %.1f MiB resident (all %d "
+                           "layers%s, output, norms)",
+                           mib(p->budget), mib(p->resident_bytes), p->n_layer,
+                           p->experts_on_demand ? " but their experts" : "")
+                : snprintf(buf, cap,
+                           "weights under a budget of %.1f MiB: %.1f MiB resident (%d of %d "
+                           "layers, output, norms), %.1f MiB streamed per forward pass through %d "
+                           "layer buffers of %.1f MiB",
+                           mib(p->budget), mib(p->resident_bytes), p->n_resident, p->n_layer,
+                           mib(p->streamed_bytes), p->n_ring, mib(p->buf_bytes));
     if (n < 0 || (size_t)n >= cap) return;
     if (p->experts_on_demand)
         n += snprintf(buf + n, cap - (size_t)n,
@@ -233,7 +239,7 @@ void mb_plan_describe(const mb_weight_plan *p, char *buf, size_t cap) {
                       p->n_cache, p->n_layer * p->n_expert,
                       mib((uint64_t)p->n_cache * p->expert_bytes), mib(p->experts_total));
     if (n < 0 || (size_t)n >= cap) return;
-    n += snprintf(buf + n, cap - (size_t)n, "; expected read per decoded token: %.1f MiB",
+    n += snprintf(buf + n, cap - (size_t)n, "; expected read per decoded token: %.2f MiB",
                   mib(p->streamed_bytes + p->embd_row_bytes));
     if (n < 0 || (size_t)n >= cap || !p->experts_on_demand) return;
     /* Each layer's routed experts, all missing the cache at worst. */
