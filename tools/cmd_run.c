@@ -251,6 +251,7 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
             st.n_generated > 1 ? st.n_generated / (st.decode_seconds + 1e-12) : 0.0,
             mb_session_n_threads(session));
     cli_print_speculative(stderr, &st);
+    cli_print_stream(stderr, model);
     rc = 0;
 done:
     if (rs.logits) fclose(rs.logits);

@@ -327,3 +327,19 @@ void cli_print_speculative(FILE *f, const mb_generate_stats *st) {
             st->n_drafted, st->n_accepted, 100.0 * st->n_accepted / st->n_drafted, st->n_generated,
             st->n_forwards, st->n_forwards ? (double)st->n_generated / st->n_forwards : 0.0);
 }
+
+void cli_print_stream(FILE *f, const mb_model *model) {
+    mb_stream_stats ss;
+    mb_model_stream_stats(model, &ss);
+    if (!ss.budget) return;
+    fprintf(f, "weights: %.1f MB read from the file in %llu forward passes (%.2f MB per pass)",
+            (double)ss.bytes_read / 1e6, (unsigned long long)ss.passes,
+            ss.passes ? (double)ss.bytes_read / 1e6 / (double)ss.passes : 0.0);
+    if (ss.expert_hits + ss.expert_misses)
+        fprintf(f, "; expert cache %d of %d experts, hit rate %.1f%% (%llu of %llu)",
+                ss.n_cache_experts, ss.n_experts,
+                100.0 * (double)ss.expert_hits / (double)(ss.expert_hits + ss.expert_misses),
+                (unsigned long long)ss.expert_hits,
+                (unsigned long long)(ss.expert_hits + ss.expert_misses));
+    fputc('\n', f);
+}

@@ -85,4 +85,8 @@ int cli_opts_load_draft(const cli_opts *o, mb_model **draft_model);
  * when the generation drafted anything. */
 void cli_print_speculative(FILE *f, const mb_generate_stats *st);
 
+/* Under --mem-budget: what was read from the file (per forward pass) and
+ * the expert cache's hit rate; nothing without a budget. */
+void cli_print_stream(FILE *f, const mb_model *model);
+
 #endif
