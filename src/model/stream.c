@@ -20,11 +20,18 @@
 #include "core/error.h"
 #include "tensor/types.h"
 
+/* Prefetch threads: each takes the next read the ring has room for, so
+ * two read two layers at once while the pass waits (a pread from the page
+ * cache is a copy by one core). */
+enum { MAX_READERS = 4, DEFAULT_READERS = 2 };
+
 ssize_t (*mb_stream_pread_fn)(int fd, void *buf, size_t n, off_t off) = pread;
 
 typedef struct {
     uint8_t *buf;
     int64_t seq; /* the read it holds; -1 while reading */
+    int busy;    /* a prefetch thread is reading into it (maybe a read the
+                    pass skipped): no other may start on it */
     mb_status err;
     char msg[256];
     mb_layer layer; /* the layer's pointers rebased into buf */
@@ -38,8 +45,8 @@ struct mb_stream {
     pthread_mutex_t pass; /* one forward pass at a time */
     pthread_mutex_t mu;   /* the fields below */
     pthread_cond_t cv;
-    pthread_t thread;
-    int have_thread, quit;
+    pthread_t threads[MAX_READERS];
+    int n_threads, quit;
     int n_streamed; /* layers n_resident .. n_layer - 1 */
     int64_t fetched, consumed;
     slot *slots;
@@ -122,7 +129,7 @@ static void *prefetch_main(void *arg) {
     pthread_mutex_lock(&s->mu);
     while (!s->quit) {
         if (s->fetched < s->consumed) s->fetched = s->consumed;
-        if (s->fetched >= s->consumed + ring) {
+        if (s->fetched >= s->consumed + ring || s->slots[s->fetched % ring].busy) {
             pthread_cond_wait(&s->cv, &s->mu);
             continue;
         }
@@ -130,12 +137,14 @@ static void *prefetch_main(void *arg) {
         slot *sl = &s->slots[q % ring];
         const int il = s->plan.n_resident + (int)(q % s->n_streamed);
         sl->seq = -1;
+        sl->busy = 1;
         pthread_mutex_unlock(&s->mu);
         mb_status st = read_layer(s, il, sl);
         pthread_mutex_lock(&s->mu);
         sl->err = st;
         if (st) snprintf(sl->msg, sizeof sl->msg, "%s", mb_last_error());
         sl->seq = q;
+        sl->busy = 0;
         for (int k = s->plan.span_at[il]; !st && k < s->plan.span_at[il + 1]; k++)
             s->bytes_read += s->plan.spans[k].len;
         pthread_cond_broadcast(&s->cv);
@@ -179,11 +188,15 @@ mb_status mb_stream_new(const mb_model *m, const char *path, mb_weight_plan *pla
         !(s->embd_row = aligned_alloc(64, (s->plan.embd_row_bytes + 63) / 64 * 64)))
         st = mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     if (!st && s->plan.experts_on_demand) st = mb_expert_cache_new(m, &s->plan, s->fd, &s->experts);
-    if (!st && s->n_streamed > 0) {
-        if (pthread_create(&s->thread, NULL, prefetch_main, s) != 0)
-            st = mb_errorf(MB_ERR_NO_MEMORY, "cannot start the prefetch thread");
+    const char *readers = getenv("MATCHBOX_STREAM_THREADS");
+    int n_readers = readers ? atoi(readers) : DEFAULT_READERS;
+    if (n_readers < 1 || n_readers > MAX_READERS) n_readers = DEFAULT_READERS;
+    if (n_readers > s->plan.n_ring) n_readers = s->plan.n_ring;
+    for (int i = 0; !st && s->n_streamed > 0 && i < n_readers; i++) {
+        if (pthread_create(&s->threads[i], NULL, prefetch_main, s) != 0)
+            st = mb_errorf(MB_ERR_NO_MEMORY, "cannot start a prefetch thread");
         else
-            s->have_thread = 1;
+            s->n_threads++;
     }
     if (st) {
         mb_stream_free(s);
@@ -195,12 +208,13 @@ mb_status mb_stream_new(const mb_model *m, const char *path, mb_weight_plan *pla
 
 void mb_stream_free(mb_stream *s) {
     if (!s) return;
-    if (s->have_thread) {
+    if (s->n_threads) {
         pthread_mutex_lock(&s->mu);
         s->quit = 1;
         pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->mu);
-        pthread_join(s->thread, NULL);
+        for (int i = 0; i < s->n_threads; i++)
+            pthread_join(s->threads[i], NULL);
     }
     for (int i = 0; s->slots && i < s->plan.n_ring; i++)
         free(s->slots[i].buf);
