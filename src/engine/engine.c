@@ -205,7 +205,9 @@ static mb_status check_memory(const mb_model *model, const mb_engine_params *p,
     if (p->n_slots < 2 || model->vocab_only || n_ctx <= 0 || n_ctx > (1 << 24)) return MB_OK;
     const int n_batch = n_ctx < 512 ? n_ctx : 512; /* as mb_session_new sizes it */
     const uint64_t kv = mb_kv_cache_bytes(hp, n_ctx, n_batch, sp->swa_full);
-    const uint64_t need = kv * (uint64_t)p->n_slots + (model->is_mmap ? model->weight_bytes : 0);
+    /* Under a memory budget only the planned weights are held (model/stream.h). */
+    const uint64_t held = model->stream ? model->ram_weight_bytes : model->weight_bytes;
+    const uint64_t need = kv * (uint64_t)p->n_slots + (model->is_mmap ? held : 0);
     const uint64_t avail = mb_mem_available();
     if (avail > 0 && need > avail)
         return mb_errorf(MB_ERR_NO_MEMORY,
