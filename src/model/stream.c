@@ -41,6 +41,7 @@ struct mb_stream {
     const mb_model *m;
     mb_weight_plan plan;
     int fd, use_mmap;
+    int drop_cache; /* MATCHBOX_STREAM_DROP=1: each read leaves the page cache */
     char path[256];
     pthread_mutex_t pass; /* one forward pass at a time */
     pthread_mutex_t mu;   /* the fields below */
@@ -118,6 +119,10 @@ static mb_status read_layer(mb_stream *s, int il, slot *sl) {
         const mb_span *sp = &s->plan.spans[k];
         mb_status st = mb_stream_read(s->fd, sl->buf + sp->buf_off, sp->len, sp->off, what);
         if (st) return st;
+        /* Measurement: every pass reads from storage, as on a device whose
+         * page cache cannot hold the streamed layers. */
+        if (s->drop_cache)
+            posix_fadvise(s->fd, (off_t)sp->off, (off_t)sp->len, POSIX_FADV_DONTNEED);
     }
     rebase_layer(s, il, sl->buf, &sl->layer);
     return MB_OK;
@@ -165,6 +170,8 @@ mb_status mb_stream_new(const mb_model *m, const char *path, mb_weight_plan *pla
     snprintf(s->path, sizeof s->path, "%s", path);
     const char *mode = getenv("MATCHBOX_STREAM");
     s->use_mmap = mode && !strcmp(mode, "mmap");
+    const char *drop = getenv("MATCHBOX_STREAM_DROP");
+    s->drop_cache = drop && !strcmp(drop, "1");
     pthread_mutex_init(&s->pass, NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);

@@ -31,7 +31,9 @@ typedef struct mb_stream mb_stream;
  * MATCHBOX_STREAM=mmap in the environment prefetches with madvise(WILLNEED)
  * on the mapping and drops with madvise(DONTNEED) instead of pread into
  * buffers (measured in docs/PERFORMANCE.md; a file that shrinks then
- * raises SIGBUS instead of an error). */
+ * raises SIGBUS instead of an error). MATCHBOX_STREAM_DROP=1 drops each
+ * streamed read from the page cache (POSIX_FADV_DONTNEED), so that every
+ * pass reads from storage: a device whose RAM cannot cache the file. */
 mb_status mb_stream_new(const mb_model *model, const char *path, mb_weight_plan *plan,
                         mb_stream **out);
 void mb_stream_free(mb_stream *s);
