@@ -148,7 +148,9 @@ MB_API mb_model_params mb_model_default_params(void);
  * left open. A loaded model is read-only: any number of threads may use it
  * at once (tokenize, make sessions), except mb_model_load_lora and
  * mb_model_set_chat_template, which need it to themselves. It must outlive
- * every session and batch made from it. */
+ * every session and batch made from it. Under a memory budget (mem_budget)
+ * the forward passes of its sessions and batches run one at a time: they
+ * share the model's ring of streamed layers. */
 MB_API mb_status mb_model_load(const char *path, const mb_model_params *params, mb_model **out);
 MB_API void mb_model_free(mb_model *model);
 

@@ -2,8 +2,8 @@
  * expert each (its gate, up and down slices of the 3-D *_exps tensors, read
  * with pread), evicting the least recently used. Only the routed experts of
  * a token are read; a hit costs nothing. Used by one forward pass at a time
- * (the stream's pass lock), so it needs no lock of its own; its counters are
- * read under that lock too, or after the passes. */
+ * (the stream's pass lock), so it needs no lock of its own; its counters
+ * are atomic, for the statistics. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +24,8 @@ struct mb_expert_cache {
     uint8_t *mem;   /* cap x entry_bytes */
     entry *entries; /* [cap] */
     int *where;     /* [n_layer x n_expert]: entry index, or -1 */
-    uint64_t hits, misses, bytes;
+    /* Atomic: mb_model_stream_stats may read them while a pass runs. */
+    _Atomic uint64_t hits, misses, bytes;
 };
 
 mb_status mb_expert_cache_new(const mb_model *m, const mb_weight_plan *p, int fd,
