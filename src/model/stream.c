@@ -33,7 +33,7 @@ typedef struct {
     int busy;    /* a prefetch thread is reading into it (maybe a read the
                     pass skipped): no other may start on it */
     mb_status err;
-    char msg[256];
+    char msg[512];
     mb_layer layer; /* the layer's pointers rebased into buf */
 } slot;
 
