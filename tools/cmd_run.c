@@ -279,8 +279,15 @@ int cmd_run(int argc, char **argv) {
         free(prompt);
         return 1;
     }
-    fprintf(stderr, "weights: %s\n",
-            mb_model_uses_mmap(model) ? "mmap (page cache)" : "anonymous memory (huge pages)");
+    mb_stream_stats ss;
+    mb_model_stream_stats(model, &ss);
+    if (ss.budget)
+        fprintf(stderr,
+                "weights: %.1f MiB resident, %.1f MiB read per forward pass (--mem-budget)\n",
+                (double)ss.resident_bytes / (1 << 20), (double)ss.streamed_bytes / (1 << 20));
+    else
+        fprintf(stderr, "weights: %s\n",
+                mb_model_uses_mmap(model) ? "mmap (page cache)" : "anonymous memory (huge pages)");
     rc = generate(&o, model, prompt, len);
     mb_model_free(model);
     free(prompt);
