@@ -293,6 +293,7 @@ int cli_opts_load_draft(const cli_opts *o, mb_model **draft_model) {
     if (!o->draft_model) return 1;
     mb_model_params mp = o->mp;
     mp.verbose = o->verbose;
+    mp.mem_budget = 0; /* --mem-budget is the model's; a draft is small and read whole */
     if (mb_model_load(o->draft_model, &mp, draft_model) != MB_OK)
         return cli_fail("draft model %s: %s", o->draft_model, mb_last_error()), 0;
     return 1;
