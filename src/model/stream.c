@@ -1,4 +1,4 @@
-/* Layers streamed through a ring of buffers by a prefetch thread (stream.h).
+/* Layers streamed through a ring of buffers by prefetch threads (stream.h).
  *
  * Sequence numbers order the reads: the streamed layers, in layer order,
  * repeat once per forward pass, and read q goes to slot q % n_ring. The

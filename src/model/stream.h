@@ -1,6 +1,6 @@
 /* Weights read from the file while the forward pass runs, under the plan of
- * model/plan.h: a prefetch thread reads the streamed layers' matrices into a
- * ring of layer buffers one layer ahead of the pass (pread: the mapping's
+ * model/plan.h: prefetch threads (two) read the streamed layers' matrices
+ * into a ring of layer buffers one layer ahead of the pass (pread: the mapping's
  * pages of streamed layers are never touched, so they never count in RSS);
  * the pass waits for layer il, uses a copy of its mb_layer whose matrices
  * point into the buffer, and releases it, which frees the buffer for the
