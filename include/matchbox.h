@@ -128,6 +128,17 @@ typedef struct {
      * name of one to use instead, for byte-level BPE vocabularies ("gpt-2",
      * "llama-bpe", "smollm", "qwen2", "default"). */
     const char *tokenizer_pre;
+    /* 0 (default): no limit. Else the bytes of RAM the weights may take:
+     * what fits stays resident (the output matrix, norms, the first layers)
+     * and the other layers are read from the file layer by layer while the
+     * forward pass runs, a prefetch thread one layer ahead; token embeddings
+     * are read by row; MoE experts on demand into an LRU cache. The file is
+     * mapped (use_mmap 0 and use_mlock are refused with a budget). Refused
+     * with MB_ERR_INVALID_ARG, naming both numbers, below the least the model
+     * needs (its resident part and two layer buffers). LoRA adapters are
+     * refused on a model with streamed weights. mb_model_stream_stats says
+     * what the plan is and what was read. */
+    uint64_t mem_budget;
 } mb_model_params;
 
 MB_API mb_model_params mb_model_default_params(void);
@@ -137,7 +148,9 @@ MB_API mb_model_params mb_model_default_params(void);
  * left open. A loaded model is read-only: any number of threads may use it
  * at once (tokenize, make sessions), except mb_model_load_lora and
  * mb_model_set_chat_template, which need it to themselves. It must outlive
- * every session and batch made from it. */
+ * every session and batch made from it. Under a memory budget (mem_budget)
+ * the forward passes of its sessions and batches run one at a time: they
+ * share the model's ring of streamed layers. */
 MB_API mb_status mb_model_load(const char *path, const mb_model_params *params, mb_model **out);
 MB_API void mb_model_free(mb_model *model);
 
@@ -158,6 +171,24 @@ MB_API int mb_model_uses_mmap(const mb_model *model);
 MB_API uint64_t mb_model_weight_bytes(const mb_model *model);
 /* One line that describes the model, e.g. "llama 5 layers, dim 64, F32". */
 MB_API const char *mb_model_desc(const mb_model *model);
+
+/* Weights under a memory budget (mb_model_params.mem_budget): the plan and
+ * what was read so far. Every field is 0 (plan "") without a budget. */
+typedef struct {
+    uint64_t budget;
+    uint64_t resident_bytes;     /* kept in RAM: output, norms, resident layers */
+    uint64_t streamed_bytes;     /* read from the file once per forward pass */
+    uint64_t buffer_bytes;       /* the ring of layer buffers */
+    uint64_t expert_cache_bytes; /* MoE: the expert cache */
+    int n_layer, n_resident_layers, n_cache_experts, n_experts;
+    uint64_t passes;        /* forward passes run */
+    uint64_t bytes_read;    /* from the file since load: layers, embedding rows, experts */
+    uint64_t expert_hits;   /* MoE: routed experts found in the cache */
+    uint64_t expert_misses; /* and read */
+    char plan[512];         /* the plan in words (-v and bench print it) */
+} mb_stream_stats;
+
+MB_API void mb_model_stream_stats(const mb_model *model, mb_stream_stats *out);
 
 /* ---- tokenizer ------------------------------------------------------- */
 

@@ -75,7 +75,7 @@ static void test_moe_block(void) {
         u[e] = f32_matrix(up[e], D, FF);
         dn[e] = f32_matrix(down[e], FF, D);
     }
-    mb_moe_layer layer = {&r, g, u, dn};
+    mb_moe_layer layer = {.gate_inp = &r, .gate = g, .up = u, .down = dn};
     /* Token 0 -> experts 0, 2; token 1 -> 3, 1; token 2 -> 0, 3. Experts 0
      * and 3 serve two tokens each. */
     const float xn[NT * D] = {3, 1, 2, 0, 0, 2, 0.5f, 3, 1, 0, 0, 0.5f};

@@ -57,6 +57,30 @@ check "grep -q -- \"-t expects an integer in 1..1024, got '0'\" '$T/err'" "perpl
 "$MB" serve -m /nonexistent.gguf --top-p 2 >/dev/null 2>"$T/err"
 check "grep -q -- \"unknown option '--top-p'\" '$T/err'" "serve takes no sampling flags"
 
+# --mem-budget: sizes are parsed by the table; a budget below the model's
+# least is refused naming both sizes; under a budget the text is the one
+# without, and run says what is resident and what was read.
+"$MB" run -m /nonexistent.gguf --mem-budget 12Q </dev/null >/dev/null 2>"$T/err"
+check "grep -q -- \"--mem-budget expects a size such as 300M, 1.5G or 4096 (bytes), got '12Q'\" '$T/err'" \
+  "run refuses --mem-budget 12Q"
+"$MB" bench -m /nonexistent.gguf --mem-budget 0 >/dev/null 2>"$T/err"
+check "grep -q -- \"--mem-budget expects a size\" '$T/err'" "bench refuses --mem-budget 0"
+A=$(cd "$(dirname "$0")/.." && pwd)/assets/mbx-5m-f16.gguf
+if [ -f "$A" ]; then
+  "$MB" run -m "$A" -p "Once" -n 4 --mem-budget 1M >/dev/null 2>"$T/err"
+  check "grep -q 'memory budget 1.00 MiB is below the [0-9.]* MiB this model needs at least' '$T/err'" \
+    "run refuses a budget below the least"
+  "$MB" run -m "$A" -p "Once upon a time" -n 12 --temp 0 >"$T/a" 2>/dev/null
+  "$MB" run -m "$A" -p "Once upon a time" -n 12 --temp 0 --mem-budget 7.5M -v >"$T/b" 2>"$T/err"
+  check "cmp -s '$T/a' '$T/b'" "run --mem-budget 7.5M gives the resident run's text"
+  check "grep -q 'weights under a budget of 7.5 MiB: .* resident (. of 6 layers' '$T/err'" \
+    "run -v prints the plan"
+  check "grep -q 'MB read from the file in [0-9]* forward passes' '$T/err'" "run reports the reads"
+  "$MB" bench "$A" -p 8 -n 4 -r 1 --bw-mib 0 --mem-budget 7.5M >"$T/out" 2>&1
+  check "grep -q '^budget    weights under a budget of 7.5 MiB' '$T/out'" "bench prints the plan"
+  check "grep -q 'MB read from the file per decoded token' '$T/out'" "bench prints the reads"
+fi
+
 if [ ! -f "$SHARED/models/stories260K.gguf" ]; then
   echo "SKIP (the rest): $SHARED/models/stories260K.gguf is absent"
   finish

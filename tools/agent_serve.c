@@ -94,7 +94,8 @@ int agent_serve_open(agent_serve_opts *o, mb_server_params *sp) {
     o->ao.model = o->model ? o->model : "default";
     if (o->budget > 0 && mb_budget_new(o->budget, NULL, &o->ao.budget) != MB_OK)
         return cli_fail("%s", tool_last_error()), 0;
-    if (o->audit && mb_audit_open(o->audit, &o->ao.audit) != MB_OK) return cli_fail("%s", tool_last_error()), 0;
+    if (o->audit && mb_audit_open(o->audit, &o->ao.audit) != MB_OK)
+        return cli_fail("%s", tool_last_error()), 0;
     sp->oracle = &o->ao;
     return 1;
 }

@@ -319,6 +319,7 @@ static int answer(chat_state *c, const char *user, char *text, size_t len, const
                 mb_session_n_past(c->s), n_ctx, st.n_prompt / (st.prefill_seconds + 1e-12),
                 st.n_generated > 1 ? st.n_generated / (st.decode_seconds + 1e-12) : 0.0);
     if (c->o->c.verbose) cli_print_speculative(stderr, &st);
+    if (c->o->c.verbose) cli_print_stream(stderr, c->model);
     return 0;
 }
 

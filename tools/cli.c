@@ -73,9 +73,7 @@ int cli_size(const char *flag, const char *s, unsigned long long *out) {
     if (*end == 'b' || *end == 'B') end++;
     const double bytes = v * mul;
     if (errno || end == s || *end || !isfinite(v) || v < 0 || bytes >= 9.2e18) {
-        cli_fail("%s expects a size in bytes, optionally with K, M, G or T (powers of 1024): "
-                 "e.g. 512M or 1.5G; got '%s'",
-                 flag, s);
+        cli_fail("%s expects a size such as 300M, 1.5G or 4096 (bytes), got '%s'", flag, s);
         return 0;
     }
     *out = (unsigned long long)bytes;

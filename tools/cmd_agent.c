@@ -215,7 +215,8 @@ static int answer(agent_state *as, const char *prompt) {
             return 0;
         }
         fprintf(stderr, "agent: the oracle did not answer: %s\n", tool_last_error());
-        if (!d.text && agent_draft_run(&as->g, prompt, &d) != MB_OK) return cli_fail("%s", tool_last_error());
+        if (!d.text && agent_draft_run(&as->g, prompt, &d) != MB_OK)
+            return cli_fail("%s", tool_last_error());
     } else {
         snprintf(reason, sizeof reason, "%s", why);
         mb_agent_audit_local(&as->ao, reason, tool_now() - t0);
@@ -281,9 +282,11 @@ static int open_oracle(agent_opts *o, agent_state *as, char **state) {
     if (o->budget > 0) {
         const char *path = o->budget_state;
         if (!path) path = *state = default_state_path();
-        if (mb_budget_new(o->budget, path, &as->ao.budget) != MB_OK) return cli_fail("%s", tool_last_error()), 0;
+        if (mb_budget_new(o->budget, path, &as->ao.budget) != MB_OK)
+            return cli_fail("%s", tool_last_error()), 0;
     }
-    if (o->audit && mb_audit_open(o->audit, &as->ao.audit) != MB_OK) return cli_fail("%s", tool_last_error()), 0;
+    if (o->audit && mb_audit_open(o->audit, &as->ao.audit) != MB_OK)
+        return cli_fail("%s", tool_last_error()), 0;
     return 1;
 }
 

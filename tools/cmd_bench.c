@@ -10,7 +10,7 @@
 #include "matchbox/eval.h"
 
 /* The shared flags bench takes (options.h). */
-#define BENCH_FLAGS (CLI_THREADS | CLI_CACHE)
+#define BENCH_FLAGS (CLI_THREADS | CLI_CACHE | CLI_BUDGET)
 
 static void bench_usage(FILE *f) {
     fputs("usage: matchbox bench [MODEL] [options]\n"
@@ -78,6 +78,16 @@ static void print_json(FILE *f, const char *path, const mb_bench_result *r) {
             (double)r->bytes_per_token * r->decode_tps.median / 1e9, r->decode_share, r->n_ctx,
             (unsigned long long)r->kv_bytes);
     put_json_str(f, r->kv_desc);
+    if (r->stream.budget) {
+        fprintf(f,
+                ",\n  \"mem_budget\": %llu,\n  \"resident_bytes\": %llu,\n  \"streamed_bytes\": "
+                "%llu,\n  \"decode_read_per_token\": %llu,\n  \"expert_hit_rate\": %.6g,\n  "
+                "\"plan\": ",
+                (unsigned long long)r->stream.budget, (unsigned long long)r->stream.resident_bytes,
+                (unsigned long long)r->stream.streamed_bytes,
+                (unsigned long long)r->decode_read_per_token, r->decode_expert_hit_rate);
+        put_json_str(f, r->stream.plan);
+    }
     fputs("\n}\n", f);
 }
 
@@ -88,6 +98,7 @@ static void print_table(FILE *f, const char *path, const mb_bench_result *r) {
             r->uses_mmap ? "mmap (page cache)" : "anonymous memory (huge pages)", r->load_seconds,
             (double)r->peak_rss / (1 << 20));
     fprintf(f, "kv        %s\n", r->kv_desc);
+    if (r->stream.budget) fprintf(f, "budget    %s\n", r->stream.plan);
     fprintf(f, "\n| test | tok/s median | min | max | other |\n|---|--:|--:|--:|---|\n");
     if (r->n_prompt > 0)
         fprintf(f, "| pp%d | %.1f | %.1f | %.1f | TTFT %.1f ms (%.1f-%.1f) |\n", r->n_prompt,
@@ -103,6 +114,15 @@ static void print_table(FILE *f, const char *path, const mb_bench_result *r) {
     }
     fprintf(f, "\n%d repetitions; %.1f MB of weights read per decoded token.\n", r->reps,
             (double)r->bytes_per_token / 1e6);
+    if (r->stream.budget && r->n_gen > 0) {
+        fprintf(f, "%.1f MB read from the file per decoded token",
+                (double)r->decode_read_per_token / 1e6);
+        if (r->stream.n_cache_experts)
+            fprintf(f, "; expert cache %d of %d experts, hit rate %.1f%%",
+                    r->stream.n_cache_experts, r->stream.n_experts,
+                    r->decode_expert_hit_rate * 100);
+        fputs(".\n", f);
+    }
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -159,6 +179,7 @@ int cmd_bench(int argc, char **argv) {
     p.swa_full = o.sp.swa_full;
     p.kv_type_k = o.sp.kv_type_k;
     p.kv_type_v = o.sp.kv_type_v;
+    p.mem_budget = o.mp.mem_budget;
     mb_bench_result r;
     if (mb_bench_run(model, &p, &r) != MB_OK) return cli_fail(NULL);
     if (json)

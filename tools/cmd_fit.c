@@ -28,7 +28,6 @@ static void fit_usage(FILE *f) {
           "  --ram SIZE              memory to plan for (default: MemAvailable now);\n"
           "                          SIZE is bytes or a number with K, M, G or T (1024s)\n"
           "  --slots N               server slots, each with its own cache (default 1)\n"
-          "  --mem-budget SIZE       weights under this budget: streamed layer by layer\n"
           "  --bandwidth GBPS        memory read bandwidth for the speed (default: measured\n"
           "                          in about 0.2 s with bench's STREAM-like test; 0: none)\n"
           "  --disk-bandwidth GBPS   storage read bandwidth for streamed weights (default 1)\n"
@@ -66,9 +65,6 @@ static int parse(int argc, char **argv, fit_opts *o, int *rc) {
             if (!VALUE() || !cli_size(a, v, &size)) return 0;
             o->fp.ram = size;
             if (!o->fp.ram) return cli_fail("--ram: 0 bytes"), 0;
-        } else if (!strcmp(a, "--mem-budget")) {
-            if (!VALUE() || !cli_size(a, v, &size)) return 0;
-            o->fp.mem_budget = size;
         } else if (!strcmp(a, "--slots")) {
             if (!VALUE() || !cli_int(a, v, 1, 256, &n)) return 0;
             o->fp.n_slots = (int)n;
@@ -238,6 +234,7 @@ int cmd_fit(int argc, char **argv) {
     o.fp.n_ctx = o.c.sp.n_ctx;
     o.fp.n_threads = o.c.sp.n_threads;
     o.fp.swa_full = o.c.sp.swa_full;
+    o.fp.mem_budget = o.c.mp.mem_budget; /* --mem-budget, from the shared table */
     o.fp.kv_type_k = (int)o.c.sp.kv_type_k;
     o.fp.kv_type_v = (int)o.c.sp.kv_type_v;
     o.fp.use_mmap = o.c.mp.use_mmap;

@@ -251,6 +251,7 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
             st.n_generated > 1 ? st.n_generated / (st.decode_seconds + 1e-12) : 0.0,
             mb_session_n_threads(session));
     cli_print_speculative(stderr, &st);
+    cli_print_stream(stderr, model);
     /* The figure matchbox fit predicts (docs/USER_GUIDE.md). */
     const uint64_t peak = cli_proc_status_bytes("VmHWM");
     if (peak) fprintf(stderr, "peak memory: %.1f MiB (VmHWM)\n", (double)peak / (1 << 20));
@@ -281,8 +282,15 @@ int cmd_run(int argc, char **argv) {
         free(prompt);
         return 1;
     }
-    fprintf(stderr, "weights: %s\n",
-            mb_model_uses_mmap(model) ? "mmap (page cache)" : "anonymous memory (huge pages)");
+    mb_stream_stats ss;
+    mb_model_stream_stats(model, &ss);
+    if (ss.budget)
+        fprintf(stderr,
+                "weights: %.1f MiB resident, %.1f MiB read per forward pass (--mem-budget)\n",
+                (double)ss.resident_bytes / (1 << 20), (double)ss.streamed_bytes / (1 << 20));
+    else
+        fprintf(stderr, "weights: %s\n",
+                mb_model_uses_mmap(model) ? "mmap (page cache)" : "anonymous memory (huge pages)");
     rc = generate(&o, model, prompt, len);
     mb_model_free(model);
     free(prompt);

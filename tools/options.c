@@ -22,6 +22,7 @@ typedef enum {
     OPT_FLOAT, /* a float in LO..HI (LO excluded when LO_OPEN) */
     OPT_STR,   /* a string */
     OPT_KV,    /* a KV cache type (f16, q8_0, q4_0) into sp.kv_type_k (SET 1), _v (2), both (3) */
+    OPT_SIZE,  /* a uint64_t number of bytes: 300M, 1.5G, 4096 (K, M, G, T: powers of 1024) */
 } opt_kind;
 
 typedef struct {
@@ -52,6 +53,11 @@ static const cli_opt opts[] = {
     {CLI_MODEL, NULL, "--tokenizer-pre", "NAME", OPT_STR, F(mp.tokenizer_pre), 0, 0, 0, 0, NULL,
      "pre-tokenizer of a BPE vocabulary instead of the file's (default, gpt-2, llama-bpe, "
      "smollm, qwen2)",
+     NULL},
+    {CLI_MODEL | CLI_BUDGET, NULL, "--mem-budget", "SIZE", OPT_SIZE, F(mp.mem_budget), 0, 0, 0, 0,
+     NULL,
+     "RAM the weights may take (e.g. 300M, 1.5G): what fits stays resident, the other layers "
+     "are read from the file while the model runs, MoE experts on demand (-v prints the plan)",
      NULL},
     {CLI_LORA, NULL, "--lora", "FILE", OPT_STR, F(lora), 0, 0, 0, 0, NULL,
      "apply a LoRA adapter (GGUF, e.g. from matchbox finetune)", NULL},
@@ -124,6 +130,7 @@ void cli_opts_init(cli_opts *o) {
     o->spec = mb_speculative_default_params();
 }
 
+/* "300M", "1.5G", "2GiB", "4096": bytes, K/M/G/T as powers of 1024. */
 static int matches(const cli_opt *op, const char *a) {
     return (op->shrt && !strcmp(a, op->shrt)) || !strcmp(a, op->lng);
 }
@@ -167,6 +174,14 @@ int cli_opts_flag(cli_opts *o, unsigned groups, int argc, char **argv, int *i) {
             if (!cli_float_in(a, v, op->lo, op->hi, op->lo_open, op->range, &d)) return -1;
             *(float *)dst = (float)d;
             return 1;
+        case OPT_SIZE: {
+            unsigned long long bytes = 0;
+            if (!cli_size(a, v, &bytes)) return -1;
+            if (bytes == 0)
+                return cli_fail("%s expects a size of at least 1 byte, got '%s'", a, v), -1;
+            *(uint64_t *)dst = bytes;
+            return 1;
+        }
         case OPT_SET: break;
         }
     }
@@ -285,6 +300,7 @@ int cli_opts_load_draft(const cli_opts *o, mb_model **draft_model) {
     if (!o->draft_model) return 1;
     mb_model_params mp = o->mp;
     mp.verbose = o->verbose;
+    mp.mem_budget = 0; /* --mem-budget is the model's; a draft is small and read whole */
     if (mb_model_load(o->draft_model, &mp, draft_model) != MB_OK)
         return cli_fail("draft model %s: %s", o->draft_model, mb_last_error()), 0;
     return 1;
@@ -318,4 +334,20 @@ void cli_print_speculative(FILE *f, const mb_generate_stats *st) {
             "(%.2f per pass)\n",
             st->n_drafted, st->n_accepted, 100.0 * st->n_accepted / st->n_drafted, st->n_generated,
             st->n_forwards, st->n_forwards ? (double)st->n_generated / st->n_forwards : 0.0);
+}
+
+void cli_print_stream(FILE *f, const mb_model *model) {
+    mb_stream_stats ss;
+    mb_model_stream_stats(model, &ss);
+    if (!ss.budget) return;
+    fprintf(f, "weights: %.1f MB read from the file in %llu forward passes (%.2f MB per pass)",
+            (double)ss.bytes_read / 1e6, (unsigned long long)ss.passes,
+            ss.passes ? (double)ss.bytes_read / 1e6 / (double)ss.passes : 0.0);
+    if (ss.expert_hits + ss.expert_misses)
+        fprintf(f, "; expert cache %d of %d experts, hit rate %.1f%% (%llu of %llu)",
+                ss.n_cache_experts, ss.n_experts,
+                100.0 * (double)ss.expert_hits / (double)(ss.expert_hits + ss.expert_misses),
+                (unsigned long long)ss.expert_hits,
+                (unsigned long long)(ss.expert_hits + ss.expert_misses));
+    fputc('\n', f);
 }

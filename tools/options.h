@@ -13,7 +13,7 @@
 #include "matchbox.h"
 
 enum {
-    CLI_MODEL = 1u << 0,       /* -m, --mmap, --no-mmap, --mlock, --tokenizer-pre */
+    CLI_MODEL = 1u << 0,       /* -m, --mmap, --no-mmap, --mlock, --tokenizer-pre, --mem-budget */
     CLI_LORA = 1u << 1,        /* --lora, --lora-scale */
     CLI_CONTEXT = 1u << 2,     /* -c */
     CLI_CACHE = 1u << 3,       /* --swa-full, --kv-type, --kv-type-k/-ctk, --kv-type-v/-ctv */
@@ -22,6 +22,7 @@ enum {
     CLI_CHAT = 1u << 6,        /* --chat-template, --chat-template-file */
     CLI_VERBOSE = 1u << 7,     /* -v */
     CLI_SPECULATIVE = 1u << 8, /* -md, --draft-max, --draft-min, --lookup */
+    CLI_BUDGET = 1u << 9,      /* --mem-budget (also with CLI_MODEL) */
     CLI_RUNNING = CLI_MODEL | CLI_LORA | CLI_CONTEXT | CLI_CACHE | CLI_THREADS | CLI_VERBOSE,
 };
 
@@ -83,5 +84,9 @@ int cli_opts_load_draft(const cli_opts *o, mb_model **draft_model);
 /* "speculative: N drafted, M accepted (P%), T tokens per forward pass" to F,
  * when the generation drafted anything. */
 void cli_print_speculative(FILE *f, const mb_generate_stats *st);
+
+/* Under --mem-budget: what was read from the file (per forward pass) and
+ * the expert cache's hit rate; nothing without a budget. */
+void cli_print_stream(FILE *f, const mb_model *model);
 
 #endif

@@ -105,6 +105,7 @@ typedef struct {
     int n_ctx;         /* session context (0, default: what the tests need); sizes the KV cache */
     int swa_full;      /* windowed layers keep full caches (mb_session_params.swa_full) */
     uint32_t kv_type_k, kv_type_v; /* the KV cache's types (default MB_KV_TYPE_F16) */
+    uint64_t mem_budget;           /* mb_model_params.mem_budget (0, default: none) */
 } mb_bench_params;
 
 /* The defaults above; new fields get a default here. */
@@ -130,6 +131,12 @@ typedef struct {
     int n_ctx;                /* the session's context */
     uint64_t kv_bytes;        /* its KV cache */
     char kv_desc[384];        /* the cache per layer kind (full, windowed) */
+    /* Under a memory budget: the plan and the counters at the end, and what
+     * decoding read from the file per token (layers, embedding rows,
+     * experts) with the expert cache's hit rate over the decode tests. */
+    mb_stream_stats stream;
+    uint64_t decode_read_per_token;
+    double decode_expert_hit_rate;
 } mb_bench_result;
 
 /* Load the model at PATH and run the tests PARAMS (NULL: defaults) ask for:

@@ -24,8 +24,8 @@ typedef enum {
 } mb_fit_weights;
 
 /* Layer buffers a streamed plan keeps besides its budget: the layer being
- * computed and the prefetch thread's ones ahead of it. */
-enum { MB_FIT_RING_LAYERS = 3 };
+ * computed and the one the prefetch threads read ahead of it. */
+enum { MB_FIT_RING_LAYERS = 2 };
 
 typedef struct {
     size_t struct_size; /* sizeof(mb_fit_params): set by mb_fit_default_params() */

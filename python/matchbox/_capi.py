@@ -130,6 +130,7 @@ class ModelParams(ctypes.Structure):
         ("verbose", ctypes.c_int),
         ("vocab_only", ctypes.c_int),
         ("tokenizer_pre", ctypes.c_char_p),
+        ("mem_budget", ctypes.c_uint64),
     ]
 
 

@@ -123,7 +123,7 @@ class _Closing:
 
 class Model(_Closing):
     """A loaded GGUF model. Keyword arguments are mb_model_params fields
-    (use_mmap, use_mlock, verbose, vocab_only, tokenizer_pre)."""
+    (use_mmap, use_mlock, verbose, vocab_only, tokenizer_pre, mem_budget)."""
 
     def __init__(self, path, **params):
         self._h = None

@@ -62,6 +62,8 @@ static uint64_t peak_rss_bytes(void) {
 typedef struct {
     double *pp, *tg, *ttft;
     mb_token *ids;
+    /* Decode's reads under a memory budget, summed over the repetitions. */
+    uint64_t read, hits, misses, tokens;
 } bench_bufs;
 
 /* Deterministic token ids spread over the vocabulary, as llama-bench feeds
@@ -77,7 +79,7 @@ static void fill_ids(mb_token *ids, int n, int n_vocab) {
 }
 
 /* One repetition: prefill (and the first sampled token), then decode. */
-static mb_status run_once(mb_session *s, mb_sampler *smp, const bench_bufs *b, int rep,
+static mb_status run_once(mb_session *s, mb_sampler *smp, bench_bufs *b, int rep,
                           const mb_bench_params *p) {
     mb_status st;
     if (p->n_prompt > 0) {
@@ -93,6 +95,8 @@ static mb_status run_once(mb_session *s, mb_sampler *smp, const bench_bufs *b, i
     if (p->n_gen > 0) {
         if ((st = mb_session_rewind(s, 0))) return st;
         mb_token id = b->ids[0];
+        mb_stream_stats s0, s1;
+        mb_model_stream_stats(s->model, &s0);
         double t0 = mb_now();
         for (int i = 0; i < p->n_gen; i++) {
             if ((st = mb_session_eval(s, &id, 1))) return st;
@@ -100,13 +104,18 @@ static mb_status run_once(mb_session *s, mb_sampler *smp, const bench_bufs *b, i
         }
         double dt = mb_now() - t0;
         b->tg[rep] = p->n_gen / (dt > 0 ? dt : 1e-9);
+        mb_model_stream_stats(s->model, &s1);
+        b->read += s1.bytes_read - s0.bytes_read;
+        b->hits += s1.expert_hits - s0.expert_hits;
+        b->misses += s1.expert_misses - s0.expert_misses;
+        b->tokens += (uint64_t)p->n_gen;
     }
     return MB_OK;
 }
 
 /* Warm-up: fault in the weights and buffers and wake the workers once, so
  * the first repetition measures the same thing as the others. */
-static mb_status warm_up(mb_session *s, const bench_bufs *b, const mb_bench_params *p) {
+static mb_status warm_up(mb_session *s, bench_bufs *b, const mb_bench_params *p) {
     mb_status st;
     int n = p->n_prompt < 64 ? p->n_prompt : 64;
     if (n > 0 && (st = mb_session_eval(s, b->ids, (size_t)n))) return st;
@@ -154,7 +163,11 @@ static mb_status run_tests(mb_model *m, const mb_bench_params *p, mb_bench_resul
         r->prefill_tps = summarize(b.pp, n_pp);
         r->ttft_seconds = summarize(b.ttft, n_pp);
         r->decode_tps = summarize(b.tg, n_tg);
+        if (b.tokens) r->decode_read_per_token = b.read / b.tokens;
+        if (b.hits + b.misses)
+            r->decode_expert_hit_rate = (double)b.hits / (double)(b.hits + b.misses);
     }
+    mb_model_stream_stats(m, &r->stream);
     mb_sampler_free(smp);
     mb_session_free(s);
     free(b.pp);
@@ -179,6 +192,7 @@ mb_status mb_bench_run(const char *path, const mb_bench_params *params, mb_bench
     r->reps = p.reps;
     mb_model_params mp = mb_model_default_params();
     mp.use_mmap = p.use_mmap;
+    mp.mem_budget = p.mem_budget;
     mb_model *m = NULL;
     double t0 = mb_now();
     mb_status st = mb_model_load(path, &mp, &m);
@@ -188,6 +202,7 @@ mb_status mb_bench_run(const char *path, const mb_bench_params *params, mb_bench
     r->uses_mmap = mb_model_uses_mmap(m);
     r->weight_bytes = mb_model_weight_bytes(m);
     r->bytes_per_token = bytes_per_token(m);
+    mb_model_stream_stats(m, &r->stream);
     st = run_tests(m, &p, r);
     r->peak_rss = peak_rss_bytes();
     mb_model_free(m);

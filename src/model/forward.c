@@ -10,6 +10,7 @@
 #include "kernels/kernels.h"
 #include "model/fused.h"
 #include "model/lora.h"
+#include "model/stream.h"
 
 int mb_forward_oldest_kept(const mb_forward_state *s) {
     int oldest = s->kv_lo;
@@ -298,10 +299,10 @@ static void add_normed(float *x, float *y, const float *w, int n, int n_embd, fl
     }
 }
 
-static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, int n) {
+static void attention_block(mb_forward_state *s, mb_threadpool *pool, const mb_layer *l, int il,
+                            int n) {
     const mb_model *m = s->model;
     const mb_hparams *hp = &m->hp;
-    const mb_layer *l = &m->layers[il];
     int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd;
     mb_fused_norm_quant(pool, s->n_threads, s->x, s->xn, l->attn_norm, n, hp->n_embd, hp->rms_eps,
                         &s->a_in, l->wq.type);
@@ -349,16 +350,22 @@ static void attention_block(mb_forward_state *s, mb_threadpool *pool, int il, in
     add_normed(s->x, s->xn, l->post_attn_norm, n, hp->n_embd, hp->rms_eps);
 }
 
-static void ffn_block(mb_forward_state *s, mb_threadpool *pool, int il, int n) {
+static mb_status ffn_block(mb_forward_state *s, mb_threadpool *pool, const mb_layer *l, int il,
+                           int n) {
     const mb_hparams *hp = &s->model->hp;
-    const mb_layer *l = &s->model->layers[il];
     const int moe = hp->n_expert > 0;
     mb_fused_norm_quant(pool, s->n_threads, s->x, s->xn, l->ffn_norm, n, hp->n_embd, hp->rms_eps,
                         moe ? NULL : &s->a_in, l->w_gate.type);
     if (moe) {
-        mb_moe_layer ml = {&l->gate_inp, l->gate_exps, l->up_exps, l->down_exps};
-        mb_moe_forward(s->moe, pool, &ml, s->xn, n, s->x);
-        return;
+        mb_moe_layer ml = {
+            .gate_inp = &l->gate_inp, .gate = l->gate_exps, .up = l->up_exps, .down = l->down_exps};
+        /* Under a budget, experts come from the stream's cache on demand. */
+        if (s->model->stream)
+            ml = (mb_moe_layer){.gate_inp = &l->gate_inp,
+                                .fetch = mb_stream_expert,
+                                .fetch_ctx = s->model->stream,
+                                .layer = il};
+        return mb_moe_forward(s->moe, pool, &ml, s->xn, n, s->x);
     }
     project(s, pool, &l->w_gate, &s->a_in, s->xn, n, s->gate, 0);
     project(s, pool, &l->w_up, &s->a_in, s->xn, n, s->up, 0);
@@ -368,10 +375,11 @@ static void ffn_block(mb_forward_state *s, mb_threadpool *pool, int il, int n) {
      * (and into wo's above), no separate pass over x. */
     if (!l->post_ffn_norm) {
         project(s, pool, &l->w_down, &s->a_mid, s->gate, n, s->x, 1);
-        return;
+        return MB_OK;
     }
     project(s, pool, &l->w_down, &s->a_mid, s->gate, n, s->xn, 0);
     add_normed(s->x, s->xn, l->post_ffn_norm, n, hp->n_embd, hp->rms_eps);
+    return MB_OK;
 }
 
 /* Gemma 2's final-logit cap: c tanh(x / c); CAP 0: none. */
@@ -381,26 +389,45 @@ static void softcap(float *x, size_t n, float cap) {
         x[i] = cap * tanhf(x[i] / cap);
 }
 
+/* One layer; under a budget its weights come from the stream (ready, or
+ * waited for) and go back to it after. */
+static mb_status run_layer(mb_forward_state *s, mb_threadpool *pool, int il, int n) {
+    mb_stream *stream = s->model->stream;
+    const mb_layer *l = &s->model->layers[il];
+    mb_status st = stream ? mb_stream_layer(stream, il, &l) : MB_OK;
+    if (st) return st;
+    attention_block(s, pool, l, il, n);
+    st = ffn_block(s, pool, l, il, n);
+    if (stream) mb_stream_release(stream, il);
+    return st;
+}
+
 /* The layers and the output norm of rows already bound to their caches
  * (row_cache, row_pos, rows_share_cache); logits of every row to ALL_LOGITS,
- * or of the last row to s->logits. Returns 1, having written no logits, when
- * the abort callback stops it between two layers. */
-static int run_rows(mb_forward_state *s, mb_threadpool *pool, const mb_token *tokens, int n,
-                    float *all_logits) {
+ * or of the last row to s->logits. MB_ERR_ABORTED, having written no
+ * logits, when the abort callback stops it between two layers; a streamed
+ * weight's read error stops it the same way. */
+static mb_status run_rows(mb_forward_state *s, mb_threadpool *pool, const mb_token *tokens, int n,
+                          float *all_logits) {
     const mb_model *m = s->model;
     const mb_hparams *hp = &m->hp;
     /* The highest position each cache will hold (a ring's oldest follows). */
     for (int t = 0; t < n; t++)
         if (s->row_pos[t] > s->row_cache[t]->kv_max_pos)
             s->row_cache[t]->kv_max_pos = s->row_pos[t];
-    mb_get_rows(&m->tok_embd, tokens, n, s->x);
+    mb_status st = MB_OK;
+    if (m->stream)
+        st = mb_stream_embed(m->stream, tokens, n, s->x);
+    else
+        mb_get_rows(&m->tok_embd, tokens, n, s->x);
+    if (st) return st;
     if (hp->embd_scale != 1.0f)
         for (size_t i = 0; i < (size_t)n * hp->n_embd; i++)
             s->x[i] *= hp->embd_scale;
     for (int il = 0; il < hp->n_layer; il++) {
-        if (s->abort_fn && s->abort_fn(s->abort_user)) return 1;
-        attention_block(s, pool, il, n);
-        ffn_block(s, pool, il, n);
+        if (s->abort_fn && s->abort_fn(s->abort_user))
+            return mb_errorf(MB_ERR_ABORTED, "aborted by the abort callback");
+        if ((st = run_layer(s, pool, il, n))) return st;
     }
     int n_vocab = hp->n_vocab;
     if (all_logits) {
@@ -413,7 +440,7 @@ static int run_rows(mb_forward_state *s, mb_threadpool *pool, const mb_token *to
         project(s, pool, &m->output, &s->a_in, s->xn, n, all_logits, 0);
         softcap(all_logits, (size_t)n * n_vocab, hp->final_softcap);
         memcpy(s->logits, all_logits + (size_t)(n - 1) * n_vocab, (size_t)n_vocab * sizeof(float));
-        return 0;
+        return MB_OK;
     }
     /* Only the last position's logits are needed to continue. */
     const float *last = s->x + (size_t)(n - 1) * hp->n_embd;
@@ -421,7 +448,17 @@ static int run_rows(mb_forward_state *s, mb_threadpool *pool, const mb_token *to
     s->a_in.act_type = MB_TYPE_COUNT;
     project(s, pool, &m->output, &s->a_in, s->xn, 1, s->logits, 0);
     softcap(s->logits, (size_t)n_vocab, hp->final_softcap);
-    return 0;
+    return MB_OK;
+}
+
+/* One pass at a time over a streamed model's ring (model/stream.h). */
+static mb_status run_locked(mb_forward_state *s, mb_threadpool *pool, const mb_token *tokens, int n,
+                            float *all_logits) {
+    mb_stream *stream = s->model->stream;
+    if (stream) mb_stream_pass_begin(stream);
+    mb_status st = run_rows(s, pool, tokens, n, all_logits);
+    if (stream) mb_stream_pass_end(stream);
+    return st;
 }
 
 mb_status mb_forward(mb_forward_state *s, mb_threadpool *pool, const mb_token *tokens, int n,
@@ -443,17 +480,15 @@ mb_status mb_forward(mb_forward_state *s, mb_threadpool *pool, const mb_token *t
         s->row_pos[t] = pos + t;
     }
     s->rows_share_cache = 1;
-    if (run_rows(s, pool, tokens, n, all_logits))
-        return mb_errorf(MB_ERR_ABORTED, "aborted by the abort callback");
-    return MB_OK;
+    return run_locked(s, pool, tokens, n, all_logits);
 }
 
-void mb_forward_rows(mb_forward_state *ws, mb_threadpool *pool, const mb_token *tokens, int n,
-                     mb_forward_state *const *caches, const int *pos, float *all_logits) {
+mb_status mb_forward_rows(mb_forward_state *ws, mb_threadpool *pool, const mb_token *tokens, int n,
+                          mb_forward_state *const *caches, const int *pos, float *all_logits) {
     for (int t = 0; t < n; t++) {
         ws->row_cache[t] = caches[t];
         ws->row_pos[t] = pos[t];
     }
     ws->rows_share_cache = 0;
-    (void)run_rows(ws, pool, tokens, n, all_logits); /* ws has no abort callback */
+    return run_locked(ws, pool, tokens, n, all_logits); /* ws has no abort callback */
 }

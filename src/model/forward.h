@@ -89,15 +89,17 @@ mb_status mb_forward_kv_prepare(mb_forward_state *s, int pos, int n);
  * also write every position's logits there (n x n_vocab). MB_ERR_ABORTED
  * when s->abort_fn stops it between layers: then s->logits is untouched,
  * but the cache may hold some layers' keys and values of these positions
- * (and kv_max_pos counts them). */
+ * (and kv_max_pos counts them). MB_ERR_IO the same way when a streamed
+ * weight cannot be read (model/stream.h). */
 mb_status mb_forward(mb_forward_state *s, mb_threadpool *pool, const mb_token *tokens, int n,
                      int pos, float *all_logits);
 
 /* One token per row, each in its own state's KV cache: row t runs TOKENS[t]
  * at position POS[t] of CACHES[t] (distinct states of the same model, each
  * with room at that position; the caller checks), using WS's buffers
- * (n <= ws->n_batch). Every row's logits go to ALL_LOGITS (n x n_vocab). */
-void mb_forward_rows(mb_forward_state *ws, mb_threadpool *pool, const mb_token *tokens, int n,
-                     mb_forward_state *const *caches, const int *pos, float *all_logits);
+ * (n <= ws->n_batch). Every row's logits go to ALL_LOGITS (n x n_vocab).
+ * Fails only when a streamed weight cannot be read (model/stream.h). */
+mb_status mb_forward_rows(mb_forward_state *ws, mb_threadpool *pool, const mb_token *tokens, int n,
+                          mb_forward_state *const *caches, const int *pos, float *all_logits);
 
 #endif

@@ -205,6 +205,13 @@ mb_status mb_model_load_lora(mb_model *m, const char *path, float scale) {
         return mb_errorf(MB_ERR_INVALID_ARG, "%s: the model was loaded vocab-only", path);
     if (m->lora)
         return mb_errorf(MB_ERR_INVALID_ARG, "%s: the model already has a LoRA adapter", path);
+    /* Adapted matrices are found by their data pointer, which a streamed
+     * layer's buffer does not keep. */
+    if (m->stream)
+        return mb_errorf(MB_ERR_INVALID_ARG,
+                         "%s: a LoRA adapter needs every weight resident (the memory budget "
+                         "streams some layers)",
+                         path);
     /* Sessions plan their buffers for the model as it was: an adapter they
      * did not plan for would be silently skipped by them. */
     if (m->n_users > 0)

@@ -2,12 +2,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/error.h"
 #include "core/log.h"
 #include "core/params.h"
 #include "model/lora.h"
 #include "model/model.h"
+#include "model/plan.h"
+#include "model/stream.h"
 
 mb_model_params mb_model_default_params(void) {
     return (mb_model_params){
@@ -25,8 +28,28 @@ static const char *dominant_type(const mb_gguf *g) {
     return mb_type_name(best);
 }
 
+/* A budget: plan what stays resident and read it into memory, before the
+ * weights are bound (model/plan.h); the rest is streamed once bound. */
+static mb_status plan_weights(mb_model *m, const char *path, const mb_model_params *p,
+                              mb_weight_plan *plan) {
+    mb_status st = mb_plan_make(m, p->mem_budget, plan);
+    if (st) return st;
+    m->ram_weight_bytes = mb_plan_ram_bytes(plan);
+    if (p->verbose) {
+        char desc[512];
+        mb_plan_describe(plan, desc, sizeof desc);
+        mb_log(MB_LOG_INFO, "%s\n", desc);
+    }
+    return mb_plan_streams(plan) ? mb_plan_load_resident(m, plan, path) : MB_OK;
+}
+
 static mb_status load(mb_model *m, const char *path, const mb_model_params *p) {
-    mb_status st = mb_gguf_open(path, p->use_mmap, p->use_mlock, &m->gguf);
+    if (p->mem_budget && (p->use_mmap == 0 || p->use_mlock))
+        return mb_errorf(MB_ERR_INVALID_ARG,
+                         "a memory budget maps the file: --no-mmap and --mlock would keep every "
+                         "weight in RAM");
+    /* A budget maps the file: only the planned part is ever touched. */
+    mb_status st = mb_gguf_open(path, p->mem_budget ? 1 : p->use_mmap, p->use_mlock, &m->gguf);
     if (st) return st;
     m->is_mmap = m->gguf->map.is_mmap == 1;
     if (p->vocab_only) {
@@ -56,9 +79,18 @@ static mb_status load(mb_model *m, const char *path, const mb_model_params *p) {
                          "token_embd.weight has %llu rows but the vocabulary has %d "
                          "tokens",
                          (unsigned long long)emb->ne[1], m->hp.n_vocab);
-    if ((st = mb_model_bind_weights(m))) return st;
+    mb_weight_plan plan = {0};
+    if (p->mem_budget && (st = plan_weights(m, path, p, &plan))) {
+        mb_plan_free(&plan);
+        return st;
+    }
+    st = mb_model_bind_weights(m);
+    if (!st && mb_plan_streams(&plan)) st = mb_stream_new(m, path, &plan, &m->stream);
+    mb_plan_free(&plan);
+    if (st) return st;
     for (uint64_t i = 0; i < m->gguf->n_tensors; i++)
         m->weight_bytes += m->gguf->tensors[i].nbytes;
+    if (!m->stream) m->ram_weight_bytes = m->weight_bytes;
     const mb_hparams *hp = &m->hp;
     char extra[96] = "";
     size_t used = 0;
@@ -98,9 +130,11 @@ mb_status mb_model_load(const char *path, const mb_model_params *params, mb_mode
 
 void mb_model_free(mb_model *m) {
     if (!m) return;
+    mb_stream_free(m->stream);
     mb_vocab_free(m->vocab);
     mb_lora_free(m->lora);
     mb_gguf_close(m->gguf);
+    if (m->resident_block) munmap(m->resident_block, m->resident_size);
     free(m->layers);
     free(m->expert_mats);
     free(m->owned_vectors);
@@ -122,6 +156,11 @@ uint64_t mb_model_weight_bytes(const mb_model *m) {
 }
 const char *mb_model_desc(const mb_model *m) {
     return m->desc;
+}
+
+void mb_model_stream_stats(const mb_model *m, mb_stream_stats *out) {
+    memset(out, 0, sizeof *out);
+    if (m->stream) mb_stream_stats_get(m->stream, out);
 }
 
 mb_status mb_tokenize(const mb_model *m, const char *text, size_t len, int add_special,

@@ -90,6 +90,12 @@ struct mb_model {
     int is_mmap;
     int vocab_only;       /* loaded with mb_model_params.vocab_only: no weights, no sessions */
     struct mb_lora *lora; /* a LoRA adapter (model/lora.h), or NULL */
+    /* Weights under a memory budget (model/stream.h): the streamed layers,
+     * embedding rows and experts; NULL when every weight is resident. */
+    struct mb_stream *stream;
+    uint64_t ram_weight_bytes; /* what the weights hold in RAM (the plan's, or all) */
+    void *resident_block;      /* the resident weights of a streamed model (anonymous memory) */
+    size_t resident_size;
     char desc[224];
 };
 

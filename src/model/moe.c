@@ -137,19 +137,19 @@ static void project(mb_moe_work *w, mb_threadpool *pool, const mb_matrix *m, con
 }
 
 /* One expert over the rows routed to it: gather, SwiGLU, weighted scatter. */
-static void run_expert(mb_moe_work *w, mb_threadpool *pool, const mb_moe_layer *l, int e,
-                       const float *xn) {
+static void run_expert(mb_moe_work *w, mb_threadpool *pool, const mb_matrix *gate,
+                       const mb_matrix *up, const mb_matrix *down, int e, const float *xn) {
     int cnt = w->n_rows[e], d = w->n_embd;
     const int *rows = w->rows + (size_t)e * w->n_batch;
     const float *rw = w->row_w + (size_t)e * w->n_batch;
     for (int r = 0; r < cnt; r++)
         memcpy(w->xe + (size_t)r * d, xn + (size_t)rows[r] * d, (size_t)d * sizeof(float));
     w->act.act_type = MB_TYPE_COUNT;
-    project(w, pool, &l->gate[e], w->xe, cnt, w->gate);
-    project(w, pool, &l->up[e], w->xe, cnt, w->up);
+    project(w, pool, gate, w->xe, cnt, w->gate);
+    project(w, pool, up, w->xe, cnt, w->up);
     mb_swiglu(w->gate, w->gate, w->up, (int64_t)cnt * w->n_ff);
     w->act.act_type = MB_TYPE_COUNT;
-    project(w, pool, &l->down[e], w->gate, cnt, w->out);
+    project(w, pool, down, w->gate, cnt, w->out);
     for (int r = 0; r < cnt; r++) {
         float *acc = w->acc + (size_t)rows[r] * d;
         const float *o = w->out + (size_t)r * d;
@@ -159,8 +159,8 @@ static void run_expert(mb_moe_work *w, mb_threadpool *pool, const mb_moe_layer *
     w->expert_runs++;
 }
 
-void mb_moe_forward(mb_moe_work *w, mb_threadpool *pool, const mb_moe_layer *l, const float *xn,
-                    int n, float *x) {
+mb_status mb_moe_forward(mb_moe_work *w, mb_threadpool *pool, const mb_moe_layer *l,
+                         const float *xn, int n, float *x) {
     int ne = w->n_expert, k = w->n_used, d = w->n_embd;
     w->act.act_type = MB_TYPE_COUNT;
     project(w, pool, l->gate_inp, xn, n, w->router);
@@ -184,10 +184,20 @@ void mb_moe_forward(mb_moe_work *w, mb_threadpool *pool, const mb_moe_layer *l, 
         }
     }
     memset(w->acc, 0, (size_t)n * d * sizeof(float));
-    for (int e = 0; e < ne; e++)
-        if (w->n_rows[e] > 0) run_expert(w, pool, l, e, xn);
+    for (int e = 0; e < ne; e++) {
+        if (w->n_rows[e] == 0) continue;
+        if (!l->fetch) {
+            run_expert(w, pool, &l->gate[e], &l->up[e], &l->down[e], e, xn);
+            continue;
+        }
+        const mb_matrix *m = NULL;
+        mb_status st = l->fetch(l->fetch_ctx, l->layer, e, &m);
+        if (st) return st;
+        run_expert(w, pool, &m[0], &m[1], &m[2], e, xn);
+    }
     /* The block's output joins the residual stream in one addition, as in
      * the definition x + sum_e w_e * expert_e(norm(x)). */
     for (size_t i = 0; i < (size_t)n * d; i++)
         x[i] += w->acc[i];
+    return MB_OK;
 }

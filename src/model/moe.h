@@ -9,11 +9,19 @@
 #include "kernels/matmul.h"
 #include "matchbox.h"
 
+/* Expert E of layer IL as its gate, up and down matrices (valid until the
+ * next call), fetched on demand (model/stream.h: an expert cache). */
+typedef mb_status (*mb_moe_fetch)(void *ctx, int il, int e, const mb_matrix **mats);
+
 /* One layer's experts: the router [n_embd -> n_expert] and n_expert SwiGLU
- * blocks (gate, up: n_embd -> n_ff; down: n_ff -> n_embd). */
+ * blocks (gate, up: n_embd -> n_ff; down: n_ff -> n_embd), resident, or
+ * FETCH (not NULL) gives each routed expert of layer LAYER when it runs. */
 typedef struct {
     const mb_matrix *gate_inp;
     const mb_matrix *gate, *up, *down;
+    mb_moe_fetch fetch;
+    void *fetch_ctx;
+    int layer;
 } mb_moe_layer;
 
 /* Buffers for a batch of up to n_batch tokens. */
@@ -51,8 +59,9 @@ void mb_moe_route(float *logits, int n_expert, int k, int *sel, float *weight);
 
 /* X[t] += sum over token t's routed experts e of weight(t, e) * expert_e(XN[t])
  * for the N (<= n_batch) rows of XN (n_embd floats each). Tokens are grouped
- * by expert, so each routed expert's weights are read once per batch. */
-void mb_moe_forward(mb_moe_work *w, mb_threadpool *pool, const mb_moe_layer *l, const float *xn,
-                    int n, float *x);
+ * by expert, so each routed expert's weights are read once per batch. Fails
+ * (X unchanged) only when L->fetch does. */
+mb_status mb_moe_forward(mb_moe_work *w, mb_threadpool *pool, const mb_moe_layer *l,
+                         const float *xn, int n, float *x);
 
 #endif

@@ -103,7 +103,8 @@ mb_status mb_batch_decode(mb_batch *b, mb_session *const *sessions, const mb_tok
         b->pos[t] = sessions[t]->n_past;
         mb_session_note_tokens(sessions[t], ids + t, 1);
     }
-    mb_forward_rows(b->ws, b->pool, ids, n, b->caches, b->pos, b->logits);
+    /* A streamed weight that cannot be read fails the step: no session moves. */
+    if ((st = mb_forward_rows(b->ws, b->pool, ids, n, b->caches, b->pos, b->logits))) return st;
     for (int t = 0; t < n; t++) {
         memcpy(sessions[t]->fwd->logits, b->logits + (size_t)t * n_vocab,
                (size_t)n_vocab * sizeof(float));

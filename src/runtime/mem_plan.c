@@ -367,6 +367,8 @@ mb_status mb_mem_check(const mb_model *model, const mb_fit_params *p, const char
     m.lora_rank = model->lora ? model->lora->max_rank : 0;
     mb_fit_params q = *p;
     q.use_mmap = model->is_mmap;
+    /* Under a memory budget (model/plan.c) what the weights hold is the plan's. */
+    if (model->stream) q.mem_budget = model->ram_weight_bytes > 0 ? model->ram_weight_bytes : 1;
     q.ram = avail;
     mb_fit_result r;
     plan_core(&m, &q, mb_physical_cores(), &r);

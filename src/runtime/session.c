@@ -157,6 +157,16 @@ static mb_status undo(mb_session *s, int start, int restore_logits) {
     return mb_errorf(MB_ERR_ABORTED, "aborted by the abort callback; nothing was fed");
 }
 
+/* A streamed weight that could not be read (model/stream.h) stops the
+ * evaluation as an abort does: S goes back to START, and the read error is
+ * what is reported. */
+static mb_status fail(mb_session *s, int start, int restore_logits, mb_status st) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", mb_last_error());
+    (void)undo(s, start, restore_logits);
+    return mb_errorf(st, "%s", msg);
+}
+
 static mb_status eval(mb_session *s, const mb_token *ids, size_t n, float *all_logits) {
     if (n == 0) return mb_errorf(MB_ERR_INVALID_ARG, "no tokens to evaluate");
     if (n > (size_t)(s->fwd->n_ctx - s->n_past))
@@ -177,14 +187,14 @@ static mb_status eval(mb_session *s, const mb_token *ids, size_t n, float *all_l
     const int start = s->n_past;
     /* A chunk that is not the last overwrites the logits: keep them, in case
      * a later chunk is aborted (one chunk writes them only when complete). */
-    const int several = n > n_batch && s->fwd->abort_fn;
+    const int several = n > n_batch && (s->fwd->abort_fn || s->model->stream);
     if (several) memcpy(s->saved_logits, s->fwd->logits, (size_t)n_vocab * sizeof(float));
     for (size_t i = 0; i < n; i += n_batch) {
         int chunk = (int)(n - i < n_batch ? n - i : n_batch);
         float *out = all_logits ? all_logits + i * (size_t)n_vocab : NULL;
         mb_status st = mb_forward(s->fwd, s->pool, ids + i, chunk, s->n_past, out);
         if (st == MB_ERR_ABORTED) return undo(s, start, several);
-        if (st) return st;
+        if (st) return fail(s, start, several, st);
         s->n_past += chunk;
     }
     return MB_OK;
