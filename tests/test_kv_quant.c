@@ -1,7 +1,4 @@
-/* Sessions with a quantized KV cache (mb_session_params.kv_type_k / _v),
- * and the cache's page tables (model/kv_cache.h):
- *   - tables of several pages for a pool put each position's row where
- *     page (p / page_slots) % n_pages, slot p % page_slots says;
+/* Sessions with a quantized KV cache (mb_session_params.kv_type_k / _v):
  *   - types the cache cannot hold (an unknown one; Q8_0 / Q4_0 with a head
  *     size that is not a multiple of 32) are refused with a message;
  *   - the cache takes the bytes of its types (Q8_0 34/64 of F16's, Q4_0
@@ -17,7 +14,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "model/kv_cache.h"
 #include "tensor/types.h"
 #include "test_util.h"
 
@@ -219,41 +215,7 @@ static void test_batch(mb_model *m) {
     mb_batch_free(batch);
 }
 
-/* Page tables for a pool (mb_kv_cache_init_paged): position p of a layer
- * at page (p / 64) % 4, slot p % 64, rows of the side's bytes; past the
- * pages' 256 slots the tables wrap; attention's view carries the same
- * table and the head's offset. */
-static void test_page_tables(void) {
-    mb_hparams hp = {0};
-    hp.n_layer = 2, hp.n_head_kv = 2, hp.head_dim = 32;
-    mb_kv_cache c;
-    CHECK(mb_kv_cache_init_paged(&c, &hp, 0, 64, MB_TYPE_F16, MB_TYPE_F16) == MB_ERR_INVALID_ARG);
-    CHECK_OK(mb_kv_cache_init_paged(&c, &hp, 4, 64, MB_TYPE_Q8_0, MB_TYPE_F16));
-    CHECK_EQ_INT(c.row_bytes[MB_KV_K], 2 * 34);
-    CHECK_EQ_INT(c.row_bytes[MB_KV_V], 2 * 32 * 2);
-    CHECK_EQ_INT(c.bytes, 0);
-    static uint8_t pool[2][2][4][64 * 128]; /* [layer][side][page] */
-    for (int il = 0; il < 2; il++)
-        for (int w = 0; w < 2; w++)
-            for (int i = 0; i < 4; i++) {
-                CHECK(c.layers[il].pages[w][i] == NULL);
-                c.layers[il].pages[w][i] = pool[il][w][3 - i]; /* out of order */
-            }
-    CHECK_EQ_INT(mb_kv_slots(&c, 1), 256);
-    int ok = 1;
-    for (int p = 0; p < 600; p++)
-        for (int w = 0; w < 2; w++)
-            ok &= mb_kv_row(&c, 1, w, p) ==
-                  pool[1][w][3 - (p / 64) % 4] + (size_t)(p % 64) * c.row_bytes[w];
-    CHECK_MSG(ok, "a row is not where the page table puts it");
-    const mb_attn_kv a = mb_kv_attn(&c, 1, MB_KV_K, 1);
-    CHECK(a.pages[2] == pool[1][0][1] && a.n_pages == 4 && a.page_slots == 64);
-    CHECK(a.row_bytes == 68 && a.head_off == 34 && a.type == MB_TYPE_Q8_0);
-    mb_kv_cache_free(&c);
-}
-
 int main(void) {
-    test_page_tables();
     test_refused();
     mb_model *m = tiny("kvq-hd32", 32, 0), *w = tiny("kvq-win", 32, 16);
     if (!m || !w) return mbt_finish();

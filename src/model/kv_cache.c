@@ -136,34 +136,6 @@ mb_status mb_kv_cache_init(mb_kv_cache *c, const mb_hparams *hp, int n_ctx, int 
     return MB_OK;
 }
 
-mb_status mb_kv_cache_init_paged(mb_kv_cache *c, const mb_hparams *hp, int n_pages, int page_slots,
-                                 uint32_t type_k, uint32_t type_v) {
-    *c = (mb_kv_cache){.n_layer = hp->n_layer, .type = {type_k, type_v}};
-    if (n_pages < 1 || page_slots < 1 || (int64_t)n_pages * page_slots > (1 << 24))
-        return mb_errorf(MB_ERR_INVALID_ARG, "%d pages of %d slots: out of range", n_pages,
-                         page_slots);
-    mb_status st = mb_kv_check_types(hp, type_k, type_v);
-    if (st) return st;
-    for (int w = 0; w < 2; w++) {
-        c->row_bytes[w] = (size_t)mb_kv_row_bytes(hp, c->type[w]);
-        c->head_bytes[w] = c->row_bytes[w] / (size_t)hp->n_head_kv;
-    }
-    c->layers = calloc((size_t)hp->n_layer, sizeof *c->layers);
-    c->page_ptrs = calloc(2 * (size_t)hp->n_layer * (size_t)n_pages, sizeof *c->page_ptrs);
-    if (!c->layers || !c->page_ptrs) {
-        mb_kv_cache_free(c);
-        return mb_errorf(MB_ERR_NO_MEMORY, "cannot allocate the KV cache's page tables");
-    }
-    for (int il = 0; il < hp->n_layer; il++) {
-        mb_kv_layer *l = &c->layers[il];
-        l->n_pages = n_pages;
-        l->page_slots = page_slots;
-        for (int w = 0; w < 2; w++)
-            l->pages[w] = c->page_ptrs + ((size_t)2 * il + (size_t)w) * (size_t)n_pages;
-    }
-    return MB_OK;
-}
-
 void mb_kv_cache_free(mb_kv_cache *c) {
     free(c->mem);
     free(c->page_ptrs);

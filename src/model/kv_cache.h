@@ -83,15 +83,6 @@ void mb_kv_describe(const mb_hparams *hp, int n_ctx, int n_batch, int swa_full, 
  * uninitialized; N_CTX 0: tables of no pages, no rows. */
 mb_status mb_kv_cache_init(mb_kv_cache *c, const mb_hparams *hp, int n_ctx, int n_batch,
                            int swa_full, uint32_t type_k, uint32_t type_v);
-/* Tables of N_PAGES pages of PAGE_SLOTS slots per side and layer (page i
- * of layer il's side w at layers[il].pages[w][i]), every pointer NULL and
- * no rows (bytes 0): for a pool that hands out pages of page_slots x
- * row_bytes[w] bytes and points the tables at them. PAGE_SLOTS a multiple
- * of MB_ATTN_TILE keeps attention's tiles whole. */
-mb_status mb_kv_cache_init_paged(mb_kv_cache *c, const mb_hparams *hp, int n_pages, int page_slots,
-                                 uint32_t type_k, uint32_t type_v);
-/* Frees the tables and the rows mb_kv_cache_init allocated (never a
- * pool's pages). */
 void mb_kv_cache_free(mb_kv_cache *c);
 
 #endif
