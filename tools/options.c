@@ -317,6 +317,9 @@ int cli_opts_speculative(const cli_opts *o, mb_model **draft_model, mb_session *
     /* One thread: a draft is small, and a second pool's workers, waiting
      * for work while the model's run, would take the cores from them. */
     sp.n_threads = 1;
+    /* The draft's cache is small: F16 keeps its acceptance (--kv-type is
+     * the model's), and any draft head size runs. */
+    sp.kv_type_k = sp.kv_type_v = MB_KV_TYPE_F16;
     if (mb_session_new(*draft_model, &sp, draft) != MB_OK) {
         cli_fail("draft model %s: %s", o->draft_model, mb_last_error());
         mb_model_free(*draft_model);

@@ -269,6 +269,9 @@ static mb_status speculative_slot(slot *sl, const mb_engine_params *p,
     if (p->draft_model) {
         mb_session_params dsp = *sp;
         dsp.n_threads = 1;
+        /* The draft's cache is small: F16 keeps its acceptance, and a
+         * draft whose head size no 32-value block divides still runs. */
+        dsp.kv_type_k = dsp.kv_type_v = MB_KV_TYPE_F16;
         mb_status st = mb_session_new(p->draft_model, &dsp, &sl->draft);
         if (st) return mb_error_prefix(st, "the draft model's session");
         sl->spec.draft = sl->draft;

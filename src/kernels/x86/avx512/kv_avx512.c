@@ -10,9 +10,10 @@
 static inline void codes_to_f16(__m128i lo, __m128i hi, __m512 d, uint16_t *dst) {
     const __m512 f0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), d);
     const __m512 f1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), d);
-    const int rn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-    _mm256_storeu_si256((__m256i *)(void *)dst, _mm512_cvtps_ph(f0, rn));
-    _mm256_storeu_si256((__m256i *)(void *)(dst + 16), _mm512_cvtps_ph(f1, rn));
+#define RN (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC) /* a constant, as clang requires */
+    _mm256_storeu_si256((__m256i *)(void *)dst, _mm512_cvtps_ph(f0, RN));
+    _mm256_storeu_si256((__m256i *)(void *)(dst + 16), _mm512_cvtps_ph(f1, RN));
+#undef RN
 }
 
 static inline __m512 block_scale(uint16_t d) {
