@@ -207,6 +207,19 @@ static void matmul_worker(void *ctx, int ith, int nth) {
         matmul_batch(j, begin, end);
         return;
     }
+    if (j->dt->vec_dot_wrows) {
+        /* Decode: neighbouring weight rows share the activation's loads. */
+        enum { WROWS_CHUNK = 64 };
+        for (long o = begin; o < end; o += WROWS_CHUNK) {
+            const int nw = end - o < WROWS_CHUNK ? (int)(end - o) : WROWS_CHUNK;
+            float v[WROWS_CHUNK];
+            j->dt->vec_dot_wrows(j->w->n_in, v, j->w->data + (size_t)o * j->w->row_bytes,
+                                 j->w->row_bytes, nw, j->act->data);
+            for (int k = 0; k < nw; k++)
+                store(j, 0, o + k, v[k]);
+        }
+        return;
+    }
     const mb_vec_dot_fn dot = j->dt->vec_dot;
     for (long o = begin; o < end; o++) {
         float v;
