@@ -22,8 +22,9 @@ typedef void (*mb_act_quant_fn)(const float *src, void *dst, int64_t n);
 typedef void (*mb_vec_dot_rows_fn)(int64_t n, float *out, const void *w, const void *a,
                                    size_t a_stride, int n_rows);
 /* out[o] = dot(weight row o, A) for o < N_W weight rows W_STRIDE bytes apart
- * and one activation row: decode's product, where neighbouring weight rows
- * share the activation's loads and conversions. Each out[o] equals what
+ * and one activation row: decode's product, where the weight rows share
+ * one preparation of the activation (a level lays it out for its products
+ * once per call). Each out[o] equals what
  * vec_dot gives for that row, bit for bit. */
 typedef void (*mb_vec_dot_wrows_fn)(int64_t n, float *out, const void *w, size_t w_stride, int n_w,
                                     const void *a);

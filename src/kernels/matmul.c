@@ -189,7 +189,7 @@ static int use_packed(const matmul_job *j) {
 /* One activation row (decode) against weight rows [BEGIN, END). */
 static void matmul_decode(const matmul_job *j, long begin, long end) {
     if (j->dt->vec_dot_wrows) {
-        /* Neighbouring weight rows share the activation's loads. */
+        /* The rows of a chunk share one preparation of the activation. */
         enum { WROWS_CHUNK = 64 };
         for (long o = begin; o < end; o += WROWS_CHUNK) {
             const int nw = end - o < WROWS_CHUNK ? (int)(end - o) : WROWS_CHUNK;
