@@ -75,6 +75,19 @@ int main(int argc, char **argv) {
     printf("%s %s: dot, %d rows in L2: %.1f GB/s of weights\n", k->name, name, L2_ROWS,
            (double)rb * L2_ROWS / best / 1e9);
 
+    if (k->dot[wt].vec_dot_wrows) {
+        best = 1e30;
+        for (int rep = 0; rep < 200; rep++) {
+            const double t0 = cpu_now();
+            float v[L2_ROWS];
+            k->dot[wt].vec_dot_wrows(N, v, w, rb, L2_ROWS, act.data);
+            sink += v[0];
+            const double t = cpu_now() - t0;
+            best = t < best ? t : best;
+        }
+        printf("%s %s: weight-rows dot (decode), %d rows in L2: %.1f GB/s of weights\n", k->name,
+               name, L2_ROWS, (double)rb * L2_ROWS / best / 1e9);
+    }
     mb_matrix m = {w, wt, N, OUT, (size_t)rb};
     best = 1e30;
     for (int rep = 0; rep < 40; rep++) {

@@ -3,7 +3,7 @@
  * caller) and a batch split over the pool: RMSNorm then the activation
  * conversion; RoPE of Q and K then K/V in the cache as F16, Q8_0 or Q4_0
  * (NORM and NEOX layouts, at several positions, in a ring); SwiGLU (the table's) then the
- * conversion. */
+ * conversion; Q, K and V through one pool job (mb_matmul_parts) and one matmul each. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +126,49 @@ static void test_swiglu_quant(mb_threadpool *pool, uint32_t wtype, int n) {
     free(a.data), free(b.data);
 }
 
+/* mb_matmul_parts (Q, K and V in one pool job) against mb_matmul per
+ * matrix: the same bits, for one row (the joint split, bands crossing from
+ * one matrix into the next) and a batch (matrix by matrix), on the pool and
+ * on the caller. */
+static void test_matmul_parts(mb_threadpool *pool, uint32_t wtype, int n) {
+    enum { IN = 512, NP = 3 };
+    static const int64_t outs[NP] = {67, 16, 13};
+    uint64_t rng = 5;
+    static float x[MAXN * IN], want[NP][MAXN * 67], got[NP][MAXN * 67];
+    for (int i = 0; i < n * IN; i++)
+        x[i] = 2.0f * mbt_rand_float(&rng);
+    mb_matrix m[NP];
+    mb_matmul_part parts[NP];
+    for (int p = 0; p < NP; p++) {
+        uint64_t rb = 0;
+        mb_type_row_bytes(wtype, IN, &rb);
+        float *row = malloc(sizeof(float) * IN * (size_t)outs[p]);
+        for (int64_t i = 0; i < IN * outs[p]; i++)
+            row[i] = 0.1f * mbt_rand_float(&rng);
+        uint8_t *data = malloc((size_t)rb * (size_t)outs[p]);
+        mb_type_get(wtype)->from_float(row, data, IN * outs[p]);
+        free(row);
+        m[p] = (mb_matrix){data, wtype, IN, outs[p], (size_t)rb};
+        parts[p] = (mb_matmul_part){&m[p], got[p]};
+    }
+    mb_act a = {.act_type = MB_TYPE_COUNT, .data = malloc(mb_act_bytes(wtype, IN, n))};
+    mb_act_prepare(&a, wtype, x, IN, n);
+    for (int use_pool = 0; use_pool < 2; use_pool++) {
+        for (int p = 0; p < NP; p++) {
+            mb_matmul(NULL, 1, &m[p], &a, want[p], m[p].n_out, 0);
+            memset(got[p], 0xff, sizeof got[p]);
+        }
+        mb_matmul_parts(use_pool ? pool : NULL, 2, parts, NP, &a);
+        for (int p = 0; p < NP; p++)
+            CHECK_MSG(!memcmp(got[p], want[p], sizeof(float) * (size_t)(n * outs[p])),
+                      "matmul parts %s rows %d part %d pool %d: results differ",
+                      mb_type_name(wtype), n, p, use_pool);
+    }
+    for (int p = 0; p < NP; p++)
+        free((void *)m[p].data);
+    free(a.data);
+}
+
 int main(void) {
     mb_threadpool *pool = NULL;
     CHECK_OK(mb_threadpool_new(2, &pool));
@@ -135,7 +178,10 @@ int main(void) {
         for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
             test_norm_quant(pool, types[i], n);
             test_swiglu_quant(pool, types[i], n);
+            test_matmul_parts(pool, types[i], n);
         }
+    for (int n = 1; n <= 3; n += 2)
+        test_matmul_parts(pool, MB_TYPE_Q4_0, n);
     /* The cache's types: F16, the quantized ones, K and V apart. */
     static const uint32_t kv[][2] = {{MB_TYPE_F16, MB_TYPE_F16},
                                      {MB_TYPE_Q8_0, MB_TYPE_Q8_0},

@@ -1,8 +1,8 @@
 /* The SIMD kernel levels against the reference, for every level this CPU
  * runs (or the one named: usage in test_levels.h): activation encoders byte
  * for byte, quantized dots exactly where the arithmetic is exact (unit
- * scales) and within float rounding otherwise, multi-row dots bit for bit
- * equal to single dots, and mb_matmul's batched path equal to its per-row
+ * scales) and within float rounding otherwise, multi-row and weight-rows
+ * dots bit for bit equal to single dots, and mb_matmul's batched path equal to its per-row
  * one; the avx512 level's 8-bit kernels (no VNNI) give the same bits as
  * avx512-vnni's. */
 #include <math.h>
@@ -284,6 +284,52 @@ static void test_rows_equal_single(void) {
     }
 }
 
+/* Weight-rows dots (decode: several weight rows against one activation
+ * row) against the single dot per row, bit for bit: row counts around the
+ * kernels' groups of 4 and passes of 16, row lengths with short block groups
+ * and past one preparation pass (8192 values), per-row scales, and
+ * full-range activation codes (-128 included). */
+static void test_wrows_equal_single(void) {
+    uint64_t rng = 23;
+    for (int l = 0; l < n_levels; l++) {
+        for (size_t i = 0; i < N_WEIGHTS; i++) {
+            const uint32_t wt = k_weights[i];
+            const mb_dot_traits *dt = &levels[l]->dot[wt];
+            if (!dt->vec_dot_wrows) continue;
+            const int64_t bs = mb_type_get(wt)->block_size;
+            const int64_t lens[] = {1, 3, 8, 9, 17, 300};
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+                const int64_t n = bs * lens[li];
+                enum { MAX_W = 37 };
+                const size_t wb = row_bytes(wt, n), ab = row_bytes(dt->act_type, n);
+                uint8_t *w = malloc(wb * MAX_W), *a = malloc(ab);
+                for (int r = 0; r < MAX_W; r++)
+                    make_weights(wt, w + (size_t)r * wb, n, 0.01f * (float)(r + 1), 0.005f, &rng);
+                make_act(dt->act_type, a, n, 2.0f, &rng);
+                if (dt->act_type == MB_TYPE_Q8_0)
+                    for (int64_t b = 0; b < n / 32; b += 2)
+                        for (int j = 0; j < 32; j++)
+                            ((mb_block_q8_0 *)(void *)a)[b].qs[j] = (int8_t)mbt_rand_u64(&rng);
+                const int counts[] = {0, 1, 3, 4, 5, 8, 15, 16, 17, MAX_W};
+                for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+                    float got[MAX_W + 1], want;
+                    got[counts[c]] = 12345.0f;
+                    dt->vec_dot_wrows(n, got, w, wb, counts[c], a);
+                    CHECK_MSG(got[counts[c]] == 12345.0f, "%s %s: wrote past %d rows",
+                              levels[l]->name, mb_type_name(wt), counts[c]);
+                    for (int r = 0; r < counts[c]; r++) {
+                        dt->vec_dot(n, &want, w + (size_t)r * wb, a);
+                        CHECK_MSG(!memcmp(&got[r], &want, sizeof want),
+                                  "%s %s n=%lld rows=%d row %d: %.9g vs %.9g", levels[l]->name,
+                                  mb_type_name(wt), (long long)n, counts[c], r, got[r], want);
+                    }
+                }
+                free(w), free(a);
+            }
+        }
+    }
+}
+
 /* mb_matmul of a batch (tiled, multi-row) against one row at a time, with the
  * chosen level; accumulate adds onto what is there. Equal bit for bit,
  * except within float rounding where the level has a gemm_tile kernel. */
@@ -490,6 +536,7 @@ int main(int argc, char **argv) {
     test_dots_near_ref();
     test_dots_exact();
     test_rows_equal_single();
+    test_wrows_equal_single();
     test_matmul_batch();
     test_axpy_f16();
     for (int l = 0; l < n_levels; l++)

@@ -21,6 +21,13 @@ typedef void (*mb_act_quant_fn)(const float *src, void *dst, int64_t n);
  * once. Each out[r] equals what vec_dot gives for that row, bit for bit. */
 typedef void (*mb_vec_dot_rows_fn)(int64_t n, float *out, const void *w, const void *a,
                                    size_t a_stride, int n_rows);
+/* out[o] = dot(weight row o, A) for o < N_W weight rows W_STRIDE bytes apart
+ * and one activation row: decode's product, where the weight rows share
+ * one preparation of the activation (a level lays it out for its products
+ * once per call). Each out[o] equals what
+ * vec_dot gives for that row, bit for bit. */
+typedef void (*mb_vec_dot_wrows_fn)(int64_t n, float *out, const void *w, size_t w_stride, int n_w,
+                                    const void *a);
 /* Register-blocked batch product of float-type weights (prefill):
  * out[r * out_stride + o] = dot(weight row o, activation row r) for o < N_W
  * weight rows W_STRIDE bytes apart and r < N_A activation rows (act_type)
@@ -63,11 +70,12 @@ typedef void (*mb_gemm_nt_rows_fn)(float *c, int ldc, const float *a, const floa
                                    long m1, int n, int k, int acc);
 
 typedef struct {
-    uint32_t act_type;               /* mb_type of the activation row */
-    mb_vec_dot_fn vec_dot;           /* NULL: this weight type cannot be multiplied */
-    mb_vec_dot_rows_fn vec_dot_rows; /* optional (NULL: call vec_dot per row) */
-    mb_gemm_tile_fn gemm_tile;       /* optional: batches of float-type weights */
-    mb_pack_fn pack;                 /* optional, with gemm_packed: packed batches */
+    uint32_t act_type;                 /* mb_type of the activation row */
+    mb_vec_dot_fn vec_dot;             /* NULL: this weight type cannot be multiplied */
+    mb_vec_dot_rows_fn vec_dot_rows;   /* optional (NULL: call vec_dot per row) */
+    mb_vec_dot_wrows_fn vec_dot_wrows; /* optional (NULL: vec_dot per weight row) */
+    mb_gemm_tile_fn gemm_tile;         /* optional: batches of float-type weights */
+    mb_pack_fn pack;                   /* optional, with gemm_packed: packed batches */
     mb_gemm_packed_fn gemm_packed;
     uint32_t pack_rows;        /* weight rows per panel */
     uint32_t pack_block_bytes; /* panel bytes per weight block */

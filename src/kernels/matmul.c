@@ -186,6 +186,29 @@ static int use_packed(const matmul_job *j) {
            j->dt->pack_rows <= PACK_MAX_ROWS && j->w->n_in > 0;
 }
 
+/* One activation row (decode) against weight rows [BEGIN, END). */
+static void matmul_decode(const matmul_job *j, long begin, long end) {
+    if (j->dt->vec_dot_wrows) {
+        /* The rows of a chunk share one preparation of the activation. */
+        enum { WROWS_CHUNK = 64 };
+        for (long o = begin; o < end; o += WROWS_CHUNK) {
+            const int nw = end - o < WROWS_CHUNK ? (int)(end - o) : WROWS_CHUNK;
+            float v[WROWS_CHUNK];
+            j->dt->vec_dot_wrows(j->w->n_in, v, j->w->data + (size_t)o * j->w->row_bytes,
+                                 j->w->row_bytes, nw, j->act->data);
+            for (int k = 0; k < nw; k++)
+                store(j, 0, o + k, v[k]);
+        }
+        return;
+    }
+    const mb_vec_dot_fn dot = j->dt->vec_dot;
+    for (long o = begin; o < end; o++) {
+        float v;
+        dot(j->w->n_in, &v, j->w->data + (size_t)o * j->w->row_bytes, j->act->data);
+        store(j, 0, o, v);
+    }
+}
+
 /* Each thread takes a contiguous band of weight rows and runs every
  * activation row against it, so a weight row is read from memory once per
  * call however many tokens the batch holds. */
@@ -207,12 +230,7 @@ static void matmul_worker(void *ctx, int ith, int nth) {
         matmul_batch(j, begin, end);
         return;
     }
-    const mb_vec_dot_fn dot = j->dt->vec_dot;
-    for (long o = begin; o < end; o++) {
-        float v;
-        dot(j->w->n_in, &v, j->w->data + (size_t)o * j->w->row_bytes, j->act->data);
-        store(j, 0, o, v);
-    }
+    matmul_decode(j, begin, end);
 }
 
 void mb_matmul(mb_threadpool *pool, int n_threads, const mb_matrix *w, const mb_act *act,
@@ -232,4 +250,47 @@ void mb_get_rows(const mb_matrix *w, const int32_t *row_ids, int64_t n, float *o
     const mb_type_traits *tt = mb_type_get(w->type);
     for (int64_t i = 0; i < n; i++)
         tt->to_float(w->data + (size_t)row_ids[i] * w->row_bytes, out + i * w->n_in, w->n_in);
+}
+
+typedef struct {
+    const mb_matmul_part *parts;
+    int n_parts;
+    const mb_act *act;
+    int64_t n_out; /* all parts' rows */
+} parts_job;
+
+/* A band of the parts' rows taken together: each part's share of it. */
+static void parts_worker(void *ctx, int ith, int nth) {
+    const parts_job *pj = ctx;
+    long begin, end;
+    mb_split_range((long)pj->n_out, ith, nth, &begin, &end);
+    long off = 0;
+    for (int p = 0; p < pj->n_parts && off < end; p++) {
+        const mb_matrix *w = pj->parts[p].w;
+        const long b = begin > off ? begin - off : 0;
+        const long e = end - off < (long)w->n_out ? end - off : (long)w->n_out;
+        if (b < e) {
+            const matmul_job j = {w,   pj->act, pj->parts[p].out, w->n_out, 0, dot_traits(w->type),
+                                  NULL};
+            matmul_decode(&j, b, e);
+        }
+        off += (long)w->n_out;
+    }
+}
+
+void mb_matmul_parts(mb_threadpool *pool, int n_threads, const mb_matmul_part *parts, int n_parts,
+                     const mb_act *act) {
+    if (act->n_rows != 1) {
+        for (int p = 0; p < n_parts; p++)
+            mb_matmul(pool, n_threads, parts[p].w, act, parts[p].out, parts[p].w->n_out, 0);
+        return;
+    }
+    parts_job pj = {parts, n_parts, act, 0};
+    for (int p = 0; p < n_parts; p++)
+        pj.n_out += parts[p].w->n_out;
+    const int64_t work = act->n_in * pj.n_out;
+    if (pool && n_threads > 1 && work >= 32768)
+        mb_threadpool_run(pool, n_threads, parts_worker, &pj);
+    else
+        parts_worker(&pj, 0, 1);
 }

@@ -41,6 +41,23 @@ int mb_act_matches(const mb_act *act, uint32_t weight_type);
 void mb_matmul(mb_threadpool *pool, int n_threads, const mb_matrix *w, const mb_act *act,
                float *out, int64_t out_stride, int accumulate);
 
+/* Matrices that read the same activation rows (Q, K and V; gate and up),
+ * each writing its own output (n_out floats per activation row, no
+ * accumulate). All of W's n_in equal ACT's, their types ACT's act_type. */
+typedef struct {
+    const mb_matrix *w;
+    float *out;
+} mb_matmul_part;
+
+/* As mb_matmul for each part. For one activation row (decode) the threads
+ * split the parts' rows taken together in one pool job: one handshake
+ * instead of one per matrix, and the small matrices (K and V of grouped-
+ * query attention) no longer cost a handshake each. Batches go matrix by
+ * matrix (their bands are panels of one matrix). Results equal mb_matmul's
+ * bit for bit. */
+void mb_matmul_parts(mb_threadpool *pool, int n_threads, const mb_matmul_part *parts, int n_parts,
+                     const mb_act *act);
+
 /* Rows ROW_IDS of an embedding matrix, converted to float (n_in each). */
 void mb_get_rows(const mb_matrix *w, const int32_t *row_ids, int64_t n, float *out);
 

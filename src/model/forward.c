@@ -299,6 +299,34 @@ static void add_normed(float *x, float *y, const float *w, int n, int n_embd, fl
     }
 }
 
+/* Project the rows of X through the N_PARTS matrices W (same n_in) into
+ * OUTS: for one row whose conversion all of them can read, one pool job for
+ * all of them (mb_matmul_parts); else one project each. */
+static void project_parts(mb_forward_state *s, mb_threadpool *pool, const mb_matrix *const *w,
+                          float *const *outs, int n_parts, mb_act *act, const float *x, int n) {
+    int shared = n == 1;
+    for (int p = 1; p < n_parts && shared; p++)
+        shared = w[p]->n_in == w[0]->n_in &&
+                 mb_kernels()->dot[w[p]->type].act_type == mb_kernels()->dot[w[0]->type].act_type;
+    if (!shared) {
+        for (int p = 0; p < n_parts; p++)
+            project(s, pool, w[p], act, x, n, outs[p], 0);
+        return;
+    }
+    mb_matmul_part parts[4];
+    for (int p = 0; p < n_parts; p++) {
+        if (s->observe) s->observe(s->observe_user, w[p], x, n);
+        parts[p] = (mb_matmul_part){w[p], outs[p]};
+    }
+    if (!mb_act_matches(act, w[0]->type) || act->n_rows != n || act->n_in != w[0]->n_in)
+        mb_act_prepare(act, w[0]->type, x, w[0]->n_in, n);
+    mb_matmul_parts(pool, s->n_threads, parts, n_parts, act);
+    for (int p = 0; p < n_parts && s->lora_tmp; p++) {
+        const mb_lora_weight *lw = mb_lora_find(s->model->lora, w[p]);
+        if (lw) mb_lora_apply(lw, x, n, outs[p], s->lora_tmp);
+    }
+}
+
 static void attention_block(mb_forward_state *s, mb_threadpool *pool, const mb_layer *l, int il,
                             int n) {
     const mb_model *m = s->model;
@@ -306,9 +334,9 @@ static void attention_block(mb_forward_state *s, mb_threadpool *pool, const mb_l
     int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd;
     mb_fused_norm_quant(pool, s->n_threads, s->x, s->xn, l->attn_norm, n, hp->n_embd, hp->rms_eps,
                         &s->a_in, l->wq.type);
-    project(s, pool, &l->wq, &s->a_in, s->xn, n, s->q, 0);
-    project(s, pool, &l->wk, &s->a_in, s->xn, n, s->k, 0);
-    project(s, pool, &l->wv, &s->a_in, s->xn, n, s->v, 0);
+    const mb_matrix *qkv[] = {&l->wq, &l->wk, &l->wv};
+    float *const qkv_out[] = {s->q, s->k, s->v};
+    project_parts(s, pool, qkv, qkv_out, 3, &s->a_in, s->xn, n);
     if (l->bq) add_bias(s->q, l->bq, n, hp->n_head * hd);
     if (l->bk) add_bias(s->k, l->bk, n, kv_dim);
     if (l->bv) add_bias(s->v, l->bv, n, kv_dim);
@@ -367,8 +395,9 @@ static mb_status ffn_block(mb_forward_state *s, mb_threadpool *pool, const mb_la
                                 .layer = il};
         return mb_moe_forward(s->moe, pool, &ml, s->xn, n, s->x);
     }
-    project(s, pool, &l->w_gate, &s->a_in, s->xn, n, s->gate, 0);
-    project(s, pool, &l->w_up, &s->a_in, s->xn, n, s->up, 0);
+    const mb_matrix *gate_up[] = {&l->w_gate, &l->w_up};
+    float *const gate_up_out[] = {s->gate, s->up};
+    project_parts(s, pool, gate_up, gate_up_out, 2, &s->a_in, s->xn, n);
     mb_fused_glu_quant(pool, s->n_threads, s->gate, s->up, n, hp->n_ff, hp->ffn_act, &s->a_mid,
                        l->w_down.type);
     /* accumulate = 1: the residual add is folded into the down projection

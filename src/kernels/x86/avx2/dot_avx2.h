@@ -21,6 +21,8 @@ void mb_avx2_dot_rows_q8_0(int64_t n, float *out, const void *w, const void *a, 
 void mb_avx2_dot_q4_0(int64_t n, float *out, const void *w, const void *a);
 void mb_avx2_dot_rows_q4_0(int64_t n, float *out, const void *w, const void *a, size_t stride,
                            int n_rows);
+void mb_avx2_dot_wrows_q4_0(int64_t n, float *out, const void *w, size_t w_stride, int n_w,
+                            const void *a);
 void mb_avx2_dot_q4_k(int64_t n, float *out, const void *w, const void *a);
 void mb_avx2_dot_rows_q4_k(int64_t n, float *out, const void *w, const void *a, size_t stride,
                            int n_rows);

@@ -1,13 +1,12 @@
-/* AVX2 dots of Q8_0 and Q4_0 weights with Q8_0 activations (decode's
- * kernels: one weight row against one activation row), four blocks per
- * step.
+/* AVX2 dots of Q8_0 weights with Q8_0 activations (one weight row against
+ * one activation row, or several activation rows), four blocks per step.
+ * (Q4_0's dots are in dot_avx2_q4_0.c.)
  *
  * Why not one block per step (the shared x86/dot_q_body.h, which the
  * AVX-512 level keeps for Q8_0): that adds each block into one float
  * accumulator with an FMA whose scale is two scalar F16 conversions, a
  * multiply and a broadcast, so every block waits for the previous block's
- * FMA (4-5 cycles) and pays six scalar-ish operations for its scale: 15
- * GB/s of Q4_0 weights per core in L2 on Zen 4. Here four blocks' 32-bit
+ * FMA (4-5 cycles) and pays six scalar-ish operations for its scale. Here four blocks' 32-bit
  * sums are folded by three VPHADDD into one vector whose lane j (mod 4)
  * belongs to block j, the four scale products come from one conversion of
  * each side's four F16 scales, and one FMA per four blocks adds them.
@@ -33,8 +32,8 @@
 #define QG_UNROLL _Pragma("GCC unroll 4")
 #endif
 
-/* Four weight blocks, unpacked: Q4_0's codes (aq unused), or Q8_0's
- * signed values and their magnitudes; the four scales as floats. */
+/* Four weight blocks, unpacked: Q8_0's signed values and their
+ * magnitudes; the four scales as floats. */
 typedef struct {
     __m256i q[4], aq[4];
     __m128 d;
@@ -59,22 +58,6 @@ static inline __attribute__((always_inline)) __m128 qg_scales(const uint8_t *p, 
     return _mm_cvtph_ps(h);
 }
 
-/* Q4_0: the codes 0..15 as they are (value j in the low nibble of qs[j],
- * value j + 16 in the high one: the 16 bytes in both 128-bit halves, the
- * upper half shifted by 4). */
-static inline __attribute__((always_inline)) void qg_w_q4_0(const mb_block_q4_0 *x, int nblk,
-                                                            qg_w *g) {
-    const __m256i nib = _mm256_set1_epi8(0xF), shift = _mm256_setr_epi64x(0, 0, 4, 4);
-    QG_UNROLL
-    for (int b = 0; b < 4; b++) {
-        const __m256i q = b < nblk ? _mm256_broadcastsi128_si256(
-                                         _mm_loadu_si128((const __m128i *)(const void *)x[b].qs))
-                                   : _mm256_setzero_si256();
-        g->q[b] = _mm256_and_si256(_mm256_srlv_epi64(q, shift), nib);
-    }
-    g->d = qg_scales((const uint8_t *)&x->d, sizeof *x, nblk);
-}
-
 static inline __attribute__((always_inline)) void qg_w_q8_0(const mb_block_q8_0 *x, int nblk,
                                                             qg_w *g) {
     QG_UNROLL
@@ -88,17 +71,14 @@ static inline __attribute__((always_inline)) void qg_w_q8_0(const mb_block_q8_0 
 
 /* acc + the four weight blocks of G against activation blocks Y. */
 static inline __attribute__((always_inline)) __m256 qg_apply(const qg_w *g, const mb_block_q8_0 *y,
-                                                             int nblk, __m256 acc, const int q4) {
-    const __m256i ones = _mm256_set1_epi16(1), eight = _mm256_set1_epi8(8);
+                                                             int nblk, __m256 acc) {
+    const __m256i ones = _mm256_set1_epi16(1);
     __m256i m[4];
     QG_UNROLL
     for (int b = 0; b < 4; b++) {
         const __m256i yq = b < nblk ? _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs)
                                     : _mm256_setzero_si256();
-        /* Q4_0: codes * y - 8 * y, pairs within 2 * 15 * 128 + 2 * 8 * 128. */
-        const __m256i p = q4 ? _mm256_sub_epi16(_mm256_maddubs_epi16(g->q[b], yq),
-                                                _mm256_maddubs_epi16(eight, yq))
-                             : _mm256_maddubs_epi16(g->aq[b], _mm256_sign_epi8(yq, g->q[b]));
+        const __m256i p = _mm256_maddubs_epi16(g->aq[b], _mm256_sign_epi8(yq, g->q[b]));
         m[b] = _mm256_madd_epi16(p, ones);
     }
     const __m256i s =
@@ -107,7 +87,7 @@ static inline __attribute__((always_inline)) __m256 qg_apply(const qg_w *g, cons
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_setr_m128(d, d), acc);
 }
 
-#define QG_DOTS(name, WBLOCK, WGROUP, Q4)                                                          \
+#define QG_DOTS(name, WBLOCK, WGROUP)                                                              \
     void mb_avx2_dot_##name(int64_t n, float *out, const void *w, const void *a) {                 \
         const WBLOCK *x = w;                                                                       \
         const mb_block_q8_0 *y = a;                                                                \
@@ -117,12 +97,12 @@ static inline __attribute__((always_inline)) __m256 qg_apply(const qg_w *g, cons
         for (; i + 4 <= nb; i += 4) {                                                              \
             qg_w g;                                                                                \
             WGROUP(x + i, 4, &g);                                                                  \
-            acc = qg_apply(&g, y + i, 4, acc, Q4);                                                 \
+            acc = qg_apply(&g, y + i, 4, acc);                                                     \
         }                                                                                          \
         if (i < nb) {                                                                              \
             qg_w g;                                                                                \
             WGROUP(x + i, (int)(nb - i), &g);                                                      \
-            acc = qg_apply(&g, y + i, (int)(nb - i), acc, Q4);                                     \
+            acc = qg_apply(&g, y + i, (int)(nb - i), acc);                                         \
         }                                                                                          \
         *out = mbx_hsum(acc);                                                                      \
     }                                                                                              \
@@ -144,13 +124,13 @@ static inline __attribute__((always_inline)) __m256 qg_apply(const qg_w *g, cons
                 qg_w g;                                                                            \
                 WGROUP(x + i, 4, &g);                                                              \
                 for (int k = 0; k < 4; k++)                                                        \
-                    acc[k] = qg_apply(&g, y[k] + i, 4, acc[k], Q4);                                \
+                    acc[k] = qg_apply(&g, y[k] + i, 4, acc[k]);                                    \
             }                                                                                      \
             if (i < nb) {                                                                          \
                 qg_w g;                                                                            \
                 WGROUP(x + i, (int)(nb - i), &g);                                                  \
                 for (int k = 0; k < 4; k++)                                                        \
-                    acc[k] = qg_apply(&g, y[k] + i, (int)(nb - i), acc[k], Q4);                    \
+                    acc[k] = qg_apply(&g, y[k] + i, (int)(nb - i), acc[k]);                        \
             }                                                                                      \
             for (int k = 0; k < 4; k++)                                                            \
                 out[r + k] = mbx_hsum(acc[k]);                                                     \
@@ -159,5 +139,4 @@ static inline __attribute__((always_inline)) __m256 qg_apply(const qg_w *g, cons
             mb_avx2_dot_##name(n, &out[r], w, ab + (size_t)r * stride);                            \
     }
 
-QG_DOTS(q4_0, mb_block_q4_0, qg_w_q4_0, 1)
-QG_DOTS(q8_0, mb_block_q8_0, qg_w_q8_0, 0)
+QG_DOTS(q8_0, mb_block_q8_0, qg_w_q8_0)

@@ -24,6 +24,7 @@ void mb_kernels_fill_avx2(mb_kernel_table *t) {
     SET(Q3_K, q3_k);
     SET(Q2_K, q2_k);
 #undef SET
+    t->dot[MB_TYPE_Q4_0].vec_dot_wrows = mb_avx2_dot_wrows_q4_0;
 #define PACKED(T, name, BYTES)                                                                     \
     do {                                                                                           \
         t->dot[MB_TYPE_##T].pack = mb_avx2_pack_##name;                                            \
