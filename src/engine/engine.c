@@ -440,7 +440,8 @@ mb_status mb_engine_submit(mb_engine *e, const mb_engine_request *r, mb_engine_j
     if (st) return st;
     if (e->pool) {
         /* One that the whole cache could not hold would wait forever. */
-        const int need = mb_kv_blocks_for(mb_engine_job_positions(e, j));
+        const int positions = mb_engine_job_positions(e, j);
+        const int need = mb_kv_blocks_for(positions);
         const int have = mb_kv_pool_n_blocks(e->pool);
         if (need > have) {
             mb_ejob_release(j);
@@ -448,7 +449,7 @@ mb_status mb_engine_submit(mb_engine *e, const mb_engine_request *r, mb_engine_j
                              "the request may reach %d positions, %d blocks of KV cache, but the "
                              "cache holds %d blocks of %d positions: lower max_tokens or raise "
                              "the KV budget",
-                             mb_engine_job_positions(e, j), need, have, MB_KV_BLOCK);
+                             positions, need, have, MB_KV_BLOCK);
         }
     }
     pthread_mutex_lock(&e->mu);
