@@ -386,8 +386,8 @@ mb_status mb_engine_new(mb_model *model, const mb_engine_params *params, mb_engi
     for (int i = 0; i < p.n_slots; i++) {
         slot *sl = &e->slots[i];
         sl->e = e;
-        st = e->pool ? mb_session_new_paged(model, &sp, e->pool, &sl->s)
-                     : mb_session_new(model, &sp, &sl->s);
+        /* With a pool, the slot's cache is pages of it. */
+        st = mb_session_make(model, &sp, e->pool, &sl->s);
         if (!st) {
             sl->cap_kv = (size_t)mb_session_n_ctx(sl->s);
             sl->kv = malloc(sl->cap_kv * sizeof *sl->kv);

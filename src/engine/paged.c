@@ -54,10 +54,7 @@ mb_status mb_engine_pool_new(mb_engine *e, const mb_engine_params *p, const mb_s
     mb_status st = pool_size(e->model, p, sp, &block_bytes, &n_blocks);
     if (st || n_blocks == 0) return st;
     /* Its memory was judged with the slots' (engine.c, check_memory). */
-    st = mb_kv_pool_new((int)n_blocks, (size_t)block_bytes, &e->pool);
-    if (st) return st;
-    e->n_ctx = mb_mem_n_ctx(&e->model->hp, sp->n_ctx);
-    return MB_OK;
+    return mb_kv_pool_new((int)n_blocks, (size_t)block_bytes, &e->pool);
 }
 
 int mb_engine_job_positions(const mb_engine *e, const mb_engine_job *j) {

@@ -35,8 +35,6 @@ mb_status mb_session_make(mb_model *model, const mb_session_params *params, mb_k
                           mb_session **out);
 
 /* ---- paged sessions (session_paged.c), for the engine ---- */
-mb_status mb_session_new_paged(mb_model *model, const mb_session_params *params, mb_kv_pool *pool,
-                               mb_session **out);
 mb_status mb_session_paged_attach(mb_session *s, mb_kv_pool *pool);
 void mb_session_paged_detach(mb_session *s);
 /* Bytes of one pool block for sessions of SP's KV types on M. */

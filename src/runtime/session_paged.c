@@ -40,11 +40,6 @@ mb_status mb_session_kv_block_bytes(const mb_model *m, const mb_session_params *
     return MB_OK;
 }
 
-mb_status mb_session_new_paged(mb_model *model, const mb_session_params *params, mb_kv_pool *pool,
-                               mb_session **out) {
-    return mb_session_make(model, params, pool, out);
-}
-
 /* Called by mb_session_make once the paged forward state exists. */
 mb_status mb_session_paged_attach(mb_session *s, mb_kv_pool *pool) {
     s->kv_pool = pool;

@@ -4,7 +4,6 @@
 #include <immintrin.h>
 
 #include "kernels/x86/x86_kernels.h"
-#include "tensor/blocks.h"
 
 /* 32 signed codes (two 16-byte halves) times D, as F16 to DST. */
 static inline void codes_to_f16(__m128i lo, __m128i hi, __m512 d, uint16_t *dst) {
@@ -20,23 +19,6 @@ static inline __m512 block_scale(uint16_t d) {
     return _mm512_set1_ps(_mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(d))));
 }
 
-void mb_avx512_q8_0_to_f16(const void *src, uint16_t *dst, int64_t n) {
-    const mb_block_q8_0 *b = src;
-    for (int64_t i = 0; i < n / MB_QK8_0; i++, dst += MB_QK8_0) {
-        const __m128i lo = _mm_loadu_si128((const __m128i *)(const void *)b[i].qs);
-        const __m128i hi = _mm_loadu_si128((const __m128i *)(const void *)(b[i].qs + 16));
-        codes_to_f16(lo, hi, block_scale(b[i].d), dst);
-    }
-}
-
-void mb_avx512_q4_0_to_f16(const void *src, uint16_t *dst, int64_t n) {
-    const mb_block_q4_0 *b = src;
-    const __m128i mask = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
-    for (int64_t i = 0; i < n / MB_QK4_0; i++, dst += MB_QK4_0) {
-        const __m128i q = _mm_loadu_si128((const __m128i *)(const void *)b[i].qs);
-        /* Values 0..15 in the low nibbles, 16..31 in the high ones. */
-        const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, mask), eight);
-        const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), mask), eight);
-        codes_to_f16(lo, hi, block_scale(b[i].d), dst);
-    }
-}
+#define MBX_KV_Q8_0 mb_avx512_q8_0_to_f16
+#define MBX_KV_Q4_0 mb_avx512_q4_0_to_f16
+#include "kernels/x86/kv_body.h"
