@@ -149,6 +149,14 @@ static void test_dots(uint32_t type) {
                           "%s %s pattern %d row %d: %g vs %g", levels[l]->name, tt->name, pat, r,
                           got, want_r);
             }
+            if (dt->vec_dot_wrows) { /* the same row three times: each as vec_dot, bit for bit */
+                float got[3], one = 0.0f;
+                dt->vec_dot_wrows(n, got, w, 0, 3, a + 2 * abytes);
+                dt->vec_dot(n, &one, w, a + 2 * abytes);
+                for (int k = 0; k < 3; k++)
+                    CHECK_MSG(got[k] == one, "%s %s wrows: %g vs %g", levels[l]->name, tt->name,
+                              got[k], one);
+            }
             if (dt->vec_dot_rows) {
                 float got[11];
                 dt->vec_dot_rows(n, got, w, a, abytes, rows);

@@ -6,6 +6,7 @@
 #include "tensor/blocks.h"
 #include "tensor/codecs.h"
 #include "tensor/fp16.h"
+#include "tensor/select.h"
 #include "tensor/sparse.h"
 #include "tensor/types.h"
 
@@ -13,10 +14,18 @@ static int bit(const uint8_t *mask, int i) {
     return (mask[i >> 3] >> (i & 7)) & 1;
 }
 
+/* Bits set in 64-bit words by SWAR (this layer is built without POPCNT;
+ * the reader counts every block of a sparse file once). */
 int mb_sparse_count(const uint8_t mask[MB_QK_SPARSE / 8]) {
     int n = 0;
-    for (int i = 0; i < MB_QK_SPARSE / 8; i++)
-        n += __builtin_popcount(mask[i]);
+    for (int i = 0; i < MB_QK_SPARSE / 64; i++) {
+        uint64_t v;
+        memcpy(&v, mask + 8 * i, 8);
+        v = v - ((v >> 1) & 0x5555555555555555ull);
+        v = (v & 0x3333333333333333ull) + ((v >> 2) & 0x3333333333333333ull);
+        v = (v + (v >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+        n += (int)((v * 0x0101010101010101ull) >> 56);
+    }
     return n;
 }
 
@@ -67,33 +76,11 @@ static void choose_mask(const float *x, uint8_t mask[MB_QK_SPARSE / 8]) {
     float cut = 0.0f; /* keep |x| > cut, and |x| == cut while room is left */
     int at_cut = MB_SPARSE_CAP;
     if (n > MB_SPARSE_CAP) {
-        /* The cap-th largest magnitude by selection over a copy. */
+        /* The cap-th largest magnitude, by selection over a copy. */
         float a[MB_QK_SPARSE];
         for (int j = 0; j < MB_QK_SPARSE; j++)
             a[j] = fabsf(x[j]);
-        int lo = 0, hi = MB_QK_SPARSE - 1, want = MB_SPARSE_CAP - 1; /* descending order */
-        while (lo < hi) {
-            const float piv = a[(lo + hi) / 2];
-            int i = lo, k = hi;
-            while (i <= k) {
-                while (a[i] > piv)
-                    i++;
-                while (a[k] < piv)
-                    k--;
-                if (i <= k) {
-                    const float t = a[i];
-                    a[i++] = a[k];
-                    a[k--] = t;
-                }
-            }
-            if (want <= k)
-                hi = k;
-            else if (want >= i)
-                lo = i;
-            else
-                break;
-        }
-        cut = a[want];
+        cut = mb_select_kth(a, MB_QK_SPARSE, MB_QK_SPARSE - MB_SPARSE_CAP);
         at_cut = MB_SPARSE_CAP;
         for (int j = 0; j < MB_QK_SPARSE; j++)
             at_cut -= fabsf(x[j]) > cut;
