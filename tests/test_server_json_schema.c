@@ -14,7 +14,7 @@ static int accepts(const mb_grammar *g, const char *text) {
     mb_garena a;
     CHECK(mb_garena_init(&a, 1 << 18, 1 << 16) == 0);
     mb_gset s = mb_gset_start(g, &a);
-    mb_utf8_state u = {0, 0};
+    mb_utf8_state u = {0, 0, 0};
     int ok = 1;
     for (const char *p = text; *p && ok; p++) {
         int f = mb_utf8_feed(&u, (uint8_t)*p);

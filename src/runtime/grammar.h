@@ -105,10 +105,13 @@ static inline void mb_garena_reset(mb_garena *a, int n_nodes, int n_sets) {
 typedef struct {
     uint32_t cp;
     int need;
+    int len; /* the sequence's length in bytes */
 } mb_utf8_state;
 
 /* Feed byte B: 1 when a code point is complete (in st->cp), 0 when more
- * bytes are needed, -1 for a byte that cannot come here. */
+ * bytes are needed, -1 for a byte that cannot come here (overlong forms
+ * and surrogates included: byte tokens could otherwise spell a character
+ * the grammar allows in a form no decoder would read as it). */
 int mb_utf8_feed(mb_utf8_state *st, uint8_t b);
 /* The code points a partial sequence may still become: [*lo, *hi]. */
 void mb_utf8_range(const mb_utf8_state *st, uint32_t *lo, uint32_t *hi);

@@ -44,16 +44,28 @@ int mb_utf8_feed(mb_utf8_state *st, uint8_t b) {
             st->cp = b & 0x07, st->need = 3;
         else
             return -1;
+        st->len = st->need + 1;
         return 0;
     }
     if ((b & 0xC0) != 0x80) return -1;
+    if (st->need == st->len - 1) {
+        /* The second byte rules out overlong forms (E0 80..9F, F0 80..8F),
+         * surrogates (ED A0..BF) and code points past U+10FFFF (F4 90..). */
+        if (st->len == 3 && ((st->cp == 0 && b < 0xA0) || (st->cp == 0xD && b >= 0xA0)))
+            return -1;
+        if (st->len == 4 && ((st->cp == 0 && b < 0x90) || (st->cp == 4 && b >= 0x90)))
+            return -1;
+    }
     st->cp = (st->cp << 6) | (b & 0x3F);
     return --st->need == 0;
 }
 
 void mb_utf8_range(const mb_utf8_state *st, uint32_t *lo, uint32_t *hi) {
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
     *lo = st->cp << (6 * st->need);
     *hi = *lo | ((1u << (6 * st->need)) - 1);
+    if (*lo < least[st->len]) *lo = least[st->len];
+    if (*hi > 0x10FFFF) *hi = 0x10FFFF;
 }
 
 int mb_garena_init(mb_garena *a, int cap_nodes, int cap_sets) {

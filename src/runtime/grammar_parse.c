@@ -122,7 +122,7 @@ static int at_rule_start(const parser *P) {
 
 /* One UTF-8 code point of the text. */
 static mb_status read_utf8(parser *P, uint32_t *out) {
-    mb_utf8_state st = {0, 0};
+    mb_utf8_state st = {0, 0, 0};
     const char *at = P->p;
     while (P->p < P->end) {
         int r = mb_utf8_feed(&st, (uint8_t)*P->p++);
