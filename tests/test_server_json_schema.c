@@ -177,6 +177,12 @@ static void test_refusals(void) {
     refused("{\"properties\":{},\"required\":[\"x\"],\"additionalProperties\":false}",
             "required property 'x'");
     refused("{\"enum\":[]}", "'enum' must be a non-empty array");
+    refused("{\"$ref\":\"#\"}", "refers to itself");
+    refused(
+        "{\"$defs\":{\"a\":{\"anyOf\":[{\"$ref\":\"#/$defs/b\"}]},\"b\":{\"$ref\":\"#/$defs/a\"}},"
+        "\"$ref\":\"#/$defs/a\"}",
+        "refers to itself");
+    refused("{\"const\":\"\xff\"}", "not valid UTF-8");
 }
 
 static void test_json_object(void) {

@@ -3,9 +3,12 @@
  * so recursive schemas give recursive rules. Whitespace between tokens is
  * bounded (ws below) so that a model cannot pad forever. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <matchbox.h>
 
 #include "common/json_schema.h"
 #include "common/json_schema_compiler.h"
@@ -90,13 +93,37 @@ static void put_literal(buf *b, const char *text) {
 }
 
 /* A rule whose body is the JSON text of V (enum and const). */
+/* Whether S is valid UTF-8 (cJSON passes any bytes through). */
+static int valid_utf8(const unsigned char *s) {
+    while (*s) {
+        int n = *s < 0x80                 ? 0
+                : *s >= 0xC2 && *s < 0xE0 ? 1
+                : *s >= 0xE0 && *s < 0xF0 ? 2
+                : *s >= 0xF0 && *s < 0xF5 ? 3
+                                          : -1;
+        if (n < 0) return 0;
+        uint32_t cp = n ? *s & (0x3F >> n) : *s;
+        for (int i = 1; i <= n; i++) {
+            if ((s[i] & 0xC0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i] & 0x3F);
+        }
+        static const uint32_t least[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000)) return 0;
+        s += n + 1;
+    }
+    return 1;
+}
+
 void js_put_json_literal(compiler *c, const cJSON *v) {
     char *text = cJSON_PrintUnformatted(v);
     if (!text) {
         c->out.oom = 1;
         return;
     }
-    put_literal(&c->out, text);
+    if (valid_utf8((const unsigned char *)text))
+        put_literal(&c->out, text);
+    else
+        js_fail(c, "a string in the schema is not valid UTF-8");
     free(text);
 }
 
@@ -265,6 +292,21 @@ char *mb_json_schema_to_gbnf(const cJSON *schema, char *err, size_t err_cap) {
     for (int i = 0; i < c.n_owned; i++)
         cJSON_Delete(c.owned[i]);
     if (c.out.oom && !c.failed) js_fail(&c, "out of memory");
+    if (!c.failed && !c.out.oom) {
+        /* What the grammar parser refuses is a schema that refers to
+         * itself before any value is read ({"$ref": "#"}, a $ref cycle
+         * through anyOf), or one too large: refused here, so that what
+         * this returns always compiles. */
+        mb_grammar *g = NULL;
+        if (mb_grammar_parse(c.out.s, c.out.n, NULL, &g) != MB_OK) {
+            c.path[0] = 0;
+            js_fail(&c, "%s",
+                    strstr(mb_last_error(), "left-recursive")
+                        ? "the schema refers to itself ($ref) before any value is read"
+                        : "the schema's grammar is too large");
+        }
+        mb_grammar_free(g);
+    }
     if (c.failed || c.out.oom) {
         free(c.out.s);
         return NULL;
