@@ -120,6 +120,24 @@ void mb_utf8_range(const mb_utf8_state *st, uint32_t *lo, uint32_t *hi);
 
 typedef struct mb_gvocab mb_gvocab; /* the vocabulary's texts, sorted */
 
+/* 1 when the stacks X (of arena A) and Y (of B) are the same, in order. */
+int mb_gset_equal(const mb_garena *a, mb_gset x, const mb_garena *b, mb_gset y);
+/* Undo the copy marks mb_gset_copy left on SET's nodes (in A), so that
+ * they can be copied again. */
+void mb_gset_clear_copies(const mb_garena *a, mb_gset set);
+
+/* A mask computed before, with the state it was computed in: a model
+ * that ignores the format keeps drawing refused tokens in the same state
+ * (inside a string, every character leaves the stacks as they were). */
+#define MB_GRAMMAR_MASK_CACHE 4
+typedef struct {
+    mb_garena stacks;
+    mb_gset set;
+    mb_utf8_state pending;
+    uint8_t *mask;
+    int count, valid;
+} mb_gmask_entry;
+
 typedef struct {
     struct mb_grammar *g; /* owned copy */
     mb_gvocab *vocab;
@@ -136,6 +154,9 @@ typedef struct {
     mb_utf8_state *d_utf;
     uint8_t *d_ok;
     int *d_nodes, *d_sets;
+    mb_gmask_entry cache[MB_GRAMMAR_MASK_CACHE];
+    int cache_next;
+    int cache_off; /* 1: every mask walks the vocabulary (bench/grammar_mask) */
 } mb_gstate;
 
 mb_status mb_gstate_new(const mb_model *model, const struct mb_grammar *g, mb_gstate **out);

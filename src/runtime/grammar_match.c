@@ -51,10 +51,8 @@ int mb_utf8_feed(mb_utf8_state *st, uint8_t b) {
     if (st->need == st->len - 1) {
         /* The second byte rules out overlong forms (E0 80..9F, F0 80..8F),
          * surrogates (ED A0..BF) and code points past U+10FFFF (F4 90..). */
-        if (st->len == 3 && ((st->cp == 0 && b < 0xA0) || (st->cp == 0xD && b >= 0xA0)))
-            return -1;
-        if (st->len == 4 && ((st->cp == 0 && b < 0x90) || (st->cp == 4 && b >= 0x90)))
-            return -1;
+        if (st->len == 3 && ((st->cp == 0 && b < 0xA0) || (st->cp == 0xD && b >= 0xA0))) return -1;
+        if (st->len == 4 && ((st->cp == 0 && b < 0x90) || (st->cp == 4 && b >= 0x90))) return -1;
     }
     st->cp = (st->cp << 6) | (b & 0x3F);
     return --st->need == 0;
@@ -231,4 +229,20 @@ mb_gset mb_gset_import(mb_garena *a, const mb_garena *src, mb_gset in) {
     a->n_sets += in.n;
     s.n = in.n;
     return s;
+}
+
+int mb_gset_equal(const mb_garena *a, mb_gset x, const mb_garena *b, mb_gset y) {
+    if (x.n != y.n || x.complete != y.complete) return 0;
+    for (int i = 0; i < x.n; i++) {
+        const mb_gnode *p = a->sets[x.first + i], *q = b->sets[y.first + i];
+        if (p->hash != q->hash || p->pos != q->pos || !chain_eq(p->parent, q->parent)) return 0;
+    }
+    return 1;
+}
+
+void mb_gset_clear_copies(const mb_garena *a, mb_gset set) {
+    for (int i = 0; i < set.n; i++)
+        for (mb_gnode *p = (mb_gnode *)a->sets[set.first + i]; p && p->fwd;
+             p = (mb_gnode *)p->parent)
+            p->fwd = NULL;
 }

@@ -189,6 +189,10 @@ void mb_gstate_free(mb_gstate *st) {
     free(st->d_ok);
     free(st->d_nodes);
     free(st->d_sets);
+    for (int i = 0; i < MB_GRAMMAR_MASK_CACHE; i++) {
+        free(st->cache[i].mask);
+        mb_garena_free(&st->cache[i].stacks);
+    }
     free(st);
 }
 
@@ -259,8 +263,43 @@ int mb_gstate_allows(mb_gstate *st, mb_token id) {
     return d == token_len(st->vocab, id) && st->d_ok[d];
 }
 
+/* The cached mask of the current state, or NULL. */
+static const mb_gmask_entry *cached_mask(const mb_gstate *st) {
+    const mb_garena *live = &st->live[st->cur];
+    for (int i = 0; i < MB_GRAMMAR_MASK_CACHE; i++) {
+        const mb_gmask_entry *e = &st->cache[i];
+        if (e->valid && e->pending.cp == st->pending.cp && e->pending.need == st->pending.need &&
+            e->pending.len == st->pending.len && mb_gset_equal(&e->stacks, e->set, live, st->set))
+            return e;
+    }
+    return NULL;
+}
+
+/* Remember MASK for the current state (when its stacks fit an entry). */
+static void cache_mask(mb_gstate *st, const uint8_t *mask, int count) {
+    mb_gmask_entry *e = &st->cache[st->cache_next];
+    int n = st->vocab->n_vocab;
+    if (!e->mask && (!(e->mask = malloc((size_t)n)) || mb_garena_init(&e->stacks, 4096, 256)))
+        return;
+    const mb_garena *live = &st->live[st->cur];
+    e->stacks.overflow = 0;
+    e->set = mb_gset_copy(&e->stacks, live, st->set);
+    mb_gset_clear_copies(live, st->set);
+    e->valid = !e->stacks.overflow;
+    if (!e->valid) return;
+    e->pending = st->pending;
+    memcpy(e->mask, mask, (size_t)n);
+    e->count = count;
+    st->cache_next = (st->cache_next + 1) % MB_GRAMMAR_MASK_CACHE;
+}
+
 int mb_gstate_mask(mb_gstate *st, uint8_t *allowed) {
     const mb_gvocab *v = st->vocab;
+    const mb_gmask_entry *hit = st->cache_off ? NULL : cached_mask(st);
+    if (hit) {
+        memcpy(allowed, hit->mask, (size_t)v->n_vocab);
+        return hit->count;
+    }
     int count = 0, eog = eog_allowed(st);
     for (int i = 0; i < v->n_vocab; i++) {
         allowed[i] = v->kind[i] == TOK_EOG && eog;
@@ -278,7 +317,10 @@ int mb_gstate_mask(mb_gstate *st, uint8_t *allowed) {
         top = walk_text(st, (const uint8_t *)v->sorted + v->soff[i], len, d);
         if (top == len && st->d_ok[top]) allowed[v->order[i]] = 1, count++;
     }
-    if (st->work.overflow) st->failed = 1;
+    if (st->work.overflow)
+        st->failed = 1;
+    else if (!st->cache_off)
+        cache_mask(st, allowed, count);
     return count;
 }
 
