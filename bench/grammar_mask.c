@@ -63,6 +63,15 @@ static void run(const mb_model *m, const mb_grammar *g, int steps, int follow) {
     if (mb_gstate_new(m, g, &probe)) exit(1);
     probe->cache_off = 1; /* its masks time the walk over the vocabulary */
     float *logits = malloc((size_t)n * sizeof *logits);
+    /* Tokens that may close the object: "follows" leaves them unfavoured,
+     * so that its generation runs all STEPS. */
+    uint8_t *closes = calloc((size_t)n, 1);
+    for (int i = 0; i < n; i++) {
+        char piece[256];
+        size_t len = 0;
+        if (!mb_token_to_piece(m, i, 0, piece, sizeof piece, &len) && memchr(piece, '}', len))
+            closes[i] = 1;
+    }
     uint8_t *allowed = malloc((size_t)n);
     double t_plain = 0, t_con = 0, t_mask = 0;
     int done = 0, n_mask = 0;
@@ -76,7 +85,8 @@ static void run(const mb_model *m, const mb_grammar *g, int steps, int follow) {
         /* follows: the allowed tokens but the end are likely; refuses:
          * the refused ones are (every draw is refused: each step masks). */
         for (int i = 0; i < n && follow; i++)
-            if (follow == 1 ? allowed[i] && !mb_token_is_eog(m, i) : !allowed[i]) logits[i] += 8.0f;
+            if (follow == 1 ? allowed[i] && !closes[i] && !mb_token_is_eog(m, i) : !allowed[i])
+                logits[i] += 8.0f;
         a = now();
         mb_sampler_sample(plain, logits);
         t_plain += now() - a;
@@ -84,7 +94,7 @@ static void run(const mb_model *m, const mb_grammar *g, int steps, int follow) {
         mb_token t = mb_sampler_sample(con, logits);
         t_con += now() - a;
         done++;
-        if (mb_token_is_eog(m, t)) break;
+        if (t < 0 || mb_token_is_eog(m, t)) break; /* the grammar ended */
         mb_gstate_accept(probe, t);
     }
     printf("%-8s %6d tokens | set_grammar %.1f ms | sample: plain %.3f ms, with grammar %.3f ms "
@@ -95,6 +105,7 @@ static void run(const mb_model *m, const mb_grammar *g, int steps, int follow) {
            done, 1e3 * t_setup, 1e3 * t_plain / done, 1e3 * t_con / done, 1e3 * t_mask / n_mask);
     free(logits);
     free(allowed);
+    free(closes);
     mb_gstate_free(probe);
     mb_sampler_free(plain);
     mb_sampler_free(con);

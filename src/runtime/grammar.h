@@ -32,6 +32,9 @@ struct mb_grammar {
     int32_t *alts;     /* start element of each alternative, grouped by rule */
     int32_t *rule_alt; /* rule r's alternatives: alts[rule_alt[r] .. rule_alt[r+1]) */
     int n_rules, root;
+    /* Per element, which ASCII characters it matches (128 bits): most
+     * text is ASCII, and a bit test is cheaper than the ranges. */
+    uint32_t *ascii;
 };
 
 /* Caps that keep a hostile grammar (or a hostile text under an ambiguous
@@ -40,6 +43,8 @@ struct mb_grammar {
 #define MB_GRAMMAR_MAX_NODES (1 << 20) /* stack nodes of one step's work */
 #define MB_GRAMMAR_MAX_DEPTH 1024      /* rule references expanded without a character */
 
+/* Fill g->ascii from the elements and ranges. */
+void mb_grammar_fill_ascii(struct mb_grammar *g);
 /* True when code point C is in character element E. */
 int mb_gelem_match(const struct mb_grammar *g, const mb_gelem *e, uint32_t c);
 /* True when some code point in [LO, HI] is in E (partial UTF-8). */

@@ -11,11 +11,27 @@
 #include "runtime/grammar.h"
 
 int mb_gelem_match(const mb_grammar *g, const mb_gelem *e, uint32_t c) {
+    if (c < 128) return (g->ascii[4 * (e - g->elems) + (c >> 5)] >> (c & 31)) & 1;
     const uint32_t *r = g->ranges + 2 * (size_t)e->a;
     int in = 0;
     for (int i = 0; i < e->n && !in; i++)
         in = c >= r[2 * i] && c <= r[2 * i + 1];
     return in != e->negated;
+}
+
+void mb_grammar_fill_ascii(mb_grammar *g) {
+    memset(g->ascii, 0, (size_t)g->n_elems * 16);
+    for (int i = 0; i < g->n_elems; i++) {
+        const mb_gelem *e = &g->elems[i];
+        if (e->type != G_CHAR) continue;
+        const uint32_t *r = g->ranges + 2 * (size_t)e->a;
+        for (uint32_t c = 0; c < 128; c++) {
+            int in = 0;
+            for (int k = 0; k < e->n && !in; k++)
+                in = c >= r[2 * k] && c <= r[2 * k + 1];
+            if (in != e->negated) g->ascii[4 * i + (c >> 5)] |= 1u << (c & 31);
+        }
+    }
 }
 
 int mb_gelem_match_range(const mb_grammar *g, const mb_gelem *e, uint32_t lo, uint32_t hi) {
