@@ -372,8 +372,7 @@ typedef struct mb_grammar mb_grammar;
  * MB_ERR_FORMAT with "grammar line L col C: reason" on a bad grammar (an
  * undefined rule is named; a left-recursive rule is refused: the matcher
  * would never read a character). */
-MB_API mb_status mb_grammar_parse(const char *text, size_t len, const char *root,
-                                  mb_grammar **out);
+MB_API mb_status mb_grammar_parse(const char *text, size_t len, const char *root, mb_grammar **out);
 MB_API void mb_grammar_free(mb_grammar *g);
 
 /* Constrain SAMPLER to texts G accepts, over MODEL's vocabulary (G may
@@ -388,8 +387,7 @@ MB_API void mb_grammar_free(mb_grammar *g);
  * then). A generation whose parse stacks pass the matcher's caps (an
  * ambiguous grammar) ends with MB_ERR_UNSUPPORTED saying so. mb_generate
  * runs without speculative decoding when the sampler has a grammar. */
-MB_API mb_status mb_sampler_set_grammar(mb_sampler *s, const mb_model *model,
-                                        const mb_grammar *g);
+MB_API mb_status mb_sampler_set_grammar(mb_sampler *s, const mb_model *model, const mb_grammar *g);
 
 /* ---- generation ------------------------------------------------------ */
 

@@ -43,6 +43,9 @@ struct mb_grammar {
 #define MB_GRAMMAR_MAX_NODES (1 << 20) /* stack nodes of one step's work */
 #define MB_GRAMMAR_MAX_DEPTH 1024      /* rule references expanded without a character */
 
+/* A rule that can reach itself before reading a character, or -1 (none)
+ * or -2 (out of memory): grammar_check.c. */
+int mb_grammar_left_recursion(const struct mb_grammar *g);
 /* Fill g->ascii from the elements and ranges. */
 void mb_grammar_fill_ascii(struct mb_grammar *g);
 /* True when code point C is in character element E. */

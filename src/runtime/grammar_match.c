@@ -257,8 +257,9 @@ int mb_gset_equal(const mb_garena *a, mb_gset x, const mb_garena *b, mb_gset y) 
 }
 
 void mb_gset_clear_copies(const mb_garena *a, mb_gset set) {
+    /* Whole chains: a copy cut short by a full arena marks a chain's
+     * lower nodes and not its upper ones. */
     for (int i = 0; i < set.n; i++)
-        for (mb_gnode *p = (mb_gnode *)a->sets[set.first + i]; p && p->fwd;
-             p = (mb_gnode *)p->parent)
+        for (mb_gnode *p = (mb_gnode *)a->sets[set.first + i]; p; p = (mb_gnode *)p->parent)
             p->fwd = NULL;
 }
