@@ -249,6 +249,7 @@ static mb_status parse_fields(const cJSON *root, mb_server_request *r, mb_server
         return st;
     r->seed = (uint64_t)(int64_t)seed;
     if ((st = parse_stop(root, r, err))) return st;
+    if ((st = mb_server_request_parse_format(root, r, err))) return st;
     return parse_logprobs(root, r, err);
 }
 
@@ -307,6 +308,7 @@ void mb_server_request_free(mb_server_request *r) {
     for (size_t i = 0; i < r->n_messages; i++)
         free((char *)r->messages[i].content);
     free(r->messages);
+    free(r->grammar);
     for (int i = 0; i < MB_REQ_MAX_STOP; i++)
         free(r->stop[i]);
     int is_chat = r->is_chat;
