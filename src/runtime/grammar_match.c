@@ -47,6 +47,16 @@ int mb_utf8_feed(mb_utf8_state *st, uint8_t b) {
         return 0;
     }
     if ((b & 0xC0) != 0x80) return -1;
+    /* The first continuation byte rules out overlong forms (E0 80..9F,
+     * F0 80..8F: a byte token could spell '<' in 4 bytes), surrogates
+     * (ED A0..BF) and code points past U+10FFFF (F4 90..). A 3-byte
+     * character's lead bits are below 0x10 there; a 4-byte one's state
+     * has need 3. */
+    if ((st->need == 2 && st->cp < 0x10) || st->need == 3) {
+        const int three = st->need == 2;
+        if (three && ((st->cp == 0 && b < 0xA0) || (st->cp == 0x0D && b > 0x9F))) return -1;
+        if (!three && ((st->cp == 0 && b < 0x90) || (st->cp == 4 && b > 0x8F))) return -1;
+    }
     st->cp = (st->cp << 6) | (b & 0x3F);
     return --st->need == 0;
 }
@@ -54,6 +64,12 @@ int mb_utf8_feed(mb_utf8_state *st, uint8_t b) {
 void mb_utf8_range(const mb_utf8_state *st, uint32_t *lo, uint32_t *hi) {
     *lo = st->cp << (6 * st->need);
     *hi = *lo | ((1u << (6 * st->need)) - 1);
+    /* After a lead byte only: no overlong forms, nothing past U+10FFFF. */
+    if (st->need == 2 && st->cp < 0x10 && *lo < 0x800) *lo = 0x800;
+    if (st->need == 3) {
+        if (*lo < 0x10000) *lo = 0x10000;
+        if (*hi > 0x10FFFF) *hi = 0x10FFFF;
+    }
 }
 
 int mb_garena_init(mb_garena *a, int cap_nodes, int cap_sets) {
