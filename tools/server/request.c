@@ -320,6 +320,7 @@ void mb_server_request_free(mb_server_request *r) {
     free(r->tools_json);
     free(r->tool_choice_name);
     free(r->messages_json);
+    free(r->tool_grammar);
     int is_chat = r->is_chat;
     memset(r, 0, sizeof *r);
     r->is_chat = is_chat;

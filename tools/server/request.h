@@ -40,7 +40,8 @@ typedef struct mb_server_request {
      * arguments as objects), when tools or tool messages are in play;
      * NULL otherwise (the plain path renders `messages`). */
     char *messages_json;
-    int tool_format; /* mb_tool_format to parse the answer in, set when the prompt is rendered */
+    int tool_format;    /* mb_tool_format to parse the answer in, set when the prompt is rendered */
+    char *tool_grammar; /* GBNF of the calls under required or a named choice, set then too */
 } mb_server_request;
 
 typedef struct mb_server_error {

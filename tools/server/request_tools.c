@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json_schema.h"
 #include "common/tool_error.h"
 #include "server/request.h"
 #include "server/tools.h"
@@ -246,9 +247,33 @@ static mb_status parse_tool_messages(const cJSON *root, mb_server_request *r, in
     return MB_OK;
 }
 
+/* Under required or a named choice the arguments are constrained by their
+ * schema: one the compiler refuses is a 400 now, naming its keyword. */
+static mb_status check_schemas(const cJSON *root, const mb_server_request *r,
+                               mb_server_error *err) {
+    if (r->tool_choice != MB_TOOL_CHOICE_REQUIRED && r->tool_choice != MB_TOOL_CHOICE_NAMED)
+        return MB_OK;
+    int i = 0;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, item(root, "tools")) {
+        const cJSON *fn = item(t, "function"), *params = item(fn, "parameters");
+        const char *name = item(fn, "name")->valuestring;
+        char p[64], why[200];
+        snprintf(p, sizeof p, "tools[%d].function.parameters", i++);
+        if (!cJSON_IsObject(params) ||
+            (r->tool_choice == MB_TOOL_CHOICE_NAMED && strcmp(name, r->tool_choice_name)))
+            continue;
+        char *g = mb_json_schema_to_gbnf(params, why, sizeof why);
+        if (!g) return fail(err, p, "'%s' cannot constrain the arguments: %s", p, why);
+        free(g);
+    }
+    return MB_OK;
+}
+
 mb_status mb_server_request_tools(const cJSON *root, mb_server_request *r, mb_server_error *err) {
     mb_status st = parse_tools(root, r, err);
     if (!st) st = parse_choice(root, r, err);
+    if (!st) st = check_schemas(root, r, err);
     if (st) return st;
     cJSON *msgs = cJSON_CreateArray();
     if (!msgs) return oom(err);

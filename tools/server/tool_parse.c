@@ -158,6 +158,23 @@ static int add_calls(mb_tool_format f, const cJSON *v, mb_tool_parse_result *r) 
     return 1;
 }
 
+/* The whole calls of an array cut short at END (P at its '['): a parallel
+ * answer that ran out of tokens keeps the calls it finished. -1 on OOM. */
+static int salvage_array(mb_tool_format f, const char *p, const char *end,
+                         mb_tool_parse_result *r) {
+    for (p = skip_space(p + 1, end); p < end && *p == '{';) {
+        const char *next;
+        cJSON *v = parse_at(p, end, &next);
+        int rc = v ? add_call(f, v, r) : 0;
+        cJSON_Delete(v);
+        if (rc <= 0) return rc;
+        p = skip_space(next, end);
+        if (p >= end || *p != ',') return 0;
+        p = skip_space(p + 1, end);
+    }
+    return 0;
+}
+
 /* ---- formats --------------------------------------------------------------- */
 
 /* <tool_call>JSON</tool_call>, repeated; the last may lack its closing tag
@@ -195,7 +212,8 @@ static int parse_mistral(const char *s, const char *end, mb_tool_parse_result *r
         int rc = 0;
         if (p < end && *p == '[') {
             v = parse_at(p, end, &next);
-            rc = v ? add_calls(MB_TOOL_FORMAT_MISTRAL, v, r) : 0;
+            rc = v ? add_calls(MB_TOOL_FORMAT_MISTRAL, v, r)
+                   : salvage_array(MB_TOOL_FORMAT_MISTRAL, p, end, r);
         } else {
             const char *args = find(p, (size_t)(end - p), MISTRAL_ARGS);
             const char *name_end = args ? args : end;
@@ -313,7 +331,11 @@ static int parse_generic(const char *s, const char *end, mb_tool_parse_result *r
         return 0;
     }
     cJSON *v = parse_at(p, end, &next);
-    if (!v) { /* cut short: a response keeps what it has, a call is dropped */
+    if (!v) { /* cut short: a response keeps what it has, whole calls stay */
+        const char *k = find(p, (size_t)(end - p), "\"tool_calls\"");
+        const char *a = k ? skip_space(k + 12, end) : end;
+        if (a < end && *a == ':') a = skip_space(a + 1, end);
+        if (a < end && *a == '[') return salvage_array(MB_TOOL_FORMAT_GENERIC, a, end, r) < 0;
         partial_response(p, end, content);
         return 0;
     }

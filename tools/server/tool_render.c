@@ -250,6 +250,12 @@ char *mb_tool_render(const mb_model *m, const char *family, mb_tool_format f,
      * generic format's JSON is not asked for then, so the answer is text. */
     const int none = q->tool_choice == MB_TOOL_CHOICE_NONE;
     q->tool_format = none && f == MB_TOOL_FORMAT_GENERIC ? MB_TOOL_FORMAT_NONE : f;
+    char err[256];
+    free(q->tool_grammar);
+    q->tool_grammar = mb_tool_grammar(f, q, err, sizeof err);
+    if (!q->tool_grammar &&
+        (q->tool_choice == MB_TOOL_CHOICE_REQUIRED || q->tool_choice == MB_TOOL_CHOICE_NAMED))
+        return tool_errorf(MB_ERR_INVALID_ARG, "the tools' grammar: %s", err), NULL;
     if (f == MB_TOOL_FORMAT_GENERIC) return render_generic(m, family, q);
     return render_native(m, f, q);
 }

@@ -17,4 +17,9 @@ mb_tool_format mb_tool_format_detect(const mb_model *model, const char *family);
 char *mb_tool_render(const mb_model *model, const char *family, mb_tool_format f,
                      mb_server_request *q);
 
+/* The GBNF that constrains the answer of Q in format F to calls of the
+ * functions it allows, under tool_choice "required" or a named function;
+ * NULL otherwise, or on failure with ERR (CAP bytes) saying why. */
+char *mb_tool_grammar(mb_tool_format f, const mb_server_request *q, char *err, size_t cap);
+
 #endif

@@ -206,6 +206,14 @@ static void test_formats(void) {
     expect(G, "{\"response\": \"It is \\\"cold\\\".\"}", "It is \"cold\".", 0, w, oslo);
     expect(G, "{\"response\": \"It is co\\u00", "It is co", 0, w, oslo); /* cut short */
     expect(G, "{\"tool_call\": {\"name\": \"get_wea", "", 0, w, oslo);
+    expect(G,
+           "{\"tool_calls\": [{\"name\": \"get_weather\", \"arguments\": {\"city\": "
+           "\"Oslo\"}}, {\"name\": \"get_ti",
+           "", 1, w, oslo); /* cut short: the whole calls stay */
+    expect(M,
+           "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}, "
+           "{\"name\": \"get_time\", \"arguments\": {\"tz\": \"UTC\"}}, {\"na",
+           "", 2, w, oslo);
     expect(G, "Once upon a time", "Once upon a time", 0, w, oslo);
     /* The markers that vocabularies hold as control tokens. */
     CHECK(mb_tool_is_marker("[TOOL_CALLS]", 12) && mb_tool_is_marker("<|python_tag|>", 14));
