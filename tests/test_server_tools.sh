@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end tool calling through `matchbox serve` (docs/SERVER.md, "Tool
 # calling"): random-weight models with real chat templates (Qwen2.5 =
-# Hermes <tool_call>, Llama 3.1, Mistral Nemo = [TOOL_CALLS]) and
+# Hermes <tool_call>, on the Llama 2 and the GPT-2 vocabularies; Llama 3.1;
+# Mistral Nemo = [TOOL_CALLS]) and
 # stories260K without a template (the generic format). Under tool_choice
 # "required" or a named function the answer is constrained, so even a
 # random model must return valid tool_calls: names among the tools,
@@ -26,28 +27,35 @@ for f in "$M" "$R" "$TPL/Qwen-Qwen2.5-7B-Instruct.jinja" "$TPL/meta-llama-Llama-
 done
 . "$(dirname "$0")/lib/serve.sh"
 
-ports=()
-for spec in "generic $M" "hermes $R --chat-template-file $TPL/Qwen-Qwen2.5-7B-Instruct.jinja" \
-  "llama3 $R --chat-template-file $TPL/meta-llama-Llama-3.1-8B-Instruct.jinja" \
-  "mistral $R --chat-template-file $TPL/mistralai-Mistral-Nemo-Instruct-2407.jinja"; do
+specs=("generic $M" "hermes $R --chat-template-file $TPL/Qwen-Qwen2.5-7B-Instruct.jinja"
+  "llama3 $R --chat-template-file $TPL/meta-llama-Llama-3.1-8B-Instruct.jinja"
+  "mistral $R --chat-template-file $TPL/mistralai-Mistral-Nemo-Instruct-2407.jinja")
+# A byte-level BPE vocabulary (GPT-2's 50k) too: Qwen's template on a
+# random qwen2 model made by the shared generator.
+if python3 "$SHARED/tools/synth_gguf.py" qwen2-tiny "$T/qwen2-tiny.gguf" --seed 1 >/dev/null 2>&1; then
+  specs+=("hermes_bpe $T/qwen2-tiny.gguf --chat-template-file $TPL/Qwen-Qwen2.5-7B-Instruct.jinja")
+else
+  bad "synth_gguf.py qwen2-tiny failed"
+fi
+servers=()
+for spec in "${specs[@]}"; do
   # shellcheck disable=SC2086
   if ! start $spec --slots 2 -c 2048 -v; then
     echo "0 passed, 1 failed"
     exit 1
   fi
-  ports+=("$PORT")
-done
-# The format each server found in its template.
-for name in generic hermes llama3 mistral; do
-  check "grep -q 'tool calls in the $name format' '$T/$name.log'" "$name: format detected"
+  name=${spec%% *}
+  servers+=("$name=$PORT")
+  # The format each server found in its template.
+  check "grep -q 'tool calls in the ${name%_bpe} format' '$T/$name.log'" "$name: format detected"
 done
 
 # The checks run in Python; each prints "ok: ..." or "FAIL: ...".
-python3 - "${ports[@]}" >"$T/checks.txt" 2>&1 <<'PY'
+python3 - "${servers[@]}" >"$T/checks.txt" 2>&1 <<'PY'
 import json, re, sys, urllib.request, urllib.error
 import jsonschema
 
-ports = dict(zip(["generic", "hermes", "llama3", "mistral"], sys.argv[1:]))
+ports = dict(a.split("=") for a in sys.argv[1:])
 TOOLS = [
     {"type": "function", "function": {
         "name": "get_weather", "description": "The weather in a city",
