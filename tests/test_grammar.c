@@ -68,7 +68,7 @@ static int match(const mb_grammar *g, const char *text) {
     mb_garena a;
     CHECK(mb_garena_init(&a, 1 << 16, 1 << 16) == 0);
     mb_gset s = mb_gset_start(g, &a);
-    mb_utf8_state u = {0, 0};
+    mb_utf8_state u = {0, 0, 0};
     int r = 0;
     for (const char *p = text; *p && r >= 0; p++) {
         int f = mb_utf8_feed(&u, (uint8_t)*p);
@@ -171,6 +171,13 @@ static void test_match_strings(void) {
 
     g = parse_ok("root ::= .+ \"!\"");
     CHECK_EQ_INT(match(g, "\xf0\x9f\x98\x80 yes!"), 1);
+    /* Overlong forms, surrogates and bytes past U+10FFFF are not text. */
+    CHECK_EQ_INT(match(g, "\xe0\x81\xbb!"), -1);
+    CHECK_EQ_INT(match(g, "\xc1\xbb!"), -1);
+    CHECK_EQ_INT(match(g, "\xf0\x80\x81\xbd!"), -1);
+    CHECK_EQ_INT(match(g, "\xed\xa0\x80!"), -1);
+    CHECK_EQ_INT(match(g, "\xf4\x90\x80\x80!"), -1);
+    CHECK_EQ_INT(match(g, "\xed\x9f\xbf!"), 1);
     mb_grammar_free(g);
 }
 

@@ -100,6 +100,10 @@ static void test_request(void) {
                "tool_choice");
     expect_400("{\"messages\":[" USER "],\"tools\":[" TOOL("f") "],\"parallel_tool_calls\":1}",
                "parallel_tool_calls");
+    expect_400("{\"messages\":[" USER
+               "],\"tools\":[" TOOL("f") "],\"tool_choice\":\"required\","
+                                         "\"response_format\":{\"type\":\"json_object\"}}",
+               "tool_choice");
     expect_400("{\"messages\":[" USER ",{\"role\":\"tool\",\"content\":\"r\"}]}",
                "messages[1].tool_call_id");
     expect_400("{\"messages\":[" USER ",{\"role\":\"assistant\",\"content\":null,\"tool_calls\":"

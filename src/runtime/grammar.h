@@ -32,6 +32,9 @@ struct mb_grammar {
     int32_t *alts;     /* start element of each alternative, grouped by rule */
     int32_t *rule_alt; /* rule r's alternatives: alts[rule_alt[r] .. rule_alt[r+1]) */
     int n_rules, root;
+    /* Per element, which ASCII characters it matches (128 bits): most
+     * text is ASCII, and a bit test is cheaper than the ranges. */
+    uint32_t *ascii;
 };
 
 /* Caps that keep a hostile grammar (or a hostile text under an ambiguous
@@ -40,6 +43,8 @@ struct mb_grammar {
 #define MB_GRAMMAR_MAX_NODES (1 << 20) /* stack nodes of one step's work */
 #define MB_GRAMMAR_MAX_DEPTH 1024      /* rule references expanded without a character */
 
+/* Fill g->ascii from the elements and ranges. */
+void mb_grammar_fill_ascii(struct mb_grammar *g);
 /* True when code point C is in character element E. */
 int mb_gelem_match(const struct mb_grammar *g, const mb_gelem *e, uint32_t c);
 /* True when some code point in [LO, HI] is in E (partial UTF-8). */
@@ -105,10 +110,13 @@ static inline void mb_garena_reset(mb_garena *a, int n_nodes, int n_sets) {
 typedef struct {
     uint32_t cp;
     int need;
+    int len; /* the sequence's length in bytes */
 } mb_utf8_state;
 
 /* Feed byte B: 1 when a code point is complete (in st->cp), 0 when more
- * bytes are needed, -1 for a byte that cannot come here. */
+ * bytes are needed, -1 for a byte that cannot come here (overlong forms
+ * and surrogates included: byte tokens could otherwise spell a character
+ * the grammar allows in a form no decoder would read as it). */
 int mb_utf8_feed(mb_utf8_state *st, uint8_t b);
 /* The code points a partial sequence may still become: [*lo, *hi]. */
 void mb_utf8_range(const mb_utf8_state *st, uint32_t *lo, uint32_t *hi);
@@ -116,6 +124,24 @@ void mb_utf8_range(const mb_utf8_state *st, uint32_t *lo, uint32_t *hi);
 /* ---- a grammar's state while generating ---------------------------- */
 
 typedef struct mb_gvocab mb_gvocab; /* the vocabulary's texts, sorted */
+
+/* 1 when the stacks X (of arena A) and Y (of B) are the same, in order. */
+int mb_gset_equal(const mb_garena *a, mb_gset x, const mb_garena *b, mb_gset y);
+/* Undo the copy marks mb_gset_copy left on SET's nodes (in A), so that
+ * they can be copied again. */
+void mb_gset_clear_copies(const mb_garena *a, mb_gset set);
+
+/* A mask computed before, with the state it was computed in: a model
+ * that ignores the format keeps drawing refused tokens in the same state
+ * (inside a string, every character leaves the stacks as they were). */
+#define MB_GRAMMAR_MASK_CACHE 4
+typedef struct {
+    mb_garena stacks;
+    mb_gset set;
+    mb_utf8_state pending;
+    uint8_t *mask;
+    int count, valid;
+} mb_gmask_entry;
 
 typedef struct {
     struct mb_grammar *g; /* owned copy */
@@ -133,6 +159,9 @@ typedef struct {
     mb_utf8_state *d_utf;
     uint8_t *d_ok;
     int *d_nodes, *d_sets;
+    mb_gmask_entry cache[MB_GRAMMAR_MASK_CACHE];
+    int cache_next;
+    int cache_off; /* 1: every mask walks the vocabulary (bench/grammar_mask) */
 } mb_gstate;
 
 mb_status mb_gstate_new(const mb_model *model, const struct mb_grammar *g, mb_gstate **out);

@@ -11,11 +11,27 @@
 #include "runtime/grammar.h"
 
 int mb_gelem_match(const mb_grammar *g, const mb_gelem *e, uint32_t c) {
+    if (c < 128) return (g->ascii[4 * (e - g->elems) + (c >> 5)] >> (c & 31)) & 1;
     const uint32_t *r = g->ranges + 2 * (size_t)e->a;
     int in = 0;
     for (int i = 0; i < e->n && !in; i++)
         in = c >= r[2 * i] && c <= r[2 * i + 1];
     return in != e->negated;
+}
+
+void mb_grammar_fill_ascii(mb_grammar *g) {
+    memset(g->ascii, 0, (size_t)g->n_elems * 16);
+    for (int i = 0; i < g->n_elems; i++) {
+        const mb_gelem *e = &g->elems[i];
+        if (e->type != G_CHAR) continue;
+        const uint32_t *r = g->ranges + 2 * (size_t)e->a;
+        for (uint32_t c = 0; c < 128; c++) {
+            int in = 0;
+            for (int k = 0; k < e->n && !in; k++)
+                in = c >= r[2 * k] && c <= r[2 * k + 1];
+            if (in != e->negated) g->ascii[4 * i + (c >> 5)] |= 1u << (c & 31);
+        }
+    }
 }
 
 int mb_gelem_match_range(const mb_grammar *g, const mb_gelem *e, uint32_t lo, uint32_t hi) {
@@ -44,32 +60,26 @@ int mb_utf8_feed(mb_utf8_state *st, uint8_t b) {
             st->cp = b & 0x07, st->need = 3;
         else
             return -1;
+        st->len = st->need + 1;
         return 0;
     }
     if ((b & 0xC0) != 0x80) return -1;
-    /* The first continuation byte rules out overlong forms (E0 80..9F,
-     * F0 80..8F: a byte token could spell '<' in 4 bytes), surrogates
-     * (ED A0..BF) and code points past U+10FFFF (F4 90..). A 3-byte
-     * character's lead bits are below 0x10 there; a 4-byte one's state
-     * has need 3. */
-    if ((st->need == 2 && st->cp < 0x10) || st->need == 3) {
-        const int three = st->need == 2;
-        if (three && ((st->cp == 0 && b < 0xA0) || (st->cp == 0x0D && b > 0x9F))) return -1;
-        if (!three && ((st->cp == 0 && b < 0x90) || (st->cp == 4 && b > 0x8F))) return -1;
+    if (st->need == st->len - 1) {
+        /* The second byte rules out overlong forms (E0 80..9F, F0 80..8F),
+         * surrogates (ED A0..BF) and code points past U+10FFFF (F4 90..). */
+        if (st->len == 3 && ((st->cp == 0 && b < 0xA0) || (st->cp == 0xD && b >= 0xA0))) return -1;
+        if (st->len == 4 && ((st->cp == 0 && b < 0x90) || (st->cp == 4 && b >= 0x90))) return -1;
     }
     st->cp = (st->cp << 6) | (b & 0x3F);
     return --st->need == 0;
 }
 
 void mb_utf8_range(const mb_utf8_state *st, uint32_t *lo, uint32_t *hi) {
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
     *lo = st->cp << (6 * st->need);
     *hi = *lo | ((1u << (6 * st->need)) - 1);
-    /* After a lead byte only: no overlong forms, nothing past U+10FFFF. */
-    if (st->need == 2 && st->cp < 0x10 && *lo < 0x800) *lo = 0x800;
-    if (st->need == 3) {
-        if (*lo < 0x10000) *lo = 0x10000;
-        if (*hi > 0x10FFFF) *hi = 0x10FFFF;
-    }
+    if (*lo < least[st->len]) *lo = least[st->len];
+    if (*hi > 0x10FFFF) *hi = 0x10FFFF;
 }
 
 int mb_garena_init(mb_garena *a, int cap_nodes, int cap_sets) {
@@ -235,4 +245,20 @@ mb_gset mb_gset_import(mb_garena *a, const mb_garena *src, mb_gset in) {
     a->n_sets += in.n;
     s.n = in.n;
     return s;
+}
+
+int mb_gset_equal(const mb_garena *a, mb_gset x, const mb_garena *b, mb_gset y) {
+    if (x.n != y.n || x.complete != y.complete) return 0;
+    for (int i = 0; i < x.n; i++) {
+        const mb_gnode *p = a->sets[x.first + i], *q = b->sets[y.first + i];
+        if (p->hash != q->hash || p->pos != q->pos || !chain_eq(p->parent, q->parent)) return 0;
+    }
+    return 1;
+}
+
+void mb_gset_clear_copies(const mb_garena *a, mb_gset set) {
+    for (int i = 0; i < set.n; i++)
+        for (mb_gnode *p = (mb_gnode *)a->sets[set.first + i]; p && p->fwd;
+             p = (mb_gnode *)p->parent)
+            p->fwd = NULL;
 }

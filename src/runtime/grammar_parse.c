@@ -122,7 +122,7 @@ static int at_rule_start(const parser *P) {
 
 /* One UTF-8 code point of the text. */
 static mb_status read_utf8(parser *P, uint32_t *out) {
-    mb_utf8_state st = {0, 0};
+    mb_utf8_state st = {0, 0, 0};
     const char *at = P->p;
     while (P->p < P->end) {
         int r = mb_utf8_feed(&st, (uint8_t)*P->p++);
@@ -512,11 +512,12 @@ static mb_status flatten(parser *P, int root, mb_grammar **out) {
         g->elems = malloc(((size_t)g->n_elems + 1) * sizeof *g->elems);
         g->alts = malloc(((size_t)n_alts + 1) * sizeof *g->alts);
         g->rule_alt = malloc(((size_t)g->n_rules + 1) * sizeof *g->rule_alt);
+        g->ascii = malloc(((size_t)g->n_elems + 1) * 16);
         g->ranges = P->ranges;
         g->n_ranges = P->n_ranges / 2;
         P->ranges = NULL;
     }
-    if (!g || !g->elems || !g->alts || !g->rule_alt) {
+    if (!g || !g->elems || !g->alts || !g->rule_alt || !g->ascii) {
         mb_grammar_free(g);
         return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
     }
@@ -532,6 +533,7 @@ static mb_status flatten(parser *P, int root, mb_grammar **out) {
     }
     g->rule_alt[P->n_rules] = na;
     g->alts[na] = ne;
+    mb_grammar_fill_ascii(g);
     *out = g;
     return MB_OK;
 }
@@ -587,6 +589,7 @@ void mb_grammar_free(mb_grammar *g) {
     free(g->alts);
     free(g->rule_alt);
     free(g->ranges);
+    free(g->ascii);
     free(g);
 }
 
@@ -604,7 +607,8 @@ mb_grammar *mb_grammar_clone(const mb_grammar *g) {
     c->alts = dup_mem(g->alts, ((size_t)g->rule_alt[g->n_rules] + 1) * sizeof *g->alts);
     c->rule_alt = dup_mem(g->rule_alt, ((size_t)g->n_rules + 1) * sizeof *g->rule_alt);
     c->ranges = dup_mem(g->ranges, (size_t)g->n_ranges * 2 * sizeof *g->ranges);
-    if (!c->elems || !c->alts || !c->rule_alt || !c->ranges) {
+    c->ascii = dup_mem(g->ascii, ((size_t)g->n_elems + 1) * 16);
+    if (!c->elems || !c->alts || !c->rule_alt || !c->ranges || !c->ascii) {
         mb_grammar_free(c);
         return NULL;
     }

@@ -25,6 +25,10 @@ struct mb_gvocab {
     uint8_t *kind;  /* TOK_* */
     int32_t *order; /* the TOK_TEXT tokens, their texts sorted */
     uint16_t *lcp;  /* bytes order[i] shares with order[i-1] */
+    /* The texts again, in sorted order (order[i]'s at sorted + soff[i]):
+     * the mask reads them one after the other, not all over memory. */
+    char *sorted;
+    uint32_t *soff;
     mb_token eog;
 };
 
@@ -35,6 +39,8 @@ static void vocab_free(mb_gvocab *v) {
     free(v->kind);
     free(v->order);
     free(v->lcp);
+    free(v->sorted);
+    free(v->soff);
     free(v);
 }
 
@@ -110,6 +116,17 @@ static mb_status vocab_new(const mb_model *model, mb_gvocab **out) {
     if (!tmp) goto oom;
     sort_order(v, v->order, tmp, v->n_order);
     free(tmp);
+    v->sorted = malloc(used ? used : 1);
+    v->soff = malloc(((size_t)v->n_order + 1) * sizeof *v->soff);
+    if (!v->sorted || !v->soff) goto oom;
+    uint32_t at = 0;
+    for (int i = 0; i < v->n_order; i++) {
+        int32_t id = v->order[i];
+        v->soff[i] = at;
+        memcpy(v->sorted + at, v->bytes + v->off[id], v->off[id + 1] - v->off[id]);
+        at += v->off[id + 1] - v->off[id];
+    }
+    v->soff[v->n_order] = at;
     for (int i = 0; i < v->n_order; i++) {
         int32_t a = i ? v->order[i - 1] : 0, b = v->order[i];
         uint32_t la = i ? v->off[a + 1] - v->off[a] : 0, lb = v->off[b + 1] - v->off[b], k = 0;
@@ -172,6 +189,10 @@ void mb_gstate_free(mb_gstate *st) {
     free(st->d_ok);
     free(st->d_nodes);
     free(st->d_sets);
+    for (int i = 0; i < MB_GRAMMAR_MASK_CACHE; i++) {
+        free(st->cache[i].mask);
+        mb_garena_free(&st->cache[i].stacks);
+    }
     free(st);
 }
 
@@ -209,16 +230,19 @@ static int walk_step(mb_gstate *st, int k, uint8_t b) {
     return ok;
 }
 
-/* Walk token ID's text from depth D; returns the depth reached (its
- * length when every byte was possible). */
-static int walk_token(mb_gstate *st, mb_token id, int d) {
-    const mb_gvocab *v = st->vocab;
-    const uint8_t *t = (const uint8_t *)v->bytes + v->off[id];
-    int len = (int)(v->off[id + 1] - v->off[id]);
+/* Walk the text T (LEN bytes) from depth D; returns the depth reached
+ * (LEN when every byte was possible). */
+static int walk_text(mb_gstate *st, const uint8_t *t, int len, int d) {
     mb_garena_reset(&st->work, st->d_nodes[d], st->d_sets[d]);
     for (; d < len; d++)
         if (!walk_step(st, d, t[d])) return d + 1;
     return d;
+}
+
+static int walk_token(mb_gstate *st, mb_token id, int d) {
+    const mb_gvocab *v = st->vocab;
+    return walk_text(st, (const uint8_t *)v->bytes + v->off[id], (int)(v->off[id + 1] - v->off[id]),
+                     d);
 }
 
 static int eog_allowed(const mb_gstate *st) {
@@ -239,8 +263,43 @@ int mb_gstate_allows(mb_gstate *st, mb_token id) {
     return d == token_len(st->vocab, id) && st->d_ok[d];
 }
 
+/* The cached mask of the current state, or NULL. */
+static const mb_gmask_entry *cached_mask(const mb_gstate *st) {
+    const mb_garena *live = &st->live[st->cur];
+    for (int i = 0; i < MB_GRAMMAR_MASK_CACHE; i++) {
+        const mb_gmask_entry *e = &st->cache[i];
+        if (e->valid && e->pending.cp == st->pending.cp && e->pending.need == st->pending.need &&
+            e->pending.len == st->pending.len && mb_gset_equal(&e->stacks, e->set, live, st->set))
+            return e;
+    }
+    return NULL;
+}
+
+/* Remember MASK for the current state (when its stacks fit an entry). */
+static void cache_mask(mb_gstate *st, const uint8_t *mask, int count) {
+    mb_gmask_entry *e = &st->cache[st->cache_next];
+    int n = st->vocab->n_vocab;
+    if (!e->mask && (!(e->mask = malloc((size_t)n)) || mb_garena_init(&e->stacks, 4096, 256)))
+        return;
+    const mb_garena *live = &st->live[st->cur];
+    e->stacks.overflow = 0;
+    e->set = mb_gset_copy(&e->stacks, live, st->set);
+    mb_gset_clear_copies(live, st->set);
+    e->valid = !e->stacks.overflow;
+    if (!e->valid) return;
+    e->pending = st->pending;
+    memcpy(e->mask, mask, (size_t)n);
+    e->count = count;
+    st->cache_next = (st->cache_next + 1) % MB_GRAMMAR_MASK_CACHE;
+}
+
 int mb_gstate_mask(mb_gstate *st, uint8_t *allowed) {
     const mb_gvocab *v = st->vocab;
+    const mb_gmask_entry *hit = st->cache_off ? NULL : cached_mask(st);
+    if (hit) {
+        memcpy(allowed, hit->mask, (size_t)v->n_vocab);
+        return hit->count;
+    }
     int count = 0, eog = eog_allowed(st);
     for (int i = 0; i < v->n_vocab; i++) {
         allowed[i] = v->kind[i] == TOK_EOG && eog;
@@ -249,16 +308,19 @@ int mb_gstate_mask(mb_gstate *st, uint8_t *allowed) {
     walk_begin(st);
     int top = 0;
     for (int i = 0; i < v->n_order; i++) {
-        mb_token id = v->order[i];
         int d = v->lcp[i] < top ? v->lcp[i] : top;
         if (!st->d_ok[d]) {
             top = d; /* the shared prefix is already impossible */
             continue;
         }
-        top = walk_token(st, id, d);
-        if (top == token_len(v, id) && st->d_ok[top]) allowed[id] = 1, count++;
+        int len = (int)(v->soff[i + 1] - v->soff[i]);
+        top = walk_text(st, (const uint8_t *)v->sorted + v->soff[i], len, d);
+        if (top == len && st->d_ok[top]) allowed[v->order[i]] = 1, count++;
     }
-    if (st->work.overflow) st->failed = 1;
+    if (st->work.overflow)
+        st->failed = 1;
+    else if (!st->cache_off)
+        cache_mask(st, allowed, count);
     return count;
 }
 

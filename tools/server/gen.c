@@ -157,7 +157,8 @@ int mb_job_submit(mb_engine *e, const mb_model *model, mb_metrics *metrics, mb_j
     q.logprobs = r->logprobs;
     q.n_top_logprobs = r->top_logprobs;
     q.cache_prompt = r->cache_prompt;
-    q.grammar = r->tool_grammar; /* tool_choice required or named: the calls' grammar */
+    /* tool_choice required or named: the calls' grammar; else response_format's */
+    q.grammar = r->tool_grammar ? r->tool_grammar : r->grammar;
     q.on_token = on_token;
     q.on_text = on_text;
     q.on_done = on_done;

@@ -256,6 +256,7 @@ static mb_status parse_fields(const cJSON *root, mb_server_request *r, mb_server
         return st;
     r->seed = (uint64_t)(int64_t)seed;
     if ((st = parse_stop(root, r, err))) return st;
+    if ((st = mb_server_request_parse_format(root, r, err))) return st;
     if ((st = parse_logprobs(root, r, err))) return st;
     return r->is_chat ? mb_server_request_tools(root, r, err) : MB_OK;
 }
@@ -315,6 +316,7 @@ void mb_server_request_free(mb_server_request *r) {
     for (size_t i = 0; i < r->n_messages; i++)
         free((char *)r->messages[i].content);
     free(r->messages);
+    free(r->grammar);
     for (int i = 0; i < MB_REQ_MAX_STOP; i++)
         free(r->stop[i]);
     free(r->tools_json);

@@ -30,6 +30,9 @@ typedef struct mb_server_request {
     int logprobs;     /* per-token log-probabilities wanted */
     int top_logprobs; /* alternatives per token, 0..MB_REQ_MAX_TOP_LOGPROBS */
     int cache_prompt; /* reuse the slot's cached prefix (llama.cpp's field; default 1) */
+    /* hA, structured output (request_format.c): the GBNF the output must
+     * follow, from response_format, grammar or json_schema; NULL: none. */
+    char *grammar;
     /* hB: tool calling (request_tools.c, tools.h). */
     char *tools_json;       /* the request's tools (a JSON array), NULL when none */
     int n_tools;            /* entries of tools_json */
@@ -57,5 +60,11 @@ typedef struct mb_server_error {
 mb_status mb_server_request_parse(const char *body, size_t len, int is_chat, mb_server_request *out,
                                   mb_server_error *err);
 void mb_server_request_free(mb_server_request *r);
+
+/* hA: response_format / grammar / json_schema of ROOT into r->grammar
+ * (request_format.c); a 400 in ERR when they cannot be enforced. */
+struct cJSON;
+mb_status mb_server_request_parse_format(const struct cJSON *root, mb_server_request *r,
+                                         mb_server_error *err);
 
 #endif

@@ -275,6 +275,13 @@ mb_status mb_server_request_tools(const cJSON *root, mb_server_request *r, mb_se
     if (!st) st = parse_choice(root, r, err);
     if (!st) st = check_schemas(root, r, err);
     if (st) return st;
+    /* One grammar per answer: a forced call and a forced format exclude
+     * each other (under auto, response_format's grammar applies). */
+    if (r->grammar &&
+        (r->tool_choice == MB_TOOL_CHOICE_REQUIRED || r->tool_choice == MB_TOOL_CHOICE_NAMED))
+        return fail(err, "tool_choice",
+                    "'tool_choice' forces a tool call, and 'response_format' (or 'grammar') "
+                    "another format: the answer can follow only one");
     cJSON *msgs = cJSON_CreateArray();
     if (!msgs) return oom(err);
     int in_play = r->n_tools > 0;
