@@ -106,7 +106,8 @@ char *mb_tool_grammar(mb_tool_format f, const mb_server_request *q, char *err, s
         return NULL;
     cJSON *tools = cJSON_Parse(q->tools_json);
     if (!tools) return NULL;
-    const int par = q->parallel_tool_calls;
+    /* A named function is called once, as OpenAI's API does. */
+    const int par = q->parallel_tool_calls && q->tool_choice != MB_TOOL_CHOICE_NAMED;
     cJSON *schema = NULL;
     switch (f) {
     case MB_TOOL_FORMAT_LLAMA3: schema = one_call(q, tools, "parameters"); break;

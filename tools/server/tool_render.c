@@ -126,7 +126,7 @@ static char *generic_instruction(const mb_server_request *q) {
         "{\"tool_call\": {\"name\": \"<function name>\", \"arguments\": {<its arguments>}}}\n"
         "%s%s%s"
         "The results of calls come back in messages holding {\"tool_response\": ...}.";
-    const char *several = q->parallel_tool_calls
+    const char *several = q->parallel_tool_calls && choice != MB_TOOL_CHOICE_NAMED
                               ? "To call several functions at once:\n{\"tool_calls\": "
                                 "[{\"name\": ..., \"arguments\": {...}}, ...]}\n"
                               : "";
