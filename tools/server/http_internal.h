@@ -41,6 +41,7 @@ struct mb_server {
     mb_server_params p;
     const char *tmpl;     /* the chat template family, NULL when none fits */
     char tmpl_error[256]; /* why there is none */
+    int tool_format;      /* mb_tool_format of the template's tool calls (tool_render.c) */
     long started;         /* Unix seconds, for /v1/models */
     int port, n_ctx;
     atomic_int draining;

@@ -15,7 +15,7 @@ enum {
     MB_REQ_MAX_TOP_LOGPROBS = 20,
 };
 
-typedef struct {
+typedef struct mb_server_request {
     int is_chat;
     char *model;               /* NULL: the request named none */
     mb_chat_message *messages; /* chat: roles are static strings, contents owned */
@@ -33,9 +33,21 @@ typedef struct {
     /* hA, structured output (request_format.c): the GBNF the output must
      * follow, from response_format, grammar or json_schema; NULL: none. */
     char *grammar;
+    /* hB: tool calling (request_tools.c, tools.h). */
+    char *tools_json;       /* the request's tools (a JSON array), NULL when none */
+    int n_tools;            /* entries of tools_json */
+    int tool_choice;        /* MB_TOOL_CHOICE_*: auto (default), none, required, named */
+    char *tool_choice_name; /* the function a named choice names */
+    int parallel_tool_calls;
+    /* The messages as a JSON array for a Jinja template (tool calls'
+     * arguments as objects), when tools or tool messages are in play;
+     * NULL otherwise (the plain path renders `messages`). */
+    char *messages_json;
+    int tool_format;    /* mb_tool_format to parse the answer in, set when the prompt is rendered */
+    char *tool_grammar; /* GBNF of the calls under required or a named choice, set then too */
 } mb_server_request;
 
-typedef struct {
+typedef struct mb_server_error {
     int http_status; /* 400 */
     char message[256];
     char param[48]; /* the field at fault, "" when none */

@@ -12,6 +12,7 @@
 #include "common/tool_error.h"
 #include "common/tool_clock.h"
 #include "server/http_internal.h"
+#include "server/tool_render.h"
 
 enum { IDLE_TIMEOUT_SECONDS = 120, DRAIN_SEND_MS = 30000 };
 
@@ -110,6 +111,10 @@ static mb_status resolve_template(mb_server *s) {
     mb_status st = mb_chat_template_name(s->model, s->p.chat_template, &name, NULL);
     if (st == MB_OK) {
         s->tmpl = name;
+        s->tool_format = mb_tool_format_detect(s->model, name);
+        if (s->p.verbose)
+            fprintf(stderr, "serve: tool calls in the %s format\n",
+                    mb_tool_format_name(s->tool_format));
         return MB_OK;
     }
     /* A bad --chat-template is the user's to fix now; a model whose own
