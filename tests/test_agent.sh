@@ -163,7 +163,7 @@ check 'grep -q "budget exhausted" "$T/b2.err"' "agent budget 2: $(cat $T/b2.err)
 
 # 10. The calibration on the labeled set: no private prompt leaves.
 "$MB" agent "$G" --calibrate "$(dirname "$0")/data/agent_router.tsv" -n 32 -t 1 >"$T/cal.out" 2>&1
-check 'grep -q "^  private prompts that left the device: 0 " "$T/cal.out"' "calibrate: $(tail -12 $T/cal.out)"
-check 'grep -q "escalation: precision" "$T/cal.out"' "calibrate: no precision line"
+check 'grep -q "^private prompts that left the device: 0 " "$T/cal.out"' "calibrate: $(tail -12 $T/cal.out)"
+check 'grep -q "^cross-validated (train): escalation precision" "$T/cal.out"' "calibrate: no precision line"
 
 finish
