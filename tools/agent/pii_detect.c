@@ -188,6 +188,8 @@ static size_t match_number(const char *t, size_t n, size_t i, mb_pii_kind kind) 
         return mb_pii_luhn_ok(r.digits, (size_t)r.n_digits) ? r.end : 0;
     }
     if (r.plus) return r.n_digits >= 8 && r.n_digits <= 15 ? r.end : 0;
+    /* German mobile numbers run to 12 digits with the trunk 0 ("0151 23456789"). */
+    if (r.n_digits == 12 && r.digits[0] == '0' && r.n_groups <= 3) return r.end;
     if (r.n_digits < 10 || r.n_digits > 11) return 0;
     if (r.parens || r.digits[0] == '0' || nanp_groups(&r)) return r.end;
     return 0;
@@ -277,12 +279,20 @@ static const struct {
     pii_matcher fn;
     mb_pii_kind kind;
 } k_matchers[] = {
+    {pii_match_secret, MB_PII_SECRET},
     {match_email, MB_PII_EMAIL},
     {match_iban, MB_PII_IBAN},
     {match_card, MB_PII_CARD},
+    {pii_match_ip, MB_PII_IP},
+    {pii_match_id_shape, MB_PII_ID},
+    {pii_match_dob, MB_PII_DOB},
     {match_phone, MB_PII_PHONE},
     {pii_match_address, MB_PII_ADDRESS},
     {pii_match_street_eu, MB_PII_ADDRESS},
+    {pii_match_street_romance, MB_PII_ADDRESS},
+    {pii_match_postcode_uk, MB_PII_ADDRESS},
+    {pii_match_id_labelled, MB_PII_ID},
+    {pii_match_name_kin, MB_PII_NAME},
     {pii_match_name_cue, MB_PII_NAME},
     {pii_match_signature, MB_PII_NAME},
     {pii_match_name_listed, MB_PII_NAME},
@@ -298,7 +308,8 @@ mb_status mb_pii_find(const char *text, size_t len, mb_pii_span **spans, size_t 
     *n_spans = 0;
     if (!text || !len) return MB_OK;
     uint8_t *taken = calloc(len, 1);
-    if (!taken) return tool_errorf(MB_ERR_NO_MEMORY, "redaction: no memory for a %zu-byte text", len);
+    if (!taken)
+        return tool_errorf(MB_ERR_NO_MEMORY, "redaction: no memory for a %zu-byte text", len);
     mb_pii_span *out = NULL;
     size_t n = 0, cap = 0;
     for (size_t m = 0; m < sizeof k_matchers / sizeof *k_matchers; m++) {

@@ -51,5 +51,14 @@ size_t pii_match_street_eu(const char *t, size_t n, size_t i, size_t *start);
 size_t pii_match_name_cue(const char *t, size_t n, size_t i, size_t *start);
 size_t pii_match_name_listed(const char *t, size_t n, size_t i, size_t *start);
 size_t pii_match_signature(const char *t, size_t n, size_t i, size_t *start);
+size_t pii_match_name_kin(const char *t, size_t n, size_t i, size_t *start);
+size_t pii_match_street_romance(const char *t, size_t n, size_t i, size_t *start);
+size_t pii_match_postcode_uk(const char *t, size_t n, size_t i, size_t *start);
+/* pii_ids.c */
+size_t pii_match_id_shape(const char *t, size_t n, size_t i, size_t *start);
+size_t pii_match_id_labelled(const char *t, size_t n, size_t i, size_t *start);
+size_t pii_match_dob(const char *t, size_t n, size_t i, size_t *start);
+size_t pii_match_ip(const char *t, size_t n, size_t i, size_t *start);
+size_t pii_match_secret(const char *t, size_t n, size_t i, size_t *start);
 
 #endif
