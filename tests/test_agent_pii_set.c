@@ -57,15 +57,36 @@ static int parse(const char *src, pii_line *l) {
     return 1;
 }
 
+/* Measure the redactor on NAME (in tests/data); returns the recall and
+ * writes the clean lines' false-positive rate to *FP_RATE. */
+static double measure(const char *name, double *fp_rate, int *n_values);
+
 int main(void) {
+    double fp = 0, fp_fresh = 0;
+    int n = 0, n_fresh = 0;
+    double recall = measure("agent_pii.tsv", &fp, &n);
+    CHECK(n >= 200);
+    CHECK_MSG(recall >= 0.98, "recall %.3f", recall);
+    CHECK_MSG(fp <= 0.10, "false-positive rate %.3f on the clean lines", fp);
+    /* The fresh set was written after the rules and never tuned on: its
+     * recall is reported, and only guarded against a collapse. */
+    double fresh = measure("agent_pii_fresh.tsv", &fp_fresh, &n_fresh);
+    CHECK(n_fresh >= 50);
+    CHECK_MSG(fresh >= 0.5, "fresh recall %.3f", fresh);
+    CHECK_MSG(fp_fresh <= 0.25, "fresh false-positive rate %.3f", fp_fresh);
+    return mbt_finish();
+}
+
+static double measure(const char *name, double *fp_rate, int *n_values) {
     char path[4096];
     snprintf(path, sizeof path, "%s", __FILE__);
     char *slash = strrchr(path, '/');
     snprintf(slash ? slash + 1 : path, sizeof path - (size_t)(slash ? slash + 1 - path : 0),
-             "data/agent_pii.tsv");
+             "data/%s", name);
+    printf("\n%s:\n", name);
     size_t size = 0;
     char *file = mbt_read_file(path, &size);
-    if (!file) mbt_skip("tests/data/agent_pii.tsv is absent");
+    if (!file) mbt_skip("a PII set in tests/data is absent");
     pii_line lines[512];
     int n_lines = 0;
     for (char *line = strtok(file, "\n"); line && n_lines < 512; line = strtok(NULL, "\n")) {
@@ -94,9 +115,8 @@ int main(void) {
             spans_k[sp[s].kind]++;
             if (!touches) {
                 false_k[sp[s].kind]++;
-                fprintf(stderr, "false positive %s: \"%.*s\" in: %s\n",
-                        mb_pii_kind_name(sp[s].kind), (int)(sp[s].end - sp[s].start),
-                        l->text + sp[s].start, l->text);
+                printf("  false positive %s: \"%.*s\" in: %s\n", mb_pii_kind_name(sp[s].kind),
+                       (int)(sp[s].end - sp[s].start), l->text + sp[s].start, l->text);
             }
         }
         if (l->n_values == 0) clean++, clean_hit += ns > 0;
@@ -109,9 +129,8 @@ int main(void) {
             total++;
             total_found += whole;
             if (!whole)
-                fprintf(stderr, "miss %s: \"%.*s\" in: %s\n",
-                        mb_pii_kind_name((mb_pii_kind)l->kind[v]), (int)(l->end[v] - l->start[v]),
-                        l->text + l->start[v], l->text);
+                printf("  miss %s: \"%.*s\" in: %s\n", mb_pii_kind_name((mb_pii_kind)l->kind[v]),
+                       (int)(l->end[v] - l->start[v]), l->text + l->start[v], l->text);
         }
         free(cov);
         free(sp);
@@ -123,13 +142,11 @@ int main(void) {
                values[k], found[k], values[k] ? (double)found[k] / values[k] : 1, spans_k[k],
                false_k[k], spans_k[k] ? (double)false_k[k] / spans_k[k] : 0);
     double recall = total ? (double)total_found / total : 0;
+    *fp_rate = clean ? (double)clean_hit / clean : 0;
+    *n_values = total;
     printf("all: %d of %d values replaced, recall %.3f; %d of %d lines without personal data "
            "lost something (false-positive rate %.3f)\n",
            total_found, total, recall, clean_hit, clean, clean ? (double)clean_hit / clean : 0);
-    CHECK(total >= 200);
-    CHECK_MSG(recall >= 0.98, "recall %.3f", recall);
-    CHECK_MSG(clean > 0 && (double)clean_hit / clean <= 0.10, "%d of %d clean lines redacted",
-              clean_hit, clean);
     /* The cost per request: redact every line, many times. */
     mb_redactor *r = NULL;
     CHECK(mb_redactor_new(&r) == MB_OK);
@@ -151,5 +168,5 @@ int main(void) {
     for (int li = 0; li < n_lines; li++)
         free(lines[li].text);
     free(file);
-    return mbt_finish();
+    return recall;
 }
