@@ -132,6 +132,9 @@ static size_t eu_tail(const char *t, size_t n, size_t i) {
     size_t p = i + 2, q = p;
     while (q < n && q - p < 5 && pii_digit((unsigned char)t[q]))
         q++;
+    if (q - p == 3 && q + 3 < n && t[q] == ' ' && pii_digit((unsigned char)t[q + 1]) &&
+        pii_digit((unsigned char)t[q + 2]))
+        q += 3, p = q - 4; /* SE "411 38 Göteborg" */
     if (q - p >= 4) {
         if (q + 4 < n && t[q] == '-' && pii_digit((unsigned char)t[q + 1])) q += 4; /* PT */
         if (q + 3 < n && t[q] == ' ' && pii_upper((unsigned char)t[q + 1]) &&
@@ -167,7 +170,7 @@ static const char *const k_romance_after[] = {"rue",   "avenue", "av.",   "boule
 static const char *const k_romance_before[] = {
     "Calle", "Avenida", "Plaza",  "Paseo",     "Carrer", "Camino", "Via",
     "Viale", "Piazza",  "Corso",  "Largo",     "Vicolo", "Rua",    "Travessa",
-    "Praça", "Rue",     "Avenue", "Boulevard", "Place",  NULL};
+    "Praça", "Rue",     "Avenue", "Boulevard", "Place",  "Av",     NULL};
 static const char *const k_romance_particles[] = {"de",  "la",  "du", "des",   "d'", "le",
                                                   "l'",  "del", "di", "della", "do", "da",
                                                   "dos", "das", "y",  "e",     NULL};
@@ -207,15 +210,50 @@ size_t pii_match_street_romance(const char *t, size_t n, size_t i, size_t *start
         return w > e + 1 ? eu_tail(t, n, w) : 0;
     }
     size_t e = pii_word_end(t, n, i);
-    if (e == i || !pii_in_list(t, i, e, k_romance_before) || e >= n || t[e] != ' ') return 0;
+    if (e == i || !pii_in_list(t, i, e, k_romance_before)) return 0;
+    if (e < n && t[e] == '.') e++; /* "Av." */
+    if (e >= n || t[e] != ' ') return 0;
     size_t w = romance_words(t, n, e + 1);
-    if (w == e + 1 || w >= n || t[w] != ' ') return 0;
+    if (w == e + 1 || w >= n) return 0;
+    if (t[w] == ',') w++; /* "Av. Paulista, 1578" */
+    if (w >= n || t[w] != ' ') return 0;
     size_t h = house_number(t, n, w + 1);
     return h > w + 1 ? eu_tail(t, n, h) : 0;
 }
 
+/* A post office box: "P.O. Box 1234", "PO Box 4521", "Postfach 10 02 33",
+ * "Apartado 123", "Casella postale 12". */
+size_t pii_match_po_box(const char *t, size_t n, size_t i, size_t *start) {
+    (void)start;
+    if (!pii_starts(t, i)) return 0;
+    static const char *const k_box[] = {
+        "P.O. Box ", "PO Box ",          "P.O.Box ",       "Post Office Box ", "Postfach ",
+        "Apartado ", "Casella postale ", "Boîte postale ", "Postbus ",         NULL};
+    for (const char *const *b = k_box; *b; b++) {
+        size_t k = strlen(*b);
+        if (!pii_eq(t, n, i, *b, true)) continue;
+        size_t j = i + k, d = j;
+        while (j < n && j - d < 12 &&
+               (pii_digit((unsigned char)t[j]) ||
+                (t[j] == ' ' && j + 1 < n && pii_digit((unsigned char)t[j + 1]))))
+            j++;
+        return j > d && (j >= n || !pii_alnum((unsigned char)t[j])) ? j : 0;
+    }
+    return 0;
+}
+
 size_t pii_match_address(const char *t, size_t n, size_t i, size_t *start) {
     (void)start;
+    /* A unit first: "Flat 2B, 7 Church Road". */
+    size_t u = pii_word_end(t, n, i);
+    if (u > i && pii_starts(t, i) && pii_in_list(t, i, u, k_units) && u + 1 < n && t[u] == ' ') {
+        size_t v = u + 1;
+        while (v < n && v - u < 6 && pii_alnum((unsigned char)t[v]))
+            v++;
+        if (v > u + 1 && pii_digit((unsigned char)t[u + 1]) && pii_eq(t, n, v, ", ", false) &&
+            v + 2 < n && pii_digit((unsigned char)t[v + 2]))
+            return pii_match_address(t, n, v + 2, start);
+    }
     if (!pii_digit((unsigned char)t[i]) || !pii_starts(t, i)) return 0;
     size_t j = house_number(t, n, i);
     if (j == i) return 0;
