@@ -19,9 +19,14 @@ static double sigmoid(double z) {
 
 double mb_router_lr_prob(const mb_router_lr *r, const double *x) {
     double z = r->bias;
-    for (int i = 0; i < MB_N_FEAT; i++)
-        z += r->w[i] * (x[i] - r->mean[i]) / r->scale[i];
-    return sigmoid(z);
+    for (int i = 0; i < MB_N_FEAT; i++) {
+        /* Clamped, so a feature far off the scale (or a tiny scale) cannot
+         * turn into inf and, times a zero weight, into NaN. */
+        double v = (x[i] - r->mean[i]) / r->scale[i];
+        v = v > 1e6 ? 1e6 : v < -1e6 ? -1e6 : v != v ? 0 : v;
+        z += r->w[i] * v;
+    }
+    return sigmoid(z != z ? 0 : z);
 }
 
 /* Solve A v = b (D x D, A positive definite) by Gaussian elimination. */
@@ -192,24 +197,8 @@ static int read_vec(const cJSON *obj, const char *key, double *out) {
     return 1;
 }
 
-mb_status mb_router_lr_load(const char *path, mb_router_lr *r) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return tool_errorf(MB_ERR_IO, "router %s: cannot open it", path);
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 > cap) {
-            char *t = realloc(text, cap = (cap + 4096) * 2);
-            if (!t) break;
-            text = t;
-        }
-        size_t k = fread(text + len, 1, cap - len, f);
-        if (!k) break;
-        len += k;
-    }
-    fclose(f);
-    cJSON *root = text ? cJSON_ParseWithLength(text, len) : NULL;
-    free(text);
+mb_status mb_router_lr_parse(const char *text, size_t len, const char *what, mb_router_lr *r) {
+    cJSON *root = cJSON_ParseWithLength(text, len);
     memset(r, 0, sizeof *r);
     const char *bad = NULL;
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
@@ -229,20 +218,46 @@ mb_status mb_router_lr_load(const char *path, mb_router_lr *r) {
         bad = "\"weights\" lacks a feature";
     else if (!cJSON_IsNumber(b) || !cJSON_IsNumber(t))
         bad = "\"bias\" or \"threshold\" is not a number";
-    else if (!cJSON_IsNumber(nd) || nd->valueint < 1 || !cJSON_IsNumber(lp) ||
-             lp->valuedouble <= 0 || lp->valuedouble >= 1)
+    else if (!cJSON_IsNumber(nd) || nd->valuedouble < 1 || nd->valuedouble > 65536 ||
+             !cJSON_IsNumber(lp) || !(lp->valuedouble > 0 && lp->valuedouble < 1))
         bad = "\"n_draft\" or \"low_p\" is missing or out of range";
     for (int i = 0; !bad && i < MB_N_FEAT; i++)
-        if (!(r->scale[i] > 0)) bad = "a \"scale\" is not positive";
+        if (!(r->scale[i] > 0) || !isfinite(r->scale[i]) || !isfinite(r->mean[i]) ||
+            !isfinite(r->w[i]))
+            bad = "a \"mean\", \"scale\" or \"weights\" value is not finite (or a scale <= 0)";
+    if (!bad && (!isfinite(b->valuedouble) || !isfinite(t->valuedouble)))
+        bad = "\"bias\" or \"threshold\" is not finite";
     if (!bad) {
         r->bias = b->valuedouble;
         r->threshold = t->valuedouble;
-        r->n_draft = nd->valueint;
+        r->n_draft = (int)nd->valuedouble;
         r->low_p = (float)lp->valuedouble;
     }
     cJSON_Delete(root);
-    if (bad) return tool_errorf(MB_ERR_FORMAT, "router %s: %s", path, bad);
+    if (bad) return tool_errorf(MB_ERR_FORMAT, "router %s: %s", what, bad);
     return MB_OK;
+}
+
+mb_status mb_router_lr_load(const char *path, mb_router_lr *r) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return tool_errorf(MB_ERR_IO, "router %s: cannot open it", path);
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 > cap) {
+            char *t = realloc(text, cap = (cap + 4096) * 2);
+            if (!t) break;
+            text = t;
+        }
+        size_t k = fread(text + len, 1, cap - len, f);
+        if (!k) break;
+        len += k;
+    }
+    fclose(f);
+    mb_status st = text ? mb_router_lr_parse(text, len, path, r)
+                        : tool_errorf(MB_ERR_NO_MEMORY, "router %s: no memory", path);
+    free(text);
+    return st;
 }
 
 static cJSON *vec(const double *v) {

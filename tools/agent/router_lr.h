@@ -25,6 +25,8 @@ double mb_router_lr_prob(const mb_router_lr *r, const double *x);
 
 /* Load a router file; MB_ERR_FORMAT naming the field at fault. */
 mb_status mb_router_lr_load(const char *path, mb_router_lr *r);
+/* The same from TEXT (LEN bytes); WHAT names it in errors. */
+mb_status mb_router_lr_parse(const char *text, size_t len, const char *what, mb_router_lr *r);
 /* Write R to PATH as JSON, with MODEL (a label) and NOTE (may be NULL). */
 mb_status mb_router_lr_save(const char *path, const mb_router_lr *r, const char *model,
                             const char *note);
