@@ -126,6 +126,13 @@ static mb_token *tokenize(const mb_model *m, const char *text, int add_special, 
 /* The prompt's tokens: a chat rendered in the model's template, or the
  * completion prompt as given (control-token text stays text). */
 static mb_token *prompt_tokens(mb_server *s, mb_server_request *q, size_t *n) {
+    if (s->p.oracle && !q->messages_json) {
+        /* the guardian reads what it scores: one rendering path (score.h) */
+        mb_chat_message m = {"user", q->prompt};
+        return q->is_chat ? mb_agent_render(s->model, s->tmpl_fallback ? NULL : s->tmpl,
+                                            q->messages, q->n_messages, 1, n)
+                          : mb_agent_render(s->model, NULL, &m, 1, 0, n);
+    }
     if (!q->is_chat) return tokenize(s->model, q->prompt, 1, 0, n);
     mb_token *ids = NULL;
     if (q->messages_json) { /* tools or tool messages: tool_render.c */

@@ -189,6 +189,10 @@ static void add_routing(cJSON *root, const mb_job *j) {
     cJSON_AddStringToObject(r, "answered_by", j->answered_by);
     cJSON_AddStringToObject(r, "reason", j->route_reason);
     cJSON_AddNumberToObject(r, "redactions", j->redactions);
+    /* The features the router read, so a client (and the tests) can see
+     * that both endpoints and the CLI score the same text. */
+    cJSON *f = j->features[0] ? cJSON_Parse(j->features) : NULL;
+    if (f) cJSON_AddItemToObject(r, "features", f);
 }
 
 static cJSON *envelope(const mb_resp_meta *m, const mb_job *j, int chunk, cJSON **choice) {

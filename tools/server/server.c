@@ -102,13 +102,15 @@ static void free_server(mb_server *s) {
     pthread_mutex_destroy(&s->screen_mu);
     pthread_cond_destroy(&s->screen_cv);
     mb_engine_free(s->engine);
+    mb_session_free(s->scorer);
+    pthread_mutex_destroy(&s->scorer_mu);
     mb_metrics_destroy(&s->metrics);
     free(s);
 }
 
 static mb_status resolve_template(mb_server *s) {
     const char *name = NULL;
-    mb_status st = mb_chat_template_name(s->model, s->p.chat_template, &name, NULL);
+    mb_status st = mb_chat_template_name(s->model, s->p.chat_template, &name, &s->tmpl_fallback);
     if (st == MB_OK) {
         s->tmpl = name;
         s->tool_format = mb_tool_format_detect(s->model, name);
@@ -156,8 +158,14 @@ mb_status mb_server_start(mb_model *model, const mb_server_params *p, mb_server 
     pthread_mutex_init(&s->screen_mu, NULL);
     pthread_cond_init(&s->screen_cv, NULL);
     mb_metrics_init(&s->metrics, p->n_slots, p->n_queue);
+    pthread_mutex_init(&s->scorer_mu, NULL);
     mb_status st = resolve_template(s);
     if (!st) st = start_engine(s);
+    if (!st && p->oracle) { /* the guardian scores in its own session, as the CLI does */
+        mb_session_params sp = p->session;
+        sp.n_ctx = mb_engine_n_ctx(s->engine);
+        st = mb_session_new(model, &sp, &s->scorer);
+    }
     if (st) {
         free_server(s);
         return st;

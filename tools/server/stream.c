@@ -122,8 +122,10 @@ static int next_events(stream_state *st) {
     if (j->req.is_chat && j->req.tool_format) return tool_events(st);
     if (j->len > st->sent_text || j->n_lp > st->sent_lp) {
         size_t end = j->len;
-        if (j->answered_by && j->done) /* a routed draft, whole already: a word a chunk */
-            end = word_end(j->text, st->sent_text, j->len);
+        /* A routed answer (its who-answers known before the stream began) goes
+         * a word a chunk, however much of it is already there, so a fast
+         * guardian's answer does not arrive in one lump. */
+        if (j->answered_by) end = word_end(j->text, st->sent_text, j->len);
         size_t lp1 = end == j->len ? j->n_lp : st->sent_lp;
         char *json = mb_resp_chunk(&st->meta, j, j->text + st->sent_text, end - st->sent_text,
                                    st->sent_lp, lp1, 0, -1, 0);
