@@ -2,8 +2,10 @@
 # The AVX-512 levels' instruction sets stay in their folders: in the kernel
 # library built beside MATCHBOX, only the avx512vnni/ objects (*_vnni.c.o)
 # and the BF16 tile (bf16_avx512.c.o) contain VNNI instructions (vpdpbusd,
-# vpdpwssd), and only the BF16 tile contains vdpbf16ps; so the avx512 level
-# (Skylake-X) never executes an instruction its CPU lacks. Skipped (77) off
+# vpdpwssd), and only the BF16 tile contains vdpbf16ps; the sparse dots of
+# avx512vbmi2/ (chosen only where the CPU reports VBMI2 and VNNI) use VNNI
+# and are the only objects with VBMI/VBMI2's vpexpandb and vpermt2b/vpermi2b;
+# so the avx512 level (Skylake-X) never executes an instruction its CPU lacks. Skipped (77) off
 # x86-64, without objdump, or where the build tree's libmb_kernels.a is not
 # beside the binary. Usage: test_kernels_isa.sh MATCHBOX SHARED
 set -u
@@ -14,19 +16,21 @@ if [ "$(uname -m)" != x86_64 ] || ! command -v objdump >/dev/null || [ ! -f "$li
   echo "SKIP: needs x86-64, objdump and $lib"
   exit 77
 fi
-# "member count-of-VNNI count-of-BF16" per object of the archive.
+# "member count-of-VNNI count-of-BF16 count-of-VBMI" per object of the archive.
 counts=$(objdump -d "$lib" | awk '
-  /file format/ { if (m != "") print m, v, b; m = $1; sub(/:$/, "", m); v = 0; b = 0; next }
+  /file format/ { if (m != "") print m, v, b, x; m = $1; sub(/:$/, "", m); v = 0; b = 0; x = 0; next }
   /vpdpbusd|vpdpwssd/ { v++ }
   /vdpbf16ps/ { b++ }
-  END { if (m != "") print m, v, b }')
+  /vpexpandb|vpermt2b|vpermi2b/ { x++ }
+  END { if (m != "") print m, v, b, x }')
 n_objects=$(wc -l <<<"$counts")
 check "[ $n_objects -gt 20 ]" "objdump listed $n_objects objects of $lib"
-while read -r m v b; do
+while read -r m v b x; do
   case $m in
-  *_vnni.c.o) check "[ $b -eq 0 ]" "$m has $b vdpbf16ps" ;;
-  bf16_avx512.c.o) check "[ $b -gt 0 ]" "$m has no vdpbf16ps (the BF16 tile)" ;;
-  *) check "[ $v -eq 0 ] && [ $b -eq 0 ]" "$m has $v VNNI and $b BF16 instructions" ;;
+  *_vnni.c.o) check "[ $b -eq 0 ] && [ $x -eq 0 ]" "$m has $b vdpbf16ps and $x VBMI" ;;
+  bf16_avx512.c.o) check "[ $b -gt 0 ] && [ $x -eq 0 ]" "$m has no vdpbf16ps (the BF16 tile)" ;;
+  sparse_vbmi2.c.o) check "[ $x -gt 0 ] && [ $b -eq 0 ]" "$m has $x VBMI and $b BF16" ;;
+  *) check "[ $v -eq 0 ] && [ $b -eq 0 ] && [ $x -eq 0 ]" "$m has $v VNNI, $b BF16 and $x VBMI instructions" ;;
   esac
 done <<<"$counts"
 # The VNNI builds do use VNNI (else they would be the plain level again).

@@ -88,7 +88,7 @@ int main(void) {
                               .fixed_alpha = 1,
                               .alpha = 0.5f};
     mb_awq_model *awq = NULL;
-    mb_quant_hook hook;
+    mb_quant_hook hook = {0};
     CHECK_OK(mb_awq_model_new(&ap, &awq));
     mb_awq_model_hook(awq, &hook);
     mb_quantize_params qp = {.n_threads = 2};

@@ -264,6 +264,7 @@ void mb_awq_model_hook(mb_awq_model *m, mb_quant_hook *hook) {
     hook->prepare = prepare;
     hook->tensor = write_tensor;
     hook->user = m;
+    hook->metadata = NULL;
 }
 
 void mb_awq_model_free(mb_awq_model *m) {

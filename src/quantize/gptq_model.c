@@ -189,6 +189,7 @@ void mb_gptq_model_hook(mb_gptq_model *m, mb_quant_hook *hook) {
     hook->prepare = prepare;
     hook->tensor = quantize_tensor;
     hook->user = m;
+    hook->metadata = NULL;
 }
 
 int mb_gptq_model_passes(const mb_gptq_model *m) {
