@@ -44,4 +44,13 @@ MB_NEON_DECLARE_DOT(mb_neon_, bf16)
 MB_NEON_DECLARE_INT_DOTS(mb_neon_)
 MB_NEON_DECLARE_INT_DOTS(mb_neondp_)
 
+/* The sparse types (sparse_body.h): mb_neon_sparse_init builds the TBL
+ * patterns they spread non-zeros with (mb_kernels_fill_neon calls it). */
+extern uint8_t mb_neon_sparse_pattern[256][8];
+void mb_neon_sparse_init(void);
+MB_NEON_DECLARE_DOT(mb_neon_, sq4)
+MB_NEON_DECLARE_DOT(mb_neon_, sq8)
+MB_NEON_DECLARE_DOT(mb_neondp_, sq4)
+MB_NEON_DECLARE_DOT(mb_neondp_, sq8)
+
 #endif

@@ -21,6 +21,9 @@ void mb_kernels_fill_neon(mb_kernel_table *t, int dotprod) {
     SET_INT(Q4_K, q4_k);
     SET_INT(Q5_K, q5_k);
     SET_INT(Q6_K, q6_k);
+    mb_neon_sparse_init();
+    SET_INT(SQ4, sq4);
+    SET_INT(SQ8, sq8);
 #undef SET_INT
 #undef SET
     t->act_quant[MB_TYPE_Q8_0] = mb_neon_quant_q8_0;
