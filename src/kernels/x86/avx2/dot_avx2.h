@@ -76,5 +76,9 @@ void mb_avx2_gemm_packed_q8_0(int64_t n, float *out, size_t os, const void *pane
 void mb_avx2_sparse_init(void);
 void mb_avx2_dot_sq4(int64_t n, float *out, const void *w, const void *a);
 void mb_avx2_dot_sq8(int64_t n, float *out, const void *w, const void *a);
+void mb_avx2_dot_wrows_sq4(int64_t n, float *out, const void *w, size_t w_stride, int n_w,
+                           const void *a);
+void mb_avx2_dot_wrows_sq8(int64_t n, float *out, const void *w, size_t w_stride, int n_w,
+                           const void *a);
 
 #endif

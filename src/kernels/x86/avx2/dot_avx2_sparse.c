@@ -1,65 +1,139 @@
 /* The sparse dots (tensor/blocks.h: SQ4, SQ8) at AVX2, which has no expand
  * instruction: each mask byte indexes a table of 8-byte PSHUFB patterns
  * that spread the next popcount(byte) non-zeros to the byte's 8 positions
- * (zero elsewhere). Products are signed x signed through VPMADDUBSW:
- * |a| (unsigned) times w with a's sign moved onto it (PSIGNB; w is at most
- * 127 in magnitude, a may be -128). The AVX-512 levels use these too on a
- * CPU without VBMI2. */
+ * (zero elsewhere). Two bytes' patterns go into one 16-byte PSHUFB, the
+ * second's indices raised by the first's popcount (0x80, PSHUFB's zero,
+ * stays >= 0x80). The AVX-512 levels use these too on a CPU without VBMI2.
+ *
+ * SQ4 multiplies unsigned codes by the activation codes (VPMADDUBSW, then
+ * VPMADDWD): u = w + 8 everywhere, pruned positions included (the spread
+ * signed value plus 8), so a quarter's sum is sum(w a) + 8 sum(a), and
+ * sum(a) over the quarter comes from the Q8_K block's bsums: the integer
+ * dot stays exact with no sign fix-up per product. SQ8's codes do not fit
+ * VPMADDUBSW's unsigned side with an offset (255 * 128 * 2 overflows its
+ * int16 pairs), so it multiplies |a| by w carrying a's sign (|w| <= 127).
+ * One accumulator per quarter keeps consecutive blocks independent. */
 #include <immintrin.h>
 #include <string.h>
 
 #include "kernels/x86/avx2/dot_avx2.h"
 #include "tensor/blocks.h"
-#include "tensor/fp16.h"
 
-/* pattern[m][j]: for bit j of mask byte m set, the index of its value
- * among the byte's set bits; 0x80 (PSHUFB's zero) otherwise. */
-static uint8_t pattern[256][8];
+/* pattern[m]: byte j is, for bit j of mask byte m set, the index of its
+ * value among the byte's set bits; 0x80 otherwise. raise[k]: k in the high
+ * 8 bytes. */
+static uint64_t pattern[256];
+static uint8_t raise[9][16];
 
 void mb_avx2_sparse_init(void) {
     for (int m = 0; m < 256; m++) {
         int k = 0;
+        uint64_t p = 0;
         for (int j = 0; j < 8; j++)
-            pattern[m][j] = (m >> j) & 1 ? (uint8_t)k++ : 0x80;
+            p |= (uint64_t)((m >> j) & 1 ? (uint8_t)k++ : 0x80) << (8 * j);
+        pattern[m] = p;
     }
+    for (int k = 0; k <= 8; k++)
+        for (int j = 0; j < 16; j++)
+            raise[k][j] = j < 8 ? 0 : (uint8_t)k;
 }
 
 /* 16 weights from mask bytes M0, M1 and the non-zeros at NZ + *OFF. NZ has
  * 16 readable bytes past any offset reached (the caller pads it). */
 static inline __m128i spread16(const int8_t *nz, int *off, uint8_t m0, uint8_t m1) {
-    __m128i lo = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(nz + *off)),
-                                  _mm_loadl_epi64((const __m128i *)pattern[m0]));
-    *off += __builtin_popcount(m0);
-    __m128i hi = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(nz + *off)),
-                                  _mm_loadl_epi64((const __m128i *)pattern[m1]));
-    *off += __builtin_popcount(m1);
-    return _mm_unpacklo_epi64(lo, hi);
+    const int c0 = __builtin_popcount(m0);
+    const __m128i p =
+        _mm_add_epi8(_mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)&pattern[m0]),
+                                        _mm_loadl_epi64((const __m128i *)&pattern[m1])),
+                     _mm_loadu_si128((const __m128i *)raise[c0]));
+    const __m128i w = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(nz + *off)), p);
+    *off += c0 + __builtin_popcount(m1);
+    return w;
 }
 
-/* The block's dot: NZ the non-zeros in order (signed bytes, padded to 144),
- * MASK its 32 mask bytes, D its quarter scales. */
-static inline __m256 block_dot(const int8_t *nz, const uint8_t *mask, const uint16_t *d,
-                               const mb_block_q8_k *a, __m256 acc) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    int off = 0;
-    for (int q = 0; q < 4; q++) {
-        __m256i isum = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *m = mask + 8 * q + 4 * h;
-            const __m128i w0 = spread16(nz, &off, m[0], m[1]);
-            const __m128i w1 = spread16(nz, &off, m[2], m[3]);
-            const __m256i w = _mm256_set_m128i(w1, w0);
-            const __m256i av = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * q + 32 * h));
-            const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(av), _mm256_sign_epi8(w, av));
-            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, ones));
-        }
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum),
-                              _mm256_set1_ps(mb_half_to_float(d[q]) * a->d), acc);
+/* The 64 weights of quarter Q as two registers of signed bytes. */
+static inline void spread_quarter(const int8_t *nz, int *off, const uint8_t *mask, __m256i w[2]) {
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *m = mask + 4 * h;
+        const __m128i w0 = spread16(nz, off, m[0], m[1]);
+        const __m128i w1 = spread16(nz, off, m[2], m[3]);
+        w[h] = _mm256_set_m128i(w1, w0);
     }
-    return acc;
 }
 
-static inline float hsum(__m256 v) {
+/* The activation side of one block. SQ4: -8 sum(a) per quarter (in lane
+ * 0). SQ8: |a| and a, to carry the sign. */
+typedef struct {
+    __m256i corr[4];
+} act_sq4;
+
+static inline void prepare_sq4(const mb_block_q8_k *a, act_sq4 *p) {
+    for (int q = 0; q < 4; q++) {
+        const int16_t *b = a->bsums + 4 * q;
+        p->corr[q] = _mm256_setr_epi32(-8 * (b[0] + b[1] + b[2] + b[3]), 0, 0, 0, 0, 0, 0, 0);
+    }
+}
+
+static inline __m128 block_scales(const uint16_t *d, float ad) {
+    return _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)d)), _mm_set1_ps(ad));
+}
+
+static inline void block_sq4(const int8_t *nz, const uint8_t *mask, const uint16_t *d,
+                             const mb_block_q8_k *a, const act_sq4 *p, __m256 acc[4]) {
+    const __m256i ones = _mm256_set1_epi16(1), eight = _mm256_set1_epi8(8);
+    const __m128 ds = block_scales(d, a->d);
+    float dq[4];
+    _mm_storeu_ps(dq, ds);
+    int off = 0;
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+        __m256i w[2];
+        spread_quarter(nz, &off, mask + 8 * q, w);
+        __m256i isum = p->corr[q];
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m256i av = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * q + 32 * h));
+            const __m256i u = _mm256_add_epi8(w[h], eight);
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(u, av), ones));
+        }
+        acc[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(dq[q]), acc[q]);
+    }
+}
+
+typedef struct {
+    __m256i abs[8];
+} act_sq8;
+
+static inline void prepare_sq8(const mb_block_q8_k *a, act_sq8 *p) {
+    for (int i = 0; i < 8; i++)
+        p->abs[i] = _mm256_abs_epi8(_mm256_loadu_si256((const __m256i *)(a->qs + 32 * i)));
+}
+
+static inline void block_sq8(const int8_t *nz, const uint8_t *mask, const uint16_t *d,
+                             const mb_block_q8_k *a, const act_sq8 *p, __m256 acc[4]) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m128 ds = block_scales(d, a->d);
+    float dq[4];
+    _mm_storeu_ps(dq, ds);
+    int off = 0;
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+        __m256i w[2];
+        spread_quarter(nz, &off, mask + 8 * q, w);
+        __m256i isum = _mm256_setzero_si256();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m256i av = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * q + 32 * h));
+            const __m256i pr = _mm256_maddubs_epi16(p->abs[2 * q + h], _mm256_sign_epi8(w[h], av));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(pr, ones));
+        }
+        acc[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(dq[q]), acc[q]);
+    }
+}
+
+static inline float reduce4(const __m256 acc[4]) {
+    const __m256 v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -83,17 +157,81 @@ static inline void nz_sq8(const mb_block_sq8 *b, int8_t *nz) {
     memcpy(nz, b->qs, MB_SPARSE_CAP);
 }
 
-#define SPARSE_KERNELS(name, block_t)                                                              \
-    void mb_avx2_dot_##name(int64_t n, float *out, const void *w, const void *a) {                 \
-        const block_t *x = w;                                                                      \
-        const mb_block_q8_k *y = a;                                                                \
-        int8_t nz[MB_SPARSE_CAP + 16] = {0};                                                       \
-        __m256 acc = _mm256_setzero_ps();                                                          \
-        for (int64_t i = 0; i < n / MB_QK_SPARSE; i++) {                                           \
-            nz_##name(&x[i], nz);                                                                  \
-            acc = block_dot(nz, x[i].mask, x[i].d, &y[i], acc);                                    \
+#define ZERO4(acc)                                                                                 \
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),                \
+                     _mm256_setzero_ps()}
+
+/* The non-zeros are written to a small buffer and read back at every mask
+ * byte's offset: a load that overlaps two recent stores cannot be forwarded
+ * from the store buffer and waits until they reach L1 (on Zen 4 this made
+ * the kernel 5x slower). So blocks are decoded AHEAD blocks before their
+ * dot, into a ring of buffers, and their stores have left the store buffer
+ * by the time they are read. */
+enum { AHEAD = 3, RING = 4, NZ_BYTES = MB_SPARSE_CAP + 16 };
+
+/* The activations a weight-rows call prepares once: at most this many
+ * values (longer rows go through the one-row dot). */
+enum { WROWS_MAX = 16384 };
+
+/* Rows O of N_W weight rows (stride W_STRIDE, NB blocks each) against the
+ * prepared activation blocks P: the blocks in one sequence, row by row, so
+ * that the decoding runs ahead across rows too. */
+#define SPARSE_ROWS(name, block_t)                                                                 \
+    static void rows_##name(int64_t nb, float *out, const void *w, size_t w_stride, int n_w,       \
+                            const mb_block_q8_k *y, const act_##name *p) {                         \
+        int8_t nz[RING][NZ_BYTES];                                                                 \
+        memset(nz, 0, sizeof nz);                                                                  \
+        const int64_t total = nb * n_w;                                                            \
+        for (int64_t l = 0; l < AHEAD && l < total; l++)                                           \
+            nz_##name((const block_t *)((const char *)w + (size_t)(l / nb) * w_stride) + l % nb,   \
+                      nz[l % RING]);                                                               \
+        for (int o = 0; o < n_w; o++) {                                                            \
+            const block_t *x = (const block_t *)((const char *)w + (size_t)o * w_stride);          \
+            ZERO4(acc);                                                                            \
+            for (int64_t i = 0; i < nb; i++) {                                                     \
+                const int64_t l = o * nb + i, la = l + AHEAD;                                      \
+                if (la < total)                                                                    \
+                    nz_##name((const block_t *)((const char *)w + (size_t)(la / nb) * w_stride) +  \
+                                  la % nb,                                                         \
+                              nz[la % RING]);                                                      \
+                block_##name(nz[l % RING], x[i].mask, x[i].d, &y[i], &p[i], acc);                  \
+            }                                                                                      \
+            out[o] = reduce4(acc);                                                                 \
         }                                                                                          \
-        *out = hsum(acc);                                                                          \
+    }
+
+#define SPARSE_KERNELS(name, block_t)                                                              \
+    SPARSE_ROWS(name, block_t)                                                                     \
+    void mb_avx2_dot_##name(int64_t n, float *out, const void *w, const void *a) {                 \
+        const mb_block_q8_k *y = a;                                                                \
+        const int64_t nb = n / MB_QK_SPARSE;                                                       \
+        act_##name p[64];                                                                          \
+        float part = 0.0f;                                                                         \
+        /* The activation prepared 64 blocks at a time; one chunk for every                        \
+         * row up to 16384 long, so the order of the sums is wrows'. */                            \
+        for (int64_t i0 = 0; i0 < nb; i0 += 64) {                                                  \
+            const int64_t m = nb - i0 < 64 ? nb - i0 : 64;                                         \
+            float r;                                                                               \
+            for (int64_t i = 0; i < m; i++)                                                        \
+                prepare_##name(&y[i0 + i], &p[i]);                                                 \
+            rows_##name(m, &r, (const block_t *)w + i0, 0, 1, y + i0, p);                          \
+            part += r;                                                                             \
+        }                                                                                          \
+        *out = part;                                                                               \
+    }                                                                                              \
+    void mb_avx2_dot_wrows_##name(int64_t n, float *out, const void *w, size_t w_stride, int n_w,  \
+                                  const void *a) {                                                 \
+        const mb_block_q8_k *y = a;                                                                \
+        const int64_t nb = n / MB_QK_SPARSE;                                                       \
+        if (n > WROWS_MAX) {                                                                       \
+            for (int o = 0; o < n_w; o++)                                                          \
+                mb_avx2_dot_##name(n, out + o, (const char *)w + (size_t)o * w_stride, a);         \
+            return;                                                                                \
+        }                                                                                          \
+        act_##name p[WROWS_MAX / MB_QK_SPARSE];                                                    \
+        for (int64_t i = 0; i < nb; i++)                                                           \
+            prepare_##name(&y[i], &p[i]);                                                          \
+        rows_##name(nb, out, w, w_stride, n_w, y, p);                                              \
     }
 
 SPARSE_KERNELS(sq4, mb_block_sq4)
