@@ -163,8 +163,8 @@ static inline void nz_sq8(const mb_block_sq8 *b, int8_t *nz) {
 
 /* The non-zeros are written to a small buffer and read back at every mask
  * byte's offset: a load that overlaps two recent stores cannot be forwarded
- * from the store buffer and waits until they reach L1 (on Zen 4 this made
- * the kernel 5x slower). So blocks are decoded AHEAD blocks before their
+ * from the store buffer and waits until they reach L1 (decoding just in time
+ * was about 1.3x slower on Zen 4). So blocks are decoded AHEAD blocks before their
  * dot, into a ring of buffers, and their stores have left the store buffer
  * by the time they are read. */
 enum { AHEAD = 3, RING = 4, NZ_BYTES = MB_SPARSE_CAP + 16 };
