@@ -18,4 +18,6 @@ void mb_vbmi2_dot_wrows_sq4(int64_t n, float *out, const void *w, size_t w_strid
 void mb_vbmi2_dot_wrows_sq8(int64_t n, float *out, const void *w, size_t w_stride, int n_w,
                             const void *a);
 
+void mb_vbmi2_dot_sq4_24(int64_t n, float *out, const void *w, const void *a);
+
 #endif
