@@ -25,8 +25,9 @@ static enum MHD_Result send_error(struct MHD_Connection *c, mb_http_req *r, int 
 }
 
 /* The tokens of every input: texts tokenized as completions prompts are
- * (BOS added where the model wants it, special tokens as text). NULL with
- * MSG and *PARAM set when one does not fit or cannot be tokenized. */
+ * (BOS added where the model wants it, special tokens as text). 0 with MSG
+ * (and *CODE for a context overflow) set when one is empty, does not fit,
+ * holds an id outside the vocabulary or cannot be tokenized. */
 static int tokenize_inputs(const mb_server *s, mb_embed_request *q, char *msg, size_t cap,
                            const char **code) {
     const int n_vocab = mb_model_n_vocab(s->model);
