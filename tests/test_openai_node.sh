@@ -35,7 +35,7 @@ command -v curl >/dev/null || missing "curl is not installed"
 . "$(dirname "$0")/lib/serve.sh"
 
 KEY=node-test-key
-if ! start main "$M" -c 512 --api-key "$KEY"; then
+if ! start main "$M" -c 2048 --api-key "$KEY"; then
   echo "0 passed, 1 failed"
   exit 1
 fi
