@@ -25,6 +25,13 @@ static void check(const mb_server_request *r, int is_chat) {
     for (int i = 0; r->stop[i]; i++)
         if (i >= MB_REQ_MAX_STOP || !r->stop[i][0] || strlen(r->stop[i]) > MB_REQ_MAX_STOP_BYTES)
             abort();
+    /* A grammar the request was given (response_format, grammar,
+     * json_schema) compiles: the engine will not refuse it. */
+    if (r->grammar) {
+        mb_grammar *g = NULL;
+        if (mb_grammar_parse(r->grammar, strlen(r->grammar), NULL, &g) != MB_OK) abort();
+        mb_grammar_free(g);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -384,6 +384,35 @@ MB_API void mb_sampler_free(mb_sampler *sampler);
 MB_API void mb_sampler_accept(mb_sampler *sampler, mb_token id);
 MB_API mb_token mb_sampler_sample(mb_sampler *sampler, const float *logits);
 
+/* ---- constrained decoding ------------------------------------------- */
+
+/* A compiled GBNF grammar (llama.cpp's syntax: `name ::= ...`, |, (),
+ * "literals" and [classes] with \n \t \r \" \\ \xHH \uHHHH \UHHHHHHHH
+ * escapes, [^...], `.`, * + ? {m} {m,} {m,n}, # comments). Immutable:
+ * any number of threads may use one at once. */
+typedef struct mb_grammar mb_grammar;
+
+/* Compile GBNF TEXT (LEN bytes) with start rule ROOT (NULL: "root").
+ * MB_ERR_FORMAT with "grammar line L col C: reason" on a bad grammar (an
+ * undefined rule is named; a left-recursive rule is refused: the matcher
+ * would never read a character). */
+MB_API mb_status mb_grammar_parse(const char *text, size_t len, const char *root, mb_grammar **out);
+MB_API void mb_grammar_free(mb_grammar *g);
+
+/* Constrain SAMPLER to texts G accepts, over MODEL's vocabulary (G may
+ * be freed afterwards; NULL G removes the constraint). An end-of-
+ * generation token is allowed only where G is complete; other control
+ * tokens never. Where G is complete and allows nothing more, generation
+ * stops (MB_STOP_EOG; mb_sampler_sample returns an end-of-generation
+ * token). Each mb_sampler_sample advances the grammar past the token it
+ * returns. The sampler first draws as usual and keeps the token when the
+ * grammar allows it; otherwise it masks every token the grammar forbids
+ * and draws again (so top-k, top-p and min-p apply to the allowed tokens
+ * then). A generation whose parse stacks pass the matcher's caps (an
+ * ambiguous grammar) ends with MB_ERR_UNSUPPORTED saying so. mb_generate
+ * runs without speculative decoding when the sampler has a grammar. */
+MB_API mb_status mb_sampler_set_grammar(mb_sampler *s, const mb_model *model, const mb_grammar *g);
+
 /* ---- generation ------------------------------------------------------ */
 
 /* ---- speculative decoding ------------------------------------------- */

@@ -163,7 +163,16 @@ check 'grep -q "budget exhausted" "$T/b2.err"' "agent budget 2: $(cat $T/b2.err)
 
 # 10. The calibration on the labeled set: no private prompt leaves.
 "$MB" agent "$G" --calibrate "$(dirname "$0")/data/agent_router.tsv" -n 32 -t 1 >"$T/cal.out" 2>&1
-check 'grep -q "^  private prompts that left the device: 0 " "$T/cal.out"' "calibrate: $(tail -12 $T/cal.out)"
-check 'grep -q "escalation: precision" "$T/cal.out"' "calibrate: no precision line"
+check 'grep -q "^private prompts that left the device: 0 " "$T/cal.out"' "calibrate: $(tail -12 $T/cal.out)"
+check 'grep -q "^cross-validated (train): escalation precision" "$T/cal.out"' "calibrate: no precision line"
+
+# 11. summarize --oracle: only the final merge goes out, and it says how
+# much less that is than the whole document; progress gives the time left.
+head -c 7000 "$SHARED/data/sotu-2002-GWBush.txt" >"$T/doc.txt"
+"$MB" summarize "$G" "$T/doc.txt" --oracle "$URL" --oracle-model tiny-oracle \
+  --oracle-key-env ORACLE_KEY --words 20 -c 512 -t 1 --seed 1 >"$T/sum.out" 2>"$T/sum.err"
+saved=$(sed -n 's/^oracle: sent \([0-9]*\) tokens.* whole document.s \([0-9]*\):.*/\1 \2/p' "$T/sum.err")
+check '[ -n "$saved" ] && [ ${saved% *} -lt ${saved#* } ]' "summarize: no saving line: $(tail -5 $T/sum.err)"
+check 'grep -q "s left at this level" "$T/sum.err"' "summarize: no time left shown: $(grep chunk $T/sum.err | head -3)"
 
 finish

@@ -49,13 +49,40 @@ static void test_phone(void) {
     expect("room 101, 42 cats, +5", "room 101, 42 cats, +5");
 }
 
+/* The kinds of issue 24: IDs by shape and by label, dates of birth, IP
+ * addresses, secrets; and what must stay. */
+static void test_ids_and_secrets(void) {
+    expect("SSN 123-45-6789.", "SSN [ID_1].");
+    expect("ssn is 123-45-6789", "ssn is [ID_1]");
+    expect("NI QQ 12 34 56 C ok", "NI [ID_1] ok");
+    expect("DNI 12345678Z", "DNI [ID_1]");
+    expect("ref 12345678Y", "ref [ID_1]"); /* the DNI letter is wrong; the label still counts */
+    expect("12345678Y was it", "12345678Y was it");
+    expect("born on 2 May 2016, in Leeds", "born on [DOB_1], in Leeds");
+    expect("met on 2 May 2016", "met on 2 May 2016"); /* a date, no birth cue */
+    expect("ping 192.168.1.20 now", "ping [IP_1] now");
+    expect("host ::1 and fe80::1", "host ::1 and [IP_1]");
+    expect("version 1.2.3 and 1.2.3.4.5", "version 1.2.3 and 1.2.3.4.5");
+    expect("at 12:30:45 sharp", "at 12:30:45 sharp");
+    expect("key sk-abcdefghijklmnopqrstuv ok", "key [SECRET_1] ok");
+    expect("password: hunter2!", "password: [SECRET_1]");
+    expect("a password is required", "a password is required");
+    expect("postgres://u:S3cret@db/x", "postgres://u:[SECRET_1]@db/x");
+    expect("my daughter Chloe Adams is ill", "my daughter [NAME_1] is ill");
+    expect("the ID column is the key", "the ID column is the key");
+    expect("what number comes after 99?", "what number comes after 99?");
+    expect("send invoice to 1600 Pennsylvania Avenue NW", "send invoice to [ADDRESS_1]");
+}
+
 static void test_card(void) {
     expect("card 4111 1111 1111 1111 exp 12/27", "card [CARD_1] exp 12/27");
     expect("amex 3782-822463-10005", "amex [CARD_1]");
     expect("visa 4012888888881881.", "visa [CARD_1].");
     /* A failing Luhn check is not a card (and not a phone either). */
     expect("card 4111 1111 1111 1112", "card 4111 1111 1111 1112");
-    expect("id 1234567890123456789012", "id 1234567890123456789012");
+    expect("value 1234567890123456789012", "value 1234567890123456789012");
+    /* After a label, a long number is an identifier all the same. */
+    expect("id 1234567890123456789012", "id [ID_1]");
     CHECK(mb_pii_luhn_ok("79927398713", 11));
     CHECK(!mb_pii_luhn_ok("79927398710", 11));
 }
@@ -183,6 +210,7 @@ int main(void) {
     test_email();
     test_phone();
     test_card();
+    test_ids_and_secrets();
     test_iban();
     test_address();
     test_name();

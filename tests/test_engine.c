@@ -3,7 +3,8 @@
  * give, streamed and pulled, the text mb_generate gives greedily for the
  * same prompts; a slot's cached prefix is reused and the output stays the
  * same; a queued job is withdrawn and a running one stopped by a cancel;
- * a full engine answers MB_ERR_BUSY; bad requests and params are refused. */
+ * a full engine answers MB_ERR_BUSY; bad requests and params are refused;
+ * a request's grammar shapes its text (a bad one is refused at submit). */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -291,6 +292,48 @@ static void test_cancel_and_busy(mb_model *m) {
     CHECK_EQ_INT(mb_engine_new(m, &ep, &none), MB_ERR_INVALID_ARG);
 }
 
+/* A request's grammar: a bad one is refused at submit with the parser's
+ * message; a good one shapes every job's text, in both slots, sampled
+ * (speculation off: the engine here has prompt lookup on). */
+static void test_grammar(mb_model *m) {
+    mb_engine_params ep = mb_engine_default_params();
+    ep.n_slots = 2;
+    ep.lookup_n = 2;
+    mb_engine *e = NULL;
+    CHECK_OK(mb_engine_new(m, &ep, &e));
+    if (!e) return;
+    const mb_token prompt[] = {1, 40, 41, 42};
+    mb_sampler_params sp = mb_sampler_default_params();
+    mb_engine_request r = mb_engine_default_request();
+    r.prompt = prompt;
+    r.n_prompt = 4;
+    r.sampler = &sp;
+    r.max_tokens = 40;
+    r.grammar = "root ::= item\nitem ::= (\"ab\" | \"cd\") [0-9]{2} other";
+    mb_engine_job *j = NULL;
+    CHECK_EQ_INT(mb_engine_submit(e, &r, &j), MB_ERR_INVALID_ARG);
+    CHECK_MSG(strstr(mb_last_error(), "grammar line 2 col 33: undefined rule 'other'"), "%s",
+              mb_last_error());
+    CHECK(j == NULL);
+    r.grammar = "root ::= (\"ab\" | \"cd\") [0-9]{2} \"!\"";
+    mb_engine_job *jobs[4] = {0};
+    for (int i = 0; i < 4; i++) {
+        sp.seed = (uint64_t)i;
+        CHECK_OK(mb_engine_submit(e, &r, &jobs[i]));
+    }
+    for (int i = 0; i < 4; i++) {
+        if (!jobs[i]) continue;
+        CHECK_EQ_INT(mb_engine_job_wait(jobs[i], -1), MB_ENGINE_STOP);
+        char buf[64] = {0};
+        size_t n = pull(jobs[i], buf, sizeof buf - 1);
+        CHECK_MSG(n == 5 && (buf[0] == 'a' || buf[0] == 'c') && buf[2] >= '0' && buf[2] <= '9' &&
+                      buf[3] >= '0' && buf[3] <= '9' && buf[4] == '!',
+                  "job %d: '%s'", i, buf);
+        mb_engine_job_free(jobs[i]);
+    }
+    mb_engine_free(e);
+}
+
 int main(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/engine.gguf", mbt_tmpdir());
@@ -309,6 +352,7 @@ int main(void) {
     if (!m) return mbt_finish();
     test_batched(m);
     test_cancel_and_busy(m);
+    test_grammar(m);
     mb_model_free(m);
     return mbt_finish();
 }

@@ -36,7 +36,7 @@ for l in lines:
     if m:
         assert want is None or seen == list(range(1, want + 1)), (want, seen)
         want, seen = int(m.group(2)), []
-    m = re.match(r'chunk (\d+)/(\d+)$', l)
+    m = re.match(r'chunk (\d+)/(\d+)( \(.* s left at this level, .*\))?$', l)
     if m:
         assert int(m.group(2)) == want
         seen.append(int(m.group(1)))

@@ -27,33 +27,11 @@ void agent_guardian_close(agent_guardian *g) {
     g->session = NULL;
 }
 
-/* The prompt's tokens (malloc'ed), rendered as the guardian reads it. */
+/* The prompt's tokens (malloc'ed), rendered as the guardian reads it: the
+ * one rendering path the server's endpoints use too (score.h). */
 static mb_token *prompt_ids(agent_guardian *g, const char *prompt, size_t *n) {
-    char *text = NULL;
-    size_t len = strlen(prompt);
-    int add_special = 1, parse_special = 0;
-    if (g->tmpl) {
-        mb_chat_message m = {"user", prompt};
-        size_t need = 0;
-        mb_chat_apply(g->model, g->tmpl, &m, 1, 1, NULL, 0, &need);
-        if (!(text = malloc(need + 1)) ||
-            mb_chat_apply(g->model, g->tmpl, &m, 1, 1, text, need + 1, &len) != MB_OK) {
-            free(text);
-            return NULL;
-        }
-        add_special = mb_chat_add_special(g->model, text, len);
-        parse_special = 1;
-    }
-    const char *src = text ? text : prompt;
-    size_t need = 0;
-    mb_tokenize(g->model, src, len, add_special, parse_special, NULL, 0, &need);
-    mb_token *ids = malloc((need + 1) * sizeof *ids);
-    if (ids && mb_tokenize(g->model, src, len, add_special, parse_special, ids, need, n) != MB_OK) {
-        free(ids);
-        ids = NULL;
-    }
-    free(text);
-    return ids;
+    mb_chat_message m = {"user", prompt};
+    return mb_agent_render(g->model, g->tmpl, &m, 1, 1, n);
 }
 
 long agent_prompt_tokens(agent_guardian *g, const char *prompt) {
@@ -63,69 +41,20 @@ long agent_prompt_tokens(agent_guardian *g, const char *prompt) {
     return ids ? (long)n : -1;
 }
 
-typedef struct {
-    agent_draft *d;
-    mb_confidence_acc acc;
-    const mb_model *model;
-    size_t cap;
-} draft_state;
-
-static int on_token(mb_token id, const float *logits, int n_vocab, void *user) {
-    draft_state *s = user;
-    if (!mb_token_is_eog(s->model, id)) mb_confidence_add(&s->acc, logits, n_vocab, id);
-    return 0;
-}
-
-static int on_text(const char *text, size_t len, void *user) {
-    draft_state *s = user;
-    agent_draft *d = s->d;
-    if (d->len + len + 1 > s->cap) {
-        size_t cap = (d->len + len + 1) * 2;
-        char *t = realloc(d->text, cap);
-        if (!t) return 1;
-        d->text = t;
-        s->cap = cap;
-    }
-    memcpy(d->text + d->len, text, len);
-    d->len += len;
-    d->text[d->len] = '\0';
-    return 0;
-}
-
 mb_status agent_draft_run(agent_guardian *g, const char *prompt, agent_draft *d) {
     memset(d, 0, sizeof *d);
     size_t n = 0;
     mb_token *ids = prompt_ids(g, prompt, &n);
     if (!ids) return tool_errorf(MB_ERR_NO_MEMORY, "guardian: the prompt could not be tokenized");
-    d->n_prompt = (long)n;
-    int n_ctx = mb_session_n_ctx(g->session);
-    int room = g->n_predict > 0 && g->n_predict < n_ctx / 2 ? g->n_predict : n_ctx / 2;
-    size_t first = 0;
-    if (n + (size_t)room > (size_t)n_ctx) { /* keep the end, which holds the question */
-        first = n - (size_t)(n_ctx - room);
-        d->cut = 1;
-    }
-    draft_state s = {.d = d, .model = g->model};
-    mb_confidence_init(&s.acc, g->low_p);
-    mb_sampler *sampler = NULL;
-    mb_generate_params gp = mb_generate_default_params();
-    gp.n_predict = room;
-    gp.on_text = on_text;
-    gp.on_token = on_token;
-    gp.user = &s;
-    mb_generate_stats st;
-    mb_status status = mb_session_rewind(g->session, 0);
-    if (!status) status = mb_sampler_new(&g->sp, mb_model_n_vocab(g->model), &sampler);
-    if (!status) status = mb_generate(g->session, sampler, ids + first, n - first, &gp, &st);
-    mb_sampler_free(sampler);
+    int n_draft = g->router ? g->router->n_draft : g->n_predict;
+    float low_p = g->router ? g->router->low_p : g->low_p;
+    mb_status st =
+        mb_agent_score(g->model, g->session, ids, n, n_draft, low_p, &d->feat, &d->text, &d->len);
     free(ids);
-    if (!d->text && !(d->text = calloc(1, 1))) status = MB_ERR_NO_MEMORY;
-    d->conf = mb_confidence_get(&s.acc);
-    if (status) {
-        free(d->text);
-        d->text = NULL;
-    }
-    return status;
+    d->conf = d->feat.conf;
+    d->n_prompt = d->feat.n_prompt;
+    d->cut = d->feat.cut;
+    return st;
 }
 
 double agent_self_check(agent_guardian *g, const char *prompt, const char *draft) {

@@ -23,8 +23,10 @@ const char agent_serve_help[] =
     "  --audit-log FILE        append one JSON line per routed request\n"
     "  --private-by-default    every request is private (never leaves the device)\n"
     "  --private-if-pii        a request with personal data is private\n"
+    "  --router FILE           route with a learned router (matchbox agent --calibrate\n"
+    "                          --router-out FILE; assets/router-*.json)\n"
     "  --max-entropy X, --min-logprob X, --max-low-share X, --low-p P\n"
-    "                          the router's thresholds (matchbox agent --calibrate)\n";
+    "                          the thresholds used without --router\n";
 
 void agent_serve_init(agent_serve_opts *o, mb_server_params *sp) {
     memset(o, 0, sizeof *o);
@@ -54,6 +56,10 @@ int agent_serve_flag(int argc, char **argv, int *i, agent_serve_opts *o, mb_serv
     } else if (!strcmp(a, "--audit-log")) {
         if (!VALUE()) return -1;
         o->audit = v;
+    } else if (!strcmp(a, "--router")) {
+        if (!VALUE()) return -1;
+        if (mb_router_lr_load(v, &o->router) != MB_OK) return cli_fail("%s", tool_last_error()), -1;
+        sp->router = &o->router;
     } else if (!strcmp(a, "--private-by-default")) {
         sp->private_by_default = 1;
     } else if (!strcmp(a, "--private-if-pii")) {

@@ -11,6 +11,7 @@ typedef struct {
     long budget, retries;
     double timeout;
     mb_agent_oracle ao;
+    mb_router_lr router; /* --router FILE, loaded */
 } agent_serve_opts;
 
 extern const char agent_serve_help[];

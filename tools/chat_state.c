@@ -18,6 +18,7 @@ struct chat_state {
     mb_model *model;
     mb_session *s;
     mb_sampler *sampler;
+    mb_grammar *grammar;   /* --grammar-file / --json-schema: each answer follows it */
     mb_model *draft_model; /* -md */
     mb_session *draft;
     mb_speculative_params spec; /* off without -md or --lookup */
@@ -283,6 +284,8 @@ static int answer(chat_state *c, const char *user, char *text, size_t len, const
             fprintf(stderr, " %d", ids[i]);
         fprintf(stderr, "\n");
     }
+    if (c->grammar && mb_sampler_set_grammar(c->sampler, c->model, c->grammar) != MB_OK)
+        return cli_fail(NULL);
     if (mb_generate(c->s, c->sampler, ids + keep, n_ids - keep, &gp, &st) != MB_OK)
         return cli_fail(NULL);
     fputc('\n', stdout);
@@ -443,6 +446,7 @@ int chat_open(const chat_opts *o, mb_model *model, chat_state **out) {
         mb_sampler_new(&o->c.sampling, mb_model_n_vocab(model), &c->sampler) != MB_OK)
         return cli_fail(NULL);
     if (!cli_opts_speculative(&o->c, &c->draft_model, &c->draft, &c->spec)) return 1;
+    if (!cli_opts_grammar(&o->c, &c->grammar)) return 1;
     c->cap_gen = (size_t)mb_session_n_ctx(c->s) + 1;
     c->gen = malloc(c->cap_gen * sizeof *c->gen);
     c->kv = malloc(c->cap_gen * sizeof *c->kv);
@@ -460,6 +464,7 @@ void chat_close(chat_state *c) {
     free(c->kv);
     free(c->text);
     mb_sampler_free(c->sampler);
+    mb_grammar_free(c->grammar);
     mb_session_free(c->s);
     mb_session_free(c->draft);
     mb_model_free(c->draft_model);

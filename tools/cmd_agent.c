@@ -43,8 +43,14 @@ static void agent_usage(FILE *f) {
           "  --private-if-pii        a prompt with personal data stays on the device\n"
           "                          (default: it is sent redacted)\n"
           "  --hard                  escalate without a draft\n"
-          "  --calibrate FILE        run the guardian on a labeled TSV (label TAB prompt;\n"
-          "                          labels keep, escalate, private) and pick thresholds\n"
+          "  --calibrate FILE        run the guardian on a labeled TSV (label [TAB split] TAB\n"
+          "                          prompt; labels keep, escalate, private; split train or\n"
+          "                          test): features, their AUC, a router fitted on train\n"
+          "  --router FILE           route with a learned router (JSON from --router-out);\n"
+          "                          with --calibrate, evaluate it instead of fitting\n"
+          "  --router-out FILE       --calibrate writes the fitted router to FILE\n"
+          "  --target-recall X       the escalation recall the fitted threshold keeps\n"
+          "                          (cross-validated; default 0.9)\n"
           "  --max-entropy X         escalate when the draft's mean entropy (nats) is above\n"
           "  --min-logprob X         escalate when its mean token log-prob is below\n"
           "  --max-low-share X       escalate when more than this share of its tokens had\n"
@@ -63,7 +69,9 @@ static void agent_usage(FILE *f) {
 
 typedef struct {
     const char *model, *prompt, *oracle, *oracle_model, *key_env, *budget_state, *audit, *calibrate;
-    const char *template_file; /* --chat-template-file */
+    const char *template_file;       /* --chat-template-file */
+    const char *router, *router_out; /* --router, --router-out */
+    double target_recall;
     long budget, retries, n_predict, max_tokens, n_ctx, n_threads;
     double timeout, self_check;
     int is_private, private_default, private_if_pii, hard;
@@ -123,6 +131,16 @@ static int parse(int argc, char **argv, agent_opts *o, int *rc) {
         } else if (!strcmp(a, "--calibrate")) {
             if (!VALUE()) return 0;
             o->calibrate = v;
+        } else if (!strcmp(a, "--router")) {
+            if (!VALUE()) return 0;
+            o->router = v;
+        } else if (!strcmp(a, "--router-out")) {
+            if (!VALUE()) return 0;
+            o->router_out = v;
+        } else if (!strcmp(a, "--target-recall")) {
+            if (!VALUE() || !cli_float(a, v, &o->target_recall)) return 0;
+            if (o->target_recall <= 0 || o->target_recall > 1)
+                return cli_fail("--target-recall must be in (0, 1]"), 0;
         } else if (!strcmp(a, "--self-check")) {
             if (!VALUE() || !cli_float(a, v, &o->self_check)) return 0;
         } else if (!strcmp(a, "--max-entropy")) {
@@ -187,12 +205,18 @@ static int answer(agent_state *as, const char *prompt) {
     agent_draft d = {0};
     if (route != MB_ROUTE_ORACLE) {
         if (agent_draft_run(&as->g, prompt, &d) != MB_OK) return cli_fail("%s", tool_last_error());
+        char fj[512];
+        mb_agent_features_json(&d.feat, fj, sizeof fj);
         fprintf(stderr,
                 "agent: draft of %d tokens: mean log-prob %.3f, mean entropy %.3f, "
-                "low-p share %.2f\n",
-                d.conf.n_tokens, d.conf.mean_logprob, d.conf.mean_entropy, d.conf.low_share);
-        if (route == MB_ROUTE_DRAFT && mb_route_after(&d.conf, &o->th, why, sizeof why))
-            route = MB_ROUTE_ORACLE;
+                "low-p share %.2f\nagent: features %s\n",
+                d.conf.n_tokens, d.conf.mean_logprob, d.conf.mean_entropy, d.conf.low_share, fj);
+        if (route == MB_ROUTE_DRAFT) {
+            if (mb_router_decide(&d.feat, as->g.router, &o->th, why, sizeof why))
+                route = MB_ROUTE_ORACLE;
+            fprintf(stderr, "agent: decision %s (%s)\n",
+                    route == MB_ROUTE_ORACLE ? "escalate" : "keep", why);
+        }
         if (route == MB_ROUTE_DRAFT && o->self_check > 0) {
             double p = agent_self_check(&as->g, prompt, d.text);
             fprintf(stderr, "agent: self-check p(yes) %.3f\n", p);
@@ -291,7 +315,7 @@ static int open_oracle(agent_opts *o, agent_state *as, char **state) {
 }
 
 int cmd_agent(int argc, char **argv) {
-    agent_opts o = {.retries = -1, .n_predict = 32, .max_tokens = 512};
+    agent_opts o = {.retries = -1, .n_predict = 32, .max_tokens = 512, .target_recall = 0.9};
     o.th = mb_router_default_thresholds();
     o.sp = mb_sampler_default_params();
     o.sp.temperature = 0;
@@ -300,6 +324,11 @@ int cmd_agent(int argc, char **argv) {
     if (!o.oracle && !o.calibrate)
         return cli_fail("--oracle URL is needed (or --calibrate FILE; see matchbox agent --help)");
     agent_state as = {.o = &o};
+    mb_router_lr router;
+    if (o.router) {
+        if (mb_router_lr_load(o.router, &router) != MB_OK) return cli_fail("%s", tool_last_error());
+        as.g.router = &router;
+    }
     char *state = NULL;
     mb_model *model = NULL;
     mb_model_params mp = mb_model_default_params();
@@ -310,6 +339,7 @@ int cmd_agent(int argc, char **argv) {
     }
     if (!cli_chat_template_file(model, o.template_file)) goto done;
     as.g.sp = o.sp;
+    as.g.model_path = o.model;
     as.g.n_predict = (int)o.n_predict;
     as.g.low_p = o.th.low_p;
     if (!agent_guardian_open(&as.g, model, o.n_ctx, o.n_threads)) {
@@ -317,7 +347,7 @@ int cmd_agent(int argc, char **argv) {
         goto done;
     }
     if (o.calibrate) {
-        rc = agent_calibrate(&as.g, o.calibrate, &o.th);
+        rc = agent_calibrate(&as.g, o.calibrate, &o.th, o.router_out, o.target_recall);
         goto done;
     }
     if (!open_oracle(&o, &as, &state)) goto done;

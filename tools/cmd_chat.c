@@ -20,7 +20,7 @@
 #include "commands.h"
 
 /* The shared flags chat takes (options.h). */
-#define CHAT_FLAGS (CLI_RUNNING | CLI_SAMPLING | CLI_CHAT | CLI_SPECULATIVE)
+#define CHAT_FLAGS (CLI_RUNNING | CLI_SAMPLING | CLI_CHAT | CLI_SPECULATIVE | CLI_GRAMMAR)
 
 static void chat_usage(FILE *f) {
     fputs("usage: matchbox chat [MODEL] [options]\n"

@@ -12,7 +12,7 @@
 #include "matchbox.h"
 
 /* The shared flags run takes (options.h). */
-#define RUN_FLAGS (CLI_RUNNING | CLI_SAMPLING | CLI_CHAT | CLI_SPECULATIVE)
+#define RUN_FLAGS (CLI_RUNNING | CLI_SAMPLING | CLI_CHAT | CLI_SPECULATIVE | CLI_GRAMMAR)
 
 static void run_usage(FILE *f) {
     fputs("usage: matchbox run [MODEL] [PROMPT] [options]\n"
@@ -173,6 +173,7 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
     mb_model *draft_model = NULL;
     mb_speculative_params spec;
     mb_sampler *sampler = NULL;
+    mb_grammar *grammar = NULL;
     mb_token *ids = NULL;
     size_t n_ids = 0;
     char *chat_text = NULL;
@@ -202,6 +203,11 @@ static int generate(const run_opts *o, mb_model *model, const char *prompt, size
         goto done;
     }
     if (!cli_opts_speculative(&o->c, &draft_model, &draft, &spec)) goto done;
+    if (!cli_opts_grammar(&o->c, &grammar)) goto done;
+    if (grammar && mb_sampler_set_grammar(sampler, model, grammar) != MB_OK) {
+        cli_fail(NULL);
+        goto done;
+    }
     if (o->logits_out && !(rs.logits = open_logits(o->logits_out, &tmp))) goto done;
     const char *stop[17];
     for (int i = 0; i < o->n_stop; i++)
@@ -260,6 +266,7 @@ done:
     if (rs.logits) fclose(rs.logits);
     mb_outfile_discard(tmp);
     mb_sampler_free(sampler);
+    mb_grammar_free(grammar);
     mb_session_free(session);
     mb_session_free(draft);
     mb_model_free(draft_model);

@@ -120,7 +120,18 @@ typedef struct {
     mb_redactor *redactor;
     mb_summary_emit_fn emit;
     void *emit_ctx;
+    /* Progress: when the run and the current level began, and its calls so
+     * far; the document's tokens (what sending it whole would cost). */
+    double t_start, t_level;
+    int level, level_calls;
+    long doc_tokens;
 } sum_ctx;
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 static mb_status count_tokens(void *user, const char *text, size_t len, int *n) {
     sum_ctx *c = user;
@@ -237,8 +248,18 @@ static mb_status run_oracle(sum_ctx *c, const mb_summary_call *call, const char 
     free(red);
     mb_oracle_msg m = {"user", prompt};
     mb_oracle_reply reply = {0};
+    int sent = 0;
+    count_tokens(c, prompt, strlen(prompt), &sent);
     st = mb_oracle_chat(c->oracle, &m, 1, c->out_tokens * 2, 0.3f, NULL, NULL, &reply);
     free(prompt);
+    /* The saving against sending the whole document (both counted with the
+     * guardian's tokenizer; the oracle's own count of what it got too). */
+    if (st == MB_OK)
+        fprintf(stderr,
+                "oracle: sent %d tokens (the oracle counted %d prompt + %d completion) instead "
+                "of the whole document's %ld: %.1f%% of the oracle's input saved\n",
+                sent, reply.prompt_tokens, reply.completion_tokens, c->doc_tokens,
+                c->doc_tokens > 0 ? 100.0 * (1 - (double)sent / (double)c->doc_tokens) : 0);
     if (st == MB_OK)
         st = mb_unredact(c->redactor, reply.content, strlen(reply.content), &back, NULL);
     if (st == MB_OK) c->emit(c->emit_ctx, back, strlen(back));
@@ -262,7 +283,21 @@ static mb_status summarize_cb(void *user, const mb_summary_call *call, const cha
         }
     } else {
         if (call->index == 1) fprintf(stderr, "level %d: %d chunks\n", call->level, call->n_chunks);
-        fprintf(stderr, "chunk %d/%d\n", call->index, call->n_chunks);
+        if (call->level != c->level)
+            c->level = call->level, c->level_calls = 0, c->t_level = now_s();
+        /* The time left at this level, from its calls so far; each later
+         * level merges the summaries, so it has far fewer calls. */
+        if (c->level_calls > 0) {
+            double per = (now_s() - c->t_level) / c->level_calls;
+            fprintf(stderr,
+                    "chunk %d/%d (%.1f s a chunk: about %.0f s left at this level, %.0f s "
+                    "so far)\n",
+                    call->index, call->n_chunks, per, per * (call->n_chunks - call->index + 1),
+                    now_s() - c->t_start);
+        } else {
+            fprintf(stderr, "chunk %d/%d\n", call->index, call->n_chunks);
+        }
+        c->level_calls++;
     }
     return run_local(c, call, text, len);
 }
@@ -324,6 +359,10 @@ static int summarize_run(sum_opts *o, sum_ctx *c, const char *text, size_t len) 
                             .on_note = on_note};
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    c->t_start = c->t_level = now_s();
+    int doc = 0;
+    count_tokens(c, text, len, &doc);
+    c->doc_tokens = doc;
     char *out = NULL;
     size_t out_len = 0;
     mb_summary_stats st;

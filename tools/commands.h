@@ -22,5 +22,6 @@ int cmd_summarize(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_lora_merge(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
 
 #endif

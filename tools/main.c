@@ -19,6 +19,7 @@ static const struct {
     {"tokenize", cmd_tokenize, "show how a model tokenizes text"},
     {"convert", cmd_convert, "turn a llama2.c checkpoint into a GGUF"},
     {"quantize", cmd_quantize, "shrink a model's weights to a GGUF type or preset"},
+    {"prune", cmd_prune, "zero the least important weights, stored in a sparse type"},
     {"perplexity", cmd_perplexity, "perplexity and KL divergence of a model on a text"},
     {"calibrate", cmd_calibrate, "activation statistics (importance matrix) for quantize"},
     {"bench", cmd_bench, "measure load, prefill and decode speed and memory bandwidth"},

@@ -115,6 +115,13 @@ static const cli_opt opts[] = {
      "speculative decoding without a draft model: drafts are what followed the last N..1 tokens "
      "where they occurred before in the prompt or the text so far (0: off)",
      NULL},
+    {CLI_GRAMMAR, NULL, "--grammar-file", "FILE", OPT_STR, F(grammar_file), 0, 0, 0, 0, NULL,
+     "constrain the output to the GBNF grammar in FILE (llama.cpp's syntax; start rule root)",
+     NULL},
+    {CLI_GRAMMAR, NULL, "--json-schema", "FILE", OPT_STR, F(json_schema_file), 0, 0, 0, 0, NULL,
+     "constrain the output to JSON valid against the JSON Schema in FILE (an unsupported "
+     "keyword is an error)",
+     NULL},
     {CLI_VERBOSE, "-v", "--verbose", NULL, OPT_SET, F(verbose), 1, 0, 0, 0, NULL,
      "print details to stderr (the model's load, and what the command says above)", NULL},
 };

@@ -23,6 +23,7 @@ enum {
     CLI_VERBOSE = 1u << 7,     /* -v */
     CLI_SPECULATIVE = 1u << 8, /* -md, --draft-max, --draft-min, --lookup */
     CLI_BUDGET = 1u << 9,      /* --mem-budget (also with CLI_MODEL) */
+    CLI_GRAMMAR = 1u << 10,    /* --grammar-file, --json-schema */
     CLI_RUNNING = CLI_MODEL | CLI_LORA | CLI_CONTEXT | CLI_CACHE | CLI_THREADS | CLI_VERBOSE,
 };
 
@@ -36,8 +37,9 @@ typedef struct {
     float lora_scale;
     const char *chat_template, *chat_template_file;
     int verbose;
-    const char *draft_model;    /* -md */
-    mb_speculative_params spec; /* draft_max, draft_min, lookup_n */
+    const char *draft_model;                     /* -md */
+    mb_speculative_params spec;                  /* draft_max, draft_min, lookup_n */
+    const char *grammar_file, *json_schema_file; /* --grammar-file, --json-schema */
 } cli_opts;
 
 /* Defaults: the library's default params. */
@@ -80,6 +82,11 @@ int cli_opts_speculative(const cli_opts *o, mb_model **draft_model, mb_session *
 /* Load -md's draft model (O's model params) into *DRAFT_MODEL; NULL and 1
  * without -md. 1 on success; 0 after printing the error. */
 int cli_opts_load_draft(const cli_opts *o, mb_model **draft_model);
+
+/* The grammar of --grammar-file (GBNF) or --json-schema (compiled to
+ * GBNF) into *OUT (NULL without either). 1 on success; 0 after printing
+ * the error (cli_grammar.c). */
+int cli_opts_grammar(const cli_opts *o, mb_grammar **out);
 
 /* "speculative: N drafted, M accepted (P%), T tokens per forward pass" to F,
  * when the generation drafted anything. */

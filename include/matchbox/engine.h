@@ -163,6 +163,11 @@ typedef struct {
     mb_engine_text_cb on_text;
     mb_engine_done_cb on_done;
     void *user; /* passed to the callbacks */
+    /* Since 0.5: GBNF text (copied) the output must follow (matchbox.h,
+     * mb_sampler_set_grammar); NULL (default): none. A bad grammar fails
+     * mb_engine_submit with MB_ERR_INVALID_ARG naming the problem. A job
+     * with a grammar runs without speculative decoding. */
+    const char *grammar;
 } mb_engine_request;
 
 /* A request with the defaults above and no prompt. */

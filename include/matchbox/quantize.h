@@ -201,6 +201,53 @@ typedef struct {
 MB_API mb_status mb_quant_compare(const char *base, const char *file, const char *ref_file,
                                   mb_quant_compare_result *out);
 
+/* ---- pruning (docs/QUANTIZE.md, "Pruning") ------------------------- */
+
+typedef enum {
+    MB_PRUNE_MAGNITUDE = 0, /* smallest |w| go */
+    MB_PRUNE_WANDA = 1      /* smallest |w| * ||x_j|| (Sun et al. 2023), from calibration */
+} mb_prune_method;
+
+typedef struct {
+    double sparsity;        /* share of each pruned matrix's weights set to zero; default 0.5 */
+    mb_prune_method method; /* default MB_PRUNE_MAGNITUDE */
+    /* N:M: of every M consecutive weights of a row, the N best are kept (2:4,
+     * 4:8); sparsity is then 1 - N/M. 0, 0 (default): unstructured, the
+     * best of each row kept (and, for a sparse type, at most half of each
+     * block of 256). */
+    int n, m;
+    /* The pruned matrices' tensor type: "SQ4" (default: 4-bit non-zeros
+     * with a bitmask, docs/FORMAT.md), "SQ8", or NULL for the preset's
+     * dense type (zeros stored as values: for quality comparisons). */
+    const char *type;
+    const char *preset; /* the other tensors' types, as mb_quantize_file's; "Q4_K_M" */
+    /* Per-tensor sparsity, "REGEX=S[,REGEX=S...]" over tensor names, first
+     * match wins (e.g. "attn_=0.3,blk\\.[0-3]\\.=0.4"); NULL: none. */
+    const char *schedule;
+    const char *calib_path; /* Wanda: the calibration text */
+    int calib_chunks, calib_ctx;
+    int n_threads;
+    mb_progress_fn progress;
+    void *progress_user;
+} mb_prune_params;
+
+MB_API mb_prune_params mb_prune_default_params(void);
+
+/* Prune the matrices of the transformer blocks (blk.*: attention and
+ * feed-forward projections) of IN and write OUT: the weights of lowest
+ * score set to zero per the pattern, then each matrix stored in
+ * PARAMS->type and every other tensor as PARAMS->preset has it. The file
+ * records the method, pattern and target sparsity (matchbox.sparse.*).
+ * Atomic as mb_quantize_file; *STATS as its. */
+MB_API mb_status mb_prune_file(const char *in, const char *out, const mb_prune_params *params,
+                               mb_quantize_stats *stats);
+
+/* Write IN with every sparse tensor in the standard type holding exactly
+ * its values (SQ4 as Q4_0, SQ8 as Q8_0: each quarter's scale becomes its
+ * two blocks' scale), every other tensor copied: a file any GGUF runtime
+ * reads. */
+MB_API mb_status mb_densify_file(const char *in, const char *out, mb_quantize_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif

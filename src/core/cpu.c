@@ -43,6 +43,8 @@ static void detect(void) {
         features.avx512bw = (b >> 30) & 1;
         features.avx512vl = (b >> 31) & 1;
         features.avx512vnni = (c >> 11) & 1;
+        /* The sparse dots use VBMI's VPERMT2B with VBMI2's VPEXPANDB. */
+        features.avx512vbmi2 = ((c >> 6) & 1) && ((c >> 1) & 1);
         unsigned a1, b1, c1, d1;
         __cpuid_count(7, 1, a1, b1, c1, d1);
         features.avx512bf16 = (a1 >> 5) & 1;

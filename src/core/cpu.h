@@ -10,6 +10,8 @@ typedef struct {
     int avx512f, avx512bw, avx512vl, avx512dq; /* the "avx512" level (Skylake-X) */
     int avx512vnni; /* "avx512-vnni": VPDPBUSD for the 8-bit dots (Cascade/Ice Lake) */
     int avx512bf16; /* "avx512-bf16": also VDPBF16PS for the BF16 dot (Cooper Lake, Zen 4) */
+    int avx512vbmi2; /* VBMI and VBMI2 (VPERMT2B, VPEXPANDB) for the sparse dots
+                      (Ice Lake, Zen 4); not a level */
     int neon, neon_dotprod; /* aarch64: AdvSIMD ("neon"), SDOT/UDOT (HWCAP_ASIMDDP) */
 } mb_cpu_features;
 

@@ -128,6 +128,7 @@ static void run_job(slot *sl, mb_engine_job *j) {
     sl->n_written = j->n_prompt < sl->cap_kv ? j->n_prompt : sl->cap_kv;
     memcpy(sl->kv, j->prompt, sl->n_written * sizeof *sl->kv);
     if (!status) status = mb_sampler_new(&j->sampler, mb_model_n_vocab(e->model), &sampler);
+    if (!status && j->grammar) status = mb_sampler_set_grammar(sampler, e->model, j->grammar);
     if (!status) status = mb_generate(sl->s, sampler, j->prompt, j->n_prompt, &gp, &st);
     const size_t n_past = (size_t)mb_session_n_past(sl->s);
     sl->n_kv = status || n_past > sl->n_written ? 0 : n_past;

@@ -43,8 +43,12 @@ mb_status mb_ejob_new(mb_engine *e, const mb_engine_request *r, mb_engine_job **
     if (r->logprobs && (r->n_top_logprobs < 0 || r->n_top_logprobs > MB_ENGINE_MAX_TOP_LOGPROBS))
         return mb_errorf(MB_ERR_INVALID_ARG, "n_top_logprobs %d is not in 0..%d", r->n_top_logprobs,
                          MB_ENGINE_MAX_TOP_LOGPROBS);
+    mb_grammar *grammar = NULL;
+    if (r->grammar && (st = mb_grammar_parse(r->grammar, strlen(r->grammar), NULL, &grammar)))
+        return mb_error_prefix(MB_ERR_INVALID_ARG, "the request's grammar");
     mb_engine_job *j = calloc(1, sizeof *j);
     int fail = !j;
+    if (!j) mb_grammar_free(grammar);
     if (j) {
         j->e = e;
         j->req = *r;
@@ -57,6 +61,8 @@ mb_status mb_ejob_new(mb_engine *e, const mb_engine_request *r, mb_engine_job **
         j->req.stop = (const char *const *)j->stop;
         j->sampler = r->sampler ? *r->sampler : mb_sampler_default_params();
         j->req.sampler = &j->sampler;
+        j->grammar = grammar;
+        j->req.grammar = NULL; /* not kept: the compiled one is */
         pthread_mutex_init(&j->mu, NULL);
         pthread_cond_init(&j->cv, NULL);
         atomic_init(&j->refs, 1);
@@ -77,6 +83,7 @@ void mb_ejob_release(mb_engine_job *j) {
     free(j->stop);
     free(j->prompt);
     free(j->text);
+    mb_grammar_free(j->grammar);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     free(j);

@@ -14,6 +14,7 @@ struct mb_engine_job {
      * job's own copies. */
     mb_engine_request req;
     mb_sampler_params sampler;
+    mb_grammar *grammar; /* request.grammar compiled; NULL: none */
     mb_token *prompt;
     size_t n_prompt;
     char **stop; /* NULL-terminated, or NULL */

@@ -11,6 +11,7 @@
 #include "core/checked.h"
 #include "core/error.h"
 #include "format/gguf_internal.h"
+#include "tensor/sparse.h"
 #include "tensor/types.h"
 
 /* The smallest encodings, which bound the counts in the header: a key-value
@@ -191,9 +192,14 @@ static mb_status parse_tensor_info(mb_gguf_cursor *c, mb_gguf *g, uint64_t i, na
         t->ne[d] = 1;
     for (uint32_t d = 0; st == MB_OK && d < t->n_dims; d++)
         st = mb_gguf_read_u64(c, &t->ne[d], "dimension");
-    if (st == MB_OK) st = mb_gguf_read_u32(c, &t->type, "tensor type");
+    uint32_t file_type = 0;
+    if (st == MB_OK) st = mb_gguf_read_u32(c, &file_type, "tensor type");
     if (st == MB_OK) st = mb_gguf_read_u64(c, &t->offset, "tensor offset");
     if (st != MB_OK) return mb_error_prefix(st, "tensor '%.200s'", t->name);
+    t->type = mb_type_from_file(file_type);
+    if (t->type == UINT32_MAX)
+        return mb_errorf(MB_ERR_UNSUPPORTED, "tensor '%.200s': unknown tensor type id %u", t->name,
+                         file_type);
     return mb_gguf_tensor_size(t->name, t->type, t->n_dims, t->ne, &t->nbytes);
 }
 
@@ -281,6 +287,18 @@ static mb_status place_tensors(mb_gguf *g, uint64_t end_of_infos) {
                              t->name, (unsigned long long)start, (unsigned long long)need,
                              mb_type_name(t->type), (unsigned long long)g->alignment);
         t->data = g->map.data + start;
+        if (t->type == MB_TYPE_SQ4 || t->type == MB_TYPE_SQ8) {
+            const int64_t bad =
+                mb_sparse_check(t->type, t->data, t->nbytes / mb_type_get(t->type)->type_size);
+            if (bad >= 0)
+                return mb_errorf(
+                    MB_ERR_FORMAT,
+                    "tensor '%.200s': sparse block %lld marks %d non-zero weights, "
+                    "more than the %d it can hold",
+                    t->name, (long long)bad,
+                    mb_sparse_count(t->data + (uint64_t)bad * mb_type_get(t->type)->type_size),
+                    MB_SPARSE_CAP);
+        }
     }
     return MB_OK;
 }

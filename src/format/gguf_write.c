@@ -392,7 +392,7 @@ static void put_all(sink *s, const mb_gguf_writer *w) {
         put_u32(s, t->n_dims);
         for (uint32_t d = 0; d < t->n_dims; d++)
             put_u64(s, t->ne[d]);
-        put_u32(s, t->type);
+        put_u32(s, mb_type_to_file(t->type));
         put_u64(s, t->offset);
     }
     if (w->n_tensors == 0) return; /* nothing follows: no padding needed */

@@ -271,6 +271,7 @@ static mb_status build_writer(const mb_gguf *g, const mb_quant_preset *p,
     }
     if (!st) st = mb_gguf_writer_set_u32(w, "general.quantization_version", 2);
     if (!st) st = mb_gguf_writer_set_u32(w, "general.file_type", p->ftype);
+    if (!st && c->hook && c->hook->metadata) st = c->hook->metadata(c->hook->user, w);
     for (uint64_t i = 0; i < g->n_tensors && !st; i++) {
         const mb_gguf_tensor *t = &g->tensors[i];
         st = mb_gguf_writer_add_tensor_cb(w, t->name, plan[i].type, t->n_dims, t->ne, fill_tensor,

@@ -76,6 +76,8 @@ typedef struct {
      * NBYTES to OUT and set *done, or leave *done 0 for the plain path. */
     mb_status (*tensor)(void *user, uint64_t index, void *out, uint64_t nbytes, int *done);
     void *user;
+    /* Optional: keys of its own in the output, after the input's. */
+    mb_status (*metadata)(void *user, mb_gguf_writer *w);
 } mb_quant_hook;
 
 /* mb_quantize_file with a planner and a calibrated method's hook (either

@@ -9,6 +9,8 @@
 #include "core/timer.h"
 #include "matchbox.h"
 #include "runtime/generate.h"
+#include "runtime/grammar.h"
+#include "runtime/sampler.h"
 #include "runtime/session.h"
 #include "runtime/text_stream.h"
 
@@ -70,7 +72,18 @@ static mb_status plain_generate(mb_gen *g) {
     mb_generate_stats *st = g->st;
     while (g->params->n_predict < 0 || st->n_generated < g->params->n_predict) {
         const float *logits = mb_session_logits(s);
+        if (mb_sampler_grammar_state(g->sampler) == MB_GRAMMAR_ENDED) {
+            /* The grammar allows nothing more: as if the model had ended
+             * (a vocabulary may have no end-of-generation token). */
+            st->stop_reason = MB_STOP_EOG;
+            break;
+        }
         mb_token id = mb_sampler_sample(g->sampler, logits);
+        if (mb_sampler_grammar_state(g->sampler) == MB_GRAMMAR_FAILED)
+            return mb_errorf(MB_ERR_UNSUPPORTED,
+                             "the grammar needs more than %d parse stacks (or %d stack nodes) "
+                             "here: it is too ambiguous",
+                             MB_GRAMMAR_MAX_STACKS, MB_GRAMMAR_MAX_NODES);
         int r = mb_gen_emit(g, id, logits, s->n_past);
         if (r < 0) return g->err;
         if (r) break;
@@ -107,7 +120,10 @@ static mb_status generate(mb_session *s, mb_sampler *sampler, const mb_token *pr
                          "the prompt has %zu tokens but the context has room for %d (-c %d, %d "
                          "used); use a larger -c or a shorter prompt",
                          n_prompt - cached, n_ctx - s->n_past, n_ctx, s->n_past);
-    const int speculate = mb_speculative_on(params->speculative);
+    /* The grammar's state follows the sampled tokens one at a time:
+     * drafts would have to be checked against it too. */
+    const int speculate = mb_speculative_on(params->speculative) &&
+                          mb_sampler_grammar_state(sampler) == MB_GRAMMAR_NONE;
     mb_speculative_params spec;
     mb_status status = MB_OK;
     if (speculate && (status = mb_speculative_check(s, params->speculative, &spec))) return status;

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/params.h"
 #include "matchbox.h"
+#include "runtime/grammar.h"
 #include "runtime/sampler.h"
 
 typedef struct {
@@ -24,6 +25,11 @@ struct mb_sampler {
     int n_recent, recent_head;
     int *counts; /* occurrences of each token in the ring */
     uint64_t rng;
+    /* mb_sampler_set_grammar: the grammar's state, the logits with the
+     * forbidden tokens at -inf, and which tokens are allowed. */
+    mb_gstate *grammar;
+    float *masked;
+    uint8_t *allowed;
 };
 
 mb_sampler_params mb_sampler_default_params(void) {
@@ -70,6 +76,9 @@ mb_status mb_sampler_new(const mb_sampler_params *params, int n_vocab, mb_sample
 
 void mb_sampler_free(mb_sampler *s) {
     if (!s) return;
+    mb_gstate_free(s->grammar);
+    free(s->masked);
+    free(s->allowed);
     free(s->cand);
     free(s->recent);
     free(s->counts);
@@ -209,7 +218,7 @@ static mb_token prepare(mb_sampler *s, const float *logits, int *n_out) {
     return c[0].id;
 }
 
-mb_token mb_sampler_sample(mb_sampler *s, const float *logits) {
+static mb_token sample_plain(mb_sampler *s, const float *logits) {
     int n;
     mb_token best = prepare(s, logits, &n);
     if (n == 0) return best;
@@ -220,6 +229,60 @@ mb_token mb_sampler_sample(mb_sampler *s, const float *logits) {
         if (r < cum) return c[i].id;
     }
     return c[n - 1].id;
+}
+
+/* Under a grammar: draw as usual and keep the token when the grammar
+ * allows it (the common case once a model follows the format: one token's
+ * text checked); otherwise mask what it forbids and draw again. Either way
+ * the token comes from the allowed ones with probabilities in proportion
+ * to the sampler's distribution. */
+static mb_token sample_grammar(mb_sampler *s, const float *logits) {
+    mb_gstate *g = s->grammar;
+    if (g->failed || mb_gstate_ended(g)) return mb_gstate_eog(g);
+    mb_token t = sample_plain(s, logits);
+    if (!mb_gstate_allows(g, t)) {
+        if (!mb_gstate_mask(g, s->allowed)) {
+            /* Nothing fits (or a cap was reached: g->failed says so): the
+             * end, as mb_sampler_grammar_state reports. */
+            g->set.n = 0, g->pending.need = 0;
+            return mb_gstate_eog(g);
+        }
+        int best = -1;
+        for (int i = 0; i < s->n_vocab; i++) {
+            s->masked[i] = s->allowed[i] ? logits[i] : -INFINITY;
+            if (s->allowed[i] && (best < 0 || logits[i] > logits[best])) best = i;
+        }
+        t = sample_plain(s, s->masked);
+        if (t < 0 || t >= s->n_vocab || !s->allowed[t]) t = best;
+    }
+    mb_gstate_accept(g, t);
+    return t;
+}
+
+mb_token mb_sampler_sample(mb_sampler *s, const float *logits) {
+    return s->grammar ? sample_grammar(s, logits) : sample_plain(s, logits);
+}
+
+mb_status mb_sampler_set_grammar(mb_sampler *s, const mb_model *model, const mb_grammar *g) {
+    if (!s) return mb_errorf(MB_ERR_INVALID_ARG, "mb_sampler_set_grammar: no sampler");
+    mb_gstate_free(s->grammar);
+    s->grammar = NULL;
+    if (!g) return MB_OK;
+    if (!model || mb_model_n_vocab(model) != s->n_vocab)
+        return mb_errorf(MB_ERR_INVALID_ARG,
+                         "mb_sampler_set_grammar: the model's vocabulary (%d) is not the "
+                         "sampler's (%d)",
+                         model ? mb_model_n_vocab(model) : 0, s->n_vocab);
+    if (!s->masked) s->masked = malloc((size_t)s->n_vocab * sizeof *s->masked);
+    if (!s->allowed) s->allowed = malloc((size_t)s->n_vocab);
+    if (!s->masked || !s->allowed) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
+    return mb_gstate_new(model, g, &s->grammar);
+}
+
+int mb_sampler_grammar_state(const mb_sampler *s) {
+    if (!s->grammar) return MB_GRAMMAR_NONE;
+    if (s->grammar->failed) return MB_GRAMMAR_FAILED;
+    return mb_gstate_ended(s->grammar) ? MB_GRAMMAR_ENDED : MB_GRAMMAR_RUNNING;
 }
 
 int mb_sampler_is_greedy(const mb_sampler *s) {

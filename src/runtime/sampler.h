@@ -22,4 +22,10 @@ double mb_sampler_uniform(mb_sampler *s);
  * with the sampler's generator; -1 when every weight is 0. */
 mb_token mb_sampler_draw(mb_sampler *s, const float *probs);
 
+/* Where the sampler's grammar is (mb_sampler_set_grammar): none; more
+ * may come; nothing but the end can come (generation stops: MB_STOP_EOG);
+ * a cap of the matcher was reached (generation fails). */
+enum { MB_GRAMMAR_NONE, MB_GRAMMAR_RUNNING, MB_GRAMMAR_ENDED, MB_GRAMMAR_FAILED };
+int mb_sampler_grammar_state(const mb_sampler *s);
+
 #endif

@@ -126,6 +126,30 @@ typedef struct {
     int16_t bsums[MB_QK_K / 16];
 } mb_block_q8_k;
 
+/* The sparse types (matchbox's own, docs/FORMAT.md): 256 weights per
+ * block, a bitmask of the non-zero ones (bit i%8 of mask[i/8]) and at most
+ * MB_SPARSE_CAP of them packed in order, each scaled by the fp16 scale of
+ * its 64-weight quarter of the block: x = d[i/64] * q. A block with more
+ * set bits than MB_SPARSE_CAP is invalid (refused at load). */
+#define MB_QK_SPARSE 256
+#define MB_SPARSE_CAP 128
+/* SQ4: 4-bit non-zeros, q = nibble - 8; the k-th non-zero is the low
+ * nibble of qs[k] for k < 64, the high nibble of qs[k - 64] otherwise.
+ * 104 bytes per 256 weights: 3.25 bits per weight. */
+typedef struct {
+    uint8_t mask[MB_QK_SPARSE / 8];
+    uint16_t d[MB_QK_SPARSE / 64];
+    uint8_t qs[MB_SPARSE_CAP / 2];
+} mb_block_sq4;
+/* SQ8: 8-bit non-zeros. 168 bytes per 256 weights: 5.25 bits per weight. */
+typedef struct {
+    uint8_t mask[MB_QK_SPARSE / 8];
+    uint16_t d[MB_QK_SPARSE / 64];
+    int8_t qs[MB_SPARSE_CAP];
+} mb_block_sq8;
+
+static_assert(sizeof(mb_block_sq4) == 104, "SQ4 block is 104 bytes");
+static_assert(sizeof(mb_block_sq8) == 168, "SQ8 block is 168 bytes");
 static_assert(sizeof(mb_block_q4_0) == 18, "Q4_0 block is 18 bytes");
 static_assert(sizeof(mb_block_q4_1) == 20, "Q4_1 block is 20 bytes");
 static_assert(sizeof(mb_block_q5_0) == 22, "Q5_0 block is 22 bytes");

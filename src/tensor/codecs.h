@@ -24,6 +24,8 @@ void mb_q4_k_to_float(const void *src, float *dst, int64_t n);
 void mb_q5_k_to_float(const void *src, float *dst, int64_t n);
 void mb_q6_k_to_float(const void *src, float *dst, int64_t n);
 void mb_q8_k_to_float(const void *src, float *dst, int64_t n);
+void mb_sq4_to_float(const void *src, float *dst, int64_t n);
+void mb_sq8_to_float(const void *src, float *dst, int64_t n);
 
 /* ---- reference encoders --------------------------------------------- */
 
@@ -39,6 +41,11 @@ void mb_q5_1_from_float(const float *src, void *dst, int64_t n);
 void mb_q8_0_from_float(const float *src, void *dst, int64_t n);
 void mb_q8_1_from_float(const float *src, void *dst, int64_t n);
 void mb_q8_k_from_float(const float *src, void *dst, int64_t n);
+/* The sparse types (sparse.c): exact zeros are the pruned weights; a block
+ * with more than MB_SPARSE_CAP non-zeros keeps the largest in magnitude
+ * (magnitude pruning within the block, so any input encodes). */
+void mb_sq4_from_float(const float *src, void *dst, int64_t n);
+void mb_sq8_from_float(const float *src, void *dst, int64_t n);
 /* K-quant weights: the searched scale/min fits of ggml's reference
  * quantizer (quant_kquants.c); on llama-125m every Q4_K_M block matches
  * llama.cpp's bytes (docs/QUANTIZE.md). */

@@ -38,7 +38,28 @@ static const mb_type_traits k_types[MB_TYPE_COUNT] = {
                       mb_q6_k_from_float},
     [MB_TYPE_Q8_K] = {"Q8_K", MB_QK_K, sizeof(mb_block_q8_k), true, mb_q8_k_to_float,
                       mb_q8_k_from_float},
+    [MB_TYPE_SQ4] = {"SQ4", MB_QK_SPARSE, sizeof(mb_block_sq4), true, mb_sq4_to_float,
+                     mb_sq4_from_float},
+    [MB_TYPE_SQ8] = {"SQ8", MB_QK_SPARSE, sizeof(mb_block_sq8), true, mb_sq8_to_float,
+                     mb_sq8_from_float},
 };
+
+/* The sparse types sit after ggml's ids in memory, at MB_FILE_TYPE_SPARSE_BASE
+ * + k in files. Ids in [MB_TYPE_SQ4, MB_TYPE_COUNT) are ggml's to assign
+ * later, so a file using one is read as an unknown type. */
+uint32_t mb_type_from_file(uint32_t file_type) {
+    if (file_type >= MB_TYPE_SQ4 && file_type < MB_TYPE_COUNT) return UINT32_MAX;
+    if (file_type >= MB_FILE_TYPE_SPARSE_BASE &&
+        file_type < MB_FILE_TYPE_SPARSE_BASE + (MB_TYPE_COUNT - MB_TYPE_SQ4))
+        return file_type - MB_FILE_TYPE_SPARSE_BASE + MB_TYPE_SQ4;
+    return file_type;
+}
+
+uint32_t mb_type_to_file(uint32_t type) {
+    if (type >= MB_TYPE_SQ4 && type < MB_TYPE_COUNT)
+        return type - MB_TYPE_SQ4 + MB_FILE_TYPE_SPARSE_BASE;
+    return type;
+}
 
 const mb_type_traits *mb_type_get(uint32_t type) {
     if (type >= MB_TYPE_COUNT || !k_types[type].name) return NULL;

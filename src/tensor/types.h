@@ -24,8 +24,22 @@ typedef enum {
     MB_TYPE_Q6_K = 14,
     MB_TYPE_Q8_K = 15,
     MB_TYPE_BF16 = 30,
-    MB_TYPE_COUNT = 31 /* one past the largest id we know; ids below it may be unknown */
+    /* matchbox's own sparse types (docs/FORMAT.md, "Sparse tensor types"):
+     * in memory they follow ggml's ids; in a file they carry the
+     * matchbox-namespaced ids below, which no other runtime knows, so a
+     * file using them fails there with an ordinary unknown-type error. */
+    MB_TYPE_SQ4 = 31,
+    MB_TYPE_SQ8 = 32,
+    MB_TYPE_COUNT = 33 /* one past the largest id we know; ids below it may be unknown */
 } mb_type;
+
+/* The ids the sparse types carry in GGUF files: "MB" in the high bytes. */
+enum { MB_FILE_TYPE_SPARSE_BASE = 0x4D420000u };
+/* A tensor type id as read from a file, in the ids above (a file's sparse
+ * ids map to MB_TYPE_SQ4...; an id in the internal sparse range, which no
+ * file may use, maps to an unknown id), and back for writing. */
+uint32_t mb_type_from_file(uint32_t file_type);
+uint32_t mb_type_to_file(uint32_t type);
 
 /* Converts N values (a multiple of block_size) of this type to float. */
 typedef void (*mb_to_float_fn)(const void *src, float *dst, int64_t n);

@@ -109,7 +109,7 @@ bool mb_pii_luhn_ok(const char *digits, size_t n) {
 typedef struct {
     char digits[24];
     int n_digits, n_groups, group_len[12];
-    bool plus, parens, dots, other_seps;
+    bool plus, parens, dots, other_seps, slash;
     size_t end;
 } num_run;
 
@@ -141,6 +141,16 @@ static bool read_num_run(const char *t, size_t n, size_t i, num_run *r) {
             if (j < n && pii_digit((unsigned char)t[j])) continue;
         }
         if (j + 1 >= n) break;
+        /* "030 / 1234567": the German area code's slash, after a trunk 0. */
+        if (r->n_groups == 1 && r->digits[0] == '0' && !r->plus && j + 2 < n &&
+            (pii_eq(t, n, j, " / ", false) || t[j] == '/')) {
+            size_t k = t[j] == '/' ? j + 1 : j + 3;
+            if (k < n && pii_digit((unsigned char)t[k])) {
+                r->slash = true;
+                j = k;
+                continue;
+            }
+        }
         char s = t[j];
         unsigned char next = (unsigned char)t[j + 1];
         if ((s == ' ' || s == '-' || s == '.') &&
@@ -184,10 +194,12 @@ static size_t match_number(const char *t, size_t n, size_t i, mb_pii_kind kind) 
             return 0;
     }
     if (kind == MB_PII_CARD) {
-        if (r.plus || r.parens || r.dots || r.n_digits < 13) return 0;
+        if (r.plus || r.parens || r.dots || r.slash || r.n_digits < 13) return 0;
         return mb_pii_luhn_ok(r.digits, (size_t)r.n_digits) ? r.end : 0;
     }
     if (r.plus) return r.n_digits >= 8 && r.n_digits <= 15 ? r.end : 0;
+    /* German mobile numbers run to 12 digits with the trunk 0 ("0151 23456789"). */
+    if (r.n_digits == 12 && r.digits[0] == '0' && r.n_groups <= 3) return r.end;
     if (r.n_digits < 10 || r.n_digits > 11) return 0;
     if (r.parens || r.digits[0] == '0' || nanp_groups(&r)) return r.end;
     return 0;
@@ -242,23 +254,24 @@ bool mb_pii_iban_ok(const char *s, size_t n) {
 
 static size_t match_iban(const char *t, size_t n, size_t i, size_t *start) {
     (void)start;
-    if (n - i < 15 || !pii_starts(t, i) || !pii_upper((unsigned char)t[i]) ||
-        !pii_upper((unsigned char)t[i + 1]) || !pii_digit((unsigned char)t[i + 2]) ||
+    /* Lower case too ("de89 3704 ..."): the check runs on the upper-cased text. */
+    if (n - i < 15 || !pii_starts(t, i) || !pii_alpha((unsigned char)t[i]) ||
+        !pii_alpha((unsigned char)t[i + 1]) || !pii_digit((unsigned char)t[i + 2]) ||
         !pii_digit((unsigned char)t[i + 3]))
         return 0;
     int len = 0;
+    char c0 = (char)(t[i] & ~0x20), c1 = (char)(t[i + 1] & ~0x20);
     for (size_t k = 0; k < sizeof k_iban_len / sizeof *k_iban_len; k++)
-        if (t[i] == k_iban_len[k].cc[0] && t[i + 1] == k_iban_len[k].cc[1]) len = k_iban_len[k].len;
+        if (c0 == k_iban_len[k].cc[0] && c1 == k_iban_len[k].cc[1]) len = k_iban_len[k].len;
     if (!len) return 0;
     char s[40];
     int got = 0;
     size_t j = i;
     while (got < len && j < n) {
         unsigned char c = (unsigned char)t[j];
-        if (pii_upper(c) || pii_digit(c)) {
-            s[got++] = (char)c, j++;
-        } else if (c == ' ' && j + 1 < n && got > 0 &&
-                   (pii_upper((unsigned char)t[j + 1]) || pii_digit((unsigned char)t[j + 1]))) {
+        if (pii_alpha(c) || pii_digit(c)) {
+            s[got++] = (char)(pii_lower(c) ? c - 32 : c), j++;
+        } else if (c == ' ' && j + 1 < n && got > 0 && (pii_alnum((unsigned char)t[j + 1]))) {
             j++;
         } else {
             break;
@@ -277,12 +290,21 @@ static const struct {
     pii_matcher fn;
     mb_pii_kind kind;
 } k_matchers[] = {
+    {pii_match_secret, MB_PII_SECRET},
     {match_email, MB_PII_EMAIL},
     {match_iban, MB_PII_IBAN},
     {match_card, MB_PII_CARD},
+    {pii_match_ip, MB_PII_IP},
+    {pii_match_id_shape, MB_PII_ID},
+    {pii_match_dob, MB_PII_DOB},
     {match_phone, MB_PII_PHONE},
     {pii_match_address, MB_PII_ADDRESS},
     {pii_match_street_eu, MB_PII_ADDRESS},
+    {pii_match_street_romance, MB_PII_ADDRESS},
+    {pii_match_postcode_uk, MB_PII_ADDRESS},
+    {pii_match_po_box, MB_PII_ADDRESS},
+    {pii_match_id_labelled, MB_PII_ID},
+    {pii_match_name_kin, MB_PII_NAME},
     {pii_match_name_cue, MB_PII_NAME},
     {pii_match_signature, MB_PII_NAME},
     {pii_match_name_listed, MB_PII_NAME},
@@ -298,7 +320,8 @@ mb_status mb_pii_find(const char *text, size_t len, mb_pii_span **spans, size_t 
     *n_spans = 0;
     if (!text || !len) return MB_OK;
     uint8_t *taken = calloc(len, 1);
-    if (!taken) return tool_errorf(MB_ERR_NO_MEMORY, "redaction: no memory for a %zu-byte text", len);
+    if (!taken)
+        return tool_errorf(MB_ERR_NO_MEMORY, "redaction: no memory for a %zu-byte text", len);
     mb_pii_span *out = NULL;
     size_t n = 0, cap = 0;
     for (size_t m = 0; m < sizeof k_matchers / sizeof *k_matchers; m++) {

@@ -12,9 +12,10 @@
 
 #include "agent/pii_scan.h"
 
-static const char *const k_titles[] = {"Mr",  "Mrs",  "Ms",    "Miss",   "Mx",    "Dr",   "Prof",
-                                       "Sir", "Dame", "Lady",  "Lord",   "Madam", "Herr", "Frau",
-                                       "Mme", "Mlle", "Señor", "Señora", NULL};
+static const char *const k_titles[] = {
+    "Mr",   "Mrs",    "Ms",    "Miss",    "Mx",      "Dr",     "Prof", "Sir",    "Dame",
+    "Lady", "Lord",   "Madam", "Herr",    "Frau",    "Mme",    "Mlle", "Señor",  "Señora",
+    "Aunt", "Auntie", "Uncle", "Grandma", "Grandpa", "Granny", "Nana", "Cousin", NULL};
 
 /* Common first names, written for this list. Names that are also common
  * words (Will, May, Mark, Grace, Rose, Bill, Hope) are left out on purpose:
@@ -53,12 +54,26 @@ static const char *const k_not_names[] = {
     NULL,
 };
 
+/* Lower-case particles inside a name ("Daan de Vries", "Ludwig van Beethoven"). */
+static const char *const k_particles[] = {"de",  "van", "der", "von", "di",  "da",
+                                          "del", "la",  "le",  "du",  "dos", "das",
+                                          "den", "ter", "bin", "al",  NULL};
+
 /* Up to MAX capitalized words from I, joined by single spaces (not across a
- * sentence end); returns the end of the last, or I. */
+ * sentence end), with particles between them; returns the end of the last,
+ * or I. */
 static size_t name_words(const char *t, size_t n, size_t i, int max) {
     size_t end = i, j = i;
     for (int w = 0; w < max; w++) {
         size_t e = pii_name_word(t, n, j);
+        if (e == j && w > 0) { /* a particle counts when a name word follows it */
+            size_t p = pii_word_end(t, n, j);
+            if (p > j && p + 1 < n && t[p] == ' ' && pii_in_list(t, j, p, k_particles) &&
+                pii_name_word(t, n, p + 1) > p + 1) {
+                j = p + 1;
+                e = pii_name_word(t, n, j);
+            }
+        }
         if (e == j) break;
         end = e;
         if (e + 1 >= n || t[e] != ' ') break;
@@ -88,12 +103,20 @@ size_t pii_match_name_cue(const char *t, size_t n, size_t i, size_t *start) {
             return after_cue(t, n, e, start);
         }
     }
-    static const char *const k_cues[] = {"my name is", "i am",  "i'm", "call me",
-                                         "signed,",    "name:", NULL};
+    static const char *const k_cues[] = {
+        "my name is", "i am", "i'm", "call me", "signed,", "name:", "name", "recipient:", "sono",
+        "mijn naam is", "ich heiße", "ich heisse", "je m'appelle", "me llamo", "mi nombre es",
+        "mein name ist", "meu nome é", "il mio nome è", "je suis", "ik ben", "paciente", "patient",
+        /* a greeting that introduces; a closing that
+         * signs on the same line */
+        "hi, this is", "hello, this is", "hey, this is", "thanks,", "thank you,", "regards,",
+        "best regards,", "kind regards,", "cheers,", "best,", "saludos,", "cordialement,", "grüße,",
+        "groeten,", "saluti,", "atenciosamente,", NULL};
     for (const char *const *c = k_cues; *c; c++) {
         size_t k = strlen(*c);
         /* "I am" and "I'm" only with a capital I, as the pronoun is written. */
-        if (pii_eq(t, n, i, *c, true) && ((*c)[0] != 'i' || t[i] == 'I') &&
+        if (pii_eq(t, n, i, *c, true) && ((*c)[0] != 'i' || (*c)[1] != ' ' || t[i] == 'I') &&
+            ((*c)[0] != 'i' || (*c)[1] != '\'' || t[i] == 'I') &&
             (i + k >= n || !pii_alnum((unsigned char)t[i + k])))
             return after_cue(t, n, i + k, start);
     }
@@ -111,15 +134,45 @@ size_t pii_match_name_listed(const char *t, size_t n, size_t i, size_t *start) {
 }
 
 static const char *const k_closings[] = {
-    "regards",     "best regards", "kind regards", "warm regards", "best wishes", "best",
-    "thanks",      "thank you",    "many thanks",  "cheers",       "sincerely",   "yours sincerely",
-    "yours truly", "yours",        "love",         "cordially",    "--",          NULL,
+    "regards",
+    "best regards",
+    "kind regards",
+    "warm regards",
+    "best wishes",
+    "best",
+    "thanks",
+    "thank you",
+    "many thanks",
+    "cheers",
+    "sincerely",
+    "yours sincerely",
+    "yours truly",
+    "yours",
+    "love",
+    "cordially",
+    "--",
+    "viele grüße",
+    "liebe grüße",
+    "beste grüße",
+    "mit freundlichen grüßen",
+    "cordialement",
+    "bien à vous",
+    "saludos",
+    "un saludo",
+    "atentamente",
+    "met vriendelijke groet",
+    "groeten",
+    "distinti saluti",
+    "cordiali saluti",
+    "atenciosamente",
+    "abraços",
+    NULL,
 };
 
 /* True when the line ending at END (exclusive, the '\n') is a closing. */
 static bool closing_line(const char *t, size_t end) {
     size_t s = end;
-    while (s > 0 && end - s < 24 && t[s - 1] != '\n')
+    while (s > 0 && end - s < 32 && t[s - 1] != '\n')
         s--;
     if (s > 0 && t[s - 1] != '\n') return false;
     size_t e = end;
@@ -146,4 +199,47 @@ size_t pii_match_signature(const char *t, size_t n, size_t i, size_t *start) {
     while (j < n && (t[j] == ' ' || t[j] == '\r'))
         j++;
     return j >= n || t[j] == '\n' ? e : 0;
+}
+
+/* Possessives and kinship or relationship words: "my daughter Chloe Adams",
+ * "Ma fille Camille", "Mein Sohn Jonas", "mi hija Lucía", "my boss, Karen". */
+static const char *const k_possessives[] = {"my",  "our", "ma",   "mon",  "mein", "meine", "mi",
+                                            "mia", "mio", "mijn", "onze", "meu",  "minha", NULL};
+static const char *const k_kin[] = {
+    "daughter",   "son",        "wife",        "husband",       "brother",      "sister",
+    "mother",     "father",     "mom",         "mum",           "dad",          "girlfriend",
+    "boyfriend",  "partner",    "grandson",    "granddaughter", "grandmother",  "grandfather",
+    "grandma",    "grandpa",    "uncle",       "aunt",          "cousin",       "nephew",
+    "niece",      "friend",     "neighbour",   "neighbor",      "colleague",    "boss",
+    "landlord",   "landlady",   "lawyer",      "doctor",        "child",        "baby",
+    "fiancé",     "fiancée",    "spouse",      "stepson",       "stepdaughter", "fille",
+    "fils",       "femme",      "mari",        "frère",         "sœur",         "mère",
+    "père",       "ami",        "amie",        "tochter",       "sohn",         "frau",
+    "mann",       "bruder",     "schwester",   "mutter",        "vater",        "freund",
+    "freundin",   "hija",       "hijo",        "esposa",        "esposo",       "marido",
+    "mujer",      "hermano",    "hermana",     "madre",         "padre",        "amigo",
+    "amiga",      "figlia",     "figlio",      "moglie",        "marito",       "fratello",
+    "sorella",    "amico",      "dochter",     "zoon",          "vrouw",        "man",
+    "broer",      "zus",        "moeder",      "vader",         "vriend",       "vriendin",
+    "filha",      "filho",      "irmão",       "irmã",          "mãe",          "pai",
+    "stepmother", "stepfather", "stepbrother", "stepsister",    "nanny",        "babysitter",
+    "caregiver",  "tutor",      "abuela",      "abuelo",        "tía",          "tío",
+    "oma",        "opa",        "tante",       "onkel",         "nonna",        "nonno",
+    "zia",        "zio",        "avó",         "avô",           "grand-mère",   "grand-père",
+    NULL};
+
+static bool in_list_icase(const char *t, size_t n, size_t i, size_t e, const char *const *list) {
+    for (const char *const *w = list; *w; w++)
+        if (strlen(*w) == e - i && pii_eq(t, n, i, *w, true)) return true;
+    return false;
+}
+
+size_t pii_match_name_kin(const char *t, size_t n, size_t i, size_t *start) {
+    if (!pii_starts(t, i) || !pii_alpha((unsigned char)t[i])) return 0;
+    size_t e = pii_word_end(t, n, i);
+    if (e == i || e >= n || t[e] != ' ' || !in_list_icase(t, n, i, e, k_possessives)) return 0;
+    size_t k = e + 1, ke = pii_word_end(t, n, k);
+    if (ke == k || !in_list_icase(t, n, k, ke, k_kin)) return 0;
+    if (ke < n && t[ke] == ',') ke++;
+    return after_cue(t, n, ke, start);
 }

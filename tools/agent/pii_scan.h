@@ -28,6 +28,13 @@ static inline bool pii_alnum(unsigned char c) {
 static inline bool pii_letter(unsigned char c) {
     return pii_alpha(c) || c >= 0x80;
 }
+/* No letter or digit (or UTF-8 byte) just before I / at J. */
+static inline bool pii_boundary_before(const char *t, size_t i) {
+    return i == 0 || !(pii_alnum((unsigned char)t[i - 1]) || (unsigned char)t[i - 1] >= 0x80);
+}
+static inline bool pii_boundary_after(const char *t, size_t n, size_t j) {
+    return j >= n || !(pii_alnum((unsigned char)t[j]) || (unsigned char)t[j] >= 0x80);
+}
 /* True when position I starts a token: the previous byte is no letter or digit. */
 static inline bool pii_starts(const char *t, size_t i) {
     return i == 0 || !(pii_alnum((unsigned char)t[i - 1]) || (unsigned char)t[i - 1] >= 0x80);
@@ -51,5 +58,15 @@ size_t pii_match_street_eu(const char *t, size_t n, size_t i, size_t *start);
 size_t pii_match_name_cue(const char *t, size_t n, size_t i, size_t *start);
 size_t pii_match_name_listed(const char *t, size_t n, size_t i, size_t *start);
 size_t pii_match_signature(const char *t, size_t n, size_t i, size_t *start);
+size_t pii_match_name_kin(const char *t, size_t n, size_t i, size_t *start);
+size_t pii_match_street_romance(const char *t, size_t n, size_t i, size_t *start);
+size_t pii_match_postcode_uk(const char *t, size_t n, size_t i, size_t *start);
+size_t pii_match_po_box(const char *t, size_t n, size_t i, size_t *start);
+/* pii_ids.c and pii_secrets.c */
+size_t pii_match_id_shape(const char *t, size_t n, size_t i, size_t *start);
+size_t pii_match_id_labelled(const char *t, size_t n, size_t i, size_t *start);
+size_t pii_match_dob(const char *t, size_t n, size_t i, size_t *start);
+size_t pii_match_ip(const char *t, size_t n, size_t i, size_t *start);
+size_t pii_match_secret(const char *t, size_t n, size_t i, size_t *start);
 
 #endif

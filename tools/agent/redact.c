@@ -28,8 +28,8 @@ struct mb_redactor {
     int count[MB_PII_KIND_COUNT];
 };
 
-static const char *const k_kind_names[MB_PII_KIND_COUNT] = {"EMAIL", "PHONE",   "CARD",
-                                                            "IBAN",  "ADDRESS", "NAME"};
+static const char *const k_kind_names[MB_PII_KIND_COUNT] = {
+    "EMAIL", "PHONE", "CARD", "IBAN", "ADDRESS", "NAME", "ID", "DOB", "IP", "SECRET"};
 
 const char *mb_pii_kind_name(mb_pii_kind kind) {
     return (unsigned)kind < MB_PII_KIND_COUNT ? k_kind_names[kind] : "?";

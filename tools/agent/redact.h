@@ -18,6 +18,10 @@ typedef enum {
     MB_PII_IBAN,    /* mod-97-checked */
     MB_PII_ADDRESS, /* street addresses */
     MB_PII_NAME,    /* person names (heuristic; limits in docs/PRIVACY.md) */
+    MB_PII_ID,      /* national ID, tax, record and account numbers; labelled numbers */
+    MB_PII_DOB,     /* dates of birth (a date after a birth cue) */
+    MB_PII_IP,      /* IPv4 and IPv6 addresses */
+    MB_PII_SECRET,  /* API keys, tokens, passwords */
     MB_PII_KIND_COUNT
 } mb_pii_kind;
 
@@ -36,7 +40,8 @@ mb_status mb_unredact(const mb_redactor *r, const char *text, size_t len, char *
 /* Distinct values replaced so far, all kinds or one. */
 int mb_redactor_count(const mb_redactor *r);
 int mb_redactor_count_kind(const mb_redactor *r, mb_pii_kind kind);
-/* The placeholder prefix of KIND: "EMAIL", "PHONE", "CARD", "IBAN", "ADDRESS", "NAME". */
+/* The placeholder prefix of KIND: "EMAIL", "PHONE", "CARD", "IBAN", "ADDRESS", "NAME",
+ * "ID", "DOB", "IP", "SECRET". */
 const char *mb_pii_kind_name(mb_pii_kind kind);
 /* True when TEXT holds any personal data the redactor would replace. */
 bool mb_text_has_pii(const char *text, size_t len);

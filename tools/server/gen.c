@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/tool_clock.h"
+#include "server/tools.h"
 
 mb_job *mb_job_new(mb_server_request *req, mb_token *prompt, size_t n_prompt, int max_tokens,
                    double t_arrival) {
@@ -48,6 +49,20 @@ static int on_token(mb_engine_job *ej, const mb_engine_token *t, void *user) {
     if (j->t_first < 0) j->t_first = tool_now() - j->t_arrival;
     const int eog = mb_token_is_eog(j->model, t->id);
     if (j->draft && !eog) mb_confidence_add(&j->conf, t->logits, t->n_vocab, t->id);
+    if (j->req.tool_format && !eog && t->piece_len == 0) {
+        /* A control token that marks a tool call ([TOOL_CALLS],
+         * <|python_tag|>) has no text; its text is put back for the parser
+         * (where text held back for a stop string waits, it lands before it). */
+        char piece[64];
+        size_t n = 0;
+        if (mb_token_to_piece(j->model, t->id, 1, piece, sizeof piece, &n) == MB_OK &&
+            mb_tool_is_marker(piece, n)) {
+            pthread_mutex_lock(&j->mu);
+            int failed = mb_job_append_locked(j, piece, n);
+            pthread_mutex_unlock(&j->mu);
+            if (failed) return 1;
+        }
+    }
     if (!j->req.logprobs || eog) return 0;
     mb_job_logprob lp = {.id = t->id, .logprob = t->logprob, .n_top = t->n_top};
     memcpy(lp.top_id, t->top_id, (size_t)t->n_top * sizeof *lp.top_id);
@@ -142,6 +157,8 @@ int mb_job_submit(mb_engine *e, const mb_model *model, mb_metrics *metrics, mb_j
     q.logprobs = r->logprobs;
     q.n_top_logprobs = r->top_logprobs;
     q.cache_prompt = r->cache_prompt;
+    /* tool_choice required or named: the calls' grammar; else response_format's */
+    q.grammar = r->tool_grammar ? r->tool_grammar : r->grammar;
     q.on_token = on_token;
     q.on_text = on_text;
     q.on_done = on_done;

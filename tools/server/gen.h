@@ -56,6 +56,7 @@ typedef struct mb_job {
     mb_confidence_acc conf;
     const char *answered_by;
     char route_reason[512];
+    char features[512]; /* the guardian's features as JSON ("": not scored) */
 } mb_job;
 
 /* A job with one reference, owning REQ's contents (REQ is cleared) and

@@ -14,6 +14,7 @@
 #include "common/tool_clock.h"
 #include "server/http_internal.h"
 #include "server/request.h"
+#include "server/tool_render.h"
 
 mb_server_params mb_server_default_params(void) {
     return (mb_server_params){.host = "127.0.0.1",
@@ -123,13 +124,27 @@ static mb_token *tokenize(const mb_model *m, const char *text, int add_special, 
 
 /* The prompt's tokens: a chat rendered in the model's template, or the
  * completion prompt as given (control-token text stays text). */
-static mb_token *prompt_tokens(mb_server *s, const mb_server_request *q, size_t *n) {
+static mb_token *prompt_tokens(mb_server *s, mb_server_request *q, size_t *n) {
+    if (s->p.oracle && !q->messages_json) {
+        /* the guardian reads what it scores: one rendering path (score.h) */
+        mb_chat_message m = {"user", q->prompt};
+        return q->is_chat ? mb_agent_render(s->model, s->tmpl_fallback ? NULL : s->tmpl,
+                                            q->messages, q->n_messages, 1, n)
+                          : mb_agent_render(s->model, NULL, &m, 1, 0, n);
+    }
     if (!q->is_chat) return tokenize(s->model, q->prompt, 1, 0, n);
+    mb_token *ids = NULL;
+    if (q->messages_json) { /* tools or tool messages: tool_render.c */
+        char *text = mb_tool_render(s->model, s->tmpl, s->tool_format, q);
+        if (text)
+            ids = tokenize(s->model, text, mb_chat_add_special(s->model, text, strlen(text)), 1, n);
+        free(text);
+        return ids;
+    }
     size_t need = 0;
     mb_chat_apply(s->model, s->tmpl, q->messages, q->n_messages, 1, NULL, 0, &need);
     char *text = need + 1 > need ? malloc(need + 1) : NULL;
     if (!text) return NULL;
-    mb_token *ids = NULL;
     size_t len = 0;
     if (mb_chat_apply(s->model, s->tmpl, q->messages, q->n_messages, 1, text, need + 1, &len) ==
         MB_OK)
@@ -241,7 +256,9 @@ static enum MHD_Result complete(mb_server *s, struct MHD_Connection *c, mb_http_
     const char *param = NULL, *code = NULL;
     int bad = 1, too_long = 0;
     if (!prompt) {
-        snprintf(msg, sizeof msg, "the prompt could not be tokenized: %s", tool_last_error());
+        snprintf(msg, sizeof msg, "the prompt could not be %s: %s",
+                 q.messages_json ? "rendered with the tools" : "tokenized", tool_last_error());
+        param = q.messages_json ? "messages" : NULL;
     } else if (n_prompt == 0) {
         snprintf(msg, sizeof msg, "the prompt has no tokens");
         param = is_chat ? "messages" : "prompt";

@@ -39,8 +39,14 @@ struct mb_server {
     mb_metrics metrics;
     mb_model *model;
     mb_server_params p;
-    const char *tmpl;     /* the chat template family, NULL when none fits */
+    const char *tmpl;  /* the chat template family, NULL when none fits */
+    int tmpl_fallback; /* the model has no template: ChatML stands in */
+    /* With an oracle: the guardian's scoring session (route.c), one request
+     * at a time, and the prompt format the guardian reads (score.h). */
+    mb_session *scorer;
+    pthread_mutex_t scorer_mu;
     char tmpl_error[256]; /* why there is none */
+    int tool_format;      /* mb_tool_format of the template's tool calls (tool_render.c) */
     long started;         /* Unix seconds, for /v1/models */
     int port, n_ctx;
     atomic_int draining;

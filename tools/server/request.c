@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/tool_error.h"
+#include "server/tools.h"
 
 static mb_status fail(mb_server_error *err, const char *param, const char *fmt, ...)
     TOOL_PRINTF(3, 4);
@@ -107,9 +108,9 @@ static mb_status parse_stop(const cJSON *root, mb_server_request *r, mb_server_e
 }
 
 static const char *role_name(const char *s) {
-    static const char *const roles[] = {"system", "user", "assistant", "developer"};
+    static const char *const roles[] = {"system", "user", "assistant", "tool", "developer"};
     for (size_t i = 0; i < sizeof roles / sizeof *roles; i++)
-        if (!strcmp(s, roles[i])) return i == 3 ? "system" : roles[i];
+        if (!strcmp(s, roles[i])) return i == 4 ? "system" : roles[i];
     return NULL;
 }
 
@@ -163,10 +164,16 @@ static mb_status parse_messages(const cJSON *root, mb_server_request *r, mb_serv
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
         const char *name = cJSON_IsString(role) ? role_name(role->valuestring) : NULL;
-        if (!name) return fail(err, param, "'%s.role' must be system, user or assistant", param);
-        if (!content) return fail(err, param, "'%s.content' is required", param);
+        if (!name)
+            return fail(err, param, "'%s.role' must be system, user, assistant or tool", param);
+        /* An assistant's tool calls may come without content (null). */
+        const int calls = !strcmp(name, "assistant") &&
+                          cJSON_GetObjectItemCaseSensitive(m, "tool_calls") &&
+                          (!content || cJSON_IsNull(content));
+        if (!content && !calls) return fail(err, param, "'%s.content' is required", param);
         char *text = NULL;
-        mb_status st = message_content(content, i, &text, err);
+        mb_status st = calls ? ((text = dup_str("")) ? MB_OK : oom(err))
+                             : message_content(content, i, &text, err);
         if (st) return st;
         r->messages[i].role = name;
         r->messages[i].content = text;
@@ -249,7 +256,9 @@ static mb_status parse_fields(const cJSON *root, mb_server_request *r, mb_server
         return st;
     r->seed = (uint64_t)(int64_t)seed;
     if ((st = parse_stop(root, r, err))) return st;
-    return parse_logprobs(root, r, err);
+    if ((st = mb_server_request_parse_format(root, r, err))) return st;
+    if ((st = parse_logprobs(root, r, err))) return st;
+    return r->is_chat ? mb_server_request_tools(root, r, err) : MB_OK;
 }
 
 /* Whether a JSON string in BODY holds an escaped NUL (\u0000). The parsed
@@ -307,8 +316,13 @@ void mb_server_request_free(mb_server_request *r) {
     for (size_t i = 0; i < r->n_messages; i++)
         free((char *)r->messages[i].content);
     free(r->messages);
+    free(r->grammar);
     for (int i = 0; i < MB_REQ_MAX_STOP; i++)
         free(r->stop[i]);
+    free(r->tools_json);
+    free(r->tool_choice_name);
+    free(r->messages_json);
+    free(r->tool_grammar);
     int is_chat = r->is_chat;
     memset(r, 0, sizeof *r);
     r->is_chat = is_chat;

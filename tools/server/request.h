@@ -15,7 +15,7 @@ enum {
     MB_REQ_MAX_TOP_LOGPROBS = 20,
 };
 
-typedef struct {
+typedef struct mb_server_request {
     int is_chat;
     char *model;               /* NULL: the request named none */
     mb_chat_message *messages; /* chat: roles are static strings, contents owned */
@@ -30,9 +30,24 @@ typedef struct {
     int logprobs;     /* per-token log-probabilities wanted */
     int top_logprobs; /* alternatives per token, 0..MB_REQ_MAX_TOP_LOGPROBS */
     int cache_prompt; /* reuse the slot's cached prefix (llama.cpp's field; default 1) */
+    /* hA, structured output (request_format.c): the GBNF the output must
+     * follow, from response_format, grammar or json_schema; NULL: none. */
+    char *grammar;
+    /* hB: tool calling (request_tools.c, tools.h). */
+    char *tools_json;       /* the request's tools (a JSON array), NULL when none */
+    int n_tools;            /* entries of tools_json */
+    int tool_choice;        /* MB_TOOL_CHOICE_*: auto (default), none, required, named */
+    char *tool_choice_name; /* the function a named choice names */
+    int parallel_tool_calls;
+    /* The messages as a JSON array for a Jinja template (tool calls'
+     * arguments as objects), when tools or tool messages are in play;
+     * NULL otherwise (the plain path renders `messages`). */
+    char *messages_json;
+    int tool_format;    /* mb_tool_format to parse the answer in, set when the prompt is rendered */
+    char *tool_grammar; /* GBNF of the calls under required or a named choice, set then too */
 } mb_server_request;
 
-typedef struct {
+typedef struct mb_server_error {
     int http_status; /* 400 */
     char message[256];
     char param[48]; /* the field at fault, "" when none */
@@ -45,5 +60,11 @@ typedef struct {
 mb_status mb_server_request_parse(const char *body, size_t len, int is_chat, mb_server_request *out,
                                   mb_server_error *err);
 void mb_server_request_free(mb_server_request *r);
+
+/* hA: response_format / grammar / json_schema of ROOT into r->grammar
+ * (request_format.c); a 400 in ERR when they cannot be enforced. */
+struct cJSON;
+mb_status mb_server_request_parse_format(const struct cJSON *root, mb_server_request *r,
+                                         mb_server_error *err);
 
 #endif

@@ -6,7 +6,42 @@
 #include <string.h>
 
 const char *mb_resp_finish_reason(int finish) {
+    if (finish == MB_RESP_FINISH_TOOL_CALLS) return "tool_calls";
     return finish == MB_FINISH_STOP ? "stop" : finish == MB_FINISH_LENGTH ? "length" : "abort";
+}
+
+int mb_resp_tool_parse(const mb_job *j, mb_tool_parse_result *out) {
+    if (mb_tool_parse((mb_tool_format)j->req.tool_format, j->text ? j->text : "", j->len, out))
+        return 1;
+    if (j->req.tool_choice == MB_TOOL_CHOICE_NONE) { /* no calls: the markup only goes */
+        for (int i = 0; i < out->n_calls; i++)
+            free(out->calls[i].name), free(out->calls[i].arguments);
+        out->n_calls = 0;
+    }
+    return 0;
+}
+
+/* The calls as OpenAI's message.tool_calls (WITH_INDEX: as a stream's
+ * delta.tool_calls, from index FIRST). */
+static void add_tool_calls(cJSON *msg, const mb_tool_parse_result *r, int with_index, int first) {
+    cJSON *list = cJSON_AddArrayToObject(msg, "tool_calls");
+    for (int i = first; i < r->n_calls; i++) {
+        cJSON *c = cJSON_CreateObject(), *f;
+        cJSON_AddItemToArray(list, c);
+        if (with_index) cJSON_AddNumberToObject(c, "index", i);
+        cJSON_AddStringToObject(c, "id", r->calls[i].id);
+        cJSON_AddStringToObject(c, "type", "function");
+        f = cJSON_AddObjectToObject(c, "function");
+        cJSON_AddStringToObject(f, "name", r->calls[i].name);
+        cJSON_AddStringToObject(f, "arguments", r->calls[i].arguments);
+    }
+}
+
+/* Whether TEXT is empty or only white space. */
+static int blank(const char *text) {
+    while (*text == ' ' || *text == '\n' || *text == '\r' || *text == '\t')
+        text++;
+    return !*text;
 }
 
 static char *print_free(cJSON *root) {
@@ -154,6 +189,10 @@ static void add_routing(cJSON *root, const mb_job *j) {
     cJSON_AddStringToObject(r, "answered_by", j->answered_by);
     cJSON_AddStringToObject(r, "reason", j->route_reason);
     cJSON_AddNumberToObject(r, "redactions", j->redactions);
+    /* The features the router read, so a client (and the tests) can see
+     * that both endpoints and the CLI score the same text. */
+    cJSON *f = j->features[0] ? cJSON_Parse(j->features) : NULL;
+    if (f) cJSON_AddItemToObject(r, "features", f);
 }
 
 static cJSON *envelope(const mb_resp_meta *m, const mb_job *j, int chunk, cJSON **choice) {
@@ -176,7 +215,26 @@ static cJSON *envelope(const mb_resp_meta *m, const mb_job *j, int chunk, cJSON 
 char *mb_resp_completion(const mb_resp_meta *m, const mb_job *j) {
     cJSON *choice, *root = envelope(m, j, 0, &choice);
     const char *text = j->text ? j->text : "";
-    if (j->req.is_chat) {
+    int finish = j->finish;
+    if (j->req.is_chat && j->req.tool_format) {
+        /* Tool calls parsed out; content null when the answer is only calls. */
+        mb_tool_parse_result tr;
+        if (mb_resp_tool_parse(j, &tr)) {
+            cJSON_Delete(root);
+            return NULL;
+        }
+        cJSON *msg = cJSON_AddObjectToObject(choice, "message");
+        cJSON_AddStringToObject(msg, "role", "assistant");
+        if (tr.n_calls && blank(tr.content))
+            cJSON_AddNullToObject(msg, "content");
+        else
+            add_text(msg, "content", tr.content, strlen(tr.content));
+        if (tr.n_calls) {
+            add_tool_calls(msg, &tr, 0, 0);
+            finish = MB_RESP_FINISH_TOOL_CALLS;
+        }
+        mb_tool_parse_free(&tr);
+    } else if (j->req.is_chat) {
         cJSON *msg = cJSON_AddObjectToObject(choice, "message");
         cJSON_AddStringToObject(msg, "role", "assistant");
         add_text(msg, "content", text, j->len);
@@ -184,7 +242,7 @@ char *mb_resp_completion(const mb_resp_meta *m, const mb_job *j) {
         add_text(choice, "text", text, j->len);
     }
     cJSON_AddItemToObject(choice, "logprobs", logprobs(m, j, 0, j->n_lp));
-    cJSON_AddStringToObject(choice, "finish_reason", mb_resp_finish_reason(j->finish));
+    cJSON_AddStringToObject(choice, "finish_reason", mb_resp_finish_reason(finish));
     add_usage(root, j);
     return print_free(root);
 }
@@ -206,6 +264,15 @@ char *mb_resp_chunk(const mb_resp_meta *m, const mb_job *j, const char *text, si
     else
         cJSON_AddNullToObject(choice, "finish_reason");
     if (usage) add_usage(root, j);
+    return print_free(root);
+}
+
+char *mb_resp_tool_chunk(const mb_resp_meta *m, const mb_job *j, const mb_tool_parse_result *r,
+                         int first) {
+    cJSON *choice, *root = envelope(m, j, 1, &choice);
+    add_tool_calls(cJSON_AddObjectToObject(choice, "delta"), r, 1, first);
+    cJSON_AddNullToObject(choice, "logprobs");
+    cJSON_AddNullToObject(choice, "finish_reason");
     return print_free(root);
 }
 

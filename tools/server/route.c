@@ -307,7 +307,28 @@ enum MHD_Result mb_http_routed(mb_server *s, struct MHD_Connection *c, mb_http_r
         return send_err(c, r, 400, "context_length_exceeded", msg);
     }
     if (route == MB_ROUTE_ORACLE) return escalate(s, c, r, j, meta, x);
-    j->draft = route == MB_ROUTE_DRAFT;
+    if (route == MB_ROUTE_DRAFT) {
+        /* The guardian scores the job's own tokens as the CLI does (one
+         * rendering path, one scorer: score.h); the engine then generates
+         * the answer only when it is kept. */
+        mb_agent_features f;
+        const mb_router_lr *rl = p->router;
+        int n_draft = p->agent_n_draft > 0 ? p->agent_n_draft : rl ? rl->n_draft : 32;
+        pthread_mutex_lock(&s->scorer_mu);
+        mb_status st = mb_agent_score(s->model, s->scorer, j->prompt, j->n_prompt, n_draft,
+                                      rl ? rl->low_p : p->thresholds.low_p, &f, NULL, NULL);
+        pthread_mutex_unlock(&s->scorer_mu);
+        if (st != MB_OK) {
+            free(x->msgs);
+            free(x);
+            return send_err(c, r, 500, NULL, tool_last_error());
+        }
+        mb_agent_features_json(&f, j->features, sizeof j->features);
+        if (mb_router_decide(&f, rl, &p->thresholds, x->why, sizeof x->why))
+            return escalate(s, c, r, j, meta, x);
+        route = MB_ROUTE_GUARDIAN;
+    }
+    j->draft = 0;
     mb_confidence_init(&j->conf, p->thresholds.low_p);
     if (route == MB_ROUTE_GUARDIAN) {
         set_route(j, "guardian", x->why);
@@ -322,22 +343,6 @@ enum MHD_Result mb_http_routed(mb_server *s, struct MHD_Connection *c, mb_http_r
         return send_err(c, r, 503, "server_busy",
                         "every slot is busy and the queue is full; retry later");
     }
-    if (route == MB_ROUTE_GUARDIAN) {
-        mb_agent_audit_local(p->oracle, j->route_reason, tool_now() - t0);
-        return answer(s, c, r, j, meta);
-    }
-    /* The draft: wait for all of it, then judge it. */
-    pthread_mutex_lock(&j->mu);
-    mb_http_wait(c, r, j, MB_WAIT_DONE);
-    mb_confidence conf = mb_confidence_get(&j->conf);
-    int failed = j->finish == MB_FINISH_ERROR || j->finish == MB_FINISH_CANCELLED ||
-                 j->finish == MB_FINISH_TIMEOUT;
-    pthread_mutex_unlock(&j->mu);
-    if (!failed && mb_route_after(&conf, &p->thresholds, x->why, sizeof x->why))
-        return escalate(s, c, r, j, meta, x);
-    set_route(j, "guardian", x->why);
-    if (!failed) mb_agent_audit_local(p->oracle, j->route_reason, tool_now() - t0);
-    free(x->msgs);
-    free(x);
+    mb_agent_audit_local(p->oracle, j->route_reason, tool_now() - t0);
     return answer(s, c, r, j, meta);
 }

@@ -12,6 +12,7 @@
 #include "common/tool_error.h"
 #include "common/tool_clock.h"
 #include "server/http_internal.h"
+#include "server/tool_render.h"
 
 enum { IDLE_TIMEOUT_SECONDS = 120, DRAIN_SEND_MS = 30000 };
 
@@ -103,15 +104,21 @@ static void free_server(mb_server *s) {
     mb_session_free(s->embed);
     pthread_mutex_destroy(&s->embed_mu);
     mb_engine_free(s->engine);
+    mb_session_free(s->scorer);
+    pthread_mutex_destroy(&s->scorer_mu);
     mb_metrics_destroy(&s->metrics);
     free(s);
 }
 
 static mb_status resolve_template(mb_server *s) {
     const char *name = NULL;
-    mb_status st = mb_chat_template_name(s->model, s->p.chat_template, &name, NULL);
+    mb_status st = mb_chat_template_name(s->model, s->p.chat_template, &name, &s->tmpl_fallback);
     if (st == MB_OK) {
         s->tmpl = name;
+        s->tool_format = mb_tool_format_detect(s->model, name);
+        if (s->p.verbose)
+            fprintf(stderr, "serve: tool calls in the %s format\n",
+                    mb_tool_format_name(s->tool_format));
         return MB_OK;
     }
     /* A bad --chat-template is the user's to fix now; a model whose own
@@ -154,8 +161,14 @@ mb_status mb_server_start(mb_model *model, const mb_server_params *p, mb_server 
     pthread_cond_init(&s->screen_cv, NULL);
     pthread_mutex_init(&s->embed_mu, NULL);
     mb_metrics_init(&s->metrics, p->n_slots, p->n_queue);
+    pthread_mutex_init(&s->scorer_mu, NULL);
     mb_status st = resolve_template(s);
     if (!st) st = start_engine(s);
+    if (!st && p->oracle) { /* the guardian scores in its own session, as the CLI does */
+        mb_session_params sp = p->session;
+        sp.n_ctx = mb_engine_n_ctx(s->engine);
+        st = mb_session_new(model, &sp, &s->scorer);
+    }
     if (st) {
         free_server(s);
         return st;

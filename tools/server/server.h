@@ -9,6 +9,7 @@
 
 #include "agent/escalate.h"
 #include "agent/router.h"
+#include "agent/router_lr.h"
 
 typedef struct {
     const char *host;     /* address to bind; "127.0.0.1" by default */
@@ -48,6 +49,10 @@ typedef struct {
     const mb_agent_oracle *oracle;
     mb_router_thresholds thresholds;
     int private_by_default, private_if_pii;
+    /* The learned router (NULL: the thresholds decide) and the length of
+     * the draft the guardian scores (0: the router's, else 32). */
+    const mb_router_lr *router;
+    int agent_n_draft;
 } mb_server_params;
 
 mb_server_params mb_server_default_params(void);

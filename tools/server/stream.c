@@ -22,6 +22,7 @@ typedef struct {
     mb_resp_meta meta;
     char id[64];
     size_t sent_text, sent_lp;
+    size_t seen_text, seen_lp; /* tool calls: what the job had when last looked at */
     int opened, finished;
     char *out;
     size_t out_len, out_pos, out_cap;
@@ -63,6 +64,52 @@ static size_t word_end(const char *text, size_t a, size_t len) {
     return i;
 }
 
+static int finish_events(stream_state *st, int finish) {
+    mb_job *j = st->j;
+    char *last = j->finish >= MB_FINISH_ERROR
+                     ? mb_resp_error(j->error, "server_error", NULL, NULL)
+                     : mb_resp_chunk(&st->meta, j, "", 0, 0, 0, 0, finish, 1);
+    if (put_event(st, last)) return 1;
+    return out_put(st, "data: [DONE]\n\n", 14, "", 0, "", 0);
+}
+
+/* A chat with tools: text is sent as far as it cannot be call markup
+ * (mb_tool_text_safe); at the end the answer is parsed, the rest of its
+ * text sent, then its calls as delta.tool_calls. */
+static int tool_events(stream_state *st) {
+    mb_job *j = st->j;
+    const mb_tool_format f = (mb_tool_format)j->req.tool_format;
+    st->seen_text = j->len;
+    st->seen_lp = j->n_lp;
+    if (!j->done) {
+        size_t safe = mb_tool_text_safe(f, j->text ? j->text : "", j->len);
+        if (safe <= st->sent_text) return 0;
+        size_t lp1 = safe == j->len ? j->n_lp : st->sent_lp;
+        char *json = mb_resp_chunk(&st->meta, j, j->text + st->sent_text, safe - st->sent_text,
+                                   st->sent_lp, lp1, 0, -1, 0);
+        st->sent_text = safe;
+        st->sent_lp = lp1;
+        return put_event(st, json);
+    }
+    st->finished = 1;
+    if (j->finish == MB_FINISH_CANCELLED) return 1;
+    if (j->finish >= MB_FINISH_ERROR) return finish_events(st, j->finish);
+    mb_tool_parse_result tr;
+    if (mb_resp_tool_parse(j, &tr)) return 1;
+    /* The parsed text starts with what was sent (tools.h). */
+    size_t n = strlen(tr.content), sent = st->sent_text < n ? st->sent_text : n;
+    int rc = 0, calls_only = tr.n_calls && sent == 0;
+    for (size_t i = 0; calls_only && i < n; i++)
+        calls_only = strchr(" \n\r\t", tr.content[i]) != NULL;
+    if ((n > sent && !calls_only) || j->n_lp > st->sent_lp)
+        rc = put_event(st, mb_resp_chunk(&st->meta, j, tr.content + sent, calls_only ? 0 : n - sent,
+                                         st->sent_lp, j->n_lp, 0, -1, 0));
+    if (!rc && tr.n_calls) rc = put_event(st, mb_resp_tool_chunk(&st->meta, j, &tr, 0));
+    int finish = tr.n_calls ? MB_RESP_FINISH_TOOL_CALLS : j->finish;
+    mb_tool_parse_free(&tr);
+    return rc || finish_events(st, finish);
+}
+
 /* Format whatever the job has that the client has not seen. Called with the
  * job's lock held; returns 1 on an error that ends the stream. */
 static int next_events(stream_state *st) {
@@ -72,10 +119,13 @@ static int next_events(stream_state *st) {
         if (j->req.is_chat)
             return put_event(st, mb_resp_chunk(&st->meta, j, "", 0, 0, 0, 1, -1, 0));
     }
+    if (j->req.is_chat && j->req.tool_format) return tool_events(st);
     if (j->len > st->sent_text || j->n_lp > st->sent_lp) {
         size_t end = j->len;
-        if (j->answered_by && j->done) /* a routed draft, whole already: a word a chunk */
-            end = word_end(j->text, st->sent_text, j->len);
+        /* A routed answer (its who-answers known before the stream began) goes
+         * a word a chunk, however much of it is already there, so a fast
+         * guardian's answer does not arrive in one lump. */
+        if (j->answered_by) end = word_end(j->text, st->sent_text, j->len);
         size_t lp1 = end == j->len ? j->n_lp : st->sent_lp;
         char *json = mb_resp_chunk(&st->meta, j, j->text + st->sent_text, end - st->sent_text,
                                    st->sent_lp, lp1, 0, -1, 0);
@@ -88,15 +138,13 @@ static int next_events(stream_state *st) {
     /* Cancelled: the client left. No made-up finish reason; the stream
      * just ends. */
     if (j->finish == MB_FINISH_CANCELLED) return 1;
-    char *last = j->finish >= MB_FINISH_ERROR
-                     ? mb_resp_error(j->error, "server_error", NULL, NULL)
-                     : mb_resp_chunk(&st->meta, j, "", 0, 0, 0, 0, j->finish, 1);
-    if (put_event(st, last)) return 1;
-    return out_put(st, "data: [DONE]\n\n", 14, "", 0, "", 0);
+    return finish_events(st, j->finish);
 }
 
 static int has_news(const stream_state *st) {
     const mb_job *j = st->j;
+    if (st->opened && j->req.is_chat && j->req.tool_format) /* text may be held back */
+        return j->done || j->len != st->seen_text || j->n_lp != st->seen_lp;
     return !st->opened || j->done || j->len > st->sent_text || j->n_lp > st->sent_lp;
 }
 

@@ -71,4 +71,10 @@ void mb_avx2_gemm_packed_q4_0(int64_t n, float *out, size_t os, const void *pane
 void mb_avx2_gemm_packed_q8_0(int64_t n, float *out, size_t os, const void *panel, const void *a,
                               size_t as, int n_a, int add);
 
+/* The sparse types (dot_avx2_sparse.c); mb_avx2_sparse_init builds their
+ * shuffle table and must run once before them (the table fills call it). */
+void mb_avx2_sparse_init(void);
+void mb_avx2_dot_sq4(int64_t n, float *out, const void *w, const void *a);
+void mb_avx2_dot_sq8(int64_t n, float *out, const void *w, const void *a);
+
 #endif

@@ -19,6 +19,9 @@ void mb_kernels_fill_avx2(mb_kernel_table *t) {
     SET(Q8_0, q8_0);
     SET(Q4_0, q4_0);
     SET(Q4_K, q4_k);
+    mb_avx2_sparse_init();
+    t->dot[MB_TYPE_SQ4].vec_dot = mb_avx2_dot_sq4;
+    t->dot[MB_TYPE_SQ8].vec_dot = mb_avx2_dot_sq8;
     SET(Q5_K, q5_k);
     SET(Q6_K, q6_k);
     SET(Q3_K, q3_k);

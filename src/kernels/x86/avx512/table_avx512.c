@@ -4,7 +4,10 @@
  * reference entries. The levels differ only in the 8-bit kernels (VNNI or
  * not: int_avx512.h) and the BF16 tile (VDPBF16PS, or bf16 widened to
  * floats). */
+#include "core/cpu.h"
+#include "kernels/x86/avx2/dot_avx2.h"
 #include "kernels/x86/avx512/dot_avx512.h"
+#include "kernels/x86/avx512vbmi2/sparse_vbmi2.h"
 #include "kernels/x86/dot_k23.h"
 #include "kernels/x86/x86_kernels.h"
 
@@ -51,6 +54,16 @@ void mb_kernels_fill_avx512(mb_kernel_table *t, int tier) {
         INT_KERNELS(mb_avx512vnni_);
     else
         INT_KERNELS(mb_avx512_);
+    /* The sparse types: one VPEXPANDB per quarter where the CPU has VBMI2
+     * (and VNNI), else AVX2's shuffle table. */
+    mb_avx2_sparse_init();
+    const int vbmi2 = tier >= 1 && mb_cpu_get()->avx512vbmi2;
+    t->dot[MB_TYPE_SQ4].vec_dot = vbmi2 ? mb_vbmi2_dot_sq4 : mb_avx2_dot_sq4;
+    t->dot[MB_TYPE_SQ8].vec_dot = vbmi2 ? mb_vbmi2_dot_sq8 : mb_avx2_dot_sq8;
+    t->dot[MB_TYPE_SQ4].vec_dot_rows = vbmi2 ? mb_vbmi2_dot_rows_sq4 : NULL;
+    t->dot[MB_TYPE_SQ8].vec_dot_rows = vbmi2 ? mb_vbmi2_dot_rows_sq8 : NULL;
+    t->dot[MB_TYPE_SQ4].vec_dot_wrows = vbmi2 ? mb_vbmi2_dot_wrows_sq4 : NULL;
+    t->dot[MB_TYPE_SQ8].vec_dot_wrows = vbmi2 ? mb_vbmi2_dot_wrows_sq8 : NULL;
 #undef INT_KERNELS
 #undef SET
 #undef PACKED

@@ -1,0 +1,169 @@
+/* The sparse dots at AVX-512 with VBMI/VBMI2 and VNNI (Ice Lake, Zen 4):
+ * each quarter's non-zeros are brought to the bottom of a register by
+ * VPERMT2B and spread to their positions by one VPEXPANDB under the
+ * quarter's 64-bit mask, then multiplied with the activation codes by
+ * VPDPBUSD. VPDPBUSD wants one unsigned operand, so the weights go in as
+ * unsigned codes u = w + OFF (SQ4: the stored nibble, OFF 8; SQ8: OFF
+ * 128), the expansion filling pruned positions with OFF itself: the sum is
+ * then sum(w a) + OFF sum(a) over the whole quarter, and the accumulator
+ * starts at -OFF sum(a) (per 4-byte lane, computed once per activation),
+ * so each quarter's integer dot is exact, as the reference's. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/x86/avx512vbmi2/sparse_vbmi2.h"
+#include "tensor/blocks.h"
+
+/* The block's non-zeros as unsigned codes in order: U0 the first 64, U1
+ * the next 64. */
+static inline void nz_sq4(const void *blk, __m512i *u0, __m512i *u1) {
+    const mb_block_sq4 *b = blk;
+    const __m512i raw = _mm512_loadu_si512(b->qs), m4 = _mm512_set1_epi8(15);
+    *u0 = _mm512_and_si512(raw, m4);
+    *u1 = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+}
+
+static inline void nz_sq8(const void *blk, __m512i *u0, __m512i *u1) {
+    const mb_block_sq8 *b = blk;
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    *u0 = _mm512_xor_si512(_mm512_loadu_si512(b->qs), flip);
+    *u1 = _mm512_xor_si512(_mm512_loadu_si512(b->qs + 64), flip);
+}
+
+/* The activation side of one block: per quarter, -OFF times the sum of
+ * each 4-byte group of codes (VPDPBUSD's lanes). */
+typedef struct {
+    __m512i neg_off_sum[4];
+} act_block;
+
+static inline void prepare_act(const mb_block_q8_k *a, int off, act_block *p) {
+    const __m512i o = _mm512_set1_epi8((char)off);
+    for (int q = 0; q < 4; q++) {
+        const __m512i s =
+            _mm512_dpbusd_epi32(_mm512_setzero_si512(), o, _mm512_loadu_si512(a->qs + 64 * q));
+        p->neg_off_sum[q] = _mm512_sub_epi32(_mm512_setzero_si512(), s);
+    }
+}
+
+/* Bytes K.. of U0:U1 at the bottom of a register (indices past 127 wrap,
+ * but only the first popcount bytes are expanded). */
+static inline __m512i from(__m512i u0, __m512i u1, int k) {
+    const __m512i iota = _mm512_set_epi8(
+        63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41,
+        40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18,
+        17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    return _mm512_permutex2var_epi8(u0, _mm512_add_epi8(iota, _mm512_set1_epi8((char)k)), u1);
+}
+
+/* Quarter Q's exact integer dot as floats: codes spread by mask M with
+ * OFF in the pruned positions, times the activation's codes, less OFF
+ * times their sum. */
+static inline __m512 quarter(__mmask64 m, __m512i src, __m512i fill, const mb_block_q8_k *a,
+                             const act_block *p, int q) {
+    const __m512i w = _mm512_mask_expand_epi8(fill, m, src);
+    return _mm512_cvtepi32_ps(
+        _mm512_dpbusd_epi32(p->neg_off_sum[q], w, _mm512_loadu_si512(a->qs + 64 * q)));
+}
+
+/* acc[q] += d[q] * a.d * (w[q] . a[64q..]): one accumulator per quarter,
+ * so consecutive blocks' products do not wait on each other. */
+static inline void block_dot(const uint8_t *mask, const uint16_t *d, __m512i u0, __m512i u1,
+                             __m512i fill, const mb_block_q8_k *a, const act_block *p,
+                             __m512 acc[4]) {
+    uint64_t m[4]; /* bit i of m[q]: weight 64q + i */
+    memcpy(m, mask, sizeof m);
+    const int o1 = (int)_mm_popcnt_u64(m[0]), o2 = o1 + (int)_mm_popcnt_u64(m[1]),
+              o3 = o2 + (int)_mm_popcnt_u64(m[2]);
+    const __m128 ds =
+        _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)d)), _mm_set1_ps(a->d));
+    const __m512 d4 = _mm512_broadcast_f32x4(ds);
+    acc[0] = _mm512_fmadd_ps(quarter(m[0], u0, fill, a, p, 0), _mm512_permute_ps(d4, 0x00), acc[0]);
+    acc[1] = _mm512_fmadd_ps(quarter(m[1], from(u0, u1, o1), fill, a, p, 1),
+                             _mm512_permute_ps(d4, 0x55), acc[1]);
+    acc[2] = _mm512_fmadd_ps(quarter(m[2], from(u0, u1, o2), fill, a, p, 2),
+                             _mm512_permute_ps(d4, 0xAA), acc[2]);
+    acc[3] = _mm512_fmadd_ps(quarter(m[3], from(u0, u1, o3), fill, a, p, 3),
+                             _mm512_permute_ps(d4, 0xFF), acc[3]);
+}
+
+static inline float reduce4(const __m512 acc[4]) {
+    return _mm512_reduce_add_ps(
+        _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+
+#define ZERO4(acc)                                                                                 \
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),                \
+                     _mm512_setzero_ps()}
+
+/* The activations a weight-rows call shares: at most this many values
+ * (larger rows go through the one-row dot). */
+enum { WROWS_MAX = 16384 };
+
+#define SPARSE_KERNELS(name, block_t, nz, OFF)                                                     \
+    void mb_vbmi2_dot_##name(int64_t n, float *out, const void *w, const void *a) {                \
+        const block_t *x = w;                                                                      \
+        const mb_block_q8_k *y = a;                                                                \
+        const __m512i fill = _mm512_set1_epi8((char)(OFF));                                        \
+        ZERO4(acc);                                                                                \
+        for (int64_t i = 0; i < n / MB_QK_SPARSE; i++) {                                           \
+            __m512i u0, u1;                                                                        \
+            act_block p;                                                                           \
+            prepare_act(&y[i], OFF, &p);                                                           \
+            nz(&x[i], &u0, &u1);                                                                   \
+            block_dot(x[i].mask, x[i].d, u0, u1, fill, &y[i], &p, acc);                            \
+        }                                                                                          \
+        *out = reduce4(acc);                                                                       \
+    }                                                                                              \
+    void mb_vbmi2_dot_wrows_##name(int64_t n, float *out, const void *w, size_t w_stride, int n_w, \
+                                   const void *a) {                                                \
+        const mb_block_q8_k *y = a;                                                                \
+        const int64_t nb = n / MB_QK_SPARSE;                                                       \
+        if (n > WROWS_MAX) {                                                                       \
+            for (int o = 0; o < n_w; o++)                                                          \
+                mb_vbmi2_dot_##name(n, out + o, (const char *)w + (size_t)o * w_stride, a);        \
+            return;                                                                                \
+        }                                                                                          \
+        const __m512i fill = _mm512_set1_epi8((char)(OFF));                                        \
+        act_block p[WROWS_MAX / MB_QK_SPARSE];                                                     \
+        for (int64_t i = 0; i < nb; i++)                                                           \
+            prepare_act(&y[i], OFF, &p[i]);                                                        \
+        for (int o = 0; o < n_w; o++) {                                                            \
+            const block_t *x = (const block_t *)((const char *)w + (size_t)o * w_stride);          \
+            ZERO4(acc);                                                                            \
+            for (int64_t i = 0; i < nb; i++) {                                                     \
+                __m512i u0, u1;                                                                    \
+                nz(&x[i], &u0, &u1);                                                               \
+                block_dot(x[i].mask, x[i].d, u0, u1, fill, &y[i], &p[i], acc);                     \
+            }                                                                                      \
+            out[o] = reduce4(acc);                                                                 \
+        }                                                                                          \
+    }                                                                                              \
+    /* Several activation rows: each block is decoded once for all of them. */                     \
+    void mb_vbmi2_dot_rows_##name(int64_t n, float *out, const void *w, const void *a,             \
+                                  size_t a_stride, int n_rows) {                                   \
+        const block_t *x = w;                                                                      \
+        const __m512i fill = _mm512_set1_epi8((char)(OFF));                                        \
+        for (int r0 = 0; r0 < n_rows; r0 += 8) {                                                   \
+            const int nr = n_rows - r0 < 8 ? n_rows - r0 : 8;                                      \
+            __m512 acc[8][4];                                                                      \
+            for (int r = 0; r < nr; r++)                                                           \
+                for (int q = 0; q < 4; q++)                                                        \
+                    acc[r][q] = _mm512_setzero_ps();                                               \
+            for (int64_t i = 0; i < n / MB_QK_SPARSE; i++) {                                       \
+                __m512i u0, u1;                                                                    \
+                nz(&x[i], &u0, &u1);                                                               \
+                for (int r = 0; r < nr; r++) {                                                     \
+                    const mb_block_q8_k *y =                                                       \
+                        (const mb_block_q8_k *)((const char *)a + (size_t)(r0 + r) * a_stride);    \
+                    act_block p;                                                                   \
+                    prepare_act(&y[i], OFF, &p);                                                   \
+                    block_dot(x[i].mask, x[i].d, u0, u1, fill, &y[i], &p, acc[r]);                 \
+                }                                                                                  \
+            }                                                                                      \
+            for (int r = 0; r < nr; r++)                                                           \
+                out[r0 + r] = reduce4(acc[r]);                                                     \
+        }                                                                                          \
+    }
+
+SPARSE_KERNELS(sq4, mb_block_sq4, nz_sq4, 8)
+SPARSE_KERNELS(sq8, mb_block_sq8, nz_sq8, 128)

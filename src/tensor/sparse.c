@@ -1,0 +1,139 @@
+/* The sparse types' codecs and their consistency check (blocks.h gives the
+ * layout, docs/FORMAT.md the file ids). */
+#include <math.h>
+#include <string.h>
+
+#include "tensor/blocks.h"
+#include "tensor/codecs.h"
+#include "tensor/fp16.h"
+#include "tensor/select.h"
+#include "tensor/sparse.h"
+#include "tensor/types.h"
+
+static int bit(const uint8_t *mask, int i) {
+    return (mask[i >> 3] >> (i & 7)) & 1;
+}
+
+/* Bits set in 64-bit words by SWAR (this layer is built without POPCNT;
+ * the reader counts every block of a sparse file once). */
+int mb_sparse_count(const uint8_t mask[MB_QK_SPARSE / 8]) {
+    int n = 0;
+    for (int i = 0; i < MB_QK_SPARSE / 64; i++) {
+        uint64_t v;
+        memcpy(&v, mask + 8 * i, 8);
+        v = v - ((v >> 1) & 0x5555555555555555ull);
+        v = (v & 0x3333333333333333ull) + ((v >> 2) & 0x3333333333333333ull);
+        v = (v + (v >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+        n += (int)((v * 0x0101010101010101ull) >> 56);
+    }
+    return n;
+}
+
+int64_t mb_sparse_check(uint32_t type, const void *data, uint64_t n_blocks) {
+    const size_t size = type == MB_TYPE_SQ4 ? sizeof(mb_block_sq4) : sizeof(mb_block_sq8);
+    const uint8_t *p = data;
+    for (uint64_t b = 0; b < n_blocks; b++, p += size)
+        if (mb_sparse_count(p) > MB_SPARSE_CAP) return (int64_t)b;
+    return -1;
+}
+
+void mb_sq4_to_float(const void *src, float *dst, int64_t n) {
+    const mb_block_sq4 *b = src;
+    for (int64_t i = 0; i < n / MB_QK_SPARSE; i++, b++) {
+        int k = 0;
+        for (int j = 0; j < MB_QK_SPARSE; j++) {
+            float v = 0.0f;
+            if (bit(b->mask, j) && k < MB_SPARSE_CAP) {
+                const int nib = k < 64 ? b->qs[k] & 15 : b->qs[k - 64] >> 4;
+                v = mb_half_to_float(b->d[j / 64]) * (float)(nib - 8);
+                k++;
+            }
+            *dst++ = v;
+        }
+    }
+}
+
+void mb_sq8_to_float(const void *src, float *dst, int64_t n) {
+    const mb_block_sq8 *b = src;
+    for (int64_t i = 0; i < n / MB_QK_SPARSE; i++, b++) {
+        int k = 0;
+        for (int j = 0; j < MB_QK_SPARSE; j++) {
+            float v = 0.0f;
+            if (bit(b->mask, j) && k < MB_SPARSE_CAP)
+                v = mb_half_to_float(b->d[j / 64]) * (float)b->qs[k++];
+            *dst++ = v;
+        }
+    }
+}
+
+/* The block's mask: its non-zeros, or the MB_SPARSE_CAP largest of them in
+ * magnitude (ties to the lower index) when there are more. */
+static void choose_mask(const float *x, uint8_t mask[MB_QK_SPARSE / 8]) {
+    memset(mask, 0, MB_QK_SPARSE / 8);
+    int n = 0;
+    for (int j = 0; j < MB_QK_SPARSE; j++)
+        n += x[j] != 0.0f;
+    float cut = 0.0f; /* keep |x| > cut, and |x| == cut while room is left */
+    int at_cut = MB_SPARSE_CAP;
+    if (n > MB_SPARSE_CAP) {
+        /* The cap-th largest magnitude, by selection over a copy. */
+        float a[MB_QK_SPARSE];
+        for (int j = 0; j < MB_QK_SPARSE; j++)
+            a[j] = fabsf(x[j]);
+        cut = mb_select_kth(a, MB_QK_SPARSE, MB_QK_SPARSE - MB_SPARSE_CAP);
+        at_cut = MB_SPARSE_CAP;
+        for (int j = 0; j < MB_QK_SPARSE; j++)
+            at_cut -= fabsf(x[j]) > cut;
+    }
+    for (int j = 0; j < MB_QK_SPARSE; j++) {
+        const float m = fabsf(x[j]);
+        if (m == 0.0f) continue;
+        if (n > MB_SPARSE_CAP && (m < cut || (m == cut && at_cut-- <= 0))) continue;
+        mask[j >> 3] |= (uint8_t)(1u << (j & 7));
+    }
+}
+
+/* The scale of each quarter: its kept value of largest magnitude maps to
+ * LO (-8 for SQ4, as Q4_0 does; -127 for SQ8), so that value is exact. */
+static void quarter_scales(const float *x, const uint8_t *mask, float lo, float id[4],
+                           uint16_t d[4]) {
+    for (int q = 0; q < 4; q++) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 64 * q; j < 64 * q + 64; j++)
+            if (bit(mask, j) && fabsf(x[j]) > amax) amax = fabsf(x[j]), max = x[j];
+        const float s = lo == -127.0f ? amax / 127.0f : max / lo;
+        d[q] = mb_fp32_to_fp16(s);
+        id[q] = s != 0.0f ? 1.0f / s : 0.0f;
+    }
+}
+
+void mb_sq4_from_float(const float *src, void *dst, int64_t n) {
+    mb_block_sq4 *b = dst;
+    for (int64_t i = 0; i < n / MB_QK_SPARSE; i++, b++, src += MB_QK_SPARSE) {
+        memset(b, 0, sizeof *b);
+        choose_mask(src, b->mask);
+        float id[4];
+        quarter_scales(src, b->mask, -8.0f, id, b->d);
+        int k = 0;
+        for (int j = 0; j < MB_QK_SPARSE; j++) {
+            if (!bit(b->mask, j)) continue;
+            float v = src[j] * id[j / 64] + 8.5f;
+            const int q = v < 0.0f ? 0 : v > 15.0f ? 15 : (int)v;
+            b->qs[k & 63] |= (uint8_t)(k < 64 ? q : q << 4);
+            k++;
+        }
+    }
+}
+
+void mb_sq8_from_float(const float *src, void *dst, int64_t n) {
+    mb_block_sq8 *b = dst;
+    for (int64_t i = 0; i < n / MB_QK_SPARSE; i++, b++, src += MB_QK_SPARSE) {
+        memset(b, 0, sizeof *b);
+        choose_mask(src, b->mask);
+        float id[4];
+        quarter_scales(src, b->mask, -127.0f, id, b->d);
+        int k = 0;
+        for (int j = 0; j < MB_QK_SPARSE; j++)
+            if (bit(b->mask, j)) b->qs[k++] = (int8_t)lrintf(src[j] * id[j / 64]);
+    }
+}

@@ -1,0 +1,16 @@
+/* The sparse types' consistency check: the GGUF reader's only way to tell
+ * a hostile mask (more set bits than a block has room for) from a good one. */
+#ifndef MB_TENSOR_SPARSE_H
+#define MB_TENSOR_SPARSE_H
+
+#include <stdint.h>
+
+#include "tensor/blocks.h"
+
+/* Set bits of a block's mask. */
+int mb_sparse_count(const uint8_t mask[MB_QK_SPARSE / 8]);
+/* The first of N_BLOCKS blocks of sparse TYPE whose mask has more than
+ * MB_SPARSE_CAP bits set, or -1 when all are consistent. */
+int64_t mb_sparse_check(uint32_t type, const void *data, uint64_t n_blocks);
+
+#endif
