@@ -3,17 +3,16 @@
 # scripts/install-deps) drives `matchbox serve` with an API key: models.list,
 # a chat completion, a stream assembled with for await (the plain answer's
 # text), embeddings (the client's own base64 decoding, float and base64
-# agreeing), and, once enabled, a JSON-schema chat and a two-step tool round
-# trip. Under CI (CI=true) a missing node or package is a failure, not a skip.
+# agreeing), a JSON-schema chat (strict, parsed and checked) and a two-step
+# tool round trip. Under CI (CI=true) a missing node or package is a failure,
+# not a skip.
 # Usage: test_openai_node.sh MATCHBOX SHARED
 set -u
 . "$(dirname "$0")/lib/common.sh"
 
-# The cases tests/node/client.mjs runs. `schema` (response_format
-# json_schema) and `tools` (tool_choice required, a tool message, the final
-# answer) are written there too; add them here when the server has them.
-CASES=(models chat stream embeddings)
-# MB_NODE_CASES="..." runs other cases (e.g. "schema tools" while developing).
+# The cases tests/node/client.mjs runs: each is a function there.
+CASES=(models chat stream embeddings schema tools)
+# MB_NODE_CASES="..." runs only those cases (e.g. "embeddings" while developing).
 [ -n "${MB_NODE_CASES:-}" ] && read -r -a CASES <<<"$MB_NODE_CASES"
 
 NODE_DIR=$(cd "$(dirname "$0")/node" && pwd)
