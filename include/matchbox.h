@@ -164,6 +164,9 @@ MB_API mb_status mb_model_load_lora(mb_model *model, const char *path, float sca
 
 MB_API int mb_model_n_vocab(const mb_model *model);
 MB_API int mb_model_n_ctx_train(const mb_model *model);
+/* The width of the model's hidden states: the length of an embedding
+ * (mb_session_embed). */
+MB_API int mb_model_n_embd(const mb_model *model);
 /* 1 if the weights are read through a page-cache mapping of the file, 0 if
  * they were read into anonymous memory (see mb_model_params.use_mmap). */
 MB_API int mb_model_uses_mmap(const mb_model *model);
@@ -268,6 +271,27 @@ MB_API mb_status mb_session_eval_all(mb_session *session, const mb_token *ids, s
  * POS tokens kept (the session remembers them), so it is exact but costs a
  * prefill (-v says so). */
 MB_API mb_status mb_session_rewind(mb_session *session, int pos);
+
+/* ---- embeddings ------------------------------------------------------ */
+
+/* How mb_session_embed pools the hidden states of the input's tokens. */
+enum { MB_POOL_MEAN = 0, MB_POOL_LAST = 1 };
+
+/* Evaluate IDS (N tokens, from an empty cache; the session's cache is
+ * cleared) and write the pooled final hidden state (after the output
+ * norm), L2-normalized when NORMALIZE, to OUT (mb_model_n_embd floats).
+ * POOLING is MB_POOL_MEAN (the mean over every token's hidden state) or
+ * MB_POOL_LAST (the last token's: what a causal model's last position has
+ * read of the whole input). The tokens are evaluated in chunks of the
+ * session's batch without the output projection (no logits are computed),
+ * and nothing is allocated. N larger than the session's context is
+ * MB_ERR_CONTEXT_FULL with both numbers; a token outside the vocabulary is
+ * MB_ERR_INVALID_ARG; such refusals leave the session as it was. Once
+ * evaluated, success or not, the session is empty (n_past 0) and
+ * mb_session_logits() holds nothing usable until tokens are fed. An
+ * aborted call (mb_session_set_abort) returns MB_ERR_ABORTED. */
+MB_API mb_status mb_session_embed(mb_session *session, const mb_token *ids, size_t n, int pooling,
+                                  int normalize, float *out);
 
 /* ---- cancelling: an abort callback ----------------------------------- */
 

@@ -509,6 +509,37 @@ static void test_writer_rejects(void) {
     mb_gguf_writer_free(w);
 }
 
+/* A sparse tensor (SQ4, file id 0x4D420000): blocks marking at most 128
+ * non-zeros load; one marking 129 is refused naming the tensor and the
+ * block; ggml's ids 31..33, which matchbox uses in memory, are unknown in a
+ * file. */
+static buf sparse_file(uint32_t file_type, int bad_block) {
+    buf b = {0};
+    b_header(&b, 3, 1, 1);
+    b_kv_str(&b, "general.architecture", "llama");
+    uint64_t ne[2] = {256, 2};
+    b_tensor(&b, "s.weight", 2, ne, file_type, 0);
+    b_pad(&b, 32);
+    for (int blk = 0; blk < 2; blk++) {
+        uint8_t block[104] = {0};
+        memset(block, 0x55, 32);               /* 128 set: full, valid */
+        if (blk == bad_block) block[0] = 0xFF; /* 132 set */
+        b_bytes(&b, block, sizeof block);
+    }
+    return b;
+}
+
+static void test_sparse_blocks(void) {
+    buf b = sparse_file(0x4D420000u, -1);
+    mb_gguf *g = NULL;
+    CHECK_OK(parse_copy(b.p, b.n, &g));
+    free(b.p);
+    b = sparse_file(0x4D420000u, 1);
+    EXPECT_FAIL(&b, MB_ERR_FORMAT, "s.weight", "sparse block 1", "132", "128");
+    b = sparse_file(MB_TYPE_SQ4, -1); /* an internal id in a file */
+    EXPECT_FAIL(&b, MB_ERR_UNSUPPORTED, "s.weight", "unknown tensor type id 31");
+}
+
 int main(void) {
     test_small_file_is_valid();
     test_truncated_at_every_byte();
@@ -524,5 +555,6 @@ int main(void) {
     test_split_key();
     test_vocab_only_short_end();
     test_writer_rejects();
+    test_sparse_blocks();
     return mbt_finish();
 }

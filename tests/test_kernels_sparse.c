@@ -43,10 +43,12 @@ static void fill(float *x, int64_t n, int pat, uint64_t *rng) {
 static void test_file_ids(void) {
     CHECK_EQ_INT(mb_type_from_file(MB_FILE_TYPE_SPARSE_BASE), MB_TYPE_SQ4);
     CHECK_EQ_INT(mb_type_from_file(MB_FILE_TYPE_SPARSE_BASE + 1), MB_TYPE_SQ8);
-    CHECK(mb_type_from_file(MB_FILE_TYPE_SPARSE_BASE + 2) == MB_FILE_TYPE_SPARSE_BASE + 2);
+    CHECK_EQ_INT(mb_type_from_file(MB_FILE_TYPE_SPARSE_BASE + 2), MB_TYPE_SQ4_24);
+    CHECK(mb_type_from_file(MB_FILE_TYPE_SPARSE_BASE + 3) == MB_FILE_TYPE_SPARSE_BASE + 3);
     /* ggml's ids after BF16 are not ours in a file. */
     CHECK(mb_type_from_file(MB_TYPE_SQ4) == UINT32_MAX);
     CHECK(mb_type_from_file(MB_TYPE_SQ8) == UINT32_MAX);
+    CHECK(mb_type_from_file(MB_TYPE_SQ4_24) == UINT32_MAX);
     CHECK_EQ_INT(mb_type_from_file(MB_TYPE_Q4_K), MB_TYPE_Q4_K);
     CHECK(mb_type_to_file(MB_TYPE_SQ8) == MB_FILE_TYPE_SPARSE_BASE + 1);
     CHECK_EQ_INT(mb_type_to_file(MB_TYPE_Q6_K), MB_TYPE_Q6_K);
@@ -172,6 +174,52 @@ static void test_dots(uint32_t type) {
     }
 }
 
+/* SQ4_24 keeps the two largest of every 4, within a step of their
+ * quarter's scale, and nothing else. */
+static void test_codec_24(void) {
+    const mb_type_traits *tt = mb_type_get(MB_TYPE_SQ4_24);
+    const int64_t n = 1024;
+    uint64_t rng = 5;
+    for (int pat = 0; pat < PAT_N; pat++) {
+        float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+        uint8_t *q = malloc((size_t)(n / 256) * tt->type_size);
+        fill(x, n, pat, &rng);
+        tt->from_float(x, q, n);
+        tt->to_float(q, y, n);
+        int bad = 0;
+        for (int64_t g = 0; g < n; g += 4) {
+            float amax = 0.0f; /* the quarter's largest kept magnitude bounds the step */
+            const int64_t q0 = g / 64 * 64;
+            for (int64_t j = q0; j < q0 + 64; j += 4) {
+                float m[4];
+                for (int k = 0; k < 4; k++)
+                    m[k] = fabsf(x[j + k]);
+                /* two largest of the group */
+                int a = 0;
+                for (int k = 1; k < 4; k++)
+                    if (m[k] > m[a]) a = k;
+                int b = a == 0 ? 1 : 0;
+                for (int k = 0; k < 4; k++)
+                    if (k != a && m[k] > m[b]) b = k;
+                amax = fmaxf(amax, fmaxf(m[a], m[b]));
+            }
+            int a = 0;
+            for (int k = 1; k < 4; k++)
+                if (fabsf(x[g + k]) > fabsf(x[g + a])) a = k;
+            int b = a == 0 ? 1 : 0;
+            for (int k = 0; k < 4; k++)
+                if (k != a && fabsf(x[g + k]) > fabsf(x[g + b])) b = k;
+            for (int k = 0; k < 4; k++) {
+                const int kept = k == a || k == b;
+                if (!kept && y[g + k] != 0.0f) bad++;
+                if (kept && fabsf(x[g + k] - y[g + k]) > amax / 8.0f + 2e-3f * amax) bad++;
+            }
+        }
+        CHECK_MSG(bad == 0, "SQ4_24 pattern %d: %d values wrong", pat, bad);
+        free(x), free(y), free(q);
+    }
+}
+
 /* A block marking more non-zeros than it holds is found by the check. */
 static void test_check(void) {
     mb_block_sq4 b[3];
@@ -192,5 +240,7 @@ int main(int argc, char **argv) {
     test_codec(MB_TYPE_SQ8);
     test_dots(MB_TYPE_SQ4);
     test_dots(MB_TYPE_SQ8);
+    test_codec_24();
+    test_dots(MB_TYPE_SQ4_24);
     return mbt_finish();
 }

@@ -189,6 +189,16 @@ static void check_model(const char *path, int n_threads, float temperature) {
     CHECK_MSG(atomic_load(&n_allocs) == 0, "%ld allocations in a 100-token prefill",
               atomic_load(&n_allocs));
 
+    /* An embedding (mb_session_embed) reads the planned buffers too. */
+    float *embd = malloc((size_t)mb_model_n_embd(m) * sizeof *embd);
+    window_open();
+    st = mb_session_embed(s, prompt, 100, MB_POOL_MEAN, 1, embd);
+    window_close();
+    CHECK_OK(st);
+    CHECK_MSG(atomic_load(&n_allocs) == 0, "%ld allocations in a 100-token embedding",
+              atomic_load(&n_allocs));
+    free(embd);
+
     /* mb_generate's decode loop: sampling, detokenizing, stop strings. */
     CHECK_OK(mb_session_rewind(s, 0));
     const char *stop[] = {"zzzzzz", NULL};

@@ -257,6 +257,17 @@ def test_session_calls(model, s, greedy_ids):
         check(sp.sample(s) == greedy_ids[0], "a greedy Sampler picks the argmax")
     s.rewind(2)
     check(s.n_past == 2 and s.tokens == ids[:2], "rewind(2): n_past %d" % s.n_past)
+    # Embeddings: unit length, mean unlike last, the session left empty;
+    # the mean of a prefix's unnormalized states is the mean of its parts.
+    e = s.embed(ids)
+    check(len(e) == model.n_embd and abs(sum(x * x for x in e) - 1) < 1e-4 and s.n_past == 0
+          and s.tokens == [], "embed: %d floats, n_past %d" % (len(e), s.n_past))
+    check(list(s.embed(ids, pooling="last")) != list(e), "last pooling differs from mean")
+    raw = s.embed(ids, normalize=False)
+    norm = sum(x * x for x in raw) ** 0.5
+    check(max(abs(a / norm - b) for a, b in zip(raw, e)) < 1e-5, "normalize scales the raw mean")
+    e = raises(mb.MatchboxError, lambda: s.embed([]))
+    check(e is not None and e.status == _capi.CONSTANTS["MB_ERR_INVALID_ARG"], "embed([]): %r" % e)
     with mb.Session(model, n_ctx=8) as small:
         e = raises(mb.MatchboxError, lambda: small.generate("Once upon a time " * 4))
         check(e is not None and e.status == _capi.CONSTANTS["MB_ERR_CONTEXT_FULL"] and

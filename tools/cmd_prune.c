@@ -23,8 +23,10 @@ static void usage(void) {
         "  --pattern P       unstructured (default: per row) or N:M, e.g. 2:4, 4:8:\n"
         "                    N of every M consecutive weights kept\n"
         "  --type T          the matrices' type: SQ4 (default, 4-bit non-zeros with a\n"
-        "                    bitmask: 3.25 bits per weight at 50%%), SQ8 (5.25), or\n"
-        "                    dense: the preset's type, zeros stored as values\n"
+        "                    bitmask: 3.25 bits per weight at 50%%), SQ8 (5.25),\n"
+        "                    SQ4_24 (2:4 in a fixed stride, 3.25; the default with\n"
+        "                    --pattern 2:4), or dense: the preset's type, zeros stored\n"
+        "                    as values\n"
         "  --preset P        types of the other tensors (and of dense matrices),\n"
         "                    a quantize preset (default Q4_K_M)\n"
         "  --schedule SPEC   per-tensor sparsity, REGEX=S[,REGEX=S...], first match\n"
@@ -57,7 +59,7 @@ static int pattern(const char *v, mb_prune_params *p) {
 
 int cmd_prune(int argc, char **argv) {
     const char *pos[2] = {NULL, NULL};
-    int n_pos = 0, quiet = 0;
+    int n_pos = 0, quiet = 0, type_given = 0;
     mb_prune_params p = mb_prune_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
@@ -85,6 +87,7 @@ int cmd_prune(int argc, char **argv) {
         } else if (!strcmp(a, "--type")) {
             if (!(v = cli_value(argc, argv, &i))) return 1;
             p.type = !strcmp(v, "dense") ? NULL : v;
+            type_given = 1;
         } else if (!strcmp(a, "--preset")) {
             if (!(p.preset = cli_value(argc, argv, &i))) return 1;
         } else if (!strcmp(a, "--schedule")) {
@@ -106,6 +109,7 @@ int cmd_prune(int argc, char **argv) {
         }
     }
     if (n_pos < 2) return cli_fail("need IN and OUT (see matchbox prune --help)");
+    if (!type_given && p.n == 2 && p.m == 4) p.type = "SQ4_24"; /* its fixed-stride layout */
     if (!mb_quant_preset_find(p.preset))
         return cli_fail("unknown preset '%s'; valid: %s", p.preset, mb_quant_preset_names());
     if (!cli_check_output(pos[1])) return 1;

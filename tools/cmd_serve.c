@@ -26,7 +26,8 @@ static void serve_usage(FILE *f) {
     fputs("usage: matchbox serve [MODEL] [options]\n"
           "\n"
           "Serve the model over HTTP with the OpenAI API: POST /v1/chat/completions,\n"
-          "POST /v1/completions, GET /v1/models, /health and /metrics (docs/SERVER.md).\n"
+          "POST /v1/completions, POST /v1/embeddings, GET /v1/models, /health and\n"
+          "/metrics (docs/SERVER.md).\n"
           "\n"
           "  --host ADDR             address to listen on (default 127.0.0.1: this machine\n"
           "                          only; 0.0.0.0 for every interface)\n"
@@ -53,8 +54,12 @@ static void serve_usage(FILE *f) {
           "  --header-timeout SEC    seconds a client has to send a request's headers\n"
           "                          (default 10)\n"
           "  --verbose-prompt        log each chat request's prompt token ids to stderr\n"
-          "  --alias NAME            the model name clients use (default: the file's name\n"
-          "                          without .gguf)\n"
+          "  --alias NAME            the model name /v1/models lists and answers carry\n"
+          "                          (default: the file's name without .gguf); requests may\n"
+          "                          name the alias, the file, or any model\n"
+          "  --strict-model-name     a request naming a model other than the alias or the\n"
+          "                          file's name (with or without .gguf) gets 404\n"
+          "                          model_not_found (default: any name is this model)\n"
           "  -t, --threads N         threads per slot's prefill (default: physical cores /\n"
           "                          slots, at least 1); the batched decode step uses every core\n"
           "  --no-batch              decode each slot alone on its own threads instead of\n"
@@ -123,7 +128,10 @@ static int parse(int argc, char **argv, serve_opts *o, int *rc) {
             o->sp.verbose_prompt = 1;
         } else if (!strcmp(a, "--alias")) {
             if (!VALUE()) return 0;
+            if (!*v) return cli_fail("--alias is empty"), 0;
             o->alias = v;
+        } else if (!strcmp(a, "--strict-model-name")) {
+            o->sp.strict_model_name = 1;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!VALUE() || !cli_int(a, v, 1, 1024, &o->n_threads)) return 0;
         } else if (!strcmp(a, "--no-batch")) {
@@ -189,9 +197,10 @@ int cmd_serve(int argc, char **argv) {
     o.sp.draft_max = o.c.spec.draft_max;
     o.sp.draft_min = o.c.spec.draft_min;
     o.sp.lookup_n = o.c.spec.lookup_n;
-    char *id = model_id(o.c.model, o.alias);
-    if (!id) return cli_fail("out of memory");
+    char *id = model_id(o.c.model, o.alias), *file = model_id(o.c.model, NULL);
+    if (!id || !file) return free(id), free(file), cli_fail("out of memory");
     o.sp.model_id = id;
+    o.sp.model_file = file;
 
     /* Block the stop signals before any thread starts, so all inherit it.
      * A handler first: an ignored signal (SIGINT of a background job) is
@@ -221,6 +230,7 @@ int cmd_serve(int argc, char **argv) {
         mb_model_free(model);
         agent_serve_close(&o.agent);
         free(id);
+        free(file);
         return rc;
     }
     int ipv6 = strchr(o.sp.host, ':') != NULL;
@@ -249,6 +259,7 @@ int cmd_serve(int argc, char **argv) {
     mb_model_free(model);
     agent_serve_close(&o.agent);
     free(id);
+    free(file);
     fputs("matchbox serve: stopped\n", stderr);
     return 0;
 }

@@ -107,6 +107,9 @@ CONSTANTS = {
     "MB_LOG_WARN": 1,
     "MB_LOG_INFO": 2,
     "MB_LOG_DEBUG": 3,
+    # mb_session_embed's pooling
+    "MB_POOL_MEAN": 0,
+    "MB_POOL_LAST": 1,
 }
 
 # mb_stop_reason (mb_generate_stats.stop_reason): each value's name in
@@ -266,6 +269,9 @@ PROTOTYPES = {
     "mb_session_eval": (c_status, [_vp, _p(c_token), _sz]),
     "mb_session_logits": (_p(ctypes.c_float), [_vp]),
     "mb_session_rewind": (c_status, [_vp, ctypes.c_int]),
+    "mb_model_n_embd": (ctypes.c_int, [_vp]),
+    "mb_session_embed": (c_status, [_vp, _p(c_token), _sz, ctypes.c_int, ctypes.c_int,
+                                    _p(ctypes.c_float)]),
     "mb_sampler_new": (c_status, [_p(SamplerParams), ctypes.c_int, _p(_vp)]),
     "mb_sampler_free": (None, [_vp]),
     "mb_sampler_accept": (None, [_vp, c_token]),

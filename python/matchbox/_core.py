@@ -177,6 +177,11 @@ class Model(_Closing):
         return lib().mb_model_n_vocab(self._handle())
 
     @property
+    def n_embd(self):
+        """The length of an embedding (Session.embed)."""
+        return lib().mb_model_n_embd(self._handle())
+
+    @property
     def n_ctx_train(self):
         return lib().mb_model_n_ctx_train(self._handle())
 
@@ -510,6 +515,25 @@ class Session(_Closing):
         out = array.array("f", bytes(4 * n))
         ctypes.memmove(out.buffer_info()[0], p, 4 * n)
         return out
+
+    def embed(self, tokens, pooling="mean", normalize=True):
+        """The pooled final hidden state of TOKENS (array('f') of n_embd
+        floats), evaluated from an empty cache: the mean over the tokens or
+        the last token's (POOLING "last"), L2-normalized when NORMALIZE. The
+        session is empty afterwards."""
+        tokens = list(tokens)
+        if pooling not in ("mean", "last"):
+            raise ValueError("pooling must be 'mean' or 'last'")
+        n = self.model.n_embd
+        out = (ctypes.c_float * n)()
+        arr = (_capi.c_token * max(len(tokens), 1))(*tokens)
+        how = _capi.CONSTANTS["MB_POOL_LAST" if pooling == "last" else "MB_POOL_MEAN"]
+        with _Busy(self) as h:
+            st = lib().mb_session_embed(h, arr, len(tokens), how, 1 if normalize else 0, out)
+            if lib().mb_session_n_past(h) == 0:
+                del self._tokens[:]
+            _check(st)
+        return array.array("f", out)
 
     def rewind(self, pos):
         """Forget everything from position POS on (0 clears the cache)."""

@@ -458,6 +458,14 @@ static mb_status run_rows(mb_forward_state *s, mb_threadpool *pool, const mb_tok
             return mb_errorf(MB_ERR_ABORTED, "aborted by the abort callback");
         if ((st = run_layer(s, pool, il, n))) return st;
     }
+    if (s->hidden_only) {
+        /* Embeddings read the normed hidden states; the output projection,
+         * the largest matrix of a small model, is skipped. */
+        for (int t = 0; t < n; t++)
+            mb_rmsnorm(s->xn + (size_t)t * hp->n_embd, s->x + (size_t)t * hp->n_embd,
+                       m->output_norm, hp->n_embd, hp->rms_eps);
+        return MB_OK;
+    }
     int n_vocab = hp->n_vocab;
     if (all_logits) {
         /* Perplexity, evaluation and batched decoding want every row's

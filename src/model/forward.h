@@ -52,6 +52,10 @@ struct mb_forward_state {
      * copied). NULL: the cache owns its rows. */
     mb_status (*kv_prepare)(void *user, int pos, int n);
     void *kv_prepare_user;
+    /* Embeddings (runtime/embed.c): mb_forward leaves every row's final
+     * hidden state, after the output norm, in xn ([n][n_embd]) and skips
+     * the output projection; logits are neither computed nor written. */
+    int hidden_only;
 };
 
 /* Bytes of every buffer mb_forward_state_new allocates besides the KV cache
@@ -85,7 +89,8 @@ mb_status mb_forward_state_new_paged(const mb_model *m, int n_ctx, int n_batch, 
 mb_status mb_forward_kv_prepare(mb_forward_state *s, int pos, int n);
 
 /* Run TOKENS[0..n) at positions POS.. (n <= n_batch, pos + n <= n_ctx) and
- * write the logits of the last one to s->logits. If ALL_LOGITS is not NULL,
+ * write the logits of the last one to s->logits (with s->hidden_only: the
+ * normed hidden states of all to s->xn instead). If ALL_LOGITS is not NULL,
  * also write every position's logits there (n x n_vocab). MB_ERR_ABORTED
  * when s->abort_fn stops it between layers: then s->logits is untouched,
  * but the cache may hold some layers' keys and values of these positions

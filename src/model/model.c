@@ -148,6 +148,9 @@ int mb_model_n_vocab(const mb_model *m) {
 int mb_model_n_ctx_train(const mb_model *m) {
     return m->hp.n_ctx_train;
 }
+int mb_model_n_embd(const mb_model *m) {
+    return m->hp.n_embd;
+}
 int mb_model_uses_mmap(const mb_model *m) {
     return m->is_mmap;
 }

@@ -18,7 +18,7 @@ typedef struct {
 } densify_ctx;
 
 static int is_sparse(uint32_t t) {
-    return t == MB_TYPE_SQ4 || t == MB_TYPE_SQ8;
+    return t == MB_TYPE_SQ4 || t == MB_TYPE_SQ8 || t == MB_TYPE_SQ4_24;
 }
 
 static mb_status plan(void *user, const mb_gguf *g, const mb_quant_rules *r, mb_quant_choice *pl) {
@@ -26,8 +26,9 @@ static mb_status plan(void *user, const mb_gguf *g, const mb_quant_rules *r, mb_
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const uint32_t t = g->tensors[i].type;
         memset(&pl[i], 0, sizeof pl[i]);
-        pl[i].type = pl[i].wanted =
-            is_sparse(t) ? (t == MB_TYPE_SQ4 ? MB_TYPE_Q4_0 : MB_TYPE_Q8_0) : t;
+        pl[i].type = pl[i].wanted = !is_sparse(t)      ? t
+                                    : t == MB_TYPE_SQ8 ? MB_TYPE_Q8_0
+                                                       : MB_TYPE_Q4_0;
         pl[i].quantize = is_sparse(t);
         pl[i].fixed = 1;
     }
@@ -59,6 +60,20 @@ static void sq4_to_q4_0(const mb_block_sq4 *s, mb_block_q4_0 *q) {
     }
 }
 
+/* A 2:4 group's two slots to their positions; the others get code 8. */
+static void sq4_24_to_q4_0(const mb_block_sq4_24 *s, mb_block_q4_0 *q) {
+    uint8_t code[MB_QK_SPARSE];
+    memset(code, 8, sizeof code);
+    for (int k = 0; k < MB_SPARSE_CAP; k++)
+        code[4 * (k / 2) + ((s->idx[k >> 2] >> (2 * (k & 3))) & 3)] =
+            k < 64 ? s->qs[k] & 15 : s->qs[k - 64] >> 4;
+    for (int b = 0; b < MB_QK_SPARSE / MB_QK4_0; b++, q++) {
+        q->d = s->d[b / 2];
+        for (int e = 0; e < MB_QK4_0 / 2; e++)
+            q->qs[e] = (uint8_t)(code[32 * b + e] | code[32 * b + e + 16] << 4);
+    }
+}
+
 static void sq8_to_q8_0(const mb_block_sq8 *s, mb_block_q8_0 *q) {
     int8_t code[MB_QK_SPARSE];
     int k = 0;
@@ -81,6 +96,8 @@ static mb_status tensor(void *user, uint64_t index, void *out, uint64_t nbytes, 
     for (uint64_t b = 0; b < n_blocks; b++) {
         if (t->type == MB_TYPE_SQ4)
             sq4_to_q4_0((const mb_block_sq4 *)t->data + b, (mb_block_q4_0 *)out + 8 * b);
+        else if (t->type == MB_TYPE_SQ4_24)
+            sq4_24_to_q4_0((const mb_block_sq4_24 *)t->data + b, (mb_block_q4_0 *)out + 8 * b);
         else
             sq8_to_q8_0((const mb_block_sq8 *)t->data + b, (mb_block_q8_0 *)out + 8 * b);
     }

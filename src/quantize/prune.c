@@ -302,11 +302,14 @@ static mb_status check(const mb_prune_params *p, prune_ctx *c) {
     c->sparse_type = -1;
     if (p->type) {
         const int t = mb_type_from_name(p->type);
-        if (t != MB_TYPE_SQ4 && t != MB_TYPE_SQ8)
+        if (t != MB_TYPE_SQ4 && t != MB_TYPE_SQ8 && t != MB_TYPE_SQ4_24)
             return mb_errorf(MB_ERR_INVALID_ARG,
-                             "type '%s': the pruned matrices' type is SQ4 or SQ8 (or none: the "
-                             "preset's dense types)",
+                             "type '%s': the pruned matrices' type is SQ4, SQ8 or SQ4_24 (or "
+                             "none: the preset's dense types)",
                              p->type);
+        if (t == MB_TYPE_SQ4_24 && !(p->n == 2 && p->m == 4))
+            return mb_errorf(MB_ERR_INVALID_ARG, "type SQ4_24 stores the 2:4 pattern: give "
+                                                 "--pattern 2:4 with it");
         c->sparse_type = t;
     }
     return p->schedule ? parse_schedule(c, p->schedule) : MB_OK;

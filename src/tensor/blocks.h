@@ -148,6 +148,20 @@ typedef struct {
     int8_t qs[MB_SPARSE_CAP];
 } mb_block_sq8;
 
+/* SQ4_24: the 2:4 pattern in a fixed stride. Each group g of 4 weights
+ * (64 per block) holds exactly two slots, non-zeros 2g and 2g+1, at
+ * positions 4g + idx (idx: bits 2(k%4).. of idx[k/4] for non-zero k), with
+ * codes as SQ4's (nibbles in the same order, x = d[k/32] * (nib - 8); a
+ * slot may hold a zero). No mask: 104 bytes per 256 weights, 3.25 bits per
+ * weight, and the kernels gather the activations instead of spreading the
+ * weights. */
+typedef struct {
+    uint16_t d[MB_QK_SPARSE / 64];
+    uint8_t idx[MB_QK_SPARSE / 8];
+    uint8_t qs[MB_QK_SPARSE / 4];
+} mb_block_sq4_24;
+
+static_assert(sizeof(mb_block_sq4_24) == 104, "SQ4_24 block is 104 bytes");
 static_assert(sizeof(mb_block_sq4) == 104, "SQ4 block is 104 bytes");
 static_assert(sizeof(mb_block_sq8) == 168, "SQ8 block is 168 bytes");
 static_assert(sizeof(mb_block_q4_0) == 18, "Q4_0 block is 18 bytes");

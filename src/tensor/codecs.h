@@ -26,6 +26,7 @@ void mb_q6_k_to_float(const void *src, float *dst, int64_t n);
 void mb_q8_k_to_float(const void *src, float *dst, int64_t n);
 void mb_sq4_to_float(const void *src, float *dst, int64_t n);
 void mb_sq8_to_float(const void *src, float *dst, int64_t n);
+void mb_sq4_24_to_float(const void *src, float *dst, int64_t n);
 
 /* ---- reference encoders --------------------------------------------- */
 
@@ -46,6 +47,8 @@ void mb_q8_k_from_float(const float *src, void *dst, int64_t n);
  * (magnitude pruning within the block, so any input encodes). */
 void mb_sq4_from_float(const float *src, void *dst, int64_t n);
 void mb_sq8_from_float(const float *src, void *dst, int64_t n);
+/* SQ4_24 keeps the two largest in magnitude of every 4 (ties: the lower). */
+void mb_sq4_24_from_float(const float *src, void *dst, int64_t n);
 /* K-quant weights: the searched scale/min fits of ggml's reference
  * quantizer (quant_kquants.c); on llama-125m every Q4_K_M block matches
  * llama.cpp's bytes (docs/QUANTIZE.md). */

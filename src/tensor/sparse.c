@@ -137,3 +137,58 @@ void mb_sq8_from_float(const float *src, void *dst, int64_t n) {
             if (bit(b->mask, j)) b->qs[k++] = (int8_t)lrintf(src[j] * id[j / 64]);
     }
 }
+
+/* ---- SQ4_24 ------------------------------------------------------------- */
+
+static int sq4_24_idx(const mb_block_sq4_24 *b, int k) {
+    return (b->idx[k >> 2] >> (2 * (k & 3))) & 3;
+}
+
+static int sq4_24_code(const mb_block_sq4_24 *b, int k) {
+    return k < 64 ? b->qs[k] & 15 : b->qs[k - 64] >> 4;
+}
+
+void mb_sq4_24_to_float(const void *src, float *dst, int64_t n) {
+    const mb_block_sq4_24 *b = src;
+    for (int64_t i = 0; i < n / MB_QK_SPARSE; i++, b++, dst += MB_QK_SPARSE) {
+        memset(dst, 0, MB_QK_SPARSE * sizeof *dst);
+        for (int k = 0; k < MB_SPARSE_CAP; k++) {
+            /* summed, as the dot does, should both slots name one position */
+            dst[4 * (k / 2) + sq4_24_idx(b, k)] +=
+                mb_half_to_float(b->d[k / 32]) * (float)(sq4_24_code(b, k) - 8);
+        }
+    }
+}
+
+void mb_sq4_24_from_float(const float *src, void *dst, int64_t n) {
+    mb_block_sq4_24 *b = dst;
+    for (int64_t i = 0; i < n / MB_QK_SPARSE; i++, b++, src += MB_QK_SPARSE) {
+        memset(b, 0, sizeof *b);
+        /* The two kept of each group: the largest magnitudes, in order. */
+        int pos[MB_SPARSE_CAP];
+        for (int g = 0; g < MB_QK_SPARSE / 4; g++) {
+            int first = 0;
+            for (int j = 1; j < 4; j++)
+                if (fabsf(src[4 * g + j]) > fabsf(src[4 * g + first])) first = j;
+            int second = first == 0 ? 1 : 0;
+            for (int j = 0; j < 4; j++)
+                if (j != first && fabsf(src[4 * g + j]) > fabsf(src[4 * g + second])) second = j;
+            const int lo = first < second ? first : second, hi = first ^ second ^ lo;
+            pos[2 * g] = 4 * g + lo;
+            pos[2 * g + 1] = 4 * g + hi;
+        }
+        for (int q = 0; q < 4; q++) {
+            float amax = 0.0f, max = 0.0f;
+            for (int k = 32 * q; k < 32 * q + 32; k++)
+                if (fabsf(src[pos[k]]) > amax) amax = fabsf(src[pos[k]]), max = src[pos[k]];
+            const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+            b->d[q] = mb_fp32_to_fp16(d);
+            for (int k = 32 * q; k < 32 * q + 32; k++) {
+                const float v = src[pos[k]] * id + 8.5f;
+                const int c = v < 0.0f ? 0 : v > 15.0f ? 15 : (int)v;
+                b->qs[k & 63] |= (uint8_t)(k < 64 ? c : c << 4);
+                b->idx[k >> 2] |= (uint8_t)((pos[k] & 3) << (2 * (k & 3)));
+            }
+        }
+    }
+}

@@ -30,7 +30,8 @@ typedef enum {
      * file using them fails there with an ordinary unknown-type error. */
     MB_TYPE_SQ4 = 31,
     MB_TYPE_SQ8 = 32,
-    MB_TYPE_COUNT = 33 /* one past the largest id we know; ids below it may be unknown */
+    MB_TYPE_SQ4_24 = 33,
+    MB_TYPE_COUNT = 34 /* one past the largest id we know; ids below it may be unknown */
 } mb_type;
 
 /* The ids the sparse types carry in GGUF files: "MB" in the high bytes. */

@@ -41,9 +41,14 @@ void mb_http_common_headers(const mb_http_req *r, struct MHD_Response *resp) {
     MHD_add_response_header(resp, "Vary", "Origin");
 }
 
+/* The endpoints answered after a POST: completions, chat and embeddings. */
+static int takes_post(int endpoint) {
+    return endpoint <= 1 || endpoint == MB_ENDPOINT_EMBEDDINGS;
+}
+
 /* The methods an endpoint takes, for Allow. */
 static const char *allowed_methods(int endpoint) {
-    return endpoint <= 1 ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
+    return takes_post(endpoint) ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
 }
 
 enum MHD_Result mb_http_send(struct MHD_Connection *c, mb_http_req *r, int status, char *body,
@@ -100,12 +105,6 @@ static int key_matches(const char *expected, const char *header) {
     for (size_t i = 0; i < ne; i++)
         diff |= (unsigned char)expected[i] ^ (unsigned char)(i < ng ? got[i] : 0);
     return diff == 0;
-}
-
-static int model_matches(const mb_server *s, const char *name) {
-    size_t n = strlen(s->p.model_id);
-    return !strcmp(name, s->p.model_id) ||
-           (!strncmp(name, s->p.model_id, n) && !strcmp(name + n, ".gguf"));
 }
 
 /* ---- completions --------------------------------------------------------- */
@@ -241,7 +240,7 @@ static enum MHD_Result complete(mb_server *s, struct MHD_Connection *c, mb_http_
     if (mb_server_request_parse(r->body, r->len, is_chat, &q, &err) != MB_OK)
         return send_error(c, r, err.http_status, err.type, err.param, err.code, err.message);
     char msg[512];
-    if (q.model && !model_matches(s, q.model)) {
+    if (q.model && !mb_server_model_matches(s, q.model)) {
         snprintf(msg, sizeof msg, "the model '%.200s' does not exist; this server has '%s'",
                  q.model, s->p.model_id);
         mb_server_request_free(&q);
@@ -368,6 +367,7 @@ static enum MHD_Result route(mb_server *s, struct MHD_Connection *c, mb_http_req
     if (!strcmp(url, "/v1/models"))
         return send_body(c, r, 200, mb_resp_models(s->p.model_id, s->started, s->n_ctx),
                          "application/json", 0);
+    if (r->endpoint == MB_ENDPOINT_EMBEDDINGS) return mb_http_embeddings(s, c, r);
     return complete(s, c, r, r->endpoint == 0);
 }
 
@@ -539,7 +539,7 @@ static enum MHD_Result admit(mb_server *s, struct MHD_Connection *c, mb_http_req
     if (lh.problem)
         return send_error(c, r, 400, "invalid_request_error", NULL, "bad_content_length",
                           lh.problem);
-    int known = r->endpoint != MB_METRIC_ENDPOINTS - 1, wants_post = r->endpoint <= 1;
+    int known = r->endpoint != MB_METRIC_ENDPOINTS - 1, wants_post = takes_post(r->endpoint);
     if (!known)
         return send_error(c, r, 404, "invalid_request_error", NULL, "not_found",
                           "no such endpoint; see docs/SERVER.md");

@@ -58,6 +58,10 @@ struct mb_server {
     pthread_t acceptor;
     pthread_mutex_t screen_mu;
     pthread_cond_t screen_cv;
+    /* POST /v1/embeddings (embed.c): a session of its own, made at the
+     * first request, used by one request at a time. */
+    pthread_mutex_t embed_mu;
+    mb_session *embed;
 };
 
 /* One HTTP request, from its first byte to the end of its response. */
@@ -125,6 +129,14 @@ void mb_http_length_add(mb_http_length *l, const char *v, size_t len);
 /* What is wrong with the Content-Length headers of the header block
  * B..END (request line first), or NULL when nothing is. */
 const char *mb_http_content_length_problem(const char *b, const char *end);
+
+/* Whether a request's `model` NAME is this server's (model_name.c): with
+ * --strict-model-name the file's name (with or without .gguf) or the
+ * alias, else any name. */
+int mb_server_model_matches(const mb_server *s, const char *name);
+
+/* Answer POST /v1/embeddings (embed.c). */
+enum MHD_Result mb_http_embeddings(mb_server *s, struct MHD_Connection *c, mb_http_req *r);
 
 /* libmicrohttpd's callbacks (http.c). */
 enum MHD_Result mb_http_on_request(void *cls, struct MHD_Connection *c, const char *url,

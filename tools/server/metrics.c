@@ -6,8 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const k_endpoints[MB_METRIC_ENDPOINTS] = {
-    "/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics", "other"};
+static const char *const k_endpoints[MB_METRIC_ENDPOINTS] = {"/v1/chat/completions",
+                                                             "/v1/completions",
+                                                             "/v1/models",
+                                                             "/health",
+                                                             "/metrics",
+                                                             "/v1/embeddings",
+                                                             "other"};
 static const int k_statuses[MB_METRIC_STATUSES] = {200, 204, 400, 401, 403, 404,
                                                    405, 413, 500, 503, 499, 0};
 /* Seconds: a tiny model answers in milliseconds, a large one in minutes. */

@@ -9,7 +9,9 @@
 
 #include <matchbox/engine.h>
 
-enum { MB_METRIC_ENDPOINTS = 6, MB_METRIC_STATUSES = 12, MB_METRIC_BUCKETS = 12 };
+enum { MB_METRIC_ENDPOINTS = 7, MB_METRIC_STATUSES = 12, MB_METRIC_BUCKETS = 12 };
+/* The index of /v1/embeddings (after the GET endpoints; "other" is last). */
+enum { MB_ENDPOINT_EMBEDDINGS = 5 };
 
 typedef struct {
     uint64_t bucket[MB_METRIC_BUCKETS + 1]; /* the last is +Inf */

@@ -13,10 +13,8 @@
 #include "common/tool_error.h"
 #include "server/tools.h"
 
-static mb_status fail(mb_server_error *err, const char *param, const char *fmt, ...)
-    TOOL_PRINTF(3, 4);
-
-static mb_status fail(mb_server_error *err, const char *param, const char *fmt, ...) {
+/* A 400 naming PARAM (may be NULL) with a printf-style message. */
+mb_status mb_server_fail(mb_server_error *err, const char *param, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof err->message, fmt, ap);
@@ -28,8 +26,8 @@ static mb_status fail(mb_server_error *err, const char *param, const char *fmt, 
     return MB_ERR_INVALID_ARG;
 }
 
-static mb_status oom(mb_server_error *err) {
-    fail(err, NULL, "out of memory while reading the request");
+mb_status mb_server_oom(mb_server_error *err) {
+    mb_server_fail(err, NULL, "out of memory while reading the request");
     err->http_status = 500;
     err->type = "server_error";
     return MB_ERR_NO_MEMORY;
@@ -41,10 +39,10 @@ static mb_status get_number(const cJSON *root, const char *name, double lo, doub
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, name);
     if (!v || cJSON_IsNull(v)) return MB_OK;
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-        return fail(err, name, "'%s' must be a number", name);
+        return mb_server_fail(err, name, "'%s' must be a number", name);
     if (v->valuedouble < lo || v->valuedouble > hi)
-        return fail(err, name, "'%s' is %g; it must be between %g and %g", name, v->valuedouble, lo,
-                    hi);
+        return mb_server_fail(err, name, "'%s' is %g; it must be between %g and %g", name,
+                              v->valuedouble, lo, hi);
     *out = v->valuedouble;
     return MB_OK;
 }
@@ -55,10 +53,10 @@ static mb_status get_int(const cJSON *root, const char *name, double lo, double 
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, name);
     if (!v || cJSON_IsNull(v)) return MB_OK;
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || floor(v->valuedouble) != v->valuedouble)
-        return fail(err, name, "'%s' must be an integer", name);
+        return mb_server_fail(err, name, "'%s' must be an integer", name);
     if (v->valuedouble < lo || v->valuedouble > hi)
-        return fail(err, name, "'%s' is %.0f; it must be between %.0f and %.0f", name,
-                    v->valuedouble, lo, hi);
+        return mb_server_fail(err, name, "'%s' is %.0f; it must be between %.0f and %.0f", name,
+                              v->valuedouble, lo, hi);
     *out = v->valuedouble;
     if (given) *given = 1;
     return MB_OK;
@@ -67,7 +65,7 @@ static mb_status get_int(const cJSON *root, const char *name, double lo, double 
 static mb_status get_bool(const cJSON *root, const char *name, int *out, mb_server_error *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, name);
     if (!v || cJSON_IsNull(v)) return MB_OK;
-    if (!cJSON_IsBool(v)) return fail(err, name, "'%s' must be true or false", name);
+    if (!cJSON_IsBool(v)) return mb_server_fail(err, name, "'%s' must be true or false", name);
     *out = cJSON_IsTrue(v);
     return MB_OK;
 }
@@ -87,22 +85,23 @@ static mb_status parse_stop(const cJSON *root, mb_server_request *r, mb_server_e
     if (cJSON_IsArray(v)) {
         n = cJSON_GetArraySize(v);
         if (n > MB_REQ_MAX_STOP)
-            return fail(err, "stop", "'stop' has %d strings; at most %d are allowed", n,
-                        MB_REQ_MAX_STOP);
+            return mb_server_fail(err, "stop", "'stop' has %d strings; at most %d are allowed", n,
+                                  MB_REQ_MAX_STOP);
     } else if (!cJSON_IsString(v)) {
-        return fail(err, "stop", "'stop' must be a string or an array of strings");
+        return mb_server_fail(err, "stop", "'stop' must be a string or an array of strings");
     }
     int k = 0;
     for (int i = 0; i < n; i++) {
         const cJSON *s = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, i) : one[0];
         if (!cJSON_IsString(s))
-            return fail(err, "stop", "'stop' must be a string or an array of strings");
+            return mb_server_fail(err, "stop", "'stop' must be a string or an array of strings");
         size_t len = strlen(s->valuestring);
         if (len > MB_REQ_MAX_STOP_BYTES)
-            return fail(err, "stop", "a stop string has %zu bytes; at most %d are allowed", len,
-                        MB_REQ_MAX_STOP_BYTES);
+            return mb_server_fail(err, "stop",
+                                  "a stop string has %zu bytes; at most %d are allowed", len,
+                                  MB_REQ_MAX_STOP_BYTES);
         if (len == 0) continue; /* an empty stop string would stop before any text */
-        if (!(r->stop[k++] = dup_str(s->valuestring))) return oom(err);
+        if (!(r->stop[k++] = dup_str(s->valuestring))) return mb_server_oom(err);
     }
     return MB_OK;
 }
@@ -119,20 +118,21 @@ static const char *role_name(const char *s) {
 static mb_status message_content(const cJSON *c, int i, char **out, mb_server_error *err) {
     char param[48];
     snprintf(param, sizeof param, "messages[%d].content", i);
-    if (cJSON_IsString(c)) return (*out = dup_str(c->valuestring)) ? MB_OK : oom(err);
-    if (!cJSON_IsArray(c)) return fail(err, param, "'%s' must be a string or an array", param);
+    if (cJSON_IsString(c)) return (*out = dup_str(c->valuestring)) ? MB_OK : mb_server_oom(err);
+    if (!cJSON_IsArray(c))
+        return mb_server_fail(err, param, "'%s' must be a string or an array", param);
     size_t total = 0;
     const cJSON *part;
     cJSON_ArrayForEach(part, c) {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
         const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
         if (!cJSON_IsString(type) || strcmp(type->valuestring, "text") || !cJSON_IsString(text))
-            return fail(err, param, "'%s' parts must be {\"type\": \"text\", \"text\": ...}",
-                        param);
+            return mb_server_fail(err, param,
+                                  "'%s' parts must be {\"type\": \"text\", \"text\": ...}", param);
         total += strlen(text->valuestring); /* each below the body size: cannot overflow */
     }
     char *s = malloc(total + 1);
-    if (!s) return oom(err);
+    if (!s) return mb_server_oom(err);
     size_t at = 0;
     cJSON_ArrayForEach(part, c) {
         const char *t = cJSON_GetObjectItemCaseSensitive(part, "text")->valuestring;
@@ -147,32 +147,34 @@ static mb_status message_content(const cJSON *c, int i, char **out, mb_server_er
 
 static mb_status parse_messages(const cJSON *root, mb_server_request *r, mb_server_error *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "messages");
-    if (!v) return fail(err, "messages", "'messages' is required");
-    if (!cJSON_IsArray(v)) return fail(err, "messages", "'messages' must be an array");
+    if (!v) return mb_server_fail(err, "messages", "'messages' is required");
+    if (!cJSON_IsArray(v)) return mb_server_fail(err, "messages", "'messages' must be an array");
     int n = cJSON_GetArraySize(v);
-    if (n == 0) return fail(err, "messages", "'messages' is empty");
+    if (n == 0) return mb_server_fail(err, "messages", "'messages' is empty");
     if (n > MB_REQ_MAX_MESSAGES)
-        return fail(err, "messages", "'messages' has %d entries; at most %d are allowed", n,
-                    MB_REQ_MAX_MESSAGES);
-    if (!(r->messages = calloc((size_t)n, sizeof *r->messages))) return oom(err);
+        return mb_server_fail(err, "messages", "'messages' has %d entries; at most %d are allowed",
+                              n, MB_REQ_MAX_MESSAGES);
+    if (!(r->messages = calloc((size_t)n, sizeof *r->messages))) return mb_server_oom(err);
     int i = 0;
     const cJSON *m;
     cJSON_ArrayForEach(m, v) {
         char param[48];
         snprintf(param, sizeof param, "messages[%d]", i);
-        if (!cJSON_IsObject(m)) return fail(err, param, "'%s' must be an object", param);
+        if (!cJSON_IsObject(m)) return mb_server_fail(err, param, "'%s' must be an object", param);
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
         const char *name = cJSON_IsString(role) ? role_name(role->valuestring) : NULL;
         if (!name)
-            return fail(err, param, "'%s.role' must be system, user, assistant or tool", param);
+            return mb_server_fail(err, param, "'%s.role' must be system, user, assistant or tool",
+                                  param);
         /* An assistant's tool calls may come without content (null). */
         const int calls = !strcmp(name, "assistant") &&
                           cJSON_GetObjectItemCaseSensitive(m, "tool_calls") &&
                           (!content || cJSON_IsNull(content));
-        if (!content && !calls) return fail(err, param, "'%s.content' is required", param);
+        if (!content && !calls)
+            return mb_server_fail(err, param, "'%s.content' is required", param);
         char *text = NULL;
-        mb_status st = calls ? ((text = dup_str("")) ? MB_OK : oom(err))
+        mb_status st = calls ? ((text = dup_str("")) ? MB_OK : mb_server_oom(err))
                              : message_content(content, i, &text, err);
         if (st) return st;
         r->messages[i].role = name;
@@ -184,17 +186,18 @@ static mb_status parse_messages(const cJSON *root, mb_server_request *r, mb_serv
 
 static mb_status parse_prompt(const cJSON *root, mb_server_request *r, mb_server_error *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "prompt");
-    if (!v) return fail(err, "prompt", "'prompt' is required");
+    if (!v) return mb_server_fail(err, "prompt", "'prompt' is required");
     if (cJSON_IsArray(v)) {
         /* One prompt per choice; only n = 1 is served, so only one prompt. */
         if (cJSON_GetArraySize(v) != 1)
-            return fail(err, "prompt", "'prompt' must be a string or an array of one string");
+            return mb_server_fail(err, "prompt",
+                                  "'prompt' must be a string or an array of one string");
         v = cJSON_GetArrayItem(v, 0);
     }
     if (!cJSON_IsString(v))
-        return fail(err, "prompt", "'prompt' must be a string or an array of one string");
-    if (v->valuestring[0] == '\0') return fail(err, "prompt", "'prompt' is empty");
-    return (r->prompt = dup_str(v->valuestring)) ? MB_OK : oom(err);
+        return mb_server_fail(err, "prompt", "'prompt' must be a string or an array of one string");
+    if (v->valuestring[0] == '\0') return mb_server_fail(err, "prompt", "'prompt' is empty");
+    return (r->prompt = dup_str(v->valuestring)) ? MB_OK : mb_server_oom(err);
 }
 
 /* logprobs is a boolean in chat and a count (0..5) in legacy completions. */
@@ -213,16 +216,17 @@ static mb_status parse_logprobs(const cJSON *root, mb_server_request *r, mb_serv
     if (st) return st;
     r->top_logprobs = (int)top;
     if (r->top_logprobs > 0 && !r->logprobs)
-        return fail(err, "top_logprobs", "'top_logprobs' needs 'logprobs': true");
+        return mb_server_fail(err, "top_logprobs", "'top_logprobs' needs 'logprobs': true");
     return MB_OK;
 }
 
 static mb_status parse_fields(const cJSON *root, mb_server_request *r, mb_server_error *err) {
-    if (!cJSON_IsObject(root)) return fail(err, NULL, "the request body must be a JSON object");
+    if (!cJSON_IsObject(root))
+        return mb_server_fail(err, NULL, "the request body must be a JSON object");
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (model && !cJSON_IsNull(model)) {
-        if (!cJSON_IsString(model)) return fail(err, "model", "'model' must be a string");
-        if (!(r->model = dup_str(model->valuestring))) return oom(err);
+        if (!cJSON_IsString(model)) return mb_server_fail(err, "model", "'model' must be a string");
+        if (!(r->model = dup_str(model->valuestring))) return mb_server_oom(err);
     }
     mb_status st = r->is_chat ? parse_messages(root, r, err) : parse_prompt(root, r, err);
     if (st) return st;
@@ -233,7 +237,7 @@ static mb_status parse_fields(const cJSON *root, mb_server_request *r, mb_server
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     if (so && !cJSON_IsNull(so)) {
         if (!cJSON_IsObject(so))
-            return fail(err, "stream_options", "'stream_options' must be an object");
+            return mb_server_fail(err, "stream_options", "'stream_options' must be an object");
         if ((st = get_bool(so, "include_usage", &r->include_usage, err))) return st;
     }
     if ((st = get_int(root, "n", 1, 1, &n, NULL, err))) {
@@ -281,27 +285,29 @@ mb_status mb_server_request_parse(const char *body, size_t len, int is_chat, mb_
     out->max_tokens = -1;
     out->temperature = 1.0;
     out->top_p = 1.0;
-    if (!body || len == 0) return fail(err, NULL, "the request body is empty");
+    if (!body || len == 0) return mb_server_fail(err, NULL, "the request body is empty");
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (!root) {
         size_t at = end && end >= body ? (size_t)(end - body) : 0;
         if (at < len && memchr(body, '\0', len))
-            return fail(err, NULL, "the request body is not valid JSON (a NUL byte)");
-        return fail(err, NULL, "the request body is not valid JSON (near byte %zu)", at);
+            return mb_server_fail(err, NULL, "the request body is not valid JSON (a NUL byte)");
+        return mb_server_fail(err, NULL, "the request body is not valid JSON (near byte %zu)", at);
     }
     if (has_escaped_nul(body, len)) {
         cJSON_Delete(root);
-        return fail(err, NULL,
-                    "a string in the request holds a NUL character (\\u0000), which the model "
-                    "cannot be given: remove it");
+        return mb_server_fail(
+            err, NULL,
+            "a string in the request holds a NUL character (\\u0000), which the model "
+            "cannot be given: remove it");
     }
     size_t at = (size_t)(end - body);
     while (at < len && strchr(" \t\r\n", body[at]) && body[at] != '\0')
         at++;
     if (at < len) {
         cJSON_Delete(root);
-        return fail(err, NULL, "the request body has bytes after the JSON value (at byte %zu)", at);
+        return mb_server_fail(err, NULL,
+                              "the request body has bytes after the JSON value (at byte %zu)", at);
     }
     mb_status st = parse_fields(root, out, err);
     cJSON_Delete(root);

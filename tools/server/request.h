@@ -8,6 +8,8 @@
 
 #include <matchbox.h>
 
+#include "common/tool_error.h"
+
 enum {
     MB_REQ_MAX_STOP = 4,          /* as the OpenAI API */
     MB_REQ_MAX_STOP_BYTES = 1024, /* generation holds back up to this much text */
@@ -57,6 +59,12 @@ typedef struct mb_server_error {
 /* Parse BODY (LEN bytes, any content) as a chat (IS_CHAT) or completions
  * request. On failure OUT holds nothing to free and ERR says why; the
  * status is MB_ERR_INVALID_ARG (or MB_ERR_NO_MEMORY). */
+/* The parsers' errors (request.c): a 400 naming the field PARAM (may be
+ * NULL), and a 500 for memory; both return their status. */
+mb_status mb_server_fail(mb_server_error *err, const char *param, const char *fmt, ...)
+    TOOL_PRINTF(3, 4);
+mb_status mb_server_oom(mb_server_error *err);
+
 mb_status mb_server_request_parse(const char *body, size_t len, int is_chat, mb_server_request *out,
                                   mb_server_error *err);
 void mb_server_request_free(mb_server_request *r);

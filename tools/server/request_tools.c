@@ -17,28 +17,6 @@
 
 enum { MAX_TOOLS = 128, MAX_NAME = 64 };
 
-static mb_status fail(mb_server_error *err, const char *param, const char *fmt, ...)
-    TOOL_PRINTF(3, 4);
-
-static mb_status fail(mb_server_error *err, const char *param, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-    snprintf(err->param, sizeof err->param, "%s", param ? param : "");
-    err->http_status = 400;
-    err->type = "invalid_request_error";
-    err->code = NULL;
-    return MB_ERR_INVALID_ARG;
-}
-
-static mb_status oom(mb_server_error *err) {
-    fail(err, NULL, "out of memory while reading the request");
-    err->http_status = 500;
-    err->type = "server_error";
-    return MB_ERR_NO_MEMORY;
-}
-
 /* OpenAI's rule for function names: 1 to 64 of a-z, A-Z, 0-9, '_', '-'. */
 static int valid_name(const char *s) {
     size_t n = strlen(s);
@@ -56,57 +34,59 @@ static const cJSON *item(const cJSON *o, const char *name) {
 static mb_status parse_tools(const cJSON *root, mb_server_request *r, mb_server_error *err) {
     const cJSON *v = item(root, "tools");
     if (!v || cJSON_IsNull(v)) return MB_OK;
-    if (!cJSON_IsArray(v)) return fail(err, "tools", "'tools' must be an array");
+    if (!cJSON_IsArray(v)) return mb_server_fail(err, "tools", "'tools' must be an array");
     int n = cJSON_GetArraySize(v);
     if (n > MAX_TOOLS)
-        return fail(err, "tools", "'tools' has %d entries; at most %d are allowed", n, MAX_TOOLS);
+        return mb_server_fail(err, "tools", "'tools' has %d entries; at most %d are allowed", n,
+                              MAX_TOOLS);
     char p[64];
     for (int i = 0; i < n; i++) {
         const cJSON *t = cJSON_GetArrayItem(v, i), *type = item(t, "type");
         snprintf(p, sizeof p, "tools[%d]", i);
-        if (!cJSON_IsObject(t)) return fail(err, p, "'%s' must be an object", p);
+        if (!cJSON_IsObject(t)) return mb_server_fail(err, p, "'%s' must be an object", p);
         if (!cJSON_IsString(type) || strcmp(type->valuestring, "function"))
-            return fail(err, p, "'%s.type' must be \"function\"", p);
+            return mb_server_fail(err, p, "'%s.type' must be \"function\"", p);
         const cJSON *f = item(t, "function");
         snprintf(p, sizeof p, "tools[%d].function", i);
-        if (!cJSON_IsObject(f)) return fail(err, p, "'%s' must be an object", p);
+        if (!cJSON_IsObject(f)) return mb_server_fail(err, p, "'%s' must be an object", p);
         const cJSON *name = item(f, "name"), *desc = item(f, "description");
         const cJSON *params = item(f, "parameters"), *strict = item(f, "strict");
         snprintf(p, sizeof p, "tools[%d].function.name", i);
         if (!cJSON_IsString(name) || !valid_name(name->valuestring))
-            return fail(err, p, "'%s' must be 1 to 64 letters, digits, '_' or '-'", p);
+            return mb_server_fail(err, p, "'%s' must be 1 to 64 letters, digits, '_' or '-'", p);
         for (int k = 0; k < i; k++)
             if (!strcmp(item(item(cJSON_GetArrayItem(v, k), "function"), "name")->valuestring,
                         name->valuestring))
-                return fail(err, p, "two tools are named '%s'", name->valuestring);
+                return mb_server_fail(err, p, "two tools are named '%s'", name->valuestring);
         snprintf(p, sizeof p, "tools[%d].function.description", i);
         if (desc && !cJSON_IsNull(desc) && !cJSON_IsString(desc))
-            return fail(err, p, "'%s' must be a string", p);
+            return mb_server_fail(err, p, "'%s' must be a string", p);
         snprintf(p, sizeof p, "tools[%d].function.strict", i);
         if (strict && !cJSON_IsNull(strict) && !cJSON_IsBool(strict))
-            return fail(err, p, "'%s' must be true or false", p);
+            return mb_server_fail(err, p, "'%s' must be true or false", p);
         snprintf(p, sizeof p, "tools[%d].function.parameters", i);
         if (params && !cJSON_IsNull(params)) {
             const cJSON *pt = item(params, "type");
             if (!cJSON_IsObject(params))
-                return fail(err, p, "'%s' must be a JSON Schema object", p);
+                return mb_server_fail(err, p, "'%s' must be a JSON Schema object", p);
             /* Arguments are always an object (a JSON-encoded one in the answer). */
             if (pt && (!cJSON_IsString(pt) || strcmp(pt->valuestring, "object")))
-                return fail(err, p, "'%s.type' must be \"object\": arguments are an object", p);
+                return mb_server_fail(err, p,
+                                      "'%s.type' must be \"object\": arguments are an object", p);
             const cJSON *props = item(params, "properties");
             if (props && !cJSON_IsObject(props))
-                return fail(err, p, "'%s.properties' must be an object", p);
+                return mb_server_fail(err, p, "'%s.properties' must be an object", p);
             const cJSON *req = item(params, "required"), *e;
             if (req && !cJSON_IsArray(req))
-                return fail(err, p, "'%s.required' must be an array of names", p);
+                return mb_server_fail(err, p, "'%s.required' must be an array of names", p);
             cJSON_ArrayForEach(e, req) {
                 if (!cJSON_IsString(e))
-                    return fail(err, p, "'%s.required' must be an array of names", p);
+                    return mb_server_fail(err, p, "'%s.required' must be an array of names", p);
             }
         }
     }
     r->n_tools = n;
-    return (r->tools_json = cJSON_PrintUnformatted(v)) ? MB_OK : oom(err);
+    return (r->tools_json = cJSON_PrintUnformatted(v)) ? MB_OK : mb_server_oom(err);
 }
 
 static int has_tool(const cJSON *root, const char *name) {
@@ -122,7 +102,8 @@ static mb_status parse_choice(const cJSON *root, mb_server_request *r, mb_server
     r->parallel_tool_calls = 1;
     if (par && !cJSON_IsNull(par)) {
         if (!cJSON_IsBool(par))
-            return fail(err, "parallel_tool_calls", "'parallel_tool_calls' must be true or false");
+            return mb_server_fail(err, "parallel_tool_calls",
+                                  "'parallel_tool_calls' must be true or false");
         r->parallel_tool_calls = cJSON_IsTrue(par);
     }
     r->tool_choice = r->n_tools ? MB_TOOL_CHOICE_AUTO : MB_TOOL_CHOICE_NONE;
@@ -132,25 +113,27 @@ static mb_status parse_choice(const cJSON *root, mb_server_request *r, mb_server
         if (!strcmp(s, "none")) return r->tool_choice = MB_TOOL_CHOICE_NONE, MB_OK;
         if (!strcmp(s, "auto")) return MB_OK;
         if (strcmp(s, "required"))
-            return fail(err, "tool_choice",
-                        "'tool_choice' must be \"none\", \"auto\", \"required\" or "
-                        "{\"type\": \"function\", \"function\": {\"name\": ...}}");
+            return mb_server_fail(err, "tool_choice",
+                                  "'tool_choice' must be \"none\", \"auto\", \"required\" or "
+                                  "{\"type\": \"function\", \"function\": {\"name\": ...}}");
         if (!r->n_tools)
-            return fail(err, "tool_choice", "'tool_choice' is \"required\" but 'tools' is empty");
+            return mb_server_fail(err, "tool_choice",
+                                  "'tool_choice' is \"required\" but 'tools' is empty");
         r->tool_choice = MB_TOOL_CHOICE_REQUIRED;
         return MB_OK;
     }
     const cJSON *type = item(v, "type"), *f = item(v, "function"), *name = item(f, "name");
     if (!cJSON_IsObject(v) || !cJSON_IsString(type) || strcmp(type->valuestring, "function") ||
         !cJSON_IsObject(f) || !cJSON_IsString(name))
-        return fail(err, "tool_choice",
-                    "'tool_choice' must be \"none\", \"auto\", \"required\" or "
-                    "{\"type\": \"function\", \"function\": {\"name\": ...}}");
+        return mb_server_fail(err, "tool_choice",
+                              "'tool_choice' must be \"none\", \"auto\", \"required\" or "
+                              "{\"type\": \"function\", \"function\": {\"name\": ...}}");
     if (!r->n_tools || !has_tool(root, name->valuestring))
-        return fail(err, "tool_choice", "'tool_choice' names '%.64s', which is not in 'tools'",
-                    name->valuestring);
+        return mb_server_fail(err, "tool_choice",
+                              "'tool_choice' names '%.64s', which is not in 'tools'",
+                              name->valuestring);
     r->tool_choice = MB_TOOL_CHOICE_NAMED;
-    return (r->tool_choice_name = strdup(name->valuestring)) ? MB_OK : oom(err);
+    return (r->tool_choice_name = strdup(name->valuestring)) ? MB_OK : mb_server_oom(err);
 }
 
 /* An assistant message's tool_calls, checked, into OUT (arguments as
@@ -159,23 +142,24 @@ static mb_status parse_calls(const cJSON *calls, int i, cJSON *out, mb_server_er
     char p[80];
     snprintf(p, sizeof p, "messages[%d].tool_calls", i);
     if (!cJSON_IsArray(calls) || cJSON_GetArraySize(calls) == 0)
-        return fail(err, p, "'%s' must be a non-empty array", p);
+        return mb_server_fail(err, p, "'%s' must be a non-empty array", p);
     cJSON *list = cJSON_AddArrayToObject(out, "tool_calls");
-    if (!list) return oom(err);
+    if (!list) return mb_server_oom(err);
     int k = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, calls) {
         snprintf(p, sizeof p, "messages[%d].tool_calls[%d]", i, k++);
         const cJSON *id = item(c, "id"), *type = item(c, "type"), *f = item(c, "function");
         if (!cJSON_IsObject(c) || !cJSON_IsObject(f))
-            return fail(err, p, "'%s' must be {\"id\", \"type\": \"function\", \"function\"}", p);
+            return mb_server_fail(err, p,
+                                  "'%s' must be {\"id\", \"type\": \"function\", \"function\"}", p);
         if (!cJSON_IsString(id) || !id->valuestring[0])
-            return fail(err, p, "'%s.id' must be a non-empty string", p);
+            return mb_server_fail(err, p, "'%s.id' must be a non-empty string", p);
         if (type && (!cJSON_IsString(type) || strcmp(type->valuestring, "function")))
-            return fail(err, p, "'%s.type' must be \"function\"", p);
+            return mb_server_fail(err, p, "'%s.type' must be \"function\"", p);
         const cJSON *name = item(f, "name"), *args = item(f, "arguments");
         if (!cJSON_IsString(name) || !name->valuestring[0])
-            return fail(err, p, "'%s.function.name' must be a non-empty string", p);
+            return mb_server_fail(err, p, "'%s.function.name' must be a non-empty string", p);
         cJSON *obj = NULL;
         if (cJSON_IsString(args))
             obj = cJSON_Parse(args->valuestring);
@@ -183,8 +167,8 @@ static mb_status parse_calls(const cJSON *calls, int i, cJSON *out, mb_server_er
             obj = cJSON_Duplicate(args, 1);
         if (!cJSON_IsObject(obj)) {
             cJSON_Delete(obj);
-            return fail(err, p, "'%s.function.arguments' must be a JSON object encoded as a string",
-                        p);
+            return mb_server_fail(
+                err, p, "'%s.function.arguments' must be a JSON object encoded as a string", p);
         }
         cJSON *e = cJSON_CreateObject(), *fn = cJSON_CreateObject();
         cJSON_AddItemToArray(list, e);
@@ -216,7 +200,7 @@ static mb_status parse_tool_messages(const cJSON *root, mb_server_request *r, in
     cJSON_ArrayForEach(m, item(root, "messages")) {
         const char *role = r->messages[i].role;
         cJSON *o = cJSON_CreateObject();
-        if (!o) return oom(err);
+        if (!o) return mb_server_oom(err);
         cJSON_AddItemToArray(out, o);
         cJSON_AddStringToObject(o, "role", role);
         const cJSON *content = item(m, "content"), *calls = item(m, "tool_calls");
@@ -229,7 +213,7 @@ static mb_status parse_tool_messages(const cJSON *root, mb_server_request *r, in
             const cJSON *id = item(m, "tool_call_id");
             snprintf(p, sizeof p, "messages[%d].tool_call_id", i);
             if (!cJSON_IsString(id) || !id->valuestring[0])
-                return fail(err, p, "'%s' is required in a tool message", p);
+                return mb_server_fail(err, p, "'%s' is required in a tool message", p);
             cJSON_AddStringToObject(o, "tool_call_id", id->valuestring);
             const char *name = call_name(out, id->valuestring);
             if (name) cJSON_AddStringToObject(o, "name", name);
@@ -237,7 +221,7 @@ static mb_status parse_tool_messages(const cJSON *root, mb_server_request *r, in
         } else if (calls && !cJSON_IsNull(calls)) {
             snprintf(p, sizeof p, "messages[%d].tool_calls", i);
             if (strcmp(role, "assistant"))
-                return fail(err, p, "'%s': only assistant messages have tool calls", p);
+                return mb_server_fail(err, p, "'%s': only assistant messages have tool calls", p);
             mb_status st = parse_calls(calls, i, o, err);
             if (st) return st;
             *in_play = 1;
@@ -264,7 +248,7 @@ static mb_status check_schemas(const cJSON *root, const mb_server_request *r,
             (r->tool_choice == MB_TOOL_CHOICE_NAMED && strcmp(name, r->tool_choice_name)))
             continue;
         char *g = mb_json_schema_to_gbnf(params, why, sizeof why);
-        if (!g) return fail(err, p, "'%s' cannot constrain the arguments: %s", p, why);
+        if (!g) return mb_server_fail(err, p, "'%s' cannot constrain the arguments: %s", p, why);
         free(g);
     }
     return MB_OK;
@@ -279,14 +263,16 @@ mb_status mb_server_request_tools(const cJSON *root, mb_server_request *r, mb_se
      * each other (under auto, response_format's grammar applies). */
     if (r->grammar &&
         (r->tool_choice == MB_TOOL_CHOICE_REQUIRED || r->tool_choice == MB_TOOL_CHOICE_NAMED))
-        return fail(err, "tool_choice",
-                    "'tool_choice' forces a tool call, and 'response_format' (or 'grammar') "
-                    "another format: the answer can follow only one");
+        return mb_server_fail(
+            err, "tool_choice",
+            "'tool_choice' forces a tool call, and 'response_format' (or 'grammar') "
+            "another format: the answer can follow only one");
     cJSON *msgs = cJSON_CreateArray();
-    if (!msgs) return oom(err);
+    if (!msgs) return mb_server_oom(err);
     int in_play = r->n_tools > 0;
     st = parse_tool_messages(root, r, &in_play, msgs, err);
-    if (!st && in_play && !(r->messages_json = cJSON_PrintUnformatted(msgs))) st = oom(err);
+    if (!st && in_play && !(r->messages_json = cJSON_PrintUnformatted(msgs)))
+        st = mb_server_oom(err);
     cJSON_Delete(msgs);
     return st;
 }

@@ -101,6 +101,8 @@ static void free_server(mb_server *s) {
     pthread_cond_destroy(&s->watch_cv);
     pthread_mutex_destroy(&s->screen_mu);
     pthread_cond_destroy(&s->screen_cv);
+    mb_session_free(s->embed);
+    pthread_mutex_destroy(&s->embed_mu);
     mb_engine_free(s->engine);
     mb_session_free(s->scorer);
     pthread_mutex_destroy(&s->scorer_mu);
@@ -157,6 +159,7 @@ mb_status mb_server_start(mb_model *model, const mb_server_params *p, mb_server 
     pthread_cond_init(&s->watch_cv, NULL);
     pthread_mutex_init(&s->screen_mu, NULL);
     pthread_cond_init(&s->screen_cv, NULL);
+    pthread_mutex_init(&s->embed_mu, NULL);
     mb_metrics_init(&s->metrics, p->n_slots, p->n_queue);
     pthread_mutex_init(&s->scorer_mu, NULL);
     mb_status st = resolve_template(s);

@@ -23,7 +23,12 @@ typedef struct {
     const char *allowed_origins;
     int header_timeout;        /* seconds a connection may take to send a request's headers */
     const char *chat_template; /* NULL: the model's own */
-    const char *model_id;      /* the name /v1/models lists and requests may give */
+    const char *model_id;      /* the name /v1/models lists and answers carry: the alias,
+                                  else the file's name without .gguf */
+    const char *model_file;    /* the file's name without .gguf, also answered to; NULL:
+                                  model_id only */
+    int strict_model_name;     /* a request naming another model gets 404 (else any name
+                                  is this model, as llama.cpp's server does) */
     mb_session_params session; /* each slot's session */
     int batch;                 /* batch the slots' decode steps (else each decodes alone) */
     int batch_threads;         /* threads of the batched pass; 0: physical cores */

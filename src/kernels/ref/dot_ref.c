@@ -55,6 +55,7 @@ static const mb_dot_traits k_dot[MB_TYPE_COUNT] = {
     [MB_TYPE_Q8_K] = {.act_type = MB_TYPE_Q8_K, .vec_dot = NULL},
     [MB_TYPE_SQ4] = {.act_type = MB_TYPE_Q8_K, .vec_dot = mb_ref_dot_sq4_q8_k},
     [MB_TYPE_SQ8] = {.act_type = MB_TYPE_Q8_K, .vec_dot = mb_ref_dot_sq8_q8_k},
+    [MB_TYPE_SQ4_24] = {.act_type = MB_TYPE_Q8_K, .vec_dot = mb_ref_dot_sq4_24_q8_k},
 };
 
 const mb_dot_traits *mb_ref_dot_traits(uint32_t weight_type) {

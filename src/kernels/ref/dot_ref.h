@@ -21,5 +21,6 @@ void mb_ref_dot_q6_k_q8_k(int64_t n, float *out, const void *w, const void *a);
 /* The sparse types (dot_ref_sparse.c). */
 void mb_ref_dot_sq4_q8_k(int64_t n, float *out, const void *w, const void *a);
 void mb_ref_dot_sq8_q8_k(int64_t n, float *out, const void *w, const void *a);
+void mb_ref_dot_sq4_24_q8_k(int64_t n, float *out, const void *w, const void *a);
 
 #endif

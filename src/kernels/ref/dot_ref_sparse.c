@@ -48,3 +48,23 @@ void mb_ref_dot_sq8_q8_k(int64_t n, float *out, const void *w, const void *a) {
     }
     *out = sum;
 }
+
+void mb_ref_dot_sq4_24_q8_k(int64_t n, float *out, const void *w, const void *a) {
+    const mb_block_sq4_24 *x = w;
+    const mb_block_q8_k *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / MB_QK_SPARSE; i++) {
+        float block = 0.0f;
+        for (int q = 0; q < 4; q++) {
+            int isum = 0;
+            for (int k = 32 * q; k < 32 * q + 32; k++) {
+                const int code = k < 64 ? x[i].qs[k] & 15 : x[i].qs[k - 64] >> 4;
+                const int idx = (x[i].idx[k >> 2] >> (2 * (k & 3))) & 3;
+                isum += (code - 8) * y[i].qs[4 * (k / 2) + idx];
+            }
+            block += mb_half_to_float(x[i].d[q]) * (float)isum;
+        }
+        sum += block * y[i].d;
+    }
+    *out = sum;
+}

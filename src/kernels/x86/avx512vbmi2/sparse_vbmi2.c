@@ -167,3 +167,92 @@ enum { WROWS_MAX = 16384 };
 
 SPARSE_KERNELS(sq4, mb_block_sq4, nz_sq4, 8)
 SPARSE_KERNELS(sq8, mb_block_sq8, nz_sq8, 128)
+
+/* ---- SQ4_24: the activations gathered instead ---------------------------
+ * Half h of a block (positions 128h.., non-zeros 64h..) at once: the 2-bit
+ * indices of its 64 non-zeros become byte positions 4 (k / 2) + idx by
+ * VPMULTISHIFTQB, VPERMT2B gathers those activation codes, and VPDPBUSD
+ * multiplies them with the unsigned codes (less 8 times their sum by a
+ * second VPDPBUSD). Lanes 0-7 hold the half's first 32 non-zeros (scale
+ * d[2h]), lanes 8-15 the next 32 (d[2h + 1]). */
+/* The 64 activation positions of half H's non-zeros (0..127 within the
+ * half): 4 (k / 2) + idx. */
+static inline __m512i positions_24(const mb_block_sq4_24 *x, int h) {
+    const __m512i base = _mm512_set_epi8(
+        124, 124, 120, 120, 116, 116, 112, 112, 108, 108, 104, 104, 100, 100, 96, 96, 92, 92, 88,
+        88, 84, 84, 80, 80, 76, 76, 72, 72, 68, 68, 64, 64, 60, 60, 56, 56, 52, 52, 48, 48, 44, 44,
+        40, 40, 36, 36, 32, 32, 28, 28, 24, 24, 20, 20, 16, 16, 12, 12, 8, 8, 4, 4, 0, 0);
+    const __m512i shifts = _mm512_set1_epi64(0x0E0C0A0806040200ll);
+    const __m512i bits = _mm512_cvtepu16_epi64(_mm_loadu_si128((const __m128i *)(x->idx + 16 * h)));
+    return _mm512_add_epi8(
+        base, _mm512_and_si512(_mm512_multishift_epi64_epi8(shifts, bits), _mm512_set1_epi8(3)));
+}
+
+/* The half's exact integer dot scaled: the activation codes at POS
+ * gathered, times the unsigned codes U, less 8 times their sum. */
+static inline __m512 half_24(__m512i u, __m512i pos, int h, const mb_block_q8_k *y, __m512 scale,
+                             __m512 acc) {
+    const __m512i a = _mm512_permutex2var_epi8(_mm512_loadu_si512(y->qs + 128 * h), pos,
+                                               _mm512_loadu_si512(y->qs + 128 * h + 64));
+    const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, a);
+    const __m512i c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), a);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s, c)), scale, acc);
+}
+
+/* What a block gives every activation row: codes, positions, the scales'
+ * floats (times the activation's d per row). */
+typedef struct {
+    __m512i u[2], pos[2];
+    __m128 d;
+} block_24;
+
+static inline void decode_24(const mb_block_sq4_24 *x, block_24 *b) {
+    const __m512i raw = _mm512_loadu_si512(x->qs), m4 = _mm512_set1_epi8(15);
+    b->u[0] = _mm512_and_si512(raw, m4);
+    b->u[1] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+    b->pos[0] = positions_24(x, 0);
+    b->pos[1] = positions_24(x, 1);
+    b->d = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)x->d));
+}
+
+static inline void dot_24(const block_24 *b, const mb_block_q8_k *y, __m512 acc[2]) {
+    const __m512 ds = _mm512_castps128_ps512(_mm_mul_ps(b->d, _mm_set1_ps(y->d)));
+    const __m512i lo = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i hi = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
+    acc[0] = half_24(b->u[0], b->pos[0], 0, y, _mm512_permutexvar_ps(lo, ds), acc[0]);
+    acc[1] = half_24(b->u[1], b->pos[1], 1, y, _mm512_permutexvar_ps(hi, ds), acc[1]);
+}
+
+void mb_vbmi2_dot_sq4_24(int64_t n, float *out, const void *w, const void *a) {
+    const mb_block_sq4_24 *x = w;
+    const mb_block_q8_k *y = a;
+    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t i = 0; i < n / MB_QK_SPARSE; i++) {
+        block_24 b;
+        decode_24(&x[i], &b);
+        dot_24(&b, &y[i], acc);
+    }
+    *out = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+}
+
+/* Several activation rows: each block's codes and positions decoded once. */
+void mb_vbmi2_dot_rows_sq4_24(int64_t n, float *out, const void *w, const void *a, size_t a_stride,
+                              int n_rows) {
+    const mb_block_sq4_24 *x = w;
+    for (int r0 = 0; r0 < n_rows; r0 += 8) {
+        const int nr = n_rows - r0 < 8 ? n_rows - r0 : 8;
+        __m512 acc[8][2];
+        for (int r = 0; r < nr; r++)
+            acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        for (int64_t i = 0; i < n / MB_QK_SPARSE; i++) {
+            block_24 b;
+            decode_24(&x[i], &b);
+            for (int r = 0; r < nr; r++)
+                dot_24(&b,
+                       (const mb_block_q8_k *)((const char *)a + (size_t)(r0 + r) * a_stride) + i,
+                       acc[r]);
+        }
+        for (int r = 0; r < nr; r++)
+            out[r0 + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
+    }
+}
