@@ -136,12 +136,12 @@ static mb_status collect(mb_gptq_model *m, int s0) {
     }
     m->n_passes++;
     if (m->p.progress)
-        mb_progressf(
-            m->p.progress, m->p.progress_user,
-            "gptq: calibration pass %d: %d input(s), %.1f MiB of Hessians, %d x %d tokens, "
-            "%.2fs\n",
-            m->n_passes, n_active, used / 1048576.0, mb_calib_n_chunks(m->calib),
-            mb_calib_n_ctx(m->calib), mb_now() - t0);
+        mb_progressf(m->p.progress, m->p.progress_user,
+                     "%s: calibration pass %d: %d input(s), %.1f MiB of Hessians, %d x %d tokens, "
+                     "%.2fs\n",
+                     m->p.solver.solve ? "sparsegpt" : "gptq", m->n_passes, n_active,
+                     used / 1048576.0, mb_calib_n_chunks(m->calib), mb_calib_n_ctx(m->calib),
+                     mb_now() - t0);
     return st;
 }
 
