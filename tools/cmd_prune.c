@@ -12,14 +12,16 @@
 
 static void usage(void) {
     printf(
-        "usage: matchbox prune IN.gguf OUT.gguf [--sparsity S] [--method magnitude|wanda]\n"
+        "usage: matchbox prune IN.gguf OUT.gguf [--sparsity S] [--method M]\n"
         "                     [--pattern unstructured|N:M] [--type SQ4|SQ8|dense]\n"
         "                     [--preset P] [--schedule REGEX=S,...] [--calib TEXT] [-t N] [-q]\n\n"
         "Zero the lowest-scoring weights of every attention and feed-forward matrix\n"
         "(blk.*) and write OUT atomically, recording the method in its metadata.\n\n"
         "  --sparsity S      share of each matrix set to zero (default 0.5)\n"
         "  --method M        magnitude (default): |w|; wanda: |w| * ||x|| over the\n"
-        "                    calibration text's inputs (needs --calib)\n"
+        "                    calibration text's inputs (needs --calib); sparsegpt:\n"
+        "                    w^2 / [H^-1]_jj^2 with the kept weights updated to\n"
+        "                    compensate (Frantar & Alistarh 2023; needs --calib)\n"
         "  --pattern P       unstructured (default: per row) or N:M, e.g. 2:4, 4:8:\n"
         "                    N of every M consecutive weights kept\n"
         "  --type T          the matrices' type: SQ4 (default, 4-bit non-zeros with a\n"
@@ -31,7 +33,7 @@ static void usage(void) {
         "                    a quantize preset (default Q4_K_M)\n"
         "  --schedule SPEC   per-tensor sparsity, REGEX=S[,REGEX=S...], first match\n"
         "                    wins (e.g. 'attn_=0.5,blk\\.0\\.=0.5')\n"
-        "  --calib TEXT      calibration text (wanda)\n"
+        "  --calib TEXT      calibration text (wanda, sparsegpt)\n"
         "  --calib-chunks N  chunks of it to run (default 32)\n"
         "  --calib-ctx N     tokens per chunk (default min(512, trained context))\n"
         "  -t N              threads (default: physical cores)\n"
@@ -78,8 +80,10 @@ int cmd_prune(int argc, char **argv) {
                 p.method = MB_PRUNE_MAGNITUDE;
             else if (!strcmp(v, "wanda"))
                 p.method = MB_PRUNE_WANDA;
+            else if (!strcmp(v, "sparsegpt"))
+                p.method = MB_PRUNE_SPARSEGPT;
             else
-                return cli_fail("--method %s: expected magnitude or wanda", v);
+                return cli_fail("--method %s: expected magnitude, wanda or sparsegpt", v);
         } else if (!strcmp(a, "--pattern")) {
             if (!(v = cli_value(argc, argv, &i))) return 1;
             if (!pattern(v, &p))

@@ -205,7 +205,11 @@ MB_API mb_status mb_quant_compare(const char *base, const char *file, const char
 
 typedef enum {
     MB_PRUNE_MAGNITUDE = 0, /* smallest |w| go */
-    MB_PRUNE_WANDA = 1      /* smallest |w| * ||x_j|| (Sun et al. 2023), from calibration */
+    MB_PRUNE_WANDA = 1,     /* smallest |w| * ||x_j|| (Sun et al. 2023), from calibration */
+    /* SparseGPT (Frantar & Alistarh 2023): smallest w^2 / [H^-1]_jj^2 per
+     * block of 128 columns, the others updated to compensate (the GPTQ
+     * solver's inverse Hessian), from calibration */
+    MB_PRUNE_SPARSEGPT = 2
 } mb_prune_method;
 
 typedef struct {

@@ -72,7 +72,33 @@ typedef struct {
 mb_status mb_gptq_quantize(float *w, int64_t n_rows, int n_cols, const double *h, uint32_t type,
                            const mb_gptq_params *p, void *out, float *deq);
 
+/* ---- SparseGPT for one matrix (sparsegpt.c) ---------------------------- */
+
+typedef struct {
+    double sparsity; /* unstructured: share of each row set to zero */
+    int n, m;        /* N:M (n > 0): N of every M consecutive weights kept */
+    int block;       /* columns per mask selection and lazy batch; 0: 128 */
+    double damp;     /* lambda = damp * mean(diag H); 0: 0.01 */
+    int n_threads;   /* rows split over threads; 0: 1 */
+} mb_sparsegpt_params;
+
+/* Prune W [n_rows][n_cols] (row-major floats, in place) against the
+ * Hessian H [n_cols][n_cols] (not modified): the pruned weights become
+ * exactly 0 and the others carry the compensation. */
+mb_status mb_sparsegpt_prune(float *w, int64_t n_rows, int n_cols, const double *h,
+                             const mb_sparsegpt_params *p);
+
 /* ---- GPTQ over a model file (gptq_model.c) ------------------------------ */
+
+/* Another solver on the same Hessians (SparseGPT's pruning, prune.c):
+ * WANT says which tensors get one, SOLVE writes tensor INDEX (its floats W,
+ * scratch, and H) to OUT. */
+typedef struct {
+    int (*want)(void *user, const mb_gguf_tensor *t);
+    mb_status (*solve)(void *user, uint64_t index, float *w, int64_t n_rows, int n_cols,
+                       const double *h, void *out);
+    void *user;
+} mb_gptq_solver;
 
 typedef struct {
     const char *model_path;      /* the float model being quantized: it is also run */
@@ -83,6 +109,7 @@ typedef struct {
     double mem_mib;          /* Hessians held at once; a pass collects as many as fit (0: 1024) */
     mb_progress_fn progress; /* pass notices; NULL: quiet */
     void *progress_user;
+    mb_gptq_solver solver; /* solve == NULL: GPTQ */
 } mb_gptq_model_params;
 
 typedef struct mb_gptq_model mb_gptq_model;

@@ -58,10 +58,11 @@ static void site_key(const char *name, char *key, size_t cap) {
     }
 }
 
-static int eligible(const mb_gguf_tensor *t, const mb_quant_choice *ch) {
-    return ch->quantize && mb_qgrid_supported(ch->type) && t->ne[2] == 1 && t->ne[3] == 1 &&
-           strcmp(t->name, "token_embd.weight") != 0 && mb_type_get(t->type)->to_float &&
-           t->ne[0] <= 65536;
+static int eligible(const mb_gptq_model *m, const mb_gguf_tensor *t, const mb_quant_choice *ch) {
+    const mb_gptq_solver *s = &m->p.solver;
+    return ch->quantize && (s->solve ? s->want(s->user, t) : mb_qgrid_supported(ch->type)) &&
+           t->ne[2] == 1 && t->ne[3] == 1 && strcmp(t->name, "token_embd.weight") != 0 &&
+           mb_type_get(t->type)->to_float && t->ne[0] <= 65536;
 }
 
 static mb_status prepare(void *user, const mb_gguf *g, const mb_quant_choice *plan) {
@@ -74,7 +75,7 @@ static mb_status prepare(void *user, const mb_gguf *g, const mb_quant_choice *pl
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const mb_gguf_tensor *t = &g->tensors[i];
         m->site_of[i] = -1;
-        if (!eligible(t, &plan[i])) continue;
+        if (!eligible(m, t, &plan[i])) continue;
         char key[128];
         site_key(t->name, key, sizeof key);
         int s = 0;
@@ -135,12 +136,12 @@ static mb_status collect(mb_gptq_model *m, int s0) {
     }
     m->n_passes++;
     if (m->p.progress)
-        mb_progressf(
-            m->p.progress, m->p.progress_user,
-            "gptq: calibration pass %d: %d input(s), %.1f MiB of Hessians, %d x %d tokens, "
-            "%.2fs\n",
-            m->n_passes, n_active, used / 1048576.0, mb_calib_n_chunks(m->calib),
-            mb_calib_n_ctx(m->calib), mb_now() - t0);
+        mb_progressf(m->p.progress, m->p.progress_user,
+                     "%s: calibration pass %d: %d input(s), %.1f MiB of Hessians, %d x %d tokens, "
+                     "%.2fs\n",
+                     m->p.solver.solve ? "sparsegpt" : "gptq", m->n_passes, n_active,
+                     used / 1048576.0, mb_calib_n_chunks(m->calib), mb_calib_n_ctx(m->calib),
+                     mb_now() - t0);
     return st;
 }
 
@@ -169,7 +170,10 @@ static mb_status quantize_tensor(void *user, uint64_t index, void *out, uint64_t
             tr->to_float(t->data + (uint64_t)r * in_row, w + (size_t)r * n, n);
         mb_gptq_params gp = m->p.gptq;
         if (gp.n_threads <= 0) gp.n_threads = m->p.n_threads > 0 ? m->p.n_threads : 1;
-        st = mb_gptq_quantize(w, rows, n, x->st.h, m->plan[index].type, &gp, out, NULL);
+        if (m->p.solver.solve)
+            st = m->p.solver.solve(m->p.solver.user, index, w, rows, n, x->st.h, out);
+        else
+            st = mb_gptq_quantize(w, rows, n, x->st.h, m->plan[index].type, &gp, out, NULL);
         *done = !st;
     }
     free(w);

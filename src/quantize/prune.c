@@ -6,9 +6,13 @@
  * scores are set to zero: per row for unstructured pruning (Wanda's
  * comparison group), per M consecutive weights for N:M. A sparse type
  * holds at most half of each block of 256, so unstructured pruning into
- * one also keeps at most 128 per block, dropping the lowest scores of a
- * block over that. The zeros then go through the type's encoder, which
- * stores exactly the non-zeros (tensor/sparse.c). */
+ * one keeps the best scores with at most 128 per block (a row whose plain
+ * selection crowds a block is selected again under that cap, so it still
+ * loses exactly its share). The zeros then go through the type's encoder, which
+ * stores exactly the non-zeros (tensor/sparse.c). SparseGPT instead
+ * prunes each matrix against its inputs' Hessian and updates the kept
+ * weights to compensate (sparsegpt.c), on the Hessians the GPTQ model
+ * hook collects (gptq_model.c), then goes through the same encoder. */
 #include <math.h>
 #include <regex.h>
 #include <stdio.h>
@@ -18,6 +22,7 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "quantize/calib.h"
+#include "quantize/gptq.h"
 #include "quantize/progress.h"
 #include "quantize/quantize.h"
 #include "tensor/blocks.h"
@@ -47,8 +52,10 @@ typedef struct {
     const mb_gguf_tensor *t;
     uint8_t *out;
     double sparsity;
-    float *scratch; /* per thread: row, scores, a copy for selection */
+    float *scratch; /* per thread: SCRATCH_PER_COL floats per column */
     uint64_t zeros, total;
+    mb_gptq_model *sgpt; /* SparseGPT: the Hessians, collected per site */
+    mb_quant_hook sgpt_hook;
 } prune_ctx;
 
 /* Only the transformer blocks' projections: embeddings are looked up (no
@@ -116,26 +123,65 @@ static void drop_lowest(float *row, const float *score, int n, int k, float *tmp
     }
 }
 
-static void prune_row(prune_ctx *c, float *row, float *score, float *tmp, int n,
-                      const double *col_ms) {
+typedef struct {
+    float score;
+    int j;
+} ranked_weight;
+
+static int by_score_desc(const void *pa, const void *pb) {
+    const ranked_weight *a = pa, *b = pb;
+    if (a->score != b->score) return a->score < b->score ? 1 : -1;
+    return a->j - b->j; /* ties: the earlier one stays (drop_lowest's rule) */
+}
+
+/* A sparse type holds at most MB_SPARSE_CAP per block: keep the KEEP best
+ * scores of ORIG such that no block is over the cap (greedy by score is
+ * optimal under per-block caps), so the row still has exactly its share of
+ * zeros when the plain selection crowded a block. RANKED holds N,
+ * IN_BLOCK N / MB_QK_SPARSE. */
+static void keep_capped(float *row, const float *orig, const float *score, int n, int keep,
+                        ranked_weight *ranked, int *in_block) {
+    for (int j = 0; j < n; j++)
+        ranked[j] = (ranked_weight){score[j], j};
+    qsort(ranked, (size_t)n, sizeof *ranked, by_score_desc);
+    memset(in_block, 0, sizeof *in_block * (size_t)(n / MB_QK_SPARSE));
+    memset(row, 0, (size_t)n * sizeof *row);
+    for (int i = 0; i < n && keep > 0; i++) {
+        const int j = ranked[i].j, b = j / MB_QK_SPARSE;
+        if (in_block[b] == MB_SPARSE_CAP) continue;
+        in_block[b]++;
+        row[j] = orig[j];
+        keep--;
+    }
+}
+
+/* The per-thread scratch of a row of N: row, scores, selection copy,
+ * original values (4 N floats), ranks (2 N) and block counts (N). */
+enum { SCRATCH_PER_COL = 7 };
+
+static void prune_row(prune_ctx *c, float *row, int n, const double *col_ms) {
+    float *score = row + n, *tmp = score + n, *orig = tmp + n;
+    ranked_weight *ranked = (ranked_weight *)(orig + n);
+    int *in_block = (int *)(orig + 3 * (size_t)n);
     for (int j = 0; j < n; j++)
         score[j] = fabsf(row[j]) * (col_ms ? (float)sqrt(col_ms[j]) : 1.0f);
     if (c->p.n) {
         for (int j = 0; j < n; j += c->p.m)
             drop_lowest(row + j, score + j, c->p.m, c->p.m - c->p.n, tmp);
     } else {
-        drop_lowest(row, score, n, (int)lround(c->sparsity * n), tmp);
-        if (c->sparse_type >= 0) /* at most MB_SPARSE_CAP per block */
-            for (int b = 0; b < n; b += MB_QK_SPARSE) {
-                int nz = 0;
-                for (int j = b; j < b + MB_QK_SPARSE; j++) {
-                    if (row[j] == 0.0f) score[j] = -1.0f; /* already gone: lowest */
-                    nz += row[j] != 0.0f;
-                }
-                if (nz > MB_SPARSE_CAP)
-                    drop_lowest(row + b, score + b, MB_QK_SPARSE, MB_QK_SPARSE - MB_SPARSE_CAP,
-                                tmp);
+        const int k = (int)lround(c->sparsity * n);
+        if (c->sparse_type >= 0) memcpy(orig, row, (size_t)n * sizeof *row);
+        drop_lowest(row, score, n, k, tmp);
+        if (c->sparse_type < 0) return;
+        for (int b = 0; b < n; b += MB_QK_SPARSE) {
+            int nz = 0;
+            for (int j = b; j < b + MB_QK_SPARSE; j++)
+                nz += row[j] != 0.0f;
+            if (nz > MB_SPARSE_CAP) {
+                keep_capped(row, orig, score, n, n - k, ranked, in_block);
+                return;
             }
+        }
     }
 }
 
@@ -148,13 +194,13 @@ static void prune_rows(void *arg, int ith, int nth) {
     uint64_t in_row = 0, out_row = 0;
     mb_type_row_bytes(t->type, t->ne[0], &in_row);
     mb_type_row_bytes(to, t->ne[0], &out_row);
-    float *row = c->scratch + (size_t)ith * 3 * n, *score = row + n, *tmp = score + n;
+    float *row = c->scratch + (size_t)ith * SCRATCH_PER_COL * n;
     long begin, end;
     mb_split_range((long)t->ne[1], ith, nth, &begin, &end);
     uint64_t zeros = 0;
     for (long r = begin; r < end; r++) {
         mb_type_get(t->type)->to_float(t->data + (uint64_t)r * in_row, row, n);
-        prune_row(c, row, score, tmp, n, c->col_ms ? c->col_ms[index] : NULL);
+        prune_row(c, row, n, c->col_ms ? c->col_ms[index] : NULL);
         for (int j = 0; j < n; j++)
             zeros += row[j] == 0.0f;
         mb_type_get(to)->from_float(row, c->out + (uint64_t)r * out_row, n);
@@ -209,6 +255,51 @@ static void observe(void *user, uint64_t tensor, const float *x, int n_rows, int
     c->col_n[tensor] += (uint64_t)n_rows;
 }
 
+/* SparseGPT: tensor INDEX's rows W pruned against H, then encoded. */
+static int sgpt_want(void *user, const mb_gguf_tensor *t) {
+    (void)user;
+    return is_pruned(t);
+}
+
+static mb_status sgpt_solve(void *user, uint64_t index, float *w, int64_t n_rows, int n_cols,
+                            const double *h, void *out) {
+    prune_ctx *c = user;
+    const mb_sparsegpt_params sp = {.sparsity = tensor_sparsity(c, c->g->tensors[index].name),
+                                    .n = c->p.n,
+                                    .m = c->p.m,
+                                    .n_threads = mb_threadpool_size(c->pool)};
+    mb_status st = mb_sparsegpt_prune(w, n_rows, n_cols, h, &sp);
+    if (st) return mb_error_prefix(st, "%s", c->g->tensors[index].name);
+    const uint32_t to = c->plan[index].type;
+    uint64_t out_row = 0, zeros = 0;
+    mb_type_row_bytes(to, (uint64_t)n_cols, &out_row);
+    for (int64_t r = 0; r < n_rows; r++) {
+        const float *wr = w + (size_t)r * n_cols;
+        for (int j = 0; j < n_cols; j++)
+            zeros += wr[j] == 0.0f;
+        mb_type_get(to)->from_float(wr, (uint8_t *)out + (uint64_t)r * out_row, n_cols);
+    }
+    c->zeros += zeros;
+    return MB_OK;
+}
+
+static mb_status prepare_sparsegpt(prune_ctx *c, const mb_gguf *g, const mb_quant_choice *pl) {
+    const mb_gptq_model_params gp = {.model_path = c->in_path,
+                                     .calib_path = c->p.calib_path,
+                                     .calib_chunks = c->p.calib_chunks,
+                                     .calib_ctx = c->p.calib_ctx,
+                                     .n_threads = c->p.n_threads,
+                                     .progress = c->p.progress,
+                                     .progress_user = c->p.progress_user,
+                                     .solver = {sgpt_want, sgpt_solve, c}};
+    mb_progressf(c->p.progress, c->p.progress_user, "sparsegpt: calibrating on %s\n",
+                 c->p.calib_path);
+    mb_status st = mb_gptq_model_new(&gp, &c->sgpt);
+    if (st) return st;
+    mb_gptq_model_hook(c->sgpt, &c->sgpt_hook);
+    return c->sgpt_hook.prepare(c->sgpt_hook.user, g, pl);
+}
+
 static mb_status prepare(void *user, const mb_gguf *g, const mb_quant_choice *pl) {
     prune_ctx *c = user;
     c->g = g;
@@ -219,8 +310,9 @@ static mb_status prepare(void *user, const mb_gguf *g, const mb_quant_choice *pl
         if (g->tensors[i].ne[0] > max_row) max_row = g->tensors[i].ne[0];
     const int nth = c->p.n_threads > 0 ? c->p.n_threads : mb_physical_cores();
     mb_status st = mb_threadpool_new(nth, &c->pool);
-    if (!st && !(c->scratch = malloc((size_t)nth * 3 * max_row * sizeof(float))))
+    if (!st && !(c->scratch = malloc((size_t)nth * SCRATCH_PER_COL * max_row * sizeof(float))))
         st = mb_errorf(MB_ERR_NO_MEMORY, "cannot allocate the pruning scratch");
+    if (!st && c->p.method == MB_PRUNE_SPARSEGPT) return prepare_sparsegpt(c, g, pl);
     if (st || c->p.method != MB_PRUNE_WANDA) return st;
     c->col_ms = calloc(g->n_tensors, sizeof *c->col_ms);
     c->col_n = calloc(g->n_tensors, sizeof *c->col_n);
@@ -250,9 +342,16 @@ static mb_status tensor(void *user, uint64_t index, void *out, uint64_t nbytes, 
     c->t = t;
     c->out = out;
     c->sparsity = tensor_sparsity(c, t->name);
+    c->total += t->ne[0] * t->ne[1];
+    if (c->sgpt) {
+        mb_status st = c->sgpt_hook.tensor(c->sgpt_hook.user, index, out, nbytes, done);
+        if (!st && !*done)
+            st = mb_errorf(MB_ERR_FORMAT, "sparsegpt: calibration never reached tensor '%s'",
+                           t->name);
+        return st;
+    }
     const int nth = mb_threadpool_size(c->pool);
     mb_threadpool_run(c->pool, t->ne[1] < (uint64_t)nth ? (int)t->ne[1] : nth, prune_rows, c);
-    c->total += t->ne[0] * t->ne[1];
     *done = 1;
     return MB_OK;
 }
@@ -264,8 +363,8 @@ static mb_status metadata(void *user, mb_gguf_writer *w) {
         snprintf(pattern, sizeof pattern, "%d:%d", c->p.n, c->p.m);
     else
         snprintf(pattern, sizeof pattern, "unstructured");
-    mb_status st = mb_gguf_writer_set_str(w, "matchbox.sparse.method",
-                                          c->p.method == MB_PRUNE_WANDA ? "wanda" : "magnitude");
+    static const char *const names[] = {"magnitude", "wanda", "sparsegpt"};
+    mb_status st = mb_gguf_writer_set_str(w, "matchbox.sparse.method", names[c->p.method]);
     if (!st) st = mb_gguf_writer_set_str(w, "matchbox.sparse.pattern", pattern);
     if (!st)
         st =
@@ -287,10 +386,12 @@ mb_prune_params mb_prune_default_params(void) {
 }
 
 static mb_status check(const mb_prune_params *p, prune_ctx *c) {
-    if (p->method != MB_PRUNE_MAGNITUDE && p->method != MB_PRUNE_WANDA)
+    if (p->method != MB_PRUNE_MAGNITUDE && p->method != MB_PRUNE_WANDA &&
+        p->method != MB_PRUNE_SPARSEGPT)
         return mb_errorf(MB_ERR_INVALID_ARG, "unknown pruning method %d", (int)p->method);
-    if (p->method == MB_PRUNE_WANDA && !p->calib_path)
-        return mb_errorf(MB_ERR_INVALID_ARG, "wanda needs a calibration text (--calib)");
+    if (p->method != MB_PRUNE_MAGNITUDE && !p->calib_path)
+        return mb_errorf(MB_ERR_INVALID_ARG, "%s needs a calibration text (--calib)",
+                         p->method == MB_PRUNE_WANDA ? "wanda" : "sparsegpt");
     if (!(p->sparsity >= 0.0 && p->sparsity <= 0.95))
         return mb_errorf(MB_ERR_INVALID_ARG, "sparsity %g is not in 0..0.95", p->sparsity);
     if ((p->n || p->m) && !(p->n > 0 && p->m > p->n && p->m <= 64))
@@ -348,6 +449,7 @@ mb_status mb_prune_file(const char *in, const char *out, const mb_prune_params *
     free(c->col_ms);
     free(c->col_n);
     free(c->scratch);
+    mb_gptq_model_free(c->sgpt);
     mb_threadpool_free(c->pool);
     free(c);
     return st;
