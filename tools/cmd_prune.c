@@ -13,7 +13,7 @@
 static void usage(void) {
     printf(
         "usage: matchbox prune IN.gguf OUT.gguf [--sparsity S] [--method M]\n"
-        "                     [--pattern unstructured|N:M] [--type SQ4|SQ8|dense]\n"
+        "                     [--pattern unstructured|N:M] [--type SQ4|SQ8|SQ4_24|dense]\n"
         "                     [--preset P] [--schedule REGEX=S,...] [--calib TEXT] [-t N] [-q]\n\n"
         "Zero the lowest-scoring weights of every attention and feed-forward matrix\n"
         "(blk.*) and write OUT atomically, recording the method in its metadata.\n\n"
