@@ -10,9 +10,15 @@
 
 #include "runtime/grammar.h"
 
+/* A character element's ranges, or NULL when it has none (a grammar with
+ * no ranges at all has a NULL table, to which no offset may be added). */
+static const uint32_t *elem_ranges(const mb_grammar *g, const mb_gelem *e) {
+    return e->n > 0 ? g->ranges + 2 * (size_t)e->a : NULL;
+}
+
 int mb_gelem_match(const mb_grammar *g, const mb_gelem *e, uint32_t c) {
     if (c < 128) return (g->ascii[4 * (e - g->elems) + (c >> 5)] >> (c & 31)) & 1;
-    const uint32_t *r = g->ranges + 2 * (size_t)e->a;
+    const uint32_t *r = elem_ranges(g, e);
     int in = 0;
     for (int i = 0; i < e->n && !in; i++)
         in = c >= r[2 * i] && c <= r[2 * i + 1];
@@ -24,7 +30,7 @@ void mb_grammar_fill_ascii(mb_grammar *g) {
     for (int i = 0; i < g->n_elems; i++) {
         const mb_gelem *e = &g->elems[i];
         if (e->type != G_CHAR) continue;
-        const uint32_t *r = g->ranges + 2 * (size_t)e->a;
+        const uint32_t *r = elem_ranges(g, e);
         for (uint32_t c = 0; c < 128; c++) {
             int in = 0;
             for (int k = 0; k < e->n && !in; k++)
@@ -35,7 +41,7 @@ void mb_grammar_fill_ascii(mb_grammar *g) {
 }
 
 int mb_gelem_match_range(const mb_grammar *g, const mb_gelem *e, uint32_t lo, uint32_t hi) {
-    const uint32_t *r = g->ranges + 2 * (size_t)e->a;
+    const uint32_t *r = elem_ranges(g, e);
     for (int i = 0; i < e->n; i++) {
         if (!e->negated && r[2 * i] <= hi && r[2 * i + 1] >= lo) return 1;
         /* Negated: refused only when one range covers all of [lo, hi]
