@@ -109,15 +109,19 @@ static mb_jv *slice(jstate *s, mb_jv *obj, mb_jv **part) {
     slice_range(s, part, len, &a, &b, &st);
     if (obj->t == JV_LIST) {
         mb_jv *out = mb_jv_list(s->c);
-        for (long long i = a; st > 0 ? i < b : i > b; i = jint_add(s, i, st))
+        /* a step past the end stops, as Python's does (i + st may not fit) */
+        for (long long i = a; st > 0 ? i < b : i > b;) {
             mb_jv_list_push(s->c, out, obj->list.v[i]);
+            if (__builtin_add_overflow(i, st, &i)) break;
+        }
         return out;
     }
     jbuf buf = {0};
-    for (long long i = a; st > 0 ? i < b : i > b; i += st) { /* |i| <= len: no overflow */
+    for (long long i = a; st > 0 ? i < b : i > b;) {
         size_t x = utf8_offset(obj->s.p, obj->s.n, (size_t)i);
         size_t y = utf8_offset(obj->s.p, obj->s.n, (size_t)i + 1);
         jbuf_put(&buf, obj->s.p + x, y - x);
+        if (__builtin_add_overflow(i, st, &i)) break; /* a step past the end stops */
     }
     mb_jv *out = jstr_take(s, &buf);
     return out;
