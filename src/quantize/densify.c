@@ -48,8 +48,8 @@ static void sq4_to_q4_0(const mb_block_sq4 *s, mb_block_q4_0 *q) {
     int k = 0;
     for (int j = 0; j < MB_QK_SPARSE; j++) {
         code[j] = 8;
-        if ((s->mask[j >> 3] >> (j & 7)) & 1 && k < MB_SPARSE_CAP) {
-            code[j] = k < 64 ? s->qs[k] & 15 : s->qs[k - 64] >> 4;
+        if (mb_sparse_bit(s->mask, j) && k < MB_SPARSE_CAP) {
+            code[j] = (uint8_t)mb_sparse_nibble(s->qs, k);
             k++;
         }
     }
@@ -65,8 +65,7 @@ static void sq4_24_to_q4_0(const mb_block_sq4_24 *s, mb_block_q4_0 *q) {
     uint8_t code[MB_QK_SPARSE];
     memset(code, 8, sizeof code);
     for (int k = 0; k < MB_SPARSE_CAP; k++)
-        code[4 * (k / 2) + ((s->idx[k >> 2] >> (2 * (k & 3))) & 3)] =
-            k < 64 ? s->qs[k] & 15 : s->qs[k - 64] >> 4;
+        code[mb_sq4_24_pos(s, k)] = (uint8_t)mb_sparse_nibble(s->qs, k);
     for (int b = 0; b < MB_QK_SPARSE / MB_QK4_0; b++, q++) {
         q->d = s->d[b / 2];
         for (int e = 0; e < MB_QK4_0 / 2; e++)
@@ -79,7 +78,7 @@ static void sq8_to_q8_0(const mb_block_sq8 *s, mb_block_q8_0 *q) {
     int k = 0;
     for (int j = 0; j < MB_QK_SPARSE; j++) {
         code[j] = 0;
-        if ((s->mask[j >> 3] >> (j & 7)) & 1 && k < MB_SPARSE_CAP) code[j] = s->qs[k++];
+        if (mb_sparse_bit(s->mask, j) && k < MB_SPARSE_CAP) code[j] = s->qs[k++];
     }
     for (int b = 0; b < MB_QK_SPARSE / MB_QK8_0; b++, q++) {
         q->d = s->d[b / 2];

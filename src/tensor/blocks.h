@@ -162,6 +162,20 @@ typedef struct {
 } mb_block_sq4_24;
 
 static_assert(sizeof(mb_block_sq4_24) == 104, "SQ4_24 block is 104 bytes");
+
+/* The layouts above, read: whether mask bit J is set, the K-th 4-bit code
+ * of QS (0..15, the nibble order of SQ4 and SQ4_24), and the position in
+ * its block of SQ4_24's K-th slot. Every reader of the sparse blocks (the
+ * codecs, the reference dots, densify) goes through these. */
+static inline int mb_sparse_bit(const uint8_t *mask, int j) {
+    return (mask[j >> 3] >> (j & 7)) & 1;
+}
+static inline int mb_sparse_nibble(const uint8_t *qs, int k) {
+    return k < 64 ? qs[k] & 15 : qs[k - 64] >> 4;
+}
+static inline int mb_sq4_24_pos(const mb_block_sq4_24 *b, int k) {
+    return 4 * (k / 2) + ((b->idx[k >> 2] >> (2 * (k & 3))) & 3);
+}
 static_assert(sizeof(mb_block_sq4) == 104, "SQ4 block is 104 bytes");
 static_assert(sizeof(mb_block_sq8) == 168, "SQ8 block is 168 bytes");
 static_assert(sizeof(mb_block_q4_0) == 18, "Q4_0 block is 18 bytes");

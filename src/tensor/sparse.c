@@ -10,10 +10,6 @@
 #include "tensor/sparse.h"
 #include "tensor/types.h"
 
-static int bit(const uint8_t *mask, int i) {
-    return (mask[i >> 3] >> (i & 7)) & 1;
-}
-
 /* Bits set in 64-bit words by SWAR (this layer is built without POPCNT;
  * the reader counts every block of a sparse file once). */
 int mb_sparse_count(const uint8_t mask[MB_QK_SPARSE / 8]) {
@@ -43,8 +39,8 @@ void mb_sq4_to_float(const void *src, float *dst, int64_t n) {
         int k = 0;
         for (int j = 0; j < MB_QK_SPARSE; j++) {
             float v = 0.0f;
-            if (bit(b->mask, j) && k < MB_SPARSE_CAP) {
-                const int nib = k < 64 ? b->qs[k] & 15 : b->qs[k - 64] >> 4;
+            if (mb_sparse_bit(b->mask, j) && k < MB_SPARSE_CAP) {
+                const int nib = mb_sparse_nibble(b->qs, k);
                 v = mb_half_to_float(b->d[j / 64]) * (float)(nib - 8);
                 k++;
             }
@@ -59,7 +55,7 @@ void mb_sq8_to_float(const void *src, float *dst, int64_t n) {
         int k = 0;
         for (int j = 0; j < MB_QK_SPARSE; j++) {
             float v = 0.0f;
-            if (bit(b->mask, j) && k < MB_SPARSE_CAP)
+            if (mb_sparse_bit(b->mask, j) && k < MB_SPARSE_CAP)
                 v = mb_half_to_float(b->d[j / 64]) * (float)b->qs[k++];
             *dst++ = v;
         }
@@ -100,7 +96,7 @@ static void quarter_scales(const float *x, const uint8_t *mask, float lo, float 
     for (int q = 0; q < 4; q++) {
         float amax = 0.0f, max = 0.0f;
         for (int j = 64 * q; j < 64 * q + 64; j++)
-            if (bit(mask, j) && fabsf(x[j]) > amax) amax = fabsf(x[j]), max = x[j];
+            if (mb_sparse_bit(mask, j) && fabsf(x[j]) > amax) amax = fabsf(x[j]), max = x[j];
         const float s = lo == -127.0f ? amax / 127.0f : max / lo;
         d[q] = mb_fp32_to_fp16(s);
         id[q] = s != 0.0f ? 1.0f / s : 0.0f;
@@ -116,7 +112,7 @@ void mb_sq4_from_float(const float *src, void *dst, int64_t n) {
         quarter_scales(src, b->mask, -8.0f, id, b->d);
         int k = 0;
         for (int j = 0; j < MB_QK_SPARSE; j++) {
-            if (!bit(b->mask, j)) continue;
+            if (!mb_sparse_bit(b->mask, j)) continue;
             float v = src[j] * id[j / 64] + 8.5f;
             const int q = v < 0.0f ? 0 : v > 15.0f ? 15 : (int)v;
             b->qs[k & 63] |= (uint8_t)(k < 64 ? q : q << 4);
@@ -134,19 +130,11 @@ void mb_sq8_from_float(const float *src, void *dst, int64_t n) {
         quarter_scales(src, b->mask, -127.0f, id, b->d);
         int k = 0;
         for (int j = 0; j < MB_QK_SPARSE; j++)
-            if (bit(b->mask, j)) b->qs[k++] = (int8_t)lrintf(src[j] * id[j / 64]);
+            if (mb_sparse_bit(b->mask, j)) b->qs[k++] = (int8_t)lrintf(src[j] * id[j / 64]);
     }
 }
 
 /* ---- SQ4_24 ------------------------------------------------------------- */
-
-static int sq4_24_idx(const mb_block_sq4_24 *b, int k) {
-    return (b->idx[k >> 2] >> (2 * (k & 3))) & 3;
-}
-
-static int sq4_24_code(const mb_block_sq4_24 *b, int k) {
-    return k < 64 ? b->qs[k] & 15 : b->qs[k - 64] >> 4;
-}
 
 void mb_sq4_24_to_float(const void *src, float *dst, int64_t n) {
     const mb_block_sq4_24 *b = src;
@@ -154,8 +142,8 @@ void mb_sq4_24_to_float(const void *src, float *dst, int64_t n) {
         memset(dst, 0, MB_QK_SPARSE * sizeof *dst);
         for (int k = 0; k < MB_SPARSE_CAP; k++) {
             /* summed, as the dot does, should both slots name one position */
-            dst[4 * (k / 2) + sq4_24_idx(b, k)] +=
-                mb_half_to_float(b->d[k / 32]) * (float)(sq4_24_code(b, k) - 8);
+            dst[mb_sq4_24_pos(b, k)] +=
+                mb_half_to_float(b->d[k / 32]) * (float)(mb_sparse_nibble(b->qs, k) - 8);
         }
     }
 }
