@@ -219,7 +219,9 @@ mb_status mb_router_lr_parse(const char *text, size_t len, const char *what, mb_
     else if (!cJSON_IsNumber(b) || !cJSON_IsNumber(t))
         bad = "\"bias\" or \"threshold\" is not a number";
     else if (!cJSON_IsNumber(nd) || nd->valuedouble < 1 || nd->valuedouble > 65536 ||
-             !cJSON_IsNumber(lp) || !(lp->valuedouble > 0 && lp->valuedouble < 1))
+             !cJSON_IsNumber(lp) || !((float)lp->valuedouble > 0 && (float)lp->valuedouble < 1))
+        /* Tested as the float it is stored in: 1e-50 or 0.9999999999 are in
+         * (0, 1) as doubles but round to 0 or 1. */
         bad = "\"n_draft\" or \"low_p\" is missing or out of range";
     for (int i = 0; !bad && i < MB_N_FEAT; i++)
         if (!(r->scale[i] > 0) || !isfinite(r->scale[i]) || !isfinite(r->mean[i]) ||
