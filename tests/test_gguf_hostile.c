@@ -529,6 +529,24 @@ static buf sparse_file(uint32_t file_type, int bad_block) {
     return b;
 }
 
+/* SQ4_24 (file id 0x4D420002): every group's two slots name weights 0 and
+ * 1 (index byte 0x44), or, in BAD_BLOCK, one group names weight 2 twice. */
+static buf sq4_24_file(int bad_block) {
+    buf b = {0};
+    b_header(&b, 3, 1, 1);
+    b_kv_str(&b, "general.architecture", "llama");
+    uint64_t ne[2] = {256, 2};
+    b_tensor(&b, "t.weight", 2, ne, 0x4D420002u, 0);
+    b_pad(&b, 32);
+    for (int blk = 0; blk < 2; blk++) {
+        uint8_t block[104] = {0};
+        memset(block + 8, 0x44, 32);
+        if (blk == bad_block) block[8 + 17] = 0xA4; /* group 35: 2 and 2 */
+        b_bytes(&b, block, sizeof block);
+    }
+    return b;
+}
+
 static void test_sparse_blocks(void) {
     buf b = sparse_file(0x4D420000u, -1);
     mb_gguf *g = NULL;
@@ -538,6 +556,11 @@ static void test_sparse_blocks(void) {
     EXPECT_FAIL(&b, MB_ERR_FORMAT, "s.weight", "sparse block 1", "132", "128");
     b = sparse_file(MB_TYPE_SQ4, -1); /* an internal id in a file */
     EXPECT_FAIL(&b, MB_ERR_UNSUPPORTED, "s.weight", "unknown tensor type id 31");
+    b = sq4_24_file(-1);
+    CHECK_OK(parse_copy(b.p, b.n, &g));
+    free(b.p);
+    b = sq4_24_file(1);
+    EXPECT_FAIL(&b, MB_ERR_FORMAT, "t.weight", "sparse block 1", "2:4 group");
 }
 
 int main(void) {

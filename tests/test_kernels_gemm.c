@@ -214,8 +214,8 @@ int main(int argc, char **argv) {
         }
     }
     printf("%d level/type pairs have a gemm kernel\n", tested);
-    const uint32_t kq[] = {MB_TYPE_Q4_K, MB_TYPE_Q5_K, MB_TYPE_Q6_K, MB_TYPE_Q4_0,
-                           MB_TYPE_Q8_0, MB_TYPE_Q3_K, MB_TYPE_Q2_K};
+    const uint32_t kq[] = {MB_TYPE_Q4_K, MB_TYPE_Q5_K, MB_TYPE_Q6_K, MB_TYPE_Q4_0, MB_TYPE_Q8_0,
+                           MB_TYPE_Q3_K, MB_TYPE_Q2_K, MB_TYPE_SQ4,  MB_TYPE_SQ8,  MB_TYPE_SQ4_24};
     int packed = 0;
     for (int l = 0; l < n_names; l++) {
         const mb_kernel_table *k = names[l];

@@ -287,9 +287,14 @@ static mb_status place_tensors(mb_gguf *g, uint64_t end_of_infos) {
                              t->name, (unsigned long long)start, (unsigned long long)need,
                              mb_type_name(t->type), (unsigned long long)g->alignment);
         t->data = g->map.data + start;
-        if (t->type == MB_TYPE_SQ4 || t->type == MB_TYPE_SQ8) {
+        if (t->type == MB_TYPE_SQ4 || t->type == MB_TYPE_SQ8 || t->type == MB_TYPE_SQ4_24) {
             const int64_t bad =
                 mb_sparse_check(t->type, t->data, t->nbytes / mb_type_get(t->type)->type_size);
+            if (bad >= 0 && t->type == MB_TYPE_SQ4_24)
+                return mb_errorf(MB_ERR_FORMAT,
+                                 "tensor '%.200s': sparse block %lld has a 2:4 group whose two "
+                                 "slots do not name two different weights in increasing order",
+                                 t->name, (long long)bad);
             if (bad >= 0)
                 return mb_errorf(
                     MB_ERR_FORMAT,

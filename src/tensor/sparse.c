@@ -25,7 +25,30 @@ int mb_sparse_count(const uint8_t mask[MB_QK_SPARSE / 8]) {
     return n;
 }
 
+/* Whether every 2:4 group of an SQ4_24 block names two different weights,
+ * the first slot before the second (what the encoder writes). Eight index
+ * bytes at a time: per nibble (one group), 4 + second - first has bit 2 and
+ * a low bit set exactly when second > first, and never borrows. */
+static int sq4_24_canonical(const mb_block_sq4_24 *b) {
+    for (int w = 0; w < MB_QK_SPARSE / 8 / 8; w++) {
+        uint64_t x;
+        memcpy(&x, b->idx + 8 * w, 8);
+        const uint64_t first = x & 0x3333333333333333ull, second = (x >> 2) & 0x3333333333333333ull;
+        const uint64_t t = (second | 0x4444444444444444ull) - first;
+        if ((t & 0x4444444444444444ull) != 0x4444444444444444ull ||
+            ((t | t >> 1) & 0x1111111111111111ull) != 0x1111111111111111ull)
+            return 0;
+    }
+    return 1;
+}
+
 int64_t mb_sparse_check(uint32_t type, const void *data, uint64_t n_blocks) {
+    if (type == MB_TYPE_SQ4_24) {
+        const mb_block_sq4_24 *b = data;
+        for (uint64_t i = 0; i < n_blocks; i++)
+            if (!sq4_24_canonical(&b[i])) return (int64_t)i;
+        return -1;
+    }
     const size_t size = type == MB_TYPE_SQ4 ? sizeof(mb_block_sq4) : sizeof(mb_block_sq8);
     const uint8_t *p = data;
     for (uint64_t b = 0; b < n_blocks; b++, p += size)
@@ -141,7 +164,6 @@ void mb_sq4_24_to_float(const void *src, float *dst, int64_t n) {
     for (int64_t i = 0; i < n / MB_QK_SPARSE; i++, b++, dst += MB_QK_SPARSE) {
         memset(dst, 0, MB_QK_SPARSE * sizeof *dst);
         for (int k = 0; k < MB_SPARSE_CAP; k++) {
-            /* summed, as the dot does, should both slots name one position */
             dst[mb_sq4_24_pos(b, k)] +=
                 mb_half_to_float(b->d[k / 32]) * (float)(mb_sparse_nibble(b->qs, k) - 8);
         }

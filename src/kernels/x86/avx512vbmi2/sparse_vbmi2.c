@@ -12,23 +12,8 @@
 #include <string.h>
 
 #include "kernels/x86/avx512vbmi2/sparse_vbmi2.h"
+#include "kernels/x86/avx512vbmi2/sparse_vbmi2_blocks.h"
 #include "tensor/blocks.h"
-
-/* The block's non-zeros as unsigned codes in order: U0 the first 64, U1
- * the next 64. */
-static inline void nz_sq4(const void *blk, __m512i *u0, __m512i *u1) {
-    const mb_block_sq4 *b = blk;
-    const __m512i raw = _mm512_loadu_si512(b->qs), m4 = _mm512_set1_epi8(15);
-    *u0 = _mm512_and_si512(raw, m4);
-    *u1 = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
-}
-
-static inline void nz_sq8(const void *blk, __m512i *u0, __m512i *u1) {
-    const mb_block_sq8 *b = blk;
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
-    *u0 = _mm512_xor_si512(_mm512_loadu_si512(b->qs), flip);
-    *u1 = _mm512_xor_si512(_mm512_loadu_si512(b->qs + 64), flip);
-}
 
 /* The activation side of one block: per quarter, -OFF times the sum of
  * each 4-byte group of codes (VPDPBUSD's lanes). */
@@ -43,16 +28,6 @@ static inline void prepare_act(const mb_block_q8_k *a, int off, act_block *p) {
             _mm512_dpbusd_epi32(_mm512_setzero_si512(), o, _mm512_loadu_si512(a->qs + 64 * q));
         p->neg_off_sum[q] = _mm512_sub_epi32(_mm512_setzero_si512(), s);
     }
-}
-
-/* Bytes K.. of U0:U1 at the bottom of a register (indices past 127 wrap,
- * but only the first popcount bytes are expanded). */
-static inline __m512i from(__m512i u0, __m512i u1, int k) {
-    const __m512i iota = _mm512_set_epi8(
-        63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41,
-        40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18,
-        17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    return _mm512_permutex2var_epi8(u0, _mm512_add_epi8(iota, _mm512_set1_epi8((char)k)), u1);
 }
 
 /* Quarter Q's exact integer dot as floats: codes spread by mask M with
@@ -78,11 +53,11 @@ static inline void block_dot(const uint8_t *mask, const uint16_t *d, __m512i u0,
         _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)d)), _mm_set1_ps(a->d));
     const __m512 d4 = _mm512_broadcast_f32x4(ds);
     acc[0] = _mm512_fmadd_ps(quarter(m[0], u0, fill, a, p, 0), _mm512_permute_ps(d4, 0x00), acc[0]);
-    acc[1] = _mm512_fmadd_ps(quarter(m[1], from(u0, u1, o1), fill, a, p, 1),
+    acc[1] = _mm512_fmadd_ps(quarter(m[1], mbx_nz_from(u0, u1, o1), fill, a, p, 1),
                              _mm512_permute_ps(d4, 0x55), acc[1]);
-    acc[2] = _mm512_fmadd_ps(quarter(m[2], from(u0, u1, o2), fill, a, p, 2),
+    acc[2] = _mm512_fmadd_ps(quarter(m[2], mbx_nz_from(u0, u1, o2), fill, a, p, 2),
                              _mm512_permute_ps(d4, 0xAA), acc[2]);
-    acc[3] = _mm512_fmadd_ps(quarter(m[3], from(u0, u1, o3), fill, a, p, 3),
+    acc[3] = _mm512_fmadd_ps(quarter(m[3], mbx_nz_from(u0, u1, o3), fill, a, p, 3),
                              _mm512_permute_ps(d4, 0xFF), acc[3]);
 }
 
@@ -165,8 +140,8 @@ enum { WROWS_MAX = 16384 };
         }                                                                                          \
     }
 
-SPARSE_KERNELS(sq4, mb_block_sq4, nz_sq4, 8)
-SPARSE_KERNELS(sq8, mb_block_sq8, nz_sq8, 128)
+SPARSE_KERNELS(sq4, mb_block_sq4, mbx_nz_sq4, 8)
+SPARSE_KERNELS(sq8, mb_block_sq8, mbx_nz_sq8, 128)
 
 /* ---- SQ4_24: the activations gathered instead ---------------------------
  * Half h of a block (positions 128h.., non-zeros 64h..) at once: the 2-bit
@@ -175,18 +150,6 @@ SPARSE_KERNELS(sq8, mb_block_sq8, nz_sq8, 128)
  * multiplies them with the unsigned codes (less 8 times their sum by a
  * second VPDPBUSD). Lanes 0-7 hold the half's first 32 non-zeros (scale
  * d[2h]), lanes 8-15 the next 32 (d[2h + 1]). */
-/* The 64 activation positions of half H's non-zeros (0..127 within the
- * half): 4 (k / 2) + idx. */
-static inline __m512i positions_24(const mb_block_sq4_24 *x, int h) {
-    const __m512i base = _mm512_set_epi8(
-        124, 124, 120, 120, 116, 116, 112, 112, 108, 108, 104, 104, 100, 100, 96, 96, 92, 92, 88,
-        88, 84, 84, 80, 80, 76, 76, 72, 72, 68, 68, 64, 64, 60, 60, 56, 56, 52, 52, 48, 48, 44, 44,
-        40, 40, 36, 36, 32, 32, 28, 28, 24, 24, 20, 20, 16, 16, 12, 12, 8, 8, 4, 4, 0, 0);
-    const __m512i shifts = _mm512_set1_epi64(0x0E0C0A0806040200ll);
-    const __m512i bits = _mm512_cvtepu16_epi64(_mm_loadu_si128((const __m128i *)(x->idx + 16 * h)));
-    return _mm512_add_epi8(
-        base, _mm512_and_si512(_mm512_multishift_epi64_epi8(shifts, bits), _mm512_set1_epi8(3)));
-}
 
 /* The half's exact integer dot scaled: the activation codes at POS
  * gathered, times the unsigned codes U, less 8 times their sum. */
@@ -210,8 +173,8 @@ static inline void decode_24(const mb_block_sq4_24 *x, block_24 *b) {
     const __m512i raw = _mm512_loadu_si512(x->qs), m4 = _mm512_set1_epi8(15);
     b->u[0] = _mm512_and_si512(raw, m4);
     b->u[1] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
-    b->pos[0] = positions_24(x, 0);
-    b->pos[1] = positions_24(x, 1);
+    b->pos[0] = mbx_positions_24(x, 0);
+    b->pos[1] = mbx_positions_24(x, 1);
     b->d = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)x->d));
 }
 

@@ -22,4 +22,19 @@ void mb_vbmi2_dot_sq4_24(int64_t n, float *out, const void *w, const void *a);
 void mb_vbmi2_dot_rows_sq4_24(int64_t n, float *out, const void *w, const void *a, size_t a_stride,
                               int n_rows);
 
+/* Packed batch products (spack_vbmi2.c): MB_SP_ROWS weight rows per panel,
+ * MB_SP_BLOCK_BYTES of panel per 256 weights (a code byte per weight and
+ * the four quarter scales of each row). */
+#define MB_SP_ROWS 16
+#define MB_SP_BLOCK_BYTES 4352
+void mb_vbmi2_pack_sq4(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_vbmi2_pack_sq8(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_vbmi2_pack_sq4_24(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_vbmi2_gemm_packed_sq4(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                              size_t as, int n_a, int add);
+void mb_vbmi2_gemm_packed_sq8(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                              size_t as, int n_a, int add);
+void mb_vbmi2_gemm_packed_sq4_24(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                                 size_t as, int n_a, int add);
+
 #endif
