@@ -529,8 +529,9 @@ static buf sparse_file(uint32_t file_type, int bad_block) {
     return b;
 }
 
-/* SQ4_24 (file id 0x4D420002): every group's two slots name weights 0 and
- * 1 (index byte 0x44), or, in BAD_BLOCK, one group names weight 2 twice. */
+/* SQ4_24 (file id 0x4D420002, 96-byte blocks): pair codes all 0 (weights
+ * 0 and 1 of every group), or, in BAD_BLOCK, pair 9's code 48 (past the 36
+ * choices). */
 static buf sq4_24_file(int bad_block) {
     buf b = {0};
     b_header(&b, 3, 1, 1);
@@ -539,9 +540,8 @@ static buf sq4_24_file(int bad_block) {
     b_tensor(&b, "t.weight", 2, ne, 0x4D420002u, 0);
     b_pad(&b, 32);
     for (int blk = 0; blk < 2; blk++) {
-        uint8_t block[104] = {0};
-        memset(block + 8, 0x44, 32);
-        if (blk == bad_block) block[8 + 17] = 0xA4; /* group 35: 2 and 2 */
+        uint8_t block[96] = {0};
+        if (blk == bad_block) block[8 + 6 + 1] = 0xFC; /* bits 6..11 of word 1 */
         b_bytes(&b, block, sizeof block);
     }
     return b;
@@ -560,7 +560,7 @@ static void test_sparse_blocks(void) {
     CHECK_OK(parse_copy(b.p, b.n, &g));
     free(b.p);
     b = sq4_24_file(1);
-    EXPECT_FAIL(&b, MB_ERR_FORMAT, "t.weight", "sparse block 1", "2:4 group");
+    EXPECT_FAIL(&b, MB_ERR_FORMAT, "t.weight", "sparse block 1", "2:4 index code");
 }
 
 int main(void) {

@@ -292,8 +292,8 @@ static mb_status place_tensors(mb_gguf *g, uint64_t end_of_infos) {
                 mb_sparse_check(t->type, t->data, t->nbytes / mb_type_get(t->type)->type_size);
             if (bad >= 0 && t->type == MB_TYPE_SQ4_24)
                 return mb_errorf(MB_ERR_FORMAT,
-                                 "tensor '%.200s': sparse block %lld has a 2:4 group whose two "
-                                 "slots do not name two different weights in increasing order",
+                                 "tensor '%.200s': sparse block %lld has a 2:4 index code past "
+                                 "the 36 choices of two groups",
                                  t->name, (long long)bad);
             if (bad >= 0)
                 return mb_errorf(

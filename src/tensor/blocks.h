@@ -150,18 +150,21 @@ typedef struct {
 
 /* SQ4_24: the 2:4 pattern in a fixed stride. Each group g of 4 weights
  * (64 per block) holds exactly two slots, non-zeros 2g and 2g+1, at
- * positions 4g + idx (idx: bits 2(k%4).. of idx[k/4] for non-zero k), with
- * codes as SQ4's (nibbles in the same order, x = d[k/32] * (nib - 8); a
- * slot may hold a zero). No mask: 104 bytes per 256 weights, 3.25 bits per
- * weight, and the kernels gather the activations instead of spreading the
- * weights. */
+ * positions 4g + i (first slot) and 4g + j (second), i < j: one of six
+ * choices per group, so a pair of groups p (groups 2p, 2p+1) is one 6-bit
+ * code c0 + 6 c1 < 36 (mb_sq4_24_pos). Codes of the non-zeros as SQ4's
+ * (nibbles in the same order, x = d[k/32] * (nib - 8); a slot may hold a
+ * zero). No mask: 96 bytes per 256 weights, 3 bits per weight, and the
+ * kernels gather the activations instead of spreading the weights. */
+#define MB_SQ4_24_IDX_BYTES 24
 typedef struct {
     uint16_t d[MB_QK_SPARSE / 64];
-    uint8_t idx[MB_QK_SPARSE / 8];
+    uint8_t idx[MB_SQ4_24_IDX_BYTES]; /* pair code p: bits 6(p%8).. of the 48-bit
+                                         little-endian word at idx + 6(p/8) */
     uint8_t qs[MB_QK_SPARSE / 4];
 } mb_block_sq4_24;
 
-static_assert(sizeof(mb_block_sq4_24) == 104, "SQ4_24 block is 104 bytes");
+static_assert(sizeof(mb_block_sq4_24) == 96, "SQ4_24 block is 96 bytes");
 
 /* The layouts above, read: whether mask bit J is set, the K-th 4-bit code
  * of QS (0..15, the nibble order of SQ4 and SQ4_24), and the position in
@@ -173,8 +176,23 @@ static inline int mb_sparse_bit(const uint8_t *mask, int j) {
 static inline int mb_sparse_nibble(const uint8_t *qs, int k) {
     return k < 64 ? qs[k] & 15 : qs[k - 64] >> 4;
 }
+/* SQ4_24's group choice C (0..5: the pairs 01 02 03 12 13 23 of the
+ * group's four weights; 6 and 7, which no valid block holds, read as 01)
+ * and slot S (0 first, 1 second): the weight within the group. */
+static inline int mb_sq4_24_choice(int c, int s) {
+    static const uint8_t slot[2][8] = {{0, 0, 0, 1, 1, 2, 0, 0}, {1, 2, 3, 2, 3, 3, 1, 1}};
+    return slot[s & 1][c & 7];
+}
+/* The 6-bit code of SQ4_24's group pair P (0..31). */
+static inline int mb_sq4_24_code(const uint8_t *idx, int p) {
+    const uint8_t *w = idx + 6 * (p / 8);
+    const int bit = 6 * (p % 8), at = bit / 8;
+    const int v = w[at] | (at + 1 < 6 ? w[at + 1] << 8 : 0);
+    return (v >> (bit % 8)) & 63;
+}
 static inline int mb_sq4_24_pos(const mb_block_sq4_24 *b, int k) {
-    return 4 * (k / 2) + ((b->idx[k >> 2] >> (2 * (k & 3))) & 3);
+    const int code = mb_sq4_24_code(b->idx, k >> 2);
+    return 4 * (k / 2) + mb_sq4_24_choice((k & 2) ? code / 6 : code % 6, k & 1);
 }
 static_assert(sizeof(mb_block_sq4) == 104, "SQ4 block is 104 bytes");
 static_assert(sizeof(mb_block_sq8) == 168, "SQ8 block is 168 bytes");

@@ -25,20 +25,10 @@ int mb_sparse_count(const uint8_t mask[MB_QK_SPARSE / 8]) {
     return n;
 }
 
-/* Whether every 2:4 group of an SQ4_24 block names two different weights,
- * the first slot before the second (what the encoder writes). Eight index
- * bytes at a time: per nibble (one group), 4 + second - first has bit 2 and
- * a low bit set exactly when second > first, and never borrows. */
-static int sq4_24_canonical(const mb_block_sq4_24 *b) {
-    for (int w = 0; w < MB_QK_SPARSE / 8 / 8; w++) {
-        uint64_t x;
-        memcpy(&x, b->idx + 8 * w, 8);
-        const uint64_t first = x & 0x3333333333333333ull, second = (x >> 2) & 0x3333333333333333ull;
-        const uint64_t t = (second | 0x4444444444444444ull) - first;
-        if ((t & 0x4444444444444444ull) != 0x4444444444444444ull ||
-            ((t | t >> 1) & 0x1111111111111111ull) != 0x1111111111111111ull)
-            return 0;
-    }
+/* Whether every pair code of an SQ4_24 block is one of the 36 choices. */
+static int sq4_24_valid(const mb_block_sq4_24 *b) {
+    for (int p = 0; p < MB_QK_SPARSE / 8; p++)
+        if (mb_sq4_24_code(b->idx, p) >= 36) return 0;
     return 1;
 }
 
@@ -46,7 +36,7 @@ int64_t mb_sparse_check(uint32_t type, const void *data, uint64_t n_blocks) {
     if (type == MB_TYPE_SQ4_24) {
         const mb_block_sq4_24 *b = data;
         for (uint64_t i = 0; i < n_blocks; i++)
-            if (!sq4_24_canonical(&b[i])) return (int64_t)i;
+            if (!sq4_24_valid(&b[i])) return (int64_t)i;
         return -1;
     }
     const size_t size = type == MB_TYPE_SQ4 ? sizeof(mb_block_sq4) : sizeof(mb_block_sq8);
@@ -170,6 +160,11 @@ void mb_sq4_24_to_float(const void *src, float *dst, int64_t n) {
     }
 }
 
+/* The group choice (mb_sq4_24_choice) of weights LO < HI. */
+static int choice(int lo, int hi) {
+    return lo == 0 ? hi - 1 : lo == 1 ? hi + 1 : 5;
+}
+
 void mb_sq4_24_from_float(const float *src, void *dst, int64_t n) {
     mb_block_sq4_24 *b = dst;
     for (int64_t i = 0; i < n / MB_QK_SPARSE; i++, b++, src += MB_QK_SPARSE) {
@@ -197,8 +192,17 @@ void mb_sq4_24_from_float(const float *src, void *dst, int64_t n) {
                 const float v = src[pos[k]] * id + 8.5f;
                 const int c = v < 0.0f ? 0 : v > 15.0f ? 15 : (int)v;
                 b->qs[k & 63] |= (uint8_t)(k < 64 ? c : c << 4);
-                b->idx[k >> 2] |= (uint8_t)((pos[k] & 3) << (2 * (k & 3)));
             }
+        }
+        /* The pair codes, eight to a 48-bit word. */
+        for (int w = 0; w < MB_SQ4_24_IDX_BYTES / 6; w++) {
+            uint64_t word = 0;
+            for (int p = 8 * w; p < 8 * w + 8; p++)
+                word |= (uint64_t)(choice(pos[4 * p] & 3, pos[4 * p + 1] & 3) +
+                                   6 * choice(pos[4 * p + 2] & 3, pos[4 * p + 3] & 3))
+                        << (6 * (p % 8));
+            for (int by = 0; by < 6; by++)
+                b->idx[6 * w + by] = (uint8_t)(word >> (8 * by));
         }
     }
 }

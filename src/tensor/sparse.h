@@ -1,6 +1,6 @@
 /* The sparse types' consistency check: the GGUF reader's only way to tell
  * a hostile block (a mask with more set bits than a block has room for, a
- * 2:4 group naming one weight twice) from a good one. */
+ * 2:4 code that names no choice) from a good one. */
 #ifndef MB_TENSOR_SPARSE_H
 #define MB_TENSOR_SPARSE_H
 
@@ -12,8 +12,7 @@
 int mb_sparse_count(const uint8_t mask[MB_QK_SPARSE / 8]);
 /* The first of N_BLOCKS blocks of sparse TYPE that is inconsistent, or -1
  * when all are consistent: SQ4/SQ8, a mask with more than MB_SPARSE_CAP
- * bits set; SQ4_24, a group whose two slots do not name two weights in
- * increasing order (the kernels spread each slot to its own weight). */
+ * bits set; SQ4_24, a pair code past the 36 choices of two groups. */
 int64_t mb_sparse_check(uint32_t type, const void *data, uint64_t n_blocks);
 
 #endif

@@ -42,8 +42,8 @@ static const mb_type_traits k_types[MB_TYPE_COUNT] = {
                      mb_sq4_from_float},
     [MB_TYPE_SQ8] = {"SQ8", MB_QK_SPARSE, sizeof(mb_block_sq8), true, mb_sq8_to_float,
                      mb_sq8_from_float},
-    [MB_TYPE_SQ4_24] = {"SQ4_24", MB_QK_SPARSE, sizeof(mb_block_sq4_24), true,
-                        mb_sq4_24_to_float, mb_sq4_24_from_float},
+    [MB_TYPE_SQ4_24] = {"SQ4_24", MB_QK_SPARSE, sizeof(mb_block_sq4_24), true, mb_sq4_24_to_float,
+                        mb_sq4_24_from_float},
 };
 
 /* The sparse types sit after ggml's ids in memory, at MB_FILE_TYPE_SPARSE_BASE

@@ -100,9 +100,11 @@ static void stage_sq4_24(sp_stage *st, int r, const void *blk) {
     const __m512i first =
         _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(iota, 2), _mm512_set1_epi8(15)), 1);
     const __m512i fill = _mm512_set1_epi8(8);
+    __m512i positions[2];
+    mbx_positions_24(x, positions);
     for (int h = 0; h < 2; h++) {
         /* Half h: non-zeros 64h.., positions within the half (0..127). */
-        const __m512i pos = mbx_positions_24(x, h);
+        const __m512i pos = positions[h];
         for (int s = 0; s < 2; s++) { /* quarter 2h + s: this half's non-zeros 32s.. */
             const __m512i i0 = _mm512_add_epi8(first, _mm512_set1_epi8((char)(32 * s)));
             const __m512i i1 = _mm512_add_epi8(i0, _mm512_set1_epi8(1));

@@ -33,17 +33,41 @@ static inline __m512i mbx_nz_from(__m512i u0, __m512i u1, int k) {
     return _mm512_permutex2var_epi8(u0, _mm512_add_epi8(iota, _mm512_set1_epi8((char)k)), u1);
 }
 
-/* The 64 activation positions of half H's non-zeros (0..127 within the
- * half): 4 (k / 2) + idx. */
-static inline __m512i mbx_positions_24(const mb_block_sq4_24 *x, int h) {
+/* The activation positions of the non-zeros, POS[h] for half h (byte k:
+ * non-zero 64h + k, 0..127 within the half): 4 (k / 2) + the slot's weight
+ * in its group. The 32 pair codes (four 48-bit words) go to a byte each by
+ * VPMULTISHIFTQB, and a 64-entry VPERMB table turns each into the byte of
+ * four 2-bit weights (bits 2s: slot s of the pair's four) that
+ * VPMULTISHIFTQB spreads to a byte per slot. The table is
+ * mb_sq4_24_choice's. */
+static inline void mbx_positions_24(const mb_block_sq4_24 *x, __m512i pos[2]) {
     const __m512i base = _mm512_set_epi8(
         124, 124, 120, 120, 116, 116, 112, 112, 108, 108, 104, 104, 100, 100, 96, 96, 92, 92, 88,
         88, 84, 84, 80, 80, 76, 76, 72, 72, 68, 68, 64, 64, 60, 60, 56, 56, 52, 52, 48, 48, 44, 44,
         40, 40, 36, 36, 32, 32, 28, 28, 24, 24, 20, 20, 16, 16, 12, 12, 8, 8, 4, 4, 0, 0);
-    const __m512i shifts = _mm512_set1_epi64(0x0E0C0A0806040200ll);
-    const __m512i bits = _mm512_cvtepu16_epi64(_mm_loadu_si128((const __m128i *)(x->idx + 16 * h)));
-    return _mm512_add_epi8(
-        base, _mm512_and_si512(_mm512_multishift_epi64_epi8(shifts, bits), _mm512_set1_epi8(3)));
+    const __m512i choices =
+        _mm512_set_epi8(201, 204, 200, 196, 142, 141, 137, 140, 136, 132, 78, 77, 73, 76, 72, 68,
+                        78, 77, 73, 76, 72, 68, 78, 77, 73, 76, 72, 68, 238, 237, 233, 236, 232,
+                        228, 222, 221, 217, 220, 216, 212, 158, 157, 153, 156, 152, 148, 206, 205,
+                        201, 204, 200, 196, 142, 141, 137, 140, 136, 132, 78, 77, 73, 76, 72, 68);
+    /* Word w's six bytes to qword w (32 bytes read: the last 8 are qs's,
+     * and unused). */
+    const __m256i words = _mm256_permutexvar_epi8(
+        _mm256_setr_epi8(0, 1, 2, 3, 4, 5, 5, 5, 6, 7, 8, 9, 10, 11, 11, 11, 12, 13, 14, 15, 16, 17,
+                         17, 17, 18, 19, 20, 21, 22, 23, 23, 23),
+        _mm256_loadu_si256((const __m256i *)(const void *)x->idx));
+    /* Code c of a word at bits 6c: its byte's top two bits are a
+     * neighbour's, which VPERMB ignores. */
+    const __m256i codes =
+        _mm256_multishift_epi64_epi8(_mm256_set1_epi64x(0x2A241E18120C0600ll), words);
+    const __m256i slots =
+        _mm512_castsi512_si256(_mm512_permutexvar_epi8(_mm512_castsi256_si512(codes), choices));
+    const __m512i shifts = _mm512_set1_epi64(0x0E0C0A0806040200ll), three = _mm512_set1_epi8(3);
+    const __m128i half[2] = {_mm256_castsi256_si128(slots), _mm256_extracti128_si256(slots, 1)};
+    for (int h = 0; h < 2; h++)
+        pos[h] = _mm512_add_epi8(
+            base, _mm512_and_si512(
+                      _mm512_multishift_epi64_epi8(shifts, _mm512_cvtepu16_epi64(half[h])), three));
 }
 
 #endif
