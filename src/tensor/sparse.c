@@ -160,6 +160,33 @@ void mb_sq4_24_to_float(const void *src, float *dst, int64_t n) {
     }
 }
 
+/* The SQ4 mask byte of SQ4_24's pair code (the eight weights of two
+ * groups; bits of mb_sq4_24_choice's weights, codes past 35 as it reads
+ * them). */
+static const uint8_t k_pair_mask[64] = {
+    0x33, 0x35, 0x39, 0x36, 0x3A, 0x3C, 0x53, 0x55, 0x59, 0x56, 0x5A, 0x5C, 0x93, 0x95, 0x99, 0x96,
+    0x9A, 0x9C, 0x63, 0x65, 0x69, 0x66, 0x6A, 0x6C, 0xA3, 0xA5, 0xA9, 0xA6, 0xAA, 0xAC, 0xC3, 0xC5,
+    0xC9, 0xC6, 0xCA, 0xCC, 0x33, 0x35, 0x39, 0x36, 0x3A, 0x3C, 0x33, 0x35, 0x39, 0x36, 0x3A, 0x3C,
+    0x33, 0x35, 0x39, 0x36, 0x3A, 0x3C, 0x53, 0x55, 0x59, 0x56, 0x5A, 0x5C, 0x93, 0x95, 0x99, 0x96,
+};
+
+void mb_sq4_24_to_sq4(const void *src, void *dst, int64_t n_blocks) {
+    const mb_block_sq4_24 *x = src;
+    mb_block_sq4 *y = dst;
+    for (int64_t i = 0; i < n_blocks; i++, x++, y++) {
+        /* A 48-bit word of eight codes at a time (bytes past the word
+         * are the block's own, and shifted out). */
+        for (int w = 0; w < MB_SQ4_24_IDX_BYTES / 6; w++) {
+            uint64_t word;
+            memcpy(&word, x->idx + 6 * w, sizeof word);
+            for (int j = 0; j < 8; j++)
+                y->mask[8 * w + j] = k_pair_mask[(word >> (6 * j)) & 63];
+        }
+        memcpy(y->d, x->d, sizeof y->d);
+        memcpy(y->qs, x->qs, sizeof y->qs);
+    }
+}
+
 /* The group choice (mb_sq4_24_choice) of weights LO < HI. */
 static int choice(int lo, int hi) {
     return lo == 0 ? hi - 1 : lo == 1 ? hi + 1 : 5;

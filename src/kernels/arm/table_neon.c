@@ -2,6 +2,15 @@
  * dots (widening multiplies against SDOT); types without a NEON kernel keep
  * the reference entries. */
 #include "kernels/arm/arm_kernels.h"
+#include "kernels/sq4_24_via_sq4.h"
+
+/* SQ4_24 through each variant's SQ4 dot (kernels/sq4_24_via_sq4.h). */
+static void neon_dot_sq4_24(int64_t n, float *out, const void *w, const void *a) {
+    mb_sq4_24_dot_via_sq4(mb_neon_dot_sq4, n, out, w, a);
+}
+static void neondp_dot_sq4_24(int64_t n, float *out, const void *w, const void *a) {
+    mb_sq4_24_dot_via_sq4(mb_neondp_dot_sq4, n, out, w, a);
+}
 
 void mb_kernels_fill_neon(mb_kernel_table *t, int dotprod) {
     t->name = dotprod ? "neon-dotprod" : "neon";
@@ -24,6 +33,7 @@ void mb_kernels_fill_neon(mb_kernel_table *t, int dotprod) {
     mb_neon_sparse_init();
     SET_INT(SQ4, sq4);
     SET_INT(SQ8, sq8);
+    SET(SQ4_24, dotprod ? neondp_dot_sq4_24 : neon_dot_sq4_24, NULL);
 #undef SET_INT
 #undef SET
     t->act_quant[MB_TYPE_Q8_0] = mb_neon_quant_q8_0;

@@ -80,5 +80,7 @@ void mb_avx2_dot_wrows_sq4(int64_t n, float *out, const void *w, size_t w_stride
                            const void *a);
 void mb_avx2_dot_wrows_sq8(int64_t n, float *out, const void *w, size_t w_stride, int n_w,
                            const void *a);
+/* SQ4_24 through mb_avx2_dot_sq4 (kernels/sq4_24_via_sq4.h). */
+void mb_avx2_dot_sq4_24(int64_t n, float *out, const void *w, const void *a);
 
 #endif

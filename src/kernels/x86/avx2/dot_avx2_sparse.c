@@ -18,6 +18,7 @@
 
 #include "kernels/x86/avx2/dot_avx2.h"
 #include "tensor/blocks.h"
+#include "kernels/sq4_24_via_sq4.h"
 
 /* pattern[m]: byte j is, for bit j of mask byte m set, the index of its
  * value among the byte's set bits; 0x80 otherwise. raise[k]: k in the high
@@ -236,3 +237,7 @@ enum { WROWS_MAX = 16384 };
 
 SPARSE_KERNELS(sq4, mb_block_sq4)
 SPARSE_KERNELS(sq8, mb_block_sq8)
+
+void mb_avx2_dot_sq4_24(int64_t n, float *out, const void *w, const void *a) {
+    mb_sq4_24_dot_via_sq4(mb_avx2_dot_sq4, n, out, w, a);
+}

@@ -23,6 +23,7 @@ void mb_kernels_fill_avx2(mb_kernel_table *t) {
     t->dot[MB_TYPE_SQ4].vec_dot = mb_avx2_dot_sq4;
     t->dot[MB_TYPE_SQ8].vec_dot = mb_avx2_dot_sq8;
     t->dot[MB_TYPE_SQ4].vec_dot_wrows = mb_avx2_dot_wrows_sq4;
+    t->dot[MB_TYPE_SQ4_24].vec_dot = mb_avx2_dot_sq4_24;
     t->dot[MB_TYPE_SQ8].vec_dot_wrows = mb_avx2_dot_wrows_sq8;
     SET(Q5_K, q5_k);
     SET(Q6_K, q6_k);
