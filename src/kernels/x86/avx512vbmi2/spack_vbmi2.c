@@ -85,8 +85,8 @@ static void stage_sq8(sp_stage *st, int r, const void *blk) {
 /* SQ4_24: weight j of a quarter is in group g = j / 4, whose slots are
  * non-zeros 2g and 2g + 1 of the quarter: it takes the first slot's code
  * if that slot's position is j, the second's if that one's is, else 8 (a
- * zero). The reader refuses blocks whose two slots name one weight
- * (mb_sparse_check), so no weight needs both. */
+ * zero). Each of a group's six choices names two different weights, so
+ * no weight needs both. */
 static void stage_sq4_24(sp_stage *st, int r, const void *blk) {
     const mb_block_sq4_24 *x = blk;
     const __m512i raw = _mm512_loadu_si512(x->qs), m4 = _mm512_set1_epi8(15);
