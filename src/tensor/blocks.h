@@ -11,6 +11,7 @@
 
 #include <assert.h>
 #include <stdint.h>
+#include <string.h>
 
 #define MB_QK4_0 32
 #define MB_QK4_1 32
@@ -183,12 +184,16 @@ static inline int mb_sq4_24_choice(int c, int s) {
     static const uint8_t slot[2][8] = {{0, 0, 0, 1, 1, 2, 0, 0}, {1, 2, 3, 2, 3, 3, 1, 1}};
     return slot[s & 1][c & 7];
 }
+/* SQ4_24's 48-bit index word W (0..3): the codes of pairs 8W..8W+7, code
+ * 8W + j at bits 6j (little-endian bytes, as the host's). */
+static inline uint64_t mb_sq4_24_word(const uint8_t *idx, int w) {
+    uint64_t v = 0;
+    memcpy(&v, idx + 6 * w, 6);
+    return v;
+}
 /* The 6-bit code of SQ4_24's group pair P (0..31). */
 static inline int mb_sq4_24_code(const uint8_t *idx, int p) {
-    const uint8_t *w = idx + 6 * (p / 8);
-    const int bit = 6 * (p % 8), at = bit / 8;
-    const int v = w[at] | (at + 1 < 6 ? w[at + 1] << 8 : 0);
-    return (v >> (bit % 8)) & 63;
+    return (int)(mb_sq4_24_word(idx, p / 8) >> (6 * (p % 8))) & 63;
 }
 static inline int mb_sq4_24_pos(const mb_block_sq4_24 *b, int k) {
     const int code = mb_sq4_24_code(b->idx, k >> 2);

@@ -174,11 +174,9 @@ void mb_sq4_24_to_sq4(const void *src, void *dst, int64_t n_blocks) {
     const mb_block_sq4_24 *x = src;
     mb_block_sq4 *y = dst;
     for (int64_t i = 0; i < n_blocks; i++, x++, y++) {
-        /* A 48-bit word of eight codes at a time (bytes past the word
-         * are the block's own, and shifted out). */
+        /* A 48-bit word of eight codes at a time. */
         for (int w = 0; w < MB_SQ4_24_IDX_BYTES / 6; w++) {
-            uint64_t word;
-            memcpy(&word, x->idx + 6 * w, sizeof word);
+            const uint64_t word = mb_sq4_24_word(x->idx, w);
             for (int j = 0; j < 8; j++)
                 y->mask[8 * w + j] = k_pair_mask[(word >> (6 * j)) & 63];
         }
@@ -228,8 +226,7 @@ void mb_sq4_24_from_float(const float *src, void *dst, int64_t n) {
                 word |= (uint64_t)(choice(pos[4 * p] & 3, pos[4 * p + 1] & 3) +
                                    6 * choice(pos[4 * p + 2] & 3, pos[4 * p + 3] & 3))
                         << (6 * (p % 8));
-            for (int by = 0; by < 6; by++)
-                b->idx[6 * w + by] = (uint8_t)(word >> (8 * by));
+            memcpy(b->idx + 6 * w, &word, 6); /* as mb_sq4_24_word reads it */
         }
     }
 }

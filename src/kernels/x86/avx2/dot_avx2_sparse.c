@@ -16,9 +16,9 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/sq4_24_via_sq4.h"
 #include "kernels/x86/avx2/dot_avx2.h"
 #include "tensor/blocks.h"
-#include "kernels/sq4_24_via_sq4.h"
 
 /* pattern[m]: byte j is, for bit j of mask byte m set, the index of its
  * value among the byte's set bits; 0x80 otherwise. raise[k]: k in the high

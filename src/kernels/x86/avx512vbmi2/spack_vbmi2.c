@@ -89,13 +89,9 @@ static void stage_sq8(sp_stage *st, int r, const void *blk) {
  * no weight needs both. */
 static void stage_sq4_24(sp_stage *st, int r, const void *blk) {
     const mb_block_sq4_24 *x = blk;
-    const __m512i raw = _mm512_loadu_si512(x->qs), m4 = _mm512_set1_epi8(15);
-    const __m512i codes[2] = {_mm512_and_si512(raw, m4),
-                              _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4)};
-    const __m512i iota = _mm512_set_epi8(
-        63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41,
-        40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18,
-        17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    __m512i codes[2];
+    mbx_nibbles(x->qs, &codes[0], &codes[1]);
+    const __m512i iota = mbx_iota();
     /* 2 (j / 4): the first slot of weight j's group, within 32 non-zeros. */
     const __m512i first =
         _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(iota, 2), _mm512_set1_epi8(15)), 1);

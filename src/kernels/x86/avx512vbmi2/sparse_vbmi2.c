@@ -170,9 +170,7 @@ typedef struct {
 } block_24;
 
 static inline void decode_24(const mb_block_sq4_24 *x, block_24 *b) {
-    const __m512i raw = _mm512_loadu_si512(x->qs), m4 = _mm512_set1_epi8(15);
-    b->u[0] = _mm512_and_si512(raw, m4);
-    b->u[1] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+    mbx_nibbles(x->qs, &b->u[0], &b->u[1]);
     mbx_positions_24(x, b->pos);
     b->d = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)x->d));
 }

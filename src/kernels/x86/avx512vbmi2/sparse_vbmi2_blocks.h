@@ -7,13 +7,18 @@
 
 #include "tensor/blocks.h"
 
+/* The 128 4-bit codes of QS (SQ4's and SQ4_24's nibble order) as bytes in
+ * order: U0 the first 64, U1 the next 64. */
+static inline void mbx_nibbles(const uint8_t *qs, __m512i *u0, __m512i *u1) {
+    const __m512i raw = _mm512_loadu_si512(qs), m4 = _mm512_set1_epi8(15);
+    *u0 = _mm512_and_si512(raw, m4);
+    *u1 = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+}
+
 /* The block's non-zeros as unsigned codes in order: U0 the first 64, U1
  * the next 64. */
 static inline void mbx_nz_sq4(const void *blk, __m512i *u0, __m512i *u1) {
-    const mb_block_sq4 *b = blk;
-    const __m512i raw = _mm512_loadu_si512(b->qs), m4 = _mm512_set1_epi8(15);
-    *u0 = _mm512_and_si512(raw, m4);
-    *u1 = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+    mbx_nibbles(((const mb_block_sq4 *)blk)->qs, u0, u1);
 }
 
 static inline void mbx_nz_sq8(const void *blk, __m512i *u0, __m512i *u1) {
@@ -23,14 +28,18 @@ static inline void mbx_nz_sq8(const void *blk, __m512i *u0, __m512i *u1) {
     *u1 = _mm512_xor_si512(_mm512_loadu_si512(b->qs + 64), flip);
 }
 
+/* Byte j is j (0..63). */
+static inline __m512i mbx_iota(void) {
+    return _mm512_set_epi8(63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46,
+                           45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28,
+                           27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10,
+                           9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+}
+
 /* Bytes K.. of U0:U1 at the bottom of a register (indices past 127 wrap,
  * but only the first popcount bytes are expanded). */
 static inline __m512i mbx_nz_from(__m512i u0, __m512i u1, int k) {
-    const __m512i iota = _mm512_set_epi8(
-        63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41,
-        40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18,
-        17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    return _mm512_permutex2var_epi8(u0, _mm512_add_epi8(iota, _mm512_set1_epi8((char)k)), u1);
+    return _mm512_permutex2var_epi8(u0, _mm512_add_epi8(mbx_iota(), _mm512_set1_epi8((char)k)), u1);
 }
 
 /* The activation positions of the non-zeros, POS[h] for half h (byte k:
