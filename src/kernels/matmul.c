@@ -1,4 +1,5 @@
 #include "kernels/matmul.h"
+#include "kernels/prefetch.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +195,8 @@ static void matmul_decode(const matmul_job *j, long begin, long end) {
         for (long o = begin; o < end; o += WROWS_CHUNK) {
             const int nw = end - o < WROWS_CHUNK ? (int)(end - o) : WROWS_CHUNK;
             float v[WROWS_CHUNK];
+            /* The kernel fetches each row's successor; its first row is ours. */
+            mb_prefetch_row(j->w->data + (size_t)o * j->w->row_bytes, j->w->row_bytes);
             j->dt->vec_dot_wrows(j->w->n_in, v, j->w->data + (size_t)o * j->w->row_bytes,
                                  j->w->row_bytes, nw, j->act->data);
             for (int k = 0; k < nw; k++)
@@ -202,9 +205,11 @@ static void matmul_decode(const matmul_job *j, long begin, long end) {
         return;
     }
     const mb_vec_dot_fn dot = j->dt->vec_dot;
+    const size_t rb = j->w->row_bytes;
     for (long o = begin; o < end; o++) {
         float v;
-        dot(j->w->n_in, &v, j->w->data + (size_t)o * j->w->row_bytes, j->act->data);
+        if (o + 1 < end) mb_prefetch_row(j->w->data + (size_t)(o + 1) * rb, rb);
+        dot(j->w->n_in, &v, j->w->data + (size_t)o * rb, j->act->data);
         store(j, 0, o, v);
     }
 }

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/prefetch.h"
 #include "kernels/x86/avx2/dot_avx2.h"
 #include "kernels/x86/dot_common.h"
 #include "tensor/blocks.h"
@@ -254,6 +255,10 @@ void mb_avx2_dot_wrows_q4_0(int64_t n, float *out, const void *w, size_t w_strid
             for (int r = 0; r < nr; r++) {
                 const mb_block_q4_0 *x =
                     (const mb_block_q4_0 *)(const void *)(wb + (size_t)(r0 + r) * w_stride);
+                if (r0 + r + 1 < n_w)
+                    mb_prefetch_row((const char *)(x + g0 * 8) + w_stride,
+                                    (size_t)(nb - g0 * 8 < ng * 8 ? nb - g0 * 8 : ng * 8) *
+                                        sizeof *x);
                 __m256 ar = acc[r];
                 int g = 0;
                 for (; g < ng && (g0 + g) * 8 + 8 <= nb; g++)

@@ -16,6 +16,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/prefetch.h"
 #include "kernels/sq4_24_via_sq4.h"
 #include "kernels/x86/avx2/dot_avx2.h"
 #include "tensor/blocks.h"
@@ -188,6 +189,7 @@ enum { WROWS_MAX = 16384 };
                       nz[l % RING]);                                                               \
         for (int o = 0; o < n_w; o++) {                                                            \
             const block_t *x = (const block_t *)((const char *)w + (size_t)o * w_stride);          \
+            if (o + 1 < n_w) mb_prefetch_row((const char *)x + w_stride, (size_t)nb * sizeof *x);  \
             ZERO4(acc);                                                                            \
             for (int64_t i = 0; i < nb; i++) {                                                     \
                 const int64_t l = o * nb + i, la = l + AHEAD;                                      \

@@ -2,7 +2,8 @@
  * kernels (dot_avx512_{k,k23,q}.c, q4_0, kpack and qpack_avx512.c) are
  * compiled twice from one source: with MBX_VNNI (the "avx512-vnni" level,
  * -mavx512vnni) VPDPBUSD sums four u8*s8 products straight into int32 and
- * VPDPWSSD scales and accumulates 16-bit pair sums in one instruction;
+ * VPDPWSSD scales and accumulates 16-bit pair sums in one instruction (in
+ * the packed panels; the row dots' scaled form below avoids it);
  * without it (the "avx512" level: Skylake-X has no VNNI) VPMADDUBSW's
  * 16-bit pair sums go through VPMADDWD and an add. Both give the same
  * integers wherever VPMADDUBSW does not saturate, which each function
@@ -33,13 +34,14 @@ static inline __m256i mbx_dot_us8(__m256i u, __m256i s) {
 
 /* acc + the int32 lanes of sum(u[i] * s[i] * sc16[i/2]). VPMADDUBSW's
  * 16-bit pair sums are exact for these operands (codes <= 63 times
- * activations in -127..127). */
+ * activations in -127..127). VPMADDWD + VPADDD at both levels: the fused
+ * VPDPWSSD made the Q4_K row dot three times slower on a Sapphire
+ * Rapids-class core (6.6 against 20.6 GB/s of weights in L2, the eight
+ * accumulations of a block in one chain of 5-cycle latencies); on Zen 4
+ * the two forms were at par (docs/PERFORMANCE.md, AVX-512 levels: Q4_K dot
+ * 20.2-20.3 GB/s without VNNI, 18.8-23.4 with). */
 static inline __m256i mbx_dot_us8_scaled(__m256i acc, __m256i u, __m256i s, __m256i sc16) {
-#if MBX_VNNI
-    return _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(u, s), sc16);
-#else
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), sc16));
-#endif
 }
 
 /* VPDPBUSD: acc + per int32 lane the sum of four u8 * s8 products, for U

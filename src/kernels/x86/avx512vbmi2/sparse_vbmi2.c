@@ -11,6 +11,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/prefetch.h"
 #include "kernels/x86/avx512vbmi2/sparse_vbmi2.h"
 #include "kernels/x86/avx512vbmi2/sparse_vbmi2_blocks.h"
 #include "tensor/blocks.h"
@@ -104,6 +105,7 @@ enum { WROWS_MAX = 16384 };
             prepare_act(&y[i], OFF, &p[i]);                                                        \
         for (int o = 0; o < n_w; o++) {                                                            \
             const block_t *x = (const block_t *)((const char *)w + (size_t)o * w_stride);          \
+            if (o + 1 < n_w) mb_prefetch_row((const char *)x + w_stride, (size_t)nb * sizeof *x);  \
             ZERO4(acc);                                                                            \
             for (int64_t i = 0; i < nb; i++) {                                                     \
                 __m512i u0, u1;                                                                    \
