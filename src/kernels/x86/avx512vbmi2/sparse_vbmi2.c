@@ -105,10 +105,11 @@ enum { WROWS_MAX = 16384 };
             prepare_act(&y[i], OFF, &p[i]);                                                        \
         for (int o = 0; o < n_w; o++) {                                                            \
             const block_t *x = (const block_t *)((const char *)w + (size_t)o * w_stride);          \
-            if (o + 1 < n_w) mb_prefetch_row((const char *)x + w_stride, (size_t)nb * sizeof *x);  \
+            const char *next = o + 1 < n_w ? (const char *)x + w_stride : NULL;                    \
             ZERO4(acc);                                                                            \
             for (int64_t i = 0; i < nb; i++) {                                                     \
                 __m512i u0, u1;                                                                    \
+                if (next) mb_prefetch_row(next + i * sizeof *x, sizeof *x);                        \
                 nz(&x[i], &u0, &u1);                                                               \
                 block_dot(x[i].mask, x[i].d, u0, u1, fill, &y[i], &p[i], acc);                     \
             }                                                                                      \
