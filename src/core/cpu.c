@@ -23,6 +23,9 @@ static uint64_t read_xcr0(void) {
 
 static void detect(void) {
     unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return;
+    /* The vendor string is EBX, EDX, ECX. */
+    features.intel = b == 0x756E6547u && d == 0x49656E69u && c == 0x6C65746Eu;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return;
     const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
     const int fma = (c >> 12) & 1, f16c = (c >> 29) & 1;

@@ -8,11 +8,12 @@
 typedef struct {
     int avx2, fma, f16c, bmi2;                 /* the "avx2" level */
     int avx512f, avx512bw, avx512vl, avx512dq; /* the "avx512" level (Skylake-X) */
-    int avx512vnni; /* "avx512-vnni": VPDPBUSD for the 8-bit dots (Cascade/Ice Lake) */
-    int avx512bf16; /* "avx512-bf16": also VDPBF16PS for the BF16 dot (Cooper Lake, Zen 4) */
+    int avx512vnni;  /* "avx512-vnni": VPDPBUSD for the 8-bit dots (Cascade/Ice Lake) */
+    int avx512bf16;  /* "avx512-bf16": also VDPBF16PS for the BF16 dot (Cooper Lake, Zen 4) */
     int avx512vbmi2; /* VBMI and VBMI2 (VPERMT2B, VPEXPANDB) for the sparse dots
                       (Ice Lake, Zen 4); not a level */
     int neon, neon_dotprod; /* aarch64: AdvSIMD ("neon"), SDOT/UDOT (HWCAP_ASIMDDP) */
+    int intel; /* x86 vendor "GenuineIntel": decode's row prefetch (kernels/prefetch.h) */
 } mb_cpu_features;
 
 /* The features of this CPU (x86: CPUID; aarch64: the kernel's HWCAP, which

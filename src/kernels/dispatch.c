@@ -11,6 +11,7 @@
 #include "core/cpu.h"
 #include "core/log.h"
 #include "kernels/kernels.h"
+#include "kernels/prefetch.h"
 #if MB_ARCH_X86
 #include "kernels/x86/x86_kernels.h"
 #endif
@@ -75,8 +76,11 @@ static void build_tables(void) {
 
 /* MATCHBOX_CPU names a level; older releases' "avx512" needed VNNI and
  * BF16 and now names the plain AVX-512 level (docs/USER_GUIDE.md). */
+static void choose_prefetch(void);
+
 static void choose(void) {
     build_tables();
+    choose_prefetch();
     int best = LEVEL_REF;
     for (int l = 0; l < LEVEL_COUNT; l++)
         if (supported[l]) best = l;
@@ -91,6 +95,19 @@ static void choose(void) {
     }
     mb_log(MB_LOG_WARN, "warning: MATCHBOX_CPU=%s is not available on this CPU; using %s\n", want,
            chosen->name);
+}
+
+static int prefetch_on;
+
+/* kernels/prefetch.h: on Intel unless MATCHBOX_PREFETCH says otherwise. */
+static void choose_prefetch(void) {
+    const char *env = getenv("MATCHBOX_PREFETCH");
+    prefetch_on = env && *env ? strcmp(env, "0") != 0 : mb_cpu_get()->intel;
+}
+
+int mb_decode_prefetch(void) {
+    pthread_once(&once, choose);
+    return prefetch_on;
 }
 
 const mb_kernel_table *mb_kernels(void) {

@@ -189,6 +189,7 @@ static int use_packed(const matmul_job *j) {
 
 /* One activation row (decode) against weight rows [BEGIN, END). */
 static void matmul_decode(const matmul_job *j, long begin, long end) {
+    const int pf = mb_decode_prefetch();
     if (j->dt->vec_dot_wrows) {
         /* The rows of a chunk share one preparation of the activation. */
         enum { WROWS_CHUNK = 64 };
@@ -196,7 +197,7 @@ static void matmul_decode(const matmul_job *j, long begin, long end) {
             const int nw = end - o < WROWS_CHUNK ? (int)(end - o) : WROWS_CHUNK;
             float v[WROWS_CHUNK];
             /* The kernel fetches each row's successor; its first row is ours. */
-            mb_prefetch_row(j->w->data + (size_t)o * j->w->row_bytes, j->w->row_bytes);
+            if (pf) mb_prefetch_row(j->w->data + (size_t)o * j->w->row_bytes, j->w->row_bytes);
             j->dt->vec_dot_wrows(j->w->n_in, v, j->w->data + (size_t)o * j->w->row_bytes,
                                  j->w->row_bytes, nw, j->act->data);
             for (int k = 0; k < nw; k++)
@@ -208,7 +209,7 @@ static void matmul_decode(const matmul_job *j, long begin, long end) {
     const size_t rb = j->w->row_bytes;
     for (long o = begin; o < end; o++) {
         float v;
-        if (o + 1 < end) mb_prefetch_row(j->w->data + (size_t)(o + 1) * rb, rb);
+        if (pf && o + 1 < end) mb_prefetch_row(j->w->data + (size_t)(o + 1) * rb, rb);
         dot(j->w->n_in, &v, j->w->data + (size_t)o * rb, j->act->data);
         store(j, 0, o, v);
     }

@@ -5,12 +5,21 @@
  * at one row per dot: on a Sapphire Rapids-class VM a one-thread Q4_K
  * decode streamed 7.1 GB/s without it and 12.7 GB/s with it, against 17
  * for a bare read loop (docs/PERFORMANCE.md, "Decode prefetch"). One row
- * ahead was the best distance measured (two: 11.8, four: 7.6). */
+ * ahead was the best distance measured (two: 11.8, four: 7.6).
+ *
+ * On where it was measured to help: Intel CPUs. On Zen 4 decode already
+ * read 88% of the measured bandwidth without it, and a prefetch 512-1024
+ * bytes ahead in the sparse dots lost speed there; ARM is unmeasured.
+ * MATCHBOX_PREFETCH=0 or 1 overrides the choice (to measure it). */
 #ifndef MB_KERNELS_PREFETCH_H
 #define MB_KERNELS_PREFETCH_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* Whether the decode dots prefetch the next row on this machine (chosen
+ * once with the kernel table). */
+int mb_decode_prefetch(void);
 
 /* Every 64-byte line of ROW's BYTES, for reading, kept in all cache levels.
  * A prefetch never faults, but callers still stay inside the matrix. */

@@ -237,6 +237,7 @@ void mb_avx2_dot_wrows_q4_0(int64_t n, float *out, const void *w, size_t w_strid
     const mb_block_q8_0 *y = a;
     const int64_t nb = n / 32, n_groups = (nb + 7) / 8;
     q4_aprep prep[Q4_PREP_GROUPS];
+    const int pf = mb_decode_prefetch();
     /* A row longer than one preparation pass keeps its accumulator across
      * passes: ROWS rows per round, each round preparing every pass again. */
     enum { ROWS = 16 };
@@ -255,7 +256,7 @@ void mb_avx2_dot_wrows_q4_0(int64_t n, float *out, const void *w, size_t w_strid
             for (int r = 0; r < nr; r++) {
                 const mb_block_q4_0 *x =
                     (const mb_block_q4_0 *)(const void *)(wb + (size_t)(r0 + r) * w_stride);
-                if (r0 + r + 1 < n_w)
+                if (pf && r0 + r + 1 < n_w)
                     mb_prefetch_row((const char *)(x + g0 * 8) + w_stride,
                                     (size_t)(nb - g0 * 8 < ng * 8 ? nb - g0 * 8 : ng * 8) *
                                         sizeof *x);

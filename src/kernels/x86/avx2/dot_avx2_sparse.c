@@ -187,9 +187,11 @@ enum { WROWS_MAX = 16384 };
         for (int64_t l = 0; l < AHEAD && l < total; l++)                                           \
             nz_##name((const block_t *)((const char *)w + (size_t)(l / nb) * w_stride) + l % nb,   \
                       nz[l % RING]);                                                               \
+        const int pf = mb_decode_prefetch();                                                       \
         for (int o = 0; o < n_w; o++) {                                                            \
             const block_t *x = (const block_t *)((const char *)w + (size_t)o * w_stride);          \
-            if (o + 1 < n_w) mb_prefetch_row((const char *)x + w_stride, (size_t)nb * sizeof *x);  \
+            if (pf && o + 1 < n_w)                                                                 \
+                mb_prefetch_row((const char *)x + w_stride, (size_t)nb * sizeof *x);               \
             ZERO4(acc);                                                                            \
             for (int64_t i = 0; i < nb; i++) {                                                     \
                 const int64_t l = o * nb + i, la = l + AHEAD;                                      \

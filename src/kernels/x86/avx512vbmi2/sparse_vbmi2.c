@@ -103,9 +103,10 @@ enum { WROWS_MAX = 16384 };
         act_block p[WROWS_MAX / MB_QK_SPARSE];                                                     \
         for (int64_t i = 0; i < nb; i++)                                                           \
             prepare_act(&y[i], OFF, &p[i]);                                                        \
+        const int pf = mb_decode_prefetch();                                                       \
         for (int o = 0; o < n_w; o++) {                                                            \
             const block_t *x = (const block_t *)((const char *)w + (size_t)o * w_stride);          \
-            const char *next = o + 1 < n_w ? (const char *)x + w_stride : NULL;                    \
+            const char *next = pf && o + 1 < n_w ? (const char *)x + w_stride : NULL;              \
             ZERO4(acc);                                                                            \
             for (int64_t i = 0; i < nb; i++) {                                                     \
                 __m512i u0, u1;                                                                    \
