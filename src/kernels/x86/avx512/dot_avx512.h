@@ -53,6 +53,8 @@ void mb_avx512_gemm_f32(int64_t n, float *out, size_t os, const void *w, size_t 
     void P##dot_q4_0(int64_t n, float *out, const void *w, const void *a);                         \
     void P##dot_rows_q4_0(int64_t n, float *out, const void *w, const void *a, size_t stride,      \
                           int n_rows);                                                             \
+    void P##dot_wrows_q4_0(int64_t n, float *out, const void *w, size_t ws, int n_w,               \
+                           const void *a);                                                         \
     void P##dot_q4_k(int64_t n, float *out, const void *w, const void *a);                         \
     void P##dot_rows_q4_k(int64_t n, float *out, const void *w, const void *a, size_t stride,      \
                           int n_rows);                                                             \

@@ -32,6 +32,7 @@ void mb_kernels_fill_avx512(mb_kernel_table *t, int tier) {
         SET(Q8_0, q8_0, P);                                                                        \
         SET(Q4_0, q4_0, P);                                                                        \
         t->dot[MB_TYPE_Q4_0].gemm_tile = P##gemm_q4_0;                                             \
+        t->dot[MB_TYPE_Q4_0].vec_dot_wrows = P##dot_wrows_q4_0;                                    \
         SET(Q4_K, q4_k, P);                                                                        \
         SET(Q5_K, q5_k, P);                                                                        \
         SET(Q6_K, q6_k, P);                                                                        \
