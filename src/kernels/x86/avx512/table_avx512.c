@@ -67,6 +67,7 @@ void mb_kernels_fill_avx512(mb_kernel_table *t, int tier) {
     t->dot[MB_TYPE_SQ4_24].vec_dot = vbmi2 ? mb_vbmi2_dot_sq4_24 : mb_avx2_dot_sq4_24;
     if (vbmi2) {
         t->dot[MB_TYPE_SQ4_24].vec_dot_rows = mb_vbmi2_dot_rows_sq4_24;
+        t->dot[MB_TYPE_SQ4_24].vec_dot_wrows = mb_vbmi2_dot_wrows_sq4_24;
         PACKED(SQ4, sq4, MB_SP_ROWS, MB_SP_BLOCK_BYTES, mb_vbmi2_);
         PACKED(SQ8, sq8, MB_SP_ROWS, MB_SP_BLOCK_BYTES, mb_vbmi2_);
         PACKED(SQ4_24, sq4_24, MB_SP_ROWS, MB_SP_BLOCK_BYTES, mb_vbmi2_);

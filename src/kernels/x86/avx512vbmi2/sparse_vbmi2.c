@@ -199,6 +199,28 @@ void mb_vbmi2_dot_sq4_24(int64_t n, float *out, const void *w, const void *a) {
     *out = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
 }
 
+/* Decode's weight rows: the single dot per row, with the next row's blocks
+ * prefetched one block at a time beside it (kernels/prefetch.h). */
+void mb_vbmi2_dot_wrows_sq4_24(int64_t n, float *out, const void *w, size_t w_stride, int n_w,
+                               const void *a) {
+    const mb_block_q8_k *y = a;
+    const int64_t nb = n / MB_QK_SPARSE;
+    const int pf = mb_decode_prefetch();
+    for (int o = 0; o < n_w; o++) {
+        const mb_block_sq4_24 *x =
+            (const mb_block_sq4_24 *)(const void *)((const char *)w + (size_t)o * w_stride);
+        const char *next = pf && o + 1 < n_w ? (const char *)x + w_stride : NULL;
+        __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int64_t i = 0; i < nb; i++) {
+            block_24 b;
+            if (next) mb_prefetch_row(next + i * sizeof *x, sizeof *x);
+            decode_24(&x[i], &b);
+            dot_24(&b, &y[i], acc);
+        }
+        out[o] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+    }
+}
+
 /* Several activation rows: each block's codes and positions decoded once. */
 void mb_vbmi2_dot_rows_sq4_24(int64_t n, float *out, const void *w, const void *a, size_t a_stride,
                               int n_rows) {

@@ -19,6 +19,8 @@ void mb_vbmi2_dot_wrows_sq8(int64_t n, float *out, const void *w, size_t w_strid
                             const void *a);
 
 void mb_vbmi2_dot_sq4_24(int64_t n, float *out, const void *w, const void *a);
+void mb_vbmi2_dot_wrows_sq4_24(int64_t n, float *out, const void *w, size_t w_stride, int n_w,
+                               const void *a);
 void mb_vbmi2_dot_rows_sq4_24(int64_t n, float *out, const void *w, const void *a, size_t a_stride,
                               int n_rows);
 
