@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "kernels/prefetch.h"
 #include "tensor/blocks.h"
 #include "tensor/sparse.h"
 #include "tensor/types.h"
@@ -232,8 +233,20 @@ static void test_check(void) {
     CHECK_EQ_INT(mb_sparse_count(b[2].mask), 129);
 }
 
+/* MATCHBOX_PREFETCH, where set, decides whether the weight-rows dots
+ * prefetch (ctest runs this test with 0 and with 1), so both paths below
+ * are the ones checked. */
+static void test_prefetch_switch(void) {
+    const char *env = getenv("MATCHBOX_PREFETCH");
+    if (!env || !*env) return;
+    CHECK_MSG(mb_decode_prefetch() == (strcmp(env, "0") != 0), "MATCHBOX_PREFETCH=%s gave %d", env,
+              mb_decode_prefetch());
+    printf("decode prefetch: %s\n", mb_decode_prefetch() ? "on" : "off");
+}
+
 int main(int argc, char **argv) {
     n_levels = mbt_simd_levels(argc, argv, levels);
+    test_prefetch_switch();
     test_file_ids();
     test_check();
     test_codec(MB_TYPE_SQ4);
