@@ -189,7 +189,10 @@ static int use_packed(const matmul_job *j) {
 
 /* One activation row (decode) against weight rows [BEGIN, END). */
 static void matmul_decode(const matmul_job *j, long begin, long end) {
-    const int pf = mb_decode_prefetch();
+    /* Not for the float types: their dots are light enough that the
+     * hardware prefetcher keeps up, and F16 decode lost 10% with it
+     * (docs/PERFORMANCE.md, "Decode prefetch"). */
+    const int pf = mb_decode_prefetch() && mb_type_get(j->w->type)->block_size > 1;
     if (j->dt->vec_dot_wrows) {
         /* The rows of a chunk share one preparation of the activation. */
         enum { WROWS_CHUNK = 64 };
