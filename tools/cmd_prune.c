@@ -26,7 +26,7 @@ static void usage(void) {
         "                    N of every M consecutive weights kept\n"
         "  --type T          the matrices' type: SQ4 (default, 4-bit non-zeros with a\n"
         "                    bitmask: 3.25 bits per weight at 50%%), SQ8 (5.25),\n"
-        "                    SQ4_24 (2:4 in a fixed stride, 3.25; the default with\n"
+        "                    SQ4_24 (2:4 in a fixed stride, 3.0; the default with\n"
         "                    --pattern 2:4), or dense: the preset's type, zeros stored\n"
         "                    as values\n"
         "  --preset P        types of the other tensors (and of dense matrices),\n"
