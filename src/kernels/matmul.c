@@ -189,11 +189,8 @@ static int use_packed(const matmul_job *j) {
 
 /* One activation row (decode) against weight rows [BEGIN, END). */
 static void matmul_decode(const matmul_job *j, long begin, long end) {
-    /* Not for the float types: their dots are light enough that the
-     * hardware prefetcher keeps up, and F16 decode lost 10% with it
-     * (docs/PERFORMANCE.md, "Decode prefetch"). */
-    const int pf = mb_decode_prefetch() && mb_type_get(j->w->type)->block_size > 1;
     if (j->dt->vec_dot_wrows) {
+        const int pf = mb_decode_prefetch();
         /* The rows of a chunk share one preparation of the activation. */
         enum { WROWS_CHUNK = 64 };
         for (long o = begin; o < end; o += WROWS_CHUNK) {
@@ -208,11 +205,15 @@ static void matmul_decode(const matmul_job *j, long begin, long end) {
         }
         return;
     }
+    /* The x86 quantized dots prefetch the next row themselves, block by
+     * block beside their own (x86/dot_common.h): spread that way it ran
+     * faster than a whole row asked for before each dot. The float dots
+     * do not: light enough for the hardware prefetcher, F16 decode lost
+     * 10% with a prefetch (docs/PERFORMANCE.md, "Decode prefetch"). */
     const mb_vec_dot_fn dot = j->dt->vec_dot;
     const size_t rb = j->w->row_bytes;
     for (long o = begin; o < end; o++) {
         float v;
-        if (pf && o + 1 < end) mb_prefetch_row(j->w->data + (size_t)(o + 1) * rb, rb);
         dot(j->w->n_in, &v, j->w->data + (size_t)o * rb, j->act->data);
         store(j, 0, o, v);
     }
