@@ -5,7 +5,10 @@
  * at one row per dot: on a Sapphire Rapids-class VM a one-thread Q4_K
  * decode streamed 7.1 GB/s without it and 12.7 GB/s with it, against 17
  * for a bare read loop (docs/PERFORMANCE.md, "Decode prefetch"). One row
- * ahead was the best distance measured (two: 11.8, four: 7.6).
+ * ahead was the best distance measured (two: 11.8, four: 7.6), and asking
+ * for it block by block beside the current row's blocks beat asking for
+ * the whole row before each dot (Q8_0 decode 21 against 18 tok/s), so the
+ * dots interleave it (x86/dot_common.h, the weight-rows dots).
  *
  * On where it was measured to help: Intel CPUs. On Zen 4 decode already
  * read 88% of the measured bandwidth without it, and a prefetch 512-1024
@@ -22,7 +25,8 @@
 int mb_decode_prefetch(void);
 
 /* Every 64-byte line of ROW's BYTES, for reading, kept in all cache levels.
- * A prefetch never faults, but callers still stay inside the matrix. */
+ * A prefetch never faults, so past a matrix's last row it costs only a
+ * useless line. */
 static inline void mb_prefetch_row(const void *row, size_t bytes) {
     const uint8_t *p = row;
     for (size_t off = 0; off < bytes; off += 64)
