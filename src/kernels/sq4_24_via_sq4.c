@@ -10,8 +10,9 @@
 
 enum { CHUNK_BLOCKS = 32 }; /* 8192 weights, 3.3 KB of SQ4 blocks */
 
-void mb_sq4_24_dot_via_sq4(mb_vec_dot_fn sq4_dot, int64_t n, float *out, const void *w,
-                           const void *a) {
+void mb_sq4_24_dot_via_sq4(mb_vec_dot_fn sq4_dot, mb_sq4_24_rewrite_fn rewrite, int64_t n,
+                           float *out, const void *w, const void *a) {
+    if (!rewrite) rewrite = mb_sq4_24_to_sq4;
     const mb_block_sq4_24 *x = w;
     const mb_block_q8_k *y = a;
     const int64_t nb = n / MB_QK_SPARSE;
@@ -19,7 +20,7 @@ void mb_sq4_24_dot_via_sq4(mb_vec_dot_fn sq4_dot, int64_t n, float *out, const v
     float sum = 0.0f;
     for (int64_t b0 = 0; b0 < nb; b0 += CHUNK_BLOCKS) {
         const int64_t m = nb - b0 < CHUNK_BLOCKS ? nb - b0 : CHUNK_BLOCKS;
-        mb_sq4_24_to_sq4(x + b0, tmp, m);
+        rewrite(x + b0, tmp, m);
         float part = 0.0f;
         sq4_dot(m * MB_QK_SPARSE, &part, tmp, y + b0);
         sum += part;

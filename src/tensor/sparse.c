@@ -1,6 +1,7 @@
 /* The sparse types' codecs and their consistency check (blocks.h gives the
  * layout, docs/FORMAT.md the file ids). */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "tensor/blocks.h"
@@ -26,9 +27,22 @@ int mb_sparse_count(const uint8_t mask[MB_QK_SPARSE / 8]) {
 }
 
 /* Whether every pair code of an SQ4_24 block is one of the 36 choices. */
+/* Index word W of block B (mb_sq4_24_word's codes in its low 48 bits),
+ * read as eight bytes: a 6-byte copy into a 64-bit variable stalls on
+ * store forwarding, which made the 2:4 rewrite and check twice as slow.
+ * The last word's two extra bytes are qs's, inside the block. */
+static uint64_t idx_word(const mb_block_sq4_24 *b, int w) {
+    uint64_t word;
+    memcpy(&word, (const uint8_t *)b + offsetof(mb_block_sq4_24, idx) + 6 * w, sizeof word);
+    return word;
+}
+
 static int sq4_24_valid(const mb_block_sq4_24 *b) {
-    for (int p = 0; p < MB_QK_SPARSE / 8; p++)
-        if (mb_sq4_24_code(b->idx, p) >= 36) return 0;
+    for (int w = 0; w < MB_SQ4_24_IDX_BYTES / 6; w++) {
+        const uint64_t word = idx_word(b, w);
+        for (int j = 0; j < 8; j++)
+            if (((word >> (6 * j)) & 63) >= 36) return 0;
+    }
     return 1;
 }
 
@@ -163,7 +177,7 @@ void mb_sq4_24_to_float(const void *src, float *dst, int64_t n) {
 /* The SQ4 mask byte of SQ4_24's pair code (the eight weights of two
  * groups; bits of mb_sq4_24_choice's weights, codes past 35 as it reads
  * them). */
-static const uint8_t k_pair_mask[64] = {
+const uint8_t mb_sq4_24_pair_mask[64] = {
     0x33, 0x35, 0x39, 0x36, 0x3A, 0x3C, 0x53, 0x55, 0x59, 0x56, 0x5A, 0x5C, 0x93, 0x95, 0x99, 0x96,
     0x9A, 0x9C, 0x63, 0x65, 0x69, 0x66, 0x6A, 0x6C, 0xA3, 0xA5, 0xA9, 0xA6, 0xAA, 0xAC, 0xC3, 0xC5,
     0xC9, 0xC6, 0xCA, 0xCC, 0x33, 0x35, 0x39, 0x36, 0x3A, 0x3C, 0x33, 0x35, 0x39, 0x36, 0x3A, 0x3C,
@@ -176,9 +190,9 @@ void mb_sq4_24_to_sq4(const void *src, void *dst, int64_t n_blocks) {
     for (int64_t i = 0; i < n_blocks; i++, x++, y++) {
         /* A 48-bit word of eight codes at a time. */
         for (int w = 0; w < MB_SQ4_24_IDX_BYTES / 6; w++) {
-            const uint64_t word = mb_sq4_24_word(x->idx, w);
+            const uint64_t word = idx_word(x, w);
             for (int j = 0; j < 8; j++)
-                y->mask[8 * w + j] = k_pair_mask[(word >> (6 * j)) & 63];
+                y->mask[8 * w + j] = mb_sq4_24_pair_mask[(word >> (6 * j)) & 63];
         }
         memcpy(y->d, x->d, sizeof y->d);
         memcpy(y->qs, x->qs, sizeof y->qs);

@@ -15,6 +15,10 @@ int mb_sparse_count(const uint8_t mask[MB_QK_SPARSE / 8]);
  * bits set; SQ4_24, a pair code past the 36 choices of two groups. */
 int64_t mb_sparse_check(uint32_t type, const void *data, uint64_t n_blocks);
 
+/* The SQ4 mask byte of each SQ4_24 pair code (0..63; codes past 35, which
+ * the reader refuses, as mb_sq4_24_choice reads them). */
+extern const uint8_t mb_sq4_24_pair_mask[64];
+
 /* N_BLOCKS SQ4_24 blocks at SRC as the SQ4 blocks with the same non-zeros
  * (a mask byte per pair code; codes and scales as they are, the same
  * order), so a level without a 2:4 kernel runs them through its SQ4 dot. */

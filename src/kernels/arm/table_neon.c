@@ -6,10 +6,10 @@
 
 /* SQ4_24 through each variant's SQ4 dot (kernels/sq4_24_via_sq4.h). */
 static void neon_dot_sq4_24(int64_t n, float *out, const void *w, const void *a) {
-    mb_sq4_24_dot_via_sq4(mb_neon_dot_sq4, n, out, w, a);
+    mb_sq4_24_dot_via_sq4(mb_neon_dot_sq4, NULL, n, out, w, a);
 }
 static void neondp_dot_sq4_24(int64_t n, float *out, const void *w, const void *a) {
-    mb_sq4_24_dot_via_sq4(mb_neondp_dot_sq4, n, out, w, a);
+    mb_sq4_24_dot_via_sq4(mb_neondp_dot_sq4, NULL, n, out, w, a);
 }
 
 void mb_kernels_fill_neon(mb_kernel_table *t, int dotprod) {

@@ -14,12 +14,14 @@
  * int16 pairs), so it multiplies |a| by w carrying a's sign (|w| <= 127).
  * One accumulator per quarter keeps consecutive blocks independent. */
 #include <immintrin.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "kernels/prefetch.h"
 #include "kernels/sq4_24_via_sq4.h"
 #include "kernels/x86/avx2/dot_avx2.h"
 #include "tensor/blocks.h"
+#include "tensor/sparse.h"
 
 /* pattern[m]: byte j is, for bit j of mask byte m set, the index of its
  * value among the byte's set bits; 0x80 otherwise. raise[k]: k in the high
@@ -242,6 +244,44 @@ enum { WROWS_MAX = 16384 };
 SPARSE_KERNELS(sq4, mb_block_sq4)
 SPARSE_KERNELS(sq8, mb_block_sq8)
 
+/* mb_sq4_24_to_sq4's bytes: PDEP (BMI2, part of this level) spreads a
+ * 48-bit word's eight 6-bit codes to bytes, and four PSHUFB of the 64-entry
+ * mask table's quarters, chosen by each code's top two bits, look all 32
+ * up at once. The scalar form's lookups took twice the SQ4 dot's time. */
+static void rewrite_24(const void *src, void *dst, int64_t n_blocks) {
+    const mb_block_sq4_24 *x = src;
+    mb_block_sq4 *y = dst;
+    __m256i t[4];
+    for (int q = 0; q < 4; q++)
+        t[q] = _mm256_broadcastsi128_si256(
+            _mm_loadu_si128((const __m128i *)(const void *)(mb_sq4_24_pair_mask + 16 * q)));
+    const __m256i low4 = _mm256_set1_epi8(15), three = _mm256_set1_epi8(3);
+    for (int64_t i = 0; i < n_blocks; i++, x++, y++) {
+        /* Eight bytes per 48-bit word, read whole (a 6-byte copy into a
+         * 64-bit variable stalled on store forwarding): the last word's
+         * two extra bytes are qs's, inside the block, and PDEP takes only
+         * the low 48 bits. */
+        const uint8_t *idx = (const uint8_t *)x + offsetof(mb_block_sq4_24, idx);
+        uint64_t c[4];
+        for (int w = 0; w < 4; w++) {
+            uint64_t word;
+            memcpy(&word, idx + 6 * w, sizeof word);
+            c[w] = _pdep_u64(word, 0x3F3F3F3F3F3F3F3Full);
+        }
+        const __m256i codes =
+            _mm256_setr_epi64x((long long)c[0], (long long)c[1], (long long)c[2], (long long)c[3]);
+        const __m256i lo = _mm256_and_si256(codes, low4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(codes, 4), three);
+        __m256i m = _mm256_shuffle_epi8(t[0], lo);
+        for (int q = 1; q < 4; q++)
+            m = _mm256_blendv_epi8(m, _mm256_shuffle_epi8(t[q], lo),
+                                   _mm256_cmpeq_epi8(hi, _mm256_set1_epi8((char)q)));
+        _mm256_storeu_si256((__m256i *)(void *)y->mask, m);
+        memcpy(y->d, x->d, sizeof y->d);
+        memcpy(y->qs, x->qs, sizeof y->qs);
+    }
+}
+
 void mb_avx2_dot_sq4_24(int64_t n, float *out, const void *w, const void *a) {
-    mb_sq4_24_dot_via_sq4(mb_avx2_dot_sq4, n, out, w, a);
+    mb_sq4_24_dot_via_sq4(mb_avx2_dot_sq4, rewrite_24, n, out, w, a);
 }
