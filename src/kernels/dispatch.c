@@ -74,10 +74,16 @@ static void build_tables(void) {
 #endif
 }
 
+static int prefetch_on;
+
+/* kernels/prefetch.h: on Intel unless MATCHBOX_PREFETCH says otherwise. */
+static void choose_prefetch(void) {
+    const char *env = getenv("MATCHBOX_PREFETCH");
+    prefetch_on = env && *env ? strcmp(env, "0") != 0 : mb_cpu_get()->intel;
+}
+
 /* MATCHBOX_CPU names a level; older releases' "avx512" needed VNNI and
  * BF16 and now names the plain AVX-512 level (docs/USER_GUIDE.md). */
-static void choose_prefetch(void);
-
 static void choose(void) {
     build_tables();
     choose_prefetch();
@@ -95,14 +101,6 @@ static void choose(void) {
     }
     mb_log(MB_LOG_WARN, "warning: MATCHBOX_CPU=%s is not available on this CPU; using %s\n", want,
            chosen->name);
-}
-
-static int prefetch_on;
-
-/* kernels/prefetch.h: on Intel unless MATCHBOX_PREFETCH says otherwise. */
-static void choose_prefetch(void) {
-    const char *env = getenv("MATCHBOX_PREFETCH");
-    prefetch_on = env && *env ? strcmp(env, "0") != 0 : mb_cpu_get()->intel;
 }
 
 int mb_decode_prefetch(void) {

@@ -211,10 +211,9 @@ static void matmul_decode(const matmul_job *j, long begin, long end) {
      * do not: light enough for the hardware prefetcher, F16 decode lost
      * 10% with a prefetch (docs/PERFORMANCE.md, "Decode prefetch"). */
     const mb_vec_dot_fn dot = j->dt->vec_dot;
-    const size_t rb = j->w->row_bytes;
     for (long o = begin; o < end; o++) {
         float v;
-        dot(j->w->n_in, &v, j->w->data + (size_t)o * rb, j->act->data);
+        dot(j->w->n_in, &v, j->w->data + (size_t)o * j->w->row_bytes, j->act->data);
         store(j, 0, o, v);
     }
 }

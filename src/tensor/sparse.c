@@ -1,7 +1,6 @@
 /* The sparse types' codecs and their consistency check (blocks.h gives the
  * layout, docs/FORMAT.md the file ids). */
 #include <math.h>
-#include <stddef.h>
 #include <string.h>
 
 #include "tensor/blocks.h"
@@ -27,19 +26,9 @@ int mb_sparse_count(const uint8_t mask[MB_QK_SPARSE / 8]) {
 }
 
 /* Whether every pair code of an SQ4_24 block is one of the 36 choices. */
-/* Index word W of block B (mb_sq4_24_word's codes in its low 48 bits),
- * read as eight bytes: a 6-byte copy into a 64-bit variable stalls on
- * store forwarding, which made the 2:4 rewrite and check twice as slow.
- * The last word's two extra bytes are qs's, inside the block. */
-static uint64_t idx_word(const mb_block_sq4_24 *b, int w) {
-    uint64_t word;
-    memcpy(&word, (const uint8_t *)b + offsetof(mb_block_sq4_24, idx) + 6 * w, sizeof word);
-    return word;
-}
-
 static int sq4_24_valid(const mb_block_sq4_24 *b) {
     for (int w = 0; w < MB_SQ4_24_IDX_BYTES / 6; w++) {
-        const uint64_t word = idx_word(b, w);
+        const uint64_t word = mb_sq4_24_word(b, w);
         for (int j = 0; j < 8; j++)
             if (((word >> (6 * j)) & 63) >= 36) return 0;
     }
@@ -190,7 +179,7 @@ void mb_sq4_24_to_sq4(const void *src, void *dst, int64_t n_blocks) {
     for (int64_t i = 0; i < n_blocks; i++, x++, y++) {
         /* A 48-bit word of eight codes at a time. */
         for (int w = 0; w < MB_SQ4_24_IDX_BYTES / 6; w++) {
-            const uint64_t word = idx_word(x, w);
+            const uint64_t word = mb_sq4_24_word(x, w);
             for (int j = 0; j < 8; j++)
                 y->mask[8 * w + j] = mb_sq4_24_pair_mask[(word >> (6 * j)) & 63];
         }

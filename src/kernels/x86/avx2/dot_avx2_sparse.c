@@ -14,7 +14,6 @@
  * int16 pairs), so it multiplies |a| by w carrying a's sign (|w| <= 127).
  * One accumulator per quarter keeps consecutive blocks independent. */
 #include <immintrin.h>
-#include <stddef.h>
 #include <string.h>
 
 #include "kernels/prefetch.h"
@@ -257,17 +256,9 @@ static void rewrite_24(const void *src, void *dst, int64_t n_blocks) {
             _mm_loadu_si128((const __m128i *)(const void *)(mb_sq4_24_pair_mask + 16 * q)));
     const __m256i low4 = _mm256_set1_epi8(15), three = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < n_blocks; i++, x++, y++) {
-        /* Eight bytes per 48-bit word, read whole (a 6-byte copy into a
-         * 64-bit variable stalled on store forwarding): the last word's
-         * two extra bytes are qs's, inside the block, and PDEP takes only
-         * the low 48 bits. */
-        const uint8_t *idx = (const uint8_t *)x + offsetof(mb_block_sq4_24, idx);
         uint64_t c[4];
-        for (int w = 0; w < 4; w++) {
-            uint64_t word;
-            memcpy(&word, idx + 6 * w, sizeof word);
-            c[w] = _pdep_u64(word, 0x3F3F3F3F3F3F3F3Full);
-        }
+        for (int w = 0; w < 4; w++)
+            c[w] = _pdep_u64(mb_sq4_24_word(x, w), 0x3F3F3F3F3F3F3F3Full);
         const __m256i codes =
             _mm256_setr_epi64x((long long)c[0], (long long)c[1], (long long)c[2], (long long)c[3]);
         const __m256i lo = _mm256_and_si256(codes, low4);
