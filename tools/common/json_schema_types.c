@@ -16,9 +16,12 @@ const cJSON *js_get(const cJSON *s, const char *key) {
 static int get_count(compiler *c, const cJSON *s, const char *key, int cap, int *out) {
     const cJSON *v = js_get(s, key);
     if (!v) return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble != (double)(long)v->valuedouble)
+    /* The bound first: casting a double beyond long's range is undefined. */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0))
         return js_fail(c, "'%s' must be a non-negative integer", key);
     if (v->valuedouble > cap) return js_fail(c, "'%s' above %d is not supported", key, cap);
+    if (v->valuedouble != (double)(int)v->valuedouble)
+        return js_fail(c, "'%s' must be a non-negative integer", key);
     *out = (int)v->valuedouble;
     return 0;
 }
