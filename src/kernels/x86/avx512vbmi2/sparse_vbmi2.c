@@ -156,14 +156,16 @@ SPARSE_KERNELS(sq8, mb_block_sq8, mbx_nz_sq8, 128)
  * d[2h]), lanes 8-15 the next 32 (d[2h + 1]). */
 
 /* The half's exact integer dot scaled: the activation codes at POS
- * gathered, times the unsigned codes U, less 8 times their sum. */
-static inline __m512 half_24(__m512i u, __m512i pos, int h, const mb_block_q8_k *y, __m512 scale,
-                             __m512 acc) {
-    const __m512i a = _mm512_permutex2var_epi8(_mm512_loadu_si512(y->qs + 128 * h), pos,
-                                               _mm512_loadu_si512(y->qs + 128 * h + 64));
-    const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, a);
+ * gathered from Q (the half's 128 codes), times the unsigned codes U, less
+ * 8 times their sum. */
+static inline __m512 half_24(__m512i u, __m512i pos, const int8_t *q, __m512 scale, __m512 acc) {
+    const __m512i a =
+        _mm512_permutex2var_epi8(_mm512_loadu_si512(q), pos, _mm512_loadu_si512(q + 64));
+    /* -8 sum(a) first, then the codes' products added to it: one zeroed
+     * accumulator per half instead of two and a subtraction after. */
     const __m512i c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), a);
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s, c)), scale, acc);
+    const __m512i s = _mm512_dpbusd_epi32(_mm512_sub_epi32(_mm512_setzero_si512(), c), u, a);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, acc);
 }
 
 /* What a block gives every activation row: codes, positions, the scales'
@@ -179,12 +181,13 @@ static inline void decode_24(const mb_block_sq4_24 *x, block_24 *b) {
     b->d = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)x->d));
 }
 
-static inline void dot_24(const block_24 *b, const mb_block_q8_k *y, __m512 acc[2]) {
-    const __m512 ds = _mm512_castps128_ps512(_mm_mul_ps(b->d, _mm_set1_ps(y->d)));
+/* The block against activation codes Q (256) of scale YD. */
+static inline void dot_24(const block_24 *b, const int8_t *q, float yd, __m512 acc[2]) {
+    const __m512 ds = _mm512_castps128_ps512(_mm_mul_ps(b->d, _mm_set1_ps(yd)));
     const __m512i lo = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m512i hi = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
-    acc[0] = half_24(b->u[0], b->pos[0], 0, y, _mm512_permutexvar_ps(lo, ds), acc[0]);
-    acc[1] = half_24(b->u[1], b->pos[1], 1, y, _mm512_permutexvar_ps(hi, ds), acc[1]);
+    acc[0] = half_24(b->u[0], b->pos[0], q, _mm512_permutexvar_ps(lo, ds), acc[0]);
+    acc[1] = half_24(b->u[1], b->pos[1], q + 128, _mm512_permutexvar_ps(hi, ds), acc[1]);
 }
 
 void mb_vbmi2_dot_sq4_24(int64_t n, float *out, const void *w, const void *a) {
@@ -194,7 +197,7 @@ void mb_vbmi2_dot_sq4_24(int64_t n, float *out, const void *w, const void *a) {
     for (int64_t i = 0; i < n / MB_QK_SPARSE; i++) {
         block_24 b;
         decode_24(&x[i], &b);
-        dot_24(&b, &y[i], acc);
+        dot_24(&b, y[i].qs, y[i].d, acc);
     }
     *out = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
 }
@@ -205,6 +208,19 @@ void mb_vbmi2_dot_wrows_sq4_24(int64_t n, float *out, const void *w, size_t w_st
                                const void *a) {
     const mb_block_q8_k *y = a;
     const int64_t nb = n / MB_QK_SPARSE;
+    if (n > WROWS_MAX) {
+        for (int o = 0; o < n_w; o++)
+            mb_vbmi2_dot_sq4_24(n, out + o, (const char *)w + (size_t)o * w_stride, a);
+        return;
+    }
+    /* The activation codes copied to 64-byte alignment once per call: in
+     * Q8_K's 292-byte blocks every 64-byte load of them splits a cache line. */
+    _Alignas(64) int8_t q[WROWS_MAX];
+    float yd[WROWS_MAX / MB_QK_SPARSE];
+    for (int64_t i = 0; i < nb; i++) {
+        memcpy(q + i * MB_QK_SPARSE, y[i].qs, MB_QK_SPARSE);
+        yd[i] = y[i].d;
+    }
     const int pf = mb_decode_prefetch();
     for (int o = 0; o < n_w; o++) {
         const mb_block_sq4_24 *x =
@@ -215,7 +231,7 @@ void mb_vbmi2_dot_wrows_sq4_24(int64_t n, float *out, const void *w, size_t w_st
             block_24 b;
             if (next) mb_prefetch_row(next + i * sizeof *x, sizeof *x);
             decode_24(&x[i], &b);
-            dot_24(&b, &y[i], acc);
+            dot_24(&b, q + i * MB_QK_SPARSE, yd[i], acc);
         }
         out[o] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
     }
@@ -233,10 +249,11 @@ void mb_vbmi2_dot_rows_sq4_24(int64_t n, float *out, const void *w, const void *
         for (int64_t i = 0; i < n / MB_QK_SPARSE; i++) {
             block_24 b;
             decode_24(&x[i], &b);
-            for (int r = 0; r < nr; r++)
-                dot_24(&b,
-                       (const mb_block_q8_k *)((const char *)a + (size_t)(r0 + r) * a_stride) + i,
-                       acc[r]);
+            for (int r = 0; r < nr; r++) {
+                const mb_block_q8_k *y =
+                    (const mb_block_q8_k *)((const char *)a + (size_t)(r0 + r) * a_stride) + i;
+                dot_24(&b, y->qs, y->d, acc[r]);
+            }
         }
         for (int r = 0; r < nr; r++)
             out[r0 + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));

@@ -87,13 +87,15 @@ static inline void mbx_positions_24(const mb_block_sq4_24 *x, __m512i pos[2]) {
         _mm512_multishift_epi64_epi8(_mm512_load_si512((const void *)k_cut), placed);
     const __m512i slots = _mm512_permutexvar_epi8(codes, choices);
     const __m512i three = _mm512_set1_epi8(3);
-    /* base | (slot & 3): base's low two bits are zero. */
+    /* base | (slot & 3) (base's low two bits are zero), the shifted slots
+     * as VPTERNLOGD's first operand, which it overwrites: a copy of base
+     * would take a port-0/5 slot per half. */
     pos[0] = _mm512_ternarylogic_epi32(
-        base, _mm512_multishift_epi64_epi8(_mm512_set1_epi64(0x0E0C0A0806040200ll), slots), three,
-        0xF8);
+        _mm512_multishift_epi64_epi8(_mm512_set1_epi64(0x0E0C0A0806040200ll), slots), base, three,
+        0xEC);
     pos[1] = _mm512_ternarylogic_epi32(
-        base, _mm512_multishift_epi64_epi8(_mm512_set1_epi64(0x1E1C1A1816141210ll), slots), three,
-        0xF8);
+        _mm512_multishift_epi64_epi8(_mm512_set1_epi64(0x1E1C1A1816141210ll), slots), base, three,
+        0xEC);
 }
 
 #endif
