@@ -190,14 +190,15 @@ static int use_packed(const matmul_job *j) {
 /* One activation row (decode) against weight rows [BEGIN, END). */
 static void matmul_decode(const matmul_job *j, long begin, long end) {
     if (j->dt->vec_dot_wrows) {
-        const int pf = mb_decode_prefetch();
+        /* The kernels prefetch a fixed distance ahead of what they read
+         * (kernels/prefetch.h): the band's first bytes are ours. */
+        if (mb_decode_prefetch() && begin < end)
+            mb_prefetch_row(j->w->data + (size_t)begin * j->w->row_bytes, MB_PREFETCH_AHEAD);
         /* The rows of a chunk share one preparation of the activation. */
         enum { WROWS_CHUNK = 64 };
         for (long o = begin; o < end; o += WROWS_CHUNK) {
             const int nw = end - o < WROWS_CHUNK ? (int)(end - o) : WROWS_CHUNK;
             float v[WROWS_CHUNK];
-            /* The kernel fetches each row's successor; its first row is ours. */
-            if (pf) mb_prefetch_row(j->w->data + (size_t)o * j->w->row_bytes, j->w->row_bytes);
             j->dt->vec_dot_wrows(j->w->n_in, v, j->w->data + (size_t)o * j->w->row_bytes,
                                  j->w->row_bytes, nw, j->act->data);
             for (int k = 0; k < nw; k++)
@@ -205,9 +206,9 @@ static void matmul_decode(const matmul_job *j, long begin, long end) {
         }
         return;
     }
-    /* The x86 quantized dots prefetch the next row themselves, block by
-     * block beside their own (x86/dot_common.h): spread that way it ran
-     * faster than a whole row asked for before each dot. The float dots
+    /* The x86 quantized dots prefetch ahead themselves, block by block
+     * beside their own (x86/dot_common.h): spread that way it ran faster
+     * than a whole row asked for before each dot. The float dots
      * do not: light enough for the hardware prefetcher, F16 decode lost
      * 10% with a prefetch (docs/PERFORMANCE.md, "Decode prefetch"). */
     const mb_vec_dot_fn dot = j->dt->vec_dot;

@@ -20,12 +20,13 @@ static inline float mbx_hsum(__m256 v) {
 
 /* vec_dot and vec_dot_rows of a block type from BLOCK(x, y, acc), which
  * adds block x . block y into the eight float lanes of acc. Where decode
- * prefetches (kernels/prefetch.h), the single dot asks for the next row's
- * block beside each block it reads: decode's matrices are row-contiguous,
- * so that row starts where this one ends (after a matrix's last row the
- * prefetch reads past it, which a prefetch may: it never faults). Spread
- * this way rather than a whole row ahead, Q8_0 decode of the 1.1B shape
- * ran at 21 tok/s against 18 (docs/PERFORMANCE.md, "Decode prefetch"). The rows form
+ * prefetches (kernels/prefetch.h), the single dot asks for the bytes a
+ * fixed distance ahead beside each block it reads: decode's matrices are
+ * row-contiguous, so those run on into the next rows (after a matrix's
+ * last row the prefetch reads past it, which a prefetch may: it never
+ * faults). Spread this way rather than a whole row at once, Q8_0 decode of
+ * the 1.1B shape ran at 21 tok/s against 18 (docs/PERFORMANCE.md, "Decode
+ * prefetch"). The rows form
  * walks the weight blocks once, applying each to four activation rows while
  * it is in L1; each row's lanes see the same operations in the same order as
  * in the single dot, so the results are identical. */
@@ -34,10 +35,10 @@ static inline float mbx_hsum(__m256 v) {
         const WBLOCK *x = w;                                                                       \
         const ABLOCK *y = a;                                                                       \
         const int64_t nb = n / (QK);                                                               \
-        const char *next = mb_decode_prefetch() ? (const char *)(x + nb) : NULL;                   \
+        const int pf = mb_decode_prefetch();                                                       \
         __m256 acc = _mm256_setzero_ps();                                                          \
         for (int64_t i = 0; i < nb; i++) {                                                         \
-            if (next) mb_prefetch_row(next + (size_t)i * sizeof(WBLOCK), sizeof(WBLOCK));          \
+            if (pf) mb_prefetch_ahead(&x[i], sizeof(WBLOCK));                                      \
             acc = BLOCK(&x[i], &y[i], acc);                                                        \
         }                                                                                          \
         *out = mbx_hsum(acc);                                                                      \
@@ -78,10 +79,10 @@ static inline float mbx_hsum(__m256 v) {
         const WBLOCK *x = w;                                                                       \
         const ABLOCK *y = a;                                                                       \
         const int64_t nb = n / (QK);                                                               \
-        const char *next = mb_decode_prefetch() ? (const char *)(x + nb) : NULL;                   \
+        const int pf = mb_decode_prefetch();                                                       \
         __m256 acc = _mm256_setzero_ps();                                                          \
         for (int64_t i = 0; i < nb; i++) {                                                         \
-            if (next) mb_prefetch_row(next + (size_t)i * sizeof(WBLOCK), sizeof(WBLOCK));          \
+            if (pf) mb_prefetch_ahead(&x[i], sizeof(WBLOCK));                                      \
             acc = BLOCK(&x[i], &y[i], acc);                                                        \
         }                                                                                          \
         *out = mbx_hsum(acc);                                                                      \

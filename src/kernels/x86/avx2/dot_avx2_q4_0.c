@@ -256,13 +256,11 @@ void mb_avx2_dot_wrows_q4_0(int64_t n, float *out, const void *w, size_t w_strid
             for (int r = 0; r < nr; r++) {
                 const mb_block_q4_0 *x =
                     (const mb_block_q4_0 *)(const void *)(wb + (size_t)(r0 + r) * w_stride);
-                /* The next row's group beside each group of this one. */
-                const char *next = pf && r0 + r + 1 < n_w ? (const char *)x + w_stride : NULL;
                 __m256 ar = acc[r];
                 int g = 0;
                 for (; g < ng && (g0 + g) * 8 + 8 <= nb; g++) {
-                    if (next)
-                        mb_prefetch_row(next + (size_t)(g0 + g) * 8 * sizeof *x, 8 * sizeof *x);
+                    /* The bytes ahead beside each group (kernels/prefetch.h). */
+                    if (pf) mb_prefetch_ahead(x + (g0 + g) * 8, 8 * sizeof *x);
                     ar = q4_group_prepared(x + (g0 + g) * 8, &prep[g], 8, ar);
                 }
                 if (g < ng)

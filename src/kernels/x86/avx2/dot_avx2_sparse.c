@@ -191,11 +191,10 @@ enum { WROWS_MAX = 16384 };
         const int pf = mb_decode_prefetch();                                                       \
         for (int o = 0; o < n_w; o++) {                                                            \
             const block_t *x = (const block_t *)((const char *)w + (size_t)o * w_stride);          \
-            if (pf && o + 1 < n_w)                                                                 \
-                mb_prefetch_row((const char *)x + w_stride, (size_t)nb * sizeof *x);               \
             ZERO4(acc);                                                                            \
             for (int64_t i = 0; i < nb; i++) {                                                     \
                 const int64_t l = o * nb + i, la = l + AHEAD;                                      \
+                if (pf) mb_prefetch_ahead(&x[i], sizeof *x);                                       \
                 if (la < total)                                                                    \
                     nz_##name((const block_t *)((const char *)w + (size_t)(la / nb) * w_stride) +  \
                                   la % nb,                                                         \

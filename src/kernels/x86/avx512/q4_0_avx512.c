@@ -365,10 +365,12 @@ void MBX_NAME(dot_wrows_q4_0)(int64_t n, float *out, const void *w, size_t ws, i
     const int pf = mb_decode_prefetch();
     for (int r = 0; r < n_w; r++) {
         const uint8_t *x = (const uint8_t *)w + (size_t)r * ws;
-        if (pf && r + 1 < n_w) mb_prefetch_row(x + ws, (size_t)nb * sizeof(mb_block_q4_0));
         __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
         for (int64_t g = 0; g < ng; g++) {
             q4_wstep w01, w23;
+            if (pf)
+                mb_prefetch_ahead(x + (size_t)g * 4 * sizeof(mb_block_q4_0),
+                                  4 * sizeof(mb_block_q4_0));
             q4_wgroup(x + (size_t)g * 4 * sizeof(mb_block_q4_0), &w01, &w23);
             acc0 = q4_step(acc0, &w01, &as[2 * g]);
             acc1 = q4_step(acc1, &w23, &as[2 * g + 1]);

@@ -106,11 +106,10 @@ enum { WROWS_MAX = 16384 };
         const int pf = mb_decode_prefetch();                                                       \
         for (int o = 0; o < n_w; o++) {                                                            \
             const block_t *x = (const block_t *)((const char *)w + (size_t)o * w_stride);          \
-            const char *next = pf && o + 1 < n_w ? (const char *)x + w_stride : NULL;              \
             ZERO4(acc);                                                                            \
             for (int64_t i = 0; i < nb; i++) {                                                     \
                 __m512i u0, u1;                                                                    \
-                if (next) mb_prefetch_row(next + i * sizeof *x, sizeof *x);                        \
+                if (pf) mb_prefetch_ahead(&x[i], sizeof *x);                                       \
                 nz(&x[i], &u0, &u1);                                                               \
                 block_dot(x[i].mask, x[i].d, u0, u1, fill, &y[i], &p[i], acc);                     \
             }                                                                                      \
@@ -202,7 +201,7 @@ void mb_vbmi2_dot_sq4_24(int64_t n, float *out, const void *w, const void *a) {
     *out = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
 }
 
-/* Decode's weight rows: the single dot per row, with the next row's blocks
+/* Decode's weight rows: the single dot per row, with the bytes ahead
  * prefetched one block at a time beside it (kernels/prefetch.h). */
 void mb_vbmi2_dot_wrows_sq4_24(int64_t n, float *out, const void *w, size_t w_stride, int n_w,
                                const void *a) {
@@ -225,11 +224,10 @@ void mb_vbmi2_dot_wrows_sq4_24(int64_t n, float *out, const void *w, size_t w_st
     for (int o = 0; o < n_w; o++) {
         const mb_block_sq4_24 *x =
             (const mb_block_sq4_24 *)(const void *)((const char *)w + (size_t)o * w_stride);
-        const char *next = pf && o + 1 < n_w ? (const char *)x + w_stride : NULL;
         __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
         for (int64_t i = 0; i < nb; i++) {
             block_24 b;
-            if (next) mb_prefetch_row(next + i * sizeof *x, sizeof *x);
+            if (pf) mb_prefetch_ahead(&x[i], sizeof *x);
             decode_24(&x[i], &b);
             dot_24(&b, q + i * MB_QK_SPARSE, yd[i], acc);
         }
