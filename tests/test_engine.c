@@ -334,6 +334,47 @@ static void test_grammar(mb_model *m) {
     mb_engine_free(e);
 }
 
+/* A job's speculative counters: with the model itself as its draft every
+ * drafted token is accepted (greedy) and the job takes fewer forward passes
+ * than tokens, with the tokens of an engine without speculation, whose
+ * counters stay 0. */
+static void test_spec_stats(mb_model *m) {
+    const mb_token prompt[] = {1, 20, 21, 22, 23};
+    mb_sampler_params sp = mb_sampler_default_params();
+    sp.temperature = 0;
+    capture c[2];
+    mb_engine_job_stats st[2];
+    mb_engine_job_spec_stats spec[2];
+    for (int k = 0; k < 2; k++) {
+        memset(&c[k], 0, sizeof c[k]);
+        mb_engine_params ep = mb_engine_default_params();
+        ep.n_slots = 1;
+        if (k) ep.draft_model = m;
+        mb_engine *e = NULL;
+        CHECK_OK(mb_engine_new(m, &ep, &e));
+        if (!e) return;
+        mb_engine_request r = greedy(prompt, 5, &c[k], &sp);
+        mb_engine_job *j = NULL;
+        CHECK_OK(mb_engine_submit(e, &r, &j));
+        if (j) {
+            CHECK_EQ_INT(mb_engine_job_wait(j, -1), MB_ENGINE_LENGTH);
+            mb_engine_job_get_stats(j, &st[k]);
+            mb_engine_job_get_spec_stats(j, &spec[k]);
+            mb_engine_job_free(j);
+        }
+        mb_engine_free(e);
+    }
+    CHECK_EQ_INT(c[1].n_ids, N_PREDICT);
+    CHECK_MSG(c[0].n_ids == c[1].n_ids && !memcmp(c[0].ids, c[1].ids, sizeof c[0].ids),
+              "the tokens differ with speculation");
+    CHECK_MSG(spec[0].n_drafted == 0 && spec[0].n_accepted == 0, "plain: %d drafted, %d accepted",
+              spec[0].n_drafted, spec[0].n_accepted);
+    CHECK_MSG(spec[1].n_drafted > 0 && spec[1].n_accepted == spec[1].n_drafted,
+              "itself as draft: %d drafted, %d accepted", spec[1].n_drafted, spec[1].n_accepted);
+    CHECK_MSG(spec[1].n_forwards > 0 && spec[1].n_forwards < st[1].n_generated,
+              "itself as draft: %d passes for %d tokens", spec[1].n_forwards, st[1].n_generated);
+}
+
 int main(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/engine.gguf", mbt_tmpdir());
@@ -353,6 +394,7 @@ int main(void) {
     test_batched(m);
     test_cancel_and_busy(m);
     test_grammar(m);
+    test_spec_stats(m);
     mb_model_free(m);
     return mbt_finish();
 }

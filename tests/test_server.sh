@@ -199,6 +199,21 @@ check "[ \"$(js pc3 'd["usage"]["prompt_tokens_details"]["cached_tokens"]')\" = 
 check "[ \"$(js pc2 'd["choices"][0]["text"]')\" = \"$(js pc3 'd["choices"][0]["text"]')\" ]" "the same greedy text with and without the cache"
 get pcm /metrics
 check "grep -q '^matchbox_prompt_tokens_cached_total [1-9]' '$T/pcm.json'" "/metrics counts cached prompt tokens"
+# The story told twice, for prompt lookup below: greedy here, without it.
+twice=$(python3 -c 'import json,sys; t="Once upon a time there was a little girl"+json.load(open(sys.argv[1]))["choices"][0]["text"]; print(json.dumps({"prompt":t+" "+t[:40],"max_tokens":24,"temperature":0,"cache_prompt":False}))' "$T/pc1.json")
+post pl0 $P "$twice"
+check "[ \"$(js pl0 '"completion_tokens_details" not in d["usage"]')\" = True ]" "no speculative counts without speculation"
+kill -TERM "$PID"
+wait "$PID"
+
+# ---- speculative decoding: prompt lookup, counted in usage and /metrics ----------
+start lookup "$M" --slots 1 --lookup 3 || bad "start with --lookup"
+post pl1 $P "$twice"
+check "[ \"$(js pl1 'd["choices"][0]["text"]')\" = \"$(js pl0 'd["choices"][0]["text"]')\" ]" "prompt lookup gives the greedy text without it"
+check "[ \"$(js pl1 'sum(d["usage"]["completion_tokens_details"][k] for k in ("accepted_prediction_tokens", "rejected_prediction_tokens")) > 0 and d["usage"]["completion_tokens_details"]["accepted_prediction_tokens"] >= 0')\" = True ]" "usage counts the drafted tokens ($(js pl1 'd["usage"]'))"
+get plm /metrics
+check "grep -q '^matchbox_draft_tokens_total [1-9]' '$T/plm.json' && grep -q '^matchbox_draft_tokens_accepted_total [0-9]' '$T/plm.json' && grep -q '^matchbox_decode_forward_passes_total [1-9]' '$T/plm.json'" "/metrics counts drafted and accepted tokens and forward passes"
+check "python3 -c 'import sys; m=dict(l.split() for l in open(sys.argv[1]) if l.startswith(\"matchbox_\") and \"{\" not in l); sys.exit(0 if int(m[\"matchbox_draft_tokens_accepted_total\"]) <= int(m[\"matchbox_draft_tokens_total\"]) and int(m[\"matchbox_decode_forward_passes_total\"]) < int(m[\"matchbox_generated_tokens_total\"]) else 1)' '$T/plm.json'" "accepted <= drafted, fewer passes than tokens"
 kill -TERM "$PID"
 wait "$PID"
 

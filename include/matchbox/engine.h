@@ -135,6 +135,17 @@ typedef struct {
     double queue_seconds, prefill_seconds, decode_seconds;
 } mb_engine_job_stats;
 
+/* Since 0.5: a job's speculative decoding (mb_engine_params.draft_model or
+ * lookup_n; all 0 when the engine runs without): tokens drafted, those the
+ * model accepted, and the model's forward passes while decoding (each
+ * verifies a draft or takes a plain step). A struct of its own, so that
+ * mb_engine_job_stats keeps its size for callers built before. */
+typedef struct {
+    int n_drafted;
+    int n_accepted;
+    int n_forwards;
+} mb_engine_job_spec_stats;
+
 /* Called on the slot's thread for each generated token, before its text.
  * Return non-zero to stop the job (it finishes MB_ENGINE_CANCELLED). */
 typedef int (*mb_engine_token_cb)(mb_engine_job *job, const mb_engine_token *tok, void *user);
@@ -222,6 +233,9 @@ MB_API size_t mb_engine_job_read(mb_engine_job *job, size_t offset, char *buf, s
 
 /* The job's counters (final once it is finished). */
 MB_API void mb_engine_job_get_stats(mb_engine_job *job, mb_engine_job_stats *out);
+/* Since 0.5: the job's speculative counters (final once it is finished;
+ * already final when on_done runs). */
+MB_API void mb_engine_job_get_spec_stats(mb_engine_job *job, mb_engine_job_spec_stats *out);
 /* Why a job finished MB_ENGINE_ERROR or MB_ENGINE_TIMEOUT; "" otherwise.
  * Valid until the job is freed. */
 MB_API const char *mb_engine_job_error(mb_engine_job *job);

@@ -150,6 +150,9 @@ static void run_job(slot *sl, mb_engine_job *j) {
                                  .queue_seconds = t_start - j->t_submit,
                                  .prefill_seconds = st.prefill_seconds,
                                  .decode_seconds = st.decode_seconds};
+    pthread_mutex_lock(&j->mu);
+    j->spec = (mb_engine_job_spec_stats){st.n_drafted, st.n_accepted, st.n_forwards};
+    pthread_mutex_unlock(&j->mu);
     mb_session_set_abort(sl->s, NULL, NULL);
     mb_engine_finish finish;
     if (status == MB_ERR_ABORTED)

@@ -199,6 +199,12 @@ void mb_engine_job_get_stats(mb_engine_job *j, mb_engine_job_stats *out) {
     pthread_mutex_unlock(&j->mu);
 }
 
+void mb_engine_job_get_spec_stats(mb_engine_job *j, mb_engine_job_spec_stats *out) {
+    pthread_mutex_lock(&j->mu);
+    *out = j->spec;
+    pthread_mutex_unlock(&j->mu);
+}
+
 int mb_engine_job_started(mb_engine_job *j) {
     return atomic_load(&j->started) || mb_engine_job_wait(j, 0) != MB_ENGINE_RUNNING;
 }

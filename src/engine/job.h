@@ -26,6 +26,7 @@ struct mb_engine_job {
     size_t len, cap;
     mb_engine_finish finish; /* set after on_done has returned */
     mb_engine_job_stats stats;
+    mb_engine_job_spec_stats spec; /* written before mb_ejob_finish */
     char error[256];
     atomic_int cancelled;
     atomic_int started;         /* a slot took it (mb_engine_job_started) */

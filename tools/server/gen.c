@@ -107,9 +107,13 @@ static void on_done(mb_engine_job *ej, mb_engine_finish finish, void *user) {
     mb_job *j = user;
     mb_engine_job_stats st;
     mb_engine_job_get_stats(ej, &st);
+    mb_engine_job_spec_stats sp;
+    mb_engine_job_get_spec_stats(ej, &sp);
     pthread_mutex_lock(&j->mu);
     j->n_generated = st.n_generated;
     j->n_cached = st.n_cached;
+    j->n_drafted = sp.n_drafted;
+    j->n_accepted = sp.n_accepted;
     switch (finish) {
     case MB_ENGINE_STOP: j->finish = MB_FINISH_STOP; break;
     case MB_ENGINE_CANCELLED: j->finish = MB_FINISH_CANCELLED; break;
@@ -124,9 +128,11 @@ static void on_done(mb_engine_job *ej, mb_engine_finish finish, void *user) {
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
     mb_metrics *m = j->metrics;
-    if (finish != MB_ENGINE_CANCELLED || st.n_generated > 0 || st.prefill_seconds > 0)
+    if (finish != MB_ENGINE_CANCELLED || st.n_generated > 0 || st.prefill_seconds > 0) {
         mb_metrics_generation(m, st.n_prompt, st.n_cached, st.n_generated, st.prefill_seconds,
                               st.decode_seconds, j->t_first);
+        mb_metrics_speculative(m, sp.n_drafted, sp.n_accepted, sp.n_forwards);
+    }
     if (finish == MB_ENGINE_CANCELLED) {
         pthread_mutex_lock(&m->mu);
         m->cancelled++;

@@ -46,7 +46,8 @@ typedef struct mb_job {
     mb_job_logprob *lp;
     size_t n_lp, cap_lp;
     int done, finish, n_generated;
-    int n_cached; /* prompt tokens reused from the slot's previous request */
+    int n_cached;              /* prompt tokens reused from the slot's previous request */
+    int n_drafted, n_accepted; /* speculative decoding: tokens drafted, accepted */
     char error[256];
     atomic_int cancelled; /* set by the client side; generation stops at the next token */
     atomic_int refs;

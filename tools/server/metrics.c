@@ -70,6 +70,14 @@ void mb_metrics_generation(mb_metrics *m, int n_prompt, int n_cached, int n_gene
     pthread_mutex_unlock(&m->mu);
 }
 
+void mb_metrics_speculative(mb_metrics *m, int n_drafted, int n_accepted, int n_forwards) {
+    pthread_mutex_lock(&m->mu);
+    m->drafted += (uint64_t)n_drafted;
+    m->accepted += (uint64_t)n_accepted;
+    m->forwards += (uint64_t)n_forwards;
+    pthread_mutex_unlock(&m->mu);
+}
+
 typedef struct {
     char *s;
     size_t len, cap;
@@ -133,6 +141,14 @@ char *mb_metrics_render(mb_metrics *m, size_t *len) {
             (double)m->cached_tokens);
     counter(&b, "matchbox_generated_tokens_total", "counter", "Tokens generated.",
             (double)m->generated_tokens);
+    counter(&b, "matchbox_draft_tokens_total", "counter",
+            "Tokens drafted for speculative decoding (serve -md or --lookup).", (double)m->drafted);
+    counter(&b, "matchbox_draft_tokens_accepted_total", "counter",
+            "Drafted tokens the model accepted.", (double)m->accepted);
+    counter(&b, "matchbox_decode_forward_passes_total", "counter",
+            "The model's forward passes while generating (with speculation fewer than the "
+            "tokens generated).",
+            (double)m->forwards);
     counter(&b, "matchbox_prefill_seconds_total", "counter", "Seconds spent reading prompts.",
             m->prefill_seconds);
     counter(&b, "matchbox_decode_seconds_total", "counter", "Seconds spent generating.",

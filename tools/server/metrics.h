@@ -24,6 +24,7 @@ typedef struct {
     uint64_t requests[MB_METRIC_ENDPOINTS][MB_METRIC_STATUSES];
     uint64_t prompt_tokens, generated_tokens;
     uint64_t cached_tokens; /* prompt tokens reused from a slot's cache, not evaluated */
+    uint64_t drafted, accepted, forwards; /* speculative decoding's counters, summed */
     double decode_seconds, prefill_seconds;
     double recent_tok_s; /* the last finished request's decode rate */
     mb_histogram latency, first_token;
@@ -41,6 +42,9 @@ void mb_metrics_destroy(mb_metrics *m);
 void mb_metrics_request(mb_metrics *m, int endpoint, int http_status, double seconds);
 void mb_metrics_generation(mb_metrics *m, int n_prompt, int n_cached, int n_generated,
                            double prefill_s, double decode_s, double first_token_s);
+
+/* A finished request's speculative counters (mb_engine_job_spec_stats). */
+void mb_metrics_speculative(mb_metrics *m, int n_drafted, int n_accepted, int n_forwards);
 
 /* Render into a malloc'ed NUL-terminated string; NULL when out of memory. */
 char *mb_metrics_render(mb_metrics *m, size_t *len);

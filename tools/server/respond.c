@@ -180,6 +180,13 @@ static void add_usage(cJSON *root, const mb_job *j) {
     /* As the OpenAI API reports a prompt-cache hit. */
     cJSON *d = cJSON_AddObjectToObject(u, "prompt_tokens_details");
     cJSON_AddNumberToObject(d, "cached_tokens", (double)j->n_cached);
+    /* Speculative decoding, as the OpenAI API reports a prediction's
+     * tokens: drafted tokens the model kept and those it rejected. */
+    if (j->n_drafted > 0) {
+        cJSON *c = cJSON_AddObjectToObject(u, "completion_tokens_details");
+        cJSON_AddNumberToObject(c, "accepted_prediction_tokens", j->n_accepted);
+        cJSON_AddNumberToObject(c, "rejected_prediction_tokens", j->n_drafted - j->n_accepted);
+    }
 }
 
 /* The router's extension object; standard clients ignore it. */

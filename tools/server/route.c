@@ -168,6 +168,7 @@ static void run_relay(relay *x, int stream) {
         j->n_lp = 0;
         if (e.prompt_tokens >= 0) j->n_prompt = (size_t)e.prompt_tokens;
         j->n_generated = e.completion_tokens >= 0 ? e.completion_tokens : 0;
+        j->n_drafted = j->n_accepted = 0; /* the oracle's tokens: none drafted here */
         j->finish = !strcmp(e.finish_reason, "length") ? MB_FINISH_LENGTH : MB_FINISH_STOP;
         j->done = j->settled = 1;
     } else if (j->len > 0) { /* the stream broke after it began */
