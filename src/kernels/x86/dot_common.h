@@ -71,9 +71,12 @@ static inline float mbx_hsum(__m256 v) {
 
 /* As MBX_DEFINE_DOTS, with the rows form split in PREP(x, &prepared), which
  * unpacks a weight block, and APPLY(&prepared, y, acc), so each weight block
- * is unpacked once for four activation rows. APPLY must perform the same
+ * is unpacked once for up to MBX_PREP_ROWS activation rows (2 and 3 rows
+ * too: speculative decoding verifies a draft of K tokens as K + 1 rows; a
+ * lone row takes the fused single dot). APPLY must perform the same
  * float operations as BLOCK (the integer parts may be grouped differently:
  * they are exact), which keeps the rows form equal to the single dot. */
+enum { MBX_PREP_ROWS = 8 };
 #define MBX_DEFINE_PREP_DOTS(name, WBLOCK, ABLOCK, QK, BLOCK, PREP_T, PREP, APPLY)                 \
     void MBX_NAME(dot_##name)(int64_t n, float *out, const void *w, const void *a) {               \
         const WBLOCK *x = w;                                                                       \
@@ -91,28 +94,26 @@ static inline float mbx_hsum(__m256 v) {
                                    size_t stride, int n_rows) {                                    \
         const WBLOCK *x = w;                                                                       \
         const uint8_t *ab = a;                                                                     \
+        const int pf = mb_decode_prefetch();                                                       \
         int r = 0;                                                                                 \
-        for (; r + 4 <= n_rows; r += 4) {                                                          \
-            const ABLOCK *y0 = (const ABLOCK *)(ab + (size_t)r * stride);                          \
-            const ABLOCK *y1 = (const ABLOCK *)(ab + (size_t)(r + 1) * stride);                    \
-            const ABLOCK *y2 = (const ABLOCK *)(ab + (size_t)(r + 2) * stride);                    \
-            const ABLOCK *y3 = (const ABLOCK *)(ab + (size_t)(r + 3) * stride);                    \
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                            \
+        while (n_rows - r >= 2) {                                                                  \
+            const int m = n_rows - r < MBX_PREP_ROWS ? n_rows - r : MBX_PREP_ROWS;                 \
+            __m256 acc[MBX_PREP_ROWS];                                                             \
+            for (int k = 0; k < m; k++)                                                            \
+                acc[k] = _mm256_setzero_ps();                                                      \
             for (int64_t i = 0; i < n / (QK); i++) {                                               \
                 PREP_T b;                                                                          \
+                if (pf) mb_prefetch_ahead(&x[i], sizeof(WBLOCK));                                  \
                 PREP(&x[i], &b);                                                                   \
-                a0 = APPLY(&b, &y0[i], a0);                                                        \
-                a1 = APPLY(&b, &y1[i], a1);                                                        \
-                a2 = APPLY(&b, &y2[i], a2);                                                        \
-                a3 = APPLY(&b, &y3[i], a3);                                                        \
+                for (int k = 0; k < m; k++)                                                        \
+                    acc[k] =                                                                       \
+                        APPLY(&b, (const ABLOCK *)(ab + (size_t)(r + k) * stride) + i, acc[k]);    \
             }                                                                                      \
-            out[r] = mbx_hsum(a0);                                                                 \
-            out[r + 1] = mbx_hsum(a1);                                                             \
-            out[r + 2] = mbx_hsum(a2);                                                             \
-            out[r + 3] = mbx_hsum(a3);                                                             \
+            for (int k = 0; k < m; k++)                                                            \
+                out[r + k] = mbx_hsum(acc[k]);                                                     \
+            r += m;                                                                                \
         }                                                                                          \
-        for (; r < n_rows; r++)                                                                    \
-            MBX_NAME(dot_##name)(n, &out[r], w, ab + (size_t)r * stride);                          \
+        if (r < n_rows) MBX_NAME(dot_##name)(n, &out[r], w, ab + (size_t)r * stride);              \
     }
 
 #endif
