@@ -47,6 +47,7 @@ static inline float mbx_hsum(__m256 v) {
                                    size_t stride, int n_rows) {                                    \
         const WBLOCK *x = w;                                                                       \
         const uint8_t *ab = a;                                                                     \
+        const int pf = mb_decode_prefetch();                                                       \
         int r = 0;                                                                                 \
         for (; r + 4 <= n_rows; r += 4) {                                                          \
             const ABLOCK *y0 = (const ABLOCK *)(ab + (size_t)r * stride);                          \
@@ -55,6 +56,7 @@ static inline float mbx_hsum(__m256 v) {
             const ABLOCK *y3 = (const ABLOCK *)(ab + (size_t)(r + 3) * stride);                    \
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                            \
             for (int64_t i = 0; i < n / (QK); i++) {                                               \
+                if (pf) mb_prefetch_ahead(&x[i], sizeof(WBLOCK));                                  \
                 a0 = BLOCK(&x[i], &y0[i], a0);                                                     \
                 a1 = BLOCK(&x[i], &y1[i], a1);                                                     \
                 a2 = BLOCK(&x[i], &y2[i], a2);                                                     \
