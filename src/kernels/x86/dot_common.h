@@ -92,6 +92,22 @@ enum { MBX_PREP_ROWS = 8 };
         }                                                                                          \
         *out = mbx_hsum(acc);                                                                      \
     }                                                                                              \
+    /* M rows from R: M a constant at each call below, so the accumulators                         \
+     * stay in registers. */                                                                       \
+    static inline __attribute__((always_inline)) void MBX_NAME(rows_pass_##name)(                  \
+        int64_t n, float *out, const WBLOCK *x, const uint8_t *ab, size_t stride, int pf,          \
+        const int M) {                                                                             \
+        __m256 acc[MBX_PREP_ROWS];                                                                 \
+        _Pragma("GCC unroll 8") for (int k = 0; k < M; k++) acc[k] = _mm256_setzero_ps();          \
+        for (int64_t i = 0; i < n / (QK); i++) {                                                   \
+            PREP_T b;                                                                              \
+            if (pf) mb_prefetch_ahead(&x[i], sizeof(WBLOCK));                                      \
+            PREP(&x[i], &b);                                                                       \
+            _Pragma("GCC unroll 8") for (int k = 0; k < M; k++) acc[k] =                           \
+                APPLY(&b, (const ABLOCK *)(ab + (size_t)k * stride) + i, acc[k]);                  \
+        }                                                                                          \
+        _Pragma("GCC unroll 8") for (int k = 0; k < M; k++) out[k] = mbx_hsum(acc[k]);             \
+    }                                                                                              \
     void MBX_NAME(dot_rows_##name)(int64_t n, float *out, const void *w, const void *a,            \
                                    size_t stride, int n_rows) {                                    \
         const WBLOCK *x = w;                                                                       \
@@ -100,19 +116,16 @@ enum { MBX_PREP_ROWS = 8 };
         int r = 0;                                                                                 \
         while (n_rows - r >= 2) {                                                                  \
             const int m = n_rows - r < MBX_PREP_ROWS ? n_rows - r : MBX_PREP_ROWS;                 \
-            __m256 acc[MBX_PREP_ROWS];                                                             \
-            for (int k = 0; k < m; k++)                                                            \
-                acc[k] = _mm256_setzero_ps();                                                      \
-            for (int64_t i = 0; i < n / (QK); i++) {                                               \
-                PREP_T b;                                                                          \
-                if (pf) mb_prefetch_ahead(&x[i], sizeof(WBLOCK));                                  \
-                PREP(&x[i], &b);                                                                   \
-                for (int k = 0; k < m; k++)                                                        \
-                    acc[k] =                                                                       \
-                        APPLY(&b, (const ABLOCK *)(ab + (size_t)(r + k) * stride) + i, acc[k]);    \
+            const uint8_t *ar = ab + (size_t)r * stride;                                           \
+            switch (m) {                                                                           \
+            case 2: MBX_NAME(rows_pass_##name)(n, out + r, x, ar, stride, pf, 2); break;           \
+            case 3: MBX_NAME(rows_pass_##name)(n, out + r, x, ar, stride, pf, 3); break;           \
+            case 4: MBX_NAME(rows_pass_##name)(n, out + r, x, ar, stride, pf, 4); break;           \
+            case 5: MBX_NAME(rows_pass_##name)(n, out + r, x, ar, stride, pf, 5); break;           \
+            case 6: MBX_NAME(rows_pass_##name)(n, out + r, x, ar, stride, pf, 6); break;           \
+            case 7: MBX_NAME(rows_pass_##name)(n, out + r, x, ar, stride, pf, 7); break;           \
+            default: MBX_NAME(rows_pass_##name)(n, out + r, x, ar, stride, pf, 8); break;          \
             }                                                                                      \
-            for (int k = 0; k < m; k++)                                                            \
-                out[r + k] = mbx_hsum(acc[k]);                                                     \
             r += m;                                                                                \
         }                                                                                          \
         if (r < n_rows) MBX_NAME(dot_##name)(n, &out[r], w, ab + (size_t)r * stride);              \
