@@ -2,7 +2,6 @@
  * $ref targets are compiled once under a name given before their body,
  * so recursive schemas give recursive rules. Whitespace between tokens is
  * bounded (ws below) so that a model cannot pad forever. */
-#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -386,9 +385,7 @@ static int type_rule(compiler *c, const cJSON *s, const char *type) {
 static int type_is(const char *t, const cJSON *v) {
     if (!strcmp(t, "string")) return cJSON_IsString(v);
     if (!strcmp(t, "number")) return cJSON_IsNumber(v);
-    if (!strcmp(t, "integer"))
-        return cJSON_IsNumber(v) && isfinite(v->valuedouble) &&
-               floor(v->valuedouble) == v->valuedouble;
+    if (!strcmp(t, "integer")) return js_is_integer(v);
     if (!strcmp(t, "boolean")) return cJSON_IsBool(v);
     if (!strcmp(t, "null")) return cJSON_IsNull(v);
     if (!strcmp(t, "object")) return cJSON_IsObject(v);

@@ -45,6 +45,9 @@ int js_compile_at(compiler *c, const cJSON *s, const char *key);
 void js_put_json_literal(compiler *c, const cJSON *v);
 int js_new_rule(compiler *c);
 const cJSON *js_get(const cJSON *s, const char *key);
+/* Whether V is a JSON number with no fractional part (checked without a
+ * cast: casting a double beyond an integer type's range is undefined). */
+int js_is_integer(const cJSON *v);
 
 int js_compile_string(compiler *c, const cJSON *s);
 int js_compile_number(compiler *c, const cJSON *s, int integer);

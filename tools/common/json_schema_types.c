@@ -1,6 +1,7 @@
 /* The JSON-schema compiler's rules per type: strings (lengths, formats),
  * numbers (the "not negative" bounds), objects (declared properties in
  * order, required and optional), arrays (items, prefixItems, counts). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,17 +12,18 @@ const cJSON *js_get(const cJSON *s, const char *key) {
     return cJSON_GetObjectItemCaseSensitive(s, key);
 }
 
+int js_is_integer(const cJSON *v) {
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) && floor(v->valuedouble) == v->valuedouble;
+}
+
 /* A non-negative integer keyword (minItems, maxLength, ...) into *OUT,
  * at most CAP; absent: *OUT unchanged. */
 static int get_count(compiler *c, const cJSON *s, const char *key, int cap, int *out) {
     const cJSON *v = js_get(s, key);
     if (!v) return 0;
-    /* The bound first: casting a double beyond long's range is undefined. */
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0))
+    if (!js_is_integer(v) || v->valuedouble < 0)
         return js_fail(c, "'%s' must be a non-negative integer", key);
     if (v->valuedouble > cap) return js_fail(c, "'%s' above %d is not supported", key, cap);
-    if (v->valuedouble != (double)(int)v->valuedouble)
-        return js_fail(c, "'%s' must be a non-negative integer", key);
     *out = (int)v->valuedouble;
     return 0;
 }
