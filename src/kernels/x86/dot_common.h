@@ -92,8 +92,8 @@ enum { MBX_PREP_ROWS = 8 };
         }                                                                                          \
         *out = mbx_hsum(acc);                                                                      \
     }                                                                                              \
-    /* M rows from R: M a constant at each call below, so the accumulators                         \
-     * stay in registers. */                                                                       \
+    /* The M activation rows at AB (stride STRIDE) into OUT: M a constant at                       \
+     * each call below, so the accumulators stay in registers. */                                  \
     static inline __attribute__((always_inline)) void MBX_NAME(rows_pass_##name)(                  \
         int64_t n, float *out, const WBLOCK *x, const uint8_t *ab, size_t stride, int pf,          \
         const int M) {                                                                             \

@@ -160,11 +160,9 @@ SPARSE_KERNELS(sq8, mb_block_sq8, mbx_nz_sq8, 128)
 static inline __m512 half_24(__m512i u, __m512i pos, const int8_t *q, __m512 scale, __m512 acc) {
     const __m512i a =
         _mm512_permutex2var_epi8(_mm512_loadu_si512(q), pos, _mm512_loadu_si512(q + 64));
-    /* -8 sum(a) first, then the codes' products added to it: one zeroed
-     * accumulator per half instead of two and a subtraction after. */
+    const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, a);
     const __m512i c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), a);
-    const __m512i s = _mm512_dpbusd_epi32(_mm512_sub_epi32(_mm512_setzero_si512(), c), u, a);
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, acc);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s, c)), scale, acc);
 }
 
 /* What a block gives every activation row: codes, positions, the scales'
@@ -215,11 +213,8 @@ void mb_vbmi2_dot_wrows_sq4_24(int64_t n, float *out, const void *w, size_t w_st
     /* The activation codes copied to 64-byte alignment once per call: in
      * Q8_K's 292-byte blocks every 64-byte load of them splits a cache line. */
     _Alignas(64) int8_t q[WROWS_MAX];
-    float yd[WROWS_MAX / MB_QK_SPARSE];
-    for (int64_t i = 0; i < nb; i++) {
+    for (int64_t i = 0; i < nb; i++)
         memcpy(q + i * MB_QK_SPARSE, y[i].qs, MB_QK_SPARSE);
-        yd[i] = y[i].d;
-    }
     const int pf = mb_decode_prefetch();
     for (int o = 0; o < n_w; o++) {
         const mb_block_sq4_24 *x =
@@ -229,7 +224,7 @@ void mb_vbmi2_dot_wrows_sq4_24(int64_t n, float *out, const void *w, size_t w_st
             block_24 b;
             if (pf) mb_prefetch_ahead(&x[i], sizeof *x);
             decode_24(&x[i], &b);
-            dot_24(&b, q + i * MB_QK_SPARSE, yd[i], acc);
+            dot_24(&b, q + i * MB_QK_SPARSE, y[i].d, acc);
         }
         out[o] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
     }
