@@ -158,7 +158,9 @@ static int check_packed(const mb_kernel_table *k, uint32_t type, int64_t n, int 
 static void check_matmul_packed(uint32_t type, mb_threadpool *pool, int n_threads, uint64_t *rng) {
     const mb_dot_traits *dt = &mb_kernels()->dot[type];
     if (!dt->gemm_packed) return;
-    const int64_t n_in = 768, n_out = 37 + 16 * (n_threads > 1), n_rows = 21;
+    /* Enough rows to take the packed path (F16 packs from 32). */
+    const int64_t n_in = 768, n_out = 37 + 16 * (n_threads > 1),
+                  n_rows = dt->pack_min_rows > 16 ? dt->pack_min_rows + 5 : 21;
     uint64_t wrb = 0;
     mb_type_row_bytes(type, (uint64_t)n_in, &wrb);
     mb_matrix m = {NULL, type, n_in, n_out, (size_t)wrb};
@@ -214,18 +216,22 @@ int main(int argc, char **argv) {
         }
     }
     printf("%d level/type pairs have a gemm kernel\n", tested);
-    const uint32_t kq[] = {MB_TYPE_Q4_K, MB_TYPE_Q5_K, MB_TYPE_Q6_K, MB_TYPE_Q4_0, MB_TYPE_Q8_0,
-                           MB_TYPE_Q3_K, MB_TYPE_Q2_K, MB_TYPE_SQ4,  MB_TYPE_SQ8,  MB_TYPE_SQ4_24};
+    const uint32_t kq[] = {MB_TYPE_Q4_K, MB_TYPE_Q5_K,   MB_TYPE_Q6_K, MB_TYPE_Q4_0,
+                           MB_TYPE_Q8_0, MB_TYPE_Q3_K,   MB_TYPE_Q2_K, MB_TYPE_SQ4,
+                           MB_TYPE_SQ8,  MB_TYPE_SQ4_24, MB_TYPE_F16};
     int packed = 0;
     for (int l = 0; l < n_names; l++) {
         const mb_kernel_table *k = names[l];
         for (size_t t = 0; t < sizeof kq / sizeof kq[0]; t++) {
-            /* One, an odd number and many blocks. */
+            /* One, an odd number and many blocks; F16 (blocks of one
+             * value) a row shorter than a vector, one that ends inside
+             * one, and one longer than its activation chunk. */
             const int64_t bs = mb_type_get(kq[t])->block_size;
-            const int64_t lens[] = {bs, 3 * bs, 25 * bs};
+            const int64_t lens[] = {bs == 1 ? 5 : bs, bs == 1 ? 333 : 3 * bs,
+                                    bs == 1 ? 1000 : 25 * bs};
             const int na[] = {1, 3, 4, 7, 8, 9, 17};
             for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
-                for (int nw = 1; nw <= 16; nw += 5)
+                for (int nw = 1; nw <= 32; nw += nw < 16 ? 5 : 16)
                     for (size_t j = 0; j < sizeof na / sizeof na[0]; j++)
                         packed |= check_packed(k, kq[t], lens[i], nw, na[j], &rng) << t;
         }

@@ -79,6 +79,7 @@ typedef struct {
     mb_gemm_packed_fn gemm_packed;
     uint32_t pack_rows;        /* weight rows per panel */
     uint32_t pack_block_bytes; /* panel bytes per weight block */
+    uint32_t pack_min_rows;    /* batches packed from this many rows (0: matmul's default) */
 } mb_dot_traits;
 
 /* A kernel table: one per instruction-set level. */

@@ -124,7 +124,7 @@ static void matmul_batch(const matmul_job *j, long begin, long end) {
  * PACK_MIN_ROWS rows rearrange each group of pack_rows weight rows into a
  * panel once, in tiles of about PACK_TILE_BYTES that stay in L2 while every
  * activation tile (PACK_ACT rows, in L1) meets each panel of the tile. */
-enum { PACK_MIN_ROWS = 8, PACK_ACT = 8, PACK_MAX_ROWS = 16 };
+enum { PACK_MIN_ROWS = 8, PACK_ACT = 8, PACK_MAX_ROWS = 32 };
 #define PACK_TILE_BYTES (384u * 1024u)
 
 /* Weight rows in panel G: pack_rows, fewer in the last one. */
@@ -183,8 +183,9 @@ static int matmul_packed(const matmul_job *j, int ith, long gb, long ge) {
 }
 
 static int use_packed(const matmul_job *j) {
-    return j->dt->gemm_packed && j->act->n_rows >= PACK_MIN_ROWS &&
-           j->dt->pack_rows <= PACK_MAX_ROWS && j->w->n_in > 0;
+    const int64_t min_rows = j->dt->pack_min_rows ? j->dt->pack_min_rows : PACK_MIN_ROWS;
+    return j->dt->gemm_packed && j->act->n_rows >= min_rows && j->dt->pack_rows <= PACK_MAX_ROWS &&
+           j->w->n_in > 0;
 }
 
 /* One activation row (decode) against weight rows [BEGIN, END). */
