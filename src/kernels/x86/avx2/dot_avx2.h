@@ -33,6 +33,13 @@ void mb_avx2_dot_q6_k(int64_t n, float *out, const void *w, const void *a);
 void mb_avx2_dot_rows_q6_k(int64_t n, float *out, const void *w, const void *a, size_t stride,
                            int n_rows);
 /* Register-blocked batch products (mb_gemm_tile_fn, gemm_avx2.c). */
+/* F16 packed panels (fpack_avx2.c): MB_AFP_ROWS weight rows per panel, as
+ * floats, value k of every row together (MB_AFP_BLOCK_BYTES per value). */
+#define MB_AFP_ROWS 24
+#define MB_AFP_BLOCK_BYTES (4 * MB_AFP_ROWS)
+void mb_avx2_pack_f16(int64_t n, void *panel, const void *w, size_t ws, int n_w);
+void mb_avx2_gemm_packed_f16(int64_t n, float *out, size_t os, const void *panel, const void *a,
+                             size_t as, int n_a, int add);
 void mb_avx2_gemm_f16(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
                       const void *a, size_t as, int n_a);
 void mb_avx2_gemm_bf16(int64_t n, float *out, size_t os, const void *w, size_t ws, int n_w,
