@@ -231,7 +231,7 @@ int main(int argc, char **argv) {
                                     bs == 1 ? 1000 : 25 * bs};
             const int na[] = {1, 3, 4, 7, 8, 9, 17};
             for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
-                for (int nw = 1; nw <= 32; nw += nw < 16 ? 5 : 16)
+                for (int nw = 1; nw <= 48; nw += nw < 16 ? 5 : 16)
                     for (size_t j = 0; j < sizeof na / sizeof na[0]; j++)
                         packed |= check_packed(k, kq[t], lens[i], nw, na[j], &rng) << t;
         }

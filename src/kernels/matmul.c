@@ -124,7 +124,7 @@ static void matmul_batch(const matmul_job *j, long begin, long end) {
  * PACK_MIN_ROWS rows rearrange each group of pack_rows weight rows into a
  * panel once, in tiles of about PACK_TILE_BYTES that stay in L2 while every
  * activation tile (PACK_ACT rows, in L1) meets each panel of the tile. */
-enum { PACK_MIN_ROWS = 8, PACK_ACT = 8, PACK_MAX_ROWS = 32 };
+enum { PACK_MIN_ROWS = 8, PACK_ACT = 8, PACK_MAX_ROWS = 48 };
 #define PACK_TILE_BYTES (384u * 1024u)
 
 /* Weight rows in panel G: pack_rows, fewer in the last one. */

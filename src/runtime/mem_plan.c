@@ -26,7 +26,7 @@ enum { PREFILL_BATCH = 512 };
 
 /* Per thread: the stack pages a worker touches, and the pool's scratch for
  * packed weight panels where the level packs a weight type (tiles of about
- * PACK_TILE bytes, grown by half again: kernels/matmul.c). */
+ * PACK_TILE bytes, pack_scratch). */
 enum { THREAD_STACK_BYTES = 64 * 1024, PACK_TILE = 384 * 1024 };
 
 /* Per sampler candidate (logit, probability, id) and repeat count. */
@@ -76,21 +76,57 @@ static uint64_t vocab_bytes(const mb_gguf *g) {
     return total;
 }
 
-/* The largest panel scratch a thread's matrix products take: a tile of
- * whole panels of about PACK_TILE bytes (at least one panel, at most the
- * matrix), grown by half again when allocated. 0 when no weight type packs. */
-static uint64_t pack_scratch(const mb_gguf_tensor *t, int tied) {
+/* Where T's matrix products pack panels: the bytes of one (PANEL) and how
+ * many the matrix has (return value; 0 when its type does not pack). */
+static uint64_t pack_panels(const mb_gguf_tensor *t, uint64_t *panel) {
     if (t->n_dims < 2 || t->type >= MB_TYPE_COUNT) return 0;
-    if (!strcmp(t->name, "token_embd.weight") && !tied) return 0; /* only looked up */
+    /* The embeddings are only looked up, and the output projection (or
+     * the tied embeddings) multiplies the last row only: neither packs. */
+    if (!strcmp(t->name, "token_embd.weight") || !strcmp(t->name, "output.weight")) return 0;
     const mb_dot_traits *dt = &mb_kernels()->dot[t->type];
     const mb_type_traits *tt = mb_type_get(t->type);
     if (!dt->gemm_packed || !dt->pack_rows || !tt) return 0;
-    const uint64_t group = (uint64_t)dt->pack_block_bytes * (t->ne[0] / tt->block_size);
-    const uint64_t groups = (t->ne[1] + dt->pack_rows - 1) / dt->pack_rows;
-    uint64_t tile = group ? PACK_TILE / group : 1;
-    if (tile < 1) tile = 1;
-    if (tile > groups) tile = groups;
-    return (group * tile + group * tile / 2 + 63) / 64 * 64;
+    *panel = (uint64_t)dt->pack_block_bytes * (t->ne[0] / tt->block_size);
+    return (t->ne[1] + dt->pack_rows - 1) / dt->pack_rows;
+}
+
+static void add_pack_shape(mb_mem_model *m, uint64_t panel, uint64_t panels) {
+    for (int i = 0; i < m->n_pack; i++)
+        if (m->pack[i].panel_bytes == panel && m->pack[i].panels == panels) return;
+    int at = m->n_pack;
+    if (at == MB_MEM_PACK_SHAPES) { /* keep the larger matrices */
+        at = 0;
+        for (int i = 1; i < m->n_pack; i++)
+            if (m->pack[i].panel_bytes * m->pack[i].panels <
+                m->pack[at].panel_bytes * m->pack[at].panels)
+                at = i;
+        if (m->pack[at].panel_bytes * m->pack[at].panels >= panel * panels) return;
+    } else {
+        m->n_pack++;
+    }
+    m->pack[at].panel_bytes = panel;
+    m->pack[at].panels = panels;
+}
+
+/* The largest panel scratch one of N_THREADS threads writes: a tile of
+ * whole panels of about PACK_TILE bytes (at least one panel, at most the
+ * thread's share of the matrix: kernels/matmul.c). The pool grows its
+ * buffer by half again, but only the tile's bytes are ever written; the
+ * pages past them never become resident. (Counting the whole matrix and
+ * that half put a tiny F16 model's plan 8-10% above its peak once F16
+ * packed panels of 48 rows.) */
+static uint64_t pack_scratch(const mb_mem_model *m, int n_threads) {
+    uint64_t most = 0;
+    for (int i = 0; i < m->n_pack; i++) {
+        const uint64_t panel = m->pack[i].panel_bytes;
+        const uint64_t share = (m->pack[i].panels + (uint64_t)n_threads - 1) / (uint64_t)n_threads;
+        uint64_t tile = panel ? PACK_TILE / panel : 1;
+        if (tile < 1) tile = 1;
+        if (tile > share) tile = share;
+        const uint64_t b = (panel * tile + 63) / 64 * 64;
+        if (b > most) most = b;
+    }
+    return most;
 }
 
 /* Bytes per value of the activation rows a matrix of T's type is multiplied
@@ -155,8 +191,9 @@ mb_status mb_mem_model_read(const mb_gguf *g, const mb_hparams *hp, mb_mem_model
     m->act_bytes_per_value = 0;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const mb_gguf_tensor *t = &g->tensors[i];
-        const uint64_t b = pack_scratch(t, m->tied);
-        if (b > m->pack_bytes) m->pack_bytes = b;
+        uint64_t panel = 0;
+        const uint64_t panels = pack_panels(t, &panel);
+        if (panels) add_pack_shape(m, panel, panels);
         const double a = act_bytes_per_value(t);
         if (a > m->act_bytes_per_value) m->act_bytes_per_value = a;
     }
@@ -229,14 +266,14 @@ static void plan_core(const mb_mem_model *m, const mb_fit_params *p, int cores, 
                      (uint64_t)((double)act * m->act_bytes_per_value);
     /* The forward pass's logits, the session's saved copy, the sampler. */
     r->logits = logits + (uint64_t)hp->n_vocab * (sizeof(float) + SAMPLER_BYTES_PER_TOKEN);
-    r->threads = (uint64_t)r->n_threads * (THREAD_STACK_BYTES + m->pack_bytes);
+    r->threads = (uint64_t)r->n_threads * (THREAD_STACK_BYTES + pack_scratch(m, r->n_threads));
     /* The token history of the session (and of an engine slot). */
     const uint64_t history = (uint64_t)r->n_ctx * sizeof(int32_t) * (r->n_slots > 1 ? 2 : 1);
     r->per_slot = r->kv + r->activations + r->logits + r->threads + history;
     if (r->n_slots > 1) /* mb_batch: a workspace of one row per slot, every slot's logits */
         r->batch = mb_forward_buffer_bytes(hp, 0, r->n_slots, cores, m->lora_rank) +
                    (uint64_t)r->n_slots * hp->n_vocab * sizeof(float) +
-                   (uint64_t)cores * (THREAD_STACK_BYTES + m->pack_bytes);
+                   (uint64_t)cores * (THREAD_STACK_BYTES + pack_scratch(m, cores));
 
     r->mem_budget = p->mem_budget;
     if (p->mem_budget > 0 && p->mem_budget < m->weight_bytes) {

@@ -12,18 +12,28 @@
 #include "matchbox/fit.h"
 #include "model/model.h"
 
+/* Distinct matrix shapes whose packed panels the plan sizes (beyond: the
+ * largest panels kept). */
+#define MB_MEM_PACK_SHAPES 16
+
 /* What the plan needs of a model: from its metadata and tensor table. */
 typedef struct {
     mb_hparams hp; /* n_vocab set */
     uint64_t file_bytes, data_offset, weight_bytes;
-    uint64_t embd_bytes;        /* token_embd.weight: decode reads only looked-up rows ... */
-    int tied;                   /* ... unless the output projection shares it */
-    uint64_t layer_bytes_max;   /* the largest blk.N's tensors */
-    uint64_t nonlayer_bytes;    /* tensors outside the blocks (embeddings, output, norms) */
-    uint64_t expert_bytes;      /* the experts' tensors (MoE), read n_expert_used / n_expert */
-    uint64_t converted_bytes;   /* norm vectors stored in non-F32 types, converted at load */
-    uint64_t vocab_bytes;       /* the tokenizer's tables and the metadata's index */
-    uint64_t pack_bytes;        /* a thread's largest packed-panel scratch (0: nothing packs) */
+    uint64_t embd_bytes;      /* token_embd.weight: decode reads only looked-up rows ... */
+    int tied;                 /* ... unless the output projection shares it */
+    uint64_t layer_bytes_max; /* the largest blk.N's tensors */
+    uint64_t nonlayer_bytes;  /* tensors outside the blocks (embeddings, output, norms) */
+    uint64_t expert_bytes;    /* the experts' tensors (MoE), read n_expert_used / n_expert */
+    uint64_t converted_bytes; /* norm vectors stored in non-F32 types, converted at load */
+    uint64_t vocab_bytes;     /* the tokenizer's tables and the metadata's index */
+    /* The packed batch products' panels (0 shapes: nothing packs): per
+     * distinct matrix shape, the bytes of one panel and the panels in the
+     * matrix; a thread packs a tile of its share of the panels. */
+    struct {
+        uint64_t panel_bytes, panels;
+    } pack[MB_MEM_PACK_SHAPES];
+    int n_pack;
     double act_bytes_per_value; /* the widest activation type the matrices convert rows to */
     int lora_rank;              /* a LoRA adapter's largest rank; 0: none */
 } mb_mem_model;

@@ -26,7 +26,7 @@ void mb_avx512_dot_rows4_f16(int64_t n, float *out, const void *w, const void *a
                              int n_rows);
 /* F16 packed panels (fpack_avx512.c): MB_FP_ROWS weight rows per panel,
  * as floats, value k of every row together (MB_FP_BLOCK_BYTES per value). */
-#define MB_FP_ROWS 32
+#define MB_FP_ROWS 48
 #define MB_FP_BLOCK_BYTES (4 * MB_FP_ROWS)
 void mb_avx512_pack_f16(int64_t n, void *panel, const void *w, size_t ws, int n_w);
 void mb_avx512_gemm_packed_f16(int64_t n, float *out, size_t os, const void *panel, const void *a,

@@ -4,13 +4,14 @@
  * The register-blocked tile (gemm_avx512.c) computes dots: per step of 16
  * values it converts 6 weight and 4 activation vectors for 24 FMAs, and
  * the conversions share port 0 with the FMAs; it ran at 47 GMAC/s on one
- * Sapphire Rapids-class core, 42% of the FMA peak. Here a panel holds 32
+ * Sapphire Rapids-class core, 42% of the FMA peak. Here a panel holds 48
  * weight rows converted to floats once per batch and transposed, so that
- * value k of all 32 rows is two vectors; the activation rows' values are
- * broadcast from memory (a load, no shuffle), and each value k costs two
- * vector loads and 2 x N_A FMAs. Activations come as F16 rows (F16's
- * activation type, rounded as ggml rounds them) and are widened to floats
- * in chunks of A_CHUNK values first (exact).
+ * value k of all 48 rows is three vectors; the activation rows' values are
+ * broadcast from memory (a load, no shuffle), and each value k costs three
+ * vector loads and 3 x N_A FMAs (24 accumulators for 8 rows). Panels of 32
+ * rows ran the products at 76-82 GMAC/s, 48 at 92-96. Activations come as
+ * F16 rows (F16's activation type, rounded as ggml rounds them) and are
+ * widened to floats in chunks of A_CHUNK values first (exact).
  *
  * Each output is one accumulator run over k in order, the same operations
  * whatever N_A or the row's place in the batch; against the single dot
@@ -24,6 +25,13 @@
 /* A row's widened chunk is A_STRIDE floats from the next: padded past a
  * multiple of 1 KB (79-81 against 74-78 GMAC/s). */
 enum { A_CHUNK = 256, A_STRIDE = A_CHUNK + 16 };
+/* Weight vectors per value. */
+#define NV (MB_FP_ROWS / 16)
+#if NV == 3
+#define HOLD(wv) __asm__("" : "+v"(wv[0]), "+v"(wv[1]), "+v"(wv[2]))
+#else
+#define HOLD(wv) __asm__("" : "+v"(wv[0]), "+v"(wv[1]))
+#endif
 
 /* Values [K0, K0 + 16) of F16 row P as floats; zero past N. */
 static inline __m512 load_f16(const uint16_t *p, int64_t k0, int64_t n) {
@@ -36,7 +44,7 @@ void mb_avx512_pack_f16(int64_t n, void *panel, const void *w, size_t ws, int n_
     float *dst = panel;
     for (int64_t k0 = 0; k0 < n; k0 += 16) {
         const int kn = n - k0 < 16 ? (int)(n - k0) : 16;
-        for (int h = 0; h < 2; h++) {
+        for (int h = 0; h < MB_FP_ROWS / 16; h++) {
             __m512 r[16];
             for (int i = 0; i < 16; i++) {
                 const int o = 16 * h + i;
@@ -54,18 +62,20 @@ void mb_avx512_pack_f16(int64_t n, void *panel, const void *w, size_t ws, int n_
 /* NA activation rows (widened in A, A_STRIDE floats apart) against the
  * panel's values [K0, K0 + KN). */
 static inline __attribute__((always_inline)) void chunk(const float *wp, const float *a, int64_t kn,
-                                                        const int NA, __m512 acc[8][2]) {
+                                                        const int NA, __m512 acc[8][NV]) {
     for (int64_t k = 0; k < kn; k++) {
-        __m512 w0 = _mm512_loadu_ps(wp + k * MB_FP_ROWS);
-        __m512 w1 = _mm512_loadu_ps(wp + k * MB_FP_ROWS + 16);
-        /* Held in registers: GCC otherwise folds the two loads into every
-         * FMA, 16 vector loads per value instead of 2, and the loads, not
-         * the FMAs, bound the loop (62 against 76 GMAC/s). */
-        __asm__("" : "+v"(w0), "+v"(w1));
+        __m512 wv[NV];
+        _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) wv[v] =
+            _mm512_loadu_ps(wp + k * MB_FP_ROWS + 16 * v);
+        /* Held in registers: GCC otherwise folds the weight loads into
+         * every FMA (16 vector loads per value instead of 2 with two
+         * vectors), and the loads, not the FMAs, bound the loop (62
+         * against 76 GMAC/s). */
+        HOLD(wv);
         _Pragma("GCC unroll 8") for (int m = 0; m < NA; m++) {
             const __m512 b = _mm512_set1_ps(a[m * A_STRIDE + k]);
-            acc[m][0] = _mm512_fmadd_ps(b, w0, acc[m][0]);
-            acc[m][1] = _mm512_fmadd_ps(b, w1, acc[m][1]);
+            _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) acc[m][v] =
+                _mm512_fmadd_ps(b, wv[v], acc[m][v]);
         }
     }
 }
@@ -74,9 +84,9 @@ static inline __attribute__((always_inline)) void gemm_rows(int64_t n, float *ou
                                                             const float *panel, const uint8_t *a,
                                                             size_t as, const int NA, int add) {
     _Alignas(64) float buf[8][A_STRIDE];
-    __m512 acc[8][2];
-    _Pragma("GCC unroll 8") for (int m = 0; m < NA; m++) acc[m][0] = acc[m][1] =
-        _mm512_setzero_ps();
+    __m512 acc[8][NV];
+    _Pragma("GCC unroll 8") for (int m = 0; m < NA; m++)
+        _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) acc[m][v] = _mm512_setzero_ps();
     for (int64_t k0 = 0; k0 < n; k0 += A_CHUNK) {
         const int64_t kn = n - k0 < A_CHUNK ? n - k0 : A_CHUNK;
         for (int m = 0; m < NA; m++) {
@@ -88,13 +98,8 @@ static inline __attribute__((always_inline)) void gemm_rows(int64_t n, float *ou
     }
     _Pragma("GCC unroll 8") for (int m = 0; m < NA; m++) {
         float *o = out + (size_t)m * os;
-        if (add) {
-            _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[m][0]));
-            _mm512_storeu_ps(o + 16, _mm512_add_ps(_mm512_loadu_ps(o + 16), acc[m][1]));
-        } else {
-            _mm512_storeu_ps(o, acc[m][0]);
-            _mm512_storeu_ps(o + 16, acc[m][1]);
-        }
+        _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) _mm512_storeu_ps(
+            o + 16 * v, add ? _mm512_add_ps(_mm512_loadu_ps(o + 16 * v), acc[m][v]) : acc[m][v]);
     }
 }
 
