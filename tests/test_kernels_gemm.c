@@ -155,11 +155,12 @@ static int check_packed(const mb_kernel_table *k, uint32_t type, int64_t n, int 
  * against one vec_dot per pair: several panels with a tail, activation
  * tiles with a tail, accumulate, with and without a pool (per-task scratch
  * or a private buffer). */
-static void check_matmul_packed(uint32_t type, mb_threadpool *pool, int n_threads, uint64_t *rng) {
+static void check_matmul_packed(uint32_t type, int64_t n_in, mb_threadpool *pool, int n_threads,
+                                uint64_t *rng) {
     const mb_dot_traits *dt = &mb_kernels()->dot[type];
     if (!dt->gemm_packed) return;
     /* Enough rows to take the packed path (F16 packs from 32). */
-    const int64_t n_in = 768, n_out = 37 + 16 * (n_threads > 1),
+    const int64_t n_out = 37 + 16 * (n_threads > 1),
                   n_rows = dt->pack_min_rows > 16 ? dt->pack_min_rows + 5 : 21;
     uint64_t wrb = 0;
     mb_type_row_bytes(type, (uint64_t)n_in, &wrb);
@@ -189,8 +190,8 @@ static void check_matmul_packed(uint32_t type, mb_threadpool *pool, int n_thread
             worst = fmax(worst, fabs((double)out[r * n_out + o] - (want + 0.5)) /
                                     (1.0 + fabs((double)want)));
         }
-    CHECK_MSG(worst < 1e-5, "matmul packed %s, %d threads: differs from vec_dot by %g",
-              mb_type_name(type), n_threads, worst);
+    CHECK_MSG(worst < 1e-5, "matmul packed %s, %lld values, %d threads: differs from vec_dot by %g",
+              mb_type_name(type), (long long)n_in, n_threads, worst);
     free(w), free(x), free(act.data), free(out);
 }
 
@@ -243,8 +244,11 @@ int main(int argc, char **argv) {
         mb_threadpool *pool = NULL;
         CHECK_OK(mb_threadpool_new(2, &pool));
         for (size_t t = 0; t < sizeof kq / sizeof kq[0]; t++) {
-            check_matmul_packed(kq[t], NULL, 1, &rng);
-            check_matmul_packed(kq[t], pool, 2, &rng);
+            check_matmul_packed(kq[t], 768, NULL, 1, &rng);
+            check_matmul_packed(kq[t], 768, pool, 2, &rng);
+            /* Panels past matmul's slice threshold (F16's 48 rows of
+             * 3000 floats: 576 KB) are applied in slices of values. */
+            if (kq[t] == MB_TYPE_F16) check_matmul_packed(kq[t], 3000, pool, 2, &rng);
         }
         mb_threadpool_free(pool);
     }

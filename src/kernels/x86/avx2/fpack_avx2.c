@@ -71,9 +71,9 @@ static inline __attribute__((always_inline)) void gemm_rows(int64_t n, float *ou
                                                             const float *panel, const uint8_t *a,
                                                             size_t as, const int NA, int add) {
     _Alignas(32) float buf[A_ROWS][A_STRIDE];
-    __m256 acc[A_ROWS][NV];
+    __m256 acc[A_ROWS][NV], sum[A_ROWS][NV];
     _Pragma("GCC unroll 4") for (int m = 0; m < NA; m++)
-        _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) acc[m][v] = _mm256_setzero_ps();
+        _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) sum[m][v] = _mm256_setzero_ps();
     for (int64_t k0 = 0; k0 < n; k0 += A_CHUNK) {
         const int64_t kn = n - k0 < A_CHUNK ? n - k0 : A_CHUNK;
         for (int m = 0; m < NA; m++) {
@@ -81,12 +81,20 @@ static inline __attribute__((always_inline)) void gemm_rows(int64_t n, float *ou
             for (int64_t k = 0; k < kn; k += 8)
                 _mm256_store_ps(&buf[m][k], load_f16(row, k0 + k, n));
         }
+        /* Each chunk's products summed apart, then added to the row's
+         * sums: one accumulator over every value drifted (a relative error
+         * of 1.1e-5 at 3000 values against the single dot's 2e-6). */
+        _Pragma("GCC unroll 4") for (int m = 0; m < NA; m++)
+            _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) acc[m][v] = _mm256_setzero_ps();
         chunk(panel + k0 * MB_AFP_ROWS, &buf[0][0], kn, NA, acc);
+        _Pragma("GCC unroll 4") for (int m = 0; m < NA; m++)
+            _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) sum[m][v] =
+                _mm256_add_ps(sum[m][v], acc[m][v]);
     }
     _Pragma("GCC unroll 4") for (int m = 0; m < NA; m++) {
         float *o = out + (size_t)m * os;
         _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) _mm256_storeu_ps(
-            o + 8 * v, add ? _mm256_add_ps(_mm256_loadu_ps(o + 8 * v), acc[m][v]) : acc[m][v]);
+            o + 8 * v, add ? _mm256_add_ps(_mm256_loadu_ps(o + 8 * v), sum[m][v]) : sum[m][v]);
     }
 }
 

@@ -84,9 +84,9 @@ static inline __attribute__((always_inline)) void gemm_rows(int64_t n, float *ou
                                                             const float *panel, const uint8_t *a,
                                                             size_t as, const int NA, int add) {
     _Alignas(64) float buf[8][A_STRIDE];
-    __m512 acc[8][NV];
+    __m512 acc[8][NV], sum[8][NV];
     _Pragma("GCC unroll 8") for (int m = 0; m < NA; m++)
-        _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) acc[m][v] = _mm512_setzero_ps();
+        _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) sum[m][v] = _mm512_setzero_ps();
     for (int64_t k0 = 0; k0 < n; k0 += A_CHUNK) {
         const int64_t kn = n - k0 < A_CHUNK ? n - k0 : A_CHUNK;
         for (int m = 0; m < NA; m++) {
@@ -94,12 +94,20 @@ static inline __attribute__((always_inline)) void gemm_rows(int64_t n, float *ou
             for (int64_t k = 0; k < kn; k += 16)
                 _mm512_store_ps(&buf[m][k], load_f16(row, k0 + k, n));
         }
+        /* Each chunk's products summed apart, then added to the row's
+         * sums: one accumulator over every value drifted (a relative error
+         * of 1.1e-5 at 3000 values against the single dot's 2e-6). */
+        _Pragma("GCC unroll 8") for (int m = 0; m < NA; m++)
+            _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) acc[m][v] = _mm512_setzero_ps();
         chunk(panel + k0 * MB_FP_ROWS, &buf[0][0], kn, NA, acc);
+        _Pragma("GCC unroll 8") for (int m = 0; m < NA; m++)
+            _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) sum[m][v] =
+                _mm512_add_ps(sum[m][v], acc[m][v]);
     }
     _Pragma("GCC unroll 8") for (int m = 0; m < NA; m++) {
         float *o = out + (size_t)m * os;
         _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) _mm512_storeu_ps(
-            o + 16 * v, add ? _mm512_add_ps(_mm512_loadu_ps(o + 16 * v), acc[m][v]) : acc[m][v]);
+            o + 16 * v, add ? _mm512_add_ps(_mm512_loadu_ps(o + 16 * v), sum[m][v]) : sum[m][v]);
     }
 }
 
