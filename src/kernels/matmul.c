@@ -47,9 +47,14 @@ typedef struct {
     mb_threadpool *pool; /* per-task scratch for packed panels (NULL: malloc) */
 } matmul_job;
 
-static void store(const matmul_job *j, int64_t r, long o, float v) {
+/* out[r][o] = V, or += V with ADD. */
+static void store_as(const matmul_job *j, int64_t r, long o, float v, int add) {
     float *dst = &j->out[r * j->out_stride + o];
-    *dst = j->accumulate ? *dst + v : v;
+    *dst = add ? *dst + v : v;
+}
+
+static void store(const matmul_job *j, int64_t r, long o, float v) {
+    store_as(j, r, o, v, j->accumulate);
 }
 
 /* Activation rows per multi-row call: as many (up to eight) as fit in about
@@ -196,10 +201,8 @@ static int matmul_packed(const matmul_job *j, int ith, long gb, long ge) {
                     float v[PACK_ACT][PACK_MAX_ROWS];
                     dt->gemm_packed(kn, &v[0][0], PACK_MAX_ROWS, pg, a, j->act->row_bytes, m, 0);
                     for (int r = 0; r < m; r++)
-                        for (long k = 0; k < nw; k++) {
-                            float *dst = &j->out[(r0 + r) * j->out_stride + o + k];
-                            *dst = add ? *dst + v[r][k] : v[r][k];
-                        }
+                        for (long k = 0; k < nw; k++)
+                            store_as(j, r0 + r, o + k, v[r][k], add);
                 }
             }
         }

@@ -17,7 +17,6 @@
  * whatever N_A or the row's place in the batch; against the single dot
  * (16 partial sums, then a tree) it differs by float rounding only. */
 #include <immintrin.h>
-#include <string.h>
 
 #include "kernels/x86/avx512/dot_avx512.h"
 #include "kernels/x86/avx512/transpose_avx512.h"
@@ -26,12 +25,8 @@
  * multiple of 1 KB (79-81 against 74-78 GMAC/s). */
 enum { A_CHUNK = 256, A_STRIDE = A_CHUNK + 16 };
 /* Weight vectors per value. */
-#define NV (MB_FP_ROWS / 16)
-#if NV == 3
-#define HOLD(wv) __asm__("" : "+v"(wv[0]), "+v"(wv[1]), "+v"(wv[2]))
-#else
-#define HOLD(wv) __asm__("" : "+v"(wv[0]), "+v"(wv[1]))
-#endif
+#define NV 3
+_Static_assert(MB_FP_ROWS == 16 * NV, "a panel row is NV vectors");
 
 /* Values [K0, K0 + 16) of F16 row P as floats; zero past N. */
 static inline __m512 load_f16(const uint16_t *p, int64_t k0, int64_t n) {
@@ -71,7 +66,7 @@ static inline __attribute__((always_inline)) void chunk(const float *wp, const f
          * every FMA (16 vector loads per value instead of 2 with two
          * vectors), and the loads, not the FMAs, bound the loop (62
          * against 76 GMAC/s). */
-        HOLD(wv);
+        __asm__("" : "+v"(wv[0]), "+v"(wv[1]), "+v"(wv[2]));
         _Pragma("GCC unroll 8") for (int m = 0; m < NA; m++) {
             const __m512 b = _mm512_set1_ps(a[m * A_STRIDE + k]);
             _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) acc[m][v] =
