@@ -118,6 +118,13 @@ int main(void) {
     mb_jinja_limits depth = {.max_depth = 10};
     expect_error("{% macro r(n) %}{{ r(n + 1) }}{% endmacro %}{{ r(0) }}", NULL, &depth,
                  "deeper than 10");
+    /* Deep expressions inside recursing macros: bounded together, not
+     * only each on its own (150 nested operators per call overflowed the
+     * stack under ASan before the 64 calls were reached). */
+    char deep[256] = "{% macro f(n) %}{{ ";
+    memset(deep + strlen(deep), '+', 150);
+    strcpy(deep + strlen("{% macro f(n) %}{{ ") + 150, "f(n) }}{% endmacro %}{{ f(1) }}");
+    expect_error(deep, NULL, NULL, "counting macro calls");
     /* strftime_now sees a fixed time when asked to. */
     mb_jinja_limits now = {.now = "2024-07-26T10:00:00"};
     int ok;

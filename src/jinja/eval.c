@@ -349,7 +349,23 @@ static mb_jv **eval_args(jstate *s, jframe *f, const jnode *n) {
     return args;
 }
 
+static mb_jv *jeval_node(jstate *s, jframe *f, const jnode *n);
+
+/* Expressions nest at most 200 deep in one expression (parser.c) and
+ * macros 64 deep, but their product overflowed the stack under ASan (a
+ * macro recursing through 150 nested operators, found by fuzzing): the
+ * evaluation depth across macro calls is bounded too. */
+enum { MAX_EVAL_DEPTH = 1000 };
+
 mb_jv *jeval(jstate *s, jframe *f, const jnode *n) {
+    if (++s->eval_depth > MAX_EVAL_DEPTH)
+        jfail(s, "expressions nested deeper than %d, counting macro calls", MAX_EVAL_DEPTH);
+    mb_jv *v = jeval_node(s, f, n);
+    s->eval_depth--;
+    return v;
+}
+
+static mb_jv *jeval_node(jstate *s, jframe *f, const jnode *n) {
     if (++s->steps > s->max_steps)
         jfail(s, "the template took more than %ld steps (a loop that does not end?)", s->max_steps);
     s->line = n->line;

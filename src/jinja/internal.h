@@ -201,6 +201,7 @@ typedef struct jstate {
     size_t max_output;
     long steps, max_steps;
     int depth, max_depth;
+    int eval_depth; /* jeval calls in progress (eval.c bounds it) */
     const char *now;
     jframe *globals;
     int line;      /* the line being evaluated, for messages */
