@@ -3,10 +3,12 @@
  * grammar: its mask against a token-by-token check, and generations with
  * random sampling whose text the grammar accepts. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/model.h"
 #include "runtime/grammar.h"
 #include "test_util.h"
 
@@ -328,6 +330,50 @@ static void test_sampler_tiny(void) {
     mb_model_free(m);
 }
 
+/* Grammar states on one model share its sorted vocabulary (built once,
+ * kept by the model, freed with it: ASan's leak check), also when the
+ * first two are made at the same time on two threads; a state made after
+ * others were freed still masks right. */
+typedef struct {
+    mb_model *m;
+    const mb_grammar *g;
+    mb_gstate *st;
+} gstate_job;
+
+static void *make_gstate(void *arg) {
+    gstate_job *j = arg;
+    CHECK_OK(mb_gstate_new(j->m, j->g, &j->st));
+    return NULL;
+}
+
+static void test_vocab_shared(void) {
+    mb_grammar *g = parse_ok(JSON_GBNF);
+    mb_model *m = tiny_model();
+    gstate_job jobs[2] = {{m, g, NULL}, {m, g, NULL}};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, make_gstate, &jobs[0]) == 0);
+    make_gstate(&jobs[1]);
+    pthread_join(th, NULL);
+    CHECK(jobs[0].st && jobs[1].st && jobs[0].st->vocab == jobs[1].st->vocab);
+    CHECK(jobs[0].st && (const void *)jobs[0].st->vocab == mb_model_grammar_vocab(m));
+    const void *first = jobs[0].st ? (const void *)jobs[0].st->vocab : NULL;
+    mb_gstate_free(jobs[0].st);
+    mb_gstate_free(jobs[1].st);
+    mb_gstate *st = NULL;
+    CHECK_OK(mb_gstate_new(m, g, &st));
+    CHECK(st && (const void *)st->vocab == first);
+    mb_gstate_free(st);
+    check_mask_matches(m, g, 5);
+    mb_model_free(m);
+    /* Another model: its own. */
+    m = tiny_model();
+    CHECK(mb_model_grammar_vocab(m) == NULL);
+    check_mask_matches(m, g, 6);
+    CHECK(mb_model_grammar_vocab(m) != NULL);
+    mb_model_free(m);
+    mb_grammar_free(g);
+}
+
 /* The full Llama 2 vocabulary (random weights: any token is likely). */
 static void test_sampler_llama_vocab(void) {
     mb_model *m = shared_model("models/llama-2-tiny-random.gguf");
@@ -352,6 +398,7 @@ int main(void) {
     test_match_strings();
     test_caps();
     test_sampler_tiny();
+    test_vocab_shared();
     test_sampler_llama_vocab();
     return mbt_finish();
 }

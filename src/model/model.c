@@ -1,4 +1,5 @@
 /* The public model API: load, describe, tokenize. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,8 +129,28 @@ mb_status mb_model_load(const char *path, const mb_model_params *params, mb_mode
     return MB_OK;
 }
 
+void *mb_model_grammar_vocab(const mb_model *m) {
+    return atomic_load_explicit(&((mb_model *)m)->grammar_vocab, memory_order_acquire);
+}
+
+/* The model is shared read-only between threads; this slot is its one
+ * field written after loading (a cache), hence the cast and the atomic. */
+void *mb_model_publish_grammar_vocab(const mb_model *m, void *obj) {
+    void *expected = NULL;
+    if (atomic_compare_exchange_strong_explicit(&((mb_model *)m)->grammar_vocab, &expected, obj,
+                                                memory_order_acq_rel, memory_order_acquire))
+        return obj;
+    return expected;
+}
+
 void mb_model_free(mb_model *m) {
     if (!m) return;
+    void *gv = atomic_load(&m->grammar_vocab);
+    if (gv) {
+        mb_model_shared_free_fn destroy;
+        memcpy(&destroy, gv, sizeof destroy);
+        destroy(gv);
+    }
     mb_stream_free(m->stream);
     mb_vocab_free(m->vocab);
     mb_lora_free(m->lora);

@@ -97,7 +97,22 @@ struct mb_model {
     void *resident_block;      /* the resident weights of a streamed model (anonymous memory) */
     size_t resident_size;
     char desc[224];
+    /* The grammar's sorted vocabulary (runtime/grammar_vocab.c), built by
+     * the first grammar state that needs it and read by every later one;
+     * NULL until then. Its first member is its destructor (mb_model_free
+     * calls it), so this layer needs no knowledge of its type. */
+    _Atomic(void *) grammar_vocab;
 };
+
+/* What a derived object shared through the model starts with. */
+typedef void (*mb_model_shared_free_fn)(void *obj);
+
+/* The grammar vocabulary published for M, or NULL. */
+void *mb_model_grammar_vocab(const mb_model *m);
+/* Publish OBJ (whose first member is an mb_model_shared_free_fn) as M's
+ * grammar vocabulary unless another thread published one first: returns
+ * the one kept. When that is not OBJ the caller frees OBJ. */
+void *mb_model_publish_grammar_vocab(const mb_model *m, void *obj);
 
 /* Read and validate hyper-parameters. */
 mb_status mb_hparams_read(const mb_gguf *g, mb_hparams *hp);

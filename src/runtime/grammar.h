@@ -147,9 +147,9 @@ typedef struct {
 } mb_gmask_entry;
 
 typedef struct {
-    struct mb_grammar *g; /* owned copy */
-    mb_gvocab *vocab;
-    mb_garena live[2]; /* the accepted stacks (two: one is copied into the other) */
+    struct mb_grammar *g;   /* owned copy */
+    const mb_gvocab *vocab; /* the model's (shared, read-only) */
+    mb_garena live[2];      /* the accepted stacks (two: one is copied into the other) */
     int cur;
     mb_gset set;
     mb_utf8_state pending; /* a token ended inside a code point */

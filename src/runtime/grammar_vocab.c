@@ -5,7 +5,8 @@
  * can take a character that starts with its bytes (the rest must come
  * with the next token).
  *
- * Masking checks every token, so the texts are sorted once: a token
+ * Masking checks every token, so the texts are sorted once per model
+ * (the model keeps them for every later grammar state): a token
  * shares its first bytes with the one before it (the longest common
  * prefix is stored), and the stacks after those bytes are kept per depth,
  * so each shared prefix is matched once, and a prefix no stack can take
@@ -14,11 +15,13 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "model/model.h"
 #include "runtime/grammar.h"
 
 enum { TOK_TEXT = 0, TOK_EOG = 1, TOK_NEVER = 2 };
 
 struct mb_gvocab {
+    mb_model_shared_free_fn destroy; /* first: the model frees it (model/model.h) */
     int n_vocab, n_order, max_len;
     char *bytes;
     uint32_t *off;  /* token i's text: bytes[off[i] .. off[i+1]) */
@@ -42,6 +45,10 @@ static void vocab_free(mb_gvocab *v) {
     free(v->sorted);
     free(v->soff);
     free(v);
+}
+
+static void vocab_destroy(void *v) {
+    vocab_free(v);
 }
 
 /* A merge sort of ORDER by text: qsort's comparator cannot take the
@@ -73,6 +80,7 @@ static mb_status vocab_new(const mb_model *model, mb_gvocab **out) {
     char buf[1024];
     size_t cap = 1 << 16, used = 0;
     if (v) {
+        v->destroy = vocab_destroy;
         v->n_vocab = n;
         v->eog = -1;
         v->off = malloc(((size_t)n + 1) * sizeof *v->off);
@@ -141,11 +149,28 @@ oom:
     return mb_errorf(MB_ERR_NO_MEMORY, "out of memory for the grammar's vocabulary");
 }
 
+/* The model's sorted vocabulary: built by the first grammar state and
+ * kept by the model, so a server sorts its vocabulary once, not per
+ * request (16-47 ms for 32k-50k tokens, docs/PERFORMANCE.md). Two first
+ * requests at once may both build it; one copy is kept. */
+static mb_status vocab_shared(const mb_model *model, const mb_gvocab **out) {
+    const mb_gvocab *v = mb_model_grammar_vocab(model);
+    if (!v) {
+        mb_gvocab *built = NULL;
+        mb_status status = vocab_new(model, &built);
+        if (status) return status;
+        v = mb_model_publish_grammar_vocab(model, built);
+        if (v != built) vocab_free(built);
+    }
+    *out = v;
+    return MB_OK;
+}
+
 mb_status mb_gstate_new(const mb_model *model, const mb_grammar *g, mb_gstate **out) {
     *out = NULL;
     mb_gstate *st = calloc(1, sizeof *st);
     if (!st) return mb_errorf(MB_ERR_NO_MEMORY, "out of memory");
-    mb_status status = vocab_new(model, &st->vocab);
+    mb_status status = vocab_shared(model, &st->vocab);
     if (status) {
         free(st);
         return status;
@@ -180,7 +205,6 @@ mb_status mb_gstate_new(const mb_model *model, const mb_grammar *g, mb_gstate **
 void mb_gstate_free(mb_gstate *st) {
     if (!st) return;
     mb_grammar_free(st->g);
-    vocab_free(st->vocab);
     mb_garena_free(&st->work);
     mb_garena_free(&st->live[0]);
     mb_garena_free(&st->live[1]);
