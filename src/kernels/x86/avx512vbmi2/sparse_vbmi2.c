@@ -50,16 +50,19 @@ static inline void block_dot(const uint8_t *mask, const uint16_t *d, __m512i u0,
     memcpy(m, mask, sizeof m);
     const int o1 = (int)_mm_popcnt_u64(m[0]), o2 = o1 + (int)_mm_popcnt_u64(m[1]),
               o3 = o2 + (int)_mm_popcnt_u64(m[2]);
-    const __m128 ds =
-        _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)d)), _mm_set1_ps(a->d));
-    const __m512 d4 = _mm512_broadcast_f32x4(ds);
-    acc[0] = _mm512_fmadd_ps(quarter(m[0], u0, fill, a, p, 0), _mm512_permute_ps(d4, 0x00), acc[0]);
+    /* The four scales go through memory: broadcast loads take no shuffle
+     * port, which the expansions keep busy. */
+    float ds[4];
+    _mm_storeu_ps(ds,
+                  _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)d)), _mm_set1_ps(a->d)));
+    __asm__("" : "+m"(ds)); /* (else GCC broadcasts from a register, a shuffle) */
+    acc[0] = _mm512_fmadd_ps(quarter(m[0], u0, fill, a, p, 0), _mm512_set1_ps(ds[0]), acc[0]);
     acc[1] = _mm512_fmadd_ps(quarter(m[1], mbx_nz_from(u0, u1, o1), fill, a, p, 1),
-                             _mm512_permute_ps(d4, 0x55), acc[1]);
+                             _mm512_set1_ps(ds[1]), acc[1]);
     acc[2] = _mm512_fmadd_ps(quarter(m[2], mbx_nz_from(u0, u1, o2), fill, a, p, 2),
-                             _mm512_permute_ps(d4, 0xAA), acc[2]);
+                             _mm512_set1_ps(ds[2]), acc[2]);
     acc[3] = _mm512_fmadd_ps(quarter(m[3], mbx_nz_from(u0, u1, o3), fill, a, p, 3),
-                             _mm512_permute_ps(d4, 0xFF), acc[3]);
+                             _mm512_set1_ps(ds[3]), acc[3]);
 }
 
 static inline float reduce4(const __m512 acc[4]) {

@@ -36,10 +36,27 @@ static inline __m512i mbx_iota(void) {
                            9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
 }
 
-/* Bytes K.. of U0:U1 at the bottom of a register (indices past 127 wrap,
- * but only the first popcount bytes are expanded). */
+/* Byte j is j, for j < 192: 64 bytes from K are the indices K..K+63. */
+static const _Alignas(64) uint8_t mbx_iota192[192] = {
+    0,   1,   2,   3,   4,   5,   6,   7,   8,   9,   10,  11,  12,  13,  14,  15,  16,  17,
+    18,  19,  20,  21,  22,  23,  24,  25,  26,  27,  28,  29,  30,  31,  32,  33,  34,  35,
+    36,  37,  38,  39,  40,  41,  42,  43,  44,  45,  46,  47,  48,  49,  50,  51,  52,  53,
+    54,  55,  56,  57,  58,  59,  60,  61,  62,  63,  64,  65,  66,  67,  68,  69,  70,  71,
+    72,  73,  74,  75,  76,  77,  78,  79,  80,  81,  82,  83,  84,  85,  86,  87,  88,  89,
+    90,  91,  92,  93,  94,  95,  96,  97,  98,  99,  100, 101, 102, 103, 104, 105, 106, 107,
+    108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125,
+    126, 127, 128, 129, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143,
+    144, 145, 146, 147, 148, 149, 150, 151, 152, 153, 154, 155, 156, 157, 158, 159, 160, 161,
+    162, 163, 164, 165, 166, 167, 168, 169, 170, 171, 172, 173, 174, 175, 176, 177, 178, 179,
+    180, 181, 182, 183, 184, 185, 186, 187, 188, 189, 190, 191};
+
+/* Bytes K.. (K <= 128) of U0:U1 at the bottom of a register (indices past
+ * 127 wrap, but only the first popcount bytes are expanded). The indices
+ * are a load from a table at K, not K broadcast and added: a broadcast from
+ * a general register takes the shuffle port, which the expansions keep
+ * busy. */
 static inline __m512i mbx_nz_from(__m512i u0, __m512i u1, int k) {
-    return _mm512_permutex2var_epi8(u0, _mm512_add_epi8(mbx_iota(), _mm512_set1_epi8((char)k)), u1);
+    return _mm512_permutex2var_epi8(u0, _mm512_loadu_si512((const void *)(mbx_iota192 + k)), u1);
 }
 
 /* The activation positions of the non-zeros, POS[h] for half h (byte k:
