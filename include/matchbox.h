@@ -41,14 +41,14 @@ extern "C" {
  * adds to the API, PATCH otherwise (docs/LIBRARY.md). CMake reads the
  * project version from these three lines: keep their form. */
 #define MB_VERSION_MAJOR 0
-#define MB_VERSION_MINOR 4
+#define MB_VERSION_MINOR 5
 #define MB_VERSION_PATCH 0
 #define MB_STR_(x) #x
 #define MB_XSTR_(x) MB_STR_(x)
-/* "0.4.0" */
+/* "0.5.0" */
 #define MB_VERSION                                                                                 \
     MB_XSTR_(MB_VERSION_MAJOR) "." MB_XSTR_(MB_VERSION_MINOR) "." MB_XSTR_(MB_VERSION_PATCH)
-/* 0xMMmmpp: 0x000400 for 0.4.0; compare with >= for "at least this version". */
+/* 0xMMmmpp: 0x000500 for 0.5.0; compare with >= for "at least this version". */
 #define MB_VERSION_NUMBER ((MB_VERSION_MAJOR << 16) | (MB_VERSION_MINOR << 8) | MB_VERSION_PATCH)
 
 /* The version of the library running, "MAJOR.MINOR.PATCH": with a shared
