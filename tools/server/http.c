@@ -1,11 +1,8 @@
-/* The HTTP side of the server: routing, authentication, body limits, and
- * turning a parsed request into a job for the engine. */
-#include <arpa/inet.h>
-#include <ctype.h>
-#include <netinet/in.h>
+/* The HTTP side of the server: responses, body limits, routing, and
+ * turning a parsed request into a job for the engine (what is checked
+ * before the body is read: admit.c). */
 #include <poll.h>
 #include <stdio.h>
-#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,13 +39,13 @@ void mb_http_common_headers(const mb_http_req *r, struct MHD_Response *resp) {
 }
 
 /* The endpoints answered after a POST: completions, chat and embeddings. */
-static int takes_post(int endpoint) {
+int mb_http_takes_post(int endpoint) {
     return endpoint <= 1 || endpoint == MB_ENDPOINT_EMBEDDINGS;
 }
 
 /* The methods an endpoint takes, for Allow. */
-static const char *allowed_methods(int endpoint) {
-    return takes_post(endpoint) ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
+const char *mb_http_allowed_methods(int endpoint) {
+    return mb_http_takes_post(endpoint) ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
 }
 
 enum MHD_Result mb_http_send(struct MHD_Connection *c, mb_http_req *r, int status, char *body,
@@ -64,7 +61,7 @@ enum MHD_Result mb_http_send(struct MHD_Connection *c, mb_http_req *r, int statu
     if (answered_by) MHD_add_response_header(resp, "X-Matchbox-Answered-By", answered_by);
     if (retry_after) MHD_add_response_header(resp, "Retry-After", "1");
     if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
-    if (status == 405) MHD_add_response_header(resp, "Allow", allowed_methods(r->endpoint));
+    if (status == 405) MHD_add_response_header(resp, "Allow", mb_http_allowed_methods(r->endpoint));
     mb_http_common_headers(r, resp);
     r->status = status;
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
@@ -77,9 +74,9 @@ static enum MHD_Result send_body(struct MHD_Connection *c, mb_http_req *r, int s
     return mb_http_send(c, r, status, body, type, retry_after, NULL);
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, mb_http_req *r, int status,
-                                  const char *type, const char *param, const char *code,
-                                  const char *message) {
+enum MHD_Result mb_http_send_error(struct MHD_Connection *c, mb_http_req *r, int status,
+                                   const char *type, const char *param, const char *code,
+                                   const char *message) {
     return send_body(c, r, status, mb_resp_error(message, type, param, code), "application/json",
                      status == 503);
 }
@@ -87,24 +84,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, mb_http_req *r, int 
 enum MHD_Result mb_http_send_timeout(struct MHD_Connection *c, mb_http_req *r, const char *why) {
     char msg[400];
     snprintf(msg, sizeof msg, "the server is busy: the request %s; retry later", why);
-    return send_error(c, r, 503, "server_error", NULL, "server_busy", msg);
-}
-
-/* ---- access -------------------------------------------------------------- */
-
-/* The key comparison takes the same time wherever the first difference is,
- * so response timing does not reveal a key's prefix. */
-static int key_matches(const char *expected, const char *header) {
-    /* The scheme is case-insensitive (RFC 7235); spaces may follow it. */
-    if (!header || strncasecmp(header, "Bearer ", 7) != 0) return 0;
-    const char *got = header + 7;
-    while (*got == ' ')
-        got++;
-    size_t ne = strlen(expected), ng = strlen(got);
-    volatile unsigned char diff = ne != ng;
-    for (size_t i = 0; i < ne; i++)
-        diff |= (unsigned char)expected[i] ^ (unsigned char)(i < ng ? got[i] : 0);
-    return diff == 0;
+    return mb_http_send_error(c, r, 503, "server_error", NULL, "server_busy", msg);
 }
 
 /* ---- completions --------------------------------------------------------- */
@@ -229,7 +209,7 @@ static enum MHD_Result wait_and_answer(struct MHD_Connection *c, mb_http_req *r,
     snprintf(msg, sizeof msg, "%s%s", timeout ? "" : "generation failed: ", j->error);
     pthread_mutex_unlock(&j->mu);
     if (timeout) return mb_http_send_timeout(c, r, msg);
-    if (!body) return send_error(c, r, 500, "server_error", NULL, NULL, msg);
+    if (!body) return mb_http_send_error(c, r, 500, "server_error", NULL, NULL, msg);
     return send_body(c, r, 200, body, "application/json", 0);
 }
 
@@ -238,17 +218,19 @@ static enum MHD_Result complete(mb_server *s, struct MHD_Connection *c, mb_http_
     mb_server_request q;
     mb_server_error err;
     if (mb_server_request_parse(r->body, r->len, is_chat, &q, &err) != MB_OK)
-        return send_error(c, r, err.http_status, err.type, err.param, err.code, err.message);
+        return mb_http_send_error(c, r, err.http_status, err.type, err.param, err.code,
+                                  err.message);
     char msg[512];
     if (q.model && !mb_server_model_matches(s, q.model)) {
         snprintf(msg, sizeof msg, "the model '%.200s' does not exist; this server has '%s'",
                  q.model, s->p.model_id);
         mb_server_request_free(&q);
-        return send_error(c, r, 404, "invalid_request_error", "model", "model_not_found", msg);
+        return mb_http_send_error(c, r, 404, "invalid_request_error", "model", "model_not_found",
+                                  msg);
     }
     if (is_chat && !s->tmpl) {
         mb_server_request_free(&q);
-        return send_error(c, r, 500, "server_error", NULL, NULL, s->tmpl_error);
+        return mb_http_send_error(c, r, 500, "server_error", NULL, NULL, s->tmpl_error);
     }
     size_t n_prompt = 0;
     mb_token *prompt = prompt_tokens(s, &q, &n_prompt);
@@ -278,14 +260,14 @@ static enum MHD_Result complete(mb_server *s, struct MHD_Connection *c, mb_http_
     if (bad) {
         free(prompt);
         mb_server_request_free(&q);
-        return send_error(c, r, 400, "invalid_request_error", param, code, msg);
+        return mb_http_send_error(c, r, 400, "invalid_request_error", param, code, msg);
     }
     int max_tokens = (int)(q.max_tokens >= 0 ? q.max_tokens : too_long ? 512 : room);
     mb_job *j = mb_job_new(&q, prompt, n_prompt, max_tokens, r->t0);
     if (!j) {
         free(prompt);
         mb_server_request_free(&q);
-        return send_error(c, r, 500, "server_error", NULL, NULL, "out of memory");
+        return mb_http_send_error(c, r, 500, "server_error", NULL, NULL, "out of memory");
     }
     if (s->p.oracle) {
         char rid[64];
@@ -301,15 +283,15 @@ static enum MHD_Result complete(mb_server *s, struct MHD_Connection *c, mb_http_
     if (refused == 2) {
         snprintf(msg, sizeof msg, "%s", mb_last_error());
         mb_job_release(j);
-        return send_error(c, r, 400, "invalid_request_error", "max_tokens", "kv_budget_exceeded",
-                          msg);
+        return mb_http_send_error(c, r, 400, "invalid_request_error", "max_tokens",
+                                  "kv_budget_exceeded", msg);
     }
     if (refused) {
         mb_job_release(j);
-        return send_error(c, r, 503, "server_error", NULL, "server_busy",
-                          atomic_load(&s->draining)
-                              ? "the server is shutting down"
-                              : "every slot is busy and the queue is full; retry later");
+        return mb_http_send_error(c, r, 503, "server_error", NULL, "server_busy",
+                                  atomic_load(&s->draining)
+                                      ? "the server is shutting down"
+                                      : "every slot is busy and the queue is full; retry later");
     }
     char id[64];
     snprintf(id, sizeof id, "%s-%lx%06lx", is_chat ? "chatcmpl" : "cmpl", (long)s->started,
@@ -336,11 +318,11 @@ static enum MHD_Result health(mb_server *s, struct MHD_Connection *c, mb_http_re
     return send_body(c, r, draining ? 503 : 200, body, "application/json", 0);
 }
 
-static enum MHD_Result too_large(mb_server *s, struct MHD_Connection *c, mb_http_req *r) {
+enum MHD_Result mb_http_too_large(mb_server *s, struct MHD_Connection *c, mb_http_req *r) {
     char msg[128];
     snprintf(msg, sizeof msg, "the request body is larger than the limit of %zu bytes",
              s->p.max_body);
-    return send_error(c, r, 413, "invalid_request_error", NULL, "request_too_large", msg);
+    return mb_http_send_error(c, r, 413, "invalid_request_error", NULL, "request_too_large", msg);
 }
 
 /* The answer once the whole request is in: its method, endpoint and key
@@ -415,150 +397,6 @@ static void too_large_now(mb_server *s, struct MHD_Connection *c, mb_http_req *r
     free(body);
 }
 
-/* ---- admission: before any of the body is read ---------------------------- */
-
-static int is_loopback_v4(const char *a) {
-    struct in_addr v4;
-    return inet_pton(AF_INET, a, &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
-}
-
-static int is_loopback_v6(const char *a) {
-    struct in6_addr v6;
-    if (inet_pton(AF_INET6, a, &v6) != 1) return 0;
-    if (IN6_IS_ADDR_LOOPBACK(&v6)) return 1;
-    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
-}
-
-/* True when the server listens on a loopback address only. */
-static int bound_to_loopback(const mb_server *s) {
-    return is_loopback_v4(s->p.host) || is_loopback_v6(s->p.host);
-}
-
-/* A Host header that names this machine: localhost (or a name under
- * .localhost), 127.0.0.0/8 or [::1], with an optional port. A web page's
- * own name (DNS rebinding) is none of these. */
-static int host_is_loopback(const char *host) {
-    char name[256];
-    size_t n = strlen(host);
-    if (n == 0 || n >= sizeof name) return 0;
-    const char *port = NULL;
-    if (host[0] == '[') {
-        const char *end = strchr(host, ']');
-        if (!end || (end[1] && end[1] != ':')) return 0;
-        memcpy(name, host + 1, (size_t)(end - host - 1));
-        name[end - host - 1] = '\0';
-        if (end[1] == ':') port = end + 2;
-        if (!is_loopback_v6(name)) return 0;
-    } else {
-        const char *colon = strchr(host, ':');
-        if (colon && strchr(colon + 1, ':')) return 0;
-        size_t k = colon ? (size_t)(colon - host) : n;
-        memcpy(name, host, k);
-        name[k] = '\0';
-        if (colon) port = colon + 1;
-        if (k > 0 && name[k - 1] == '.') name[--k] = '\0';
-        int local = !strcasecmp(name, "localhost") ||
-                    (k > 10 && !strcasecmp(name + k - 10, ".localhost")) || is_loopback_v4(name);
-        if (!local) return 0;
-    }
-    if (port) {
-        if (!*port || strlen(port) > 5) return 0;
-        for (const char *p = port; *p; p++)
-            if (!isdigit((unsigned char)*p)) return 0;
-    }
-    return 1;
-}
-
-/* ORIGIN is in the comma-separated LIST (exact, case-insensitive), or LIST is "*". */
-static int origin_allowed(const char *list, const char *origin) {
-    if (!list) return 0;
-    size_t no = strlen(origin);
-    for (const char *p = list; *p;) {
-        while (*p == ',' || *p == ' ')
-            p++;
-        const char *e = p;
-        while (*e && *e != ',')
-            e++;
-        size_t k = (size_t)(e - p);
-        while (k > 0 && p[k - 1] == ' ')
-            k--;
-        if ((k == 1 && *p == '*') || (k == no && k > 0 && !strncasecmp(p, origin, k))) return 1;
-        p = e;
-    }
-    return 0;
-}
-
-static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key,
-                                    const char *value) {
-    (void)kind;
-    if (key && !strcasecmp(key, "Content-Length"))
-        mb_http_length_add(cls, value ? value : "", value ? strlen(value) : 0);
-    return MHD_YES;
-}
-
-static enum MHD_Result preflight(struct MHD_Connection *c, mb_http_req *r) {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-    if (!resp) return MHD_NO;
-    const char *methods = allowed_methods(r->endpoint);
-    MHD_add_response_header(resp, "Allow", methods);
-    if (r->cors_origin) {
-        const char *want =
-            MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Headers");
-        MHD_add_response_header(resp, "Access-Control-Allow-Methods", methods);
-        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                want && *want ? want : "Authorization, Content-Type");
-        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
-    }
-    mb_http_common_headers(r, resp);
-    r->status = 204;
-    enum MHD_Result ret = MHD_queue_response(c, 204, resp);
-    MHD_destroy_response(resp);
-    return ret;
-}
-
-/* Checks on the request line and headers, before any of the body is read:
- * a refused request costs no memory for its body. Returns MHD_YES with
- * r->status 0 when the body is to be read. */
-static enum MHD_Result admit(mb_server *s, struct MHD_Connection *c, mb_http_req *r,
-                             const char *method) {
-    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
-    if (host && bound_to_loopback(s) && !host_is_loopback(host))
-        return send_error(c, r, 403, "invalid_request_error", NULL, "forbidden_host",
-                          "this server listens on loopback and answers only requests for "
-                          "localhost, 127.0.0.1 or [::1] (the Host header names another)");
-    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
-    if (origin) {
-        if (!origin_allowed(s->p.allowed_origins, origin))
-            return send_error(c, r, 403, "invalid_request_error", NULL, "forbidden_origin",
-                              "requests from this Origin are not allowed (start the server "
-                              "with --allowed-origins)");
-        r->cors_origin = origin;
-    }
-    mb_http_length lh = {0};
-    MHD_get_connection_values(c, MHD_HEADER_KIND, count_length, &lh);
-    if (lh.problem)
-        return send_error(c, r, 400, "invalid_request_error", NULL, "bad_content_length",
-                          lh.problem);
-    int known = r->endpoint != MB_METRIC_ENDPOINTS - 1, wants_post = takes_post(r->endpoint);
-    if (!known)
-        return send_error(c, r, 404, "invalid_request_error", NULL, "not_found",
-                          "no such endpoint; see docs/SERVER.md");
-    if (!strcmp(method, "OPTIONS")) return preflight(c, r);
-    int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
-    if (wants_post ? !post : !get)
-        return send_error(c, r, 405, "invalid_request_error", NULL, "method_not_allowed",
-                          wants_post ? "this endpoint takes POST" : "this endpoint takes GET");
-    if (r->endpoint != mb_metrics_endpoint("/health") && s->p.api_key &&
-        !key_matches(s->p.api_key,
-                     MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization")))
-        return send_error(c, r, 401, "invalid_request_error", NULL, "invalid_api_key",
-                          "a valid API key is needed: Authorization: Bearer KEY");
-    /* An announced oversized body is refused before any of it is read:
-     * libmicrohttpd then closes the connection instead of reading on. */
-    if (lh.n > 0 && lh.value > s->p.max_body) return too_large(s, c, r);
-    return MHD_YES;
-}
-
 enum MHD_Result mb_http_on_request(void *cls, struct MHD_Connection *c, const char *url,
                                    const char *method, const char *version, const char *upload,
                                    size_t *upload_size, void **con_cls) {
@@ -572,7 +410,7 @@ enum MHD_Result mb_http_on_request(void *cls, struct MHD_Connection *c, const ch
         *con_cls = r;
         mb_http_watch_mark(s, c, 1);
         atomic_fetch_add(&s->requests, 1);
-        return admit(s, c, r, method);
+        return mb_http_admit(s, c, r, method);
     }
     if (r->status) { /* answered before the body: none of it is kept */
         *upload_size = 0;

@@ -94,6 +94,19 @@ void mb_http_wait(struct MHD_Connection *c, mb_http_req *r, mb_job *j, int until
 /* The answer to a job that timed out in the queue (MB_FINISH_TIMEOUT):
  * 503 with Retry-After. */
 enum MHD_Result mb_http_send_timeout(struct MHD_Connection *c, mb_http_req *r, const char *why);
+/* An OpenAI-style error body with STATUS (503 adds Retry-After). */
+enum MHD_Result mb_http_send_error(struct MHD_Connection *c, mb_http_req *r, int status,
+                                   const char *type, const char *param, const char *code,
+                                   const char *message);
+/* 413: the body is larger than --max-body. */
+enum MHD_Result mb_http_too_large(mb_server *s, struct MHD_Connection *c, mb_http_req *r);
+/* Whether ENDPOINT takes POST (else GET/HEAD), and its Allow header. */
+int mb_http_takes_post(int endpoint);
+const char *mb_http_allowed_methods(int endpoint);
+/* Checks on the request line and headers, before any of the body is read
+ * (admit.c). Returns MHD_YES with r->status 0 when the body is to be read. */
+enum MHD_Result mb_http_admit(mb_server *s, struct MHD_Connection *c, mb_http_req *r,
+                              const char *method);
 enum MHD_Result mb_http_send(struct MHD_Connection *c, mb_http_req *r, int status, char *body,
                              const char *type, int retry_after, const char *answered_by);
 
