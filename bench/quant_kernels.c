@@ -88,6 +88,28 @@ int main(int argc, char **argv) {
         printf("%s %s: weight-rows dot (decode), %d rows in L2: %.1f GB/s of weights\n", k->name,
                name, L2_ROWS, (double)rb * L2_ROWS / best / 1e9);
     }
+    if (wt == MB_TYPE_Q4_0) {
+        /* The same rows in 16-row groups (kernels/q4_0_r16.h), one activation row. */
+        uint8_t *grp = malloc((size_t)rb * L2_ROWS);
+        mb_q4_0_r16_act *prep = malloc(sizeof *prep * (N / 32));
+        for (int g = 0; g < L2_ROWS / MB_Q4_0_R16_ROWS; g++)
+            mb_q4_0_r16_pack(N, grp + (size_t)g * MB_Q4_0_R16_ROWS * rb,
+                             w + (size_t)g * MB_Q4_0_R16_ROWS * rb, rb);
+        mb_q4_0_r16_prep(N, act.data, prep);
+        best = 1e30;
+        for (int rep = 0; rep < 200; rep++) {
+            const double t0 = cpu_now();
+            float v[L2_ROWS];
+            k->q4_0_r16(N, v, 0, grp, L2_ROWS / MB_Q4_0_R16_ROWS, prep, 1);
+            sink += v[0];
+            const double t = cpu_now() - t0;
+            best = t < best ? t : best;
+        }
+        printf("%s %s: 16-row groups (decode), %d rows in L2: %.1f GB/s of weights\n", k->name,
+               name, L2_ROWS, (double)rb * L2_ROWS / best / 1e9);
+        free(grp);
+        free(prep);
+    }
     mb_matrix m = {w, wt, N, OUT, (size_t)rb};
     best = 1e30;
     for (int rep = 0; rep < 40; rep++) {

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "tensor/types.h"
+#include "kernels/q4_0_r16.h"
 
 /* *out = dot(weight row W of N values, activation row A of N values already
  * converted to act_type). N is a multiple of the weight's block size. */
@@ -92,6 +93,7 @@ typedef struct {
     mb_kv_to_f16_fn kv_to_f16[MB_TYPE_COUNT]; /* Q8_0, Q4_0; never NULL for those */
     mb_swiglu_fn swiglu;                      /* NULL: the reference (mb_swiglu) */
     mb_gemm_nt_rows_fn gemm_nt_rows;          /* never NULL (the reference: mb_ref_gemm_nt_rows) */
+    mb_q4_0_r16_fn q4_0_r16; /* Q4_0 in 16-row groups (q4_0_r16.h); never NULL (mb_ref_q4_0_r16) */
 } mb_kernel_table;
 
 /* The table for this CPU, chosen once on first use: the best level the CPU

@@ -67,4 +67,5 @@ void mb_kernels_fill_avx2(mb_kernel_table *t) {
     t->kv_to_f16[MB_TYPE_Q4_0] = mb_avx2_q4_0_to_f16;
     t->swiglu = mb_avx2_swiglu;
     t->gemm_nt_rows = mb_avx2_gemm_nt_rows;
+    t->q4_0_r16 = mb_avx2_q4_0_r16;
 }

@@ -105,4 +105,5 @@ void mb_kernels_fill_avx512(mb_kernel_table *t, int tier) {
     t->kv_to_f16[MB_TYPE_Q4_0] = mb_avx512_q4_0_to_f16;
     t->swiglu = mb_avx512_swiglu;
     t->gemm_nt_rows = mb_avx512_gemm_nt_rows;
+    t->q4_0_r16 = tier >= 1 ? mb_avx512vnni_q4_0_r16 : mb_avx512_q4_0_r16;
 }
