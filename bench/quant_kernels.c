@@ -100,7 +100,8 @@ int main(int argc, char **argv) {
         for (int rep = 0; rep < 200; rep++) {
             const double t0 = cpu_now();
             float v[L2_ROWS];
-            k->q4_0_r16(N, v, 0, grp, L2_ROWS / MB_Q4_0_R16_ROWS, prep, 1);
+            k->q4_0_r16(N, v, 0, grp, MB_Q4_0_R16_ROWS * rb, L2_ROWS / MB_Q4_0_R16_ROWS, prep, 1,
+                        0);
             sink += v[0];
             const double t = cpu_now() - t0;
             best = t < best ? t : best;

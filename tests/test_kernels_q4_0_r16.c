@@ -79,8 +79,9 @@ static void check_case(const mb_kernel_table *t, const char *level, int64_t n, i
     const size_t os = (size_t)rows + 3; /* an output stride other than the row count */
     float *ref = malloc(sizeof(float) * os * (size_t)n_act);
     float *got = malloc(sizeof(float) * os * (size_t)n_act);
-    mb_ref_q4_0_r16(n, ref, os, packed, n_groups, prep, n_act);
-    t->q4_0_r16(n, got, os, packed, n_groups, prep, n_act);
+    const size_t gs = 16 * rb; /* bytes from one group to the next */
+    mb_ref_q4_0_r16(n, ref, os, packed, gs, n_groups, prep, n_act, 0);
+    t->q4_0_r16(n, got, os, packed, gs, n_groups, prep, n_act, 0);
 
     /* The reference against the ordinary dot; the level against the
      * reference, bit for bit; each activation row alone gives its bits in
@@ -90,7 +91,7 @@ static void check_case(const mb_kernel_table *t, const char *level, int64_t n, i
     int bad = 0, alone_bad = 0;
     for (int c = 0; c < n_act; c++) {
         float solo[3 * MB_Q4_0_R16_ROWS];
-        t->q4_0_r16(n, solo, 0, packed, n_groups, prep + (size_t)c * nb, 1);
+        t->q4_0_r16(n, solo, 0, packed, gs, n_groups, prep + (size_t)c * nb, 1, 0);
         for (int r = 0; r < rows; r++) {
             float want;
             dt->vec_dot(n, &want, (const uint8_t *)w + (size_t)r * rb, a + (size_t)c * nb);
@@ -111,6 +112,35 @@ static void check_case(const mb_kernel_table *t, const char *level, int64_t n, i
             alone_bad += memcmp(&rv, &solo[r], sizeof rv) != 0;
         }
     }
+    /* Two passes (the first k blocks, then the rest added on) give the
+     * bits of one; ADD onto a residual gives fmaf's chain from it. */
+    if (nb > 1) {
+        const int64_t k = nb / 2 + 1 > nb - 1 ? nb - 1 : nb / 2 + 1;
+        mb_q4_0_r16_act *p1 = malloc(sizeof *p1 * (size_t)(k * n_act));
+        mb_q4_0_r16_act *p2 = malloc(sizeof *p2 * (size_t)((nb - k) * n_act));
+        for (int c = 0; c < n_act; c++) {
+            memcpy(p1 + (size_t)c * k, prep + (size_t)c * nb, sizeof *p1 * (size_t)k);
+            memcpy(p2 + (size_t)c * (nb - k), prep + (size_t)c * nb + k,
+                   sizeof *p2 * (size_t)(nb - k));
+        }
+        float *two = malloc(sizeof(float) * os * (size_t)n_act);
+        t->q4_0_r16(k * 32, two, os, packed, gs, n_groups, p1, n_act, 0);
+        t->q4_0_r16((nb - k) * 32, two, os, packed + (size_t)k * MB_Q4_0_R16_BLOCK_BYTES, gs,
+                    n_groups, p2, n_act, 1);
+        int differ = 0;
+        for (int c = 0; c < n_act; c++)
+            differ += memcmp(two + (size_t)c * os, ref + (size_t)c * os, sizeof(float) * rows) != 0;
+        CHECK_MSG(!differ, "%s n %lld groups %d acts %d: two passes differ from one", level,
+                  (long long)n, n_groups, n_act);
+        free(p1), free(p2), free(two);
+    }
+    float res[3 * MB_Q4_0_R16_ROWS], want_res[3 * MB_Q4_0_R16_ROWS];
+    for (int r = 0; r < rows; r++)
+        res[r] = want_res[r] = (float)r - 7.5f;
+    t->q4_0_r16(n, res, 0, packed, gs, n_groups, prep, 1, 1);
+    mb_ref_q4_0_r16(n, want_res, 0, packed, gs, n_groups, prep, 1, 1);
+    CHECK_MSG(!memcmp(res, want_res, sizeof(float) * rows), "%s n %lld: ADD onto a residual", level,
+              (long long)n);
     CHECK_MSG(worst < 1e-5, "n %lld groups %d acts %d: reference vs Q4_0 dot, relative error %g",
               (long long)n, n_groups, n_act, worst);
     CHECK_MSG(bad == 0, "%s n %lld groups %d acts %d: %d results differ from the reference", level,

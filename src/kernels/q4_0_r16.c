@@ -63,14 +63,15 @@ static int32_t block_sum(const uint8_t *p, int r, const mb_q4_0_r16_act *a) {
     return s;
 }
 
-void mb_ref_q4_0_r16(int64_t n, float *out, size_t out_stride, const void *w, int n_groups,
-                     const mb_q4_0_r16_act *a, int n_act) {
+void mb_ref_q4_0_r16(int64_t n, float *out, size_t out_stride, const void *w, size_t group_stride,
+                     int n_groups, const mb_q4_0_r16_act *a, int n_act, int add) {
     const int64_t nb = n / MB_QK4_0;
     for (int g = 0; g < n_groups; g++) {
-        const uint8_t *grp = (const uint8_t *)w + (size_t)g * (size_t)nb * MB_Q4_0_R16_BLOCK_BYTES;
+        const uint8_t *grp = (const uint8_t *)w + (size_t)g * group_stride;
         for (int c = 0; c < n_act; c++)
             for (int r = 0; r < MB_Q4_0_R16_ROWS; r++) {
-                float acc = 0.0f;
+                float *o = &out[(size_t)c * out_stride + (size_t)g * MB_Q4_0_R16_ROWS + (size_t)r];
+                float acc = add ? *o : 0.0f;
                 for (int64_t b = 0; b < nb; b++) {
                     const uint8_t *p = grp + (size_t)b * MB_Q4_0_R16_BLOCK_BYTES;
                     uint16_t dh;
@@ -78,7 +79,7 @@ void mb_ref_q4_0_r16(int64_t n, float *out, size_t out_stride, const void *w, in
                     const float s = mb_half_to_float(dh) * a[(size_t)c * nb + b].d;
                     acc = fmaf((float)block_sum(p, r, &a[(size_t)c * nb + b]), s, acc);
                 }
-                out[(size_t)c * out_stride + (size_t)g * MB_Q4_0_R16_ROWS + (size_t)r] = acc;
+                *o = acc;
             }
     }
 }

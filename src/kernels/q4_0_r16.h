@@ -18,9 +18,10 @@
  * low nibbles, y[4+k] = qs[16+4k..] for the high ones), the -8 offset of
  * Q4_0's codes as -8 * sum(qs), and the scale as a float.
  *
- * Every level computes out = sum over blocks, in order, of
- * fmaf((float)isum, d_w * d_y, acc), isum the block's exact integer sum,
- * so every level and every batch size give the reference's bits. */
+ * Every level computes acc = fmaf((float)isum, d_w * d_y, acc) block after
+ * block, isum the block's exact integer sum, from acc = 0 (or OUT's value
+ * with ADD), so every level and every batch size give the reference's
+ * bits. */
 #ifndef MB_KERNELS_Q4_0_R16_H
 #define MB_KERNELS_Q4_0_R16_H
 
@@ -35,11 +36,15 @@ typedef struct {
     float d;
 } mb_q4_0_r16_act;
 
-/* out[c * out_stride + 16 g + r] = row r of group g (of N_GROUPS at W,
- * consecutive) . activation row c (of N_ACT, each N / 32 prepared blocks,
- * consecutive). */
+/* out[c * out_stride + 16 g + r] = row r of group g . activation row c, for
+ * N values: N_GROUPS groups GROUP_STRIDE bytes apart from W (the first
+ * group's block at the N values' start), N_ACT activation rows of N / 32
+ * prepared blocks each, consecutive. With ADD the sums start from OUT's
+ * values instead of 0: a row cut into passes (each pass adding onto the
+ * last) gives the bits of one pass, and a residual is added first. */
 typedef void (*mb_q4_0_r16_fn)(int64_t n, float *out, size_t out_stride, const void *w,
-                               int n_groups, const mb_q4_0_r16_act *a, int n_act);
+                               size_t group_stride, int n_groups, const mb_q4_0_r16_act *a,
+                               int n_act, int add);
 
 /* 16 Q4_0 rows of N values (ROW_BYTES apart at SRC) into one group at DST
  * (16 * N / 32 * 18 bytes; DST must not overlap SRC). */
@@ -49,7 +54,7 @@ void mb_q4_0_r16_unpack(int64_t n, void *dst, size_t row_bytes, const void *src)
 /* One Q8_0 activation row of N values into N / 32 prepared blocks. */
 void mb_q4_0_r16_prep(int64_t n, const void *act, mb_q4_0_r16_act *out);
 /* The reference product (scalar). */
-void mb_ref_q4_0_r16(int64_t n, float *out, size_t out_stride, const void *w, int n_groups,
-                     const mb_q4_0_r16_act *a, int n_act);
+void mb_ref_q4_0_r16(int64_t n, float *out, size_t out_stride, const void *w, size_t group_stride,
+                     int n_groups, const mb_q4_0_r16_act *a, int n_act, int add);
 
 #endif

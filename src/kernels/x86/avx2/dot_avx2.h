@@ -25,8 +25,8 @@ void mb_avx2_dot_rows_q4_0(int64_t n, float *out, const void *w, const void *a, 
                            int n_rows);
 void mb_avx2_dot_wrows_q4_0(int64_t n, float *out, const void *w, size_t w_stride, int n_w,
                             const void *a);
-void mb_avx2_q4_0_r16(int64_t n, float *out, size_t out_stride, const void *w, int n_groups,
-                      const mb_q4_0_r16_act *a, int n_act);
+void mb_avx2_q4_0_r16(int64_t n, float *out, size_t out_stride, const void *w, size_t group_stride,
+                      int n_groups, const mb_q4_0_r16_act *a, int n_act, int add);
 void mb_avx2_dot_q4_k(int64_t n, float *out, const void *w, const void *a);
 void mb_avx2_dot_rows_q4_k(int64_t n, float *out, const void *w, const void *a, size_t stride,
                            int n_rows);

@@ -19,11 +19,13 @@ enum { R16_ACT = 2 };
 static inline __attribute__((always_inline)) void r16_group(int64_t nb, float *out,
                                                             size_t out_stride, const uint8_t *grp,
                                                             const mb_q4_0_r16_act *a, const int C,
-                                                            int pf) {
+                                                            int pf, int add) {
     const __m256i nib = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
     __m256 acc[R16_ACT][2];
     for (int c = 0; c < C; c++)
-        acc[c][0] = acc[c][1] = _mm256_setzero_ps();
+        for (int h = 0; h < 2; h++)
+            acc[c][h] =
+                add ? _mm256_loadu_ps(out + (size_t)c * out_stride + 8 * h) : _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *p = grp + (size_t)b * MB_Q4_0_R16_BLOCK_BYTES;
         if (pf) mb_prefetch_ahead(p, MB_Q4_0_R16_BLOCK_BYTES);
@@ -62,19 +64,19 @@ static inline __attribute__((always_inline)) void r16_group(int64_t nb, float *o
     }
 }
 
-void mb_avx2_q4_0_r16(int64_t n, float *out, size_t out_stride, const void *w, int n_groups,
-                      const mb_q4_0_r16_act *a, int n_act) {
+void mb_avx2_q4_0_r16(int64_t n, float *out, size_t out_stride, const void *w, size_t group_stride,
+                      int n_groups, const mb_q4_0_r16_act *a, int n_act, int add) {
     const int64_t nb = n / 32;
     const int pf = mb_decode_prefetch();
     for (int g = 0; g < n_groups; g++) {
-        const uint8_t *grp = (const uint8_t *)w + (size_t)g * (size_t)nb * MB_Q4_0_R16_BLOCK_BYTES;
+        const uint8_t *grp = (const uint8_t *)w + (size_t)g * group_stride;
         for (int c0 = 0; c0 < n_act; c0 += R16_ACT) {
             float *o = out + (size_t)c0 * out_stride + (size_t)g * MB_Q4_0_R16_ROWS;
             const mb_q4_0_r16_act *ac = a + (size_t)c0 * (size_t)nb;
             if (n_act - c0 >= 2)
-                r16_group(nb, o, out_stride, grp, ac, 2, pf);
+                r16_group(nb, o, out_stride, grp, ac, 2, pf, add);
             else
-                r16_group(nb, o, out_stride, grp, ac, 1, pf);
+                r16_group(nb, o, out_stride, grp, ac, 1, pf, add);
         }
     }
 }

@@ -64,8 +64,8 @@ void mb_avx512_gemm_f32(int64_t n, float *out, size_t os, const void *w, size_t 
                           int n_rows);                                                             \
     void P##dot_wrows_q4_0(int64_t n, float *out, const void *w, size_t ws, int n_w,               \
                            const void *a);                                                         \
-    void P##q4_0_r16(int64_t n, float *out, size_t out_stride, const void *w, int n_groups,        \
-                     const mb_q4_0_r16_act *a, int n_act);                                         \
+    void P##q4_0_r16(int64_t n, float *out, size_t out_stride, const void *w, size_t gs,           \
+                     int n_groups, const mb_q4_0_r16_act *a, int n_act, int add);                  \
     void P##dot_q4_k(int64_t n, float *out, const void *w, const void *a);                         \
     void P##dot_rows_q4_k(int64_t n, float *out, const void *w, const void *a, size_t stride,      \
                           int n_rows);                                                             \

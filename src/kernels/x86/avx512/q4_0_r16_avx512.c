@@ -20,11 +20,11 @@ enum { R16_ACT = 4 };
 static inline __attribute__((always_inline)) void r16_group(int64_t nb, float *out,
                                                             size_t out_stride, const uint8_t *grp,
                                                             const mb_q4_0_r16_act *a, const int C,
-                                                            int pf) {
+                                                            int pf, int add) {
     const __m512i nib = _mm512_set1_epi8(0xF);
     __m512 acc[R16_ACT];
     for (int c = 0; c < C; c++)
-        acc[c] = _mm512_setzero_ps();
+        acc[c] = add ? _mm512_loadu_ps(out + (size_t)c * out_stride) : _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *p = grp + (size_t)b * MB_Q4_0_R16_BLOCK_BYTES;
         if (pf) mb_prefetch_ahead(p, MB_Q4_0_R16_BLOCK_BYTES);
@@ -51,20 +51,21 @@ static inline __attribute__((always_inline)) void r16_group(int64_t nb, float *o
         _mm512_storeu_ps(out + (size_t)c * out_stride, acc[c]);
 }
 
-void MBX_NAME(q4_0_r16)(int64_t n, float *out, size_t out_stride, const void *w, int n_groups,
-                        const mb_q4_0_r16_act *a, int n_act) {
+void MBX_NAME(q4_0_r16)(int64_t n, float *out, size_t out_stride, const void *w,
+                        size_t group_stride, int n_groups, const mb_q4_0_r16_act *a, int n_act,
+                        int add) {
     const int64_t nb = n / 32;
     const int pf = mb_decode_prefetch();
     for (int g = 0; g < n_groups; g++) {
-        const uint8_t *grp = (const uint8_t *)w + (size_t)g * (size_t)nb * MB_Q4_0_R16_BLOCK_BYTES;
+        const uint8_t *grp = (const uint8_t *)w + (size_t)g * group_stride;
         for (int c0 = 0; c0 < n_act; c0 += R16_ACT) {
             float *o = out + (size_t)c0 * out_stride + (size_t)g * MB_Q4_0_R16_ROWS;
             const mb_q4_0_r16_act *ac = a + (size_t)c0 * (size_t)nb;
             switch (n_act - c0 < R16_ACT ? n_act - c0 : R16_ACT) {
-            case 1: r16_group(nb, o, out_stride, grp, ac, 1, pf); break;
-            case 2: r16_group(nb, o, out_stride, grp, ac, 2, pf); break;
-            case 3: r16_group(nb, o, out_stride, grp, ac, 3, pf); break;
-            default: r16_group(nb, o, out_stride, grp, ac, 4, pf); break;
+            case 1: r16_group(nb, o, out_stride, grp, ac, 1, pf, add); break;
+            case 2: r16_group(nb, o, out_stride, grp, ac, 2, pf, add); break;
+            case 3: r16_group(nb, o, out_stride, grp, ac, 3, pf, add); break;
+            default: r16_group(nb, o, out_stride, grp, ac, 4, pf, add); break;
             }
         }
     }
