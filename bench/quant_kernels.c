@@ -111,7 +111,7 @@ int main(int argc, char **argv) {
         free(grp);
         free(prep);
     }
-    mb_matrix m = {w, wt, N, OUT, (size_t)rb};
+    mb_matrix m = {w, wt, N, OUT, (size_t)rb, MB_LAYOUT_ROWS};
     best = 1e30;
     for (int rep = 0; rep < 40; rep++) {
         const double t0 = cpu_now();

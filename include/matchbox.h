@@ -139,6 +139,14 @@ typedef struct {
      * refused on a model with streamed weights. mb_model_stream_stats says
      * what the plan is and what was read. */
     uint64_t mem_budget;
+    /* Since 0.5. 0 (default): the weights keep the file's layout. 1: where
+     * they are read into memory (not mapped, no budget) and the CPU has
+     * the kernels (AVX2, AVX-512), Q4_0 weight matrices are reordered in
+     * place while loading, 16 rows at a time, for faster products (decode
+     * and prefill); the results differ from the file layout's by float
+     * rounding only. The tensors' bytes (mb_model's GGUF view) are then no
+     * longer the file's: code that reads them after loading needs 0. */
+    int repack;
 } mb_model_params;
 
 MB_API mb_model_params mb_model_default_params(void);

@@ -50,7 +50,7 @@ static float silu(float x) {
 
 static mb_matrix f32_matrix(const float *data, int n_in, int n_out) {
     return (mb_matrix){(const uint8_t *)data, MB_TYPE_F32, n_in, n_out,
-                       (size_t)n_in * sizeof(float)};
+                       (size_t)n_in * sizeof(float), MB_LAYOUT_ROWS};
 }
 
 /* The router is 2 x the identity on experts 0-3 (their logit is 2 x[e]) and

@@ -148,7 +148,7 @@ static void test_matmul_parts(mb_threadpool *pool, uint32_t wtype, int n) {
         uint8_t *data = malloc((size_t)rb * (size_t)outs[p]);
         mb_type_get(wtype)->from_float(row, data, IN * outs[p]);
         free(row);
-        m[p] = (mb_matrix){data, wtype, IN, outs[p], (size_t)rb};
+        m[p] = (mb_matrix){data, wtype, IN, outs[p], (size_t)rb, MB_LAYOUT_ROWS};
         parts[p] = (mb_matmul_part){&m[p], got[p]};
     }
     mb_act a = {.act_type = MB_TYPE_COUNT, .data = malloc(mb_act_bytes(wtype, IN, n))};

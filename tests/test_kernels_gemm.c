@@ -164,7 +164,7 @@ static void check_matmul_packed(uint32_t type, int64_t n_in, mb_threadpool *pool
                   n_rows = dt->pack_min_rows > 16 ? dt->pack_min_rows + 5 : 21;
     uint64_t wrb = 0;
     mb_type_row_bytes(type, (uint64_t)n_in, &wrb);
-    mb_matrix m = {NULL, type, n_in, n_out, (size_t)wrb};
+    mb_matrix m = {NULL, type, n_in, n_out, (size_t)wrb, MB_LAYOUT_ROWS};
     uint8_t *w = malloc((size_t)wrb * (size_t)n_out);
     float *x = malloc(sizeof(float) * (size_t)(n_in * n_rows));
     for (int64_t o = 0; o < n_out; o++) {

@@ -340,7 +340,7 @@ static void test_matmul_batch(void) {
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         const uint32_t wt = types[i];
         const int64_t n_in = 512, n_out = 37, n_rows = 13;
-        mb_matrix m = {NULL, wt, n_in, n_out, row_bytes(wt, n_in)};
+        mb_matrix m = {NULL, wt, n_in, n_out, row_bytes(wt, n_in), MB_LAYOUT_ROWS};
         uint8_t *w = malloc(m.row_bytes * (size_t)n_out);
         for (int64_t o = 0; o < n_out; o++)
             make_weights(wt, w + (size_t)o * m.row_bytes, n_in, 0.1f, 0.05f, &rng);

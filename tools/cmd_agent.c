@@ -332,6 +332,7 @@ int cmd_agent(int argc, char **argv) {
     char *state = NULL;
     mb_model *model = NULL;
     mb_model_params mp = mb_model_default_params();
+    mp.repack = 1; /* it only runs the model */
     rc = 1;
     if (mb_model_load(o.model, &mp, &model) != MB_OK) {
         cli_fail("%s", tool_last_error());

@@ -31,6 +31,8 @@ static void bench_usage(FILE *f) {
 
           "  --no-mmap               read the weights into anonymous memory (huge pages)\n"
           "  --mmap                  map the file (default: memory when it fits in RAM)\n"
+          "  --no-repack             keep Q4_0 weights in the file's layout (default: reordered\n"
+          "                          16 rows at a time in memory, as matchbox run does)\n"
           "  --json                  print JSON instead of a table\n",
           f);
     cli_opts_help(f, BENCH_FLAGS);
@@ -163,6 +165,8 @@ int cmd_bench(int argc, char **argv) {
             p.use_mmap = 0;
         } else if (!strcmp(a, "--mmap")) {
             p.use_mmap = 1;
+        } else if (!strcmp(a, "--no-repack")) {
+            o.mp.repack = 0;
         } else if (!strcmp(a, "--json")) {
             json = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
@@ -180,6 +184,7 @@ int cmd_bench(int argc, char **argv) {
     p.kv_type_k = o.sp.kv_type_k;
     p.kv_type_v = o.sp.kv_type_v;
     p.mem_budget = o.mp.mem_budget;
+    p.repack = o.mp.repack;
     mb_bench_result r;
     if (mb_bench_run(model, &p, &r) != MB_OK) return cli_fail(NULL);
     if (json)

@@ -400,6 +400,7 @@ static int is_blank(const char *text, size_t len) {
 int cmd_summarize(int argc, char **argv) {
     sum_opts o = {.words = 100};
     o.mp = mb_model_default_params();
+    o.mp.repack = 1; /* it only runs the model */
     o.sp = mb_sampler_default_params();
     o.sp.temperature = 0.3f; /* summaries want little invention */
     int rc;

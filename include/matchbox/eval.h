@@ -106,6 +106,7 @@ typedef struct {
     int swa_full;      /* windowed layers keep full caches (mb_session_params.swa_full) */
     uint32_t kv_type_k, kv_type_v; /* the KV cache's types (default MB_KV_TYPE_F16) */
     uint64_t mem_budget;           /* mb_model_params.mem_budget (0, default: none) */
+    int repack; /* mb_model_params.repack (since 0.5; default 1: what matchbox run does) */
 } mb_bench_params;
 
 /* The defaults above; new fields get a default here. */

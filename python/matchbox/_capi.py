@@ -134,6 +134,7 @@ class ModelParams(ctypes.Structure):
         ("vocab_only", ctypes.c_int),
         ("tokenizer_pre", ctypes.c_char_p),
         ("mem_budget", ctypes.c_uint64),
+        ("repack", ctypes.c_int),
     ]
 
 

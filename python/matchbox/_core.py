@@ -123,7 +123,8 @@ class _Closing:
 
 class Model(_Closing):
     """A loaded GGUF model. Keyword arguments are mb_model_params fields
-    (use_mmap, use_mlock, verbose, vocab_only, tokenizer_pre, mem_budget)."""
+    (use_mmap, use_mlock, verbose, vocab_only, tokenizer_pre, mem_budget,
+    repack)."""
 
     def __init__(self, path, **params):
         self._h = None

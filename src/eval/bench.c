@@ -21,7 +21,8 @@ mb_bench_params mb_bench_default_params(void) {
                              .use_mmap = -1,
                              .bw_bytes = (uint64_t)1 << 30,
                              .kv_type_k = MB_KV_TYPE_F16,
-                             .kv_type_v = MB_KV_TYPE_F16};
+                             .kv_type_v = MB_KV_TYPE_F16,
+                             .repack = 1};
 }
 
 static int by_value(const void *a, const void *b) {
@@ -193,6 +194,7 @@ mb_status mb_bench_run(const char *path, const mb_bench_params *params, mb_bench
     mb_model_params mp = mb_model_default_params();
     mp.use_mmap = p.use_mmap;
     mp.mem_budget = p.mem_budget;
+    mp.repack = p.repack;
     mb_model *m = NULL;
     double t0 = mb_now();
     mb_status st = mb_model_load(path, &mp, &m);

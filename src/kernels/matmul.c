@@ -1,5 +1,7 @@
 #include "kernels/matmul.h"
+#include "kernels/matmul_r16.h"
 #include "kernels/prefetch.h"
+#include "tensor/blocks.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +154,10 @@ static int matmul_packed(const matmul_job *j, int ith, long gb, long ge) {
     const size_t rb = j->w->row_bytes;
     const size_t group_bytes =
         (size_t)dt->pack_block_bytes * (size_t)(j->w->n_in / mb_type_get(j->w->type)->block_size);
+    /* A matrix in 16-row groups gives each panel's rows back in the file's
+     * layout first, behind the panels in the scratch. */
+    const int grouped = j->w->layout == MB_LAYOUT_Q4_0_R16;
+    const size_t rows_bytes = grouped ? (size_t)pr * rb : 0;
     /* A panel too large to stay in L2 while the activation tiles pass is
      * applied a slice of its values at a time (F16's 48 rows of floats
      * take 2.75 MB at 14336 values); slices cover whole blocks of both the
@@ -169,17 +175,25 @@ static int matmul_packed(const matmul_job *j, int ith, long gb, long ge) {
     if (tile < 1) tile = 1;
     if (tile > ge - gb) tile = ge - gb;
     uint8_t *panel = NULL, *owned = NULL;
+    const size_t panels_bytes = (group_bytes * (size_t)tile + 63) / 64 * 64;
     if (j->pool)
-        panel = mb_threadpool_scratch(j->pool, ith, group_bytes * (size_t)tile);
+        panel = mb_threadpool_scratch(j->pool, ith, panels_bytes + rows_bytes);
     else
-        panel = owned = aligned_alloc(64, (group_bytes * (size_t)tile + 63) / 64 * 64);
+        panel = owned = aligned_alloc(64, (panels_bytes + rows_bytes + 63) / 64 * 64);
     if (!panel) return 0;
+    uint8_t *rows = panel + panels_bytes;
     const int64_t n_rows = j->act->n_rows;
     for (long t0 = gb; t0 < ge; t0 += tile) {
         const long t1 = ge - t0 < tile ? ge : t0 + tile;
-        for (long g = t0; g < t1; g++)
-            dt->pack(j->w->n_in, panel + (size_t)(g - t0) * group_bytes,
-                     j->w->data + (size_t)(g * pr) * rb, rb, (int)panel_rows(j, g));
+        for (long g = t0; g < t1; g++) {
+            const uint8_t *src = j->w->data + (size_t)(g * pr) * rb;
+            if (grouped) {
+                mb_matrix_r16_copy_rows(j->w, g * pr, (int)panel_rows(j, g), rows);
+                src = rows;
+            }
+            dt->pack(j->w->n_in, panel + (size_t)(g - t0) * group_bytes, src, rb,
+                     (int)panel_rows(j, g));
+        }
         for (int64_t k0 = 0; k0 < n_in; k0 += slice) {
             const int64_t kn = n_in - k0 < slice ? n_in - k0 : slice;
             const size_t p_off = (size_t)(k0 / wt->block_size) * dt->pack_block_bytes;
@@ -252,9 +266,40 @@ static void matmul_decode(const matmul_job *j, long begin, long end) {
 /* Each thread takes a contiguous band of weight rows and runs every
  * activation row against it, so a weight row is read from memory once per
  * call however many tokens the batch holds. */
+/* Rows [BEGIN, END) of a matrix in 16-row groups, copied back a piece of
+ * a row at a time, against every activation row: where no scratch could
+ * be had for the panels (slow, but no allocation). */
+static void matmul_r16_rows(const matmul_job *j, long begin, long end) {
+    enum { PIECE = 256 }; /* blocks: 8192 values, 4.5 KB */
+    mb_block_q4_0 piece[PIECE];
+    const int64_t nb = j->w->n_in / MB_QK4_0;
+    for (long o = begin; o < end; o++)
+        for (int64_t r = 0; r < j->act->n_rows; r++) {
+            float v = 0;
+            for (int64_t b0 = 0; b0 < nb; b0 += PIECE) {
+                const int64_t k = nb - b0 < PIECE ? nb - b0 : PIECE;
+                float part;
+                mb_matrix_r16_row_blocks(j->w, o, b0, k, piece);
+                j->dt->vec_dot(k * MB_QK4_0, &part, piece,
+                               j->act->data + (size_t)r * j->act->row_bytes +
+                                   (size_t)b0 * sizeof(mb_block_q8_0));
+                v += part;
+            }
+            store(j, r, o, v);
+        }
+}
+
 static void matmul_worker(void *ctx, int ith, int nth) {
     const matmul_job *j = ctx;
     long begin, end;
+    if (j->w->layout == MB_LAYOUT_Q4_0_R16 &&
+        !(use_packed(j) && j->act->n_rows >= MB_R16_PANEL_MIN_ROWS)) {
+        /* Bands of whole groups, through the 16-row product. */
+        mb_split_range((long)(j->w->n_out / MB_Q4_0_R16_ROWS), ith, nth, &begin, &end);
+        if (begin < end)
+            mb_matmul_r16_groups(j->w, j->act, j->out, j->out_stride, j->accumulate, begin, end);
+        return;
+    }
     if (use_packed(j)) {
         /* Bands of whole panels. */
         const long pr = j->dt->pack_rows, groups = ((long)j->w->n_out + pr - 1) / pr;
@@ -262,7 +307,10 @@ static void matmul_worker(void *ctx, int ith, int nth) {
         if (begin >= end || matmul_packed(j, ith, begin, end)) return;
         begin *= pr;
         end = end * pr < (long)j->w->n_out ? end * pr : (long)j->w->n_out;
-        matmul_batch(j, begin, end);
+        if (j->w->layout == MB_LAYOUT_Q4_0_R16)
+            matmul_r16_rows(j, begin, end);
+        else
+            matmul_batch(j, begin, end);
         return;
     }
     mb_split_range((long)j->w->n_out, ith, nth, &begin, &end);
@@ -288,8 +336,12 @@ void mb_matmul(mb_threadpool *pool, int n_threads, const mb_matrix *w, const mb_
 
 void mb_get_rows(const mb_matrix *w, const int32_t *row_ids, int64_t n, float *out) {
     const mb_type_traits *tt = mb_type_get(w->type);
-    for (int64_t i = 0; i < n; i++)
-        tt->to_float(w->data + (size_t)row_ids[i] * w->row_bytes, out + i * w->n_in, w->n_in);
+    for (int64_t i = 0; i < n; i++) {
+        if (w->layout == MB_LAYOUT_Q4_0_R16)
+            mb_matrix_r16_row(w, row_ids[i], out + i * w->n_in);
+        else
+            tt->to_float(w->data + (size_t)row_ids[i] * w->row_bytes, out + i * w->n_in, w->n_in);
+    }
 }
 
 typedef struct {
@@ -297,19 +349,25 @@ typedef struct {
     int n_parts;
     const mb_act *act;
     int64_t n_out; /* all parts' rows */
+    int unit;      /* rows the bands are made of: 16 where a part is in 16-row groups */
 } parts_job;
 
 /* A band of the parts' rows taken together: each part's share of it. */
 static void parts_worker(void *ctx, int ith, int nth) {
     const parts_job *pj = ctx;
     long begin, end;
-    mb_split_range((long)pj->n_out, ith, nth, &begin, &end);
+    mb_split_range((long)pj->n_out / pj->unit, ith, nth, &begin, &end);
+    begin *= pj->unit;
+    end *= pj->unit;
     long off = 0;
     for (int p = 0; p < pj->n_parts && off < end; p++) {
         const mb_matrix *w = pj->parts[p].w;
         const long b = begin > off ? begin - off : 0;
         const long e = end - off < (long)w->n_out ? end - off : (long)w->n_out;
-        if (b < e) {
+        if (b < e && w->layout == MB_LAYOUT_Q4_0_R16) {
+            mb_matmul_r16_groups(w, pj->act, pj->parts[p].out, w->n_out, 0, b / MB_Q4_0_R16_ROWS,
+                                 e / MB_Q4_0_R16_ROWS);
+        } else if (b < e) {
             const matmul_job j = {w,   pj->act, pj->parts[p].out, w->n_out, 0, dot_traits(w->type),
                                   NULL};
             matmul_decode(&j, b, e);
@@ -325,9 +383,21 @@ void mb_matmul_parts(mb_threadpool *pool, int n_threads, const mb_matmul_part *p
             mb_matmul(pool, n_threads, parts[p].w, act, parts[p].out, parts[p].w->n_out, 0);
         return;
     }
-    parts_job pj = {parts, n_parts, act, 0};
-    for (int p = 0; p < n_parts; p++)
+    parts_job pj = {parts, n_parts, act, 0, 1};
+    int grouped = 0, whole_groups = 1;
+    for (int p = 0; p < n_parts; p++) {
         pj.n_out += parts[p].w->n_out;
+        grouped |= parts[p].w->layout == MB_LAYOUT_Q4_0_R16;
+        whole_groups &= parts[p].w->n_out % MB_Q4_0_R16_ROWS == 0;
+    }
+    /* Bands of whole groups; a part of another row count beside a grouped
+     * one (none in the architectures read) goes matrix by matrix. */
+    if (grouped && !whole_groups) {
+        for (int p = 0; p < n_parts; p++)
+            mb_matmul(pool, n_threads, parts[p].w, act, parts[p].out, parts[p].w->n_out, 0);
+        return;
+    }
+    if (grouped) pj.unit = MB_Q4_0_R16_ROWS;
     const int64_t work = act->n_in * pj.n_out;
     if (pool && n_threads > 1 && work >= 32768)
         mb_threadpool_run(pool, n_threads, parts_worker, &pj);

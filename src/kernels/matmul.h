@@ -11,13 +11,29 @@
 #include "core/threadpool.h"
 #include "kernels/kernels.h"
 
-/* A row-major matrix of n_out rows, each n_in values of TYPE. */
+/* How a matrix's rows lie in memory. */
+enum {
+    MB_LAYOUT_ROWS = 0,     /* one row after the other (the file's) */
+    MB_LAYOUT_Q4_0_R16 = 1, /* Q4_0 in groups of 16 rows (kernels/q4_0_r16.h) */
+};
+
+/* A matrix of n_out rows, each n_in values of TYPE (row_bytes each), laid
+ * out as LAYOUT says (row-major when 0). */
 typedef struct {
     const uint8_t *data;
     uint32_t type;
     int64_t n_in, n_out;
     size_t row_bytes;
+    uint32_t layout;
 } mb_matrix;
+
+/* Whether W can be reordered into MB_LAYOUT_Q4_0_R16 and this CPU's kernels
+ * gain from it (a SIMD level with the 16-row product). */
+int mb_matrix_can_repack(const mb_matrix *w);
+/* Reorder W's rows in place into MB_LAYOUT_Q4_0_R16 (DATA must be
+ * writable; mb_matrix_can_repack true). Returns 0 when the group buffer
+ * cannot be had (W is then unchanged). */
+int mb_matrix_repack(mb_matrix *w);
 
 /* Activations converted for one activation type: n_rows rows of n_in values. */
 typedef struct {

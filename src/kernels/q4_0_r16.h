@@ -30,6 +30,14 @@
 
 enum { MB_Q4_0_R16_ROWS = 16, MB_Q4_0_R16_BLOCK_BYTES = 288 };
 
+/* How far ahead of the block being read the decode prefetch (where
+ * mb_decode_prefetch says so) asks for the next bytes: nearer than the row
+ * dots' MB_PREFETCH_AHEAD. 1.1B Q4_0 decode at 2 threads on a Sapphire
+ * Rapids-class VM, AVX-512, tok/s: 288-1728 bytes ahead 44.6-48.1, 2304
+ * 38.6-39.7 (no faster than the row dots), 3456 35.7, 4608 27.5, none 39.2-39.5
+ * (docs/PERFORMANCE.md, "Q4_0 in 16-row groups"). */
+enum { MB_Q4_0_R16_PREFETCH_AHEAD = 1152 };
+
 typedef struct {
     int32_t y[8];
     int32_t seed; /* -8 * the sum of the block's 32 codes */

@@ -89,6 +89,7 @@ static mb_status load(mb_model *m, const char *path, const mb_model_params *p) {
     if (!st && mb_plan_streams(&plan)) st = mb_stream_new(m, path, &plan, &m->stream);
     mb_plan_free(&plan);
     if (st) return st;
+    if (p->repack) mb_model_repack(m, p->verbose);
     for (uint64_t i = 0; i < m->gguf->n_tensors; i++)
         m->weight_bytes += m->gguf->tensors[i].nbytes;
     if (!m->stream) m->ram_weight_bytes = m->weight_bytes;

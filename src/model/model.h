@@ -114,6 +114,10 @@ void *mb_model_grammar_vocab(const mb_model *m);
  * the one kept. When that is not OBJ the caller frees OBJ. */
 void *mb_model_publish_grammar_vocab(const mb_model *m, void *obj);
 
+/* Reorder the Q4_0 weight matrices of a model whose weights are in memory
+ * into 16-row groups where the CPU's kernels gain from it (repack.c). */
+void mb_model_repack(mb_model *m, int verbose);
+
 /* Read and validate hyper-parameters. */
 mb_status mb_hparams_read(const mb_gguf *g, mb_hparams *hp);
 /* Bind and shape-check every tensor the architecture needs. */

@@ -50,7 +50,7 @@ static mb_status bind_matrix(mb_model *m, const char *name, int n_in, int n_out,
         return st;
     uint64_t row = 0;
     mb_type_row_bytes(t->type, (uint64_t)n_in, &row);
-    *out = (mb_matrix){t->data, t->type, n_in, n_out, (size_t)row};
+    *out = (mb_matrix){t->data, t->type, n_in, n_out, (size_t)row, MB_LAYOUT_ROWS};
     return MB_OK;
 }
 
@@ -76,7 +76,7 @@ static mb_status bind_experts(mb_model *m, const char *name, int n_in, int n_out
     mb_type_row_bytes(t->type, (uint64_t)n_in, &row);
     for (int e = 0; e < n_expert; e++)
         out[e] = (mb_matrix){t->data + (size_t)e * (size_t)n_out * row, t->type, n_in, n_out,
-                             (size_t)row};
+                             (size_t)row, MB_LAYOUT_ROWS};
     return MB_OK;
 }
 

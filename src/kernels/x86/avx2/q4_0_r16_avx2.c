@@ -28,7 +28,7 @@ static inline __attribute__((always_inline)) void r16_group(int64_t nb, float *o
                 add ? _mm256_loadu_ps(out + (size_t)c * out_stride + 8 * h) : _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *p = grp + (size_t)b * MB_Q4_0_R16_BLOCK_BYTES;
-        if (pf) mb_prefetch_ahead(p, MB_Q4_0_R16_BLOCK_BYTES);
+        if (pf) mb_prefetch_row(p + MB_Q4_0_R16_PREFETCH_AHEAD, MB_Q4_0_R16_BLOCK_BYTES);
         __m256i s[R16_ACT][2];
         for (int c = 0; c < C; c++)
             s[c][0] = s[c][1] = _mm256_setzero_si256();

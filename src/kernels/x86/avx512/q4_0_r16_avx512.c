@@ -27,10 +27,14 @@ static inline __attribute__((always_inline)) void r16_group(int64_t nb, float *o
         acc[c] = add ? _mm512_loadu_ps(out + (size_t)c * out_stride) : _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *p = grp + (size_t)b * MB_Q4_0_R16_BLOCK_BYTES;
-        if (pf) mb_prefetch_ahead(p, MB_Q4_0_R16_BLOCK_BYTES);
-        __m512i s[R16_ACT];
-        for (int c = 0; c < C; c++)
+        if (pf) mb_prefetch_row(p + MB_Q4_0_R16_PREFETCH_AHEAD, MB_Q4_0_R16_BLOCK_BYTES);
+        /* Two chains per activation row (low and high nibbles): VPDPBUSD's
+         * latency is 5 cycles, and eight in one chain held decode back. */
+        __m512i s[R16_ACT], t[R16_ACT];
+        for (int c = 0; c < C; c++) {
             s[c] = _mm512_set1_epi32(a[(size_t)c * nb + b].seed);
+            t[c] = _mm512_setzero_si512();
+        }
         for (int k = 0; k < 4; k++) {
             const __m512i q = _mm512_loadu_si512((const void *)(p + 32 + 64 * k));
             const __m512i lo = _mm512_and_si512(q, nib);
@@ -38,9 +42,11 @@ static inline __attribute__((always_inline)) void r16_group(int64_t nb, float *o
             for (int c = 0; c < C; c++) {
                 const mb_q4_0_r16_act *ab = &a[(size_t)c * nb + b];
                 s[c] = mbx_dpbusd512(s[c], lo, _mm512_set1_epi32(ab->y[k]));
-                s[c] = mbx_dpbusd512(s[c], hi, _mm512_set1_epi32(ab->y[4 + k]));
+                t[c] = mbx_dpbusd512(t[c], hi, _mm512_set1_epi32(ab->y[4 + k]));
             }
         }
+        for (int c = 0; c < C; c++)
+            s[c] = _mm512_add_epi32(s[c], t[c]);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
         for (int c = 0; c < C; c++)
             acc[c] =

@@ -1,0 +1,24 @@
+/* Matrices in MB_LAYOUT_Q4_0_R16 (matmul_r16.c), for matmul.c. */
+#ifndef MB_KERNELS_MATMUL_R16_H
+#define MB_KERNELS_MATMUL_R16_H
+
+#include "kernels/matmul.h"
+
+/* Groups [GB, GE) of 16 rows of W against every row of ACT (Q8_0):
+ * out[r * OUT_STRIDE + 16 g + k] = (or += with ACCUMULATE) the product. */
+void mb_matmul_r16_groups(const mb_matrix *w, const mb_act *act, float *out, int64_t out_stride,
+                          int accumulate, long gb, long ge);
+/* Blocks [B0, B0 + N_BLOCKS) of row ROW of W in the file's layout at DST. */
+void mb_matrix_r16_row_blocks(const mb_matrix *w, int64_t row, int64_t b0, int64_t n_blocks,
+                              void *dst);
+/* Rows [ROW0, ROW0 + N) of W in the file's layout at DST (row_bytes each). */
+void mb_matrix_r16_copy_rows(const mb_matrix *w, int64_t row0, int n, uint8_t *dst);
+/* Batches from this many activation rows go through the packed panels
+ * (rows copied back for packing); fewer through the 16-row product, which
+ * gives decode's bits. Prefill of the 1.1B Q4_0 shape (pp512, 2 threads,
+ * AVX-512) ran 167-169 tok/s through the product, 248-262 through panels. */
+enum { MB_R16_PANEL_MIN_ROWS = 16 };
+/* Row ROW of W as floats (n_in of them). */
+void mb_matrix_r16_row(const mb_matrix *w, int64_t row, float *out);
+
+#endif

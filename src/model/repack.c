@@ -1,0 +1,32 @@
+/* Reordering a model's Q4_0 weight matrices into 16-row groups while it
+ * loads (mb_model_params.repack; kernels/q4_0_r16.h). Only weights read
+ * into memory: a mapped file is shared with the page cache and a streamed
+ * layer is read again from the file. Each matrix (or row view of a fused
+ * tensor) is reordered in place on its own bytes; the token embeddings,
+ * read by row, and an output matrix tied to them stay as they are. */
+#include "model/model.h"
+
+#include "core/log.h"
+#include "kernels/matmul.h"
+
+static int repack_one(mb_model *m, mb_matrix *w) {
+    if (!mb_matrix_can_repack(w)) return 0;
+    const uint8_t *e0 = m->tok_embd.data,
+                  *e1 = e0 + (size_t)m->tok_embd.n_out * m->tok_embd.row_bytes;
+    const uint8_t *w1 = w->data + (size_t)w->n_out * w->row_bytes;
+    if (e0 && w->data < e1 && e0 < w1) return 0; /* tied to the embeddings */
+    return mb_matrix_repack(w);
+}
+
+void mb_model_repack(mb_model *m, int verbose) {
+    if (m->is_mmap || m->stream || m->vocab_only) return;
+    int n = 0;
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        mb_layer *l = &m->layers[il];
+        mb_matrix *mats[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
+        for (size_t k = 0; k < sizeof mats / sizeof mats[0]; k++)
+            if (mats[k]->data) n += repack_one(m, mats[k]);
+    }
+    if (m->output.data) n += repack_one(m, &m->output);
+    if (n && verbose) mb_log(MB_LOG_INFO, "reordered %d Q4_0 matrices into 16-row groups\n", n);
+}
