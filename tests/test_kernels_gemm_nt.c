@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "test_levels.h"
 #include "test_util.h"
 
 static float frand(uint64_t *s) {
@@ -59,13 +60,8 @@ static void check(mb_gemm_nt_rows_fn rows, const char *level, int m, int n, int 
 }
 
 int main(int argc, char **argv) {
-    const char *level = argc > 1 ? argv[1] : "ref";
-    const mb_kernel_table *t = mb_kernels_level(level);
-    if (!t) {
-        char why[96];
-        snprintf(why, sizeof why, "kernel level %s: not supported by this CPU or build", level);
-        mbt_skip(why);
-    }
+    const char *level;
+    const mb_kernel_table *t = mbt_level_arg(argc, argv, &level);
     CHECK(t->gemm_nt_rows != NULL);
     if (!strcmp(level, "ref")) CHECK(t->gemm_nt_rows == mb_ref_gemm_nt_rows);
     const int ms[] = {1, 2, 3, 4, 5, 7, 9}, ns[] = {1, 3, 4, 5, 31, 33, 70};

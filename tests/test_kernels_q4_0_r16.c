@@ -17,6 +17,7 @@
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
 #include "tensor/types.h"
+#include "test_levels.h"
 #include "test_util.h"
 
 static uint32_t next(uint64_t *s) {
@@ -151,13 +152,8 @@ static void check_case(const mb_kernel_table *t, const char *level, int64_t n, i
 }
 
 int main(int argc, char **argv) {
-    const char *level = argc > 1 ? argv[1] : "ref";
-    const mb_kernel_table *t = mb_kernels_level(level);
-    if (!t) {
-        char why[96];
-        snprintf(why, sizeof why, "kernel level %s: not supported by this CPU or build", level);
-        mbt_skip(why);
-    }
+    const char *level;
+    const mb_kernel_table *t = mbt_level_arg(argc, argv, &level);
     CHECK(t->q4_0_r16 != NULL);
     if (!strcmp(level, "ref")) CHECK(t->q4_0_r16 == mb_ref_q4_0_r16);
     uint64_t rng = 5;

@@ -51,4 +51,17 @@ static inline int mbt_simd_levels(int argc, char **argv, const mb_kernel_table *
     return n;
 }
 
+/* The one level a test of a single table checks: argv[1] ("ref" without
+ * one); the test is skipped (exit 77) where this CPU or build lacks it. */
+static inline const mb_kernel_table *mbt_level_arg(int argc, char **argv, const char **name) {
+    *name = argc > 1 ? argv[1] : "ref";
+    const mb_kernel_table *t = mb_kernels_level(*name);
+    if (!t) {
+        char why[96];
+        snprintf(why, sizeof why, "kernel level %s: not supported by this CPU or build", *name);
+        mbt_skip(why);
+    }
+    return t;
+}
+
 #endif
