@@ -4,7 +4,7 @@
  * codes broadcast to every lane, and a row's block sum never needs a
  * horizontal add or a shuffle. On a Sapphire Rapids-class core the
  * AVX-512 product ran 54 GB/s of weights in L2 against 27 for the row
- * dots Intel uses (docs/PERFORMANCE.md, "Q4_0 repacked 16 rows").
+ * dots Intel uses (docs/PERFORMANCE.md, "Q4_0 in 16-row groups").
  *
  * Layout of a group of 16 rows of N values (NB = N / 32 blocks), the same
  * bytes as the 16 rows (16 * NB * 18): per block b, 288 bytes:
