@@ -229,7 +229,9 @@ stop
 # ---- 8: a client that leaves while queued --------------------------------------
 start queue "$SLOW" --slots 1 --queue 1 -c 4096 || exit 1
 U=http://127.0.0.1:$PORT
-BIG='{"prompt":"Once","max_tokens":3000,"stream":true}'
+# Greedy, and long (about 13 s alone on a 2-core VM): sampled, the model
+# may end it early (EOS) and free the slot before the checks below.
+BIG='{"prompt":"Once","max_tokens":4000,"stream":true,"temperature":0}'
 curl -s -m 20 -N -o /dev/null -H 'Content-Type: application/json' --data-binary "$BIG" "$U/v1/completions" &
 hold=$!
 sleep 1
