@@ -263,9 +263,6 @@ static void matmul_decode(const matmul_job *j, long begin, long end) {
     }
 }
 
-/* Each thread takes a contiguous band of weight rows and runs every
- * activation row against it, so a weight row is read from memory once per
- * call however many tokens the batch holds. */
 /* Rows [BEGIN, END) of a matrix in 16-row groups, copied back a piece of
  * a row at a time, against every activation row: where no scratch could
  * be had for the panels (slow, but no allocation). */
@@ -289,6 +286,9 @@ static void matmul_r16_rows(const matmul_job *j, long begin, long end) {
         }
 }
 
+/* Each thread takes a contiguous band of weight rows and runs every
+ * activation row against it, so a weight row is read from memory once per
+ * call however many tokens the batch holds. */
 static void matmul_worker(void *ctx, int ith, int nth) {
     const matmul_job *j = ctx;
     long begin, end;

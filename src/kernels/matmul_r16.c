@@ -42,16 +42,9 @@ int mb_matrix_repack(mb_matrix *w) {
 
 void mb_matrix_r16_row_blocks(const mb_matrix *w, int64_t row, int64_t b0, int64_t n_blocks,
                               void *dst) {
-    const int r = (int)(row % MB_Q4_0_R16_ROWS);
-    const uint8_t *grp =
-        w->data + (size_t)(row / MB_Q4_0_R16_ROWS) * MB_Q4_0_R16_ROWS * w->row_bytes;
-    mb_block_q4_0 *x = dst;
-    for (int64_t b = 0; b < n_blocks; b++) {
-        const uint8_t *p = grp + (size_t)(b0 + b) * MB_Q4_0_R16_BLOCK_BYTES;
-        memcpy(&x[b].d, p + 2 * r, 2);
-        for (int k = 0; k < 4; k++)
-            memcpy(x[b].qs + 4 * k, p + 32 + 64 * k + 4 * r, 4);
-    }
+    mb_q4_0_r16_row_blocks(w->data +
+                               (size_t)(row / MB_Q4_0_R16_ROWS) * MB_Q4_0_R16_ROWS * w->row_bytes,
+                           (int)(row % MB_Q4_0_R16_ROWS), b0, n_blocks, dst);
 }
 
 void mb_matrix_r16_copy_rows(const mb_matrix *w, int64_t row0, int n, uint8_t *dst) {

@@ -21,16 +21,19 @@ void mb_q4_0_r16_pack(int64_t n, void *dst, const void *src, size_t row_bytes) {
         }
 }
 
+void mb_q4_0_r16_row_blocks(const void *group, int r, int64_t b0, int64_t n_blocks, void *dst) {
+    mb_block_q4_0 *x = dst;
+    for (int64_t b = 0; b < n_blocks; b++) {
+        const uint8_t *p = (const uint8_t *)group + (size_t)(b0 + b) * MB_Q4_0_R16_BLOCK_BYTES;
+        memcpy(&x[b].d, p + 2 * r, 2);
+        for (int k = 0; k < 4; k++)
+            memcpy(x[b].qs + 4 * k, p + 32 + 64 * k + 4 * r, 4);
+    }
+}
+
 void mb_q4_0_r16_unpack(int64_t n, void *dst, size_t row_bytes, const void *src) {
-    const int64_t nb = n / MB_QK4_0;
-    const uint8_t *p = src;
-    for (int64_t b = 0; b < nb; b++, p += MB_Q4_0_R16_BLOCK_BYTES)
-        for (int r = 0; r < MB_Q4_0_R16_ROWS; r++) {
-            mb_block_q4_0 *x = (mb_block_q4_0 *)(void *)((uint8_t *)dst + r * row_bytes) + b;
-            memcpy(&x->d, p + 2 * r, 2);
-            for (int k = 0; k < 4; k++)
-                memcpy(x->qs + 4 * k, p + 32 + 64 * k + 4 * r, 4);
-        }
+    for (int r = 0; r < MB_Q4_0_R16_ROWS; r++)
+        mb_q4_0_r16_row_blocks(src, r, 0, n / MB_QK4_0, (uint8_t *)dst + r * row_bytes);
 }
 
 void mb_q4_0_r16_prep(int64_t n, const void *act, mb_q4_0_r16_act *out) {

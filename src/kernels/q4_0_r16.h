@@ -57,6 +57,9 @@ typedef void (*mb_q4_0_r16_fn)(int64_t n, float *out, size_t out_stride, const v
 /* 16 Q4_0 rows of N values (ROW_BYTES apart at SRC) into one group at DST
  * (16 * N / 32 * 18 bytes; DST must not overlap SRC). */
 void mb_q4_0_r16_pack(int64_t n, void *dst, const void *src, size_t row_bytes);
+/* Blocks [B0, B0 + N_BLOCKS) of row R (0..15) of GROUP, in Q4_0's own
+ * layout at DST. */
+void mb_q4_0_r16_row_blocks(const void *group, int r, int64_t b0, int64_t n_blocks, void *dst);
 /* The inverse: group SRC back to 16 rows at DST, ROW_BYTES apart. */
 void mb_q4_0_r16_unpack(int64_t n, void *dst, size_t row_bytes, const void *src);
 /* One Q8_0 activation row of N values into N / 32 prepared blocks. */

@@ -28,14 +28,6 @@ static inline void mbx_nz_sq8(const void *blk, __m512i *u0, __m512i *u1) {
     *u1 = _mm512_xor_si512(_mm512_loadu_si512(b->qs + 64), flip);
 }
 
-/* Byte j is j (0..63). */
-static inline __m512i mbx_iota(void) {
-    return _mm512_set_epi8(63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46,
-                           45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28,
-                           27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10,
-                           9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-}
-
 /* Byte j is j, for j < 192: 64 bytes from K are the indices K..K+63. */
 static const _Alignas(64) uint8_t mbx_iota192[192] = {
     0,   1,   2,   3,   4,   5,   6,   7,   8,   9,   10,  11,  12,  13,  14,  15,  16,  17,
@@ -49,6 +41,11 @@ static const _Alignas(64) uint8_t mbx_iota192[192] = {
     144, 145, 146, 147, 148, 149, 150, 151, 152, 153, 154, 155, 156, 157, 158, 159, 160, 161,
     162, 163, 164, 165, 166, 167, 168, 169, 170, 171, 172, 173, 174, 175, 176, 177, 178, 179,
     180, 181, 182, 183, 184, 185, 186, 187, 188, 189, 190, 191};
+
+/* Byte j is j (0..63). */
+static inline __m512i mbx_iota(void) {
+    return _mm512_load_si512((const void *)mbx_iota192);
+}
 
 /* Bytes K.. (K <= 128) of U0:U1 at the bottom of a register (indices past
  * 127 wrap, but only the first popcount bytes are expanded). The indices
