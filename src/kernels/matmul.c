@@ -1,4 +1,5 @@
 #include "kernels/matmul.h"
+#include "kernels/matmul_lanes.h"
 #include "kernels/matmul_r16.h"
 #include "kernels/prefetch.h"
 #include "tensor/blocks.h"
@@ -155,9 +156,12 @@ static int matmul_packed(const matmul_job *j, int ith, long gb, long ge) {
     const size_t group_bytes =
         (size_t)dt->pack_block_bytes * (size_t)(j->w->n_in / mb_type_get(j->w->type)->block_size);
     /* A matrix in 16-row groups gives each panel's rows back in the file's
-     * layout first, behind the panels in the scratch. */
+     * layout first, behind the panels in the scratch; one in lanes has its
+     * own packing, which reads them back itself. */
     const int grouped = j->w->layout == MB_LAYOUT_Q4_0_R16;
     const size_t rows_bytes = grouped ? (size_t)pr * rb : 0;
+    const mb_pack_fn pack =
+        j->w->layout == MB_LAYOUT_SQ4_LANES ? mb_kernels()->sq4_lanes_pack : dt->pack;
     /* A panel too large to stay in L2 while the activation tiles pass is
      * applied a slice of its values at a time (F16's 48 rows of floats
      * take 2.75 MB at 14336 values); slices cover whole blocks of both the
@@ -191,8 +195,8 @@ static int matmul_packed(const matmul_job *j, int ith, long gb, long ge) {
                 mb_matrix_r16_copy_rows(j->w, g * pr, (int)panel_rows(j, g), rows);
                 src = rows;
             }
-            dt->pack(j->w->n_in, panel + (size_t)(g - t0) * group_bytes, src, rb,
-                     (int)panel_rows(j, g));
+            pack(j->w->n_in, panel + (size_t)(g - t0) * group_bytes, src, rb,
+                 (int)panel_rows(j, g));
         }
         for (int64_t k0 = 0; k0 < n_in; k0 += slice) {
             const int64_t kn = n_in - k0 < slice ? n_in - k0 : slice;
@@ -233,6 +237,12 @@ static int use_packed(const matmul_job *j) {
 
 /* One activation row (decode) against weight rows [BEGIN, END). */
 static void matmul_decode(const matmul_job *j, long begin, long end) {
+    if (j->w->layout == MB_LAYOUT_SQ4_LANES) {
+        if (mb_decode_prefetch() && begin < end)
+            mb_prefetch_row(j->w->data + (size_t)begin * j->w->row_bytes, MB_PREFETCH_AHEAD);
+        mb_matrix_lanes_rows(j->w, j->act, j->out, j->out_stride, j->accumulate, begin, end);
+        return;
+    }
     if (j->dt->vec_dot_wrows) {
         /* The kernels prefetch a fixed distance ahead of what they read
          * (kernels/prefetch.h): the band's first bytes are ours. */
@@ -309,12 +319,14 @@ static void matmul_worker(void *ctx, int ith, int nth) {
         end = end * pr < (long)j->w->n_out ? end * pr : (long)j->w->n_out;
         if (j->w->layout == MB_LAYOUT_Q4_0_R16)
             matmul_r16_rows(j, begin, end);
+        else if (j->w->layout == MB_LAYOUT_SQ4_LANES)
+            mb_matrix_lanes_rows(j->w, j->act, j->out, j->out_stride, j->accumulate, begin, end);
         else
             matmul_batch(j, begin, end);
         return;
     }
     mb_split_range((long)j->w->n_out, ith, nth, &begin, &end);
-    if (j->act->n_rows > 1) {
+    if (j->act->n_rows > 1 && j->w->layout != MB_LAYOUT_SQ4_LANES) {
         matmul_batch(j, begin, end);
         return;
     }
@@ -337,10 +349,13 @@ void mb_matmul(mb_threadpool *pool, int n_threads, const mb_matrix *w, const mb_
 void mb_get_rows(const mb_matrix *w, const int32_t *row_ids, int64_t n, float *out) {
     const mb_type_traits *tt = mb_type_get(w->type);
     for (int64_t i = 0; i < n; i++) {
-        if (w->layout == MB_LAYOUT_Q4_0_R16)
+        if (w->layout == MB_LAYOUT_Q4_0_R16) {
             mb_matrix_r16_row(w, row_ids[i], out + i * w->n_in);
-        else
+        } else if (w->layout == MB_LAYOUT_SQ4_LANES) {
+            mb_matrix_lanes_row(w, row_ids[i], out + i * w->n_in);
+        } else {
             tt->to_float(w->data + (size_t)row_ids[i] * w->row_bytes, out + i * w->n_in, w->n_in);
+        }
     }
 }
 

@@ -13,8 +13,9 @@
 
 /* How a matrix's rows lie in memory. */
 enum {
-    MB_LAYOUT_ROWS = 0,     /* one row after the other (the file's) */
-    MB_LAYOUT_Q4_0_R16 = 1, /* Q4_0 in groups of 16 rows (kernels/q4_0_r16.h) */
+    MB_LAYOUT_ROWS = 0,      /* one row after the other (the file's) */
+    MB_LAYOUT_Q4_0_R16 = 1,  /* Q4_0 in groups of 16 rows (kernels/q4_0_r16.h) */
+    MB_LAYOUT_SQ4_LANES = 2, /* SQ4 blocks in lanes order (kernels/sq4_lanes.h) */
 };
 
 /* A matrix of n_out rows, each n_in values of TYPE (row_bytes each), laid
@@ -27,12 +28,13 @@ typedef struct {
     uint32_t layout;
 } mb_matrix;
 
-/* Whether W can be reordered into MB_LAYOUT_Q4_0_R16 and this CPU's kernels
- * gain from it (a SIMD level with the 16-row product). */
+/* Whether W can be reordered into a layout this CPU's kernels gain from:
+ * Q4_0 into MB_LAYOUT_Q4_0_R16 (a SIMD level with the 16-row product), SQ4
+ * into MB_LAYOUT_SQ4_LANES (a level with the lanes product). */
 int mb_matrix_can_repack(const mb_matrix *w);
-/* Reorder W's rows in place into MB_LAYOUT_Q4_0_R16 (DATA must be
- * writable; mb_matrix_can_repack true). Returns 0 when the group buffer
- * cannot be had (W is then unchanged). */
+/* Reorder W in place into that layout (DATA must be writable;
+ * mb_matrix_can_repack true). Returns 0 when a buffer it needs cannot be
+ * had (W is then unchanged). */
 int mb_matrix_repack(mb_matrix *w);
 
 /* Activations converted for one activation type: n_rows rows of n_in values. */

@@ -1,5 +1,6 @@
-/* Reordering a model's Q4_0 weight matrices into 16-row groups while it
- * loads (mb_model_params.repack; kernels/q4_0_r16.h). Only weights read
+/* Reordering a model's weight matrices while it loads for this CPU's
+ * kernels (mb_model_params.repack): Q4_0 into 16-row groups
+ * (kernels/q4_0_r16.h), SQ4 blocks into lanes (kernels/sq4_lanes.h). Only weights read
  * into memory: a mapped file is shared with the page cache and a streamed
  * layer is read again from the file. Each matrix (or row view of a fused
  * tensor) is reordered in place on its own bytes; the token embeddings,
@@ -20,13 +21,17 @@ static int repack_one(mb_model *m, mb_matrix *w) {
 
 void mb_model_repack(mb_model *m, int verbose) {
     if (m->is_mmap || m->stream || m->vocab_only) return;
-    int n = 0;
+    int n[3] = {0}; /* matrices reordered, by layout */
     for (int il = 0; il < m->hp.n_layer; il++) {
         mb_layer *l = &m->layers[il];
         mb_matrix *mats[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
         for (size_t k = 0; k < sizeof mats / sizeof mats[0]; k++)
-            if (mats[k]->data) n += repack_one(m, mats[k]);
+            if (mats[k]->data && repack_one(m, mats[k])) n[mats[k]->layout]++;
     }
-    if (m->output.data) n += repack_one(m, &m->output);
-    if (n && verbose) mb_log(MB_LOG_INFO, "reordered %d Q4_0 matrices into 16-row groups\n", n);
+    if (m->output.data && repack_one(m, &m->output)) n[m->output.layout]++;
+    if (verbose && n[MB_LAYOUT_Q4_0_R16])
+        mb_log(MB_LOG_INFO, "reordered %d Q4_0 matrices into 16-row groups\n",
+               n[MB_LAYOUT_Q4_0_R16]);
+    if (verbose && n[MB_LAYOUT_SQ4_LANES])
+        mb_log(MB_LOG_INFO, "reordered %d SQ4 matrices into lanes\n", n[MB_LAYOUT_SQ4_LANES]);
 }

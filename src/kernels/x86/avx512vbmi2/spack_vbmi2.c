@@ -74,6 +74,21 @@ static void stage_sq4(sp_stage *st, int r, const void *blk) {
     stage_scales(st->d[r], x->d);
 }
 
+/* A block in lanes: spread in its own order, then each code moved to its
+ * weight's byte. */
+static void stage_sq4_lanes(sp_stage *st, int r, const void *blk) {
+    const mb_block_sq4 *x = blk;
+    __m512i u0, u1, lanes[4], file[4];
+    mbx_nz_sq4(x, &u0, &u1);
+    stage_masked(st->u[r], x->mask, u0, u1, 8);
+    for (int q = 0; q < 4; q++)
+        lanes[q] = _mm512_load_si512((const void *)(st->u[r] + 64 * q));
+    mbx_gather256(lanes, mb_sq4_lanes_to_file(), file);
+    for (int q = 0; q < 4; q++)
+        _mm512_store_si512((void *)(st->u[r] + 64 * q), file[q]);
+    stage_scales(st->d[r], x->d);
+}
+
 static void stage_sq8(sp_stage *st, int r, const void *blk) {
     const mb_block_sq8 *x = blk;
     __m512i u0, u1;
@@ -145,6 +160,7 @@ static void sp_emit(sp_block *b, const sp_stage *st) {
     }
 
 SP_PACK(sq4, mb_block_sq4, stage_sq4)
+SP_PACK(sq4_lanes, mb_block_sq4, stage_sq4_lanes)
 SP_PACK(sq8, mb_block_sq8, stage_sq8)
 SP_PACK(sq4_24, mb_block_sq4_24, stage_sq4_24)
 

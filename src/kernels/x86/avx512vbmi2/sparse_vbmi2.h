@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/sq4_lanes.h"
+
 void mb_vbmi2_dot_sq4(int64_t n, float *out, const void *w, const void *a);
 void mb_vbmi2_dot_sq8(int64_t n, float *out, const void *w, const void *a);
 void mb_vbmi2_dot_rows_sq4(int64_t n, float *out, const void *w, const void *a, size_t a_stride,
@@ -38,5 +40,12 @@ void mb_vbmi2_gemm_packed_sq8(int64_t n, float *out, size_t os, const void *pane
                               size_t as, int n_a, int add);
 void mb_vbmi2_gemm_packed_sq4_24(int64_t n, float *out, size_t os, const void *panel, const void *a,
                                  size_t as, int n_a, int add);
+
+/* SQ4 in lanes (sq4_lanes_vbmi2.c; an mb_sq4_lanes_fn, an
+ * mb_sq4_permute_fn) and its panels (the SQ4 panels, from lanes rows). */
+void mb_vbmi2_sq4_lanes(int64_t n, float *out, size_t out_stride, const void *w, size_t w_stride,
+                        int n_w, const void *act, size_t act_stride, int n_act, int add);
+void mb_vbmi2_sq4_permute(int64_t n_blocks, void *dst, const void *src, const uint8_t perm[256]);
+void mb_vbmi2_pack_sq4_lanes(int64_t n, void *panel, const void *w, size_t ws, int n_w);
 
 #endif

@@ -56,6 +56,17 @@ static inline __m512i mbx_nz_from(__m512i u0, __m512i u1, int k) {
     return _mm512_permutex2var_epi8(u0, _mm512_loadu_si512((const void *)(mbx_iota192 + k)), u1);
 }
 
+/* 256 bytes (four registers) gathered through PERM: byte j of the result
+ * (register j / 64) is byte PERM[j] of V. */
+static inline void mbx_gather256(const __m512i v[4], const uint8_t *perm, __m512i out[4]) {
+    for (int r = 0; r < 4; r++) {
+        const __m512i ix = _mm512_loadu_si512((const void *)(perm + 64 * r));
+        const __m512i lo = _mm512_permutex2var_epi8(v[0], ix, v[1]);
+        const __m512i hi = _mm512_permutex2var_epi8(v[2], ix, v[3]);
+        out[r] = _mm512_mask_blend_epi8(_mm512_movepi8_mask(ix), lo, hi);
+    }
+}
+
 /* The activation positions of the non-zeros, POS[h] for half h (byte k:
  * non-zero 64h + k, 0..127 within the half): 4 (k / 2) + the slot's weight
  * in its group. Qword j of both results needs pair codes 2j, 2j+1 (half 0)

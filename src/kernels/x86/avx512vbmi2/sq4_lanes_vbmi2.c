@@ -1,0 +1,186 @@
+/* SQ4 in lanes (kernels/sq4_lanes.h) at the VBMI2 level: the reordering
+ * of blocks and the product.
+ *
+ * The product spreads register r's non-zeros (those after the first
+ * o_r = popcount of the masks before it, brought to the bottom by
+ * VPERMT2B) to their bytes by VPEXPANDB under mask word r, with the
+ * offset 8 in the pruned bytes, and VPDPBUSD adds them times the
+ * reordered activation codes into one integer sum per block, which starts
+ * at -8 times the sum of each lane's activation codes (so the offset
+ * cancels, as in sparse_vbmi2.c). Lane l of that sum belongs to quarter
+ * l % 4: one conversion and one multiply-add by (d0 d1 d2 d3) x 4 times
+ * the activation's scale finish the block. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/prefetch.h"
+#include "kernels/sq4_lanes.h"
+#include "kernels/x86/avx512vbmi2/sparse_vbmi2.h"
+#include "kernels/x86/avx512vbmi2/sparse_vbmi2_blocks.h"
+#include "tensor/blocks.h"
+
+/* Register q's non-zeros spread under mask word q, FILL in the pruned
+ * bytes. */
+static inline void spread(const uint8_t *mask, __m512i u0, __m512i u1, __m512i fill,
+                          __m512i out[4]) {
+    uint64_t m[4];
+    memcpy(m, mask, sizeof m);
+    int o = 0;
+    for (int q = 0; q < 4; q++) {
+        out[q] = _mm512_mask_expand_epi8(fill, m[q], o ? mbx_nz_from(u0, u1, o) : u0);
+        o += (int)_mm_popcnt_u64(m[q]);
+    }
+}
+
+void mb_vbmi2_sq4_permute(int64_t n_blocks, void *dst, const void *src, const uint8_t perm[256]) {
+    const __m512i none = _mm512_set1_epi8(16); /* no code is 16 */
+    for (int64_t i = 0; i < n_blocks; i++) {
+        const mb_block_sq4 *x = (const mb_block_sq4 *)src + i;
+        __m512i u0, u1, dense[4], moved[4];
+        mbx_nz_sq4(x, &u0, &u1);
+        spread(x->mask, u0, u1, none, dense);
+        mbx_gather256(dense, perm, moved);
+        mb_block_sq4 y;
+        memcpy(y.d, x->d, sizeof y.d);
+        /* The kept codes of each register in order, one register after the
+         * other: 128 bytes and the last register's 64 past them. */
+        _Alignas(64) uint8_t codes[192];
+        memset(codes, 0, sizeof codes);
+        int o = 0;
+        for (int r = 0; r < 4; r++) {
+            const __mmask64 kept = _mm512_cmpneq_epi8_mask(moved[r], none);
+            memcpy(y.mask + 8 * r, &kept, 8);
+            _mm512_storeu_si512((void *)(codes + o), _mm512_maskz_compress_epi8(kept, moved[r]));
+            o += (int)_mm_popcnt_u64(kept);
+        }
+        const __m512i lo = _mm512_load_si512((const void *)codes),
+                      hi = _mm512_load_si512((const void *)(codes + 64));
+        _mm512_storeu_si512((void *)y.qs, _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4)));
+        memcpy((mb_block_sq4 *)dst + i, &y, sizeof y);
+    }
+}
+
+/* Values per pass over the weights: the activation rows' prepared copies
+ * live on the stack (about 1.3 bytes per value per row). A longer row is
+ * done in passes that add onto the first. */
+enum { PASS = 16384, PASS_BLOCKS = PASS / MB_QK_SPARSE, GROUP = 4 };
+
+/* One activation row's blocks [B0, B0 + NB), prepared: the codes in lanes
+ * order, -8 times each lane's sum of them, the scale. */
+typedef struct {
+    _Alignas(64) int8_t q[PASS];
+    int32_t neg[PASS_BLOCKS][16];
+    float d[PASS_BLOCKS];
+} lanes_act;
+
+static void prepare(lanes_act *p, const mb_block_q8_k *y, int64_t nb) {
+    const uint8_t *perm = mb_sq4_lanes_from_file();
+    const __m512i eight = _mm512_set1_epi8(8);
+    for (int64_t i = 0; i < nb; i++) {
+        const __m512i v[4] = {
+            _mm512_loadu_si512((const void *)y[i].qs),
+            _mm512_loadu_si512((const void *)(y[i].qs + 64)),
+            _mm512_loadu_si512((const void *)(y[i].qs + 128)),
+            _mm512_loadu_si512((const void *)(y[i].qs + 192)),
+        };
+        __m512i lanes[4];
+        mbx_gather256(v, perm, lanes);
+        __m512i s = _mm512_setzero_si512();
+        for (int r = 0; r < 4; r++) {
+            _mm512_store_si512((void *)(p->q + i * MB_QK_SPARSE + 64 * r), lanes[r]);
+            s = _mm512_dpbusd_epi32(s, eight, lanes[r]);
+        }
+        _mm512_storeu_si512((void *)p->neg[i], _mm512_sub_epi32(_mm512_setzero_si512(), s));
+        p->d[i] = y[i].d;
+    }
+}
+
+/* Rows [0, N_W) against the prepared activation rows P[0..A): blocks of
+ * one pass, sums added onto ACC. */
+static inline __attribute__((always_inline)) void
+lanes_rows(int64_t nb, const uint8_t *w, size_t w_stride, int n_w, const lanes_act *p, const int A,
+           float *out, size_t out_stride, int add) {
+    const __m512i fill = _mm512_set1_epi8(8), m4 = _mm512_set1_epi8(15);
+    const int pf = mb_decode_prefetch();
+    for (int o = 0; o < n_w; o++) {
+        const mb_block_sq4 *x = (const mb_block_sq4 *)(const void *)(w + (size_t)o * w_stride);
+        __m512 acc[GROUP];
+#pragma GCC unroll 4
+        for (int a = 0; a < A; a++)
+            acc[a] = _mm512_setzero_ps();
+        for (int64_t i = 0; i < nb; i++) {
+            if (pf) mb_prefetch_ahead(&x[i], sizeof *x);
+            const __m512i raw = _mm512_loadu_si512((const void *)x[i].qs);
+            const __m512i u0 = _mm512_and_si512(raw, m4),
+                          u1 = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+            const uint64_t *mw = (const uint64_t *)(const void *)x[i].mask;
+            const int o1 = (int)_mm_popcnt_u64(mw[0]), o2 = o1 + (int)_mm_popcnt_u64(mw[1]),
+                      o3 = o2 + (int)_mm_popcnt_u64(mw[2]);
+            /* The masks straight from memory: from a general register each
+             * would take the shuffle port the expansions keep busy (L2
+             * weights: 16.7 -> 17.6 GB/s). */
+            __mmask64 k[4];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+                __asm__("kmovq %1, %0" : "=k"(k[r]) : "m"(mw[r]));
+            const __m512i wv[4] = {
+                _mm512_mask_expand_epi8(fill, k[0], u0),
+                _mm512_mask_expand_epi8(fill, k[1], mbx_nz_from(u0, u1, o1)),
+                _mm512_mask_expand_epi8(fill, k[2], mbx_nz_from(u0, u1, o2)),
+                _mm512_mask_expand_epi8(fill, k[3], mbx_nz_from(u0, u1, o3)),
+            };
+            const __m128 dw = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(const void *)x[i].d));
+#pragma GCC unroll 4
+            for (int a = 0; a < A; a++) {
+                const int8_t *q = p[a].q + i * MB_QK_SPARSE;
+                __m512i s = _mm512_loadu_si512((const void *)p[a].neg[i]);
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++)
+                    s = _mm512_dpbusd_epi32(s, wv[r],
+                                            _mm512_load_si512((const void *)(q + 64 * r)));
+                /* The scales through memory: a broadcast load takes no
+                 * shuffle port. */
+                float ds[4];
+                _mm_storeu_ps(ds, _mm_mul_ps(dw, _mm_set1_ps(p[a].d[i])));
+                __asm__("" : "+m"(ds));
+                acc[a] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s),
+                                         _mm512_broadcast_f32x4(_mm_loadu_ps(ds)), acc[a]);
+            }
+        }
+        for (int a = 0; a < A; a++) {
+            const float v = _mm512_reduce_add_ps(acc[a]);
+            float *dst = out + (size_t)a * out_stride + o;
+            *dst = add ? *dst + v : v;
+        }
+    }
+}
+
+void mb_vbmi2_sq4_lanes(int64_t n, float *out, size_t out_stride, const void *w, size_t w_stride,
+                        int n_w, const void *act, size_t act_stride, int n_act, int add) {
+    lanes_act p[GROUP];
+    const int64_t nb_all = n / MB_QK_SPARSE;
+    for (int64_t b0 = 0; b0 < nb_all; b0 += PASS_BLOCKS) {
+        const int64_t nb = nb_all - b0 < PASS_BLOCKS ? nb_all - b0 : PASS_BLOCKS;
+        const uint8_t *wp = (const uint8_t *)w + (size_t)b0 * sizeof(mb_block_sq4);
+        for (int c0 = 0; c0 < n_act; c0 += GROUP) {
+            const int A = n_act - c0 < GROUP ? n_act - c0 : GROUP;
+            for (int a = 0; a < A; a++)
+                prepare(&p[a],
+                        (const mb_block_q8_k *)(const void *)((const uint8_t *)act +
+                                                              (size_t)(c0 + a) * act_stride) +
+                            b0,
+                        nb);
+            float *o = out + (size_t)c0 * out_stride;
+            const int pass_add = add || b0 > 0;
+            /* (A constant per call, so each count gets its own loop.) */
+            if (A == 1)
+                lanes_rows(nb, wp, w_stride, n_w, p, 1, o, out_stride, pass_add);
+            else if (A == 2)
+                lanes_rows(nb, wp, w_stride, n_w, p, 2, o, out_stride, pass_add);
+            else if (A == 3)
+                lanes_rows(nb, wp, w_stride, n_w, p, 3, o, out_stride, pass_add);
+            else
+                lanes_rows(nb, wp, w_stride, n_w, p, 4, o, out_stride, pass_add);
+        }
+    }
+}
