@@ -111,6 +111,23 @@ int main(int argc, char **argv) {
         free(grp);
         free(prep);
     }
+    if (wt == MB_TYPE_SQ4 && k->sq4_lanes) {
+        /* The same rows in lanes (kernels/sq4_lanes.h), one activation row. */
+        uint8_t *lanes = malloc((size_t)rb * L2_ROWS);
+        k->sq4_convert((int64_t)N / 256 * L2_ROWS, lanes, w, 1);
+        best = 1e30;
+        for (int rep = 0; rep < 200; rep++) {
+            const double t0 = cpu_now();
+            float v[L2_ROWS];
+            k->sq4_lanes(N, v, 0, lanes, rb, L2_ROWS, act.data, act.row_bytes, 1, 0);
+            sink += v[0];
+            const double t = cpu_now() - t0;
+            best = t < best ? t : best;
+        }
+        printf("%s %s: lanes (decode), %d rows in L2: %.1f GB/s of weights\n", k->name, name,
+               L2_ROWS, (double)rb * L2_ROWS / best / 1e9);
+        free(lanes);
+    }
     mb_matrix m = {w, wt, N, OUT, (size_t)rb, MB_LAYOUT_ROWS};
     best = 1e30;
     for (int rep = 0; rep < 40; rep++) {

@@ -1,8 +1,9 @@
 /* SQ4 in lanes (kernels/sq4_lanes.h): the layout's weight order is a
- * permutation and the two tables are each other's inverse; reordering a
- * block and back gives its bytes (blocks of 0, 128 and lopsided counts,
- * full-range codes); a block with stray codes past its last non-zero comes
- * back with the same values; the level's reordering gives the scalar
+ * permutation and the two tables are each other's inverse; the codes sit
+ * in the slots the layout says (register 3's reversed from slot 127);
+ * converting a block and back gives its bytes (blocks of 0, 128 and
+ * lopsided counts, full-range codes); a block with stray codes past its last non-zero comes
+ * back with the same values; the level's conversion gives the scalar
  * one's bytes; the level's product of lanes rows equals the reference SQ4
  * dot of the file rows within 1e-5 of the sum of |products|, for 1-6
  * activation rows, rows longer than one pass of its prepared activation,
@@ -10,7 +11,7 @@
  * panels packed from the file rows.
  *
  * usage: test_kernels_sq4_lanes [LEVEL]  (ref by default: the scalar
- * reordering only; a SIMD level without a lanes product, or one this CPU
+ * conversion only; a SIMD level without a lanes product, or one this CPU
  * lacks, is skipped, exit 77). */
 #include <math.h>
 #include <stdio.h>
@@ -84,13 +85,37 @@ static void check_tables(void) {
     CHECK_MSG(inverse, "the tables are not each other's inverse");
 }
 
+/* The slots: the first kept weight of register 0 in slot 0, register 3's
+ * in slot 127 (the high nibble of qs[63]), register 1's after register
+ * 0's. */
+static void check_slots(void) {
+    const uint8_t *from = mb_sq4_lanes_from_file();
+    mb_block_sq4 x, y;
+    memset(&x, 0, sizeof x);
+    const int w0 = from[5], w1 = from[64 + 7], w3 = from[192 + 1];
+    const int kept[3] = {w0 < w1 ? w0 : w1, w0 < w1 ? w1 : w0, w3};
+    int n = 0;
+    for (int j = 0; j < 256; j++) /* file order: codes 9, 4, 5 by weight */
+        for (int i = 0; i < 3; i++)
+            if (kept[i] == j) {
+                x.mask[j / 8] |= (uint8_t)(1u << (j % 8));
+                const int c = j == w0 ? 9 : j == w1 ? 4 : 5;
+                if (n < 64) x.qs[n] |= (uint8_t)c;
+                n++;
+            }
+    mb_ref_sq4_convert(1, &y, &x, 1);
+    CHECK_MSG((y.qs[0] & 15) == 9 && (y.qs[1] & 15) == 4 && y.qs[63] >> 4 == 5,
+              "lanes slots: %d %d %d, not 9 4 5", y.qs[0] & 15, y.qs[1] & 15, y.qs[63] >> 4);
+    CHECK(y.mask[0] == 1u << 5 && y.mask[8] == 1u << 7 && y.mask[24] == 1u << 1);
+}
+
 static void check_reorder(const mb_kernel_table *t, const char *level, uint64_t *rng) {
     enum { N = 64 };
     const mb_type_traits *tt = mb_type_get(MB_TYPE_SQ4);
     for (int stray = 0; stray < 2; stray++) {
         mb_block_sq4 *x = test_blocks(N, stray, rng), lanes[N], back[N], ref[N];
-        mb_ref_sq4_permute(N, lanes, x, mb_sq4_lanes_from_file());
-        mb_ref_sq4_permute(N, back, lanes, mb_sq4_lanes_to_file());
+        mb_ref_sq4_convert(N, lanes, x, 1);
+        mb_ref_sq4_convert(N, back, lanes, 0);
         float vx[256], vb[256];
         int same_bytes = 1, same_values = 1;
         for (int i = 0; i < N; i++) {
@@ -101,12 +126,12 @@ static void check_reorder(const mb_kernel_table *t, const char *level, uint64_t 
         }
         if (!stray) CHECK_MSG(same_bytes, "ref: file -> lanes -> file changes a block's bytes");
         CHECK_MSG(same_values, "ref (stray %d): file -> lanes -> file changes values", stray);
-        if (t->sq4_permute) {
-            t->sq4_permute(N, ref, x, mb_sq4_lanes_from_file());
+        if (t->sq4_convert) {
+            t->sq4_convert(N, ref, x, 1);
             CHECK_MSG(!memcmp(ref, lanes, sizeof lanes), "%s (stray %d): to lanes differs from ref",
                       level, stray);
             memcpy(ref, lanes, sizeof ref);
-            t->sq4_permute(N, ref, ref, mb_sq4_lanes_to_file()); /* in place */
+            t->sq4_convert(N, ref, ref, 0); /* in place */
             CHECK_MSG(!memcmp(ref, back, sizeof back), "%s (stray %d): to file differs from ref",
                       level, stray);
         }
@@ -124,7 +149,7 @@ static void check_product(const mb_kernel_table *t, const char *level, int64_t n
     const size_t rb = (size_t)nb * sizeof(mb_block_sq4);
     mb_block_sq4 *w = test_blocks((int)(nb * rows), 0, rng);
     mb_block_sq4 *lw = malloc(rb * (size_t)rows);
-    t->sq4_permute(nb * rows, lw, w, mb_sq4_lanes_from_file());
+    t->sq4_convert(nb * rows, lw, w, 1);
     uint64_t arb = 0;
     mb_type_row_bytes(dt->act_type, (uint64_t)n, &arb);
     float *x = malloc(sizeof(float) * (size_t)n);
@@ -176,7 +201,7 @@ static void check_panels(const mb_kernel_table *t, const char *level, uint64_t *
     const int rows = (int)dt->pack_rows - 3; /* a short panel: the rest stays zero */
     const size_t rb = (size_t)nb * sizeof(mb_block_sq4), pb = dt->pack_block_bytes * (size_t)nb;
     mb_block_sq4 *w = test_blocks((int)(nb * rows), 0, rng), *lw = malloc(rb * (size_t)rows);
-    t->sq4_permute(nb * rows, lw, w, mb_sq4_lanes_from_file());
+    t->sq4_convert(nb * rows, lw, w, 1);
     uint8_t *p0 = aligned_alloc(64, pb), *p1 = aligned_alloc(64, pb);
     dt->pack(n, p0, w, rb, rows);
     t->sq4_lanes_pack(n, p1, lw, rb, rows);
@@ -189,6 +214,7 @@ int main(int argc, char **argv) {
     const mb_kernel_table *t = mbt_level_arg(argc, argv, &level);
     uint64_t rng = 12345;
     check_tables();
+    check_slots();
     check_reorder(t, level, &rng);
     if (!strcmp(level, "ref")) {
         CHECK(t->sq4_lanes == NULL); /* never reordered at ref */
@@ -199,7 +225,7 @@ int main(int argc, char **argv) {
         snprintf(why, sizeof why, "kernel level %s has no SQ4 lanes product", level);
         mbt_skip(why);
     }
-    CHECK(t->sq4_permute != NULL);
+    CHECK(t->sq4_convert != NULL);
     const int64_t ns[] = {256, 2048, 5632, 16384 + 768}; /* the last: two passes */
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
         for (int n_act = 1; n_act <= 6; n_act++)

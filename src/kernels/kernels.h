@@ -95,11 +95,11 @@ typedef struct {
     mb_swiglu_fn swiglu;                      /* NULL: the reference (mb_swiglu) */
     mb_gemm_nt_rows_fn gemm_nt_rows;          /* never NULL (the reference: mb_ref_gemm_nt_rows) */
     mb_q4_0_r16_fn q4_0_r16; /* Q4_0 in 16-row groups (q4_0_r16.h); never NULL (mb_ref_q4_0_r16) */
-    /* SQ4 in lanes (sq4_lanes.h): the product, the reordering and the
+    /* SQ4 in lanes (sq4_lanes.h): the product, the conversion and the
      * panels (the SQ4 panels' format) from lanes rows; NULL where the level
      * has no product, and then no matrix is reordered. */
     mb_sq4_lanes_fn sq4_lanes;
-    mb_sq4_permute_fn sq4_permute;
+    mb_sq4_convert_fn sq4_convert;
     mb_pack_fn sq4_lanes_pack;
 } mb_kernel_table;
 

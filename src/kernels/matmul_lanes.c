@@ -18,7 +18,7 @@ int mb_matrix_lanes_can(const mb_matrix *w) {
 void mb_matrix_lanes_repack(mb_matrix *w) {
     const int64_t nb = w->n_in / MB_QK_SPARSE * w->n_out;
     uint8_t *data = (uint8_t *)(uintptr_t)w->data;
-    mb_kernels()->sq4_permute(nb, data, data, mb_sq4_lanes_from_file());
+    mb_kernels()->sq4_convert(nb, data, data, 1);
     w->layout = MB_LAYOUT_SQ4_LANES;
 }
 
@@ -37,8 +37,7 @@ void mb_matrix_lanes_row(const mb_matrix *w, int64_t row, float *out) {
     const uint8_t *src = w->data + (size_t)row * w->row_bytes;
     for (int64_t b0 = 0; b0 < nb; b0 += PIECE) {
         const int64_t k = nb - b0 < PIECE ? nb - b0 : PIECE;
-        mb_kernels()->sq4_permute(k, piece, src + (size_t)b0 * sizeof *piece,
-                                  mb_sq4_lanes_to_file());
+        mb_kernels()->sq4_convert(k, piece, src + (size_t)b0 * sizeof *piece, 0);
         mb_type_get(w->type)->to_float(piece, out + b0 * MB_QK_SPARSE, k * MB_QK_SPARSE);
     }
 }

@@ -26,29 +26,53 @@ const uint8_t *mb_sq4_lanes_to_file(void) {
     return to_file;
 }
 
-void mb_ref_sq4_permute(int64_t n_blocks, void *dst, const void *src, const uint8_t perm[256]) {
-    for (int64_t i = 0; i < n_blocks; i++) {
-        const mb_block_sq4 *x = (const mb_block_sq4 *)src + i;
-        int code[256]; /* -1 where pruned */
-        for (int j = 0, k = 0; j < 256; j++) {
+/* Code slot K of QS (0..127). */
+static int slot_get(const uint8_t *qs, int k) {
+    return k < 64 ? qs[k] & 15 : qs[k - 64] >> 4;
+}
+
+static void slot_set(uint8_t *qs, int k, int c) {
+    if (k < 64)
+        qs[k] |= (uint8_t)c;
+    else
+        qs[k - 64] |= (uint8_t)(c << 4);
+}
+
+/* The slot of the I-th kept weight of lanes register R, I_ALL-th kept
+ * weight of the block. */
+static int lanes_slot(int r, int i, int i_all) {
+    return r == 3 ? 127 - i : i_all;
+}
+
+void mb_ref_sq4_convert(int64_t n_blocks, void *dst, const void *src, int to_lanes) {
+    const uint8_t *from = mb_sq4_lanes_from_file();
+    for (int64_t b = 0; b < n_blocks; b++) {
+        const mb_block_sq4 *x = (const mb_block_sq4 *)src + b;
+        int code[256]; /* by file weight; -1 where pruned */
+        for (int j = 0; j < 256; j++)
             code[j] = -1;
-            if (!(x->mask[j / 8] >> (j % 8) & 1)) continue;
-            code[j] = k < 64 ? x->qs[k] & 15 : x->qs[k - 64] >> 4;
-            k++;
+        for (int p = 0, k = 0, r3 = 0; p < 256; p++) {
+            if (!(x->mask[p / 8] >> (p % 8) & 1)) continue;
+            const int slot = to_lanes ? k : lanes_slot(p / 64, r3, k);
+            code[to_lanes ? p : from[p]] = slot_get(x->qs, slot);
+            if (to_lanes || p < 192)
+                k++;
+            else
+                r3++;
         }
         mb_block_sq4 y;
         memset(&y, 0, sizeof y);
         memcpy(y.d, x->d, sizeof y.d);
-        for (int j = 0, k = 0; j < 256; j++) {
-            const int c = code[perm[j]];
+        for (int p = 0, k = 0, r3 = 0; p < 256; p++) {
+            const int c = code[to_lanes ? from[p] : p];
             if (c < 0) continue;
-            y.mask[j / 8] |= (uint8_t)(1u << (j % 8));
-            if (k < 64)
-                y.qs[k] |= (uint8_t)c;
+            y.mask[p / 8] |= (uint8_t)(1u << (p % 8));
+            slot_set(y.qs, to_lanes ? lanes_slot(p / 64, r3, k) : k, c);
+            if (!to_lanes || p < 192)
+                k++;
             else
-                y.qs[k - 64] |= (uint8_t)(c << 4);
-            k++;
+                r3++;
         }
-        memcpy((mb_block_sq4 *)dst + i, &y, sizeof y);
+        memcpy((mb_block_sq4 *)dst + b, &y, sizeof y);
     }
 }

@@ -91,7 +91,7 @@ void mb_kernels_fill_avx512(mb_kernel_table *t, int tier) {
         PACKED(SQ8, sq8, MB_SP_ROWS, MB_SP_BLOCK_BYTES, mb_vbmi2_);
         PACKED(SQ4_24, sq4_24, MB_SP_ROWS, MB_SP_BLOCK_BYTES, mb_vbmi2_);
         t->sq4_lanes = mb_vbmi2_sq4_lanes;
-        t->sq4_permute = mb_vbmi2_sq4_permute;
+        t->sq4_convert = mb_vbmi2_sq4_convert;
         t->sq4_lanes_pack = mb_vbmi2_pack_sq4_lanes;
     }
     t->dot[MB_TYPE_SQ8].vec_dot_wrows = vbmi2 ? mb_vbmi2_dot_wrows_sq8 : mb_avx2_dot_wrows_sq8;

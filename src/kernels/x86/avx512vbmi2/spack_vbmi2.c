@@ -78,11 +78,8 @@ static void stage_sq4(sp_stage *st, int r, const void *blk) {
  * weight's byte. */
 static void stage_sq4_lanes(sp_stage *st, int r, const void *blk) {
     const mb_block_sq4 *x = blk;
-    __m512i u0, u1, lanes[4], file[4];
-    mbx_nz_sq4(x, &u0, &u1);
-    stage_masked(st->u[r], x->mask, u0, u1, 8);
-    for (int q = 0; q < 4; q++)
-        lanes[q] = _mm512_load_si512((const void *)(st->u[r] + 64 * q));
+    __m512i lanes[4], file[4];
+    mbx_spread_lanes(x, _mm512_set1_epi8(8), lanes);
     mbx_gather256(lanes, mb_sq4_lanes_to_file(), file);
     for (int q = 0; q < 4; q++)
         _mm512_store_si512((void *)(st->u[r] + 64 * q), file[q]);

@@ -42,10 +42,10 @@ void mb_vbmi2_gemm_packed_sq4_24(int64_t n, float *out, size_t os, const void *p
                                  size_t as, int n_a, int add);
 
 /* SQ4 in lanes (sq4_lanes_vbmi2.c; an mb_sq4_lanes_fn, an
- * mb_sq4_permute_fn) and its panels (the SQ4 panels, from lanes rows). */
+ * mb_sq4_convert_fn) and its panels (the SQ4 panels, from lanes rows). */
 void mb_vbmi2_sq4_lanes(int64_t n, float *out, size_t out_stride, const void *w, size_t w_stride,
                         int n_w, const void *act, size_t act_stride, int n_act, int add);
-void mb_vbmi2_sq4_permute(int64_t n_blocks, void *dst, const void *src, const uint8_t perm[256]);
+void mb_vbmi2_sq4_convert(int64_t n_blocks, void *dst, const void *src, int to_lanes);
 void mb_vbmi2_pack_sq4_lanes(int64_t n, void *panel, const void *w, size_t ws, int n_w);
 
 #endif

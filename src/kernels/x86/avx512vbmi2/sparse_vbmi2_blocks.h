@@ -4,6 +4,7 @@
 #define MB_KERNELS_X86_SPARSE_VBMI2_BLOCKS_H
 
 #include <immintrin.h>
+#include <string.h>
 
 #include "tensor/blocks.h"
 
@@ -65,6 +66,28 @@ static inline void mbx_gather256(const __m512i v[4], const uint8_t *perm, __m512
         const __m512i hi = _mm512_permutex2var_epi8(v[2], ix, v[3]);
         out[r] = _mm512_mask_blend_epi8(_mm512_movepi8_mask(ix), lo, hi);
     }
+}
+
+/* Byte j is 63 - j: a register reversed by VPERMB. */
+static const _Alignas(64) uint8_t mbx_rev64[64] = {
+    63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42,
+    41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20,
+    19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9,  8,  7,  6,  5,  4,  3,  2,  1,  0};
+
+/* An SQ4 block in lanes (kernels/sq4_lanes.h) spread to its four
+ * registers' bytes, FILL where pruned: registers 0-2's codes in order
+ * from slot 0, register 3's reversed from slot 127. */
+static inline void mbx_spread_lanes(const mb_block_sq4 *x, __m512i fill, __m512i out[4]) {
+    __m512i u0, u1;
+    mbx_nz_sq4(x, &u0, &u1);
+    uint64_t m[4];
+    memcpy(m, x->mask, sizeof m);
+    const int o1 = (int)_mm_popcnt_u64(m[0]), o2 = o1 + (int)_mm_popcnt_u64(m[1]);
+    out[0] = _mm512_mask_expand_epi8(fill, m[0], u0);
+    out[1] = _mm512_mask_expand_epi8(fill, m[1], mbx_nz_from(u0, u1, o1));
+    out[2] = _mm512_mask_expand_epi8(fill, m[2], mbx_nz_from(u0, u1, o2));
+    out[3] = _mm512_mask_expand_epi8(
+        fill, m[3], _mm512_permutexvar_epi8(_mm512_load_si512((const void *)mbx_rev64), u1));
 }
 
 /* The activation positions of the non-zeros, POS[h] for half h (byte k:

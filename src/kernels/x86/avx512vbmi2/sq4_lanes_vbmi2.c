@@ -1,9 +1,10 @@
 /* SQ4 in lanes (kernels/sq4_lanes.h) at the VBMI2 level: the reordering
  * of blocks and the product.
  *
- * The product spreads register r's non-zeros (those after the first
- * o_r = popcount of the masks before it, brought to the bottom by
- * VPERMT2B) to their bytes by VPEXPANDB under mask word r, with the
+ * The product spreads register r's non-zeros (register 0's from slot 0,
+ * 1's and 2's brought to the bottom from their offset by VPERMT2B, 3's
+ * reversed from slot 127 by VPERMB) to their bytes by VPEXPANDB under
+ * mask word r, with the
  * offset 8 in the pruned bytes, and VPDPBUSD adds them times the
  * reordered activation codes into one integer sum per block, which starts
  * at -8 times the sum of each lane's activation codes (so the offset
@@ -19,12 +20,12 @@
 #include "kernels/x86/avx512vbmi2/sparse_vbmi2_blocks.h"
 #include "tensor/blocks.h"
 
-/* Register q's non-zeros spread under mask word q, FILL in the pruned
- * bytes. */
-static inline void spread(const uint8_t *mask, __m512i u0, __m512i u1, __m512i fill,
-                          __m512i out[4]) {
+/* A file block's quarters spread to their bytes, FILL where pruned. */
+static inline void spread_file(const mb_block_sq4 *x, __m512i fill, __m512i out[4]) {
+    __m512i u0, u1;
+    mbx_nz_sq4(x, &u0, &u1);
     uint64_t m[4];
-    memcpy(m, mask, sizeof m);
+    memcpy(m, x->mask, sizeof m);
     int o = 0;
     for (int q = 0; q < 4; q++) {
         out[q] = _mm512_mask_expand_epi8(fill, m[q], o ? mbx_nz_from(u0, u1, o) : u0);
@@ -32,26 +33,38 @@ static inline void spread(const uint8_t *mask, __m512i u0, __m512i u1, __m512i f
     }
 }
 
-void mb_vbmi2_sq4_permute(int64_t n_blocks, void *dst, const void *src, const uint8_t perm[256]) {
+void mb_vbmi2_sq4_convert(int64_t n_blocks, void *dst, const void *src, int to_lanes) {
     const __m512i none = _mm512_set1_epi8(16); /* no code is 16 */
+    const __m512i rev = _mm512_load_si512((const void *)mbx_rev64);
+    const uint8_t *perm = to_lanes ? mb_sq4_lanes_from_file() : mb_sq4_lanes_to_file();
     for (int64_t i = 0; i < n_blocks; i++) {
         const mb_block_sq4 *x = (const mb_block_sq4 *)src + i;
-        __m512i u0, u1, dense[4], moved[4];
-        mbx_nz_sq4(x, &u0, &u1);
-        spread(x->mask, u0, u1, none, dense);
+        __m512i dense[4], moved[4];
+        if (to_lanes)
+            spread_file(x, none, dense);
+        else
+            mbx_spread_lanes(x, none, dense);
         mbx_gather256(dense, perm, moved);
         mb_block_sq4 y;
         memcpy(y.d, x->d, sizeof y.d);
-        /* The kept codes of each register in order, one register after the
-         * other: 128 bytes and the last register's 64 past them. */
+        /* The kept codes of each register in slot order: 128 bytes and a
+         * register's 64 past them. */
         _Alignas(64) uint8_t codes[192];
         memset(codes, 0, sizeof codes);
         int o = 0;
         for (int r = 0; r < 4; r++) {
             const __mmask64 kept = _mm512_cmpneq_epi8_mask(moved[r], none);
             memcpy(y.mask + 8 * r, &kept, 8);
-            _mm512_storeu_si512((void *)(codes + o), _mm512_maskz_compress_epi8(kept, moved[r]));
-            o += (int)_mm_popcnt_u64(kept);
+            const __m512i c = _mm512_maskz_compress_epi8(kept, moved[r]);
+            const int n = (int)_mm_popcnt_u64(kept);
+            if (to_lanes && r == 3) {
+                /* Reversed into slots 127 down, over the others' zeros. */
+                const __mmask64 top = n ? ~0ull << (64 - n) : 0;
+                _mm512_mask_storeu_epi8((void *)(codes + 64), top, _mm512_permutexvar_epi8(rev, c));
+            } else {
+                _mm512_storeu_si512((void *)(codes + o), c);
+                o += n;
+            }
         }
         const __m512i lo = _mm512_load_si512((const void *)codes),
                       hi = _mm512_load_si512((const void *)(codes + 64));
@@ -100,7 +113,8 @@ static void prepare(lanes_act *p, const mb_block_q8_k *y, int64_t nb) {
 static inline __attribute__((always_inline)) void
 lanes_rows(int64_t nb, const uint8_t *w, size_t w_stride, int n_w, const lanes_act *p, const int A,
            float *out, size_t out_stride, int add) {
-    const __m512i fill = _mm512_set1_epi8(8), m4 = _mm512_set1_epi8(15);
+    const __m512i fill = _mm512_set1_epi8(8), m4 = _mm512_set1_epi8(15),
+                  rev = _mm512_load_si512((const void *)mbx_rev64);
     const int pf = mb_decode_prefetch();
     for (int o = 0; o < n_w; o++) {
         const mb_block_sq4 *x = (const mb_block_sq4 *)(const void *)(w + (size_t)o * w_stride);
@@ -114,8 +128,7 @@ lanes_rows(int64_t nb, const uint8_t *w, size_t w_stride, int n_w, const lanes_a
             const __m512i u0 = _mm512_and_si512(raw, m4),
                           u1 = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
             const uint64_t *mw = (const uint64_t *)(const void *)x[i].mask;
-            const int o1 = (int)_mm_popcnt_u64(mw[0]), o2 = o1 + (int)_mm_popcnt_u64(mw[1]),
-                      o3 = o2 + (int)_mm_popcnt_u64(mw[2]);
+            const int o1 = (int)_mm_popcnt_u64(mw[0]), o2 = o1 + (int)_mm_popcnt_u64(mw[1]);
             /* The masks straight from memory: from a general register each
              * would take the shuffle port the expansions keep busy (L2
              * weights: 16.7 -> 17.6 GB/s). */
@@ -127,7 +140,7 @@ lanes_rows(int64_t nb, const uint8_t *w, size_t w_stride, int n_w, const lanes_a
                 _mm512_mask_expand_epi8(fill, k[0], u0),
                 _mm512_mask_expand_epi8(fill, k[1], mbx_nz_from(u0, u1, o1)),
                 _mm512_mask_expand_epi8(fill, k[2], mbx_nz_from(u0, u1, o2)),
-                _mm512_mask_expand_epi8(fill, k[3], mbx_nz_from(u0, u1, o3)),
+                _mm512_mask_expand_epi8(fill, k[3], _mm512_permutexvar_epi8(rev, u1)),
             };
             const __m128 dw = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(const void *)x[i].d));
 #pragma GCC unroll 4
