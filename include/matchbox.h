@@ -141,10 +141,10 @@ typedef struct {
     uint64_t mem_budget;
     /* Since 0.5. 0 (default): the weights keep the file's layout. 1: where
      * they are read into memory (not mapped, no budget) and the CPU has
-     * the kernels (AVX2, AVX-512), Q4_0 weight matrices are reordered in
-     * place while loading, 16 rows at a time, for faster products (decode
-     * and prefill); the results differ from the file layout's by float
-     * rounding only. The tensors' bytes (mb_model's GGUF view) are then no
+     * the kernels, weight matrices are reordered in place while loading
+     * for faster products: Q4_0 16 rows at a time (AVX2, AVX-512), SQ4
+     * blocks into lanes (AVX-512 with VBMI2 and VNNI; faster decode); the
+     * results differ from the file layout's by float rounding only. The tensors' bytes (mb_model's GGUF view) are then no
      * longer the file's: code that reads them after loading needs 0. */
     int repack;
 } mb_model_params;
