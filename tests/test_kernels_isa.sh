@@ -2,10 +2,11 @@
 # The AVX-512 levels' instruction sets stay in their folders: in the kernel
 # library built beside MATCHBOX, only the avx512vnni/ objects (*_vnni.c.o)
 # and the BF16 tile (bf16_avx512.c.o) contain VNNI instructions (vpdpbusd,
-# vpdpwssd), and only the BF16 tile contains vdpbf16ps; the sparse dots and panels of
-# avx512vbmi2/ (chosen only where the CPU reports VBMI2 and VNNI) use VNNI
-# and are the only objects with VBMI/VBMI2's vpexpandb and vpermt2b/vpermi2b;
-# so the avx512 level (Skylake-X) never executes an instruction its CPU lacks. Skipped (77) off
+# vpdpwssd), and only the BF16 tile contains vdpbf16ps; the objects of
+# avx512vbmi2/ (the sparse dots and panels, SQ4 lanes; chosen only where
+# the CPU reports VBMI2 and VNNI) use VNNI and are the only ones with
+# VBMI/VBMI2's vpexpandb and vpermt2b/vpermi2b; so the avx512 level
+# (Skylake-X) never executes an instruction its CPU lacks. Skipped (77) off
 # x86-64, without objdump, or where the build tree's libmb_kernels.a is not
 # beside the binary. Usage: test_kernels_isa.sh MATCHBOX SHARED
 set -u
@@ -29,7 +30,7 @@ while read -r m v b x; do
   case $m in
   *_vnni.c.o) check "[ $b -eq 0 ] && [ $x -eq 0 ]" "$m has $b vdpbf16ps and $x VBMI" ;;
   bf16_avx512.c.o) check "[ $b -gt 0 ] && [ $x -eq 0 ]" "$m has no vdpbf16ps (the BF16 tile)" ;;
-  sparse_vbmi2.c.o | spack_vbmi2.c.o) check "[ $x -gt 0 ] && [ $b -eq 0 ]" "$m has $x VBMI and $b BF16" ;;
+  sparse_vbmi2.c.o | spack_vbmi2.c.o | sq4_lanes_vbmi2.c.o) check "[ $x -gt 0 ] && [ $b -eq 0 ]" "$m has $x VBMI and $b BF16" ;;
   *) check "[ $v -eq 0 ] && [ $b -eq 0 ] && [ $x -eq 0 ]" "$m has $v VNNI, $b BF16 and $x VBMI instructions" ;;
   esac
 done <<<"$counts"
