@@ -1,13 +1,17 @@
-/* Q4_0 weights reordered into 16-row groups while loading
- * (mb_model_params.repack): which matrices are (the layers' projections
- * whose row count is a multiple of 16, not the embeddings, not a mapped
- * file); the logits equal the file layout's within float rounding, also
- * through the packed panels of a long prompt; a batch of fewer than 16
- * tokens gives the bits of feeding them one by one (speculative
- * verification against decode); rows read back (mb_get_rows) are the
- * file's; a prompt at once (the packed panels) gives decode's bits too.
- * Skipped where the CPU has no 16-row kernel (the reference level never
- * reorders). */
+/* Weights reordered for this CPU's kernels while loading
+ * (mb_model_params.repack): Q4_0 into 16-row groups (kernels/q4_0_r16.h),
+ * or, with the argument sq4, SQ4 blocks into lanes (kernels/sq4_lanes.h).
+ * Which matrices are (the layers' projections; for Q4_0 only row counts
+ * that are a multiple of 16; never the embeddings, never a mapped file);
+ * rows read back (mb_get_rows) are the file's; the logits equal the file
+ * layout's within float rounding, one by one (the product) and 40 at once
+ * (the packed panels, rows read back in the file's order); a batch below
+ * the panels' size gives one-by-one decode's bits (speculative
+ * verification against decode); for Q4_0 a prompt at once through the
+ * panels gives decode's bits too. Skipped where the CPU has no kernel for
+ * the layout (the reference level never reorders).
+ *
+ * usage: test_repack [q4_0|sq4]  (q4_0 by default) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +20,24 @@
 #include "kernels/matmul.h"
 #include "model/model.h"
 #include "test_util.h"
+
+/* What differs between the two layouts. */
+typedef struct {
+    const char *name;
+    uint32_t type, layout;
+    int n_ff;         /* SQ4 rows need a multiple of 256 values */
+    int one_by_one;   /* tokens fed one by one, then a batch of */
+    int batch;        /* ... this many: below the panels' size */
+    int panels_exact; /* a prompt at once gives decode's bits */
+    const char *skip; /* why, where the CPU has no kernel */
+} layout_case;
+
+static const layout_case cases[] = {
+    {"q4_0", MB_TYPE_Q4_0, MB_LAYOUT_Q4_0_R16, 544, 4, 8, 1,
+     "this CPU's kernels have no 16-row Q4_0 product: loading keeps the layout"},
+    {"sq4", MB_TYPE_SQ4, MB_LAYOUT_SQ4_LANES, 512, 5, 7, 0,
+     "this CPU's kernels have no SQ4 lanes product: loading keeps the layout"},
+};
 
 static mb_model *load(const char *path, int repack, int use_mmap) {
     mb_model_params mp = mb_model_default_params();
@@ -50,43 +72,48 @@ static double max_diff(const float *a, const float *b, int n, double *scale) {
     return d;
 }
 
-int main(void) {
+static int all_in(const mb_layer *l, uint32_t layout) {
+    return l->wq.layout == layout && l->wk.layout == layout && l->wv.layout == layout &&
+           l->wo.layout == layout && l->w_gate.layout == layout && l->w_up.layout == layout &&
+           l->w_down.layout == layout;
+}
+
+int main(int argc, char **argv) {
+    const layout_case *lc = &cases[0];
+    if (argc > 1 && !strcmp(argv[1], "sq4")) lc = &cases[1];
     char path[512];
-    snprintf(path, sizeof path, "%s/q4_0.gguf", mbt_tmpdir());
+    snprintf(path, sizeof path, "%s/%s.gguf", mbt_tmpdir(), lc->name);
     mbt_tiny_model cfg = {.n_embd = 256,
                           .n_layer = 2,
                           .n_head = 4,
                           .n_head_kv = 2,
-                          .n_ff = 544,
+                          .n_ff = lc->n_ff,
                           .n_ctx = 256,
-                          .weight_type = MB_TYPE_Q4_0,
+                          .weight_type = lc->type,
                           .seed = 3};
     CHECK_OK(mbt_write_tiny_model(path, &cfg));
-    mb_model *plain = load(path, 0, 0), *grouped = load(path, 1, 0);
-    if (!plain || !grouped) return mbt_finish();
-    const mb_layer *l = &grouped->layers[0];
-    if (l->wq.layout != MB_LAYOUT_Q4_0_R16) {
+    mb_model *plain = load(path, 0, 0), *moved = load(path, 1, 0);
+    if (!plain || !moved) return mbt_finish();
+    if (moved->layers[0].wq.layout != lc->layout) {
         mb_model_free(plain);
-        mb_model_free(grouped);
-        mbt_skip("this CPU's kernels have no 16-row Q4_0 product: loading keeps the layout");
+        mb_model_free(moved);
+        mbt_skip(lc->skip);
     }
+    printf("%s: layout %u\n", lc->name, lc->layout);
     for (int il = 0; il < cfg.n_layer; il++) {
-        const mb_layer *g = &grouped->layers[il], *p = &plain->layers[il];
-        CHECK(g->wq.layout == MB_LAYOUT_Q4_0_R16 && g->wk.layout == MB_LAYOUT_Q4_0_R16 &&
-              g->wv.layout == MB_LAYOUT_Q4_0_R16 && g->wo.layout == MB_LAYOUT_Q4_0_R16 &&
-              g->w_gate.layout == MB_LAYOUT_Q4_0_R16 && g->w_up.layout == MB_LAYOUT_Q4_0_R16 &&
-              g->w_down.layout == MB_LAYOUT_Q4_0_R16);
-        CHECK(p->wq.layout == MB_LAYOUT_ROWS && p->w_down.layout == MB_LAYOUT_ROWS);
+        CHECK(all_in(&moved->layers[il], lc->layout));
+        CHECK(all_in(&plain->layers[il], MB_LAYOUT_ROWS));
     }
-    /* 259 rows (the vocabulary): not a multiple of 16. */
-    CHECK(grouped->output.layout == MB_LAYOUT_ROWS && grouped->tok_embd.layout == MB_LAYOUT_ROWS);
+    CHECK(moved->tok_embd.layout == MB_LAYOUT_ROWS);
+    /* Q4_0: 259 output rows (the vocabulary), not a multiple of 16. */
+    if (lc->type == MB_TYPE_Q4_0) CHECK(moved->output.layout == MB_LAYOUT_ROWS);
     mb_model *mapped = load(path, 1, 1);
     CHECK(mapped && mapped->layers[0].wq.layout == MB_LAYOUT_ROWS);
     mb_model_free(mapped);
 
     /* Rows read back are the file's. */
     {
-        const mb_matrix *g = &grouped->layers[1].w_down, *p = &plain->layers[1].w_down;
+        const mb_matrix *g = &moved->layers[1].w_down, *p = &plain->layers[1].w_down;
         int32_t ids[3] = {0, 17, (int32_t)g->n_out - 1};
         float *a = malloc(sizeof(float) * 3 * (size_t)g->n_in);
         float *b = malloc(sizeof(float) * 3 * (size_t)g->n_in);
@@ -97,40 +124,43 @@ int main(void) {
     }
 
     /* Logits within rounding of the file layout's: 12 tokens one by one
-     * (the 16-row product) and 40 at once (panels). */
+     * and 40 at once (panels). */
     mb_token toks[40];
     uint64_t rng = 9;
     for (int i = 0; i < 40; i++)
         toks[i] = 3 + (mb_token)(mbt_rand_u64(&rng) % 256);
     const int nv = mb_model_n_vocab(plain);
-    const int cases[][2] = {{12, 1}, {40, 40}};
+    const int steps[][2] = {{12, 1}, {40, 40}};
     for (int c = 0; c < 2; c++) {
-        float *a = logits_after(plain, toks, cases[c][0], cases[c][1]);
-        float *b = logits_after(grouped, toks, cases[c][0], cases[c][1]);
+        float *a = logits_after(plain, toks, steps[c][0], steps[c][1]);
+        float *b = logits_after(moved, toks, steps[c][0], steps[c][1]);
         double scale = 0, d = a && b ? max_diff(a, b, nv, &scale) : 1e9;
-        CHECK_MSG(d <= 1e-3 * (scale + 1e-6), "%d tokens by %d: logits differ by %g (scale %g)",
-                  cases[c][0], cases[c][1], d, scale);
+        CHECK_MSG(d <= 1e-3 * (scale + 1e-6), "%s, %d tokens by %d: logits differ by %g (scale %g)",
+                  lc->name, steps[c][0], steps[c][1], d, scale);
         free(a), free(b);
     }
-    /* 12 tokens: 4 one by one then a batch of 8 (the 16-row product),
-     * against 12 one by one; and 40 at once (the panels, their rows copied
-     * back) against 40 one by one. */
-    float *one = logits_after(grouped, toks, 12, 1);
-    mb_session *s = mbt_session(grouped, 256);
+    /* Tokens one by one, then a batch below the panels' size, against all
+     * of them one by one. */
+    const int n = lc->one_by_one + lc->batch;
+    float *one = logits_after(moved, toks, n, 1);
+    mb_session *s = mbt_session(moved, 256);
     if (s && one) {
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < lc->one_by_one; i++)
             CHECK_OK(mb_session_eval(s, toks + i, 1));
-        CHECK_OK(mb_session_eval(s, toks + 4, 8));
+        CHECK_OK(mb_session_eval(s, toks + lc->one_by_one, lc->batch));
         CHECK_MSG(!memcmp(one, mb_session_logits(s), sizeof(float) * (size_t)nv),
-                  "a batch of 8 tokens does not give one-by-one decode's bits");
+                  "%s: a batch of %d tokens does not give one-by-one decode's bits", lc->name,
+                  lc->batch);
     }
     mb_session_free(s);
     free(one);
-    float *all = logits_after(grouped, toks, 40, 40), *each = logits_after(grouped, toks, 40, 1);
-    CHECK_MSG(all && each && !memcmp(all, each, sizeof(float) * (size_t)nv),
-              "40 tokens at once do not give one-by-one decode's bits");
-    free(all), free(each);
+    if (lc->panels_exact) { /* the panels share the 16-row product's arithmetic */
+        float *all = logits_after(moved, toks, 40, 40), *each = logits_after(moved, toks, 40, 1);
+        CHECK_MSG(all && each && !memcmp(all, each, sizeof(float) * (size_t)nv),
+                  "40 tokens at once do not give one-by-one decode's bits");
+        free(all), free(each);
+    }
     mb_model_free(plain);
-    mb_model_free(grouped);
+    mb_model_free(moved);
     return mbt_finish();
 }
