@@ -235,12 +235,18 @@ static int use_packed(const matmul_job *j) {
            j->w->n_in > 0;
 }
 
+/* Rows [BEGIN, END) of a matrix in lanes against every activation row,
+ * through the lanes product (decode, and batches below the panels). */
+static void matmul_lanes(const matmul_job *j, long begin, long end) {
+    if (mb_decode_prefetch() && begin < end)
+        mb_prefetch_row(j->w->data + (size_t)begin * j->w->row_bytes, MB_PREFETCH_AHEAD);
+    mb_matrix_lanes_rows(j->w, j->act, j->out, j->out_stride, j->accumulate, begin, end);
+}
+
 /* One activation row (decode) against weight rows [BEGIN, END). */
 static void matmul_decode(const matmul_job *j, long begin, long end) {
     if (j->w->layout == MB_LAYOUT_SQ4_LANES) {
-        if (mb_decode_prefetch() && begin < end)
-            mb_prefetch_row(j->w->data + (size_t)begin * j->w->row_bytes, MB_PREFETCH_AHEAD);
-        mb_matrix_lanes_rows(j->w, j->act, j->out, j->out_stride, j->accumulate, begin, end);
+        matmul_lanes(j, begin, end);
         return;
     }
     if (j->dt->vec_dot_wrows) {
@@ -320,13 +326,17 @@ static void matmul_worker(void *ctx, int ith, int nth) {
         if (j->w->layout == MB_LAYOUT_Q4_0_R16)
             matmul_r16_rows(j, begin, end);
         else if (j->w->layout == MB_LAYOUT_SQ4_LANES)
-            mb_matrix_lanes_rows(j->w, j->act, j->out, j->out_stride, j->accumulate, begin, end);
+            matmul_lanes(j, begin, end);
         else
             matmul_batch(j, begin, end);
         return;
     }
     mb_split_range((long)j->w->n_out, ith, nth, &begin, &end);
-    if (j->act->n_rows > 1 && j->w->layout != MB_LAYOUT_SQ4_LANES) {
+    if (j->w->layout == MB_LAYOUT_SQ4_LANES) {
+        matmul_lanes(j, begin, end);
+        return;
+    }
+    if (j->act->n_rows > 1) {
         matmul_batch(j, begin, end);
         return;
     }

@@ -1,11 +1,13 @@
-/* SQ4 blocks in lanes: the permutations and the scalar reordering. */
+/* SQ4 blocks in lanes: the permutations and the scalar conversion. */
 #include "kernels/sq4_lanes.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "tensor/blocks.h"
 
 static uint8_t from_file[256], to_file[256];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 static void build(void) {
     for (int p = 0; p < 256; p++) {
@@ -14,15 +16,13 @@ static void build(void) {
     }
 }
 
-/* (Built on first use; the two tables are a pure function of the layout,
- * so concurrent first calls write the same bytes.) */
 const uint8_t *mb_sq4_lanes_from_file(void) {
-    if (from_file[1] == 0) build();
+    pthread_once(&tables_once, build);
     return from_file;
 }
 
 const uint8_t *mb_sq4_lanes_to_file(void) {
-    if (from_file[1] == 0) build();
+    pthread_once(&tables_once, build);
     return to_file;
 }
 
