@@ -55,7 +55,9 @@ static inline void block_dot(const uint8_t *mask, const uint16_t *d, __m512i u0,
      * (weight-rows dot, weights in L2: 16.7 -> 17.6 GB/s). */
     __mmask64 k[4];
     for (int q = 0; q < 4; q++)
-        __asm__("kmovq %1, %0" : "=k"(k[q]) : "m"(*(const uint64_t *)(const void *)(mask + 8 * q)));
+        __asm__("kmovq %1, %0"
+                : "=k"(k[q])
+                : "m"(*(const uint8_t(*)[8])(const void *)(mask + 8 * q)));
     /* The four scales go through memory: broadcast loads take no shuffle
      * port, which the expansions keep busy. */
     float ds[4];

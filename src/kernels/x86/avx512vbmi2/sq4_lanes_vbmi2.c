@@ -1,16 +1,15 @@
-/* SQ4 in lanes (kernels/sq4_lanes.h) at the VBMI2 level: the reordering
- * of blocks and the product.
+/* SQ4 in lanes (kernels/sq4_lanes.h) at the VBMI2 level: the conversion
+ * of blocks both ways and the product.
  *
  * The product spreads register r's non-zeros (register 0's from slot 0,
  * 1's and 2's brought to the bottom from their offset by VPERMT2B, 3's
  * reversed from slot 127 by VPERMB) to their bytes by VPEXPANDB under
- * mask word r, with the
- * offset 8 in the pruned bytes, and VPDPBUSD adds them times the
- * reordered activation codes into one integer sum per block, which starts
- * at -8 times the sum of each lane's activation codes (so the offset
- * cancels, as in sparse_vbmi2.c). Lane l of that sum belongs to quarter
- * l % 4: one conversion and one multiply-add by (d0 d1 d2 d3) x 4 times
- * the activation's scale finish the block. */
+ * mask word r, with the offset 8 in the pruned bytes, and VPDPBUSD adds
+ * them times the reordered activation codes into one integer sum per
+ * block, which starts at -8 times the sum of each lane's activation codes
+ * (so the offset cancels, as in sparse_vbmi2.c). Lane l of that sum
+ * belongs to quarter l % 4: one conversion and one multiply-add by
+ * (d0 d1 d2 d3) x 4 times the activation's scale finish the block. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -127,15 +126,18 @@ lanes_rows(int64_t nb, const uint8_t *w, size_t w_stride, int n_w, const lanes_a
             const __m512i raw = _mm512_loadu_si512((const void *)x[i].qs);
             const __m512i u0 = _mm512_and_si512(raw, m4),
                           u1 = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
-            const uint64_t *mw = (const uint64_t *)(const void *)x[i].mask;
+            uint64_t mw[4];
+            memcpy(mw, x[i].mask, sizeof mw);
             const int o1 = (int)_mm_popcnt_u64(mw[0]), o2 = o1 + (int)_mm_popcnt_u64(mw[1]);
             /* The masks straight from memory: from a general register each
-             * would take the shuffle port the expansions keep busy (L2
-             * weights: 16.7 -> 17.6 GB/s). */
+             * would take the shuffle port the expansions keep busy (the
+             * file layout's row dot in L2: 16.7 -> 17.6 GB/s). */
             __mmask64 k[4];
 #pragma GCC unroll 4
             for (int r = 0; r < 4; r++)
-                __asm__("kmovq %1, %0" : "=k"(k[r]) : "m"(mw[r]));
+                __asm__("kmovq %1, %0"
+                        : "=k"(k[r])
+                        : "m"(*(const uint8_t(*)[8])(const void *)(x[i].mask + 8 * r)));
             const __m512i wv[4] = {
                 _mm512_mask_expand_epi8(fill, k[0], u0),
                 _mm512_mask_expand_epi8(fill, k[1], mbx_nz_from(u0, u1, o1)),
