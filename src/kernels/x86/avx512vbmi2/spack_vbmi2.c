@@ -55,15 +55,10 @@ static inline void stage_scales(float *out, const uint16_t *d) {
 /* SQ4 and SQ8: each quarter's non-zeros spread under its mask, as the row
  * dots do. */
 static inline void stage_masked(uint8_t *u, const uint8_t *mask, __m512i u0, __m512i u1, int off) {
-    uint64_t m[4];
-    memcpy(m, mask, sizeof m);
-    const __m512i fill = _mm512_set1_epi8((char)off);
-    int o = 0;
-    for (int q = 0; q < 4; q++) {
-        const __m512i src = o ? mbx_nz_from(u0, u1, o) : u0;
-        _mm512_store_si512((void *)(u + 64 * q), _mm512_mask_expand_epi8(fill, m[q], src));
-        o += (int)_mm_popcnt_u64(m[q]);
-    }
+    __m512i q[4];
+    mbx_spread_file(mask, u0, u1, _mm512_set1_epi8((char)off), q);
+    for (int i = 0; i < 4; i++)
+        _mm512_store_si512((void *)(u + 64 * i), q[i]);
 }
 
 static void stage_sq4(sp_stage *st, int r, const void *blk) {

@@ -19,19 +19,6 @@
 #include "kernels/x86/avx512vbmi2/sparse_vbmi2_blocks.h"
 #include "tensor/blocks.h"
 
-/* A file block's quarters spread to their bytes, FILL where pruned. */
-static inline void spread_file(const mb_block_sq4 *x, __m512i fill, __m512i out[4]) {
-    __m512i u0, u1;
-    mbx_nz_sq4(x, &u0, &u1);
-    uint64_t m[4];
-    memcpy(m, x->mask, sizeof m);
-    int o = 0;
-    for (int q = 0; q < 4; q++) {
-        out[q] = _mm512_mask_expand_epi8(fill, m[q], o ? mbx_nz_from(u0, u1, o) : u0);
-        o += (int)_mm_popcnt_u64(m[q]);
-    }
-}
-
 void mb_vbmi2_sq4_convert(int64_t n_blocks, void *dst, const void *src, int to_lanes) {
     const __m512i none = _mm512_set1_epi8(16); /* no code is 16 */
     const __m512i rev = _mm512_load_si512((const void *)mbx_rev64);
@@ -39,10 +26,13 @@ void mb_vbmi2_sq4_convert(int64_t n_blocks, void *dst, const void *src, int to_l
     for (int64_t i = 0; i < n_blocks; i++) {
         const mb_block_sq4 *x = (const mb_block_sq4 *)src + i;
         __m512i dense[4], moved[4];
-        if (to_lanes)
-            spread_file(x, none, dense);
-        else
+        if (to_lanes) {
+            __m512i u0, u1;
+            mbx_nz_sq4(x, &u0, &u1);
+            mbx_spread_file(x->mask, u0, u1, none, dense);
+        } else {
             mbx_spread_lanes(x, none, dense);
+        }
         mbx_gather256(dense, perm, moved);
         mb_block_sq4 y;
         memcpy(y.d, x->d, sizeof y.d);
@@ -112,8 +102,7 @@ static void prepare(lanes_act *p, const mb_block_q8_k *y, int64_t nb) {
 static inline __attribute__((always_inline)) void
 lanes_rows(int64_t nb, const uint8_t *w, size_t w_stride, int n_w, const lanes_act *p, const int A,
            float *out, size_t out_stride, int add) {
-    const __m512i fill = _mm512_set1_epi8(8), m4 = _mm512_set1_epi8(15),
-                  rev = _mm512_load_si512((const void *)mbx_rev64);
+    const __m512i fill = _mm512_set1_epi8(8);
     const int pf = mb_decode_prefetch();
     for (int o = 0; o < n_w; o++) {
         const mb_block_sq4 *x = (const mb_block_sq4 *)(const void *)(w + (size_t)o * w_stride);
@@ -123,27 +112,8 @@ lanes_rows(int64_t nb, const uint8_t *w, size_t w_stride, int n_w, const lanes_a
             acc[a] = _mm512_setzero_ps();
         for (int64_t i = 0; i < nb; i++) {
             if (pf) mb_prefetch_ahead(&x[i], sizeof *x);
-            const __m512i raw = _mm512_loadu_si512((const void *)x[i].qs);
-            const __m512i u0 = _mm512_and_si512(raw, m4),
-                          u1 = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
-            uint64_t mw[4];
-            memcpy(mw, x[i].mask, sizeof mw);
-            const int o1 = (int)_mm_popcnt_u64(mw[0]), o2 = o1 + (int)_mm_popcnt_u64(mw[1]);
-            /* The masks straight from memory: from a general register each
-             * would take the shuffle port the expansions keep busy (the
-             * file layout's row dot in L2: 16.7 -> 17.6 GB/s). */
-            __mmask64 k[4];
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++)
-                __asm__("kmovq %1, %0"
-                        : "=k"(k[r])
-                        : "m"(*(const uint8_t(*)[8])(const void *)(x[i].mask + 8 * r)));
-            const __m512i wv[4] = {
-                _mm512_mask_expand_epi8(fill, k[0], u0),
-                _mm512_mask_expand_epi8(fill, k[1], mbx_nz_from(u0, u1, o1)),
-                _mm512_mask_expand_epi8(fill, k[2], mbx_nz_from(u0, u1, o2)),
-                _mm512_mask_expand_epi8(fill, k[3], _mm512_permutexvar_epi8(rev, u1)),
-            };
+            __m512i wv[4];
+            mbx_spread_lanes(&x[i], fill, wv);
             const __m128 dw = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(const void *)x[i].d));
 #pragma GCC unroll 4
             for (int a = 0; a < A; a++) {
