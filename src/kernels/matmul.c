@@ -356,6 +356,16 @@ void mb_matmul(mb_threadpool *pool, int n_threads, const mb_matrix *w, const mb_
         matmul_worker(&j, 0, 1);
 }
 
+int mb_matrix_can_repack(const mb_matrix *w) {
+    return w->type == MB_TYPE_SQ4 ? mb_matrix_lanes_can(w) : mb_matrix_r16_can(w);
+}
+
+int mb_matrix_repack(mb_matrix *w) {
+    if (w->type != MB_TYPE_SQ4) return mb_matrix_r16_repack(w);
+    mb_matrix_lanes_repack(w);
+    return 1;
+}
+
 void mb_get_rows(const mb_matrix *w, const int32_t *row_ids, int64_t n, float *out) {
     const mb_type_traits *tt = mb_type_get(w->type);
     for (int64_t i = 0; i < n; i++) {

@@ -2,14 +2,12 @@
  * matmul.c: every batch size, decode included, goes through the level's
  * 16-row product, so a row's result has the same bits in a batch of any
  * size (speculative verification and prefill agree with decode exactly).
- * Also the reordering itself (SQ4's into lanes handed to matmul_lanes.c)
- * and reading one row back. */
+ * Also the reordering itself and reading one row back. */
 #include "kernels/matmul_r16.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/matmul_lanes.h"
 #include "tensor/blocks.h"
 #include "tensor/types.h"
 
@@ -20,8 +18,7 @@ enum { PREP_BLOCKS = 1024, ACT_ROWS = 8 };
  * ACT_ROWS activation rows meets them (batches only). */
 #define TILE_BYTES (1024u * 1024u)
 
-int mb_matrix_can_repack(const mb_matrix *w) {
-    if (w->type == MB_TYPE_SQ4) return mb_matrix_lanes_can(w);
+int mb_matrix_r16_can(const mb_matrix *w) {
     const mb_kernel_table *kt = mb_kernels();
     return w->layout == MB_LAYOUT_ROWS && w->type == MB_TYPE_Q4_0 && w->n_out > 0 &&
            w->n_out % MB_Q4_0_R16_ROWS == 0 && w->n_in > 0 && w->n_in % MB_QK4_0 == 0 &&
@@ -29,11 +26,7 @@ int mb_matrix_can_repack(const mb_matrix *w) {
            kt->q4_0_r16 != mb_ref_q4_0_r16;
 }
 
-int mb_matrix_repack(mb_matrix *w) {
-    if (w->type == MB_TYPE_SQ4) {
-        mb_matrix_lanes_repack(w);
-        return 1;
-    }
+int mb_matrix_r16_repack(mb_matrix *w) {
     const size_t gs = MB_Q4_0_R16_ROWS * w->row_bytes;
     uint8_t *tmp = malloc(gs);
     if (!tmp) return 0;

@@ -4,6 +4,12 @@
 
 #include "kernels/matmul.h"
 
+/* Whether W (row layout) can be reordered into 16-row groups here: Q4_0,
+ * a row count that is a multiple of 16, a level with the 16-row product. */
+int mb_matrix_r16_can(const mb_matrix *w);
+/* Reorder W's rows in place (DATA writable). Returns 0 when the group
+ * buffer cannot be had (W is then unchanged). */
+int mb_matrix_r16_repack(mb_matrix *w);
 /* Groups [GB, GE) of 16 rows of W against every row of ACT (Q8_0):
  * out[r * OUT_STRIDE + 16 g + k] = (or += with ACCUMULATE) the product. */
 void mb_matmul_r16_groups(const mb_matrix *w, const mb_act *act, float *out, int64_t out_stride,

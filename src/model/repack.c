@@ -1,10 +1,11 @@
 /* Reordering a model's weight matrices while it loads for this CPU's
  * kernels (mb_model_params.repack): Q4_0 into 16-row groups
- * (kernels/q4_0_r16.h), SQ4 blocks into lanes (kernels/sq4_lanes.h). Only weights read
- * into memory: a mapped file is shared with the page cache and a streamed
- * layer is read again from the file. Each matrix (or row view of a fused
- * tensor) is reordered in place on its own bytes; the token embeddings,
- * read by row, and an output matrix tied to them stay as they are. */
+ * (kernels/q4_0_r16.h), SQ4 blocks into lanes (kernels/sq4_lanes.h).
+ * Only weights read into memory: a mapped file is shared with the page
+ * cache and a streamed layer is read again from the file. Each matrix (or
+ * row view of a fused tensor) is reordered in place on its own bytes; the
+ * token embeddings, read by row, and an output matrix tied to them stay as
+ * they are. */
 #include "model/model.h"
 
 #include "core/log.h"
@@ -21,7 +22,7 @@ static int repack_one(mb_model *m, mb_matrix *w) {
 
 void mb_model_repack(mb_model *m, int verbose) {
     if (m->is_mmap || m->stream || m->vocab_only) return;
-    int n[3] = {0}; /* matrices reordered, by layout */
+    int n[MB_LAYOUT_SQ4_LANES + 1] = {0}; /* matrices reordered, by layout */
     for (int il = 0; il < m->hp.n_layer; il++) {
         mb_layer *l = &m->layers[il];
         mb_matrix *mats[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
