@@ -111,6 +111,29 @@ int main(int argc, char **argv) {
         free(grp);
         free(prep);
     }
+    if (wt == MB_TYPE_Q4_K && k->q4_k_r16 != mb_ref_q4_k_r16) {
+        /* The same rows in 16-row groups (kernels/q4_k_r16.h), one activation row. */
+        uint8_t *grp = malloc((size_t)rb * L2_ROWS);
+        mb_q4_k_r16_act *prep = malloc(sizeof *prep * (N / 256));
+        for (int g = 0; g < L2_ROWS / MB_Q4_K_R16_ROWS; g++)
+            mb_q4_k_r16_pack(N, grp + (size_t)g * MB_Q4_K_R16_ROWS * rb,
+                             w + (size_t)g * MB_Q4_K_R16_ROWS * rb, rb);
+        mb_q4_k_r16_prep(N, act.data, prep);
+        best = 1e30;
+        for (int rep = 0; rep < 200; rep++) {
+            const double t0 = cpu_now();
+            float v[L2_ROWS];
+            k->q4_k_r16(N, v, 0, grp, MB_Q4_K_R16_ROWS * rb, L2_ROWS / MB_Q4_K_R16_ROWS, prep, 1,
+                        0);
+            sink += v[0];
+            const double t = cpu_now() - t0;
+            best = t < best ? t : best;
+        }
+        printf("%s %s: 16-row groups (decode), %d rows in L2: %.1f GB/s of weights\n", k->name,
+               name, L2_ROWS, (double)rb * L2_ROWS / best / 1e9);
+        free(grp);
+        free(prep);
+    }
     if (wt == MB_TYPE_SQ4 && k->sq4_lanes) {
         /* The same rows in lanes (kernels/sq4_lanes.h), one activation row. */
         uint8_t *lanes = malloc((size_t)rb * L2_ROWS);

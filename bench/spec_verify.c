@@ -51,6 +51,7 @@ int main(int argc, char **argv) {
     if (threads < 1 || p < 1 || reps < 1) return fprintf(stderr, "bad arguments\n"), 2;
     mb_model *m = NULL;
     mb_model_params mp = mb_model_default_params();
+    mp.repack = 1; /* as the CLI loads it (run, serve, bench) */
     if (mb_model_load(argv[1], &mp, &m)) return fail(argv[1]);
     mb_session_params sp = mb_session_default_params();
     sp.n_ctx = p + K_MAX + 8;

@@ -50,6 +50,7 @@ static void build_ref(mb_kernel_table *t) {
     t->kv_to_f16[MB_TYPE_Q4_0] = mb_ref_q4_0_to_f16;
     t->gemm_nt_rows = mb_ref_gemm_nt_rows;
     t->q4_0_r16 = mb_ref_q4_0_r16;
+    t->q4_k_r16 = mb_ref_q4_k_r16;
 }
 
 static void build_tables(void) {

@@ -158,7 +158,7 @@ static int matmul_packed(const matmul_job *j, int ith, long gb, long ge) {
     /* A matrix in 16-row groups gives each panel's rows back in the file's
      * layout first, behind the panels in the scratch; one in lanes has its
      * own packing, which reads them back itself. */
-    const int grouped = j->w->layout == MB_LAYOUT_Q4_0_R16;
+    const int grouped = mb_layout_is_r16(j->w->layout);
     const size_t rows_bytes = grouped ? (size_t)pr * rb : 0;
     const mb_pack_fn pack =
         j->w->layout == MB_LAYOUT_SQ4_LANES ? mb_kernels()->sq4_lanes_pack : dt->pack;
@@ -283,19 +283,21 @@ static void matmul_decode(const matmul_job *j, long begin, long end) {
  * a row at a time, against every activation row: where no scratch could
  * be had for the panels (slow, but no allocation). */
 static void matmul_r16_rows(const matmul_job *j, long begin, long end) {
-    enum { PIECE = 256 }; /* blocks: 8192 values, 4.5 KB */
-    mb_block_q4_0 piece[PIECE];
-    const int64_t nb = j->w->n_in / MB_QK4_0;
+    _Alignas(64) uint8_t piece[MB_R16_PIECE_BYTES];
+    const int64_t per = mb_matrix_r16_piece_blocks(j->w), bv = mb_matrix_r16_block_values(j->w);
+    const int64_t nb = j->w->n_in / bv;
+    const size_t act_block = mb_type_get(j->dt->act_type)->type_size;
+    const int64_t act_values = mb_type_get(j->dt->act_type)->block_size;
     for (long o = begin; o < end; o++)
         for (int64_t r = 0; r < j->act->n_rows; r++) {
             float v = 0;
-            for (int64_t b0 = 0; b0 < nb; b0 += PIECE) {
-                const int64_t k = nb - b0 < PIECE ? nb - b0 : PIECE;
+            for (int64_t b0 = 0; b0 < nb; b0 += per) {
+                const int64_t k = nb - b0 < per ? nb - b0 : per;
                 float part;
                 mb_matrix_r16_row_blocks(j->w, o, b0, k, piece);
-                j->dt->vec_dot(k * MB_QK4_0, &part, piece,
+                j->dt->vec_dot(k * bv, &part, piece,
                                j->act->data + (size_t)r * j->act->row_bytes +
-                                   (size_t)b0 * sizeof(mb_block_q8_0));
+                                   (size_t)(b0 * bv / act_values) * act_block);
                 v += part;
             }
             store(j, r, o, v);
@@ -308,10 +310,10 @@ static void matmul_r16_rows(const matmul_job *j, long begin, long end) {
 static void matmul_worker(void *ctx, int ith, int nth) {
     const matmul_job *j = ctx;
     long begin, end;
-    if (j->w->layout == MB_LAYOUT_Q4_0_R16 &&
+    if (mb_layout_is_r16(j->w->layout) &&
         !(use_packed(j) && j->act->n_rows >= MB_R16_PANEL_MIN_ROWS)) {
         /* Bands of whole groups, through the 16-row product. */
-        mb_split_range((long)(j->w->n_out / MB_Q4_0_R16_ROWS), ith, nth, &begin, &end);
+        mb_split_range((long)(j->w->n_out / MB_R16_ROWS), ith, nth, &begin, &end);
         if (begin < end)
             mb_matmul_r16_groups(j->w, j->act, j->out, j->out_stride, j->accumulate, begin, end);
         return;
@@ -323,7 +325,7 @@ static void matmul_worker(void *ctx, int ith, int nth) {
         if (begin >= end || matmul_packed(j, ith, begin, end)) return;
         begin *= pr;
         end = end * pr < (long)j->w->n_out ? end * pr : (long)j->w->n_out;
-        if (j->w->layout == MB_LAYOUT_Q4_0_R16)
+        if (mb_layout_is_r16(j->w->layout))
             matmul_r16_rows(j, begin, end);
         else if (j->w->layout == MB_LAYOUT_SQ4_LANES)
             matmul_lanes(j, begin, end);
@@ -369,7 +371,7 @@ int mb_matrix_repack(mb_matrix *w) {
 void mb_get_rows(const mb_matrix *w, const int32_t *row_ids, int64_t n, float *out) {
     const mb_type_traits *tt = mb_type_get(w->type);
     for (int64_t i = 0; i < n; i++) {
-        if (w->layout == MB_LAYOUT_Q4_0_R16) {
+        if (mb_layout_is_r16(w->layout)) {
             mb_matrix_r16_row(w, row_ids[i], out + i * w->n_in);
         } else if (w->layout == MB_LAYOUT_SQ4_LANES) {
             mb_matrix_lanes_row(w, row_ids[i], out + i * w->n_in);
@@ -399,9 +401,9 @@ static void parts_worker(void *ctx, int ith, int nth) {
         const mb_matrix *w = pj->parts[p].w;
         const long b = begin > off ? begin - off : 0;
         const long e = end - off < (long)w->n_out ? end - off : (long)w->n_out;
-        if (b < e && w->layout == MB_LAYOUT_Q4_0_R16) {
-            mb_matmul_r16_groups(w, pj->act, pj->parts[p].out, w->n_out, 0, b / MB_Q4_0_R16_ROWS,
-                                 e / MB_Q4_0_R16_ROWS);
+        if (b < e && mb_layout_is_r16(w->layout)) {
+            mb_matmul_r16_groups(w, pj->act, pj->parts[p].out, w->n_out, 0, b / MB_R16_ROWS,
+                                 e / MB_R16_ROWS);
         } else if (b < e) {
             const matmul_job j = {w,   pj->act, pj->parts[p].out, w->n_out, 0, dot_traits(w->type),
                                   NULL};
@@ -422,8 +424,8 @@ void mb_matmul_parts(mb_threadpool *pool, int n_threads, const mb_matmul_part *p
     int grouped = 0, whole_groups = 1;
     for (int p = 0; p < n_parts; p++) {
         pj.n_out += parts[p].w->n_out;
-        grouped |= parts[p].w->layout == MB_LAYOUT_Q4_0_R16;
-        whole_groups &= parts[p].w->n_out % MB_Q4_0_R16_ROWS == 0;
+        grouped |= mb_layout_is_r16(parts[p].w->layout);
+        whole_groups &= parts[p].w->n_out % MB_R16_ROWS == 0;
     }
     /* Bands of whole groups; a part of another row count beside a grouped
      * one (none in the architectures read) goes matrix by matrix. */
@@ -432,7 +434,7 @@ void mb_matmul_parts(mb_threadpool *pool, int n_threads, const mb_matmul_part *p
             mb_matmul(pool, n_threads, parts[p].w, act, parts[p].out, parts[p].w->n_out, 0);
         return;
     }
-    if (grouped) pj.unit = MB_Q4_0_R16_ROWS;
+    if (grouped) pj.unit = MB_R16_ROWS;
     const int64_t work = act->n_in * pj.n_out;
     if (pool && n_threads > 1 && work >= 32768)
         mb_threadpool_run(pool, n_threads, parts_worker, &pj);

@@ -1,0 +1,114 @@
+/* Q4_K's 16-row groups (q4_k_r16.h): packing, the activation's
+ * preparation and the reference product. */
+#include "kernels/q4_k_r16.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "tensor/blocks.h"
+#include "tensor/fp16.h"
+
+void mb_q4_k_r16_pack(int64_t n, void *dst, const void *src, size_t row_bytes) {
+    const int64_t nb = n / MB_QK_K;
+    uint8_t *o = dst;
+    for (int64_t b = 0; b < nb; b++, o += MB_Q4_K_R16_BLOCK_BYTES)
+        for (int r = 0; r < MB_Q4_K_R16_ROWS; r++) {
+            const mb_block_q4_k *x =
+                (const mb_block_q4_k *)(const void *)((const uint8_t *)src + r * row_bytes) + b;
+            memcpy(o + 2 * r, &x->d, 2);
+            memcpy(o + 32 + 2 * r, &x->dmin, 2);
+            for (int i = 0; i < 3; i++)
+                memcpy(o + MB_Q4_K_R16_SCALES + 64 * i + 4 * r, x->scales + 4 * i, 4);
+            for (int c = 0; c < 32; c++)
+                memcpy(o + MB_Q4_K_R16_CODES + 64 * c + 4 * r, x->qs + mb_q4_k_r16_qs(c), 4);
+        }
+}
+
+void mb_q4_k_r16_row_blocks(const void *group, int r, int64_t b0, int64_t n_blocks, void *dst) {
+    mb_block_q4_k *x = dst;
+    for (int64_t b = 0; b < n_blocks; b++) {
+        const uint8_t *p = (const uint8_t *)group + (size_t)(b0 + b) * MB_Q4_K_R16_BLOCK_BYTES;
+        memcpy(&x[b].d, p + 2 * r, 2);
+        memcpy(&x[b].dmin, p + 32 + 2 * r, 2);
+        for (int i = 0; i < 3; i++)
+            memcpy(x[b].scales + 4 * i, p + MB_Q4_K_R16_SCALES + 64 * i + 4 * r, 4);
+        for (int c = 0; c < 32; c++)
+            memcpy(x[b].qs + mb_q4_k_r16_qs(c), p + MB_Q4_K_R16_CODES + 64 * c + 4 * r, 4);
+    }
+}
+
+void mb_q4_k_r16_unpack(int64_t n, void *dst, size_t row_bytes, const void *src) {
+    for (int r = 0; r < MB_Q4_K_R16_ROWS; r++)
+        mb_q4_k_r16_row_blocks(src, r, 0, n / MB_QK_K, (uint8_t *)dst + r * row_bytes);
+}
+
+void mb_q4_k_r16_prep(int64_t n, const void *act, mb_q4_k_r16_act *out) {
+    const mb_block_q8_k *y = act;
+    for (int64_t b = 0; b < n / MB_QK_K; b++) {
+        memcpy(out[b].y, y[b].qs, sizeof out[b].y);
+        int8_t l[8], h[8];
+        for (int s = 0; s < 8; s++) {
+            const int sum = y[b].bsums[2 * s] + y[b].bsums[2 * s + 1];
+            /* |sum| <= 4096: l in -128..127, h = (sum - l) / 256 in -16..16. */
+            l[s] = (int8_t)(sum & 0xFF);
+            h[s] = (int8_t)((sum - l[s]) / 256);
+        }
+        memcpy(out[b].ml, l, 8);
+        memcpy(out[b].mh, h, 8);
+        out[b].d = y[b].d;
+        memset(out[b].pad, 0, sizeof out[b].pad);
+    }
+}
+
+/* Row R's integers of block P: isum and msum (q4_k_r16.h). */
+static void block_sums(const uint8_t *p, int r, const mb_q4_k_r16_act *a, int32_t *isum,
+                       int32_t *msum) {
+    uint8_t scales[12];
+    for (int i = 0; i < 3; i++)
+        memcpy(scales + 4 * i, p + MB_Q4_K_R16_SCALES + 64 * i + 4 * r, 4);
+    int8_t y[256], l[8], h[8];
+    memcpy(y, a->y, 256);
+    memcpy(l, a->ml, 8);
+    memcpy(h, a->mh, 8);
+    int32_t is = 0, ms = 0;
+    for (int s = 0; s < 8; s++) {
+        uint8_t sc, m;
+        mb_k4_scale_min(s, scales, &sc, &m);
+        const int j = s / 2, shift = 4 * (s % 2);
+        int32_t sub = 0;
+        for (int i = 0; i < 8; i++)
+            for (int e = 0; e < 4; e++) {
+                const uint8_t q = p[MB_Q4_K_R16_CODES + 64 * (4 * i + j) + 4 * r + e];
+                sub += ((q >> shift) & 15) * y[32 * s + 4 * i + e];
+            }
+        is += sc * sub;
+        ms += m * (256 * h[s] + l[s]);
+    }
+    *isum = is;
+    *msum = ms;
+}
+
+void mb_ref_q4_k_r16(int64_t n, float *out, size_t out_stride, const void *w, size_t group_stride,
+                     int n_groups, const mb_q4_k_r16_act *a, int n_act, int add) {
+    const int64_t nb = n / MB_QK_K;
+    for (int g = 0; g < n_groups; g++) {
+        const uint8_t *grp = (const uint8_t *)w + (size_t)g * group_stride;
+        for (int c = 0; c < n_act; c++)
+            for (int r = 0; r < MB_Q4_K_R16_ROWS; r++) {
+                float *o = &out[(size_t)c * out_stride + (size_t)g * MB_Q4_K_R16_ROWS + (size_t)r];
+                float acc = add ? *o : 0.0f;
+                for (int64_t b = 0; b < nb; b++) {
+                    const uint8_t *p = grp + (size_t)b * MB_Q4_K_R16_BLOCK_BYTES;
+                    const mb_q4_k_r16_act *ab = &a[(size_t)c * nb + b];
+                    uint16_t dh, mh;
+                    memcpy(&dh, p + 2 * r, 2);
+                    memcpy(&mh, p + 32 + 2 * r, 2);
+                    int32_t isum, msum;
+                    block_sums(p, r, ab, &isum, &msum);
+                    acc = fmaf((float)isum, mb_half_to_float(dh) * ab->d, acc);
+                    acc = fmaf((float)msum, -(mb_half_to_float(mh) * ab->d), acc);
+                }
+                *o = acc;
+            }
+    }
+}
