@@ -4,9 +4,11 @@
  * cache is rewound between the two), best of 3. This is the gain the
  * server's batched slots can give, without HTTP around it.
  * Built with the project (target bench_batch_decode; use a Release build):
- *   build/bench/batch_decode MODEL [SESSIONS=4] [THREADS=1] [STEPS=64] */
+ *   build/bench/batch_decode MODEL [SESSIONS=4] [THREADS=1] [STEPS=64] [--no-repack]
+ * (--no-repack: the file's layout, as serve --no-repack). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "matchbox.h"
@@ -25,8 +27,11 @@ static int fail(const char *what) {
 }
 
 int main(int argc, char **argv) {
+    const int no_repack = argc > 2 && !strcmp(argv[argc - 1], "--no-repack");
+    if (no_repack) argc--;
     if (argc < 2) {
-        fputs("usage: batch_decode MODEL [SESSIONS=4] [THREADS=1] [STEPS=64]\n", stderr);
+        fputs("usage: batch_decode MODEL [SESSIONS=4] [THREADS=1] [STEPS=64] [--no-repack]\n",
+              stderr);
         return 2;
     }
     int n = argc > 2 ? atoi(argv[2]) : 4, threads = argc > 3 ? atoi(argv[3]) : 1;
@@ -36,6 +41,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     mb_model_params mp = mb_model_default_params();
+    mp.repack = !no_repack; /* as serve loads it: weights reordered for the kernels */
     mb_model *m = NULL;
     if (mb_model_load(argv[1], &mp, &m)) return fail(argv[1]);
     mb_session_params sp = mb_session_default_params();

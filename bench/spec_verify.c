@@ -11,7 +11,9 @@
  * difference between a batched pass's logits and those of the same tokens
  * decoded one by one. Built with the project (target bench_spec_verify;
  * use a Release build):
- *   build/bench/spec_verify MODEL [THREADS=2] [P=256] [R=15] [--check] */
+ *   build/bench/spec_verify MODEL [THREADS=2] [P=256] [R=15] [--check] [--no-repack]
+ * (weights reordered for the kernels as the CLI loads them, unless
+ * --no-repack). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -42,16 +44,28 @@ static int fail(const char *what) {
 }
 
 int main(int argc, char **argv) {
+    /* Flags after the numbers, in any order. */
+    int check = 0, repack = 1;
+    while (argc > 2 && argv[argc - 1][0] == '-') {
+        if (!strcmp(argv[argc - 1], "--check"))
+            check = 1;
+        else if (!strcmp(argv[argc - 1], "--no-repack"))
+            repack = 0;
+        else
+            break;
+        argc--;
+    }
     if (argc < 2) {
-        fprintf(stderr, "usage: spec_verify MODEL [THREADS=2] [P=256] [R=15] [--check]\n");
+        fprintf(stderr,
+                "usage: spec_verify MODEL [THREADS=2] [P=256] [R=15] [--check] [--no-repack]\n");
         return 2;
     }
     int threads = argc > 2 ? atoi(argv[2]) : 2, p = argc > 3 ? atoi(argv[3]) : 256;
-    int reps = argc > 4 ? atoi(argv[4]) : 15, check = argc > 5 && !strcmp(argv[5], "--check");
+    int reps = argc > 4 ? atoi(argv[4]) : 15;
     if (threads < 1 || p < 1 || reps < 1) return fprintf(stderr, "bad arguments\n"), 2;
     mb_model *m = NULL;
     mb_model_params mp = mb_model_default_params();
-    mp.repack = 1; /* as the CLI loads it (run, serve, bench) */
+    mp.repack = repack; /* as the CLI loads it (run, serve, bench), or --no-repack */
     if (mb_model_load(argv[1], &mp, &m)) return fail(argv[1]);
     mb_session_params sp = mb_session_default_params();
     sp.n_ctx = p + K_MAX + 8;
