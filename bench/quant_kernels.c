@@ -1,5 +1,7 @@
 /* Kernel-level speed of a quantized weight type at the level in use
- * (MATCHBOX_CPU): the single dot over a weight block that sits in L2, and
+ * (MATCHBOX_CPU): the single dot over a weight block that sits in L2 (and
+ * each decode form the level has: the weight-rows dot, Q4_0's and Q4_K's
+ * 16-row groups, SQ4's lanes, over the same rows reordered), and
  * mb_matmul of a batch of activation rows (128, or the second argument;
  * prefill's path: packed panels or gemm_tile where the level has them,
  * multi-row dots otherwise), on one thread. Where the level packs the type,
@@ -32,6 +34,75 @@ static float rand_unit(void) {
     return (float)((g_rng >> 33) & 0xFFFFFF) / 8388608.0f - 1.0f;
 }
 
+/* The decode forms' inputs: L2_ROWS rows of N values of type WT (ROW_BYTES
+ * each) at W, the same rows reordered at GRP where a form reads them so,
+ * one activation row (ACT, and PREP where the form prepares it). */
+enum { N = 2048, L2_ROWS = 256, OUT = 2048 };
+typedef struct {
+    const mb_kernel_table *k;
+    uint32_t wt;
+    const uint8_t *w;
+    size_t rb;
+    const mb_act *act;
+    uint8_t *grp;
+    void *prep;
+} decode_bench;
+
+/* One pass of a decode form over the L2_ROWS rows; returns a result to
+ * keep the work alive. */
+typedef float (*decode_form)(const decode_bench *b);
+
+static float form_dot(const decode_bench *b) {
+    float sum = 0;
+    for (int r = 0; r < L2_ROWS; r++) {
+        float v;
+        b->k->dot[b->wt].vec_dot(N, &v, b->w + b->rb * (size_t)r, b->act->data);
+        sum += v;
+    }
+    return sum;
+}
+
+static float form_wrows(const decode_bench *b) {
+    float v[L2_ROWS];
+    b->k->dot[b->wt].vec_dot_wrows(N, v, b->w, b->rb, L2_ROWS, b->act->data);
+    return v[0];
+}
+
+static float form_q4_0_r16(const decode_bench *b) {
+    float v[L2_ROWS];
+    b->k->q4_0_r16(N, v, 0, b->grp, MB_Q4_0_R16_ROWS * b->rb, L2_ROWS / MB_Q4_0_R16_ROWS, b->prep,
+                   1, 0);
+    return v[0];
+}
+
+static float form_q4_k_r16(const decode_bench *b) {
+    float v[L2_ROWS];
+    b->k->q4_k_r16(N, v, 0, b->grp, MB_Q4_K_R16_ROWS * b->rb, L2_ROWS / MB_Q4_K_R16_ROWS, b->prep,
+                   1, 0);
+    return v[0];
+}
+
+static float form_sq4_lanes(const decode_bench *b) {
+    float v[L2_ROWS];
+    b->k->sq4_lanes(N, v, 0, b->grp, b->rb, L2_ROWS, b->act->data, b->act->row_bytes, 1, 0);
+    return v[0];
+}
+
+/* The best of 200 passes of FORM, as GB/s of weights. */
+static void report(const decode_bench *b, const char *type, const char *what, decode_form form) {
+    double best = 1e30;
+    volatile float sink = 0;
+    for (int rep = 0; rep < 200; rep++) {
+        const double t0 = cpu_now();
+        sink += form(b);
+        const double t = cpu_now() - t0;
+        best = t < best ? t : best;
+    }
+    printf("%s %s: %s, %d rows in L2: %.1f GB/s of weights\n", b->k->name, type, what, L2_ROWS,
+           (double)b->rb * L2_ROWS / best / 1e9);
+    (void)sink;
+}
+
 int main(int argc, char **argv) {
     const char *name = argc > 1 ? argv[1] : "Q4_0";
     uint32_t wt = MB_TYPE_COUNT;
@@ -42,7 +113,6 @@ int main(int argc, char **argv) {
         fprintf(stderr, "quant_kernels: no encoder or kernel for type '%s'\n", name);
         return 1;
     }
-    enum { N = 2048, L2_ROWS = 256, OUT = 2048 };
     const int BATCH = argc > 2 && atoi(argv[2]) > 0 ? atoi(argv[2]) : 128;
     uint64_t rb = 0;
     mb_type_row_bytes(wt, N, &rb);
@@ -60,97 +130,41 @@ int main(int argc, char **argv) {
     act.data = malloc(mb_act_bytes(wt, N, BATCH));
     mb_act_prepare(&act, wt, x, N, BATCH);
 
-    double best = 1e30;
-    volatile float sink = 0;
-    for (int rep = 0; rep < 200; rep++) {
-        const double t0 = cpu_now();
-        for (int r = 0; r < L2_ROWS; r++) {
-            float v;
-            k->dot[wt].vec_dot(N, &v, w + (size_t)rb * r, act.data);
-            sink += v;
-        }
-        const double t = cpu_now() - t0;
-        best = t < best ? t : best;
-    }
-    printf("%s %s: dot, %d rows in L2: %.1f GB/s of weights\n", k->name, name, L2_ROWS,
-           (double)rb * L2_ROWS / best / 1e9);
-
-    if (k->dot[wt].vec_dot_wrows) {
-        best = 1e30;
-        for (int rep = 0; rep < 200; rep++) {
-            const double t0 = cpu_now();
-            float v[L2_ROWS];
-            k->dot[wt].vec_dot_wrows(N, v, w, rb, L2_ROWS, act.data);
-            sink += v[0];
-            const double t = cpu_now() - t0;
-            best = t < best ? t : best;
-        }
-        printf("%s %s: weight-rows dot (decode), %d rows in L2: %.1f GB/s of weights\n", k->name,
-               name, L2_ROWS, (double)rb * L2_ROWS / best / 1e9);
-    }
+    /* The decode forms: L2_ROWS weight rows against one activation row,
+     * in the file's layout and in each reordered one the level has. */
+    decode_bench db = {.k = k, .wt = wt, .w = w, .rb = rb, .act = &act};
+    report(&db, name, "dot", form_dot);
+    if (k->dot[wt].vec_dot_wrows) report(&db, name, "weight-rows dot (decode)", form_wrows);
     if (wt == MB_TYPE_Q4_0) {
-        /* The same rows in 16-row groups (kernels/q4_0_r16.h), one activation row. */
-        uint8_t *grp = malloc((size_t)rb * L2_ROWS);
-        mb_q4_0_r16_act *prep = malloc(sizeof *prep * (N / 32));
+        /* kernels/q4_0_r16.h */
+        db.grp = malloc((size_t)rb * L2_ROWS);
+        db.prep = malloc(sizeof(mb_q4_0_r16_act) * (N / 32));
         for (int g = 0; g < L2_ROWS / MB_Q4_0_R16_ROWS; g++)
-            mb_q4_0_r16_pack(N, grp + (size_t)g * MB_Q4_0_R16_ROWS * rb,
+            mb_q4_0_r16_pack(N, db.grp + (size_t)g * MB_Q4_0_R16_ROWS * rb,
                              w + (size_t)g * MB_Q4_0_R16_ROWS * rb, rb);
-        mb_q4_0_r16_prep(N, act.data, prep);
-        best = 1e30;
-        for (int rep = 0; rep < 200; rep++) {
-            const double t0 = cpu_now();
-            float v[L2_ROWS];
-            k->q4_0_r16(N, v, 0, grp, MB_Q4_0_R16_ROWS * rb, L2_ROWS / MB_Q4_0_R16_ROWS, prep, 1,
-                        0);
-            sink += v[0];
-            const double t = cpu_now() - t0;
-            best = t < best ? t : best;
-        }
-        printf("%s %s: 16-row groups (decode), %d rows in L2: %.1f GB/s of weights\n", k->name,
-               name, L2_ROWS, (double)rb * L2_ROWS / best / 1e9);
-        free(grp);
-        free(prep);
+        mb_q4_0_r16_prep(N, act.data, db.prep);
+        report(&db, name, "16-row groups (decode)", form_q4_0_r16);
     }
     if (wt == MB_TYPE_Q4_K && k->q4_k_r16 != mb_ref_q4_k_r16) {
-        /* The same rows in 16-row groups (kernels/q4_k_r16.h), one activation row. */
-        uint8_t *grp = malloc((size_t)rb * L2_ROWS);
-        mb_q4_k_r16_act *prep = malloc(sizeof *prep * (N / 256));
+        /* kernels/q4_k_r16.h */
+        db.grp = malloc((size_t)rb * L2_ROWS);
+        db.prep = malloc(sizeof(mb_q4_k_r16_act) * (N / 256));
         for (int g = 0; g < L2_ROWS / MB_Q4_K_R16_ROWS; g++)
-            mb_q4_k_r16_pack(N, grp + (size_t)g * MB_Q4_K_R16_ROWS * rb,
+            mb_q4_k_r16_pack(N, db.grp + (size_t)g * MB_Q4_K_R16_ROWS * rb,
                              w + (size_t)g * MB_Q4_K_R16_ROWS * rb, rb);
-        mb_q4_k_r16_prep(N, act.data, prep);
-        best = 1e30;
-        for (int rep = 0; rep < 200; rep++) {
-            const double t0 = cpu_now();
-            float v[L2_ROWS];
-            k->q4_k_r16(N, v, 0, grp, MB_Q4_K_R16_ROWS * rb, L2_ROWS / MB_Q4_K_R16_ROWS, prep, 1,
-                        0);
-            sink += v[0];
-            const double t = cpu_now() - t0;
-            best = t < best ? t : best;
-        }
-        printf("%s %s: 16-row groups (decode), %d rows in L2: %.1f GB/s of weights\n", k->name,
-               name, L2_ROWS, (double)rb * L2_ROWS / best / 1e9);
-        free(grp);
-        free(prep);
+        mb_q4_k_r16_prep(N, act.data, db.prep);
+        report(&db, name, "16-row groups (decode)", form_q4_k_r16);
     }
     if (wt == MB_TYPE_SQ4 && k->sq4_lanes) {
-        /* The same rows in lanes (kernels/sq4_lanes.h), one activation row. */
-        uint8_t *lanes = malloc((size_t)rb * L2_ROWS);
-        k->sq4_convert((int64_t)N / 256 * L2_ROWS, lanes, w, 1);
-        best = 1e30;
-        for (int rep = 0; rep < 200; rep++) {
-            const double t0 = cpu_now();
-            float v[L2_ROWS];
-            k->sq4_lanes(N, v, 0, lanes, rb, L2_ROWS, act.data, act.row_bytes, 1, 0);
-            sink += v[0];
-            const double t = cpu_now() - t0;
-            best = t < best ? t : best;
-        }
-        printf("%s %s: lanes (decode), %d rows in L2: %.1f GB/s of weights\n", k->name, name,
-               L2_ROWS, (double)rb * L2_ROWS / best / 1e9);
-        free(lanes);
+        /* kernels/sq4_lanes.h */
+        db.grp = malloc((size_t)rb * L2_ROWS);
+        k->sq4_convert((int64_t)N / 256 * L2_ROWS, db.grp, w, 1);
+        report(&db, name, "lanes (decode)", form_sq4_lanes);
     }
+    free(db.grp);
+    free(db.prep);
+    double best = 1e30;
+    volatile float sink = 0;
     mb_matrix m = {w, wt, N, OUT, (size_t)rb, MB_LAYOUT_ROWS};
     best = 1e30;
     for (int rep = 0; rep < 40; rep++) {
