@@ -8,7 +8,7 @@
  *
  * usage: test_kernels_q4_k_r16 [LEVEL]  (ref by default; a SIMD level:
  * skipped, exit 77, where this CPU or build lacks the level or the level
- * has no product of its own: the AVX-512 levels have one). */
+ * has no product of its own: the x86 levels have one). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,7 +214,7 @@ int main(int argc, char **argv) {
     CHECK(t->q4_k_r16 != NULL);
     if (!strcmp(level, "ref"))
         CHECK(t->q4_k_r16 == mb_ref_q4_k_r16);
-    else if (t->q4_k_r16 == mb_ref_q4_k_r16) /* AVX2, NEON: matrices keep the file's rows */
+    else if (t->q4_k_r16 == mb_ref_q4_k_r16) /* NEON: matrices keep the file's rows */
         mbt_skip("this level has no Q4_K 16-row product of its own (loading keeps the rows)");
     check_offsets();
     uint64_t rng = 7;
