@@ -272,12 +272,24 @@ U=http://127.0.0.1:$PORT
 curl -s -m 30 -N -o /dev/null -H 'Content-Type: application/json' \
   --data-binary '{"prompt":"Once","max_tokens":1000,"stream":true}' "$U/v1/completions" &
 hold=$!
-sleep 1
+# Not a fixed sleep: the two requests go once the long one holds its
+# blocks, together, so that both time out (1 s) while it still generates
+# (1000 tokens: 2 s and more on the machines this runs on).
+for _ in $(seq 150); do
+  curl -s -m 5 "$U/metrics" | grep -q '^matchbox_slots_busy [1-9]' && break
+  sleep 0.2
+done
 for st in false true; do
-  c=$(status -H 'Content-Type: application/json' \
-    --data-binary "{\"prompt\":\"Once\",\"max_tokens\":100,\"stream\":$st}" "$U/v1/completions")
-  check '[ "$c" = 503 ] && [ "$(hdr Retry-After)" = 1 ] && grep -q "queue" "$T/b"' \
-    "a request that waits past --queue-timeout (stream $st) gets 503 with Retry-After (got $c: $(head -c 200 "$T/b"))"
+  curl -s -m 10 -D "$T/h.$st" -o "$T/b.$st" -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data-binary "{\"prompt\":\"Once\",\"max_tokens\":100,\"stream\":$st}" \
+    "$U/v1/completions" >"$T/c.$st" &
+done
+wait %2 %3 2>/dev/null
+for st in false true; do
+  c=$(cat "$T/c.$st")
+  ra=$(grep -i '^Retry-After:' "$T/h.$st" | head -1 | cut -d' ' -f2- | tr -d '\r')
+  check '[ "$c" = 503 ] && [ "$ra" = 1 ] && grep -q "queue" "$T/b.$st"' \
+    "a request that waits past --queue-timeout (stream $st) gets 503 with Retry-After (got $c: $(head -c 200 "$T/b.$st"))"
 done
 kill $hold 2>/dev/null
 wait $hold 2>/dev/null
