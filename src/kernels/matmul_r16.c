@@ -1,10 +1,11 @@
 /* Products with matrices in 16-row groups (MB_LAYOUT_Q4_0_R16,
- * kernels/q4_0_r16.h; MB_LAYOUT_Q4_K_R16, kernels/q4_k_r16.h), for
+ * kernels/q4_0_r16.h; MB_LAYOUT_Q4_K_R16, q4_k_r16.h; MB_LAYOUT_Q6_K_R16,
+ * q6_k_r16.h), for
  * matmul.c: decode and batches below the panels go through the level's
  * 16-row product, so a row's result has the same bits in any of those
  * batches (speculative verification agrees with decode exactly). Also the
- * reordering itself and reading rows back. The two types differ only in
- * the table below. */
+ * reordering itself and reading rows back. The types differ only in the
+ * table below. */
 #include "kernels/matmul_r16.h"
 
 #include <stdlib.h>
@@ -40,11 +41,19 @@ static void product_q4_k(int64_t n, float *out, size_t out_stride, const void *w
     mb_kernels()->q4_k_r16(n, out, out_stride, w, group_stride, n_groups, a, n_act, add);
 }
 
+static void product_q6_k(int64_t n, float *out, size_t out_stride, const void *w,
+                         size_t group_stride, int n_groups, const void *a, int n_act, int add) {
+    mb_kernels()->q6_k_r16(n, out, out_stride, w, group_stride, n_groups, a, n_act, add);
+}
+
 static void prep_q4_0(int64_t n, const void *act, void *out) {
     mb_q4_0_r16_prep(n, act, out);
 }
 static void prep_q4_k(int64_t n, const void *act, void *out) {
     mb_q4_k_r16_prep(n, act, out);
+}
+static void prep_q6_k(int64_t n, const void *act, void *out) {
+    mb_q6_k_r16_prep(n, act, out);
 }
 
 static const r16_kind kinds[] = {
@@ -52,6 +61,8 @@ static const r16_kind kinds[] = {
      sizeof(mb_q4_0_r16_act), prep_q4_0, mb_q4_0_r16_row_blocks, mb_q4_0_r16_pack, product_q4_0},
     {MB_TYPE_Q4_K, MB_TYPE_Q8_K, MB_LAYOUT_Q4_K_R16, MB_QK_K, MB_Q4_K_R16_BLOCK_BYTES,
      sizeof(mb_q4_k_r16_act), prep_q4_k, mb_q4_k_r16_row_blocks, mb_q4_k_r16_pack, product_q4_k},
+    {MB_TYPE_Q6_K, MB_TYPE_Q8_K, MB_LAYOUT_Q6_K_R16, MB_QK_K, MB_Q6_K_R16_BLOCK_BYTES,
+     sizeof(mb_q6_k_r16_act), prep_q6_k, mb_q6_k_r16_row_blocks, mb_q6_k_r16_pack, product_q6_k},
 };
 
 static const r16_kind *kind_of_type(uint32_t type) {
@@ -67,15 +78,19 @@ static const r16_kind *kind_of(const mb_matrix *w) {
 }
 
 int mb_layout_is_r16(uint32_t layout) {
-    return layout == MB_LAYOUT_Q4_0_R16 || layout == MB_LAYOUT_Q4_K_R16;
+    return layout == MB_LAYOUT_Q4_0_R16 || layout == MB_LAYOUT_Q4_K_R16 ||
+           layout == MB_LAYOUT_Q6_K_R16;
 }
 
 /* Whether the level has its own product for K (a reordering for the
  * reference would only cost). */
 static int level_has(const r16_kind *k) {
     const mb_kernel_table *kt = mb_kernels();
-    return k->type == MB_TYPE_Q4_0 ? kt->q4_0_r16 != mb_ref_q4_0_r16
-                                   : kt->q4_k_r16 != mb_ref_q4_k_r16;
+    switch (k->type) {
+    case MB_TYPE_Q4_0: return kt->q4_0_r16 != mb_ref_q4_0_r16;
+    case MB_TYPE_Q4_K: return kt->q4_k_r16 != mb_ref_q4_k_r16;
+    default: return kt->q6_k_r16 != mb_ref_q6_k_r16;
+    }
 }
 
 /* Prepared activation bytes per call (40 KB on the stack); a pass covers

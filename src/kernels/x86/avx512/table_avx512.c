@@ -110,4 +110,5 @@ void mb_kernels_fill_avx512(mb_kernel_table *t, int tier) {
     t->gemm_nt_rows = mb_avx512_gemm_nt_rows;
     t->q4_0_r16 = tier >= 1 ? mb_avx512vnni_q4_0_r16 : mb_avx512_q4_0_r16;
     t->q4_k_r16 = tier >= 1 ? mb_avx512vnni_q4_k_r16 : mb_avx512_q4_k_r16;
+    t->q6_k_r16 = tier >= 1 ? mb_avx512vnni_q6_k_r16 : mb_avx512_q6_k_r16;
 }
