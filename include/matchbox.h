@@ -142,9 +142,10 @@ typedef struct {
     /* Since 0.5. 0 (default): the weights keep the file's layout. 1: where
      * they are read into memory (not mapped, no budget) and the CPU has
      * the kernels, weight matrices are reordered in place while loading
-     * for faster products: Q4_0 16 rows at a time (AVX2, AVX-512), Q4_K 16
-     * rows at a time (AVX2, AVX-512; faster batches of 2-15 rows: speculative
-     * verification, the server's slots), SQ4 blocks into lanes (AVX-512
+     * for faster products: Q4_0 16 rows at a time (AVX2, AVX-512), Q4_K
+     * (AVX2, AVX-512) and Q6_K (AVX-512) 16 rows at a time (faster batches
+     * of 2-15 rows: speculative verification, the server's slots), SQ4
+     * blocks into lanes (AVX-512
      * with VBMI2 and VNNI; faster decode); the
      * results differ from the file layout's by float rounding only. The tensors' bytes (mb_model's GGUF view) are then no
      * longer the file's: code that reads them after loading needs 0. */
