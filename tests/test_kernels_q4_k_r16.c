@@ -1,5 +1,6 @@
 /* Q4_K in 16-row groups (kernels/q4_k_r16.h): packing is lossless (unpack
- * gives the rows back byte for byte); the reference product equals the
+ * gives the rows back byte for byte; the level's r16_gather, which reads
+ * the K-quants' groups back, equals the reference's); the reference product equals the
  * ordinary Q4_K dot of the same rows within float rounding; the level's
  * product gives the reference's bits for every group count, row length and
  * number of activation rows (so a row's result does not depend on the
@@ -208,10 +209,34 @@ static void check_offsets(void) {
     free(rows), free(grp);
 }
 
+/* The level's r16_gather (groups back to rows, r16_gather.h) against the
+ * reference: both halves and the whole group, chunk strides of Q4_K's and
+ * Q6_K's groups, rows farther apart than 32 bytes, bytes around the runs
+ * untouched. */
+static void check_gather(const mb_kernel_table *t, const char *level) {
+    const size_t strides[] = {256, 192}, row_bytes = 210;
+    const int spans[][2] = {{0, 16}, {0, 8}, {8, 8}};
+    uint8_t chunks[8 * 256];
+    uint64_t rng = 11;
+    for (size_t i = 0; i < sizeof chunks; i++)
+        chunks[i] = (uint8_t)next(&rng);
+    for (size_t s = 0; s < 2; s++)
+        for (int k = 0; k < 3; k++) {
+            uint8_t want[16 * 210], got[16 * 210];
+            memset(want, 0xA5, sizeof want);
+            memset(got, 0xA5, sizeof got);
+            mb_ref_r16_gather(chunks, strides[s], want + 7, row_bytes, spans[k][0], spans[k][1]);
+            t->r16_gather(chunks, strides[s], got + 7, row_bytes, spans[k][0], spans[k][1]);
+            CHECK_MSG(!memcmp(want, got, sizeof want), "%s r16_gather, stride %zu, rows %d+%d",
+                      level, strides[s], spans[k][0], spans[k][1]);
+        }
+}
+
 int main(int argc, char **argv) {
     const char *level;
     const mb_kernel_table *t = mbt_level_arg(argc, argv, &level);
-    CHECK(t->q4_k_r16 != NULL);
+    CHECK(t->q4_k_r16 != NULL && t->r16_gather != NULL);
+    check_gather(t, level);
     if (!strcmp(level, "ref"))
         CHECK(t->q4_k_r16 == mb_ref_q4_k_r16);
     else if (t->q4_k_r16 == mb_ref_q4_k_r16) /* NEON: matrices keep the file's rows */

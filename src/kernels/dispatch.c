@@ -52,6 +52,7 @@ static void build_ref(mb_kernel_table *t) {
     t->q4_0_r16 = mb_ref_q4_0_r16;
     t->q4_k_r16 = mb_ref_q4_k_r16;
     t->q6_k_r16 = mb_ref_q6_k_r16;
+    t->r16_gather = mb_ref_r16_gather;
 }
 
 static void build_tables(void) {

@@ -29,6 +29,9 @@ typedef struct {
     void (*row_blocks)(const void *group, int r, int64_t b0, int64_t n_blocks, void *dst);
     void (*pack)(int64_t n, void *dst, const void *src, size_t row_bytes);
     product_fn product;
+    /* Rows R0..R0 + NR - 1 of a group back in the file's layout; NULL:
+     * row by row through row_blocks. */
+    void (*rows)(const void *group, int r0, int nr, int64_t n, void *dst, size_t row_bytes);
 } r16_kind;
 
 /* The level's products, the prepared blocks untyped. */
@@ -58,11 +61,14 @@ static void prep_q6_k(int64_t n, const void *act, void *out) {
 
 static const r16_kind kinds[] = {
     {MB_TYPE_Q4_0, MB_TYPE_Q8_0, MB_LAYOUT_Q4_0_R16, MB_QK4_0, MB_Q4_0_R16_BLOCK_BYTES,
-     sizeof(mb_q4_0_r16_act), prep_q4_0, mb_q4_0_r16_row_blocks, mb_q4_0_r16_pack, product_q4_0},
+     sizeof(mb_q4_0_r16_act), prep_q4_0, mb_q4_0_r16_row_blocks, mb_q4_0_r16_pack, product_q4_0,
+     NULL},
     {MB_TYPE_Q4_K, MB_TYPE_Q8_K, MB_LAYOUT_Q4_K_R16, MB_QK_K, MB_Q4_K_R16_BLOCK_BYTES,
-     sizeof(mb_q4_k_r16_act), prep_q4_k, mb_q4_k_r16_row_blocks, mb_q4_k_r16_pack, product_q4_k},
+     sizeof(mb_q4_k_r16_act), prep_q4_k, mb_q4_k_r16_row_blocks, mb_q4_k_r16_pack, product_q4_k,
+     mb_q4_k_r16_rows},
     {MB_TYPE_Q6_K, MB_TYPE_Q8_K, MB_LAYOUT_Q6_K_R16, MB_QK_K, MB_Q6_K_R16_BLOCK_BYTES,
-     sizeof(mb_q6_k_r16_act), prep_q6_k, mb_q6_k_r16_row_blocks, mb_q6_k_r16_pack, product_q6_k},
+     sizeof(mb_q6_k_r16_act), prep_q6_k, mb_q6_k_r16_row_blocks, mb_q6_k_r16_pack, product_q6_k,
+     mb_q6_k_r16_rows},
 };
 
 static const r16_kind *kind_of_type(uint32_t type) {
@@ -131,9 +137,21 @@ void mb_matrix_r16_row_blocks(const mb_matrix *w, int64_t row, int64_t b0, int64
 }
 
 void mb_matrix_r16_copy_rows(const mb_matrix *w, int64_t row0, int n, uint8_t *dst) {
-    const int64_t nb = w->n_in / kind_of(w)->block_values;
-    for (int i = 0; i < n; i++)
+    const r16_kind *k = kind_of(w);
+    const int64_t nb = w->n_in / k->block_values;
+    for (int i = 0; i < n;) {
+        /* The rest of this group, or of the rows asked for. */
+        const int r = (int)((row0 + i) % MB_R16_ROWS);
+        const int span = n - i < MB_R16_ROWS - r ? n - i : MB_R16_ROWS - r;
+        if (k->rows && r % 8 == 0 && span % 8 == 0) {
+            k->rows(w->data + (size_t)((row0 + i) / MB_R16_ROWS) * MB_R16_ROWS * w->row_bytes, r,
+                    span, w->n_in, dst + (size_t)i * w->row_bytes, w->row_bytes);
+            i += span;
+            continue;
+        }
         mb_matrix_r16_row_blocks(w, row0 + i, 0, nb, dst + (size_t)i * w->row_bytes);
+        i++;
+    }
 }
 
 void mb_matrix_r16_row(const mb_matrix *w, int64_t row, float *out) {

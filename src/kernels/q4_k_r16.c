@@ -3,8 +3,10 @@
 #include "kernels/q4_k_r16.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
 
@@ -37,9 +39,33 @@ void mb_q4_k_r16_row_blocks(const void *group, int r, int64_t b0, int64_t n_bloc
     }
 }
 
+void mb_q4_k_r16_rows(const void *group, int r0, int nr, int64_t n, void *dst, size_t row_bytes) {
+    const int64_t nb = n / MB_QK_K;
+    if (r0 % 8 || nr % 8) {
+        for (int r = r0; r < r0 + nr; r++)
+            mb_q4_k_r16_row_blocks(group, r, 0, nb, (uint8_t *)dst + (size_t)(r - r0) * row_bytes);
+        return;
+    }
+    const mb_r16_gather_fn gather = mb_kernels()->r16_gather;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *p = (const uint8_t *)group + (size_t)b * MB_Q4_K_R16_BLOCK_BYTES;
+        uint8_t *x = (uint8_t *)dst + (size_t)b * sizeof(mb_block_q4_k);
+        for (int r = r0; r < r0 + nr; r++) {
+            mb_block_q4_k *xr = (mb_block_q4_k *)(void *)(x + (size_t)(r - r0) * row_bytes);
+            memcpy(&xr->d, p + 2 * r, 2);
+            memcpy(&xr->dmin, p + 32 + 2 * r, 2);
+            for (int i = 0; i < 3; i++)
+                memcpy(xr->scales + 4 * i, p + MB_Q4_K_R16_SCALES + 64 * i + 4 * r, 4);
+        }
+        /* qs[32j..32j + 31] from chunks j, 4 + j, ..., 28 + j. */
+        for (int j = 0; j < 4; j++)
+            gather(p + MB_Q4_K_R16_CODES + 64 * j, 256, x + offsetof(mb_block_q4_k, qs) + 32 * j,
+                   row_bytes, r0, nr);
+    }
+}
+
 void mb_q4_k_r16_unpack(int64_t n, void *dst, size_t row_bytes, const void *src) {
-    for (int r = 0; r < MB_Q4_K_R16_ROWS; r++)
-        mb_q4_k_r16_row_blocks(src, r, 0, n / MB_QK_K, (uint8_t *)dst + r * row_bytes);
+    mb_q4_k_r16_rows(src, 0, MB_Q4_K_R16_ROWS, n, dst, row_bytes);
 }
 
 void mb_q4_k_r16_prep(int64_t n, const void *act, mb_q4_k_r16_act *out) {

@@ -3,8 +3,10 @@
 #include "kernels/q6_k_r16.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
 
@@ -46,9 +48,34 @@ void mb_q6_k_r16_row_blocks(const void *group, int r, int64_t b0, int64_t n_bloc
     }
 }
 
+void mb_q6_k_r16_rows(const void *group, int r0, int nr, int64_t n, void *dst, size_t row_bytes) {
+    const int64_t nb = n / MB_QK_K;
+    if (r0 % 8 || nr % 8) {
+        for (int r = r0; r < r0 + nr; r++)
+            mb_q6_k_r16_row_blocks(group, r, 0, nb, (uint8_t *)dst + (size_t)(r - r0) * row_bytes);
+        return;
+    }
+    const mb_r16_gather_fn gather = mb_kernels()->r16_gather;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *p = (const uint8_t *)group + (size_t)b * MB_Q6_K_R16_BLOCK_BYTES;
+        uint8_t *x = (uint8_t *)dst + (size_t)b * sizeof(mb_block_q6_k);
+        for (int r = r0; r < r0 + nr; r++) {
+            uint8_t *xr = x + (size_t)(r - r0) * row_bytes;
+            memcpy(xr + offsetof(mb_block_q6_k, d), p + 2 * r, 2);
+            for (int c = 0; c < 4; c++)
+                memcpy(xr + chunk_src(c), p + MB_Q6_K_R16_SCALES + 64 * c + 4 * r, 4);
+        }
+        /* Per half and kind of chunk (low bits, low bits 32 on, top bits)
+         * eight chunks, three apart, give 32 consecutive bytes. */
+        for (int h = 0; h < 2; h++)
+            for (int t = 0; t < 3; t++)
+                gather(p + MB_Q6_K_R16_CODES + 64 * (3 * 8 * h + t), 3 * 64,
+                       x + chunk_src(4 + 3 * 8 * h + t), row_bytes, r0, nr);
+    }
+}
+
 void mb_q6_k_r16_unpack(int64_t n, void *dst, size_t row_bytes, const void *src) {
-    for (int r = 0; r < MB_Q6_K_R16_ROWS; r++)
-        mb_q6_k_r16_row_blocks(src, r, 0, n / MB_QK_K, (uint8_t *)dst + r * row_bytes);
+    mb_q6_k_r16_rows(src, 0, MB_Q6_K_R16_ROWS, n, dst, row_bytes);
 }
 
 void mb_q6_k_r16_prep(int64_t n, const void *act, mb_q6_k_r16_act *out) {

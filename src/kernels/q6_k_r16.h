@@ -64,6 +64,9 @@ void mb_q6_k_r16_pack(int64_t n, void *dst, const void *src, size_t row_bytes);
 void mb_q6_k_r16_row_blocks(const void *group, int r, int64_t b0, int64_t n_blocks, void *dst);
 /* The inverse of pack: group SRC back to 16 rows at DST, ROW_BYTES apart. */
 void mb_q6_k_r16_unpack(int64_t n, void *dst, size_t row_bytes, const void *src);
+/* Rows R0..R0 + NR - 1 of GROUP back in Q6_K's layout at DST, as
+ * mb_q4_k_r16_rows. */
+void mb_q6_k_r16_rows(const void *group, int r0, int nr, int64_t n, void *dst, size_t row_bytes);
 /* One Q8_K activation row of N values into N / 256 prepared blocks. */
 void mb_q6_k_r16_prep(int64_t n, const void *act, mb_q6_k_r16_act *out);
 /* The reference product (scalar). */

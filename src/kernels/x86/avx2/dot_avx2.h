@@ -8,6 +8,7 @@
 
 #include "kernels/q4_0_r16.h"
 #include "kernels/q4_k_r16.h"
+#include "kernels/r16_gather.h"
 
 void mb_avx2_dot_f32(int64_t n, float *out, const void *w, const void *a);
 void mb_avx2_dot_rows_f32(int64_t n, float *out, const void *w, const void *a, size_t stride,
@@ -28,6 +29,8 @@ void mb_avx2_dot_wrows_q4_0(int64_t n, float *out, const void *w, size_t w_strid
                             const void *a);
 void mb_avx2_q4_0_r16(int64_t n, float *out, size_t out_stride, const void *w, size_t group_stride,
                       int n_groups, const mb_q4_0_r16_act *a, int n_act, int add);
+void mb_avx2_r16_gather(const uint8_t *chunks, size_t chunk_stride, uint8_t *dst, size_t row_bytes,
+                        int r0, int nr);
 void mb_avx2_q4_k_r16(int64_t n, float *out, size_t out_stride, const void *w, size_t group_stride,
                       int n_groups, const mb_q4_k_r16_act *a, int n_act, int add);
 void mb_avx2_dot_q4_k(int64_t n, float *out, const void *w, const void *a);

@@ -69,4 +69,5 @@ void mb_kernels_fill_avx2(mb_kernel_table *t) {
     t->gemm_nt_rows = mb_avx2_gemm_nt_rows;
     t->q4_0_r16 = mb_avx2_q4_0_r16;
     t->q4_k_r16 = mb_avx2_q4_k_r16;
+    t->r16_gather = mb_avx2_r16_gather;
 }
