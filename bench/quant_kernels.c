@@ -1,7 +1,7 @@
 /* Kernel-level speed of a quantized weight type at the level in use
  * (MATCHBOX_CPU): the single dot over a weight block that sits in L2 (and
  * each decode form the level has: the weight-rows dot, the 16-row groups
- * of Q4_0, Q4_K and Q6_K, SQ4's lanes, over the same rows reordered), and
+ * of Q4_0 and the K-quants, SQ4's lanes, over the same rows reordered), and
  * mb_matmul of a batch of activation rows (128, or the second argument;
  * prefill's path: packed panels or gemm_tile where the level has them,
  * multi-row dots otherwise), on one thread. Where the level packs the type,
@@ -78,6 +78,13 @@ static float form_q4_0_r16(const decode_bench *b) {
 static float form_q4_k_r16(const decode_bench *b) {
     float v[L2_ROWS];
     b->k->q4_k_r16(N, v, 0, b->grp, MB_Q4_K_R16_ROWS * b->rb, L2_ROWS / MB_Q4_K_R16_ROWS, b->prep,
+                   1, 0);
+    return v[0];
+}
+
+static float form_q5_k_r16(const decode_bench *b) {
+    float v[L2_ROWS];
+    b->k->q5_k_r16(N, v, 0, b->grp, MB_Q5_K_R16_ROWS * b->rb, L2_ROWS / MB_Q5_K_R16_ROWS, b->prep,
                    1, 0);
     return v[0];
 }
@@ -161,6 +168,16 @@ int main(int argc, char **argv) {
                              w + (size_t)g * MB_Q4_K_R16_ROWS * rb, rb);
         mb_q4_k_r16_prep(N, act.data, db.prep);
         report(&db, name, "16-row groups (decode)", form_q4_k_r16);
+    }
+    if (wt == MB_TYPE_Q5_K && k->q5_k_r16 != mb_ref_q5_k_r16) {
+        /* kernels/q5_k_r16.h */
+        db.grp = malloc((size_t)rb * L2_ROWS);
+        db.prep = malloc(sizeof(mb_q4_k_r16_act) * (N / 256));
+        for (int g = 0; g < L2_ROWS / MB_Q5_K_R16_ROWS; g++)
+            mb_q5_k_r16_pack(N, db.grp + (size_t)g * MB_Q5_K_R16_ROWS * rb,
+                             w + (size_t)g * MB_Q5_K_R16_ROWS * rb, rb);
+        mb_q4_k_r16_prep(N, act.data, db.prep);
+        report(&db, name, "16-row groups (decode)", form_q5_k_r16);
     }
     if (wt == MB_TYPE_Q6_K && k->q6_k_r16 != mb_ref_q6_k_r16) {
         /* kernels/q6_k_r16.h */

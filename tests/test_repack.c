@@ -1,7 +1,7 @@
 /* Weights reordered for this CPU's kernels while loading
  * (mb_model_params.repack): Q4_0 into 16-row groups (kernels/q4_0_r16.h),
- * with the argument q4_k or q6_k Q4_K or Q6_K into their 16-row groups
- * (kernels/q4_k_r16.h, q6_k_r16.h),
+ * with the argument q4_k, q5_k or q6_k the K-quant into its 16-row groups
+ * (kernels/q4_k_r16.h, q5_k_r16.h, q6_k_r16.h),
  * or, with sq4, SQ4 blocks into lanes (kernels/sq4_lanes.h).
  * Which matrices are (the layers' projections; for Q4_0 only row counts
  * that are a multiple of 16; never the embeddings, never a mapped file);
@@ -13,7 +13,7 @@
  * panels gives decode's bits too. Skipped where the CPU has no kernel for
  * the layout (the reference level never reorders).
  *
- * usage: test_repack [q4_0|q4_k|q6_k|sq4]  (q4_0 by default) */
+ * usage: test_repack [q4_0|q4_k|q5_k|q6_k|sq4]  (q4_0 by default) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +41,8 @@ static const layout_case cases[] = {
      "this CPU's kernels have no SQ4 lanes product: loading keeps the layout"},
     {"q4_k", MB_TYPE_Q4_K, MB_LAYOUT_Q4_K_R16, 512, 3, 9, 0,
      "this CPU's kernels have no 16-row Q4_K product: loading keeps the layout"},
+    {"q5_k", MB_TYPE_Q5_K, MB_LAYOUT_Q5_K_R16, 512, 3, 8, 0,
+     "this CPU's kernels have no 16-row Q5_K product: loading keeps the layout"},
     {"q6_k", MB_TYPE_Q6_K, MB_LAYOUT_Q6_K_R16, 512, 2, 10, 0,
      "this CPU's kernels have no 16-row Q6_K product: loading keeps the layout"},
 };

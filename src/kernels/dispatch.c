@@ -51,6 +51,7 @@ static void build_ref(mb_kernel_table *t) {
     t->gemm_nt_rows = mb_ref_gemm_nt_rows;
     t->q4_0_r16 = mb_ref_q4_0_r16;
     t->q4_k_r16 = mb_ref_q4_k_r16;
+    t->q5_k_r16 = mb_ref_q5_k_r16;
     t->q6_k_r16 = mb_ref_q6_k_r16;
     t->r16_gather = mb_ref_r16_gather;
 }

@@ -11,6 +11,7 @@
 #include "tensor/types.h"
 #include "kernels/q4_0_r16.h"
 #include "kernels/q4_k_r16.h"
+#include "kernels/q5_k_r16.h"
 #include "kernels/q6_k_r16.h"
 #include "kernels/r16_gather.h"
 #include "kernels/sq4_lanes.h"
@@ -99,6 +100,7 @@ typedef struct {
     mb_gemm_nt_rows_fn gemm_nt_rows;          /* never NULL (the reference: mb_ref_gemm_nt_rows) */
     mb_q4_0_r16_fn q4_0_r16; /* Q4_0 in 16-row groups (q4_0_r16.h); never NULL (mb_ref_q4_0_r16) */
     mb_q4_k_r16_fn q4_k_r16; /* Q4_K in 16-row groups (q4_k_r16.h); never NULL (mb_ref_q4_k_r16) */
+    mb_q5_k_r16_fn q5_k_r16; /* Q5_K in 16-row groups (q5_k_r16.h); never NULL (mb_ref_q5_k_r16) */
     mb_q6_k_r16_fn q6_k_r16; /* Q6_K in 16-row groups (q6_k_r16.h); never NULL (mb_ref_q6_k_r16) */
     mb_r16_gather_fn r16_gather; /* groups back to rows (r16_gather.h); never NULL */
     /* SQ4 in lanes (sq4_lanes.h): the product, the conversion and the

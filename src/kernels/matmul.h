@@ -18,6 +18,7 @@ enum {
     MB_LAYOUT_SQ4_LANES = 2, /* SQ4 blocks in lanes order (kernels/sq4_lanes.h) */
     MB_LAYOUT_Q4_K_R16 = 3,  /* Q4_K in groups of 16 rows (kernels/q4_k_r16.h) */
     MB_LAYOUT_Q6_K_R16 = 4,  /* Q6_K in groups of 16 rows (kernels/q6_k_r16.h) */
+    MB_LAYOUT_Q5_K_R16 = 5,  /* Q5_K in groups of 16 rows (kernels/q5_k_r16.h) */
 };
 
 /* A matrix of n_out rows, each n_in values of TYPE (row_bytes each), laid
@@ -31,8 +32,9 @@ typedef struct {
 } mb_matrix;
 
 /* Whether W can be reordered into a layout this CPU's kernels gain from:
- * Q4_0, Q4_K and Q6_K into 16-row groups (MB_LAYOUT_Q4_0_R16, _Q4_K_R16,
- * _Q6_K_R16: a SIMD level with the type's 16-row product), SQ4
+ * Q4_0, Q4_K, Q5_K and Q6_K into 16-row groups (MB_LAYOUT_Q4_0_R16,
+ * _Q4_K_R16, _Q5_K_R16, _Q6_K_R16: a SIMD level with the type's 16-row
+ * product), SQ4
  * into MB_LAYOUT_SQ4_LANES (a level with the lanes product). */
 int mb_matrix_can_repack(const mb_matrix *w);
 /* Reorder W in place into that layout (DATA must be writable;

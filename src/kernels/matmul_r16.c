@@ -1,6 +1,6 @@
 /* Products with matrices in 16-row groups (MB_LAYOUT_Q4_0_R16,
- * kernels/q4_0_r16.h; MB_LAYOUT_Q4_K_R16, q4_k_r16.h; MB_LAYOUT_Q6_K_R16,
- * q6_k_r16.h), for
+ * kernels/q4_0_r16.h; _Q4_K_R16, q4_k_r16.h; _Q5_K_R16, q5_k_r16.h;
+ * _Q6_K_R16, q6_k_r16.h), for
  * matmul.c: decode and batches below the panels go through the level's
  * 16-row product, so a row's result has the same bits in any of those
  * batches (speculative verification agrees with decode exactly). Also the
@@ -44,6 +44,10 @@ static void product_q4_k(int64_t n, float *out, size_t out_stride, const void *w
     mb_kernels()->q4_k_r16(n, out, out_stride, w, group_stride, n_groups, a, n_act, add);
 }
 
+static void product_q5_k(int64_t n, float *out, size_t out_stride, const void *w,
+                         size_t group_stride, int n_groups, const void *a, int n_act, int add) {
+    mb_kernels()->q5_k_r16(n, out, out_stride, w, group_stride, n_groups, a, n_act, add);
+}
 static void product_q6_k(int64_t n, float *out, size_t out_stride, const void *w,
                          size_t group_stride, int n_groups, const void *a, int n_act, int add) {
     mb_kernels()->q6_k_r16(n, out, out_stride, w, group_stride, n_groups, a, n_act, add);
@@ -66,6 +70,9 @@ static const r16_kind kinds[] = {
     {MB_TYPE_Q4_K, MB_TYPE_Q8_K, MB_LAYOUT_Q4_K_R16, MB_QK_K, MB_Q4_K_R16_BLOCK_BYTES,
      sizeof(mb_q4_k_r16_act), prep_q4_k, mb_q4_k_r16_row_blocks, mb_q4_k_r16_pack, product_q4_k,
      mb_q4_k_r16_rows},
+    {MB_TYPE_Q5_K, MB_TYPE_Q8_K, MB_LAYOUT_Q5_K_R16, MB_QK_K, MB_Q5_K_R16_BLOCK_BYTES,
+     sizeof(mb_q4_k_r16_act), prep_q4_k, mb_q5_k_r16_row_blocks, mb_q5_k_r16_pack, product_q5_k,
+     mb_q5_k_r16_rows},
     {MB_TYPE_Q6_K, MB_TYPE_Q8_K, MB_LAYOUT_Q6_K_R16, MB_QK_K, MB_Q6_K_R16_BLOCK_BYTES,
      sizeof(mb_q6_k_r16_act), prep_q6_k, mb_q6_k_r16_row_blocks, mb_q6_k_r16_pack, product_q6_k,
      mb_q6_k_r16_rows},
@@ -85,7 +92,7 @@ static const r16_kind *kind_of(const mb_matrix *w) {
 
 int mb_layout_is_r16(uint32_t layout) {
     return layout == MB_LAYOUT_Q4_0_R16 || layout == MB_LAYOUT_Q4_K_R16 ||
-           layout == MB_LAYOUT_Q6_K_R16;
+           layout == MB_LAYOUT_Q5_K_R16 || layout == MB_LAYOUT_Q6_K_R16;
 }
 
 /* Whether the level has its own product for K (a reordering for the
@@ -95,6 +102,7 @@ static int level_has(const r16_kind *k) {
     switch (k->type) {
     case MB_TYPE_Q4_0: return kt->q4_0_r16 != mb_ref_q4_0_r16;
     case MB_TYPE_Q4_K: return kt->q4_k_r16 != mb_ref_q4_k_r16;
+    case MB_TYPE_Q5_K: return kt->q5_k_r16 != mb_ref_q5_k_r16;
     default: return kt->q6_k_r16 != mb_ref_q6_k_r16;
     }
 }

@@ -1,6 +1,7 @@
 /* Reordering a model's weight matrices while it loads for this CPU's
- * kernels (mb_model_params.repack): Q4_0, Q4_K and Q6_K into 16-row groups
- * (kernels/q4_0_r16.h, q4_k_r16.h, q6_k_r16.h), SQ4 blocks into lanes
+ * kernels (mb_model_params.repack): Q4_0 and the K-quants Q4_K, Q5_K and
+ * Q6_K into 16-row groups (kernels/q4_0_r16.h, q4_k_r16.h, q5_k_r16.h,
+ * q6_k_r16.h), SQ4 blocks into lanes
  * (kernels/sq4_lanes.h).
  * Only weights read into memory: a mapped file is shared with the page
  * cache and a streamed layer is read again from the file. Each matrix (or
@@ -23,7 +24,7 @@ static int repack_one(mb_model *m, mb_matrix *w) {
 
 void mb_model_repack(mb_model *m, int verbose) {
     if (m->is_mmap || m->stream || m->vocab_only) return;
-    int n[MB_LAYOUT_Q6_K_R16 + 1] = {0}; /* matrices reordered, by layout */
+    int n[MB_LAYOUT_Q5_K_R16 + 1] = {0}; /* matrices reordered, by layout */
     for (int il = 0; il < m->hp.n_layer; il++) {
         mb_layer *l = &m->layers[il];
         mb_matrix *mats[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
@@ -37,6 +38,9 @@ void mb_model_repack(mb_model *m, int verbose) {
     if (verbose && n[MB_LAYOUT_Q4_K_R16])
         mb_log(MB_LOG_INFO, "reordered %d Q4_K matrices into 16-row groups\n",
                n[MB_LAYOUT_Q4_K_R16]);
+    if (verbose && n[MB_LAYOUT_Q5_K_R16])
+        mb_log(MB_LOG_INFO, "reordered %d Q5_K matrices into 16-row groups\n",
+               n[MB_LAYOUT_Q5_K_R16]);
     if (verbose && n[MB_LAYOUT_Q6_K_R16])
         mb_log(MB_LOG_INFO, "reordered %d Q6_K matrices into 16-row groups\n",
                n[MB_LAYOUT_Q6_K_R16]);

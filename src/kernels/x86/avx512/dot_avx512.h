@@ -11,6 +11,7 @@
 
 #include "kernels/q4_0_r16.h"
 #include "kernels/q4_k_r16.h"
+#include "kernels/q5_k_r16.h"
 #include "kernels/q6_k_r16.h"
 
 void mb_avx512_dot_f32(int64_t n, float *out, const void *w, const void *a);
@@ -69,6 +70,8 @@ void mb_avx512_gemm_f32(int64_t n, float *out, size_t os, const void *w, size_t 
     void P##q4_0_r16(int64_t n, float *out, size_t out_stride, const void *w, size_t gs,           \
                      int n_groups, const mb_q4_0_r16_act *a, int n_act, int add);                  \
     void P##q4_k_r16(int64_t n, float *out, size_t out_stride, const void *w, size_t gs,           \
+                     int n_groups, const mb_q4_k_r16_act *a, int n_act, int add);                  \
+    void P##q5_k_r16(int64_t n, float *out, size_t out_stride, const void *w, size_t gs,           \
                      int n_groups, const mb_q4_k_r16_act *a, int n_act, int add);                  \
     void P##q6_k_r16(int64_t n, float *out, size_t out_stride, const void *w, size_t gs,           \
                      int n_groups, const mb_q6_k_r16_act *a, int n_act, int add);                  \

@@ -23,6 +23,7 @@
 
 #include "kernels/prefetch.h"
 #include "kernels/q4_k_r16.h"
+#include "kernels/q5_k_r16.h"
 #include "kernels/x86/avx512/dot_avx512.h"
 #include "kernels/x86/avx512/int_avx512.h"
 
@@ -75,6 +76,41 @@ R16_INLINE __m512i r16_byte(__m512i v, int s) {
 
 /* The block's msum from the mins, then both FMAs, for each of the C
  * activation rows (prepared blocks NB apart from A). */
+/* The block's bytes and where its codes start: Q4_K's or (Q5) Q5_K's. */
+#define R16_BLOCK(Q5) ((Q5) ? MB_Q5_K_R16_BLOCK_BYTES : MB_Q4_K_R16_BLOCK_BYTES)
+#define R16_CODES(Q5) ((Q5) ? MB_Q5_K_R16_CODES : MB_Q4_K_R16_CODES)
+/* Whether the high nibbles are multiplied in place (16 times the code):
+ * Q4_K's with VNNI. */
+#if MBX_VNNI
+#define R16_HI16(Q5) (!(Q5))
+#else
+#define R16_HI16(Q5) 0
+#endif
+
+/* Bit B (0..7) of each byte of H moved to bit 4, the rest of the byte
+ * cleared (16-bit shifts: the stray bits fall outside 0x10). */
+R16_INLINE __m512i r16_bit4(__m512i h, int b) {
+    const __m512i at = b < 4   ? _mm512_slli_epi16(h, 4 - b)
+                       : b > 4 ? _mm512_srli_epi16(h, b - 4)
+                               : h;
+    return _mm512_and_si512(at, _mm512_set1_epi8(0x10));
+}
+
+/* The codes of chunk 4i + j of block P: LO sub-block 2j's, HI 2j + 1's;
+ * Q5_K's with their fifth bits from qh chunk i. */
+R16_INLINE void r16_codes(const uint8_t *p, int i, int j, const int Q5, __m512i *lo, __m512i *hi) {
+    const __m512i nib = _mm512_set1_epi8(0x0F);
+    const __m512i q = _mm512_loadu_si512((const void *)(p + R16_CODES(Q5) + 64 * (4 * i + j)));
+    *lo = _mm512_and_si512(q, nib);
+    *hi = R16_HI16(Q5) ? _mm512_andnot_si512(nib, q) /* 16 * code */
+                       : _mm512_and_si512(_mm512_srli_epi16(q, 4), nib);
+    if (Q5) {
+        const __m512i h = _mm512_loadu_si512((const void *)(p + MB_Q5_K_R16_QH + 64 * i));
+        *lo = _mm512_or_si512(*lo, r16_bit4(h, 2 * j));
+        *hi = _mm512_or_si512(*hi, r16_bit4(h, 2 * j + 1));
+    }
+}
+
 R16_INLINE void r16_finish(const uint8_t *p, const r16_scales *sm, const mb_q4_k_r16_act *a,
                            size_t nb, const __m512i *isum, __m512 *acc, const int C) {
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
@@ -96,13 +132,12 @@ R16_INLINE void r16_finish(const uint8_t *p, const r16_scales *sm, const mb_q4_k
 }
 
 R16_INLINE void r16_group(int64_t nb, float *out, size_t out_stride, const uint8_t *grp,
-                          const mb_q4_k_r16_act *a, const int C, int pf, int add) {
-    const __m512i nib = _mm512_set1_epi8(0x0F);
+                          const mb_q4_k_r16_act *a, const int C, int pf, int add, const int Q5) {
     __m512 acc[R16_ACT];
     for (int c = 0; c < C; c++)
         acc[c] = add ? _mm512_loadu_ps(out + (size_t)c * out_stride) : _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *p = grp + (size_t)b * MB_Q4_K_R16_BLOCK_BYTES;
+        const uint8_t *p = grp + (size_t)b * R16_BLOCK(Q5);
         __m512i sub[R16_ACT][8];
         R16_UNROLL
         for (int c = 0; c < C; c++)
@@ -114,18 +149,12 @@ R16_INLINE void r16_group(int64_t nb, float *out, size_t out_stride, const uint8
             /* An eighth of a block per step: one burst of 36 lines per
              * block ran decode 15% slower. */
             if (pf)
-                mb_prefetch_row(p + MB_Q4_K_R16_PREFETCH_AHEAD + i * (MB_Q4_K_R16_BLOCK_BYTES / 8),
-                                MB_Q4_K_R16_BLOCK_BYTES / 8);
+                mb_prefetch_row(p + MB_Q4_K_R16_PREFETCH_AHEAD + i * (R16_BLOCK(Q5) / 8),
+                                R16_BLOCK(Q5) / 8);
             R16_UNROLL
             for (int j = 0; j < 4; j++) {
-                const __m512i q =
-                    _mm512_loadu_si512((const void *)(p + MB_Q4_K_R16_CODES + 64 * (4 * i + j)));
-                const __m512i lo = _mm512_and_si512(q, nib);
-#if MBX_VNNI
-                const __m512i hi = _mm512_andnot_si512(nib, q); /* 16 * code */
-#else
-                const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), nib);
-#endif
+                __m512i lo, hi;
+                r16_codes(p, i, j, Q5, &lo, &hi);
                 R16_UNROLL
                 for (int c = 0; c < C; c++) {
                     const int32_t *y = a[(size_t)c * nb + b].y + 16 * j + i;
@@ -143,9 +172,7 @@ R16_INLINE void r16_group(int64_t nb, float *out, size_t out_stride, const uint8
             R16_UNROLL
             for (int s = 0; s < 8; s++) {
                 __m512i v = sub[c][s];
-#if MBX_VNNI
-                if (s % 2) v = _mm512_srai_epi32(v, 4); /* exact: a multiple of 16 */
-#endif
+                if (R16_HI16(Q5) && s % 2) v = _mm512_srai_epi32(v, 4); /* exact: 16 * the sum */
                 isum[c] =
                     _mm512_add_epi32(isum[c], _mm512_mullo_epi32(v, r16_byte(sm.sc[s / 4], s % 4)));
             }
@@ -160,13 +187,13 @@ R16_INLINE void r16_group(int64_t nb, float *out, size_t out_stride, const uint8
  * j, ... of each block), so that the rows' sums take 8 registers instead
  * of 32; their chains are as many as the rows times two. */
 R16_INLINE void r16_group_wide(int64_t nb, float *out, size_t out_stride, const uint8_t *grp,
-                               const mb_q4_k_r16_act *a, const int C, const int pf, int add) {
-    const __m512i nib = _mm512_set1_epi8(0x0F);
+                               const mb_q4_k_r16_act *a, const int C, const int pf, int add,
+                               const int Q5) {
     __m512 acc[R16_WIDE];
     for (int c = 0; c < C; c++)
         acc[c] = add ? _mm512_loadu_ps(out + (size_t)c * out_stride) : _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *p = grp + (size_t)b * MB_Q4_K_R16_BLOCK_BYTES;
+        const uint8_t *p = grp + (size_t)b * R16_BLOCK(Q5);
         const r16_scales sm = r16_unpack_scales(p);
         __m512i isum[R16_WIDE];
         R16_UNROLL
@@ -175,22 +202,16 @@ R16_INLINE void r16_group_wide(int64_t nb, float *out, size_t out_stride, const 
         R16_UNROLL
         for (int j = 0; j < 4; j++) {
             if (pf)
-                mb_prefetch_row(p + MB_Q4_K_R16_PREFETCH_AHEAD + j * (MB_Q4_K_R16_BLOCK_BYTES / 4),
-                                MB_Q4_K_R16_BLOCK_BYTES / 4);
+                mb_prefetch_row(p + MB_Q4_K_R16_PREFETCH_AHEAD + j * (R16_BLOCK(Q5) / 4),
+                                R16_BLOCK(Q5) / 4);
             __m512i lo_sum[R16_WIDE], hi_sum[R16_WIDE];
             R16_UNROLL
             for (int c = 0; c < C; c++)
                 lo_sum[c] = hi_sum[c] = _mm512_setzero_si512();
             R16_UNROLL
             for (int i = 0; i < 8; i++) {
-                const __m512i q =
-                    _mm512_loadu_si512((const void *)(p + MB_Q4_K_R16_CODES + 64 * (4 * i + j)));
-                const __m512i lo = _mm512_and_si512(q, nib);
-#if MBX_VNNI
-                const __m512i hi = _mm512_andnot_si512(nib, q);
-#else
-                const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), nib);
-#endif
+                __m512i lo, hi;
+                r16_codes(p, i, j, Q5, &lo, &hi);
                 R16_UNROLL
                 for (int c = 0; c < C; c++) {
                     const int32_t *y = a[(size_t)c * nb + b].y + 16 * j + i;
@@ -203,9 +224,7 @@ R16_INLINE void r16_group_wide(int64_t nb, float *out, size_t out_stride, const 
             R16_UNROLL
             for (int c = 0; c < C; c++) {
                 __m512i h = hi_sum[c];
-#if MBX_VNNI
-                h = _mm512_srai_epi32(h, 4);
-#endif
+                if (R16_HI16(Q5)) h = _mm512_srai_epi32(h, 4);
                 isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(lo_sum[c], sc_lo));
                 isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(h, sc_hi));
             }
@@ -216,9 +235,9 @@ R16_INLINE void r16_group_wide(int64_t nb, float *out, size_t out_stride, const 
         _mm512_storeu_ps(out + (size_t)c * out_stride, acc[c]);
 }
 
-void MBX_NAME(q4_k_r16)(int64_t n, float *out, size_t out_stride, const void *w,
-                        size_t group_stride, int n_groups, const mb_q4_k_r16_act *a, int n_act,
-                        int add) {
+R16_INLINE void r16_product(int64_t n, float *out, size_t out_stride, const void *w,
+                            size_t group_stride, int n_groups, const mb_q4_k_r16_act *a, int n_act,
+                            int add, const int Q5) {
     const int64_t nb = n / 256;
     const int pf = mb_decode_prefetch();
     for (int g = 0; g < n_groups; g++) {
@@ -233,14 +252,26 @@ void MBX_NAME(q4_k_r16)(int64_t n, float *out, size_t out_stride, const void *w,
              * 9% (1.1B Q4_K_M, 37.5 against 41.5 tok/s). */
             switch ((n_act - c0 < R16_WIDE ? n_act - c0 : R16_WIDE) + (pf ? 4 : 0)) {
             case 1:
-            case 5: r16_group(nb, o, out_stride, grp, ac, 1, pf, add); break;
-            case 2: r16_group_wide(nb, o, out_stride, grp, ac, 2, 0, add); break;
-            case 6: r16_group_wide(nb, o, out_stride, grp, ac, 2, 1, add); break;
-            case 3: r16_group_wide(nb, o, out_stride, grp, ac, 3, 0, add); break;
-            case 7: r16_group_wide(nb, o, out_stride, grp, ac, 3, 1, add); break;
-            case 4: r16_group_wide(nb, o, out_stride, grp, ac, 4, 0, add); break;
-            default: r16_group_wide(nb, o, out_stride, grp, ac, 4, 1, add); break;
+            case 5: r16_group(nb, o, out_stride, grp, ac, 1, pf, add, Q5); break;
+            case 2: r16_group_wide(nb, o, out_stride, grp, ac, 2, 0, add, Q5); break;
+            case 6: r16_group_wide(nb, o, out_stride, grp, ac, 2, 1, add, Q5); break;
+            case 3: r16_group_wide(nb, o, out_stride, grp, ac, 3, 0, add, Q5); break;
+            case 7: r16_group_wide(nb, o, out_stride, grp, ac, 3, 1, add, Q5); break;
+            case 4: r16_group_wide(nb, o, out_stride, grp, ac, 4, 0, add, Q5); break;
+            default: r16_group_wide(nb, o, out_stride, grp, ac, 4, 1, add, Q5); break;
             }
         }
     }
+}
+
+void MBX_NAME(q4_k_r16)(int64_t n, float *out, size_t out_stride, const void *w,
+                        size_t group_stride, int n_groups, const mb_q4_k_r16_act *a, int n_act,
+                        int add) {
+    r16_product(n, out, out_stride, w, group_stride, n_groups, a, n_act, add, 0);
+}
+
+void MBX_NAME(q5_k_r16)(int64_t n, float *out, size_t out_stride, const void *w,
+                        size_t group_stride, int n_groups, const mb_q4_k_r16_act *a, int n_act,
+                        int add) {
+    r16_product(n, out, out_stride, w, group_stride, n_groups, a, n_act, add, 1);
 }

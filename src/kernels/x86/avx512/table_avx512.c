@@ -110,6 +110,7 @@ void mb_kernels_fill_avx512(mb_kernel_table *t, int tier) {
     t->gemm_nt_rows = mb_avx512_gemm_nt_rows;
     t->q4_0_r16 = tier >= 1 ? mb_avx512vnni_q4_0_r16 : mb_avx512_q4_0_r16;
     t->q4_k_r16 = tier >= 1 ? mb_avx512vnni_q4_k_r16 : mb_avx512_q4_k_r16;
+    t->q5_k_r16 = tier >= 1 ? mb_avx512vnni_q5_k_r16 : mb_avx512_q5_k_r16;
     t->q6_k_r16 = tier >= 1 ? mb_avx512vnni_q6_k_r16 : mb_avx512_q6_k_r16;
     t->r16_gather = mb_avx2_r16_gather;
 }
