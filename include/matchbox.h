@@ -143,7 +143,7 @@ typedef struct {
      * they are read into memory (not mapped, no budget) and the CPU has
      * the kernels, weight matrices are reordered in place while loading
      * for faster products: Q4_0 16 rows at a time (AVX2, AVX-512), Q4_K
-     * (AVX2, AVX-512) and Q6_K (AVX-512) 16 rows at a time (faster batches
+     * (AVX2, AVX-512), Q5_K and Q6_K (AVX-512) 16 rows at a time (faster batches
      * of 2-15 rows: speculative verification, the server's slots), SQ4
      * blocks into lanes (AVX-512
      * with VBMI2 and VNNI; faster decode); the

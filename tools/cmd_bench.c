@@ -31,7 +31,7 @@ static void bench_usage(FILE *f) {
 
           "  --no-mmap               read the weights into anonymous memory (huge pages)\n"
           "  --mmap                  map the file (default: memory when it fits in RAM)\n"
-          "  --no-repack             keep Q4_0, Q4_K, Q6_K and SQ4 weights in the file's layout\n"
+          "  --no-repack             keep Q4_0, K-quant and SQ4 weights in the file's layout\n"
           "                          (default: reordered in memory for this CPU's kernels,\n"
           "                          as matchbox run does)\n"
           "  --json                  print JSON instead of a table\n",

@@ -51,7 +51,7 @@ static const cli_opt opts[] = {
     {CLI_MODEL, NULL, "--mlock", NULL, OPT_SET, F(mp.use_mlock), 1, 0, 0, 0, NULL,
      "lock the weights in RAM", NULL},
     {CLI_MODEL, NULL, "--no-repack", NULL, OPT_SET, F(mp.repack), 0, 0, 0, 0, NULL,
-     "keep Q4_0, Q4_K, Q6_K and SQ4 weights in the file's layout (default: reordered in memory "
+     "keep Q4_0, K-quant and SQ4 weights in the file's layout (default: reordered in memory "
      "for this CPU's kernels)",
      NULL},
     {CLI_MODEL, NULL, "--tokenizer-pre", "NAME", OPT_STR, F(mp.tokenizer_pre), 0, 0, 0, 0, NULL,
