@@ -1,11 +1,10 @@
 /* Products with matrices in 16-row groups (MB_LAYOUT_Q4_0_R16,
  * kernels/q4_0_r16.h; _Q4_K_R16, q4_k_r16.h; _Q5_K_R16, q5_k_r16.h;
- * _Q6_K_R16, q6_k_r16.h), for
- * matmul.c: decode and batches below the panels go through the level's
- * 16-row product, so a row's result has the same bits in any of those
- * batches (speculative verification agrees with decode exactly). Also the
- * reordering itself and reading rows back. The types differ only in the
- * table below. */
+ * _Q6_K_R16, q6_k_r16.h), for matmul.c: decode and batches below the
+ * panels go through the level's 16-row product, so a row's result has the
+ * same bits in any of those batches (speculative verification agrees with
+ * decode exactly). Also the reordering itself and reading rows back. The
+ * types differ only in the table below. */
 #include "kernels/matmul_r16.h"
 
 #include <stdlib.h>
@@ -16,7 +15,8 @@
 
 /* One activation row of N values (ACT) into N / block prepared blocks. */
 typedef void (*prep_fn)(int64_t n, const void *act, void *out);
-/* The level's product (q4_0_r16.h), the prepared blocks untyped. */
+/* The level's product (q4_0_r16.h and the others), the prepared blocks
+ * untyped. */
 typedef void (*product_fn)(int64_t n, float *out, size_t out_stride, const void *w,
                            size_t group_stride, int n_groups, const void *a, int n_act, int add);
 
@@ -84,15 +84,18 @@ static const r16_kind *kind_of_type(uint32_t type) {
     return NULL;
 }
 
-static const r16_kind *kind_of(const mb_matrix *w) {
+static const r16_kind *kind_of_layout(uint32_t layout) {
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
-        if (kinds[i].layout == w->layout) return &kinds[i];
+        if (kinds[i].layout == layout) return &kinds[i];
     return NULL;
 }
 
+static const r16_kind *kind_of(const mb_matrix *w) {
+    return kind_of_layout(w->layout);
+}
+
 int mb_layout_is_r16(uint32_t layout) {
-    return layout == MB_LAYOUT_Q4_0_R16 || layout == MB_LAYOUT_Q4_K_R16 ||
-           layout == MB_LAYOUT_Q5_K_R16 || layout == MB_LAYOUT_Q6_K_R16;
+    return kind_of_layout(layout) != NULL;
 }
 
 /* Whether the level has its own product for K (a reordering for the
