@@ -1,5 +1,6 @@
 /* Q4_K's 16-row groups (q4_k_r16.h): packing, the activation's
- * preparation and the reference product. */
+ * preparation and the reference product, Q5_K's too (q5_k_r16.h: the
+ * same arithmetic with fifth bits). */
 #include "kernels/q4_k_r16.h"
 
 #include <math.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "kernels/q5_k_r16.h"
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
 
@@ -86,12 +88,16 @@ void mb_q4_k_r16_prep(int64_t n, const void *act, mb_q4_k_r16_act *out) {
     }
 }
 
-/* Row R's integers of block P: isum and msum (q4_k_r16.h). */
-static void block_sums(const uint8_t *p, int r, const mb_q4_k_r16_act *a, int32_t *isum,
+/* Row R's integers of block P: isum and msum (q4_k_r16.h), the codes at
+ * CODES; with FIVE, Q5_K's fifth bits from the qh chunks (q5_k_r16.h). */
+static void block_sums(const uint8_t *p, int r, const mb_q4_k_r16_act *a, int five, int32_t *isum,
                        int32_t *msum) {
-    uint8_t scales[12];
+    const size_t codes = five ? MB_Q5_K_R16_CODES : MB_Q4_K_R16_CODES;
+    uint8_t scales[12], qh[32] = {0};
     for (int i = 0; i < 3; i++)
         memcpy(scales + 4 * i, p + MB_Q4_K_R16_SCALES + 64 * i + 4 * r, 4);
+    for (int i = 0; five && i < 8; i++)
+        memcpy(qh + 4 * i, p + MB_Q5_K_R16_QH + 64 * i + 4 * r, 4);
     int8_t y[256], l[8], h[8];
     memcpy(y, a->y, 256);
     memcpy(l, a->ml, 8);
@@ -104,8 +110,9 @@ static void block_sums(const uint8_t *p, int r, const mb_q4_k_r16_act *a, int32_
         int32_t sub = 0;
         for (int i = 0; i < 8; i++)
             for (int e = 0; e < 4; e++) {
-                const uint8_t q = p[MB_Q4_K_R16_CODES + 64 * (4 * i + j) + 4 * r + e];
-                sub += ((q >> shift) & 15) * y[32 * s + 4 * i + e];
+                const uint8_t q = p[codes + 64 * (4 * i + j) + 4 * r + e];
+                const int v = (q >> shift & 15) | (qh[4 * i + e] >> s & 1) << 4;
+                sub += v * y[32 * s + 4 * i + e];
             }
         is += sc * sub;
         ms += m * (256 * h[s] + l[s]);
@@ -114,9 +121,12 @@ static void block_sums(const uint8_t *p, int r, const mb_q4_k_r16_act *a, int32_
     *msum = ms;
 }
 
-void mb_ref_q4_k_r16(int64_t n, float *out, size_t out_stride, const void *w, size_t group_stride,
-                     int n_groups, const mb_q4_k_r16_act *a, int n_act, int add) {
+/* The reference product of Q4_K's groups, or with FIVE Q5_K's. */
+static void ref_product(int64_t n, float *out, size_t out_stride, const void *w,
+                        size_t group_stride, int n_groups, const mb_q4_k_r16_act *a, int n_act,
+                        int add, int five) {
     const int64_t nb = n / MB_QK_K;
+    const size_t block = five ? MB_Q5_K_R16_BLOCK_BYTES : MB_Q4_K_R16_BLOCK_BYTES;
     for (int g = 0; g < n_groups; g++) {
         const uint8_t *grp = (const uint8_t *)w + (size_t)g * group_stride;
         for (int c = 0; c < n_act; c++)
@@ -124,17 +134,27 @@ void mb_ref_q4_k_r16(int64_t n, float *out, size_t out_stride, const void *w, si
                 float *o = &out[(size_t)c * out_stride + (size_t)g * MB_Q4_K_R16_ROWS + (size_t)r];
                 float acc = add ? *o : 0.0f;
                 for (int64_t b = 0; b < nb; b++) {
-                    const uint8_t *p = grp + (size_t)b * MB_Q4_K_R16_BLOCK_BYTES;
+                    const uint8_t *p = grp + (size_t)b * block;
                     const mb_q4_k_r16_act *ab = &a[(size_t)c * nb + b];
                     uint16_t dh, mh;
                     memcpy(&dh, p + 2 * r, 2);
                     memcpy(&mh, p + 32 + 2 * r, 2);
                     int32_t isum, msum;
-                    block_sums(p, r, ab, &isum, &msum);
+                    block_sums(p, r, ab, five, &isum, &msum);
                     acc = fmaf((float)isum, mb_half_to_float(dh) * ab->d, acc);
                     acc = fmaf((float)msum, -(mb_half_to_float(mh) * ab->d), acc);
                 }
                 *o = acc;
             }
     }
+}
+
+void mb_ref_q4_k_r16(int64_t n, float *out, size_t out_stride, const void *w, size_t group_stride,
+                     int n_groups, const mb_q4_k_r16_act *a, int n_act, int add) {
+    ref_product(n, out, out_stride, w, group_stride, n_groups, a, n_act, add, 0);
+}
+
+void mb_ref_q5_k_r16(int64_t n, float *out, size_t out_stride, const void *w, size_t group_stride,
+                     int n_groups, const mb_q4_k_r16_act *a, int n_act, int add) {
+    ref_product(n, out, out_stride, w, group_stride, n_groups, a, n_act, add, 1);
 }

@@ -1,14 +1,13 @@
-/* Q5_K's 16-row groups (q5_k_r16.h): packing and the reference product
- * (the activation is prepared as Q4_K's). */
+/* Q5_K's 16-row groups (q5_k_r16.h): packing and reading rows back (the
+ * activation is prepared as Q4_K's, and the reference product is Q4_K's,
+ * in q4_k_r16.c). */
 #include "kernels/q5_k_r16.h"
 
-#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "kernels/kernels.h"
 #include "tensor/blocks.h"
-#include "tensor/fp16.h"
 
 /* Chunks after d and dmin: 3 of scales, 8 of qh, 32 of codes. */
 enum { CHUNKS = 3 + 8 + 32 };
@@ -71,60 +70,4 @@ void mb_q5_k_r16_rows(const void *group, int r0, int nr, int64_t n, void *dst, s
 
 void mb_q5_k_r16_unpack(int64_t n, void *dst, size_t row_bytes, const void *src) {
     mb_q5_k_r16_rows(src, 0, MB_Q5_K_R16_ROWS, n, dst, row_bytes);
-}
-
-/* Row R's isum and msum of block P (q5_k_r16.h). */
-static void block_sums(const uint8_t *p, int r, const mb_q4_k_r16_act *a, int32_t *isum,
-                       int32_t *msum) {
-    uint8_t scales[12], qh[32];
-    for (int i = 0; i < 3; i++)
-        memcpy(scales + 4 * i, p + MB_Q4_K_R16_SCALES + 64 * i + 4 * r, 4);
-    for (int i = 0; i < 8; i++)
-        memcpy(qh + 4 * i, p + MB_Q5_K_R16_QH + 64 * i + 4 * r, 4);
-    int8_t y[256], l[8], h[8];
-    memcpy(y, a->y, 256);
-    memcpy(l, a->ml, 8);
-    memcpy(h, a->mh, 8);
-    int32_t is = 0, ms = 0;
-    for (int s = 0; s < 8; s++) {
-        uint8_t sc, m;
-        mb_k4_scale_min(s, scales, &sc, &m);
-        const int j = s / 2, shift = 4 * (s % 2);
-        int32_t sub = 0;
-        for (int i = 0; i < 8; i++)
-            for (int e = 0; e < 4; e++) {
-                const uint8_t q = p[MB_Q5_K_R16_CODES + 64 * (4 * i + j) + 4 * r + e];
-                const int v = (q >> shift & 15) | (qh[4 * i + e] >> s & 1) << 4;
-                sub += v * y[32 * s + 4 * i + e];
-            }
-        is += sc * sub;
-        ms += m * (256 * h[s] + l[s]);
-    }
-    *isum = is;
-    *msum = ms;
-}
-
-void mb_ref_q5_k_r16(int64_t n, float *out, size_t out_stride, const void *w, size_t group_stride,
-                     int n_groups, const mb_q4_k_r16_act *a, int n_act, int add) {
-    const int64_t nb = n / MB_QK_K;
-    for (int g = 0; g < n_groups; g++) {
-        const uint8_t *grp = (const uint8_t *)w + (size_t)g * group_stride;
-        for (int c = 0; c < n_act; c++)
-            for (int r = 0; r < MB_Q5_K_R16_ROWS; r++) {
-                float *o = &out[(size_t)c * out_stride + (size_t)g * MB_Q5_K_R16_ROWS + (size_t)r];
-                float acc = add ? *o : 0.0f;
-                for (int64_t b = 0; b < nb; b++) {
-                    const uint8_t *p = grp + (size_t)b * MB_Q5_K_R16_BLOCK_BYTES;
-                    const mb_q4_k_r16_act *ab = &a[(size_t)c * nb + b];
-                    uint16_t dh, mh;
-                    memcpy(&dh, p + 2 * r, 2);
-                    memcpy(&mh, p + 32 + 2 * r, 2);
-                    int32_t isum, msum;
-                    block_sums(p, r, ab, &isum, &msum);
-                    acc = fmaf((float)isum, mb_half_to_float(dh) * ab->d, acc);
-                    acc = fmaf((float)msum, -(mb_half_to_float(mh) * ab->d), acc);
-                }
-                *o = acc;
-            }
-    }
 }
