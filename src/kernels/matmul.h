@@ -19,6 +19,7 @@ enum {
     MB_LAYOUT_Q4_K_R16 = 3,  /* Q4_K in groups of 16 rows (kernels/q4_k_r16.h) */
     MB_LAYOUT_Q6_K_R16 = 4,  /* Q6_K in groups of 16 rows (kernels/q6_k_r16.h) */
     MB_LAYOUT_Q5_K_R16 = 5,  /* Q5_K in groups of 16 rows (kernels/q5_k_r16.h) */
+    MB_LAYOUT_COUNT
 };
 
 /* A matrix of n_out rows, each n_in values of TYPE (row_bytes each), laid

@@ -168,8 +168,7 @@ void mb_matrix_r16_copy_rows(const mb_matrix *w, int64_t row0, int n, uint8_t *d
 void mb_matrix_r16_row(const mb_matrix *w, int64_t row, float *out) {
     _Alignas(64) uint8_t piece[MB_R16_PIECE_BYTES];
     const r16_kind *k = kind_of(w);
-    const size_t bb = k->group_block_bytes / MB_R16_ROWS;
-    const int64_t nb = w->n_in / k->block_values, per = (int64_t)(sizeof piece / bb);
+    const int64_t nb = w->n_in / k->block_values, per = mb_matrix_r16_piece_blocks(w);
     for (int64_t b0 = 0; b0 < nb; b0 += per) {
         const int64_t n = nb - b0 < per ? nb - b0 : per;
         mb_matrix_r16_row_blocks(w, row, b0, n, piece);

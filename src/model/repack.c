@@ -24,7 +24,14 @@ static int repack_one(mb_model *m, mb_matrix *w) {
 
 void mb_model_repack(mb_model *m, int verbose) {
     if (m->is_mmap || m->stream || m->vocab_only) return;
-    int n[MB_LAYOUT_Q5_K_R16 + 1] = {0}; /* matrices reordered, by layout */
+    static const char *const what[MB_LAYOUT_COUNT] = {
+        [MB_LAYOUT_Q4_0_R16] = "Q4_0 matrices into 16-row groups",
+        [MB_LAYOUT_Q4_K_R16] = "Q4_K matrices into 16-row groups",
+        [MB_LAYOUT_Q5_K_R16] = "Q5_K matrices into 16-row groups",
+        [MB_LAYOUT_Q6_K_R16] = "Q6_K matrices into 16-row groups",
+        [MB_LAYOUT_SQ4_LANES] = "SQ4 matrices into lanes",
+    };
+    int n[MB_LAYOUT_COUNT] = {0}; /* matrices reordered, by layout */
     for (int il = 0; il < m->hp.n_layer; il++) {
         mb_layer *l = &m->layers[il];
         mb_matrix *mats[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
@@ -32,18 +39,6 @@ void mb_model_repack(mb_model *m, int verbose) {
             if (mats[k]->data && repack_one(m, mats[k])) n[mats[k]->layout]++;
     }
     if (m->output.data && repack_one(m, &m->output)) n[m->output.layout]++;
-    if (verbose && n[MB_LAYOUT_Q4_0_R16])
-        mb_log(MB_LOG_INFO, "reordered %d Q4_0 matrices into 16-row groups\n",
-               n[MB_LAYOUT_Q4_0_R16]);
-    if (verbose && n[MB_LAYOUT_Q4_K_R16])
-        mb_log(MB_LOG_INFO, "reordered %d Q4_K matrices into 16-row groups\n",
-               n[MB_LAYOUT_Q4_K_R16]);
-    if (verbose && n[MB_LAYOUT_Q5_K_R16])
-        mb_log(MB_LOG_INFO, "reordered %d Q5_K matrices into 16-row groups\n",
-               n[MB_LAYOUT_Q5_K_R16]);
-    if (verbose && n[MB_LAYOUT_Q6_K_R16])
-        mb_log(MB_LOG_INFO, "reordered %d Q6_K matrices into 16-row groups\n",
-               n[MB_LAYOUT_Q6_K_R16]);
-    if (verbose && n[MB_LAYOUT_SQ4_LANES])
-        mb_log(MB_LOG_INFO, "reordered %d SQ4 matrices into lanes\n", n[MB_LAYOUT_SQ4_LANES]);
+    for (int k = 0; verbose && k < MB_LAYOUT_COUNT; k++)
+        if (n[k]) mb_log(MB_LOG_INFO, "reordered %d %s\n", n[k], what[k]);
 }
