@@ -1,6 +1,6 @@
-/* Q4_K's 16-row groups (q4_k_r16.h): packing, the activation's
- * preparation and the reference product, Q5_K's too (q5_k_r16.h: the
- * same arithmetic with fifth bits). */
+/* Q4_K's 16-row groups (q4_k_r16.h) and Q5_K's (q5_k_r16.h: the same
+ * layout and arithmetic with fifth bits): packing, reading rows back, the
+ * activation's preparation (shared) and the reference product. */
 #include "kernels/q4_k_r16.h"
 
 #include <math.h>
@@ -12,62 +12,112 @@
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
 
-void mb_q4_k_r16_pack(int64_t n, void *dst, const void *src, size_t row_bytes) {
-    const int64_t nb = n / MB_QK_K;
+/* Q4_K's and Q5_K's groups in one description: a row's block, where its
+ * fields lie, and whether the fifth bits' eight chunks come before the
+ * codes (q5_k_r16.h). After the 16 d and 16 dmin, every chunk is 64 bytes
+ * in a row: three of scales, Q5_K's eight of qh, the 32 of codes. */
+typedef struct {
+    size_t group_block, row_block, d, dmin, scales, qh, qs;
+    int five;
+} k4_form;
+
+static const k4_form q4k = {MB_Q4_K_R16_BLOCK_BYTES,         sizeof(mb_block_q4_k),
+                            offsetof(mb_block_q4_k, d),      offsetof(mb_block_q4_k, dmin),
+                            offsetof(mb_block_q4_k, scales), 0,
+                            offsetof(mb_block_q4_k, qs),     0};
+static const k4_form q5k = {MB_Q5_K_R16_BLOCK_BYTES,         sizeof(mb_block_q5_k),
+                            offsetof(mb_block_q5_k, d),      offsetof(mb_block_q5_k, dmin),
+                            offsetof(mb_block_q5_k, scales), offsetof(mb_block_q5_k, qh),
+                            offsetof(mb_block_q5_k, qs),     1};
+
+static int form_chunks(const k4_form *f) {
+    return 3 + (f->five ? 8 : 0) + 32;
+}
+
+/* Where in a row's block the four bytes of chunk C come from. */
+static size_t chunk_src(const k4_form *f, int c) {
+    if (c < 3) return f->scales + 4 * (size_t)c;
+    c -= 3;
+    if (f->five) {
+        if (c < 8) return f->qh + 4 * (size_t)c;
+        c -= 8;
+    }
+    return f->qs + (size_t)mb_q4_k_r16_qs(c);
+}
+
+static void form_pack(const k4_form *f, int64_t n, void *dst, const void *src, size_t row_bytes) {
     uint8_t *o = dst;
-    for (int64_t b = 0; b < nb; b++, o += MB_Q4_K_R16_BLOCK_BYTES)
+    for (int64_t b = 0; b < n / MB_QK_K; b++, o += f->group_block)
         for (int r = 0; r < MB_Q4_K_R16_ROWS; r++) {
-            const mb_block_q4_k *x =
-                (const mb_block_q4_k *)(const void *)((const uint8_t *)src + r * row_bytes) + b;
-            memcpy(o + 2 * r, &x->d, 2);
-            memcpy(o + 32 + 2 * r, &x->dmin, 2);
-            for (int i = 0; i < 3; i++)
-                memcpy(o + MB_Q4_K_R16_SCALES + 64 * i + 4 * r, x->scales + 4 * i, 4);
-            for (int c = 0; c < 32; c++)
-                memcpy(o + MB_Q4_K_R16_CODES + 64 * c + 4 * r, x->qs + mb_q4_k_r16_qs(c), 4);
+            const uint8_t *x = (const uint8_t *)src + r * row_bytes + (size_t)b * f->row_block;
+            memcpy(o + 2 * r, x + f->d, 2);
+            memcpy(o + 32 + 2 * r, x + f->dmin, 2);
+            for (int c = 0; c < form_chunks(f); c++)
+                memcpy(o + MB_Q4_K_R16_SCALES + 64 * c + 4 * r, x + chunk_src(f, c), 4);
         }
 }
 
-void mb_q4_k_r16_row_blocks(const void *group, int r, int64_t b0, int64_t n_blocks, void *dst) {
-    mb_block_q4_k *x = dst;
-    for (int64_t b = 0; b < n_blocks; b++) {
-        const uint8_t *p = (const uint8_t *)group + (size_t)(b0 + b) * MB_Q4_K_R16_BLOCK_BYTES;
-        memcpy(&x[b].d, p + 2 * r, 2);
-        memcpy(&x[b].dmin, p + 32 + 2 * r, 2);
-        for (int i = 0; i < 3; i++)
-            memcpy(x[b].scales + 4 * i, p + MB_Q4_K_R16_SCALES + 64 * i + 4 * r, 4);
-        for (int c = 0; c < 32; c++)
-            memcpy(x[b].qs + mb_q4_k_r16_qs(c), p + MB_Q4_K_R16_CODES + 64 * c + 4 * r, 4);
-    }
+/* Row R's d, dmin and the first C_END chunks' bytes of block P, at X. */
+static void row_head(const k4_form *f, const uint8_t *p, int r, int c_end, uint8_t *x) {
+    memcpy(x + f->d, p + 2 * r, 2);
+    memcpy(x + f->dmin, p + 32 + 2 * r, 2);
+    for (int c = 0; c < c_end; c++)
+        memcpy(x + chunk_src(f, c), p + MB_Q4_K_R16_SCALES + 64 * c + 4 * r, 4);
 }
 
-void mb_q4_k_r16_rows(const void *group, int r0, int nr, int64_t n, void *dst, size_t row_bytes) {
+static void form_row_blocks(const k4_form *f, const void *group, int r, int64_t b0,
+                            int64_t n_blocks, void *dst) {
+    for (int64_t b = 0; b < n_blocks; b++)
+        row_head(f, (const uint8_t *)group + (size_t)(b0 + b) * f->group_block, r, form_chunks(f),
+                 (uint8_t *)dst + (size_t)b * f->row_block);
+}
+
+static void form_rows(const k4_form *f, const void *group, int r0, int nr, int64_t n, void *dst,
+                      size_t row_bytes) {
     const int64_t nb = n / MB_QK_K;
     if (r0 % 8 || nr % 8) {
         for (int r = r0; r < r0 + nr; r++)
-            mb_q4_k_r16_row_blocks(group, r, 0, nb, (uint8_t *)dst + (size_t)(r - r0) * row_bytes);
+            form_row_blocks(f, group, r, 0, nb, (uint8_t *)dst + (size_t)(r - r0) * row_bytes);
         return;
     }
     const mb_r16_gather_fn gather = mb_kernels()->r16_gather;
+    const size_t codes = f->five ? MB_Q5_K_R16_CODES : MB_Q4_K_R16_CODES;
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *p = (const uint8_t *)group + (size_t)b * MB_Q4_K_R16_BLOCK_BYTES;
-        uint8_t *x = (uint8_t *)dst + (size_t)b * sizeof(mb_block_q4_k);
-        for (int r = r0; r < r0 + nr; r++) {
-            mb_block_q4_k *xr = (mb_block_q4_k *)(void *)(x + (size_t)(r - r0) * row_bytes);
-            memcpy(&xr->d, p + 2 * r, 2);
-            memcpy(&xr->dmin, p + 32 + 2 * r, 2);
-            for (int i = 0; i < 3; i++)
-                memcpy(xr->scales + 4 * i, p + MB_Q4_K_R16_SCALES + 64 * i + 4 * r, 4);
-        }
-        /* qs[32j..32j + 31] from chunks j, 4 + j, ..., 28 + j. */
+        const uint8_t *p = (const uint8_t *)group + (size_t)b * f->group_block;
+        uint8_t *x = (uint8_t *)dst + (size_t)b * f->row_block;
+        for (int r = r0; r < r0 + nr; r++)
+            row_head(f, p, r, 3, x + (size_t)(r - r0) * row_bytes);
+        if (f->five) gather(p + MB_Q5_K_R16_QH, 64, x + f->qh, row_bytes, r0, nr);
+        /* qs[32j..32j + 31] from code chunks j, 4 + j, ..., 28 + j. */
         for (int j = 0; j < 4; j++)
-            gather(p + MB_Q4_K_R16_CODES + 64 * j, 256, x + offsetof(mb_block_q4_k, qs) + 32 * j,
-                   row_bytes, r0, nr);
+            gather(p + codes + 64 * j, 256, x + f->qs + 32 * j, row_bytes, r0, nr);
     }
 }
 
+void mb_q4_k_r16_pack(int64_t n, void *dst, const void *src, size_t row_bytes) {
+    form_pack(&q4k, n, dst, src, row_bytes);
+}
+void mb_q4_k_r16_row_blocks(const void *group, int r, int64_t b0, int64_t n_blocks, void *dst) {
+    form_row_blocks(&q4k, group, r, b0, n_blocks, dst);
+}
+void mb_q4_k_r16_rows(const void *group, int r0, int nr, int64_t n, void *dst, size_t row_bytes) {
+    form_rows(&q4k, group, r0, nr, n, dst, row_bytes);
+}
 void mb_q4_k_r16_unpack(int64_t n, void *dst, size_t row_bytes, const void *src) {
-    mb_q4_k_r16_rows(src, 0, MB_Q4_K_R16_ROWS, n, dst, row_bytes);
+    form_rows(&q4k, src, 0, MB_Q4_K_R16_ROWS, n, dst, row_bytes);
+}
+
+void mb_q5_k_r16_pack(int64_t n, void *dst, const void *src, size_t row_bytes) {
+    form_pack(&q5k, n, dst, src, row_bytes);
+}
+void mb_q5_k_r16_row_blocks(const void *group, int r, int64_t b0, int64_t n_blocks, void *dst) {
+    form_row_blocks(&q5k, group, r, b0, n_blocks, dst);
+}
+void mb_q5_k_r16_rows(const void *group, int r0, int nr, int64_t n, void *dst, size_t row_bytes) {
+    form_rows(&q5k, group, r0, nr, n, dst, row_bytes);
+}
+void mb_q5_k_r16_unpack(int64_t n, void *dst, size_t row_bytes, const void *src) {
+    form_rows(&q5k, src, 0, MB_Q5_K_R16_ROWS, n, dst, row_bytes);
 }
 
 void mb_q4_k_r16_prep(int64_t n, const void *act, mb_q4_k_r16_act *out) {

@@ -1,6 +1,7 @@
 /* Q5_K weights repacked 16 rows at a time: Q4_K's groups (q4_k_r16.h) with
  * the fifth bits beside them, and the same prepared activation
- * (mb_q4_k_r16_act, mb_q4_k_r16_prep).
+ * (mb_q4_k_r16_act, mb_q4_k_r16_prep); its code is Q4_K's (q4_k_r16.c,
+ * one description of the two forms).
  *
  * Layout of a group of 16 rows of N values (NB = N / 256 blocks), the same
  * bytes as the 16 rows (16 * NB * 176): per block b, 2816 bytes:
